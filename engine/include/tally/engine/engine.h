@@ -1,0 +1,201 @@
+// Engine: decides every ballot against its campaign's rules and keeps the live tallies.
+//
+// Data flow: ingest parses a ballot -> decide() -> (accepted) storage commits it and calls
+// commit() with its seq, or release() if the commit failed -> publish() after each batch ->
+// tally() readers. No I/O here. decide(), tally(), campaign lookups and release() are safe
+// for concurrent use and lock-free on the vote path; commit(), publish(), install_campaign()
+// and replay_vote() are called by one thread at a time (the storage writer, or recovery).
+// Contract: DESIGN.md "Engine"; the tables: docs/DEDUPE_TABLE.md.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/engine/campaign.h"
+#include "tally/engine/clock.h"
+#include "tally/engine/fingerprint.h"
+#include "tally/engine/fraud_flags.h"
+#include "tally/engine/status.h"
+#include "tally/engine/vote_status.h"
+
+namespace tally::engine {
+
+// One ballot as posted; views into the request buffer, valid during decide().
+struct Ballot {
+  std::string_view campaign;
+  std::string_view candidate;
+  std::string_view voter;
+  std::string_view device;      // empty = absent
+  std::string_view ip;          // the source address (the `ip` field, else the TCP peer)
+  std::string_view ua;          // empty = absent
+  std::string_view request_id;  // empty = absent
+  std::optional<std::int64_t> ts_ms;
+};
+
+// Field limits of DESIGN.md, checked by check_ballot() (ingest may check earlier).
+inline constexpr std::size_t kMaxFieldBytes = 256;
+inline constexpr std::size_t kMaxRequestIdBytes = 128;
+// How long a request_id answers `duplicate`: at least 48 hours of server time.
+inline constexpr std::int64_t kRequestIdRetentionMs = 48LL * 3600 * 1000;
+
+// Field checks that need no campaign: nullopt when fine, else an error naming the field and
+// rule ("voter: longer than 256 bytes"). Static strings: the hot path does not allocate.
+std::optional<std::string_view> check_ballot(const Ballot& ballot);
+
+namespace internal {
+class CampaignState;
+class Generation;
+}  // namespace internal
+
+// An accepted ballot's hold on its keys until storage says how its commit ended. Move-only;
+// pass it to exactly one of Engine::commit() or Engine::release(). A Claim that is destroyed
+// unused releases itself, so a dropped ballot never blocks its voter.
+class Claim {
+ public:
+  Claim() = default;
+  Claim(Claim&& other) noexcept;
+  Claim& operator=(Claim&& other) noexcept;
+  Claim(const Claim&) = delete;
+  Claim& operator=(const Claim&) = delete;
+  ~Claim();
+
+  explicit operator bool() const { return state_ != nullptr; }
+  std::uint32_t candidate_index() const { return candidate_index_; }
+  std::int64_t server_ms() const { return server_ms_; }
+  std::int64_t period() const { return period_; }
+
+ private:
+  friend class Engine;
+  void reset();
+
+  std::shared_ptr<internal::CampaignState> state_;
+  internal::Generation* generation_ = nullptr;  // holds a user count while the claim lives
+  internal::Generation* request_generation_ = nullptr;  // set when request_id was claimed
+  Key128 dedupe_key_;
+  Key128 quota_key_;
+  Key128 request_key_;
+  std::uint32_t candidate_index_ = 0;
+  std::int64_t server_ms_ = 0;
+  std::int64_t period_ = 0;
+};
+
+struct Decision {
+  VoteStatus status = VoteStatus::invalid;
+  // duplicate: the seq of the counted ballot.
+  std::uint64_t seq = 0;
+  // duplicate of a ballot whose commit is still in flight: its seq is not known yet. Ask
+  // decide() again shortly (after the next commit batch); the answer is then final.
+  bool pending = false;
+  // invalid: names the field and the rule. Static storage.
+  std::string_view error;
+  // accepted: the keys held for this ballot; hand to commit() or release().
+  Claim claim;
+  // The server time and period the ballot was judged at (accepted and duplicate).
+  std::int64_t server_ms = 0;
+  std::int64_t period = 0;
+};
+
+struct CandidateTally {
+  std::string id;
+  std::string name;
+  std::uint64_t votes = 0;
+  std::uint64_t suspect = 0;
+  std::uint32_t rank = 0;  // competition ranking: 1 + candidates with more votes
+};
+
+// A consistent view of one campaign's committed votes.
+struct TallySnapshot {
+  std::string campaign;
+  std::uint64_t as_of_seq = 0;
+  std::uint64_t total = 0;
+  std::uint64_t suspect = 0;
+  std::vector<CandidateTally> candidates;  // sorted by votes desc, then id
+};
+std::string tally_to_json(const TallySnapshot& tally);
+
+enum class PutOutcome : std::uint8_t { created, updated, unchanged, conflict };
+
+struct EngineOptions {
+  // Slots reserved per table generation when a campaign has no expected_voters.
+  // Default: kDefaultExpectedVoters.
+  std::uint64_t default_expected_voters = kDefaultExpectedVoters;
+};
+
+class Engine {
+ public:
+  explicit Engine(const Clock& clock, EngineOptions options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // What installing `next` would do: created, updated (a new version), unchanged (identical
+  // definition, no new version), or conflict (it has votes and `next` changes candidates or
+  // rules). Safe for concurrent use; install_campaign() decides again under its lock.
+  PutOutcome check_campaign(const Campaign& next) const;
+
+  // Makes `next` the version in force from `seq` on (the seq of its campaign event).
+  // Returns conflict and changes nothing if votes exist and `next` alters counting.
+  // REQUIRES: called by the commit thread, seqs increasing.
+  PutOutcome install_campaign(const Campaign& next, std::uint64_t seq);
+
+  std::shared_ptr<const Campaign> campaign(std::string_view id) const;
+  std::vector<std::shared_ptr<const Campaign>> campaigns() const;
+
+  // Judges a ballot at the current server time, in DESIGN.md's precedence order. An
+  // `accepted` decision holds claims on its keys (see Claim).
+  Decision decide(const Ballot& ballot);
+
+  // The ballot behind `claim` is durable as `seq` with `flags`: records its seq for later
+  // duplicates and counts it. REQUIRES: commit thread; seq above every earlier commit.
+  void commit(Claim claim, std::uint64_t seq, FraudFlags flags);
+  // The commit failed: frees the keys so the voter may vote again. Safe from any thread.
+  void release(Claim claim);
+  // Makes every commit up to `as_of_seq` visible to tally(). REQUIRES: commit thread.
+  void publish(std::uint64_t as_of_seq);
+
+  // Recovery: counts a stored vote (in seq order) as if it had been decided and committed,
+  // restoring dedupe keys of the current period, quotas, request ids and tallies.
+  // Call publish() when done. REQUIRES: commit thread, before serving.
+  Status replay_vote(std::string_view campaign_id, std::string_view candidate_id,
+                     std::string_view voter, std::string_view request_id,
+                     std::int64_t server_ms, std::int64_t period, FraudFlags flags,
+                     std::uint64_t seq);
+
+  // The committed tally as of the last publish(); nullopt for an unknown campaign.
+  std::optional<TallySnapshot> tally(std::string_view campaign_id) const;
+  // Highest seq made visible by publish().
+  std::uint64_t as_of_seq() const { return as_of_seq_.load(std::memory_order_acquire); }
+
+  // Memory held by the dedupe, quota and request tables of every campaign, and their keys.
+  struct TableStats {
+    std::uint64_t bytes = 0;
+    std::uint64_t keys = 0;
+  };
+  TableStats table_stats() const;
+
+  const Clock& clock() const { return clock_; }
+
+ private:
+  struct CampaignMap;
+  const CampaignMap* load_map() const;
+  internal::CampaignState* find_state(std::string_view id) const;
+
+  const Clock& clock_;
+  EngineOptions options_;
+  // Published campaign map, read lock-free on the vote path (acquire pairs with the release
+  // in install_campaign). Earlier maps stay in retired_maps_ until the engine dies: they are
+  // few (one per campaign version) and a reader may still hold one.
+  std::atomic<const CampaignMap*> map_{nullptr};
+  std::vector<std::unique_ptr<const CampaignMap>> retired_maps_;
+  mutable std::mutex install_mutex_;  // campaign installs only, never on the vote path
+  std::atomic<std::uint64_t> as_of_seq_{0};
+  std::uint64_t last_commit_seq_ = 0;  // commit thread only
+};
+
+}  // namespace tally::engine

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package tally needs to build, test and benchmark.
+# Idempotent: packages already present are skipped; safe to run on every build.
+# Used by the README's two commands and by .ci/run.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git clang-14 libclang-rt-14-dev
+  # libraries
+  libboost1.81-dev librocksdb-dev libxxhash-dev prometheus-cpp-dev libsimdjson-dev
+  libssl-dev libspdlog-dev libfmt-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev
+  # scripts and end-to-end tests
+  curl python3 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,64 @@
+// Answer: one HTTP answer as ingest sends it, and the one place where statuses become HTTP.
+//
+// Every error answer, whatever endpoint or layer produced it, is built by error_answer():
+// the status word (engine::VoteStatus or an HTTP-only word) fixes the HTTP code, the JSON
+// body `{"status":...,"error":...}` and the Retry-After header. Vote answers (single and
+// batch lines) are written by append_vote_json(). Pure functions, safe everywhere.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "tally/engine/vote_status.h"
+
+namespace tally::ingest {
+
+// Statuses that only the HTTP layer answers (DESIGN.md "Other answers").
+enum class HttpError : std::uint8_t {
+  not_found,           // 404
+  method_not_allowed,  // 405
+  conflict,            // 409: a PUT that would alter counting of a campaign with votes
+  not_implemented,     // 501: routed, not built yet
+};
+
+// Seconds a client should wait before retrying a 429 or 503.
+inline constexpr int kRetryAfterSeconds = 1;
+
+struct Answer {
+  int http_code = 200;
+  std::string_view content_type = "application/json";
+  std::string body;
+  // Adds `Retry-After: kRetryAfterSeconds` (429 and 503).
+  bool retry_after = false;
+  // Adds `WWW-Authenticate: Bearer` (401).
+  bool authenticate = false;
+  // The Allow header of a 405, empty otherwise.
+  std::string_view allow;
+  // Close the connection after this answer (the stream cannot be trusted any more).
+  bool close = false;
+};
+
+// The error answer of a vote status (anything but accepted/duplicate, which are vote answers).
+// `http_code_override` picks 431 for too_large on request lines and headers; 0 keeps
+// engine::http_code(status). `error` names the field and the rule; empty omits it.
+Answer error_answer(engine::VoteStatus status, std::string_view error, int http_code_override = 0);
+Answer error_answer(HttpError status, std::string_view error);
+
+// Appends one vote answer object: {"status":...,"seq":N,"durable":false,"error":...,"line":N}.
+// `seq` is written for accepted and duplicate; `durable` only when false and accepted;
+// `error` when not empty; `line` when not 0 (batch answers).
+void append_vote_json(std::string& out, engine::VoteStatus status, std::uint64_t seq,
+                      bool durable, std::string_view error, std::size_t line);
+
+// The answer to a single POST /v1/votes.
+Answer vote_answer(engine::VoteStatus status, std::uint64_t seq, bool durable,
+                   std::string_view error);
+
+// A 200 (or `http_code`) answer with a JSON document built by the caller.
+Answer json_answer(std::string body, int http_code = 200);
+
+// Appends the HTTP/1.1 bytes of `answer` (status line, headers, body) to `out`.
+void serialize_answer(const Answer& answer, bool keep_alive, std::string& out);
+
+}  // namespace tally::ingest

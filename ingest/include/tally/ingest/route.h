@@ -1,0 +1,60 @@
+// Routing: maps a request's method and target to one endpoint of DESIGN.md's HTTP API.
+//
+// Pure functions, safe everywhere; the session calls route() once per request, before the
+// body is read, to pick the body limit and the access an endpoint needs.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace tally::ingest {
+
+enum class Endpoint : std::uint8_t {
+  not_found,
+  method_not_allowed,
+  vote,             // POST /v1/votes
+  vote_batch,       // POST /v1/votes:batch
+  campaign_list,    // GET /v1/campaigns
+  campaign_get,     // GET /v1/campaigns/{id}
+  campaign_put,     // PUT /v1/campaigns/{id}
+  tally,            // GET /v1/campaigns/{id}/tally
+  tally_stream,     // GET /v1/campaigns/{id}/tally/stream
+  fraud,            // GET /v1/campaigns/{id}/fraud
+  vote_event,       // GET /v1/votes/{seq}
+  metrics,          // GET /metrics
+  healthz,          // GET /healthz
+  readyz,           // GET /readyz
+  dashboard,        // GET /
+};
+
+enum class Method : std::uint8_t { get, post, put, other };
+
+// What a caller must present (DESIGN.md "Auth").
+enum class Access : std::uint8_t {
+  read,    // public unless --protect-reads, then any valid token
+  ingest,  // an ingest token (admin tokens also ingest)
+  admin,   // an admin token
+};
+
+struct Route {
+  Endpoint endpoint = Endpoint::not_found;
+  // The {id} of campaign routes: a view into the target.
+  std::string_view campaign_id;
+  // The {seq} of vote_event.
+  std::uint64_t seq = 0;
+  // For method_not_allowed: the methods the path takes, for the Allow header.
+  std::string_view allow;
+};
+
+// Routes `target` (path plus optional query, which is ignored). A path that exists with
+// another method gives method_not_allowed; an unknown path or a malformed {seq} gives
+// not_found. Campaign ids are not validated here: an id that cannot exist answers
+// unknown_campaign (or a PUT's id check answers invalid).
+Route route(Method method, std::string_view target);
+
+Access access_of(Endpoint endpoint);
+
+// The name used in logs ("vote", "tally", ...).
+std::string_view to_string(Endpoint endpoint);
+
+}  // namespace tally::ingest

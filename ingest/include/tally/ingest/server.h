@@ -1,0 +1,102 @@
+// Server: tally's HTTP front door (DESIGN.md "HTTP API"), on Boost.Asio and Beast.
+//
+// Data flow: a connection's bytes -> HTTP request (Beast parser, size limits) -> route ->
+// auth -> endpoint; votes go parse (VoteParser) -> engine.decide() -> VoteLog::submit_vote()
+// and are answered from the commit's completion, posted back to the connection's strand.
+// Each connection is one asynchronous session on its own strand: keep-alive, pipelining
+// (at most Limits::pipeline_depth answers owed at once, sent in request order), timeouts
+// against idle and slow clients. An exception in a session closes that connection only.
+//
+// Threads: the Server owns no thread. The caller (tallyd's main) runs run() on each of its
+// io threads; every other member is safe to call from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tally/engine/engine.h"
+#include "tally/engine/status.h"
+#include "tally/ingest/tokens.h"
+#include "tally/storage/vote_log.h"
+
+namespace tally::ingest {
+
+namespace internal {
+struct ServerState;
+}  // namespace internal
+
+// Every limit of the HTTP layer. Over a limit the client gets 413, 431, 429 or 503 (with
+// Retry-After where a retry can help), never a crash or a silent drop.
+struct Limits {
+  // Request line plus headers; over it: 431 too_large. Default: 16 KiB.
+  std::size_t max_header_bytes = 16 * 1024;
+  // Body of POST /v1/votes and of every call but the two below; over it: 413. Default: 64 KiB.
+  std::size_t max_body_bytes = 64 * 1024;
+  // Body of POST /v1/votes:batch; over it: 413, nothing counted. Default: 8 MiB.
+  std::size_t max_batch_body_bytes = 8 * 1024 * 1024;
+  // Non-empty lines of one batch; over it: 413, nothing counted. Default: 10,000.
+  std::size_t max_batch_lines = 10'000;
+  // Body of PUT /v1/campaigns/{id}. Default: 1 MiB.
+  std::size_t max_campaign_body_bytes = 1024 * 1024;
+  // Open connections; one more is answered 503 overloaded and closed. Default: 10,000.
+  std::size_t max_connections = 10'000;
+  // A keep-alive connection may wait this long for its next request. Default: 60 s.
+  std::chrono::milliseconds idle_timeout{60'000};
+  // From a request's first byte to the end of its headers (slowloris). Default: 10 s.
+  std::chrono::milliseconds header_timeout{10'000};
+  // To receive a body once its headers are in. Default: 30 s.
+  std::chrono::milliseconds body_timeout{30'000};
+  // To send an answer. Default: 30 s.
+  std::chrono::milliseconds write_timeout{30'000};
+  // Pipelined requests read ahead of their answers on one connection. Default: 16.
+  std::size_t pipeline_depth = 16;
+  // Re-decisions of a ballot whose duplicate is still being committed, 1 ms apart at
+  // first, then up to 10 ms; after the last one it answers 503 overloaded. Default: 500.
+  std::size_t max_pending_retries = 500;
+};
+
+struct ServerOptions {
+  // Address to listen on; port 0 picks a free port (see Server::port()).
+  // Default: 127.0.0.1:8080.
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  // io threads that will call run(); a hint for Asio. Default: 1.
+  int io_threads = 1;
+  // Reads (tally, campaigns, fraud, metrics, dashboard, health) need a token. Default: false.
+  bool protect_reads = false;
+  Limits limits;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, engine::Engine& engine, storage::VoteLog& vote_log,
+         const Tokens& tokens);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the listening socket and queues the first accept. Call once, before run().
+  engine::Status listen();
+  // The bound port (the chosen one when the options said 0). After listen().
+  std::uint16_t port() const;
+
+  // Runs the I/O loop on the calling thread until stop().
+  void run();
+
+  // Shutdown, step 1: stops accepting; every session stops reading new requests, sends the
+  // answers it owes and closes.
+  void stop_accepting();
+  // Shutdown, step 2: waits until no request is being handled (every vote answered), or the
+  // timeout. True when drained.
+  bool wait_drained(std::chrono::milliseconds timeout);
+  // Shutdown, step 3: stops the I/O loop; run() returns on every thread.
+  void stop();
+
+ private:
+  std::unique_ptr<internal::ServerState> impl_;
+};
+
+}  // namespace tally::ingest

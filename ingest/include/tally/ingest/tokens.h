@@ -1,0 +1,77 @@
+// Tokens: the bearer tokens that authorize ingest and admin calls (DESIGN.md "Auth").
+//
+// Loaded from a JSON file {"ingest":["..."],"admin":["..."]}; tallyd generates one at
+// DATA_DIR/tokens.json (mode 0600) when no --tokens file is given, and reload() re-reads it
+// on SIGHUP. check() is safe for concurrent use with reload() and lock-free: readers load
+// the current set with acquire (pairing with reload()'s release store); replaced sets are
+// kept until the Tokens object dies, because a reader may still hold one and reloads are
+// rare (one per SIGHUP). Tokens are compared in constant time (CRYPTO_memcmp); a token's
+// length is not treated as secret.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/engine/status.h"
+
+namespace tally::ingest {
+
+enum class TokenKind : std::uint8_t {
+  none,    // no Authorization header
+  wrong,   // a header with no valid token in it
+  ingest,  // may post votes
+  admin,   // may post votes and call admin endpoints
+};
+
+// Random token bytes before hex encoding.
+inline constexpr std::size_t kGeneratedTokenBytes = 24;
+
+struct TokenSet {
+  std::vector<std::string> ingest;
+  std::vector<std::string> admin;
+};
+
+// Parses the tokens file's JSON. Every token must be 16..256 printable ASCII characters.
+engine::Result<TokenSet> parse_tokens(std::string_view json);
+// {"ingest":[...],"admin":[...]} with one line per kind.
+std::string tokens_to_json(const TokenSet& tokens);
+// One ingest and one admin token of kGeneratedTokenBytes random bytes (OpenSSL RAND_bytes).
+engine::Result<TokenSet> generate_tokens();
+
+class Tokens {
+ public:
+  explicit Tokens(TokenSet initial);
+  ~Tokens();
+  Tokens(const Tokens&) = delete;
+  Tokens& operator=(const Tokens&) = delete;
+
+  // Reads `path` (see parse_tokens) and makes it the current set; on error the current set
+  // stays in force.
+  engine::Status load_file(const std::string& path);
+
+  // Classifies an Authorization header value ("Bearer TOKEN"); empty = no header.
+  TokenKind check(std::string_view authorization) const;
+
+  // The first token of each kind, for the demo's curl line. Empty when there is none.
+  std::string first_ingest() const;
+  std::string first_admin() const;
+
+ private:
+  std::atomic<const TokenSet*> current_;
+  std::mutex retired_mutex_;  // reloads only
+  std::vector<std::unique_ptr<const TokenSet>> all_sets_;
+};
+
+// Loads the tokens of a tallyd start: `tokens_path` when not empty; else
+// `data_dir`/tokens.json, created with fresh random tokens and mode 0600 when absent.
+// On success `used_path` is the file that was read or written (what SIGHUP reloads) and
+// `created` says whether it was generated now.
+engine::Result<TokenSet> load_or_create_tokens(const std::string& tokens_path,
+                                               const std::string& data_dir,
+                                               std::string& used_path, bool& created);
+
+}  // namespace tally::ingest

@@ -1,0 +1,181 @@
+// Status -> HTTP mapping and answer serialization. See answer.h.
+#include "tally/ingest/answer.h"
+
+#include <charconv>
+
+#include "tally/engine/json.h"
+
+namespace tally::ingest {
+namespace {
+
+using engine::VoteStatus;
+
+// What a client reads when the layer that rejected it gave no detail.
+std::string_view default_error(VoteStatus status) {
+  switch (status) {
+    case VoteStatus::quota_exceeded: return "voter: quota for this period reached";
+    case VoteStatus::closed: return "campaign: outside its voting window";
+    case VoteStatus::unknown_campaign: return "campaign: unknown";
+    case VoteStatus::unknown_candidate: return "candidate: unknown in this campaign";
+    case VoteStatus::invalid: return "body: not a valid ballot";
+    case VoteStatus::unauthorized: return "authorization: missing or unknown bearer token";
+    case VoteStatus::forbidden: return "authorization: token not allowed for this call";
+    case VoteStatus::too_large: return "request: over the size limit";
+    case VoteStatus::rate_limited: return "source: over its rate limit";
+    case VoteStatus::overloaded: return "server: commit queue full, retry later";
+    case VoteStatus::unavailable: return "storage: unavailable";
+    case VoteStatus::accepted:
+    case VoteStatus::duplicate:
+      break;
+  }
+  return {};
+}
+
+std::string_view to_string(HttpError status) {
+  switch (status) {
+    case HttpError::not_found: return "not_found";
+    case HttpError::method_not_allowed: return "method_not_allowed";
+    case HttpError::conflict: return "conflict";
+    case HttpError::not_implemented: return "not_implemented";
+  }
+  return "not_found";
+}
+
+int http_code_of(HttpError status) {
+  switch (status) {
+    case HttpError::not_found: return 404;
+    case HttpError::method_not_allowed: return 405;
+    case HttpError::conflict: return 409;
+    case HttpError::not_implemented: return 501;
+  }
+  return 404;
+}
+
+std::string_view reason_phrase(int code) {
+  switch (code) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+void append_number(std::string& out, std::uint64_t value) {
+  char digits[24];
+  const auto result = std::to_chars(digits, digits + sizeof digits, value);
+  out.append(digits, result.ptr);
+}
+
+// The one builder behind every error answer.
+Answer make_error(int http_code, std::string_view status, std::string_view error) {
+  Answer answer;
+  answer.http_code = http_code;
+  answer.body.reserve(32 + status.size() + error.size());
+  answer.body += R"({"status":)";
+  engine::append_json_string(answer.body, status);
+  if (!error.empty()) {
+    answer.body += R"(,"error":)";
+    engine::append_json_string(answer.body, error);
+  }
+  answer.body += '}';
+  answer.retry_after = http_code == 429 || http_code == 503;
+  answer.authenticate = http_code == 401;
+  return answer;
+}
+
+}  // namespace
+
+Answer error_answer(VoteStatus status, std::string_view error, int http_code_override) {
+  if (error.empty()) error = default_error(status);
+  const int code = http_code_override != 0 ? http_code_override : engine::http_code(status);
+  return make_error(code, engine::to_string(status), error);
+}
+
+Answer error_answer(HttpError status, std::string_view error) {
+  return make_error(http_code_of(status), to_string(status), error);
+}
+
+void append_vote_json(std::string& out, VoteStatus status, std::uint64_t seq, bool durable,
+                      std::string_view error, std::size_t line) {
+  out += R"({"status":")";
+  out += engine::to_string(status);
+  out += '"';
+  if (status == VoteStatus::accepted || status == VoteStatus::duplicate) {
+    out += R"(,"seq":)";
+    append_number(out, seq);
+    if (status == VoteStatus::accepted && !durable) out += R"(,"durable":false)";
+  } else {
+    if (error.empty()) error = default_error(status);
+    if (!error.empty()) {
+      out += R"(,"error":)";
+      engine::append_json_string(out, error);
+    }
+  }
+  if (line != 0) {
+    out += R"(,"line":)";
+    append_number(out, line);
+  }
+  out += '}';
+}
+
+Answer vote_answer(VoteStatus status, std::uint64_t seq, bool durable, std::string_view error) {
+  if (status != VoteStatus::accepted && status != VoteStatus::duplicate) {
+    return error_answer(status, error);
+  }
+  Answer answer;
+  answer.http_code = engine::http_code(status);
+  answer.body.reserve(48);
+  append_vote_json(answer.body, status, seq, durable, error, 0);
+  return answer;
+}
+
+Answer json_answer(std::string body, int http_code) {
+  Answer answer;
+  answer.http_code = http_code;
+  answer.body = std::move(body);
+  return answer;
+}
+
+void serialize_answer(const Answer& answer, bool keep_alive, std::string& out) {
+  out.reserve(out.size() + 160 + answer.body.size());
+  out += "HTTP/1.1 ";
+  append_number(out, static_cast<std::uint64_t>(answer.http_code));
+  out += ' ';
+  out += reason_phrase(answer.http_code);
+  out += "\r\nServer: tally\r\nContent-Type: ";
+  out += answer.content_type;
+  if (answer.content_type == "application/json" ||
+      answer.content_type == "application/x-ndjson") {
+    out += "; charset=utf-8";
+  }
+  out += "\r\nContent-Length: ";
+  append_number(out, answer.body.size());
+  if (answer.retry_after) {
+    out += "\r\nRetry-After: ";
+    append_number(out, kRetryAfterSeconds);
+  }
+  if (answer.authenticate) out += "\r\nWWW-Authenticate: Bearer";
+  if (!answer.allow.empty()) {
+    out += "\r\nAllow: ";
+    out += answer.allow;
+  }
+  if (!keep_alive || answer.close) out += "\r\nConnection: close";
+  out += "\r\n\r\n";
+  out += answer.body;
+}
+
+}  // namespace tally::ingest

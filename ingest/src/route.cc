@@ -1,0 +1,117 @@
+// Routing table of DESIGN.md's HTTP API. See route.h.
+#include "tally/ingest/route.h"
+
+#include <charconv>
+
+namespace tally::ingest {
+namespace {
+
+Route only(Method method, Method wanted, Endpoint endpoint, std::string_view allow) {
+  Route result;
+  if (method == wanted) {
+    result.endpoint = endpoint;
+  } else {
+    result.endpoint = Endpoint::method_not_allowed;
+    result.allow = allow;
+  }
+  return result;
+}
+
+}  // namespace
+
+Route route(Method method, std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  constexpr std::string_view kCampaignPrefix = "/v1/campaigns/";
+  constexpr std::string_view kVotePrefix = "/v1/votes/";
+
+  if (path == "/v1/votes") return only(method, Method::post, Endpoint::vote, "POST");
+  if (path == "/v1/votes:batch") return only(method, Method::post, Endpoint::vote_batch, "POST");
+  if (path == "/v1/campaigns" || path == kCampaignPrefix) {
+    return only(method, Method::get, Endpoint::campaign_list, "GET");
+  }
+  if (path.starts_with(kCampaignPrefix)) {
+    const std::string_view rest = path.substr(kCampaignPrefix.size());
+    const std::size_t slash = rest.find('/');
+    const std::string_view id = rest.substr(0, slash);
+    if (id.empty()) return {};
+    Route result;
+    if (slash == std::string_view::npos) {
+      if (method == Method::get) {
+        result.endpoint = Endpoint::campaign_get;
+      } else if (method == Method::put) {
+        result.endpoint = Endpoint::campaign_put;
+      } else {
+        result.endpoint = Endpoint::method_not_allowed;
+        result.allow = "GET, PUT";
+      }
+    } else {
+      const std::string_view sub = rest.substr(slash);
+      if (sub == "/tally") {
+        result = only(method, Method::get, Endpoint::tally, "GET");
+      } else if (sub == "/tally/stream") {
+        result = only(method, Method::get, Endpoint::tally_stream, "GET");
+      } else if (sub == "/fraud") {
+        result = only(method, Method::get, Endpoint::fraud, "GET");
+      } else {
+        return {};
+      }
+    }
+    result.campaign_id = id;
+    return result;
+  }
+  if (path.starts_with(kVotePrefix)) {
+    const std::string_view digits = path.substr(kVotePrefix.size());
+    std::uint64_t seq = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+    if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
+        seq == 0) {
+      return {};
+    }
+    Route result = only(method, Method::get, Endpoint::vote_event, "GET");
+    result.seq = seq;
+    return result;
+  }
+  if (path == "/metrics") return only(method, Method::get, Endpoint::metrics, "GET");
+  if (path == "/healthz") return only(method, Method::get, Endpoint::healthz, "GET");
+  if (path == "/readyz") return only(method, Method::get, Endpoint::readyz, "GET");
+  if (path == "/" || path == "/index.html") {
+    return only(method, Method::get, Endpoint::dashboard, "GET");
+  }
+  return {};
+}
+
+Access access_of(Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::vote:
+    case Endpoint::vote_batch:
+      return Access::ingest;
+    case Endpoint::campaign_put:
+    case Endpoint::vote_event:
+      return Access::admin;
+    default:
+      return Access::read;
+  }
+}
+
+std::string_view to_string(Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::not_found: return "not_found";
+    case Endpoint::method_not_allowed: return "method_not_allowed";
+    case Endpoint::vote: return "vote";
+    case Endpoint::vote_batch: return "vote_batch";
+    case Endpoint::campaign_list: return "campaign_list";
+    case Endpoint::campaign_get: return "campaign_get";
+    case Endpoint::campaign_put: return "campaign_put";
+    case Endpoint::tally: return "tally";
+    case Endpoint::tally_stream: return "tally_stream";
+    case Endpoint::fraud: return "fraud";
+    case Endpoint::vote_event: return "vote_event";
+    case Endpoint::metrics: return "metrics";
+    case Endpoint::healthz: return "healthz";
+    case Endpoint::readyz: return "readyz";
+    case Endpoint::dashboard: return "dashboard";
+  }
+  return "unknown";
+}
+
+}  // namespace tally::ingest

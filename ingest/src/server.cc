@@ -1,0 +1,867 @@
+// The HTTP server: acceptor, sessions, endpoints. See server.h for the contract.
+//
+// A session reads top to bottom: read a request's headers (idle, then header timeout),
+// pick the body limit from the route, read the body, queue a slot for its answer, handle
+// it (synchronously, or later from a storage completion posted to the strand), and write
+// the answers that are ready at the front of the queue in one gather write. Everything a
+// session touches runs on its strand, except the storage completions, which only fill in
+// their own vote lines and count down an atomic before posting to the strand.
+#include "tally/ingest/server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <spdlog/spdlog.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "tally/engine/campaign.h"
+#include "tally/engine/json.h"
+#include "tally/ingest/answer.h"
+#include "tally/ingest/route.h"
+#include "tally/ingest/vote_parser.h"
+
+namespace tally::ingest {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using engine::VoteStatus;
+
+// Bytes asked of the socket when waiting for a request's first bytes.
+constexpr std::size_t kReadChunkBytes = 4096;
+// Most ready answers sent in one gather write.
+constexpr std::size_t kMaxAnswersPerWrite = 64;
+// After an answer that closes the connection, unread input is drained (so the kernel does
+// not reset the connection before the client reads the answer) for at most this long...
+constexpr std::chrono::milliseconds kLingerTimeout{2'000};
+// ...or this many bytes.
+constexpr std::size_t kLingerMaxBytes = 16 * 1024 * 1024;
+// Wait before re-accepting after an accept error such as EMFILE.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
+
+Method method_of(http::verb verb) {
+  switch (verb) {
+    case http::verb::get: return Method::get;
+    case http::verb::post: return Method::post;
+    case http::verb::put: return Method::put;
+    default: return Method::other;
+  }
+}
+
+std::string_view header_or_empty(const http::request<http::string_body>& request,
+                                 http::field field) {
+  const auto it = request.find(field);
+  return it == request.end() ? std::string_view() : std::string_view(it->value());
+}
+
+}  // namespace
+
+namespace internal {
+
+// What every session of a Server shares.
+struct ServerState {
+  ServerState(ServerOptions server_options, engine::Engine& engine_ref, storage::VoteLog& log_ref,
+       const Tokens& tokens_ref)
+      : options(std::move(server_options)),
+        engine(engine_ref),
+        vote_log(log_ref),
+        tokens(tokens_ref),
+        io(options.io_threads > 0 ? options.io_threads : 1),
+        acceptor(asio::make_strand(io)),
+        accept_retry(acceptor.get_executor()),
+        work(asio::make_work_guard(io)) {}
+
+  void accept();
+  void request_started() { in_flight.fetch_add(1, std::memory_order_relaxed); }
+  void request_finished() {
+    // acq_rel: wait_drained() observing 0 also observes the answers' effects.
+    if (in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard lock(drain_mutex);
+      drain_cv.notify_all();
+    }
+  }
+
+  std::size_t body_limit(Endpoint endpoint) const {
+    switch (endpoint) {
+      case Endpoint::vote_batch: return options.limits.max_batch_body_bytes;
+      case Endpoint::campaign_put: return options.limits.max_campaign_body_bytes;
+      default: return options.limits.max_body_bytes;
+    }
+  }
+
+  // Auth, the first check of DESIGN.md's precedence: nullopt when the caller may go on.
+  std::optional<Answer> auth_error(Endpoint endpoint, std::string_view authorization) const {
+    if (endpoint == Endpoint::not_found || endpoint == Endpoint::method_not_allowed) {
+      return std::nullopt;
+    }
+    const Access access = access_of(endpoint);
+    if (access == Access::read && !options.protect_reads) return std::nullopt;
+    const TokenKind kind = tokens.check(authorization);
+    if (kind == TokenKind::none || kind == TokenKind::wrong) {
+      return error_answer(VoteStatus::unauthorized, {});
+    }
+    if (access == Access::admin && kind != TokenKind::admin) {
+      return error_answer(VoteStatus::forbidden, "authorization: this call needs an admin token");
+    }
+    return std::nullopt;
+  }
+
+  ServerOptions options;
+  engine::Engine& engine;
+  storage::VoteLog& vote_log;
+  const Tokens& tokens;
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  asio::steady_timer accept_retry;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::uint16_t bound_port = 0;
+  // Sessions alive; relaxed: a counter for a limit, it orders nothing else.
+  std::atomic<std::size_t> connections{0};
+  // Requests read whose answer is not ready yet.
+  std::atomic<std::size_t> in_flight{0};
+  // Set once by stop_accepting(); relaxed: sessions only need to see it eventually.
+  std::atomic<bool> shutting_down{false};
+  std::mutex drain_mutex;
+  std::condition_variable drain_cv;
+};
+
+}  // namespace internal
+
+namespace {
+
+// One connection. Lives as long as a handler or a storage completion holds it.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(internal::ServerState& server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)), strand_(stream_.get_executor()) {
+    server_.connections.fetch_add(1, std::memory_order_relaxed);
+    beast::error_code ec;
+    const auto peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ip_ = peer.address().to_string();
+  }
+  ~Session() { server_.connections.fetch_sub(1, std::memory_order_relaxed); }
+
+  // `over_capacity`: answer 503 overloaded and close, without reading a request.
+  void start(bool over_capacity) {
+    asio::dispatch(strand_, [self = shared_from_this(), over_capacity] {
+      if (over_capacity) {
+        Slot& slot = self->new_slot();
+        self->server_.request_started();
+        self->finish(slot, error_answer(VoteStatus::overloaded,
+                                        "server: too many connections, retry later"));
+        self->closing_ = true;
+        self->do_write();
+        return;
+      }
+      self->do_read();
+    });
+  }
+
+ private:
+  struct Slot;
+
+  // One ballot of a request (the body of a single vote, or one NDJSON line of a batch).
+  // Written by the strand, or by the storage writer's completion once it is queued.
+  struct Line {
+    Slot* slot = nullptr;
+    std::uint32_t begin = 0;  // byte range in the request body
+    std::uint32_t size = 0;
+    std::uint32_t number = 0;  // 1-based input line, for batch answers
+    VoteStatus status = VoteStatus::invalid;
+    bool pending = false;  // re-decide after a short wait
+    bool durable = true;
+    std::uint64_t seq = 0;
+    std::string_view error;  // static storage
+  };
+
+  // One request and, once ready, its answer bytes. Slots are recycled per session.
+  struct Slot {
+    Session* session = nullptr;
+    // Keeps the session alive while storage completions for this slot are outstanding.
+    std::shared_ptr<Session> hold;
+    http::request<http::string_body> request;
+    Endpoint endpoint = Endpoint::not_found;
+    bool keep_alive = true;
+    bool ready = false;
+    bool close = false;
+    std::string wire;
+    std::vector<Line> lines;
+    // Lines without their final status, plus one while the strand is deciding lines.
+    // The storage writer decrements it with acq_rel after writing its line, so that the
+    // strand that sees it reach 0 (acquire) reads every line's final fields.
+    std::atomic<std::uint32_t> unfinished{0};
+    std::size_t retries = 0;
+    storage::CommitOutcome campaign_outcome;
+    engine::PutOutcome campaign_put = engine::PutOutcome::created;
+  };
+
+  static Line make_line(Slot& slot, std::size_t begin, std::size_t size, std::uint32_t number) {
+    Line line;
+    line.slot = &slot;
+    line.begin = static_cast<std::uint32_t>(begin);
+    line.size = static_cast<std::uint32_t>(size);
+    line.number = number;
+    return line;
+  }
+
+  Slot& new_slot() {
+    std::unique_ptr<Slot> slot;
+    if (!free_slots_.empty()) {
+      slot = std::move(free_slots_.back());
+      free_slots_.pop_back();
+    } else {
+      slot = std::make_unique<Slot>();
+    }
+    slot->session = this;
+    slot->endpoint = Endpoint::not_found;
+    slot->keep_alive = true;
+    slot->ready = false;
+    slot->close = false;
+    slot->wire.clear();
+    slot->lines.clear();
+    slot->retries = 0;
+    queue_.push_back(std::move(slot));
+    return *queue_.back();
+  }
+
+  void recycle(std::unique_ptr<Slot> slot) {
+    if (free_slots_.size() < server_.options.limits.pipeline_depth) {
+      slot->request = {};
+      free_slots_.push_back(std::move(slot));
+    }
+  }
+
+  // ---- reading ----
+
+  void do_read() {
+    if (reading_ || closing_ || closed_) return;
+    if (server_.shutting_down.load(std::memory_order_relaxed)) {
+      closing_ = true;
+      do_write();
+      return;
+    }
+    if (queue_.size() >= server_.options.limits.pipeline_depth) return;  // resumed by on_write
+    reading_ = true;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_.options.limits.max_header_bytes));
+    // The largest body any route takes; narrowed to the route's limit once the headers are in.
+    parser_->body_limit(std::max({server_.options.limits.max_batch_body_bytes,
+                                  server_.options.limits.max_campaign_body_bytes,
+                                  server_.options.limits.max_body_bytes}));
+    if (buffer_.size() == 0) {
+      stream_.expires_after(server_.options.limits.idle_timeout);
+      stream_.async_read_some(
+          buffer_.prepare(kReadChunkBytes),
+          [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+            self->guarded([&] {
+              self->buffer_.commit(bytes);
+              if (ec) return self->on_read_error(ec);
+              self->read_header();
+            });
+          });
+    } else {
+      read_header();
+    }
+  }
+
+  void read_header() {
+    stream_.expires_after(server_.options.limits.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->guarded([&] { self->on_header(ec); });
+                            });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read_error(ec);
+    auto& request = parser_->get();
+    const Route r = route(method_of(request.method()), request.target());
+    const std::size_t limit = server_.body_limit(r.endpoint);
+    const auto content_length = parser_->content_length();
+    if (content_length && *content_length > limit) {
+      reading_ = false;
+      auto auth = server_.auth_error(r.endpoint, header_or_empty(request, http::field::authorization));
+      Answer answer = auth ? std::move(*auth)
+                           : error_answer(VoteStatus::too_large, "body: over the size limit");
+      answer.close = true;  // the body is not read: the stream cannot be resynchronized
+      push_answer(std::move(answer));
+      return;
+    }
+    parser_->body_limit(limit);
+    if (parser_->is_done()) return on_request();
+    const auto expect = header_or_empty(request, http::field::expect);
+    if (expect.size() == 12 && strncasecmp(expect.data(), "100-continue", 12) == 0 &&
+        !writing_ && queue_.empty()) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      writing_ = true;
+      stream_.expires_after(server_.options.limits.write_timeout);
+      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                        [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
+                          self->guarded([&] {
+                            self->writing_ = false;
+                            if (write_ec) return self->close_now();
+                            self->do_write();
+                          });
+                        });
+    }
+    stream_.expires_after(server_.options.limits.body_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code body_ec, std::size_t) {
+                       self->guarded([&] {
+                         if (body_ec) return self->on_read_error(body_ec);
+                         self->on_request();
+                       });
+                     });
+  }
+
+  void on_read_error(beast::error_code ec) {
+    reading_ = false;
+    if (ec == http::error::header_limit) {
+      Answer answer = error_answer(VoteStatus::too_large,
+                                   "request: request line and headers over the limit", 431);
+      answer.close = true;
+      return push_answer(std::move(answer));
+    }
+    if (ec == http::error::body_limit) {
+      Answer answer = error_answer(VoteStatus::too_large, "body: over the size limit");
+      answer.close = true;
+      return push_answer(std::move(answer));
+    }
+    if (ec.category() == beast::error_code(http::error::end_of_stream).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      // Bytes that are not HTTP/1.x (junk, a TLS ClientHello): say so once, then close.
+      Answer answer = error_answer(VoteStatus::invalid, "request: not a valid HTTP/1.1 request");
+      answer.close = true;
+      return push_answer(std::move(answer));
+    }
+    // End of stream, a timeout or a network error: send what is owed, then close.
+    if (ec == beast::error::timeout || ec == asio::error::connection_reset) {
+      peer_gone_ = ec == asio::error::connection_reset;
+    }
+    closing_ = true;
+    do_write();
+  }
+
+  void on_request() {
+    reading_ = false;
+    Slot& slot = new_slot();
+    slot.request = parser_->release();
+    slot.keep_alive = slot.request.keep_alive();
+    server_.request_started();
+    if (!slot.keep_alive) closing_ = true;
+    handle(slot);
+    do_read();
+    do_write();
+  }
+
+  // ---- handling ----
+
+  void handle(Slot& slot) {
+    const auto& request = slot.request;
+    const Route r = route(method_of(request.method()), request.target());
+    slot.endpoint = r.endpoint;
+    if (auto auth = server_.auth_error(r.endpoint,
+                                       header_or_empty(request, http::field::authorization))) {
+      return finish(slot, std::move(*auth));
+    }
+    switch (r.endpoint) {
+      case Endpoint::not_found:
+        return finish(slot, error_answer(HttpError::not_found, "no such resource"));
+      case Endpoint::method_not_allowed: {
+        Answer answer = error_answer(HttpError::method_not_allowed, "method not allowed here");
+        answer.allow = r.allow;
+        return finish(slot, std::move(answer));
+      }
+      case Endpoint::vote:
+      case Endpoint::vote_batch:
+        return start_votes(slot);
+      case Endpoint::campaign_list:
+        return finish(slot, campaign_list());
+      case Endpoint::campaign_get:
+        return finish(slot, campaign_get(r.campaign_id));
+      case Endpoint::campaign_put:
+        return campaign_put(slot, r.campaign_id);
+      case Endpoint::tally: {
+        auto tally = server_.engine.tally(r.campaign_id);
+        if (!tally) return finish(slot, error_answer(VoteStatus::unknown_campaign, {}));
+        return finish(slot, json_answer(engine::tally_to_json(*tally)));
+      }
+      case Endpoint::vote_event: {
+        auto event = server_.vote_log.event_json(r.seq);
+        if (!event) return finish(slot, error_answer(HttpError::not_found, "seq: no such event"));
+        return finish(slot, json_answer(std::move(*event)));
+      }
+      case Endpoint::healthz:
+        return finish(slot, json_answer(R"({"status":"ok"})"));
+      case Endpoint::readyz:
+        if (!server_.vote_log.ready()) {
+          return finish(slot, error_answer(VoteStatus::unavailable, "storage: not ready"));
+        }
+        return finish(slot, json_answer(R"({"status":"ready"})"));
+      // Routed here; each gets its own implementation.
+      case Endpoint::tally_stream:
+      case Endpoint::fraud:
+      case Endpoint::metrics:
+      case Endpoint::dashboard:
+        return finish(slot, error_answer(HttpError::not_implemented, "not implemented yet"));
+    }
+    finish(slot, error_answer(HttpError::not_found, "no such resource"));
+  }
+
+  // A campaign's definition plus its state at the server's time.
+  std::string campaign_json(const engine::Campaign& campaign) const {
+    std::string json = engine::campaign_to_json(campaign);
+    while (!json.empty() && json.back() != '}') json.pop_back();
+    if (json.empty()) return R"({"state":"unknown"})";
+    json.pop_back();
+    json += R"(,"state":")";
+    json += campaign.state_at(server_.engine.clock().now_ms());
+    json += "\"}";
+    return json;
+  }
+
+  Answer campaign_list() const {
+    std::string body = R"({"campaigns":[)";
+    bool first = true;
+    for (const auto& campaign : server_.engine.campaigns()) {
+      if (!first) body += ',';
+      first = false;
+      body += campaign_json(*campaign);
+    }
+    body += "]}";
+    return json_answer(std::move(body));
+  }
+
+  Answer campaign_get(std::string_view id) const {
+    auto campaign = server_.engine.campaign(id);
+    if (!campaign) return error_answer(VoteStatus::unknown_campaign, {});
+    return json_answer(campaign_json(*campaign));
+  }
+
+  void campaign_put(Slot& slot, std::string_view path_id) {
+    auto parsed = engine::parse_campaign(slot.request.body());
+    if (!parsed.ok()) return finish(slot, error_answer(VoteStatus::invalid, parsed.message()));
+    if (parsed->id != path_id) {
+      return finish(slot, error_answer(VoteStatus::invalid, "id: must match the id in the path"));
+    }
+    const engine::PutOutcome outcome = server_.engine.check_campaign(*parsed);
+    if (outcome == engine::PutOutcome::conflict) {
+      return finish(slot, error_answer(HttpError::conflict,
+                                       "campaign has votes: candidates and rules cannot change"));
+    }
+    if (outcome == engine::PutOutcome::unchanged) {
+      std::string body = R"({"status":"unchanged","campaign":)";
+      engine::append_json_string(body, parsed->id);
+      body += '}';
+      return finish(slot, json_answer(std::move(body)));
+    }
+    slot.campaign_put = outcome;
+    slot.hold = shared_from_this();
+    const auto submitted = server_.vote_log.submit_campaign(*parsed, &on_campaign_committed, &slot);
+    if (submitted != storage::SubmitResult::queued) {
+      slot.hold.reset();
+      return finish(slot, error_answer(submitted == storage::SubmitResult::overloaded
+                                           ? VoteStatus::overloaded
+                                           : VoteStatus::unavailable,
+                                       {}));
+    }
+  }
+
+  // Storage writer thread: must not block.
+  static void on_campaign_committed(void* context, const storage::CommitOutcome& outcome) {
+    Slot* slot = static_cast<Slot*>(context);
+    slot->campaign_outcome = outcome;
+    Session* session = slot->session;
+    asio::post(session->strand_, [slot, self = std::move(slot->hold)] {
+      self->guarded([&] {
+        const auto& committed = slot->campaign_outcome;
+        if (committed.status != VoteStatus::accepted) {
+          return self->finish(*slot, error_answer(committed.status, {}));
+        }
+        const bool created = slot->campaign_put == engine::PutOutcome::created;
+        std::string body = created ? R"({"status":"created","seq":)" : R"({"status":"updated","seq":)";
+        body += std::to_string(committed.seq);
+        body += '}';
+        self->finish(*slot, json_answer(std::move(body), created ? 201 : 200));
+      });
+    });
+  }
+
+  // ---- votes ----
+
+  void start_votes(Slot& slot) {
+    const std::string& body = slot.request.body();
+    const bool batch = slot.endpoint == Endpoint::vote_batch;
+    if (!batch) {
+      slot.lines.push_back(make_line(slot, 0, body.size(), 1));
+    } else {
+      std::size_t begin = 0;
+      std::uint32_t number = 0;
+      while (begin < body.size()) {
+        std::size_t end = body.find('\n', begin);
+        if (end == std::string::npos) end = body.size();
+        ++number;
+        std::size_t last = end;
+        while (last > begin && (body[last - 1] == '\r' || body[last - 1] == ' ' ||
+                                body[last - 1] == '\t')) {
+          --last;
+        }
+        std::size_t first = begin;
+        while (first < last && (body[first] == ' ' || body[first] == '\t')) ++first;
+        if (first < last) {
+          if (slot.lines.size() >= server_.options.limits.max_batch_lines) {
+            slot.lines.clear();
+            Answer answer = error_answer(VoteStatus::too_large,
+                                         "body: more than the batch's line limit (10000)");
+            return finish(slot, std::move(answer));
+          }
+          slot.lines.push_back(make_line(slot, first, last - first, number));
+        }
+        begin = end + 1;
+      }
+    }
+    slot.hold = shared_from_this();
+    // One extra count for the strand while it decides (see Slot::unfinished).
+    slot.unfinished.store(static_cast<std::uint32_t>(slot.lines.size()) + 1,
+                          std::memory_order_relaxed);
+    decide_lines(slot);
+  }
+
+  // Decides every line that has no final status and is not waiting for storage; then
+  // drops the strand's count. Lines whose duplicate is in flight are retried on a timer.
+  void decide_lines(Slot& slot) {
+    thread_local VoteParser parser;
+    const std::string& body = slot.request.body();
+    const bool first_pass = slot.retries == 0;
+    bool any_pending = false;
+    for (Line& line : slot.lines) {
+      if (!first_pass && !line.pending) continue;
+      const std::string_view json(body.data() + line.begin, line.size);
+      ParsedBallot parsed = parser.parse(json, peer_ip_);
+      if (!parsed.ok()) {
+        line.status = VoteStatus::invalid;
+        line.error = parsed.error;
+        finish_line(slot);
+        continue;
+      }
+      engine::Decision decision = server_.engine.decide(parsed.ballot);
+      if (decision.pending) {
+        if (slot.retries >= server_.options.limits.max_pending_retries) {
+          line.pending = false;
+          line.status = VoteStatus::overloaded;
+          line.error = "server: the identical ballot is still being committed, retry later";
+          finish_line(slot);
+        } else {
+          line.pending = true;
+          any_pending = true;
+        }
+        continue;
+      }
+      line.pending = false;
+      if (decision.status != VoteStatus::accepted) {
+        line.status = decision.status;
+        line.seq = decision.seq;
+        line.error = decision.error;
+        finish_line(slot);
+        continue;
+      }
+      const engine::FraudFlags flags = 0;
+      const auto submitted =
+          server_.vote_log.submit_vote(parsed.ballot, decision.claim, flags, &on_vote_committed, &line);
+      if (submitted == storage::SubmitResult::queued) continue;  // on_vote_committed finishes it
+      server_.engine.release(std::move(decision.claim));
+      line.status = submitted == storage::SubmitResult::overloaded ? VoteStatus::overloaded
+                                                                   : VoteStatus::unavailable;
+      line.error = {};
+      finish_line(slot);
+    }
+    if (any_pending) {
+      // Keep the strand's count: the timer's decide_lines() drops it.
+      const auto delay = std::chrono::milliseconds(slot.retries < 10 ? 1 : 10);
+      ++slot.retries;
+      auto timer = std::make_shared<asio::steady_timer>(strand_, delay);
+      timer->async_wait([timer, &slot, self = shared_from_this()](beast::error_code) {
+        self->guarded([&] { self->decide_lines(slot); });
+      });
+      return;
+    }
+    finish_line(slot);  // the strand's count
+  }
+
+  // Counts down one finished line (or the strand's count) on the strand.
+  void finish_line(Slot& slot) {
+    if (slot.unfinished.fetch_sub(1, std::memory_order_acq_rel) == 1) finish_votes(slot);
+  }
+
+  // Storage writer thread: fills in its line, counts down, never blocks.
+  static void on_vote_committed(void* context, const storage::CommitOutcome& outcome) {
+    Line* line = static_cast<Line*>(context);
+    line->status = outcome.status;
+    line->seq = outcome.seq;
+    line->durable = outcome.durable;
+    line->error = {};
+    Slot* slot = line->slot;
+    // acq_rel: publishes this line's fields to the strand that sees the count reach 0.
+    if (slot->unfinished.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      Session* session = slot->session;
+      asio::post(session->strand_, [slot, session] {
+        // The slot's hold keeps the session alive until finish_votes() drops it.
+        const std::shared_ptr<Session> keep = session->shared_from_this();
+        keep->guarded([&] { keep->finish_votes(*slot); });
+      });
+    }
+  }
+
+  void finish_votes(Slot& slot) {
+    // Dropped at the end of this call, after which the slot's answer owns nothing in flight.
+    std::shared_ptr<Session> hold = std::move(slot.hold);
+    if (slot.endpoint == Endpoint::vote) {
+      const Line& line = slot.lines.front();
+      return finish(slot, vote_answer(line.status, line.seq, line.durable, line.error));
+    }
+    Answer answer;
+    answer.content_type = "application/x-ndjson";
+    answer.body.reserve(slot.lines.size() * 40);
+    for (const Line& line : slot.lines) {
+      append_vote_json(answer.body, line.status, line.seq, line.durable, line.error, line.number);
+      answer.body += '\n';
+    }
+    finish(slot, std::move(answer));
+  }
+
+  // ---- writing ----
+
+  // Makes `slot`'s answer ready and writes what can be written.
+  void finish(Slot& slot, Answer answer) {
+    slot.close = answer.close || !slot.keep_alive;
+    serialize_answer(answer, !slot.close, slot.wire);
+    slot.ready = true;
+    slot.request.body().clear();
+    server_.request_finished();
+    if (slot.close) closing_ = true;
+    do_write();
+  }
+
+  // An answer to a request that was not (fully) read, e.g. 431 or a malformed request.
+  void push_answer(Answer answer) {
+    Slot& slot = new_slot();
+    server_.request_started();
+    finish(slot, std::move(answer));
+  }
+
+  void do_write() {
+    if (writing_ || closed_) return;
+    if (peer_gone_) {
+      // Nobody to answer: drop the answers that are ready, keep those still in flight.
+      while (!queue_.empty() && queue_.front()->ready) {
+        recycle(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (queue_.empty()) close_now();
+      return;
+    }
+    write_buffers_.clear();
+    bool closes = false;
+    for (const auto& slot : queue_) {
+      if (!slot->ready || write_buffers_.size() >= kMaxAnswersPerWrite) break;
+      write_buffers_.push_back(asio::buffer(slot->wire));
+      if (slot->close) {
+        closes = true;
+        break;
+      }
+    }
+    if (write_buffers_.empty()) {
+      if (closing_ && queue_.empty() && !reading_) close_now();
+      return;
+    }
+    writing_ = true;
+    stream_.expires_after(server_.options.limits.write_timeout);
+    asio::async_write(
+        stream_, write_buffers_,
+        [self = shared_from_this(), count = write_buffers_.size(), closes](beast::error_code ec,
+                                                                           std::size_t) {
+          self->guarded([&] { self->on_write(ec, count, closes); });
+        });
+  }
+
+  void on_write(beast::error_code ec, std::size_t count, bool closes) {
+    writing_ = false;
+    for (std::size_t i = 0; i < count && !queue_.empty(); ++i) {
+      recycle(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    if (ec) {
+      peer_gone_ = true;
+      return do_write();
+    }
+    if (closes) return linger_close();
+    do_read();
+    do_write();
+  }
+
+  // After an answer that closes the connection: half-close, drain what the client still
+  // sends (bounded), then close, so the client reads the answer instead of a reset.
+  void linger_close() {
+    if (closed_) return;
+    peer_gone_ = true;  // nothing more will be written
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec || reading_) return close_now();
+    reading_ = true;
+    stream_.expires_after(kLingerTimeout);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(
+        asio::buffer(drain_buffer_),
+        [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+          self->guarded([&] {
+            self->drained_bytes_ += bytes;
+            if (ec || self->drained_bytes_ > kLingerMaxBytes) {
+              self->reading_ = false;
+              return self->close_now();
+            }
+            self->drain();
+          });
+        });
+  }
+
+  void close_now() {
+    if (closed_) return;
+    closed_ = true;
+    closing_ = true;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  // Runs a handler body; an exception closes this connection only. Slots whose votes are
+  // in flight stay alive until their completions arrive.
+  template <typename Body>
+  void guarded(Body&& body) {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      spdlog::warn("session error peer={} what=\"{}\": connection closed", peer_ip_, e.what());
+      peer_gone_ = true;
+      close_now();
+    }
+  }
+
+  internal::ServerState& server_;
+  beast::tcp_stream stream_;
+  const asio::any_io_executor strand_;
+  std::string peer_ip_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::deque<std::unique_ptr<Slot>> queue_;  // answers owed, in request order
+  std::vector<std::unique_ptr<Slot>> free_slots_;
+  std::vector<asio::const_buffer> write_buffers_;
+  std::array<char, 16 * 1024> drain_buffer_{};
+  std::size_t drained_bytes_ = 0;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool closing_ = false;    // read no more requests; close once the owed answers are sent
+  bool peer_gone_ = false;  // write nothing more
+  bool closed_ = false;
+};
+
+}  // namespace
+
+void internal::ServerState::accept() {
+  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    if (!acceptor.is_open()) return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) return;
+      spdlog::warn("accept error=\"{}\": retrying", ec.message());
+      accept_retry.expires_after(kAcceptRetryDelay);
+      accept_retry.async_wait([this](beast::error_code timer_ec) {
+        if (!timer_ec) accept();
+      });
+      return;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    const bool over_capacity =
+        connections.load(std::memory_order_relaxed) >= options.limits.max_connections;
+    try {
+      std::make_shared<Session>(*this, std::move(socket))->start(over_capacity);
+    } catch (const std::exception& e) {
+      spdlog::warn("session start error=\"{}\"", e.what());
+    }
+    accept();
+  });
+}
+
+Server::Server(ServerOptions options, engine::Engine& engine, storage::VoteLog& vote_log,
+               const Tokens& tokens)
+    : impl_(std::make_unique<internal::ServerState>(std::move(options), engine, vote_log, tokens)) {}
+
+Server::~Server() = default;
+
+engine::Status Server::listen() {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(impl_->options.host, ec);
+  if (ec) return engine::Status::error("listen: bad address \"" + impl_->options.host + "\"");
+  const tcp::endpoint endpoint(address, impl_->options.port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return engine::Status::error("listen: " + impl_->options.host + ":" +
+                                 std::to_string(impl_->options.port) + ": " + ec.message());
+  }
+  impl_->bound_port = acceptor.local_endpoint(ec).port();
+  asio::dispatch(acceptor.get_executor(), [impl = impl_.get()] { impl->accept(); });
+  return {};
+}
+
+std::uint16_t Server::port() const { return impl_->bound_port; }
+
+void Server::run() { impl_->io.run(); }
+
+void Server::stop_accepting() {
+  impl_->shutting_down.store(true, std::memory_order_relaxed);
+  asio::dispatch(impl_->acceptor.get_executor(), [impl = impl_.get()] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+    impl->accept_retry.cancel();
+  });
+}
+
+bool Server::wait_drained(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->drain_mutex);
+  // Acquire pairs with request_finished()'s acq_rel decrement.
+  return impl_->drain_cv.wait_for(lock, timeout, [this] {
+    return impl_->in_flight.load(std::memory_order_acquire) == 0;
+  });
+}
+
+void Server::stop() {
+  impl_->work.reset();
+  impl_->io.stop();
+}
+
+}  // namespace tally::ingest

@@ -8,6 +8,7 @@
 // "Storage"; format: docs/EVENT_FORMAT.md.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,18 +18,9 @@
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/status.h"
+#include "tally/storage/commit_types.h"
 
 namespace tally::storage {
-
-enum class Durability : std::uint8_t {
-  // The WAL is synced before any vote of the batch is answered: an answered vote survives a
-  // machine crash.
-  sync,
-  // Votes are answered once written to the OS, before the sync: a process crash loses
-  // nothing, a machine or power failure may lose the last answered votes, and their seqs may
-  // then be given again to other votes. Answers say "durable": false.
-  async,
-};
 
 struct StorageOptions {
   std::string data_dir;
@@ -39,29 +31,22 @@ struct StorageOptions {
   std::size_t queue_capacity = 65536;
   // Most events in one commit batch. Default: 8192.
   std::size_t max_batch_events = 8192;
+  // Fault injection for tests: while it holds true, every write and sync of the data
+  // directory's files fails with an I/O error. Default: null (no injection).
+  std::shared_ptr<std::atomic<bool>> fail_io;
 };
 
-// How a submission ended, delivered once on the writer thread. The callback must not block.
-struct CommitOutcome {
-  engine::VoteStatus status = engine::VoteStatus::unavailable;  // accepted or unavailable
-  std::uint64_t seq = 0;                                         // accepted: its seq
-  bool durable = false;  // true when the WAL was synced before this answer
-};
-using CompletionFn = void (*)(void* context, const CommitOutcome& outcome);
-
-enum class SubmitResult : std::uint8_t {
-  queued,       // the completion will be called exactly once
-  overloaded,   // queue full: nothing taken, the caller still owns the claim
-  unavailable,  // storage failed or stopping: nothing taken, the caller still owns the claim
-};
-
+// Owns the RocksDB instance and the writer thread (started by start(), joined by stop()).
 class VoteLog {
  public:
+  // Opens (creating if needed) the database in options.data_dir. An error names the path and
+  // RocksDB's reason; nothing is started.
   static engine::Result<std::unique_ptr<VoteLog>> open(const StorageOptions& options);
   ~VoteLog();
 
   // Replays every stored event, in seq order, into `engine` (campaign versions with
-  // install_campaign, votes with replay_vote), then publishes. Before start().
+  // install_campaign, votes with replay_vote), checking each chain hash and the seqs'
+  // continuity, then publishes. Before start(). An error names the seq it stopped at.
   engine::Status recover(engine::Engine& engine);
   // Starts the writer thread, which commits into `engine`. After recover().
   void start(engine::Engine& engine);
@@ -74,8 +59,11 @@ class VoteLog {
   SubmitResult submit_campaign(const engine::Campaign& campaign, CompletionFn done,
                                void* context);
 
-  // Recovered and writable: what /readyz reports.
+  // Recovered, started and writable: what /readyz reports. False for good after a failed
+  // write (then every submission answers `unavailable`; a restart recovers).
   bool ready() const;
+  // Highest committed seq (0 when the log is empty).
+  std::uint64_t last_seq() const;
   // The stored event as JSON (DESIGN.md "Stored event"), or nullopt when there is none.
   std::optional<std::string> event_json(std::uint64_t seq) const;
 

@@ -1,0 +1,84 @@
+// Audit: what tallyctl does (verify, export, replay, results, backup), as library calls.
+//
+// Every call that takes a data directory opens the database read-only, so it may run beside
+// a tallyd that holds it without harming it; it sees the log as of the moment it opened.
+// apps/tallyctl/main.cc only parses arguments and prints. Functions are independent and safe
+// to call from any thread. Contract: DESIGN.md "tallyctl".
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/engine/engine.h"
+#include "tally/engine/status.h"
+
+namespace tally::storage {
+
+struct VerifyReport {
+  // Each broken chain link, missing or misplaced event and broken rule, naming its seq
+  // ("seq 42: chain hash mismatch ..."). Empty when the log is sound.
+  std::vector<std::string> problems;
+  std::uint64_t events = 0;
+  std::uint64_t votes = 0;
+  std::uint64_t campaign_versions = 0;
+  std::uint64_t last_seq = 0;
+  std::string chain_head_hex;
+  // The recount: one tally per campaign, from a fresh engine that re-judged every vote.
+  std::vector<engine::TallySnapshot> tallies;
+  bool ok() const { return problems.empty(); }
+};
+
+// Checks the chain (every event's hash, seqs contiguous from 1, keys, meta's last seq and
+// chain head), then re-judges every accepted vote with a fresh engine at its stored server
+// time (known campaign and candidate, window, period, no duplicate key or request id,
+// quotas). An error only when the database cannot be read at all.
+engine::Result<VerifyReport> verify_log(const std::string& data_dir);
+
+struct ExportOptions {
+  std::string data_dir;
+  // Only this campaign's events. Default: every campaign.
+  std::string campaign;
+  // Votes from this seq on (campaign versions are always all included, so that the export
+  // replays on its own). Default: 0 (everything).
+  std::uint64_t from_seq = 0;
+  // Replace voter, device and ip by keyed hashes (HMAC-SHA-256). Default: false.
+  bool redact = false;
+  // The key of those hashes; when empty, a random key used for this export only (hashes then
+  // link a voter's ballots within the export, never across exports). Default: empty.
+  std::string redact_key;
+};
+
+// Writes NDJSON to `out`: the campaign versions first (in seq order), then the votes.
+engine::Status export_log(const ExportOptions& options, std::ostream& out);
+
+// Recomputes tallies from an export (NDJSON): one per campaign seen, sorted by campaign id,
+// names and zero-vote candidates from the latest campaign version in the export, as_of_seq
+// the highest seq in the input. An error names the line.
+engine::Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& in);
+
+// Compares votes per candidate with expected tallies (the /tally shape, one JSON document per
+// line or a single document). Returns the differences, each naming campaign and candidate;
+// empty when they agree.
+engine::Result<std::vector<std::string>> compare_tallies(
+    const std::vector<engine::TallySnapshot>& got, std::istream& expected);
+
+// The committee's ranking of one campaign from the log: votes and suspect votes per candidate,
+// every candidate of its latest version included.
+struct CampaignResults {
+  engine::TallySnapshot tally;
+  engine::Campaign campaign;  // the latest version
+};
+engine::Result<CampaignResults> campaign_results(const std::string& data_dir,
+                                                 std::string_view campaign_id);
+// "rank,candidate,name,unit,industry,votes,suspect" and one line per candidate (RFC 4180).
+std::string results_csv(const CampaignResults& results);
+
+// A consistent copy of the log into `to_dir` (which must not exist or be empty), taken from a
+// read-only view so that a running tallyd is not disturbed. The copy is a database that
+// tallyd and tallyctl open as they would the original.
+engine::Status backup_log(const std::string& data_dir, const std::string& to_dir);
+
+}  // namespace tally::storage

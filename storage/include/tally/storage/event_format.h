@@ -1,0 +1,129 @@
+// Event format: the versioned binary encoding of one commit batch record, its chain hash, and
+// the JSON an event is shown as (GET /v1/votes/{seq}, tallyctl export).
+//
+// A commit batch record is self-contained (its events in seq order, each with its chain hash)
+// so that it could be shipped as is to a replicated log. The byte-level grammar is in
+// docs/EVENT_FORMAT.md; change the two together, and never change what version 1 means.
+// Pure functions and values; ChainHasher is not safe for concurrent use (one per thread).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/engine/engine.h"
+#include "tally/engine/fraud_flags.h"
+#include "tally/engine/status.h"
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX, kept out of this header
+struct evp_md_st;      // OpenSSL's EVP_MD
+
+namespace tally::storage {
+
+// The record version written today. Decoders accept every version up to it.
+inline constexpr std::uint8_t kBatchFormatVersion = 1;
+// Upper bounds a decoder enforces before allocating (corrupt input must not balloon).
+inline constexpr std::uint32_t kMaxEventsPerRecord = 1u << 20;
+inline constexpr std::uint32_t kMaxEventBytes = 1u << 24;
+
+enum class EventKind : std::uint8_t { vote = 1, campaign = 2 };
+
+inline constexpr std::size_t kChainBytes = 32;
+using ChainHash = std::array<std::uint8_t, kChainBytes>;
+// The chain value before the first event: 32 zero bytes.
+inline constexpr ChainHash kGenesisChain{};
+
+// A vote as stored. Views point into the decoded record (or the caller's ballot).
+struct VoteFields {
+  std::string_view campaign;
+  std::string_view candidate;
+  std::string_view voter;
+  std::string_view device;      // empty = absent
+  std::string_view ip;          // empty = absent
+  std::string_view ua;          // empty = absent
+  std::string_view request_id;  // empty = absent
+  std::optional<std::int64_t> ts_ms;
+  std::int64_t server_ms = 0;
+  std::int64_t period = 0;
+  engine::FraudFlags flags = 0;
+};
+
+// One decoded event. Views point into the record passed to decode_batch().
+struct StoredEvent {
+  EventKind kind = EventKind::vote;
+  std::uint64_t seq = 0;
+  VoteFields vote;                 // kind == vote
+  std::string_view campaign_json;  // kind == campaign: the canonical definition
+  std::string_view bytes;          // the event bytes the chain hash covers
+  ChainHash chain{};               // as stored
+};
+
+// Appends a vote's payload (every field but kind and seq) to `out`. Runs on the submitting
+// thread so that the writer only adds the seq and the chain hash.
+void encode_vote_payload(const VoteFields& vote, std::string& out);
+// Appends a campaign version's payload (its canonical JSON) to `out`.
+void encode_campaign_payload(std::string_view campaign_json, std::string& out);
+
+// The fields of a ballot as stored, with the server's judgement of it.
+VoteFields vote_fields(const engine::Ballot& ballot, std::int64_t server_ms,
+                       std::int64_t period, engine::FraudFlags flags);
+
+// SHA-256 (OpenSSL libcrypto) of chain values. One per thread.
+class ChainHasher {
+ public:
+  ChainHasher();
+  ~ChainHasher();
+  ChainHasher(const ChainHasher&) = delete;
+  ChainHasher& operator=(const ChainHasher&) = delete;
+
+  // SHA-256(prev ‖ head ‖ tail): the chain hash of the event whose bytes are head ‖ tail.
+  ChainHash next(const ChainHash& prev, std::string_view head, std::string_view tail);
+
+ private:
+  evp_md_ctx_st* ctx_;
+  evp_md_st* md_;
+};
+
+// Builds one commit batch record: begin(), then add() per event in seq order, then the record
+// is `record()`. Reusable: begin() clears it.
+class BatchEncoder {
+ public:
+  void begin(std::size_t expected_events);
+  // Appends the event (kind, seq, payload) and returns its chain hash given `prev`.
+  ChainHash add(ChainHasher& hasher, const ChainHash& prev, EventKind kind, std::uint64_t seq,
+                std::string_view payload);
+  // The finished record. REQUIRES: at least one add() since begin().
+  const std::string& record();
+
+ private:
+  std::string record_;
+  std::uint32_t count_ = 0;
+};
+
+// Decodes a record into `out` (cleared first). Corrupt or truncated input gives an error that
+// names the seq of the event it hit when that seq is readable; it never crashes. Chain hashes
+// are returned as stored, not checked: that is the caller's job (recovery, verify).
+engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& out);
+
+// The RocksDB key of a record: its first seq, 8 bytes big-endian (so keys sort by seq).
+std::string seq_key(std::uint64_t seq);
+std::optional<std::uint64_t> parse_seq_key(std::string_view key);
+
+std::string to_hex(const ChainHash& chain);
+
+// Rewrites identifying fields for publishing (tallyctl export --redact). Returns the text to
+// show in place of `value`; `field` is "voter", "device" or "ip".
+class Redactor {
+ public:
+  virtual ~Redactor() = default;
+  virtual std::string redact(std::string_view field, std::string_view value) const = 0;
+};
+
+// Appends the event as the JSON of DESIGN.md "Stored event" (absent optional fields omitted).
+void append_event_json(std::string& out, const StoredEvent& event,
+                       const Redactor* redactor = nullptr);
+
+}  // namespace tally::storage

@@ -1,0 +1,113 @@
+// CommitPipeline: the bounded submission queue and the one writer thread of group commit.
+//
+// Producers (ingest threads) submit encoded events; the writer drains whatever is queued (a
+// lone event is not held back), hands the batch to a BatchSink that makes it durable, then
+// assigns the seqs to the engine (commit / install_campaign), publishes, and completes every
+// submission exactly once. This library does not link RocksDB, so TSan sees all of it; the
+// RocksDB sink lives in vote_log.cc. Used by VoteLog; not a public API of its own.
+//
+// Thread safety: submit(), failed() and last_seq() are safe for concurrent use; start() and
+// stop() are called by the owner. The sink, the engine's commit-side calls and completions run
+// on the writer thread only.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tally/engine/campaign.h"
+#include "tally/engine/engine.h"
+#include "tally/storage/commit_types.h"
+#include "tally/storage/event_format.h"
+
+namespace tally::storage::internal {
+
+// One submission waiting for the writer.
+struct PendingEvent {
+  EventKind kind = EventKind::vote;
+  // The event's payload (event_format.h), encoded by the submitting thread.
+  std::string payload;
+  engine::Claim claim;  // vote: the keys it holds until commit or release
+  engine::FraudFlags flags = 0;
+  std::shared_ptr<const engine::Campaign> campaign;  // campaign: the definition
+  CompletionFn done = nullptr;
+  void* context = nullptr;
+};
+
+// Makes one commit batch durable. Called on the writer thread only.
+class BatchSink {
+ public:
+  virtual ~BatchSink() = default;
+  // Writes `events` as seqs first_seq, first_seq + 1, ... in one atomic write; returns an
+  // error when nothing may be counted (the write failed or its outcome is unknown).
+  virtual engine::Status write_batch(std::span<const PendingEvent> events,
+                                     std::uint64_t first_seq) = 0;
+};
+
+struct CommitPipelineOptions {
+  // Submissions waiting for the writer; a full queue answers `overloaded`. Default: 65536.
+  std::size_t queue_capacity = 65536;
+  // Most events in one commit batch. Default: 8192.
+  std::size_t max_batch_events = 8192;
+  // What completions report as `durable`. Default: true (Durability::sync).
+  bool durable = true;
+};
+
+// Starts one thread (the writer) in start(); stop() joins it.
+class CommitPipeline {
+ public:
+  // `last_seq`: the highest seq already in the log (0 when empty); the next batch starts
+  // after it. `sink` and `engine` must outlive the pipeline.
+  CommitPipeline(BatchSink& sink, engine::Engine& engine, CommitPipelineOptions options,
+                 std::uint64_t last_seq);
+  ~CommitPipeline();
+  CommitPipeline(const CommitPipeline&) = delete;
+  CommitPipeline& operator=(const CommitPipeline&) = delete;
+
+  void start();
+  // Queues `event`; moved from only when the answer is `queued`.
+  SubmitResult submit(PendingEvent& event);
+  // Stops taking submissions, commits everything queued, joins the writer. Idempotent.
+  void stop();
+
+  // A batch failed: every later submission answers `unavailable`.
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Highest seq committed so far.
+  std::uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
+
+ private:
+  void run();
+  // Moves up to max_batch_events from the queue into `batch`; a campaign event always
+  // forms a batch of its own so that check_campaign() sees every earlier vote. Returns false
+  // when stopping and the queue is empty.
+  bool drain(std::vector<PendingEvent>& batch);
+  void commit_votes(std::vector<PendingEvent>& batch);
+  void commit_campaign(PendingEvent& event);
+  void fail(std::vector<PendingEvent>& batch);
+
+  BatchSink& sink_;
+  engine::Engine& engine_;
+  const CommitPipelineOptions options_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<PendingEvent> queue_;  // guarded by mutex_
+  bool stopping_ = false;           // guarded by mutex_
+  bool writer_waiting_ = false;     // guarded by mutex_
+
+  // Set once by the writer after a failed batch; read by submitters. Release/acquire so that
+  // a submitter that sees it also sees the failure's effects (claims released).
+  std::atomic<bool> failed_{false};
+  // Written by the writer after each batch (release), read by anyone (acquire).
+  std::atomic<std::uint64_t> last_seq_;
+  std::thread writer_;
+};
+
+}  // namespace tally::storage::internal

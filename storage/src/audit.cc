@@ -1,0 +1,573 @@
+// tallyctl's commands as library calls. See tally/storage/audit.h.
+#include "tally/storage/audit.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <istream>
+#include <map>
+#include <ostream>
+#include <unordered_map>
+
+#include "db_layout.h"
+#include "tally/engine/clock.h"
+#include "tally/engine/json.h"
+#include "tally/storage/event_format.h"
+
+namespace tally::storage {
+namespace {
+
+std::string at_seq(std::uint64_t seq) { return "seq " + std::to_string(seq) + ": "; }
+
+// Sorts by votes desc, then id, and assigns competition ranks (1, 2, 2, 4).
+void rank(engine::TallySnapshot& tally) {
+  std::sort(tally.candidates.begin(), tally.candidates.end(),
+            [](const engine::CandidateTally& a, const engine::CandidateTally& b) {
+              return a.votes != b.votes ? a.votes > b.votes : a.id < b.id;
+            });
+  tally.total = 0;
+  tally.suspect = 0;
+  for (std::size_t i = 0; i < tally.candidates.size(); ++i) {
+    auto& c = tally.candidates[i];
+    c.rank = (i > 0 && c.votes == tally.candidates[i - 1].votes)
+                 ? tally.candidates[i - 1].rank
+                 : static_cast<std::uint32_t>(i + 1);
+    tally.total += c.votes;
+    tally.suspect += c.suspect;
+  }
+}
+
+// Counts votes per candidate of one or more campaigns, names from their latest versions.
+class Counter {
+ public:
+  void add_version(const engine::Campaign& campaign, std::uint64_t seq) {
+    latest_[campaign.id] = campaign;
+    note(seq);
+  }
+  void add_vote(std::string_view campaign, std::string_view candidate, bool suspect,
+                std::uint64_t seq) {
+    auto& counts = counts_[std::string(campaign)][std::string(candidate)];
+    ++counts.first;
+    if (suspect) ++counts.second;
+    note(seq);
+  }
+  std::uint64_t as_of_seq() const { return as_of_seq_; }
+  const engine::Campaign* latest(const std::string& id) const {
+    auto it = latest_.find(id);
+    return it == latest_.end() ? nullptr : &it->second;
+  }
+
+  std::vector<engine::TallySnapshot> tallies() const {
+    std::map<std::string, engine::TallySnapshot> out;
+    for (const auto& [id, campaign] : latest_) {
+      auto& tally = out[id];
+      for (const auto& candidate : campaign.candidates) {
+        engine::CandidateTally c;
+        c.id = candidate.id;
+        c.name = candidate.name;
+        tally.candidates.push_back(std::move(c));
+      }
+    }
+    for (const auto& [id, candidates] : counts_) {
+      auto& tally = out[id];
+      for (const auto& [candidate, counts] : candidates) {
+        auto it = std::find_if(tally.candidates.begin(), tally.candidates.end(),
+                               [&](const auto& c) { return c.id == candidate; });
+        if (it == tally.candidates.end()) {
+          engine::CandidateTally c;
+          c.id = candidate;
+          c.name = candidate;
+          tally.candidates.push_back(std::move(c));
+          it = tally.candidates.end() - 1;
+        }
+        it->votes = counts.first;
+        it->suspect = counts.second;
+      }
+    }
+    std::vector<engine::TallySnapshot> result;
+    for (auto& [id, tally] : out) {
+      tally.campaign = id;
+      tally.as_of_seq = as_of_seq_;
+      rank(tally);
+      result.push_back(std::move(tally));
+    }
+    return result;
+  }
+
+ private:
+  void note(std::uint64_t seq) { as_of_seq_ = std::max(as_of_seq_, seq); }
+
+  std::map<std::string, engine::Campaign> latest_;
+  std::map<std::string, std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>>
+      counts_;
+  std::uint64_t as_of_seq_ = 0;
+};
+
+// Re-judges the log's votes with a fresh engine, as the server judged them at commit.
+class RuleChecker {
+ public:
+  RuleChecker() : clock_(0), engine_(clock_) {}
+
+  void campaign(const StoredEvent& event, std::vector<std::string>& problems) {
+    auto campaign = engine::parse_campaign(event.campaign_json);
+    if (!campaign.ok()) {
+      problems.push_back(at_seq(event.seq) + "stored campaign is invalid: " +
+                         campaign.message());
+      return;
+    }
+    if (engine_.install_campaign(*campaign, event.seq) == engine::PutOutcome::conflict) {
+      problems.push_back(at_seq(event.seq) +
+                         "campaign version alters candidates or rules after votes");
+    }
+  }
+
+  void vote(const StoredEvent& event, std::vector<std::string>& problems) {
+    const VoteFields& v = event.vote;
+    const std::string where = at_seq(event.seq);
+    auto campaign = engine_.campaign(v.campaign);
+    if (campaign == nullptr) {
+      problems.push_back(where + "vote for unknown campaign \"" + std::string(v.campaign) +
+                         "\"");
+      return;
+    }
+    if (campaign->period_of(v.server_ms) != v.period) {
+      problems.push_back(where + "period " + std::to_string(v.period) +
+                         " does not match server time " + std::to_string(v.server_ms) +
+                         " (period " + std::to_string(campaign->period_of(v.server_ms)) + ")");
+    }
+    clock_.set_ms(v.server_ms);
+    engine::Ballot ballot;
+    ballot.campaign = v.campaign;
+    ballot.candidate = v.candidate;
+    ballot.voter = v.voter;
+    ballot.device = v.device;
+    ballot.ip = v.ip;
+    ballot.ua = v.ua;
+    ballot.request_id = v.request_id;
+    ballot.ts_ms = v.ts_ms;
+    engine::Decision decision = engine_.decide(ballot);
+    if (decision.status == engine::VoteStatus::accepted) {
+      engine_.commit(std::move(decision.claim), event.seq, v.flags);
+      return;
+    }
+    std::string why;
+    switch (decision.status) {
+      case engine::VoteStatus::duplicate:
+        why = "duplicate of seq " + std::to_string(decision.seq);
+        break;
+      case engine::VoteStatus::quota_exceeded:
+        why = "over the voter's quota (max_candidates or max_votes_per_candidate)";
+        break;
+      case engine::VoteStatus::closed:
+        why = "outside the campaign window";
+        break;
+      case engine::VoteStatus::unknown_candidate:
+        why = "unknown candidate \"" + std::string(v.candidate) + "\"";
+        break;
+      case engine::VoteStatus::invalid:
+        why = "invalid: " + std::string(decision.error);
+        break;
+      default:
+        why = std::string(engine::to_string(decision.status));
+        break;
+    }
+    problems.push_back(where + "accepted vote breaks a rule: " + why);
+  }
+
+  std::vector<engine::TallySnapshot> tallies(std::uint64_t last_seq) {
+    engine_.publish(last_seq);
+    std::vector<engine::TallySnapshot> out;
+    for (const auto& campaign : engine_.campaigns()) {
+      if (auto tally = engine_.tally(campaign->id)) out.push_back(std::move(*tally));
+    }
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.campaign < b.campaign; });
+    return out;
+  }
+
+ private:
+  engine::ManualClock clock_;
+  engine::Engine engine_;
+};
+
+// Visits every decoded event of the log in seq order. A record that does not decode is
+// reported through `bad` and skipped.
+template <typename OnEvent, typename OnBad>
+engine::Status for_each_event(ReadOnlyDb& db, std::uint64_t from_seq, OnEvent&& on_event,
+                              OnBad&& on_bad) {
+  LogScan scan(*db.db, db.events_cf, from_seq);
+  std::vector<StoredEvent> events;
+  while (scan.next()) {
+    const auto key_seq = parse_seq_key(scan.key());
+    if (auto status = decode_batch(scan.value(), events); !status.ok()) {
+      on_bad(key_seq.value_or(0), status.message());
+      continue;
+    }
+    for (const StoredEvent& event : events) on_event(key_seq.value_or(0), event);
+  }
+  return scan.status();
+}
+
+class HmacRedactor final : public Redactor {
+ public:
+  explicit HmacRedactor(std::string key) : key_(std::move(key)) {}
+
+  std::string redact(std::string_view /*field*/, std::string_view value) const override {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    std::size_t n = 0;
+    if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key_.data(), key_.size(),
+                  reinterpret_cast<const unsigned char*>(value.data()), value.size(), mac,
+                  sizeof(mac), &n) == nullptr) {
+      return "redacted";  // never the value itself
+    }
+    ChainHash digest{};
+    std::copy_n(mac, std::min(n, digest.size()), digest.begin());
+    // 128 bits: unique across any campaign's voters, short enough to read.
+    return "h:" + to_hex(digest).substr(0, 32);
+  }
+
+ private:
+  std::string key_;
+};
+
+}  // namespace
+
+engine::Result<VerifyReport> verify_log(const std::string& data_dir) {
+  auto opened = open_read_only(data_dir);
+  if (!opened.ok()) return opened.status();
+  ReadOnlyDb& db = **opened;
+  VerifyReport report;
+  auto& problems = report.problems;
+  ChainHasher hasher;
+  RuleChecker rules;
+  ChainHash chain = kGenesisChain;
+  std::uint64_t last_seq = 0;
+  std::uint64_t record_first = 0;
+
+  auto on_event = [&](std::uint64_t key_seq, const StoredEvent& event) {
+    ++report.events;
+    if (key_seq != record_first) {
+      record_first = key_seq;
+      if (event.seq != key_seq) {
+        problems.push_back(at_seq(event.seq) + "stored under the key of seq " +
+                           std::to_string(key_seq) + " (a record was moved)");
+      }
+    }
+    if (event.seq != last_seq + 1) {
+      if (event.seq > last_seq + 1) {
+        problems.push_back(at_seq(event.seq) + "events " + std::to_string(last_seq + 1) +
+                           ".." + std::to_string(event.seq - 1) +
+                           " are missing (removed) before it");
+      } else {
+        problems.push_back(at_seq(event.seq) + "out of order: follows seq " +
+                           std::to_string(last_seq) + " (reordered or repeated)");
+      }
+    }
+    const ChainHash expected = hasher.next(chain, event.bytes, {});
+    if (expected != event.chain) {
+      problems.push_back(at_seq(event.seq) +
+                         "chain hash mismatch: the event, or the link to the event before "
+                         "it, was changed");
+    }
+    // Continue from the stored value so that one changed event is reported once.
+    chain = event.chain;
+    last_seq = std::max(last_seq, event.seq);
+    if (event.kind == EventKind::campaign) {
+      ++report.campaign_versions;
+      rules.campaign(event, problems);
+    } else {
+      ++report.votes;
+      rules.vote(event, problems);
+    }
+  };
+  auto on_bad = [&](std::uint64_t key_seq, const std::string& message) {
+    problems.push_back(at_seq(key_seq) + "record does not decode: " + message);
+  };
+  if (auto status = for_each_event(db, 0, on_event, on_bad); !status.ok()) return status;
+
+  const MetaState meta = read_meta(*db.db, db.meta_cf);
+  if (!meta.status.ok()) {
+    problems.push_back(at_seq(last_seq) + meta.status.message());
+  } else if (meta.last_seq != last_seq) {
+    problems.push_back(at_seq(last_seq) + "the log ends here but meta says its last seq is " +
+                       std::to_string(meta.last_seq) +
+                       (meta.last_seq > last_seq ? " (events removed at the end)" : ""));
+  } else if (last_seq != 0 && meta.chain_head != chain) {
+    problems.push_back(at_seq(last_seq) + "chain head in meta differs from the last event's");
+  }
+  report.last_seq = last_seq;
+  report.chain_head_hex = to_hex(chain);
+  report.tallies = rules.tallies(last_seq);
+  return report;
+}
+
+engine::Status export_log(const ExportOptions& options, std::ostream& out) {
+  auto opened = open_read_only(options.data_dir);
+  if (!opened.ok()) return opened.status();
+  ReadOnlyDb& db = **opened;
+  std::unique_ptr<HmacRedactor> redactor;
+  if (options.redact) {
+    std::string key = options.redact_key;
+    if (key.empty()) {
+      key.resize(32);
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), 32) != 1) {
+        return engine::Status::error("export --redact: no random key available");
+      }
+    }
+    redactor = std::make_unique<HmacRedactor>(std::move(key));
+  }
+  std::string bad;
+  auto on_bad = [&](std::uint64_t key_seq, const std::string& message) {
+    if (bad.empty()) bad = at_seq(key_seq) + "record does not decode: " + message;
+  };
+  std::string line;
+  // Pass 1: campaign versions (rare), pass 2: votes.
+  auto on_campaign = [&](std::uint64_t, const StoredEvent& event) {
+    if (event.kind != EventKind::campaign) return;
+    if (!options.campaign.empty()) {
+      auto campaign = engine::parse_campaign(event.campaign_json);
+      if (!campaign.ok() || campaign->id != options.campaign) return;
+    }
+    line.clear();
+    append_event_json(line, event);
+    line.push_back('\n');
+    out << line;
+  };
+  if (auto status = for_each_event(db, 0, on_campaign, on_bad); !status.ok()) return status;
+  auto on_vote = [&](std::uint64_t, const StoredEvent& event) {
+    if (event.kind != EventKind::vote || event.seq < options.from_seq) return;
+    if (!options.campaign.empty() && event.vote.campaign != options.campaign) return;
+    line.clear();
+    append_event_json(line, event, redactor.get());
+    line.push_back('\n');
+    out << line;
+  };
+  if (auto status = for_each_event(db, options.from_seq, on_vote, on_bad); !status.ok()) {
+    return status;
+  }
+  out.flush();
+  if (!bad.empty()) return engine::Status::error(bad);
+  if (!out) return engine::Status::error("export: write to stdout failed");
+  return {};
+}
+
+engine::Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& in) {
+  simdjson::dom::parser parser;
+  Counter counter;
+  std::string line;
+  std::size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = "line " + std::to_string(line_no) + ": ";
+    simdjson::dom::element doc;
+    if (parser.parse(line).get(doc) != simdjson::SUCCESS) {
+      return engine::Status::error(where + "not JSON");
+    }
+    std::string_view kind;
+    std::uint64_t seq = 0;
+    if (doc["kind"].get(kind) != simdjson::SUCCESS || doc["seq"].get(seq) != simdjson::SUCCESS) {
+      return engine::Status::error(where + "kind and seq: required");
+    }
+    if (kind == "campaign") {
+      simdjson::dom::element definition;
+      if (doc["campaign"].get(definition) != simdjson::SUCCESS) {
+        return engine::Status::error(where + "campaign: required");
+      }
+      auto campaign = engine::parse_campaign(simdjson::minify(definition));
+      if (!campaign.ok()) return engine::Status::error(where + campaign.message());
+      counter.add_version(*campaign, seq);
+    } else if (kind == "vote") {
+      std::string_view campaign;
+      std::string_view candidate;
+      simdjson::dom::array flags;
+      if (doc["campaign"].get(campaign) != simdjson::SUCCESS ||
+          doc["candidate"].get(candidate) != simdjson::SUCCESS) {
+        return engine::Status::error(where + "campaign and candidate: required");
+      }
+      const bool suspect =
+          doc["flags"].get(flags) == simdjson::SUCCESS && flags.size() > 0;
+      counter.add_vote(campaign, candidate, suspect, seq);
+    } else {
+      return engine::Status::error(where + "kind: must be vote or campaign");
+    }
+  }
+  return counter.tallies();
+}
+
+engine::Result<std::vector<std::string>> compare_tallies(
+    const std::vector<engine::TallySnapshot>& got, std::istream& expected) {
+  std::string text((std::istreambuf_iterator<char>(expected)), std::istreambuf_iterator<char>());
+  simdjson::dom::parser parser;
+  simdjson::dom::document_stream stream;
+  if (parser.parse_many(text).get(stream) != simdjson::SUCCESS) {
+    return engine::Status::error("expect: not JSON");
+  }
+  std::vector<std::string> differences;
+  for (auto result : stream) {
+    simdjson::dom::element doc;
+    if (result.get(doc) != simdjson::SUCCESS) return engine::Status::error("expect: not JSON");
+    std::string_view campaign;
+    simdjson::dom::array candidates;
+    if (doc["campaign"].get(campaign) != simdjson::SUCCESS ||
+        doc["candidates"].get(candidates) != simdjson::SUCCESS) {
+      return engine::Status::error("expect: campaign and candidates: required");
+    }
+    std::map<std::string, std::uint64_t> want;
+    for (auto candidate : candidates) {
+      std::string_view id;
+      std::uint64_t votes = 0;
+      if (candidate["id"].get(id) != simdjson::SUCCESS ||
+          candidate["votes"].get(votes) != simdjson::SUCCESS) {
+        return engine::Status::error("expect: candidates[].id and votes: required");
+      }
+      want[std::string(id)] = votes;
+    }
+    std::map<std::string, std::uint64_t> have;
+    for (const auto& tally : got) {
+      if (tally.campaign != campaign) continue;
+      for (const auto& c : tally.candidates) have[c.id] = c.votes;
+    }
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> both;
+    for (const auto& [id, votes] : want) both[id].second = votes;
+    for (const auto& [id, votes] : have) both[id].first = votes;
+    for (const auto& [id, votes] : both) {
+      if (votes.first == votes.second) continue;
+      differences.push_back("campaign " + std::string(campaign) + " candidate " + id +
+                            ": replay counts " + std::to_string(votes.first) +
+                            ", expected " + std::to_string(votes.second));
+    }
+  }
+  return differences;
+}
+
+engine::Result<CampaignResults> campaign_results(const std::string& data_dir,
+                                                 std::string_view campaign_id) {
+  auto opened = open_read_only(data_dir);
+  if (!opened.ok()) return opened.status();
+  Counter counter;
+  std::string bad;
+  std::uint64_t last_seq = 0;
+  auto on_event = [&](std::uint64_t, const StoredEvent& event) {
+    last_seq = std::max(last_seq, event.seq);
+    if (event.kind == EventKind::campaign) {
+      auto campaign = engine::parse_campaign(event.campaign_json);
+      if (campaign.ok() && campaign->id == campaign_id) counter.add_version(*campaign, event.seq);
+    } else if (event.vote.campaign == campaign_id) {
+      counter.add_vote(event.vote.campaign, event.vote.candidate, event.vote.flags != 0,
+                       event.seq);
+    }
+  };
+  auto on_bad = [&](std::uint64_t key_seq, const std::string& message) {
+    if (bad.empty()) bad = at_seq(key_seq) + "record does not decode: " + message;
+  };
+  if (auto status = for_each_event(**opened, 0, on_event, on_bad); !status.ok()) return status;
+  if (!bad.empty()) return engine::Status::error(bad + " (run tallyctl verify)");
+  const engine::Campaign* latest = counter.latest(std::string(campaign_id));
+  if (latest == nullptr) {
+    return engine::Status::error("campaign " + std::string(campaign_id) + ": not in the log");
+  }
+  CampaignResults results;
+  results.campaign = *latest;
+  for (auto& tally : counter.tallies()) {
+    if (tally.campaign == campaign_id) results.tally = std::move(tally);
+  }
+  results.tally.as_of_seq = last_seq;
+  return results;
+}
+
+namespace {
+
+void append_csv_field(std::string& out, std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out.append(text);
+    return;
+  }
+  out.push_back('"');
+  for (char c : text) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+}  // namespace
+
+std::string results_csv(const CampaignResults& results) {
+  std::string out = "rank,candidate,name,unit,industry,votes,suspect\n";
+  for (const auto& c : results.tally.candidates) {
+    const engine::Candidate* info = nullptr;
+    for (const auto& candidate : results.campaign.candidates) {
+      if (candidate.id == c.id) info = &candidate;
+    }
+    out += std::to_string(c.rank);
+    out.push_back(',');
+    append_csv_field(out, c.id);
+    out.push_back(',');
+    append_csv_field(out, c.name);
+    out.push_back(',');
+    append_csv_field(out, info != nullptr ? std::string_view(info->unit) : "");
+    out.push_back(',');
+    append_csv_field(out, info != nullptr ? std::string_view(info->industry) : "");
+    out += "," + std::to_string(c.votes) + "," + std::to_string(c.suspect) + "\n";
+  }
+  return out;
+}
+
+engine::Status backup_log(const std::string& data_dir, const std::string& to_dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(to_dir, ec) && !std::filesystem::is_empty(to_dir, ec)) {
+    return engine::Status::error("backup --to " + to_dir + ": exists and is not empty");
+  }
+  auto opened = open_read_only(data_dir);
+  if (!opened.ok()) return opened.status();
+  ReadOnlyDb& source = **opened;
+
+  rocksdb::DBOptions options = write_db_options();
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, to_dir, column_families(), &handles, &raw);
+  if (!s.ok()) return engine::Status::error("backup: create " + to_dir + ": " + s.ToString());
+  std::unique_ptr<rocksdb::DB> target(raw);
+
+  // One read snapshot of the source, copied family by family: events and meta were written
+  // together, so the copy is as consistent as the moment the source was opened.
+  const rocksdb::Snapshot* snapshot = source.db->GetSnapshot();
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  read.fill_cache = false;
+  constexpr std::size_t kCopyBatchBytes = 8u << 20;
+  for (std::size_t family : {kEventsIndex, kMetaIndex}) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        source.db->NewIterator(read, source.handles[family]));
+    rocksdb::WriteBatch batch;
+    for (it->SeekToFirst(); s.ok() && it->Valid(); it->Next()) {
+      s = batch.Put(handles[family], it->key(), it->value());
+      if (s.ok() && batch.GetDataSize() >= kCopyBatchBytes) {
+        s = target->Write(rocksdb::WriteOptions(), &batch);
+        batch.Clear();
+      }
+    }
+    if (s.ok()) s = it->status();
+    if (s.ok() && batch.Count() > 0) s = target->Write(rocksdb::WriteOptions(), &batch);
+    if (!s.ok()) break;
+  }
+  source.db->ReleaseSnapshot(snapshot);
+  if (s.ok()) s = target->FlushWAL(/*sync=*/true);
+  if (s.ok()) {
+    rocksdb::FlushOptions flush;
+    s = target->Flush(flush, handles);
+  }
+  for (auto* handle : handles) target->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+  rocksdb::Status closed = target->Close();
+  if (s.ok()) s = closed;
+  if (!s.ok()) return engine::Status::error("backup to " + to_dir + ": " + s.ToString());
+  return {};
+}
+
+}  // namespace tally::storage

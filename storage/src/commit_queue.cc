@@ -1,0 +1,158 @@
+// The group-commit writer. See internal/commit_queue.h for the contract.
+//
+// The queue is a mutex-guarded deque: producers hold the lock only to push (no allocation
+// beyond the deque's blocks), and the writer takes a whole batch per lock, so at a million
+// votes a second the lock is taken about once per vote by producers and once per batch by
+// the writer. Batches adapt to load: the writer never waits for more events once it has one;
+// while it syncs, the next batch accumulates.
+#include "tally/storage/internal/commit_queue.h"
+
+#include <utility>
+
+namespace tally::storage::internal {
+
+CommitPipeline::CommitPipeline(BatchSink& sink, engine::Engine& engine,
+                               CommitPipelineOptions options, std::uint64_t last_seq)
+    : sink_(sink), engine_(engine), options_(options), last_seq_(last_seq) {}
+
+CommitPipeline::~CommitPipeline() { stop(); }
+
+void CommitPipeline::start() {
+  std::lock_guard lock(mutex_);
+  if (writer_.joinable() || stopping_) return;
+  writer_ = std::thread([this] { run(); });
+}
+
+SubmitResult CommitPipeline::submit(PendingEvent& event) {
+  if (failed()) return SubmitResult::unavailable;
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return SubmitResult::unavailable;
+    if (queue_.size() >= options_.queue_capacity) return SubmitResult::overloaded;
+    queue_.push_back(std::move(event));
+    wake = writer_waiting_;
+    writer_waiting_ = false;
+  }
+  if (wake) wake_.notify_one();
+  return SubmitResult::queued;
+}
+
+void CommitPipeline::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (writer_.joinable()) writer_.join();
+  // Never started (or the writer is gone): nothing will commit what is left, so answer it.
+  std::vector<PendingEvent> rest;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& event : queue_) rest.push_back(std::move(event));
+    queue_.clear();
+  }
+  for (auto& event : rest) {
+    if (event.claim) engine_.release(std::move(event.claim));
+    CommitOutcome outcome;
+    outcome.status = engine::VoteStatus::unavailable;
+    if (event.done != nullptr) event.done(event.context, outcome);
+  }
+}
+
+bool CommitPipeline::drain(std::vector<PendingEvent>& batch) {
+  batch.clear();
+  std::unique_lock lock(mutex_);
+  while (queue_.empty()) {
+    if (stopping_) return false;
+    writer_waiting_ = true;
+    wake_.wait(lock);
+  }
+  writer_waiting_ = false;
+  if (queue_.front().kind == EventKind::campaign) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    return true;
+  }
+  while (!queue_.empty() && batch.size() < options_.max_batch_events &&
+         queue_.front().kind == EventKind::vote) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return true;
+}
+
+void CommitPipeline::run() {
+  std::vector<PendingEvent> batch;
+  batch.reserve(options_.max_batch_events);
+  while (drain(batch)) {
+    if (failed()) {
+      fail(batch);
+    } else if (batch.front().kind == EventKind::campaign) {
+      commit_campaign(batch.front());
+    } else {
+      commit_votes(batch);
+    }
+  }
+}
+
+void CommitPipeline::commit_votes(std::vector<PendingEvent>& batch) {
+  const std::uint64_t first_seq = last_seq() + 1;
+  if (!sink_.write_batch(batch, first_seq).ok()) {
+    fail(batch);
+    return;
+  }
+  std::uint64_t seq = first_seq;
+  for (auto& event : batch) engine_.commit(std::move(event.claim), seq++, event.flags);
+  const std::uint64_t last = seq - 1;
+  last_seq_.store(last, std::memory_order_release);
+  engine_.publish(last);
+  CommitOutcome outcome;
+  outcome.status = engine::VoteStatus::accepted;
+  outcome.durable = options_.durable;
+  seq = first_seq;
+  for (auto& event : batch) {
+    outcome.seq = seq++;
+    if (event.done != nullptr) event.done(event.context, outcome);
+  }
+}
+
+void CommitPipeline::commit_campaign(PendingEvent& event) {
+  CommitOutcome outcome;
+  outcome.status = engine::VoteStatus::accepted;
+  outcome.durable = options_.durable;
+  outcome.campaign_outcome = engine_.check_campaign(*event.campaign);
+  if (outcome.campaign_outcome == engine::PutOutcome::created ||
+      outcome.campaign_outcome == engine::PutOutcome::updated) {
+    const std::uint64_t seq = last_seq() + 1;
+    if (!sink_.write_batch(std::span<const PendingEvent>(&event, 1), seq).ok()) {
+      std::vector<PendingEvent> one;
+      one.push_back(std::move(event));
+      fail(one);
+      return;
+    }
+    // The writer is the only installer and no vote committed since the check: the install
+    // decides as the check did.
+    outcome.campaign_outcome = engine_.install_campaign(*event.campaign, seq);
+    outcome.seq = seq;
+    last_seq_.store(seq, std::memory_order_release);
+    engine_.publish(seq);
+  }
+  if (event.done != nullptr) event.done(event.context, outcome);
+}
+
+void CommitPipeline::fail(std::vector<PendingEvent>& batch) {
+  // Release before publishing the failure, so that a submitter that sees failed() == true
+  // finds the keys of this batch free (release pairs with the acquire in failed()).
+  for (auto& event : batch) {
+    if (event.claim) engine_.release(std::move(event.claim));
+  }
+  failed_.store(true, std::memory_order_release);
+  CommitOutcome outcome;
+  outcome.status = engine::VoteStatus::unavailable;
+  for (auto& event : batch) {
+    if (event.done != nullptr) event.done(event.context, outcome);
+  }
+}
+
+}  // namespace tally::storage::internal

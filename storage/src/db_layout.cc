@@ -1,0 +1,131 @@
+// RocksDB layout and read helpers of the vote log. See db_layout.h.
+#include "db_layout.h"
+
+#include <rocksdb/table.h>
+
+#include <cstring>
+
+namespace tally::storage {
+
+rocksdb::DBOptions write_db_options() {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  // Flushes and compactions run beside the writer; the machine is small.
+  options.max_background_jobs = 2;
+  // Bounds the WAL (and so restart time) when the events family is written much faster
+  // than it flushes.
+  options.max_total_wal_size = 256u << 20;
+  return options;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> column_families() {
+  rocksdb::ColumnFamilyOptions events;
+  // Records arrive in key order and are never overwritten: large memtables, few flushes.
+  events.write_buffer_size = 64u << 20;
+  events.max_write_buffer_number = 4;
+  rocksdb::ColumnFamilyOptions meta;
+  meta.write_buffer_size = 4u << 20;
+  return {
+      rocksdb::ColumnFamilyDescriptor(rocksdb::kDefaultColumnFamilyName,
+                                      rocksdb::ColumnFamilyOptions()),
+      rocksdb::ColumnFamilyDescriptor(kEventsFamily, events),
+      rocksdb::ColumnFamilyDescriptor(kMetaFamily, meta),
+  };
+}
+
+MetaState read_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta_cf) {
+  MetaState meta;
+  std::string value;
+  rocksdb::Status s = db.Get(rocksdb::ReadOptions(), meta_cf, kMetaLastSeq, &value);
+  if (s.IsNotFound()) return meta;
+  if (!s.ok()) {
+    meta.status = engine::Status::error("meta.last_seq: " + s.ToString());
+    return meta;
+  }
+  const auto last = parse_seq_key(value);
+  if (!last) {
+    meta.status = engine::Status::error("meta.last_seq: not 8 bytes");
+    return meta;
+  }
+  meta.last_seq = *last;
+  s = db.Get(rocksdb::ReadOptions(), meta_cf, kMetaChainHead, &value);
+  if (!s.ok() || value.size() != kChainBytes) {
+    meta.status = engine::Status::error("meta.chain_head: missing or not 32 bytes");
+    return meta;
+  }
+  std::memcpy(meta.chain_head.data(), value.data(), kChainBytes);
+  return meta;
+}
+
+std::optional<std::string> find_event_record(rocksdb::DB& db,
+                                             rocksdb::ColumnFamilyHandle* events_cf,
+                                             std::uint64_t seq) {
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), events_cf));
+  it->SeekForPrev(seq_key(seq));
+  if (!it->Valid()) return std::nullopt;
+  return it->value().ToString();
+}
+
+LogScan::LogScan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events_cf,
+                 std::uint64_t from_seq)
+    : from_seq_(from_seq) {
+  rocksdb::ReadOptions options;
+  options.fill_cache = false;  // one pass over everything: keep the cache for lookups
+  options.readahead_size = 4u << 20;
+  it_.reset(db.NewIterator(options, events_cf));
+}
+
+bool LogScan::next() {
+  if (first_) {
+    first_ = false;
+    if (from_seq_ > 1) {
+      it_->SeekForPrev(seq_key(from_seq_));
+      if (!it_->Valid()) it_->SeekToFirst();
+    } else {
+      it_->SeekToFirst();
+    }
+  } else if (it_->Valid()) {
+    it_->Next();
+  }
+  return it_->Valid();
+}
+
+std::string_view LogScan::key() const {
+  const rocksdb::Slice key = it_->key();
+  return {key.data(), key.size()};
+}
+
+std::string_view LogScan::value() const {
+  const rocksdb::Slice value = it_->value();
+  return {value.data(), value.size()};
+}
+
+engine::Status LogScan::status() const {
+  const rocksdb::Status s = it_->status();
+  if (s.ok()) return {};
+  return engine::Status::error("events: read: " + s.ToString());
+}
+
+ReadOnlyDb::~ReadOnlyDb() {
+  if (!db) return;
+  for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+  db->Close().PermitUncheckedError();
+}
+
+engine::Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir) {
+  auto out = std::make_unique<ReadOnlyDb>();
+  rocksdb::DBOptions options;
+  // Opened next to a running tallyd: read its files, take no lock, write nothing.
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, data_dir, column_families(),
+                                                   &out->handles, &raw,
+                                                   /*error_if_wal_file_exists=*/false);
+  if (!s.ok()) return engine::Status::error("open " + data_dir + " read-only: " + s.ToString());
+  out->db.reset(raw);
+  out->events_cf = out->handles[kEventsIndex];
+  out->meta_cf = out->handles[kMetaIndex];
+  return out;
+}
+
+}  // namespace tally::storage

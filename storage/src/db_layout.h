@@ -1,0 +1,75 @@
+// The RocksDB layout of the vote log (column families, meta keys, options) and the small
+// read helpers shared by VoteLog and the auditors' tools. Private to storage/.
+//
+// Layout: column family `events` maps seq_key(first seq) to one commit batch record
+// (docs/EVENT_FORMAT.md); `meta` holds kMetaChainHead (32 bytes) and kMetaLastSeq (8 bytes,
+// big-endian), written in the same WriteBatch as the record they describe.
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/engine/status.h"
+#include "tally/storage/event_format.h"
+
+namespace tally::storage {
+
+inline constexpr char kEventsFamily[] = "events";
+inline constexpr char kMetaFamily[] = "meta";
+inline constexpr std::size_t kEventsIndex = 1;  // in column_families()
+inline constexpr std::size_t kMetaIndex = 2;
+inline constexpr char kMetaChainHead[] = "chain_head";
+inline constexpr char kMetaLastSeq[] = "last_seq";
+
+// Options of the writing instance (tallyd).
+rocksdb::DBOptions write_db_options();
+// default, events, meta: in that order (kEventsIndex, kMetaIndex).
+std::vector<rocksdb::ColumnFamilyDescriptor> column_families();
+
+// What `meta` says about the log's end.
+struct MetaState {
+  engine::Status status;
+  std::uint64_t last_seq = 0;
+  ChainHash chain_head = kGenesisChain;
+};
+MetaState read_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta_cf);
+
+// The record holding `seq` (found with SeekForPrev on its key), or nullopt.
+std::optional<std::string> find_event_record(rocksdb::DB& db,
+                                             rocksdb::ColumnFamilyHandle* events_cf,
+                                             std::uint64_t seq);
+
+// Iterates the records of `events` in seq order (or from a seq on). Not thread-safe.
+class LogScan {
+ public:
+  // Starts at the record holding `from_seq` (or the first record when 0).
+  LogScan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events_cf, std::uint64_t from_seq = 0);
+  // Advances to the next record; false at the end or on an error (see status()).
+  bool next();
+  std::string_view key() const;
+  std::string_view value() const;
+  engine::Status status() const;
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+  bool first_ = true;
+  std::uint64_t from_seq_;
+};
+
+// A database opened for reading only, never harming a tallyd that holds it.
+struct ReadOnlyDb {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::ColumnFamilyHandle* events_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
+  ~ReadOnlyDb();
+};
+engine::Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir);
+
+}  // namespace tally::storage

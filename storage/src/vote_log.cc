@@ -1,0 +1,330 @@
+// VoteLog over RocksDB: column families, the group-commit sink, recovery and lookups.
+// Record format: docs/EVENT_FORMAT.md. Commit queue: internal/commit_queue.h.
+#include "tally/storage/vote_log.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstring>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "db_layout.h"
+#include "tally/engine/campaign.h"
+#include "tally/storage/event_format.h"
+#include "tally/storage/internal/commit_queue.h"
+
+namespace tally::storage {
+namespace {
+
+// A writable file whose writes and syncs fail while the shared switch is on.
+class FaultyWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  FaultyWritableFile(std::unique_ptr<rocksdb::FSWritableFile> file,
+                     std::shared_ptr<std::atomic<bool>> fail_io)
+      : FSWritableFileOwnerWrapper(std::move(file)), fail_io_(std::move(fail_io)) {}
+
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                           rocksdb::IODebugContext* dbg) override {
+    if (failing()) return injected();
+    return FSWritableFileOwnerWrapper::Append(data, options, dbg);
+  }
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                           const rocksdb::DataVerificationInfo& info,
+                           rocksdb::IODebugContext* dbg) override {
+    if (failing()) return injected();
+    return FSWritableFileOwnerWrapper::Append(data, options, info, dbg);
+  }
+  rocksdb::IOStatus PositionedAppend(const rocksdb::Slice& data, std::uint64_t offset,
+                                     const rocksdb::IOOptions& options,
+                                     rocksdb::IODebugContext* dbg) override {
+    if (failing()) return injected();
+    return FSWritableFileOwnerWrapper::PositionedAppend(data, offset, options, dbg);
+  }
+  rocksdb::IOStatus Flush(const rocksdb::IOOptions& options,
+                          rocksdb::IODebugContext* dbg) override {
+    if (failing()) return injected();
+    return FSWritableFileOwnerWrapper::Flush(options, dbg);
+  }
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
+                         rocksdb::IODebugContext* dbg) override {
+    if (failing()) return injected();
+    return FSWritableFileOwnerWrapper::Sync(options, dbg);
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
+                          rocksdb::IODebugContext* dbg) override {
+    if (failing()) return injected();
+    return FSWritableFileOwnerWrapper::Fsync(options, dbg);
+  }
+
+ private:
+  // Relaxed: a test flips the switch and then submits; which write is the first to fail
+  // does not matter, only that failing writes are reported.
+  bool failing() const { return fail_io_->load(std::memory_order_relaxed); }
+  static rocksdb::IOStatus injected() { return rocksdb::IOStatus::IOError("injected fault"); }
+
+  std::shared_ptr<std::atomic<bool>> fail_io_;
+};
+
+// The fault-injection file system of StorageOptions::fail_io.
+class FaultyFileSystem final : public rocksdb::FileSystemWrapper {
+ public:
+  FaultyFileSystem(const std::shared_ptr<rocksdb::FileSystem>& base,
+                   std::shared_ptr<std::atomic<bool>> fail_io)
+      : FileSystemWrapper(base), fail_io_(std::move(fail_io)) {}
+
+  const char* Name() const override { return "TallyFaultyFileSystem"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& opts,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                    rocksdb::IODebugContext* dbg) override {
+    if (fail_io_->load(std::memory_order_relaxed)) {
+      return rocksdb::IOStatus::IOError("injected fault");
+    }
+    auto status = FileSystemWrapper::NewWritableFile(name, opts, result, dbg);
+    if (status.ok()) {
+      *result = std::make_unique<FaultyWritableFile>(std::move(*result), fail_io_);
+    }
+    return status;
+  }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> fail_io_;
+};
+
+}  // namespace
+
+struct VoteLog::Impl final : internal::BatchSink {
+  StorageOptions options;
+  std::unique_ptr<rocksdb::Env> env;  // set when fault injection is on
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::ColumnFamilyHandle* events_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+
+  // Writer thread only (and recover(), before the writer starts).
+  ChainHasher hasher;
+  BatchEncoder encoder;
+  ChainHash chain_head = kGenesisChain;
+  std::uint64_t recovered_last_seq = 0;
+
+  std::atomic<bool> recovered{false};
+  std::unique_ptr<internal::CommitPipeline> pipeline;
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopped{false};
+
+  engine::Status write_batch(std::span<const internal::PendingEvent> events,
+                             std::uint64_t first_seq) override {
+    encoder.begin(events.size());
+    ChainHash chain = chain_head;
+    std::uint64_t seq = first_seq;
+    for (const auto& event : events) {
+      chain = encoder.add(hasher, chain, event.kind, seq++, event.payload);
+    }
+    const std::string& record = encoder.record();
+    rocksdb::WriteBatch batch(record.size() + 128);
+    const std::string key = seq_key(first_seq);
+    const std::string last = seq_key(seq - 1);
+    rocksdb::Status s = batch.Put(events_cf, key, record);
+    if (s.ok()) {
+      s = batch.Put(meta_cf, kMetaChainHead,
+                    rocksdb::Slice(reinterpret_cast<const char*>(chain.data()), chain.size()));
+    }
+    if (s.ok()) s = batch.Put(meta_cf, kMetaLastSeq, last);
+    rocksdb::WriteOptions write_options;
+    write_options.sync = options.durability == Durability::sync;
+    if (s.ok()) s = db->Write(write_options, &batch);
+    if (!s.ok()) {
+      return engine::Status::error("storage: write of seqs " + std::to_string(first_seq) +
+                                   ".." + std::to_string(seq - 1) + ": " + s.ToString());
+    }
+    chain_head = chain;
+    return {};
+  }
+};
+
+VoteLog::VoteLog() : impl_(std::make_unique<Impl>()) {}
+
+VoteLog::~VoteLog() {
+  stop();
+  impl_->pipeline.reset();
+  if (impl_->db) {
+    for (auto* handle : impl_->handles) {
+      // Closing a handle only frees memory; a failure here has nothing left to protect.
+      impl_->db->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+    }
+    impl_->db->Close().PermitUncheckedError();
+    impl_->db.reset();
+  }
+}
+
+engine::Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& options) {
+  std::unique_ptr<VoteLog> log(new VoteLog());
+  Impl& impl = *log->impl_;
+  impl.options = options;
+
+  rocksdb::DBOptions db_options = write_db_options();
+  if (options.fail_io) {
+    auto fs = std::make_shared<FaultyFileSystem>(rocksdb::FileSystem::Default(), options.fail_io);
+    impl.env = rocksdb::NewCompositeEnv(fs);
+    db_options.env = impl.env.get();
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = column_families();
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, options.data_dir, families, &impl.handles, &raw);
+  if (!s.ok()) {
+    return engine::Status::error("storage: open " + options.data_dir + ": " + s.ToString());
+  }
+  impl.db.reset(raw);
+  impl.events_cf = impl.handles[kEventsIndex];
+  impl.meta_cf = impl.handles[kMetaIndex];
+  return log;
+}
+
+engine::Status VoteLog::recover(engine::Engine& engine) {
+  Impl& impl = *impl_;
+  if (impl.started.load(std::memory_order_acquire)) {
+    return engine::Status::error("storage: recover: REQUIRES not started");
+  }
+  LogScan scan(*impl.db, impl.events_cf);
+  std::vector<StoredEvent> events;
+  ChainHash chain = kGenesisChain;
+  std::uint64_t last_seq = 0;
+  while (scan.next()) {
+    const auto key_seq = parse_seq_key(scan.key());
+    if (auto status = decode_batch(scan.value(), events); !status.ok()) return status;
+    if (!key_seq || *key_seq != events.front().seq) {
+      return engine::Status::error("seq " + std::to_string(events.front().seq) +
+                                   ": stored under a key that is not its seq");
+    }
+    for (const StoredEvent& event : events) {
+      if (event.seq != last_seq + 1) {
+        return engine::Status::error("seq " + std::to_string(event.seq) + ": expected seq " +
+                                     std::to_string(last_seq + 1) +
+                                     " (an event is missing or out of order)");
+      }
+      chain = impl.hasher.next(chain, event.bytes, {});
+      if (chain != event.chain) {
+        return engine::Status::error("seq " + std::to_string(event.seq) +
+                                     ": chain hash mismatch (the event or one before it "
+                                     "was changed)");
+      }
+      if (event.kind == EventKind::campaign) {
+        auto campaign = engine::parse_campaign(event.campaign_json);
+        if (!campaign.ok()) {
+          return engine::Status::error("seq " + std::to_string(event.seq) +
+                                       ": stored campaign: " + campaign.message());
+        }
+        if (engine.install_campaign(*campaign, event.seq) == engine::PutOutcome::conflict) {
+          return engine::Status::error("seq " + std::to_string(event.seq) +
+                                       ": campaign version alters counting after votes");
+        }
+      } else {
+        const VoteFields& v = event.vote;
+        auto status = engine.replay_vote(v.campaign, v.candidate, v.voter, v.request_id,
+                                         v.server_ms, v.period, v.flags, event.seq);
+        if (!status.ok()) {
+          return engine::Status::error("seq " + std::to_string(event.seq) + ": " +
+                                       status.message());
+        }
+      }
+      last_seq = event.seq;
+    }
+  }
+  if (auto status = scan.status(); !status.ok()) return status;
+  const MetaState meta = read_meta(*impl.db, impl.meta_cf);
+  if (!meta.status.ok()) return meta.status;
+  if (meta.last_seq != last_seq || (last_seq != 0 && meta.chain_head != chain)) {
+    return engine::Status::error("seq " + std::to_string(last_seq) +
+                                 ": the log ends here but meta says last seq " +
+                                 std::to_string(meta.last_seq) + " with another chain head");
+  }
+  impl.chain_head = chain;
+  impl.recovered_last_seq = last_seq;
+  engine.publish(last_seq);
+  impl.recovered.store(true, std::memory_order_release);
+  return {};
+}
+
+void VoteLog::start(engine::Engine& engine) {
+  Impl& impl = *impl_;
+  if (impl.pipeline) return;
+  internal::CommitPipelineOptions options;
+  options.queue_capacity = impl.options.queue_capacity;
+  options.max_batch_events = impl.options.max_batch_events;
+  options.durable = impl.options.durability == Durability::sync;
+  impl.pipeline = std::make_unique<internal::CommitPipeline>(impl, engine, options,
+                                                             impl.recovered_last_seq);
+  impl.pipeline->start();
+  impl.started.store(true, std::memory_order_release);
+}
+
+SubmitResult VoteLog::submit_vote(const engine::Ballot& ballot, engine::Claim& claim,
+                                  engine::FraudFlags flags, CompletionFn done, void* context) {
+  if (!ready()) return SubmitResult::unavailable;
+  internal::PendingEvent event;
+  event.kind = EventKind::vote;
+  encode_vote_payload(vote_fields(ballot, claim.server_ms(), claim.period(), flags),
+                      event.payload);
+  event.flags = flags;
+  event.claim = std::move(claim);
+  event.done = done;
+  event.context = context;
+  const SubmitResult result = impl_->pipeline->submit(event);
+  if (result != SubmitResult::queued) claim = std::move(event.claim);
+  return result;
+}
+
+SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign, CompletionFn done,
+                                      void* context) {
+  if (!ready()) return SubmitResult::unavailable;
+  internal::PendingEvent event;
+  event.kind = EventKind::campaign;
+  const std::string json = engine::campaign_to_json(campaign);
+  encode_campaign_payload(json, event.payload);
+  // Install what recovery will read back, so that a restart rebuilds the same engine.
+  auto stored = engine::parse_campaign(json);
+  event.campaign = std::make_shared<const engine::Campaign>(stored.ok() ? std::move(*stored)
+                                                                        : campaign);
+  event.done = done;
+  event.context = context;
+  return impl_->pipeline->submit(event);
+}
+
+bool VoteLog::ready() const {
+  return impl_->recovered.load(std::memory_order_acquire) &&
+         impl_->started.load(std::memory_order_acquire) &&
+         !impl_->stopped.load(std::memory_order_acquire) && !impl_->pipeline->failed();
+}
+
+std::uint64_t VoteLog::last_seq() const {
+  if (impl_->started.load(std::memory_order_acquire)) return impl_->pipeline->last_seq();
+  return impl_->recovered_last_seq;
+}
+
+std::optional<std::string> VoteLog::event_json(std::uint64_t seq) const {
+  if (seq == 0) return std::nullopt;
+  auto found = find_event_record(*impl_->db, impl_->events_cf, seq);
+  if (!found) return std::nullopt;
+  std::vector<StoredEvent> events;
+  if (!decode_batch(*found, events).ok()) return std::nullopt;
+  for (const StoredEvent& event : events) {
+    if (event.seq != seq) continue;
+    std::string out;
+    append_event_json(out, event);
+    return out;
+  }
+  return std::nullopt;
+}
+
+void VoteLog::stop() {
+  impl_->stopped.store(true, std::memory_order_release);
+  if (impl_->pipeline) impl_->pipeline->stop();
+}
+
+}  // namespace tally::storage

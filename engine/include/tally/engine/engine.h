@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <unordered_set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,9 +75,11 @@ class Claim {
   friend class Engine;
   void reset();
 
-  std::shared_ptr<internal::CampaignState> state_;
-  internal::Generation* generation_ = nullptr;  // holds a user count while the claim lives
+  // The engine outlives every claim; the generations count this claim until it ends.
+  internal::CampaignState* state_ = nullptr;
+  internal::Generation* generation_ = nullptr;
   internal::Generation* request_generation_ = nullptr;  // set when request_id was claimed
+  bool holds_keys_ = false;  // the dedupe key (and, if new, the quota slot) are claimed
   Key128 dedupe_key_;
   Key128 quota_key_;
   Key128 request_key_;
@@ -195,7 +198,8 @@ class Engine {
   std::vector<std::unique_ptr<const CampaignMap>> retired_maps_;
   mutable std::mutex install_mutex_;  // campaign installs only, never on the vote path
   std::atomic<std::uint64_t> as_of_seq_{0};
-  std::uint64_t last_commit_seq_ = 0;  // commit thread only
+  std::uint64_t last_commit_seq_ = 0;                      // commit thread only
+  std::unordered_set<internal::CampaignState*> dirty_;    // commit thread only: to publish
 };
 
 }  // namespace tally::engine

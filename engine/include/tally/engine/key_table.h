@@ -1,0 +1,223 @@
+// KeyTable: a lock-free open-addressing map from 128-bit key hashes to 40-bit values.
+//
+// The dedupe, quota and request-id tables of the engine are KeyTables (one per period
+// generation). Keys are never removed: a "released" dedupe key is a value, not a hole.
+// Thread safety: every public member is safe for concurrent use from any number of threads;
+// no operation takes a lock. Growth is cooperative: the thread that crosses the load limit
+// allocates a table twice as large, and every thread that meets the old one helps move its
+// slots, then retries in the new one. See docs/DEDUPE_TABLE.md for the slot layout, the memory
+// ordering and why the races are safe.
+//
+// Invariants:
+//  - A slot's tag goes 0 -> key tag (an insert) or 0 -> kFrozenEmpty (a migration), once.
+//  - A slot's word goes 0 -> published(key low bits, value), then only its value changes,
+//    until a migration sets kFrozen; a frozen word never changes again.
+//  - A key is in at most one slot of the live array: an insert claims the first empty slot on
+//    the key's probe path after seeing every earlier slot hold another key, and slots never
+//    empty again.
+//  - Once any slot of an array is frozen, no operation completes in that array: it helps the
+//    migration and retries in the next array, which holds every key and final value.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "tally/engine/fingerprint.h"
+#include "tally/engine/internal/hazard.h"
+
+namespace tally::engine {
+
+__extension__ using Uint128 = unsigned __int128;  // GCC and Clang; pedantic wants the marker
+
+struct TableUpdate {
+  std::optional<std::uint64_t> before;  // the value found, nullopt when the key was absent
+  bool changed = false;                 // whether the step's replacement was stored
+};
+
+class KeyTable {
+ public:
+  static constexpr unsigned kValueBits = 40;
+  static constexpr std::uint64_t kValueMask = (std::uint64_t{1} << kValueBits) - 1;
+  // Largest load before growth. Linear probing stays within one or two cache lines per
+  // lookup up to here (expected probes: 2.5 for a hit, 8.5 for a miss).
+  static constexpr double kMaxLoad = 0.75;
+  static constexpr std::uint64_t kMinCapacity = 1024;
+
+  // Allocates room for `expected_keys` below kMaxLoad, so that a table sized right never grows.
+  explicit KeyTable(std::uint64_t expected_keys);
+  ~KeyTable();
+  KeyTable(const KeyTable&) = delete;
+  KeyTable& operator=(const KeyTable&) = delete;
+
+  // The key's value, or nullopt when absent.
+  std::optional<std::uint64_t> find(Key128 key) const;
+
+  // Atomically replaces the key's value by step(current) (current = nullopt when absent,
+  // which inserts). A step returning nullopt leaves the table unchanged. `step` may run more
+  // than once (when a concurrent update wins the race) and must be a pure function of its
+  // argument. Its result must be <= kValueMask.
+  template <typename Step>
+  TableUpdate update(Key128 key, Step&& step);
+
+  // Keys stored, give or take kCountBatch per thread that inserted recently.
+  std::uint64_t size() const;
+  // Bytes of the slot arrays (and any array being migrated into).
+  std::uint64_t bytes() const;
+  std::uint64_t capacity() const;
+  // Completed growths, for metrics and tests.
+  std::uint64_t growths() const { return growths_.load(std::memory_order_relaxed); }
+
+ private:
+  // Slot words. The tag holds the key's high 63 bits with bit 63 set, so no key tag is 0
+  // (empty) or 1 (an empty slot frozen by a migration).
+  static constexpr std::uint64_t kEmpty = 0;
+  static constexpr std::uint64_t kFrozenEmpty = 1;
+  static constexpr std::uint64_t kPublished = std::uint64_t{1} << 63;
+  static constexpr std::uint64_t kFrozen = std::uint64_t{1} << 62;
+  static constexpr unsigned kLowKeyBits = 22;  // key bits kept beside the value
+  static constexpr std::uint64_t kLowKeyMask = ((std::uint64_t{1} << kLowKeyBits) - 1)
+                                               << kValueBits;
+  // Inserts counted per thread before they are added to the shared count.
+  static constexpr std::uint64_t kCountBatch = 16;
+
+  struct Slot {
+    std::atomic<std::uint64_t> tag{kEmpty};
+    std::atomic<std::uint64_t> word{0};
+  };
+  static_assert(sizeof(Slot) == 16, "a dedupe key costs 16 bytes of slot");
+
+  struct alignas(internal::kCacheLine) CountShard {
+    std::atomic<std::uint64_t> unflushed{0};
+  };
+
+  // One slot array and its migration state.
+  struct Array {
+    explicit Array(std::uint64_t capacity);
+    std::uint64_t capacity;
+    std::uint64_t grow_at;  // shared count at which an insert starts a growth
+    std::unique_ptr<Slot[]> slots;
+    std::unique_ptr<CountShard[]> shards;  // one per thread record
+    alignas(internal::kCacheLine) std::atomic<std::uint64_t> count{0};
+    // Migration out of this array: the larger array, the next chunk to move, chunks moved.
+    alignas(internal::kCacheLine) std::atomic<Array*> next{nullptr};
+    std::atomic<std::uint64_t> next_chunk{0};
+    std::atomic<std::uint64_t> chunks_done{0};
+  };
+  static constexpr std::uint64_t kChunkSlots = 4096;
+
+  enum class Probe {
+    done,         // finished in this array
+    done_grow,    // finished by an insert that crossed the load limit: grow next
+    migrating,    // this array is being (or must be) replaced: help, then retry
+  };
+
+  static std::uint64_t tag_of(Key128 key) { return key.hi | kPublished; }
+  // The key's top 22 low-half bits, in place beside the value.
+  static std::uint64_t low_bits_of(Key128 key) { return (key.lo >> 2) & kLowKeyMask; }
+  // A key's first slot, from its tag alone so that a migration can recompute it. Multiply-shift
+  // maps the tag's 63 key bits onto [0, capacity) without a power-of-two size.
+  static std::uint64_t home_of(const Array& array, std::uint64_t tag) {
+    return static_cast<std::uint64_t>((static_cast<Uint128>(tag << 1) * array.capacity) >> 64);
+  }
+  // Waits out the few instructions between an insert's tag CAS and its word store.
+  static std::uint64_t await_word(const Slot& slot);
+
+  template <typename Step>
+  Probe try_update(Array& array, Key128 key, Step& step, TableUpdate& out);
+  Probe try_find(const Array& array, Key128 key, std::optional<std::uint64_t>& out) const;
+
+  // Counts one insert in `array`; true when the table should grow.
+  bool count_insert(Array& array);
+  // Starts a growth of `array` if none is running, then helps finish it.
+  // REQUIRES: `array` protected by this thread; it may be freed when this returns.
+  void grow(Array& array);
+  // Moves chunks of `array` into array.next until none is left, then waits until the new
+  // array is live (publishing it and freeing `array` if this thread moved the last chunk).
+  // REQUIRES: `array` protected by this thread; it may be freed when this returns, and this
+  // thread's table hazard is cleared.
+  void help_migrate(Array& array);
+  void migrate_chunk(Array& from, Array& to, std::uint64_t chunk);
+  static std::uint64_t place_migrated(Array& to, std::uint64_t tag, std::uint64_t word);
+
+  std::atomic<Array*> live_;
+  std::atomic<std::uint64_t> growths_{0};
+};
+
+template <typename Step>
+TableUpdate KeyTable::update(Key128 key, Step&& step) {
+  TableUpdate out;
+  for (;;) {
+    Array* array = internal::protect(live_, internal::kSlotTableArray);
+    const Probe probe = try_update(*array, key, step, out);
+    if (probe == Probe::done) {
+      internal::clear_hazard(internal::kSlotTableArray);
+      return out;
+    }
+    grow(*array);  // `array` may be gone from here on
+    if (probe == Probe::done_grow) return out;
+  }
+}
+
+template <typename Step>
+KeyTable::Probe KeyTable::try_update(Array& array, Key128 key, Step& step, TableUpdate& out) {
+  const std::uint64_t tag = tag_of(key);
+  const std::uint64_t low = low_bits_of(key);
+  std::uint64_t index = home_of(array, tag);
+  for (std::uint64_t probes = 0; probes < array.capacity; ++probes) {
+    Slot& slot = array.slots[index];
+    // Acquire pairs with the inserting CAS (release) so that a later word load sees at least
+    // the state that insert left; the word itself carries the value.
+    std::uint64_t seen_tag = slot.tag.load(std::memory_order_acquire);
+    if (seen_tag == kEmpty) {
+      const std::optional<std::uint64_t> inserted = step(std::nullopt);
+      if (!inserted) {
+        out = {std::nullopt, false};
+        return Probe::done;
+      }
+      if (array.next.load(std::memory_order_acquire) != nullptr) return Probe::migrating;
+      // acq_rel: release publishes nothing yet (the word follows), acquire lets a loser see
+      // the winner's tag before comparing it below.
+      if (slot.tag.compare_exchange_strong(seen_tag, tag, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+        // Release pairs with await_word()'s acquire in readers and in migrate_chunk(): a
+        // thread that sees this word sees the slot fully owned by this key.
+        slot.word.store(kPublished | low | *inserted, std::memory_order_release);
+        out = {std::nullopt, true};
+        return count_insert(array) ? Probe::done_grow : Probe::done;
+      }
+      // Lost the slot: seen_tag now holds the winner's tag; judge it like any other below.
+    }
+    if (seen_tag == kFrozenEmpty) return Probe::migrating;
+    if (seen_tag == tag) {
+      std::uint64_t word = await_word(slot);
+      if ((word & kLowKeyMask) == low) {
+        for (;;) {
+          if (word & kFrozen) return Probe::migrating;
+          const std::uint64_t current = word & kValueMask;
+          const std::optional<std::uint64_t> replacement = step(current);
+          if (!replacement) {
+            out = {current, false};
+            return Probe::done;
+          }
+          // acq_rel: release orders this thread's earlier writes before the new value for a
+          // reader that acquires it; acquire on failure lets us re-judge the newer word.
+          if (slot.word.compare_exchange_weak(word, (word & ~kValueMask) | *replacement,
+                                              std::memory_order_acq_rel,
+                                              std::memory_order_acquire)) {
+            out = {current, true};
+            return Probe::done;
+          }
+        }
+      }
+    }
+    index = index + 1 == array.capacity ? 0 : index + 1;
+  }
+  // Every slot holds another key: impossible below kMaxLoad, but growing is the safe answer.
+  return Probe::migrating;
+}
+
+}  // namespace tally::engine

@@ -1,0 +1,172 @@
+#include "campaign_state.h"
+
+#include <algorithm>
+
+#include "tally/engine/time.h"
+
+namespace tally::engine::internal {
+
+Generation::Generation(std::int64_t generation_id, std::uint64_t base, std::uint64_t expected_keys,
+                       bool with_quota)
+    : id(generation_id),
+      base_seq(base),
+      keys(expected_keys),
+      quota(with_quota ? std::make_unique<KeyTable>(expected_keys) : nullptr) {}
+
+CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_expected_voters)
+    : id_(definition.id),
+      rules_(definition.rules),
+      candidates_(definition.candidates),
+      utc_offset_s_(definition.utc_offset_s),
+      expected_voters_(definition.expected_voters != 0 ? definition.expected_voters
+                                                       : default_expected_voters),
+      opens_at_ms_(definition.opens_at_ms),
+      closes_at_ms_(definition.closes_at_ms),
+      definition_(std::make_shared<const Campaign>(definition)),
+      votes_(definition.candidates.size(), 0),
+      suspect_(definition.candidates.size(), 0) {
+  for (std::uint32_t i = 0; i < candidates_.size(); ++i) candidate_by_id_[candidates_[i].id] = i;
+  auto zero = std::make_shared<TallyCounts>();
+  zero->votes = votes_;
+  zero->suspect = suspect_;
+  counts_.store(std::move(zero), std::memory_order_release);
+}
+
+CampaignState::~CampaignState() {
+  // REQUIRES (of the engine): no claim or operation is alive.
+  delete period_gen_.load(std::memory_order_acquire);
+  for (auto& slot : request_gens_) delete slot.load(std::memory_order_acquire);
+  for (Generation* generation : retired_) delete generation;
+}
+
+std::optional<std::uint32_t> CampaignState::candidate_index(std::string_view candidate_id) const {
+  const auto it = candidate_by_id_.find(candidate_id);
+  if (it == candidate_by_id_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::int64_t CampaignState::period_of(std::int64_t server_ms) const {
+  return rules_.period == PeriodKind::day ? local_day(server_ms, utc_offset_s_) : 0;
+}
+
+bool CampaignState::is_open_at(std::int64_t server_ms) const {
+  return server_ms >= opens_at_ms_.load(std::memory_order_relaxed) &&
+         server_ms < closes_at_ms_.load(std::memory_order_relaxed);
+}
+
+std::shared_ptr<const Campaign> CampaignState::definition() const {
+  std::lock_guard lock(definition_mutex_);
+  return definition_;
+}
+
+void CampaignState::set_definition(const Campaign& definition) {
+  opens_at_ms_.store(definition.opens_at_ms, std::memory_order_relaxed);
+  closes_at_ms_.store(definition.closes_at_ms, std::memory_order_relaxed);
+  auto copy = std::make_shared<const Campaign>(definition);
+  std::lock_guard lock(definition_mutex_);
+  definition_ = std::move(copy);
+}
+
+Generation* CampaignState::make_generation(std::int64_t id, std::uint64_t base_seq,
+                                           bool with_quota) const {
+  // Request ids are optional and rarer than voters: start their table smaller and let it grow.
+  const std::uint64_t expected = with_quota ? expected_voters_ : expected_voters_ / 8;
+  return new Generation(id, base_seq, expected, with_quota);
+}
+
+Generation* CampaignState::period_generation(std::int64_t period, std::uint64_t base_seq,
+                                             bool create) {
+  Generation* live = protect(period_gen_, kSlotGeneration);
+  if (live != nullptr && live->id == period) return live;
+  if (live != nullptr && live->id > period) return nullptr;  // a newer period already began
+  clear_hazard(kSlotGeneration);
+  if (!create) return nullptr;
+  {
+    std::lock_guard lock(gen_mutex_);
+    Generation* current = period_gen_.load(std::memory_order_acquire);
+    if (current == nullptr || current->id < period) {
+      // seq_cst: the unlink that hazard scans are ordered against (see hazard.h).
+      period_gen_.store(make_generation(period, base_seq, true), std::memory_order_seq_cst);
+      if (current != nullptr) retire(current);
+    }
+  }
+  return period_generation(period, base_seq, false);
+}
+
+Generation* CampaignState::request_generation(std::int64_t day, std::uint64_t base_seq,
+                                              bool create) {
+  std::atomic<Generation*>& slot = request_gens_[((day % kRequestDays) + kRequestDays) % kRequestDays];
+  Generation* live = protect(slot, kSlotRequestGen);
+  if (live != nullptr && live->id == day) return live;
+  clear_hazard(kSlotRequestGen);
+  if (!create || (live != nullptr && live->id > day)) return nullptr;
+  {
+    std::lock_guard lock(gen_mutex_);
+    Generation* current = slot.load(std::memory_order_acquire);
+    if (current == nullptr || current->id < day) {
+      slot.store(make_generation(day, base_seq, false), std::memory_order_seq_cst);
+      if (current != nullptr) retire(current);
+    }
+  }
+  return request_generation(day, base_seq, false);
+}
+
+void CampaignState::retire(Generation* generation) {
+  retired_.push_back(generation);
+  has_retired_.store(true, std::memory_order_release);
+}
+
+void CampaignState::reclaim() {
+  if (!has_retired_.load(std::memory_order_acquire)) return;
+  std::lock_guard lock(gen_mutex_);
+  std::erase_if(retired_, [](Generation* generation) {
+    // Hazards first: once no thread protects the unlinked generation, no new claim can
+    // start on it, so a zero count read afterwards stays zero. The acquire pairs with the
+    // release decrement of the last claim, so its table writes are done before the delete.
+    if (is_hazardous(generation)) return false;
+    if (generation->claims.load(std::memory_order_acquire) != 0) return false;
+    delete generation;
+    return true;
+  });
+  has_retired_.store(!retired_.empty(), std::memory_order_release);
+}
+
+void CampaignState::count(std::uint32_t candidate_index, bool suspect) {
+  ++votes_[candidate_index];
+  if (suspect) ++suspect_[candidate_index];
+}
+
+void CampaignState::publish(std::uint64_t as_of_seq) {
+  auto counts = std::make_shared<TallyCounts>();
+  counts->as_of_seq = as_of_seq;
+  counts->votes = votes_;
+  counts->suspect = suspect_;
+  // Release pairs with counts()' acquire: a reader sees the whole snapshot.
+  counts_.store(std::move(counts), std::memory_order_release);
+}
+
+std::uint64_t CampaignState::table_bytes() const {
+  std::uint64_t total = 0;
+  auto add = [&total](std::atomic<Generation*>& source, HazardSlot hazard) {
+    if (Generation* generation = protect(source, hazard)) {
+      total += generation->keys.bytes() + (generation->quota ? generation->quota->bytes() : 0);
+    }
+    clear_hazard(hazard);
+  };
+  auto& self = const_cast<CampaignState&>(*this);  // protect() publishes into our own record
+  add(self.period_gen_, kSlotGeneration);
+  for (auto& slot : self.request_gens_) add(slot, kSlotRequestGen);
+  return total;
+}
+
+std::uint64_t CampaignState::table_keys() const {
+  std::uint64_t total = 0;
+  auto& self = const_cast<CampaignState&>(*this);
+  if (Generation* generation = protect(self.period_gen_, kSlotGeneration)) {
+    total += generation->keys.size();
+  }
+  clear_hazard(kSlotGeneration);
+  return total;
+}
+
+}  // namespace tally::engine::internal

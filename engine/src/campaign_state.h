@@ -1,0 +1,133 @@
+// CampaignState: the live state of one campaign version's counting — its table generations,
+// window and tallies. Private to the engine.
+//
+// Thread safety: the vote path (decide, release) runs on any thread without locks; creating a
+// generation when a period starts takes gen_mutex_ once per period. commit, publish and
+// replay run on the commit thread only. Immutable after construction: id, rules, candidates.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "tally/engine/campaign.h"
+#include "tally/engine/fingerprint.h"
+#include "tally/engine/internal/hazard.h"
+#include "tally/engine/key_table.h"
+
+namespace tally::engine::internal {
+
+// Dedupe and request-id table values (KeyTable::kValueMask wide). A committed key holds its
+// seq as an offset from the generation's base_seq, so 40 bits cover 2^40 events per period.
+inline constexpr std::uint64_t kReleased = KeyTable::kValueMask;
+inline constexpr std::uint64_t kPending = KeyTable::kValueMask - 1;
+inline constexpr std::uint64_t kMaxSeqOffset = KeyTable::kValueMask - 2;
+
+// One period's dedupe and quota tables (or one day's request-id table).
+class Generation {
+ public:
+  Generation(std::int64_t id, std::uint64_t base_seq, std::uint64_t expected_keys,
+             bool with_quota);
+
+  const std::int64_t id;          // period id, or UTC day for request-id generations
+  const std::uint64_t base_seq;   // every seq committed here is above it
+  KeyTable keys;                  // dedupe keys (or request ids)
+  std::unique_ptr<KeyTable> quota;  // distinct candidates per voter; null for request ids
+  // Claims that still point here. Incremented while the generation is protected by a hazard
+  // slot, decremented by commit/release; the generation is freed once unlinked, unprotected
+  // and at zero (in that order of checks: see CampaignState::reclaim).
+  std::atomic<std::int64_t> claims{0};
+
+  std::uint64_t seq_of(std::uint64_t value) const { return base_seq + value; }
+};
+
+// Counts of committed votes as of one publish().
+struct TallyCounts {
+  std::uint64_t as_of_seq = 0;
+  std::vector<std::uint64_t> votes;
+  std::vector<std::uint64_t> suspect;
+};
+
+class CampaignState {
+ public:
+  CampaignState(const Campaign& definition, std::uint64_t default_expected_voters);
+  ~CampaignState();
+
+  const std::string& id() const { return id_; }
+  const Rules& rules() const { return rules_; }
+  const std::vector<Candidate>& candidates() const { return candidates_; }
+  std::optional<std::uint32_t> candidate_index(std::string_view candidate_id) const;
+  std::int64_t period_of(std::int64_t server_ms) const;
+  bool is_open_at(std::int64_t server_ms) const;
+
+  std::shared_ptr<const Campaign> definition() const;
+  // A new definition that only changes title, window or sizing (not counting).
+  void set_definition(const Campaign& definition);
+
+  // The protected generation for `period`, creating it (base `base_seq`) if the state has
+  // none yet or an older one. Returns null if `period` is older than the live generation (a
+  // rollover happened meanwhile; the caller re-reads the clock). With create == false returns
+  // the live generation only if it is `period`'s. REQUIRES: clear_hazard(kSlotGeneration)
+  // when done with it.
+  Generation* period_generation(std::int64_t period, std::uint64_t base_seq, bool create);
+  // The request-id generation of a UTC day (live ones cover the last three days).
+  // Protected in kSlotRequestGen unless null.
+  Generation* request_generation(std::int64_t day, std::uint64_t base_seq, bool create);
+  // Frees retired generations nobody uses any more.
+  void reclaim();
+
+  // Commit-thread tallies.
+  void count(std::uint32_t candidate_index, bool suspect);
+  void publish(std::uint64_t as_of_seq);
+  std::shared_ptr<const TallyCounts> counts() const {
+    return counts_.load(std::memory_order_acquire);
+  }
+
+  // Table memory and keys across live generations.
+  std::uint64_t table_bytes() const;
+  std::uint64_t table_keys() const;
+
+  // PUT conflict detection. The vote path marks has_claims before it relies on its claims;
+  // an install that would replace this state marks replaced and then checks has_claims. Both
+  // sides store and then load with seq_cst, so at least one sees the other (Dekker): either the
+  // install sees a claim and refuses, or the vote sees `replaced` and retries on the new state.
+  std::atomic<bool> has_claims{false};
+  std::atomic<bool> replaced{false};
+
+ private:
+  Generation* make_generation(std::int64_t id, std::uint64_t base_seq, bool with_quota) const;
+  void retire(Generation* generation);  // REQUIRES: gen_mutex_ held
+
+  const std::string id_;
+  const Rules rules_;
+  const std::vector<Candidate> candidates_;
+  const std::int32_t utc_offset_s_;
+  const std::uint64_t expected_voters_;
+  std::unordered_map<std::string_view, std::uint32_t> candidate_by_id_;  // views into candidates_
+
+  // The window changes without a new state (closing a vote early): relaxed atomics, since a
+  // ballot racing with the change may be judged by either window.
+  std::atomic<std::int64_t> opens_at_ms_;
+  std::atomic<std::int64_t> closes_at_ms_;
+
+  mutable std::mutex definition_mutex_;  // definition_ only: read off the vote path
+  std::shared_ptr<const Campaign> definition_;
+
+  static constexpr int kRequestDays = 3;  // request ids answer for >= 48 h: days d-2..d
+  std::atomic<Generation*> period_gen_{nullptr};
+  std::atomic<Generation*> request_gens_[kRequestDays] = {};
+  std::mutex gen_mutex_;  // creating and retiring generations: once per period
+  std::vector<Generation*> retired_;
+  std::atomic<bool> has_retired_{false};
+
+  std::vector<std::uint64_t> votes_;    // commit thread only
+  std::vector<std::uint64_t> suspect_;  // commit thread only
+  std::atomic<std::shared_ptr<const TallyCounts>> counts_;
+};
+
+}  // namespace tally::engine::internal

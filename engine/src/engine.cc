@@ -1,0 +1,546 @@
+// Engine::decide and the commit-side bookkeeping. The table protocol: docs/DEDUPE_TABLE.md.
+#include "tally/engine/engine.h"
+
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+
+#include "campaign_state.h"
+#include "tally/engine/json.h"
+#include "tally/engine/time.h"
+
+namespace tally::engine {
+
+using internal::CampaignState;
+using internal::Generation;
+using internal::kMaxSeqOffset;
+using internal::kPending;
+using internal::kReleased;
+
+struct Engine::CampaignMap {
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  std::unordered_map<std::string, std::shared_ptr<CampaignState>, Hash, std::equal_to<>> states;
+};
+
+namespace {
+
+bool is_committed(std::uint64_t value) { return value != kPending && value != kReleased; }
+
+// Set-mode claim: an absent or released key becomes pending; anything else stays.
+std::optional<std::uint64_t> claim_step(std::optional<std::uint64_t> current) {
+  if (!current || *current == kReleased) return kPending;
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> release_step(std::optional<std::uint64_t> current) {
+  if (current && *current == kPending) return kReleased;
+  return std::nullopt;
+}
+
+Decision reject(VoteStatus status, std::string_view error = {}) {
+  Decision decision;
+  decision.status = status;
+  decision.error = error;
+  return decision;
+}
+
+Decision duplicate_of(std::uint64_t value, const Generation& generation) {
+  Decision decision;
+  decision.status = VoteStatus::duplicate;
+  if (value == kPending) {
+    decision.pending = true;
+  } else {
+    decision.seq = generation.seq_of(value);
+  }
+  return decision;
+}
+
+std::int64_t utc_day(std::int64_t server_ms) { return local_day(server_ms, 0); }
+
+std::optional<std::string_view> check_field(std::string_view value, std::size_t max_bytes,
+                                            std::string_view too_long) {
+  if (value.size() > max_bytes) return too_long;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string_view> check_ballot(const Ballot& ballot) {
+  if (ballot.campaign.empty()) return "campaign: required";
+  if (ballot.candidate.empty()) return "candidate: required";
+  if (ballot.voter.empty()) return "voter: required";
+  for (const auto& [value, error] : {
+           std::pair{ballot.campaign, "campaign: longer than 256 bytes"},
+           std::pair{ballot.candidate, "candidate: longer than 256 bytes"},
+           std::pair{ballot.voter, "voter: longer than 256 bytes"},
+           std::pair{ballot.device, "device: longer than 256 bytes"},
+           std::pair{ballot.ip, "ip: longer than 256 bytes"},
+           std::pair{ballot.ua, "ua: longer than 256 bytes"},
+       }) {
+    if (auto problem = check_field(value, kMaxFieldBytes, error)) return problem;
+  }
+  if (auto problem =
+          check_field(ballot.request_id, kMaxRequestIdBytes, "request_id: longer than 128 bytes")) {
+    return problem;
+  }
+  for (const auto& [value, error] : {
+           std::pair{ballot.campaign, "campaign: not valid UTF-8"},
+           std::pair{ballot.candidate, "candidate: not valid UTF-8"},
+           std::pair{ballot.voter, "voter: not valid UTF-8"},
+           std::pair{ballot.device, "device: not valid UTF-8"},
+           std::pair{ballot.ip, "ip: not valid UTF-8"},
+           std::pair{ballot.ua, "ua: not valid UTF-8"},
+           std::pair{ballot.request_id, "request_id: not valid UTF-8"},
+       }) {
+    if (!is_valid_utf8(value)) return error;
+  }
+  return std::nullopt;
+}
+
+// ---- Claim ----
+
+Claim::Claim(Claim&& other) noexcept { *this = std::move(other); }
+
+Claim& Claim::operator=(Claim&& other) noexcept {
+  if (this != &other) {
+    reset();
+    state_ = std::exchange(other.state_, nullptr);
+    generation_ = std::exchange(other.generation_, nullptr);
+    request_generation_ = std::exchange(other.request_generation_, nullptr);
+    holds_keys_ = std::exchange(other.holds_keys_, false);
+    dedupe_key_ = other.dedupe_key_;
+    quota_key_ = other.quota_key_;
+    request_key_ = other.request_key_;
+    candidate_index_ = other.candidate_index_;
+    server_ms_ = other.server_ms_;
+    period_ = other.period_;
+  }
+  return *this;
+}
+
+Claim::~Claim() { reset(); }
+
+namespace {
+
+std::optional<std::uint64_t> decrement_step(std::optional<std::uint64_t> count) {
+  if (count && *count > 0) return *count - 1;
+  return std::nullopt;
+}
+
+// Gives back a dedupe claim; true when the voter no longer holds the candidate this period
+// (so the quota slot it took must be given back too).
+bool release_dedupe(const Rules& rules, Generation& generation, Key128 dedupe_key) {
+  if (rules.max_votes_per_candidate == 1) {
+    return generation.keys.update(dedupe_key, release_step).changed;
+  }
+  const TableUpdate update = generation.keys.update(dedupe_key, decrement_step);
+  return update.changed && update.before == 1;
+}
+
+}  // namespace
+
+void Claim::reset() {
+  if (state_ == nullptr) return;
+  if (holds_keys_ && release_dedupe(state_->rules(), *generation_, dedupe_key_)) {
+    generation_->quota->update(quota_key_, decrement_step);
+  }
+  if (request_generation_ != nullptr) request_generation_->keys.update(request_key_, release_step);
+  // Release: the table writes above happen before a reclaimer that acquires a zero count.
+  if (generation_ != nullptr) generation_->claims.fetch_sub(1, std::memory_order_release);
+  if (request_generation_ != nullptr) {
+    request_generation_->claims.fetch_sub(1, std::memory_order_release);
+  }
+  state_ = nullptr;
+  generation_ = nullptr;
+  request_generation_ = nullptr;
+  holds_keys_ = false;
+}
+
+// ---- Engine ----
+
+Engine::Engine(const Clock& clock, EngineOptions options)
+    : clock_(clock), options_(options), map_(new CampaignMap) {}
+
+Engine::~Engine() {
+  // Retired maps and the live one share the states; dropping the maps frees them.
+  delete map_.load(std::memory_order_acquire);
+}
+
+const Engine::CampaignMap* Engine::load_map() const {
+  // Acquire pairs with install_campaign's release: the map and its states are fully built.
+  return map_.load(std::memory_order_acquire);
+}
+
+CampaignState* Engine::find_state(std::string_view id) const {
+  const CampaignMap* map = load_map();
+  const auto it = map->states.find(id);
+  return it == map->states.end() ? nullptr : it->second.get();
+}
+
+PutOutcome Engine::check_campaign(const Campaign& next) const {
+  CampaignState* state = find_state(next.id);
+  if (state == nullptr) return PutOutcome::created;
+  const std::shared_ptr<const Campaign> current = state->definition();
+  if (*current == next) return PutOutcome::unchanged;
+  if (changes_counting(*current, next) && state->has_claims.load(std::memory_order_seq_cst)) {
+    return PutOutcome::conflict;
+  }
+  return PutOutcome::updated;
+}
+
+PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
+  std::lock_guard lock(install_mutex_);
+  const CampaignMap* map = load_map();
+  const auto it = map->states.find(next.id);
+  PutOutcome outcome = PutOutcome::created;
+  if (it != map->states.end()) {
+    CampaignState& state = *it->second;
+    const std::shared_ptr<const Campaign> current = state.definition();
+    if (*current == next) return PutOutcome::unchanged;
+    if (!changes_counting(*current, next)) {
+      state.set_definition(next);
+      return PutOutcome::updated;
+    }
+    // Dekker with decide(): see CampaignState::has_claims.
+    state.replaced.store(true, std::memory_order_seq_cst);
+    if (state.has_claims.load(std::memory_order_seq_cst)) {
+      state.replaced.store(false, std::memory_order_seq_cst);
+      return PutOutcome::conflict;
+    }
+    outcome = PutOutcome::updated;
+  }
+  auto next_map = std::make_unique<CampaignMap>(*map);
+  auto state = std::make_shared<CampaignState>(next, options_.default_expected_voters);
+  state->publish(seq);
+  next_map->states[next.id] = std::move(state);
+  // Release pairs with load_map()'s acquire. The old map stays alive (retired_maps_) because a
+  // reader may still be using it.
+  map_.store(next_map.release(), std::memory_order_release);
+  retired_maps_.emplace_back(map);
+  return outcome;
+}
+
+std::shared_ptr<const Campaign> Engine::campaign(std::string_view id) const {
+  CampaignState* state = find_state(id);
+  return state == nullptr ? nullptr : state->definition();
+}
+
+std::vector<std::shared_ptr<const Campaign>> Engine::campaigns() const {
+  std::vector<std::shared_ptr<const Campaign>> out;
+  for (const auto& [id, state] : load_map()->states) out.push_back(state->definition());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->id < b->id; });
+  return out;
+}
+
+Decision Engine::decide(const Ballot& ballot) {
+  if (auto error = check_ballot(ballot)) return reject(VoteStatus::invalid, *error);
+  for (;;) {
+    CampaignState* state = find_state(ballot.campaign);
+    if (state == nullptr) return reject(VoteStatus::unknown_campaign);
+    const std::int64_t now_ms = clock_.now_ms();
+    const std::uint64_t base_seq = as_of_seq();
+
+    // A known request_id answers before anything else about the ballot.
+    Key128 request = {};
+    if (!ballot.request_id.empty()) {
+      request = request_key(ballot.request_id);
+      const std::int64_t today = utc_day(now_ms);
+      for (std::int64_t day = today; day > today - 3; --day) {
+        Generation* generation = state->request_generation(day, base_seq, false);
+        if (generation == nullptr) continue;
+        const std::optional<std::uint64_t> value = generation->keys.find(request);
+        if (value && *value != kReleased) {
+          Decision decision = duplicate_of(*value, *generation);
+          internal::clear_hazard(internal::kSlotRequestGen);
+          decision.server_ms = now_ms;
+          return decision;
+        }
+        internal::clear_hazard(internal::kSlotRequestGen);
+      }
+    }
+
+    const std::optional<std::uint32_t> candidate = state->candidate_index(ballot.candidate);
+    if (!candidate) return reject(VoteStatus::unknown_candidate);
+    const Rules& rules = state->rules();
+    const bool counter_mode = rules.max_votes_per_candidate > 1;
+    const Key128 fingerprint = voter_fingerprint(state->id(), ballot.voter);
+    const Key128 dedupe = dedupe_key(fingerprint, *candidate);
+    const std::int64_t period = state->period_of(now_ms);
+
+    // A counted ballot is a duplicate even after the window closed.
+    const bool open = state->is_open_at(now_ms);
+    Generation* generation = state->period_generation(period, base_seq, open);
+    if (generation == nullptr) {
+      if (!open) return reject(VoteStatus::closed);
+      continue;  // a newer period began between our clock read and now: judge again
+    }
+    if (!counter_mode) {
+      const std::optional<std::uint64_t> value = generation->keys.find(dedupe);
+      if (value && *value != kReleased) {
+        Decision decision = duplicate_of(*value, *generation);
+        internal::clear_hazard(internal::kSlotGeneration);
+        decision.server_ms = now_ms;
+        decision.period = period;
+        return decision;
+      }
+    }
+    if (!open) {
+      internal::clear_hazard(internal::kSlotGeneration);
+      return reject(VoteStatus::closed);
+    }
+
+    // Claims. The generation is protected, so counting the claim before clearing the hazard
+    // keeps it alive for commit() or release(). From here on `claim` undoes what it holds
+    // when it goes out of scope unused.
+    Claim claim;
+    claim.state_ = state;
+    claim.dedupe_key_ = dedupe;
+    claim.quota_key_ = fingerprint;
+    claim.candidate_index_ = *candidate;
+    claim.server_ms_ = now_ms;
+    claim.period_ = period;
+    // Relaxed: the hazard keeps the generation alive until the clear below, whose release
+    // publishes this increment to the reclaimer (see CampaignState::reclaim).
+    generation->claims.fetch_add(1, std::memory_order_relaxed);
+    claim.generation_ = generation;
+    internal::clear_hazard(internal::kSlotGeneration);
+
+    if (!ballot.request_id.empty()) {
+      Generation* requests = state->request_generation(utc_day(now_ms), base_seq, true);
+      if (requests == nullptr) continue;  // a newer UTC day began: judge again
+      const TableUpdate update = requests->keys.update(request, claim_step);
+      if (!update.changed) {
+        Decision decision = duplicate_of(*update.before, *requests);
+        internal::clear_hazard(internal::kSlotRequestGen);
+        decision.server_ms = now_ms;
+        return decision;
+      }
+      requests->claims.fetch_add(1, std::memory_order_relaxed);  // as above
+      claim.request_generation_ = requests;
+      claim.request_key_ = request;
+      internal::clear_hazard(internal::kSlotRequestGen);
+    }
+
+    bool new_candidate = false;
+    if (!counter_mode) {
+      const TableUpdate update = generation->keys.update(dedupe, claim_step);
+      if (!update.changed) {  // counted or in flight since our lookup
+        Decision decision = duplicate_of(*update.before, *generation);
+        decision.server_ms = now_ms;
+        decision.period = period;
+        return decision;
+      }
+      new_candidate = true;
+    } else {
+      const std::uint64_t limit = rules.max_votes_per_candidate;
+      const TableUpdate update = generation->keys.update(
+          dedupe, [limit](std::optional<std::uint64_t> count) -> std::optional<std::uint64_t> {
+            const std::uint64_t votes = count.value_or(0);
+            if (votes >= limit) return std::nullopt;
+            return votes + 1;
+          });
+      if (!update.changed) return reject(VoteStatus::quota_exceeded);
+      new_candidate = update.before.value_or(0) == 0;
+    }
+    if (new_candidate) {
+      const std::uint64_t limit = rules.max_candidates;
+      const TableUpdate update = generation->quota->update(
+          fingerprint, [limit](std::optional<std::uint64_t> count) -> std::optional<std::uint64_t> {
+            const std::uint64_t distinct = count.value_or(0);
+            if (distinct >= limit) return std::nullopt;
+            return distinct + 1;
+          });
+      if (!update.changed) {
+        release_dedupe(rules, *generation, dedupe);  // the quota slot was not taken
+        return reject(VoteStatus::quota_exceeded);
+      }
+    }
+    claim.holds_keys_ = true;
+
+    // Dekker with install_campaign(): see CampaignState::has_claims.
+    if (!state->has_claims.load(std::memory_order_relaxed)) {
+      state->has_claims.store(true, std::memory_order_seq_cst);
+    }
+    if (state->replaced.load(std::memory_order_seq_cst)) continue;  // claim releases itself
+
+    Decision decision;
+    decision.status = VoteStatus::accepted;
+    decision.server_ms = now_ms;
+    decision.period = period;
+    decision.claim = std::move(claim);
+    return decision;
+  }
+}
+
+void Engine::commit(Claim claim, std::uint64_t seq, FraudFlags flags) {
+  CampaignState* state = claim.state_;
+  if (state == nullptr) return;
+  last_commit_seq_ = seq;
+  auto record_seq = [seq](Generation& generation, Key128 key) {
+    // seq > base_seq: every claim in a generation was made after the generation's base was
+    // read, and seqs are given in commit order after the claim.
+    const std::uint64_t offset = std::min(seq - generation.base_seq, kMaxSeqOffset);
+    generation.keys.update(key, [offset](std::optional<std::uint64_t> value)
+                                    -> std::optional<std::uint64_t> {
+      if (value && *value == kPending) return offset;
+      return std::nullopt;
+    });
+  };
+  if (state->rules().max_votes_per_candidate == 1) record_seq(*claim.generation_, claim.dedupe_key_);
+  if (claim.request_generation_ != nullptr) {
+    record_seq(*claim.request_generation_, claim.request_key_);
+    claim.request_generation_->claims.fetch_sub(1, std::memory_order_release);
+    claim.request_generation_ = nullptr;
+  }
+  claim.generation_->claims.fetch_sub(1, std::memory_order_release);
+  claim.generation_ = nullptr;
+  claim.state_ = nullptr;  // committed: nothing to undo
+  state->count(claim.candidate_index_, flags != 0);
+  dirty_.insert(state);
+}
+
+void Engine::release(Claim claim) { claim.reset(); }
+
+void Engine::publish(std::uint64_t as_of_seq) {
+  for (CampaignState* state : dirty_) {
+    state->publish(as_of_seq);
+    state->reclaim();
+  }
+  dirty_.clear();
+  as_of_seq_.store(std::max(as_of_seq, as_of_seq_.load(std::memory_order_relaxed)),
+                   std::memory_order_release);
+}
+
+Status Engine::replay_vote(std::string_view campaign_id, std::string_view candidate_id,
+                           std::string_view voter, std::string_view request_id,
+                           std::int64_t server_ms, std::int64_t period, FraudFlags flags,
+                           std::uint64_t seq) {
+  CampaignState* state = find_state(campaign_id);
+  if (state == nullptr) {
+    return Status::error("seq " + std::to_string(seq) + ": unknown campaign \"" +
+                         std::string(campaign_id) + "\"");
+  }
+  const std::optional<std::uint32_t> candidate = state->candidate_index(candidate_id);
+  if (!candidate) {
+    return Status::error("seq " + std::to_string(seq) + ": unknown candidate \"" +
+                         std::string(candidate_id) + "\"");
+  }
+  // Only the newest period needs its keys: older periods can no longer be voted in.
+  if (Generation* generation = state->period_generation(period, seq - 1, true)) {
+    const Key128 fingerprint = voter_fingerprint(state->id(), voter);
+    const Key128 dedupe = dedupe_key(fingerprint, *candidate);
+    bool new_candidate = false;
+    if (state->rules().max_votes_per_candidate == 1) {
+      const std::uint64_t offset = std::min(seq - generation->base_seq, kMaxSeqOffset);
+      new_candidate = generation->keys
+                          .update(dedupe,
+                                  [offset](std::optional<std::uint64_t> value)
+                                      -> std::optional<std::uint64_t> {
+                                    if (value && is_committed(*value)) return std::nullopt;
+                                    return offset;
+                                  })
+                          .changed;
+    } else {
+      const TableUpdate update = generation->keys.update(
+          dedupe, [](std::optional<std::uint64_t> count) -> std::optional<std::uint64_t> {
+            return count.value_or(0) + 1;
+          });
+      new_candidate = update.before.value_or(0) == 0;
+    }
+    if (new_candidate) {
+      generation->quota->update(fingerprint, [](std::optional<std::uint64_t> count)
+                                                 -> std::optional<std::uint64_t> {
+        return count.value_or(0) + 1;
+      });
+    }
+    internal::clear_hazard(internal::kSlotGeneration);
+  }
+  if (!request_id.empty() &&
+      utc_day(server_ms) > utc_day(clock_.now_ms()) - 3) {
+    if (Generation* requests = state->request_generation(utc_day(server_ms), seq - 1, true)) {
+      const std::uint64_t offset = std::min(seq - requests->base_seq, kMaxSeqOffset);
+      requests->keys.update(request_key(request_id),
+                            [offset](std::optional<std::uint64_t> value)
+                                -> std::optional<std::uint64_t> {
+                              if (value && is_committed(*value)) return std::nullopt;
+                              return offset;
+                            });
+      internal::clear_hazard(internal::kSlotRequestGen);
+    }
+  }
+  state->has_claims.store(true, std::memory_order_seq_cst);
+  state->count(*candidate, flags != 0);
+  dirty_.insert(state);
+  last_commit_seq_ = seq;
+  return Status();
+}
+
+std::optional<TallySnapshot> Engine::tally(std::string_view campaign_id) const {
+  const std::uint64_t global_as_of = as_of_seq();
+  CampaignState* state = find_state(campaign_id);
+  if (state == nullptr) return std::nullopt;
+  const std::shared_ptr<const internal::TallyCounts> counts = state->counts();
+  TallySnapshot snapshot;
+  snapshot.campaign = state->id();
+  // Counts untouched since an earlier publish are still exact at the newer global seq.
+  snapshot.as_of_seq = std::max(global_as_of, counts->as_of_seq);
+  const auto& candidates = state->candidates();
+  snapshot.candidates.reserve(candidates.size());
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    snapshot.candidates.push_back(
+        {candidates[i].id, candidates[i].name, counts->votes[i], counts->suspect[i], 0});
+    snapshot.total += counts->votes[i];
+    snapshot.suspect += counts->suspect[i];
+  }
+  std::sort(snapshot.candidates.begin(), snapshot.candidates.end(),
+            [](const CandidateTally& a, const CandidateTally& b) {
+              return a.votes != b.votes ? a.votes > b.votes : a.id < b.id;
+            });
+  // Competition ranking: equal votes share a rank, the next rank skips (1, 2, 2, 4).
+  for (std::size_t i = 0; i < snapshot.candidates.size(); ++i) {
+    const bool tied = i > 0 && snapshot.candidates[i].votes == snapshot.candidates[i - 1].votes;
+    snapshot.candidates[i].rank =
+        tied ? snapshot.candidates[i - 1].rank : static_cast<std::uint32_t>(i + 1);
+  }
+  return snapshot;
+}
+
+std::string tally_to_json(const TallySnapshot& tally) {
+  std::string out;
+  out.reserve(64 + tally.candidates.size() * 64);
+  out += "{\"campaign\":";
+  append_json_string(out, tally.campaign);
+  out += ",\"as_of_seq\":" + std::to_string(tally.as_of_seq);
+  out += ",\"total\":" + std::to_string(tally.total);
+  out += ",\"suspect\":" + std::to_string(tally.suspect);
+  out += ",\"candidates\":[";
+  for (std::size_t i = 0; i < tally.candidates.size(); ++i) {
+    const CandidateTally& candidate = tally.candidates[i];
+    if (i > 0) out += ',';
+    out += "{\"id\":";
+    append_json_string(out, candidate.id);
+    out += ",\"name\":";
+    append_json_string(out, candidate.name);
+    out += ",\"votes\":" + std::to_string(candidate.votes);
+    out += ",\"suspect\":" + std::to_string(candidate.suspect);
+    out += ",\"rank\":" + std::to_string(candidate.rank) + "}";
+  }
+  out += "]}";
+  return out;
+}
+
+Engine::TableStats Engine::table_stats() const {
+  TableStats stats;
+  for (const auto& [id, state] : load_map()->states) {
+    stats.bytes += state->table_bytes();
+    stats.keys += state->table_keys();
+  }
+  return stats;
+}
+
+}  // namespace tally::engine

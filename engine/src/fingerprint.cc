@@ -1,0 +1,40 @@
+#include "tally/engine/fingerprint.h"
+
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
+#include <xxhash.h>
+
+#include <array>
+#include <cstring>
+
+namespace tally::engine {
+namespace {
+
+Key128 from_xxh(XXH128_hash_t hash) { return {hash.high64, hash.low64}; }
+
+}  // namespace
+
+Key128 voter_fingerprint(std::string_view campaign_id, std::string_view voter) {
+  // The campaign id is a seed-like prefix: the same voter id in two campaigns is two voters.
+  // Hashing campaign and voter as one stream with a separator byte that cannot occur in an id
+  // keeps ("ab","c") and ("a","bc") apart.
+  XXH3_state_t state;
+  XXH3_128bits_reset(&state);
+  XXH3_128bits_update(&state, campaign_id.data(), campaign_id.size());
+  const char separator = '\0';
+  XXH3_128bits_update(&state, &separator, 1);
+  XXH3_128bits_update(&state, voter.data(), voter.size());
+  return from_xxh(XXH3_128bits_digest(&state));
+}
+
+Key128 dedupe_key(Key128 fingerprint, std::uint32_t candidate_index) {
+  std::array<unsigned char, 16> bytes;
+  std::memcpy(bytes.data(), &fingerprint.hi, 8);
+  std::memcpy(bytes.data() + 8, &fingerprint.lo, 8);
+  return from_xxh(XXH3_128bits_withSeed(bytes.data(), bytes.size(), candidate_index));
+}
+
+Key128 request_key(std::string_view request_id) {
+  return from_xxh(XXH3_128bits(request_id.data(), request_id.size()));
+}
+
+}  // namespace tally::engine

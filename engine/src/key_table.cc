@@ -1,0 +1,233 @@
+// KeyTable growth and the non-template helpers. The protocol: docs/DEDUPE_TABLE.md.
+#include "tally/engine/key_table.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tally::engine {
+namespace {
+
+// Spins briefly, then yields: the waits below last a few instructions unless the thread we
+// wait for was preempted.
+class Backoff {
+ public:
+  void pause() {
+    if (++spins_ < 64) {
+      __builtin_ia32_pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  int spins_ = 0;
+};
+
+}  // namespace
+
+KeyTable::Array::Array(std::uint64_t slot_count)
+    : capacity(slot_count),
+      grow_at(static_cast<std::uint64_t>(static_cast<double>(slot_count) * kMaxLoad)),
+      slots(new Slot[slot_count]),
+      shards(new CountShard[internal::kMaxThreads]) {}
+
+KeyTable::KeyTable(std::uint64_t expected_keys)
+    : live_(new Array(std::max<std::uint64_t>(
+          kMinCapacity,
+          static_cast<std::uint64_t>(std::ceil(static_cast<double>(expected_keys) / kMaxLoad)) +
+              1))) {}
+
+KeyTable::~KeyTable() {
+  // REQUIRES (of the owner): no operation is running. A growth left half-done cannot exist
+  // then, because every growth finishes before the operation that started it returns.
+  delete live_.load(std::memory_order_acquire);
+}
+
+std::uint64_t KeyTable::await_word(const Slot& slot) {
+  Backoff backoff;
+  for (;;) {
+    // Acquire pairs with the inserter's release store of the word.
+    const std::uint64_t word = slot.word.load(std::memory_order_acquire);
+    if (word != 0) return word;
+    backoff.pause();
+  }
+}
+
+KeyTable::Probe KeyTable::try_find(const Array& array, Key128 key,
+                                   std::optional<std::uint64_t>& out) const {
+  const std::uint64_t tag = tag_of(key);
+  const std::uint64_t low = low_bits_of(key);
+  std::uint64_t index = home_of(array, tag);
+  for (std::uint64_t probes = 0; probes < array.capacity; ++probes) {
+    const Slot& slot = array.slots[index];
+    const std::uint64_t seen_tag = slot.tag.load(std::memory_order_acquire);
+    if (seen_tag == kEmpty) {
+      out = std::nullopt;
+      return Probe::done;
+    }
+    if (seen_tag == kFrozenEmpty) return Probe::migrating;
+    if (seen_tag == tag) {
+      const std::uint64_t word = await_word(slot);
+      if ((word & kLowKeyMask) == low) {
+        // A frozen word's value is final and already copied: reading it here is as good as
+        // reading the copy.
+        out = word & kValueMask;
+        return Probe::done;
+      }
+    }
+    index = index + 1 == array.capacity ? 0 : index + 1;
+  }
+  out = std::nullopt;
+  return Probe::done;
+}
+
+std::optional<std::uint64_t> KeyTable::find(Key128 key) const {
+  auto& self = const_cast<KeyTable&>(*this);  // helping a migration mutates shared state
+  for (;;) {
+    Array* array = internal::protect(self.live_, internal::kSlotTableArray);
+    std::optional<std::uint64_t> out;
+    if (try_find(*array, key, out) == Probe::done) {
+      internal::clear_hazard(internal::kSlotTableArray);
+      return out;
+    }
+    self.help_migrate(*array);
+  }
+}
+
+bool KeyTable::count_insert(Array& array) {
+  // Only this thread writes its shard, so a relaxed load and store suffice; the shared count
+  // is an estimate that only decides when to grow (never what is stored).
+  std::atomic<std::uint64_t>& mine = array.shards[internal::this_thread_index()].unflushed;
+  const std::uint64_t pending = mine.load(std::memory_order_relaxed) + 1;
+  if (pending < kCountBatch) {
+    mine.store(pending, std::memory_order_relaxed);
+    return false;
+  }
+  mine.store(0, std::memory_order_relaxed);
+  const std::uint64_t total = array.count.fetch_add(pending, std::memory_order_relaxed) + pending;
+  return total >= array.grow_at;
+}
+
+void KeyTable::grow(Array& array) {
+  if (array.next.load(std::memory_order_acquire) == nullptr) {
+    auto* bigger = new Array(array.capacity * 2);
+    Array* expected = nullptr;
+    // Release publishes the new array's construction to helpers that acquire `next`.
+    if (!array.next.compare_exchange_strong(expected, bigger, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+      delete bigger;  // another thread started this growth
+    }
+  }
+  help_migrate(array);
+}
+
+void KeyTable::help_migrate(Array& array) {
+  Array* to = array.next.load(std::memory_order_acquire);
+  if (to != nullptr) {
+    const std::uint64_t chunks = (array.capacity + kChunkSlots - 1) / kChunkSlots;
+    for (;;) {
+      // Relaxed: the counter only hands out distinct chunk numbers.
+      const std::uint64_t chunk = array.next_chunk.fetch_add(1, std::memory_order_relaxed);
+      if (chunk >= chunks) break;
+      migrate_chunk(array, *to, chunk);
+      // acq_rel: each mover releases its copies; the mover of the last chunk acquires them
+      // all before it makes the new array live.
+      if (array.chunks_done.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks) {
+        // seq_cst: the unlink that protect()'s re-load and is_hazardous()'s scan order against.
+        live_.store(to, std::memory_order_seq_cst);
+        growths_.fetch_add(1, std::memory_order_relaxed);
+        internal::clear_hazard(internal::kSlotTableArray);
+        Backoff backoff;
+        while (internal::is_hazardous(&array)) backoff.pause();
+        delete &array;
+        return;
+      }
+    }
+    // Another thread moves the last chunk; wait until it has made the new array live. Only
+    // the pointer is compared: `array` stays allocated while this thread protects it.
+    Backoff backoff;
+    while (live_.load(std::memory_order_acquire) == &array) backoff.pause();
+  }
+  internal::clear_hazard(internal::kSlotTableArray);
+}
+
+void KeyTable::migrate_chunk(Array& from, Array& to, std::uint64_t chunk) {
+  const std::uint64_t begin = chunk * kChunkSlots;
+  const std::uint64_t end = std::min(from.capacity, begin + kChunkSlots);
+  std::uint64_t moved = 0;
+  for (std::uint64_t i = begin; i < end; ++i) {
+    Slot& slot = from.slots[i];
+    std::uint64_t tag = slot.tag.load(std::memory_order_acquire);
+    // Freeze an empty slot so that no insert can land in it any more; an insert that wins
+    // the race first is moved like any other key.
+    if (tag == kEmpty && slot.tag.compare_exchange_strong(tag, kFrozenEmpty,
+                                                          std::memory_order_acq_rel,
+                                                          std::memory_order_acquire)) {
+      continue;
+    }
+    std::uint64_t word = await_word(slot);
+    // Freeze the word: value updates CAS against an unfrozen word and fail from now on, so
+    // the value copied below is the key's final value in this array.
+    while (!slot.word.compare_exchange_weak(word, word | kFrozen, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+    }
+    place_migrated(to, tag, word);
+    ++moved;
+  }
+  // Relaxed: the chunks_done release that follows orders it before the publish.
+  to.count.fetch_add(moved, std::memory_order_relaxed);
+}
+
+std::uint64_t KeyTable::place_migrated(Array& to, std::uint64_t tag, std::uint64_t word) {
+  // Keys arriving here are distinct and `to` is not live yet: only movers race, and only for
+  // empty slots.
+  std::uint64_t index = home_of(to, tag);
+  for (;;) {
+    Slot& slot = to.slots[index];
+    std::uint64_t expected = kEmpty;
+    if (slot.tag.compare_exchange_strong(expected, tag, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed)) {
+      slot.word.store(word, std::memory_order_release);
+      return index;
+    }
+    index = index + 1 == to.capacity ? 0 : index + 1;
+  }
+}
+
+std::uint64_t KeyTable::size() const {
+  Array* array = internal::protect(const_cast<KeyTable&>(*this).live_,
+                                   internal::kSlotTableArray);
+  std::uint64_t total = array->count.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < internal::kMaxThreads; ++i) {
+    total += array->shards[i].unflushed.load(std::memory_order_relaxed);
+  }
+  internal::clear_hazard(internal::kSlotTableArray);
+  return total;
+}
+
+std::uint64_t KeyTable::capacity() const {
+  Array* array = internal::protect(const_cast<KeyTable&>(*this).live_,
+                                   internal::kSlotTableArray);
+  const std::uint64_t slots = array->capacity;
+  internal::clear_hazard(internal::kSlotTableArray);
+  return slots;
+}
+
+std::uint64_t KeyTable::bytes() const {
+  Array* array = internal::protect(const_cast<KeyTable&>(*this).live_,
+                                   internal::kSlotTableArray);
+  auto array_bytes = [](const Array& a) {
+    return a.capacity * sizeof(Slot) + internal::kMaxThreads * sizeof(CountShard) + sizeof(Array);
+  };
+  std::uint64_t total = array_bytes(*array);
+  // A growth in progress holds a second array of twice the slots. Only its presence is read:
+  // it is not protected and may be migrated and freed in turn.
+  if (array->next.load(std::memory_order_acquire) != nullptr) {
+    total += 2 * array->capacity * sizeof(Slot) + internal::kMaxThreads * sizeof(CountShard) +
+             sizeof(Array);
+  }
+  internal::clear_hazard(internal::kSlotTableArray);
+  return total;
+}
+
+}  // namespace tally::engine

@@ -1,0 +1,210 @@
+// Property: threads deciding the same and different ballots at once, with one committer
+// thread giving seqs as storage would, end with exactly one accepted ballot per
+// (voter, candidate), every duplicate carrying the winner's seq, no voter above
+// max_candidates, and tallies equal to the accepted count. Run under TSan in CI.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "tally/engine/engine.h"
+
+namespace tally::engine {
+namespace {
+
+constexpr std::int64_t kOpens = 1679846400000;
+
+std::uint64_t test_seed() {
+  const char* env = std::getenv("TALLY_TEST_SEED");
+  const std::uint64_t seed = env ? std::strtoull(env, nullptr, 10) : std::random_device{}();
+  std::printf("TALLY_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+Campaign campaign(std::uint32_t max_candidates) {
+  Campaign c;
+  c.id = "race";
+  c.title = "race";
+  c.opens_at_ms = kOpens;
+  c.closes_at_ms = kOpens + 86'400'000;
+  c.rules = {PeriodKind::day, 1, max_candidates};
+  c.expected_voters = 16;  // tiny tables: the race runs across many growths
+  for (int i = 0; i < 6; ++i) c.candidates.push_back({"c" + std::to_string(i), "n", "", ""});
+  return c;
+}
+
+// Stands in for the storage writer: one thread that numbers claims in arrival order.
+class Committer {
+ public:
+  explicit Committer(Engine& engine) : engine_(engine), thread_([this] { run(); }) {}
+  ~Committer() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+  // Returns the seq once committed (the caller waits, like an HTTP answer would).
+  std::uint64_t commit(Claim claim) {
+    std::atomic<std::uint64_t> seq{0};
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back({std::move(claim), &seq});
+    }
+    while (seq.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+    return seq.load();
+  }
+
+ private:
+  struct Item {
+    Claim claim;
+    std::atomic<std::uint64_t>* seq;
+  };
+  void run() {
+    std::uint64_t next = 1;
+    for (;;) {
+      std::deque<Item> batch;
+      {
+        std::lock_guard lock(mutex_);
+        if (queue_.empty() && stop_) return;
+        batch.swap(queue_);
+      }
+      if (batch.empty()) {
+        std::this_thread::yield();
+        continue;
+      }
+      for (Item& item : batch) {
+        engine_.commit(std::move(item.claim), ++next, 0);
+      }
+      engine_.publish(next);
+      std::uint64_t seq = next - batch.size();
+      for (Item& item : batch) item.seq->store(++seq, std::memory_order_release);
+    }
+  }
+  Engine& engine_;
+  std::mutex mutex_;
+  std::deque<Item> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+TEST(EngineConcurrency, RacingBallotsHaveOneWinnerAndDuplicatesCarryItsSeq) {
+  const std::uint64_t seed = test_seed();
+  ManualClock clock(kOpens + 1000);
+  Engine engine(clock);
+  engine.install_campaign(campaign(6), 1);
+  Committer committer(engine);
+  constexpr int kThreads = 6;
+  constexpr int kVoters = 400;
+  struct Answer {
+    VoteStatus status;
+    std::uint64_t seq;
+  };
+  std::vector<std::map<std::pair<int, int>, std::vector<Answer>>> answers(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(seed + t);
+      for (int round = 0; round < 2; ++round) {
+        for (int v = 0; v < kVoters; ++v) {
+          const int candidate = static_cast<int>(rng() % 3);
+          const std::string voter = "v" + std::to_string(v);
+          const std::string cand = "c" + std::to_string(candidate);
+          Ballot ballot{"race", cand, voter, {}, {}, {}, {}, {}};
+          for (;;) {
+            Decision decision = engine.decide(ballot);
+            if (decision.status == VoteStatus::duplicate && decision.pending) {
+              std::this_thread::yield();
+              continue;  // asked again after the in-flight commit, as ingest does
+            }
+            Answer answer{decision.status, decision.seq};
+            if (decision.status == VoteStatus::accepted) {
+              answer.seq = committer.commit(std::move(decision.claim));
+            }
+            answers[t][{v, candidate}].push_back(answer);
+            break;
+          }
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+
+  std::map<std::pair<int, int>, std::uint64_t> winner;
+  std::uint64_t accepted = 0;
+  for (const auto& per_thread : answers) {
+    for (const auto& [key, list] : per_thread) {
+      for (const Answer& answer : list) {
+        if (answer.status == VoteStatus::accepted) {
+          ASSERT_FALSE(winner.count(key)) << "two winners for voter " << key.first;
+          winner[key] = answer.seq;
+          ++accepted;
+        }
+      }
+    }
+  }
+  for (const auto& per_thread : answers) {
+    for (const auto& [key, list] : per_thread) {
+      for (const Answer& answer : list) {
+        ASSERT_TRUE(answer.status == VoteStatus::accepted ||
+                    answer.status == VoteStatus::duplicate)
+            << to_string(answer.status);
+        if (answer.status == VoteStatus::duplicate) {
+          EXPECT_EQ(answer.seq, winner.at(key));
+        }
+      }
+    }
+  }
+  EXPECT_EQ(engine.tally("race")->total, accepted);
+}
+
+TEST(EngineConcurrency, QuotaIsNeverExceededUnderRacingBallots) {
+  const std::uint64_t seed = test_seed();
+  ManualClock clock(kOpens + 1000);
+  Engine engine(clock);
+  constexpr std::uint32_t kMaxCandidates = 2;
+  engine.install_campaign(campaign(kMaxCandidates), 1);
+  Committer committer(engine);
+  constexpr int kThreads = 6;
+  constexpr int kVoters = 300;
+  std::vector<std::vector<int>> accepted_per_voter(kThreads, std::vector<int>(kVoters, 0));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(seed * 7 + t);
+      for (int v = 0; v < kVoters; ++v) {
+        // Each thread votes a different candidate for the same voter: they race for 2 slots.
+        const std::string voter = "v" + std::to_string(v);
+        const std::string cand = "c" + std::to_string((t + rng() % 2) % 6);
+        Decision decision = engine.decide(Ballot{"race", cand, voter, {}, {}, {}, {}, {}});
+        if (decision.status == VoteStatus::accepted) {
+          // Some commits fail, as under storage errors: their quota slot must come back.
+          if (rng() % 5 == 0) {
+            engine.release(std::move(decision.claim));
+          } else {
+            committer.commit(std::move(decision.claim));
+            ++accepted_per_voter[t][v];
+          }
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  std::uint64_t total = 0;
+  for (int v = 0; v < kVoters; ++v) {
+    int per_voter = 0;
+    for (int t = 0; t < kThreads; ++t) per_voter += accepted_per_voter[t][v];
+    ASSERT_LE(per_voter, static_cast<int>(kMaxCandidates)) << "voter " << v;
+    total += per_voter;
+  }
+  EXPECT_EQ(engine.tally("race")->total, total);
+}
+
+}  // namespace
+}  // namespace tally::engine

@@ -1,0 +1,357 @@
+#include "tally/engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include "tally/engine/time.h"
+
+namespace tally::engine {
+namespace {
+
+// 2023-03-27T00:00:00+08:00 and the 12-day window of the seed campaign.
+constexpr std::int64_t kOpens = 1679846400000;
+constexpr std::int64_t kCloses = kOpens + 12 * kMsPerDay;
+constexpr std::int64_t kHour = 3'600'000;
+
+Campaign make_campaign(std::uint32_t max_votes_per_candidate = 1, std::uint32_t max_candidates = 2,
+                       PeriodKind period = PeriodKind::day) {
+  Campaign campaign;
+  campaign.id = "ordos";
+  campaign.title = "test";
+  campaign.opens_at_ms = kOpens;
+  campaign.closes_at_ms = kCloses;
+  campaign.utc_offset_s = 8 * 3600;
+  campaign.rules = {period, max_votes_per_candidate, max_candidates};
+  campaign.expected_voters = 1000;
+  for (const char* id : {"c01", "c02", "c03", "c04"}) {
+    campaign.candidates.push_back({id, std::string("name-") + id, "unit", "能源"});
+  }
+  return campaign;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { install(make_campaign()); }
+  void install(const Campaign& campaign) { engine_.install_campaign(campaign, ++seq_); }
+
+  Ballot ballot(std::string_view voter, std::string_view candidate) {
+    Ballot b;
+    b.campaign = "ordos";
+    b.voter = voter;
+    b.candidate = candidate;
+    return b;
+  }
+  // decide + commit as storage would; returns the decision (seq filled in when accepted).
+  Decision vote(const Ballot& b, FraudFlags flags = 0) {
+    Decision decision = engine_.decide(b);
+    if (decision.status == VoteStatus::accepted) {
+      decision.seq = ++seq_;
+      engine_.commit(std::move(decision.claim), decision.seq, flags);
+      engine_.publish(seq_);
+    }
+    return decision;
+  }
+  std::uint64_t votes_of(std::string_view candidate) {
+    const TallySnapshot tally = *engine_.tally("ordos");
+    for (const auto& c : tally.candidates) {
+      if (c.id == candidate) return c.votes;
+    }
+    return ~0ULL;
+  }
+
+  ManualClock clock_{kOpens + kHour};
+  Engine engine_{clock_};
+  std::uint64_t seq_ = 0;
+};
+
+TEST_F(EngineTest, FirstBallotIsAcceptedAndCounted) {
+  const Decision decision = vote(ballot("alice", "c01"));
+  EXPECT_EQ(decision.status, VoteStatus::accepted);
+  EXPECT_EQ(votes_of("c01"), 1u);
+  EXPECT_EQ(engine_.tally("ordos")->as_of_seq, decision.seq);
+}
+
+TEST_F(EngineTest, RepeatedBallotIsDuplicateWithOriginalSeq) {
+  const Decision first = vote(ballot("alice", "c01"));
+  vote(ballot("bob", "c01"));
+  const Decision again = vote(ballot("alice", "c01"));
+  EXPECT_EQ(again.status, VoteStatus::duplicate);
+  EXPECT_EQ(again.seq, first.seq);
+  EXPECT_FALSE(again.pending);
+  EXPECT_EQ(votes_of("c01"), 2u);
+}
+
+TEST_F(EngineTest, BallotMatchingAnInFlightCommitIsPendingDuplicate) {
+  Decision first = engine_.decide(ballot("alice", "c01"));
+  ASSERT_EQ(first.status, VoteStatus::accepted);
+  const Decision racing = engine_.decide(ballot("alice", "c01"));
+  EXPECT_EQ(racing.status, VoteStatus::duplicate);
+  EXPECT_TRUE(racing.pending);
+  engine_.commit(std::move(first.claim), 77, 0);
+  engine_.publish(77);
+  const Decision settled = engine_.decide(ballot("alice", "c01"));
+  EXPECT_EQ(settled.status, VoteStatus::duplicate);
+  EXPECT_EQ(settled.seq, 77u);
+}
+
+TEST_F(EngineTest, ReleasedClaimLetsTheVoterVoteAgain) {
+  Decision first = engine_.decide(ballot("alice", "c01"));
+  ASSERT_EQ(first.status, VoteStatus::accepted);
+  engine_.release(std::move(first.claim));
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);
+  EXPECT_EQ(votes_of("c01"), 1u);
+}
+
+TEST_F(EngineTest, DroppedClaimReleasesItself) {
+  { Decision first = engine_.decide(ballot("alice", "c01")); }
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);
+}
+
+TEST_F(EngineTest, MaxCandidatesPerPeriodGivesQuotaExceeded) {
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);
+  EXPECT_EQ(vote(ballot("alice", "c02")).status, VoteStatus::accepted);
+  EXPECT_EQ(vote(ballot("alice", "c03")).status, VoteStatus::quota_exceeded);
+  // A duplicate still answers duplicate, not quota_exceeded.
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::duplicate);
+  // A released claim gives its quota slot back.
+  EXPECT_EQ(vote(ballot("carol", "c01")).status, VoteStatus::accepted);
+  Decision held = engine_.decide(ballot("carol", "c02"));
+  ASSERT_EQ(held.status, VoteStatus::accepted);
+  EXPECT_EQ(engine_.decide(ballot("carol", "c03")).status, VoteStatus::quota_exceeded);
+  engine_.release(std::move(held.claim));
+  EXPECT_EQ(vote(ballot("carol", "c03")).status, VoteStatus::accepted);
+}
+
+TEST(EngineRules, SeveralVotesPerCandidateCountUpToTheLimit) {
+  ManualClock clock(kOpens);
+  Engine engine(clock);
+  engine.install_campaign(make_campaign(3, 1), 1);
+  Ballot b{"ordos", "c01", "alice", {}, {}, {}, {}, {}};
+  std::uint64_t seq = 1;
+  for (int i = 0; i < 3; ++i) {
+    Decision decision = engine.decide(b);
+    ASSERT_EQ(decision.status, VoteStatus::accepted) << i;
+    engine.commit(std::move(decision.claim), ++seq, 0);
+  }
+  EXPECT_EQ(engine.decide(b).status, VoteStatus::quota_exceeded);
+  b.candidate = "c02";
+  EXPECT_EQ(engine.decide(b).status, VoteStatus::quota_exceeded);  // max_candidates 1
+  engine.publish(seq);
+  EXPECT_EQ(engine.tally("ordos")->candidates[0].votes, 3u);
+}
+
+TEST_F(EngineTest, WindowOpensInclusiveAndClosesExclusive) {
+  clock_.set_ms(kOpens - 1);
+  EXPECT_EQ(vote(ballot("a", "c01")).status, VoteStatus::closed);
+  clock_.set_ms(kOpens);
+  EXPECT_EQ(vote(ballot("a", "c01")).status, VoteStatus::accepted);
+  clock_.set_ms(kCloses - 1);
+  EXPECT_EQ(vote(ballot("b", "c01")).status, VoteStatus::accepted);
+  clock_.set_ms(kCloses);
+  EXPECT_EQ(vote(ballot("c", "c01")).status, VoteStatus::closed);
+}
+
+TEST_F(EngineTest, CountedBallotIsDuplicateEvenAfterCloseWithinItsPeriod) {
+  const Decision first = vote(ballot("a", "c01"));
+  Campaign closing = make_campaign();
+  closing.closes_at_ms = clock_.now_ms() + 1;  // an operator closes the vote now
+  install(closing);
+  clock_.advance_ms(kHour);
+  EXPECT_EQ(vote(ballot("b", "c01")).status, VoteStatus::closed);
+  const Decision retry = vote(ballot("a", "c01"));
+  EXPECT_EQ(retry.status, VoteStatus::duplicate);
+  EXPECT_EQ(retry.seq, first.seq);
+}
+
+TEST_F(EngineTest, DayPeriodTurnsOverAtMidnightAtTheCampaignOffset) {
+  // 23:59:59.999 +08:00 on the first day, then 00:00:00.000 +08:00 on the second.
+  const std::int64_t midnight = kOpens + kMsPerDay;
+  clock_.set_ms(midnight - 1);
+  const Decision day1 = vote(ballot("a", "c01"));
+  ASSERT_EQ(day1.status, VoteStatus::accepted);
+  EXPECT_EQ(vote(ballot("a", "c01")).status, VoteStatus::duplicate);
+  clock_.set_ms(midnight);
+  const Decision day2 = vote(ballot("a", "c01"));
+  EXPECT_EQ(day2.status, VoteStatus::accepted);
+  EXPECT_EQ(day2.period, day1.period + 1);
+  EXPECT_EQ(votes_of("c01"), 2u);
+  // Midnight UTC is 08:00 local: no new period there.
+  clock_.set_ms(midnight + 16 * kHour - 1);
+  EXPECT_EQ(vote(ballot("a", "c01")).status, VoteStatus::duplicate);
+}
+
+TEST(EngineRules, CampaignPeriodNeverTurnsOver) {
+  ManualClock clock(kOpens);
+  Engine engine(clock);
+  engine.install_campaign(make_campaign(1, 2, PeriodKind::campaign), 1);
+  Ballot b{"ordos", "c01", "alice", {}, {}, {}, {}, {}};
+  Decision first = engine.decide(b);
+  ASSERT_EQ(first.status, VoteStatus::accepted);
+  engine.commit(std::move(first.claim), 2, 0);
+  clock.set_ms(kOpens + 5 * kMsPerDay);
+  const Decision later = engine.decide(b);
+  EXPECT_EQ(later.status, VoteStatus::duplicate);
+  EXPECT_EQ(later.seq, 2u);
+}
+
+TEST_F(EngineTest, UnknownCampaignAndCandidate) {
+  Ballot b = ballot("a", "c01");
+  b.campaign = "nope";
+  EXPECT_EQ(vote(b).status, VoteStatus::unknown_campaign);
+  EXPECT_EQ(vote(ballot("a", "c99")).status, VoteStatus::unknown_candidate);
+}
+
+TEST_F(EngineTest, InvalidFieldsNameTheFieldAndRule) {
+  Ballot b = ballot("", "c01");
+  Decision decision = vote(b);
+  EXPECT_EQ(decision.status, VoteStatus::invalid);
+  EXPECT_EQ(decision.error, "voter: required");
+  const std::string long_voter(257, 'v');
+  decision = vote(ballot(long_voter, "c01"));
+  EXPECT_EQ(decision.error, "voter: longer than 256 bytes");
+  b = ballot("a", "c01");
+  const std::string long_request(129, 'r');
+  b.request_id = long_request;
+  EXPECT_EQ(vote(b).error, "request_id: longer than 128 bytes");
+  b = ballot("a", "c01");
+  b.ua = "\xff\xfe";
+  EXPECT_EQ(vote(b).error, "ua: not valid UTF-8");
+  EXPECT_EQ(votes_of("c01"), 0u);
+}
+
+TEST_F(EngineTest, PrecedenceInvalidBeforeUnknownCampaignBeforeUnknownCandidate) {
+  Ballot b = ballot("", "c99");
+  b.campaign = "nope";
+  EXPECT_EQ(vote(b).status, VoteStatus::invalid);
+  b.voter = "a";
+  EXPECT_EQ(vote(b).status, VoteStatus::unknown_campaign);
+}
+
+TEST_F(EngineTest, KnownRequestIdAnswersDuplicateWhateverTheRulesSayNow) {
+  Ballot b = ballot("a", "c01");
+  b.request_id = "req-1";
+  const Decision first = vote(b);
+  ASSERT_EQ(first.status, VoteStatus::accepted);
+  // Next day the dedupe key would allow a new vote, and later the window is closed: the
+  // request id still wins, even before the candidate check.
+  clock_.set_ms(kOpens + kHour + kMsPerDay);
+  EXPECT_EQ(vote(b).seq, first.seq);
+  Campaign closing = make_campaign();
+  closing.closes_at_ms = clock_.now_ms();
+  install(closing);
+  clock_.advance_ms(kHour);
+  b.candidate = "c99";
+  const Decision retry = vote(b);
+  EXPECT_EQ(retry.status, VoteStatus::duplicate);
+  EXPECT_EQ(retry.seq, first.seq);
+}
+
+TEST_F(EngineTest, RejectedBallotLeavesNoRequestIdBehind) {
+  vote(ballot("a", "c01"));
+  vote(ballot("a", "c02"));
+  Ballot b = ballot("a", "c03");
+  b.request_id = "req-2";
+  EXPECT_EQ(vote(b).status, VoteStatus::quota_exceeded);
+  b.voter = "someone-else";
+  EXPECT_EQ(vote(b).status, VoteStatus::accepted);
+}
+
+TEST_F(EngineTest, TallyRanksWithCompetitionRankingAndCountsSuspect) {
+  vote(ballot("a", "c02"));
+  vote(ballot("b", "c02"), flag_of(FraudReason::bot_ua));
+  vote(ballot("a", "c03"));
+  vote(ballot("c", "c01"));
+  const TallySnapshot tally = *engine_.tally("ordos");
+  ASSERT_EQ(tally.candidates.size(), 4u);
+  EXPECT_EQ(tally.total, 4u);
+  EXPECT_EQ(tally.suspect, 1u);
+  EXPECT_EQ(tally.candidates[0].id, "c02");
+  EXPECT_EQ(tally.candidates[0].rank, 1u);
+  EXPECT_EQ(tally.candidates[0].suspect, 1u);
+  EXPECT_EQ(tally.candidates[1].id, "c01");  // tie broken by id
+  EXPECT_EQ(tally.candidates[1].rank, 2u);
+  EXPECT_EQ(tally.candidates[2].id, "c03");
+  EXPECT_EQ(tally.candidates[2].rank, 2u);
+  EXPECT_EQ(tally.candidates[3].rank, 4u);
+  EXPECT_EQ(tally_to_json(tally).substr(0, 45),
+            R"({"campaign":"ordos","as_of_seq":5,"total":4,")");
+}
+
+TEST_F(EngineTest, UncommittedVotesAreNotInTheTally) {
+  Decision held = engine_.decide(ballot("a", "c01"));
+  ASSERT_EQ(held.status, VoteStatus::accepted);
+  EXPECT_EQ(votes_of("c01"), 0u);
+  engine_.commit(std::move(held.claim), ++seq_, 0);
+  EXPECT_EQ(votes_of("c01"), 0u);  // not published yet
+  engine_.publish(seq_);
+  EXPECT_EQ(votes_of("c01"), 1u);
+}
+
+TEST_F(EngineTest, CampaignWithVotesRefusesCountingChangesButAcceptsWindowChanges) {
+  vote(ballot("a", "c01"));
+  Campaign changed = make_campaign();
+  changed.rules.max_candidates = 3;
+  EXPECT_EQ(engine_.check_campaign(changed), PutOutcome::conflict);
+  EXPECT_EQ(engine_.install_campaign(changed, ++seq_), PutOutcome::conflict);
+  Campaign closing = make_campaign();
+  closing.closes_at_ms = clock_.now_ms();  // close the vote now
+  EXPECT_EQ(engine_.install_campaign(closing, ++seq_), PutOutcome::updated);
+  EXPECT_EQ(vote(ballot("b", "c01")).status, VoteStatus::closed);
+  EXPECT_EQ(engine_.install_campaign(closing, ++seq_), PutOutcome::unchanged);
+  EXPECT_EQ(votes_of("c01"), 1u);
+}
+
+TEST_F(EngineTest, CampaignWithoutVotesMayChangeItsCandidates) {
+  Campaign changed = make_campaign();
+  changed.candidates.pop_back();
+  EXPECT_EQ(engine_.check_campaign(changed), PutOutcome::updated);
+  EXPECT_EQ(engine_.install_campaign(changed, ++seq_), PutOutcome::updated);
+  EXPECT_EQ(vote(ballot("a", "c04")).status, VoteStatus::unknown_candidate);
+  EXPECT_EQ(engine_.tally("ordos")->candidates.size(), 3u);
+}
+
+TEST(EngineRecovery, ReplayedVotesRestoreTalliesDuplicatesQuotasAndRequestIds) {
+  ManualClock clock(kOpens + kHour);
+  Engine engine(clock);
+  engine.install_campaign(make_campaign(), 1);
+  const std::int64_t period = local_day(kOpens + kHour, 8 * 3600);
+  ASSERT_TRUE(engine.replay_vote("ordos", "c01", "alice", "", kOpens, period, 0, 2).ok());
+  ASSERT_TRUE(engine.replay_vote("ordos", "c02", "alice", "", kOpens, period, 1, 3).ok());
+  ASSERT_TRUE(engine.replay_vote("ordos", "c01", "bob", "req-9", kOpens, period, 0, 4).ok());
+  EXPECT_FALSE(engine.replay_vote("ordos", "c77", "bob", "", kOpens, period, 0, 5).ok());
+  engine.publish(4);
+  EXPECT_EQ(engine.tally("ordos")->total, 3u);
+  EXPECT_EQ(engine.tally("ordos")->suspect, 1u);
+  Ballot b{"ordos", "c01", "alice", {}, {}, {}, {}, {}};
+  Decision decision = engine.decide(b);
+  EXPECT_EQ(decision.status, VoteStatus::duplicate);
+  EXPECT_EQ(decision.seq, 2u);
+  b.candidate = "c03";
+  EXPECT_EQ(engine.decide(b).status, VoteStatus::quota_exceeded);
+  Ballot retry{"ordos", "c03", "someone", {}, {}, {}, "req-9", {}};
+  decision = engine.decide(retry);
+  EXPECT_EQ(decision.status, VoteStatus::duplicate);
+  EXPECT_EQ(decision.seq, 4u);
+  // A new seq after recovery continues above the replayed ones.
+  Decision fresh = engine.decide(Ballot{"ordos", "c03", "carol", {}, {}, {}, {}, {}});
+  ASSERT_EQ(fresh.status, VoteStatus::accepted);
+  engine.commit(std::move(fresh.claim), 5, 0);
+  EXPECT_EQ(engine.decide(Ballot{"ordos", "c03", "carol", {}, {}, {}, {}, {}}).seq, 5u);
+}
+
+TEST(EngineTables, StatsCountKeysAndBytes) {
+  ManualClock clock(kOpens);
+  Engine engine(clock);
+  engine.install_campaign(make_campaign(), 1);
+  std::uint64_t seq = 1;
+  for (int i = 0; i < 100; ++i) {
+    const std::string voter = "v" + std::to_string(i);
+    Decision d = engine.decide(Ballot{"ordos", "c01", voter, {}, {}, {}, {}, {}});
+    ASSERT_EQ(d.status, VoteStatus::accepted);
+    engine.commit(std::move(d.claim), ++seq, 0);
+  }
+  EXPECT_GE(engine.table_stats().keys, 100u);
+  EXPECT_GT(engine.table_stats().bytes, 0u);
+}
+
+}  // namespace
+}  // namespace tally::engine

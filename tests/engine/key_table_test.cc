@@ -1,0 +1,114 @@
+#include "tally/engine/key_table.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace tally::engine {
+namespace {
+
+Key128 key_number(std::uint64_t n) {
+  // Distinct, well-spread keys without hashing: splitmix64 of n for each half.
+  auto mix = [](std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+  };
+  return {mix(n), mix(n ^ 0xabcdefULL)};
+}
+
+std::optional<std::uint64_t> insert_value(std::uint64_t value, std::optional<std::uint64_t> now) {
+  if (now) return std::nullopt;
+  return value;
+}
+
+TEST(KeyTable, FindsWhatWasInsertedAndNothingElse) {
+  KeyTable table(100);
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    const TableUpdate update =
+        table.update(key_number(i), [i](auto now) { return insert_value(i + 7, now); });
+    EXPECT_TRUE(update.changed);
+    EXPECT_FALSE(update.before.has_value());
+  }
+  for (std::uint64_t i = 0; i < 100; ++i) EXPECT_EQ(table.find(key_number(i)), i + 7);
+  for (std::uint64_t i = 100; i < 200; ++i) EXPECT_FALSE(table.find(key_number(i)).has_value());
+}
+
+TEST(KeyTable, SecondInsertOfSameKeySeesTheFirstValue) {
+  KeyTable table(10);
+  EXPECT_TRUE(table.update(key_number(1), [](auto now) { return insert_value(5, now); }).changed);
+  const TableUpdate again = table.update(key_number(1), [](auto now) { return insert_value(6, now); });
+  EXPECT_FALSE(again.changed);
+  EXPECT_EQ(again.before, 5u);
+  EXPECT_EQ(table.find(key_number(1)), 5u);
+}
+
+TEST(KeyTable, UpdateReplacesTheValueOfAPresentKey) {
+  KeyTable table(10);
+  table.update(key_number(3), [](auto now) { return insert_value(1, now); });
+  const TableUpdate update = table.update(
+      key_number(3), [](std::optional<std::uint64_t> now) -> std::optional<std::uint64_t> {
+        return now.value_or(0) + 41;
+      });
+  EXPECT_TRUE(update.changed);
+  EXPECT_EQ(update.before, 1u);
+  EXPECT_EQ(table.find(key_number(3)), 42u);
+}
+
+TEST(KeyTable, StepThatDeclinesLeavesAbsentKeyAbsent) {
+  KeyTable table(10);
+  const TableUpdate update = table.update(
+      key_number(9), [](std::optional<std::uint64_t>) -> std::optional<std::uint64_t> {
+        return std::nullopt;
+      });
+  EXPECT_FALSE(update.changed);
+  EXPECT_FALSE(table.find(key_number(9)).has_value());
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(KeyTable, KeysDifferingOnlyInLowHalfAreDistinct) {
+  KeyTable table(10);
+  const Key128 a{0x1234, std::uint64_t{1} << 63};
+  const Key128 b{0x1234, std::uint64_t{1} << 62};
+  table.update(a, [](auto now) { return insert_value(1, now); });
+  table.update(b, [](auto now) { return insert_value(2, now); });
+  EXPECT_EQ(table.find(a), 1u);
+  EXPECT_EQ(table.find(b), 2u);
+}
+
+TEST(KeyTable, GrowthKeepsEveryKeyAndValue) {
+  KeyTable table(0);  // starts at kMinCapacity and doubles many times
+  const std::uint64_t initial_capacity = table.capacity();
+  constexpr std::uint64_t kKeys = 200'000;
+  for (std::uint64_t i = 0; i < kKeys; ++i) {
+    ASSERT_TRUE(
+        table.update(key_number(i), [i](auto now) { return insert_value(i % 1000 + 1, now); })
+            .changed);
+  }
+  EXPECT_GT(table.growths(), 5u);
+  EXPECT_GT(table.capacity(), initial_capacity);
+  EXPECT_LE(static_cast<double>(kKeys) / static_cast<double>(table.capacity()), KeyTable::kMaxLoad);
+  for (std::uint64_t i = 0; i < kKeys; ++i) ASSERT_EQ(table.find(key_number(i)), i % 1000 + 1);
+  EXPECT_EQ(table.size(), kKeys);
+}
+
+TEST(KeyTable, SizedTableDoesNotGrowUpToItsExpectedKeys) {
+  constexpr std::uint64_t kKeys = 50'000;
+  KeyTable table(kKeys);
+  for (std::uint64_t i = 0; i < kKeys; ++i) {
+    table.update(key_number(i), [](auto now) { return insert_value(1, now); });
+  }
+  EXPECT_EQ(table.growths(), 0u);
+  // 16-byte slots at the maximum load: at most 16 / 0.75 bytes per key, plus fixed overhead.
+  EXPECT_LE(table.bytes(), static_cast<std::uint64_t>(kKeys * 16 / KeyTable::kMaxLoad) + 64 * 1024);
+}
+
+TEST(KeyTable, LargestValueRoundTrips) {
+  KeyTable table(1);
+  table.update(key_number(1), [](auto now) { return insert_value(KeyTable::kValueMask, now); });
+  EXPECT_EQ(table.find(key_number(1)), KeyTable::kValueMask);
+}
+
+}  // namespace
+}  // namespace tally::engine

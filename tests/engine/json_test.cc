@@ -1,0 +1,135 @@
+// JSON string writing, UTF-8 validation, and the wire words of statuses and fraud reasons.
+#include "tally/engine/json.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tally/engine/fraud_flags.h"
+#include "tally/engine/vote_status.h"
+
+namespace tally::engine {
+namespace {
+
+std::string json_string(std::string_view text) {
+  std::string out;
+  append_json_string(out, text);
+  return out;
+}
+
+TEST(AppendJsonString, QuotesPlainTextAsIs) {
+  EXPECT_EQ(json_string(""), "\"\"");
+  EXPECT_EQ(json_string("c01"), "\"c01\"");
+  EXPECT_EQ(json_string("候选人01 能源"), "\"候选人01 能源\"");
+  EXPECT_EQ(json_string("\xF0\x9F\x97\xB3"), "\"\xF0\x9F\x97\xB3\"");
+  EXPECT_EQ(json_string("/<>'\x7F"), "\"/<>'\x7F\"");
+}
+
+TEST(AppendJsonString, EscapesQuotesBackslashesAndControlCharacters) {
+  EXPECT_EQ(json_string("say \"hi\""), R"("say \"hi\"")");
+  EXPECT_EQ(json_string("a\\b"), R"("a\\b")");
+  EXPECT_EQ(json_string("\b\f\n\r\t"), R"("\b\f\n\r\t")");
+  EXPECT_EQ(json_string(std::string_view("\0\x01\x1F", 3)), R"("\u0000\u0001\u001f")");
+  EXPECT_EQ(json_string("x\ny\"z"), R"("x\ny\"z")");
+}
+
+TEST(AppendJsonString, AppendsToWhatIsThere) {
+  std::string out = "{\"k\":";
+  append_json_string(out, "v");
+  out += '}';
+  EXPECT_EQ(out, R"({"k":"v"})");
+}
+
+TEST(IsValidUtf8, AcceptsWellFormedText) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain ASCII"));
+  EXPECT_TRUE(is_valid_utf8(std::string_view("\0", 1)));
+  EXPECT_TRUE(is_valid_utf8("鄂尔多斯 最美产业工人"));
+  EXPECT_TRUE(is_valid_utf8("\xC2\x80"));          // U+0080, smallest two-byte
+  EXPECT_TRUE(is_valid_utf8("\xDF\xBF"));          // U+07FF
+  EXPECT_TRUE(is_valid_utf8("\xE0\xA0\x80"));      // U+0800, smallest three-byte
+  EXPECT_TRUE(is_valid_utf8("\xED\x9F\xBF"));      // U+D7FF, just below the surrogates
+  EXPECT_TRUE(is_valid_utf8("\xEE\x80\x80"));      // U+E000, just above them
+  EXPECT_TRUE(is_valid_utf8("\xEF\xBF\xBF"));      // U+FFFF
+  EXPECT_TRUE(is_valid_utf8("\xF0\x90\x80\x80"));  // U+10000, smallest four-byte
+  EXPECT_TRUE(is_valid_utf8("\xF4\x8F\xBF\xBF"));  // U+10FFFF, the largest code point
+}
+
+TEST(IsValidUtf8, RejectsOverlongEncodings) {
+  EXPECT_FALSE(is_valid_utf8("\xC0\x80"));
+  EXPECT_FALSE(is_valid_utf8("\xC1\xBF"));
+  EXPECT_FALSE(is_valid_utf8("\xE0\x80\x80"));
+  EXPECT_FALSE(is_valid_utf8("\xE0\x9F\xBF"));
+  EXPECT_FALSE(is_valid_utf8("\xF0\x80\x80\x80"));
+  EXPECT_FALSE(is_valid_utf8("\xF0\x8F\xBF\xBF"));
+}
+
+TEST(IsValidUtf8, RejectsSurrogatesAndCodePointsAboveTheLimit) {
+  EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));      // U+D800
+  EXPECT_FALSE(is_valid_utf8("\xED\xBF\xBF"));      // U+DFFF
+  EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // U+110000
+  EXPECT_FALSE(is_valid_utf8("\xF5\x80\x80\x80"));
+  EXPECT_FALSE(is_valid_utf8("\xFF"));
+  EXPECT_FALSE(is_valid_utf8("\xFE"));
+}
+
+TEST(IsValidUtf8, RejectsTruncatedAndStraySequences) {
+  EXPECT_FALSE(is_valid_utf8("\x80"));
+  EXPECT_FALSE(is_valid_utf8("a\xBF"));
+  EXPECT_FALSE(is_valid_utf8("\xC2"));
+  EXPECT_FALSE(is_valid_utf8("\xE4\xB8"));
+  EXPECT_FALSE(is_valid_utf8("\xF0\x9F\x97"));
+  EXPECT_FALSE(is_valid_utf8("\xE4\xB8z"));
+  EXPECT_FALSE(is_valid_utf8("\xC2\xC2\x80"));
+  EXPECT_FALSE(is_valid_utf8("ok\xE4\xB8\xAD\xE6"));
+}
+
+TEST(VoteStatusWords, RoundTripAndCarryTheDesignedHttpCodes) {
+  const std::pair<VoteStatus, std::pair<const char*, int>> expected[] = {
+      {VoteStatus::accepted, {"accepted", 200}},
+      {VoteStatus::duplicate, {"duplicate", 409}},
+      {VoteStatus::quota_exceeded, {"quota_exceeded", 409}},
+      {VoteStatus::closed, {"closed", 403}},
+      {VoteStatus::unknown_campaign, {"unknown_campaign", 404}},
+      {VoteStatus::unknown_candidate, {"unknown_candidate", 422}},
+      {VoteStatus::invalid, {"invalid", 400}},
+      {VoteStatus::unauthorized, {"unauthorized", 401}},
+      {VoteStatus::forbidden, {"forbidden", 403}},
+      {VoteStatus::too_large, {"too_large", 413}},
+      {VoteStatus::rate_limited, {"rate_limited", 429}},
+      {VoteStatus::overloaded, {"overloaded", 503}},
+      {VoteStatus::unavailable, {"unavailable", 503}},
+  };
+  static_assert(std::size(expected) == kVoteStatusCount);
+  for (const auto& [status, word_and_code] : expected) {
+    EXPECT_EQ(to_string(status), word_and_code.first);
+    EXPECT_EQ(http_code(status), word_and_code.second) << word_and_code.first;
+    EXPECT_EQ(vote_status_from_string(word_and_code.first), status);
+  }
+  EXPECT_EQ(vote_status_from_string("Accepted"), std::nullopt);
+  EXPECT_EQ(vote_status_from_string(""), std::nullopt);
+  EXPECT_EQ(vote_status_from_string("not_found"), std::nullopt);
+}
+
+TEST(FraudReasonWords, RoundTripAndKeepTheirStoredBits) {
+  const std::pair<FraudReason, const char*> expected[] = {
+      {FraudReason::ip_flood, "ip_flood"},
+      {FraudReason::device_multi_account, "device_multi_account"},
+      {FraudReason::burst, "burst"},
+      {FraudReason::no_device, "no_device"},
+      {FraudReason::bot_ua, "bot_ua"},
+  };
+  static_assert(std::size(expected) == kFraudReasonCount);
+  FraudFlags all = 0;
+  for (const auto& [reason, word] : expected) {
+    EXPECT_EQ(to_string(reason), word);
+    EXPECT_EQ(fraud_reason_from_string(word), reason);
+    EXPECT_EQ(all & flag_of(reason), 0u) << word;
+    all |= flag_of(reason);
+  }
+  EXPECT_EQ(all, 0b11111u);
+  EXPECT_EQ(fraud_reason_from_string("flood"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace tally::engine

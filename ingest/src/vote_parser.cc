@@ -60,8 +60,9 @@ ParsedBallot VoteParser::parse(std::string_view json, std::string_view peer_ip) 
     return result;
   }
   simdjson::ondemand::object object;
-  if (doc.get_object().get(object) != simdjson::SUCCESS) {
-    result.error = "body: must be a JSON object";
+  if (const auto error = doc.get_object().get(object); error != simdjson::SUCCESS) {
+    result.error = error == simdjson::INCORRECT_TYPE ? "body: must be a JSON object"
+                                                     : "body: not valid JSON";
     return result;
   }
 

@@ -1,0 +1,395 @@
+// tallyd: the vote counting server. Parses options, opens and recovers storage, installs
+// campaign files (and the demo), serves HTTP on --io-threads threads, waits for SIGTERM or
+// SIGINT, drains in-flight votes and exits 0. SIGHUP reloads the tokens file.
+// Contract: DESIGN.md "Command line".
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tally/engine/campaign.h"
+#include "tally/engine/clock.h"
+#include "tally/engine/engine.h"
+#include "tally/engine/time.h"
+#include "tally/ingest/server.h"
+#include "tally/ingest/tokens.h"
+#include "tally/storage/vote_log.h"
+
+namespace tally {
+extern const char* const kDemoCampaignJson;  // campaigns/demo.json, compiled in
+}  // namespace tally
+
+namespace {
+
+using namespace tally;
+
+// How long SIGTERM waits for in-flight requests to be answered before storage stops.
+constexpr std::chrono::milliseconds kDrainTimeout{10'000};
+
+struct Options {
+  std::string data_dir;
+  std::string listen = "127.0.0.1:8080";
+  std::string tokens_path;
+  std::vector<std::string> campaign_files;
+  storage::StorageOptions storage;
+  ingest::ServerOptions server;
+  bool demo = false;
+  std::int64_t clock_offset_ms = 0;
+};
+
+void print_help() {
+  const ingest::Limits limits;
+  const storage::StorageOptions storage;
+  std::printf(
+      "tallyd: the tally vote counting server (plain HTTP; TLS ends at the gateway).\n"
+      "\n"
+      "usage: tallyd --data-dir DIR --listen HOST:PORT [--tokens FILE] [--campaign FILE]...\n"
+      "              [--durability sync|async] [--io-threads N] [--demo] [--protect-reads]\n"
+      "\n"
+      "  --data-dir DIR          event log (RocksDB) and generated tokens; required\n"
+      "  --listen HOST:PORT      address to serve; port 0 picks a free one (logged in the\n"
+      "                          ready line). Default: 127.0.0.1:8080\n"
+      "  --tokens FILE           {\"ingest\":[...],\"admin\":[...]} bearer tokens, re-read on\n"
+      "                          SIGHUP. Admin tokens may also post votes. Default: DATA_DIR/\n"
+      "                          tokens.json, created with random tokens (mode 0600) if absent\n"
+      "  --campaign FILE         campaign definition to install (repeatable); a definition\n"
+      "                          that differs from the one in force becomes a new version\n"
+      "  --durability sync|async sync: a vote is answered after the WAL is synced; async:\n"
+      "                          answered before the sync, answers say \"durable\":false and\n"
+      "                          a machine crash may lose them. Default: sync\n"
+      "  --io-threads N          HTTP threads. Default: number of CPUs (%u)\n"
+      "  --demo                  install campaigns/demo.json with its window moved to open\n"
+      "                          now (same 12-day length); print a curl line to vote\n"
+      "  --protect-reads         reads (tally, campaigns, fraud, metrics, dashboard, health)\n"
+      "                          need a token too. Default: reads are public\n"
+      "\n"
+      "limits (over a limit: 413/431/429/503 with Retry-After, never a silent drop):\n"
+      "  --max-header-bytes N    request line + headers (431). Default: %zu\n"
+      "  --max-body-bytes N      body of a single vote and other calls (413). Default: %zu\n"
+      "  --max-batch-bytes N     body of POST /v1/votes:batch (413). Default: %zu\n"
+      "  --max-batch-lines N     lines of one batch (413). Default: %zu\n"
+      "  --max-campaign-bytes N  body of PUT /v1/campaigns/{id} (413). Default: %zu\n"
+      "  --max-connections N     open connections; more get 503. Default: %zu\n"
+      "  --idle-timeout-ms N     keep-alive wait for the next request. Default: %lld\n"
+      "  --header-timeout-ms N   first byte to end of headers (slowloris). Default: %lld\n"
+      "  --body-timeout-ms N     to receive a body. Default: %lld\n"
+      "  --pipeline-depth N      pipelined requests read ahead per connection. Default: %zu\n"
+      "  --queue-depth N         votes waiting for the storage writer; more get 503\n"
+      "                          overloaded. Default: %zu\n"
+      "\n"
+      "testing only:\n"
+      "  --unsafe-test-clock-offset-ms N  shifts the server clock by N ms (window and period\n"
+      "                          tests). Never use in production. Default: 0\n"
+      "\n"
+      "signals: SIGTERM/SIGINT drain in-flight votes and exit 0; SIGHUP reloads the tokens.\n",
+      std::max(1u, std::thread::hardware_concurrency()), limits.max_header_bytes,
+      limits.max_body_bytes, limits.max_batch_body_bytes, limits.max_batch_lines,
+      limits.max_campaign_body_bytes, limits.max_connections,
+      static_cast<long long>(limits.idle_timeout.count()),
+      static_cast<long long>(limits.header_timeout.count()),
+      static_cast<long long>(limits.body_timeout.count()), limits.pipeline_depth,
+      storage.queue_capacity);
+}
+
+template <typename Int>
+bool parse_int(std::string_view text, Int& out) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+// Parses argv; on error prints it and returns false.
+bool parse_options(int argc, char** argv, Options& options, bool& help) {
+  options.server.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto& limits = options.server.limits;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      help = true;
+      return true;
+    }
+    if (flag == "--demo") {
+      options.demo = true;
+      continue;
+    }
+    if (flag == "--protect-reads") {
+      options.server.protect_reads = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "tallyd: %s: needs a value (see --help)\n", argv[i]);
+      return false;
+    }
+    const std::string_view value = argv[++i];
+    bool ok = true;
+    std::int64_t ms = 0;
+    if (flag == "--data-dir") {
+      options.data_dir = value;
+    } else if (flag == "--listen") {
+      options.listen = value;
+    } else if (flag == "--tokens") {
+      options.tokens_path = value;
+    } else if (flag == "--campaign") {
+      options.campaign_files.emplace_back(value);
+    } else if (flag == "--durability") {
+      if (value == "sync") {
+        options.storage.durability = storage::Durability::sync;
+      } else if (value == "async") {
+        options.storage.durability = storage::Durability::async;
+      } else {
+        ok = false;
+      }
+    } else if (flag == "--io-threads") {
+      ok = parse_int(value, options.server.io_threads) && options.server.io_threads >= 1 &&
+           options.server.io_threads <= 256;
+    } else if (flag == "--max-header-bytes") {
+      ok = parse_int(value, limits.max_header_bytes) && limits.max_header_bytes >= 1024;
+    } else if (flag == "--max-body-bytes") {
+      ok = parse_int(value, limits.max_body_bytes) && limits.max_body_bytes >= 1024;
+    } else if (flag == "--max-batch-bytes") {
+      ok = parse_int(value, limits.max_batch_body_bytes) && limits.max_batch_body_bytes >= 1024;
+    } else if (flag == "--max-batch-lines") {
+      ok = parse_int(value, limits.max_batch_lines) && limits.max_batch_lines >= 1;
+    } else if (flag == "--max-campaign-bytes") {
+      ok = parse_int(value, limits.max_campaign_body_bytes) &&
+           limits.max_campaign_body_bytes >= 1024;
+    } else if (flag == "--max-connections") {
+      ok = parse_int(value, limits.max_connections) && limits.max_connections >= 1;
+    } else if (flag == "--idle-timeout-ms") {
+      ok = parse_int(value, ms) && ms > 0;
+      limits.idle_timeout = std::chrono::milliseconds(ms);
+    } else if (flag == "--header-timeout-ms") {
+      ok = parse_int(value, ms) && ms > 0;
+      limits.header_timeout = std::chrono::milliseconds(ms);
+    } else if (flag == "--body-timeout-ms") {
+      ok = parse_int(value, ms) && ms > 0;
+      limits.body_timeout = std::chrono::milliseconds(ms);
+    } else if (flag == "--pipeline-depth") {
+      ok = parse_int(value, limits.pipeline_depth) && limits.pipeline_depth >= 1;
+    } else if (flag == "--queue-depth") {
+      ok = parse_int(value, options.storage.queue_capacity) && options.storage.queue_capacity >= 1;
+    } else if (flag == "--unsafe-test-clock-offset-ms") {
+      ok = parse_int(value, options.clock_offset_ms);
+    } else {
+      std::fprintf(stderr, "tallyd: unknown flag %s (see --help)\n", argv[i - 1]);
+      return false;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "tallyd: %s: bad value \"%s\" (see --help)\n", argv[i - 1], argv[i]);
+      return false;
+    }
+  }
+  if (options.data_dir.empty()) {
+    std::fprintf(stderr, "tallyd: --data-dir is required (see --help)\n");
+    return false;
+  }
+  const std::size_t colon = options.listen.rfind(':');
+  if (colon == std::string::npos ||
+      !parse_int(std::string_view(options.listen).substr(colon + 1), options.server.port)) {
+    std::fprintf(stderr, "tallyd: --listen: expected HOST:PORT, got \"%s\"\n",
+                 options.listen.c_str());
+    return false;
+  }
+  options.server.host = options.listen.substr(0, colon);
+  if (options.server.host.size() > 2 && options.server.host.front() == '[') {
+    options.server.host = options.server.host.substr(1, options.server.host.size() - 2);
+  }
+  options.storage.data_dir = options.data_dir;
+  return true;
+}
+
+engine::Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return engine::Status::error(path + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Installs `campaign` as a new version unless it is the one in force; waits for the commit.
+engine::Status install_campaign(storage::VoteLog& vote_log, engine::Engine& engine,
+                                const engine::Campaign& campaign, std::string_view source) {
+  const engine::PutOutcome outcome = engine.check_campaign(campaign);
+  if (outcome == engine::PutOutcome::unchanged) {
+    spdlog::info("campaign unchanged id={} source={}", campaign.id, source);
+    return {};
+  }
+  if (outcome == engine::PutOutcome::conflict) {
+    return engine::Status::error(std::string(source) + ": campaign " + campaign.id +
+                                 " has votes: its candidates and rules cannot change");
+  }
+  std::promise<storage::CommitOutcome> committed;
+  auto done = [](void* context, const storage::CommitOutcome& result) {
+    static_cast<std::promise<storage::CommitOutcome>*>(context)->set_value(result);
+  };
+  if (vote_log.submit_campaign(campaign, done, &committed) != storage::SubmitResult::queued) {
+    return engine::Status::error(std::string(source) + ": storage did not take the campaign");
+  }
+  const storage::CommitOutcome result = committed.get_future().get();
+  if (result.status != engine::VoteStatus::accepted) {
+    return engine::Status::error(std::string(source) + ": storage failed to commit the campaign");
+  }
+  spdlog::info("campaign installed id={} seq={} version={} source={}", campaign.id, result.seq,
+               outcome == engine::PutOutcome::created ? "created" : "updated", source);
+  return {};
+}
+
+// The demo campaign with its window moved to open now (same length), unless the version in
+// force is already that campaign and open.
+engine::Status install_demo(storage::VoteLog& vote_log, engine::Engine& engine) {
+  auto parsed = engine::parse_campaign(kDemoCampaignJson);
+  if (!parsed.ok()) return engine::Status::error("demo campaign: " + parsed.message());
+  engine::Campaign demo = std::move(parsed).value();
+  const std::int64_t now_ms = engine.clock().now_ms();
+  if (auto current = engine.campaign(demo.id);
+      current && current->is_open_at(now_ms) && !engine::changes_counting(*current, demo) &&
+      current->title == demo.title && current->closes_at_ms - current->opens_at_ms ==
+                                          demo.closes_at_ms - demo.opens_at_ms) {
+    spdlog::info("demo campaign={} already open opens_at={} closes_at={}", demo.id,
+                 engine::format_rfc3339(current->opens_at_ms, current->utc_offset_s),
+                 engine::format_rfc3339(current->closes_at_ms, current->utc_offset_s));
+    return {};
+  }
+  const std::int64_t length_ms = demo.closes_at_ms - demo.opens_at_ms;
+  demo.opens_at_ms = now_ms - now_ms % 1000;
+  demo.closes_at_ms = demo.opens_at_ms + length_ms;
+  spdlog::info("demo campaign={} window shifted to open at start-up opens_at={} closes_at={}",
+               demo.id, engine::format_rfc3339(demo.opens_at_ms, demo.utc_offset_s),
+               engine::format_rfc3339(demo.closes_at_ms, demo.utc_offset_s));
+  return install_campaign(vote_log, engine, demo, "demo");
+}
+
+int fail(const std::string& message) {
+  spdlog::error("tallyd stopped: {}", message);
+  return 1;
+}
+
+int run(const Options& options) {
+  // Signals are taken by sigwait() in this thread only: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::error_code dir_error;
+  std::filesystem::create_directories(options.data_dir, dir_error);
+  if (dir_error) return fail("--data-dir " + options.data_dir + ": " + dir_error.message());
+
+  engine::SystemClock clock(options.clock_offset_ms);
+  if (options.clock_offset_ms != 0) {
+    spdlog::warn("test clock offset_ms={}: server time is not the wall clock",
+                 options.clock_offset_ms);
+  }
+  engine::Engine engine(clock);
+  auto opened = storage::VoteLog::open(options.storage);
+  if (!opened.ok()) return fail(opened.message());
+  std::unique_ptr<storage::VoteLog> vote_log = std::move(opened).value();
+  if (auto status = vote_log->recover(engine); !status.ok()) return fail(status.message());
+  spdlog::info("recovered data_dir={} as_of_seq={}", options.data_dir, engine.as_of_seq());
+  vote_log->start(engine);
+
+  for (const std::string& path : options.campaign_files) {
+    auto text = read_file(path);
+    if (!text.ok()) return fail(text.message());
+    auto campaign = engine::parse_campaign(*text);
+    if (!campaign.ok()) return fail(path + ": " + campaign.message());
+    if (auto status = install_campaign(*vote_log, engine, *campaign, path); !status.ok()) {
+      return fail(status.message());
+    }
+  }
+  if (options.demo) {
+    if (auto status = install_demo(*vote_log, engine); !status.ok()) return fail(status.message());
+  }
+
+  std::string tokens_path;
+  bool tokens_created = false;
+  auto token_set = ingest::load_or_create_tokens(options.tokens_path, options.data_dir,
+                                                 tokens_path, tokens_created);
+  if (!token_set.ok()) return fail(token_set.message());
+  ingest::Tokens tokens(std::move(token_set).value());
+  spdlog::info("tokens path={} generated={}", tokens_path, tokens_created);
+
+  ingest::Server server(options.server, engine, *vote_log, tokens);
+  if (auto status = server.listen(); !status.ok()) return fail(status.message());
+  std::vector<std::thread> io_threads;
+  for (int i = 0; i < options.server.io_threads; ++i) {
+    io_threads.emplace_back([&server] { server.run(); });
+  }
+  const std::string host = options.server.host == "0.0.0.0" || options.server.host == "::"
+                               ? "127.0.0.1"
+                               : options.server.host;
+  const std::string url = "http://" + host + ":" + std::to_string(server.port());
+  spdlog::info("tallyd ready listen={}:{} data_dir={} durability={} io_threads={} "
+               "protect_reads={} as_of_seq={}",
+               options.server.host, server.port(), options.data_dir,
+               options.storage.durability == storage::Durability::sync ? "sync" : "async",
+               options.server.io_threads, options.server.protect_reads, engine.as_of_seq());
+  if (options.demo) {
+    std::printf(
+        "\nVote in the demo campaign:\n"
+        "  curl -sS -H 'Authorization: Bearer %s' -d "
+        "'{\"campaign\":\"ordos-2023-zuimei\",\"candidate\":\"c01\",\"voter\":\"demo-voter-1\"}' "
+        "%s/v1/votes\n"
+        "Tally:     curl -sS %s/v1/campaigns/ordos-2023-zuimei/tally\n"
+        "Dashboard: %s/\n\n",
+        tokens.first_ingest().c_str(), url.c_str(), url.c_str(), url.c_str());
+    std::fflush(stdout);
+  }
+
+  for (;;) {
+    int signal_number = 0;
+    if (sigwait(&signals, &signal_number) != 0) continue;
+    if (signal_number == SIGHUP) {
+      if (auto status = tokens.load_file(tokens_path); !status.ok()) {
+        spdlog::error("tokens reload failed path={} error=\"{}\": previous tokens kept",
+                      tokens_path, status.message());
+      } else {
+        spdlog::info("tokens reloaded path={}", tokens_path);
+      }
+      continue;
+    }
+    spdlog::info("tallyd stopping signal={}", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    break;
+  }
+  server.stop_accepting();
+  const bool drained = server.wait_drained(kDrainTimeout);
+  vote_log->stop();  // commits whatever is still queued, then completes it
+  const bool answered = server.wait_drained(kDrainTimeout);
+  server.stop();
+  for (std::thread& thread : io_threads) thread.join();
+  spdlog::info("tallyd stopped drained={} answered={} as_of_seq={}", drained, answered,
+               engine.as_of_seq());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  bool help = false;
+  if (!parse_options(argc, argv, options, help)) return 2;
+  if (help) {
+    print_help();
+    return 0;
+  }
+  auto logger = spdlog::stderr_color_mt("tallyd");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  try {
+    return run(options);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}

@@ -1,0 +1,96 @@
+// Unit tests of the answers: status -> HTTP code, JSON bodies, headers.
+#include "tally/ingest/answer.h"
+
+#include <gtest/gtest.h>
+
+#include "tally/ingest/tokens.h"
+
+namespace tally::ingest {
+namespace {
+
+using engine::VoteStatus;
+
+TEST(Answer, EveryVoteStatusMapsToItsHttpCode) {
+  EXPECT_EQ(vote_answer(VoteStatus::accepted, 812, true, {}).http_code, 200);
+  EXPECT_EQ(vote_answer(VoteStatus::duplicate, 45, true, {}).http_code, 409);
+  EXPECT_EQ(error_answer(VoteStatus::quota_exceeded, {}).http_code, 409);
+  EXPECT_EQ(error_answer(VoteStatus::closed, {}).http_code, 403);
+  EXPECT_EQ(error_answer(VoteStatus::unknown_campaign, {}).http_code, 404);
+  EXPECT_EQ(error_answer(VoteStatus::unknown_candidate, {}).http_code, 422);
+  EXPECT_EQ(error_answer(VoteStatus::invalid, "x").http_code, 400);
+  EXPECT_EQ(error_answer(VoteStatus::unauthorized, {}).http_code, 401);
+  EXPECT_EQ(error_answer(VoteStatus::forbidden, {}).http_code, 403);
+  EXPECT_EQ(error_answer(VoteStatus::too_large, {}).http_code, 413);
+  EXPECT_EQ(error_answer(VoteStatus::too_large, {}, 431).http_code, 431);
+  EXPECT_EQ(error_answer(VoteStatus::rate_limited, {}).http_code, 429);
+  EXPECT_EQ(error_answer(VoteStatus::overloaded, {}).http_code, 503);
+  EXPECT_EQ(error_answer(VoteStatus::unavailable, {}).http_code, 503);
+  EXPECT_EQ(error_answer(HttpError::not_found, {}).http_code, 404);
+  EXPECT_EQ(error_answer(HttpError::method_not_allowed, {}).http_code, 405);
+  EXPECT_EQ(error_answer(HttpError::conflict, {}).http_code, 409);
+}
+
+TEST(Answer, VoteBodiesMatchTheContract) {
+  EXPECT_EQ(vote_answer(VoteStatus::accepted, 812, true, {}).body,
+            R"({"status":"accepted","seq":812})");
+  EXPECT_EQ(vote_answer(VoteStatus::accepted, 7, false, {}).body,
+            R"({"status":"accepted","seq":7,"durable":false})");
+  EXPECT_EQ(vote_answer(VoteStatus::duplicate, 45, true, {}).body,
+            R"({"status":"duplicate","seq":45})");
+  EXPECT_EQ(vote_answer(VoteStatus::invalid, 0, true, "voter: longer than 256 bytes").body,
+            R"({"status":"invalid","error":"voter: longer than 256 bytes"})");
+  std::string line;
+  append_vote_json(line, VoteStatus::accepted, 3, true, {}, 12);
+  EXPECT_EQ(line, R"({"status":"accepted","seq":3,"line":12})");
+}
+
+TEST(Answer, OnlyRetryableErrorsCarryRetryAfter) {
+  EXPECT_TRUE(error_answer(VoteStatus::rate_limited, {}).retry_after);
+  EXPECT_TRUE(error_answer(VoteStatus::overloaded, {}).retry_after);
+  EXPECT_TRUE(error_answer(VoteStatus::unavailable, {}).retry_after);
+  EXPECT_FALSE(error_answer(VoteStatus::invalid, {}).retry_after);
+  std::string wire;
+  serialize_answer(error_answer(VoteStatus::overloaded, {}), true, wire);
+  EXPECT_NE(wire.find("HTTP/1.1 503 Service Unavailable\r\n"), std::string::npos);
+  EXPECT_NE(wire.find("\r\nRetry-After: 1\r\n"), std::string::npos);
+  EXPECT_EQ(wire.find("Connection: close"), std::string::npos);
+}
+
+TEST(Answer, ErrorTextIsEscapedJson) {
+  EXPECT_EQ(error_answer(VoteStatus::invalid, "a \"quoted\" name").body,
+            R"({"status":"invalid","error":"a \"quoted\" name"})");
+}
+
+TEST(Answer, SerializedAnswerHasLengthAndCloseWhenAsked) {
+  Answer answer = json_answer(R"({"status":"ok"})");
+  answer.close = true;
+  std::string wire;
+  serialize_answer(answer, true, wire);
+  EXPECT_EQ(wire,
+            "HTTP/1.1 200 OK\r\nServer: tally\r\nContent-Type: application/json; charset=utf-8\r\n"
+            "Content-Length: 15\r\nConnection: close\r\n\r\n{\"status\":\"ok\"}");
+}
+
+TEST(Tokens, ClassifiesBearerTokens) {
+  auto set = parse_tokens(R"({"ingest":["ingest-token-000001"],"admin":["admin-token-0000001"]})");
+  ASSERT_TRUE(set.ok()) << set.message();
+  Tokens tokens(std::move(set).value());
+  EXPECT_EQ(tokens.check(""), TokenKind::none);
+  EXPECT_EQ(tokens.check("Bearer ingest-token-000001"), TokenKind::ingest);
+  EXPECT_EQ(tokens.check("bearer admin-token-0000001"), TokenKind::admin);
+  EXPECT_EQ(tokens.check("Bearer ingest-token-000002"), TokenKind::wrong);
+  EXPECT_EQ(tokens.check("Basic aW5nZXN0"), TokenKind::wrong);
+}
+
+TEST(Tokens, RejectsMalformedFiles) {
+  EXPECT_FALSE(parse_tokens("[]").ok());
+  EXPECT_FALSE(parse_tokens(R"({"ingest":["short"]})").ok());
+  EXPECT_FALSE(parse_tokens(R"({"ingest":[1]})").ok());
+  EXPECT_FALSE(parse_tokens(R"({"ingest":[],"admin":[]})").ok());
+  auto generated = generate_tokens();
+  ASSERT_TRUE(generated.ok());
+  EXPECT_TRUE(parse_tokens(tokens_to_json(*generated)).ok());
+}
+
+}  // namespace
+}  // namespace tally::ingest

@@ -1,0 +1,440 @@
+// End-to-end tests of tallyd's HTTP API: the real build/bin/tallyd on a free port, spoken to
+// over plain sockets. Each test checks that the server still answers afterwards.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tallyd_process.h"
+
+namespace tally::testing {
+namespace {
+
+constexpr const char* kDemo = "ordos-2023-zuimei";
+
+std::string ballot(const std::string& candidate, const std::string& voter,
+                   const std::string& campaign = kDemo, const std::string& extra = {}) {
+  return R"({"campaign":")" + campaign + R"(","candidate":")" + candidate + R"(","voter":")" +
+         voter + "\"" + extra + "}";
+}
+
+// The number after "key": in a JSON text, or -1.
+long long number_of(const std::string& json, const std::string& key, std::size_t from = 0) {
+  const std::string marker = "\"" + key + "\":";
+  const std::size_t at = json.find(marker, from);
+  if (at == std::string::npos) return -1;
+  return std::atoll(json.c_str() + at + marker.size());
+}
+
+std::string status_of(const std::string& json) {
+  const std::string marker = R"("status":")";
+  const std::size_t at = json.find(marker);
+  if (at == std::string::npos) return {};
+  const std::size_t begin = at + marker.size();
+  return json.substr(begin, json.find('"', begin) - begin);
+}
+
+// A campaign definition whose window closed long ago.
+std::string closed_campaign_json() {
+  return R"({"id":"closed-2020","title":"closed","opens_at":"2020-01-01T00:00:00+08:00",)"
+         R"("closes_at":"2020-01-02T00:00:00+08:00","utc_offset":"+08:00",)"
+         R"("rules":{"period":"campaign","max_votes_per_candidate":1,"max_candidates":1},)"
+         R"("candidates":[{"id":"a","name":"A"},{"id":"b","name":"B"}]})";
+}
+
+class TallydTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_text(server_.dir() / "closed.json", closed_campaign_json());
+    ASSERT_TRUE(server_.start({"--demo", "--campaign", (server_.dir() / "closed.json").string()}))
+        << server_.log();
+  }
+
+  HttpAnswer vote(const std::string& body) {
+    HttpClient client(server_.port());
+    return client.request("POST", "/v1/votes", body, server_.ingest_token());
+  }
+
+  void expect_still_answers() {
+    HttpClient client(server_.port());
+    const HttpAnswer answer = client.request("GET", "/healthz");
+    EXPECT_EQ(answer.status, 200) << server_.log();
+    EXPECT_TRUE(server_.alive());
+  }
+
+  TallydProcess server_;
+};
+
+TEST_F(TallydTest, EveryVoteStatusRowHasItsHttpCodeAndBody) {
+  const HttpAnswer accepted = vote(ballot("c01", "alice"));
+  EXPECT_EQ(accepted.status, 200);
+  EXPECT_EQ(status_of(accepted.body), "accepted");
+  const long long seq = number_of(accepted.body, "seq");
+  EXPECT_GT(seq, 0);
+
+  const HttpAnswer duplicate = vote(ballot("c01", "alice"));
+  EXPECT_EQ(duplicate.status, 409);
+  EXPECT_EQ(status_of(duplicate.body), "duplicate");
+  EXPECT_EQ(number_of(duplicate.body, "seq"), seq);
+
+  // max_candidates is 10: the eleventh distinct candidate of the day is over quota.
+  for (int i = 2; i <= 10; ++i) {
+    char candidate[8];
+    std::snprintf(candidate, sizeof candidate, "c%02d", i);
+    EXPECT_EQ(vote(ballot(candidate, "alice")).status, 200);
+  }
+  const HttpAnswer quota = vote(ballot("c11", "alice"));
+  EXPECT_EQ(quota.status, 409);
+  EXPECT_EQ(status_of(quota.body), "quota_exceeded");
+
+  const HttpAnswer closed = vote(ballot("a", "bob", "closed-2020"));
+  EXPECT_EQ(closed.status, 403);
+  EXPECT_EQ(status_of(closed.body), "closed");
+
+  const HttpAnswer unknown_campaign = vote(ballot("c01", "bob", "no-such-campaign"));
+  EXPECT_EQ(unknown_campaign.status, 404);
+  EXPECT_EQ(status_of(unknown_campaign.body), "unknown_campaign");
+
+  const HttpAnswer unknown_candidate = vote(ballot("c99", "bob"));
+  EXPECT_EQ(unknown_candidate.status, 422);
+  EXPECT_EQ(status_of(unknown_candidate.body), "unknown_candidate");
+
+  const HttpAnswer long_voter = vote(ballot("c01", std::string(300, 'v')));
+  EXPECT_EQ(long_voter.status, 400);
+  EXPECT_EQ(status_of(long_voter.body), "invalid");
+  EXPECT_NE(long_voter.body.find("voter"), std::string::npos) << long_voter.body;
+
+  const HttpAnswer missing = vote(R"({"campaign":"ordos-2023-zuimei","candidate":"c01"})");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("voter"), std::string::npos) << missing.body;
+
+  const HttpAnswer bad_utf8 = vote(ballot("c01", "\xff\xfe"));
+  EXPECT_EQ(bad_utf8.status, 400);
+  EXPECT_NE(bad_utf8.body.find("UTF-8"), std::string::npos) << bad_utf8.body;
+
+  HttpClient client(server_.port());
+  const HttpAnswer no_token = client.request("POST", "/v1/votes", ballot("c01", "carol"));
+  EXPECT_EQ(no_token.status, 401);
+  EXPECT_EQ(status_of(no_token.body), "unauthorized");
+  const HttpAnswer wrong_token =
+      client.request("POST", "/v1/votes", ballot("c01", "carol"), "not-a-valid-token-0000");
+  EXPECT_EQ(wrong_token.status, 401);
+
+  const HttpAnswer forbidden =
+      client.request("GET", "/v1/votes/" + std::to_string(seq), {}, server_.ingest_token());
+  EXPECT_EQ(forbidden.status, 403);
+  EXPECT_EQ(status_of(forbidden.body), "forbidden");
+
+  const HttpAnswer event =
+      client.request("GET", "/v1/votes/" + std::to_string(seq), {}, server_.admin_token());
+  EXPECT_EQ(event.status, 200);
+  EXPECT_NE(event.body.find(R"("voter":"alice")"), std::string::npos) << event.body;
+  const HttpAnswer no_event = client.request("GET", "/v1/votes/999999", {}, server_.admin_token());
+  EXPECT_EQ(no_event.status, 404);
+  EXPECT_EQ(status_of(no_event.body), "not_found");
+
+  // Admin tokens may ingest too.
+  EXPECT_EQ(client.request("POST", "/v1/votes", ballot("c01", "dave"), server_.admin_token()).status,
+            200);
+
+  const HttpAnswer not_found = client.request("GET", "/v1/nothing-here");
+  EXPECT_EQ(not_found.status, 404);
+  EXPECT_EQ(status_of(not_found.body), "not_found");
+  const HttpAnswer wrong_method = client.request("DELETE", "/v1/votes");
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(status_of(wrong_method.body), "method_not_allowed");
+  expect_still_answers();
+}
+
+TEST_F(TallydTest, ReadEndpointsAnswerTheirDocuments) {
+  ASSERT_EQ(vote(ballot("c03", "erin")).status, 200);
+  HttpClient client(server_.port());
+  const HttpAnswer tally = client.request("GET", "/v1/campaigns/ordos-2023-zuimei/tally");
+  EXPECT_EQ(tally.status, 200);
+  EXPECT_EQ(number_of(tally.body, "total"), 1);
+  EXPECT_GT(number_of(tally.body, "as_of_seq"), 0);
+  EXPECT_EQ(tally.body.find(R"("id":"c03")"), tally.body.find(R"("id":)")) << "c03 ranks first";
+
+  const HttpAnswer campaign = client.request("GET", "/v1/campaigns/ordos-2023-zuimei");
+  EXPECT_EQ(campaign.status, 200);
+  EXPECT_NE(campaign.body.find(R"("state":"open")"), std::string::npos) << campaign.body;
+  const HttpAnswer list = client.request("GET", "/v1/campaigns");
+  EXPECT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find(R"("state":"closed")"), std::string::npos) << list.body;
+  EXPECT_EQ(client.request("GET", "/v1/campaigns/nope").status, 404);
+  EXPECT_EQ(client.request("GET", "/v1/campaigns/nope/tally").status, 404);
+  EXPECT_EQ(client.request("GET", "/readyz").status, 200);
+  EXPECT_EQ(client.request("GET", "/healthz").status, 200);
+}
+
+TEST_F(TallydTest, PutCampaignCreatesUpdatesAndRefusesCountingChangesAfterVotes) {
+  HttpClient client(server_.port());
+  std::string definition = R"({"id":"put-test","title":"t","opens_at":"2000-01-01T00:00:00Z",)"
+                           R"("closes_at":"2100-01-01T00:00:00Z","utc_offset":"Z",)"
+                           R"("rules":{"period":"campaign","max_votes_per_candidate":1,)"
+                           R"("max_candidates":1},"candidates":[{"id":"x","name":"X"}]})";
+  EXPECT_EQ(client.request("PUT", "/v1/campaigns/put-test", definition, server_.ingest_token()).status,
+            403);
+  const HttpAnswer created =
+      client.request("PUT", "/v1/campaigns/put-test", definition, server_.admin_token());
+  EXPECT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(client.request("PUT", "/v1/campaigns/put-test", definition, server_.admin_token()).status,
+            200);
+  EXPECT_EQ(client.request("PUT", "/v1/campaigns/other-id", definition, server_.admin_token()).status,
+            400);
+  ASSERT_EQ(vote(ballot("x", "frank", "put-test")).status, 200);
+  std::string more_candidates = definition;
+  more_candidates.replace(more_candidates.find(R"({"id":"x","name":"X"})"), 21,
+                          R"({"id":"x","name":"X"},{"id":"y","name":"Y"})");
+  const HttpAnswer conflict =
+      client.request("PUT", "/v1/campaigns/put-test", more_candidates, server_.admin_token());
+  EXPECT_EQ(conflict.status, 409);
+  EXPECT_EQ(status_of(conflict.body), "conflict");
+  std::string closes_now = definition;
+  closes_now.replace(closes_now.find("2100"), 4, "2001");
+  const HttpAnswer updated =
+      client.request("PUT", "/v1/campaigns/put-test", closes_now, server_.admin_token());
+  EXPECT_EQ(updated.status, 200) << updated.body;
+  EXPECT_EQ(status_of(updated.body), "updated");
+  EXPECT_EQ(vote(ballot("x", "gina", "put-test")).status, 403);
+  expect_still_answers();
+}
+
+TEST_F(TallydTest, BatchAnswersEveryLineInOrder) {
+  const std::string body = ballot("c01", "h1") + "\n" + ballot("c01", "h1") + "\n\n" +
+                           "not json\n" + ballot("c99", "h2") + "\r\n" + ballot("c02", "h2");
+  HttpClient client(server_.port());
+  const HttpAnswer answer = client.request("POST", "/v1/votes:batch", body, server_.ingest_token());
+  ASSERT_EQ(answer.status, 200);
+  std::vector<std::string> lines;
+  std::istringstream in(answer.body);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 5u) << answer.body;
+  EXPECT_EQ(status_of(lines[0]), "accepted");
+  EXPECT_EQ(number_of(lines[0], "line"), 1);
+  EXPECT_EQ(status_of(lines[1]), "duplicate");
+  EXPECT_EQ(number_of(lines[1], "seq"), number_of(lines[0], "seq"));
+  EXPECT_EQ(number_of(lines[1], "line"), 2);
+  EXPECT_EQ(status_of(lines[2]), "invalid");
+  EXPECT_EQ(number_of(lines[2], "line"), 4);
+  EXPECT_EQ(status_of(lines[3]), "unknown_candidate");
+  EXPECT_EQ(status_of(lines[4]), "accepted");
+  EXPECT_EQ(number_of(lines[4], "line"), 6);
+}
+
+TEST_F(TallydTest, BatchOverTheLineLimitIsRefusedWholeAndCountsNothing) {
+  std::string body;
+  for (int i = 0; i < 10'001; ++i) body += ballot("c05", "bulk-" + std::to_string(i)) + "\n";
+  HttpClient client(server_.port());
+  const HttpAnswer answer = client.request("POST", "/v1/votes:batch", body, server_.ingest_token());
+  EXPECT_EQ(answer.status, 413);
+  EXPECT_EQ(status_of(answer.body), "too_large");
+  const HttpAnswer tally = client.request("GET", "/v1/campaigns/ordos-2023-zuimei/tally");
+  EXPECT_EQ(number_of(tally.body, "total"), 0);
+  expect_still_answers();
+}
+
+// Property: 16 clients posting the same ballots at once get exactly one `accepted` per
+// ballot, and every other answer is `duplicate` carrying the winner's seq.
+TEST_F(TallydTest, SixteenClientsRacingTheSameBallotsHaveOneWinnerEach) {
+  constexpr int kClients = 16;
+  constexpr int kBallots = 40;
+  std::mutex mutex;
+  std::map<int, std::vector<std::pair<std::string, long long>>> answers;
+  std::vector<std::thread> threads;
+  std::atomic<int> ready{0};
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      HttpClient client(server_.port());
+      ++ready;
+      while (ready.load() < kClients) std::this_thread::yield();
+      for (int b = 0; b < kBallots; ++b) {
+        const int index = (b + c) % kBallots;
+        char candidate[8];
+        std::snprintf(candidate, sizeof candidate, "c%02d", index % 10 + 1);
+        const HttpAnswer answer = client.request(
+            "POST", "/v1/votes", ballot(candidate, "racer-" + std::to_string(index / 10)),
+            server_.ingest_token());
+        std::lock_guard lock(mutex);
+        answers[index].emplace_back(status_of(answer.body), number_of(answer.body, "seq"));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& [index, results] : answers) {
+    ASSERT_EQ(results.size(), static_cast<std::size_t>(kClients));
+    int winners = 0;
+    long long winner_seq = -1;
+    for (const auto& [status, seq] : results) {
+      if (status == "accepted") {
+        ++winners;
+        winner_seq = seq;
+      }
+    }
+    EXPECT_EQ(winners, 1) << "ballot " << index;
+    for (const auto& [status, seq] : results) {
+      if (status == "accepted") continue;
+      EXPECT_EQ(status, "duplicate") << "ballot " << index;
+      EXPECT_EQ(seq, winner_seq) << "ballot " << index;
+    }
+  }
+  expect_still_answers();
+}
+
+TEST_F(TallydTest, JunkBytesGetAnErrorAndTheServerGoesOn) {
+  HttpClient client(server_.port());
+  ASSERT_TRUE(client.send_raw(std::string("\x00\x01\x02garbage\xff\xfe\r\n\r\n", 17)));
+  const HttpAnswer answer = client.read_answer();
+  EXPECT_EQ(answer.status, 400);
+  EXPECT_TRUE(client.closed_by_peer());
+  expect_still_answers();
+}
+
+TEST_F(TallydTest, TlsClientHelloGetsAnErrorAndTheServerGoesOn) {
+  // The start of a TLS 1.2 ClientHello record.
+  const unsigned char hello[] = {0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03,
+                                 0x03, 0x5e, 0x1f, 0x0b, 0x8a, 0x00, 0x00, 0x20, 0xc0, 0x2b,
+                                 0xc0, 0x2f, 0x00, 0x9e, 0xcc, 0xa9, 0xcc, 0xa8, 0x0d, 0x0a};
+  HttpClient client(server_.port());
+  ASSERT_TRUE(client.send_raw(std::string(reinterpret_cast<const char*>(hello), sizeof hello)));
+  const HttpAnswer answer = client.read_answer();
+  EXPECT_EQ(answer.status, 400);
+  expect_still_answers();
+}
+
+TEST_F(TallydTest, SeventyKilobyteRequestLineGets431) {
+  HttpClient client(server_.port());
+  const HttpAnswer answer = client.request("GET", "/v1/campaigns/" + std::string(70'000, 'a'));
+  EXPECT_EQ(answer.status, 431);
+  EXPECT_EQ(status_of(answer.body), "too_large");
+  expect_still_answers();
+}
+
+TEST_F(TallydTest, HalfSentRequestDoesNotBlockOthers) {
+  HttpClient half(server_.port());
+  ASSERT_TRUE(half.send_raw("POST /v1/votes HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"cam"));
+  HttpClient half_header(server_.port());
+  ASSERT_TRUE(half_header.send_raw("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "));
+  expect_still_answers();
+  EXPECT_EQ(vote(ballot("c04", "ivan")).status, 200);
+  half.shutdown_write();
+  EXPECT_TRUE(half.closed_by_peer());
+  expect_still_answers();
+}
+
+TEST_F(TallydTest, NineMebibyteBodyGets413) {
+  HttpClient client(server_.port(), 30'000);
+  const std::string body(9 * 1024 * 1024, 'x');
+  const HttpAnswer single = client.request("POST", "/v1/votes", body, server_.ingest_token());
+  EXPECT_EQ(single.status, 413);
+  EXPECT_EQ(status_of(single.body), "too_large");
+  HttpClient batch(server_.port(), 30'000);
+  const HttpAnswer batched = batch.request("POST", "/v1/votes:batch", body, server_.ingest_token());
+  EXPECT_EQ(batched.status, 413);
+  HttpClient over_single(server_.port(), 30'000);
+  const HttpAnswer seventy_kb =
+      over_single.request("POST", "/v1/votes", std::string(70'000, ' '), server_.ingest_token());
+  EXPECT_EQ(seventy_kb.status, 413);
+  expect_still_answers();
+}
+
+TEST_F(TallydTest, PipelinedRequestsAreAnsweredInOrder) {
+  HttpClient client(server_.port());
+  std::string requests;
+  constexpr int kRequests = 40;
+  for (int i = 0; i < kRequests; ++i) {
+    if (i % 4 == 3) {
+      requests += HttpClient::format("GET", "/healthz", {}, {});
+    } else {
+      requests += HttpClient::format("POST", "/v1/votes", ballot("c07", "pipe-" + std::to_string(i)),
+                                     server_.ingest_token());
+    }
+  }
+  ASSERT_TRUE(client.send_raw(requests));
+  long long last_seq = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    const HttpAnswer answer = client.read_answer();
+    ASSERT_EQ(answer.status, 200) << "answer " << i;
+    if (i % 4 == 3) {
+      EXPECT_EQ(status_of(answer.body), "ok");
+    } else {
+      EXPECT_EQ(status_of(answer.body), "accepted");
+      const long long seq = number_of(answer.body, "seq");
+      EXPECT_GT(seq, 0);
+      last_seq = std::max(last_seq, seq);
+    }
+  }
+  EXPECT_GT(last_seq, 0);
+  expect_still_answers();
+}
+
+TEST_F(TallydTest, SigtermExitsZeroAndAcceptedVotesSurviveARestart) {
+  const HttpAnswer accepted = vote(ballot("c09", "judy"));
+  ASSERT_EQ(accepted.status, 200);
+  const long long seq = number_of(accepted.body, "seq");
+  EXPECT_EQ(server_.stop(SIGTERM), 0);
+  ASSERT_TRUE(server_.start({"--demo"})) << server_.log();
+  const HttpAnswer again = vote(ballot("c09", "judy"));
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(number_of(again.body, "seq"), seq);
+  HttpClient client(server_.port());
+  const HttpAnswer tally = client.request("GET", "/v1/campaigns/ordos-2023-zuimei/tally");
+  EXPECT_EQ(number_of(tally.body, "total"), 1);
+}
+
+TEST(TallydCommandLine, HelpListsEveryFlagWithDefaults) {
+  const char* bin_dir = std::getenv("TALLY_BIN_DIR");
+  const std::string command = std::string(bin_dir ? bin_dir : "build/bin") + "/tallyd --help";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string help;
+  char chunk[4096];
+  for (std::size_t got; (got = std::fread(chunk, 1, sizeof chunk, pipe)) > 0;) help.append(chunk, got);
+  EXPECT_EQ(::pclose(pipe), 0);
+  for (const char* flag : {"--data-dir", "--listen", "--tokens", "--campaign", "--durability",
+                           "--io-threads", "--demo", "--protect-reads", "--max-header-bytes",
+                           "--max-body-bytes", "--max-batch-bytes", "--max-connections",
+                           "--idle-timeout-ms", "--header-timeout-ms", "--pipeline-depth",
+                           "--queue-depth", "--unsafe-test-clock-offset-ms"}) {
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+  }
+  EXPECT_NE(help.find("Default: 65536"), std::string::npos);
+}
+
+TEST(TallydProtectReads, ReadsNeedATokenWhenProtected) {
+  TallydProcess server;
+  ASSERT_TRUE(server.start({"--demo", "--protect-reads"})) << server.log();
+  HttpClient client(server.port());
+  EXPECT_EQ(client.request("GET", "/v1/campaigns/ordos-2023-zuimei/tally").status, 401);
+  EXPECT_EQ(
+      client.request("GET", "/v1/campaigns/ordos-2023-zuimei/tally", {}, server.ingest_token()).status,
+      200);
+}
+
+TEST(TallydTokens, GivenTokensFileIsUsedAndReloadedOnSighup) {
+  TallydProcess server;
+  const auto tokens_path = server.dir() / "tokens.json";
+  write_text(tokens_path, R"({"ingest":["first-ingest-token-0001"],"admin":["first-admin-token-0001"]})");
+  ASSERT_TRUE(server.start({"--demo", "--tokens", tokens_path.string()})) << server.log();
+  HttpClient client(server.port());
+  EXPECT_EQ(client.request("POST", "/v1/votes", ballot("c01", "k1"), "first-ingest-token-0001").status,
+            200);
+  write_text(tokens_path, R"({"ingest":["second-ingest-token-02"],"admin":[]})");
+  server.send_signal(SIGHUP);
+  for (int i = 0; i < 500 && server.log().find("tokens reloaded") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(client.request("POST", "/v1/votes", ballot("c02", "k1"), "first-ingest-token-0001").status,
+            401);
+  EXPECT_EQ(client.request("POST", "/v1/votes", ballot("c02", "k1"), "second-ingest-token-02").status,
+            200);
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace tally::testing

@@ -1,0 +1,223 @@
+// The group-commit pipeline without RocksDB (a fake sink), so that TSan sees every access.
+//
+// Property under test: with many threads submitting at once, every submission is completed
+// exactly once; accepted ones get distinct seqs that are contiguous from 1 in commit order and
+// are counted by the engine; a failed batch releases its claims (the voter may vote again),
+// answers `unavailable`, and every later submission is refused without a crash.
+#include "tally/storage/internal/commit_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "storage_test_util.h"
+#include "tally/engine/clock.h"
+
+namespace tally::storage::internal {
+namespace {
+
+using testing::kNoon;
+using testing::make_campaign;
+
+// Records batches; can be told to fail from a given batch on, or to hold the first batch
+// until released (so that a backlog builds up behind it).
+class FakeSink final : public BatchSink {
+ public:
+  engine::Status write_batch(std::span<const PendingEvent> events,
+                             std::uint64_t first_seq) override {
+    while (hold_first_.load(std::memory_order_acquire) && batches_ == 0) {
+      std::this_thread::yield();
+    }
+    ++batches_;
+    if (fail_from_batch_ != 0 && batches_ >= fail_from_batch_) {
+      return engine::Status::error("injected");
+    }
+    EXPECT_EQ(first_seq, next_seq_);
+    next_seq_ += events.size();
+    max_batch_ = std::max(max_batch_, events.size());
+    for (const auto& event : events) EXPECT_FALSE(event.payload.empty());
+    return {};
+  }
+
+  std::atomic<bool> hold_first_{false};
+  std::size_t fail_from_batch_ = 0;  // set before start()
+  // Writer thread only; read by the test after stop() (the join orders them).
+  std::size_t batches_ = 0;
+  std::size_t max_batch_ = 0;
+  std::uint64_t next_seq_ = 1;
+};
+
+// One submission's answer; written once by the writer thread.
+struct Slot {
+  std::atomic<int> calls{0};
+  CommitOutcome outcome;
+  static void done(void* context, const CommitOutcome& outcome) {
+    auto* slot = static_cast<Slot*>(context);
+    slot->outcome = outcome;
+    slot->calls.fetch_add(1, std::memory_order_release);
+  }
+};
+
+class CommitQueueTest : public ::testing::Test {
+ protected:
+  CommitQueueTest() : clock_(kNoon), engine_(clock_) {
+    engine_.install_campaign(make_campaign("ordos", 4), 0);
+  }
+
+  // Decides a ballot and, if accepted, submits it. Returns the submit result (or nullopt
+  // when the engine did not accept the ballot).
+  std::optional<SubmitResult> vote(CommitPipeline& pipeline, const std::string& voter,
+                                   const char* candidate, Slot& slot) {
+    engine::Ballot ballot;
+    ballot.campaign = "ordos";
+    ballot.candidate = candidate;
+    ballot.voter = voter;
+    engine::Decision decision = engine_.decide(ballot);
+    if (decision.status != engine::VoteStatus::accepted) return std::nullopt;
+    PendingEvent event;
+    event.payload = voter;
+    event.claim = std::move(decision.claim);
+    event.done = &Slot::done;
+    event.context = &slot;
+    const SubmitResult result = pipeline.submit(event);
+    if (result != SubmitResult::queued) engine_.release(std::move(event.claim));
+    return result;
+  }
+
+  engine::ManualClock clock_;
+  engine::Engine engine_;
+  FakeSink sink_;
+};
+
+TEST_F(CommitQueueTest, ConcurrentSubmittersGetOneCompletionEachAndContiguousSeqs) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 3000;
+  CommitPipelineOptions options;
+  options.max_batch_events = 256;
+  CommitPipeline pipeline(sink_, engine_, options, 0);
+  pipeline.start();
+  std::vector<Slot> slots(kThreads * kPerThread);
+  std::atomic<int> queued{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const int n = t * kPerThread + i;
+        auto result = vote(pipeline, "voter-" + std::to_string(n), "c01", slots[n]);
+        if (result == SubmitResult::queued) queued.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  pipeline.stop();
+
+  ASSERT_EQ(queued.load(), kThreads * kPerThread);
+  std::set<std::uint64_t> seqs;
+  for (auto& slot : slots) {
+    ASSERT_EQ(slot.calls.load(std::memory_order_acquire), 1);
+    EXPECT_EQ(slot.outcome.status, engine::VoteStatus::accepted);
+    EXPECT_TRUE(slot.outcome.durable);
+    seqs.insert(slot.outcome.seq);
+  }
+  EXPECT_EQ(seqs.size(), slots.size());
+  EXPECT_EQ(*seqs.begin(), 1u);
+  EXPECT_EQ(*seqs.rbegin(), slots.size());
+  EXPECT_EQ(pipeline.last_seq(), slots.size());
+  EXPECT_LE(sink_.max_batch_, 256u);
+  EXPECT_EQ(engine_.as_of_seq(), slots.size());
+  EXPECT_EQ(engine_.tally("ordos")->total, slots.size());
+}
+
+TEST_F(CommitQueueTest, BacklogIsCommittedInFewBatches) {
+  sink_.hold_first_.store(true);
+  CommitPipeline pipeline(sink_, engine_, {}, 0);
+  pipeline.start();
+  std::vector<Slot> slots(1000);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    ASSERT_EQ(vote(pipeline, "v" + std::to_string(i), "c02", slots[i]), SubmitResult::queued);
+  }
+  sink_.hold_first_.store(false, std::memory_order_release);
+  pipeline.stop();
+  // The first batch held at most what was queued when the writer woke; the rest came as one.
+  EXPECT_LE(sink_.batches_, 3u);
+  for (auto& slot : slots) EXPECT_EQ(slot.calls.load(), 1);
+}
+
+TEST_F(CommitQueueTest, FailedBatchReleasesClaimsAndRefusesLaterSubmissions) {
+  sink_.fail_from_batch_ = 2;
+  CommitPipeline pipeline(sink_, engine_, {}, 0);
+  pipeline.start();
+  Slot first, second, third;
+  ASSERT_EQ(vote(pipeline, "alice", "c01", first), SubmitResult::queued);
+  while (first.calls.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+  ASSERT_EQ(vote(pipeline, "bob", "c01", second), SubmitResult::queued);
+  while (second.calls.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+
+  EXPECT_EQ(first.outcome.status, engine::VoteStatus::accepted);
+  EXPECT_EQ(first.outcome.seq, 1u);
+  EXPECT_EQ(second.outcome.status, engine::VoteStatus::unavailable);
+  EXPECT_TRUE(pipeline.failed());
+  // bob's claim was released: the engine accepts his ballot again, storage refuses it.
+  EXPECT_EQ(vote(pipeline, "bob", "c01", third), SubmitResult::unavailable);
+  EXPECT_EQ(third.calls.load(), 0);
+  pipeline.stop();
+  EXPECT_EQ(engine_.tally("ordos")->total, 1u);
+}
+
+TEST_F(CommitQueueTest, FullQueueAnswersOverloadedAndKeepsTheClaim) {
+  CommitPipelineOptions options;
+  options.queue_capacity = 2;
+  CommitPipeline pipeline(sink_, engine_, options, 0);  // not started: nothing drains
+  Slot a, b, c;
+  EXPECT_EQ(vote(pipeline, "a", "c01", a), SubmitResult::queued);
+  EXPECT_EQ(vote(pipeline, "b", "c01", b), SubmitResult::queued);
+  EXPECT_EQ(vote(pipeline, "c", "c01", c), SubmitResult::overloaded);
+  pipeline.stop();  // never started: what was queued is answered unavailable
+  EXPECT_EQ(a.calls.load(), 1);
+  EXPECT_EQ(a.outcome.status, engine::VoteStatus::unavailable);
+  EXPECT_EQ(c.calls.load(), 0);
+  // Every claim was released: all three voters may vote again.
+  CommitPipeline again(sink_, engine_, {}, 0);
+  again.start();
+  Slot a2, c2;
+  EXPECT_EQ(vote(again, "a", "c01", a2), SubmitResult::queued);
+  EXPECT_EQ(vote(again, "c", "c01", c2), SubmitResult::queued);
+  again.stop();
+  EXPECT_EQ(a2.outcome.status, engine::VoteStatus::accepted);
+}
+
+TEST_F(CommitQueueTest, CampaignVersionIsInstalledAtItsSeq) {
+  CommitPipeline pipeline(sink_, engine_, {}, 0);
+  pipeline.start();
+  Slot vote_slot, campaign_slot, same_slot;
+  ASSERT_EQ(vote(pipeline, "a", "c01", vote_slot), SubmitResult::queued);
+  auto changed = make_campaign("ordos", 4);
+  changed.title = "renamed";
+  PendingEvent event;
+  event.kind = EventKind::campaign;
+  event.payload = "{}";
+  event.campaign = std::make_shared<const engine::Campaign>(changed);
+  event.done = &Slot::done;
+  event.context = &campaign_slot;
+  ASSERT_EQ(pipeline.submit(event), SubmitResult::queued);
+  PendingEvent same;
+  same.kind = EventKind::campaign;
+  same.payload = "{}";
+  same.campaign = std::make_shared<const engine::Campaign>(changed);
+  same.done = &Slot::done;
+  same.context = &same_slot;
+  ASSERT_EQ(pipeline.submit(same), SubmitResult::queued);
+  pipeline.stop();
+  EXPECT_EQ(vote_slot.outcome.seq, 1u);
+  EXPECT_EQ(campaign_slot.outcome.campaign_outcome, engine::PutOutcome::updated);
+  EXPECT_EQ(campaign_slot.outcome.seq, 2u);
+  EXPECT_EQ(same_slot.outcome.campaign_outcome, engine::PutOutcome::unchanged);
+  EXPECT_EQ(same_slot.outcome.seq, 0u);
+  EXPECT_EQ(engine_.campaign("ordos")->title, "renamed");
+  EXPECT_EQ(sink_.batches_, 2u);
+}
+
+}  // namespace
+}  // namespace tally::storage::internal

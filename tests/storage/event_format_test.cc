@@ -1,0 +1,243 @@
+// The commit batch record: round trips, chain hashes, the JSON shape, and corrupt input.
+#include "tally/storage/event_format.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace tally::storage {
+namespace {
+
+VoteFields full_vote() {
+  VoteFields v;
+  v.campaign = "ordos";
+  v.candidate = "c01";
+  v.voter = "wx-openid-1";
+  v.device = "dev-1";
+  v.ip = "10.0.0.1";
+  v.ua = "MicroMessenger/8.0 \"quoted\"";
+  v.request_id = "req-1";
+  v.ts_ms = 1679846400123;
+  v.server_ms = 1679846400456;
+  v.period = 19443;
+  v.flags = engine::flag_of(engine::FraudReason::ip_flood) |
+            engine::flag_of(engine::FraudReason::bot_ua);
+  return v;
+}
+
+VoteFields minimal_vote() {
+  VoteFields v;
+  v.campaign = "ordos";
+  v.candidate = "c02";
+  v.voter = "v";
+  v.server_ms = -5;  // negative values must survive the zigzag encoding
+  v.period = -1;
+  return v;
+}
+
+constexpr std::string_view kCampaignJson = R"({"id":"ordos","title":"t"})";
+
+// Three events: a campaign version, a full vote and a minimal vote, seqs 7..9.
+std::string three_event_record(std::vector<ChainHash>* chains = nullptr) {
+  ChainHasher hasher;
+  BatchEncoder encoder;
+  encoder.begin(3);
+  std::string campaign, full, minimal;
+  encode_campaign_payload(kCampaignJson, campaign);
+  encode_vote_payload(full_vote(), full);
+  encode_vote_payload(minimal_vote(), minimal);
+  ChainHash chain = kGenesisChain;
+  chain = encoder.add(hasher, chain, EventKind::campaign, 7, campaign);
+  if (chains) chains->push_back(chain);
+  chain = encoder.add(hasher, chain, EventKind::vote, 8, full);
+  if (chains) chains->push_back(chain);
+  chain = encoder.add(hasher, chain, EventKind::vote, 9, minimal);
+  if (chains) chains->push_back(chain);
+  return encoder.record();
+}
+
+void expect_same(const VoteFields& a, const VoteFields& b) {
+  EXPECT_EQ(a.campaign, b.campaign);
+  EXPECT_EQ(a.candidate, b.candidate);
+  EXPECT_EQ(a.voter, b.voter);
+  EXPECT_EQ(a.device, b.device);
+  EXPECT_EQ(a.ip, b.ip);
+  EXPECT_EQ(a.ua, b.ua);
+  EXPECT_EQ(a.request_id, b.request_id);
+  EXPECT_EQ(a.ts_ms, b.ts_ms);
+  EXPECT_EQ(a.server_ms, b.server_ms);
+  EXPECT_EQ(a.period, b.period);
+  EXPECT_EQ(a.flags, b.flags);
+}
+
+TEST(EventFormatTest, RecordRoundTripsEveryField) {
+  std::vector<ChainHash> chains;
+  const std::string record = three_event_record(&chains);
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(decode_batch(record, events).ok());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kind, EventKind::campaign);
+  EXPECT_EQ(events[0].seq, 7u);
+  EXPECT_EQ(events[0].campaign_json, kCampaignJson);
+  EXPECT_EQ(events[1].kind, EventKind::vote);
+  EXPECT_EQ(events[1].seq, 8u);
+  expect_same(events[1].vote, full_vote());
+  EXPECT_EQ(events[2].seq, 9u);
+  expect_same(events[2].vote, minimal_vote());
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(events[i].chain, chains[i]);
+}
+
+TEST(EventFormatTest, ChainHashIsSha256OfPreviousChainAndEventBytes) {
+  const std::string record = three_event_record();
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(decode_batch(record, events).ok());
+  ChainHasher hasher;
+  ChainHash chain = kGenesisChain;
+  for (const auto& event : events) {
+    chain = hasher.next(chain, event.bytes, {});
+    EXPECT_EQ(chain, event.chain) << "seq " << event.seq;
+  }
+  // SHA-256 of 32 zero bytes followed by "abc", split anywhere, is the same value.
+  EXPECT_EQ(hasher.next(kGenesisChain, "ab", "c"), hasher.next(kGenesisChain, "abc", ""));
+  EXPECT_EQ(to_hex(hasher.next(kGenesisChain, "", "")),
+            "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925");
+}
+
+TEST(EventFormatTest, VoteRendersAsTheStoredEventJson) {
+  const std::string record = three_event_record();
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(decode_batch(record, events).ok());
+  std::string json;
+  append_event_json(json, events[1]);
+  EXPECT_EQ(json,
+            "{\"seq\":8,\"kind\":\"vote\",\"campaign\":\"ordos\",\"candidate\":\"c01\","
+            "\"voter\":\"wx-openid-1\",\"device\":\"dev-1\",\"ip\":\"10.0.0.1\","
+            "\"ua\":\"MicroMessenger/8.0 \\\"quoted\\\"\",\"ts\":1679846400123,"
+            "\"request_id\":\"req-1\",\"server_ms\":1679846400456,\"period\":19443,"
+            "\"flags\":[\"ip_flood\",\"bot_ua\"],\"chain\":\"" +
+                to_hex(events[1].chain) + "\"}");
+  json.clear();
+  append_event_json(json, events[2]);
+  EXPECT_EQ(json, "{\"seq\":9,\"kind\":\"vote\",\"campaign\":\"ordos\",\"candidate\":\"c02\","
+                  "\"voter\":\"v\",\"server_ms\":-5,\"period\":-1,\"flags\":[],\"chain\":\"" +
+                      to_hex(events[2].chain) + "\"}");
+  json.clear();
+  append_event_json(json, events[0]);
+  EXPECT_EQ(json, "{\"seq\":7,\"kind\":\"campaign\",\"campaign\":" + std::string(kCampaignJson) +
+                      ",\"chain\":\"" + to_hex(events[0].chain) + "\"}");
+}
+
+TEST(EventFormatTest, RedactorReplacesOnlyVoterDeviceAndIp) {
+  struct Upper final : Redactor {
+    std::string redact(std::string_view field, std::string_view) const override {
+      return "R-" + std::string(field);
+    }
+  } redactor;
+  const std::string record = three_event_record();
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(decode_batch(record, events).ok());
+  std::string json;
+  append_event_json(json, events[1], &redactor);
+  EXPECT_NE(json.find("\"voter\":\"R-voter\""), std::string::npos);
+  EXPECT_NE(json.find("\"device\":\"R-device\""), std::string::npos);
+  EXPECT_NE(json.find("\"ip\":\"R-ip\""), std::string::npos);
+  EXPECT_EQ(json.find("wx-openid-1"), std::string::npos);
+  EXPECT_NE(json.find("\"candidate\":\"c01\""), std::string::npos);
+}
+
+TEST(EventFormatTest, VersionOneRecordWrittenByEarlierBuildsStillDecodes) {
+  // A version 1 record pinned byte for byte: one vote, seq 1, no optional fields.
+  // Changing the encoder must keep this decoding the same (docs/EVENT_FORMAT.md).
+  const unsigned char bytes[] = {0x01, 0x01, 0x0c,  // version 1, one event of 12 bytes
+                                 0x01, 0x01,        // kind vote, seq 1
+                                 0x00, 0x02, 0x04, 0x00,  // presence, server_ms, period, flags
+                                 0x01, 'o', 0x01, 'c', 0x01, 'v'};
+  std::string record(reinterpret_cast<const char*>(bytes), sizeof(bytes));
+  record.append(32, '\xab');
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(decode_batch(record, events).ok());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seq, 1u);
+  EXPECT_EQ(events[0].vote.campaign, "o");
+  EXPECT_EQ(events[0].vote.candidate, "c");
+  EXPECT_EQ(events[0].vote.voter, "v");
+  EXPECT_EQ(events[0].vote.server_ms, 1);
+  EXPECT_EQ(events[0].vote.period, 2);
+  EXPECT_EQ(events[0].vote.flags, 0u);
+  EXPECT_EQ(events[0].chain[0], 0xab);
+  // The encoder writes exactly these bytes for the same event.
+  VoteFields v;
+  v.campaign = "o";
+  v.candidate = "c";
+  v.voter = "v";
+  v.server_ms = 1;
+  v.period = 2;
+  std::string payload;
+  encode_vote_payload(v, payload);
+  EXPECT_EQ(std::string("\x01\x01") + payload, record.substr(3, 12));
+}
+
+TEST(EventFormatTest, UnknownVersionIsAnError) {
+  std::string record = three_event_record();
+  for (char version : {'\x00', '\x02', '\xff'}) {
+    record[0] = version;
+    std::vector<StoredEvent> events;
+    const auto status = decode_batch(record, events);
+    ASSERT_FALSE(status.ok());
+    EXPECT_NE(status.message().find("version"), std::string::npos) << status.message();
+  }
+}
+
+TEST(EventFormatTest, EveryTruncationIsAnErrorNotACrash) {
+  const std::string record = three_event_record();
+  std::vector<StoredEvent> events;
+  for (std::size_t n = 0; n < record.size(); ++n) {
+    EXPECT_FALSE(decode_batch(std::string_view(record).substr(0, n), events).ok()) << n;
+  }
+  EXPECT_FALSE(decode_batch(record + "x", events).ok());
+}
+
+TEST(EventFormatTest, CorruptBytesNeverCrashTheDecoder) {
+  const std::string record = three_event_record();
+  std::mt19937 rng(12345);
+  std::cout << "seed 12345\n";
+  std::vector<StoredEvent> events;
+  // Every single-byte change to every value, then random multi-byte damage.
+  for (std::size_t i = 0; i < record.size(); ++i) {
+    for (int b = 0; b < 256; ++b) {
+      std::string bad = record;
+      bad[i] = static_cast<char>(b);
+      (void)decode_batch(bad, events).ok();
+    }
+  }
+  for (int round = 0; round < 20000; ++round) {
+    std::string bad = record;
+    for (int k = 0; k < 4; ++k) bad[rng() % bad.size()] = static_cast<char>(rng());
+    (void)decode_batch(bad, events).ok();
+  }
+  // Huge lengths and counts are refused before anything is allocated.
+  EXPECT_FALSE(decode_batch(std::string("\x01\xff\xff\xff\xff\x0f", 6), events).ok());
+  EXPECT_FALSE(decode_batch(std::string("\x01\x01\xff\xff\xff\xff\x0f", 7), events).ok());
+}
+
+TEST(EventFormatTest, CorruptEventErrorNamesItsSeq) {
+  std::string payload = "\x01";  // a vote payload cut after its presence byte
+  ChainHasher hasher;
+  BatchEncoder encoder;
+  encoder.begin(1);
+  (void)encoder.add(hasher, kGenesisChain, EventKind::vote, 42, payload);
+  std::vector<StoredEvent> events;
+  const auto status = decode_batch(encoder.record(), events);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message().rfind("seq 42: ", 0), 0u) << status.message();
+}
+
+TEST(EventFormatTest, SeqKeysSortAsNumbers) {
+  EXPECT_LT(seq_key(255), seq_key(256));
+  EXPECT_LT(seq_key(1), seq_key(1ull << 40));
+  EXPECT_EQ(parse_seq_key(seq_key(0x0102030405060708ull)), 0x0102030405060708ull);
+  EXPECT_FALSE(parse_seq_key("short").has_value());
+}
+
+}  // namespace
+}  // namespace tally::storage

@@ -1,0 +1,84 @@
+// Shared helpers of the storage tests: a test campaign, temporary directories, and a
+// completion that records outcomes.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tally/engine/campaign.h"
+#include "tally/engine/time.h"
+#include "tally/storage/commit_types.h"
+
+namespace tally::storage::testing {
+
+// 2023-03-27T00:00:00+08:00 and the 12-day window of the seed campaign.
+inline constexpr std::int64_t kOpens = 1679846400000;
+inline constexpr std::int64_t kCloses = kOpens + 12 * engine::kMsPerDay;
+inline constexpr std::int64_t kNoon = kOpens + 12 * 3'600'000;
+
+inline engine::Campaign make_campaign(std::string id = "ordos", std::uint32_t max_candidates = 2) {
+  engine::Campaign campaign;
+  campaign.id = std::move(id);
+  campaign.title = "最美产业工人";
+  campaign.opens_at_ms = kOpens;
+  campaign.closes_at_ms = kCloses;
+  campaign.utc_offset_s = 8 * 3600;
+  campaign.rules = {engine::PeriodKind::day, 1, max_candidates};
+  campaign.expected_voters = 1000;
+  for (const char* c : {"c01", "c02", "c03", "c04"}) {
+    campaign.candidates.push_back({c, std::string("候选人") + c, "unit", "能源"});
+  }
+  return campaign;
+}
+
+// A fresh directory under the system temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "tally-storage-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Records every completion; safe to complete from the writer thread while a test reads.
+class Outcomes {
+ public:
+  static void record(void* context, const CommitOutcome& outcome) {
+    auto* self = static_cast<Outcomes*>(context);
+    std::lock_guard lock(self->mutex_);
+    self->outcomes_.push_back(outcome);
+  }
+  std::vector<CommitOutcome> snapshot() {
+    std::lock_guard lock(mutex_);
+    return outcomes_;
+  }
+  std::size_t size() {
+    std::lock_guard lock(mutex_);
+    return outcomes_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<CommitOutcome> outcomes_;
+};
+
+}  // namespace tally::storage::testing

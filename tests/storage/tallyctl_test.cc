@@ -1,0 +1,334 @@
+// tallyctl against real logs: verify passes on a sound log and names the seq of each kind of
+// tampering (changed byte, removed event, reordered events, removed tail, a vote that breaks a
+// rule even with a correctly recomputed chain); export, replay, results and backup agree.
+// Runs the real binary from TALLY_BIN_DIR.
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "storage_test_util.h"
+#include "tally/engine/clock.h"
+#include "tally/storage/event_format.h"
+#include "tally/storage/vote_log.h"
+
+namespace tally::storage {
+namespace {
+
+using testing::kCloses;
+using testing::kNoon;
+using testing::make_campaign;
+using testing::TempDir;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+RunResult run_tallyctl(const std::string& args) {
+  const char* bin_dir = std::getenv("TALLY_BIN_DIR");
+  const std::string bin = std::string(bin_dir != nullptr ? bin_dir : "build/bin") + "/tallyctl";
+  RunResult result;
+  FILE* pipe = popen((bin + " " + args + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) result.output.append(buf, n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+void wait_done(std::atomic<int>& calls) {
+  while (calls.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+}
+
+// Writes a campaign (seq 1) and one vote per commit batch: alice c01 (2), bob c01 (3),
+// bob c02 (4), carol c03 (5, flagged no_device).
+void write_sample_log(const std::string& dir) {
+  engine::ManualClock clock(kNoon);
+  engine::Engine engine(clock);
+  StorageOptions options;
+  options.data_dir = dir;
+  auto log = VoteLog::open(options);
+  ASSERT_TRUE(log.ok()) << log.message();
+  ASSERT_TRUE((*log)->recover(engine).ok());
+  (*log)->start(engine);
+  std::atomic<int> calls{0};
+  auto done = [](void* context, const CommitOutcome&) {
+    static_cast<std::atomic<int>*>(context)->fetch_add(1, std::memory_order_release);
+  };
+  ASSERT_EQ((*log)->submit_campaign(make_campaign(), done, &calls), SubmitResult::queued);
+  wait_done(calls);
+  const std::pair<const char*, const char*> votes[] = {
+      {"alice", "c01"}, {"bob", "c01"}, {"bob", "c02"}, {"carol", "c03"}};
+  for (const auto& [voter, candidate] : votes) {
+    engine::Ballot ballot;
+    ballot.campaign = "ordos";
+    ballot.voter = voter;
+    ballot.candidate = candidate;
+    ballot.ip = "192.0.2.7";
+    ballot.device = std::string(voter) + "-phone";
+    auto decision = engine.decide(ballot);
+    ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
+    calls.store(0);
+    const engine::FraudFlags flags =
+        std::string_view(voter) == "carol" ? engine::flag_of(engine::FraudReason::no_device) : 0;
+    ASSERT_EQ((*log)->submit_vote(ballot, decision.claim, flags, done, &calls),
+              SubmitResult::queued);
+    wait_done(calls);
+  }
+  (*log)->stop();
+}
+
+// Direct access to the stored records, as an attacker with the files would have.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& dir) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"events", {}}, {"meta", {}}};
+    rocksdb::DB* raw = nullptr;
+    const auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles_, &raw);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    db_.reset(raw);
+  }
+  ~RawDb() {
+    for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+    db_->Close().PermitUncheckedError();
+  }
+  std::string get(std::uint64_t seq) {
+    std::string value;
+    EXPECT_TRUE(db_->Get({}, handles_[1], seq_key(seq), &value).ok());
+    return value;
+  }
+  void put(std::uint64_t seq, const std::string& value) {
+    EXPECT_TRUE(db_->Put({}, handles_[1], seq_key(seq), value).ok());
+  }
+  void remove(std::uint64_t seq) { EXPECT_TRUE(db_->Delete({}, handles_[1], seq_key(seq)).ok()); }
+  ChainHash chain_head() {
+    std::string value;
+    EXPECT_TRUE(db_->Get({}, handles_[2], "chain_head", &value).ok());
+    ChainHash chain{};
+    std::memcpy(chain.data(), value.data(), std::min(value.size(), chain.size()));
+    return chain;
+  }
+  // Appends a vote with a correctly recomputed chain and meta: only the rules can catch it.
+  void append_forged_vote(std::uint64_t seq, const VoteFields& vote) {
+    std::string payload;
+    encode_vote_payload(vote, payload);
+    ChainHasher hasher;
+    BatchEncoder encoder;
+    encoder.begin(1);
+    const ChainHash chain = encoder.add(hasher, chain_head(), EventKind::vote, seq, payload);
+    put(seq, encoder.record());
+    EXPECT_TRUE(db_->Put({}, handles_[2], "chain_head",
+                         std::string(reinterpret_cast<const char*>(chain.data()), chain.size()))
+                    .ok());
+    EXPECT_TRUE(db_->Put({}, handles_[2], "last_seq", seq_key(seq)).ok());
+  }
+
+ private:
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+class TallyctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override { write_sample_log(db_dir()); }
+  std::string db_dir() const { return dir_.sub("db"); }
+  RunResult verify() { return run_tallyctl("verify --data-dir " + db_dir()); }
+
+  TempDir dir_;
+};
+
+TEST_F(TallyctlTest, VerifyPassesOnASoundLog) {
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("verify: ok, 5 events (4 votes, 1 campaign versions), last seq 5"),
+            std::string::npos)
+      << result.output;
+}
+
+TEST_F(TallyctlTest, VerifyCatchesAChangedByteAndNamesItsSeq) {
+  {
+    RawDb db(db_dir());
+    std::string record = db.get(3);
+    const auto at = record.find("bob");
+    ASSERT_NE(at, std::string::npos);
+    record[at] = 'B';
+    db.put(3, record);
+  }
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("seq 3: chain hash mismatch"), std::string::npos) << result.output;
+}
+
+TEST_F(TallyctlTest, VerifyCatchesAChangedChainByte) {
+  {
+    RawDb db(db_dir());
+    std::string record = db.get(4);
+    record.back() = static_cast<char>(record.back() ^ 1);
+    db.put(4, record);
+  }
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("seq 4: chain hash mismatch"), std::string::npos) << result.output;
+}
+
+TEST_F(TallyctlTest, VerifyCatchesARemovedEvent) {
+  RawDb(db_dir()).remove(3);
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("seq 4: events 3..3 are missing"), std::string::npos)
+      << result.output;
+}
+
+TEST_F(TallyctlTest, VerifyCatchesARemovedLastEvent) {
+  RawDb(db_dir()).remove(5);
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("seq 4: the log ends here but meta says its last seq is 5"),
+            std::string::npos)
+      << result.output;
+}
+
+TEST_F(TallyctlTest, VerifyCatchesReorderedEvents) {
+  {
+    RawDb db(db_dir());
+    const std::string third = db.get(3);
+    const std::string fourth = db.get(4);
+    db.put(3, fourth);
+    db.put(4, third);
+  }
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("seq 4: stored under the key of seq 3"), std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("seq 3: out of order"), std::string::npos) << result.output;
+}
+
+TEST_F(TallyctlTest, VerifyCatchesADuplicateVoteWithARecomputedChain) {
+  VoteFields vote;
+  vote.campaign = "ordos";
+  vote.candidate = "c01";
+  vote.voter = "alice";
+  vote.server_ms = kNoon + 1000;
+  vote.period = make_campaign().period_of(vote.server_ms);
+  RawDb(db_dir()).append_forged_vote(6, vote);
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("seq 6: accepted vote breaks a rule: duplicate of seq 2"),
+            std::string::npos)
+      << result.output;
+  EXPECT_EQ(result.output.find("chain hash mismatch"), std::string::npos) << result.output;
+}
+
+TEST_F(TallyctlTest, VerifyCatchesAVoteOutsideTheWindowAndOverQuota) {
+  {
+    RawDb db(db_dir());
+    VoteFields late;
+    late.campaign = "ordos";
+    late.candidate = "c01";
+    late.voter = "dave";
+    late.server_ms = kCloses + 1;
+    late.period = make_campaign().period_of(late.server_ms);
+    db.append_forged_vote(6, late);
+    VoteFields third_candidate;  // bob already voted for two candidates today
+    third_candidate.campaign = "ordos";
+    third_candidate.candidate = "c04";
+    third_candidate.voter = "bob";
+    third_candidate.server_ms = kNoon + 2000;
+    third_candidate.period = make_campaign().period_of(third_candidate.server_ms);
+    db.append_forged_vote(7, third_candidate);
+  }
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("seq 6: accepted vote breaks a rule: outside the campaign window"),
+            std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("seq 7: accepted vote breaks a rule: over the voter's quota"),
+            std::string::npos)
+      << result.output;
+}
+
+TEST_F(TallyctlTest, ExportReplaysToTheSameResults) {
+  const std::string export_file = dir_.sub("export.ndjson");
+  const std::string expect_file = dir_.sub("expect.json");
+  ASSERT_EQ(run_tallyctl("export --data-dir " + db_dir() + " > " + export_file).exit_code, 0);
+  const RunResult results =
+      run_tallyctl("results --data-dir " + db_dir() + " --campaign ordos --format json");
+  ASSERT_EQ(results.exit_code, 0) << results.output;
+  std::ofstream(expect_file) << results.output;
+
+  const RunResult replay = run_tallyctl("replay " + export_file + " --expect " + expect_file);
+  EXPECT_EQ(replay.exit_code, 0) << replay.output;
+  EXPECT_NE(replay.output.find("\"as_of_seq\":5"), std::string::npos) << replay.output;
+  EXPECT_NE(replay.output.find("\"id\":\"c01\",\"name\":\"候选人c01\",\"votes\":2"),
+            std::string::npos)
+      << replay.output;
+
+  std::string changed = results.output;
+  const auto at = changed.find("\"votes\":2");
+  ASSERT_NE(at, std::string::npos);
+  changed.replace(at, 9, "\"votes\":3");
+  std::ofstream(expect_file) << changed;
+  const RunResult differs = run_tallyctl("replay " + export_file + " --expect " + expect_file);
+  EXPECT_EQ(differs.exit_code, 1) << differs.output;
+  EXPECT_NE(differs.output.find("candidate c01: replay counts 2, expected 3"), std::string::npos)
+      << differs.output;
+}
+
+TEST_F(TallyctlTest, ExportPutsVersionsFirstAndRedacts) {
+  const RunResult plain = run_tallyctl("export --data-dir " + db_dir() + " --from 4");
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_EQ(plain.output.rfind("{\"seq\":1,\"kind\":\"campaign\"", 0), 0u) << plain.output;
+  EXPECT_EQ(plain.output.find("\"seq\":2,"), std::string::npos) << plain.output;
+  EXPECT_NE(plain.output.find("\"seq\":4,"), std::string::npos) << plain.output;
+  EXPECT_NE(plain.output.find("\"flags\":[\"no_device\"]"), std::string::npos);
+
+  const RunResult redacted = run_tallyctl("export --data-dir " + db_dir() + " --redact");
+  ASSERT_EQ(redacted.exit_code, 0) << redacted.output;
+  for (const char* secret : {"alice", "bob", "carol", "192.0.2.7", "-phone"}) {
+    EXPECT_EQ(redacted.output.find(secret), std::string::npos) << secret;
+  }
+  EXPECT_NE(redacted.output.find("\"voter\":\"h:"), std::string::npos) << redacted.output;
+}
+
+TEST_F(TallyctlTest, ResultsRankCandidatesWithSuspectVotes) {
+  const RunResult csv =
+      run_tallyctl("results --data-dir " + db_dir() + " --campaign ordos --format csv");
+  ASSERT_EQ(csv.exit_code, 0) << csv.output;
+  EXPECT_EQ(csv.output,
+            "rank,candidate,name,unit,industry,votes,suspect\n"
+            "1,c01,候选人c01,unit,能源,2,0\n"
+            "2,c02,候选人c02,unit,能源,1,0\n"
+            "2,c03,候选人c03,unit,能源,1,1\n"
+            "4,c04,候选人c04,unit,能源,0,0\n");
+  EXPECT_EQ(run_tallyctl("results --data-dir " + db_dir() + " --campaign nope --format csv")
+                .exit_code,
+            1);
+}
+
+TEST_F(TallyctlTest, BackupIsAVerifiableCopy) {
+  const std::string copy = dir_.sub("copy");
+  const RunResult backup = run_tallyctl("backup --data-dir " + db_dir() + " --to " + copy);
+  ASSERT_EQ(backup.exit_code, 0) << backup.output;
+  const RunResult result = run_tallyctl("verify --data-dir " + copy);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("last seq 5"), std::string::npos) << result.output;
+  EXPECT_EQ(run_tallyctl("backup --data-dir " + db_dir() + " --to " + copy).exit_code, 1);
+}
+
+TEST_F(TallyctlTest, BadUsageExitsTwo) {
+  EXPECT_EQ(run_tallyctl("").exit_code, 2);
+  EXPECT_EQ(run_tallyctl("frobnicate").exit_code, 2);
+  EXPECT_EQ(run_tallyctl("verify").exit_code, 2);
+  EXPECT_EQ(run_tallyctl("verify --data-dir " + dir_.sub("missing")).exit_code, 1);
+}
+
+}  // namespace
+}  // namespace tally::storage

@@ -80,6 +80,8 @@ void print_help() {
       "  --max-batch-lines N     lines of one batch (413). Default: %zu\n"
       "  --max-campaign-bytes N  body of PUT /v1/campaigns/{id} (413). Default: %zu\n"
       "  --max-connections N     open connections; more get 503. Default: %zu\n"
+      "  --max-connections-per-peer N  open connections from one address; more get 429.\n"
+      "                          Default: %zu\n"
       "  --idle-timeout-ms N     keep-alive wait for the next request. Default: %lld\n"
       "  --header-timeout-ms N   first byte to end of headers (slowloris). Default: %lld\n"
       "  --body-timeout-ms N     to receive a body. Default: %lld\n"
@@ -94,7 +96,7 @@ void print_help() {
       "signals: SIGTERM/SIGINT drain in-flight votes and exit 0; SIGHUP reloads the tokens.\n",
       std::max(1u, std::thread::hardware_concurrency()), limits.max_header_bytes,
       limits.max_body_bytes, limits.max_batch_body_bytes, limits.max_batch_lines,
-      limits.max_campaign_body_bytes, limits.max_connections,
+      limits.max_campaign_body_bytes, limits.max_connections, limits.max_connections_per_peer,
       static_cast<long long>(limits.idle_timeout.count()),
       static_cast<long long>(limits.header_timeout.count()),
       static_cast<long long>(limits.body_timeout.count()), limits.pipeline_depth,
@@ -164,6 +166,9 @@ bool parse_options(int argc, char** argv, Options& options, bool& help) {
            limits.max_campaign_body_bytes >= 1024;
     } else if (flag == "--max-connections") {
       ok = parse_int(value, limits.max_connections) && limits.max_connections >= 1;
+    } else if (flag == "--max-connections-per-peer") {
+      ok = parse_int(value, limits.max_connections_per_peer) &&
+           limits.max_connections_per_peer >= 1;
     } else if (flag == "--idle-timeout-ms") {
       ok = parse_int(value, ms) && ms > 0;
       limits.idle_timeout = std::chrono::milliseconds(ms);

@@ -30,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "tally/engine/campaign.h"
@@ -143,6 +144,26 @@ struct ServerState {
   std::atomic<bool> shutting_down{false};
   std::mutex drain_mutex;
   std::condition_variable drain_cv;
+  // Open connections per peer address; touched on accept and close only.
+  std::mutex peers_mutex;
+  std::unordered_map<std::string, std::size_t> peer_connections;
+
+  // Counts a new connection from `peer`; false when the peer is at its limit.
+  bool add_peer(const std::string& peer) {
+    std::lock_guard lock(peers_mutex);
+    std::size_t& count = peer_connections[peer];
+    if (count >= options.limits.max_connections_per_peer) {
+      if (count == 0) peer_connections.erase(peer);
+      return false;
+    }
+    ++count;
+    return true;
+  }
+  void remove_peer(const std::string& peer) {
+    std::lock_guard lock(peers_mutex);
+    const auto it = peer_connections.find(peer);
+    if (it != peer_connections.end() && --it->second == 0) peer_connections.erase(it);
+  }
 };
 
 }  // namespace internal
@@ -159,18 +180,24 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto peer = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ip_ = peer.address().to_string();
   }
-  ~Session() { server_.connections.fetch_sub(1, std::memory_order_relaxed); }
+  ~Session() {
+    if (counted_as_peer_) server_.remove_peer(peer_ip_);
+    server_.connections.fetch_sub(1, std::memory_order_relaxed);
+  }
 
-  // `over_capacity`: answer 503 overloaded and close, without reading a request.
+  // `over_capacity`: answer 503 overloaded and close, without reading a request; the same
+  // with 429 rate_limited when the peer has too many connections.
   void start(bool over_capacity) {
+    counted_as_peer_ = !over_capacity && server_.add_peer(peer_ip_);
     asio::dispatch(strand_, [self = shared_from_this(), over_capacity] {
-      if (over_capacity) {
-        Slot& slot = self->new_slot();
-        self->server_.request_started();
-        self->finish(slot, error_answer(VoteStatus::overloaded,
-                                        "server: too many connections, retry later"));
-        self->closing_ = true;
-        self->do_write();
+      if (over_capacity || !self->counted_as_peer_) {
+        Answer answer =
+            over_capacity
+                ? error_answer(VoteStatus::overloaded, "server: too many connections, retry later")
+                : error_answer(VoteStatus::rate_limited,
+                               "source: too many connections from this address");
+        answer.close = true;
+        self->push_answer(std::move(answer));
         return;
       }
       self->do_read();
@@ -785,6 +812,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;    // read no more requests; close once the owed answers are sent
   bool peer_gone_ = false;  // write nothing more
   bool closed_ = false;
+  bool counted_as_peer_ = false;  // set once in start(), before any handler runs
 };
 
 }  // namespace

@@ -406,6 +406,47 @@ TEST(TallydCommandLine, HelpListsEveryFlagWithDefaults) {
   EXPECT_NE(help.find("Default: 65536"), std::string::npos);
 }
 
+TEST(TallydLimits, ConnectionsOverTheLimitsGet503Or429WithRetryAfter) {
+  TallydProcess server;
+  ASSERT_TRUE(server.start({"--demo", "--max-connections", "3", "--header-timeout-ms", "300"}))
+      << server.log();
+  HttpClient first(server.port());
+  HttpClient second(server.port());
+  ASSERT_EQ(first.request("GET", "/healthz").status, 200);
+  ASSERT_EQ(second.request("GET", "/healthz").status, 200);
+  HttpClient third(server.port());
+  ASSERT_EQ(third.request("GET", "/healthz").status, 200);
+  {
+    HttpClient fourth(server.port());
+    const HttpAnswer refused = fourth.read_answer();
+    EXPECT_EQ(refused.status, 503);
+    EXPECT_EQ(status_of(refused.body), "overloaded");
+    EXPECT_TRUE(refused.has_header("Retry-After: 1"));
+  }
+
+  // A client that never finishes its headers is cut off by the header timeout, unanswered.
+  third.shutdown_write();
+  ASSERT_TRUE(third.closed_by_peer());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  HttpClient slowloris(server.port(), 5'000);
+  ASSERT_TRUE(slowloris.send_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+  EXPECT_EQ(slowloris.read_answer().status, 0);
+  EXPECT_EQ(first.request("GET", "/healthz").status, 200);
+}
+
+TEST(TallydLimits, ConnectionsOverThePerPeerLimitGet429) {
+  TallydProcess server;
+  ASSERT_TRUE(server.start({"--demo", "--max-connections-per-peer", "1"})) << server.log();
+  HttpClient first(server.port());
+  ASSERT_EQ(first.request("GET", "/healthz").status, 200);
+  HttpClient second(server.port());
+  const HttpAnswer refused = second.read_answer();
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(status_of(refused.body), "rate_limited");
+  EXPECT_TRUE(refused.has_header("Retry-After: 1"));
+  EXPECT_EQ(first.request("GET", "/healthz").status, 200);
+}
+
 TEST(TallydProtectReads, ReadsNeedATokenWhenProtected) {
   TallydProcess server;
   ASSERT_TRUE(server.start({"--demo", "--protect-reads"})) << server.log();

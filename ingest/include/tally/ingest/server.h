@@ -43,6 +43,9 @@ struct Limits {
   std::size_t max_campaign_body_bytes = 1024 * 1024;
   // Open connections; one more is answered 503 overloaded and closed. Default: 10,000.
   std::size_t max_connections = 10'000;
+  // Open connections from one peer address; one more is answered 429 rate_limited and
+  // closed. Default: 4,096.
+  std::size_t max_connections_per_peer = 4'096;
   // A keep-alive connection may wait this long for its next request. Default: 60 s.
   std::chrono::milliseconds idle_timeout{60'000};
   // From a request's first byte to the end of its headers (slowloris). Default: 10 s.

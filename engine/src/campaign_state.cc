@@ -119,6 +119,7 @@ void CampaignState::retire(Generation* generation) {
 void CampaignState::reclaim() {
   if (!has_retired_.load(std::memory_order_acquire)) return;
   std::lock_guard lock(gen_mutex_);
+  heavy_barrier();  // every retired generation was unlinked before this call
   std::erase_if(retired_, [](Generation* generation) {
     // Hazards first: once no thread protects the unlinked generation, no new claim can
     // start on it, so a zero count read afterwards stays zero. The acquire pairs with the

@@ -279,6 +279,9 @@ Decision Engine::decide(const Ballot& ballot) {
       if (!open) return reject(VoteStatus::closed);
       continue;  // a newer period began between our clock read and now: judge again
     }
+    // The dedupe and quota slots are two independent cache misses: start both now.
+    generation->keys.prefetch(dedupe);
+    generation->quota->prefetch(fingerprint);
     if (!counter_mode) {
       const std::optional<std::uint64_t> value = generation->keys.find(dedupe);
       if (value && *value != kReleased) {

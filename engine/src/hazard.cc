@@ -1,5 +1,9 @@
 #include "tally/engine/internal/hazard.h"
 
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <thread>
 
 namespace tally::engine::internal {
@@ -41,6 +45,22 @@ const RecordLease& lease() {
 }
 
 }  // namespace
+
+namespace {
+
+bool register_membarrier() {
+  const long supported = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0);
+  if (supported < 0 || (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
+}
+
+}  // namespace
+
+const bool g_asymmetric_barrier = register_membarrier();
+
+void heavy_barrier() {
+  if (g_asymmetric_barrier) syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
+}
 
 ThreadRecord& this_thread_record() { return g_records[lease().index()]; }
 std::size_t this_thread_index() { return lease().index(); }

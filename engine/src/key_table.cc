@@ -1,8 +1,11 @@
 // KeyTable growth and the non-template helpers. The protocol: docs/DEDUPE_TABLE.md.
 #include "tally/engine/key_table.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
+#include <new>
 
 namespace tally::engine {
 namespace {
@@ -25,10 +28,25 @@ class Backoff {
 
 }  // namespace
 
+constexpr std::uint64_t kHugePage = 2 << 20;
+
+void KeyTable::SlotMemory::operator()(Slot* slots) const { munmap(slots, bytes); }
+
+std::unique_ptr<KeyTable::Slot[], KeyTable::SlotMemory> KeyTable::allocate_slots(
+    std::uint64_t count) {
+  const std::uint64_t bytes = count * sizeof(Slot);
+  // Anonymous mappings are zero-filled on first touch: every slot starts empty (tag 0).
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) throw std::bad_alloc();
+  // Advice only: where transparent huge pages are off, the table works the same, slower.
+  if (bytes >= kHugePage) madvise(memory, bytes, MADV_HUGEPAGE);
+  return {static_cast<Slot*>(memory), SlotMemory{bytes}};
+}
+
 KeyTable::Array::Array(std::uint64_t slot_count)
     : capacity(slot_count),
       grow_at(static_cast<std::uint64_t>(static_cast<double>(slot_count) * kMaxLoad)),
-      slots(new Slot[slot_count]),
+      slots(allocate_slots(slot_count)),
       shards(new CountShard[internal::kMaxThreads]) {}
 
 KeyTable::KeyTable(std::uint64_t expected_keys)
@@ -43,24 +61,24 @@ KeyTable::~KeyTable() {
   delete live_.load(std::memory_order_acquire);
 }
 
-std::uint64_t KeyTable::await_word(const Slot& slot) {
+std::uint64_t KeyTable::await_word(Slot& slot) {
   Backoff backoff;
   for (;;) {
     // Acquire pairs with the inserter's release store of the word.
-    const std::uint64_t word = slot.word.load(std::memory_order_acquire);
+    const std::uint64_t word = word_ref(slot).load(std::memory_order_acquire);
     if (word != 0) return word;
     backoff.pause();
   }
 }
 
-KeyTable::Probe KeyTable::try_find(const Array& array, Key128 key,
+KeyTable::Probe KeyTable::try_find(Array& array, Key128 key,
                                    std::optional<std::uint64_t>& out) const {
   const std::uint64_t tag = tag_of(key);
   const std::uint64_t low = low_bits_of(key);
   std::uint64_t index = home_of(array, tag);
   for (std::uint64_t probes = 0; probes < array.capacity; ++probes) {
-    const Slot& slot = array.slots[index];
-    const std::uint64_t seen_tag = slot.tag.load(std::memory_order_acquire);
+    Slot& slot = array.slots[index];
+    const std::uint64_t seen_tag = tag_ref(slot).load(std::memory_order_acquire);
     if (seen_tag == kEmpty) {
       out = std::nullopt;
       return Probe::done;
@@ -84,7 +102,7 @@ KeyTable::Probe KeyTable::try_find(const Array& array, Key128 key,
 std::optional<std::uint64_t> KeyTable::find(Key128 key) const {
   auto& self = const_cast<KeyTable&>(*this);  // helping a migration mutates shared state
   for (;;) {
-    Array* array = internal::protect(self.live_, internal::kSlotTableArray);
+    Array* array = internal::protect(live_, internal::kSlotTableArray);
     std::optional<std::uint64_t> out;
     if (try_find(*array, key, out) == Probe::done) {
       internal::clear_hazard(internal::kSlotTableArray);
@@ -137,6 +155,7 @@ void KeyTable::help_migrate(Array& array) {
         live_.store(to, std::memory_order_seq_cst);
         growths_.fetch_add(1, std::memory_order_relaxed);
         internal::clear_hazard(internal::kSlotTableArray);
+        internal::heavy_barrier();
         Backoff backoff;
         while (internal::is_hazardous(&array)) backoff.pause();
         delete &array;
@@ -157,19 +176,19 @@ void KeyTable::migrate_chunk(Array& from, Array& to, std::uint64_t chunk) {
   std::uint64_t moved = 0;
   for (std::uint64_t i = begin; i < end; ++i) {
     Slot& slot = from.slots[i];
-    std::uint64_t tag = slot.tag.load(std::memory_order_acquire);
+    std::uint64_t tag = tag_ref(slot).load(std::memory_order_acquire);
     // Freeze an empty slot so that no insert can land in it any more; an insert that wins
     // the race first is moved like any other key.
-    if (tag == kEmpty && slot.tag.compare_exchange_strong(tag, kFrozenEmpty,
-                                                          std::memory_order_acq_rel,
-                                                          std::memory_order_acquire)) {
+    if (tag == kEmpty && tag_ref(slot).compare_exchange_strong(tag, kFrozenEmpty,
+                                                               std::memory_order_acq_rel,
+                                                               std::memory_order_acquire)) {
       continue;
     }
     std::uint64_t word = await_word(slot);
     // Freeze the word: value updates CAS against an unfrozen word and fail from now on, so
     // the value copied below is the key's final value in this array.
-    while (!slot.word.compare_exchange_weak(word, word | kFrozen, std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
+    while (!word_ref(slot).compare_exchange_weak(word, word | kFrozen, std::memory_order_acq_rel,
+                                                 std::memory_order_acquire)) {
     }
     place_migrated(to, tag, word);
     ++moved;
@@ -185,9 +204,9 @@ std::uint64_t KeyTable::place_migrated(Array& to, std::uint64_t tag, std::uint64
   for (;;) {
     Slot& slot = to.slots[index];
     std::uint64_t expected = kEmpty;
-    if (slot.tag.compare_exchange_strong(expected, tag, std::memory_order_acq_rel,
-                                         std::memory_order_relaxed)) {
-      slot.word.store(word, std::memory_order_release);
+    if (tag_ref(slot).compare_exchange_strong(expected, tag, std::memory_order_acq_rel,
+                                              std::memory_order_relaxed)) {
+      word_ref(slot).store(word, std::memory_order_release);
       return index;
     }
     index = index + 1 == to.capacity ? 0 : index + 1;
@@ -195,8 +214,7 @@ std::uint64_t KeyTable::place_migrated(Array& to, std::uint64_t tag, std::uint64
 }
 
 std::uint64_t KeyTable::size() const {
-  Array* array = internal::protect(const_cast<KeyTable&>(*this).live_,
-                                   internal::kSlotTableArray);
+  Array* array = internal::protect(live_, internal::kSlotTableArray);
   std::uint64_t total = array->count.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < internal::kMaxThreads; ++i) {
     total += array->shards[i].unflushed.load(std::memory_order_relaxed);
@@ -206,16 +224,14 @@ std::uint64_t KeyTable::size() const {
 }
 
 std::uint64_t KeyTable::capacity() const {
-  Array* array = internal::protect(const_cast<KeyTable&>(*this).live_,
-                                   internal::kSlotTableArray);
+  Array* array = internal::protect(live_, internal::kSlotTableArray);
   const std::uint64_t slots = array->capacity;
   internal::clear_hazard(internal::kSlotTableArray);
   return slots;
 }
 
 std::uint64_t KeyTable::bytes() const {
-  Array* array = internal::protect(const_cast<KeyTable&>(*this).live_,
-                                   internal::kSlotTableArray);
+  Array* array = internal::protect(live_, internal::kSlotTableArray);
   auto array_bytes = [](const Array& a) {
     return a.capacity * sizeof(Slot) + internal::kMaxThreads * sizeof(CountShard) + sizeof(Array);
   };

@@ -63,6 +63,15 @@ class KeyTable {
   template <typename Step>
   TableUpdate update(Key128 key, Step&& step);
 
+  // Starts loading the key's first slot into the cache. Operations serialise on their CAS, so
+  // a caller that knows its next keys (a batch, or the quota key beside the dedupe key)
+  // overlaps their cache misses by prefetching them first.
+  void prefetch(Key128 key) const {
+    Array* array = internal::protect(live_, internal::kSlotTableArray);
+    __builtin_prefetch(&array->slots[home_of(*array, tag_of(key))], 1, 3);
+    internal::clear_hazard(internal::kSlotTableArray);
+  }
+
   // Keys stored, give or take kCountBatch per thread that inserted recently.
   std::uint64_t size() const;
   // Bytes of the slot arrays (and any array being migrated into).
@@ -84,11 +93,26 @@ class KeyTable {
   // Inserts counted per thread before they are added to the shared count.
   static constexpr std::uint64_t kCountBatch = 16;
 
+  // Plain words accessed only through std::atomic_ref (tag_of_slot, word_of_slot), so that an
+  // array is fresh zeroed pages from the kernel (all slots empty) with nothing to construct.
   struct Slot {
-    std::atomic<std::uint64_t> tag{kEmpty};
-    std::atomic<std::uint64_t> word{0};
+    std::uint64_t tag;
+    std::uint64_t word;
   };
   static_assert(sizeof(Slot) == 16, "a dedupe key costs 16 bytes of slot");
+  static std::atomic_ref<std::uint64_t> tag_ref(Slot& slot) {
+    return std::atomic_ref<std::uint64_t>(slot.tag);
+  }
+  static std::atomic_ref<std::uint64_t> word_ref(Slot& slot) {
+    return std::atomic_ref<std::uint64_t>(slot.word);
+  }
+  // Zeroed, page-aligned slot memory; large arrays ask for transparent huge pages, since a
+  // probe into a table of hundreds of megabytes would otherwise also miss the TLB.
+  struct SlotMemory {
+    void operator()(Slot* slots) const;
+    std::uint64_t bytes = 0;
+  };
+  static std::unique_ptr<Slot[], SlotMemory> allocate_slots(std::uint64_t count);
 
   struct alignas(internal::kCacheLine) CountShard {
     std::atomic<std::uint64_t> unflushed{0};
@@ -99,7 +123,7 @@ class KeyTable {
     explicit Array(std::uint64_t capacity);
     std::uint64_t capacity;
     std::uint64_t grow_at;  // shared count at which an insert starts a growth
-    std::unique_ptr<Slot[]> slots;
+    std::unique_ptr<Slot[], SlotMemory> slots;
     std::unique_ptr<CountShard[]> shards;  // one per thread record
     alignas(internal::kCacheLine) std::atomic<std::uint64_t> count{0};
     // Migration out of this array: the larger array, the next chunk to move, chunks moved.
@@ -124,11 +148,11 @@ class KeyTable {
     return static_cast<std::uint64_t>((static_cast<Uint128>(tag << 1) * array.capacity) >> 64);
   }
   // Waits out the few instructions between an insert's tag CAS and its word store.
-  static std::uint64_t await_word(const Slot& slot);
+  static std::uint64_t await_word(Slot& slot);
 
   template <typename Step>
   Probe try_update(Array& array, Key128 key, Step& step, TableUpdate& out);
-  Probe try_find(const Array& array, Key128 key, std::optional<std::uint64_t>& out) const;
+  Probe try_find(Array& array, Key128 key, std::optional<std::uint64_t>& out) const;
 
   // Counts one insert in `array`; true when the table should grow.
   bool count_insert(Array& array);
@@ -143,7 +167,8 @@ class KeyTable {
   void migrate_chunk(Array& from, Array& to, std::uint64_t chunk);
   static std::uint64_t place_migrated(Array& to, std::uint64_t tag, std::uint64_t word);
 
-  std::atomic<Array*> live_;
+  // Mutable: const readers publish it in their hazard slot and may help a growth.
+  mutable std::atomic<Array*> live_;
   std::atomic<std::uint64_t> growths_{0};
 };
 
@@ -171,7 +196,7 @@ KeyTable::Probe KeyTable::try_update(Array& array, Key128 key, Step& step, Table
     Slot& slot = array.slots[index];
     // Acquire pairs with the inserting CAS (release) so that a later word load sees at least
     // the state that insert left; the word itself carries the value.
-    std::uint64_t seen_tag = slot.tag.load(std::memory_order_acquire);
+    std::uint64_t seen_tag = tag_ref(slot).load(std::memory_order_acquire);
     if (seen_tag == kEmpty) {
       const std::optional<std::uint64_t> inserted = step(std::nullopt);
       if (!inserted) {
@@ -181,11 +206,11 @@ KeyTable::Probe KeyTable::try_update(Array& array, Key128 key, Step& step, Table
       if (array.next.load(std::memory_order_acquire) != nullptr) return Probe::migrating;
       // acq_rel: release publishes nothing yet (the word follows), acquire lets a loser see
       // the winner's tag before comparing it below.
-      if (slot.tag.compare_exchange_strong(seen_tag, tag, std::memory_order_acq_rel,
-                                           std::memory_order_acquire)) {
+      if (tag_ref(slot).compare_exchange_strong(seen_tag, tag, std::memory_order_acq_rel,
+                                                std::memory_order_acquire)) {
         // Release pairs with await_word()'s acquire in readers and in migrate_chunk(): a
         // thread that sees this word sees the slot fully owned by this key.
-        slot.word.store(kPublished | low | *inserted, std::memory_order_release);
+        word_ref(slot).store(kPublished | low | *inserted, std::memory_order_release);
         out = {std::nullopt, true};
         return count_insert(array) ? Probe::done_grow : Probe::done;
       }
@@ -205,9 +230,9 @@ KeyTable::Probe KeyTable::try_update(Array& array, Key128 key, Step& step, Table
           }
           // acq_rel: release orders this thread's earlier writes before the new value for a
           // reader that acquires it; acquire on failure lets us re-judge the newer word.
-          if (slot.word.compare_exchange_weak(word, (word & ~kValueMask) | *replacement,
-                                              std::memory_order_acq_rel,
-                                              std::memory_order_acquire)) {
+          if (word_ref(slot).compare_exchange_weak(word, (word & ~kValueMask) | *replacement,
+                                                   std::memory_order_acq_rel,
+                                                   std::memory_order_acquire)) {
             out = {current, true};
             return Probe::done;
           }

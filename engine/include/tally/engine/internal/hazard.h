@@ -33,25 +33,41 @@ struct alignas(kCacheLine) ThreadRecord {
 ThreadRecord& this_thread_record();
 std::size_t this_thread_index();
 
+// True when the process may use the kernel's membarrier(2) so that readers publish hazards
+// without a fence of their own (decided once, at start-up).
+extern const bool g_asymmetric_barrier;
+
 // Publishes the object `source` points to in `slot` and returns it, such that the object
 // cannot be freed until clear_hazard(): the classic load, publish, re-check loop.
 //
-// Ordering: the slot store and the re-load are seq_cst, as are the reclaimer's unlink and
-// its scan (is_hazardous). In the single total order of seq_cst operations either our store
-// precedes the reclaimer's scan (it sees the slot and keeps the object) or the reclaimer's
-// unlink precedes our re-load (we see the new pointer and retry). Plain acquire/release
-// would allow both sides to miss each other (store-load reordering).
+// Ordering: the reader must not let its re-load of `source` pass its hazard store, or the
+// reclaimer (unlink, then scan) and the reader (publish, then re-load) could miss each other.
+// With membarrier(2) the reader's store is relaxed followed by a compiler-only barrier, and the
+// reclaimer's heavy_barrier() makes every running thread execute a full memory barrier between
+// the unlink and the scan: the reader's store is then either visible to the scan, or its
+// re-load comes after the barrier and sees the unlink. This keeps a locked instruction off the
+// vote path, where it would serialise cache misses. Without membarrier both sides fall back
+// to seq_cst, whose single total order gives the same guarantee.
 template <typename T>
 T* protect(std::atomic<T*>& source, HazardSlot slot) {
   std::atomic<const void*>& hazard = this_thread_record().slots[slot];
   T* seen = source.load(std::memory_order_acquire);
   for (;;) {
-    hazard.store(seen, std::memory_order_seq_cst);
+    if (g_asymmetric_barrier) {
+      hazard.store(seen, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // compiler barrier only
+    } else {
+      hazard.store(seen, std::memory_order_seq_cst);
+    }
     T* again = source.load(std::memory_order_seq_cst);
     if (again == seen) return seen;
     seen = again;
   }
 }
+
+// The reclaimer's half of the protocol above: call after unlinking (seq_cst store) and
+// before is_hazardous(). A system call; rare (growths and period changes only).
+void heavy_barrier();
 
 // Release: every access through the protected pointer happens before a reclaimer that
 // observes the cleared slot frees the object (pairs with the seq_cst scan).
@@ -60,7 +76,7 @@ inline void clear_hazard(HazardSlot slot) {
 }
 
 // True when some thread's slot holds `object`. REQUIRES: `object` already unlinked with a
-// seq_cst store, so that no new protect() can return it.
+// seq_cst store and heavy_barrier() called since, so that no new protect() can return it.
 bool is_hazardous(const void* object);
 
 }  // namespace tally::engine::internal

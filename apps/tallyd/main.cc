@@ -79,6 +79,8 @@ void print_help() {
       "  --max-batch-bytes N     body of POST /v1/votes:batch (413). Default: %zu\n"
       "  --max-batch-lines N     lines of one batch (413). Default: %zu\n"
       "  --max-campaign-bytes N  body of PUT /v1/campaigns/{id} (413). Default: %zu\n"
+      "  --max-inflight-body-bytes N  batch and campaign bodies read or handled at once;\n"
+      "                          more get 503. Default: %zu\n"
       "  --max-connections N     open connections; more get 503. Default: %zu\n"
       "  --max-connections-per-peer N  open connections from one address; more get 429.\n"
       "                          Default: %zu\n"
@@ -96,7 +98,7 @@ void print_help() {
       "signals: SIGTERM/SIGINT drain in-flight votes and exit 0; SIGHUP reloads the tokens.\n",
       std::max(1u, std::thread::hardware_concurrency()), limits.max_header_bytes,
       limits.max_body_bytes, limits.max_batch_body_bytes, limits.max_batch_lines,
-      limits.max_campaign_body_bytes, limits.max_connections, limits.max_connections_per_peer,
+      limits.max_campaign_body_bytes, limits.max_inflight_body_bytes, limits.max_connections, limits.max_connections_per_peer,
       static_cast<long long>(limits.idle_timeout.count()),
       static_cast<long long>(limits.header_timeout.count()),
       static_cast<long long>(limits.body_timeout.count()), limits.pipeline_depth,
@@ -166,6 +168,9 @@ bool parse_options(int argc, char** argv, Options& options, bool& help) {
            limits.max_campaign_body_bytes >= 1024;
     } else if (flag == "--max-connections") {
       ok = parse_int(value, limits.max_connections) && limits.max_connections >= 1;
+    } else if (flag == "--max-inflight-body-bytes") {
+      ok = parse_int(value, limits.max_inflight_body_bytes) &&
+           limits.max_inflight_body_bytes >= 1024;
     } else if (flag == "--max-connections-per-peer") {
       ok = parse_int(value, limits.max_connections_per_peer) &&
            limits.max_connections_per_peer >= 1;

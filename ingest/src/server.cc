@@ -31,6 +31,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tally/engine/campaign.h"
@@ -144,6 +145,22 @@ struct ServerState {
   std::atomic<bool> shutting_down{false};
   std::mutex drain_mutex;
   std::condition_variable drain_cv;
+  // Bytes reserved by large bodies in flight (see Limits::max_inflight_body_bytes);
+  // relaxed: a budget counter, it orders nothing else.
+  std::atomic<std::size_t> inflight_body_bytes{0};
+
+  bool reserve_body_bytes(std::size_t bytes) {
+    std::size_t current = inflight_body_bytes.load(std::memory_order_relaxed);
+    do {
+      if (current + bytes > options.limits.max_inflight_body_bytes) return false;
+    } while (!inflight_body_bytes.compare_exchange_weak(current, current + bytes,
+                                                        std::memory_order_relaxed));
+    return true;
+  }
+  void release_body_bytes(std::size_t bytes) {
+    if (bytes != 0) inflight_body_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+  }
+
   // Open connections per peer address; touched on accept and close only.
   std::mutex peers_mutex;
   std::unordered_map<std::string, std::size_t> peer_connections;
@@ -181,6 +198,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!ec) peer_ip_ = peer.address().to_string();
   }
   ~Session() {
+    server_.release_body_bytes(reserved_body_bytes_);
+    for (const auto& slot : queue_) server_.release_body_bytes(slot->reserved_body_bytes);
     if (counted_as_peer_) server_.remove_peer(peer_ip_);
     server_.connections.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -238,6 +257,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // strand that sees it reach 0 (acquire) reads every line's final fields.
     std::atomic<std::uint32_t> unfinished{0};
     std::size_t retries = 0;
+    std::size_t reserved_body_bytes = 0;  // released when the answer is ready
     storage::CommitOutcome campaign_outcome;
     engine::PutOutcome campaign_put = engine::PutOutcome::created;
   };
@@ -267,6 +287,7 @@ class Session : public std::enable_shared_from_this<Session> {
     slot->wire.clear();
     slot->lines.clear();
     slot->retries = 0;
+    slot->reserved_body_bytes = 0;
     queue_.push_back(std::move(slot));
     return *queue_.back();
   }
@@ -334,6 +355,18 @@ class Session : public std::enable_shared_from_this<Session> {
       push_answer(std::move(answer));
       return;
     }
+    if (limit > server_.options.limits.max_body_bytes) {
+      // A large body: take its share of the global budget before reading it.
+      const std::size_t bytes = content_length ? *content_length : limit;
+      if (!server_.reserve_body_bytes(bytes)) {
+        reading_ = false;
+        Answer answer = error_answer(VoteStatus::overloaded, "server: too many large bodies in flight");
+        answer.close = true;
+        push_answer(std::move(answer));
+        return;
+      }
+      reserved_body_bytes_ = bytes;
+    }
     parser_->body_limit(limit);
     if (parser_->is_done()) return on_request();
     const auto expect = header_or_empty(request, http::field::expect);
@@ -363,6 +396,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_read_error(beast::error_code ec) {
     reading_ = false;
+    server_.release_body_bytes(std::exchange(reserved_body_bytes_, 0));
     if (ec == http::error::header_limit) {
       Answer answer = error_answer(VoteStatus::too_large,
                                    "request: request line and headers over the limit", 431);
@@ -392,6 +426,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_request() {
     reading_ = false;
     Slot& slot = new_slot();
+    slot.reserved_body_bytes = std::exchange(reserved_body_bytes_, 0);
     slot.request = parser_->release();
     slot.keep_alive = slot.request.keep_alive();
     server_.request_started();
@@ -680,6 +715,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Makes `slot`'s answer ready and writes what can be written.
   void finish(Slot& slot, Answer answer) {
+    server_.release_body_bytes(std::exchange(slot.reserved_body_bytes, 0));
     slot.close = answer.close || !slot.keep_alive;
     serialize_answer(answer, !slot.close, slot.wire);
     slot.ready = true;
@@ -718,7 +754,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     if (write_buffers_.empty()) {
-      if (closing_ && queue_.empty() && !reading_) close_now();
+      if (closing_ && queue_.empty() && !reading_) linger_close();
       return;
     }
     writing_ = true;
@@ -812,6 +848,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;    // read no more requests; close once the owed answers are sent
   bool peer_gone_ = false;  // write nothing more
   bool closed_ = false;
+  std::size_t reserved_body_bytes_ = 0;  // of the request being read
   bool counted_as_peer_ = false;  // set once in start(), before any handler runs
 };
 

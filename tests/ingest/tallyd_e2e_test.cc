@@ -447,6 +447,28 @@ TEST(TallydLimits, ConnectionsOverThePerPeerLimitGet429) {
   EXPECT_EQ(first.request("GET", "/healthz").status, 200);
 }
 
+TEST(TallydLimits, LargeBodiesOverTheInflightBudgetGet503) {
+  TallydProcess server;
+  ASSERT_TRUE(server.start({"--demo", "--max-inflight-body-bytes", "100000"})) << server.log();
+  HttpClient reader(server.port());
+  // Headers announce 90,000 bytes, of which only some arrive: the budget stays taken.
+  ASSERT_TRUE(reader.send_raw(
+      "POST /v1/votes:batch HTTP/1.1\r\nHost: x\r\nContent-Length: 90000\r\n\r\n{"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  HttpClient second(server.port());
+  const HttpAnswer refused =
+      second.request("POST", "/v1/votes:batch", std::string(20'000, '\n'), server.ingest_token());
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_TRUE(refused.has_header("Retry-After: 1"));
+  reader.shutdown_write();
+  ASSERT_TRUE(reader.closed_by_peer());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  HttpClient third(server.port());
+  const HttpAnswer batch = third.request("POST", "/v1/votes:batch", ballot("c01", "budget") + "\n",
+                                         server.ingest_token());
+  EXPECT_EQ(batch.status, 200) << batch.body;
+}
+
 TEST(TallydProtectReads, ReadsNeedATokenWhenProtected) {
   TallydProcess server;
   ASSERT_TRUE(server.start({"--demo", "--protect-reads"})) << server.log();

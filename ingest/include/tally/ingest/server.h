@@ -41,6 +41,10 @@ struct Limits {
   std::size_t max_batch_lines = 10'000;
   // Body of PUT /v1/campaigns/{id}. Default: 1 MiB.
   std::size_t max_campaign_body_bytes = 1024 * 1024;
+  // Bytes of batch and campaign bodies (over max_body_bytes) being read or handled at
+  // once, across connections; a request that would pass it is answered 503 overloaded.
+  // Default: 256 MiB.
+  std::size_t max_inflight_body_bytes = 256 * 1024 * 1024;
   // Open connections; one more is answered 503 overloaded and closed. Default: 10,000.
   std::size_t max_connections = 10'000;
   // Open connections from one peer address; one more is answered 429 rate_limited and

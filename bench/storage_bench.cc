@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -76,13 +77,17 @@ std::uint64_t write_votes(storage::VoteLog& log, engine::Engine& engine, std::ui
             break;
           }
           if (result == storage::SubmitResult::unavailable) std::abort();
-          std::this_thread::yield();  // overloaded: the writer is behind
+          // Overloaded: the writer is behind. Sleep rather than spin: on a small machine the
+          // spinning would take the writer's core.
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
         }
       }
     });
   }
   for (auto& producer : producers) producer.join();
-  while (counter.done.load(std::memory_order_acquire) < queued.load()) std::this_thread::yield();
+  while (counter.done.load(std::memory_order_acquire) < queued.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return queued.load();
 }
 

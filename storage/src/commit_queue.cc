@@ -102,6 +102,8 @@ void CommitPipeline::commit_votes(std::vector<PendingEvent>& batch) {
     fail(batch);
     return;
   }
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  events_.fetch_add(batch.size(), std::memory_order_relaxed);
   std::uint64_t seq = first_seq;
   for (auto& event : batch) engine_.commit(std::move(event.claim), seq++, event.flags);
   const std::uint64_t last = seq - 1;
@@ -133,6 +135,8 @@ void CommitPipeline::commit_campaign(PendingEvent& event) {
     }
     // The writer is the only installer and no vote committed since the check: the install
     // decides as the check did.
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    events_.fetch_add(1, std::memory_order_relaxed);
     outcome.campaign_outcome = engine_.install_campaign(*event.campaign, seq);
     outcome.seq = seq;
     last_seq_.store(seq, std::memory_order_release);
@@ -141,7 +145,16 @@ void CommitPipeline::commit_campaign(PendingEvent& event) {
   if (event.done != nullptr) event.done(event.context, outcome);
 }
 
+CommitStats CommitPipeline::stats() const {
+  CommitStats stats;
+  stats.batches = batches_.load(std::memory_order_relaxed);
+  stats.events = events_.load(std::memory_order_relaxed);
+  stats.failed_batches = failed_batches_.load(std::memory_order_relaxed);
+  return stats;
+}
+
 void CommitPipeline::fail(std::vector<PendingEvent>& batch) {
+  failed_batches_.fetch_add(1, std::memory_order_relaxed);
   // Release before publishing the failure, so that a submitter that sees failed() == true
   // finds the keys of this batch free (release pairs with the acquire in failed()).
   for (auto& event : batch) {

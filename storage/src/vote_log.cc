@@ -307,6 +307,11 @@ std::uint64_t VoteLog::last_seq() const {
   return impl_->recovered_last_seq;
 }
 
+CommitStats VoteLog::commit_stats() const {
+  if (!impl_->started.load(std::memory_order_acquire)) return {};
+  return impl_->pipeline->stats();
+}
+
 std::optional<std::string> VoteLog::event_json(std::uint64_t seq) const {
   if (seq == 0) return std::nullopt;
   auto found = find_event_record(*impl_->db, impl_->events_cf, seq);

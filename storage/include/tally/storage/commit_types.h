@@ -33,6 +33,13 @@ struct CommitOutcome {
 };
 using CompletionFn = void (*)(void* context, const CommitOutcome& outcome);
 
+// Counters of the group-commit writer, for metrics and benchmarks. Monotonic.
+struct CommitStats {
+  std::uint64_t batches = 0;  // commit batches written (one WAL sync each in sync mode)
+  std::uint64_t events = 0;   // events in them
+  std::uint64_t failed_batches = 0;
+};
+
 enum class SubmitResult : std::uint8_t {
   queued,       // the completion will be called exactly once
   overloaded,   // queue full: nothing taken, the caller still owns the claim

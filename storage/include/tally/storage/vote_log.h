@@ -55,7 +55,9 @@ class VoteLog {
   // is untouched and the caller must release it.
   SubmitResult submit_vote(const engine::Ballot& ballot, engine::Claim& claim,
                            engine::FraudFlags flags, CompletionFn done, void* context);
-  // Queues a campaign version; on commit the writer installs it in the engine.
+  // Queues a campaign version. The writer decides again with check_campaign() (it alone
+  // installs, so the answer cannot race another PUT): created/updated write a new version and
+  // install it; unchanged/conflict write nothing. The outcome's campaign_outcome says which.
   SubmitResult submit_campaign(const engine::Campaign& campaign, CompletionFn done,
                                void* context);
 
@@ -64,6 +66,8 @@ class VoteLog {
   bool ready() const;
   // Highest committed seq (0 when the log is empty).
   std::uint64_t last_seq() const;
+  // The writer's counters (zero before start()). Safe for concurrent use.
+  CommitStats commit_stats() const;
   // The stored event as JSON (DESIGN.md "Stored event"), or nullopt when there is none.
   std::optional<std::string> event_json(std::uint64_t seq) const;
 

@@ -79,6 +79,8 @@ class CommitPipeline {
 
   // A batch failed: every later submission answers `unavailable`.
   bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Counters so far; each value is exact, the three are not read atomically together.
+  CommitStats stats() const;
   // Highest seq committed so far.
   std::uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
 
@@ -107,6 +109,10 @@ class CommitPipeline {
   std::atomic<bool> failed_{false};
   // Written by the writer after each batch (release), read by anyone (acquire).
   std::atomic<std::uint64_t> last_seq_;
+  // Written by the writer only; relaxed: they are counters, ordered with nothing else.
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> events_{0};
+  std::atomic<std::uint64_t> failed_batches_{0};
   std::thread writer_;
 };
 

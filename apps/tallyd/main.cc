@@ -248,8 +248,17 @@ engine::Status install_campaign(storage::VoteLog& vote_log, engine::Engine& engi
   if (result.status != engine::VoteStatus::accepted) {
     return engine::Status::error(std::string(source) + ": storage failed to commit the campaign");
   }
+  if (result.campaign_outcome == engine::PutOutcome::conflict) {
+    return engine::Status::error(std::string(source) + ": campaign " + campaign.id +
+                                 " has votes: its candidates and rules cannot change");
+  }
+  if (result.campaign_outcome == engine::PutOutcome::unchanged) {
+    spdlog::info("campaign unchanged id={} source={}", campaign.id, source);
+    return {};
+  }
   spdlog::info("campaign installed id={} seq={} version={} source={}", campaign.id, result.seq,
-               outcome == engine::PutOutcome::created ? "created" : "updated", source);
+               result.campaign_outcome == engine::PutOutcome::created ? "created" : "updated",
+               source);
   return {};
 }
 

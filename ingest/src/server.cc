@@ -58,6 +58,9 @@ constexpr std::size_t kMaxAnswersPerWrite = 64;
 constexpr std::chrono::milliseconds kLingerTimeout{2'000};
 // ...or this many bytes.
 constexpr std::size_t kLingerMaxBytes = 16 * 1024 * 1024;
+// Why a PUT was refused with 409.
+constexpr std::string_view kConflictError =
+    "campaign has votes: its candidates and rules cannot change";
 // Wait before re-accepting after an accept error such as EMFILE.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
 
@@ -259,7 +262,6 @@ class Session : public std::enable_shared_from_this<Session> {
     std::size_t retries = 0;
     std::size_t reserved_body_bytes = 0;  // released when the answer is ready
     storage::CommitOutcome campaign_outcome;
-    engine::PutOutcome campaign_put = engine::PutOutcome::created;
   };
 
   static Line make_line(Slot& slot, std::size_t begin, std::size_t size, std::uint32_t number) {
@@ -528,8 +530,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const engine::PutOutcome outcome = server_.engine.check_campaign(*parsed);
     if (outcome == engine::PutOutcome::conflict) {
-      return finish(slot, error_answer(HttpError::conflict,
-                                       "campaign has votes: candidates and rules cannot change"));
+      return finish(slot, error_answer(HttpError::conflict, kConflictError));
     }
     if (outcome == engine::PutOutcome::unchanged) {
       std::string body = R"({"status":"unchanged","campaign":)";
@@ -537,7 +538,6 @@ class Session : public std::enable_shared_from_this<Session> {
       body += '}';
       return finish(slot, json_answer(std::move(body)));
     }
-    slot.campaign_put = outcome;
     slot.hold = shared_from_this();
     const auto submitted = server_.vote_log.submit_campaign(*parsed, &on_campaign_committed, &slot);
     if (submitted != storage::SubmitResult::queued) {
@@ -560,7 +560,17 @@ class Session : public std::enable_shared_from_this<Session> {
         if (committed.status != VoteStatus::accepted) {
           return self->finish(*slot, error_answer(committed.status, {}));
         }
-        const bool created = slot->campaign_put == engine::PutOutcome::created;
+        // The writer decided again (it alone installs): its word is final.
+        switch (committed.campaign_outcome) {
+          case engine::PutOutcome::conflict:
+            return self->finish(*slot, error_answer(HttpError::conflict, kConflictError));
+          case engine::PutOutcome::unchanged:
+            return self->finish(*slot, json_answer(R"({"status":"unchanged"})"));
+          case engine::PutOutcome::created:
+          case engine::PutOutcome::updated:
+            break;
+        }
+        const bool created = committed.campaign_outcome == engine::PutOutcome::created;
         std::string body = created ? R"({"status":"created","seq":)" : R"({"status":"updated","seq":)";
         body += std::to_string(committed.seq);
         body += '}';

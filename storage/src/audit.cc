@@ -179,6 +179,32 @@ class RuleChecker {
     problems.push_back(where + "accepted vote breaks a rule: " + why);
   }
 
+  // Compares a persisted tally with the recount. REQUIRES: every event up to its as_of_seq,
+  // and none after it, has been judged.
+  void check_tally(const engine::TallySnapshot& stored, std::vector<std::string>& problems) {
+    engine_.publish(stored.as_of_seq);
+    const auto recount = engine_.tally(stored.campaign);
+    const std::string where = at_seq(stored.as_of_seq) + "stored tally of campaign " +
+                              stored.campaign + " ";
+    if (!recount) {
+      problems.push_back(where + "names a campaign the log does not have");
+      return;
+    }
+    std::map<std::string, std::pair<const engine::CandidateTally*, const engine::CandidateTally*>>
+        both;
+    for (const auto& c : stored.candidates) both[c.id].first = &c;
+    for (const auto& c : recount->candidates) both[c.id].second = &c;
+    const engine::CandidateTally zero;
+    for (const auto& [id, pair] : both) {
+      const auto& have = pair.first != nullptr ? *pair.first : zero;
+      const auto& want = pair.second != nullptr ? *pair.second : zero;
+      if (have.votes == want.votes && have.suspect == want.suspect) continue;
+      problems.push_back(where + "says candidate " + id + " has " + std::to_string(have.votes) +
+                         " votes (" + std::to_string(have.suspect) + " suspect), the recount " +
+                         std::to_string(want.votes) + " (" + std::to_string(want.suspect) + ")");
+    }
+  }
+
   std::vector<engine::TallySnapshot> tallies(std::uint64_t last_seq) {
     engine_.publish(last_seq);
     std::vector<engine::TallySnapshot> out;
@@ -211,6 +237,36 @@ engine::Status for_each_event(ReadOnlyDb& db, std::uint64_t from_seq, OnEvent&& 
     for (const StoredEvent& event : events) on_event(key_seq.value_or(0), event);
   }
   return scan.status();
+}
+
+// A persisted tally (the /tally JSON) as verify needs it: campaign, as_of_seq, and votes and
+// suspect per candidate.
+engine::Result<engine::TallySnapshot> parse_tally(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  engine::TallySnapshot tally;
+  std::string_view campaign;
+  simdjson::dom::array candidates;
+  if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS ||
+      doc["campaign"].get(campaign) != simdjson::SUCCESS ||
+      doc["as_of_seq"].get(tally.as_of_seq) != simdjson::SUCCESS ||
+      doc["candidates"].get(candidates) != simdjson::SUCCESS) {
+    return engine::Status::error("stored tally: not the /tally shape");
+  }
+  tally.campaign = std::string(campaign);
+  for (auto element : candidates) {
+    engine::CandidateTally c;
+    std::string_view id;
+    if (element["id"].get(id) != simdjson::SUCCESS ||
+        element["votes"].get(c.votes) != simdjson::SUCCESS ||
+        element["suspect"].get(c.suspect) != simdjson::SUCCESS) {
+      return engine::Status::error("stored tally of " + tally.campaign +
+                                   ": candidates[].id, votes and suspect: required");
+    }
+    c.id = std::string(id);
+    tally.candidates.push_back(std::move(c));
+  }
+  return tally;
 }
 
 class HmacRedactor final : public Redactor {
@@ -249,8 +305,26 @@ engine::Result<VerifyReport> verify_log(const std::string& data_dir) {
   std::uint64_t last_seq = 0;
   std::uint64_t record_first = 0;
 
+  // Persisted tallies, checked once the log has been judged up to their as_of_seq.
+  std::multimap<std::uint64_t, engine::TallySnapshot> stored_tallies;
+  for (const std::string& json : read_persisted_tallies(*db.db, db.meta_cf)) {
+    auto tally = parse_tally(json);
+    if (!tally.ok()) {
+      problems.push_back(at_seq(0) + tally.message());
+      continue;
+    }
+    stored_tallies.emplace(tally->as_of_seq, std::move(*tally));
+  }
+  auto check_tallies_before = [&](std::uint64_t seq) {
+    while (!stored_tallies.empty() && stored_tallies.begin()->first < seq) {
+      rules.check_tally(stored_tallies.begin()->second, problems);
+      stored_tallies.erase(stored_tallies.begin());
+    }
+  };
+
   auto on_event = [&](std::uint64_t key_seq, const StoredEvent& event) {
     ++report.events;
+    check_tallies_before(event.seq);
     if (key_seq != record_first) {
       record_first = key_seq;
       if (event.seq != key_seq) {
@@ -289,6 +363,14 @@ engine::Result<VerifyReport> verify_log(const std::string& data_dir) {
     problems.push_back(at_seq(key_seq) + "record does not decode: " + message);
   };
   if (auto status = for_each_event(db, 0, on_event, on_bad); !status.ok()) return status;
+  for (auto& [as_of_seq, tally] : stored_tallies) {
+    if (as_of_seq > last_seq) {
+      problems.push_back(at_seq(as_of_seq) + "stored tally of campaign " + tally.campaign +
+                         " is as of a seq the log does not reach");
+    } else {
+      rules.check_tally(tally, problems);
+    }
+  }
 
   const MetaState meta = read_meta(*db.db, db.meta_cf);
   if (!meta.status.ok()) {

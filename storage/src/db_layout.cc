@@ -58,6 +58,17 @@ MetaState read_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta_cf) {
   return meta;
 }
 
+std::vector<std::string> read_persisted_tallies(rocksdb::DB& db,
+                                                rocksdb::ColumnFamilyHandle* meta_cf) {
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), meta_cf));
+  const rocksdb::Slice prefix(kMetaTallyPrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    out.push_back(it->value().ToString());
+  }
+  return out;
+}
+
 std::optional<std::string> find_event_record(rocksdb::DB& db,
                                              rocksdb::ColumnFamilyHandle* events_cf,
                                              std::uint64_t seq) {

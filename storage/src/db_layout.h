@@ -26,9 +26,17 @@ inline constexpr std::size_t kEventsIndex = 1;  // in column_families()
 inline constexpr std::size_t kMetaIndex = 2;
 inline constexpr char kMetaChainHead[] = "chain_head";
 inline constexpr char kMetaLastSeq[] = "last_seq";
+// kMetaTallyPrefix + campaign id: the campaign's tally (the /tally JSON, with its as_of_seq)
+// written at a clean shutdown. Never read by recovery (the log is authoritative); verify
+// compares each with the recount at its as_of_seq.
+inline constexpr char kMetaTallyPrefix[] = "tally/";
 
 // Options of the writing instance (tallyd).
 rocksdb::DBOptions write_db_options();
+// Reads every persisted tally (kMetaTallyPrefix keys) as raw JSON.
+std::vector<std::string> read_persisted_tallies(rocksdb::DB& db,
+                                                rocksdb::ColumnFamilyHandle* meta_cf);
+
 // default, events, meta: in that order (kEventsIndex, kMetaIndex).
 std::vector<rocksdb::ColumnFamilyDescriptor> column_families();
 

@@ -116,6 +116,7 @@ struct VoteLog::Impl final : internal::BatchSink {
   std::unique_ptr<internal::CommitPipeline> pipeline;
   std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
+  engine::Engine* engine = nullptr;  // set by start()
 
   engine::Status write_batch(std::span<const internal::PendingEvent> events,
                              std::uint64_t first_seq) override {
@@ -261,6 +262,7 @@ void VoteLog::start(engine::Engine& engine) {
   impl.pipeline = std::make_unique<internal::CommitPipeline>(impl, engine, options,
                                                              impl.recovered_last_seq);
   impl.pipeline->start();
+  impl.engine = &engine;
   impl.started.store(true, std::memory_order_release);
 }
 
@@ -328,8 +330,24 @@ std::optional<std::string> VoteLog::event_json(std::uint64_t seq) const {
 }
 
 void VoteLog::stop() {
-  impl_->stopped.store(true, std::memory_order_release);
-  if (impl_->pipeline) impl_->pipeline->stop();
+  Impl& impl = *impl_;
+  if (impl.stopped.exchange(true, std::memory_order_acq_rel)) return;
+  if (!impl.pipeline) return;
+  impl.pipeline->stop();
+  if (impl.pipeline->failed() || impl.engine == nullptr) return;
+  // Everything queued is committed and published: record each campaign's tally so that
+  // verify can compare it with the recount. Best effort: the log stays authoritative.
+  rocksdb::WriteBatch batch;
+  for (const auto& campaign : impl.engine->campaigns()) {
+    auto tally = impl.engine->tally(campaign->id);
+    if (!tally) continue;
+    batch.Put(impl.meta_cf, std::string(kMetaTallyPrefix) + campaign->id,
+              engine::tally_to_json(*tally))
+        .PermitUncheckedError();
+  }
+  rocksdb::WriteOptions options;
+  options.sync = true;
+  impl.db->Write(options, &batch).PermitUncheckedError();
 }
 
 }  // namespace tally::storage

@@ -108,6 +108,14 @@ class RawDb {
   void put(std::uint64_t seq, const std::string& value) {
     EXPECT_TRUE(db_->Put({}, handles_[1], seq_key(seq), value).ok());
   }
+  std::string get_meta(const std::string& key) {
+    std::string value;
+    EXPECT_TRUE(db_->Get({}, handles_[2], key, &value).ok()) << key;
+    return value;
+  }
+  void put_meta(const std::string& key, const std::string& value) {
+    EXPECT_TRUE(db_->Put({}, handles_[2], key, value).ok());
+  }
   void remove(std::uint64_t seq) { EXPECT_TRUE(db_->Delete({}, handles_[1], seq_key(seq)).ok()); }
   ChainHash chain_head() {
     std::string value;
@@ -251,6 +259,24 @@ TEST_F(TallyctlTest, VerifyCatchesAVoteOutsideTheWindowAndOverQuota) {
             std::string::npos)
       << result.output;
   EXPECT_NE(result.output.find("seq 7: accepted vote breaks a rule: over the voter's quota"),
+            std::string::npos)
+      << result.output;
+}
+
+TEST_F(TallyctlTest, VerifyCatchesAStoredTallyThatDiffersFromTheRecount) {
+  {
+    RawDb db(db_dir());
+    std::string tally = db.get_meta("tally/ordos");
+    EXPECT_NE(tally.find("\"as_of_seq\":5"), std::string::npos) << tally;
+    const auto at = tally.find("\"votes\":2");
+    ASSERT_NE(at, std::string::npos) << tally;
+    tally.replace(at, 9, "\"votes\":3");
+    db.put_meta("tally/ordos", tally);
+  }
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("seq 5: stored tally of campaign ordos says candidate c01 has 3 "
+                               "votes (0 suspect), the recount 2 (0)"),
             std::string::npos)
       << result.output;
 }

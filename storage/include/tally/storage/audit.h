@@ -32,9 +32,10 @@ struct VerifyReport {
 };
 
 // Checks the chain (every event's hash, seqs contiguous from 1, keys, meta's last seq and
-// chain head), then re-judges every accepted vote with a fresh engine at its stored server
-// time (known campaign and candidate, window, period, no duplicate key or request id,
-// quotas). An error only when the database cannot be read at all.
+// chain head), re-judges every accepted vote with a fresh engine at its stored server time
+// (known campaign and candidate, window, period, no duplicate key or request id, quotas), and
+// compares every tally tallyd persisted at shutdown with the recount at its as_of_seq.
+// An error only when the database cannot be read at all.
 engine::Result<VerifyReport> verify_log(const std::string& data_dir);
 
 struct ExportOptions {

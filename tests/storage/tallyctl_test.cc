@@ -72,7 +72,8 @@ void write_sample_log(const std::string& dir) {
     ballot.voter = voter;
     ballot.candidate = candidate;
     ballot.ip = "192.0.2.7";
-    ballot.device = std::string(voter) + "-phone";
+    const std::string device = std::string(voter) + "-phone";
+    ballot.device = device;
     auto decision = engine.decide(ballot);
     ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
     calls.store(0);

@@ -163,6 +163,26 @@ void BM_MutexUnorderedSetInsert(benchmark::State& state) {
   }
 }
 
+// Marginal memory: the table's own bytes after 2N keys minus after N keys, per added key, for a
+// table grown from the minimum (DESIGN.md's measure). Args: N.
+void BM_KeyTableMarginalBytes(benchmark::State& state) {
+  const auto keys = static_cast<std::uint64_t>(state.range(0));
+  for (auto _ : state) {
+    KeyTable table(0);
+    for (std::uint64_t i = 0; i < keys; ++i) table.update(key_number(i), insert_once);
+    const std::uint64_t bytes_at_n = table.bytes();
+    const auto start = std::chrono::steady_clock::now();
+    for (std::uint64_t i = keys; i < 2 * keys; ++i) table.update(key_number(i), insert_once);
+    state.SetIterationTime(seconds_since(start));
+    state.counters["bytes_at_n_per_key"] =
+        static_cast<double>(bytes_at_n) / static_cast<double>(keys);
+    state.counters["bytes_at_2n_per_key"] =
+        static_cast<double>(table.bytes()) / static_cast<double>(2 * keys);
+    state.counters["marginal_bytes_per_key"] =
+        static_cast<double>(table.bytes() - bytes_at_n) / static_cast<double>(keys);
+  }
+}
+
 // Duplicate probes: the hot path under a brushing attack, where most ballots repeat a key
 // already counted. Looks up existing keys in random order. Args: keys, threads.
 void BM_KeyTableDuplicateProbe(benchmark::State& state) {
@@ -249,6 +269,14 @@ BENCHMARK(BM_MutexUnorderedSetInsert)
     ->Args({k10M, 2})
     ->Args({k100M, 1})
     ->ArgNames({"keys", "threads"})
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_KeyTableMarginalBytes)
+    ->Arg(5'000'000)
+    ->Arg(10'000'000)
+    ->Arg(50'000'000)
+    ->ArgNames({"n"})
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);

@@ -5,7 +5,7 @@
 // WAL once, assigns seqs in commit order, then calls engine.commit()/publish() and completes
 // every waiting submission. recover() rebuilds the engine from the log alone.
 // submit_*(), ready() and event_json() are safe for concurrent use. Contract: DESIGN.md
-// "Storage"; format: docs/EVENT_FORMAT.md.
+// "Storage"; format: docs/EVENT_FORMAT.md; design and failure handling: docs/STORAGE.md.
 #pragma once
 
 #include <atomic>

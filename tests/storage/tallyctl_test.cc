@@ -350,6 +350,41 @@ TEST_F(TallyctlTest, BackupIsAVerifiableCopy) {
   EXPECT_EQ(run_tallyctl("backup --data-dir " + db_dir() + " --to " + copy).exit_code, 1);
 }
 
+TEST_F(TallyctlTest, VerifyAndBackupWorkBesideARunningWriter) {
+  // The log stays open with its writer running (as in tallyd) while tallyctl reads it.
+  engine::ManualClock clock(kNoon);
+  engine::Engine engine(clock);
+  StorageOptions options;
+  options.data_dir = db_dir();
+  auto log = VoteLog::open(options);
+  ASSERT_TRUE(log.ok()) << log.message();
+  ASSERT_TRUE((*log)->recover(engine).ok());
+  (*log)->start(engine);
+  engine::Ballot ballot;
+  ballot.campaign = "ordos";
+  ballot.voter = "erin";
+  ballot.candidate = "c04";
+  auto decision = engine.decide(ballot);
+  ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
+  std::atomic<int> calls{0};
+  auto done = [](void* context, const CommitOutcome&) {
+    static_cast<std::atomic<int>*>(context)->fetch_add(1, std::memory_order_release);
+  };
+  ASSERT_EQ((*log)->submit_vote(ballot, decision.claim, 0, done, &calls), SubmitResult::queued);
+  wait_done(calls);
+
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("last seq 6"), std::string::npos) << result.output;
+  const std::string copy = dir_.sub("live-copy");
+  EXPECT_EQ(run_tallyctl("backup --data-dir " + db_dir() + " --to " + copy).exit_code, 0);
+  EXPECT_TRUE((*log)->ready());
+  (*log)->stop();
+  const RunResult copied = run_tallyctl("verify --data-dir " + copy);
+  EXPECT_EQ(copied.exit_code, 0) << copied.output;
+  EXPECT_NE(copied.output.find("last seq 6"), std::string::npos) << copied.output;
+}
+
 TEST_F(TallyctlTest, BadUsageExitsTwo) {
   EXPECT_EQ(run_tallyctl("").exit_code, 2);
   EXPECT_EQ(run_tallyctl("frobnicate").exit_code, 2);

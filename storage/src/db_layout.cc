@@ -1,14 +1,41 @@
 // RocksDB layout and read helpers of the vote log. See db_layout.h.
 #include "db_layout.h"
 
+#include <rocksdb/env.h>
 #include <rocksdb/table.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 
 namespace tally::storage {
+namespace {
+
+// RocksDB's own diagnostics go to stderr (the service log), warnings and worse only. Its
+// default LOG file lives in the data dir: on a full disk its failed write would be followed
+// by more writes to the same file (which the library asserts against), and a read-only open
+// next to a running tallyd must not write into the directory at all.
+class StderrLogger final : public rocksdb::Logger {
+ public:
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list arguments) override {
+    char line[1024];
+    std::vsnprintf(line, sizeof line, format, arguments);
+    std::fprintf(stderr, "rocksdb: %s\n", line);
+  }
+};
+
+std::shared_ptr<rocksdb::Logger> stderr_logger() {
+  static const auto logger = std::make_shared<StderrLogger>();
+  return logger;
+}
+
+}  // namespace
 
 rocksdb::DBOptions write_db_options() {
   rocksdb::DBOptions options;
+  options.info_log = stderr_logger();
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   // Flushes and compactions run beside the writer; the machine is small.
@@ -127,6 +154,7 @@ ReadOnlyDb::~ReadOnlyDb() {
 engine::Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir) {
   auto out = std::make_unique<ReadOnlyDb>();
   rocksdb::DBOptions options;
+  options.info_log = stderr_logger();
   // Opened next to a running tallyd: read its files, take no lock, write nothing.
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, data_dir, column_families(),

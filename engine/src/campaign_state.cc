@@ -78,7 +78,12 @@ Generation* CampaignState::period_generation(std::int64_t period, std::uint64_t 
                                              bool create) {
   Generation* live = protect(period_gen_, kSlotGeneration);
   if (live != nullptr && live->id == period) return live;
-  if (live != nullptr && live->id > period) return nullptr;  // a newer period already began
+  if (live != nullptr && live->id > period) {
+    // A newer period already began (another thread read the clock later than the caller).
+    if (create) return live;  // periods never go back: the ballot counts in the newest one
+    clear_hazard(kSlotGeneration);
+    return nullptr;
+  }
   clear_hazard(kSlotGeneration);
   if (!create) return nullptr;
   {

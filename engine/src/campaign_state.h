@@ -70,10 +70,9 @@ class CampaignState {
   void set_definition(const Campaign& definition);
 
   // The protected generation for `period`, creating it (base `base_seq`) if the state has
-  // none yet or an older one. Returns null if `period` is older than the live generation (a
-  // rollover happened meanwhile; the caller re-reads the clock). With create == false returns
-  // the live generation only if it is `period`'s. REQUIRES: clear_hazard(kSlotGeneration)
-  // when done with it.
+  // none yet or an older one; if a newer period's generation is already live, that one (the
+  // caller takes its id as the period). With create == false returns the live generation
+  // only if it is `period`'s, else null. REQUIRES: clear_hazard(kSlotGeneration) when done.
   Generation* period_generation(std::int64_t period, std::uint64_t base_seq, bool create);
   // The request-id generation of a UTC day (live ones cover the last three days).
   // Protected in kSlotRequestGen unless null.

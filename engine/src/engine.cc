@@ -29,6 +29,8 @@ struct Engine::CampaignMap {
 
 namespace {
 
+constexpr int kMaxAttempts = 8;
+
 bool is_committed(std::uint64_t value) { return value != kPending && value != kReleased; }
 
 // Set-mode claim: an absent or released key becomes pending; anything else stays.
@@ -239,7 +241,10 @@ std::vector<std::shared_ptr<const Campaign>> Engine::campaigns() const {
 
 Decision Engine::decide(const Ballot& ballot) {
   if (auto error = check_ballot(ballot)) return reject(VoteStatus::invalid, *error);
-  for (;;) {
+  // Judging again happens when a campaign version or a UTC day changes under the ballot;
+  // twice in a row is already rare, so a bound only guards against a clock that steps back.
+  for (int attempt = 0;; ++attempt) {
+    if (attempt == kMaxAttempts) return reject(VoteStatus::overloaded);
     CampaignState* state = find_state(ballot.campaign);
     if (state == nullptr) return reject(VoteStatus::unknown_campaign);
     const std::int64_t now_ms = clock_.now_ms();
@@ -270,15 +275,11 @@ Decision Engine::decide(const Ballot& ballot) {
     const bool counter_mode = rules.max_votes_per_candidate > 1;
     const Key128 fingerprint = voter_fingerprint(state->id(), ballot.voter);
     const Key128 dedupe = dedupe_key(fingerprint, *candidate);
-    const std::int64_t period = state->period_of(now_ms);
-
     // A counted ballot is a duplicate even after the window closed.
     const bool open = state->is_open_at(now_ms);
-    Generation* generation = state->period_generation(period, base_seq, open);
-    if (generation == nullptr) {
-      if (!open) return reject(VoteStatus::closed);
-      continue;  // a newer period began between our clock read and now: judge again
-    }
+    Generation* generation = state->period_generation(state->period_of(now_ms), base_seq, open);
+    if (generation == nullptr) return reject(VoteStatus::closed);
+    const std::int64_t period = generation->id;
     // The dedupe and quota slots are two independent cache misses: start both now.
     generation->keys.prefetch(dedupe);
     generation->quota->prefetch(fingerprint);
@@ -433,8 +434,13 @@ Status Engine::replay_vote(std::string_view campaign_id, std::string_view candid
     return Status::error("seq " + std::to_string(seq) + ": unknown candidate \"" +
                          std::string(candidate_id) + "\"");
   }
-  // Only the newest period needs its keys: older periods can no longer be voted in.
-  if (Generation* generation = state->period_generation(period, seq - 1, true)) {
+  // Only the current period needs its keys: older periods can no longer be voted in.
+  Generation* generation = period < state->period_of(clock_.now_ms())
+                               ? nullptr
+                               : state->period_generation(period, seq - 1, true);
+  if (generation != nullptr && generation->id != period) {
+    internal::clear_hazard(internal::kSlotGeneration);  // out of order: tallies only
+  } else if (generation != nullptr) {
     const Key128 fingerprint = voter_fingerprint(state->id(), voter);
     const Key128 dedupe = dedupe_key(fingerprint, *candidate);
     bool new_candidate = false;

@@ -179,6 +179,18 @@ TEST_F(EngineTest, DayPeriodTurnsOverAtMidnightAtTheCampaignOffset) {
   EXPECT_EQ(vote(ballot("a", "c01")).status, VoteStatus::duplicate);
 }
 
+TEST_F(EngineTest, PeriodsNeverGoBackWhenTheClockDoes) {
+  const std::int64_t midnight = kOpens + kMsPerDay;
+  clock_.set_ms(midnight + kHour);
+  const Decision day2 = vote(ballot("a", "c01"));
+  ASSERT_EQ(day2.status, VoteStatus::accepted);
+  clock_.set_ms(midnight - kHour);  // a ballot read the clock just before the rollover
+  const Decision late = vote(ballot("a", "c01"));
+  EXPECT_EQ(late.status, VoteStatus::duplicate);
+  EXPECT_EQ(late.seq, day2.seq);
+  EXPECT_EQ(late.period, day2.period);
+}
+
 TEST(EngineRules, CampaignPeriodNeverTurnsOver) {
   ManualClock clock(kOpens);
   Engine engine(clock);

@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev
   # scripts and end-to-end tests
   curl python3 procps
+  # metrics and dashboard end-to-end tests: promtool and a Prometheus server, headless Chromium
+  prometheus chromium
 )
 
 missing=()

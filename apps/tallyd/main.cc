@@ -23,6 +23,7 @@
 #include "tally/engine/time.h"
 #include "tally/ingest/server.h"
 #include "tally/ingest/tokens.h"
+#include "tally/metrics/metrics.h"
 #include "tally/storage/vote_log.h"
 
 namespace tally {
@@ -88,6 +89,8 @@ void print_help() {
       "  --header-timeout-ms N   first byte to end of headers (slowloris). Default: %lld\n"
       "  --body-timeout-ms N     to receive a body. Default: %lld\n"
       "  --pipeline-depth N      pipelined requests read ahead per connection. Default: %zu\n"
+      "  --max-tally-streams N   open GET .../tally/stream connections; more get 503.\n"
+      "                          Default: %zu\n"
       "  --queue-depth N         votes waiting for the storage writer; more get 503\n"
       "                          overloaded. Default: %zu\n"
       "\n"
@@ -102,6 +105,7 @@ void print_help() {
       static_cast<long long>(limits.idle_timeout.count()),
       static_cast<long long>(limits.header_timeout.count()),
       static_cast<long long>(limits.body_timeout.count()), limits.pipeline_depth,
+      limits.max_tally_streams,
       storage.queue_capacity);
 }
 
@@ -185,6 +189,8 @@ bool parse_options(int argc, char** argv, Options& options, bool& help) {
       limits.body_timeout = std::chrono::milliseconds(ms);
     } else if (flag == "--pipeline-depth") {
       ok = parse_int(value, limits.pipeline_depth) && limits.pipeline_depth >= 1;
+    } else if (flag == "--max-tally-streams") {
+      ok = parse_int(value, limits.max_tally_streams);
     } else if (flag == "--queue-depth") {
       ok = parse_int(value, options.storage.queue_capacity) && options.storage.queue_capacity >= 1;
     } else if (flag == "--unsafe-test-clock-offset-ms") {
@@ -287,6 +293,38 @@ engine::Status install_demo(storage::VoteLog& vote_log, engine::Engine& engine) 
   return install_campaign(vote_log, engine, demo, "demo");
 }
 
+// What /metrics reads from storage at each scrape.
+metrics::Sources metrics_sources(const storage::VoteLog& vote_log) {
+  metrics::Sources sources;
+  sources.ready = [&vote_log] { return vote_log.ready(); };
+  sources.storage = [&vote_log] {
+    const storage::CommitStats stats = vote_log.commit_stats();
+    const storage::DbFigures db = vote_log.db_figures();
+    metrics::StorageFigures figures;
+    figures.commit_batches = stats.batches;
+    figures.commit_events = stats.events;
+    figures.failed_batches = stats.failed_batches;
+    figures.queue_depth = stats.queued;
+    auto& latency = figures.commit_write_latency;
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < db.write_counts.size(); ++i) {
+      if (i < db.kWriteBoundsUs.size()) {
+        latency.upper_bounds_seconds.push_back(static_cast<double>(db.kWriteBoundsUs[i]) / 1e6);
+      }
+      cumulative += db.write_counts[i];
+      latency.cumulative_counts.push_back(cumulative);
+    }
+    latency.count = cumulative;
+    latency.sum_seconds = static_cast<double>(db.write_ns_sum) / 1e9;
+    figures.rocksdb_estimate_num_keys = db.estimate_num_keys;
+    figures.rocksdb_live_sst_bytes = db.live_sst_bytes;
+    figures.rocksdb_memtable_bytes = db.memtable_bytes;
+    figures.rocksdb_pending_compaction_bytes = db.pending_compaction_bytes;
+    return figures;
+  };
+  return sources;
+}
+
 int fail(const std::string& message) {
   spdlog::error("tallyd stopped: {}", message);
   return 1;
@@ -314,7 +352,11 @@ int run(const Options& options) {
   auto opened = storage::VoteLog::open(options.storage);
   if (!opened.ok()) return fail(opened.message());
   std::unique_ptr<storage::VoteLog> vote_log = std::move(opened).value();
+  const auto recovery_start = std::chrono::steady_clock::now();
   if (auto status = vote_log->recover(engine); !status.ok()) return fail(status.message());
+  metrics::Metrics metrics(engine);
+  metrics.set_recovery(std::chrono::steady_clock::now() - recovery_start);
+  metrics.set_sources(metrics_sources(*vote_log));
   spdlog::info("recovered data_dir={} as_of_seq={}", options.data_dir, engine.as_of_seq());
   vote_log->start(engine);
 
@@ -339,7 +381,7 @@ int run(const Options& options) {
   ingest::Tokens tokens(std::move(token_set).value());
   spdlog::info("tokens path={} generated={}", tokens_path, tokens_created);
 
-  ingest::Server server(options.server, engine, *vote_log, tokens);
+  ingest::Server server(options.server, engine, *vote_log, tokens, &metrics);
   if (auto status = server.listen(); !status.ok()) return fail(status.message());
   std::vector<std::thread> io_threads;
   for (int i = 0; i < options.server.io_threads; ++i) {

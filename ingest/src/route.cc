@@ -74,7 +74,7 @@ Route route(Method method, std::string_view target) {
   if (path == "/metrics") return only(method, Method::get, Endpoint::metrics, "GET");
   if (path == "/healthz") return only(method, Method::get, Endpoint::healthz, "GET");
   if (path == "/readyz") return only(method, Method::get, Endpoint::readyz, "GET");
-  if (path == "/" || path == "/index.html") {
+  if (path == "/" || path == "/index.html" || path.starts_with("/web/")) {
     return only(method, Method::get, Endpoint::dashboard, "GET");
   }
   return {};

@@ -39,6 +39,8 @@
 #include "tally/ingest/answer.h"
 #include "tally/ingest/route.h"
 #include "tally/ingest/vote_parser.h"
+#include "sse.h"
+#include "web.h"
 
 namespace tally::ingest {
 namespace {
@@ -86,11 +88,12 @@ namespace internal {
 // What every session of a Server shares.
 struct ServerState {
   ServerState(ServerOptions server_options, engine::Engine& engine_ref, storage::VoteLog& log_ref,
-       const Tokens& tokens_ref)
+       const Tokens& tokens_ref, metrics::Metrics* metrics_ptr)
       : options(std::move(server_options)),
         engine(engine_ref),
         vote_log(log_ref),
         tokens(tokens_ref),
+        metrics(metrics_ptr),
         io(options.io_threads > 0 ? options.io_threads : 1),
         acceptor(asio::make_strand(io)),
         accept_retry(acceptor.get_executor()),
@@ -135,6 +138,7 @@ struct ServerState {
   engine::Engine& engine;
   storage::VoteLog& vote_log;
   const Tokens& tokens;
+  metrics::Metrics* const metrics;  // null: answers are not counted, /metrics answers 501
   asio::io_context io;
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry;
@@ -162,6 +166,22 @@ struct ServerState {
   }
   void release_body_bytes(std::size_t bytes) {
     if (bytes != 0) inflight_body_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+  }
+
+  // Open tally streams (Limits::max_tally_streams); relaxed: a counter for a limit.
+  std::atomic<std::size_t> tally_streams{0};
+  bool open_tally_stream() {
+    std::size_t current = tally_streams.load(std::memory_order_relaxed);
+    do {
+      if (current >= options.limits.max_tally_streams) return false;
+    } while (!tally_streams.compare_exchange_weak(current, current + 1,
+                                                  std::memory_order_relaxed));
+    if (metrics != nullptr) metrics->stream_opened();
+    return true;
+  }
+  void close_tally_stream() {
+    tally_streams.fetch_sub(1, std::memory_order_relaxed);
+    if (metrics != nullptr) metrics->stream_closed();
   }
 
   // Open connections per peer address; touched on accept and close only.
@@ -201,6 +221,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!ec) peer_ip_ = peer.address().to_string();
   }
   ~Session() {
+    end_stream();
     server_.release_body_bytes(reserved_body_bytes_);
     for (const auto& slot : queue_) server_.release_body_bytes(slot->reserved_body_bytes);
     if (counted_as_peer_) server_.remove_peer(peer_ip_);
@@ -262,6 +283,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::size_t retries = 0;
     std::size_t reserved_body_bytes = 0;  // released when the answer is ready
     storage::CommitOutcome campaign_outcome;
+    std::chrono::steady_clock::time_point read_at;  // request complete, for the latency metric
   };
 
   static Line make_line(Slot& slot, std::size_t begin, std::size_t size, std::uint32_t number) {
@@ -431,6 +453,7 @@ class Session : public std::enable_shared_from_this<Session> {
     slot.reserved_body_bytes = std::exchange(reserved_body_bytes_, 0);
     slot.request = parser_->release();
     slot.keep_alive = slot.request.keep_alive();
+    slot.read_at = std::chrono::steady_clock::now();
     server_.request_started();
     if (!slot.keep_alive) closing_ = true;
     handle(slot);
@@ -482,11 +505,24 @@ class Session : public std::enable_shared_from_this<Session> {
           return finish(slot, error_answer(VoteStatus::unavailable, "storage: not ready"));
         }
         return finish(slot, json_answer(R"({"status":"ready"})"));
-      // Routed here; each gets its own implementation.
       case Endpoint::tally_stream:
+        return start_stream(slot, r.campaign_id);
+      case Endpoint::metrics: {
+        if (server_.metrics == nullptr) {
+          return finish(slot, error_answer(HttpError::not_implemented, "metrics: not set up"));
+        }
+        Answer answer;
+        answer.content_type = metrics::Metrics::kContentType;
+        answer.body = server_.metrics->scrape();
+        return finish(slot, std::move(answer));
+      }
+      case Endpoint::dashboard: {
+        auto answer = web_answer(request.target());
+        if (!answer) return finish(slot, error_answer(HttpError::not_found, "no such file"));
+        return finish(slot, std::move(*answer));
+      }
+      // Routed here; each gets its own implementation.
       case Endpoint::fraud:
-      case Endpoint::metrics:
-      case Endpoint::dashboard:
         return finish(slot, error_answer(HttpError::not_implemented, "not implemented yet"));
     }
     finish(slot, error_answer(HttpError::not_found, "no such resource"));
@@ -723,8 +759,126 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // ---- writing ----
 
+  // ---- tally stream (Server-Sent Events, sse.h) ----
+
+  // Turns this connection into a tally stream: no more requests are read; the stream's timer
+  // runs on the strand and ends the stream on shutdown or a failed write. The request stays
+  // in flight until the stream ends, so that shutdown's wait_drained() lets it close cleanly.
+  void start_stream(Slot& slot, std::string_view campaign_id) {
+    auto tally = server_.engine.tally(campaign_id);
+    if (!tally) return finish(slot, error_answer(VoteStatus::unknown_campaign, {}));
+    if (!server_.open_tally_stream()) {
+      return finish(slot, error_answer(VoteStatus::overloaded,
+                                       "server: too many tally streams, retry later"));
+    }
+    streaming_ = true;
+    closing_ = true;  // the answer never ends: nothing more is read from this connection
+    stream_campaign_ = std::string(campaign_id);
+    slot.wire = sse_head();
+    const auto header = slot.request.find("Last-Event-ID");
+    const auto last_seen = header == slot.request.end()
+                               ? std::nullopt
+                               : parse_last_event_id(std::string_view(header->value()));
+    if (!last_seen || *last_seen < tally->as_of_seq) append_tally_event(slot.wire, *tally);
+    stream_sent_seq_ = last_seen ? std::max(*last_seen, tally->as_of_seq) : tally->as_of_seq;
+    stream_last_write_ = std::chrono::steady_clock::now();
+    server_.release_body_bytes(std::exchange(slot.reserved_body_bytes, 0));
+    slot.close = false;
+    slot.ready = true;
+    slot.request.body().clear();
+    stream_timer_.emplace(strand_);
+    stream_next_tick_ = stream_last_write_ + kStreamTick;
+    schedule_stream_tick();
+    do_write();
+  }
+
+  void schedule_stream_tick() {
+    stream_timer_->expires_at(stream_next_tick_);
+    stream_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      self->guarded([&] {
+        if (ec) return self->end_stream();
+        self->on_stream_tick();
+      });
+    });
+  }
+
+  void on_stream_tick() {
+    if (!streaming_) return;
+    if (closed_ || peer_gone_) {
+      end_stream();
+      return close_now();
+    }
+    if (server_.shutting_down.load(std::memory_order_relaxed)) {
+      end_stream();
+      if (!writing_) linger_close();
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!writing_ && queue_.empty()) {
+      std::string out;
+      auto tally = server_.engine.tally(stream_campaign_);
+      if (tally && tally->as_of_seq != stream_sent_seq_) {
+        append_tally_event(out, *tally);
+        stream_sent_seq_ = tally->as_of_seq;
+      } else if (now - stream_last_write_ >= kStreamHeartbeat) {
+        out = kSseHeartbeat;
+      }
+      if (!out.empty()) write_stream(std::move(out));
+    }
+    // Drift-free ticks; after a stall, resume from now rather than bursting.
+    stream_next_tick_ = std::max(stream_next_tick_ + kStreamTick, now);
+    schedule_stream_tick();
+  }
+
+  void write_stream(std::string bytes) {
+    stream_out_ = std::move(bytes);
+    writing_ = true;
+    stream_.expires_after(server_.options.limits.write_timeout);
+    asio::async_write(stream_, asio::buffer(stream_out_),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->guarded([&] {
+                          self->writing_ = false;
+                          self->stream_last_write_ = std::chrono::steady_clock::now();
+                          if (ec) {
+                            self->peer_gone_ = true;
+                            self->end_stream();
+                            return self->close_now();
+                          }
+                          if (!self->streaming_) self->linger_close();  // ended meanwhile
+                        });
+                      });
+  }
+
+  // Ends the stream's accounting once; the caller closes the connection.
+  void end_stream() {
+    if (!streaming_) return;
+    streaming_ = false;
+    if (stream_timer_) stream_timer_->cancel();
+    server_.close_tally_stream();
+    server_.request_finished();
+  }
+
+  // Counts `answer` for /metrics: each ballot of a vote request by its status (and the
+  // request's latency), or a request refused as a whole by its error word.
+  void count_answer(const Slot& slot, const Answer& answer) {
+    metrics::Metrics& metrics = *server_.metrics;
+    const bool votes = slot.endpoint == Endpoint::vote || slot.endpoint == Endpoint::vote_batch;
+    if (votes && !slot.lines.empty()) {
+      for (const Line& line : slot.lines) metrics.count_answer(line.status);
+      metrics.observe_request_latency(std::chrono::steady_clock::now() - slot.read_at);
+      return;
+    }
+    if (answer.http_code < 400) return;
+    constexpr std::string_view kStatusPrefix = R"({"status":")";
+    const std::string_view body = answer.body;
+    if (!body.starts_with(kStatusPrefix)) return;
+    const std::string_view rest = body.substr(kStatusPrefix.size());
+    metrics.count_status_word(rest.substr(0, rest.find('"')));
+  }
+
   // Makes `slot`'s answer ready and writes what can be written.
   void finish(Slot& slot, Answer answer) {
+    if (server_.metrics != nullptr) count_answer(slot, answer);
     server_.release_body_bytes(std::exchange(slot.reserved_body_bytes, 0));
     slot.close = answer.close || !slot.keep_alive;
     serialize_answer(answer, !slot.close, slot.wire);
@@ -764,7 +918,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     if (write_buffers_.empty()) {
-      if (closing_ && queue_.empty() && !reading_) linger_close();
+      if (closing_ && queue_.empty() && !reading_ && !streaming_ && !writing_) linger_close();
       return;
     }
     writing_ = true;
@@ -860,6 +1014,14 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   std::size_t reserved_body_bytes_ = 0;  // of the request being read
   bool counted_as_peer_ = false;  // set once in start(), before any handler runs
+  // Tally stream state (start_stream); strand only.
+  bool streaming_ = false;
+  std::string stream_campaign_;
+  std::uint64_t stream_sent_seq_ = 0;  // as_of_seq of the last tally the client has
+  std::chrono::steady_clock::time_point stream_last_write_;
+  std::chrono::steady_clock::time_point stream_next_tick_;
+  std::optional<asio::steady_timer> stream_timer_;
+  std::string stream_out_;
 };
 
 }  // namespace
@@ -889,8 +1051,9 @@ void internal::ServerState::accept() {
 }
 
 Server::Server(ServerOptions options, engine::Engine& engine, storage::VoteLog& vote_log,
-               const Tokens& tokens)
-    : impl_(std::make_unique<internal::ServerState>(std::move(options), engine, vote_log, tokens)) {}
+               const Tokens& tokens, metrics::Metrics* metrics)
+    : impl_(std::make_unique<internal::ServerState>(std::move(options), engine, vote_log, tokens,
+                                                    metrics)) {}
 
 Server::~Server() = default;
 

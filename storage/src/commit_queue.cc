@@ -150,6 +150,8 @@ CommitStats CommitPipeline::stats() const {
   stats.batches = batches_.load(std::memory_order_relaxed);
   stats.events = events_.load(std::memory_order_relaxed);
   stats.failed_batches = failed_batches_.load(std::memory_order_relaxed);
+  std::lock_guard lock(mutex_);
+  stats.queued = queue_.size();
   return stats;
 }
 

@@ -8,6 +8,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <utility>
@@ -112,6 +113,11 @@ struct VoteLog::Impl final : internal::BatchSink {
   ChainHash chain_head = kGenesisChain;
   std::uint64_t recovered_last_seq = 0;
 
+  // Commit write latency (see DbFigures); written by the writer thread only, read by
+  // db_figures(). relaxed: statistics, ordered with nothing else.
+  std::atomic<std::uint64_t> write_ns_sum{0};
+  std::array<std::atomic<std::uint64_t>, DbFigures::kWriteBoundsUs.size() + 1> write_counts{};
+
   std::atomic<bool> recovered{false};
   std::unique_ptr<internal::CommitPipeline> pipeline;
   std::atomic<bool> started{false};
@@ -138,7 +144,19 @@ struct VoteLog::Impl final : internal::BatchSink {
     if (s.ok()) s = batch.Put(meta_cf, kMetaLastSeq, last);
     rocksdb::WriteOptions write_options;
     write_options.sync = options.durability == Durability::sync;
-    if (s.ok()) s = db->Write(write_options, &batch);
+    if (s.ok()) {
+      const auto write_start = std::chrono::steady_clock::now();
+      s = db->Write(write_options, &batch);
+      const std::uint64_t ns = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                               write_start)
+              .count());
+      constexpr auto& kBoundsUs = DbFigures::kWriteBoundsUs;
+      std::size_t bucket = 0;
+      while (bucket < kBoundsUs.size() && ns > kBoundsUs[bucket] * 1000) ++bucket;
+      write_counts[bucket].fetch_add(1, std::memory_order_relaxed);
+      write_ns_sum.fetch_add(ns, std::memory_order_relaxed);
+    }
     if (!s.ok()) {
       return engine::Status::error("storage: write of seqs " + std::to_string(first_seq) +
                                    ".." + std::to_string(seq - 1) + ": " + s.ToString());
@@ -312,6 +330,29 @@ std::uint64_t VoteLog::last_seq() const {
 CommitStats VoteLog::commit_stats() const {
   if (!impl_->started.load(std::memory_order_acquire)) return {};
   return impl_->pipeline->stats();
+}
+
+DbFigures VoteLog::db_figures() const {
+  DbFigures figures;
+  for (std::size_t i = 0; i < figures.write_counts.size(); ++i) {
+    figures.write_counts[i] = impl_->write_counts[i].load(std::memory_order_relaxed);
+    figures.writes += figures.write_counts[i];
+  }
+  figures.write_ns_sum = impl_->write_ns_sum.load(std::memory_order_relaxed);
+  rocksdb::DB& db = *impl_->db;
+  auto sum = [&](const rocksdb::Slice& property) {
+    std::uint64_t total = 0;
+    for (auto* handle : impl_->handles) {
+      std::uint64_t value = 0;
+      if (db.GetIntProperty(handle, property, &value)) total += value;
+    }
+    return total;
+  };
+  figures.estimate_num_keys = sum(rocksdb::DB::Properties::kEstimateNumKeys);
+  figures.live_sst_bytes = sum(rocksdb::DB::Properties::kLiveSstFilesSize);
+  figures.memtable_bytes = sum(rocksdb::DB::Properties::kCurSizeAllMemTables);
+  figures.pending_compaction_bytes = sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+  return figures;
 }
 
 std::optional<std::string> VoteLog::event_json(std::uint64_t seq) const {

@@ -24,7 +24,7 @@ enum class Endpoint : std::uint8_t {
   metrics,          // GET /metrics
   healthz,          // GET /healthz
   readyz,           // GET /readyz
-  dashboard,        // GET /
+  dashboard,        // GET / and GET /web/{file}
 };
 
 enum class Method : std::uint8_t { get, post, put, other };

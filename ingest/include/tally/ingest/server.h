@@ -20,6 +20,7 @@
 #include "tally/engine/engine.h"
 #include "tally/engine/status.h"
 #include "tally/ingest/tokens.h"
+#include "tally/metrics/metrics.h"
 #include "tally/storage/vote_log.h"
 
 namespace tally::ingest {
@@ -63,6 +64,9 @@ struct Limits {
   // Re-decisions of a ballot whose duplicate is still being committed, 1 ms apart at
   // first, then up to 10 ms; after the last one it answers 503 overloaded. Default: 500.
   std::size_t max_pending_retries = 500;
+  // Open GET /v1/campaigns/{id}/tally/stream connections (Server-Sent Events); one more is
+  // answered 503 overloaded. Default: 256.
+  std::size_t max_tally_streams = 256;
 };
 
 struct ServerOptions {
@@ -79,8 +83,10 @@ struct ServerOptions {
 
 class Server {
  public:
+  // `metrics`, when given, counts every answer and serves GET /metrics; it must outlive the
+  // server. Without it /metrics answers 501.
   Server(ServerOptions options, engine::Engine& engine, storage::VoteLog& vote_log,
-         const Tokens& tokens);
+         const Tokens& tokens, metrics::Metrics* metrics = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -33,11 +33,12 @@ struct CommitOutcome {
 };
 using CompletionFn = void (*)(void* context, const CommitOutcome& outcome);
 
-// Counters of the group-commit writer, for metrics and benchmarks. Monotonic.
+// Counters of the group-commit writer, for metrics and benchmarks. Monotonic but `queued`.
 struct CommitStats {
   std::uint64_t batches = 0;  // commit batches written (one WAL sync each in sync mode)
   std::uint64_t events = 0;   // events in them
   std::uint64_t failed_batches = 0;
+  std::uint64_t queued = 0;  // events waiting for the writer now (a gauge, not monotonic)
 };
 
 enum class SubmitResult : std::uint8_t {

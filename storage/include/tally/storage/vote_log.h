@@ -8,6 +8,7 @@
 // "Storage"; format: docs/EVENT_FORMAT.md; design and failure handling: docs/STORAGE.md.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +35,23 @@ struct StorageOptions {
   // Fault injection for tests: while it holds true, every write and sync of the data
   // directory's files fails with an I/O error. Default: null (no injection).
   std::shared_ptr<std::atomic<bool>> fail_io;
+};
+
+// RocksDB's figures and the latency of the commit writes, for metrics. Plain values.
+struct DbFigures {
+  // Upper bounds (µs) of the write latency buckets; a last bucket takes the rest.
+  static constexpr std::array<std::uint64_t, 14> kWriteBoundsUs = {
+      50, 100, 250, 500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000,
+      500'000, 1'000'000};
+  // One RocksDB write per commit batch: the WAL append and, in sync mode, its fsync.
+  std::uint64_t writes = 0;
+  std::uint64_t write_ns_sum = 0;
+  // Writes per bucket (not cumulative); the last one is above every bound.
+  std::array<std::uint64_t, kWriteBoundsUs.size() + 1> write_counts{};
+  std::uint64_t estimate_num_keys = 0;         // rocksdb.estimate-num-keys, all families
+  std::uint64_t live_sst_bytes = 0;            // rocksdb.live-sst-files-size
+  std::uint64_t memtable_bytes = 0;            // rocksdb.cur-size-all-mem-tables
+  std::uint64_t pending_compaction_bytes = 0;  // rocksdb.estimate-pending-compaction-bytes
 };
 
 // Owns the RocksDB instance and the writer thread (started by start(), joined by stop()).
@@ -68,6 +86,8 @@ class VoteLog {
   std::uint64_t last_seq() const;
   // The writer's counters (zero before start()). Safe for concurrent use.
   CommitStats commit_stats() const;
+  // RocksDB's figures and the commit write latency. Safe for concurrent use.
+  DbFigures db_figures() const;
   // The stored event as JSON (DESIGN.md "Stored event"), or nullopt when there is none.
   std::optional<std::string> event_json(std::uint64_t seq) const;
 

@@ -98,7 +98,7 @@ class CommitPipeline {
   engine::Engine& engine_;
   const CommitPipelineOptions options_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;  // mutable: stats() reads the queue's length
   std::condition_variable wake_;
   std::deque<PendingEvent> queue_;  // guarded by mutex_
   bool stopping_ = false;           // guarded by mutex_

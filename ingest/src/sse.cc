@@ -1,0 +1,45 @@
+// Server-Sent Events framing. See sse.h.
+#include "sse.h"
+
+#include <charconv>
+
+namespace tally::ingest {
+
+std::string sse_head() {
+  std::string out =
+      "HTTP/1.1 200 OK\r\n"
+      "Content-Type: text/event-stream; charset=utf-8\r\n"
+      "Cache-Control: no-cache\r\n"
+      "X-Accel-Buffering: no\r\n"
+      "Connection: close\r\n"
+      "\r\n";
+  out += "retry: " + std::to_string(kStreamRetryMs) + "\n\n";
+  return out;
+}
+
+void append_tally_event(std::string& out, const engine::TallySnapshot& tally) {
+  // The JSON has no newline (engine::tally_to_json escapes control characters), so it is one
+  // `data:` line.
+  out += "event: tally\nid: ";
+  out += std::to_string(tally.as_of_seq);
+  out += "\ndata: ";
+  out += engine::tally_to_json(tally);
+  out += "\n\n";
+}
+
+std::optional<std::uint64_t> parse_last_event_id(std::string_view header) {
+  while (!header.empty() && (header.front() == ' ' || header.front() == '\t')) {
+    header.remove_prefix(1);
+  }
+  while (!header.empty() && (header.back() == ' ' || header.back() == '\t')) {
+    header.remove_suffix(1);
+  }
+  std::uint64_t seq = 0;
+  const auto [end, error] = std::from_chars(header.data(), header.data() + header.size(), seq);
+  if (header.empty() || error != std::errc() || end != header.data() + header.size()) {
+    return std::nullopt;
+  }
+  return seq;
+}
+
+}  // namespace tally::ingest

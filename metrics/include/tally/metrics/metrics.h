@@ -1,0 +1,119 @@
+// Metrics: what tallyd exposes on GET /metrics (Prometheus text format, served by ingest on its
+// own port; no separate exposer).
+//
+// Data flow: ingest counts each answer and observes each vote request's latency into sharded
+// counters (sharded.h: no lock, no shared atomic per vote); a scrape folds them, reads the
+// engine's committed tallies and table sizes and the storage figures (through Sources, so that
+// this module does not depend on storage), and serializes everything with prometheus-cpp's
+// TextSerializer through its Collectable interface.
+//
+// Thread safety: count_*(), observe_*() and scrape() are safe for concurrent use; set_sources()
+// and set_recovery() are called once by tallyd's main before serving.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/engine/engine.h"
+#include "tally/engine/vote_status.h"
+#include "tally/metrics/sharded.h"
+
+namespace tally::metrics {
+
+// Storage figures read at scrape time (tallyd's main fills them from storage::VoteLog).
+struct StorageFigures {
+  std::uint64_t commit_batches = 0;  // commit batches written (one WAL sync each in sync mode)
+  std::uint64_t commit_events = 0;   // events in them
+  std::uint64_t failed_batches = 0;
+  std::uint64_t queue_depth = 0;  // events waiting for the writer
+  // Latency of each batch's RocksDB write (WAL append and, in sync mode, its fsync).
+  HistogramSnapshot commit_write_latency;
+  // RocksDB's own figures (rocksdb.estimate-num-keys, rocksdb.live-sst-files-size,
+  // rocksdb.cur-size-all-mem-tables, rocksdb.estimate-pending-compaction-bytes).
+  std::uint64_t rocksdb_estimate_num_keys = 0;
+  std::uint64_t rocksdb_live_sst_bytes = 0;
+  std::uint64_t rocksdb_memtable_bytes = 0;
+  std::uint64_t rocksdb_pending_compaction_bytes = 0;
+};
+
+// Suspect votes of one candidate for one reason (a vote with several reasons counts once per
+// reason). Supplied by the fraud signals once they keep per-reason counts.
+struct SuspectReasonCount {
+  std::string campaign;
+  std::string candidate;
+  std::string reason;  // a FraudReason word: ip_flood, burst, ...
+  std::uint64_t votes = 0;
+};
+
+// Where a scrape reads what this module does not own. Each may be empty (then its metrics are
+// left out). Called on the scraping thread; they must not block for long.
+struct Sources {
+  std::function<StorageFigures()> storage;
+  std::function<bool()> ready;  // what /readyz reports
+  std::function<std::vector<SuspectReasonCount>()> suspect_reasons;
+};
+
+// The answer words counted by tally_ingest_requests_total{status}: every VoteStatus, then the
+// HTTP-only words of ingest's error answers.
+inline constexpr std::array<std::string_view, 4> kHttpOnlyStatuses = {
+    "not_found", "method_not_allowed", "conflict", "not_implemented"};
+inline constexpr std::size_t kStatusCount = engine::kVoteStatusCount + kHttpOnlyStatuses.size();
+
+class Metrics {
+ public:
+  explicit Metrics(const engine::Engine& engine);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // REQUIRES: before the first scrape.
+  void set_sources(Sources sources);
+  // How long recovery took (tally_recovery_seconds).
+  void set_recovery(std::chrono::nanoseconds duration);
+
+  // One ballot answered with `status` (each batch line counts once). Lock-free.
+  void count_answer(engine::VoteStatus status) {
+    statuses_[static_cast<std::size_t>(status)].add();
+  }
+  // A request refused as a whole, by its status word (VoteStatus or HTTP-only word); an
+  // unknown word is ignored. Off the vote path: finds the word by comparison.
+  void count_status_word(std::string_view word);
+  // From a vote request's complete read to its answer being ready. Lock-free.
+  void observe_request_latency(std::chrono::nanoseconds latency) { latency_.observe(latency); }
+  // Server-Sent Event streams open now (tally_tally_streams).
+  void stream_opened() { streams_.fetch_add(1, std::memory_order_relaxed); }
+  void stream_closed() { streams_.fetch_sub(1, std::memory_order_relaxed); }
+
+  // The Prometheus text exposition (format 0.0.4) of every metric.
+  std::string scrape() const;
+
+  // Content-Type of scrape()'s text.
+  static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+  // Folds for tests and the collector.
+  std::uint64_t answers(std::size_t status_index) const { return statuses_[status_index].value(); }
+  HistogramSnapshot request_latency() const { return latency_.snapshot(); }
+  static std::string_view status_word(std::size_t status_index);
+
+ private:
+  friend class Collector;
+  const engine::Engine& engine_;
+  Sources sources_;
+  std::array<ShardedCounter, kStatusCount> statuses_;
+  ShardedHistogram latency_{kLatencyBoundsSeconds};
+  // relaxed: gauges read by scrapes only.
+  std::atomic<std::int64_t> streams_{0};
+  std::atomic<std::int64_t> recovery_ns_{-1};
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  struct Prometheus;
+  std::unique_ptr<Prometheus> prometheus_;
+};
+
+}  // namespace tally::metrics

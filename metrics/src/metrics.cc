@@ -1,0 +1,255 @@
+// Scrape-time fold of tally's metrics into prometheus-cpp families. See metrics.h.
+#include "tally/metrics/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/gauge.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <limits>
+#include <sstream>
+
+#include "tally/engine/fraud_flags.h"
+
+namespace tally::metrics {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily out;
+  out.name = std::move(name);
+  out.help = std::move(help);
+  out.type = type;
+  return out;
+}
+
+ClientMetric with_labels(std::vector<ClientMetric::Label> labels) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  return metric;
+}
+
+void add_counter(MetricFamily& out, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric metric = with_labels(std::move(labels));
+  metric.counter.value = value;
+  out.metric.push_back(std::move(metric));
+}
+
+void add_gauge(MetricFamily& out, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric metric = with_labels(std::move(labels));
+  metric.gauge.value = value;
+  out.metric.push_back(std::move(metric));
+}
+
+MetricFamily one_gauge(std::string name, std::string help, double value) {
+  MetricFamily out = family(std::move(name), std::move(help), MetricType::Gauge);
+  add_gauge(out, {}, value);
+  return out;
+}
+
+MetricFamily one_counter(std::string name, std::string help, double value) {
+  MetricFamily out = family(std::move(name), std::move(help), MetricType::Counter);
+  add_counter(out, {}, value);
+  return out;
+}
+
+MetricFamily histogram_family(std::string name, std::string help,
+                              const HistogramSnapshot& snapshot) {
+  MetricFamily out = family(std::move(name), std::move(help), MetricType::Histogram);
+  ClientMetric metric;
+  metric.histogram.sample_count = snapshot.count;
+  metric.histogram.sample_sum = snapshot.sum_seconds;
+  for (std::size_t i = 0; i < snapshot.cumulative_counts.size(); ++i) {
+    ClientMetric::Bucket bucket;
+    bucket.cumulative_count = snapshot.cumulative_counts[i];
+    bucket.upper_bound = i < snapshot.upper_bounds_seconds.size()
+                             ? snapshot.upper_bounds_seconds[i]
+                             : std::numeric_limits<double>::infinity();
+    metric.histogram.bucket.push_back(bucket);
+  }
+  out.metric.push_back(std::move(metric));
+  return out;
+}
+
+}  // namespace
+
+// The library's registry, for the few metrics that are set once and not on the vote path.
+struct Metrics::Prometheus {
+  prometheus::Registry registry;
+  prometheus::Gauge* build_info = nullptr;
+};
+
+// Folds the sharded counters and reads the engine and the sources at each scrape.
+class Collector final : public prometheus::Collectable {
+ public:
+  explicit Collector(const Metrics& metrics) : metrics_(metrics) {}
+
+  std::vector<MetricFamily> Collect() const override {
+    std::vector<MetricFamily> out;
+    collect_tallies(out);
+    collect_ingest(out);
+    collect_engine(out);
+    collect_storage(out);
+    return out;
+  }
+
+ private:
+  void collect_tallies(std::vector<MetricFamily>& out) const {
+    MetricFamily votes = family("tally_votes_total",
+                                "Committed votes per campaign and candidate (as /tally shows them)",
+                                MetricType::Counter);
+    MetricFamily suspect = family(
+        "tally_suspect_votes_total",
+        "Committed suspect votes per campaign, candidate and reason; reason=\"any\" counts each "
+        "suspect vote once, the other reasons count a vote once per reason it carries",
+        MetricType::Counter);
+    MetricFamily as_of =
+        family("tally_as_of_seq", "Highest committed seq visible to tallies", MetricType::Gauge);
+    add_gauge(as_of, {}, static_cast<double>(metrics_.engine_.as_of_seq()));
+    for (const auto& campaign : metrics_.engine_.campaigns()) {
+      const auto tally = metrics_.engine_.tally(campaign->id);
+      if (!tally) continue;
+      for (const auto& candidate : tally->candidates) {
+        add_counter(votes, {{"campaign", tally->campaign}, {"candidate", candidate.id}},
+                    static_cast<double>(candidate.votes));
+        add_counter(suspect,
+                    {{"campaign", tally->campaign}, {"candidate", candidate.id}, {"reason", "any"}},
+                    static_cast<double>(candidate.suspect));
+      }
+    }
+    if (metrics_.sources_.suspect_reasons) {
+      for (const auto& row : metrics_.sources_.suspect_reasons()) {
+        add_counter(
+            suspect,
+            {{"campaign", row.campaign}, {"candidate", row.candidate}, {"reason", row.reason}},
+            static_cast<double>(row.votes));
+      }
+    }
+    out.push_back(std::move(votes));
+    out.push_back(std::move(suspect));
+    out.push_back(std::move(as_of));
+  }
+
+  void collect_ingest(std::vector<MetricFamily>& out) const {
+    MetricFamily requests = family(
+        "tally_ingest_requests_total",
+        "Answers by status word: one per ballot (each batch line counts), plus every request "
+        "refused as a whole",
+        MetricType::Counter);
+    for (std::size_t i = 0; i < kStatusCount; ++i) {
+      add_counter(requests, {{"status", std::string(Metrics::status_word(i))}},
+                  static_cast<double>(metrics_.answers(i)));
+    }
+    out.push_back(std::move(requests));
+    out.push_back(histogram_family(
+        "tally_ingest_latency_seconds",
+        "Vote requests (single and batch) from the complete request to its answer being ready",
+        metrics_.request_latency()));
+    out.push_back(
+        one_gauge("tally_tally_streams", "Open Server-Sent Event tally streams",
+                  static_cast<double>(metrics_.streams_.load(std::memory_order_relaxed))));
+  }
+
+  void collect_engine(std::vector<MetricFamily>& out) const {
+    const auto stats = metrics_.engine_.table_stats();
+    out.push_back(one_gauge("tally_dedupe_keys",
+                            "Keys held by the dedupe, quota and request-id tables",
+                            static_cast<double>(stats.keys)));
+    out.push_back(one_gauge("tally_dedupe_bytes",
+                            "Bytes held by the dedupe, quota and request-id tables",
+                            static_cast<double>(stats.bytes)));
+    const std::int64_t recovery_ns = metrics_.recovery_ns_.load(std::memory_order_relaxed);
+    if (recovery_ns >= 0) {
+      out.push_back(one_gauge("tally_recovery_seconds",
+                              "Time the last start-up took to recover the engine from the log",
+                              static_cast<double>(recovery_ns) / 1e9));
+    }
+    const auto uptime = std::chrono::steady_clock::now() - metrics_.started_;
+    out.push_back(one_gauge("tally_uptime_seconds", "Seconds since the metrics were set up",
+                            std::chrono::duration<double>(uptime).count()));
+    if (metrics_.sources_.ready) {
+      out.push_back(one_gauge("tally_ready",
+                              "1 when recovered and writable (what /readyz reports), else 0",
+                              metrics_.sources_.ready() ? 1.0 : 0.0));
+    }
+  }
+
+  void collect_storage(std::vector<MetricFamily>& out) const {
+    if (!metrics_.sources_.storage) return;
+    const StorageFigures figures = metrics_.sources_.storage();
+    out.push_back(one_counter("tally_commit_batches_total",
+                              "Commit batches written, one WAL sync each in sync mode",
+                              static_cast<double>(figures.commit_batches)));
+    out.push_back(one_counter("tally_commit_events_total", "Events in the commit batches written",
+                              static_cast<double>(figures.commit_events)));
+    out.push_back(one_counter("tally_commit_failed_batches_total",
+                              "Commit batches that failed (storage is then unavailable)",
+                              static_cast<double>(figures.failed_batches)));
+    out.push_back(one_gauge("tally_commit_queue_depth", "Events waiting for the storage writer",
+                            static_cast<double>(figures.queue_depth)));
+    out.push_back(histogram_family(
+        "tally_commit_write_seconds",
+        "RocksDB write of one commit batch: WAL append and, in sync mode, its fsync",
+        figures.commit_write_latency));
+    out.push_back(one_gauge("tally_rocksdb_estimate_num_keys", "rocksdb.estimate-num-keys",
+                            static_cast<double>(figures.rocksdb_estimate_num_keys)));
+    out.push_back(one_gauge("tally_rocksdb_live_sst_bytes", "rocksdb.live-sst-files-size",
+                            static_cast<double>(figures.rocksdb_live_sst_bytes)));
+    out.push_back(one_gauge("tally_rocksdb_memtable_bytes", "rocksdb.cur-size-all-mem-tables",
+                            static_cast<double>(figures.rocksdb_memtable_bytes)));
+    out.push_back(one_gauge("tally_rocksdb_pending_compaction_bytes",
+                            "rocksdb.estimate-pending-compaction-bytes",
+                            static_cast<double>(figures.rocksdb_pending_compaction_bytes)));
+  }
+
+  const Metrics& metrics_;
+};
+
+Metrics::Metrics(const engine::Engine& engine)
+    : engine_(engine), prometheus_(std::make_unique<Prometheus>()) {
+  prometheus_->build_info = &prometheus::BuildGauge()
+                                 .Name("tally_build_info")
+                                 .Help("Always 1; the labels name the build")
+                                 .Register(prometheus_->registry)
+                                 .Add({{"version", "0.1.0"}});
+  prometheus_->build_info->Set(1);
+}
+
+Metrics::~Metrics() = default;
+
+void Metrics::set_sources(Sources sources) { sources_ = std::move(sources); }
+
+void Metrics::set_recovery(std::chrono::nanoseconds duration) {
+  recovery_ns_.store(duration.count(), std::memory_order_relaxed);
+}
+
+std::string_view Metrics::status_word(std::size_t status_index) {
+  if (status_index < static_cast<std::size_t>(engine::kVoteStatusCount)) {
+    return engine::to_string(static_cast<engine::VoteStatus>(status_index));
+  }
+  return kHttpOnlyStatuses[status_index - engine::kVoteStatusCount];
+}
+
+void Metrics::count_status_word(std::string_view word) {
+  for (std::size_t i = 0; i < kStatusCount; ++i) {
+    if (status_word(i) == word) {
+      statuses_[i].add();
+      return;
+    }
+  }
+}
+
+std::string Metrics::scrape() const {
+  std::vector<MetricFamily> families = prometheus_->registry.Collect();
+  const Collector collector(*this);
+  for (auto& collected : collector.Collect()) families.push_back(std::move(collected));
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, families);
+  return text.str();
+}
+
+}  // namespace tally::metrics

@@ -1,0 +1,94 @@
+// Unit tests of the text exposition: counts from the sharded counters, the engine and the
+// sources appear as Prometheus families with the documented names and labels.
+#include "tally/metrics/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tally/engine/clock.h"
+
+namespace tally::metrics {
+namespace {
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  engine::SystemClock clock_{0};
+  engine::Engine engine_{clock_};
+  Metrics metrics_{engine_};
+};
+
+TEST_F(MetricsTest, AnswersAreCountedByStatusWord) {
+  metrics_.count_answer(engine::VoteStatus::accepted);
+  metrics_.count_answer(engine::VoteStatus::accepted);
+  metrics_.count_answer(engine::VoteStatus::duplicate);
+  metrics_.count_status_word("not_found");
+  metrics_.count_status_word("overloaded");
+  metrics_.count_status_word("no_such_word");
+  const std::string text = metrics_.scrape();
+  EXPECT_TRUE(has_line(text, R"(tally_ingest_requests_total{status="accepted"} 2)")) << text;
+  EXPECT_TRUE(has_line(text, R"(tally_ingest_requests_total{status="duplicate"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(tally_ingest_requests_total{status="not_found"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(tally_ingest_requests_total{status="overloaded"} 1)"));
+  EXPECT_TRUE(has_line(text, R"(tally_ingest_requests_total{status="closed"} 0)"));
+  EXPECT_TRUE(has_line(text, "# TYPE tally_ingest_requests_total counter"));
+}
+
+TEST_F(MetricsTest, LatencyIsExportedAsAHistogram) {
+  metrics_.observe_request_latency(std::chrono::microseconds(30));
+  metrics_.observe_request_latency(std::chrono::milliseconds(2));
+  const std::string text = metrics_.scrape();
+  EXPECT_TRUE(has_line(text, "# TYPE tally_ingest_latency_seconds histogram")) << text;
+  EXPECT_TRUE(has_line(text, R"(tally_ingest_latency_seconds_bucket{le="5e-05"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(tally_ingest_latency_seconds_bucket{le="0.0025"} 2)"));
+  EXPECT_TRUE(has_line(text, R"(tally_ingest_latency_seconds_bucket{le="+Inf"} 2)"));
+  EXPECT_TRUE(has_line(text, "tally_ingest_latency_seconds_count 2"));
+}
+
+TEST_F(MetricsTest, SourcesAppearWhenSet) {
+  std::string text = metrics_.scrape();
+  EXPECT_EQ(text.find("tally_ready"), std::string::npos);
+  EXPECT_EQ(text.find("tally_commit_queue_depth"), std::string::npos);
+  Sources sources;
+  sources.ready = [] { return true; };
+  sources.storage = [] {
+    StorageFigures figures;
+    figures.commit_batches = 3;
+    figures.queue_depth = 7;
+    figures.commit_write_latency.upper_bounds_seconds = {0.001};
+    figures.commit_write_latency.cumulative_counts = {2, 3};
+    figures.commit_write_latency.count = 3;
+    figures.rocksdb_memtable_bytes = 4096;
+    return figures;
+  };
+  sources.suspect_reasons = [] {
+    return std::vector<SuspectReasonCount>{{"camp", "c01", "ip_flood", 9}};
+  };
+  metrics_.set_sources(std::move(sources));
+  metrics_.set_recovery(std::chrono::milliseconds(1500));
+  text = metrics_.scrape();
+  EXPECT_TRUE(has_line(text, "tally_ready 1")) << text;
+  EXPECT_TRUE(has_line(text, "tally_commit_batches_total 3"));
+  EXPECT_TRUE(has_line(text, "tally_commit_queue_depth 7"));
+  EXPECT_TRUE(has_line(text, R"(tally_commit_write_seconds_bucket{le="0.001"} 2)"));
+  EXPECT_TRUE(has_line(text, R"(tally_commit_write_seconds_bucket{le="+Inf"} 3)"));
+  EXPECT_TRUE(has_line(text, "tally_rocksdb_memtable_bytes 4096"));
+  EXPECT_TRUE(has_line(text, "tally_recovery_seconds 1.5"));
+  EXPECT_TRUE(has_line(
+      text, R"(tally_suspect_votes_total{campaign="camp",candidate="c01",reason="ip_flood"} 9)"));
+}
+
+TEST_F(MetricsTest, EveryStatusWordIsDistinct) {
+  for (std::size_t i = 0; i < kStatusCount; ++i) {
+    for (std::size_t j = i + 1; j < kStatusCount; ++j) {
+      EXPECT_NE(Metrics::status_word(i), Metrics::status_word(j));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tally::metrics

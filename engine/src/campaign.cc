@@ -231,6 +231,92 @@ Result<Rules> parse_rules(dom::object root, std::size_t candidate_count) {
   return rules;
 }
 
+// The optional "fraud" object: every field optional, defaults from FraudThresholds.
+Result<FraudThresholds> parse_fraud(dom::object root) {
+  FraudThresholds fraud;
+  const std::optional<dom::element> element = find_field(root, "fraud");
+  if (!element || element->is_null()) return fraud;
+  dom::object object;
+  if (element->get_object().get(object) != simdjson::SUCCESS) {
+    return field_error("fraud", "must be an object");
+  }
+  struct Limit {
+    const char* key;
+    std::uint32_t* target;
+    std::int64_t min;
+    std::int64_t max;
+  };
+  const Limit limits[] = {
+      {"window_s", &fraud.window_s, 10, 86'400},
+      {"ip_lookalike_votes", &fraud.ip_lookalike_votes, 1, 1'000'000'000},
+      {"subnet_lookalike_votes", &fraud.subnet_lookalike_votes, 1, 1'000'000'000},
+      {"regular_votes", &fraud.regular_votes, 3, 1'000'000'000},
+      {"device_max_voters", &fraud.device_max_voters, 1, 100},
+      {"burst_factor", &fraud.burst_factor, 2, 1'000'000},
+      {"burst_min_per_minute", &fraud.burst_min_per_minute, 1, 1'000'000'000},
+      {"baseline_minutes", &fraud.baseline_minutes, 1, kMaxBaselineMinutes},
+  };
+  for (const Limit& limit : limits) {
+    const std::string path = std::string("fraud.") + limit.key;
+    auto value = read_integer(object, limit.key, path, /*required=*/false, limit.min, limit.max);
+    if (!value.ok()) return value.status();
+    if (value->has_value()) *limit.target = static_cast<std::uint32_t>(**value);
+  }
+  if (const std::optional<dom::element> reject = find_field(object, "reject");
+      reject && !reject->is_null()) {
+    dom::array array;
+    if (reject->get_array().get(array) != simdjson::SUCCESS) {
+      return field_error("fraud.reject", "must be an array of reasons");
+    }
+    std::size_t index = 0;
+    for (dom::element item : array) {
+      const std::string path = "fraud.reject[" + std::to_string(index++) + "]";
+      std::string_view word;
+      if (item.get_string().get(word) != simdjson::SUCCESS) {
+        return field_error(path, "must be a string");
+      }
+      const std::optional<FraudReason> reason = fraud_reason_from_string(word);
+      if (!reason) {
+        return field_error(path, "must be ip_flood, device_multi_account, burst, no_device or "
+                                 "bot_ua, got " + quote_input(word));
+      }
+      fraud.reject |= flag_of(*reason);
+    }
+  }
+  return fraud;
+}
+
+void append_fraud_json(std::string& out, const FraudThresholds& fraud) {
+  out += ",\"fraud\":{";
+  const std::pair<const char*, std::uint32_t> fields[] = {
+      {"window_s", fraud.window_s},
+      {"ip_lookalike_votes", fraud.ip_lookalike_votes},
+      {"subnet_lookalike_votes", fraud.subnet_lookalike_votes},
+      {"regular_votes", fraud.regular_votes},
+      {"device_max_voters", fraud.device_max_voters},
+      {"burst_factor", fraud.burst_factor},
+      {"burst_min_per_minute", fraud.burst_min_per_minute},
+      {"baseline_minutes", fraud.baseline_minutes},
+  };
+  for (const auto& [key, value] : fields) {
+    out += '"';
+    out += key;
+    out += "\":";
+    out += std::to_string(value);
+    out += ',';
+  }
+  out += "\"reject\":[";
+  bool first = true;
+  for (int i = 0; i < kFraudReasonCount; ++i) {
+    const auto reason = static_cast<FraudReason>(i);
+    if ((fraud.reject & flag_of(reason)) == 0) continue;
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, to_string(reason));
+  }
+  out += "]}";
+}
+
 }  // namespace
 
 std::optional<std::uint32_t> Campaign::candidate_index(std::string_view candidate_id) const {
@@ -314,6 +400,10 @@ Result<Campaign> parse_campaign(std::string_view json) {
                                       /*required=*/false, 0, kMaxExpectedVoters);
   if (!expected_voters.ok()) return expected_voters.status();
   campaign.expected_voters = static_cast<std::uint64_t>(expected_voters->value_or(0));
+
+  auto fraud = parse_fraud(root);
+  if (!fraud.ok()) return fraud.status();
+  campaign.fraud = *fraud;
   return campaign;
 }
 
@@ -361,6 +451,7 @@ std::string campaign_to_json(const Campaign& campaign) {
     out += ",\"expected_voters\":";
     out += std::to_string(campaign.expected_voters);
   }
+  if (campaign.fraud != FraudThresholds{}) append_fraud_json(out, campaign.fraud);
   out += '}';
   return out;
 }

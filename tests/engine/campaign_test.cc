@@ -339,6 +339,51 @@ TEST(CampaignToJson, RoundTripsThroughParse) {
   }
 }
 
+TEST(ParseCampaign, ReadsFraudThresholdsWithDefaultsForMissingFields) {
+  EXPECT_EQ(parsed(kValid).fraud, FraudThresholds{});
+  const Campaign c = parsed(with(R"("candidates")",
+                                 R"("fraud": {"ip_lookalike_votes": 20, "device_max_voters": 3,
+                                    "reject": ["bot_ua", "no_device"]}, "candidates")"));
+  FraudThresholds expected;
+  expected.ip_lookalike_votes = 20;
+  expected.device_max_voters = 3;
+  expected.reject = flag_of(FraudReason::bot_ua) | flag_of(FraudReason::no_device);
+  EXPECT_EQ(c.fraud, expected);
+  EXPECT_EQ(parsed(with(R"("candidates")", R"("fraud": null, "candidates")")).fraud,
+            FraudThresholds{});
+}
+
+TEST(ParseCampaign, ChecksFraudThresholds) {
+  EXPECT_EQ(error_of(with(R"("candidates")", R"("fraud": 3, "candidates")")),
+            "fraud: must be an object");
+  EXPECT_EQ(error_of(with(R"("candidates")", R"("fraud": {"window_s": 5}, "candidates")")),
+            "fraud.window_s: must be 10..86400, got 5");
+  EXPECT_EQ(error_of(with(R"("candidates")",
+                          R"("fraud": {"baseline_minutes": 61}, "candidates")")),
+            "fraud.baseline_minutes: must be 1..60, got 61");
+  EXPECT_EQ(error_of(with(R"("candidates")", R"("fraud": {"reject": "burst"}, "candidates")")),
+            "fraud.reject: must be an array of reasons");
+  EXPECT_EQ(error_of(with(R"("candidates")",
+                          R"("fraud": {"reject": ["burst", "spam"]}, "candidates")")),
+            "fraud.reject[1]: must be ip_flood, device_multi_account, burst, no_device or "
+            "bot_ua, got \"spam\"");
+}
+
+TEST(CampaignToJson, WritesFraudOnlyWhenItDiffersFromTheDefaults) {
+  Campaign c = parsed(kValid);
+  EXPECT_EQ(campaign_to_json(c).find("fraud"), std::string::npos);
+  c.fraud.burst_factor = 4;
+  c.fraud.reject = flag_of(FraudReason::ip_flood) | flag_of(FraudReason::bot_ua);
+  const std::string json = campaign_to_json(c);
+  const std::string tail =
+      R"(,"fraud":{"window_s":600,"ip_lookalike_votes":50,"subnet_lookalike_votes":150,)"
+      R"("regular_votes":30,"device_max_voters":5,"burst_factor":4,"burst_min_per_minute":120,)"
+      R"("baseline_minutes":30,"reject":["ip_flood","bot_ua"]}})";
+  EXPECT_EQ(json.substr(json.size() - tail.size()), tail) << json;
+  EXPECT_EQ(parsed(json), c);
+  EXPECT_EQ(campaign_to_json(parsed(json)), json);
+}
+
 TEST(CampaignPeriods, DayPeriodsChangeAtMidnightAtTheCampaignOffset) {
   const Campaign c = parsed(kValid);
   const std::int64_t last_of_27th = ms_of("2023-03-27T23:59:59.999+08:00");

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/engine/fraud_flags.h"
 #include "tally/engine/status.h"
 
 namespace tally::engine {
@@ -32,6 +33,38 @@ struct Rules {
   bool operator==(const Rules&) const = default;
 };
 
+// Fraud signal thresholds (DESIGN.md "Fraud signals"; the reasons for each default are in
+// docs/FRAUD.md). The campaign JSON's optional "fraud" object sets them; it is written back only
+// when it differs from these defaults.
+struct FraudThresholds {
+  // Sliding window of the ip_flood signal. Default: 600 (ten minutes).
+  std::uint32_t window_s = 600;
+  // ip_flood: look-alike votes (same source address, same user agent, same candidate) in the
+  // window from one IP beyond which each further one is flagged. Default: 50.
+  std::uint32_t ip_lookalike_votes = 50;
+  // ip_flood: the same from one IPv4 /24 or IPv6 /64. Default: 150.
+  std::uint32_t subnet_lookalike_votes = 150;
+  // ip_flood: votes for one candidate from one IP arriving at machine-regular intervals
+  // (coefficient of variation of the gaps below 0.1) beyond which they are flagged, whatever
+  // their user agents. Default: 30.
+  std::uint32_t regular_votes = 30;
+  // device_multi_account: distinct voters on one device in one period beyond which the
+  // device's votes are flagged. Default: 5.
+  std::uint32_t device_max_voters = 5;
+  // burst: a candidate's votes in the current minute must exceed this many times its average
+  // over the previous baseline_minutes... Default: 10.
+  std::uint32_t burst_factor = 10;
+  // ...and this floor. Default: 120.
+  std::uint32_t burst_min_per_minute = 120;
+  // The burst baseline: minutes before the current one. Default: 30.
+  std::uint32_t baseline_minutes = 30;
+  // Reasons that turn a ballot into a `rate_limited` rejection instead of a flag.
+  // Default: none.
+  FraudFlags reject = 0;
+  bool operator==(const FraudThresholds&) const = default;
+};
+inline constexpr std::uint32_t kMaxBaselineMinutes = 60;
+
 // Limits that keep one campaign within the engine's design capacity.
 inline constexpr std::size_t kMaxCandidates = 1000;
 inline constexpr std::uint32_t kMaxVotesPerCandidate = 1000;
@@ -50,6 +83,8 @@ struct Campaign {
   // Optional sizing hint: voters expected per period. The dedupe and quota tables are
   // allocated for it up front so that they rarely grow. Default: kDefaultExpectedVoters.
   std::uint64_t expected_voters = 0;
+  // Fraud signal thresholds. Default: FraudThresholds{}.
+  FraudThresholds fraud;
 
   bool operator==(const Campaign&) const = default;
 

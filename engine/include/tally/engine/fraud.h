@@ -1,0 +1,107 @@
+// FraudMonitor: the fraud signals of DESIGN.md "Fraud signals", per campaign, in bounded memory.
+//
+// Data flow: ingest decides a ballot -> (accepted) observe() gives the flags stored in its
+// event, or a rejection when the campaign's `fraud.reject` names one of them -> storage
+// commits it. Recovery feeds stored votes to replay(); /fraud shows report_json().
+// Safe for concurrent use: observe() takes a few short per-shard mutexes (never one lock for
+// every vote) and lock-free counters; set_campaign() may run beside it.
+// Signals, defaults, memory bounds and merging: docs/FRAUD.md.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/engine/campaign.h"
+#include "tally/engine/engine.h"
+#include "tally/engine/fraud_flags.h"
+
+namespace tally::engine {
+
+struct FraudOptions {
+  // Entries of each heavy-hitter list (IPs, subnets, devices) per campaign. Default: 1024.
+  std::size_t top_sources = 1024;
+  // Slots of each look-alike cluster table (by IP, by subnet, by IP timing). Default: 32768.
+  std::size_t cluster_slots = std::size_t{1} << 15;
+  // Slots of the distinct-voters-per-device table. Default: 262144.
+  std::size_t device_slots = std::size_t{1} << 18;
+  // Entries of each candidate's own top IPs and top devices (concentration). Default: 32.
+  std::size_t candidate_sources = 32;
+};
+
+// What observe() says of one ballot.
+struct Observation {
+  FraudFlags flags = 0;  // reasons that make it suspect: store them in its event
+  bool reject = false;   // a reason is in the campaign's fraud.reject: answer rate_limited
+};
+
+// Headless browsers, HTTP libraries and scripts (HeadlessChrome, curl, python-requests,
+// Go-http-client, okhttp, PhantomJS, Selenium, ...), and the empty user agent.
+bool is_bot_user_agent(std::string_view ua);
+// "a.b.c.0/24" for IPv4, "x:x:x:x::/64" for IPv6, the input itself when it is neither.
+std::string subnet_of(std::string_view ip);
+
+class FraudMonitor {
+ public:
+  explicit FraudMonitor(FraudOptions options = {});
+  ~FraudMonitor();
+  FraudMonitor(const FraudMonitor&) = delete;
+  FraudMonitor& operator=(const FraudMonitor&) = delete;
+
+  // Installs a campaign version: its thresholds and candidates. Call it for every version the
+  // engine installs (start-up, PUT, recovery). Safe beside observe(); not on the vote path.
+  void set_campaign(const Campaign& campaign);
+
+  // Observes a ballot the engine accepted, before it is submitted for commit: updates the
+  // sketches and returns its flags. `candidate_index`, `server_ms` and `period` are the
+  // decision's (claim.candidate_index(), decision.server_ms, decision.period). A campaign that
+  // set_campaign() never saw gives no flags. Safe for concurrent use.
+  Observation observe(const Ballot& ballot, std::uint32_t candidate_index,
+                      std::int64_t server_ms, std::int64_t period);
+
+  // Recovery: feeds a stored vote (in seq order) into the sketches and counts its stored
+  // flags, as observe() did when it was accepted. Unknown campaign or candidate: ignored.
+  void replay(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
+              FraudFlags flags);
+
+  // DESIGN.md's /fraud document: {"campaign","flags":{reason:count},"top_ips":[{"key",
+  // "votes"}],"top_subnets","top_devices","alerts":[…],"concentration":[…]}; nullopt for a
+  // campaign set_campaign() never saw. Safe for concurrent use.
+  std::optional<std::string> report_json(std::string_view campaign_id,
+                                         std::size_t top_n = 20) const;
+
+  // Flagged votes per reason (indexed by FraudReason), for metrics. Zeros when unknown.
+  std::array<std::uint64_t, kFraudReasonCount> flag_counts(std::string_view campaign_id) const;
+
+  // Bytes held by one campaign's sketches (their own accounting), 0 when unknown.
+  std::size_t bytes(std::string_view campaign_id) const;
+  // The most bytes() can reach with `options`: every structure is sized when the campaign
+  // is set and never grows, so this is a state with all kMaxCandidates candidates active and
+  // the alert list full. With the defaults: 20,173,520 bytes (19.2 MiB) on x86-64
+  // (docs/FRAUD.md).
+  static std::size_t bytes_bound(const FraudOptions& options);
+
+ private:
+  struct CampaignFraud;
+  struct Map;
+  CampaignFraud* find(std::string_view campaign_id) const;
+  void record(CampaignFraud& state, const Ballot& ballot, std::uint32_t candidate_index,
+              std::int64_t server_ms, std::int64_t period, FraudFlags* flags);
+
+  FraudOptions options_;
+  // Published map of campaigns, read lock-free (acquire pairs with the release store in
+  // set_campaign). Earlier maps and every campaign state live until the monitor dies: a
+  // reader may still hold them, and they are few (one per campaign version).
+  std::atomic<const Map*> map_{nullptr};
+  std::vector<std::unique_ptr<const Map>> retired_maps_;
+  std::vector<std::unique_ptr<CampaignFraud>> states_;
+  mutable std::mutex install_mutex_;  // set_campaign only
+};
+
+}  // namespace tally::engine

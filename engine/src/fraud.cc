@@ -1,0 +1,637 @@
+// FraudMonitor: the fraud signals per campaign. See tally/engine/fraud.h and docs/FRAUD.md.
+//
+// Thread safety: sketches that are not lock-free are split into shards by key hash, each
+// shard a cache line apart with its own mutex held for O(1) work (a bucket of four slots, or
+// a scan of at most 64 Space-Saving counters): threads observing different keys rarely meet,
+// and no lock covers every vote. Counters are relaxed atomics (statistics: no other memory is
+// published through them). Alerts take a mutex only when a threshold is crossed.
+#include "tally/engine/fraud.h"
+
+#include <arpa/inet.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+
+#include "tally/engine/fraud_sketch.h"
+#include "tally/engine/internal/hazard.h"
+#include "tally/engine/json.h"
+
+namespace tally::engine {
+namespace {
+
+using internal::kCacheLine;
+
+constexpr std::size_t kTopShards = 16;        // per heavy-hitter list
+constexpr std::size_t kClusterShards = 16;    // per look-alike table
+constexpr std::size_t kDeviceShards = 64;     // distinct voters per device
+constexpr std::size_t kCandidateShards = 4;   // per candidate top-source list
+constexpr std::size_t kMaxAlerts = 50;
+constexpr std::size_t kConcentrationTop = 10;  // "top sources" of a candidate
+// A burst needs this many minutes of the candidate's history to compare with.
+constexpr std::int64_t kBurstWarmupMinutes = 5;
+// ip_flood by timing: gaps measured and their coefficient of variation.
+constexpr std::uint32_t kRegularMinGaps = 10;
+constexpr double kRegularMaxCv = 0.1;
+constexpr std::size_t kSubnetBytes = 64;
+
+enum Seed : std::uint64_t { kIpSeed = 1, kUaSeed, kSubnetSeed, kDeviceSeed, kVoterSeed };
+
+std::uint64_t hash_of(std::string_view text, Seed seed) {
+  return XXH3_64bits_withSeed(text.data(), text.size(), seed);
+}
+
+// splitmix64's finalizer: combines hashes without correlating them.
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t combine(std::uint64_t a, std::uint64_t b) { return mix(a ^ mix(b + 0x9e3779b97f4a7c15ULL)); }
+
+// Writes the subnet of `ip` into `out`; returns its length.
+std::size_t write_subnet(std::string_view ip, char (&out)[kSubnetBytes]) {
+  char text[INET6_ADDRSTRLEN + 1] = {};
+  if (ip.size() < sizeof(text)) {
+    std::copy(ip.begin(), ip.end(), text);
+    unsigned char bytes[16] = {};
+    if (inet_pton(AF_INET, text, bytes) == 1) {
+      const int n = std::snprintf(out, kSubnetBytes, "%u.%u.%u.0/24", bytes[0], bytes[1],
+                                  bytes[2]);
+      return static_cast<std::size_t>(n);
+    }
+    if (inet_pton(AF_INET6, text, bytes) == 1) {
+      const int n = std::snprintf(out, kSubnetBytes, "%x:%x:%x:%x::/64",
+                                  (bytes[0] << 8) | bytes[1], (bytes[2] << 8) | bytes[3],
+                                  (bytes[4] << 8) | bytes[5], (bytes[6] << 8) | bytes[7]);
+      return static_cast<std::size_t>(n);
+    }
+  }
+  const std::size_t n = std::min(ip.size(), kSubnetBytes);
+  std::copy(ip.begin(), ip.begin() + static_cast<std::ptrdiff_t>(n), out);
+  return n;
+}
+
+template <typename Sketch>
+struct alignas(kCacheLine) Guarded {
+  template <typename... Args>
+  explicit Guarded(Args&&... args) : sketch(std::forward<Args>(args)...) {}
+  std::mutex mutex;
+  Sketch sketch;
+};
+
+template <typename Sketch>
+class Sharded {
+ public:
+  Sharded(std::size_t shards, std::size_t per_shard) {
+    shards_.reserve(shards);
+    for (std::size_t i = 0; i < shards; ++i) shards_.push_back(std::make_unique<Guarded<Sketch>>(per_shard));
+  }
+  // Runs `fn(sketch)` under the shard of `hash` (its top bits; sketches use the low bits).
+  template <typename Fn>
+  auto with(std::uint64_t hash, Fn&& fn) {
+    Guarded<Sketch>& shard = *shards_[(hash >> 40) % shards_.size()];
+    std::lock_guard lock(shard.mutex);
+    return fn(shard.sketch);
+  }
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    for (const auto& shard : shards_) {
+      std::lock_guard lock(shard->mutex);
+      fn(shard->sketch);
+    }
+  }
+  std::size_t bytes() const {
+    std::size_t total = sizeof(*this) + shards_.capacity() * sizeof(void*);
+    for_each([&total](const Sketch& sketch) {
+      total += sizeof(Guarded<Sketch>) - sizeof(Sketch) + sketch.bytes();
+    });
+    return total;
+  }
+
+ private:
+  std::vector<std::unique_ptr<Guarded<Sketch>>> shards_;
+};
+
+struct TopSources {
+  std::vector<HeavyHitter> top;
+  std::uint64_t total = 0;
+};
+
+TopSources top_of(const Sharded<SpaceSaving>& sketch, std::size_t n) {
+  TopSources out;
+  sketch.for_each([&](const SpaceSaving& shard) {
+    auto part = shard.top(n);
+    out.top.insert(out.top.end(), part.begin(), part.end());
+    out.total += shard.total();
+  });
+  std::sort(out.top.begin(), out.top.end(), [](const HeavyHitter& a, const HeavyHitter& b) {
+    return a.votes != b.votes ? a.votes > b.votes : a.key < b.key;
+  });
+  if (out.top.size() > n) out.top.resize(n);
+  return out;
+}
+
+std::size_t per_shard(std::size_t total, std::size_t shards) {
+  return std::max<std::size_t>(1, (total + shards - 1) / shards);
+}
+
+struct CandidateFraud {
+  explicit CandidateFraud(const FraudOptions& options)
+      : ips(kCandidateShards, per_shard(options.candidate_sources, kCandidateShards)),
+        devices(kCandidateShards, per_shard(options.candidate_sources, kCandidateShards)) {}
+  std::size_t bytes() const {
+    return sizeof(*this) - sizeof(ips) - sizeof(devices) + ips.bytes() + devices.bytes();
+  }
+
+  MinuteCounts rate;
+  std::atomic<std::int64_t> first_minute{-1};
+  std::atomic<std::int64_t> last_alert_minute{-1};
+  std::atomic<std::uint64_t> votes{0};
+  Sharded<SpaceSaving> ips;
+  Sharded<SpaceSaving> devices;
+};
+
+struct Alert {
+  FraudReason reason;
+  std::string key;
+  std::uint32_t candidate;
+  std::uint64_t votes;
+  std::int64_t at_ms;
+};
+
+}  // namespace
+
+struct FraudMonitor::CampaignFraud {
+  explicit CampaignFraud(const FraudOptions& opts)
+      : options(opts),
+        top_ips(kTopShards, per_shard(opts.top_sources, kTopShards)),
+        top_subnets(kTopShards, per_shard(opts.top_sources, kTopShards)),
+        top_devices(kTopShards, per_shard(opts.top_sources, kTopShards)),
+        ip_clusters(kClusterShards, per_shard(opts.cluster_slots, kClusterShards)),
+        subnet_clusters(kClusterShards, per_shard(opts.cluster_slots, kClusterShards)),
+        ip_timing(kClusterShards, per_shard(opts.cluster_slots, kClusterShards)),
+        devices(kDeviceShards, per_shard(opts.device_slots, kDeviceShards)) {}
+  ~CampaignFraud() {
+    // Relaxed: the monitor's destructor runs after every observer has finished.
+    for (auto& slot : candidates) delete slot.load(std::memory_order_relaxed);
+  }
+
+  // The candidate's state, created on its first vote. REQUIRES: index < kMaxCandidates.
+  CandidateFraud& candidate(std::uint32_t index) {
+    std::atomic<CandidateFraud*>& slot = candidates[index];
+    // Acquire pairs with the release of the CAS below: a state seen is fully constructed.
+    CandidateFraud* state = slot.load(std::memory_order_acquire);
+    if (state != nullptr) return *state;
+    auto fresh = std::make_unique<CandidateFraud>(options);
+    // Release publishes the constructed state; on failure, acquire as for the load above.
+    if (slot.compare_exchange_strong(state, fresh.get(), std::memory_order_release,
+                                     std::memory_order_acquire)) {
+      return *fresh.release();
+    }
+    return *state;
+  }
+  const CandidateFraud* find_candidate(std::uint32_t index) const {
+    // Acquire: as in candidate().
+    return candidates[index].load(std::memory_order_acquire);
+  }
+
+  void alert(FraudReason reason, std::string_view key, std::uint32_t candidate_index,
+             std::uint64_t votes, std::int64_t at_ms) {
+    std::lock_guard lock(alerts_mutex);
+    for (Alert& seen : alerts) {
+      if (seen.reason == reason && seen.key == key.substr(0, kMaxLabelBytes) &&
+          seen.candidate == candidate_index) {
+        seen.votes = std::max(seen.votes, votes);
+        seen.at_ms = at_ms;
+        return;
+      }
+    }
+    if (alerts.size() == kMaxAlerts) alerts.pop_front();
+    alerts.push_back({reason, std::string(key.substr(0, kMaxLabelBytes)), candidate_index,
+                      votes, at_ms});
+  }
+
+  std::size_t bytes() const {
+    std::size_t total = sizeof(*this) - sizeof(top_ips) - sizeof(top_subnets) -
+                        sizeof(top_devices) - sizeof(ip_clusters) - sizeof(subnet_clusters) -
+                        sizeof(ip_timing) - sizeof(devices);
+    total += top_ips.bytes() + top_subnets.bytes() + top_devices.bytes() + ip_clusters.bytes() +
+             subnet_clusters.bytes() + ip_timing.bytes() + devices.bytes();
+    for (std::uint32_t i = 0; i < kMaxCandidates; ++i) {
+      if (const CandidateFraud* state = find_candidate(i)) total += state->bytes();
+    }
+    std::lock_guard lock(alerts_mutex);
+    total += alerts.size() * (sizeof(Alert) + kMaxLabelBytes);
+    return total;
+  }
+
+  const FraudOptions options;
+  Sharded<SpaceSaving> top_ips;
+  Sharded<SpaceSaving> top_subnets;
+  Sharded<SpaceSaving> top_devices;
+  Sharded<WindowCounts> ip_clusters;      // (IP, user agent, candidate)
+  Sharded<WindowCounts> subnet_clusters;  // (subnet, user agent, candidate)
+  Sharded<WindowCounts> ip_timing;        // (IP, candidate): counts and gap regularity
+  Sharded<DeviceVoters> devices;
+  std::array<std::atomic<CandidateFraud*>, kMaxCandidates> candidates{};
+  // Relaxed counters: statistics read by reports.
+  std::array<std::atomic<std::uint64_t>, kFraudReasonCount> flag_counts{};
+  std::atomic<std::uint64_t> rejected{0};
+  mutable std::mutex alerts_mutex;
+  std::deque<Alert> alerts;  // newest last, at most kMaxAlerts
+};
+
+struct FraudMonitor::Map {
+  struct Entry {
+    std::string id;
+    CampaignFraud* state;
+    std::shared_ptr<const Campaign> campaign;
+  };
+  std::vector<Entry> entries;
+  const Entry* find(std::string_view id) const {
+    for (const Entry& entry : entries) {
+      if (entry.id == id) return &entry;
+    }
+    return nullptr;
+  }
+};
+
+bool is_bot_user_agent(std::string_view ua) {
+  if (ua.empty()) return true;
+  static constexpr std::string_view kMarkers[] = {
+      "headlesschrome", "headless", "phantomjs", "selenium", "webdriver", "puppeteer",
+      "playwright", "curl/", "wget/", "python-requests", "python-urllib", "python/",
+      "aiohttp", "httpx", "go-http-client", "okhttp", "java/", "apache-httpclient",
+      "libwww-perl", "scrapy", "node-fetch", "axios/", "postmanruntime", "httpclient",
+      "spider", "crawler", "bot/", "slimerjs", "electron/",
+  };
+  // Lower-case a bounded copy (user agents are at most kMaxFieldBytes).
+  char lower[kMaxFieldBytes];
+  const std::size_t n = std::min(ua.size(), sizeof(lower));
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = ua[i];
+    lower[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  const std::string_view text(lower, n);
+  for (std::string_view marker : kMarkers) {
+    if (text.find(marker) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+std::string subnet_of(std::string_view ip) {
+  char out[kSubnetBytes];
+  return std::string(out, write_subnet(ip, out));
+}
+
+std::size_t FraudMonitor::bytes_bound(const FraudOptions& options) {
+  // Every structure is sized at construction and never grows: a state with every candidate
+  // allocated and the alert list full is the most one campaign holds.
+  CampaignFraud state(options);
+  for (std::uint32_t i = 0; i < kMaxCandidates; ++i) state.candidate(i);
+  return state.bytes() + kMaxAlerts * (sizeof(Alert) + kMaxLabelBytes);
+}
+
+FraudMonitor::FraudMonitor(FraudOptions options) : options_(options) {}
+
+FraudMonitor::~FraudMonitor() {
+  // Relaxed: no reader runs while the monitor is destroyed.
+  delete map_.load(std::memory_order_relaxed);
+}
+
+void FraudMonitor::set_campaign(const Campaign& campaign) {
+  std::lock_guard lock(install_mutex_);
+  // Relaxed: map_ is only stored under install_mutex_, which we hold.
+  const Map* old = map_.load(std::memory_order_relaxed);
+  auto next = std::make_unique<Map>();
+  if (old != nullptr) next->entries = old->entries;
+  auto version = std::make_shared<const Campaign>(campaign);
+  bool found = false;
+  for (Map::Entry& entry : next->entries) {
+    if (entry.id == campaign.id) {
+      entry.campaign = version;
+      found = true;
+    }
+  }
+  if (!found) {
+    states_.push_back(std::make_unique<CampaignFraud>(options_));
+    next->entries.push_back({campaign.id, states_.back().get(), version});
+  }
+  // Release pairs with the acquire in find()/observe(): readers see a complete map.
+  map_.store(next.release(), std::memory_order_release);
+  if (old != nullptr) retired_maps_.emplace_back(old);
+}
+
+FraudMonitor::CampaignFraud* FraudMonitor::find(std::string_view campaign_id) const {
+  // Acquire pairs with the release in set_campaign.
+  const Map* map = map_.load(std::memory_order_acquire);
+  if (map == nullptr) return nullptr;
+  const Map::Entry* entry = map->find(campaign_id);
+  return entry == nullptr ? nullptr : entry->state;
+}
+
+Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_index,
+                                  std::int64_t server_ms, std::int64_t period) {
+  // Acquire pairs with the release in set_campaign.
+  const Map* map = map_.load(std::memory_order_acquire);
+  const Map::Entry* entry = map == nullptr ? nullptr : map->find(ballot.campaign);
+  if (entry == nullptr) return {};
+  const Campaign& campaign = *entry->campaign;
+  CampaignFraud& state = *entry->state;
+  if (candidate_index >= campaign.candidates.size()) return {};
+  const FraudThresholds& limits = campaign.fraud;
+  const std::int64_t window_ms = std::int64_t{limits.window_s} * 1000;
+
+  FraudFlags flags = 0;
+  if (ballot.device.empty()) flags |= flag_of(FraudReason::no_device);
+  if (is_bot_user_agent(ballot.ua)) flags |= flag_of(FraudReason::bot_ua);
+
+  char subnet_text[kSubnetBytes];
+  const std::string_view subnet(subnet_text, write_subnet(ballot.ip, subnet_text));
+  const std::uint64_t ip_hash = hash_of(ballot.ip, kIpSeed);
+  const std::uint64_t subnet_hash = hash_of(subnet, kSubnetSeed);
+  const std::uint64_t ua_hash = hash_of(ballot.ua, kUaSeed);
+  const std::uint64_t device_hash = hash_of(ballot.device, kDeviceSeed);
+  const std::uint64_t voter_hash = hash_of(ballot.voter, kVoterSeed);
+  const std::uint64_t candidate_hash = mix(std::uint64_t{candidate_index} + 1);
+
+  // Heavy hitters: address concentration is evidence for /fraud, never a flag by itself.
+  if (!ballot.ip.empty()) {
+    state.top_ips.with(ip_hash, [&](SpaceSaving& s) { return s.add(ip_hash, ballot.ip); });
+    state.top_subnets.with(subnet_hash,
+                           [&](SpaceSaving& s) { return s.add(subnet_hash, subnet); });
+  }
+  if (!ballot.device.empty()) {
+    state.top_devices.with(device_hash,
+                           [&](SpaceSaving& s) { return s.add(device_hash, ballot.device); });
+  }
+
+  // ip_flood: look-alike votes (same address, same user agent, same candidate) in the window,
+  // or votes for one candidate from one address at machine-regular intervals.
+  if (!ballot.ip.empty()) {
+    const auto crossed = [](double estimate, std::uint32_t limit) {
+      return estimate > limit && estimate - 1 <= limit;
+    };
+    const std::uint64_t ip_key = combine(combine(ip_hash, ua_hash), candidate_hash);
+    const WindowCounts::Hit by_ip = state.ip_clusters.with(
+        ip_key, [&](WindowCounts& w) { return w.add(ip_key, server_ms, window_ms); });
+    const std::uint64_t subnet_key = combine(combine(subnet_hash, ua_hash), candidate_hash);
+    const WindowCounts::Hit by_subnet = state.subnet_clusters.with(
+        subnet_key, [&](WindowCounts& w) { return w.add(subnet_key, server_ms, window_ms); });
+    const std::uint64_t timing_key = combine(ip_hash, candidate_hash);
+    const WindowCounts::Hit timing = state.ip_timing.with(
+        timing_key, [&](WindowCounts& w) { return w.add(timing_key, server_ms, window_ms); });
+    const bool regular = timing.gaps >= kRegularMinGaps && timing.gap_cv < kRegularMaxCv &&
+                         timing.estimate > limits.regular_votes;
+    if (by_ip.estimate > limits.ip_lookalike_votes ||
+        by_subnet.estimate > limits.subnet_lookalike_votes || regular) {
+      flags |= flag_of(FraudReason::ip_flood);
+    }
+    if (crossed(by_ip.estimate, limits.ip_lookalike_votes)) {
+      state.alert(FraudReason::ip_flood, ballot.ip, candidate_index,
+                  static_cast<std::uint64_t>(by_ip.estimate), server_ms);
+    }
+    if (crossed(by_subnet.estimate, limits.subnet_lookalike_votes)) {
+      state.alert(FraudReason::ip_flood, subnet, candidate_index,
+                  static_cast<std::uint64_t>(by_subnet.estimate), server_ms);
+    }
+    if (regular && crossed(timing.estimate, limits.regular_votes)) {
+      state.alert(FraudReason::ip_flood, ballot.ip, candidate_index,
+                  static_cast<std::uint64_t>(timing.estimate), server_ms);
+    }
+  }
+
+  // device_multi_account: distinct voters of the device this period.
+  if (!ballot.device.empty()) {
+    const std::uint32_t voters = state.devices.with(device_hash, [&](DeviceVoters& d) {
+      return d.add(device_hash, voter_hash, period);
+    });
+    if (voters > limits.device_max_voters) {
+      flags |= flag_of(FraudReason::device_multi_account);
+      if (voters == limits.device_max_voters + 1) {
+        state.alert(FraudReason::device_multi_account, ballot.device, candidate_index, voters,
+                    server_ms);
+      }
+    }
+  }
+
+  // Per candidate: its rate against its own baseline, and where its votes come from.
+  CandidateFraud& candidate = state.candidate(candidate_index);
+  // Relaxed: a statistic, read by reports only.
+  candidate.votes.fetch_add(1, std::memory_order_relaxed);
+  if (!ballot.ip.empty()) {
+    candidate.ips.with(ip_hash, [&](SpaceSaving& s) { return s.add(ip_hash, ballot.ip); });
+  }
+  if (!ballot.device.empty()) {
+    candidate.devices.with(device_hash,
+                           [&](SpaceSaving& s) { return s.add(device_hash, ballot.device); });
+  }
+  const std::int64_t minute = server_ms / 60'000;
+  std::int64_t first = -1;
+  // Relaxed: a lone word, set once; a thread that loses the race sees the winner's value.
+  candidate.first_minute.compare_exchange_strong(first, minute, std::memory_order_relaxed,
+                                                 std::memory_order_relaxed);
+  if (first < 0) first = minute;
+  const std::uint32_t this_minute = candidate.rate.add(server_ms);
+  if (this_minute > limits.burst_min_per_minute) {
+    const std::int64_t minutes =
+        std::min<std::int64_t>(limits.baseline_minutes, minute - first);
+    if (minutes >= kBurstWarmupMinutes) {
+      std::uint64_t sum = 0;
+      for (std::int64_t m = minute - minutes; m < minute; ++m) sum += candidate.rate.count(m);
+      const double baseline = static_cast<double>(sum) / static_cast<double>(minutes);
+      if (this_minute > limits.burst_factor * baseline) {
+        flags |= flag_of(FraudReason::burst);
+        // Relaxed: one alert per candidate and minute; the exchange alone decides who.
+        if (candidate.last_alert_minute.exchange(minute, std::memory_order_relaxed) != minute) {
+          state.alert(FraudReason::burst, campaign.candidates[candidate_index].id,
+                      candidate_index, this_minute, server_ms);
+        }
+      }
+    }
+  }
+
+  Observation observation;
+  observation.flags = flags;
+  observation.reject = (flags & limits.reject) != 0;
+  if (observation.reject) {
+    // Relaxed: statistics.
+    state.rejected.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    for (int i = 0; i < kFraudReasonCount; ++i) {
+      if ((flags & flag_of(static_cast<FraudReason>(i))) != 0) {
+        state.flag_counts[static_cast<std::size_t>(i)].fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+  return observation;
+}
+
+void FraudMonitor::replay(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
+                          FraudFlags flags) {
+  // Acquire pairs with the release in set_campaign.
+  const Map* map = map_.load(std::memory_order_acquire);
+  const Map::Entry* entry = map == nullptr ? nullptr : map->find(ballot.campaign);
+  if (entry == nullptr) return;
+  const std::optional<std::uint32_t> index = entry->campaign->candidate_index(ballot.candidate);
+  if (!index) return;
+  // The sketches learn the vote as observe() would; the counts take the stored flags (the
+  // event is the record of what was decided), not the ones recomputed now.
+  const Observation recomputed = observe(ballot, *index, server_ms, period);
+  CampaignFraud& state = *entry->state;
+  for (int i = 0; i < kFraudReasonCount; ++i) {
+    const FraudFlags bit = flag_of(static_cast<FraudReason>(i));
+    const auto at = static_cast<std::size_t>(i);
+    // Relaxed: statistics; recovery runs before serving.
+    if (!recomputed.reject && (recomputed.flags & bit) != 0) {
+      state.flag_counts[at].fetch_sub(1, std::memory_order_relaxed);
+    }
+    if ((flags & bit) != 0) state.flag_counts[at].fetch_add(1, std::memory_order_relaxed);
+  }
+  if (recomputed.reject) state.rejected.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::array<std::uint64_t, kFraudReasonCount> FraudMonitor::flag_counts(
+    std::string_view campaign_id) const {
+  std::array<std::uint64_t, kFraudReasonCount> counts{};
+  if (const CampaignFraud* state = find(campaign_id)) {
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      // Relaxed: statistics.
+      counts[i] = state->flag_counts[i].load(std::memory_order_relaxed);
+    }
+  }
+  return counts;
+}
+
+std::size_t FraudMonitor::bytes(std::string_view campaign_id) const {
+  const CampaignFraud* state = find(campaign_id);
+  return state == nullptr ? 0 : state->bytes();
+}
+
+namespace {
+
+void append_sources(std::string& out, std::string_view name, const TopSources& sources) {
+  out += ",\"";
+  out += name;
+  out += "\":[";
+  for (std::size_t i = 0; i < sources.top.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "{\"key\":";
+    append_json_string(out, sources.top[i].key);
+    out += ",\"votes\":";
+    out += std::to_string(sources.top[i].votes);
+    out += '}';
+  }
+  out += ']';
+}
+
+// Share of `votes` from the top sources (their guaranteed counts, so never overstated).
+double share_of(const TopSources& sources, std::uint64_t votes) {
+  if (votes == 0) return 0;
+  std::uint64_t sum = 0;
+  for (const HeavyHitter& hitter : sources.top) sum += hitter.votes - hitter.error;
+  return std::min(1.0, static_cast<double>(sum) / static_cast<double>(votes));
+}
+
+std::string format_share(double share) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.4f", share);
+  return text;
+}
+
+}  // namespace
+
+std::optional<std::string> FraudMonitor::report_json(std::string_view campaign_id,
+                                                     std::size_t top_n) const {
+  // Acquire pairs with the release in set_campaign.
+  const Map* map = map_.load(std::memory_order_acquire);
+  const Map::Entry* entry = map == nullptr ? nullptr : map->find(campaign_id);
+  if (entry == nullptr) return std::nullopt;
+  const Campaign& campaign = *entry->campaign;
+  const CampaignFraud& state = *entry->state;
+
+  std::string out = "{\"campaign\":";
+  append_json_string(out, campaign.id);
+  out += ",\"flags\":{";
+  for (int i = 0; i < kFraudReasonCount; ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, to_string(static_cast<FraudReason>(i)));
+    out += ':';
+    // Relaxed: statistics.
+    out += std::to_string(state.flag_counts[static_cast<std::size_t>(i)].load(
+        std::memory_order_relaxed));
+  }
+  out += "},\"rejected\":";
+  out += std::to_string(state.rejected.load(std::memory_order_relaxed));
+  append_sources(out, "top_ips", top_of(state.top_ips, top_n));
+  append_sources(out, "top_subnets", top_of(state.top_subnets, top_n));
+  append_sources(out, "top_devices", top_of(state.top_devices, top_n));
+
+  out += ",\"alerts\":[";
+  {
+    std::lock_guard lock(state.alerts_mutex);
+    bool first = true;
+    for (auto it = state.alerts.rbegin(); it != state.alerts.rend(); ++it) {
+      if (!first) out += ',';
+      first = false;
+      out += "{\"reason\":";
+      append_json_string(out, to_string(it->reason));
+      out += ",\"key\":";
+      append_json_string(out, it->key);
+      out += ",\"candidate\":";
+      append_json_string(out, it->candidate < campaign.candidates.size()
+                                  ? std::string_view(campaign.candidates[it->candidate].id)
+                                  : std::string_view());
+      out += ",\"votes\":";
+      out += std::to_string(it->votes);
+      out += ",\"at_ms\":";
+      out += std::to_string(it->at_ms);
+      out += '}';
+    }
+  }
+  out += "],\"concentration\":[";
+  struct Row {
+    std::uint32_t index;
+    std::uint64_t votes;
+    double ip_share;
+    double device_share;
+    std::string top_ip;
+  };
+  std::vector<Row> rows;
+  for (std::uint32_t i = 0; i < campaign.candidates.size(); ++i) {
+    const CandidateFraud* candidate = state.find_candidate(i);
+    if (candidate == nullptr) continue;
+    // Relaxed: statistics.
+    const std::uint64_t votes = candidate->votes.load(std::memory_order_relaxed);
+    const TopSources ips = top_of(candidate->ips, kConcentrationTop);
+    const TopSources devices = top_of(candidate->devices, kConcentrationTop);
+    rows.push_back({i, votes, share_of(ips, votes), share_of(devices, votes),
+                    ips.top.empty() ? std::string() : ips.top.front().key});
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return a.votes != b.votes ? a.votes > b.votes : a.index < b.index;
+  });
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "{\"candidate\":";
+    append_json_string(out, campaign.candidates[rows[i].index].id);
+    out += ",\"votes\":";
+    out += std::to_string(rows[i].votes);
+    out += ",\"top_ips_share\":";
+    out += format_share(rows[i].ip_share);
+    out += ",\"top_devices_share\":";
+    out += format_share(rows[i].device_share);
+    out += ",\"top_ip\":";
+    append_json_string(out, rows[i].top_ip);
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+}  // namespace tally::engine

@@ -1,0 +1,540 @@
+// Fraud signals (DESIGN.md "Fraud signals", docs/FRAUD.md): each signal flags a farm's shape and
+// leaves an honest crowd's shape alone; the sketches keep their error and memory bounds and
+// merge; the report and recovery.
+#include "tally/engine/fraud.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tally/engine/fraud_sketch.h"
+
+namespace tally::engine {
+namespace {
+
+constexpr std::int64_t kStart = 1'680'000'000'000;  // a server time in ms
+constexpr std::uint32_t kSeed = 20230327;
+
+Campaign make_campaign(std::size_t candidates = 10) {
+  Campaign campaign;
+  campaign.id = "ordos";
+  campaign.opens_at_ms = 0;
+  campaign.closes_at_ms = kStart * 2;
+  for (std::size_t i = 0; i < candidates; ++i) {
+    campaign.candidates.push_back({"c" + std::to_string(i), "n", "", ""});
+  }
+  campaign.rules.max_candidates = static_cast<std::uint32_t>(candidates);
+  return campaign;
+}
+
+struct Vote {
+  std::string voter;
+  std::string device;
+  std::string ip;
+  std::string ua;
+  std::uint32_t candidate = 0;
+  std::int64_t server_ms = kStart;
+};
+
+Observation observe(FraudMonitor& monitor, const Vote& vote, const Campaign& campaign) {
+  Ballot ballot;
+  ballot.campaign = campaign.id;
+  ballot.candidate = campaign.candidates[vote.candidate].id;
+  ballot.voter = vote.voter;
+  ballot.device = vote.device;
+  ballot.ip = vote.ip;
+  ballot.ua = vote.ua;
+  return monitor.observe(ballot, vote.candidate, vote.server_ms, 0);
+}
+
+// Counts of flagged votes per reason over a run.
+std::map<FraudReason, int> run(FraudMonitor& monitor, const Campaign& campaign,
+                               const std::vector<Vote>& votes) {
+  std::map<FraudReason, int> flagged;
+  for (const Vote& vote : votes) {
+    const FraudFlags flags = observe(monitor, vote, campaign).flags;
+    for (int i = 0; i < kFraudReasonCount; ++i) {
+      const auto reason = static_cast<FraudReason>(i);
+      if ((flags & flag_of(reason)) != 0) ++flagged[reason];
+    }
+  }
+  return flagged;
+}
+
+// A varied population of WeChat user agents as an office's phones show them: Android phones
+// name their model, build and a per-install MMWEBID; iPhones differ by iOS and WeChat version
+// (so a few dozen colleagues may share one iPhone string).
+std::string wechat_ua(std::mt19937& rng) {
+  static const char* kModels[] = {"V2055A", "PGT-AN10", "M2012K11AC", "PDEM10", "ALN-AL00",
+                                  "SM-G9910", "RMX3366", "V2148A", "LIO-AN00", "22041211AC"};
+  static const char* kIos[] = {"16_3_1", "16_3", "16_1_2", "15_7"};
+  static const char* kWechat[] = {"8.0.33(0x18002129)", "8.0.32(0x18002035)"};
+  if (std::uniform_int_distribution<int>(0, 9)(rng) < 4) {
+    return std::string("Mozilla/5.0 (iPhone; CPU iPhone OS ") + kIos[rng() % 4] +
+           " like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+           "MicroMessenger/" + kWechat[rng() % 2] + " NetType/WIFI Language/zh_CN";
+  }
+  return std::string("Mozilla/5.0 (Linux; Android 12; ") + kModels[rng() % 10] +
+         " Build/SP1A.210812.003; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+         "Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5023 MMWEBSDK/20230202 MMWEBID/" +
+         std::to_string(rng() % 10000) + " MicroMessenger/8.0.33.2320(0x28002151) WeChat/arm64 "
+         "Weixin NetType/WIFI Language/zh_CN ABI/arm64";
+}
+
+// `people` colleagues behind one office address, each with their own phone, voting for 1..5
+// candidates (most include their own unit's candidate c0), at human times over `minutes`.
+std::vector<Vote> office_crowd(std::mt19937& rng, int people, int minutes, std::string ip) {
+  std::vector<Vote> votes;
+  std::uniform_int_distribution<std::int64_t> when(0, std::int64_t{minutes} * 60'000);
+  for (int p = 0; p < people; ++p) {
+    const std::string ua = wechat_ua(rng);
+    std::int64_t at = kStart + when(rng);
+    const int picks = 1 + static_cast<int>(rng() % 5);
+    for (int k = 0; k < picks; ++k) {
+      Vote vote{"office-" + std::to_string(p), "phone-" + std::to_string(p), ip, ua, 0, at};
+      vote.candidate = k == 0 && rng() % 10 < 7 ? 0 : 1 + static_cast<std::uint32_t>(rng() % 9);
+      votes.push_back(vote);
+      at += 3'000 + static_cast<std::int64_t>(rng() % 20'000);  // reading, tapping
+    }
+  }
+  std::sort(votes.begin(), votes.end(),
+            [](const Vote& a, const Vote& b) { return a.server_ms < b.server_ms; });
+  return votes;
+}
+
+TEST(FraudSignals, AnHonestOfficeCrowdBehindOneAddressIsNotFlagged) {
+  std::mt19937 rng(kSeed);
+  std::printf("seed %u\n", kSeed);
+  const Campaign campaign = make_campaign();
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  // Two offices' worth: 400 colleagues within 10 minutes, the busiest union mobilisation shape.
+  const auto flagged = run(monitor, campaign, office_crowd(rng, 400, 10, "218.21.5.7"));
+  EXPECT_TRUE(flagged.empty()) << "ip_flood " << flagged.count(FraudReason::ip_flood);
+  // The address is still evidence for the /fraud view.
+  const std::string report = *monitor.report_json("ordos");
+  EXPECT_NE(report.find(R"("top_ips":[{"key":"218.21.5.7")"), std::string::npos) << report;
+}
+
+TEST(FraudSignals, AFarmOnOneAddressWithOneUserAgentIsFlagged) {
+  const Campaign campaign = make_campaign();
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  std::vector<Vote> votes;
+  const std::string ua = "Mozilla/5.0 (Linux; Android 10; emulator) MicroMessenger/8.0.33";
+  std::mt19937 rng(kSeed);
+  for (int i = 0; i < 500; ++i) {  // 500 accounts within five minutes, one candidate
+    votes.push_back({"farm-" + std::to_string(i), "emu-" + std::to_string(i % 3), "39.1.2.3",
+                     ua, 7, kStart + i * 600 + static_cast<std::int64_t>(rng() % 300)});
+  }
+  const auto flagged = run(monitor, campaign, votes);
+  EXPECT_GE(flagged.at(FraudReason::ip_flood), 440);
+  const std::string report = *monitor.report_json("ordos");
+  EXPECT_NE(report.find(R"({"reason":"ip_flood","key":"39.1.2.3","candidate":"c7")"),
+            std::string::npos)
+      << report;
+}
+
+TEST(FraudSignals, AFarmSpreadOverOneSubnetIsFlagged) {
+  const Campaign campaign = make_campaign();
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  std::vector<Vote> votes;
+  for (int i = 0; i < 600; ++i) {  // rotating over a /24: no single address is heavy
+    votes.push_back({"farm-" + std::to_string(i), "d-" + std::to_string(i),
+                     "10.1.2." + std::to_string(1 + i % 200), "SameAgent/1.0", 3,
+                     kStart + i * 700});
+  }
+  const auto flagged = run(monitor, campaign, votes);
+  EXPECT_GE(flagged.at(FraudReason::ip_flood), 400);
+}
+
+TEST(FraudSignals, MachineRegularTimingIsFlaggedWhateverTheUserAgents) {
+  std::mt19937 rng(kSeed);
+  const Campaign campaign = make_campaign();
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  std::vector<Vote> votes;
+  for (int i = 0; i < 200; ++i) {  // a script that rotates user agents and sleeps 2 s
+    votes.push_back({"farm-" + std::to_string(i), "d-" + std::to_string(i), "39.9.9.9",
+                     wechat_ua(rng), 2, kStart + i * 2'000 + static_cast<std::int64_t>(rng() % 20)});
+  }
+  const auto flagged = run(monitor, campaign, votes);
+  EXPECT_GE(flagged.at(FraudReason::ip_flood), 150);
+}
+
+TEST(FraudSignals, ManyAccountsOnOnePhoneAreFlaggedAFamilyIsNot) {
+  const Campaign campaign = make_campaign();
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  std::vector<Vote> votes;
+  for (int i = 0; i < 3; ++i) {  // a family sharing one phone
+    votes.push_back({"family-" + std::to_string(i), "family-phone", "1.1.1.1", "ua", 1,
+                     kStart + i * 60'000});
+  }
+  const auto family = run(monitor, campaign, votes);
+  EXPECT_EQ(family.count(FraudReason::device_multi_account), 0u);
+  votes.clear();
+  for (int i = 0; i < 36; ++i) {  // three dozen accounts on one phone, two votes each
+    for (std::uint32_t c = 0; c < 2; ++c) {
+      votes.push_back({"acct-" + std::to_string(i), "farm-phone", "2.2.2." + std::to_string(i),
+                       "ua", c, kStart + i * 20'000 + c * 1'000});
+    }
+  }
+  const auto farm = run(monitor, campaign, votes);
+  EXPECT_GE(farm.at(FraudReason::device_multi_account), 50);
+}
+
+TEST(FraudSignals, DistinctVotersPerDeviceCountPerPeriod) {
+  const Campaign campaign = make_campaign();
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  Ballot ballot;
+  ballot.campaign = "ordos";
+  ballot.device = "shared";
+  ballot.ip = "1.2.3.4";
+  ballot.ua = "ua";
+  std::string voter;
+  int flagged = 0;
+  for (int day = 0; day < 4; ++day) {  // five voters a day stays within the default
+    for (int i = 0; i < 5; ++i) {
+      voter = "v" + std::to_string(day * 5 + i);
+      ballot.voter = voter;
+      flagged += monitor.observe(ballot, 0, kStart + day * 86'400'000, day).flags != 0;
+    }
+  }
+  EXPECT_EQ(flagged, 0);
+}
+
+TEST(FraudSignals, ABurstAboveTheCandidatesOwnBaselineIsFlagged) {
+  const Campaign campaign = make_campaign();
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  std::vector<Vote> votes;
+  int n = 0;
+  const auto add = [&](std::uint32_t candidate, std::int64_t at) {
+    votes.push_back({"v" + std::to_string(n), "d" + std::to_string(n),
+                     "100." + std::to_string(n % 250) + ".0.1", "ua-" + std::to_string(n), candidate,
+                     at});
+    ++n;
+  };
+  for (int minute = 0; minute < 30; ++minute) {  // 30 quiet minutes: 20 a minute each
+    for (int i = 0; i < 20; ++i) {
+      add(4, kStart + minute * 60'000 + i * 3'000);
+      add(5, kStart + minute * 60'000 + i * 3'000 + 10);
+    }
+  }
+  const auto quiet = run(monitor, campaign, votes);
+  EXPECT_EQ(quiet.count(FraudReason::burst), 0u);
+  votes.clear();
+  for (int i = 0; i < 600; ++i) add(4, kStart + 30 * 60'000 + i * 90);  // 600 in a minute
+  for (int i = 0; i < 30; ++i) add(5, kStart + 30 * 60'000 + i * 1'500);
+  const auto burst = run(monitor, campaign, votes);
+  EXPECT_GE(burst.at(FraudReason::burst), 400);
+  const std::string report = *monitor.report_json("ordos");
+  EXPECT_NE(report.find(R"({"reason":"burst","key":"c4")"), std::string::npos) << report;
+}
+
+TEST(FraudSignals, MissingDevicesAndScriptedUserAgentsAreFlagged) {
+  for (std::string_view ua :
+       {"", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/119.0",
+        "curl/7.88.1", "python-requests/2.28.1", "Go-http-client/1.1", "okhttp/4.9.3",
+        "Mozilla/5.0 (Unknown; Linux x86_64) PhantomJS/2.1.1", "Selenium/4.8 (python linux)"}) {
+    EXPECT_TRUE(is_bot_user_agent(ua)) << ua;
+  }
+  std::mt19937 rng(kSeed);
+  for (int i = 0; i < 200; ++i) {
+    const std::string ua = wechat_ua(rng);
+    EXPECT_FALSE(is_bot_user_agent(ua)) << ua;
+  }
+  EXPECT_FALSE(is_bot_user_agent("Mozilla/5.0 (Linux; Android 11; CUBOT X30) MicroMessenger/8.0"));
+
+  const Campaign campaign = make_campaign();
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  EXPECT_EQ(observe(monitor, {"a", "", "1.2.3.4", "Mozilla/5.0 MicroMessenger", 0}, campaign).flags,
+            flag_of(FraudReason::no_device));
+  EXPECT_EQ(observe(monitor, {"b", "d", "1.2.3.5", "curl/8.0", 0}, campaign).flags,
+            flag_of(FraudReason::bot_ua));
+  EXPECT_EQ(observe(monitor, {"c", "d2", "1.2.3.6", "Mozilla/5.0 MicroMessenger", 0}, campaign)
+                .flags,
+            0u);
+}
+
+TEST(FraudSignals, RejectTurnsChosenReasonsIntoRejectionsAndIsOffByDefault) {
+  Campaign campaign = make_campaign();
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  EXPECT_FALSE(observe(monitor, {"a", "d", "1.2.3.4", "curl/8.0", 0}, campaign).reject);
+  campaign.fraud.reject = flag_of(FraudReason::bot_ua);
+  monitor.set_campaign(campaign);
+  const Observation bot = observe(monitor, {"b", "d", "1.2.3.4", "curl/8.0", 0}, campaign);
+  EXPECT_TRUE(bot.reject);
+  EXPECT_EQ(bot.flags, flag_of(FraudReason::bot_ua));
+  EXPECT_FALSE(observe(monitor, {"c", "", "1.2.3.4", "Mozilla/5.0", 0}, campaign).reject);
+  EXPECT_EQ(monitor.flag_counts("ordos")[static_cast<int>(FraudReason::bot_ua)], 1u);
+  EXPECT_NE(monitor.report_json("ordos")->find(R"("rejected":1)"), std::string::npos);
+}
+
+TEST(FraudSignals, UnknownCampaignsAndCandidatesGiveNoFlags) {
+  FraudMonitor monitor;
+  Ballot ballot;
+  ballot.campaign = "nope";
+  EXPECT_EQ(monitor.observe(ballot, 0, kStart, 0).flags, 0u);
+  EXPECT_FALSE(monitor.report_json("nope").has_value());
+  EXPECT_EQ(monitor.bytes("nope"), 0u);
+}
+
+TEST(FraudSubnets, NamesIpv4Slash24AndIpv6Slash64) {
+  EXPECT_EQ(subnet_of("218.21.5.7"), "218.21.5.0/24");
+  EXPECT_EQ(subnet_of("2408:8207:18a0:b3e0:1c2d::7"), "2408:8207:18a0:b3e0::/64");
+  EXPECT_EQ(subnet_of("2001:db8::1"), "2001:db8:0:0::/64");
+  EXPECT_EQ(subnet_of("not-an-ip"), "not-an-ip");
+}
+
+TEST(FraudReport, ShowsTheFarmFirstWithConcentration) {
+  std::mt19937 rng(kSeed);
+  const Campaign campaign = make_campaign(11);
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  auto votes = office_crowd(rng, 60, 10, "218.21.5.7");
+  for (int i = 0; i < 300; ++i) {
+    votes.push_back({"farm-" + std::to_string(i), "emu", "39.1.2.3", "same-ua", 10,
+                     kStart + i * 1'000});
+  }
+  run(monitor, campaign, votes);
+  const std::string report = *monitor.report_json("ordos", 3);
+  EXPECT_EQ(report.find(R"({"campaign":"ordos","flags":{"ip_flood":)"), 0u) << report;
+  EXPECT_NE(report.find(R"("top_ips":[{"key":"39.1.2.3","votes":300})"), std::string::npos)
+      << report;
+  EXPECT_NE(report.find(R"("top_subnets":[{"key":"39.1.2.0/24","votes":300})"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find(R"("top_devices":[{"key":"emu","votes":300})"), std::string::npos)
+      << report;
+  EXPECT_NE(report.find(R"({"candidate":"c10","votes":300,)"), std::string::npos) << report;
+  EXPECT_NE(report.find(R"("top_ips_share":1.0000,"top_devices_share":1.0000,"top_ip":"39.1.2.3")"),
+            std::string::npos)
+      << report;
+}
+
+TEST(FraudReplay, RebuildsTheSketchesAndKeepsTheStoredFlags) {
+  const Campaign campaign = make_campaign();
+  FraudMonitor live;
+  FraudMonitor recovered;
+  live.set_campaign(campaign);
+  recovered.set_campaign(campaign);
+  std::vector<Vote> votes;
+  for (int i = 0; i < 200; ++i) {
+    votes.push_back({"v" + std::to_string(i), i % 2 == 0 ? "" : "d", "9.9.9." + std::to_string(i % 3),
+                     "same", 1, kStart + i * 100});
+  }
+  for (const Vote& vote : votes) {
+    const FraudFlags flags = observe(live, vote, campaign).flags;
+    Ballot ballot;
+    ballot.campaign = "ordos";
+    ballot.candidate = "c1";
+    ballot.voter = vote.voter;
+    ballot.device = vote.device;
+    ballot.ip = vote.ip;
+    ballot.ua = vote.ua;
+    recovered.replay(ballot, vote.server_ms, 0, flags);
+  }
+  EXPECT_EQ(live.report_json("ordos"), recovered.report_json("ordos"));
+  EXPECT_EQ(live.flag_counts("ordos"), recovered.flag_counts("ordos"));
+  // Stored flags win over what the thresholds say today.
+  Ballot ballot;
+  ballot.campaign = "ordos";
+  ballot.candidate = "c2";
+  ballot.voter = "x";
+  ballot.device = "dx";
+  ballot.ip = "7.7.7.7";
+  ballot.ua = "ua";
+  recovered.replay(ballot, kStart, 0, flag_of(FraudReason::burst));
+  EXPECT_EQ(recovered.flag_counts("ordos")[static_cast<int>(FraudReason::burst)], 1u);
+}
+
+// ---- Sketches ----
+
+// A Zipf-like stream over `keys` keys; returns the true counts.
+std::vector<std::uint64_t> zipf_stream(std::mt19937_64& rng, std::size_t keys, std::size_t n,
+                                       std::vector<std::uint64_t>& stream) {
+  std::vector<double> weights(keys);
+  for (std::size_t i = 0; i < keys; ++i) weights[i] = 1.0 / static_cast<double>(i + 1);
+  std::discrete_distribution<std::size_t> pick(weights.begin(), weights.end());
+  std::vector<std::uint64_t> counts(keys);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t key = pick(rng);
+    ++counts[key];
+    stream.push_back(key);
+  }
+  return counts;
+}
+
+void expect_space_saving_bounds(const SpaceSaving& sketch,
+                                const std::vector<std::uint64_t>& counts) {
+  const std::uint64_t bound = sketch.total() / sketch.capacity();
+  for (std::size_t key = 0; key < counts.size(); ++key) {
+    const std::uint64_t estimate = sketch.estimate(key + 1);
+    EXPECT_GE(estimate, counts[key]) << key;
+    EXPECT_LE(estimate, counts[key] + bound) << key;
+  }
+  // Every key above N/k is held, with a guaranteed count below its true one.
+  std::map<std::string, HeavyHitter> held;
+  for (const HeavyHitter& h : sketch.top(sketch.capacity())) held[h.key] = h;
+  for (std::size_t key = 0; key < counts.size(); ++key) {
+    if (counts[key] <= bound) continue;
+    const auto it = held.find("k" + std::to_string(key));
+    ASSERT_NE(it, held.end()) << key;
+    EXPECT_LE(it->second.votes - it->second.error, counts[key]);
+  }
+}
+
+TEST(SpaceSaving, ErrorStaysWithinNOverK) {
+  std::mt19937_64 rng(kSeed);
+  std::vector<std::uint64_t> stream;
+  const auto counts = zipf_stream(rng, 20'000, 300'000, stream);
+  SpaceSaving sketch(100);
+  for (std::uint64_t key : stream) sketch.add(key + 1, "k" + std::to_string(key));
+  EXPECT_EQ(sketch.total(), 300'000u);
+  EXPECT_EQ(sketch.size(), 100u);
+  expect_space_saving_bounds(sketch, counts);
+  EXPECT_EQ(sketch.top(1).front().key, "k0");
+}
+
+TEST(SpaceSaving, MergedSummariesKeepTheBoundOfTheWholeStream) {
+  std::mt19937_64 rng(kSeed);
+  std::vector<std::uint64_t> stream;
+  const auto counts = zipf_stream(rng, 20'000, 300'000, stream);
+  SpaceSaving left(100);
+  SpaceSaving right(100);
+  SpaceSaving whole_exact(30'000);
+  for (std::size_t i = 0; i < stream.size(); ++i) {
+    // Different halves see different key mixes: the left gets the even keys more often.
+    SpaceSaving& side = (stream[i] % 2 == 0 && i % 4 != 0) ? left : right;
+    side.add(stream[i] + 1, "k" + std::to_string(stream[i]));
+  }
+  left.merge(right);
+  EXPECT_EQ(left.total(), 300'000u);
+  expect_space_saving_bounds(left, counts);
+}
+
+TEST(SpaceSaving, MergeIsExactWhileNothingWasEvicted) {
+  SpaceSaving a(10);
+  SpaceSaving b(10);
+  a.add(1, "one", 5);
+  a.add(2, "two", 3);
+  b.add(2, "two", 4);
+  b.add(3, "three", 1);
+  a.merge(b);
+  EXPECT_EQ(a.estimate(1), 5u);
+  EXPECT_EQ(a.estimate(2), 7u);
+  EXPECT_EQ(a.estimate(3), 1u);
+  EXPECT_EQ(a.top(1).front().key, "two");
+  EXPECT_EQ(a.top(3).back().error, 0u);
+}
+
+TEST(WindowCounts, SlidesAndMerges) {
+  WindowCounts left(64);
+  WindowCounts right(64);
+  constexpr std::int64_t kWindow = 60'000;
+  const std::int64_t base = kStart / kWindow * kWindow;
+  for (int i = 0; i < 30; ++i) left.add(42, base + i * 1'000, kWindow);
+  for (int i = 0; i < 20; ++i) right.add(42, base + 30'000 + i * 1'000, kWindow);
+  EXPECT_DOUBLE_EQ(left.add(42, base + 59'000, kWindow).estimate, 31);
+  left.merge(right);
+  EXPECT_DOUBLE_EQ(left.add(42, base + 59'500, kWindow).estimate, 52);
+  // Half way through the next window half of the previous one still counts.
+  EXPECT_NEAR(left.add(42, base + kWindow + kWindow / 2, kWindow).estimate, 1 + 52 / 2.0, 1e-9);
+  // Two windows later it is gone.
+  EXPECT_DOUBLE_EQ(left.add(42, base + 3 * kWindow, kWindow).estimate, 1);
+}
+
+TEST(WindowCounts, ClockworkGapsHaveASmallCoefficientOfVariation) {
+  WindowCounts counts(64);
+  WindowCounts::Hit hit;
+  for (int i = 0; i < 50; ++i) hit = counts.add(7, kStart + i * 2'000, 600'000);
+  EXPECT_LT(hit.gap_cv, 0.01);
+  std::mt19937 rng(kSeed);
+  std::exponential_distribution<double> human(1.0 / 2'000);
+  double at = kStart;
+  for (int i = 0; i < 200; ++i) {
+    at += human(rng);
+    hit = counts.add(8, static_cast<std::int64_t>(at), 600'000);
+  }
+  EXPECT_GT(hit.gap_cv, 0.3);
+}
+
+TEST(DeviceVoters, CountsDistinctVotersAndMerges) {
+  DeviceVoters left(1024);
+  DeviceVoters right(1024);
+  std::uint32_t voters = 0;
+  for (std::uint64_t v = 0; v < 3; ++v) voters = left.add(99, v * 0x9e3779b97f4a7c15ULL, 1);
+  EXPECT_EQ(left.add(99, 0, 1), 3u);  // a voter seen again
+  EXPECT_EQ(voters, 3u);
+  for (std::uint64_t v = 3; v < 40; ++v) voters = right.add(99, v * 0x9e3779b97f4a7c15ULL, 1);
+  EXPECT_GE(voters, 30u);
+  left.merge(right);
+  const std::uint32_t merged = left.add(99, 0, 1);
+  EXPECT_GE(merged, 34u);
+  EXPECT_LE(merged, 48u);
+  EXPECT_EQ(left.add(99, 0, 2), 1u);  // another period starts again
+}
+
+TEST(MinuteCounts, CountsPerMinuteAndMerges) {
+  MinuteCounts a;
+  MinuteCounts b;
+  const std::int64_t minute = kStart / 60'000;
+  for (int i = 0; i < 5; ++i) a.add(kStart);
+  for (int i = 0; i < 7; ++i) b.add(kStart);
+  b.add(kStart + 60'000);
+  a.merge(b);
+  EXPECT_EQ(a.count(minute), 12u);
+  EXPECT_EQ(a.count(minute + 1), 1u);
+  EXPECT_EQ(a.count(minute + 64), 0u);
+  EXPECT_EQ(a.add(kStart - 64 * 60'000), 0u);  // too old: its bucket holds a newer minute
+}
+
+// The memory bound of docs/FRAUD.md, measured with the structures' own accounting after ten
+// million distinct IPs, devices and voters.
+TEST(FraudMemory, StaysUnderTheBoundAtTenMillionDistinctKeys) {
+  const Campaign campaign = make_campaign(20);
+  FraudMonitor monitor;
+  monitor.set_campaign(campaign);
+  const std::size_t bound = FraudMonitor::bytes_bound(FraudOptions{});
+  std::printf("bound %zu bytes (%.1f MiB)\n", bound, bound / 1048576.0);
+  EXPECT_LT(bound, std::size_t{32} << 20);
+  const std::size_t empty = monitor.bytes("ordos");
+  char ip[32];
+  std::string device;
+  std::string voter;
+  Ballot ballot;
+  ballot.campaign = "ordos";
+  ballot.ua = "Mozilla/5.0 MicroMessenger/8.0.33";
+  constexpr std::uint32_t kKeys = 10'000'000;
+  for (std::uint32_t i = 0; i < kKeys; ++i) {
+    std::snprintf(ip, sizeof(ip), "%u.%u.%u.%u", 1 + (i >> 24), (i >> 16) & 255, (i >> 8) & 255,
+                  i & 255);
+    device = "device-" + std::to_string(i);
+    voter = "voter-" + std::to_string(i);
+    ballot.ip = ip;
+    ballot.device = device;
+    ballot.voter = voter;
+    monitor.observe(ballot, i % 20, kStart + i / 10, 0);  // 10,000 votes a second
+    if (i == kKeys / 2) {
+      EXPECT_LE(monitor.bytes("ordos"), bound);
+    }
+  }
+  const std::size_t full = monitor.bytes("ordos");
+  std::printf("empty %zu bytes, after %u distinct keys %zu bytes\n", empty, kKeys, full);
+  EXPECT_LE(full, bound);
+  // Sized up front: ten million keys add only the candidates' states.
+  EXPECT_LE(full - empty, 20 * (bound - empty) / kMaxCandidates + 4096);
+}
+
+}  // namespace
+}  // namespace tally::engine

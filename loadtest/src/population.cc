@@ -1,0 +1,180 @@
+#include "tally/loadtest/population.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "tally/engine/json.h"
+
+namespace tally::loadtest {
+namespace {
+
+constexpr std::size_t kRecentBallots = 4096;   // how far back a retry may reach
+constexpr std::uint64_t kCrowdSize = 40;        // honest voters behind one office address
+constexpr std::uint64_t kFarmAddresses = 4;
+constexpr std::uint64_t kFarmDevices = 16;
+
+constexpr std::array<std::string_view, 6> kHonestAgents = {
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Mobile/15E148 MicroMessenger/8.0.33(0x18002129) NetType/WIFI Language/zh_CN",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 15_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Mobile/15E148 MicroMessenger/8.0.32(0x18002038) NetType/4G Language/zh_CN",
+    "Mozilla/5.0 (Linux; Android 12; V2183A Build/SP1A.210812.003; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 "
+    "MMWEBSDK/20230202 MicroMessenger/8.0.33.2320(0x28002151) NetType/5G",
+    "Mozilla/5.0 (Linux; Android 13; 22081212C Build/TKQ1.220829.002; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 "
+    "MMWEBSDK/20230101 MicroMessenger/8.0.32.2300(0x2800205D) NetType/WIFI",
+    "Mozilla/5.0 (Linux; Android 11; PEGM00 Build/RKQ1.200903.002; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/101.0.4951.74 Mobile Safari/537.36 "
+    "MMWEBSDK/20221011 MicroMessenger/8.0.30.2260(0x28001E3B) NetType/4G",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Mobile/15E148 MicroMessenger/8.0.31(0x18001f2f) NetType/5G Language/zh_CN",
+};
+// Every agent stays under the server's 256-byte field limit (checked by the tests).
+constexpr std::string_view kFarmAgent =
+    "Mozilla/5.0 (Linux; Android 9; SM-G9650 Build/PQ3A.190605.003; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/86.0.4240.99 Mobile Safari/537.36 "
+    "MicroMessenger/8.0.2.1860(0x2800023B) NetType/WIFI";
+
+// A 64-bit mix (splitmix64's finalizer) for stable per-voter attributes.
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::string format(const char* pattern, unsigned long long a, unsigned long long b = 0,
+                   unsigned long long c = 0, unsigned long long d = 0) {
+  char text[96];
+  const int length = std::snprintf(text, sizeof text, pattern, a, b, c, d);
+  return std::string(text, static_cast<std::size_t>(std::max(length, 0)));
+}
+
+void add_field(std::string& out, std::string_view name, std::string_view value) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+  engine::append_json_string(out, value);
+}
+
+}  // namespace
+
+std::string_view to_string(Scenario scenario) {
+  switch (scenario) {
+    case Scenario::honest: return "honest";
+    case Scenario::farm: return "farm";
+    case Scenario::phone: return "phone";
+  }
+  return "honest";
+}
+
+std::optional<Scenario> scenario_from_string(std::string_view text) {
+  for (Scenario s : {Scenario::honest, Scenario::farm, Scenario::phone}) {
+    if (to_string(s) == text) return s;
+  }
+  return std::nullopt;
+}
+
+ZipfSampler::ZipfSampler(std::size_t n, double s) : cumulative_(std::max<std::size_t>(n, 1)) {
+  double total = 0;
+  for (std::size_t k = 0; k < cumulative_.size(); ++k) {
+    total += 1.0 / std::pow(static_cast<double>(k + 1), s);
+    cumulative_[k] = total;
+  }
+  for (double& c : cumulative_) c /= total;
+  cumulative_.back() = 1.0;
+}
+
+std::size_t ZipfSampler::sample(double u) const {
+  const auto at = std::upper_bound(cumulative_.begin(), cumulative_.end(), u);
+  return std::min(static_cast<std::size_t>(at - cumulative_.begin()), cumulative_.size() - 1);
+}
+
+double ZipfSampler::probability(std::size_t rank) const {
+  return rank == 0 ? cumulative_[0] : cumulative_[rank] - cumulative_[rank - 1];
+}
+
+BallotGenerator::BallotGenerator(PopulationOptions options)
+    : options_(std::move(options)),
+      zipf_(options_.candidates.size(), options_.zipf_exponent),
+      random_(options_.seed),
+      ts_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count()) {
+  options_.voters = std::max<std::uint64_t>(options_.voters, 1);
+  recent_.reserve(kRecentBallots);
+}
+
+Ballot BallotGenerator::next() {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  if (!recent_.empty() && unit(random_) < options_.retry_fraction) {
+    Ballot copy = recent_[random_() % recent_.size()];
+    copy.retry = true;
+    return copy;
+  }
+  Ballot ballot = fresh();
+  if (recent_.size() < kRecentBallots) {
+    recent_.push_back(ballot);
+  } else {
+    recent_[ballots_ % kRecentBallots] = ballot;
+  }
+  return ballot;
+}
+
+Ballot BallotGenerator::fresh() {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const std::uint64_t voter = random_() % options_.voters;
+  const std::uint64_t number = ballots_++;
+  const std::uint64_t seed = options_.seed;
+  Ballot ballot;
+  std::string voter_id, device, ip;
+  std::string_view agent;
+  switch (options_.scenario) {
+    case Scenario::honest: {
+      ballot.candidate = static_cast<std::uint16_t>(zipf_.sample(unit(random_)));
+      voter_id = format("h%llu-%llu", seed, voter);
+      device = format("dev-%016llx", mix(seed * 0x9e3779b97f4a7c15ULL + voter));
+      const std::uint64_t crowd = mix(seed + voter / kCrowdSize);
+      ip = format("10.%llu.%llu.%llu", crowd & 0xff, (crowd >> 8) & 0xff, (crowd >> 16) & 0xff);
+      agent = kHonestAgents[mix(voter ^ seed) % kHonestAgents.size()];
+      break;
+    }
+    case Scenario::farm: {
+      ballot.candidate = static_cast<std::uint16_t>(options_.candidates.size() - 1);
+      voter_id = format("farm%llu-%llu", seed, voter);
+      device = format("emu-%llu-%llu", seed, voter % kFarmDevices);
+      ip = format("203.0.113.%llu", 10 + voter % kFarmAddresses);
+      agent = kFarmAgent;
+      break;
+    }
+    case Scenario::phone: {
+      ballot.candidate = static_cast<std::uint16_t>(options_.candidates.size() - 1);
+      voter_id = format("phone%llu-%llu", seed, voter);
+      device = format("phone-%llu", seed);
+      ip = "100.64.7.21";
+      agent = kHonestAgents[0];
+      break;
+    }
+  }
+  std::string& out = ballot.json;
+  out.reserve(448);
+  out += "{\"campaign\":";
+  engine::append_json_string(out, options_.campaign);
+  add_field(out, "candidate", options_.candidates[ballot.candidate]);
+  add_field(out, "voter", voter_id);
+  add_field(out, "device", device);
+  add_field(out, "ip", ip);
+  add_field(out, "ua", agent);
+  out += ",\"ts\":";
+  out += std::to_string(ts_ms_ + static_cast<std::int64_t>(number / 64));
+  add_field(out, "request_id", format("r%llu-%llu-%llu", seed, static_cast<unsigned>(options_.scenario), number));
+  out += '}';
+  return ballot;
+}
+
+}  // namespace tally::loadtest

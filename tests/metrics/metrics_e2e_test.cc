@@ -1,0 +1,355 @@
+// End-to-end tests of /metrics, the tally stream and the dashboard on the real build/bin/tallyd:
+// the scrape counts posted votes, promtool accepts it and the alert rules, a real Prometheus
+// server scrapes tallyd and answers a PromQL query with the tally, Server-Sent Events follow
+// votes and resume from Last-Event-ID, and headless Chromium renders posted votes.
+// Tools that scripts/install-deps.sh installs (promtool, prometheus, chromium, curl) must be
+// present: a missing one fails the test.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "../ingest/tallyd_process.h"
+
+namespace tally::testing {
+namespace {
+
+constexpr const char* kDemo = "ordos-2023-zuimei";
+constexpr auto kPatience = std::chrono::seconds(60);
+
+std::string ballot(const std::string& candidate, const std::string& voter) {
+  return std::string(R"({"campaign":")") + kDemo + R"(","candidate":")" + candidate +
+         R"(","voter":")" + voter + "\"}";
+}
+
+// Runs a shell command; its exit code and stdout.
+struct CommandResult {
+  int code = -1;
+  std::string out;
+};
+CommandResult run(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char chunk[4096];
+  std::size_t got;
+  while ((got = std::fread(chunk, 1, sizeof chunk, pipe)) > 0) result.out.append(chunk, got);
+  const int status = ::pclose(pipe);
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+bool have_tool(const std::string& name) { return run("command -v " + name).code == 0; }
+
+std::string source_dir() {
+  const char* dir = std::getenv("TALLY_SOURCE_DIR");
+  return dir ? dir : ".";
+}
+
+// A free loopback TCP port (bound then released).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// A Server-Sent Events client on a raw socket: reads events as the server sends them.
+class SseClient {
+ public:
+  SseClient(int port, const std::string& target, const std::string& extra_headers = {}) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return;
+    timeval timeout{30, 0};  // longer than a heartbeat
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: test\r\n" +
+                                "Accept: text/event-stream\r\n" + extra_headers + "\r\n";
+    ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL);
+  }
+  ~SseClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  // The status code of the answer's head (0 if the connection ended first).
+  int read_head() {
+    std::size_t end;
+    while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill()) return 0;
+    }
+    head_ = buffer_.substr(0, end);
+    buffer_.erase(0, end + 4);
+    return std::atoi(head_.c_str() + 9);
+  }
+  const std::string& head() const { return head_; }
+
+  struct Event {
+    std::string name;  // "tally", or "comment" for a ": ..." line block
+    std::string id;
+    std::string data;
+  };
+  // The next event or comment block; nullopt when the stream ended or timed out.
+  std::optional<Event> next() {
+    for (;;) {
+      std::size_t end;
+      while ((end = buffer_.find("\n\n")) == std::string::npos) {
+        if (!fill()) return std::nullopt;
+      }
+      const std::string block = buffer_.substr(0, end);
+      buffer_.erase(0, end + 2);
+      Event event;
+      std::istringstream lines(block);
+      std::string line;
+      while (std::getline(lines, line)) {
+        if (line.starts_with(":")) event.name = "comment";
+        if (line.starts_with("event: ")) event.name = line.substr(7);
+        if (line.starts_with("id: ")) event.id = line.substr(4);
+        if (line.starts_with("data: ")) event.data += line.substr(6);
+      }
+      if (!event.name.empty()) return event;  // skips the `retry:` block
+    }
+  }
+  // Next `tally` event, skipping heartbeats.
+  std::optional<Event> next_tally() {
+    for (;;) {
+      auto event = next();
+      if (!event || event->name == "tally") return event;
+    }
+  }
+
+ private:
+  bool fill() {
+    char chunk[16384];
+    const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (got <= 0) return false;
+    buffer_.append(chunk, static_cast<std::size_t>(got));
+    return true;
+  }
+  int fd_ = -1;
+  std::string buffer_;
+  std::string head_;
+};
+
+// "votes" of `candidate` in a /tally JSON document, or -1.
+long long votes_of(const std::string& json, const std::string& candidate) {
+  const std::size_t at = json.find("\"id\":\"" + candidate + "\"");
+  if (at == std::string::npos) return -1;
+  const std::size_t votes = json.find("\"votes\":", at);
+  return std::atoll(json.c_str() + votes + 8);
+}
+
+class MetricsE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.start({"--demo"})) << server_.log(); }
+
+  void vote(const std::string& candidate, const std::string& voter) {
+    HttpClient client(server_.port());
+    const HttpAnswer answer =
+        client.request("POST", "/v1/votes", ballot(candidate, voter), server_.ingest_token());
+    ASSERT_EQ(answer.status, 200) << answer.body;
+  }
+
+  std::string scrape() {
+    HttpClient client(server_.port());
+    const HttpAnswer answer = client.request("GET", "/metrics");
+    EXPECT_EQ(answer.status, 200);
+    EXPECT_NE(answer.headers.find("text/plain; version=0.0.4"), std::string::npos);
+    return answer.body;
+  }
+
+  std::string temp_file(const std::string& name, const std::string& text) {
+    const auto path = server_.dir() / name;
+    write_text(path, text);
+    return path.string();
+  }
+
+  TallydProcess server_;
+};
+
+TEST_F(MetricsE2eTest, MetricsCountPostedVotesAndAnswers) {
+  vote("c01", "alice");
+  vote("c01", "bob");
+  vote("c07", "alice");
+  {
+    HttpClient client(server_.port());
+    EXPECT_EQ(client.request("POST", "/v1/votes", ballot("c01", "alice"), server_.ingest_token())
+                  .status,
+              409);
+  }
+  const std::string text = scrape();
+  EXPECT_NE(text.find("\ntally_votes_total{campaign=\"ordos-2023-zuimei\",candidate=\"c01\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\ntally_votes_total{campaign=\"ordos-2023-zuimei\",candidate=\"c07\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("\ntally_ingest_requests_total{status=\"accepted\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("\ntally_ingest_requests_total{status=\"duplicate\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("\ntally_ingest_latency_seconds_count 4\n"), std::string::npos);
+  EXPECT_NE(text.find("\ntally_ready 1\n"), std::string::npos);
+  EXPECT_NE(text.find("\ntally_commit_write_seconds_bucket{le=\"+Inf\"}"), std::string::npos);
+  EXPECT_NE(text.find("\ntally_rocksdb_memtable_bytes "), std::string::npos);
+  EXPECT_NE(text.find("\ntally_recovery_seconds "), std::string::npos);
+  EXPECT_NE(text.find("\ntally_dedupe_keys "), std::string::npos);
+}
+
+TEST_F(MetricsE2eTest, PromtoolAcceptsALiveScrapeAndTheAlertRules) {
+  ASSERT_TRUE(have_tool("promtool")) << "promtool missing: run scripts/install-deps.sh";
+  vote("c03", "carol");
+  const std::string path = temp_file("scrape.txt", scrape());
+  const CommandResult metrics = run("promtool check metrics < " + path);
+  EXPECT_EQ(metrics.code, 0) << metrics.out;
+  const CommandResult rules = run("promtool check rules " + source_dir() + "/deploy/prometheus/rules.yml");
+  EXPECT_EQ(rules.code, 0) << rules.out;
+  const CommandResult config =
+      run("promtool check config --syntax-only " + source_dir() + "/deploy/prometheus/prometheus.yml");
+  EXPECT_EQ(config.code, 0) << config.out;
+}
+
+TEST_F(MetricsE2eTest, APrometheusServerScrapesTheTally) {
+  ASSERT_TRUE(have_tool("prometheus")) << "prometheus missing: run scripts/install-deps.sh";
+  ASSERT_TRUE(have_tool("curl")) << "curl missing: run scripts/install-deps.sh";
+  vote("c02", "dave");
+  vote("c02", "erin");
+  vote("c02", "frank");
+  const int port = free_port();
+  const std::string config = temp_file(
+      "prometheus.yml", "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                        "scrape_configs:\n  - job_name: tally\n    static_configs:\n"
+                        "      - targets: ['127.0.0.1:" +
+                            std::to_string(server_.port()) + "']\n");
+  const auto tsdb = server_.dir() / "tsdb";
+  const auto log = server_.dir() / "prometheus.log";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    const std::string config_flag = "--config.file=" + config;
+    const std::string tsdb_flag = "--storage.tsdb.path=" + tsdb.string();
+    const std::string listen_flag = "--web.listen-address=127.0.0.1:" + std::to_string(port);
+    ::execlp("prometheus", "prometheus", config_flag.c_str(), tsdb_flag.c_str(),
+             listen_flag.c_str(), "--log.level=warn", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  const std::string query = "curl -s --max-time 5 'http://127.0.0.1:" + std::to_string(port) +
+                            "/api/v1/query?query=tally_votes_total%7Bcandidate%3D%22c02%22%7D'";
+  std::string answer;
+  bool found = false;
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (!found && std::chrono::steady_clock::now() < deadline) {
+    answer = run(query).out;
+    found = answer.find(R"("candidate":"c02")") != std::string::npos &&
+            answer.find(R"(,"3"])") != std::string::npos;
+    if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(found) << "last answer: " << answer << "\nprometheus log:\n" << read_text(log);
+  EXPECT_NE(answer.find(R"("campaign":"ordos-2023-zuimei")"), std::string::npos) << answer;
+}
+
+TEST_F(MetricsE2eTest, TallyStreamFollowsVotesAndResumesFromLastEventId) {
+  const std::string target = std::string("/v1/campaigns/") + kDemo + "/tally/stream";
+  SseClient stream(server_.port(), target);
+  ASSERT_EQ(stream.read_head(), 200);
+  EXPECT_NE(stream.head().find("text/event-stream"), std::string::npos);
+  const auto first = stream.next_tally();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(votes_of(first->data, "c04"), 0) << first->data;
+  const std::string first_id = first->id;
+
+  vote("c04", "gina");
+  const auto second = stream.next_tally();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(votes_of(second->data, "c04"), 1) << second->data;
+  EXPECT_GT(std::stoull(second->id), std::stoull(first_id));
+  EXPECT_NE(second->data.find("\"as_of_seq\":" + second->id), std::string::npos);
+
+  // A client that saw only the first event gets the current tally at once on reconnecting.
+  SseClient behind(server_.port(), target, "Last-Event-ID: " + first_id + "\r\n");
+  ASSERT_EQ(behind.read_head(), 200);
+  const auto caught_up = behind.next_tally();
+  ASSERT_TRUE(caught_up);
+  EXPECT_EQ(caught_up->id, second->id);
+
+  // A client that is up to date gets the next change, not a repeat.
+  SseClient current(server_.port(), target, "Last-Event-ID: " + second->id + "\r\n");
+  ASSERT_EQ(current.read_head(), 200);
+  vote("c04", "hank");
+  const auto third = current.next_tally();
+  ASSERT_TRUE(third);
+  EXPECT_GT(std::stoull(third->id), std::stoull(second->id));
+  EXPECT_EQ(votes_of(third->data, "c04"), 2) << third->data;
+
+  // Unknown campaigns are refused with the usual answer.
+  SseClient unknown(server_.port(), "/v1/campaigns/no-such/tally/stream");
+  EXPECT_EQ(unknown.read_head(), 404);
+}
+
+TEST_F(MetricsE2eTest, TallyStreamsEndCleanlyOnSigterm) {
+  SseClient stream(server_.port(), std::string("/v1/campaigns/") + kDemo + "/tally/stream");
+  ASSERT_EQ(stream.read_head(), 200);
+  ASSERT_TRUE(stream.next_tally());
+  EXPECT_EQ(server_.stop(SIGTERM), 0) << server_.log();
+  EXPECT_FALSE(stream.next_tally());  // the server closed the stream
+}
+
+TEST(TallyStreamLimit, StreamsOverTheLimitAre503) {
+  TallydProcess server;
+  ASSERT_TRUE(server.start({"--demo", "--max-tally-streams", "1"})) << server.log();
+  const std::string target = std::string("/v1/campaigns/") + kDemo + "/tally/stream";
+  SseClient first(server.port(), target);
+  ASSERT_EQ(first.read_head(), 200);
+  SseClient second(server.port(), target);
+  EXPECT_EQ(second.read_head(), 503);
+  EXPECT_NE(second.head().find("Retry-After"), std::string::npos);
+}
+
+TEST_F(MetricsE2eTest, DashboardShowsPostedVotesInHeadlessChromium) {
+  ASSERT_TRUE(have_tool("chromium")) << "chromium missing: run scripts/install-deps.sh";
+  vote("c09", "ivan");
+  vote("c09", "judy");
+  vote("c11", "ivan");
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(server_.port()) + "/?campaign=" + kDemo + "&stream=0";
+  const std::string chromium =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+      "--disable-background-networking --disable-component-update --disable-sync "
+      "--disable-dev-shm-usage --user-data-dir=" +
+      (server_.dir() / "chromium").string() + " --virtual-time-budget=5000 ";
+  const CommandResult dom = run(chromium + "--dump-dom '" + url + "' 2>/dev/null");
+  ASSERT_EQ(dom.code, 0) << dom.out;
+  EXPECT_NE(dom.out.find(R"(data-candidate="c09" data-votes="2")"), std::string::npos) << dom.out;
+  EXPECT_NE(dom.out.find(R"(data-candidate="c11" data-votes="1")"), std::string::npos);
+  EXPECT_NE(dom.out.find(R"(data-status="accepted")"), std::string::npos);
+  EXPECT_NE(dom.out.find("实时排行"), std::string::npos);  // Chinese campaign, Chinese labels
+  EXPECT_NE(dom.out.find(R"(data-available="false")"), std::string::npos);  // /fraud not yet
+
+  const auto png = server_.dir() / "dashboard.png";
+  const CommandResult shot = run(chromium + "--window-size=1280,1500 --screenshot=" + png.string() + " '" +
+                       url + "' 2>/dev/null");
+  ASSERT_EQ(shot.code, 0) << shot.out;
+  const std::string bytes = read_text(png);
+  ASSERT_GT(bytes.size(), 1000u);
+  EXPECT_EQ(bytes.substr(1, 3), "PNG");
+  // TALLY_DASHBOARD_PNG=path keeps the screenshot (docs/dashboard.png is made this way).
+  if (const char* keep = std::getenv("TALLY_DASHBOARD_PNG")) {
+    std::filesystem::copy_file(png, keep, std::filesystem::copy_options::overwrite_existing);
+  }
+}
+
+}  // namespace
+}  // namespace tally::testing

@@ -15,7 +15,7 @@ packages=(
   # scripts and end-to-end tests
   curl python3 procps
   # metrics and dashboard end-to-end tests: promtool and a Prometheus server, headless Chromium
-  prometheus chromium
+  prometheus chromium fonts-wqy-microhei
 )
 
 missing=()

@@ -11,6 +11,7 @@
 
 #include "tally/engine/engine.h"
 #include "tally/storage/audit.h"
+#include "tally/storage/fraud_report.h"
 
 namespace {
 
@@ -31,6 +32,9 @@ constexpr char kUsage[] =
     "      --expect compares votes per candidate and exits 1 on any difference\n"
     "  results --data-dir DIR --campaign ID --format csv|json\n"
     "      the committee's ranking with votes and suspect votes per candidate\n"
+    "  fraud-report --data-dir DIR --campaign ID [--top N] [--format text|json]\n"
+    "      the largest suspicious clusters by IP, subnet and device, with votes per\n"
+    "      candidate, flags and sample seqs\n"
     "  backup  --data-dir DIR --to DIR2\n"
     "      a consistent copy, safe while tallyd runs\n"
     "Databases are opened read-only: a running tallyd is never disturbed.\n";
@@ -159,6 +163,29 @@ int run_results(const Args& args) {
   return kExitOk;
 }
 
+int run_fraud_report(const Args& args) {
+  if (!args.has("--data-dir") || !args.has("--campaign")) {
+    return usage_error("fraud-report: --data-dir and --campaign are required");
+  }
+  const std::string format = args.has("--format") ? args.get("--format") : "text";
+  if (format != "text" && format != "json") return usage_error("fraud-report: --format text|json");
+  std::size_t top = 10;
+  if (args.has("--top")) {
+    const std::string text = args.get("--top");
+    if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != text.npos ||
+        std::stoul(text) == 0) {
+      return usage_error("fraud-report: --top must be 1..9999");
+    }
+    top = std::stoul(text);
+  }
+  auto report =
+      tally::storage::fraud_report(args.get("--data-dir"), args.get("--campaign"), top);
+  if (!report.ok()) return failed("fraud-report: " + report.message());
+  std::cout << (format == "json" ? tally::storage::fraud_report_json(*report)
+                                 : tally::storage::fraud_report_text(*report));
+  return kExitOk;
+}
+
 int run_backup(const Args& args) {
   if (!args.has("--data-dir") || !args.has("--to")) {
     return usage_error("backup: --data-dir and --to are required");
@@ -185,5 +212,6 @@ int main(int argc, char** argv) {
   if (command == "replay") return run_replay(args);
   if (command == "results") return run_results(args);
   if (command == "backup") return run_backup(args);
+  if (command == "fraud-report") return run_fraud_report(args);
   return usage_error("unknown command " + std::string(command));
 }

@@ -1,0 +1,270 @@
+// tallyctl fraud-report as a library call. See tally/storage/fraud_report.h.
+#include "tally/storage/fraud_report.h"
+
+#include <algorithm>
+#include <functional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "db_layout.h"
+#include "tally/engine/campaign.h"
+#include "tally/engine/fraud.h"
+#include "tally/engine/fraud_sketch.h"
+#include "tally/engine/json.h"
+#include "tally/storage/event_format.h"
+
+namespace tally::storage {
+namespace {
+
+// The first pass's sketches: shards of Space-Saving counters per cluster kind, so that the
+// error bound (votes / (kShards * kShardCapacity)) stays small and each update scans little.
+constexpr std::size_t kShards = 16;
+constexpr std::size_t kShardCapacity = 256;
+// Candidates for the exact pass: this many times `top` from each sketch.
+constexpr std::size_t kCandidateFactor = 4;
+
+enum Kind : std::size_t { kIp = 0, kSubnet = 1, kDevice = 2, kKinds = 3 };
+
+class TopKeys {
+ public:
+  TopKeys() {
+    for (std::size_t i = 0; i < kShards; ++i) shards_.emplace_back(kShardCapacity);
+  }
+  void add(std::string_view key, std::uint64_t weight) {
+    const std::uint64_t hash = std::hash<std::string_view>{}(key);
+    shards_[hash % kShards].add(hash, key, weight);
+  }
+  // Keys of the n largest (labels are cut to kMaxLabelBytes: longer keys are matched by that
+  // prefix in the exact pass).
+  void collect(std::size_t n, std::unordered_set<std::string>& out) const {
+    std::vector<engine::HeavyHitter> all;
+    for (const auto& shard : shards_) {
+      auto part = shard.top(n);
+      all.insert(all.end(), part.begin(), part.end());
+    }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.votes > b.votes; });
+    for (std::size_t i = 0; i < std::min(n, all.size()); ++i) out.insert(all[i].key);
+  }
+
+ private:
+  std::vector<engine::SpaceSaving> shards_;
+};
+
+struct Detail {
+  FraudCluster cluster;
+  std::unordered_set<std::uint64_t> voters;  // hashes of voter ids
+};
+
+// Visits the campaign's votes in seq order; `saw_campaign` tells whether a version exists.
+template <typename OnVote>
+engine::Status scan_votes(ReadOnlyDb& db, std::string_view campaign_id, bool& saw_campaign,
+                          OnVote&& on_vote) {
+  LogScan scan(*db.db, db.events_cf);
+  std::vector<StoredEvent> events;
+  while (scan.next()) {
+    if (auto status = decode_batch(scan.value(), events); !status.ok()) {
+      const auto seq = parse_seq_key(scan.key());
+      return engine::Status::error("seq " + std::to_string(seq.value_or(0)) +
+                                   ": record does not decode: " + status.message() +
+                                   " (run tallyctl verify)");
+    }
+    for (const StoredEvent& event : events) {
+      if (event.kind == EventKind::campaign) {
+        auto campaign = engine::parse_campaign(event.campaign_json);
+        if (campaign.ok() && campaign->id == campaign_id) saw_campaign = true;
+      } else if (event.vote.campaign == campaign_id) {
+        on_vote(event);
+      }
+    }
+  }
+  return scan.status();
+}
+
+// The cluster keys of a vote: IP, subnet, device (empty when absent).
+std::array<std::string, kKinds> keys_of(const VoteFields& vote) {
+  return {std::string(vote.ip), vote.ip.empty() ? std::string() : engine::subnet_of(vote.ip),
+          std::string(vote.device)};
+}
+
+std::string cut(std::string_view key) {
+  return std::string(key.substr(0, engine::kMaxLabelBytes));
+}
+
+void append_flags(std::string& out,
+                  const std::array<std::uint64_t, engine::kFraudReasonCount>& flags) {
+  out += '{';
+  bool first = true;
+  for (int i = 0; i < engine::kFraudReasonCount; ++i) {
+    if (flags[static_cast<std::size_t>(i)] == 0) continue;
+    if (!first) out += ',';
+    first = false;
+    engine::append_json_string(out, engine::to_string(static_cast<engine::FraudReason>(i)));
+    out += ':';
+    out += std::to_string(flags[static_cast<std::size_t>(i)]);
+  }
+  out += '}';
+}
+
+void append_clusters(std::string& out, std::string_view name,
+                     const std::vector<FraudCluster>& clusters) {
+  out += ",\"";
+  out += name;
+  out += "\":[";
+  for (std::size_t i = 0; i < clusters.size(); ++i) {
+    const FraudCluster& c = clusters[i];
+    if (i > 0) out += ',';
+    out += "{\"key\":";
+    engine::append_json_string(out, c.key);
+    out += ",\"votes\":" + std::to_string(c.votes) + ",\"suspect\":" + std::to_string(c.suspect) +
+           ",\"voters\":" + std::to_string(c.voters) + ",\"flags\":";
+    append_flags(out, c.flags);
+    out += ",\"candidates\":{";
+    bool first = true;
+    for (const auto& [candidate, votes] : c.candidates) {
+      if (!first) out += ',';
+      first = false;
+      engine::append_json_string(out, candidate);
+      out += ':' + std::to_string(votes);
+    }
+    out += "},\"sample_seqs\":[";
+    for (std::size_t s = 0; s < c.sample_seqs.size(); ++s) {
+      if (s > 0) out += ',';
+      out += std::to_string(c.sample_seqs[s]);
+    }
+    out += "]}";
+  }
+  out += ']';
+}
+
+void append_flags_text(std::string& out,
+                       const std::array<std::uint64_t, engine::kFraudReasonCount>& flags) {
+  for (int i = 0; i < engine::kFraudReasonCount; ++i) {
+    if (flags[static_cast<std::size_t>(i)] == 0) continue;
+    out += ' ';
+    out += engine::to_string(static_cast<engine::FraudReason>(i));
+    out += '=' + std::to_string(flags[static_cast<std::size_t>(i)]);
+  }
+}
+
+}  // namespace
+
+engine::Result<FraudReport> fraud_report(const std::string& data_dir,
+                                         std::string_view campaign_id, std::size_t top) {
+  auto opened = open_read_only(data_dir);
+  if (!opened.ok()) return opened.status();
+  FraudReport report;
+  report.campaign = std::string(campaign_id);
+
+  // Pass 1: bounded sketches by suspect votes and by volume choose the candidate clusters.
+  std::array<TopKeys, kKinds> by_suspect;
+  std::array<TopKeys, kKinds> by_volume;
+  bool saw_campaign = false;
+  auto status = scan_votes(**opened, campaign_id, saw_campaign, [&](const StoredEvent& event) {
+    const bool suspect = event.vote.flags != 0;
+    ++report.votes;
+    report.suspect += suspect;
+    for (int i = 0; i < engine::kFraudReasonCount; ++i) {
+      if ((event.vote.flags & engine::flag_of(static_cast<engine::FraudReason>(i))) != 0) {
+        ++report.flags[static_cast<std::size_t>(i)];
+      }
+    }
+    const auto keys = keys_of(event.vote);
+    for (std::size_t kind = 0; kind < kKinds; ++kind) {
+      if (keys[kind].empty()) continue;
+      by_volume[kind].add(keys[kind], 1);
+      if (suspect) by_suspect[kind].add(keys[kind], 1);
+    }
+  });
+  if (!status.ok()) return status;
+  if (!saw_campaign && report.votes == 0) {
+    return engine::Status::error("campaign " + std::string(campaign_id) + ": not in the log");
+  }
+
+  // Pass 2: exact counts for the chosen keys only.
+  std::array<std::unordered_map<std::string, Detail>, kKinds> details;
+  for (std::size_t kind = 0; kind < kKinds; ++kind) {
+    std::unordered_set<std::string> chosen;
+    by_suspect[kind].collect(top * kCandidateFactor, chosen);
+    by_volume[kind].collect(top * kCandidateFactor, chosen);
+    for (const std::string& key : chosen) details[kind][key].cluster.key = key;
+  }
+  status = scan_votes(**opened, campaign_id, saw_campaign, [&](const StoredEvent& event) {
+    const auto keys = keys_of(event.vote);
+    for (std::size_t kind = 0; kind < kKinds; ++kind) {
+      if (keys[kind].empty()) continue;
+      const auto it = details[kind].find(cut(keys[kind]));
+      if (it == details[kind].end()) continue;
+      FraudCluster& cluster = it->second.cluster;
+      ++cluster.votes;
+      cluster.suspect += event.vote.flags != 0;
+      for (int i = 0; i < engine::kFraudReasonCount; ++i) {
+        if ((event.vote.flags & engine::flag_of(static_cast<engine::FraudReason>(i))) != 0) {
+          ++cluster.flags[static_cast<std::size_t>(i)];
+        }
+      }
+      ++cluster.candidates[std::string(event.vote.candidate)];
+      it->second.voters.insert(std::hash<std::string_view>{}(event.vote.voter));
+      if (cluster.sample_seqs.size() < kFraudSampleSeqs) cluster.sample_seqs.push_back(event.seq);
+    }
+  });
+  if (!status.ok()) return status;
+
+  std::array<std::vector<FraudCluster>*, kKinds> outputs = {&report.ips, &report.subnets,
+                                                            &report.devices};
+  for (std::size_t kind = 0; kind < kKinds; ++kind) {
+    std::vector<FraudCluster>& out = *outputs[kind];
+    for (auto& [key, detail] : details[kind]) {
+      if (detail.cluster.votes == 0) continue;
+      detail.cluster.voters = detail.voters.size();
+      out.push_back(std::move(detail.cluster));
+    }
+    std::sort(out.begin(), out.end(), [](const FraudCluster& a, const FraudCluster& b) {
+      if (a.suspect != b.suspect) return a.suspect > b.suspect;
+      if (a.votes != b.votes) return a.votes > b.votes;
+      return a.key < b.key;
+    });
+    if (out.size() > top) out.resize(top);
+  }
+  return report;
+}
+
+std::string fraud_report_json(const FraudReport& report) {
+  std::string out = "{\"campaign\":";
+  engine::append_json_string(out, report.campaign);
+  out += ",\"votes\":" + std::to_string(report.votes) +
+         ",\"suspect\":" + std::to_string(report.suspect) + ",\"flags\":";
+  append_flags(out, report.flags);
+  append_clusters(out, "ips", report.ips);
+  append_clusters(out, "subnets", report.subnets);
+  append_clusters(out, "devices", report.devices);
+  out += "}\n";
+  return out;
+}
+
+std::string fraud_report_text(const FraudReport& report) {
+  std::string out = "campaign " + report.campaign + ": " + std::to_string(report.votes) +
+                    " votes, " + std::to_string(report.suspect) + " suspect";
+  append_flags_text(out, report.flags);
+  out += '\n';
+  const std::pair<const char*, const std::vector<FraudCluster>*> sections[] = {
+      {"IPs", &report.ips}, {"subnets", &report.subnets}, {"devices", &report.devices}};
+  for (const auto& [title, clusters] : sections) {
+    out += std::string("largest clusters by ") + title + ":\n";
+    if (clusters->empty()) out += "  (none)\n";
+    for (const FraudCluster& c : *clusters) {
+      out += "  " + c.key + "  votes " + std::to_string(c.votes) + "  suspect " +
+             std::to_string(c.suspect) + "  voters " + std::to_string(c.voters);
+      append_flags_text(out, c.flags);
+      out += "\n    candidates";
+      for (const auto& [candidate, votes] : c.candidates) {
+        out += ' ' + candidate + '=' + std::to_string(votes);
+      }
+      out += "\n    sample seqs";
+      for (std::uint64_t seq : c.sample_seqs) out += ' ' + std::to_string(seq);
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+}  // namespace tally::storage

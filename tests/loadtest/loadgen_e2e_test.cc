@@ -1,0 +1,98 @@
+// End to end: the real tally-loadgen against the real tallyd (--demo) on a free loopback
+// port, for about two seconds with --verify: the tally must grow by exactly the accepted
+// answers the generator received, in total and per candidate.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+#include "../ingest/tallyd_process.h"
+
+namespace tally::testing {
+namespace {
+
+struct Finished {
+  int exit_code = -1;
+  std::string output;
+};
+
+Finished run_command(const std::string& command) {
+  Finished finished;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return finished;
+  char chunk[4096];
+  std::size_t got;
+  while ((got = std::fread(chunk, 1, sizeof chunk, pipe)) > 0) finished.output.append(chunk, got);
+  const int status = ::pclose(pipe);
+  finished.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return finished;
+}
+
+std::uint64_t json_count(const std::string& json, const std::string& key) {
+  const std::size_t at = json.find("\"" + key + "\":");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(json.c_str() + at + key.size() + 3, nullptr, 10);
+}
+
+std::string loadgen() {
+  const char* bin_dir = std::getenv("TALLY_BIN_DIR");
+  return std::string(bin_dir ? bin_dir : "build/bin") + "/tally-loadgen";
+}
+
+class LoadgenE2e : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(tallyd_.start({"--demo"})) << tallyd_.log(); }
+
+  Finished run_loadgen(const std::string& flags) {
+    const std::string command = loadgen() + " --target 127.0.0.1:" +
+                                std::to_string(tallyd_.port()) + " --token-file " +
+                                (tallyd_.data_dir() / "tokens.json").string() + " " + flags;
+    std::printf("%s\n", command.c_str());
+    Finished finished = run_command(command);
+    std::printf("%s\n", finished.output.c_str());
+    return finished;
+  }
+
+  TallydProcess tallyd_;
+};
+
+TEST_F(LoadgenE2e, SingleVotesForTwoSecondsMatchTheTally) {
+  const Finished finished = run_loadgen(
+      "--duration 2 --connections 8 --voters 2000 --retry-fraction 0.05 --verify --json");
+  EXPECT_EQ(finished.exit_code, 0);
+  EXPECT_GT(json_count(finished.output, "accepted"), 0u);
+  EXPECT_NE(finished.output.find("\"verify\":{\"ok\":true"), std::string::npos);
+  EXPECT_EQ(json_count(finished.output, "transport_errors"), 0u);
+}
+
+TEST_F(LoadgenE2e, BatchesOnADatabaseThatAlreadyHasVotesMatchTheTally) {
+  ASSERT_EQ(run_loadgen("--requests 200 --connections 2 --seed 1").exit_code, 0);
+  const Finished finished = run_loadgen(
+      "--mode batch --batch-size 200 --requests 40 --connections 2 --pipeline 2 --seed 2 "
+      "--verify --json");
+  EXPECT_EQ(finished.exit_code, 0);
+  EXPECT_EQ(json_count(finished.output, "votes"), 8000u);
+  EXPECT_GT(json_count(finished.output, "accepted"), 0u);
+}
+
+TEST_F(LoadgenE2e, OpenLoopSendsAtTheGivenRate) {
+  const Finished finished =
+      run_loadgen("--rate 500 --duration 1 --connections 4 --scenario farm --verify --json");
+  EXPECT_EQ(finished.exit_code, 0);
+  // 500 due times in one second; none may be skipped, a few may be answered late.
+  EXPECT_EQ(json_count(finished.output, "requests") + json_count(finished.output,
+                                                                  "behind_schedule"),
+            500u);
+}
+
+TEST_F(LoadgenE2e, AWrongTokenIsCountedAsUnauthorized) {
+  const std::string command = loadgen() + " --target 127.0.0.1:" +
+                              std::to_string(tallyd_.port()) +
+                              " --token wrong --requests 10 --connections 1 --json";
+  const Finished finished = run_command(command);
+  EXPECT_EQ(finished.exit_code, 0) << finished.output;
+  EXPECT_EQ(json_count(finished.output, "unauthorized"), 10u) << finished.output;
+}
+
+}  // namespace
+}  // namespace tally::testing

@@ -1,0 +1,201 @@
+#include "tally/loadtest/population.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tally/loadtest/workload.h"
+
+namespace tally::loadtest {
+namespace {
+
+std::vector<std::string> twenty_candidates() {
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 20; ++i) ids.push_back((i < 10 ? "c0" : "c") + std::to_string(i));
+  return ids;
+}
+
+PopulationOptions options_for(Scenario scenario) {
+  PopulationOptions options;
+  options.candidates = twenty_candidates();
+  options.scenario = scenario;
+  options.voters = 5000;
+  options.seed = 42;
+  return options;
+}
+
+struct ParsedBallot {
+  std::string candidate, voter, device, ip, ua, request_id;
+};
+
+ParsedBallot parse_ballot(const std::string& json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  EXPECT_EQ(parser.parse(simdjson::padded_string(json)).get(root), simdjson::SUCCESS) << json;
+  ParsedBallot ballot;
+  auto text = [&](const char* key, std::string& out) {
+    std::string_view value;
+    EXPECT_EQ(root[key].get_string().get(value), simdjson::SUCCESS) << key << " in " << json;
+    EXPECT_LE(value.size(), 256u) << key;
+    out = std::string(value);
+  };
+  std::string campaign;
+  text("campaign", campaign);
+  EXPECT_EQ(campaign, "ordos-2023-zuimei");
+  text("candidate", ballot.candidate);
+  text("voter", ballot.voter);
+  text("device", ballot.device);
+  text("ip", ballot.ip);
+  text("ua", ballot.ua);
+  text("request_id", ballot.request_id);
+  std::int64_t ts = 0;
+  EXPECT_EQ(root["ts"].get_int64().get(ts), simdjson::SUCCESS);
+  return ballot;
+}
+
+TEST(ZipfSampler, ProbabilitiesFollowThePowerLaw) {
+  const ZipfSampler zipf(20, 1.0);
+  double sum = 0;
+  for (std::size_t k = 0; k < 20; ++k) sum += zipf.probability(k);
+  EXPECT_NEAR(sum, 1.0, 1e-12);
+  for (std::size_t k = 1; k < 20; ++k) {
+    EXPECT_NEAR(zipf.probability(0) / zipf.probability(k), static_cast<double>(k + 1), 1e-9);
+  }
+  const ZipfSampler uniform(20, 0.0);
+  for (std::size_t k = 0; k < 20; ++k) EXPECT_NEAR(uniform.probability(k), 0.05, 1e-12);
+}
+
+TEST(ZipfSampler, SampledFrequenciesMatchTheDistribution) {
+  const std::uint64_t seed = 7;
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const ZipfSampler zipf(20, 1.2);
+  std::mt19937_64 random(seed);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::vector<double> counts(20);
+  const int samples = 400'000;
+  for (int i = 0; i < samples; ++i) ++counts[zipf.sample(unit(random))];
+  for (std::size_t k = 0; k < 20; ++k) {
+    const double expected = zipf.probability(k) * samples;
+    // Five standard deviations of a binomial count.
+    EXPECT_NEAR(counts[k], expected, 5 * std::sqrt(expected) + 1) << "rank " << k;
+  }
+  for (std::size_t k = 1; k < 20; ++k) EXPECT_GT(counts[k - 1], counts[k]);
+}
+
+TEST(BallotGenerator, HonestBallotsAreValidJsonFromVariedCrowds) {
+  BallotGenerator generator(options_for(Scenario::honest));
+  std::set<std::string> agents, candidates, voters, devices, ips;
+  for (int i = 0; i < 5000; ++i) {
+    const Ballot ballot = generator.next();
+    const ParsedBallot parsed = parse_ballot(ballot.json);
+    EXPECT_EQ(parsed.candidate, twenty_candidates()[ballot.candidate]);
+    agents.insert(parsed.ua);
+    candidates.insert(parsed.candidate);
+    voters.insert(parsed.voter);
+    devices.insert(parsed.device);
+    ips.insert(parsed.ip);
+  }
+  EXPECT_GE(agents.size(), 5u);
+  EXPECT_GE(candidates.size(), 15u);
+  EXPECT_EQ(devices.size(), voters.size());  // one phone per voter
+  EXPECT_LT(ips.size(), voters.size() / 10);  // crowds share addresses
+  EXPECT_GT(ips.size(), 20u);
+}
+
+TEST(BallotGenerator, RetriesResendAnEarlierBallotByteForByte) {
+  PopulationOptions options = options_for(Scenario::honest);
+  options.retry_fraction = 0.2;
+  BallotGenerator generator(options);
+  std::set<std::string> sent;
+  int retries = 0;
+  for (int i = 0; i < 10'000; ++i) {
+    const Ballot ballot = generator.next();
+    if (ballot.retry) {
+      ++retries;
+      EXPECT_TRUE(sent.count(ballot.json)) << ballot.json;
+    } else {
+      EXPECT_TRUE(sent.insert(ballot.json).second);  // fresh ballots have fresh request ids
+    }
+  }
+  EXPECT_NEAR(retries, 2000, 300);
+}
+
+TEST(BallotGenerator, FarmUsesFewAddressesOneAgentAndOneCandidate) {
+  BallotGenerator generator(options_for(Scenario::farm));
+  std::set<std::string> agents, candidates, voters, ips, subnets;
+  for (int i = 0; i < 5000; ++i) {
+    const ParsedBallot parsed = parse_ballot(generator.next().json);
+    agents.insert(parsed.ua);
+    candidates.insert(parsed.candidate);
+    voters.insert(parsed.voter);
+    ips.insert(parsed.ip);
+    subnets.insert(parsed.ip.substr(0, parsed.ip.rfind('.')));
+  }
+  EXPECT_EQ(agents.size(), 1u);
+  EXPECT_EQ(candidates.size(), 1u);
+  EXPECT_LE(ips.size(), 4u);
+  EXPECT_EQ(subnets.size(), 1u);
+  EXPECT_GT(voters.size(), 1000u);
+}
+
+TEST(BallotGenerator, PhoneIsOneDeviceWithManyAccounts) {
+  BallotGenerator generator(options_for(Scenario::phone));
+  std::set<std::string> devices, voters, candidates;
+  for (int i = 0; i < 5000; ++i) {
+    const ParsedBallot parsed = parse_ballot(generator.next().json);
+    devices.insert(parsed.device);
+    voters.insert(parsed.voter);
+    candidates.insert(parsed.candidate);
+  }
+  EXPECT_EQ(devices.size(), 1u);
+  EXPECT_EQ(candidates.size(), 1u);
+  EXPECT_GT(voters.size(), 1000u);
+}
+
+TEST(BallotGenerator, SameSeedGivesSameBallotsAndOtherSeedsOtherVoters) {
+  BallotGenerator a(options_for(Scenario::honest)), b(options_for(Scenario::honest));
+  PopulationOptions other = options_for(Scenario::honest);
+  other.seed = 43;
+  BallotGenerator c(other);
+  for (int i = 0; i < 100; ++i) {
+    const std::string json = a.next().json;
+    EXPECT_EQ(json, b.next().json);
+    EXPECT_NE(parse_ballot(json).voter, parse_ballot(c.next().json).voter);
+  }
+}
+
+TEST(Workload, BatchRequestsCarryNdjsonWithAMatchingContentLength) {
+  BallotGenerator generator(options_for(Scenario::honest));
+  WorkloadOptions options;
+  options.mode = Mode::batch;
+  options.batch_size = 50;
+  options.requests = 3;
+  options.token = "secret";
+  const Workload workload = Workload::build(generator, options);
+  ASSERT_EQ(workload.size(), 3u);
+  EXPECT_EQ(workload.ballots(), 150u);
+  for (std::size_t i = 0; i < workload.size(); ++i) {
+    const std::string& wire = workload.wire(i);
+    EXPECT_EQ(wire.rfind("POST /v1/votes:batch HTTP/1.1\r\n", 0), 0u);
+    EXPECT_NE(wire.find("Authorization: Bearer secret\r\n"), std::string::npos);
+    const std::size_t head_end = wire.find("\r\n\r\n");
+    const std::string body = wire.substr(head_end + 4);
+    EXPECT_NE(wire.find("Content-Length: " + std::to_string(body.size()) + "\r\n"),
+              std::string::npos);
+    std::size_t lines = 0, at = 0;
+    for (std::size_t next; (next = body.find('\n', at)) != std::string::npos; at = next + 1) {
+      const ParsedBallot parsed = parse_ballot(body.substr(at, next - at));
+      EXPECT_EQ(parsed.candidate, twenty_candidates()[workload.candidates(i)[lines]]);
+      ++lines;
+    }
+    EXPECT_EQ(lines, 50u);
+  }
+}
+
+}  // namespace
+}  // namespace tally::loadtest

@@ -104,7 +104,7 @@ class Connection {
 
 class Worker {
  public:
-  Worker(Shared& shared) : shared_(shared), stop_timer_(io_), drain_timer_(io_) {}
+  explicit Worker(Shared& shared) : shared_(shared), stop_timer_(io_), drain_timer_(io_) {}
 
   asio::io_context& io() { return io_; }
   RunResult& result() { return result_; }

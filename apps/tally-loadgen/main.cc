@@ -29,13 +29,12 @@ int fail(const std::string& message) {
 }
 
 std::optional<Tally> fetch_tally(const Settings& s, std::string& error) {
-  const HttpResult answer = http_request(s.run.host, s.run.port, "GET",
-                                         "/v1/campaigns/" + s.population.campaign + "/tally",
-                                         s.token);
+  const HttpResult answer = http_request(
+      s.run.host, s.run.port, "GET", "/v1/campaigns/" + s.population.campaign + "/tally", s.token);
   if (answer.http_code != 200) {
-    error = "GET tally: " + (answer.error.empty() ? "HTTP " + std::to_string(answer.http_code) +
-                                                        " " + answer.body
-                                                  : answer.error);
+    error = "GET tally: " + (answer.error.empty()
+                                 ? "HTTP " + std::to_string(answer.http_code) + " " + answer.body
+                                 : answer.error);
     return std::nullopt;
   }
   auto tally = parse_tally(answer.body);
@@ -65,12 +64,12 @@ int main(int argc, char** argv) {
   s.workload.token = s.token;
 
   if (s.population.candidates.empty()) {
-    const HttpResult answer =
-        http_request(s.run.host, s.run.port, "GET", "/v1/campaigns/" + s.population.campaign,
-                     s.token);
+    const HttpResult answer = http_request(s.run.host, s.run.port, "GET",
+                                           "/v1/campaigns/" + s.population.campaign, s.token);
     if (answer.http_code != 200) {
-      return fail("GET /v1/campaigns/" + s.population.campaign + ": " +
-                  (answer.error.empty() ? "HTTP " + std::to_string(answer.http_code) : answer.error));
+      return fail(
+          "GET /v1/campaigns/" + s.population.campaign + ": " +
+          (answer.error.empty() ? "HTTP " + std::to_string(answer.http_code) : answer.error));
     }
     s.population.candidates = candidate_ids(answer.body);
     if (s.population.candidates.empty()) return fail("the campaign lists no candidates");

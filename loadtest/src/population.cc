@@ -11,8 +11,8 @@
 namespace tally::loadtest {
 namespace {
 
-constexpr std::size_t kRecentBallots = 4096;   // how far back a retry may reach
-constexpr std::uint64_t kCrowdSize = 40;        // honest voters behind one office address
+constexpr std::size_t kRecentBallots = 4096;  // how far back a retry may reach
+constexpr std::uint64_t kCrowdSize = 40;      // honest voters behind one office address
 constexpr std::uint64_t kFarmAddresses = 4;
 constexpr std::uint64_t kFarmDevices = 16;
 
@@ -66,9 +66,12 @@ void add_field(std::string& out, std::string_view name, std::string_view value) 
 
 std::string_view to_string(Scenario scenario) {
   switch (scenario) {
-    case Scenario::honest: return "honest";
-    case Scenario::farm: return "farm";
-    case Scenario::phone: return "phone";
+    case Scenario::honest:
+      return "honest";
+    case Scenario::farm:
+      return "farm";
+    case Scenario::phone:
+      return "phone";
   }
   return "honest";
 }
@@ -172,7 +175,8 @@ Ballot BallotGenerator::fresh() {
   add_field(out, "ua", agent);
   out += ",\"ts\":";
   out += std::to_string(ts_ms_ + static_cast<std::int64_t>(number / 64));
-  add_field(out, "request_id", format("r%llu-%llu-%llu", seed, static_cast<unsigned>(options_.scenario), number));
+  add_field(out, "request_id",
+            format("r%llu-%llu-%llu", seed, static_cast<unsigned>(options_.scenario), number));
   out += '}';
   return ballot;
 }

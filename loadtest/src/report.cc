@@ -54,11 +54,11 @@ std::string format_text(const Report& report) {
   out += "elapsed    " + printf_string("%.3f s", r.elapsed_s) + "\n";
   out += "requests   " + std::to_string(r.requests_answered) + " answered, " +
          printf_string("%.0f/s", per_second(r.requests_answered, r.elapsed_s)) + "\n";
-  out += "votes      " + std::to_string(r.ballots_answered) + " answered, " +
-         printf_string("%.0f/s", per_second(r.ballots_answered, r.elapsed_s)) + "; accepted " +
-         printf_string("%.0f/s",
-                       per_second(r.answers.of(engine::VoteStatus::accepted), r.elapsed_s)) +
-         "\n";
+  out +=
+      "votes      " + std::to_string(r.ballots_answered) + " answered, " +
+      printf_string("%.0f/s", per_second(r.ballots_answered, r.elapsed_s)) + "; accepted " +
+      printf_string("%.0f/s", per_second(r.answers.of(engine::VoteStatus::accepted), r.elapsed_s)) +
+      "\n";
   out += "latency    ";
   for (const Percentile& p : kPercentiles) {
     out += std::string(p.label) + " " +
@@ -136,7 +136,8 @@ std::string format_json(const Report& report) {
   out += ',';
   number(out, "votes_per_s", per_second(r.ballots_answered, r.elapsed_s));
   out += ',';
-  number(out, "accepted_per_s", per_second(r.answers.of(engine::VoteStatus::accepted), r.elapsed_s));
+  number(out, "accepted_per_s",
+         per_second(r.answers.of(engine::VoteStatus::accepted), r.elapsed_s));
   out += ",\"latency_ms\":{";
   for (std::size_t i = 0; i < kPercentiles.size(); ++i) {
     if (i > 0) out += ',';

@@ -78,9 +78,8 @@ std::optional<Response> ResponseParser::next() {
     std::size_t at = head.find("\r\n");
     while (at != std::string_view::npos) {
       const std::size_t line_end = head.find("\r\n", at + 2);
-      const std::string_view line = head.substr(at + 2, line_end == std::string_view::npos
-                                                            ? std::string_view::npos
-                                                            : line_end - at - 2);
+      const std::string_view line = head.substr(
+          at + 2, line_end == std::string_view::npos ? std::string_view::npos : line_end - at - 2);
       if (iequals_prefix(line, "content-length:")) {
         length = 0;
         for (char c : trim(line.substr(15))) {

@@ -62,9 +62,9 @@ class Connection {
  public:
   Connection(Worker& worker, Shared& shared, std::uint32_t id, std::uint32_t connections);
   tcp::socket& socket() { return socket_; }
-  void start();   // REQUIRES: socket connected
-  void stop();    // stop sending; close once the answers in flight arrive
-  void abandon(); // the drain ended: close now
+  void start();    // REQUIRES: socket connected
+  void stop();     // stop sending; close once the answers in flight arrive
+  void abandon();  // the drain ended: close now
   bool finished() const { return finished_; }
 
  private:
@@ -147,8 +147,7 @@ class Worker {
   Clock::time_point last_answer_{};
 };
 
-Connection::Connection(Worker& worker, Shared& shared, std::uint32_t id,
-                       std::uint32_t connections)
+Connection::Connection(Worker& worker, Shared& shared, std::uint32_t id, std::uint32_t connections)
     : worker_(worker),
       shared_(shared),
       socket_(worker.io()),
@@ -349,8 +348,7 @@ RunOutcome run(const Workload& workload, const RunOptions& options) {
     asio::io_context resolver_io;
     tcp::resolver resolver(resolver_io);
     error_code error;
-    const auto endpoints =
-        resolver.resolve(options.host, std::to_string(options.port), error);
+    const auto endpoints = resolver.resolve(options.host, std::to_string(options.port), error);
     if (error || endpoints.empty()) {
       outcome.error = "cannot resolve " + options.host + ": " + error.message();
       return outcome;
@@ -358,11 +356,10 @@ RunOutcome run(const Workload& workload, const RunOptions& options) {
     shared.endpoint = endpoints.begin()->endpoint();
   }
   const std::uint32_t connections = std::max<std::uint32_t>(options.connections, 1);
-  const std::uint32_t threads =
-      std::clamp<std::uint32_t>(options.threads, 1, connections);
+  const std::uint32_t threads = std::clamp<std::uint32_t>(options.threads, 1, connections);
   if (options.rate > 0) {
-    shared.interval = std::max<Clock::duration>(seconds(connections / options.rate),
-                                                Clock::duration(1));
+    shared.interval =
+        std::max<Clock::duration>(seconds(connections / options.rate), Clock::duration(1));
   }
   std::vector<std::unique_ptr<Worker>> workers;
   for (std::uint32_t t = 0; t < threads; ++t) workers.push_back(std::make_unique<Worker>(shared));
@@ -418,8 +415,8 @@ HttpResult http_request(const std::string& host, std::uint16_t port, const std::
     result.error = "cannot resolve " + host + ": " + error.message();
     return result;
   }
-  std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + host +
-                        "\r\nConnection: close\r\n";
+  std::string request =
+      method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
   if (!token.empty()) request += "Authorization: Bearer " + token + "\r\n";
   request += "\r\n";
   ResponseParser parser;

@@ -1,7 +1,8 @@
 #include "tally/loadtest/server_info.h"
 
-#include <set>
 #include <simdjson.h>
+
+#include <set>
 
 namespace tally::loadtest {
 namespace {

@@ -110,9 +110,10 @@ ParsedArgs parse_args(const std::vector<std::string>& args) {
     const std::string& value = args[++i];
     if (flag == "--target") {
       const std::size_t colon = value.rfind(':');
-      const auto port = colon == std::string::npos
-                            ? std::nullopt
-                            : parse_number<std::uint16_t>(std::string_view(value).substr(colon + 1));
+      const auto port =
+          colon == std::string::npos
+              ? std::nullopt
+              : parse_number<std::uint16_t>(std::string_view(value).substr(colon + 1));
       if (!port || *port == 0 || colon == 0) return fail(flag, "must be HOST:PORT, got " + value);
       s.target = value;
       s.run.host = value.substr(0, colon);
@@ -210,7 +211,8 @@ ParsedArgs parse_args(const std::vector<std::string>& args) {
       s.workload.mode == Mode::batch ? s.workload.batch_size : std::uint64_t{1};
   if (prepare) {
     s.workload.requests = *prepare;
-  } else if (s.run.max_requests != 0 && s.run.max_requests * per_request <= 10 * kPreparedBallotBudget) {
+  } else if (s.run.max_requests != 0 &&
+             s.run.max_requests * per_request <= 10 * kPreparedBallotBudget) {
     s.workload.requests = s.run.max_requests;
   } else if (s.workload.mode == Mode::batch) {
     s.workload.requests = std::max<std::uint64_t>(kPreparedBallotBudget / per_request, 16);

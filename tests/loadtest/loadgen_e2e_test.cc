@@ -44,9 +44,9 @@ class LoadgenE2e : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(tallyd_.start({"--demo"})) << tallyd_.log(); }
 
   Finished run_loadgen(const std::string& flags) {
-    const std::string command = loadgen() + " --target 127.0.0.1:" +
-                                std::to_string(tallyd_.port()) + " --token-file " +
-                                (tallyd_.data_dir() / "tokens.json").string() + " " + flags;
+    const std::string command =
+        loadgen() + " --target 127.0.0.1:" + std::to_string(tallyd_.port()) + " --token-file " +
+        (tallyd_.data_dir() / "tokens.json").string() + " " + flags;
     std::printf("%s\n", command.c_str());
     Finished finished = run_command(command);
     std::printf("%s\n", finished.output.c_str());
@@ -80,14 +80,13 @@ TEST_F(LoadgenE2e, OpenLoopSendsAtTheGivenRate) {
       run_loadgen("--rate 500 --duration 1 --connections 4 --scenario farm --verify --json");
   EXPECT_EQ(finished.exit_code, 0);
   // 500 due times in one second; none may be skipped, a few may be answered late.
-  EXPECT_EQ(json_count(finished.output, "requests") + json_count(finished.output,
-                                                                  "behind_schedule"),
-            500u);
+  EXPECT_EQ(
+      json_count(finished.output, "requests") + json_count(finished.output, "behind_schedule"),
+      500u);
 }
 
 TEST_F(LoadgenE2e, AWrongTokenIsCountedAsUnauthorized) {
-  const std::string command = loadgen() + " --target 127.0.0.1:" +
-                              std::to_string(tallyd_.port()) +
+  const std::string command = loadgen() + " --target 127.0.0.1:" + std::to_string(tallyd_.port()) +
                               " --token wrong --requests 10 --connections 1 --json";
   const Finished finished = run_command(command);
   EXPECT_EQ(finished.exit_code, 0) << finished.output;

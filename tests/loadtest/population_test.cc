@@ -102,7 +102,7 @@ TEST(BallotGenerator, HonestBallotsAreValidJsonFromVariedCrowds) {
   }
   EXPECT_GE(agents.size(), 5u);
   EXPECT_GE(candidates.size(), 15u);
-  EXPECT_EQ(devices.size(), voters.size());  // one phone per voter
+  EXPECT_EQ(devices.size(), voters.size());   // one phone per voter
   EXPECT_LT(ips.size(), voters.size() / 10);  // crowds share addresses
   EXPECT_GT(ips.size(), 20u);
 }

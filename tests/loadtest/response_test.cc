@@ -13,9 +13,10 @@ namespace {
 using engine::VoteStatus;
 
 std::string answer(int code, const std::string& body, const std::string& extra = {}) {
-  return "HTTP/1.1 " + std::to_string(code) + " X\r\nServer: tally\r\nContent-Type: "
-         "application/json\r\ncontent-length: " + std::to_string(body.size()) + "\r\n" + extra +
-         "\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(code) +
+         " X\r\nServer: tally\r\nContent-Type: "
+         "application/json\r\ncontent-length: " +
+         std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
 }
 
 TEST(ResponseParser, ParsesPipelinedAnswersSplitAtEveryByte) {
@@ -91,10 +92,10 @@ TEST(ServerInfo, ReadsTokensCandidatesAndTallies) {
             (std::vector<std::string>{"c01", "c02"}));
   EXPECT_EQ(candidate_ids(R"({"campaign":{"candidates":[{"id":"c09"}]},"state":"open"})"),
             (std::vector<std::string>{"c09"}));
-  const auto tally = parse_tally(
-      R"({"campaign":"x","as_of_seq":9,"total":7,"suspect":0,"candidates":[)"
-      R"({"id":"c02","name":"B","votes":5,"suspect":0,"rank":1},)"
-      R"({"id":"c01","name":"A","votes":2,"suspect":0,"rank":2}]})");
+  const auto tally =
+      parse_tally(R"({"campaign":"x","as_of_seq":9,"total":7,"suspect":0,"candidates":[)"
+                  R"({"id":"c02","name":"B","votes":5,"suspect":0,"rank":1},)"
+                  R"({"id":"c01","name":"A","votes":2,"suspect":0,"rank":2}]})");
   ASSERT_TRUE(tally);
   EXPECT_EQ(tally->total, 7u);
   EXPECT_EQ(tally->votes.at("c01"), 2u);

@@ -58,7 +58,7 @@ class ZipfSampler {
 };
 
 struct Ballot {
-  std::string json;            // one vote object, no trailing newline
+  std::string json;             // one vote object, no trailing newline
   std::uint16_t candidate = 0;  // index into PopulationOptions::candidates
   bool retry = false;           // a resend of an earlier ballot
 };

@@ -37,8 +37,8 @@ struct RunOptions {
 };
 
 struct RunResult {
-  LatencyHistogram latency_ns;         // per request, answered requests only
-  AnswerCounts answers;                // per ballot
+  LatencyHistogram latency_ns;              // per request, answered requests only
+  AnswerCounts answers;                     // per ballot
   std::map<int, std::uint64_t> http_codes;  // per request
   std::uint64_t requests_sent = 0;
   std::uint64_t requests_answered = 0;

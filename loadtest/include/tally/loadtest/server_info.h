@@ -33,8 +33,8 @@ std::optional<Tally> parse_tally(std::string_view json);
 // candidate (including candidates the run never voted for).
 struct Verification {
   bool ok = true;
-  std::uint64_t accepted = 0;  // accepted answers received
-  std::uint64_t counted = 0;   // after.total - before.total
+  std::uint64_t accepted = 0;            // accepted answers received
+  std::uint64_t counted = 0;             // after.total - before.total
   std::vector<std::string> differences;  // one line per mismatch, for the report
 };
 Verification verify(const Tally& before, const Tally& after,

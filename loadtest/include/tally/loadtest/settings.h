@@ -12,8 +12,8 @@
 namespace tally::loadtest {
 
 struct Settings {
-  std::string target;      // HOST:PORT as given
-  std::string token;       // --token, or read from --token-file
+  std::string target;  // HOST:PORT as given
+  std::string token;   // --token, or read from --token-file
   std::string token_file;
   bool json = false;
   bool verify = false;

@@ -77,7 +77,7 @@ class Counter {
       auto& tally = out[id];
       for (const auto& [candidate, counts] : candidates) {
         auto it = std::find_if(tally.candidates.begin(), tally.candidates.end(),
-                               [&](const auto& c) { return c.id == candidate; });
+                               [&wanted = candidate](const auto& c) { return c.id == wanted; });
         if (it == tally.candidates.end()) {
           engine::CandidateTally c;
           c.id = candidate;

@@ -178,8 +178,7 @@ int run_fraud_report(const Args& args) {
     }
     top = std::stoul(text);
   }
-  auto report =
-      tally::storage::fraud_report(args.get("--data-dir"), args.get("--campaign"), top);
+  auto report = tally::storage::fraud_report(args.get("--data-dir"), args.get("--campaign"), top);
   if (!report.ok()) return failed("fraud-report: " + report.message());
   std::cout << (format == "json" ? tally::storage::fraud_report_json(*report)
                                  : tally::storage::fraud_report_text(*report));

@@ -277,8 +277,10 @@ Result<FraudThresholds> parse_fraud(dom::object root) {
       }
       const std::optional<FraudReason> reason = fraud_reason_from_string(word);
       if (!reason) {
-        return field_error(path, "must be ip_flood, device_multi_account, burst, no_device or "
-                                 "bot_ua, got " + quote_input(word));
+        return field_error(path,
+                           "must be ip_flood, device_multi_account, burst, no_device or "
+                           "bot_ua, got " +
+                               quote_input(word));
       }
       fraud.reject |= flag_of(*reason);
     }

@@ -23,10 +23,10 @@ namespace {
 
 using internal::kCacheLine;
 
-constexpr std::size_t kTopShards = 16;        // per heavy-hitter list
-constexpr std::size_t kClusterShards = 16;    // per look-alike table
-constexpr std::size_t kDeviceShards = 64;     // distinct voters per device
-constexpr std::size_t kCandidateShards = 4;   // per candidate top-source list
+constexpr std::size_t kTopShards = 16;       // per heavy-hitter list
+constexpr std::size_t kClusterShards = 16;   // per look-alike table
+constexpr std::size_t kDeviceShards = 64;    // distinct voters per device
+constexpr std::size_t kCandidateShards = 4;  // per candidate top-source list
 constexpr std::size_t kMaxAlerts = 50;
 constexpr std::size_t kConcentrationTop = 10;  // "top sources" of a candidate
 // A burst needs this many minutes of the candidate's history to compare with.
@@ -51,7 +51,9 @@ std::uint64_t mix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-std::uint64_t combine(std::uint64_t a, std::uint64_t b) { return mix(a ^ mix(b + 0x9e3779b97f4a7c15ULL)); }
+std::uint64_t combine(std::uint64_t a, std::uint64_t b) {
+  return mix(a ^ mix(b + 0x9e3779b97f4a7c15ULL));
+}
 
 // Writes the subnet of `ip` into `out`; returns its length.
 std::size_t write_subnet(std::string_view ip, char (&out)[kSubnetBytes]) {
@@ -60,14 +62,13 @@ std::size_t write_subnet(std::string_view ip, char (&out)[kSubnetBytes]) {
     std::copy(ip.begin(), ip.end(), text);
     unsigned char bytes[16] = {};
     if (inet_pton(AF_INET, text, bytes) == 1) {
-      const int n = std::snprintf(out, kSubnetBytes, "%u.%u.%u.0/24", bytes[0], bytes[1],
-                                  bytes[2]);
+      const int n = std::snprintf(out, kSubnetBytes, "%u.%u.%u.0/24", bytes[0], bytes[1], bytes[2]);
       return static_cast<std::size_t>(n);
     }
     if (inet_pton(AF_INET6, text, bytes) == 1) {
-      const int n = std::snprintf(out, kSubnetBytes, "%x:%x:%x:%x::/64",
-                                  (bytes[0] << 8) | bytes[1], (bytes[2] << 8) | bytes[3],
-                                  (bytes[4] << 8) | bytes[5], (bytes[6] << 8) | bytes[7]);
+      const int n = std::snprintf(out, kSubnetBytes, "%x:%x:%x:%x::/64", (bytes[0] << 8) | bytes[1],
+                                  (bytes[2] << 8) | bytes[3], (bytes[4] << 8) | bytes[5],
+                                  (bytes[6] << 8) | bytes[7]);
       return static_cast<std::size_t>(n);
     }
   }
@@ -89,7 +90,8 @@ class Sharded {
  public:
   Sharded(std::size_t shards, std::size_t per_shard) {
     shards_.reserve(shards);
-    for (std::size_t i = 0; i < shards; ++i) shards_.push_back(std::make_unique<Guarded<Sketch>>(per_shard));
+    for (std::size_t i = 0; i < shards; ++i)
+      shards_.push_back(std::make_unique<Guarded<Sketch>>(per_shard));
   }
   // Runs `fn(sketch)` under the shard of `hash` (its top bits; sketches use the low bits).
   template <typename Fn>
@@ -212,8 +214,8 @@ struct FraudMonitor::CampaignFraud {
       }
     }
     if (alerts.size() == kMaxAlerts) alerts.pop_front();
-    alerts.push_back({reason, std::string(key.substr(0, kMaxLabelBytes)), candidate_index,
-                      votes, at_ms});
+    alerts.push_back(
+        {reason, std::string(key.substr(0, kMaxLabelBytes)), candidate_index, votes, at_ms});
   }
 
   std::size_t bytes() const {
@@ -264,11 +266,16 @@ struct FraudMonitor::Map {
 bool is_bot_user_agent(std::string_view ua) {
   if (ua.empty()) return true;
   static constexpr std::string_view kMarkers[] = {
-      "headlesschrome", "headless", "phantomjs", "selenium", "webdriver", "puppeteer",
-      "playwright", "curl/", "wget/", "python-requests", "python-urllib", "python/",
-      "aiohttp", "httpx", "go-http-client", "okhttp", "java/", "apache-httpclient",
-      "libwww-perl", "scrapy", "node-fetch", "axios/", "postmanruntime", "httpclient",
-      "spider", "crawler", "bot/", "slimerjs", "electron/",
+      "headlesschrome",  "headless",       "phantomjs",
+      "selenium",        "webdriver",      "puppeteer",
+      "playwright",      "curl/",          "wget/",
+      "python-requests", "python-urllib",  "python/",
+      "aiohttp",         "httpx",          "go-http-client",
+      "okhttp",          "java/",          "apache-httpclient",
+      "libwww-perl",     "scrapy",         "node-fetch",
+      "axios/",          "postmanruntime", "httpclient",
+      "spider",          "crawler",        "bot/",
+      "slimerjs",        "electron/",
   };
   // Lower-case a bounded copy (user agents are at most kMaxFieldBytes).
   char lower[kMaxFieldBytes];
@@ -363,8 +370,7 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
   // Heavy hitters: address concentration is evidence for /fraud, never a flag by itself.
   if (!ballot.ip.empty()) {
     state.top_ips.with(ip_hash, [&](SpaceSaving& s) { return s.add(ip_hash, ballot.ip); });
-    state.top_subnets.with(subnet_hash,
-                           [&](SpaceSaving& s) { return s.add(subnet_hash, subnet); });
+    state.top_subnets.with(subnet_hash, [&](SpaceSaving& s) { return s.add(subnet_hash, subnet); });
   }
   if (!ballot.device.empty()) {
     state.top_devices.with(device_hash,
@@ -408,9 +414,8 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
 
   // device_multi_account: distinct voters of the device this period.
   if (!ballot.device.empty()) {
-    const std::uint32_t voters = state.devices.with(device_hash, [&](DeviceVoters& d) {
-      return d.add(device_hash, voter_hash, period);
-    });
+    const std::uint32_t voters = state.devices.with(
+        device_hash, [&](DeviceVoters& d) { return d.add(device_hash, voter_hash, period); });
     if (voters > limits.device_max_voters) {
       flags |= flag_of(FraudReason::device_multi_account);
       if (voters == limits.device_max_voters + 1) {
@@ -439,8 +444,7 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
   if (first < 0) first = minute;
   const std::uint32_t this_minute = candidate.rate.add(server_ms);
   if (this_minute > limits.burst_min_per_minute) {
-    const std::int64_t minutes =
-        std::min<std::int64_t>(limits.baseline_minutes, minute - first);
+    const std::int64_t minutes = std::min<std::int64_t>(limits.baseline_minutes, minute - first);
     if (minutes >= kBurstWarmupMinutes) {
       std::uint64_t sum = 0;
       for (std::int64_t m = minute - minutes; m < minute; ++m) sum += candidate.rate.count(m);
@@ -449,8 +453,8 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
         flags |= flag_of(FraudReason::burst);
         // Relaxed: one alert per candidate and minute; the exchange alone decides who.
         if (candidate.last_alert_minute.exchange(minute, std::memory_order_relaxed) != minute) {
-          state.alert(FraudReason::burst, campaign.candidates[candidate_index].id,
-                      candidate_index, this_minute, server_ms);
+          state.alert(FraudReason::burst, campaign.candidates[candidate_index].id, candidate_index,
+                      this_minute, server_ms);
         }
       }
     }
@@ -563,8 +567,8 @@ std::optional<std::string> FraudMonitor::report_json(std::string_view campaign_i
     append_json_string(out, to_string(static_cast<FraudReason>(i)));
     out += ':';
     // Relaxed: statistics.
-    out += std::to_string(state.flag_counts[static_cast<std::size_t>(i)].load(
-        std::memory_order_relaxed));
+    out += std::to_string(
+        state.flag_counts[static_cast<std::size_t>(i)].load(std::memory_order_relaxed));
   }
   out += "},\"rejected\":";
   out += std::to_string(state.rejected.load(std::memory_order_relaxed));

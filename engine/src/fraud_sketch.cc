@@ -261,10 +261,10 @@ std::uint32_t DeviceVoters::estimate(const Slot& slot) {
   const int zeros = static_cast<int>(kLinearCountingBits) - ones;
   if (ones <= 1) return static_cast<std::uint32_t>(ones);
   // Linear counting; a full bitmap says "at least this many".
-  const double n =
-      zeros == 0 ? kLinearCountingBits * std::log(static_cast<double>(kLinearCountingBits))
-                 : -static_cast<double>(kLinearCountingBits) *
-                       std::log(static_cast<double>(zeros) / kLinearCountingBits);
+  const double n = zeros == 0
+                       ? kLinearCountingBits * std::log(static_cast<double>(kLinearCountingBits))
+                       : -static_cast<double>(kLinearCountingBits) *
+                             std::log(static_cast<double>(zeros) / kLinearCountingBits);
   return static_cast<std::uint32_t>(std::lround(n));
 }
 
@@ -366,9 +366,8 @@ void MinuteCounts::merge(const MinuteCounts& other) {
       } else if ((seen >> 32) < (theirs >> 32)) {
         next = theirs;
       }
-      if (next == seen ||
-          buckets_[i].compare_exchange_weak(seen, next, std::memory_order_relaxed,
-                                            std::memory_order_relaxed)) {
+      if (next == seen || buckets_[i].compare_exchange_weak(seen, next, std::memory_order_relaxed,
+                                                            std::memory_order_relaxed)) {
         break;
       }
     }

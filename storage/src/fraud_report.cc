@@ -42,7 +42,8 @@ class TopKeys {
       auto part = shard.top(n);
       all.insert(all.end(), part.begin(), part.end());
     }
-    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.votes > b.votes; });
+    std::sort(all.begin(), all.end(),
+              [](const auto& a, const auto& b) { return a.votes > b.votes; });
     for (std::size_t i = 0; i < std::min(n, all.size()); ++i) out.insert(all[i].key);
   }
 
@@ -86,9 +87,7 @@ std::array<std::string, kKinds> keys_of(const VoteFields& vote) {
           std::string(vote.device)};
 }
 
-std::string cut(std::string_view key) {
-  return std::string(key.substr(0, engine::kMaxLabelBytes));
-}
+std::string cut(std::string_view key) { return std::string(key.substr(0, engine::kMaxLabelBytes)); }
 
 void append_flags(std::string& out,
                   const std::array<std::uint64_t, engine::kFraudReasonCount>& flags) {
@@ -148,8 +147,8 @@ void append_flags_text(std::string& out,
 
 }  // namespace
 
-engine::Result<FraudReport> fraud_report(const std::string& data_dir,
-                                         std::string_view campaign_id, std::size_t top) {
+engine::Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view campaign_id,
+                                         std::size_t top) {
   auto opened = open_read_only(data_dir);
   if (!opened.ok()) return opened.status();
   FraudReport report;

@@ -358,15 +358,14 @@ TEST(ParseCampaign, ChecksFraudThresholds) {
             "fraud: must be an object");
   EXPECT_EQ(error_of(with(R"("candidates")", R"("fraud": {"window_s": 5}, "candidates")")),
             "fraud.window_s: must be 10..86400, got 5");
-  EXPECT_EQ(error_of(with(R"("candidates")",
-                          R"("fraud": {"baseline_minutes": 61}, "candidates")")),
+  EXPECT_EQ(error_of(with(R"("candidates")", R"("fraud": {"baseline_minutes": 61}, "candidates")")),
             "fraud.baseline_minutes: must be 1..60, got 61");
   EXPECT_EQ(error_of(with(R"("candidates")", R"("fraud": {"reject": "burst"}, "candidates")")),
             "fraud.reject: must be an array of reasons");
-  EXPECT_EQ(error_of(with(R"("candidates")",
-                          R"("fraud": {"reject": ["burst", "spam"]}, "candidates")")),
-            "fraud.reject[1]: must be ip_flood, device_multi_account, burst, no_device or "
-            "bot_ua, got \"spam\"");
+  EXPECT_EQ(
+      error_of(with(R"("candidates")", R"("fraud": {"reject": ["burst", "spam"]}, "candidates")")),
+      "fraud.reject[1]: must be ip_flood, device_multi_account, burst, no_device or "
+      "bot_ua, got \"spam\"");
 }
 
 TEST(CampaignToJson, WritesFraudOnlyWhenItDiffersFromTheDefaults) {

@@ -81,7 +81,7 @@ TEST(FraudConcurrency, ConcurrentObserversLoseNoCountAndReadersSeeConsistentRepo
       << report;
   // 32 addresses, each under its shard's capacity: the counts are exact and add up.
   std::uint64_t sum = 0;
-  for (std::size_t at = report.find(R"("top_ips":[)"); ;) {
+  for (std::size_t at = report.find(R"("top_ips":[)");;) {
     at = report.find(R"("votes":)", at);
     if (at == std::string::npos || at > report.find(R"("top_subnets")")) break;
     at += 8;

@@ -69,19 +69,21 @@ std::map<FraudReason, int> run(FraudMonitor& monitor, const Campaign& campaign,
 // name their model, build and a per-install MMWEBID; iPhones differ by iOS and WeChat version
 // (so a few dozen colleagues may share one iPhone string).
 std::string wechat_ua(std::mt19937& rng) {
-  static const char* kModels[] = {"V2055A", "PGT-AN10", "M2012K11AC", "PDEM10", "ALN-AL00",
-                                  "SM-G9910", "RMX3366", "V2148A", "LIO-AN00", "22041211AC"};
+  static const char* kModels[] = {"V2055A",   "PGT-AN10", "M2012K11AC", "PDEM10",   "ALN-AL00",
+                                  "SM-G9910", "RMX3366",  "V2148A",     "LIO-AN00", "22041211AC"};
   static const char* kIos[] = {"16_3_1", "16_3", "16_1_2", "15_7"};
   static const char* kWechat[] = {"8.0.33(0x18002129)", "8.0.32(0x18002035)"};
   if (std::uniform_int_distribution<int>(0, 9)(rng) < 4) {
     return std::string("Mozilla/5.0 (iPhone; CPU iPhone OS ") + kIos[rng() % 4] +
            " like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
-           "MicroMessenger/" + kWechat[rng() % 2] + " NetType/WIFI Language/zh_CN";
+           "MicroMessenger/" +
+           kWechat[rng() % 2] + " NetType/WIFI Language/zh_CN";
   }
   return std::string("Mozilla/5.0 (Linux; Android 12; ") + kModels[rng() % 10] +
          " Build/SP1A.210812.003; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
          "Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5023 MMWEBSDK/20230202 MMWEBID/" +
-         std::to_string(rng() % 10000) + " MicroMessenger/8.0.33.2320(0x28002151) WeChat/arm64 "
+         std::to_string(rng() % 10000) +
+         " MicroMessenger/8.0.33.2320(0x28002151) WeChat/arm64 "
          "Weixin NetType/WIFI Language/zh_CN ABI/arm64";
 }
 
@@ -128,8 +130,8 @@ TEST(FraudSignals, AFarmOnOneAddressWithOneUserAgentIsFlagged) {
   const std::string ua = "Mozilla/5.0 (Linux; Android 10; emulator) MicroMessenger/8.0.33";
   std::mt19937 rng(kSeed);
   for (int i = 0; i < 500; ++i) {  // 500 accounts within five minutes, one candidate
-    votes.push_back({"farm-" + std::to_string(i), "emu-" + std::to_string(i % 3), "39.1.2.3",
-                     ua, 7, kStart + i * 600 + static_cast<std::int64_t>(rng() % 300)});
+    votes.push_back({"farm-" + std::to_string(i), "emu-" + std::to_string(i % 3), "39.1.2.3", ua, 7,
+                     kStart + i * 600 + static_cast<std::int64_t>(rng() % 300)});
   }
   const auto flagged = run(monitor, campaign, votes);
   EXPECT_GE(flagged.at(FraudReason::ip_flood), 440);
@@ -161,7 +163,8 @@ TEST(FraudSignals, MachineRegularTimingIsFlaggedWhateverTheUserAgents) {
   std::vector<Vote> votes;
   for (int i = 0; i < 200; ++i) {  // a script that rotates user agents and sleeps 2 s
     votes.push_back({"farm-" + std::to_string(i), "d-" + std::to_string(i), "39.9.9.9",
-                     wechat_ua(rng), 2, kStart + i * 2'000 + static_cast<std::int64_t>(rng() % 20)});
+                     wechat_ua(rng), 2,
+                     kStart + i * 2'000 + static_cast<std::int64_t>(rng() % 20)});
   }
   const auto flagged = run(monitor, campaign, votes);
   EXPECT_GE(flagged.at(FraudReason::ip_flood), 150);
@@ -173,8 +176,8 @@ TEST(FraudSignals, ManyAccountsOnOnePhoneAreFlaggedAFamilyIsNot) {
   monitor.set_campaign(campaign);
   std::vector<Vote> votes;
   for (int i = 0; i < 3; ++i) {  // a family sharing one phone
-    votes.push_back({"family-" + std::to_string(i), "family-phone", "1.1.1.1", "ua", 1,
-                     kStart + i * 60'000});
+    votes.push_back(
+        {"family-" + std::to_string(i), "family-phone", "1.1.1.1", "ua", 1, kStart + i * 60'000});
   }
   const auto family = run(monitor, campaign, votes);
   EXPECT_EQ(family.count(FraudReason::device_multi_account), 0u);
@@ -218,8 +221,8 @@ TEST(FraudSignals, ABurstAboveTheCandidatesOwnBaselineIsFlagged) {
   int n = 0;
   const auto add = [&](std::uint32_t candidate, std::int64_t at) {
     votes.push_back({"v" + std::to_string(n), "d" + std::to_string(n),
-                     "100." + std::to_string(n % 250) + ".0.1", "ua-" + std::to_string(n), candidate,
-                     at});
+                     "100." + std::to_string(n % 250) + ".0.1", "ua-" + std::to_string(n),
+                     candidate, at});
     ++n;
   };
   for (int minute = 0; minute < 30; ++minute) {  // 30 quiet minutes: 20 a minute each
@@ -260,9 +263,9 @@ TEST(FraudSignals, MissingDevicesAndScriptedUserAgentsAreFlagged) {
             flag_of(FraudReason::no_device));
   EXPECT_EQ(observe(monitor, {"b", "d", "1.2.3.5", "curl/8.0", 0}, campaign).flags,
             flag_of(FraudReason::bot_ua));
-  EXPECT_EQ(observe(monitor, {"c", "d2", "1.2.3.6", "Mozilla/5.0 MicroMessenger", 0}, campaign)
-                .flags,
-            0u);
+  EXPECT_EQ(
+      observe(monitor, {"c", "d2", "1.2.3.6", "Mozilla/5.0 MicroMessenger", 0}, campaign).flags,
+      0u);
 }
 
 TEST(FraudSignals, RejectTurnsChosenReasonsIntoRejectionsAndIsOffByDefault) {
@@ -303,16 +306,15 @@ TEST(FraudReport, ShowsTheFarmFirstWithConcentration) {
   monitor.set_campaign(campaign);
   auto votes = office_crowd(rng, 60, 10, "218.21.5.7");
   for (int i = 0; i < 300; ++i) {
-    votes.push_back({"farm-" + std::to_string(i), "emu", "39.1.2.3", "same-ua", 10,
-                     kStart + i * 1'000});
+    votes.push_back(
+        {"farm-" + std::to_string(i), "emu", "39.1.2.3", "same-ua", 10, kStart + i * 1'000});
   }
   run(monitor, campaign, votes);
   const std::string report = *monitor.report_json("ordos", 3);
   EXPECT_EQ(report.find(R"({"campaign":"ordos","flags":{"ip_flood":)"), 0u) << report;
   EXPECT_NE(report.find(R"("top_ips":[{"key":"39.1.2.3","votes":300})"), std::string::npos)
       << report;
-  EXPECT_NE(report.find(R"("top_subnets":[{"key":"39.1.2.0/24","votes":300})"),
-            std::string::npos)
+  EXPECT_NE(report.find(R"("top_subnets":[{"key":"39.1.2.0/24","votes":300})"), std::string::npos)
       << report;
   EXPECT_NE(report.find(R"("top_devices":[{"key":"emu","votes":300})"), std::string::npos)
       << report;
@@ -330,8 +332,8 @@ TEST(FraudReplay, RebuildsTheSketchesAndKeepsTheStoredFlags) {
   recovered.set_campaign(campaign);
   std::vector<Vote> votes;
   for (int i = 0; i < 200; ++i) {
-    votes.push_back({"v" + std::to_string(i), i % 2 == 0 ? "" : "d", "9.9.9." + std::to_string(i % 3),
-                     "same", 1, kStart + i * 100});
+    votes.push_back({"v" + std::to_string(i), i % 2 == 0 ? "" : "d",
+                     "9.9.9." + std::to_string(i % 3), "same", 1, kStart + i * 100});
   }
   for (const Vote& vote : votes) {
     const FraudFlags flags = observe(live, vote, campaign).flags;

@@ -153,9 +153,9 @@ TEST_F(FraudReportTest, UnknownCampaignFailsAndBadUsageExitsTwo) {
   EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
   EXPECT_NE(unknown.output.find("campaign x: not in the log"), std::string::npos);
   EXPECT_EQ(run_tallyctl("fraud-report --data-dir " + db_dir()).exit_code, 2);
-  EXPECT_EQ(run_tallyctl("fraud-report --data-dir " + db_dir() + " --campaign ordos --top 0")
-                .exit_code,
-            2);
+  EXPECT_EQ(
+      run_tallyctl("fraud-report --data-dir " + db_dir() + " --campaign ordos --top 0").exit_code,
+      2);
   EXPECT_EQ(run_tallyctl("fraud-report --data-dir " + db_dir() + " --campaign ordos --format csv")
                 .exit_code,
             2);

@@ -62,13 +62,12 @@ class FraudMonitor {
   // sketches and returns its flags. `candidate_index`, `server_ms` and `period` are the
   // decision's (claim.candidate_index(), decision.server_ms, decision.period). A campaign that
   // set_campaign() never saw gives no flags. Safe for concurrent use.
-  Observation observe(const Ballot& ballot, std::uint32_t candidate_index,
-                      std::int64_t server_ms, std::int64_t period);
+  Observation observe(const Ballot& ballot, std::uint32_t candidate_index, std::int64_t server_ms,
+                      std::int64_t period);
 
   // Recovery: feeds a stored vote (in seq order) into the sketches and counts its stored
   // flags, as observe() did when it was accepted. Unknown campaign or candidate: ignored.
-  void replay(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
-              FraudFlags flags);
+  void replay(const Ballot& ballot, std::int64_t server_ms, std::int64_t period, FraudFlags flags);
 
   // DESIGN.md's /fraud document: {"campaign","flags":{reason:count},"top_ips":[{"key",
   // "votes"}],"top_subnets","top_devices","alerts":[…],"concentration":[…]}; nullopt for a

@@ -81,8 +81,8 @@ class WindowCounts {
   explicit WindowCounts(std::size_t slots);
 
   struct Hit {
-    double estimate = 0;   // events of the key in the sliding window, this one included
-    double gap_cv = 1;     // coefficient of variation of the gaps (0 = clockwork)
+    double estimate = 0;     // events of the key in the sliding window, this one included
+    double gap_cv = 1;       // coefficient of variation of the gaps (0 = clockwork)
     std::uint32_t gaps = 0;  // gaps measured (saturates)
   };
   // Counts one event of `hash` at `now_ms`. REQUIRES: window_ms > 0.

@@ -21,13 +21,13 @@
 namespace tally::storage {
 
 struct FraudCluster {
-  std::string key;               // the IP, subnet or device
-  std::uint64_t votes = 0;       // accepted votes from it
-  std::uint64_t suspect = 0;     // of which flagged with any reason
-  std::uint64_t voters = 0;      // distinct voters
+  std::string key;                                               // the IP, subnet or device
+  std::uint64_t votes = 0;                                       // accepted votes from it
+  std::uint64_t suspect = 0;                                     // of which flagged with any reason
+  std::uint64_t voters = 0;                                      // distinct voters
   std::array<std::uint64_t, engine::kFraudReasonCount> flags{};  // by FraudReason
-  std::map<std::string, std::uint64_t> candidates;                // candidate id -> votes
-  std::vector<std::uint64_t> sample_seqs;                          // the first few, ascending
+  std::map<std::string, std::uint64_t> candidates;               // candidate id -> votes
+  std::vector<std::uint64_t> sample_seqs;                        // the first few, ascending
 };
 
 struct FraudReport {
@@ -46,8 +46,8 @@ inline constexpr std::size_t kFraudSampleSeqs = 5;
 
 // The `top` largest clusters of each kind. An error when the database cannot be read or the
 // campaign is not in the log.
-engine::Result<FraudReport> fraud_report(const std::string& data_dir,
-                                         std::string_view campaign_id, std::size_t top);
+engine::Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view campaign_id,
+                                         std::size_t top);
 
 // One JSON document: {"campaign","votes","suspect","flags":{reason:count},"ips":[{"key",
 // "votes","suspect","voters","flags":{…},"candidates":{id:votes},"sample_seqs":[…]}],

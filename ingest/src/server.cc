@@ -37,6 +37,7 @@
 #include "tally/engine/campaign.h"
 #include "tally/engine/json.h"
 #include "tally/ingest/answer.h"
+#include "tally/ingest/batch.h"
 #include "tally/ingest/route.h"
 #include "tally/ingest/vote_parser.h"
 #include "sse.h"
@@ -623,29 +624,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!batch) {
       slot.lines.push_back(make_line(slot, 0, body.size(), 1));
     } else {
-      std::size_t begin = 0;
-      std::uint32_t number = 0;
-      while (begin < body.size()) {
-        std::size_t end = body.find('\n', begin);
-        if (end == std::string::npos) end = body.size();
-        ++number;
-        std::size_t last = end;
-        while (last > begin && (body[last - 1] == '\r' || body[last - 1] == ' ' ||
-                                body[last - 1] == '\t')) {
-          --last;
-        }
-        std::size_t first = begin;
-        while (first < last && (body[first] == ' ' || body[first] == '\t')) ++first;
-        if (first < last) {
-          if (slot.lines.size() >= server_.options.limits.max_batch_lines) {
-            slot.lines.clear();
-            Answer answer = error_answer(VoteStatus::too_large,
-                                         "body: more than the batch's line limit (10000)");
-            return finish(slot, std::move(answer));
-          }
-          slot.lines.push_back(make_line(slot, first, last - first, number));
-        }
-        begin = end + 1;
+      const bool within_limit = for_each_batch_line(body, [&](const BatchLine& line) {
+        if (slot.lines.size() >= server_.options.limits.max_batch_lines) return false;
+        slot.lines.push_back(make_line(slot, line.begin, line.size, line.number));
+        return true;
+      });
+      if (!within_limit) {
+        slot.lines.clear();
+        return finish(slot, error_answer(VoteStatus::too_large,
+                                         "body: more than the batch's line limit (10000)"));
       }
     }
     slot.hold = shared_from_this();

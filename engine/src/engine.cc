@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "campaign_state.h"
+#include "tally/engine/fraud.h"
 #include "tally/engine/json.h"
 #include "tally/engine/time.h"
 
@@ -206,6 +207,7 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
     if (*current == next) return PutOutcome::unchanged;
     if (!changes_counting(*current, next)) {
       state.set_definition(next);
+      if (options_.fraud != nullptr) options_.fraud->set_campaign(next);
       return PutOutcome::updated;
     }
     // Dekker with decide(): see CampaignState::has_claims.
@@ -224,6 +226,7 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
   // reader may still be using it.
   map_.store(next_map.release(), std::memory_order_release);
   retired_maps_.emplace_back(map);
+  if (options_.fraud != nullptr) options_.fraud->set_campaign(next);
   return outcome;
 }
 
@@ -372,8 +375,16 @@ Decision Engine::decide(const Ballot& ballot) {
     }
     if (state->replaced.load(std::memory_order_seq_cst)) continue;  // claim releases itself
 
+    FraudFlags flags = 0;
+    if (options_.fraud != nullptr) {
+      const Observation observation = options_.fraud->observe(ballot, *candidate, now_ms, period);
+      if (observation.reject) return reject(VoteStatus::rate_limited);  // claim releases itself
+      flags = observation.flags;
+    }
+
     Decision decision;
     decision.status = VoteStatus::accepted;
+    decision.flags = flags;
     decision.server_ms = now_ms;
     decision.period = period;
     decision.claim = std::move(claim);
@@ -420,10 +431,12 @@ void Engine::publish(std::uint64_t as_of_seq) {
                    std::memory_order_release);
 }
 
-Status Engine::replay_vote(std::string_view campaign_id, std::string_view candidate_id,
-                           std::string_view voter, std::string_view request_id,
-                           std::int64_t server_ms, std::int64_t period, FraudFlags flags,
-                           std::uint64_t seq) {
+Status Engine::replay_vote(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
+                           FraudFlags flags, std::uint64_t seq) {
+  const std::string_view campaign_id = ballot.campaign;
+  const std::string_view candidate_id = ballot.candidate;
+  const std::string_view voter = ballot.voter;
+  const std::string_view request_id = ballot.request_id;
   CampaignState* state = find_state(campaign_id);
   if (state == nullptr) {
     return Status::error("seq " + std::to_string(seq) + ": unknown campaign \"" +
@@ -482,6 +495,7 @@ Status Engine::replay_vote(std::string_view campaign_id, std::string_view candid
       internal::clear_hazard(internal::kSlotRequestGen);
     }
   }
+  if (options_.fraud != nullptr) options_.fraud->replay(ballot, server_ms, period, flags);
   state->has_claims.store(true, std::memory_order_seq_cst);
   state->count(*candidate, flags != 0);
   dirty_.insert(state);

@@ -245,8 +245,9 @@ engine::Status VoteLog::recover(engine::Engine& engine) {
         }
       } else {
         const VoteFields& v = event.vote;
-        auto status = engine.replay_vote(v.campaign, v.candidate, v.voter, v.request_id,
-                                         v.server_ms, v.period, v.flags, event.seq);
+        const engine::Ballot ballot{v.campaign, v.candidate, v.voter, v.device,
+                                    v.ip,       v.ua,        v.request_id, v.ts_ms};
+        auto status = engine.replay_vote(ballot, v.server_ms, v.period, v.flags, event.seq);
         if (!status.ok()) {
           return engine::Status::error("seq " + std::to_string(event.seq) + ": " +
                                        status.message());

@@ -326,10 +326,14 @@ TEST(EngineRecovery, ReplayedVotesRestoreTalliesDuplicatesQuotasAndRequestIds) {
   Engine engine(clock);
   engine.install_campaign(make_campaign(), 1);
   const std::int64_t period = local_day(kOpens + kHour, 8 * 3600);
-  ASSERT_TRUE(engine.replay_vote("ordos", "c01", "alice", "", kOpens, period, 0, 2).ok());
-  ASSERT_TRUE(engine.replay_vote("ordos", "c02", "alice", "", kOpens, period, 1, 3).ok());
-  ASSERT_TRUE(engine.replay_vote("ordos", "c01", "bob", "req-9", kOpens, period, 0, 4).ok());
-  EXPECT_FALSE(engine.replay_vote("ordos", "c77", "bob", "", kOpens, period, 0, 5).ok());
+  auto stored = [](std::string_view candidate, std::string_view voter,
+                   std::string_view request_id) {
+    return Ballot{"ordos", candidate, voter, {}, {}, {}, request_id, {}};
+  };
+  ASSERT_TRUE(engine.replay_vote(stored("c01", "alice", ""), kOpens, period, 0, 2).ok());
+  ASSERT_TRUE(engine.replay_vote(stored("c02", "alice", ""), kOpens, period, 1, 3).ok());
+  ASSERT_TRUE(engine.replay_vote(stored("c01", "bob", "req-9"), kOpens, period, 0, 4).ok());
+  EXPECT_FALSE(engine.replay_vote(stored("c77", "bob", ""), kOpens, period, 0, 5).ok());
   engine.publish(4);
   EXPECT_EQ(engine.tally("ordos")->total, 3u);
   EXPECT_EQ(engine.tally("ordos")->suspect, 1u);

@@ -102,6 +102,8 @@ struct Decision {
   // The server time and period the ballot was judged at (accepted and duplicate).
   std::int64_t server_ms = 0;
   std::int64_t period = 0;
+  // accepted: the fraud reasons that make it suspect, to store in its event.
+  FraudFlags flags = 0;
 };
 
 struct CandidateTally {
@@ -124,10 +126,17 @@ std::string tally_to_json(const TallySnapshot& tally);
 
 enum class PutOutcome : std::uint8_t { created, updated, unchanged, conflict };
 
+class FraudMonitor;
+
 struct EngineOptions {
   // Slots reserved per table generation when a campaign has no expected_voters.
   // Default: kDefaultExpectedVoters.
   std::uint64_t default_expected_voters = kDefaultExpectedVoters;
+  // Fraud signals: when set, every installed campaign version is given to it, every ballot
+  // that passes the rules is observed (its flags go into the decision, or it is answered
+  // rate_limited when the campaign turns that signal into a rejection), and recovery replays
+  // stored votes into it. Must outlive the engine. Default: none (no flags).
+  FraudMonitor* fraud = nullptr;
 };
 
 class Engine {
@@ -163,12 +172,10 @@ class Engine {
   void publish(std::uint64_t as_of_seq);
 
   // Recovery: counts a stored vote (in seq order) as if it had been decided and committed,
-  // restoring dedupe keys of the current period, quotas, request ids and tallies.
-  // Call publish() when done. REQUIRES: commit thread, before serving.
-  Status replay_vote(std::string_view campaign_id, std::string_view candidate_id,
-                     std::string_view voter, std::string_view request_id,
-                     std::int64_t server_ms, std::int64_t period, FraudFlags flags,
-                     std::uint64_t seq);
+  // restoring dedupe keys of the current period, quotas, request ids, tallies and fraud
+  // state. Call publish() when done. REQUIRES: commit thread, before serving.
+  Status replay_vote(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
+                     FraudFlags flags, std::uint64_t seq);
 
   // The committed tally as of the last publish(); nullopt for an unknown campaign.
   std::optional<TallySnapshot> tally(std::string_view campaign_id) const;

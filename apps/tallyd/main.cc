@@ -20,6 +20,7 @@
 #include "tally/engine/campaign.h"
 #include "tally/engine/clock.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/fraud.h"
 #include "tally/engine/time.h"
 #include "tally/ingest/server.h"
 #include "tally/ingest/tokens.h"
@@ -294,8 +295,24 @@ engine::Status install_demo(storage::VoteLog& vote_log, engine::Engine& engine) 
 }
 
 // What /metrics reads from storage at each scrape.
-metrics::Sources metrics_sources(const storage::VoteLog& vote_log) {
+metrics::Sources metrics_sources(const storage::VoteLog& vote_log, const engine::Engine& engine) {
   metrics::Sources sources;
+  sources.suspect_reasons = [&engine] {
+    std::vector<metrics::SuspectReasonCount> rows;
+    for (const auto& campaign : engine.campaigns()) {
+      const auto tally = engine.tally(campaign->id);
+      if (!tally) continue;
+      for (const auto& candidate : tally->candidates) {
+        for (int reason = 0; reason < engine::kFraudReasonCount; ++reason) {
+          if (candidate.suspect_by_reason[reason] == 0) continue;
+          rows.push_back({campaign->id, candidate.id,
+                          std::string(engine::to_string(static_cast<engine::FraudReason>(reason))),
+                          candidate.suspect_by_reason[reason]});
+        }
+      }
+    }
+    return rows;
+  };
   sources.ready = [&vote_log] { return vote_log.ready(); };
   sources.storage = [&vote_log] {
     const storage::CommitStats stats = vote_log.commit_stats();
@@ -348,7 +365,10 @@ int run(const Options& options) {
     spdlog::warn("test clock offset_ms={}: server time is not the wall clock",
                  options.clock_offset_ms);
   }
-  engine::Engine engine(clock);
+  engine::FraudMonitor fraud;
+  engine::EngineOptions engine_options;
+  engine_options.fraud = &fraud;
+  engine::Engine engine(clock, engine_options);
   auto opened = storage::VoteLog::open(options.storage);
   if (!opened.ok()) return fail(opened.message());
   std::unique_ptr<storage::VoteLog> vote_log = std::move(opened).value();
@@ -356,7 +376,7 @@ int run(const Options& options) {
   if (auto status = vote_log->recover(engine); !status.ok()) return fail(status.message());
   metrics::Metrics metrics(engine);
   metrics.set_recovery(std::chrono::steady_clock::now() - recovery_start);
-  metrics.set_sources(metrics_sources(*vote_log));
+  metrics.set_sources(metrics_sources(*vote_log, engine));
   spdlog::info("recovered data_dir={} as_of_seq={}", options.data_dir, engine.as_of_seq());
   vote_log->start(engine);
 
@@ -381,7 +401,7 @@ int run(const Options& options) {
   ingest::Tokens tokens(std::move(token_set).value());
   spdlog::info("tokens path={} generated={}", tokens_path, tokens_created);
 
-  ingest::Server server(options.server, engine, *vote_log, tokens, &metrics);
+  ingest::Server server(options.server, engine, *vote_log, tokens, &metrics, &fraud);
   if (auto status = server.listen(); !status.ok()) return fail(status.message());
   std::vector<std::thread> io_threads;
   for (int i = 0; i < options.server.io_threads; ++i) {

@@ -24,11 +24,13 @@ CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_e
       closes_at_ms_(definition.closes_at_ms),
       definition_(std::make_shared<const Campaign>(definition)),
       votes_(definition.candidates.size(), 0),
-      suspect_(definition.candidates.size(), 0) {
+      suspect_(definition.candidates.size(), 0),
+      suspect_by_reason_(definition.candidates.size() * kFraudReasonCount, 0) {
   for (std::uint32_t i = 0; i < candidates_.size(); ++i) candidate_by_id_[candidates_[i].id] = i;
   auto zero = std::make_shared<TallyCounts>();
   zero->votes = votes_;
   zero->suspect = suspect_;
+  zero->suspect_by_reason = suspect_by_reason_;
   counts_.store(std::move(zero), std::memory_order_release);
 }
 
@@ -137,9 +139,15 @@ void CampaignState::reclaim() {
   has_retired_.store(!retired_.empty(), std::memory_order_release);
 }
 
-void CampaignState::count(std::uint32_t candidate_index, bool suspect) {
+void CampaignState::count(std::uint32_t candidate_index, FraudFlags flags) {
   ++votes_[candidate_index];
-  if (suspect) ++suspect_[candidate_index];
+  if (flags == 0) return;
+  ++suspect_[candidate_index];
+  for (int reason = 0; reason < kFraudReasonCount; ++reason) {
+    if (flags & flag_of(static_cast<FraudReason>(reason))) {
+      ++suspect_by_reason_[candidate_index * kFraudReasonCount + reason];
+    }
+  }
 }
 
 void CampaignState::publish(std::uint64_t as_of_seq) {
@@ -147,6 +155,7 @@ void CampaignState::publish(std::uint64_t as_of_seq) {
   counts->as_of_seq = as_of_seq;
   counts->votes = votes_;
   counts->suspect = suspect_;
+  counts->suspect_by_reason = suspect_by_reason_;
   // Release pairs with counts()' acquire: a reader sees the whole snapshot.
   counts_.store(std::move(counts), std::memory_order_release);
 }

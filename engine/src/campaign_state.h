@@ -17,6 +17,7 @@
 
 #include "tally/engine/campaign.h"
 #include "tally/engine/fingerprint.h"
+#include "tally/engine/fraud_flags.h"
 #include "tally/engine/internal/hazard.h"
 #include "tally/engine/key_table.h"
 
@@ -51,6 +52,7 @@ struct TallyCounts {
   std::uint64_t as_of_seq = 0;
   std::vector<std::uint64_t> votes;
   std::vector<std::uint64_t> suspect;
+  std::vector<std::uint64_t> suspect_by_reason;  // [candidate * kFraudReasonCount + reason]
 };
 
 class CampaignState {
@@ -81,7 +83,7 @@ class CampaignState {
   void reclaim();
 
   // Commit-thread tallies.
-  void count(std::uint32_t candidate_index, bool suspect);
+  void count(std::uint32_t candidate_index, FraudFlags flags);
   void publish(std::uint64_t as_of_seq);
   std::shared_ptr<const TallyCounts> counts() const {
     return counts_.load(std::memory_order_acquire);
@@ -126,6 +128,7 @@ class CampaignState {
 
   std::vector<std::uint64_t> votes_;    // commit thread only
   std::vector<std::uint64_t> suspect_;  // commit thread only
+  std::vector<std::uint64_t> suspect_by_reason_;  // commit thread only, as in TallyCounts
   std::atomic<std::shared_ptr<const TallyCounts>> counts_;
 };
 

@@ -415,7 +415,7 @@ void Engine::commit(Claim claim, std::uint64_t seq, FraudFlags flags) {
   claim.generation_->claims.fetch_sub(1, std::memory_order_release);
   claim.generation_ = nullptr;
   claim.state_ = nullptr;  // committed: nothing to undo
-  state->count(claim.candidate_index_, flags != 0);
+  state->count(claim.candidate_index_, flags);
   dirty_.insert(state);
 }
 
@@ -497,7 +497,7 @@ Status Engine::replay_vote(const Ballot& ballot, std::int64_t server_ms, std::in
   }
   if (options_.fraud != nullptr) options_.fraud->replay(ballot, server_ms, period, flags);
   state->has_claims.store(true, std::memory_order_seq_cst);
-  state->count(*candidate, flags != 0);
+  state->count(*candidate, flags);
   dirty_.insert(state);
   last_commit_seq_ = seq;
   return Status();
@@ -515,8 +515,11 @@ std::optional<TallySnapshot> Engine::tally(std::string_view campaign_id) const {
   const auto& candidates = state->candidates();
   snapshot.candidates.reserve(candidates.size());
   for (std::size_t i = 0; i < candidates.size(); ++i) {
-    snapshot.candidates.push_back(
-        {candidates[i].id, candidates[i].name, counts->votes[i], counts->suspect[i], 0});
+    CandidateTally& tally = snapshot.candidates.emplace_back(
+        CandidateTally{candidates[i].id, candidates[i].name, counts->votes[i], counts->suspect[i],
+                       0, {}});
+    std::copy_n(counts->suspect_by_reason.begin() + i * kFraudReasonCount, kFraudReasonCount,
+                tally.suspect_by_reason.begin());
     snapshot.total += counts->votes[i];
     snapshot.suspect += counts->suspect[i];
   }

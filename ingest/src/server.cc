@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "tally/engine/campaign.h"
+#include "tally/engine/fraud.h"
 #include "tally/engine/json.h"
 #include "tally/ingest/answer.h"
 #include "tally/ingest/batch.h"
@@ -89,12 +90,14 @@ namespace internal {
 // What every session of a Server shares.
 struct ServerState {
   ServerState(ServerOptions server_options, engine::Engine& engine_ref, storage::VoteLog& log_ref,
-       const Tokens& tokens_ref, metrics::Metrics* metrics_ptr)
+       const Tokens& tokens_ref, metrics::Metrics* metrics_ptr,
+       const engine::FraudMonitor* fraud_ptr)
       : options(std::move(server_options)),
         engine(engine_ref),
         vote_log(log_ref),
         tokens(tokens_ref),
         metrics(metrics_ptr),
+        fraud(fraud_ptr),
         io(options.io_threads > 0 ? options.io_threads : 1),
         acceptor(asio::make_strand(io)),
         accept_retry(acceptor.get_executor()),
@@ -140,6 +143,7 @@ struct ServerState {
   storage::VoteLog& vote_log;
   const Tokens& tokens;
   metrics::Metrics* const metrics;  // null: answers are not counted, /metrics answers 501
+  const engine::FraudMonitor* const fraud;  // null: /fraud answers 501
   asio::io_context io;
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry;
@@ -522,9 +526,14 @@ class Session : public std::enable_shared_from_this<Session> {
         if (!answer) return finish(slot, error_answer(HttpError::not_found, "no such file"));
         return finish(slot, std::move(*answer));
       }
-      // Routed here; each gets its own implementation.
-      case Endpoint::fraud:
-        return finish(slot, error_answer(HttpError::not_implemented, "not implemented yet"));
+      case Endpoint::fraud: {
+        if (server_.fraud == nullptr) {
+          return finish(slot, error_answer(HttpError::not_implemented, "no fraud monitor"));
+        }
+        auto report = server_.fraud->report_json(r.campaign_id);
+        if (!report) return finish(slot, error_answer(VoteStatus::unknown_campaign, {}));
+        return finish(slot, json_answer(std::move(*report)));
+      }
     }
     finish(slot, error_answer(HttpError::not_found, "no such resource"));
   }
@@ -680,9 +689,8 @@ class Session : public std::enable_shared_from_this<Session> {
         finish_line(slot);
         continue;
       }
-      const engine::FraudFlags flags = 0;
-      const auto submitted =
-          server_.vote_log.submit_vote(parsed.ballot, decision.claim, flags, &on_vote_committed, &line);
+      const auto submitted = server_.vote_log.submit_vote(parsed.ballot, decision.claim,
+                                                          decision.flags, &on_vote_committed, &line);
       if (submitted == storage::SubmitResult::queued) continue;  // on_vote_committed finishes it
       server_.engine.release(std::move(decision.claim));
       line.status = submitted == storage::SubmitResult::overloaded ? VoteStatus::overloaded
@@ -1038,9 +1046,10 @@ void internal::ServerState::accept() {
 }
 
 Server::Server(ServerOptions options, engine::Engine& engine, storage::VoteLog& vote_log,
-               const Tokens& tokens, metrics::Metrics* metrics)
+               const Tokens& tokens, metrics::Metrics* metrics,
+               const engine::FraudMonitor* fraud)
     : impl_(std::make_unique<internal::ServerState>(std::move(options), engine, vote_log, tokens,
-                                                    metrics)) {}
+                                                    metrics, fraud)) {}
 
 Server::~Server() = default;
 

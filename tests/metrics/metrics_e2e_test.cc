@@ -336,7 +336,7 @@ TEST_F(MetricsE2eTest, DashboardShowsPostedVotesInHeadlessChromium) {
   EXPECT_NE(dom.out.find(R"(data-candidate="c11" data-votes="1")"), std::string::npos);
   EXPECT_NE(dom.out.find(R"(data-status="accepted")"), std::string::npos);
   EXPECT_NE(dom.out.find("实时排行"), std::string::npos);  // Chinese campaign, Chinese labels
-  EXPECT_NE(dom.out.find(R"(data-available="false")"), std::string::npos);  // /fraud not yet
+  EXPECT_NE(dom.out.find(R"(data-available="true")"), std::string::npos);  // the fraud panel
 
   const auto png = server_.dir() / "dashboard.png";
   const CommandResult shot = run(chromium + "--window-size=1280,1500 --screenshot=" + png.string() + " '" +

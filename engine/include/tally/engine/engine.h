@@ -8,6 +8,7 @@
 // Contract: DESIGN.md "Engine"; the tables: docs/DEDUPE_TABLE.md.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -112,6 +113,8 @@ struct CandidateTally {
   std::uint64_t votes = 0;
   std::uint64_t suspect = 0;
   std::uint32_t rank = 0;  // competition ranking: 1 + candidates with more votes
+  // Suspect votes per FraudReason (a vote with several reasons counts under each).
+  std::array<std::uint64_t, kFraudReasonCount> suspect_by_reason = {};
 };
 
 // A consistent view of one campaign's committed votes.
@@ -177,7 +180,8 @@ class Engine {
   Status replay_vote(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
                      FraudFlags flags, std::uint64_t seq);
 
-  // The committed tally as of the last publish(); nullopt for an unknown campaign.
+  // The committed tally as of the last publish(); nullopt for an unknown campaign. Names and
+  // per-reason counts are filled in; tally_to_json() shows the DESIGN.md fields only.
   std::optional<TallySnapshot> tally(std::string_view campaign_id) const;
   // Highest seq made visible by publish().
   std::uint64_t as_of_seq() const { return as_of_seq_.load(std::memory_order_acquire); }

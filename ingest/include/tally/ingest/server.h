@@ -83,10 +83,12 @@ struct ServerOptions {
 
 class Server {
  public:
-  // `metrics`, when given, counts every answer and serves GET /metrics; it must outlive the
-  // server. Without it /metrics answers 501.
+  // `metrics`, when given, counts every answer and serves GET /metrics; `fraud`, when given,
+  // serves GET /v1/campaigns/{id}/fraud (it is the monitor the engine observes ballots with).
+  // Both must outlive the server; without them their routes answer 501.
   Server(ServerOptions options, engine::Engine& engine, storage::VoteLog& vote_log,
-         const Tokens& tokens, metrics::Metrics* metrics = nullptr);
+         const Tokens& tokens, metrics::Metrics* metrics = nullptr,
+         const engine::FraudMonitor* fraud = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

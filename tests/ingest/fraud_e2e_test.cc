@@ -88,6 +88,23 @@ TEST(FraudEndToEnd, FarmAndSharedPhoneAreFlaggedHonestOfficeIsNot) {
   EXPECT_NE(metrics.body.find("tally_suspect_votes_total{campaign=\"ordos-2023-zuimei\","
                               "candidate=\"c09\",reason=\"ip_flood\"}"),
             std::string::npos);
+
+  // Recovery rebuilds the fraud view from the log: the same report after a restart.
+  ASSERT_EQ(tallyd.stop(SIGTERM), 0);
+  ASSERT_TRUE(tallyd.start({"--demo"})) << tallyd.log();
+  HttpClient after(tallyd.port());
+  const HttpAnswer recovered =
+      after.request("GET", std::string("/v1/campaigns/") + kCampaign + "/fraud");
+  ASSERT_EQ(recovered.status, 200);
+  const std::size_t recovered_ips = recovered.body.find("\"top_ips\":[");
+  EXPECT_EQ(recovered.body.find("\"key\":\"198.51.100.23\"", recovered_ips),
+            recovered.body.find("\"key\":", recovered_ips))
+      << recovered.body;
+  const auto flags_of = [](const std::string& doc) {
+    const std::size_t at = doc.find("\"flags\":{");
+    return doc.substr(at, doc.find('}', at) - at);
+  };
+  EXPECT_EQ(flags_of(recovered.body), flags_of(fraud.body));
 }
 
 }  // namespace

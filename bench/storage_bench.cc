@@ -14,6 +14,7 @@
 
 #include "tally/engine/clock.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/fraud.h"
 #include "tally/storage/vote_log.h"
 
 namespace {
@@ -152,9 +153,11 @@ BENCHMARK(BM_GroupCommit)
     ->UseRealTime()
     ->Iterations(2);
 
-// Arg: stored votes. Recovery of a log written once (async, to build it quickly).
+// Args: stored votes, whether a FraudMonitor is attached (as in tallyd). Recovery of a log
+// written once (async, to build it quickly).
 void BM_Recovery(benchmark::State& state) {
   const auto votes = static_cast<std::uint64_t>(state.range(0));
+  const bool with_fraud = state.range(1) != 0;
   const std::string dir = temp_dir();
   {
     Node writer(dir, storage::Durability::async, 8192, votes);
@@ -162,7 +165,10 @@ void BM_Recovery(benchmark::State& state) {
   }
   for (auto _ : state) {
     engine::ManualClock clock(kNow);
-    engine::Engine engine(clock);
+    engine::FraudMonitor fraud;
+    engine::EngineOptions engine_options;
+    if (with_fraud) engine_options.fraud = &fraud;
+    engine::Engine engine(clock, engine_options);
     storage::StorageOptions options;
     options.data_dir = dir;
     auto log = std::move(storage::VoteLog::open(options)).value();
@@ -175,7 +181,15 @@ void BM_Recovery(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(votes * state.iterations()));
   std::filesystem::remove_all(dir);
 }
-BENCHMARK(BM_Recovery)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_Recovery)
+    ->Args({1'000'000, 0})
+    ->Args({1'000'000, 1})
+    ->Args({10'000'000, 0})
+    ->Args({10'000'000, 1})
+    ->ArgNames({"votes", "fraud"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(2);
 
 }  // namespace
 

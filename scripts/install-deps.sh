@@ -11,7 +11,7 @@ packages=(
   libboost1.81-dev librocksdb-dev libxxhash-dev prometheus-cpp-dev libsimdjson-dev
   libssl-dev libspdlog-dev libfmt-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev rocksdb-tools
   # scripts and end-to-end tests
   curl python3 procps
   # metrics and dashboard end-to-end tests: promtool and a Prometheus server, headless Chromium

@@ -295,24 +295,10 @@ engine::Status install_demo(storage::VoteLog& vote_log, engine::Engine& engine) 
 }
 
 // What /metrics reads from storage at each scrape.
-metrics::Sources metrics_sources(const storage::VoteLog& vote_log, const engine::Engine& engine) {
+metrics::Sources metrics_sources(const storage::VoteLog& vote_log,
+                                 const engine::FraudMonitor& fraud) {
   metrics::Sources sources;
-  sources.suspect_reasons = [&engine] {
-    std::vector<metrics::SuspectReasonCount> rows;
-    for (const auto& campaign : engine.campaigns()) {
-      const auto tally = engine.tally(campaign->id);
-      if (!tally) continue;
-      for (const auto& candidate : tally->candidates) {
-        for (int reason = 0; reason < engine::kFraudReasonCount; ++reason) {
-          if (candidate.suspect_by_reason[reason] == 0) continue;
-          rows.push_back({campaign->id, candidate.id,
-                          std::string(engine::to_string(static_cast<engine::FraudReason>(reason))),
-                          candidate.suspect_by_reason[reason]});
-        }
-      }
-    }
-    return rows;
-  };
+  sources.fraud = &fraud;
   sources.ready = [&vote_log] { return vote_log.ready(); };
   sources.storage = [&vote_log] {
     const storage::CommitStats stats = vote_log.commit_stats();
@@ -376,7 +362,7 @@ int run(const Options& options) {
   if (auto status = vote_log->recover(engine); !status.ok()) return fail(status.message());
   metrics::Metrics metrics(engine);
   metrics.set_recovery(std::chrono::steady_clock::now() - recovery_start);
-  metrics.set_sources(metrics_sources(*vote_log, engine));
+  metrics.set_sources(metrics_sources(*vote_log, fraud));
   spdlog::info("recovered data_dir={} as_of_seq={}", options.data_dir, engine.as_of_seq());
   vote_log->start(engine);
 

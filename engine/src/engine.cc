@@ -495,12 +495,16 @@ Status Engine::replay_vote(const Ballot& ballot, std::int64_t server_ms, std::in
       internal::clear_hazard(internal::kSlotRequestGen);
     }
   }
-  if (options_.fraud != nullptr) options_.fraud->replay(ballot, server_ms, period, flags);
   state->has_claims.store(true, std::memory_order_seq_cst);
   state->count(*candidate, flags);
   dirty_.insert(state);
   last_commit_seq_ = seq;
   return Status();
+}
+
+void Engine::replay_fraud(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
+                          FraudFlags flags) {
+  if (options_.fraud != nullptr) options_.fraud->replay(ballot, server_ms, period, flags);
 }
 
 std::optional<TallySnapshot> Engine::tally(std::string_view campaign_id) const {

@@ -519,19 +519,27 @@ std::size_t FraudMonitor::bytes(std::string_view campaign_id) const {
 
 namespace {
 
-void append_sources(std::string& out, std::string_view name, const TopSources& sources) {
+void append_sources(std::string& out, std::string_view name,
+                    const std::vector<SourceVotes>& sources) {
   out += ",\"";
   out += name;
   out += "\":[";
-  for (std::size_t i = 0; i < sources.top.size(); ++i) {
+  for (std::size_t i = 0; i < sources.size(); ++i) {
     if (i > 0) out += ',';
     out += "{\"key\":";
-    append_json_string(out, sources.top[i].key);
+    append_json_string(out, sources[i].key);
     out += ",\"votes\":";
-    out += std::to_string(sources.top[i].votes);
+    out += std::to_string(sources[i].votes);
     out += '}';
   }
   out += ']';
+}
+
+std::vector<SourceVotes> source_votes(const TopSources& sources) {
+  std::vector<SourceVotes> out;
+  out.reserve(sources.top.size());
+  for (const HeavyHitter& hitter : sources.top) out.push_back({hitter.key, hitter.votes});
+  return out;
 }
 
 // Share of `votes` from the top sources (their guaranteed counts, so never overstated).
@@ -550,12 +558,50 @@ std::string format_share(double share) {
 
 }  // namespace
 
-std::optional<std::string> FraudMonitor::report_json(std::string_view campaign_id,
-                                                     std::size_t top_n) const {
+std::optional<FraudSummary> FraudMonitor::summary(std::string_view campaign_id,
+                                                  std::size_t top_n) const {
   // Acquire pairs with the release in set_campaign.
   const Map* map = map_.load(std::memory_order_acquire);
   const Map::Entry* entry = map == nullptr ? nullptr : map->find(campaign_id);
   if (entry == nullptr) return std::nullopt;
+  const Campaign& campaign = *entry->campaign;
+  const CampaignFraud& state = *entry->state;
+  FraudSummary summary;
+  for (std::size_t i = 0; i < summary.flags.size(); ++i) {
+    // Relaxed: statistics.
+    summary.flags[i] = state.flag_counts[i].load(std::memory_order_relaxed);
+  }
+  summary.rejected = state.rejected.load(std::memory_order_relaxed);
+  summary.top_ips = source_votes(top_of(state.top_ips, top_n));
+  summary.top_subnets = source_votes(top_of(state.top_subnets, top_n));
+  summary.top_devices = source_votes(top_of(state.top_devices, top_n));
+  std::vector<std::pair<std::uint32_t, CandidateConcentration>> rows;
+  for (std::uint32_t i = 0; i < campaign.candidates.size(); ++i) {
+    const CandidateFraud* candidate = state.find_candidate(i);
+    if (candidate == nullptr) continue;
+    // Relaxed: statistics.
+    const std::uint64_t votes = candidate->votes.load(std::memory_order_relaxed);
+    const TopSources ips = top_of(candidate->ips, kConcentrationTop);
+    const TopSources devices = top_of(candidate->devices, kConcentrationTop);
+    rows.push_back({i, {campaign.candidates[i].id, votes, share_of(ips, votes),
+                        share_of(devices, votes),
+                        ips.top.empty() ? std::string() : ips.top.front().key}});
+  }
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return a.second.votes != b.second.votes ? a.second.votes > b.second.votes
+                                            : a.first < b.first;
+  });
+  for (auto& row : rows) summary.concentration.push_back(std::move(row.second));
+  return summary;
+}
+
+std::optional<std::string> FraudMonitor::report_json(std::string_view campaign_id,
+                                                     std::size_t top_n) const {
+  const std::optional<FraudSummary> summary = this->summary(campaign_id, top_n);
+  if (!summary) return std::nullopt;
+  // Acquire pairs with the release in set_campaign.
+  const Map::Entry* entry = map_.load(std::memory_order_acquire)->find(campaign_id);
+  if (entry == nullptr) return std::nullopt;  // replaced meanwhile
   const Campaign& campaign = *entry->campaign;
   const CampaignFraud& state = *entry->state;
 
@@ -566,15 +612,13 @@ std::optional<std::string> FraudMonitor::report_json(std::string_view campaign_i
     if (i > 0) out += ',';
     append_json_string(out, to_string(static_cast<FraudReason>(i)));
     out += ':';
-    // Relaxed: statistics.
-    out += std::to_string(
-        state.flag_counts[static_cast<std::size_t>(i)].load(std::memory_order_relaxed));
+    out += std::to_string(summary->flags[static_cast<std::size_t>(i)]);
   }
   out += "},\"rejected\":";
-  out += std::to_string(state.rejected.load(std::memory_order_relaxed));
-  append_sources(out, "top_ips", top_of(state.top_ips, top_n));
-  append_sources(out, "top_subnets", top_of(state.top_subnets, top_n));
-  append_sources(out, "top_devices", top_of(state.top_devices, top_n));
+  out += std::to_string(summary->rejected);
+  append_sources(out, "top_ips", summary->top_ips);
+  append_sources(out, "top_subnets", summary->top_subnets);
+  append_sources(out, "top_devices", summary->top_devices);
 
   out += ",\"alerts\":[";
   {
@@ -599,39 +643,19 @@ std::optional<std::string> FraudMonitor::report_json(std::string_view campaign_i
     }
   }
   out += "],\"concentration\":[";
-  struct Row {
-    std::uint32_t index;
-    std::uint64_t votes;
-    double ip_share;
-    double device_share;
-    std::string top_ip;
-  };
-  std::vector<Row> rows;
-  for (std::uint32_t i = 0; i < campaign.candidates.size(); ++i) {
-    const CandidateFraud* candidate = state.find_candidate(i);
-    if (candidate == nullptr) continue;
-    // Relaxed: statistics.
-    const std::uint64_t votes = candidate->votes.load(std::memory_order_relaxed);
-    const TopSources ips = top_of(candidate->ips, kConcentrationTop);
-    const TopSources devices = top_of(candidate->devices, kConcentrationTop);
-    rows.push_back({i, votes, share_of(ips, votes), share_of(devices, votes),
-                    ips.top.empty() ? std::string() : ips.top.front().key});
-  }
-  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-    return a.votes != b.votes ? a.votes > b.votes : a.index < b.index;
-  });
-  for (std::size_t i = 0; i < rows.size(); ++i) {
+  for (std::size_t i = 0; i < summary->concentration.size(); ++i) {
+    const CandidateConcentration& row = summary->concentration[i];
     if (i > 0) out += ',';
     out += "{\"candidate\":";
-    append_json_string(out, campaign.candidates[rows[i].index].id);
+    append_json_string(out, row.candidate);
     out += ",\"votes\":";
-    out += std::to_string(rows[i].votes);
+    out += std::to_string(row.votes);
     out += ",\"top_ips_share\":";
-    out += format_share(rows[i].ip_share);
+    out += format_share(row.top_ips_share);
     out += ",\"top_devices_share\":";
-    out += format_share(rows[i].device_share);
+    out += format_share(row.top_devices_share);
     out += ",\"top_ip\":";
-    append_json_string(out, rows[i].top_ip);
+    append_json_string(out, row.top_ip);
     out += '}';
   }
   out += "]}";

@@ -30,6 +30,7 @@ class RecordLease {
     }
   }
   ~RecordLease() {
+    t_thread_record = {};
     for (auto& slot : g_records[index_].slots) slot.store(nullptr, std::memory_order_release);
     g_records[index_].taken.store(false, std::memory_order_release);
   }
@@ -62,8 +63,11 @@ void heavy_barrier() {
   if (g_asymmetric_barrier) syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
 }
 
-ThreadRecord& this_thread_record() { return g_records[lease().index()]; }
-std::size_t this_thread_index() { return lease().index(); }
+ThreadRecord& take_thread_record() {
+  const std::size_t index = lease().index();
+  t_thread_record = {&g_records[index], index};
+  return g_records[index];
+}
 
 bool is_hazardous(const void* object) {
   for (const ThreadRecord& record : g_records) {

@@ -61,7 +61,7 @@ KeyTable::~KeyTable() {
   delete live_.load(std::memory_order_acquire);
 }
 
-std::uint64_t KeyTable::await_word(Slot& slot) {
+std::uint64_t KeyTable::await_word_slow(Slot& slot) {
   Backoff backoff;
   for (;;) {
     // Acquire pairs with the inserter's release store of the word.
@@ -69,61 +69,6 @@ std::uint64_t KeyTable::await_word(Slot& slot) {
     if (word != 0) return word;
     backoff.pause();
   }
-}
-
-KeyTable::Probe KeyTable::try_find(Array& array, Key128 key,
-                                   std::optional<std::uint64_t>& out) const {
-  const std::uint64_t tag = tag_of(key);
-  const std::uint64_t low = low_bits_of(key);
-  std::uint64_t index = home_of(array, tag);
-  for (std::uint64_t probes = 0; probes < array.capacity; ++probes) {
-    Slot& slot = array.slots[index];
-    const std::uint64_t seen_tag = tag_ref(slot).load(std::memory_order_acquire);
-    if (seen_tag == kEmpty) {
-      out = std::nullopt;
-      return Probe::done;
-    }
-    if (seen_tag == kFrozenEmpty) return Probe::migrating;
-    if (seen_tag == tag) {
-      const std::uint64_t word = await_word(slot);
-      if ((word & kLowKeyMask) == low) {
-        // A frozen word's value is final and already copied: reading it here is as good as
-        // reading the copy.
-        out = word & kValueMask;
-        return Probe::done;
-      }
-    }
-    index = index + 1 == array.capacity ? 0 : index + 1;
-  }
-  out = std::nullopt;
-  return Probe::done;
-}
-
-std::optional<std::uint64_t> KeyTable::find(Key128 key) const {
-  auto& self = const_cast<KeyTable&>(*this);  // helping a migration mutates shared state
-  for (;;) {
-    Array* array = internal::protect(live_, internal::kSlotTableArray);
-    std::optional<std::uint64_t> out;
-    if (try_find(*array, key, out) == Probe::done) {
-      internal::clear_hazard(internal::kSlotTableArray);
-      return out;
-    }
-    self.help_migrate(*array);
-  }
-}
-
-bool KeyTable::count_insert(Array& array) {
-  // Only this thread writes its shard, so a relaxed load and store suffice; the shared count
-  // is an estimate that only decides when to grow (never what is stored).
-  std::atomic<std::uint64_t>& mine = array.shards[internal::this_thread_index()].unflushed;
-  const std::uint64_t pending = mine.load(std::memory_order_relaxed) + 1;
-  if (pending < kCountBatch) {
-    mine.store(pending, std::memory_order_relaxed);
-    return false;
-  }
-  mine.store(0, std::memory_order_relaxed);
-  const std::uint64_t total = array.count.fetch_add(pending, std::memory_order_relaxed) + pending;
-  return total >= array.grow_at;
 }
 
 void KeyTable::grow(Array& array) {

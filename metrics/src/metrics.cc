@@ -10,6 +10,7 @@
 #include <limits>
 #include <sstream>
 
+#include "tally/engine/fraud.h"
 #include "tally/engine/fraud_flags.h"
 
 namespace tally::metrics {
@@ -94,6 +95,7 @@ class Collector final : public prometheus::Collectable {
     collect_ingest(out);
     collect_engine(out);
     collect_storage(out);
+    collect_fraud(out);
     return out;
   }
 
@@ -119,19 +121,74 @@ class Collector final : public prometheus::Collectable {
         add_counter(suspect,
                     {{"campaign", tally->campaign}, {"candidate", candidate.id}, {"reason", "any"}},
                     static_cast<double>(candidate.suspect));
-      }
-    }
-    if (metrics_.sources_.suspect_reasons) {
-      for (const auto& row : metrics_.sources_.suspect_reasons()) {
-        add_counter(
-            suspect,
-            {{"campaign", row.campaign}, {"candidate", row.candidate}, {"reason", row.reason}},
-            static_cast<double>(row.votes));
+        for (int reason = 0; reason < engine::kFraudReasonCount; ++reason) {
+          const std::uint64_t count = candidate.suspect_by_reason[reason];
+          if (count == 0) continue;
+          add_counter(suspect,
+                      {{"campaign", tally->campaign},
+                       {"candidate", candidate.id},
+                       {"reason", std::string(engine::to_string(
+                                      static_cast<engine::FraudReason>(reason)))}},
+                      static_cast<double>(count));
+        }
       }
     }
     out.push_back(std::move(votes));
     out.push_back(std::move(suspect));
     out.push_back(std::move(as_of));
+  }
+
+  // Heavy hitters (top 10 of each list) and per-candidate concentration: bounded label sets.
+  void collect_fraud(std::vector<MetricFamily>& out) const {
+    const engine::FraudMonitor* fraud = metrics_.sources_.fraud;
+    if (fraud == nullptr) return;
+    MetricFamily flagged = family(
+        "tally_fraud_flagged_votes_total",
+        "Ballots the fraud signals flagged, per campaign and reason, counted when observed",
+        MetricType::Counter);
+    MetricFamily rejected = family("tally_fraud_rejected_total",
+                                   "Ballots answered rate_limited by a fraud signal",
+                                   MetricType::Counter);
+    MetricFamily hitters = family(
+        "tally_fraud_heavy_hitter_votes",
+        "Votes of the top sources per campaign (kind: ip, subnet, device; Space-Saving counts)",
+        MetricType::Gauge);
+    MetricFamily share = family(
+        "tally_fraud_top_sources_share",
+        "Share of a candidate's votes from its own top sources (source: ip, device)",
+        MetricType::Gauge);
+    constexpr std::size_t kTop = 10;
+    for (const auto& campaign : metrics_.engine_.campaigns()) {
+      const auto summary = fraud->summary(campaign->id, kTop);
+      if (!summary) continue;
+      for (int reason = 0; reason < engine::kFraudReasonCount; ++reason) {
+        add_counter(flagged,
+                    {{"campaign", campaign->id},
+                     {"reason", std::string(engine::to_string(
+                                    static_cast<engine::FraudReason>(reason)))}},
+                    static_cast<double>(summary->flags[reason]));
+      }
+      add_counter(rejected, {{"campaign", campaign->id}}, static_cast<double>(summary->rejected));
+      for (const auto& [kind, list] : {std::pair{"ip", &summary->top_ips},
+                                       std::pair{"subnet", &summary->top_subnets},
+                                       std::pair{"device", &summary->top_devices}}) {
+        for (const auto& source : *list) {
+          add_gauge(hitters, {{"campaign", campaign->id}, {"kind", kind}, {"key", source.key}},
+                    static_cast<double>(source.votes));
+        }
+      }
+      for (const auto& row : summary->concentration) {
+        add_gauge(share, {{"campaign", campaign->id}, {"candidate", row.candidate}, {"source", "ip"}},
+                  row.top_ips_share);
+        add_gauge(share,
+                  {{"campaign", campaign->id}, {"candidate", row.candidate}, {"source", "device"}},
+                  row.top_devices_share);
+      }
+    }
+    out.push_back(std::move(flagged));
+    out.push_back(std::move(rejected));
+    out.push_back(std::move(hitters));
+    out.push_back(std::move(share));
   }
 
   void collect_ingest(std::vector<MetricFamily>& out) const {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "tally/engine/clock.h"
+#include "tally/engine/fraud.h"
 
 namespace tally::metrics {
 namespace {
@@ -65,9 +66,6 @@ TEST_F(MetricsTest, SourcesAppearWhenSet) {
     figures.rocksdb_memtable_bytes = 4096;
     return figures;
   };
-  sources.suspect_reasons = [] {
-    return std::vector<SuspectReasonCount>{{"camp", "c01", "ip_flood", 9}};
-  };
   metrics_.set_sources(std::move(sources));
   metrics_.set_recovery(std::chrono::milliseconds(1500));
   text = metrics_.scrape();
@@ -78,8 +76,47 @@ TEST_F(MetricsTest, SourcesAppearWhenSet) {
   EXPECT_TRUE(has_line(text, R"(tally_commit_write_seconds_bucket{le="+Inf"} 3)"));
   EXPECT_TRUE(has_line(text, "tally_rocksdb_memtable_bytes 4096"));
   EXPECT_TRUE(has_line(text, "tally_recovery_seconds 1.5"));
+}
+
+TEST(MetricsFraud, SuspectReasonsHeavyHittersAndConcentrationAreExported) {
+  engine::ManualClock clock(1'700'000'000'000);
+  engine::FraudMonitor fraud;
+  engine::EngineOptions options;
+  options.fraud = &fraud;
+  engine::Engine engine(clock, options);
+  engine::Campaign campaign;
+  campaign.id = "camp";
+  campaign.title = "t";
+  campaign.opens_at_ms = 0;
+  campaign.closes_at_ms = 2'000'000'000'000;
+  campaign.rules = {engine::PeriodKind::campaign, 1, 1};
+  campaign.candidates = {{"c01", "one", "", ""}, {"c02", "two", "", ""}};
+  engine.install_campaign(campaign, 1);
+  std::uint64_t seq = 1;
+  for (int i = 0; i < 3; ++i) {
+    const std::string voter = "v" + std::to_string(i);
+    // No device and a scripted user agent: no_device and bot_ua.
+    engine::Ballot ballot{"camp", "c01", voter, {}, "192.0.2.9", "curl/8.0", {}, {}};
+    engine::Decision decision = engine.decide(ballot);
+    ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
+    engine.commit(std::move(decision.claim), ++seq, decision.flags);
+  }
+  engine.publish(seq);
+  Metrics metrics(engine);
+  Sources sources;
+  sources.fraud = &fraud;
+  metrics.set_sources(std::move(sources));
+  const std::string text = metrics.scrape();
   EXPECT_TRUE(has_line(
-      text, R"(tally_suspect_votes_total{campaign="camp",candidate="c01",reason="ip_flood"} 9)"));
+      text, R"(tally_suspect_votes_total{campaign="camp",candidate="c01",reason="bot_ua"} 3)"))
+      << text;
+  EXPECT_TRUE(has_line(
+      text, R"(tally_suspect_votes_total{campaign="camp",candidate="c01",reason="no_device"} 3)"));
+  EXPECT_TRUE(has_line(text, R"(tally_fraud_flagged_votes_total{campaign="camp",reason="bot_ua"} 3)"));
+  EXPECT_TRUE(has_line(
+      text, R"(tally_fraud_heavy_hitter_votes{campaign="camp",kind="ip",key="192.0.2.9"} 3)"));
+  EXPECT_TRUE(has_line(
+      text, R"(tally_fraud_top_sources_share{campaign="camp",candidate="c01",source="ip"} 1)"));
 }
 
 TEST_F(MetricsTest, EveryStatusWordIsDistinct) {

@@ -175,10 +175,16 @@ class Engine {
   void publish(std::uint64_t as_of_seq);
 
   // Recovery: counts a stored vote (in seq order) as if it had been decided and committed,
-  // restoring dedupe keys of the current period, quotas, request ids, tallies and fraud
-  // state. Call publish() when done. REQUIRES: commit thread, before serving.
+  // restoring dedupe keys of the current period, quotas, request ids and tallies. Call
+  // publish() when done. REQUIRES: commit thread, before serving.
   Status replay_vote(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
                      FraudFlags flags, std::uint64_t seq);
+  // Recovery's other half: feeds the same stored vote to the fraud monitor, if any. Kept apart
+  // so that recovery can run it on a second thread (the monitor is safe for concurrent use);
+  // calls must come in seq order among themselves, after the vote's campaign was installed.
+  void replay_fraud(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
+                    FraudFlags flags);
+  bool has_fraud_monitor() const { return options_.fraud != nullptr; }
 
   // The committed tally as of the last publish(); nullopt for an unknown campaign. Names and
   // per-reason counts are filled in; tally_to_json() shows the DESIGN.md fields only.

@@ -41,6 +41,32 @@ struct Observation {
   bool reject = false;   // a reason is in the campaign's fraud.reject: answer rate_limited
 };
 
+// One heavy hitter: a source (address, subnet or device) and its votes, as Space-Saving counts
+// them (at most N/k above the truth).
+struct SourceVotes {
+  std::string key;
+  std::uint64_t votes = 0;
+};
+
+// A candidate's votes and the share of them that came from its own top sources.
+struct CandidateConcentration {
+  std::string candidate;
+  std::uint64_t votes = 0;
+  double top_ips_share = 0;
+  double top_devices_share = 0;
+  std::string top_ip;
+};
+
+// The structured view behind /fraud and /metrics.
+struct FraudSummary {
+  std::array<std::uint64_t, kFraudReasonCount> flags{};  // flagged votes per FraudReason
+  std::uint64_t rejected = 0;
+  std::vector<SourceVotes> top_ips;
+  std::vector<SourceVotes> top_subnets;
+  std::vector<SourceVotes> top_devices;
+  std::vector<CandidateConcentration> concentration;  // by votes desc, then candidate order
+};
+
 // Headless browsers, HTTP libraries and scripts (HeadlessChrome, curl, python-requests,
 // Go-http-client, okhttp, PhantomJS, Selenium, ...), and the empty user agent.
 bool is_bot_user_agent(std::string_view ua);
@@ -74,6 +100,10 @@ class FraudMonitor {
   // campaign set_campaign() never saw. Safe for concurrent use.
   std::optional<std::string> report_json(std::string_view campaign_id,
                                          std::size_t top_n = 20) const;
+
+  // Flags, heavy hitters (top_n of each list) and concentration; nullopt for a campaign
+  // set_campaign() never saw. Safe for concurrent use.
+  std::optional<FraudSummary> summary(std::string_view campaign_id, std::size_t top_n = 20) const;
 
   // Flagged votes per reason (indexed by FraudReason), for metrics. Zeros when unknown.
   std::array<std::uint64_t, kFraudReasonCount> flag_counts(std::string_view campaign_id) const;

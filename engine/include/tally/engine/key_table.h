@@ -150,8 +150,13 @@ class KeyTable {
   static std::uint64_t home_of(const Array& array, std::uint64_t tag) {
     return static_cast<std::uint64_t>((static_cast<Uint128>(tag << 1) * array.capacity) >> 64);
   }
-  // Waits out the few instructions between an insert's tag CAS and its word store.
-  static std::uint64_t await_word(Slot& slot);
+  // The slot's word; waits out the few instructions between an insert's tag CAS and its
+  // word store. Acquire pairs with the inserter's release store of the word.
+  static std::uint64_t await_word(Slot& slot) {
+    const std::uint64_t word = word_ref(slot).load(std::memory_order_acquire);
+    return word != 0 ? word : await_word_slow(slot);
+  }
+  static std::uint64_t await_word_slow(Slot& slot);
 
   template <typename Step>
   Probe try_update(Array& array, Key128 key, Step& step, TableUpdate& out);
@@ -246,6 +251,62 @@ KeyTable::Probe KeyTable::try_update(Array& array, Key128 key, Step& step, Table
   }
   // Every slot holds another key: impossible below kMaxLoad, but growing is the safe answer.
   return Probe::migrating;
+}
+
+inline bool KeyTable::count_insert(Array& array) {
+  // Only this thread writes its shard, so a relaxed load and store suffice; the shared count
+  // is an estimate that only decides when to grow (never what is stored).
+  std::atomic<std::uint64_t>& mine = array.shards[internal::this_thread_index()].unflushed;
+  const std::uint64_t pending = mine.load(std::memory_order_relaxed) + 1;
+  if (pending < kCountBatch) {
+    mine.store(pending, std::memory_order_relaxed);
+    return false;
+  }
+  mine.store(0, std::memory_order_relaxed);
+  const std::uint64_t total = array.count.fetch_add(pending, std::memory_order_relaxed) + pending;
+  return total >= array.grow_at;
+}
+
+// Lookups are inline: the duplicate probe is the hottest path under a brushing attack.
+inline KeyTable::Probe KeyTable::try_find(Array& array, Key128 key,
+                                          std::optional<std::uint64_t>& out) const {
+  const std::uint64_t tag = tag_of(key);
+  const std::uint64_t low = low_bits_of(key);
+  std::uint64_t index = home_of(array, tag);
+  for (std::uint64_t probes = 0; probes < array.capacity; ++probes) {
+    Slot& slot = array.slots[index];
+    const std::uint64_t seen_tag = tag_ref(slot).load(std::memory_order_acquire);
+    if (seen_tag == kEmpty) {
+      out = std::nullopt;
+      return Probe::done;
+    }
+    if (seen_tag == kFrozenEmpty) return Probe::migrating;
+    if (seen_tag == tag) {
+      const std::uint64_t word = await_word(slot);
+      if ((word & kLowKeyMask) == low) {
+        // A frozen word's value is final and already copied: reading it here is as good as
+        // reading the copy.
+        out = word & kValueMask;
+        return Probe::done;
+      }
+    }
+    index = index + 1 == array.capacity ? 0 : index + 1;
+  }
+  out = std::nullopt;
+  return Probe::done;
+}
+
+inline std::optional<std::uint64_t> KeyTable::find(Key128 key) const {
+  auto& self = const_cast<KeyTable&>(*this);  // helping a migration mutates shared state
+  for (;;) {
+    Array* array = internal::protect(live_, internal::kSlotTableArray);
+    std::optional<std::uint64_t> out;
+    if (try_find(*array, key, out) == Probe::done) {
+      internal::clear_hazard(internal::kSlotTableArray);
+      return out;
+    }
+    self.help_migrate(*array);
+  }
 }
 
 }  // namespace tally::engine

@@ -43,21 +43,13 @@ struct StorageFigures {
   std::uint64_t rocksdb_pending_compaction_bytes = 0;
 };
 
-// Suspect votes of one candidate for one reason (a vote with several reasons counts once per
-// reason). Supplied by the fraud signals once they keep per-reason counts.
-struct SuspectReasonCount {
-  std::string campaign;
-  std::string candidate;
-  std::string reason;  // a FraudReason word: ip_flood, burst, ...
-  std::uint64_t votes = 0;
-};
-
 // Where a scrape reads what this module does not own. Each may be empty (then its metrics are
 // left out). Called on the scraping thread; they must not block for long.
 struct Sources {
   std::function<StorageFigures()> storage;
   std::function<bool()> ready;  // what /readyz reports
-  std::function<std::vector<SuspectReasonCount>()> suspect_reasons;
+  // Heavy hitters, concentration and flag counts (tally_fraud_*). Must outlive the metrics.
+  const engine::FraudMonitor* fraud = nullptr;
 };
 
 // The answer words counted by tally_ingest_requests_total{status}: every VoteStatus, then the

@@ -29,9 +29,23 @@ struct alignas(kCacheLine) ThreadRecord {
   std::atomic<bool> taken{false};
 };
 
-// The calling thread's record and its index in [0, kMaxThreads).
-ThreadRecord& this_thread_record();
-std::size_t this_thread_index();
+// The calling thread's record and its index in [0, kMaxThreads), cached per thread so that
+// the vote path reads them without a call; take_thread_record() leases one on first use.
+struct ThreadRecordRef {
+  ThreadRecord* record = nullptr;
+  std::size_t index = 0;
+};
+inline thread_local ThreadRecordRef t_thread_record;
+ThreadRecord& take_thread_record();
+
+inline ThreadRecord& this_thread_record() {
+  if (t_thread_record.record == nullptr) [[unlikely]] return take_thread_record();
+  return *t_thread_record.record;
+}
+inline std::size_t this_thread_index() {
+  this_thread_record();
+  return t_thread_record.index;
+}
 
 // True when the process may use the kernel's membarrier(2) so that readers publish hazards
 // without a fence of their own (decided once, at start-up).

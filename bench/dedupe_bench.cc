@@ -9,13 +9,13 @@
 // Results and commands: docs/BENCHMARKS.md.
 #include <absl/container/flat_hash_set.h>
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <thread>
-#include <unistd.h>
 #include <unordered_set>
 #include <vector>
 
@@ -235,17 +235,11 @@ void insert_sizes(benchmark::internal::Benchmark* bench, bool with_threads) {
 }
 
 BENCHMARK(BM_KeyTableInsert)
-    ->Apply([](auto* b) { insert_sizes(b, true); })
-    ->ArgNames({"keys", "threads", "presized"})
-    ->UseManualTime()
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond);
+    ->Apply([](auto* b) { insert_sizes(b, true); }) -> ArgNames({"keys", "threads", "presized"})
+        -> UseManualTime() -> Iterations(1) -> Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AbslInsert)
-    ->Apply([](auto* b) { insert_sizes(b, false); })
-    ->ArgNames({"keys", "threads", "presized"})
-    ->UseManualTime()
-    ->Iterations(1)
-    ->Unit(benchmark::kMillisecond);
+    ->Apply([](auto* b) { insert_sizes(b, false); }) -> ArgNames({"keys", "threads", "presized"})
+        -> UseManualTime() -> Iterations(1) -> Unit(benchmark::kMillisecond);
 BENCHMARK(BM_KeyTableInsertPipelined)
     ->Args({k10M, 1})
     ->Args({k10M, 2})

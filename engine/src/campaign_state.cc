@@ -102,7 +102,8 @@ Generation* CampaignState::period_generation(std::int64_t period, std::uint64_t 
 
 Generation* CampaignState::request_generation(std::int64_t day, std::uint64_t base_seq,
                                               bool create) {
-  std::atomic<Generation*>& slot = request_gens_[((day % kRequestDays) + kRequestDays) % kRequestDays];
+  std::atomic<Generation*>& slot =
+      request_gens_[((day % kRequestDays) + kRequestDays) % kRequestDays];
   Generation* live = protect(slot, kSlotRequestGen);
   if (live != nullptr && live->id == day) return live;
   clear_hazard(kSlotRequestGen);

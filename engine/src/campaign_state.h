@@ -32,12 +32,11 @@ inline constexpr std::uint64_t kMaxSeqOffset = KeyTable::kValueMask - 2;
 // One period's dedupe and quota tables (or one day's request-id table).
 class Generation {
  public:
-  Generation(std::int64_t id, std::uint64_t base_seq, std::uint64_t expected_keys,
-             bool with_quota);
+  Generation(std::int64_t id, std::uint64_t base_seq, std::uint64_t expected_keys, bool with_quota);
 
-  const std::int64_t id;          // period id, or UTC day for request-id generations
-  const std::uint64_t base_seq;   // every seq committed here is above it
-  KeyTable keys;                  // dedupe keys (or request ids)
+  const std::int64_t id;            // period id, or UTC day for request-id generations
+  const std::uint64_t base_seq;     // every seq committed here is above it
+  KeyTable keys;                    // dedupe keys (or request ids)
   std::unique_ptr<KeyTable> quota;  // distinct candidates per voter; null for request ids
   // Claims that still point here. Incremented while the generation is protected by a hazard
   // slot, decremented by commit/release; the generation is freed once unlinked, unprotected
@@ -126,8 +125,8 @@ class CampaignState {
   std::vector<Generation*> retired_;
   std::atomic<bool> has_retired_{false};
 
-  std::vector<std::uint64_t> votes_;    // commit thread only
-  std::vector<std::uint64_t> suspect_;  // commit thread only
+  std::vector<std::uint64_t> votes_;              // commit thread only
+  std::vector<std::uint64_t> suspect_;            // commit thread only
   std::vector<std::uint64_t> suspect_by_reason_;  // commit thread only, as in TallyCounts
   std::atomic<std::shared_ptr<const TallyCounts>> counts_;
 };

@@ -65,42 +65,37 @@ Decision duplicate_of(std::uint64_t value, const Generation& generation) {
 
 std::int64_t utc_day(std::int64_t server_ms) { return local_day(server_ms, 0); }
 
-std::optional<std::string_view> check_field(std::string_view value, std::size_t max_bytes,
-                                            std::string_view too_long) {
-  if (value.size() > max_bytes) return too_long;
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::optional<std::string_view> check_ballot(const Ballot& ballot) {
   if (ballot.campaign.empty()) return "campaign: required";
   if (ballot.candidate.empty()) return "candidate: required";
   if (ballot.voter.empty()) return "voter: required";
-  for (const auto& [value, error] : {
-           std::pair{ballot.campaign, "campaign: longer than 256 bytes"},
-           std::pair{ballot.candidate, "candidate: longer than 256 bytes"},
-           std::pair{ballot.voter, "voter: longer than 256 bytes"},
-           std::pair{ballot.device, "device: longer than 256 bytes"},
-           std::pair{ballot.ip, "ip: longer than 256 bytes"},
-           std::pair{ballot.ua, "ua: longer than 256 bytes"},
-       }) {
-    if (auto problem = check_field(value, kMaxFieldBytes, error)) return problem;
+  struct Field {
+    std::string_view value;
+    std::size_t max_bytes;
+    std::string_view too_long;
+    std::string_view not_utf8;
+  };
+  const Field fields[] = {
+      {ballot.campaign, kMaxFieldBytes, "campaign: longer than 256 bytes",
+       "campaign: not valid UTF-8"},
+      {ballot.candidate, kMaxFieldBytes, "candidate: longer than 256 bytes",
+       "candidate: not valid UTF-8"},
+      {ballot.voter, kMaxFieldBytes, "voter: longer than 256 bytes", "voter: not valid UTF-8"},
+      {ballot.device, kMaxFieldBytes, "device: longer than 256 bytes", "device: not valid UTF-8"},
+      {ballot.ip, kMaxFieldBytes, "ip: longer than 256 bytes", "ip: not valid UTF-8"},
+      {ballot.ua, kMaxFieldBytes, "ua: longer than 256 bytes", "ua: not valid UTF-8"},
+      {ballot.request_id, kMaxRequestIdBytes, "request_id: longer than 128 bytes",
+       "request_id: not valid UTF-8"},
+  };
+  // Sizes first, for every field, then encodings: an oversized field is reported as such
+  // even when another one is also malformed.
+  for (const Field& field : fields) {
+    if (field.value.size() > field.max_bytes) return field.too_long;
   }
-  if (auto problem =
-          check_field(ballot.request_id, kMaxRequestIdBytes, "request_id: longer than 128 bytes")) {
-    return problem;
-  }
-  for (const auto& [value, error] : {
-           std::pair{ballot.campaign, "campaign: not valid UTF-8"},
-           std::pair{ballot.candidate, "candidate: not valid UTF-8"},
-           std::pair{ballot.voter, "voter: not valid UTF-8"},
-           std::pair{ballot.device, "device: not valid UTF-8"},
-           std::pair{ballot.ip, "ip: not valid UTF-8"},
-           std::pair{ballot.ua, "ua: not valid UTF-8"},
-           std::pair{ballot.request_id, "request_id: not valid UTF-8"},
-       }) {
-    if (!is_valid_utf8(value)) return error;
+  for (const Field& field : fields) {
+    if (!is_valid_utf8(field.value)) return field.not_utf8;
   }
   return std::nullopt;
 }
@@ -400,13 +395,14 @@ void Engine::commit(Claim claim, std::uint64_t seq, FraudFlags flags) {
     // seq > base_seq: every claim in a generation was made after the generation's base was
     // read, and seqs are given in commit order after the claim.
     const std::uint64_t offset = std::min(seq - generation.base_seq, kMaxSeqOffset);
-    generation.keys.update(key, [offset](std::optional<std::uint64_t> value)
-                                    -> std::optional<std::uint64_t> {
-      if (value && *value == kPending) return offset;
-      return std::nullopt;
-    });
+    generation.keys.update(
+        key, [offset](std::optional<std::uint64_t> value) -> std::optional<std::uint64_t> {
+          if (value && *value == kPending) return offset;
+          return std::nullopt;
+        });
   };
-  if (state->rules().max_votes_per_candidate == 1) record_seq(*claim.generation_, claim.dedupe_key_);
+  if (state->rules().max_votes_per_candidate == 1)
+    record_seq(*claim.generation_, claim.dedupe_key_);
   if (claim.request_generation_ != nullptr) {
     record_seq(*claim.request_generation_, claim.request_key_);
     claim.request_generation_->claims.fetch_sub(1, std::memory_order_release);
@@ -459,14 +455,14 @@ Status Engine::replay_vote(const Ballot& ballot, std::int64_t server_ms, std::in
     bool new_candidate = false;
     if (state->rules().max_votes_per_candidate == 1) {
       const std::uint64_t offset = std::min(seq - generation->base_seq, kMaxSeqOffset);
-      new_candidate = generation->keys
-                          .update(dedupe,
-                                  [offset](std::optional<std::uint64_t> value)
-                                      -> std::optional<std::uint64_t> {
-                                    if (value && is_committed(*value)) return std::nullopt;
-                                    return offset;
-                                  })
-                          .changed;
+      new_candidate =
+          generation->keys
+              .update(dedupe,
+                      [offset](std::optional<std::uint64_t> value) -> std::optional<std::uint64_t> {
+                        if (value && is_committed(*value)) return std::nullopt;
+                        return offset;
+                      })
+              .changed;
     } else {
       const TableUpdate update = generation->keys.update(
           dedupe, [](std::optional<std::uint64_t> count) -> std::optional<std::uint64_t> {
@@ -475,23 +471,22 @@ Status Engine::replay_vote(const Ballot& ballot, std::int64_t server_ms, std::in
       new_candidate = update.before.value_or(0) == 0;
     }
     if (new_candidate) {
-      generation->quota->update(fingerprint, [](std::optional<std::uint64_t> count)
-                                                 -> std::optional<std::uint64_t> {
-        return count.value_or(0) + 1;
-      });
+      generation->quota->update(
+          fingerprint, [](std::optional<std::uint64_t> count) -> std::optional<std::uint64_t> {
+            return count.value_or(0) + 1;
+          });
     }
     internal::clear_hazard(internal::kSlotGeneration);
   }
-  if (!request_id.empty() &&
-      utc_day(server_ms) > utc_day(clock_.now_ms()) - 3) {
+  if (!request_id.empty() && utc_day(server_ms) > utc_day(clock_.now_ms()) - 3) {
     if (Generation* requests = state->request_generation(utc_day(server_ms), seq - 1, true)) {
       const std::uint64_t offset = std::min(seq - requests->base_seq, kMaxSeqOffset);
-      requests->keys.update(request_key(request_id),
-                            [offset](std::optional<std::uint64_t> value)
-                                -> std::optional<std::uint64_t> {
-                              if (value && is_committed(*value)) return std::nullopt;
-                              return offset;
-                            });
+      requests->keys.update(
+          request_key(request_id),
+          [offset](std::optional<std::uint64_t> value) -> std::optional<std::uint64_t> {
+            if (value && is_committed(*value)) return std::nullopt;
+            return offset;
+          });
       internal::clear_hazard(internal::kSlotRequestGen);
     }
   }
@@ -519,9 +514,8 @@ std::optional<TallySnapshot> Engine::tally(std::string_view campaign_id) const {
   const auto& candidates = state->candidates();
   snapshot.candidates.reserve(candidates.size());
   for (std::size_t i = 0; i < candidates.size(); ++i) {
-    CandidateTally& tally = snapshot.candidates.emplace_back(
-        CandidateTally{candidates[i].id, candidates[i].name, counts->votes[i], counts->suspect[i],
-                       0, {}});
+    CandidateTally& tally = snapshot.candidates.emplace_back(CandidateTally{
+        candidates[i].id, candidates[i].name, counts->votes[i], counts->suspect[i], 0, {}});
     std::copy_n(counts->suspect_by_reason.begin() + i * kFraudReasonCount, kFraudReasonCount,
                 tally.suspect_by_reason.begin());
     snapshot.total += counts->votes[i];

@@ -124,9 +124,9 @@ void KeyTable::migrate_chunk(Array& from, Array& to, std::uint64_t chunk) {
     std::uint64_t tag = tag_ref(slot).load(std::memory_order_acquire);
     // Freeze an empty slot so that no insert can land in it any more; an insert that wins
     // the race first is moved like any other key.
-    if (tag == kEmpty && tag_ref(slot).compare_exchange_strong(tag, kFrozenEmpty,
-                                                               std::memory_order_acq_rel,
-                                                               std::memory_order_acquire)) {
+    if (tag == kEmpty &&
+        tag_ref(slot).compare_exchange_strong(tag, kFrozenEmpty, std::memory_order_acq_rel,
+                                              std::memory_order_acquire)) {
       continue;
     }
     std::uint64_t word = await_word(slot);

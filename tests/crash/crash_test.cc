@@ -25,6 +25,10 @@ constexpr int kKills = 6;
 constexpr int kFrontends = 4;
 constexpr const char* kCampaign = "ordos-2023-zuimei";
 
+std::uint64_t seq_of(const std::string& answer) {
+  return static_cast<std::uint64_t>(number_of(answer, "seq"));
+}
+
 std::uint64_t test_seed() {
   const char* env = std::getenv("TALLY_TEST_SEED");
   const std::uint64_t seed = env ? std::strtoull(env, nullptr, 10) : std::random_device{}();
@@ -41,19 +45,6 @@ struct Ballot {
            voter + "\"}";
   }
 };
-
-std::uint64_t number_after(const std::string& json, const std::string& key) {
-  const std::size_t at = json.find("\"" + key + "\":");
-  if (at == std::string::npos) return 0;
-  return std::strtoull(json.c_str() + at + key.size() + 3, nullptr, 10);
-}
-
-std::string status_of(const std::string& json) {
-  const std::size_t at = json.find("\"status\":\"");
-  if (at == std::string::npos) return {};
-  const std::size_t start = at + 10;
-  return json.substr(start, json.find('"', start) - start);
-}
 
 int run_tallyctl_verify(const std::filesystem::path& data_dir, std::string& output) {
   const char* bin_dir = std::getenv("TALLY_BIN_DIR");
@@ -74,7 +65,7 @@ TEST(Crash, AcknowledgedVotesSurviveRepeatedKillNine) {
   TallydProcess tallyd;
   ASSERT_TRUE(tallyd.start({"--demo"})) << tallyd.log();
 
-  std::vector<Ballot> sent;                          // every ballot ever sent, in order
+  std::vector<Ballot> sent;                           // every ballot ever sent, in order
   std::map<std::string, std::uint64_t> acknowledged;  // voter -> seq answered `accepted`
 
   for (int kill = 0; kill < kKills; ++kill) {
@@ -86,9 +77,9 @@ TEST(Crash, AcknowledgedVotesSurviveRepeatedKillNine) {
       frontends.emplace_back([&, f] {
         HttpClient client(tallyd.port(), 5'000);
         for (int i = 0; !stop.load() && client.connected(); ++i) {
-          Ballot ballot{"k" + std::to_string(kill) + "-f" + std::to_string(f) + "-" +
-                            std::to_string(i),
-                        "c" + std::string(i % 20 < 9 ? "0" : "") + std::to_string(i % 20 + 1)};
+          Ballot ballot{
+              "k" + std::to_string(kill) + "-f" + std::to_string(f) + "-" + std::to_string(i),
+              "c" + std::string(i % 20 < 9 ? "0" : "") + std::to_string(i % 20 + 1)};
           {
             std::lock_guard lock(mutex);
             sent.push_back(ballot);
@@ -98,7 +89,7 @@ TEST(Crash, AcknowledgedVotesSurviveRepeatedKillNine) {
           if (answer.status == 0) return;  // the server died mid-request
           if (status_of(answer.body) == "accepted") {
             std::lock_guard lock(mutex);
-            acknowledged[ballot.voter] = number_after(answer.body, "seq");
+            acknowledged[ballot.voter] = seq_of(answer.body);
           }
         }
       });
@@ -124,19 +115,20 @@ TEST(Crash, AcknowledgedVotesSurviveRepeatedKillNine) {
       const std::string status = status_of(answer.body);
       const auto known = acknowledged.find(ballot.voter);
       if (known != acknowledged.end()) {
-        ASSERT_EQ(status, "duplicate") << ballot.voter << " after kill " << kill << ": "
-                                       << answer.body;
-        ASSERT_EQ(number_after(answer.body, "seq"), known->second) << ballot.voter;
+        ASSERT_EQ(status, "duplicate")
+            << ballot.voter << " after kill " << kill << ": " << answer.body;
+        ASSERT_EQ(seq_of(answer.body), known->second) << ballot.voter;
       } else {
         ASSERT_TRUE(status == "accepted" || status == "duplicate") << answer.body;
-        acknowledged[ballot.voter] = number_after(answer.body, "seq");
+        acknowledged[ballot.voter] = seq_of(answer.body);
       }
       counted.insert(ballot.voter);
     }
     const HttpAnswer tally =
         client.request("GET", std::string("/v1/campaigns/") + kCampaign + "/tally");
     ASSERT_EQ(tally.status, 200);
-    EXPECT_EQ(number_after(tally.body, "total"), counted.size()) << tally.body;
+    EXPECT_EQ(static_cast<std::uint64_t>(number_of(tally.body, "total")), counted.size())
+        << tally.body;
     std::printf("kill %d: %zu ballots sent so far, all counted once\n", kill, counted.size());
   }
   ASSERT_GT(acknowledged.size(), static_cast<std::size_t>(kKills));

@@ -17,20 +17,13 @@ namespace {
 
 constexpr const char* kCampaign = "ordos-2023-zuimei";
 
+std::uint64_t seq_of(const std::string& answer) {
+  return static_cast<std::uint64_t>(number_of(answer, "seq"));
+}
+
 std::string vote_body(const std::string& voter) {
   return std::string("{\"campaign\":\"") + kCampaign + "\",\"candidate\":\"c03\",\"voter\":\"" +
          voter + "\",\"device\":\"d-" + voter + "\"}";
-}
-
-std::string status_of(const std::string& json) {
-  const std::size_t at = json.find("\"status\":\"");
-  if (at == std::string::npos) return {};
-  return json.substr(at + 10, json.find('"', at + 10) - at - 10);
-}
-
-std::uint64_t number_after(const std::string& json, const std::string& key) {
-  const std::size_t at = json.find("\"" + key + "\":");
-  return at == std::string::npos ? 0 : std::strtoull(json.c_str() + at + key.size() + 3, nullptr, 10);
 }
 
 // Fills the file system holding `path` until a write fails for lack of space.
@@ -61,10 +54,10 @@ TEST(DiskFull, VotesAreUnavailableWhileFullAndNothingHalfWrittenIsCounted) {
     HttpClient client(tallyd.port());
     for (int i = 0; i < 50; ++i) {
       const std::string voter = "before-" + std::to_string(i);
-      const HttpAnswer answer = client.request("POST", "/v1/votes", vote_body(voter),
-                                               tallyd.ingest_token());
+      const HttpAnswer answer =
+          client.request("POST", "/v1/votes", vote_body(voter), tallyd.ingest_token());
       ASSERT_EQ(status_of(answer.body), "accepted") << answer.body;
-      accepted[voter] = number_after(answer.body, "seq");
+      accepted[voter] = seq_of(answer.body);
     }
   }
 
@@ -76,15 +69,16 @@ TEST(DiskFull, VotesAreUnavailableWhileFullAndNothingHalfWrittenIsCounted) {
     bool failed = false;
     for (int i = 0; i < 20'000 && refused.size() < 20; ++i) {
       const std::string voter = "during-" + std::to_string(i);
-      const HttpAnswer answer = client.request("POST", "/v1/votes", vote_body(voter),
-                                               tallyd.ingest_token());
+      const HttpAnswer answer =
+          client.request("POST", "/v1/votes", vote_body(voter), tallyd.ingest_token());
       const std::string status = status_of(answer.body);
       if (status == "accepted") {
         ASSERT_FALSE(failed) << "accepted after storage failed: " << answer.body;
-        accepted[voter] = number_after(answer.body, "seq");
+        accepted[voter] = seq_of(answer.body);
         continue;
       }
-      ASSERT_EQ(status, "unavailable") << "HTTP " << answer.status << " " << answer.body << "\n" << tallyd.log();
+      ASSERT_EQ(status, "unavailable") << "HTTP " << answer.status << " " << answer.body << "\n"
+                                       << tallyd.log();
       ASSERT_EQ(answer.status, 503);
       EXPECT_TRUE(answer.has_header("Retry-After")) << answer.headers;
       failed = true;
@@ -104,16 +98,17 @@ TEST(DiskFull, VotesAreUnavailableWhileFullAndNothingHalfWrittenIsCounted) {
     const HttpAnswer answer =
         client.request("POST", "/v1/votes", vote_body(voter), tallyd.ingest_token());
     ASSERT_EQ(status_of(answer.body), "duplicate") << voter << ": " << answer.body;
-    ASSERT_EQ(number_after(answer.body, "seq"), seq) << voter;
+    ASSERT_EQ(seq_of(answer.body), seq) << voter;
   }
   const HttpAnswer tally =
       client.request("GET", std::string("/v1/campaigns/") + kCampaign + "/tally");
-  EXPECT_EQ(number_after(tally.body, "total"), accepted.size()) << tally.body;
+  EXPECT_EQ(static_cast<std::uint64_t>(number_of(tally.body, "total")), accepted.size())
+      << tally.body;
   for (const std::string& voter : refused) {
     const HttpAnswer answer =
         client.request("POST", "/v1/votes", vote_body(voter), tallyd.ingest_token());
-    EXPECT_EQ(status_of(answer.body), "accepted") << "phantom vote " << voter << ": "
-                                                 << answer.body;
+    EXPECT_EQ(status_of(answer.body), "accepted")
+        << "phantom vote " << voter << ": " << answer.body;
   }
   EXPECT_EQ(tallyd.stop(SIGTERM), 0);
   const char* bin_dir = std::getenv("TALLY_BIN_DIR");

@@ -152,8 +152,7 @@ TEST(EngineConcurrency, RacingBallotsHaveOneWinnerAndDuplicatesCarryItsSeq) {
   for (const auto& per_thread : answers) {
     for (const auto& [key, list] : per_thread) {
       for (const Answer& answer : list) {
-        ASSERT_TRUE(answer.status == VoteStatus::accepted ||
-                    answer.status == VoteStatus::duplicate)
+        ASSERT_TRUE(answer.status == VoteStatus::accepted || answer.status == VoteStatus::duplicate)
             << to_string(answer.status);
         if (answer.status == VoteStatus::duplicate) {
           EXPECT_EQ(answer.seq, winner.at(key));

@@ -284,8 +284,7 @@ TEST_F(EngineTest, TallyRanksWithCompetitionRankingAndCountsSuspect) {
   EXPECT_EQ(tally.candidates[2].id, "c03");
   EXPECT_EQ(tally.candidates[2].rank, 2u);
   EXPECT_EQ(tally.candidates[3].rank, 4u);
-  EXPECT_EQ(tally_to_json(tally).substr(0, 45),
-            R"({"campaign":"ordos","as_of_seq":5,"total":4,")");
+  EXPECT_EQ(tally_to_json(tally).substr(0, 45), R"({"campaign":"ordos","as_of_seq":5,"total":4,")");
 }
 
 TEST_F(EngineTest, UncommittedVotesAreNotInTheTally) {

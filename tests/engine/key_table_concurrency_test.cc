@@ -49,12 +49,12 @@ TEST(KeyTableConcurrency, ConcurrentInsertsOfSameKeyHaveOneWinnerAcrossGrowth) {
       std::uint64_t offset = rng() % kKeys;
       for (std::uint64_t i = 0; i < kKeys; ++i) {
         const std::uint64_t n = (i + offset) % kKeys;
-        const TableUpdate update = table.update(
-            key_number(n, seed),
-            [t](std::optional<std::uint64_t> now) -> std::optional<std::uint64_t> {
-              if (now) return std::nullopt;
-              return static_cast<std::uint64_t>(t + 1);
-            });
+        const TableUpdate update =
+            table.update(key_number(n, seed),
+                         [t](std::optional<std::uint64_t> now) -> std::optional<std::uint64_t> {
+                           if (now) return std::nullopt;
+                           return static_cast<std::uint64_t>(t + 1);
+                         });
         if (update.changed) won[t].push_back(n);
       }
     });
@@ -89,13 +89,13 @@ TEST(KeyTableConcurrency, CountersNeverExceedTheirLimitAndEndExact) {
       for (int round = 0; round < kAttemptsPerThread; ++round) {
         for (std::uint64_t i = 0; i < kKeys; ++i) {
           const std::uint64_t n = (i * 7919 + rng() % 3) % kKeys;
-          const TableUpdate update = table.update(
-              key_number(n, seed),
-              [](std::optional<std::uint64_t> now) -> std::optional<std::uint64_t> {
-                const std::uint64_t count = now.value_or(0);
-                if (count >= kLimit) return std::nullopt;
-                return count + 1;
-              });
+          const TableUpdate update =
+              table.update(key_number(n, seed),
+                           [](std::optional<std::uint64_t> now) -> std::optional<std::uint64_t> {
+                             const std::uint64_t count = now.value_or(0);
+                             if (count >= kLimit) return std::nullopt;
+                             return count + 1;
+                           });
           if (update.changed) ++local;
         }
       }

@@ -38,7 +38,8 @@ TEST(KeyTable, FindsWhatWasInsertedAndNothingElse) {
 TEST(KeyTable, SecondInsertOfSameKeySeesTheFirstValue) {
   KeyTable table(10);
   EXPECT_TRUE(table.update(key_number(1), [](auto now) { return insert_value(5, now); }).changed);
-  const TableUpdate again = table.update(key_number(1), [](auto now) { return insert_value(6, now); });
+  const TableUpdate again =
+      table.update(key_number(1), [](auto now) { return insert_value(6, now); });
   EXPECT_FALSE(again.changed);
   EXPECT_EQ(again.before, 5u);
   EXPECT_EQ(table.find(key_number(1)), 5u);
@@ -59,9 +60,8 @@ TEST(KeyTable, UpdateReplacesTheValueOfAPresentKey) {
 TEST(KeyTable, StepThatDeclinesLeavesAbsentKeyAbsent) {
   KeyTable table(10);
   const TableUpdate update = table.update(
-      key_number(9), [](std::optional<std::uint64_t>) -> std::optional<std::uint64_t> {
-        return std::nullopt;
-      });
+      key_number(9),
+      [](std::optional<std::uint64_t>) -> std::optional<std::uint64_t> { return std::nullopt; });
   EXPECT_FALSE(update.changed);
   EXPECT_FALSE(table.find(key_number(9)).has_value());
   EXPECT_EQ(table.size(), 0u);

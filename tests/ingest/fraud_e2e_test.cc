@@ -54,8 +54,8 @@ TEST(FraudEndToEnd, FarmAndSharedPhoneAreFlaggedHonestOfficeIsNot) {
   const std::string farm_ua =
       "Mozilla/5.0 (Linux; Android 9; SM-G960N) AppleWebKit/537.36 MicroMessenger/8.0.1";
   for (int i = 0; i < 400; ++i) {
-    post(ballot("farm-" + std::to_string(i), "c09", "emu-" + std::to_string(i % 3),
-                "198.51.100.23", farm_ua));
+    post(ballot("farm-" + std::to_string(i), "c09", "emu-" + std::to_string(i % 3), "198.51.100.23",
+                farm_ua));
   }
   // One phone, 30 accounts, each from its own mobile address.
   for (int i = 0; i < 30; ++i) {

@@ -23,22 +23,6 @@ std::string ballot(const std::string& candidate, const std::string& voter,
          voter + "\"" + extra + "}";
 }
 
-// The number after "key": in a JSON text, or -1.
-long long number_of(const std::string& json, const std::string& key, std::size_t from = 0) {
-  const std::string marker = "\"" + key + "\":";
-  const std::size_t at = json.find(marker, from);
-  if (at == std::string::npos) return -1;
-  return std::atoll(json.c_str() + at + marker.size());
-}
-
-std::string status_of(const std::string& json) {
-  const std::string marker = R"("status":")";
-  const std::size_t at = json.find(marker);
-  if (at == std::string::npos) return {};
-  const std::size_t begin = at + marker.size();
-  return json.substr(begin, json.find('"', begin) - begin);
-}
-
 // A campaign definition whose window closed long ago.
 std::string closed_campaign_json() {
   return R"({"id":"closed-2020","title":"closed","opens_at":"2020-01-01T00:00:00+08:00",)"

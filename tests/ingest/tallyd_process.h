@@ -38,6 +38,24 @@ inline void write_text(const std::filesystem::path& path, const std::string& tex
   out << text;
 }
 
+// The number after "key": in a JSON text (searching from `from`), or -1.
+inline long long number_of(const std::string& json, const std::string& key,
+                           std::size_t from = 0) {
+  const std::string marker = "\"" + key + "\":";
+  const std::size_t at = json.find(marker, from);
+  if (at == std::string::npos) return -1;
+  return std::atoll(json.c_str() + at + marker.size());
+}
+
+// The "status" word of an answer, or "" when there is none.
+inline std::string status_of(const std::string& json) {
+  const std::string marker = R"("status":")";
+  const std::size_t at = json.find(marker);
+  if (at == std::string::npos) return {};
+  const std::size_t begin = at + marker.size();
+  return json.substr(begin, json.find('"', begin) - begin);
+}
+
 // A parsed HTTP answer; status 0 when the connection ended before a full answer.
 struct HttpAnswer {
   int status = 0;

@@ -13,10 +13,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <unordered_set>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "tally/engine/campaign.h"
@@ -215,8 +215,8 @@ class Engine {
   std::vector<std::unique_ptr<const CampaignMap>> retired_maps_;
   mutable std::mutex install_mutex_;  // campaign installs only, never on the vote path
   std::atomic<std::uint64_t> as_of_seq_{0};
-  std::uint64_t last_commit_seq_ = 0;                      // commit thread only
-  std::unordered_set<internal::CampaignState*> dirty_;    // commit thread only: to publish
+  std::uint64_t last_commit_seq_ = 0;                   // commit thread only
+  std::unordered_set<internal::CampaignState*> dirty_;  // commit thread only: to publish
 };
 
 }  // namespace tally::engine

@@ -137,9 +137,9 @@ class KeyTable {
   static constexpr std::uint64_t kChunkSlots = 4096;
 
   enum class Probe {
-    done,         // finished in this array
-    done_grow,    // finished by an insert that crossed the load limit: grow next
-    migrating,    // this array is being (or must be) replaced: help, then retry
+    done,       // finished in this array
+    done_grow,  // finished by an insert that crossed the load limit: grow next
+    migrating,  // this array is being (or must be) replaced: help, then retry
   };
 
   static std::uint64_t tag_of(Key128 key) { return key.hi | kPublished; }

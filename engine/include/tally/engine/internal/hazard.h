@@ -18,9 +18,9 @@ inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kMaxThreads = 256;
 
 enum HazardSlot : std::size_t {
-  kSlotTableArray = 0,   // the KeyTable array an operation is probing
-  kSlotGeneration = 1,   // the period generation decide() works in
-  kSlotRequestGen = 2,   // a request-id generation being looked up
+  kSlotTableArray = 0,  // the KeyTable array an operation is probing
+  kSlotGeneration = 1,  // the period generation decide() works in
+  kSlotRequestGen = 2,  // a request-id generation being looked up
   kHazardSlots = 3,
 };
 
@@ -39,7 +39,8 @@ inline thread_local ThreadRecordRef t_thread_record;
 ThreadRecord& take_thread_record();
 
 inline ThreadRecord& this_thread_record() {
-  if (t_thread_record.record == nullptr) [[unlikely]] return take_thread_record();
+  if (t_thread_record.record == nullptr) [[unlikely]]
+    return take_thread_record();
   return *t_thread_record.record;
 }
 inline std::size_t this_thread_index() {

@@ -20,30 +20,10 @@ namespace {
 
 using testing::kNoon;
 using testing::make_campaign;
+using testing::run_tallyctl;
+using testing::RunResult;
+using testing::wait_done;
 using testing::TempDir;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-RunResult run_tallyctl(const std::string& args) {
-  const char* bin_dir = std::getenv("TALLY_BIN_DIR");
-  const std::string bin = std::string(bin_dir != nullptr ? bin_dir : "build/bin") + "/tallyctl";
-  RunResult result;
-  FILE* pipe = popen((bin + " " + args + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) result.output.append(buf, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-void wait_done(std::atomic<int>& calls) {
-  while (calls.load(std::memory_order_acquire) == 0) std::this_thread::yield();
-}
 
 // Seq 1: the campaign. Seqs 2..41: 40 farm accounts on one address and one phone, all for
 // c03, flagged ip_flood and device_multi_account. Seqs 42..51: ten honest voters, each on

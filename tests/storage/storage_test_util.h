@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <atomic>
+#include <cstdio>
+#include <thread>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -80,5 +84,30 @@ class Outcomes {
   std::mutex mutex_;
   std::vector<CommitOutcome> outcomes_;
 };
+
+// Runs build/bin/tallyctl (TALLY_BIN_DIR) with `args`; its exit code and output.
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+inline RunResult run_tallyctl(const std::string& args) {
+  const char* bin_dir = std::getenv("TALLY_BIN_DIR");
+  const std::string bin = std::string(bin_dir != nullptr ? bin_dir : "build/bin") + "/tallyctl";
+  RunResult result;
+  FILE* pipe = popen((bin + " " + args + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) result.output.append(buf, n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// Waits until a completion counted in `calls` has run.
+inline void wait_done(std::atomic<int>& calls) {
+  while (calls.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+}
 
 }  // namespace tally::storage::testing

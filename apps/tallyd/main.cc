@@ -26,6 +26,7 @@
 #include "tally/ingest/tokens.h"
 #include "tally/metrics/metrics.h"
 #include "tally/storage/vote_log.h"
+#include "options.h"
 
 namespace tally {
 extern const char* const kDemoCampaignJson;  // campaigns/demo.json, compiled in
@@ -34,195 +35,10 @@ extern const char* const kDemoCampaignJson;  // campaigns/demo.json, compiled in
 namespace {
 
 using namespace tally;
+using tallyd::Options;
 
 // How long SIGTERM waits for in-flight requests to be answered before storage stops.
 constexpr std::chrono::milliseconds kDrainTimeout{10'000};
-
-struct Options {
-  std::string data_dir;
-  std::string listen = "127.0.0.1:8080";
-  std::string tokens_path;
-  std::vector<std::string> campaign_files;
-  storage::StorageOptions storage;
-  ingest::ServerOptions server;
-  bool demo = false;
-  std::int64_t clock_offset_ms = 0;
-};
-
-void print_help() {
-  const ingest::Limits limits;
-  const storage::StorageOptions storage;
-  std::printf(
-      "tallyd: the tally vote counting server (plain HTTP; TLS ends at the gateway).\n"
-      "\n"
-      "usage: tallyd --data-dir DIR --listen HOST:PORT [--tokens FILE] [--campaign FILE]...\n"
-      "              [--durability sync|async] [--io-threads N] [--demo] [--protect-reads]\n"
-      "\n"
-      "  --data-dir DIR          event log (RocksDB) and generated tokens; required\n"
-      "  --listen HOST:PORT      address to serve; port 0 picks a free one (logged in the\n"
-      "                          ready line). Default: 127.0.0.1:8080\n"
-      "  --tokens FILE           {\"ingest\":[...],\"admin\":[...]} bearer tokens, re-read on\n"
-      "                          SIGHUP. Admin tokens may also post votes. Default: DATA_DIR/\n"
-      "                          tokens.json, created with random tokens (mode 0600) if absent\n"
-      "  --campaign FILE         campaign definition to install (repeatable); a definition\n"
-      "                          that differs from the one in force becomes a new version\n"
-      "  --durability sync|async sync: a vote is answered after the WAL is synced; async:\n"
-      "                          answered before the sync, answers say \"durable\":false and\n"
-      "                          a machine crash may lose them. Default: sync\n"
-      "  --io-threads N          HTTP threads. Default: number of CPUs (%u)\n"
-      "  --demo                  install campaigns/demo.json with its window moved to open\n"
-      "                          now (same 12-day length); print a curl line to vote\n"
-      "  --protect-reads         reads (tally, campaigns, fraud, metrics, dashboard, health)\n"
-      "                          need a token too. Default: reads are public\n"
-      "\n"
-      "limits (over a limit: 413/431/429/503 with Retry-After, never a silent drop):\n"
-      "  --max-header-bytes N    request line + headers (431). Default: %zu\n"
-      "  --max-body-bytes N      body of a single vote and other calls (413). Default: %zu\n"
-      "  --max-batch-bytes N     body of POST /v1/votes:batch (413). Default: %zu\n"
-      "  --max-batch-lines N     lines of one batch (413). Default: %zu\n"
-      "  --max-campaign-bytes N  body of PUT /v1/campaigns/{id} (413). Default: %zu\n"
-      "  --max-inflight-body-bytes N  batch and campaign bodies read or handled at once;\n"
-      "                          more get 503. Default: %zu\n"
-      "  --max-connections N     open connections; more get 503. Default: %zu\n"
-      "  --max-connections-per-peer N  open connections from one address; more get 429.\n"
-      "                          Default: %zu\n"
-      "  --idle-timeout-ms N     keep-alive wait for the next request. Default: %lld\n"
-      "  --header-timeout-ms N   first byte to end of headers (slowloris). Default: %lld\n"
-      "  --body-timeout-ms N     to receive a body. Default: %lld\n"
-      "  --pipeline-depth N      pipelined requests read ahead per connection. Default: %zu\n"
-      "  --max-tally-streams N   open GET .../tally/stream connections; more get 503.\n"
-      "                          Default: %zu\n"
-      "  --queue-depth N         votes waiting for the storage writer; more get 503\n"
-      "                          overloaded. Default: %zu\n"
-      "\n"
-      "testing only:\n"
-      "  --unsafe-test-clock-offset-ms N  shifts the server clock by N ms (window and period\n"
-      "                          tests). Never use in production. Default: 0\n"
-      "\n"
-      "signals: SIGTERM/SIGINT drain in-flight votes and exit 0; SIGHUP reloads the tokens.\n",
-      std::max(1u, std::thread::hardware_concurrency()), limits.max_header_bytes,
-      limits.max_body_bytes, limits.max_batch_body_bytes, limits.max_batch_lines,
-      limits.max_campaign_body_bytes, limits.max_inflight_body_bytes, limits.max_connections, limits.max_connections_per_peer,
-      static_cast<long long>(limits.idle_timeout.count()),
-      static_cast<long long>(limits.header_timeout.count()),
-      static_cast<long long>(limits.body_timeout.count()), limits.pipeline_depth,
-      limits.max_tally_streams,
-      storage.queue_capacity);
-}
-
-template <typename Int>
-bool parse_int(std::string_view text, Int& out) {
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return error == std::errc() && end == text.data() + text.size();
-}
-
-// Parses argv; on error prints it and returns false.
-bool parse_options(int argc, char** argv, Options& options, bool& help) {
-  options.server.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto& limits = options.server.limits;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      help = true;
-      return true;
-    }
-    if (flag == "--demo") {
-      options.demo = true;
-      continue;
-    }
-    if (flag == "--protect-reads") {
-      options.server.protect_reads = true;
-      continue;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "tallyd: %s: needs a value (see --help)\n", argv[i]);
-      return false;
-    }
-    const std::string_view value = argv[++i];
-    bool ok = true;
-    std::int64_t ms = 0;
-    if (flag == "--data-dir") {
-      options.data_dir = value;
-    } else if (flag == "--listen") {
-      options.listen = value;
-    } else if (flag == "--tokens") {
-      options.tokens_path = value;
-    } else if (flag == "--campaign") {
-      options.campaign_files.emplace_back(value);
-    } else if (flag == "--durability") {
-      if (value == "sync") {
-        options.storage.durability = storage::Durability::sync;
-      } else if (value == "async") {
-        options.storage.durability = storage::Durability::async;
-      } else {
-        ok = false;
-      }
-    } else if (flag == "--io-threads") {
-      ok = parse_int(value, options.server.io_threads) && options.server.io_threads >= 1 &&
-           options.server.io_threads <= 256;
-    } else if (flag == "--max-header-bytes") {
-      ok = parse_int(value, limits.max_header_bytes) && limits.max_header_bytes >= 1024;
-    } else if (flag == "--max-body-bytes") {
-      ok = parse_int(value, limits.max_body_bytes) && limits.max_body_bytes >= 1024;
-    } else if (flag == "--max-batch-bytes") {
-      ok = parse_int(value, limits.max_batch_body_bytes) && limits.max_batch_body_bytes >= 1024;
-    } else if (flag == "--max-batch-lines") {
-      ok = parse_int(value, limits.max_batch_lines) && limits.max_batch_lines >= 1;
-    } else if (flag == "--max-campaign-bytes") {
-      ok = parse_int(value, limits.max_campaign_body_bytes) &&
-           limits.max_campaign_body_bytes >= 1024;
-    } else if (flag == "--max-connections") {
-      ok = parse_int(value, limits.max_connections) && limits.max_connections >= 1;
-    } else if (flag == "--max-inflight-body-bytes") {
-      ok = parse_int(value, limits.max_inflight_body_bytes) &&
-           limits.max_inflight_body_bytes >= 1024;
-    } else if (flag == "--max-connections-per-peer") {
-      ok = parse_int(value, limits.max_connections_per_peer) &&
-           limits.max_connections_per_peer >= 1;
-    } else if (flag == "--idle-timeout-ms") {
-      ok = parse_int(value, ms) && ms > 0;
-      limits.idle_timeout = std::chrono::milliseconds(ms);
-    } else if (flag == "--header-timeout-ms") {
-      ok = parse_int(value, ms) && ms > 0;
-      limits.header_timeout = std::chrono::milliseconds(ms);
-    } else if (flag == "--body-timeout-ms") {
-      ok = parse_int(value, ms) && ms > 0;
-      limits.body_timeout = std::chrono::milliseconds(ms);
-    } else if (flag == "--pipeline-depth") {
-      ok = parse_int(value, limits.pipeline_depth) && limits.pipeline_depth >= 1;
-    } else if (flag == "--max-tally-streams") {
-      ok = parse_int(value, limits.max_tally_streams);
-    } else if (flag == "--queue-depth") {
-      ok = parse_int(value, options.storage.queue_capacity) && options.storage.queue_capacity >= 1;
-    } else if (flag == "--unsafe-test-clock-offset-ms") {
-      ok = parse_int(value, options.clock_offset_ms);
-    } else {
-      std::fprintf(stderr, "tallyd: unknown flag %s (see --help)\n", argv[i - 1]);
-      return false;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "tallyd: %s: bad value \"%s\" (see --help)\n", argv[i - 1], argv[i]);
-      return false;
-    }
-  }
-  if (options.data_dir.empty()) {
-    std::fprintf(stderr, "tallyd: --data-dir is required (see --help)\n");
-    return false;
-  }
-  const std::size_t colon = options.listen.rfind(':');
-  if (colon == std::string::npos ||
-      !parse_int(std::string_view(options.listen).substr(colon + 1), options.server.port)) {
-    std::fprintf(stderr, "tallyd: --listen: expected HOST:PORT, got \"%s\"\n",
-                 options.listen.c_str());
-    return false;
-  }
-  options.server.host = options.listen.substr(0, colon);
-  if (options.server.host.size() > 2 && options.server.host.front() == '[') {
-    options.server.host = options.server.host.substr(1, options.server.host.size() - 2);
-  }
-  options.storage.data_dir = options.data_dir;
-  return true;
-}
 
 engine::Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -445,9 +261,9 @@ int run(const Options& options) {
 int main(int argc, char** argv) {
   Options options;
   bool help = false;
-  if (!parse_options(argc, argv, options, help)) return 2;
+  if (!tallyd::parse_options(argc, argv, options, help)) return 2;
   if (help) {
-    print_help();
+    tallyd::print_help();
     return 0;
   }
   auto logger = spdlog::stderr_color_mt("tallyd");

@@ -18,31 +18,17 @@
 namespace tally::storage {
 namespace {
 
-using testing::kNoon;
-using testing::make_campaign;
+using testing::LogWriter;
 using testing::run_tallyctl;
 using testing::RunResult;
-using testing::wait_done;
 using testing::TempDir;
 
 // Seq 1: the campaign. Seqs 2..41: 40 farm accounts on one address and one phone, all for
 // c03, flagged ip_flood and device_multi_account. Seqs 42..51: ten honest voters, each on
 // their own address and phone, for c01 and c02 (one without a device: no_device).
 void write_log(const std::string& dir) {
-  engine::ManualClock clock(kNoon);
-  engine::Engine engine(clock);
-  StorageOptions options;
-  options.data_dir = dir;
-  auto log = VoteLog::open(options);
-  ASSERT_TRUE(log.ok()) << log.message();
-  ASSERT_TRUE((*log)->recover(engine).ok());
-  (*log)->start(engine);
-  std::atomic<int> calls{0};
-  auto done = [](void* context, const CommitOutcome&) {
-    static_cast<std::atomic<int>*>(context)->fetch_add(1, std::memory_order_release);
-  };
-  ASSERT_EQ((*log)->submit_campaign(make_campaign(), done, &calls), SubmitResult::queued);
-  wait_done(calls);
+  LogWriter writer;
+  ASSERT_NO_FATAL_FAILURE(writer.open(dir));
   const auto vote = [&](const std::string& voter, const char* candidate, const std::string& ip,
                         const std::string& device, engine::FraudFlags flags) {
     engine::Ballot ballot;
@@ -51,12 +37,7 @@ void write_log(const std::string& dir) {
     ballot.candidate = candidate;
     ballot.ip = ip;
     ballot.device = device;
-    auto decision = engine.decide(ballot);
-    ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
-    calls.store(0);
-    ASSERT_EQ((*log)->submit_vote(ballot, decision.claim, flags, done, &calls),
-              SubmitResult::queued);
-    wait_done(calls);
+    writer.vote(ballot, flags);
   };
   const engine::FraudFlags farm = engine::flag_of(engine::FraudReason::ip_flood) |
                                   engine::flag_of(engine::FraudReason::device_multi_account);
@@ -66,7 +47,7 @@ void write_log(const std::string& dir) {
     vote("honest-" + n, i % 2 == 0 ? "c01" : "c02", "218.21.5." + n, i == 9 ? "" : "phone-" + n,
          i == 9 ? engine::flag_of(engine::FraudReason::no_device) : 0);
   }
-  (*log)->stop();
+  writer.stop();
 }
 
 class FraudReportTest : public ::testing::Test {

@@ -3,21 +3,23 @@
 #pragma once
 
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <atomic>
 #include <cstdio>
-#include <thread>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tally/engine/campaign.h"
+#include "tally/engine/clock.h"
+#include "tally/engine/engine.h"
 #include "tally/engine/time.h"
 #include "tally/storage/commit_types.h"
+#include "tally/storage/vote_log.h"
 
 namespace tally::storage::testing {
 
@@ -109,5 +111,46 @@ inline RunResult run_tallyctl(const std::string& args) {
 inline void wait_done(std::atomic<int>& calls) {
   while (calls.load(std::memory_order_acquire) == 0) std::this_thread::yield();
 }
+
+// Writes a log as tallyd does, one event per commit batch: the test campaign first (seq 1),
+// then one ballot per vote() call.
+class LogWriter {
+ public:
+  // Opens `dir`, recovers, starts the writer and commits make_campaign().
+  void open(const std::string& dir) {
+    StorageOptions options;
+    options.data_dir = dir;
+    auto opened = VoteLog::open(options);
+    ASSERT_TRUE(opened.ok()) << opened.message();
+    log_ = std::move(opened).value();
+    ASSERT_TRUE(log_->recover(engine_).ok());
+    log_->start(engine_);
+    calls_.store(0);
+    ASSERT_EQ(log_->submit_campaign(make_campaign(), &done, &calls_), SubmitResult::queued);
+    wait_done(calls_);
+  }
+
+  // Decides `ballot` (it must be accepted) and commits it with `flags`; waits for the commit.
+  void vote(const engine::Ballot& ballot, engine::FraudFlags flags) {
+    auto decision = engine_.decide(ballot);
+    ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
+    calls_.store(0);
+    ASSERT_EQ(log_->submit_vote(ballot, decision.claim, flags, &done, &calls_),
+              SubmitResult::queued);
+    wait_done(calls_);
+  }
+
+  void stop() { log_->stop(); }
+
+ private:
+  static void done(void* context, const CommitOutcome&) {
+    static_cast<std::atomic<int>*>(context)->fetch_add(1, std::memory_order_release);
+  }
+
+  engine::ManualClock clock_{kNoon};
+  engine::Engine engine_{clock_};
+  std::unique_ptr<VoteLog> log_;
+  std::atomic<int> calls_{0};
+};
 
 }  // namespace tally::storage::testing

@@ -21,29 +21,18 @@ namespace {
 
 using testing::kCloses;
 using testing::kNoon;
+using testing::LogWriter;
 using testing::make_campaign;
 using testing::run_tallyctl;
 using testing::RunResult;
-using testing::wait_done;
 using testing::TempDir;
+using testing::wait_done;
 
 // Writes a campaign (seq 1) and one vote per commit batch: alice c01 (2), bob c01 (3),
 // bob c02 (4), carol c03 (5, flagged no_device).
 void write_sample_log(const std::string& dir) {
-  engine::ManualClock clock(kNoon);
-  engine::Engine engine(clock);
-  StorageOptions options;
-  options.data_dir = dir;
-  auto log = VoteLog::open(options);
-  ASSERT_TRUE(log.ok()) << log.message();
-  ASSERT_TRUE((*log)->recover(engine).ok());
-  (*log)->start(engine);
-  std::atomic<int> calls{0};
-  auto done = [](void* context, const CommitOutcome&) {
-    static_cast<std::atomic<int>*>(context)->fetch_add(1, std::memory_order_release);
-  };
-  ASSERT_EQ((*log)->submit_campaign(make_campaign(), done, &calls), SubmitResult::queued);
-  wait_done(calls);
+  LogWriter writer;
+  ASSERT_NO_FATAL_FAILURE(writer.open(dir));
   const std::pair<const char*, const char*> votes[] = {
       {"alice", "c01"}, {"bob", "c01"}, {"bob", "c02"}, {"carol", "c03"}};
   for (const auto& [voter, candidate] : votes) {
@@ -54,16 +43,11 @@ void write_sample_log(const std::string& dir) {
     ballot.ip = "192.0.2.7";
     const std::string device = std::string(voter) + "-phone";
     ballot.device = device;
-    auto decision = engine.decide(ballot);
-    ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
-    calls.store(0);
     const engine::FraudFlags flags =
         std::string_view(voter) == "carol" ? engine::flag_of(engine::FraudReason::no_device) : 0;
-    ASSERT_EQ((*log)->submit_vote(ballot, decision.claim, flags, done, &calls),
-              SubmitResult::queued);
-    wait_done(calls);
+    writer.vote(ballot, flags);
   }
-  (*log)->stop();
+  writer.stop();
 }
 
 // Direct access to the stored records, as an attacker with the files would have.
@@ -315,9 +299,9 @@ TEST_F(TallyctlTest, ResultsRankCandidatesWithSuspectVotes) {
             "2,c02,候选人c02,unit,能源,1,0\n"
             "2,c03,候选人c03,unit,能源,1,1\n"
             "4,c04,候选人c04,unit,能源,0,0\n");
-  EXPECT_EQ(run_tallyctl("results --data-dir " + db_dir() + " --campaign nope --format csv")
-                .exit_code,
-            1);
+  EXPECT_EQ(
+      run_tallyctl("results --data-dir " + db_dir() + " --campaign nope --format csv").exit_code,
+      1);
 }
 
 TEST_F(TallyctlTest, BackupIsAVerifiableCopy) {

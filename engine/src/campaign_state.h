@@ -81,7 +81,8 @@ class CampaignState {
   // Frees retired generations nobody uses any more.
   void reclaim();
 
-  // Commit-thread tallies.
+  // Commit-thread tallies. `dirty`: counted since the last publish (the engine's list).
+  bool dirty = false;
   void count(std::uint32_t candidate_index, FraudFlags flags);
   void publish(std::uint64_t as_of_seq);
   std::shared_ptr<const TallyCounts> counts() const {

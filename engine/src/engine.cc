@@ -412,13 +412,20 @@ void Engine::commit(Claim claim, std::uint64_t seq, FraudFlags flags) {
   claim.generation_ = nullptr;
   claim.state_ = nullptr;  // committed: nothing to undo
   state->count(claim.candidate_index_, flags);
-  dirty_.insert(state);
+  mark_dirty(state);
 }
 
 void Engine::release(Claim claim) { claim.reset(); }
 
+void Engine::mark_dirty(CampaignState* state) {
+  if (state->dirty) return;
+  state->dirty = true;
+  dirty_.push_back(state);
+}
+
 void Engine::publish(std::uint64_t as_of_seq) {
   for (CampaignState* state : dirty_) {
+    state->dirty = false;
     state->publish(as_of_seq);
     state->reclaim();
   }
@@ -492,7 +499,7 @@ Status Engine::replay_vote(const Ballot& ballot, std::int64_t server_ms, std::in
   }
   state->has_claims.store(true, std::memory_order_seq_cst);
   state->count(*candidate, flags);
-  dirty_.insert(state);
+  mark_dirty(state);
   last_commit_seq_ = seq;
   return Status();
 }

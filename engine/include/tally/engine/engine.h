@@ -16,7 +16,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include "tally/engine/campaign.h"
@@ -205,6 +204,7 @@ class Engine {
   struct CampaignMap;
   const CampaignMap* load_map() const;
   internal::CampaignState* find_state(std::string_view id) const;
+  void mark_dirty(internal::CampaignState* state);  // commit thread: publish it next time
 
   const Clock& clock_;
   EngineOptions options_;
@@ -216,7 +216,7 @@ class Engine {
   mutable std::mutex install_mutex_;  // campaign installs only, never on the vote path
   std::atomic<std::uint64_t> as_of_seq_{0};
   std::uint64_t last_commit_seq_ = 0;                   // commit thread only
-  std::unordered_set<internal::CampaignState*> dirty_;  // commit thread only: to publish
+  std::vector<internal::CampaignState*> dirty_;  // commit thread only: to publish, each once
 };
 
 }  // namespace tally::engine

@@ -47,12 +47,16 @@ constexpr std::uint32_t kSeed = 20230327;
 bool is_bot_user_agent_reference(std::string_view ua) {
   if (ua.empty()) return true;
   static constexpr std::string_view kMarkers[] = {
-      "headlesschrome", "headless",      "phantomjs",         "selenium",       "webdriver",
-      "puppeteer",      "playwright",    "curl/",             "wget/",          "python-requests",
-      "python-urllib",  "python/",       "aiohttp",           "httpx",          "go-http-client",
-      "okhttp",         "java/",         "apache-httpclient", "libwww-perl",    "scrapy",
-      "node-fetch",     "axios/",        "postmanruntime",    "httpclient",     "spider",
-      "crawler",        "bot/",          "slimerjs",          "electron/",
+      "headlesschrome",  "headless",       "phantomjs",
+      "selenium",        "webdriver",      "puppeteer",
+      "playwright",      "curl/",          "wget/",
+      "python-requests", "python-urllib",  "python/",
+      "aiohttp",         "httpx",          "go-http-client",
+      "okhttp",          "java/",          "apache-httpclient",
+      "libwww-perl",     "scrapy",         "node-fetch",
+      "axios/",          "postmanruntime", "httpclient",
+      "spider",          "crawler",        "bot/",
+      "slimerjs",        "electron/",
   };
   char lower[tally::engine::kMaxFieldBytes];
   const std::size_t n = std::min(ua.size(), sizeof(lower));
@@ -74,9 +78,9 @@ const T& pick(std::mt19937& rng, const std::vector<T>& from) {
 
 std::string wechat_ua(std::mt19937& rng) {
   static const std::vector<std::string> kModels = {
-      "V2055A",   "PGT-AN10", "M2012K11AC", "PDEM10",   "ALN-AL00",  "SM-G9910", "RMX3366",
-      "V2148A",   "LIO-AN00", "22041211AC", "NOH-AN00", "PFJM10",    "2201123C", "V2203A",
-      "ANA-AN00", "PCLM10",   "M2007J3SC",  "CDY-AN00", "JEF-AN00",  "V2024A"};
+      "V2055A",   "PGT-AN10", "M2012K11AC", "PDEM10",   "ALN-AL00", "SM-G9910", "RMX3366",
+      "V2148A",   "LIO-AN00", "22041211AC", "NOH-AN00", "PFJM10",   "2201123C", "V2203A",
+      "ANA-AN00", "PCLM10",   "M2007J3SC",  "CDY-AN00", "JEF-AN00", "V2024A"};
   static const std::vector<std::string> kIos = {"16_3_1", "16_3", "16_1_2", "15_7", "16_4"};
   static const std::vector<std::string> kWechat = {"8.0.33(0x18002129)", "8.0.32(0x18002035)",
                                                    "8.0.34(0x1800222a)"};
@@ -91,8 +95,8 @@ std::string wechat_ua(std::mt19937& rng) {
          " Build/SP1A.210812.003; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
          "Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5023 MMWEBSDK/20230202 MMWEBID/" +
          std::to_string(rng() % 10000) +
-         " MicroMessenger/8.0.33.2320(0x28002151) WeChat/arm64 Weixin NetType/" +
-         pick(rng, kNet) + " Language/zh_CN ABI/arm64";
+         " MicroMessenger/8.0.33.2320(0x28002151) WeChat/arm64 Weixin NetType/" + pick(rng, kNet) +
+         " Language/zh_CN ABI/arm64";
 }
 
 const std::vector<std::string>& other_mobile_uas() {
@@ -237,8 +241,8 @@ const Stream& stream() {
   for (std::uint64_t i = begin; i < end; ++i) {
     const std::size_t at = i % kStreamBallots;
     const auto server_ms = kStart + static_cast<std::int64_t>(i) * 1000 / kVotesPerSecond;
-    const auto observation = monitor.observe(s.ballots[at], s.candidate_index[at], server_ms,
-                                             server_ms / 86'400'000);
+    const auto observation =
+        monitor.observe(s.ballots[at], s.candidate_index[at], server_ms, server_ms / 86'400'000);
     benchmark::DoNotOptimize(observation);
   }
 }
@@ -271,9 +275,9 @@ void BM_Observe(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatch));
   // Wall time per observe() with all threads together (rate over real time, inverted).
-  state.counters["per_observe"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * kBatch),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["per_observe"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_IsBotUserAgent(benchmark::State& state) {
@@ -285,9 +289,9 @@ void BM_IsBotUserAgent(benchmark::State& state) {
       at = (at + 1) % s.uas.size();
     }
   }
-  state.counters["per_call"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * kBatch),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["per_call"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_IsBotUserAgentReference(benchmark::State& state) {
@@ -299,9 +303,9 @@ void BM_IsBotUserAgentReference(benchmark::State& state) {
       at = (at + 1) % s.uas.size();
     }
   }
-  state.counters["per_call"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * kBatch),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["per_call"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 BENCHMARK(BM_Observe)

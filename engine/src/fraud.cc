@@ -11,7 +11,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 
 #include "tally/engine/fraud_sketch.h"
@@ -263,30 +265,127 @@ struct FraudMonitor::Map {
   }
 };
 
+namespace {
+
+// The markers of is_bot_user_agent(), lower case: each at least 4 bytes long and starting with
+// two letters (make_bot_marker_index() refuses others).
+constexpr std::string_view kBotMarkers[] = {
+    "headlesschrome",  "headless",       "phantomjs",
+    "selenium",        "webdriver",      "puppeteer",
+    "playwright",      "curl/",          "wget/",
+    "python-requests", "python-urllib",  "python/",
+    "aiohttp",         "httpx",          "go-http-client",
+    "okhttp",          "java/",          "apache-httpclient",
+    "libwww-perl",     "scrapy",         "node-fetch",
+    "axios/",          "postmanruntime", "httpclient",
+    "spider",          "crawler",        "bot/",
+    "slimerjs",        "electron/",
+};
+constexpr std::size_t kBotMarkerCount = std::size(kBotMarkers);
+constexpr std::size_t kLetterPairs = 26 * 26;
+
+// One bit per pair of bytes, indexed by pair_bit().
+using PairBits = std::array<std::uint64_t, 65536 / 64>;
+
+// One pass over a user agent finds every marker: at each position, the bit of the byte pair
+// there (set for every marker's first two bytes in any letter case), then the bit of the next
+// pair (the markers' bytes 2 and 3), and only where both are set the markers that start with
+// those two letters are compared. Built at compile time.
+struct BotMarkerIndex {
+  PairBits starts{};
+  PairBits follows{};
+  // The markers (indices into kBotMarkers) of letter pair p: by_pair[group[p]..group[p + 1]).
+  std::array<std::uint8_t, kLetterPairs + 1> group{};
+  std::array<std::uint8_t, kBotMarkerCount> by_pair{};
+  std::size_t shortest = ~std::size_t{0};
+};
+
+constexpr bool is_lower_letter(char c) { return c >= 'a' && c <= 'z'; }
+constexpr char to_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+constexpr char to_upper(char c) {
+  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+// The bit of a byte pair: the two bytes as a little-endian 16-bit load reads them.
+constexpr std::size_t pair_bit(char first, char second) {
+  return (std::size_t{static_cast<unsigned char>(second)} << 8) | static_cast<unsigned char>(first);
+}
+
+// 0..675 for two lower-case letters.
+constexpr std::size_t letter_pair(char first, char second) {
+  return static_cast<std::size_t>(first - 'a') * 26 + static_cast<std::size_t>(second - 'a');
+}
+
+// Sets the bits of a lower-case pair in every letter case.
+constexpr void set_pair_bits(PairBits& bits, char first, char second) {
+  for (const char a : {first, to_upper(first)}) {
+    for (const char b : {second, to_upper(second)}) {
+      const std::size_t bit = pair_bit(a, b);
+      bits[bit / 64] |= std::uint64_t{1} << (bit % 64);
+    }
+  }
+}
+
+constexpr BotMarkerIndex make_bot_marker_index() {
+  BotMarkerIndex index;
+  std::array<std::uint8_t, kLetterPairs + 1> count{};
+  for (std::string_view marker : kBotMarkers) {
+    // A throw is not a constant expression: a marker of another shape fails the build.
+    if (marker.size() < 4 || !is_lower_letter(marker[0]) || !is_lower_letter(marker[1])) {
+      throw "a bot marker must be 4 bytes or more and start with two lower-case letters";
+    }
+    index.shortest = std::min(index.shortest, marker.size());
+    ++count[letter_pair(marker[0], marker[1]) + 1];
+    set_pair_bits(index.starts, marker[0], marker[1]);
+    set_pair_bits(index.follows, marker[2], marker[3]);
+  }
+  for (std::size_t p = 0; p < kLetterPairs; ++p) {
+    index.group[p + 1] = static_cast<std::uint8_t>(index.group[p] + count[p + 1]);
+  }
+  std::array<std::uint8_t, kLetterPairs> filled{};
+  for (std::size_t m = 0; m < kBotMarkerCount; ++m) {
+    const std::size_t p = letter_pair(kBotMarkers[m][0], kBotMarkers[m][1]);
+    index.by_pair[index.group[p] + filled[p]++] = static_cast<std::uint8_t>(m);
+  }
+  return index;
+}
+
+constexpr BotMarkerIndex kBotMarkerIndex = make_bot_marker_index();
+
+// Whether the pair of bytes at `at` has its bit set.
+bool has_pair(const PairBits& bits, const char* at) {
+  std::uint16_t two;
+  std::memcpy(&two, at, sizeof(two));
+  const std::size_t bit = std::endian::native == std::endian::little ? two : pair_bit(at[0], at[1]);
+  return (bits[bit / 64] >> (bit % 64) & 1) != 0;
+}
+
+}  // namespace
+
 bool is_bot_user_agent(std::string_view ua) {
   if (ua.empty()) return true;
-  static constexpr std::string_view kMarkers[] = {
-      "headlesschrome",  "headless",       "phantomjs",
-      "selenium",        "webdriver",      "puppeteer",
-      "playwright",      "curl/",          "wget/",
-      "python-requests", "python-urllib",  "python/",
-      "aiohttp",         "httpx",          "go-http-client",
-      "okhttp",          "java/",          "apache-httpclient",
-      "libwww-perl",     "scrapy",         "node-fetch",
-      "axios/",          "postmanruntime", "httpclient",
-      "spider",          "crawler",        "bot/",
-      "slimerjs",        "electron/",
-  };
-  // Lower-case a bounded copy (user agents are at most kMaxFieldBytes).
-  char lower[kMaxFieldBytes];
-  const std::size_t n = std::min(ua.size(), sizeof(lower));
-  for (std::size_t i = 0; i < n; ++i) {
-    const char c = ua[i];
-    lower[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  }
-  const std::string_view text(lower, n);
-  for (std::string_view marker : kMarkers) {
-    if (text.find(marker) != std::string_view::npos) return true;
+  // Only the first kMaxFieldBytes bytes count (user agents are at most that long).
+  const std::size_t n = std::min(ua.size(), kMaxFieldBytes);
+  if (n < kBotMarkerIndex.shortest) return false;
+  const char* const text = ua.data();
+  const char* const last = text + (n - kBotMarkerIndex.shortest);  // the last possible start
+  for (const char* at = text; at <= last; ++at) {
+    if (!has_pair(kBotMarkerIndex.starts, at) || !has_pair(kBotMarkerIndex.follows, at + 2)) {
+      continue;
+    }
+    // Both bytes are letters (the bits are set for letter pairs only): | 0x20 lowers them.
+    const std::size_t pair =
+        letter_pair(static_cast<char>(at[0] | 0x20), static_cast<char>(at[1] | 0x20));
+    const std::size_t room = static_cast<std::size_t>(text + n - at);
+    for (std::size_t k = kBotMarkerIndex.group[pair]; k < kBotMarkerIndex.group[pair + 1]; ++k) {
+      const std::string_view marker = kBotMarkers[kBotMarkerIndex.by_pair[k]];
+      if (marker.size() > room) continue;
+      std::size_t j = 2;
+      while (j < marker.size() && to_lower(at[j]) == marker[j]) ++j;
+      if (j == marker.size()) return true;
+    }
   }
   return false;
 }

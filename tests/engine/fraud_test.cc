@@ -268,6 +268,135 @@ TEST(FraudSignals, MissingDevicesAndScriptedUserAgentsAreFlagged) {
       0u);
 }
 
+// The straightforward search is_bot_user_agent() must agree with: the first kMaxFieldBytes
+// bytes, lowered, searched for each marker in turn.
+bool is_bot_user_agent_by_search(std::string_view ua) {
+  if (ua.empty()) return true;
+  static constexpr std::string_view kMarkers[] = {
+      "headlesschrome",  "headless",       "phantomjs",
+      "selenium",        "webdriver",      "puppeteer",
+      "playwright",      "curl/",          "wget/",
+      "python-requests", "python-urllib",  "python/",
+      "aiohttp",         "httpx",          "go-http-client",
+      "okhttp",          "java/",          "apache-httpclient",
+      "libwww-perl",     "scrapy",         "node-fetch",
+      "axios/",          "postmanruntime", "httpclient",
+      "spider",          "crawler",        "bot/",
+      "slimerjs",        "electron/",
+  };
+  std::string lower(ua.substr(0, kMaxFieldBytes));
+  for (char& c : lower) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  for (std::string_view marker : kMarkers) {
+    if (lower.find(marker) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(FraudSignals, BotUserAgentsAreFoundAsByAPlainSearch) {
+  std::mt19937 rng(kSeed);
+  std::printf("seed %u\n", kSeed);
+  const std::vector<std::string> markers = {
+      "headlesschrome",  "headless",       "phantomjs",
+      "selenium",        "webdriver",      "puppeteer",
+      "playwright",      "curl/",          "wget/",
+      "python-requests", "python-urllib",  "python/",
+      "aiohttp",         "httpx",          "go-http-client",
+      "okhttp",          "java/",          "apache-httpclient",
+      "libwww-perl",     "scrapy",         "node-fetch",
+      "axios/",          "postmanruntime", "httpclient",
+      "spider",          "crawler",        "bot/",
+      "slimerjs",        "electron/",
+  };
+  std::vector<std::string> uas = {
+      "",
+      "a",
+      "Mozilla/5.0 (iPhone; CPU iPhone OS 16_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+      "Gecko) Mobile/15E148 MicroMessenger/8.0.33(0x18002129) NetType/WIFI Language/zh_CN",
+      "Mozilla/5.0 (Linux; Android 13; SM-S9180) AppleWebKit/537.36 (KHTML, like Gecko) "
+      "Chrome/110.0.0.0 Mobile Safari/537.36",
+      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+      "Chrome/119.0.0.0 Safari/537.36 Edg/119.0.2151.72",
+      "Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/119.0",
+      "Mozilla/5.0 (Linux; Android 12; NOH-AN00 Build/HUAWEINOH-AN00; wv) AppleWebKit/537.36 "
+      "(KHTML, like Gecko) Version/4.0 Chrome/99.0.4844.88 HuaweiBrowser/13.0.5.302 Mobile "
+      "Safari/537.36",
+      "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+      "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+      "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+      "Mozilla/5.0 (Linux; Android 11; CUBOT X30) MicroMessenger/8.0",
+      "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) Electron/27.1.2",
+      "Java/17.0.2",
+      "Apache-HttpClient/4.5.13 (Java/11.0.16)",
+      "Wget/1.21.3",
+      "BOT/",
+      "bot",
+      "curl",
+      "CuRl/",
+      "htt",
+      "HtTpX",
+  };
+  for (int i = 0; i < 200; ++i) uas.push_back(wechat_ua(rng));
+  const auto mixed_case = [&](std::string text) {
+    for (char& c : text) {
+      if (c >= 'a' && c <= 'z' && rng() % 2 == 0) c = static_cast<char>(c - 'a' + 'A');
+    }
+    return text;
+  };
+  for (const std::string& marker : markers) {
+    const std::string ua = wechat_ua(rng);
+    const std::size_t middle = rng() % ua.size();
+    for (const std::string& variant :
+         {marker, mixed_case(marker), mixed_case(marker), std::string(marker.size(), 'X')}) {
+      std::string upper = variant;
+      for (char& c : upper) c = c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+      for (const std::string& m : {variant, upper}) {
+        uas.push_back(m);
+        uas.push_back(m + ua);
+        uas.push_back(ua.substr(0, middle) + m + ua.substr(middle));
+        uas.push_back(ua + m);
+        // Near misses: the marker cut short, or with its last byte changed.
+        uas.push_back(ua.substr(0, middle) + m.substr(0, m.size() - 1) + ua.substr(middle));
+        uas.push_back(m.substr(0, m.size() - 1) + "#" + ua);
+        // Around the kMaxFieldBytes bound: whole below it, across it, and past it.
+        for (std::size_t end = kMaxFieldBytes - 2; end <= kMaxFieldBytes + m.size() + 1; ++end) {
+          const std::size_t at = end > m.size() ? end - m.size() : 0;
+          std::string padded(at, ' ');
+          for (std::size_t j = 0; j < padded.size(); ++j) padded[j] = ua[j % ua.size()];
+          uas.push_back(padded + m + ua.substr(0, rng() % 40));
+        }
+      }
+    }
+  }
+  // User agents of exactly and just over the maximum length.
+  for (int i = 0; i < 50; ++i) {
+    std::string ua = wechat_ua(rng);
+    while (ua.size() < kMaxFieldBytes + 1) ua += wechat_ua(rng);
+    uas.push_back(ua.substr(0, kMaxFieldBytes));
+    uas.push_back(ua.substr(0, kMaxFieldBytes + 1));
+  }
+  // Random text over the markers' own bytes in both cases, with bytes outside ASCII.
+  std::string alphabet = "/-. ";
+  for (const std::string& marker : markers) alphabet += marker;
+  alphabet += "ABCDEFGHIJKLMNOPQRSTUVWXYZ\x80\xc3\xa9\xff";
+  for (int i = 0; i < 20'000; ++i) {
+    std::string ua(rng() % 300, ' ');
+    for (char& c : ua) c = alphabet[rng() % alphabet.size()];
+    if (rng() % 4 == 0) {
+      ua.insert(rng() % (ua.size() + 1), mixed_case(markers[rng() % markers.size()]));
+    }
+    uas.push_back(ua);
+  }
+  int bots = 0;
+  for (const std::string& ua : uas) {
+    const bool expected = is_bot_user_agent_by_search(ua);
+    ASSERT_EQ(is_bot_user_agent(ua), expected) << '"' << ua << '"';
+    bots += expected;
+  }
+  // Both answers are well represented.
+  EXPECT_GT(bots, 1'000);
+  EXPECT_GT(static_cast<int>(uas.size()) - bots, 1'000);
+}
+
 TEST(FraudSignals, RejectTurnsChosenReasonsIntoRejectionsAndIsOffByDefault) {
   Campaign campaign = make_campaign();
   FraudMonitor monitor;

@@ -2,22 +2,21 @@
 //
 // A session reads top to bottom: read a request's headers (idle, then header timeout),
 // pick the body limit from the route, read the body, queue a slot for its answer, handle
-// it (synchronously, or later from a storage completion posted to the strand), and write
-// the answers that are ready at the front of the queue in one gather write. Everything a
-// session touches runs on its strand, except the storage completions, which only fill in
-// their own vote lines and count down an atomic before posting to the strand.
+// it (synchronously, or later from a storage completion handed back through its worker's
+// inbox), and write the answers that are ready at the front of the queue in one gather
+// write. Everything a session touches runs on its worker's thread, except the storage
+// completions, which only fill in their own vote lines and count down an atomic before the
+// last one hands the request to the worker.
 #include "tally/ingest/server.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <spdlog/spdlog.h>
 #include <strings.h>
@@ -41,6 +40,7 @@
 #include "tally/ingest/batch.h"
 #include "tally/ingest/route.h"
 #include "tally/ingest/vote_parser.h"
+#include "completion_inbox.h"
 #include "sse.h"
 #include "web.h"
 
@@ -53,8 +53,10 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using engine::VoteStatus;
 
-// Bytes asked of the socket when waiting for a request's first bytes.
+// Bytes asked of the socket for a request's headers, and then for a body.
 constexpr std::size_t kReadChunkBytes = 4096;
+constexpr std::size_t kBodyReadBytes = 64 * 1024;
+constexpr auto kNoDeadline = std::chrono::steady_clock::time_point::max();
 // Most ready answers sent in one gather write.
 constexpr std::size_t kMaxAnswersPerWrite = 64;
 // After an answer that closes the connection, unread input is drained (so the kernel does
@@ -87,6 +89,68 @@ std::string_view header_or_empty(const http::request<http::string_body>& request
 
 namespace internal {
 
+// A connection as its worker's deadline sweep sees it.
+class Deadlined {
+ public:
+  // Closes the connection when a deadline it set has passed.
+  virtual void check_deadline(std::chrono::steady_clock::time_point now) = 0;
+  // The worker's list of its connections; its thread only.
+  Deadlined* prev_deadlined = nullptr;
+  Deadlined* next_deadlined = nullptr;
+
+ protected:
+  ~Deadlined() = default;
+};
+
+// One io thread's event loop. A connection lives on one worker for its whole life, so its
+// handlers never run concurrently and need no strand; the storage writer reaches a worker
+// only through its inbox (completion_inbox.h), one wake-up per commit batch.
+//
+// Timeouts are deadlines the connections keep themselves (a store per state change), checked
+// by one sweep per worker every `sweep_every`, instead of a timer armed and cancelled for
+// every read and write: a timeout fires up to `sweep_every` late.
+struct Worker {
+  explicit Worker(std::chrono::milliseconds sweep_interval) : sweep_every(sweep_interval) {
+    schedule_sweep();
+  }
+
+  void add(Deadlined* connection) {
+    connection->next_deadlined = connections;
+    if (connections != nullptr) connections->prev_deadlined = connection;
+    connections = connection;
+  }
+  void remove(Deadlined* connection) {
+    if (connection->prev_deadlined != nullptr) {
+      connection->prev_deadlined->next_deadlined = connection->next_deadlined;
+    } else {
+      connections = connection->next_deadlined;
+    }
+    if (connection->next_deadlined != nullptr) {
+      connection->next_deadlined->prev_deadlined = connection->prev_deadlined;
+    }
+  }
+
+  void schedule_sweep() {
+    sweep.expires_after(sweep_every);
+    sweep.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      const auto now = std::chrono::steady_clock::now();
+      // check_deadline() only closes sockets; no connection leaves the list meanwhile.
+      for (Deadlined* c = connections; c != nullptr; c = c->next_deadlined) c->check_deadline(now);
+      schedule_sweep();
+    });
+  }
+
+  // Declared before `io`: connections destroyed along with io's handlers still unlink here.
+  Deadlined* connections = nullptr;
+  const std::chrono::milliseconds sweep_every;
+  // Concurrency hint 1: one thread runs this context (posts from other threads stay safe).
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+  asio::steady_timer sweep{io};
+  CompletionInbox inbox;
+};
+
 // What every session of a Server shares.
 struct ServerState {
   ServerState(ServerOptions server_options, engine::Engine& engine_ref, storage::VoteLog& log_ref,
@@ -98,10 +162,26 @@ struct ServerState {
         tokens(tokens_ref),
         metrics(metrics_ptr),
         fraud(fraud_ptr),
-        io(options.io_threads > 0 ? options.io_threads : 1),
-        acceptor(asio::make_strand(io)),
-        accept_retry(acceptor.get_executor()),
-        work(asio::make_work_guard(io)) {}
+        workers(make_workers(options)),
+        acceptor(workers.front()->io),
+        accept_retry(workers.front()->io) {}
+
+  static std::vector<std::unique_ptr<Worker>> make_workers(const ServerOptions& options) {
+    // An eighth of the shortest timeout, within 5..250 ms.
+    const Limits& l = options.limits;
+    const auto shortest = std::min({l.idle_timeout, l.header_timeout, l.body_timeout,
+                                    l.write_timeout, kLingerTimeout});
+    const auto every = std::clamp(shortest / 8, std::chrono::milliseconds(5),
+                                  std::chrono::milliseconds(250));
+    std::vector<std::unique_ptr<Worker>> out;
+    for (int i = 0; i < std::max(options.io_threads, 1); ++i) {
+      out.push_back(std::make_unique<Worker>(every));
+    }
+    return out;
+  }
+
+  // The worker of the next accepted connection: round robin.
+  Worker& next_worker() { return *workers[next_accept++ % workers.size()]; }
 
   void accept();
   void request_started() { in_flight.fetch_add(1, std::memory_order_relaxed); }
@@ -144,10 +224,8 @@ struct ServerState {
   const Tokens& tokens;
   metrics::Metrics* const metrics;  // null: answers are not counted, /metrics answers 501
   const engine::FraudMonitor* const fraud;  // null: /fraud answers 501
-  asio::io_context io;
-  tcp::acceptor acceptor;
-  asio::steady_timer accept_retry;
-  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::atomic<std::size_t> running_workers{0};  // claimed by Server::run()
+  std::size_t next_accept = 0;                  // the acceptor's handlers only
   std::uint16_t bound_port = 0;
   // Sessions alive; relaxed: a counter for a limit, it orders nothing else.
   std::atomic<std::size_t> connections{0};
@@ -209,6 +287,12 @@ struct ServerState {
     const auto it = peer_connections.find(peer);
     if (it != peer_connections.end() && --it->second == 0) peer_connections.erase(it);
   }
+
+  // Last: destroyed first, so that sessions still held by pending handlers end while the
+  // state above (counters, peers) is alive.
+  std::vector<std::unique_ptr<Worker>> workers;  // one per io thread; never empty
+  tcp::acceptor acceptor;                         // on the first worker
+  asio::steady_timer accept_retry;
 };
 
 }  // namespace internal
@@ -216,16 +300,20 @@ struct ServerState {
 namespace {
 
 // One connection. Lives as long as a handler or a storage completion holds it.
-class Session : public std::enable_shared_from_this<Session> {
+class Session final : public std::enable_shared_from_this<Session>, public internal::Deadlined {
  public:
-  Session(internal::ServerState& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)), strand_(stream_.get_executor()) {
+  // `socket` was accepted onto `worker`'s context: every handler of this session runs there.
+  Session(internal::ServerState& server, internal::Worker& worker, tcp::socket socket)
+      : server_(server), worker_(worker), socket_(std::move(socket)), executor_(worker.io.get_executor()) {
     server_.connections.fetch_add(1, std::memory_order_relaxed);
     beast::error_code ec;
-    const auto peer = stream_.socket().remote_endpoint(ec);
+    const auto peer = socket_.remote_endpoint(ec);
     if (!ec) peer_ip_ = peer.address().to_string();
+    // Reads and writes are tried directly and never block; async_wait says when to retry.
+    socket_.non_blocking(true, ec);
   }
   ~Session() {
+    if (in_worker_list_) worker_.remove(this);
     end_stream();
     server_.release_body_bytes(reserved_body_bytes_);
     for (const auto& slot : queue_) server_.release_body_bytes(slot->reserved_body_bytes);
@@ -237,7 +325,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // with 429 rate_limited when the peer has too many connections.
   void start(bool over_capacity) {
     counted_as_peer_ = !over_capacity && server_.add_peer(peer_ip_);
-    asio::dispatch(strand_, [self = shared_from_this(), over_capacity] {
+    asio::dispatch(executor_, [self = shared_from_this(), over_capacity] {
+      self->worker_.add(self.get());
+      self->in_worker_list_ = true;
       if (over_capacity || !self->counted_as_peer_) {
         Answer answer =
             over_capacity
@@ -256,7 +346,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Slot;
 
   // One ballot of a request (the body of a single vote, or one NDJSON line of a batch).
-  // Written by the strand, or by the storage writer's completion once it is queued.
+  // Written by the session, or by the storage writer's completion once it is queued.
   struct Line {
     Slot* slot = nullptr;
     std::uint32_t begin = 0;  // byte range in the request body
@@ -269,8 +359,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string_view error;  // static storage
   };
 
-  // One request and, once ready, its answer bytes. Slots are recycled per session.
-  struct Slot {
+  // One request and, once ready, its answer bytes. Slots are recycled per session. A slot
+  // whose votes are all committed waits in its worker's inbox for finish_votes().
+  struct Slot : internal::InboxNode {
     Session* session = nullptr;
     // Keeps the session alive while storage completions for this slot are outstanding.
     std::shared_ptr<Session> hold;
@@ -281,9 +372,9 @@ class Session : public std::enable_shared_from_this<Session> {
     bool close = false;
     std::string wire;
     std::vector<Line> lines;
-    // Lines without their final status, plus one while the strand is deciding lines.
+    // Lines without their final status, plus one while the session is deciding lines.
     // The storage writer decrements it with acq_rel after writing its line, so that the
-    // strand that sees it reach 0 (acquire) reads every line's final fields.
+    // thread that sees it reach 0 (acquire) reads every line's final fields.
     std::atomic<std::uint32_t> unfinished{0};
     std::size_t retries = 0;
     std::size_t reserved_body_bytes = 0;  // released when the answer is ready
@@ -329,6 +420,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // ---- reading ----
+  //
+  // A keep-alive client sends its next request only after reading our answer, so a read
+  // tried right after a request would almost always come back empty. Once a read has
+  // emptied the socket (drained_), the next one waits until epoll says it is readable
+  // (async_wait); that is safe because the worker's one thread queues the wait before it
+  // returns to its event loop, so no readiness edge goes unseen. The bytes go through
+  // Beast's parser synchronously (put), one request after another from the buffer.
 
   void do_read() {
     if (reading_ || closing_ || closed_) return;
@@ -337,94 +435,147 @@ class Session : public std::enable_shared_from_this<Session> {
       do_write();
       return;
     }
-    if (queue_.size() >= server_.options.limits.pipeline_depth) return;  // resumed by on_write
+    if (queue_.size() >= server_.options.limits.pipeline_depth) {
+      drained_ = false;  // nothing waits on the socket now: bytes may arrive unannounced
+      return;          // resumed by on_write
+    }
     reading_ = true;
+    header_done_ = false;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options.limits.max_header_bytes));
     // The largest body any route takes; narrowed to the route's limit once the headers are in.
     parser_->body_limit(std::max({server_.options.limits.max_batch_body_bytes,
                                   server_.options.limits.max_campaign_body_bytes,
                                   server_.options.limits.max_body_bytes}));
-    if (buffer_.size() == 0) {
-      stream_.expires_after(server_.options.limits.idle_timeout);
-      stream_.async_read_some(
-          buffer_.prepare(kReadChunkBytes),
-          [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-            self->guarded([&] {
-              self->buffer_.commit(bytes);
-              if (ec) return self->on_read_error(ec);
-              self->read_header();
-            });
-          });
-    } else {
-      read_header();
+    read_deadline_ = deadline_in(buffer_.size() == 0 ? server_.options.limits.idle_timeout
+                                                     : server_.options.limits.header_timeout);
+    parse_input();
+  }
+
+  // Feeds the buffered bytes to the parser; waits for the socket when it needs more.
+  void parse_input() {
+    while (buffer_.size() > 0) {
+      beast::error_code ec;
+      const std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) return on_read_error(ec);
+      if (!header_done_ && parser_->is_header_done()) {
+        header_done_ = true;
+        if (!on_header()) return;
+      }
+      if (parser_->is_done()) return on_request();
+      if (used == 0) break;
     }
+    if (drained_) return wait_readable();
+    on_readable({});  // the socket may hold more: read before waiting
   }
 
-  void read_header() {
-    stream_.expires_after(server_.options.limits.header_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                              self->guarded([&] { self->on_header(ec); });
-                            });
+  void wait_readable() {
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->guarded([&] { self->on_readable(ec); });
+    });
   }
 
-  void on_header(beast::error_code ec) {
-    if (ec) return on_read_error(ec);
+  void on_readable(beast::error_code ec) {
+    if (!ec) {
+      const bool first_bytes = !header_done_ && buffer_.size() == 0 && !parser_->got_some();
+      const std::size_t want = read_size();
+      const std::size_t bytes = socket_.read_some(buffer_.prepare(want), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        drained_ = true;
+        return wait_readable();
+      }
+      if (!ec) {
+        // Short of what was asked: the socket is empty now, and any later bytes will be
+        // announced to the wait queued before this thread returns to its event loop.
+        drained_ = bytes < want;
+        buffer_.commit(bytes);
+        // A request's first bytes start the header clock (slowloris).
+        if (first_bytes) read_deadline_ = deadline_in(server_.options.limits.header_timeout);
+        return parse_input();
+      }
+    }
+    on_read_error(read_error(ec));
+  }
+
+  // Headers in 4 KiB reads; a body in reads of what remains of it, up to 64 KiB.
+  std::size_t read_size() const {
+    if (!header_done_) return kReadChunkBytes;
+    const auto remaining = parser_->content_length_remaining();
+    if (!remaining) return kBodyReadBytes;  // chunked
+    return static_cast<std::size_t>(
+        std::clamp<std::uint64_t>(*remaining, kReadChunkBytes, kBodyReadBytes));
+  }
+
+  // A socket error as Beast's asynchronous reads report it: the end of the stream between
+  // requests or inside one, and a passed deadline as a timeout.
+  beast::error_code read_error(beast::error_code ec) const {
+    if (timed_out_) return beast::error::timeout;
+    if (ec == asio::error::eof) {
+      return parser_->got_some() || buffer_.size() > 0 ? http::error::partial_message
+                                                       : http::error::end_of_stream;
+    }
+    return ec;
+  }
+
+  // The headers are in: narrows the body limit to the route's and refuses what will not be
+  // read. False when reading stops here.
+  bool on_header() {
     auto& request = parser_->get();
     const Route r = route(method_of(request.method()), request.target());
     const std::size_t limit = server_.body_limit(r.endpoint);
     const auto content_length = parser_->content_length();
     if (content_length && *content_length > limit) {
-      reading_ = false;
+      stop_reading();
       auto auth = server_.auth_error(r.endpoint, header_or_empty(request, http::field::authorization));
       Answer answer = auth ? std::move(*auth)
                            : error_answer(VoteStatus::too_large, "body: over the size limit");
       answer.close = true;  // the body is not read: the stream cannot be resynchronized
       push_answer(std::move(answer));
-      return;
+      return false;
     }
     if (limit > server_.options.limits.max_body_bytes) {
       // A large body: take its share of the global budget before reading it.
       const std::size_t bytes = content_length ? *content_length : limit;
       if (!server_.reserve_body_bytes(bytes)) {
-        reading_ = false;
+        stop_reading();
         Answer answer = error_answer(VoteStatus::overloaded, "server: too many large bodies in flight");
         answer.close = true;
         push_answer(std::move(answer));
-        return;
+        return false;
       }
       reserved_body_bytes_ = bytes;
     }
     parser_->body_limit(limit);
-    if (parser_->is_done()) return on_request();
+    if (parser_->is_done()) return true;
+    read_deadline_ = deadline_in(server_.options.limits.body_timeout);
     const auto expect = header_or_empty(request, http::field::expect);
     if (expect.size() == 12 && strncasecmp(expect.data(), "100-continue", 12) == 0 &&
         !writing_ && queue_.empty()) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       writing_ = true;
-      stream_.expires_after(server_.options.limits.write_timeout);
-      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+      write_deadline_ = deadline_in(server_.options.limits.write_timeout);
+      asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
                         [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
                           self->guarded([&] {
                             self->writing_ = false;
+                            self->write_deadline_ = kNoDeadline;
                             if (write_ec) return self->close_now();
                             self->do_write();
                           });
                         });
     }
-    stream_.expires_after(server_.options.limits.body_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code body_ec, std::size_t) {
-                       self->guarded([&] {
-                         if (body_ec) return self->on_read_error(body_ec);
-                         self->on_request();
-                       });
-                     });
+    return true;
+  }
+
+  void stop_reading() {
+    reading_ = false;
+    read_deadline_ = kNoDeadline;
   }
 
   void on_read_error(beast::error_code ec) {
-    reading_ = false;
+    stop_reading();
     server_.release_body_bytes(std::exchange(reserved_body_bytes_, 0));
     if (ec == http::error::header_limit) {
       Answer answer = error_answer(VoteStatus::too_large,
@@ -453,7 +604,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_request() {
-    reading_ = false;
+    stop_reading();
     Slot& slot = new_slot();
     slot.reserved_body_bytes = std::exchange(reserved_body_bytes_, 0);
     slot.request = parser_->release();
@@ -600,7 +751,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Slot* slot = static_cast<Slot*>(context);
     slot->campaign_outcome = outcome;
     Session* session = slot->session;
-    asio::post(session->strand_, [slot, self = std::move(slot->hold)] {
+    asio::post(session->executor_, [slot, self = std::move(slot->hold)] {
       self->guarded([&] {
         const auto& committed = slot->campaign_outcome;
         if (committed.status != VoteStatus::accepted) {
@@ -645,14 +796,14 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     slot.hold = shared_from_this();
-    // One extra count for the strand while it decides (see Slot::unfinished).
+    // One extra count for the session while it decides (see Slot::unfinished).
     slot.unfinished.store(static_cast<std::uint32_t>(slot.lines.size()) + 1,
                           std::memory_order_relaxed);
     decide_lines(slot);
   }
 
   // Decides every line that has no final status and is not waiting for storage; then
-  // drops the strand's count. Lines whose duplicate is in flight are retried on a timer.
+  // drops the session's count. Lines whose duplicate is in flight are retried on a timer.
   void decide_lines(Slot& slot) {
     thread_local VoteParser parser;
     const std::string& body = slot.request.body();
@@ -699,19 +850,19 @@ class Session : public std::enable_shared_from_this<Session> {
       finish_line(slot);
     }
     if (any_pending) {
-      // Keep the strand's count: the timer's decide_lines() drops it.
+      // Keep the session's count: the timer's decide_lines() drops it.
       const auto delay = std::chrono::milliseconds(slot.retries < 10 ? 1 : 10);
       ++slot.retries;
-      auto timer = std::make_shared<asio::steady_timer>(strand_, delay);
+      auto timer = std::make_shared<asio::steady_timer>(executor_, delay);
       timer->async_wait([timer, &slot, self = shared_from_this()](beast::error_code) {
         self->guarded([&] { self->decide_lines(slot); });
       });
       return;
     }
-    finish_line(slot);  // the strand's count
+    finish_line(slot);  // the session's count
   }
 
-  // Counts down one finished line (or the strand's count) on the strand.
+  // Counts down one finished line (or the session's count) on the session's thread.
   void finish_line(Slot& slot) {
     if (slot.unfinished.fetch_sub(1, std::memory_order_acq_rel) == 1) finish_votes(slot);
   }
@@ -724,14 +875,23 @@ class Session : public std::enable_shared_from_this<Session> {
     line->durable = outcome.durable;
     line->error = {};
     Slot* slot = line->slot;
-    // acq_rel: publishes this line's fields to the strand that sees the count reach 0.
+    // acq_rel: publishes this line's fields to whoever sees the count reach 0.
     if (slot->unfinished.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      Session* session = slot->session;
-      asio::post(session->strand_, [slot, session] {
-        // The slot's hold keeps the session alive until finish_votes() drops it.
-        const std::shared_ptr<Session> keep = session->shared_from_this();
-        keep->guarded([&] { keep->finish_votes(*slot); });
-      });
+      internal::Worker& worker = slot->session->worker_;
+      if (worker.inbox.push(slot)) {
+        asio::post(worker.io, [&worker] { answer_committed(worker); });
+      }
+    }
+  }
+
+  // On `worker`'s thread: answers every request the writer finished since the last call.
+  static void answer_committed(internal::Worker& worker) {
+    for (internal::InboxNode* node = worker.inbox.take_all(); node != nullptr;) {
+      Slot* slot = static_cast<Slot*>(node);
+      node = node->next_in_inbox;  // read first: finishing may recycle the slot
+      // The slot's hold keeps the session alive until finish_votes() drops it.
+      const std::shared_ptr<Session> keep = slot->session->shared_from_this();
+      keep->guarded([&] { keep->finish_votes(*slot); });
     }
   }
 
@@ -757,7 +917,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // ---- tally stream (Server-Sent Events, sse.h) ----
 
   // Turns this connection into a tally stream: no more requests are read; the stream's timer
-  // runs on the strand and ends the stream on shutdown or a failed write. The request stays
+  // runs on the session's worker and ends the stream on shutdown or a failed write. The request stays
   // in flight until the stream ends, so that shutdown's wait_drained() lets it close cleanly.
   void start_stream(Slot& slot, std::string_view campaign_id) {
     auto tally = server_.engine.tally(campaign_id);
@@ -781,7 +941,7 @@ class Session : public std::enable_shared_from_this<Session> {
     slot.close = false;
     slot.ready = true;
     slot.request.body().clear();
-    stream_timer_.emplace(strand_);
+    stream_timer_.emplace(executor_);
     stream_next_tick_ = stream_last_write_ + kStreamTick;
     schedule_stream_tick();
     do_write();
@@ -828,11 +988,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void write_stream(std::string bytes) {
     stream_out_ = std::move(bytes);
     writing_ = true;
-    stream_.expires_after(server_.options.limits.write_timeout);
-    asio::async_write(stream_, asio::buffer(stream_out_),
+    write_deadline_ = deadline_in(server_.options.limits.write_timeout);
+    asio::async_write(socket_, asio::buffer(stream_out_),
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
                         self->guarded([&] {
                           self->writing_ = false;
+                          self->write_deadline_ = kNoDeadline;
                           self->stream_last_write_ = std::chrono::steady_clock::now();
                           if (ec) {
                             self->peer_gone_ = true;
@@ -917,13 +1078,35 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     writing_ = true;
-    stream_.expires_after(server_.options.limits.write_timeout);
-    asio::async_write(
-        stream_, write_buffers_,
-        [self = shared_from_this(), count = write_buffers_.size(), closes](beast::error_code ec,
-                                                                           std::size_t) {
-          self->guarded([&] { self->on_write(ec, count, closes); });
-        });
+    const std::size_t count = write_buffers_.size();
+    // The answers usually fit the socket's send buffer: send them now, without an
+    // asynchronous operation; only what does not fit waits for the socket.
+    beast::error_code ec;
+    const std::size_t sent = socket_.write_some(write_buffers_, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    if (ec || sent == asio::buffer_size(write_buffers_)) return on_write(ec, count, closes);
+    consume_written(sent);
+    write_deadline_ = deadline_in(server_.options.limits.write_timeout);
+    asio::async_write(socket_, write_buffers_,
+                      [self = shared_from_this(), count, closes](beast::error_code write_ec,
+                                                                 std::size_t) {
+                        self->guarded([&] {
+                          self->write_deadline_ = kNoDeadline;
+                          self->on_write(write_ec, count, closes);
+                        });
+                      });
+  }
+
+  // Drops the first `bytes` of write_buffers_.
+  void consume_written(std::size_t bytes) {
+    std::size_t whole = 0;
+    while (whole < write_buffers_.size() && write_buffers_[whole].size() <= bytes) {
+      bytes -= write_buffers_[whole].size();
+      ++whole;
+    }
+    write_buffers_.erase(write_buffers_.begin(),
+                         write_buffers_.begin() + static_cast<std::ptrdiff_t>(whole));
+    if (!write_buffers_.empty()) write_buffers_.front() += bytes;
   }
 
   void on_write(beast::error_code ec, std::size_t count, bool closes) {
@@ -947,15 +1130,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     peer_gone_ = true;  // nothing more will be written
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec || reading_) return close_now();
     reading_ = true;
-    stream_.expires_after(kLingerTimeout);
+    read_deadline_ = deadline_in(kLingerTimeout);
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(
+    socket_.async_read_some(
         asio::buffer(drain_buffer_),
         [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
           self->guarded([&] {
@@ -974,8 +1157,8 @@ class Session : public std::enable_shared_from_this<Session> {
     closed_ = true;
     closing_ = true;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
   }
 
   // Runs a handler body; an exception closes this connection only. Slots whose votes are
@@ -991,9 +1174,30 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // Called by the worker's sweep: past a deadline, the connection is closed, as a timed-out
+  // Beast stream would be; its pending operations then end and report a timeout.
+  void check_deadline(std::chrono::steady_clock::time_point now) override {
+    if (closed_ || timed_out_ || std::min(read_deadline_, write_deadline_) > now) return;
+    timed_out_ = true;
+    beast::error_code ec;
+    socket_.close(ec);
+  }
+
+  static std::chrono::steady_clock::time_point deadline_in(std::chrono::milliseconds timeout) {
+    return std::chrono::steady_clock::now() + timeout;
+  }
+
   internal::ServerState& server_;
-  beast::tcp_stream stream_;
-  const asio::any_io_executor strand_;
+  internal::Worker& worker_;
+  tcp::socket socket_;
+  const asio::io_context::executor_type executor_;  // the worker's: one handler at a time
+  bool in_worker_list_ = false;  // set once start() runs on the worker
+  // When the pending read or write times out (kNoDeadline: none pending).
+  std::chrono::steady_clock::time_point read_deadline_ = kNoDeadline;
+  std::chrono::steady_clock::time_point write_deadline_ = kNoDeadline;
+  bool timed_out_ = false;
+  bool header_done_ = false;  // on_header() ran for the request being read
+  bool drained_ = false;      // the last read emptied the socket and a wait followed it
   std::string peer_ip_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -1009,7 +1213,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   std::size_t reserved_body_bytes_ = 0;  // of the request being read
   bool counted_as_peer_ = false;  // set once in start(), before any handler runs
-  // Tally stream state (start_stream); strand only.
+  // Tally stream state (start_stream); the session's thread only.
   bool streaming_ = false;
   std::string stream_campaign_;
   std::uint64_t stream_sent_seq_ = 0;  // as_of_seq of the last tally the client has
@@ -1022,7 +1226,8 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void internal::ServerState::accept() {
-  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+  Worker& worker = next_worker();
+  acceptor.async_accept(worker.io, [this, &worker](beast::error_code ec, tcp::socket socket) {
     if (!acceptor.is_open()) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
@@ -1037,7 +1242,7 @@ void internal::ServerState::accept() {
     const bool over_capacity =
         connections.load(std::memory_order_relaxed) >= options.limits.max_connections;
     try {
-      std::make_shared<Session>(*this, std::move(socket))->start(over_capacity);
+      std::make_shared<Session>(*this, worker, std::move(socket))->start(over_capacity);
     } catch (const std::exception& e) {
       spdlog::warn("session start error=\"{}\"", e.what());
     }
@@ -1074,7 +1279,11 @@ engine::Status Server::listen() {
 
 std::uint16_t Server::port() const { return impl_->bound_port; }
 
-void Server::run() { impl_->io.run(); }
+void Server::run() {
+  const std::size_t index = impl_->running_workers.fetch_add(1, std::memory_order_relaxed);
+  if (index >= impl_->workers.size()) return;  // each worker has exactly one thread
+  impl_->workers[index]->io.run();
+}
 
 void Server::stop_accepting() {
   impl_->shutting_down.store(true, std::memory_order_relaxed);
@@ -1094,8 +1303,10 @@ bool Server::wait_drained(std::chrono::milliseconds timeout) {
 }
 
 void Server::stop() {
-  impl_->work.reset();
-  impl_->io.stop();
+  for (auto& worker : impl_->workers) {
+    worker->work.reset();
+    worker->io.stop();
+  }
 }
 
 }  // namespace tally::ingest

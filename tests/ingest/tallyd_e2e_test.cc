@@ -371,6 +371,29 @@ TEST_F(TallydTest, SigtermExitsZeroAndAcceptedVotesSurviveARestart) {
   EXPECT_EQ(number_of(tally.body, "total"), 1);
 }
 
+TEST(TallydLimits, IdleAndSlowBodyConnectionsAreClosedOnTime) {
+  TallydProcess server;
+  ASSERT_TRUE(server.start({"--demo", "--idle-timeout-ms", "400", "--body-timeout-ms", "400"}))
+      << server.log();
+  // Idle between requests: closed after the idle timeout, not before.
+  HttpClient idle(server.port(), 5'000);
+  ASSERT_EQ(idle.request("GET", "/healthz").status, 200);
+  const auto idle_since = std::chrono::steady_clock::now();
+  ASSERT_TRUE(idle.closed_by_peer());
+  EXPECT_GE(std::chrono::steady_clock::now() - idle_since, std::chrono::milliseconds(350));
+  // A body that stops half way: closed after the body timeout, unanswered.
+  HttpClient slow(server.port(), 5'000);
+  ASSERT_TRUE(slow.send_raw("POST /v1/votes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                            server.ingest_token() + "\r\nContent-Length: 100\r\n\r\n{\"camp"));
+  EXPECT_EQ(slow.read_answer().status, 0);
+  // A busy connection is not cut off: requests spaced below the idle timeout keep it open.
+  HttpClient busy(server.port(), 5'000);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(busy.request("GET", "/healthz").status, 200) << "request " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 TEST(TallydCommandLine, HelpListsEveryFlagWithDefaults) {
   const char* bin_dir = std::getenv("TALLY_BIN_DIR");
   const std::string command = std::string(bin_dir ? bin_dir : "build/bin") + "/tallyd --help";

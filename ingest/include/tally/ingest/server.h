@@ -2,13 +2,14 @@
 //
 // Data flow: a connection's bytes -> HTTP request (Beast parser, size limits) -> route ->
 // auth -> endpoint; votes go parse (VoteParser) -> engine.decide() -> VoteLog::submit_vote()
-// and are answered from the commit's completion, posted back to the connection's strand.
-// Each connection is one asynchronous session on its own strand: keep-alive, pipelining
+// and are answered from the commit's completion, handed back to the connection's io thread
+// (one wake-up per commit batch and thread). Each connection is one asynchronous session that
+// stays on one io thread (its own event loop, so no strand is needed): keep-alive, pipelining
 // (at most Limits::pipeline_depth answers owed at once, sent in request order), timeouts
 // against idle and slow clients. An exception in a session closes that connection only.
 //
-// Threads: the Server owns no thread. The caller (tallyd's main) runs run() on each of its
-// io threads; every other member is safe to call from any thread.
+// Threads: the Server owns no thread. The caller (tallyd's main) calls run() from exactly
+// ServerOptions::io_threads threads; every other member is safe to call from any thread.
 #pragma once
 
 #include <chrono>
@@ -74,7 +75,8 @@ struct ServerOptions {
   // Default: 127.0.0.1:8080.
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
-  // io threads that will call run(); a hint for Asio. Default: 1.
+  // io threads that will call run(), one event loop each; connections are spread over
+  // them round robin. Default: 1.
   int io_threads = 1;
   // Reads (tally, campaigns, fraud, metrics, dashboard, health) need a token. Default: false.
   bool protect_reads = false;
@@ -98,7 +100,8 @@ class Server {
   // The bound port (the chosen one when the options said 0). After listen().
   std::uint16_t port() const;
 
-  // Runs the I/O loop on the calling thread until stop().
+  // Runs the next io thread's event loop on the calling thread until stop(). Call it from
+  // io_threads threads; a call beyond that returns at once.
   void run();
 
   // Shutdown, step 1: stops accepting; every session stops reading new requests, sends the

@@ -50,6 +50,24 @@ std::uint64_t SpaceSaving::min_count() const {
   return smallest;
 }
 
+std::size_t SpaceSaving::take_smallest() {
+  // floor_ <= every count (counts only grow), so a counter at floor_ is a smallest one. The
+  // cursor goes round the counters; a lap that meets none at floor_ raises floor_ to the
+  // smallest count it saw, which the next lap meets.
+  const std::size_t size = entries_.size();
+  while (true) {
+    std::uint64_t smallest = entries_[cursor_].count;
+    for (std::size_t seen = 0; seen < size; ++seen) {
+      const std::size_t at = cursor_;
+      cursor_ = at + 1 == size ? 0 : at + 1;
+      const std::uint64_t count = entries_[at].count;
+      if (count == floor_) return at;
+      smallest = std::min(smallest, count);
+    }
+    floor_ = smallest;
+  }
+}
+
 void SpaceSaving::set_label(Entry& entry, std::string_view label) {
   const std::size_t bytes = std::min(label.size(), kMaxLabelBytes);
   std::memcpy(entry.label, label.data(), bytes);
@@ -70,11 +88,8 @@ std::uint64_t SpaceSaving::add(std::uint64_t hash, std::string_view label, std::
     set_label(entry, label);
     return entry.count;
   }
-  // Full: the key takes over the smallest counter, whose count becomes its error.
-  std::size_t smallest = 0;
-  for (std::size_t i = 1; i < entries_.size(); ++i) {
-    if (entries_[i].count < entries_[smallest].count) smallest = i;
-  }
+  // Full: the key takes over a smallest counter, whose count becomes its error.
+  const std::size_t smallest = take_smallest();
   Entry& entry = entries_[smallest];
   hashes_[smallest] = hash;
   entry.error = entry.count;
@@ -125,6 +140,8 @@ void SpaceSaving::merge(const SpaceSaving& other) {
   if (merged.size() > capacity_) merged.resize(capacity_);
   hashes_.clear();
   entries_.clear();
+  cursor_ = 0;
+  floor_ = 0;
   for (const Merged& m : merged) {
     hashes_.push_back(m.hash);
     entries_.push_back(m.entry);

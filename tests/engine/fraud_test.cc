@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -535,6 +536,108 @@ TEST(SpaceSaving, ErrorStaysWithinNOverK) {
   EXPECT_EQ(sketch.size(), 100u);
   expect_space_saving_bounds(sketch, counts);
   EXPECT_EQ(sketch.top(1).front().key, "k0");
+}
+
+// Space-Saving's guarantees whichever smallest counter a new key takes: the counters add up
+// to the stream (until a merge), an estimate is never below the truth nor above it by more
+// than N/k (a key not held estimates as the smallest counter), every key above N/k is held,
+// and votes - error is a lower bound. `counts` maps each key's hash to its true count.
+void expect_space_saving_guarantees(const SpaceSaving& sketch,
+                                    const std::map<std::uint64_t, std::uint64_t>& counts,
+                                    bool merged = false) {
+  const std::uint64_t bound = sketch.total() / sketch.capacity();
+  std::uint64_t held_votes = 0;
+  std::map<std::string, HeavyHitter> held;
+  for (const HeavyHitter& h : sketch.top(sketch.capacity())) {
+    held_votes += h.votes;
+    held[h.key] = h;
+  }
+  if (!merged) {
+    EXPECT_EQ(held_votes, sketch.total());
+  }
+  for (const auto& [hash, count] : counts) {
+    const std::uint64_t estimate = sketch.estimate(hash);
+    ASSERT_GE(estimate, count) << hash;
+    ASSERT_LE(estimate, count + bound) << hash;
+    const auto it = held.find("k" + std::to_string(hash));
+    if (count > bound) {
+      ASSERT_NE(it, held.end()) << hash;
+    }
+    if (it != held.end()) {
+      ASSERT_EQ(it->second.votes, estimate) << hash;
+      ASSERT_LE(it->second.votes - it->second.error, count) << hash;
+    }
+  }
+}
+
+TEST(SpaceSaving, KeepsItsGuaranteesUnderFloodsOfNewKeysAndHeavyWeights) {
+  std::mt19937_64 rng(kSeed);
+  std::printf("seed %u\n", kSeed);
+  struct Case {
+    const char* name;
+    std::size_t capacity;
+    std::function<std::pair<std::uint64_t, std::uint64_t>(std::size_t)> next;  // key, weight
+  };
+  std::uint64_t fresh = 1'000'000;
+  const std::vector<Case> cases = {
+      // Every vote a new key (many distinct addresses).
+      {"distinct", 64,
+       [&](std::size_t) {
+         return std::pair{fresh++, std::uint64_t{1}};
+       }},
+      // Ten heavy keys, 4 % of the stream each, in a flood of new keys.
+      {"heavy in a flood", 64,
+       [&](std::size_t) {
+         const std::uint64_t roll = rng() % 100;
+         return std::pair{roll < 40 ? 1 + roll % 10 : fresh++, std::uint64_t{1}};
+       }},
+      // One key more than the counters, round robin: every counter is at the floor in turn.
+      {"round robin", 64,
+       [&](std::size_t i) {
+         return std::pair{1 + i % 65, std::uint64_t{1}};
+       }},
+      // Weighted adds over a skewed key set with a drifting hot spot.
+      {"weighted", 32,
+       [&](std::size_t i) {
+         const std::uint64_t key = rng() % 4 == 0 ? 1 + (i / 5'000) % 7 : 100 + rng() % 2'000;
+         return std::pair{key, 1 + rng() % 5};
+       }},
+      // Capacity one: the only counter is always the smallest.
+      {"single counter", 1,
+       [&](std::size_t) {
+         return std::pair{1 + rng() % 3, std::uint64_t{1}};
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    SpaceSaving sketch(c.capacity);
+    std::map<std::uint64_t, std::uint64_t> counts;
+    for (std::size_t i = 0; i < 50'000; ++i) {
+      const auto [key, weight] = c.next(i);
+      counts[key] += weight;
+      // A key not held takes a smallest counter: its estimate grows from that counter, which
+      // estimate() showed for it, exactly as a held key's does.
+      const std::uint64_t before = sketch.estimate(key);
+      ASSERT_EQ(sketch.add(key, "k" + std::to_string(key), weight), before + weight);
+      if (i % 10'000 == 9'999) expect_space_saving_guarantees(sketch, counts);
+    }
+    expect_space_saving_guarantees(sketch, counts);
+    // Merging keeps them, and adding after a merge too.
+    SpaceSaving other(c.capacity);
+    for (std::size_t i = 0; i < 5'000; ++i) {
+      const auto [key, weight] = c.next(i);
+      counts[key] += weight;
+      other.add(key, "k" + std::to_string(key), weight);
+    }
+    sketch.merge(other);
+    expect_space_saving_guarantees(sketch, counts, true);
+    for (std::size_t i = 0; i < 5'000; ++i) {
+      const auto [key, weight] = c.next(i);
+      counts[key] += weight;
+      sketch.add(key, "k" + std::to_string(key), weight);
+    }
+    expect_space_saving_guarantees(sketch, counts, true);
+  }
 }
 
 TEST(SpaceSaving, MergedSummariesKeepTheBoundOfTheWholeStream) {

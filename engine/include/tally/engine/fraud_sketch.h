@@ -60,12 +60,17 @@ class SpaceSaving {
   };
   std::size_t find(std::uint64_t hash) const;  // index, or size() when absent
   std::uint64_t min_count() const;             // 0 while not full
+  // The index of a counter with the smallest count, in amortized O(1). REQUIRES: full.
+  std::size_t take_smallest();
   void set_label(Entry& entry, std::string_view label);
 
   std::size_t capacity_;
   std::vector<std::uint64_t> hashes_;  // parallel to entries_: a short linear scan finds a key
   std::vector<Entry> entries_;
   std::uint64_t total_ = 0;
+  // take_smallest(): no count is below floor_; the search for one at floor_ resumes at cursor_.
+  std::uint64_t floor_ = 0;
+  std::size_t cursor_ = 0;
 };
 
 // Counts per key over a sliding window of window_ms, approximated by two tumbling windows

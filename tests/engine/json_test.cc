@@ -55,6 +55,20 @@ TEST(IsValidUtf8, AcceptsWellFormedText) {
   EXPECT_TRUE(is_valid_utf8("\xF4\x8F\xBF\xBF"));  // U+10FFFF, the largest code point
 }
 
+TEST(IsValidUtf8, FindsABadSequenceAtAnyOffsetOfALongAsciiRun) {
+  // Long ASCII runs are skipped eight bytes at a time: a bad or a good multi-byte sequence
+  // must be judged the same wherever it falls relative to those eight-byte steps.
+  for (std::size_t offset = 0; offset <= 24; ++offset) {
+    const std::string before(offset, 'a');
+    const std::string after(17, 'z');
+    EXPECT_FALSE(is_valid_utf8(before + "\xC0\x80" + after)) << offset;
+    EXPECT_FALSE(is_valid_utf8(before + "\xFF" + after)) << offset;
+    EXPECT_FALSE(is_valid_utf8(before + "\xE4\xB8")) << offset;  // cut short at the end
+    EXPECT_TRUE(is_valid_utf8(before + "\xE4\xB8\xAD" + after)) << offset;
+    EXPECT_TRUE(is_valid_utf8(before + after)) << offset;
+  }
+}
+
 TEST(IsValidUtf8, RejectsOverlongEncodings) {
   EXPECT_FALSE(is_valid_utf8("\xC0\x80"));
   EXPECT_FALSE(is_valid_utf8("\xC1\xBF"));

@@ -3,6 +3,7 @@
 // merge; the report and recovery.
 #include "tally/engine/fraud.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -427,6 +428,85 @@ TEST(FraudSubnets, NamesIpv4Slash24AndIpv6Slash64) {
   EXPECT_EQ(subnet_of("2408:8207:18a0:b3e0:1c2d::7"), "2408:8207:18a0:b3e0::/64");
   EXPECT_EQ(subnet_of("2001:db8::1"), "2001:db8:0:0::/64");
   EXPECT_EQ(subnet_of("not-an-ip"), "not-an-ip");
+}
+
+// subnet_of() as inet_pton() and printf name it: what the IPv4 fast path must agree with.
+std::string subnet_by_inet_pton(std::string_view ip) {
+  char text[INET6_ADDRSTRLEN + 1] = {};
+  char out[64];
+  if (ip.size() < sizeof(text)) {
+    std::copy(ip.begin(), ip.end(), text);
+    unsigned char bytes[16] = {};
+    if (inet_pton(AF_INET, text, bytes) == 1) {
+      return std::string(
+          out, static_cast<std::size_t>(
+                   std::snprintf(out, sizeof(out), "%u.%u.%u.0/24", bytes[0], bytes[1], bytes[2])));
+    }
+    if (inet_pton(AF_INET6, text, bytes) == 1) {
+      return std::string(out, static_cast<std::size_t>(std::snprintf(
+                                  out, sizeof(out), "%x:%x:%x:%x::/64", (bytes[0] << 8) | bytes[1],
+                                  (bytes[2] << 8) | bytes[3], (bytes[4] << 8) | bytes[5],
+                                  (bytes[6] << 8) | bytes[7])));
+    }
+  }
+  return std::string(ip.substr(0, 64));
+}
+
+TEST(FraudSubnets, AgreeWithInetPtonOnAddressesAndNearMisses) {
+  std::mt19937 rng(kSeed);
+  std::printf("seed %u\n", kSeed);
+  std::vector<std::string> ips = {
+      "0.0.0.0",
+      "255.255.255.255",
+      "256.1.1.1",
+      "1.2.3.256",
+      "01.2.3.4",
+      "1.2.3.04",
+      "1.2.3.0",
+      "1.2.3",
+      "1.2.3.4.",
+      ".1.2.3.4",
+      "1..2.3",
+      "1.2.3.4.5",
+      "1.2.3.-4",
+      "1.2.3.4 ",
+      " 1.2.3.4",
+      "1.2.3.4/24",
+      "1.2.3.a",
+      "1.2.3.1000",
+      "999.1.1.1",
+      "00.1.1.1",
+      "",
+      ".",
+      "...",
+      "1234",
+      "::1",
+      "::ffff:1.2.3.4",
+      "2408:8207:18a0:b3e0:1c2d::7",
+      "fe80::1%eth0",
+      "1.2.3.4:80",
+      "10.0.0.1",
+      "192.168.001.1",
+      "0.0.0.00",
+  };
+  ips.push_back(std::string("1.2.3.4\0junk", 12));
+  ips.push_back(std::string(100, '1'));
+  const std::string bytes = "0123456789.:abcdef";
+  for (int i = 0; i < 20'000; ++i) {
+    std::string ip;
+    if (i % 2 == 0) {
+      for (int octet = 0; octet < 4; ++octet) {
+        if (octet > 0) ip += '.';
+        ip += std::to_string(rng() % (i % 8 == 0 ? 300 : 256));
+      }
+      if (i % 10 == 0) ip.insert(rng() % (ip.size() + 1), 1, bytes[rng() % bytes.size()]);
+    } else {
+      ip.resize(rng() % 20);
+      for (char& c : ip) c = bytes[rng() % (i % 4 == 1 ? 11 : bytes.size())];
+    }
+    ips.push_back(ip);
+  }
+  for (const std::string& ip : ips) ASSERT_EQ(subnet_of(ip), subnet_by_inet_pton(ip)) << ip;
 }
 
 TEST(FraudReport, ShowsTheFarmFirstWithConcentration) {

@@ -31,6 +31,8 @@ constexpr std::size_t kTopShards = 16;       // per heavy-hitter list
 constexpr std::size_t kClusterShards = 16;   // per look-alike table
 constexpr std::size_t kDeviceShards = 64;    // distinct voters per device
 constexpr std::size_t kCandidateShards = 4;  // per candidate top-source list
+static_assert(std::has_single_bit(kTopShards) && std::has_single_bit(kClusterShards) &&
+              std::has_single_bit(kDeviceShards) && std::has_single_bit(kCandidateShards));
 constexpr std::size_t kMaxAlerts = 50;
 constexpr std::size_t kConcentrationTop = 10;  // "top sources" of a candidate
 // A burst needs this many minutes of the candidate's history to compare with.
@@ -124,6 +126,7 @@ struct alignas(kCacheLine) Guarded {
 template <typename Sketch>
 class Sharded {
  public:
+  // REQUIRES: `shards` is a power of two (a shard is picked without a division).
   Sharded(std::size_t shards, std::size_t per_shard) {
     shards_.reserve(shards);
     for (std::size_t i = 0; i < shards; ++i)
@@ -132,10 +135,13 @@ class Sharded {
   // Runs `fn(sketch)` under the shard of `hash` (its top bits; sketches use the low bits).
   template <typename Fn>
   auto with(std::uint64_t hash, Fn&& fn) {
-    Guarded<Sketch>& shard = *shards_[(hash >> 40) % shards_.size()];
+    Guarded<Sketch>& shard = shard_of(hash);
     std::lock_guard lock(shard.mutex);
     return fn(shard.sketch);
   }
+  // Starts loading what with(hash, ...) will touch in the sketch (Sketch::prefetch, which
+  // needs no lock).
+  void prefetch(std::uint64_t hash) const { shard_of(hash).sketch.prefetch(hash); }
   template <typename Fn>
   void for_each(Fn&& fn) const {
     for (const auto& shard : shards_) {
@@ -152,6 +158,10 @@ class Sharded {
   }
 
  private:
+  Guarded<Sketch>& shard_of(std::uint64_t hash) const {
+    return *shards_[(hash >> 40) & (shards_.size() - 1)];
+  }
+
   std::vector<std::unique_ptr<Guarded<Sketch>>> shards_;
 };
 
@@ -487,10 +497,6 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
   const FraudThresholds& limits = campaign.fraud;
   const std::int64_t window_ms = std::int64_t{limits.window_s} * 1000;
 
-  FraudFlags flags = 0;
-  if (ballot.device.empty()) flags |= flag_of(FraudReason::no_device);
-  if (is_bot_user_agent(ballot.ua)) flags |= flag_of(FraudReason::bot_ua);
-
   char subnet_text[kSubnetBytes];
   const std::string_view subnet(subnet_text, write_subnet(ballot.ip, subnet_text));
   const std::uint64_t ip_hash = hash_of(ballot.ip, kIpSeed);
@@ -499,6 +505,21 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
   const std::uint64_t device_hash = hash_of(ballot.device, kDeviceSeed);
   const std::uint64_t voter_hash = hash_of(ballot.voter, kVoterSeed);
   const std::uint64_t candidate_hash = mix(std::uint64_t{candidate_index} + 1);
+  const std::uint64_t ip_key = combine(combine(ip_hash, ua_hash), candidate_hash);
+  const std::uint64_t subnet_key = combine(combine(subnet_hash, ua_hash), candidate_hash);
+  const std::uint64_t timing_key = combine(ip_hash, candidate_hash);
+  // The look-alike and device tables are megabytes: their rows for this vote load while the
+  // user agent is read and the heavy hitters are counted.
+  if (!ballot.ip.empty()) {
+    state.ip_clusters.prefetch(ip_key);
+    state.subnet_clusters.prefetch(subnet_key);
+    state.ip_timing.prefetch(timing_key);
+  }
+  if (!ballot.device.empty()) state.devices.prefetch(device_hash);
+
+  FraudFlags flags = 0;
+  if (ballot.device.empty()) flags |= flag_of(FraudReason::no_device);
+  if (is_bot_user_agent(ballot.ua)) flags |= flag_of(FraudReason::bot_ua);
 
   // Heavy hitters: address concentration is evidence for /fraud, never a flag by itself.
   if (!ballot.ip.empty()) {
@@ -516,13 +537,10 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
     const auto crossed = [](double estimate, std::uint32_t limit) {
       return estimate > limit && estimate - 1 <= limit;
     };
-    const std::uint64_t ip_key = combine(combine(ip_hash, ua_hash), candidate_hash);
     const WindowCounts::Hit by_ip = state.ip_clusters.with(
         ip_key, [&](WindowCounts& w) { return w.add(ip_key, server_ms, window_ms); });
-    const std::uint64_t subnet_key = combine(combine(subnet_hash, ua_hash), candidate_hash);
     const WindowCounts::Hit by_subnet = state.subnet_clusters.with(
         subnet_key, [&](WindowCounts& w) { return w.add(subnet_key, server_ms, window_ms); });
-    const std::uint64_t timing_key = combine(ip_hash, candidate_hash);
     const WindowCounts::Hit timing = state.ip_timing.with(
         timing_key, [&](WindowCounts& w) { return w.add(timing_key, server_ms, window_ms); });
     const bool regular = timing.gaps >= kRegularMinGaps && timing.gap_cv < kRegularMaxCv &&

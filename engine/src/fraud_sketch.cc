@@ -7,6 +7,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "tally/engine/internal/hazard.h"
+
 namespace tally::engine {
 namespace {
 
@@ -20,8 +22,22 @@ std::size_t round_up_to_bucket(std::size_t slots, std::size_t bucket) {
   return std::max<std::size_t>(bucket, (slots + bucket - 1) / bucket * bucket);
 }
 
+// hash % n, without a division when n is a power of two (the default sizes).
+std::size_t reduce(std::uint64_t hash, std::size_t n) {
+  return static_cast<std::size_t>((n & (n - 1)) == 0 ? hash & (n - 1) : hash % n);
+}
+
 std::size_t bucket_of(std::uint64_t hash, std::size_t slot_count, std::size_t bucket) {
-  return static_cast<std::size_t>(hash % (slot_count / bucket)) * bucket;
+  return reduce(hash, slot_count / bucket) * bucket;
+}
+
+// Starts loading the cache lines of [begin, begin + bytes).
+void prefetch_range(const void* begin, std::size_t bytes) {
+  const auto* first = static_cast<const char*>(begin);
+  for (std::size_t offset = 0; offset < bytes; offset += internal::kCacheLine) {
+    __builtin_prefetch(first + offset);
+  }
+  __builtin_prefetch(first + bytes - 1);
 }
 
 }  // namespace
@@ -166,6 +182,11 @@ std::vector<HeavyHitter> SpaceSaving::top(std::size_t n) const {
 
 WindowCounts::WindowCounts(std::size_t slots) : slots_(round_up_to_bucket(slots, kBucketSlots)) {}
 
+void WindowCounts::prefetch(std::uint64_t hash) const {
+  prefetch_range(&slots_[bucket_of(hash >> 1, slots_.size(), kBucketSlots)],
+                 kBucketSlots * sizeof(Slot));
+}
+
 void WindowCounts::roll(Slot& slot, std::int64_t window) {
   if (slot.window == window) return;
   slot.previous = slot.window == window - 1 ? slot.current : 0;
@@ -272,6 +293,11 @@ void WindowCounts::merge(const WindowCounts& other) {
 // ---- DeviceVoters ----
 
 DeviceVoters::DeviceVoters(std::size_t slots) : slots_(round_up_to_bucket(slots, kBucketSlots)) {}
+
+void DeviceVoters::prefetch(std::uint64_t device_hash) const {
+  prefetch_range(&slots_[bucket_of(device_hash >> 1, slots_.size(), kBucketSlots)],
+                 kBucketSlots * sizeof(Slot));
+}
 
 std::uint32_t DeviceVoters::estimate(const Slot& slot) {
   const int ones = std::popcount(slot.bits[0]) + std::popcount(slot.bits[1]);

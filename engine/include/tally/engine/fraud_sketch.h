@@ -92,6 +92,9 @@ class WindowCounts {
   };
   // Counts one event of `hash` at `now_ms`. REQUIRES: window_ms > 0.
   Hit add(std::uint64_t hash, std::int64_t now_ms, std::int64_t window_ms);
+  // Starts loading the bucket add(hash, ...) reads into the cache. It reads only the table's
+  // address, which never changes: safe beside any call, on any thread.
+  void prefetch(std::uint64_t hash) const;
   // Adds `other`'s counts (same key, same windows); timing keeps the side with more gaps.
   // REQUIRES: same slot count.
   void merge(const WindowCounts& other);
@@ -125,6 +128,8 @@ class DeviceVoters {
   // Records that voter `voter_hash` used device `device_hash` in `period`; returns the
   // device's estimated distinct voters this period (1 when the device could not be tracked).
   std::uint32_t add(std::uint64_t device_hash, std::uint64_t voter_hash, std::int64_t period);
+  // As WindowCounts::prefetch(): safe beside any call, on any thread.
+  void prefetch(std::uint64_t device_hash) const;
   // Union of the voter sets of the same device and period. REQUIRES: same slot count.
   void merge(const DeviceVoters& other);
   std::size_t slots() const { return slots_.size(); }

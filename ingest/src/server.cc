@@ -372,6 +372,10 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     bool close = false;
     std::string wire;
     std::vector<Line> lines;
+    // The encoded payloads of the lines queued for commit, one buffer per decide_lines()
+    // pass: the writer reads them until each line completes, so a buffer never grows once
+    // queued from (a deque keeps the earlier ones in place).
+    std::deque<std::string> payloads;
     // Lines without their final status, plus one while the session is deciding lines.
     // The storage writer decrements it with acq_rel after writing its line, so that the
     // thread that sees it reach 0 (acquire) reads every line's final fields.
@@ -406,6 +410,10 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     slot->close = false;
     slot->wire.clear();
     slot->lines.clear();
+    if (!slot->payloads.empty()) {
+      slot->payloads.resize(1);  // keeps the first buffer's capacity for the next request
+      slot->payloads.front().clear();
+    }
     slot->retries = 0;
     slot->reserved_body_bytes = 0;
     queue_.push_back(std::move(slot));
@@ -806,6 +814,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   // drops the session's count. Lines whose duplicate is in flight are retried on a timer.
   void decide_lines(Slot& slot) {
     thread_local VoteParser parser;
+    auto& to_commit = lines_to_commit();
     const std::string& body = slot.request.body();
     const bool first_pass = slot.retries == 0;
     bool any_pending = false;
@@ -840,15 +849,9 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
         finish_line(slot);
         continue;
       }
-      const auto submitted = server_.vote_log.submit_vote(parsed.ballot, decision.claim,
-                                                          decision.flags, &on_vote_committed, &line);
-      if (submitted == storage::SubmitResult::queued) continue;  // on_vote_committed finishes it
-      server_.engine.release(std::move(decision.claim));
-      line.status = submitted == storage::SubmitResult::overloaded ? VoteStatus::overloaded
-                                                                   : VoteStatus::unavailable;
-      line.error = {};
-      finish_line(slot);
+      to_commit.push_back({parsed.ballot, std::move(decision.claim), decision.flags, &line});
     }
+    if (!to_commit.empty()) submit_lines(slot);
     if (any_pending) {
       // Keep the session's count: the timer's decide_lines() drops it.
       const auto delay = std::chrono::milliseconds(slot.retries < 10 ? 1 : 10);
@@ -860,6 +863,33 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
       return;
     }
     finish_line(slot);  // the session's count
+  }
+
+  // Accepted lines, queued for commit together at the end of a decide_lines() pass: one lock
+  // and at most one wake-up of the writer per pass, not per line.
+  static std::vector<storage::VoteLog::VoteToCommit>& lines_to_commit() {
+    thread_local std::vector<storage::VoteLog::VoteToCommit> lines;
+    return lines;
+  }
+
+  // Queues the lines decide_lines() accepted; answers those storage refuses.
+  void submit_lines(Slot& slot) {
+    auto& to_commit = lines_to_commit();
+    if (slot.payloads.empty() || slot.retries > 0) slot.payloads.emplace_back();
+    std::string& payloads = slot.payloads.back();
+    storage::SubmitResult refusal = storage::SubmitResult::queued;
+    const std::size_t queued =
+        server_.vote_log.submit_votes(to_commit, payloads, &on_vote_committed, refusal);
+    // The queued lines are finished by on_vote_committed.
+    for (std::size_t i = queued; i < to_commit.size(); ++i) {
+      server_.engine.release(std::move(to_commit[i].claim));
+      Line& line = *static_cast<Line*>(to_commit[i].context);
+      line.status = refusal == storage::SubmitResult::overloaded ? VoteStatus::overloaded
+                                                                 : VoteStatus::unavailable;
+      line.error = {};
+      finish_line(slot);
+    }
+    to_commit.clear();
   }
 
   // Counts down one finished line (or the session's count) on the session's thread.

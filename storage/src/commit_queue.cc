@@ -7,6 +7,7 @@
 // while it syncs, the next batch accumulates.
 #include "tally/storage/internal/commit_queue.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace tally::storage::internal {
@@ -36,6 +37,31 @@ SubmitResult CommitPipeline::submit(PendingEvent& event) {
   }
   if (wake) wake_.notify_one();
   return SubmitResult::queued;
+}
+
+std::size_t CommitPipeline::submit_all(std::span<PendingEvent> events, SubmitResult& refusal) {
+  refusal = SubmitResult::queued;
+  if (failed()) {
+    refusal = SubmitResult::unavailable;
+    return 0;
+  }
+  std::size_t queued = 0;
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      refusal = SubmitResult::unavailable;
+      return 0;
+    }
+    const std::size_t room = options_.queue_capacity - std::min(queue_.size(), options_.queue_capacity);
+    queued = std::min(room, events.size());
+    for (std::size_t i = 0; i < queued; ++i) queue_.push_back(std::move(events[i]));
+    wake = queued > 0 && writer_waiting_;
+    if (wake) writer_waiting_ = false;
+  }
+  if (queued < events.size()) refusal = SubmitResult::overloaded;
+  if (wake) wake_.notify_one();
+  return queued;
 }
 
 void CommitPipeline::stop() {

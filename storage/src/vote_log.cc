@@ -135,7 +135,7 @@ struct VoteLog::Impl final : internal::BatchSink {
     ChainHash chain = chain_head;
     std::uint64_t seq = first_seq;
     for (const auto& event : events) {
-      chain = encoder.add(hasher, chain, event.kind, seq++, event.payload);
+      chain = encoder.add(hasher, chain, event.kind, seq++, event.bytes());
     }
     const std::string& record = encoder.record();
     rocksdb::WriteBatch batch(record.size() + 128);
@@ -380,6 +380,43 @@ SubmitResult VoteLog::submit_vote(const engine::Ballot& ballot, engine::Claim& c
   const SubmitResult result = impl_->pipeline->submit(event);
   if (result != SubmitResult::queued) claim = std::move(event.claim);
   return result;
+}
+
+std::size_t VoteLog::submit_votes(std::span<VoteToCommit> votes, std::string& payloads,
+                                  CompletionFn done, SubmitResult& refusal) {
+  refusal = SubmitResult::queued;
+  if (votes.empty()) return 0;
+  if (!ready()) {
+    refusal = SubmitResult::unavailable;
+    return 0;
+  }
+  // Every payload first: views into `payloads` are taken only once it stops growing.
+  thread_local std::vector<std::size_t> ends;
+  ends.clear();
+  const std::size_t begin = payloads.size();
+  for (const VoteToCommit& vote : votes) {
+    encode_vote_payload(
+        vote_fields(vote.ballot, vote.claim.server_ms(), vote.claim.period(), vote.flags),
+        payloads);
+    ends.push_back(payloads.size());
+  }
+  thread_local std::vector<internal::PendingEvent> events;
+  events.clear();
+  std::size_t from = begin;
+  for (std::size_t i = 0; i < votes.size(); ++i) {
+    internal::PendingEvent& event = events.emplace_back();
+    event.kind = EventKind::vote;
+    event.payload_view = std::string_view(payloads).substr(from, ends[i] - from);
+    from = ends[i];
+    event.flags = votes[i].flags;
+    event.claim = std::move(votes[i].claim);
+    event.done = done;
+    event.context = votes[i].context;
+  }
+  const std::size_t queued = impl_->pipeline->submit_all(events, refusal);
+  for (std::size_t i = queued; i < votes.size(); ++i) votes[i].claim = std::move(events[i].claim);
+  events.clear();
+  return queued;
 }
 
 SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign, CompletionFn done,

@@ -37,7 +37,10 @@ class FakeSink final : public BatchSink {
     EXPECT_EQ(first_seq, next_seq_);
     next_seq_ += events.size();
     max_batch_ = std::max(max_batch_, events.size());
-    for (const auto& event : events) EXPECT_FALSE(event.payload.empty());
+    for (const auto& event : events) {
+      EXPECT_FALSE(event.bytes().empty());
+      payloads_.emplace_back(event.bytes());
+    }
     return {};
   }
 
@@ -47,6 +50,7 @@ class FakeSink final : public BatchSink {
   std::size_t batches_ = 0;
   std::size_t max_batch_ = 0;
   std::uint64_t next_seq_ = 1;
+  std::vector<std::string> payloads_;  // in seq order
 };
 
 // One submission's answer; written once by the writer thread.
@@ -186,6 +190,70 @@ TEST_F(CommitQueueTest, FullQueueAnswersOverloadedAndKeepsTheClaim) {
   EXPECT_EQ(vote(again, "c", "c01", c2), SubmitResult::queued);
   again.stop();
   EXPECT_EQ(a2.outcome.status, engine::VoteStatus::accepted);
+}
+
+TEST_F(CommitQueueTest, SubmitAllQueuesInOrderAndLeavesWhatDoesNotFitWithItsClaim) {
+  CommitPipelineOptions options;
+  options.queue_capacity = 3;
+  // Five accepted ballots whose payloads live in one buffer of the caller's.
+  const std::string buffer = "p0p1p2p3p4";
+  std::vector<PendingEvent> events(5);
+  std::vector<Slot> slots(5);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    engine::Ballot ballot;
+    ballot.campaign = "ordos";
+    ballot.candidate = "c03";
+    const std::string voter = "all-" + std::to_string(i);
+    ballot.voter = voter;
+    engine::Decision decision = engine_.decide(ballot);
+    ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
+    events[i].claim = std::move(decision.claim);
+    events[i].payload_view = std::string_view(buffer).substr(2 * i, 2);
+    events[i].done = &Slot::done;
+    events[i].context = &slots[i];
+  }
+  {
+    CommitPipeline full(sink_, engine_, options, 0);  // not started: nothing drains
+    SubmitResult refusal = SubmitResult::queued;
+    EXPECT_EQ(full.submit_all(std::span<PendingEvent>(events).first(4), refusal), 3u);
+    EXPECT_EQ(refusal, SubmitResult::overloaded);
+    EXPECT_TRUE(events[3].claim);  // not queued: still the caller's
+    full.stop();                   // what was queued is answered unavailable, claims released
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(slots[i].calls.load(), 1);
+    EXPECT_EQ(slots[3].calls.load(), 0);
+  }
+  engine_.release(std::move(events[3].claim));
+  engine_.release(std::move(events[4].claim));
+
+  // Decided again, all five fit a started pipeline and commit in order with their payloads.
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    engine::Ballot ballot;
+    ballot.campaign = "ordos";
+    ballot.candidate = "c03";
+    const std::string voter = "all-" + std::to_string(i);
+    ballot.voter = voter;
+    engine::Decision decision = engine_.decide(ballot);
+    ASSERT_EQ(decision.status, engine::VoteStatus::accepted) << i;
+    events[i] = PendingEvent{};
+    events[i].claim = std::move(decision.claim);
+    events[i].payload_view = std::string_view(buffer).substr(2 * i, 2);
+    events[i].done = &Slot::done;
+    events[i].context = &slots[i];
+    slots[i].calls.store(0);
+  }
+  CommitPipeline pipeline(sink_, engine_, {}, 0);
+  pipeline.start();
+  SubmitResult refusal = SubmitResult::overloaded;
+  EXPECT_EQ(pipeline.submit_all(events, refusal), 5u);
+  EXPECT_EQ(refusal, SubmitResult::queued);
+  pipeline.stop();
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    ASSERT_EQ(slots[i].calls.load(), 1);
+    EXPECT_EQ(slots[i].outcome.status, engine::VoteStatus::accepted);
+    EXPECT_EQ(slots[i].outcome.seq, i + 1);
+  }
+  EXPECT_EQ(sink_.payloads_, (std::vector<std::string>{"p0", "p1", "p2", "p3", "p4"}));
+  EXPECT_EQ(engine_.tally("ordos")->total, 5u);
 }
 
 TEST_F(CommitQueueTest, CampaignVersionIsInstalledAtItsSeq) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "tally/engine/campaign.h"
@@ -73,6 +74,20 @@ class VoteLog {
   // is untouched and the caller must release it.
   SubmitResult submit_vote(const engine::Ballot& ballot, engine::Claim& claim,
                            engine::FraudFlags flags, CompletionFn done, void* context);
+  // An accepted ballot to queue with submit_votes(): its fields, the claim and flags decide()
+  // gave it, and the context its completion gets.
+  struct VoteToCommit {
+    engine::Ballot ballot;
+    engine::Claim claim;
+    engine::FraudFlags flags = 0;
+    void* context = nullptr;
+  };
+  // Queues `votes` in order under one lock, their payloads appended to `payloads`, which must
+  // stay alive and unchanged until each queued vote has completed. Returns how many, from the
+  // front, were queued: each of those gave up its claim and completes once through `done`.
+  // The rest keep their claims (the caller releases them); `refusal` says why.
+  std::size_t submit_votes(std::span<VoteToCommit> votes, std::string& payloads,
+                           CompletionFn done, SubmitResult& refusal);
   // Queues a campaign version. The writer decides again with check_campaign() (it alone
   // installs, so the answer cannot race another PUT): created/updated write a new version and
   // install it; unchanged/conflict write nothing. The outcome's campaign_outcome says which.

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -32,13 +33,17 @@ namespace tally::storage::internal {
 // One submission waiting for the writer.
 struct PendingEvent {
   EventKind kind = EventKind::vote;
-  // The event's payload (event_format.h), encoded by the submitting thread.
+  // The event's payload (event_format.h), encoded by the submitting thread: in `payload`, or
+  // in a buffer of the submitter's that `payload_view` shows (VoteLog::submit_votes).
   std::string payload;
+  std::string_view payload_view;
   engine::Claim claim;  // vote: the keys it holds until commit or release
   engine::FraudFlags flags = 0;
   std::shared_ptr<const engine::Campaign> campaign;  // campaign: the definition
   CompletionFn done = nullptr;
   void* context = nullptr;
+
+  std::string_view bytes() const { return payload_view.data() != nullptr ? payload_view : payload; }
 };
 
 // Makes one commit batch durable. Called on the writer thread only.
@@ -74,6 +79,9 @@ class CommitPipeline {
   void start();
   // Queues `event`; moved from only when the answer is `queued`.
   SubmitResult submit(PendingEvent& event);
+  // Queues `events` in order under one lock and one wake-up of the writer; returns how many,
+  // from the front, were queued (moved from). `refusal` says why the rest were not.
+  std::size_t submit_all(std::span<PendingEvent> events, SubmitResult& refusal);
   // Stops taking submissions, commits everything queued, joins the writer. Idempotent.
   void stop();
 

@@ -1,10 +1,11 @@
 // FraudMonitor: the fraud signals per campaign. See tally/engine/fraud.h and docs/FRAUD.md.
 //
 // Thread safety: sketches that are not lock-free are split into shards by key hash, each
-// shard a cache line apart with its own mutex held for O(1) work (a bucket of four slots, or
-// a scan of at most 64 Space-Saving counters): threads observing different keys rarely meet,
-// and no lock covers every vote. Counters are relaxed atomics (statistics: no other memory is
-// published through them). Alerts take a mutex only when a threshold is crossed.
+// shard a cache line apart with its own mutex (ShardLock) held for O(1) work (a bucket of
+// four slots, or a scan of at most 64 Space-Saving counters): threads observing different
+// keys rarely meet, and no lock covers every vote. Counters are relaxed atomics (statistics:
+// no other memory is published through them). Alerts take a mutex only when a threshold is
+// crossed.
 #include "tally/engine/fraud.h"
 
 #include <arpa/inet.h>
@@ -115,11 +116,48 @@ std::size_t write_subnet(std::string_view ip, char (&out)[kSubnetBytes]) {
   return n;
 }
 
+// The lock of one shard: a futex mutex (Drepper, "Futexes Are Tricky", mutex 3) whose
+// uncontended lock and unlock are one inline atomic operation each, where std::mutex calls
+// into libc for both. A thread that finds it held sleeps (std::atomic::wait), as with
+// std::mutex: its holder may be preempted on a busy machine, and spinning would not help it.
+//
+// Invariants: state_ is 0 (free), 1 (held, no thread asleep on it) or 2 (held, a thread may be
+// asleep on it). Only the holder stores 0; a thread that will sleep first stores 2, so the
+// holder's unlock sees 2 and wakes one sleeper, which takes the lock with 2 again (it cannot
+// tell whether others sleep).
+class ShardLock {
+ public:
+  void lock() {
+    std::uint32_t expected = 0;
+    // Acquire pairs with the release exchange in unlock(): the previous holder's writes to
+    // the shard happen before ours. Relaxed on failure: lock_contended() retries.
+    if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) {
+      lock_contended();
+    }
+  }
+  void unlock() {
+    // Release pairs with the acquire of the next lock(). 2: a thread may sleep on it.
+    if (state_.exchange(0, std::memory_order_release) == 2) state_.notify_one();
+  }
+
+ private:
+  void lock_contended() {
+    // Acquire: as in lock(). The exchange marks the lock as having sleepers before this thread
+    // sleeps; it returns 0 only when the lock was free, and then this thread holds it.
+    while (state_.exchange(2, std::memory_order_acquire) != 0) {
+      // Relaxed: wait() only returns to the exchange above, which decides.
+      state_.wait(2, std::memory_order_relaxed);
+    }
+  }
+  std::atomic<std::uint32_t> state_{0};
+};
+
 template <typename Sketch>
 struct alignas(kCacheLine) Guarded {
   template <typename... Args>
   explicit Guarded(Args&&... args) : sketch(std::forward<Args>(args)...) {}
-  std::mutex mutex;
+  ShardLock lock;
   Sketch sketch;
 };
 
@@ -136,7 +174,7 @@ class Sharded {
   template <typename Fn>
   auto with(std::uint64_t hash, Fn&& fn) {
     Guarded<Sketch>& shard = shard_of(hash);
-    std::lock_guard lock(shard.mutex);
+    std::lock_guard held(shard.lock);
     return fn(shard.sketch);
   }
   // Starts loading what with(hash, ...) will touch in the sketch (Sketch::prefetch, which
@@ -145,7 +183,7 @@ class Sharded {
   template <typename Fn>
   void for_each(Fn&& fn) const {
     for (const auto& shard : shards_) {
-      std::lock_guard lock(shard->mutex);
+      std::lock_guard held(shard->lock);
       fn(shard->sketch);
     }
   }

@@ -71,9 +71,10 @@ void CampaignState::set_definition(const Campaign& definition) {
 
 Generation* CampaignState::make_generation(std::int64_t id, std::uint64_t base_seq,
                                            bool with_quota) const {
-  // Request ids are optional and rarer than voters: start their table smaller and let it grow.
-  const std::uint64_t expected = with_quota ? expected_voters_ : expected_voters_ / 8;
-  return new Generation(id, base_seq, expected, with_quota);
+  // A request-id table is sized like the dedupe table: frontends that send request ids send
+  // one with every ballot, and a table that starts small stalls its users at each doubling.
+  // One that is never used costs address space only (its pages are never touched).
+  return new Generation(id, base_seq, expected_voters_, with_quota);
 }
 
 Generation* CampaignState::period_generation(std::int64_t period, std::uint64_t base_seq,

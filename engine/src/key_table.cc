@@ -79,6 +79,12 @@ void KeyTable::grow(Array& array) {
     if (!array.next.compare_exchange_strong(expected, bigger, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
       delete bigger;  // another thread started this growth
+    } else {
+      // Fault the new array in, in order, while the movers fill it: every one of its pages
+      // is written by the migration anyway, and one sequential pass is cheaper than a page
+      // fault in the middle of each mover's chunk. It only maps zero pages, so racing the
+      // movers' writes is harmless. Advice only: an old kernel skips it.
+      madvise(bigger->slots.get(), bigger->capacity * sizeof(Slot), MADV_POPULATE_WRITE);
     }
   }
   help_migrate(array);

@@ -849,7 +849,12 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
         finish_line(slot);
         continue;
       }
-      to_commit.push_back({parsed.ballot, std::move(decision.claim), decision.flags, &line});
+      // Encoded now: the parsed fields live in the parser's buffers until the next line.
+      std::string& payloads = payload_buffer(slot);
+      const std::size_t begin = payloads.size();
+      storage::VoteLog::append_vote_payload(parsed.ballot, decision.claim, decision.flags,
+                                            payloads);
+      to_commit.push_back({begin, payloads.size(), std::move(decision.claim), decision.flags, &line});
     }
     if (!to_commit.empty()) submit_lines(slot);
     if (any_pending) {
@@ -872,11 +877,19 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     return lines;
   }
 
+  // The buffer this decide_lines() pass encodes its accepted lines into: the first pass
+  // reuses the slot's first buffer; a retry pass takes a new one, since the writer may still
+  // be reading the earlier ones.
+  static std::string& payload_buffer(Slot& slot) {
+    if (slot.payloads.empty()) slot.payloads.emplace_back();
+    if (slot.retries > 0 && slot.payloads.size() < slot.retries + 1) slot.payloads.emplace_back();
+    return slot.payloads.back();
+  }
+
   // Queues the lines decide_lines() accepted; answers those storage refuses.
   void submit_lines(Slot& slot) {
     auto& to_commit = lines_to_commit();
-    if (slot.payloads.empty() || slot.retries > 0) slot.payloads.emplace_back();
-    std::string& payloads = slot.payloads.back();
+    const std::string& payloads = slot.payloads.back();
     storage::SubmitResult refusal = storage::SubmitResult::queued;
     const std::size_t queued =
         server_.vote_log.submit_votes(to_commit, payloads, &on_vote_committed, refusal);

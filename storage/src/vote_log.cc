@@ -382,7 +382,12 @@ SubmitResult VoteLog::submit_vote(const engine::Ballot& ballot, engine::Claim& c
   return result;
 }
 
-std::size_t VoteLog::submit_votes(std::span<VoteToCommit> votes, std::string& payloads,
+void VoteLog::append_vote_payload(const engine::Ballot& ballot, const engine::Claim& claim,
+                                  engine::FraudFlags flags, std::string& payloads) {
+  encode_vote_payload(vote_fields(ballot, claim.server_ms(), claim.period(), flags), payloads);
+}
+
+std::size_t VoteLog::submit_votes(std::span<VoteToCommit> votes, std::string_view payloads,
                                   CompletionFn done, SubmitResult& refusal) {
   refusal = SubmitResult::queued;
   if (votes.empty()) return 0;
@@ -390,24 +395,13 @@ std::size_t VoteLog::submit_votes(std::span<VoteToCommit> votes, std::string& pa
     refusal = SubmitResult::unavailable;
     return 0;
   }
-  // Every payload first: views into `payloads` are taken only once it stops growing.
-  thread_local std::vector<std::size_t> ends;
-  ends.clear();
-  const std::size_t begin = payloads.size();
-  for (const VoteToCommit& vote : votes) {
-    encode_vote_payload(
-        vote_fields(vote.ballot, vote.claim.server_ms(), vote.claim.period(), vote.flags),
-        payloads);
-    ends.push_back(payloads.size());
-  }
   thread_local std::vector<internal::PendingEvent> events;
   events.clear();
-  std::size_t from = begin;
   for (std::size_t i = 0; i < votes.size(); ++i) {
     internal::PendingEvent& event = events.emplace_back();
     event.kind = EventKind::vote;
-    event.payload_view = std::string_view(payloads).substr(from, ends[i] - from);
-    from = ends[i];
+    event.payload_view =
+        payloads.substr(votes[i].payload_begin, votes[i].payload_end - votes[i].payload_begin);
     event.flags = votes[i].flags;
     event.claim = std::move(votes[i].claim);
     event.done = done;

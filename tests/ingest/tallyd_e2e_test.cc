@@ -211,6 +211,40 @@ TEST_F(TallydTest, BatchAnswersEveryLineInOrder) {
   EXPECT_EQ(number_of(lines[4], "line"), 6);
 }
 
+TEST_F(TallydTest, EveryBatchLineIsStoredWithItsOwnFields) {
+  // Each stored event must carry the fields of its own line, whatever was parsed after it
+  // (escaped strings are unescaped into the parser's buffer, which the next line reuses).
+  std::string body;
+  constexpr int kLines = 60;
+  for (int i = 0; i < kLines; ++i) {
+    const std::string candidate = "c" + std::string(i % 20 < 9 ? "0" : "") + std::to_string(i % 20 + 1);
+    body += ballot(candidate, "stored-\\u00e9-" + std::to_string(i), kDemo,
+                   R"(,"device":"dev-)" + std::to_string(i) + R"(","request_id":"req-)" +
+                       std::to_string(i) + "\"") +
+            "\n";
+  }
+  HttpClient client(server_.port());
+  const HttpAnswer answer = client.request("POST", "/v1/votes:batch", body, server_.ingest_token());
+  ASSERT_EQ(answer.status, 200);
+  std::istringstream in(answer.body);
+  int i = 0;
+  for (std::string line; std::getline(in, line); ++i) {
+    ASSERT_EQ(status_of(line), "accepted") << line;
+    const HttpAnswer event = client.request(
+        "GET", "/v1/votes/" + std::to_string(number_of(line, "seq")), {}, server_.admin_token());
+    ASSERT_EQ(event.status, 200);
+    const std::string candidate = "c" + std::string(i % 20 < 9 ? "0" : "") + std::to_string(i % 20 + 1);
+    EXPECT_NE(event.body.find("\"voter\":\"stored-\xC3\xA9-" + std::to_string(i) + "\""),
+              std::string::npos)
+        << event.body;
+    EXPECT_NE(event.body.find(R"("candidate":")" + candidate + "\""), std::string::npos)
+        << event.body;
+    EXPECT_NE(event.body.find(R"("device":"dev-)" + std::to_string(i) + "\""), std::string::npos)
+        << event.body;
+  }
+  EXPECT_EQ(i, kLines);
+}
+
 TEST_F(TallydTest, BatchOverTheLineLimitIsRefusedWholeAndCountsNothing) {
   std::string body;
   for (int i = 0; i < 10'001; ++i) body += ballot("c05", "bulk-" + std::to_string(i)) + "\n";

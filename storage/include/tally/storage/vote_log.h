@@ -74,19 +74,25 @@ class VoteLog {
   // is untouched and the caller must release it.
   SubmitResult submit_vote(const engine::Ballot& ballot, engine::Claim& claim,
                            engine::FraudFlags flags, CompletionFn done, void* context);
-  // An accepted ballot to queue with submit_votes(): its fields, the claim and flags decide()
-  // gave it, and the context its completion gets.
+  // An accepted ballot to queue with submit_votes(): where its payload is in the caller's
+  // buffer (append_vote_payload), the claim and flags decide() gave it, and the context its
+  // completion gets.
   struct VoteToCommit {
-    engine::Ballot ballot;
+    std::size_t payload_begin = 0;
+    std::size_t payload_end = 0;
     engine::Claim claim;
     engine::FraudFlags flags = 0;
     void* context = nullptr;
   };
-  // Queues `votes` in order under one lock, their payloads appended to `payloads`, which must
-  // stay alive and unchanged until each queued vote has completed. Returns how many, from the
-  // front, were queued: each of those gave up its claim and completes once through `done`.
-  // The rest keep their claims (the caller releases them); `refusal` says why.
-  std::size_t submit_votes(std::span<VoteToCommit> votes, std::string& payloads,
+  // Appends the event payload of an accepted ballot to `payloads`. Call it right after
+  // decide(): the ballot's fields need not outlive this call.
+  static void append_vote_payload(const engine::Ballot& ballot, const engine::Claim& claim,
+                                  engine::FraudFlags flags, std::string& payloads);
+  // Queues `votes` in order under one lock; their payloads are read from `payloads`, which
+  // must stay alive and unchanged until each queued vote has completed. Returns how many,
+  // from the front, were queued: each of those gave up its claim and completes once through
+  // `done`. The rest keep their claims (the caller releases them); `refusal` says why.
+  std::size_t submit_votes(std::span<VoteToCommit> votes, std::string_view payloads,
                            CompletionFn done, SubmitResult& refusal);
   // Queues a campaign version. The writer decides again with check_campaign() (it alone
   // installs, so the answer cannot race another PUT): created/updated write a new version and

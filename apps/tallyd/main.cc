@@ -194,6 +194,8 @@ int run(const Options& options) {
   if (options.demo) {
     if (auto status = install_demo(*vote_log, engine); !status.ok()) return fail(status.message());
   }
+  // Before the first connection: a campaign's opening rush should not wait on page faults.
+  engine.prepare_tables();
 
   std::string tokens_path;
   bool tokens_created = false;

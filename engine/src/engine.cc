@@ -237,6 +237,23 @@ std::vector<std::shared_ptr<const Campaign>> Engine::campaigns() const {
   return out;
 }
 
+void Engine::prepare_tables() {
+  const std::int64_t now_ms = clock_.now_ms();
+  const std::uint64_t base_seq = as_of_seq();
+  for (const auto& [id, state] : load_map()->states) {
+    if (!state->is_open_at(now_ms)) continue;
+    if (Generation* period = state->period_generation(state->period_of(now_ms), base_seq, true)) {
+      period->keys.fault_in();
+      if (period->quota) period->quota->fault_in();
+      internal::clear_hazard(internal::kSlotGeneration);
+    }
+    if (Generation* day = state->request_generation(utc_day(now_ms), base_seq, true)) {
+      day->keys.fault_in();
+      internal::clear_hazard(internal::kSlotRequestGen);
+    }
+  }
+}
+
 Decision Engine::decide(const Ballot& ballot) {
   if (auto error = check_ballot(ballot)) return reject(VoteStatus::invalid, *error);
   // Judging again happens when a campaign version or a UTC day changes under the ballot;

@@ -71,6 +71,12 @@ std::uint64_t KeyTable::await_word_slow(Slot& slot) {
   }
 }
 
+void KeyTable::fault_in() const {
+  Array* array = internal::protect(live_, internal::kSlotTableArray);
+  madvise(array->slots.get(), array->capacity * sizeof(Slot), MADV_POPULATE_WRITE);
+  internal::clear_hazard(internal::kSlotTableArray);
+}
+
 void KeyTable::grow(Array& array) {
   if (array.next.load(std::memory_order_acquire) == nullptr) {
     auto* bigger = new Array(array.capacity * 2);

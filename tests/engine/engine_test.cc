@@ -63,6 +63,26 @@ class EngineTest : public ::testing::Test {
   std::uint64_t seq_ = 0;
 };
 
+TEST_F(EngineTest, PreparedTablesServeTheFirstBallotsAsUsual) {
+  EXPECT_EQ(engine_.table_stats().bytes, 0u);  // tables are made on first use...
+  engine_.prepare_tables();                     // ...or ahead of it
+  const std::uint64_t prepared = engine_.table_stats().bytes;
+  EXPECT_GT(prepared, 0u);
+  engine_.prepare_tables();  // idempotent: the same tables
+  EXPECT_EQ(engine_.table_stats().bytes, prepared);
+  const Decision first = vote(ballot("alice", "c01"));
+  ASSERT_EQ(first.status, VoteStatus::accepted);
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::duplicate);
+  EXPECT_EQ(engine_.table_stats().bytes, prepared);  // the prepared tables took the keys
+  EXPECT_EQ(votes_of("c01"), 1u);
+}
+
+TEST_F(EngineTest, PreparingTablesOfAClosedCampaignMakesNone) {
+  clock_.set_ms(kCloses + kHour);
+  engine_.prepare_tables();
+  EXPECT_EQ(engine_.table_stats().bytes, 0u);
+}
+
 TEST_F(EngineTest, FirstBallotIsAcceptedAndCounted) {
   const Decision decision = vote(ballot("alice", "c01"));
   EXPECT_EQ(decision.status, VoteStatus::accepted);

@@ -161,6 +161,12 @@ class Engine {
   std::shared_ptr<const Campaign> campaign(std::string_view id) const;
   std::vector<std::shared_ptr<const Campaign>> campaigns() const;
 
+  // Creates the tables of every open campaign's current period and UTC day, and maps their
+  // memory, so that the first ballots of a rush do not each wait for the pages they touch.
+  // Call it before serving (tallyd does, after recovery); decide() would otherwise create
+  // them on first use. Safe for concurrent use.
+  void prepare_tables();
+
   // Judges a ballot at the current server time, in DESIGN.md's precedence order. An
   // `accepted` decision holds claims on its keys (see Claim).
   Decision decide(const Ballot& ballot);

@@ -46,18 +46,6 @@ constexpr std::uint32_t kSeed = 20230327;
 // The straightforward is_bot_user_agent(): the baseline of BM_IsBotUserAgentReference.
 bool is_bot_user_agent_reference(std::string_view ua) {
   if (ua.empty()) return true;
-  static constexpr std::string_view kMarkers[] = {
-      "headlesschrome",  "headless",       "phantomjs",
-      "selenium",        "webdriver",      "puppeteer",
-      "playwright",      "curl/",          "wget/",
-      "python-requests", "python-urllib",  "python/",
-      "aiohttp",         "httpx",          "go-http-client",
-      "okhttp",          "java/",          "apache-httpclient",
-      "libwww-perl",     "scrapy",         "node-fetch",
-      "axios/",          "postmanruntime", "httpclient",
-      "spider",          "crawler",        "bot/",
-      "slimerjs",        "electron/",
-  };
   char lower[tally::engine::kMaxFieldBytes];
   const std::size_t n = std::min(ua.size(), sizeof(lower));
   for (std::size_t i = 0; i < n; ++i) {
@@ -65,7 +53,7 @@ bool is_bot_user_agent_reference(std::string_view ua) {
     lower[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   }
   const std::string_view text(lower, n);
-  for (std::string_view marker : kMarkers) {
+  for (std::string_view marker : tally::engine::bot_user_agent_markers()) {
     if (text.find(marker) != std::string_view::npos) return true;
   }
   return false;

@@ -364,6 +364,12 @@ constexpr std::string_view kBotMarkers[] = {
     "slimerjs",        "electron/",
 };
 constexpr std::size_t kBotMarkerCount = std::size(kBotMarkers);
+
+}  // namespace
+
+std::span<const std::string_view> bot_user_agent_markers() { return kBotMarkers; }
+
+namespace {
 constexpr std::size_t kLetterPairs = 26 * 26;
 
 // One bit per pair of bytes, indexed by pair_bit().

@@ -274,21 +274,9 @@ TEST(FraudSignals, MissingDevicesAndScriptedUserAgentsAreFlagged) {
 // bytes, lowered, searched for each marker in turn.
 bool is_bot_user_agent_by_search(std::string_view ua) {
   if (ua.empty()) return true;
-  static constexpr std::string_view kMarkers[] = {
-      "headlesschrome",  "headless",       "phantomjs",
-      "selenium",        "webdriver",      "puppeteer",
-      "playwright",      "curl/",          "wget/",
-      "python-requests", "python-urllib",  "python/",
-      "aiohttp",         "httpx",          "go-http-client",
-      "okhttp",          "java/",          "apache-httpclient",
-      "libwww-perl",     "scrapy",         "node-fetch",
-      "axios/",          "postmanruntime", "httpclient",
-      "spider",          "crawler",        "bot/",
-      "slimerjs",        "electron/",
-  };
   std::string lower(ua.substr(0, kMaxFieldBytes));
   for (char& c : lower) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  for (std::string_view marker : kMarkers) {
+  for (std::string_view marker : bot_user_agent_markers()) {
     if (lower.find(marker) != std::string::npos) return true;
   }
   return false;
@@ -297,18 +285,8 @@ bool is_bot_user_agent_by_search(std::string_view ua) {
 TEST(FraudSignals, BotUserAgentsAreFoundAsByAPlainSearch) {
   std::mt19937 rng(kSeed);
   std::printf("seed %u\n", kSeed);
-  const std::vector<std::string> markers = {
-      "headlesschrome",  "headless",       "phantomjs",
-      "selenium",        "webdriver",      "puppeteer",
-      "playwright",      "curl/",          "wget/",
-      "python-requests", "python-urllib",  "python/",
-      "aiohttp",         "httpx",          "go-http-client",
-      "okhttp",          "java/",          "apache-httpclient",
-      "libwww-perl",     "scrapy",         "node-fetch",
-      "axios/",          "postmanruntime", "httpclient",
-      "spider",          "crawler",        "bot/",
-      "slimerjs",        "electron/",
-  };
+  const std::vector<std::string> markers(bot_user_agent_markers().begin(),
+                                         bot_user_agent_markers().end());
   std::vector<std::string> uas = {
       "",
       "a",

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +71,9 @@ struct FraudSummary {
 // Headless browsers, HTTP libraries and scripts (HeadlessChrome, curl, python-requests,
 // Go-http-client, okhttp, PhantomJS, Selenium, ...), and the empty user agent.
 bool is_bot_user_agent(std::string_view ua);
+// The lower-case markers is_bot_user_agent() looks for, case-insensitively, anywhere in the
+// first kMaxFieldBytes bytes.
+std::span<const std::string_view> bot_user_agent_markers();
 // "a.b.c.0/24" for IPv4, "x:x:x:x::/64" for IPv6, the input itself when it is neither.
 std::string subnet_of(std::string_view ip);
 

@@ -199,19 +199,24 @@ TEST_F(CommitQueueTest, SubmitAllQueuesInOrderAndLeavesWhatDoesNotFitWithItsClai
   const std::string buffer = "p0p1p2p3p4";
   std::vector<PendingEvent> events(5);
   std::vector<Slot> slots(5);
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    engine::Ballot ballot;
-    ballot.campaign = "ordos";
-    ballot.candidate = "c03";
-    const std::string voter = "all-" + std::to_string(i);
-    ballot.voter = voter;
-    engine::Decision decision = engine_.decide(ballot);
-    ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
-    events[i].claim = std::move(decision.claim);
-    events[i].payload_view = std::string_view(buffer).substr(2 * i, 2);
-    events[i].done = &Slot::done;
-    events[i].context = &slots[i];
-  }
+  const auto decide_all = [&] {
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      engine::Ballot ballot;
+      ballot.campaign = "ordos";
+      ballot.candidate = "c03";
+      const std::string voter = "all-" + std::to_string(i);
+      ballot.voter = voter;
+      engine::Decision decision = engine_.decide(ballot);
+      ASSERT_EQ(decision.status, engine::VoteStatus::accepted) << i;
+      events[i] = PendingEvent{};
+      events[i].claim = std::move(decision.claim);
+      events[i].payload_view = std::string_view(buffer).substr(2 * i, 2);
+      events[i].done = &Slot::done;
+      events[i].context = &slots[i];
+      slots[i].calls.store(0);
+    }
+  };
+  decide_all();
   {
     CommitPipeline full(sink_, engine_, options, 0);  // not started: nothing drains
     SubmitResult refusal = SubmitResult::queued;
@@ -226,21 +231,7 @@ TEST_F(CommitQueueTest, SubmitAllQueuesInOrderAndLeavesWhatDoesNotFitWithItsClai
   engine_.release(std::move(events[4].claim));
 
   // Decided again, all five fit a started pipeline and commit in order with their payloads.
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    engine::Ballot ballot;
-    ballot.campaign = "ordos";
-    ballot.candidate = "c03";
-    const std::string voter = "all-" + std::to_string(i);
-    ballot.voter = voter;
-    engine::Decision decision = engine_.decide(ballot);
-    ASSERT_EQ(decision.status, engine::VoteStatus::accepted) << i;
-    events[i] = PendingEvent{};
-    events[i].claim = std::move(decision.claim);
-    events[i].payload_view = std::string_view(buffer).substr(2 * i, 2);
-    events[i].done = &Slot::done;
-    events[i].context = &slots[i];
-    slots[i].calls.store(0);
-  }
+  decide_all();
   CommitPipeline pipeline(sink_, engine_, {}, 0);
   pipeline.start();
   SubmitResult refusal = SubmitResult::overloaded;

@@ -818,6 +818,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     const std::string& body = slot.request.body();
     const bool first_pass = slot.retries == 0;
     bool any_pending = false;
+    std::string* payloads = nullptr;  // this pass's buffer, taken at its first accepted line
     for (Line& line : slot.lines) {
       if (!first_pass && !line.pending) continue;
       const std::string_view json(body.data() + line.begin, line.size);
@@ -850,13 +851,13 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
         continue;
       }
       // Encoded now: the parsed fields live in the parser's buffers until the next line.
-      std::string& payloads = payload_buffer(slot);
-      const std::size_t begin = payloads.size();
+      if (payloads == nullptr) payloads = &pass_payload_buffer(slot);
+      const std::size_t begin = payloads->size();
       storage::VoteLog::append_vote_payload(parsed.ballot, decision.claim, decision.flags,
-                                            payloads);
-      to_commit.push_back({begin, payloads.size(), std::move(decision.claim), decision.flags, &line});
+                                            *payloads);
+      to_commit.push_back({begin, payloads->size(), std::move(decision.claim), decision.flags, &line});
     }
-    if (!to_commit.empty()) submit_lines(slot);
+    if (!to_commit.empty()) submit_lines(slot, *payloads);
     if (any_pending) {
       // Keep the session's count: the timer's decide_lines() drops it.
       const auto delay = std::chrono::milliseconds(slot.retries < 10 ? 1 : 10);
@@ -877,19 +878,18 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     return lines;
   }
 
-  // The buffer this decide_lines() pass encodes its accepted lines into: the first pass
-  // reuses the slot's first buffer; a retry pass takes a new one, since the writer may still
-  // be reading the earlier ones.
-  static std::string& payload_buffer(Slot& slot) {
-    if (slot.payloads.empty()) slot.payloads.emplace_back();
-    if (slot.retries > 0 && slot.payloads.size() < slot.retries + 1) slot.payloads.emplace_back();
-    return slot.payloads.back();
+  // The buffer a decide_lines() pass encodes its accepted lines into: the first pass reuses
+  // the slot's first buffer (cleared with the slot); a retry pass takes a new one, since the
+  // writer may still be reading the earlier ones.
+  static std::string& pass_payload_buffer(Slot& slot) {
+    if (slot.retries > 0 || slot.payloads.empty()) return slot.payloads.emplace_back();
+    return slot.payloads.front();
   }
 
-  // Queues the lines decide_lines() accepted; answers those storage refuses.
-  void submit_lines(Slot& slot) {
+  // Queues the lines decide_lines() accepted, whose payloads are in `payloads`; answers
+  // those storage refuses.
+  void submit_lines(Slot& slot, const std::string& payloads) {
     auto& to_commit = lines_to_commit();
-    const std::string& payloads = slot.payloads.back();
     storage::SubmitResult refusal = storage::SubmitResult::queued;
     const std::size_t queued =
         server_.vote_log.submit_votes(to_commit, payloads, &on_vote_committed, refusal);

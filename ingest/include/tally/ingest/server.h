@@ -1,7 +1,7 @@
 // Server: tally's HTTP front door (DESIGN.md "HTTP API"), on Boost.Asio and Beast.
 //
 // Data flow: a connection's bytes -> HTTP request (Beast parser, size limits) -> route ->
-// auth -> endpoint; votes go parse (VoteParser) -> engine.decide() -> VoteLog::submit_vote()
+// auth -> endpoint; votes go parse (VoteParser) -> engine.decide() -> VoteLog::submit_votes()
 // and are answered from the commit's completion, handed back to the connection's io thread
 // (one wake-up per commit batch and thread). Each connection is one asynchronous session that
 // stays on one io thread (its own event loop, so no strand is needed): keep-alive, pipelining

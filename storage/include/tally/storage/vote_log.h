@@ -1,6 +1,6 @@
 // VoteLog: the durable, tamper-evident event log in RocksDB, and its group-commit writer.
 //
-// Data flow: ingest -> engine.decide() -> VoteLog::submit_vote() -> bounded queue -> the one
+// Data flow: ingest -> engine.decide() -> VoteLog::submit_votes() -> bounded queue -> the one
 // writer thread (started by start()) drains it into one WriteBatch per commit batch, syncs the
 // WAL once, assigns seqs in commit order, then calls engine.commit()/publish() and completes
 // every waiting submission. recover() rebuilds the engine from the log alone.

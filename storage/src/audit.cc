@@ -611,6 +611,7 @@ engine::Status backup_log(const std::string& data_dir, const std::string& to_dir
   ReadOnlyDb& source = **opened;
 
   rocksdb::DBOptions options = write_db_options();
+  std::filesystem::create_directories(to_dir, ec);  // see VoteLog::open; the open reports errors
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, to_dir, column_families(), &handles, &raw);

@@ -2,6 +2,7 @@
 #include "db_layout.h"
 
 #include <rocksdb/env.h>
+#include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 
 #include <cstdarg>
@@ -31,6 +32,26 @@ std::shared_ptr<rocksdb::Logger> stderr_logger() {
   return logger;
 }
 
+// Deletes obsolete WAL and table files a slice at a time, paced, instead of at once. On ext4
+// mounted with `discard`, a deleted file's blocks are trimmed inside the journal commit that
+// every WAL sync of a growing log waits for: deleting a 130 MB WAL in one go held acknowledged
+// votes for about 20 ms, which was the whole p99 of a steady load. Files wait as `*.trash` in
+// the data dir; once the trash outgrows the table files, deletion is immediate again, so the
+// disk space held back stays bounded. Leftover trash is deleted (paced) at the next open.
+std::shared_ptr<rocksdb::SstFileManager> paced_file_deleter(
+    const std::shared_ptr<rocksdb::Logger>& logger) {
+  constexpr std::int64_t kDeleteBytesPerSecond = 64 << 20;
+  constexpr std::uint64_t kDeleteSliceBytes = 2u << 20;  // ftruncate step of a large file
+  constexpr double kMaxTrashToTablesRatio = 1.0;
+  rocksdb::Status status;
+  std::shared_ptr<rocksdb::SstFileManager> manager(rocksdb::NewSstFileManager(
+      rocksdb::Env::Default(), logger, /*trash_dir=*/"", kDeleteBytesPerSecond,
+      /*delete_existing_trash=*/true, &status, kMaxTrashToTablesRatio, kDeleteSliceBytes));
+  // A failure here is about old trash only: the manager still paces new deletions.
+  if (!status.ok()) rocksdb::Warn(logger, "paced file deletion: %s", status.ToString().c_str());
+  return manager;
+}
+
 }  // namespace
 
 rocksdb::DBOptions write_db_options() {
@@ -47,6 +68,7 @@ rocksdb::DBOptions write_db_options() {
   // in one burst at the end: a burst of tens of megabytes queues ahead of the WAL syncs that
   // acknowledged votes wait for.
   options.bytes_per_sync = 1u << 20;
+  options.sst_file_manager = paced_file_deleter(options.info_log);
   return options;
 }
 

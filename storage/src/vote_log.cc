@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -197,6 +198,10 @@ engine::Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& opt
     impl.env = rocksdb::NewCompositeEnv(fs);
     db_options.env = impl.env.get();
   }
+  // RocksDB would create the directory itself, but the paced deleter of write_db_options()
+  // scans it for leftover trash before that and logs an error when it is missing.
+  std::error_code ignored;  // a real problem is reported by the open below
+  std::filesystem::create_directories(options.data_dir, ignored);
   std::vector<rocksdb::ColumnFamilyDescriptor> families = column_families();
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -183,6 +185,37 @@ TEST_F(VoteLogTest, RecoveryRestoresTalliesDedupeAndTheNextSeq) {
   EXPECT_EQ(server.vote("bob", "c03").status, engine::VoteStatus::quota_exceeded);
   EXPECT_EQ(server.vote("carol", "c01").seq, 5u);
   EXPECT_TRUE(server.log_->event_json(alice_seq).has_value());
+}
+
+// Obsolete WAL and table files are deleted paced, waiting as *.trash in the data dir; a crash
+// can leave some behind. The next open must read the log as before and clear them.
+TEST_F(VoteLogTest, TrashLeftByACrashIsClearedAtTheNextOpen) {
+  {
+    Server server(dir_.sub("db"));
+    server.put_campaign(make_campaign());
+    server.vote("alice", "c01");
+    server.log_->stop();
+  }
+  const std::vector<std::string> trash = {dir_.sub("db") + "/000003.log.trash",
+                                          dir_.sub("db") + "/000009.sst.trash"};
+  for (const std::string& path : trash) {
+    std::ofstream(path) << std::string(1 << 16, 'x');
+  }
+  Server server(dir_.sub("db"));
+  ASSERT_TRUE(server.log_->ready());
+  EXPECT_EQ(server.votes_of("c01"), 1u);
+  EXPECT_EQ(server.vote("alice", "c01").status, engine::VoteStatus::duplicate);
+  // Paced at megabytes a second, 64 KiB files go at once; allow a slow machine 10 s.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto left = [&] {
+    int n = 0;
+    for (const std::string& path : trash) n += std::filesystem::exists(path) ? 1 : 0;
+    return n;
+  };
+  while (left() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(left(), 0);
 }
 
 TEST_F(VoteLogTest, AsyncDurabilityAnswersNotDurable) {

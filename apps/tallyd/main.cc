@@ -39,6 +39,12 @@ using tallyd::Options;
 
 // How long SIGTERM waits for in-flight requests to be answered before storage stops.
 constexpr std::chrono::milliseconds kDrainTimeout{10'000};
+// Between signals the main thread makes the tables of periods (and of campaigns) that begin
+// within the lead, and maps their memory, so that a daily quota's reset at midnight, when its
+// voters come back at once, does not make the first of them wait for page faults. The lead
+// covers a few missed ticks; a period's tables are a few bytes per expected voter.
+constexpr std::chrono::seconds kPrepareEvery{5};
+constexpr std::chrono::milliseconds kPrepareLead{60'000};
 
 engine::Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -195,7 +201,7 @@ int run(const Options& options) {
     if (auto status = install_demo(*vote_log, engine); !status.ok()) return fail(status.message());
   }
   // Before the first connection: a campaign's opening rush should not wait on page faults.
-  engine.prepare_tables();
+  engine.prepare_tables(kPrepareLead.count());
 
   std::string tokens_path;
   bool tokens_created = false;
@@ -232,9 +238,13 @@ int run(const Options& options) {
     std::fflush(stdout);
   }
 
+  const timespec prepare_every{.tv_sec = kPrepareEvery.count(), .tv_nsec = 0};
   for (;;) {
-    int signal_number = 0;
-    if (sigwait(&signals, &signal_number) != 0) continue;
+    const int signal_number = sigtimedwait(&signals, nullptr, &prepare_every);
+    if (signal_number < 0) {  // EAGAIN: no signal within the tick (or EINTR)
+      engine.prepare_tables(kPrepareLead.count());
+      continue;
+    }
     if (signal_number == SIGHUP) {
       if (auto status = tokens.load_file(tokens_path); !status.ok()) {
         spdlog::error("tokens reload failed path={} error=\"{}\": previous tokens kept",

@@ -1,6 +1,7 @@
 #include "campaign_state.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "tally/engine/time.h"
 
@@ -39,6 +40,8 @@ CampaignState::~CampaignState() {
   delete period_gen_.load(std::memory_order_acquire);
   for (auto& slot : request_gens_) delete slot.load(std::memory_order_acquire);
   for (Generation* generation : retired_) delete generation;
+  delete prepared_period_;
+  delete prepared_request_day_;
 }
 
 std::optional<std::uint32_t> CampaignState::candidate_index(std::string_view candidate_id) const {
@@ -94,7 +97,8 @@ Generation* CampaignState::period_generation(std::int64_t period, std::uint64_t 
     Generation* current = period_gen_.load(std::memory_order_acquire);
     if (current == nullptr || current->id < period) {
       // seq_cst: the unlink that hazard scans are ordered against (see hazard.h).
-      period_gen_.store(make_generation(period, base_seq, true), std::memory_order_seq_cst);
+      period_gen_.store(next_generation(prepared_period_, period, base_seq, true),
+                        std::memory_order_seq_cst);
       if (current != nullptr) retire(current);
     }
   }
@@ -113,11 +117,56 @@ Generation* CampaignState::request_generation(std::int64_t day, std::uint64_t ba
     std::lock_guard lock(gen_mutex_);
     Generation* current = slot.load(std::memory_order_acquire);
     if (current == nullptr || current->id < day) {
-      slot.store(make_generation(day, base_seq, false), std::memory_order_seq_cst);
+      slot.store(next_generation(prepared_request_day_, day, base_seq, false),
+                 std::memory_order_seq_cst);
       if (current != nullptr) retire(current);
     }
   }
   return request_generation(day, base_seq, false);
+}
+
+Generation* CampaignState::next_generation(Generation*& prepared, std::int64_t id,
+                                           std::uint64_t base_seq, bool with_quota) {
+  if (prepared != nullptr && prepared->id <= id) {
+    Generation* taken = std::exchange(prepared, nullptr);
+    if (taken->id == id) return taken;
+    retire(taken);  // its period passed without a ballot; never linked, freed by reclaim()
+  }
+  made_late_.fetch_add(1, std::memory_order_relaxed);
+  return make_generation(id, base_seq, with_quota);
+}
+
+Generation* CampaignState::prepare_period(std::int64_t period, std::uint64_t base_seq) {
+  std::lock_guard lock(gen_mutex_);
+  const Generation* live = period_gen_.load(std::memory_order_acquire);
+  if (live != nullptr && live->id >= period) return nullptr;
+  if (prepared_period_ != nullptr && prepared_period_->id >= period) return nullptr;
+  if (prepared_period_ != nullptr) retire(std::exchange(prepared_period_, nullptr));
+  prepared_period_ = make_generation(period, base_seq, true);
+  made_ahead_.fetch_add(1, std::memory_order_relaxed);
+  // Relaxed: not reachable by any other thread but under gen_mutex_ until taken, and a
+  // retired one is freed only after release_prepared()'s release decrement (see reclaim).
+  prepared_period_->claims.fetch_add(1, std::memory_order_relaxed);
+  return prepared_period_;
+}
+
+Generation* CampaignState::prepare_request_day(std::int64_t day, std::uint64_t base_seq) {
+  std::lock_guard lock(gen_mutex_);
+  const Generation* live =
+      request_gens_[((day % kRequestDays) + kRequestDays) % kRequestDays].load(
+          std::memory_order_acquire);
+  if (live != nullptr && live->id >= day) return nullptr;
+  if (prepared_request_day_ != nullptr && prepared_request_day_->id >= day) return nullptr;
+  if (prepared_request_day_ != nullptr) retire(std::exchange(prepared_request_day_, nullptr));
+  prepared_request_day_ = make_generation(day, base_seq, false);
+  made_ahead_.fetch_add(1, std::memory_order_relaxed);
+  prepared_request_day_->claims.fetch_add(1, std::memory_order_relaxed);  // as above
+  return prepared_request_day_;
+}
+
+void CampaignState::release_prepared(Generation* generation) {
+  // Release pairs with reclaim()'s acquire load of the count.
+  generation->claims.fetch_sub(1, std::memory_order_release);
 }
 
 void CampaignState::retire(Generation* generation) {
@@ -173,6 +222,12 @@ std::uint64_t CampaignState::table_bytes() const {
   auto& self = const_cast<CampaignState&>(*this);  // protect() publishes into our own record
   add(self.period_gen_, kSlotGeneration);
   for (auto& slot : self.request_gens_) add(slot, kSlotRequestGen);
+  std::lock_guard lock(self.gen_mutex_);
+  for (const Generation* prepared : {prepared_period_, prepared_request_day_}) {
+    if (prepared != nullptr) {
+      total += prepared->keys.bytes() + (prepared->quota ? prepared->quota->bytes() : 0);
+    }
+  }
   return total;
 }
 

@@ -78,6 +78,19 @@ class CampaignState {
   // The request-id generation of a UTC day (live ones cover the last three days).
   // Protected in kSlotRequestGen unless null.
   Generation* request_generation(std::int64_t day, std::uint64_t base_seq, bool create);
+  // Makes the generation of a period (or UTC day) that has not begun yet, so that its first
+  // ballots find the tables made and mapped (Engine::prepare_tables). Null when it exists
+  // already or the live one is not older. Returned with a claim held, which keeps it alive
+  // while the caller maps its memory; the caller then drops it with release_prepared().
+  Generation* prepare_period(std::int64_t period, std::uint64_t base_seq);
+  Generation* prepare_request_day(std::int64_t day, std::uint64_t base_seq);
+  static void release_prepared(Generation* generation);
+  // Generations made ahead of their period, and made when their period had already begun
+  // (by a ballot, a replay or the start-up preparation).
+  std::uint64_t generations_made_ahead() const {
+    return made_ahead_.load(std::memory_order_relaxed);
+  }
+  std::uint64_t generations_made_late() const { return made_late_.load(std::memory_order_relaxed); }
   // Frees retired generations nobody uses any more.
   void reclaim();
 
@@ -102,6 +115,9 @@ class CampaignState {
 
  private:
   Generation* make_generation(std::int64_t id, std::uint64_t base_seq, bool with_quota) const;
+  // The generation that becomes live for `id`: the prepared one, else a new one.
+  Generation* next_generation(Generation*& prepared, std::int64_t id, std::uint64_t base_seq,
+                              bool with_quota);  // REQUIRES: gen_mutex_ held
   void retire(Generation* generation);  // REQUIRES: gen_mutex_ held
 
   const std::string id_;
@@ -123,6 +139,12 @@ class CampaignState {
   std::atomic<Generation*> period_gen_{nullptr};
   std::atomic<Generation*> request_gens_[kRequestDays] = {};
   std::mutex gen_mutex_;  // creating and retiring generations: once per period
+  // Made ahead, not live yet: only ever touched under gen_mutex_.
+  Generation* prepared_period_ = nullptr;
+  Generation* prepared_request_day_ = nullptr;
+  // Relaxed: statistics.
+  std::atomic<std::uint64_t> made_ahead_{0};
+  std::atomic<std::uint64_t> made_late_{0};
   std::vector<Generation*> retired_;
   std::atomic<bool> has_retired_{false};
 

@@ -237,19 +237,40 @@ std::vector<std::shared_ptr<const Campaign>> Engine::campaigns() const {
   return out;
 }
 
-void Engine::prepare_tables() {
+void Engine::prepare_tables(std::int64_t lead_ms) {
   const std::int64_t now_ms = clock_.now_ms();
+  const std::int64_t later_ms = now_ms + std::max<std::int64_t>(lead_ms, 0);
   const std::uint64_t base_seq = as_of_seq();
   for (const auto& [id, state] : load_map()->states) {
-    if (!state->is_open_at(now_ms)) continue;
-    if (Generation* period = state->period_generation(state->period_of(now_ms), base_seq, true)) {
+    // The live tables: of now, or of the opening moment when the window opens within the lead.
+    const std::int64_t live_ms = state->is_open_at(now_ms)     ? now_ms
+                                 : state->is_open_at(later_ms) ? later_ms
+                                                               : -1;
+    if (live_ms < 0) continue;
+    if (Generation* period = state->period_generation(state->period_of(live_ms), base_seq, true)) {
       period->keys.fault_in();
       if (period->quota) period->quota->fault_in();
       internal::clear_hazard(internal::kSlotGeneration);
     }
-    if (Generation* day = state->request_generation(utc_day(now_ms), base_seq, true)) {
+    if (Generation* day = state->request_generation(utc_day(live_ms), base_seq, true)) {
       day->keys.fault_in();
       internal::clear_hazard(internal::kSlotRequestGen);
+    }
+    // The next period's and UTC day's, when they begin within the lead (a daily quota resets
+    // at midnight, and its voters come back at once).
+    if (!state->is_open_at(later_ms)) continue;
+    if (state->period_of(later_ms) > state->period_of(live_ms)) {
+      if (Generation* next = state->prepare_period(state->period_of(later_ms), base_seq)) {
+        next->keys.fault_in();
+        next->quota->fault_in();
+        CampaignState::release_prepared(next);
+      }
+    }
+    if (utc_day(later_ms) > utc_day(live_ms)) {
+      if (Generation* next = state->prepare_request_day(utc_day(later_ms), base_seq)) {
+        next->keys.fault_in();
+        CampaignState::release_prepared(next);
+      }
     }
   }
 }
@@ -587,6 +608,8 @@ Engine::TableStats Engine::table_stats() const {
   for (const auto& [id, state] : load_map()->states) {
     stats.bytes += state->table_bytes();
     stats.keys += state->table_keys();
+    stats.generations_made_ahead += state->generations_made_ahead();
+    stats.generations_made_late += state->generations_made_late();
   }
   return stats;
 }

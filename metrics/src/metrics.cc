@@ -219,6 +219,16 @@ class Collector final : public prometheus::Collectable {
     out.push_back(one_gauge("tally_dedupe_bytes",
                             "Bytes held by the dedupe, quota and request-id tables",
                             static_cast<double>(stats.bytes)));
+    MetricFamily generations = family(
+        "tally_table_generations_total",
+        "Table generations (a period's dedupe and quota tables, a UTC day's request ids) made "
+        "ahead of their period, or late: once it had begun, by its first ballot, replay or "
+        "start-up",
+        MetricType::Counter);
+    add_counter(generations, {{"made", "ahead"}},
+                static_cast<double>(stats.generations_made_ahead));
+    add_counter(generations, {{"made", "late"}}, static_cast<double>(stats.generations_made_late));
+    out.push_back(std::move(generations));
     const std::int64_t recovery_ns = metrics_.recovery_ns_.load(std::memory_order_relaxed);
     if (recovery_ns >= 0) {
       out.push_back(one_gauge("tally_recovery_seconds",

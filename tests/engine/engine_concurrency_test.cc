@@ -205,5 +205,78 @@ TEST(EngineConcurrency, QuotaIsNeverExceededUnderRacingBallots) {
   EXPECT_EQ(engine.tally("race")->total, total);
 }
 
+// Property: ballots decided while the period and the UTC day turn, with another thread
+// making the next tables ahead all the while, count at most once per voter and period; the
+// turn takes the tables made ahead (none is made on the vote path); tallies match answers.
+TEST(EngineConcurrency, BallotsAcrossAPeriodStartWhileTablesAreMadeAhead) {
+  const std::uint64_t seed = test_seed();
+  // The campaign's days are UTC days (offset 0); its window covers this midnight.
+  constexpr std::int64_t kMidnight = kOpens + 8 * 3'600'000;
+  ManualClock clock(kMidnight - 30'000);
+  Engine engine(clock);
+  engine.install_campaign(campaign(6), 1);
+  engine.prepare_tables(60'000);
+  const Engine::TableStats prepared = engine.table_stats();
+  ASSERT_EQ(prepared.generations_made_ahead, 2u);  // the next day's period and request ids
+  Committer committer(engine);
+  std::atomic<bool> done{false};
+  std::thread preparer([&] {
+    while (!done.load(std::memory_order_relaxed)) engine.prepare_tables(60'000);
+  });
+  constexpr int kThreads = 4;
+  constexpr int kVoters = 300;
+  std::atomic<int> decided{0};
+  std::vector<std::vector<int>> accepted(kThreads, std::vector<int>(kVoters, 0));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(seed * 13 + t);
+      for (int round = 0; round < 2; ++round) {
+        for (int v = 0; v < kVoters; ++v) {
+          const std::string voter = "v" + std::to_string(v);
+          const std::string request = std::to_string(t) + "-" + std::to_string(round) + "-" +
+                                      std::to_string(v) + "-" + std::to_string(rng() % 1000);
+          Ballot ballot;
+          ballot.campaign = "race";
+          ballot.candidate = "c0";
+          ballot.voter = voter;
+          ballot.request_id = request;
+          for (;;) {
+            Decision decision = engine.decide(ballot);
+            if (decision.status == VoteStatus::duplicate && decision.pending) {
+              std::this_thread::yield();
+              continue;  // asked again after the in-flight commit, as ingest does
+            }
+            if (decision.status == VoteStatus::accepted) {
+              committer.commit(std::move(decision.claim));
+              ++accepted[t][v];
+            }
+            break;
+          }
+          decided.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    });
+  }
+  while (decided.load(std::memory_order_relaxed) < kThreads * kVoters / 2) {
+    std::this_thread::yield();
+  }
+  clock.set_ms(kMidnight + 1'000);
+  for (auto& thread : threads) thread.join();
+  done.store(true, std::memory_order_relaxed);
+  preparer.join();
+
+  std::uint64_t total = 0;
+  for (int v = 0; v < kVoters; ++v) {
+    int per_voter = 0;
+    for (int t = 0; t < kThreads; ++t) per_voter += accepted[t][v];
+    ASSERT_LE(per_voter, 2) << "voter " << v << ": more than once a day";
+    total += per_voter;
+  }
+  EXPECT_GT(total, static_cast<std::uint64_t>(kVoters));  // both days counted
+  EXPECT_EQ(engine.tally("race")->total, total);
+  EXPECT_EQ(engine.table_stats().generations_made_late, prepared.generations_made_late);
+}
+
 }  // namespace
 }  // namespace tally::engine

@@ -83,6 +83,78 @@ TEST_F(EngineTest, PreparingTablesOfAClosedCampaignMakesNone) {
   EXPECT_EQ(engine_.table_stats().bytes, 0u);
 }
 
+// The daily quota resets at the period's start (midnight at +08:00): the tables of the next
+// period are made and mapped within the lead before it, and its first ballot takes them.
+TEST_F(EngineTest, NextPeriodTablesAreMadeAheadAndTakenByItsFirstBallot) {
+  const std::int64_t second_day = kOpens + kMsPerDay;
+  clock_.set_ms(second_day - 30'000);
+  ASSERT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);
+  const Engine::TableStats before = engine_.table_stats();
+  EXPECT_EQ(before.generations_made_ahead, 0u);
+  EXPECT_EQ(before.generations_made_late, 1u);  // the first day's, by alice's ballot
+  engine_.prepare_tables(60'000);
+  const Engine::TableStats prepared = engine_.table_stats();
+  EXPECT_EQ(prepared.generations_made_ahead, 1u);  // the second day's period tables
+  EXPECT_GT(prepared.bytes, before.bytes);  // held (and counted) before the period begins
+  engine_.prepare_tables(60'000);           // idempotent
+  EXPECT_EQ(engine_.table_stats().generations_made_ahead, 1u);
+  // Still the first day: the prepared tables are not live yet.
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::duplicate);
+
+  clock_.set_ms(second_day + 1'000);
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);  // a new day's quota
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::duplicate);
+  // No table made on the way (prepare_tables also made today's request-id table, late).
+  EXPECT_EQ(engine_.table_stats().generations_made_late, prepared.generations_made_late);
+  EXPECT_EQ(votes_of("c01"), 2u);
+}
+
+TEST_F(EngineTest, NextUtcDayRequestTablesAreMadeAheadAndOldIdsStillAnswer) {
+  const std::int64_t utc_midnight = kOpens + 8 * kHour;
+  clock_.set_ms(utc_midnight - 30'000);
+  Ballot first = ballot("alice", "c01");
+  first.request_id = "req-before-midnight";
+  const Decision accepted = vote(first);
+  ASSERT_EQ(accepted.status, VoteStatus::accepted);
+  engine_.prepare_tables(60'000);
+  EXPECT_EQ(engine_.table_stats().generations_made_ahead, 1u);  // the UTC day's request ids
+
+  clock_.set_ms(utc_midnight + 1'000);
+  const std::uint64_t late = engine_.table_stats().generations_made_late;
+  Ballot second = ballot("bob", "c02");
+  second.request_id = "req-after-midnight";
+  EXPECT_EQ(vote(second).status, VoteStatus::accepted);
+  EXPECT_EQ(engine_.table_stats().generations_made_late, late);
+  const Decision retried = vote(first);  // yesterday's request id, a day later in UTC
+  EXPECT_EQ(retried.status, VoteStatus::duplicate);
+  EXPECT_EQ(retried.seq, accepted.seq);
+  EXPECT_EQ(vote(second).status, VoteStatus::duplicate);
+}
+
+TEST_F(EngineTest, TablesPreparedForAPeriodThatPassedUnusedAreReplaced) {
+  const std::int64_t second_day = kOpens + kMsPerDay;
+  clock_.set_ms(second_day - 30'000);
+  engine_.prepare_tables(60'000);
+  EXPECT_EQ(engine_.table_stats().generations_made_ahead, 1u);
+  clock_.set_ms(second_day + kMsPerDay + kHour);  // no ballot on the second day at all
+  const std::uint64_t late = engine_.table_stats().generations_made_late;
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);
+  EXPECT_EQ(engine_.table_stats().generations_made_late, late + 1);  // the third day's
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::duplicate);
+}
+
+TEST_F(EngineTest, ACampaignOpeningWithinTheLeadGetsItsTablesAhead) {
+  clock_.set_ms(kOpens - 30'000);
+  engine_.prepare_tables();
+  EXPECT_EQ(engine_.table_stats().bytes, 0u);  // not open yet, no lead
+  engine_.prepare_tables(60'000);
+  const std::uint64_t prepared = engine_.table_stats().bytes;
+  EXPECT_GT(prepared, 0u);
+  clock_.set_ms(kOpens + 1'000);
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);
+  EXPECT_EQ(engine_.table_stats().bytes, prepared);
+}
+
 TEST_F(EngineTest, FirstBallotIsAcceptedAndCounted) {
   const Decision decision = vote(ballot("alice", "c01"));
   EXPECT_EQ(decision.status, VoteStatus::accepted);

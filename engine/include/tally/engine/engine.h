@@ -163,9 +163,11 @@ class Engine {
 
   // Creates the tables of every open campaign's current period and UTC day, and maps their
   // memory, so that the first ballots of a rush do not each wait for the pages they touch.
-  // Call it before serving (tallyd does, after recovery); decide() would otherwise create
-  // them on first use. Safe for concurrent use.
-  void prepare_tables();
+  // With a lead, also those of campaigns that open within it, and of periods and UTC days
+  // that begin within it (made ahead, live from their first ballot). Call it before serving
+  // (tallyd does, after recovery) and then now and then with a lead (tallyd: every few
+  // seconds); decide() would otherwise create them on first use. Safe for concurrent use.
+  void prepare_tables(std::int64_t lead_ms = 0);
 
   // Judges a ballot at the current server time, in DESIGN.md's precedence order. An
   // `accepted` decision holds claims on its keys (see Claim).
@@ -201,6 +203,11 @@ class Engine {
   struct TableStats {
     std::uint64_t bytes = 0;
     std::uint64_t keys = 0;
+    // Table generations (a period's dedupe and quota tables, a UTC day's request ids) made
+    // ahead of their period by prepare_tables(), and made once their period had begun: by
+    // its first ballot, whose users then wait for the memory, by replay or at start-up.
+    std::uint64_t generations_made_ahead = 0;
+    std::uint64_t generations_made_late = 0;
   };
   TableStats table_stats() const;
 

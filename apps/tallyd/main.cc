@@ -7,7 +7,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -238,13 +240,20 @@ int run(const Options& options) {
     std::fflush(stdout);
   }
 
-  const timespec prepare_every{.tv_sec = kPrepareEvery.count(), .tv_nsec = 0};
+  auto next_prepare = std::chrono::steady_clock::now() + kPrepareEvery;
   for (;;) {
-    const int signal_number = sigtimedwait(&signals, nullptr, &prepare_every);
-    if (signal_number < 0) {  // EAGAIN: no signal within the tick (or EINTR)
+    // A deadline, not a fixed wait: a stream of SIGHUPs must not hold the preparation off.
+    const auto wait = std::max(next_prepare - std::chrono::steady_clock::now(),
+                               std::chrono::steady_clock::duration::zero());
+    const auto wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+    const timespec timeout{.tv_sec = static_cast<time_t>(wait_ns / 1'000'000'000),
+                           .tv_nsec = static_cast<long>(wait_ns % 1'000'000'000)};
+    const int signal_number = sigtimedwait(&signals, nullptr, &timeout);
+    if (std::chrono::steady_clock::now() >= next_prepare) {
       engine.prepare_tables(kPrepareLead.count());
-      continue;
+      next_prepare = std::chrono::steady_clock::now() + kPrepareEvery;
     }
+    if (signal_number < 0) continue;  // EAGAIN: the tick (or EINTR)
     if (signal_number == SIGHUP) {
       if (auto status = tokens.load_file(tokens_path); !status.ok()) {
         spdlog::error("tokens reload failed path={} error=\"{}\": previous tokens kept",

@@ -14,7 +14,8 @@ Generation::Generation(std::int64_t generation_id, std::uint64_t base, std::uint
       keys(expected_keys),
       quota(with_quota ? std::make_unique<KeyTable>(expected_keys) : nullptr) {}
 
-CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_expected_voters)
+CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_expected_voters,
+                             GenerationCounts& generation_counts)
     : id_(definition.id),
       rules_(definition.rules),
       candidates_(definition.candidates),
@@ -24,6 +25,7 @@ CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_e
       opens_at_ms_(definition.opens_at_ms),
       closes_at_ms_(definition.closes_at_ms),
       definition_(std::make_shared<const Campaign>(definition)),
+      made_(generation_counts),
       votes_(definition.candidates.size(), 0),
       suspect_(definition.candidates.size(), 0),
       suspect_by_reason_(definition.candidates.size() * kFraudReasonCount, 0) {
@@ -132,7 +134,7 @@ Generation* CampaignState::next_generation(Generation*& prepared, std::int64_t i
     if (taken->id == id) return taken;
     retire(taken);  // its period passed without a ballot; never linked, freed by reclaim()
   }
-  made_late_.fetch_add(1, std::memory_order_relaxed);
+  made_.late.fetch_add(1, std::memory_order_relaxed);
   return make_generation(id, base_seq, with_quota);
 }
 
@@ -143,7 +145,7 @@ Generation* CampaignState::prepare_period(std::int64_t period, std::uint64_t bas
   if (prepared_period_ != nullptr && prepared_period_->id >= period) return nullptr;
   if (prepared_period_ != nullptr) retire(std::exchange(prepared_period_, nullptr));
   prepared_period_ = make_generation(period, base_seq, true);
-  made_ahead_.fetch_add(1, std::memory_order_relaxed);
+  made_.ahead.fetch_add(1, std::memory_order_relaxed);
   // Relaxed: not reachable by any other thread but under gen_mutex_ until taken, and a
   // retired one is freed only after release_prepared()'s release decrement (see reclaim).
   prepared_period_->claims.fetch_add(1, std::memory_order_relaxed);
@@ -159,7 +161,7 @@ Generation* CampaignState::prepare_request_day(std::int64_t day, std::uint64_t b
   if (prepared_request_day_ != nullptr && prepared_request_day_->id >= day) return nullptr;
   if (prepared_request_day_ != nullptr) retire(std::exchange(prepared_request_day_, nullptr));
   prepared_request_day_ = make_generation(day, base_seq, false);
-  made_ahead_.fetch_add(1, std::memory_order_relaxed);
+  made_.ahead.fetch_add(1, std::memory_order_relaxed);
   prepared_request_day_->claims.fetch_add(1, std::memory_order_relaxed);  // as above
   return prepared_request_day_;
 }
@@ -229,6 +231,18 @@ std::uint64_t CampaignState::table_bytes() const {
     }
   }
   return total;
+}
+
+bool CampaignState::has_request_ids() const {
+  auto& self = const_cast<CampaignState&>(*this);  // as in table_bytes()
+  bool found = false;
+  for (auto& slot : self.request_gens_) {
+    if (Generation* generation = protect(slot, kSlotRequestGen)) {
+      found = found || generation->keys.size() > 0;
+    }
+    clear_hazard(kSlotRequestGen);
+  }
+  return found;
 }
 
 std::uint64_t CampaignState::table_keys() const {

@@ -46,6 +46,13 @@ class Generation {
   std::uint64_t seq_of(std::uint64_t value) const { return base_seq + value; }
 };
 
+// Table generations made, counted across all of an engine's campaign states (relaxed:
+// statistics): ahead of their period, or once it had begun.
+struct GenerationCounts {
+  std::atomic<std::uint64_t> ahead{0};
+  std::atomic<std::uint64_t> late{0};
+};
+
 // Counts of committed votes as of one publish().
 struct TallyCounts {
   std::uint64_t as_of_seq = 0;
@@ -56,7 +63,8 @@ struct TallyCounts {
 
 class CampaignState {
  public:
-  CampaignState(const Campaign& definition, std::uint64_t default_expected_voters);
+  CampaignState(const Campaign& definition, std::uint64_t default_expected_voters,
+                GenerationCounts& generation_counts);
   ~CampaignState();
 
   const std::string& id() const { return id_; }
@@ -85,12 +93,8 @@ class CampaignState {
   Generation* prepare_period(std::int64_t period, std::uint64_t base_seq);
   Generation* prepare_request_day(std::int64_t day, std::uint64_t base_seq);
   static void release_prepared(Generation* generation);
-  // Generations made ahead of their period, and made when their period had already begun
-  // (by a ballot, a replay or the start-up preparation).
-  std::uint64_t generations_made_ahead() const {
-    return made_ahead_.load(std::memory_order_relaxed);
-  }
-  std::uint64_t generations_made_late() const { return made_late_.load(std::memory_order_relaxed); }
+  // Whether frontends send request ids to this campaign: a live request-id table holds keys.
+  bool has_request_ids() const;
   // Frees retired generations nobody uses any more.
   void reclaim();
 
@@ -142,9 +146,7 @@ class CampaignState {
   // Made ahead, not live yet: only ever touched under gen_mutex_.
   Generation* prepared_period_ = nullptr;
   Generation* prepared_request_day_ = nullptr;
-  // Relaxed: statistics.
-  std::atomic<std::uint64_t> made_ahead_{0};
-  std::atomic<std::uint64_t> made_late_{0};
+  GenerationCounts& made_;
   std::vector<Generation*> retired_;
   std::atomic<bool> has_retired_{false};
 

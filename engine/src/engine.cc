@@ -162,7 +162,10 @@ void Claim::reset() {
 // ---- Engine ----
 
 Engine::Engine(const Clock& clock, EngineOptions options)
-    : clock_(clock), options_(options), map_(new CampaignMap) {}
+    : clock_(clock),
+      options_(options),
+      map_(new CampaignMap),
+      generation_counts_(std::make_unique<internal::GenerationCounts>()) {}
 
 Engine::~Engine() {
   // Retired maps and the live one share the states; dropping the maps frees them.
@@ -214,7 +217,8 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
     outcome = PutOutcome::updated;
   }
   auto next_map = std::make_unique<CampaignMap>(*map);
-  auto state = std::make_shared<CampaignState>(next, options_.default_expected_voters);
+  auto state = std::make_shared<CampaignState>(next, options_.default_expected_voters,
+                                               *generation_counts_);
   state->publish(seq);
   next_map->states[next.id] = std::move(state);
   // Release pairs with load_map()'s acquire. The old map stays alive (retired_maps_) because a
@@ -242,37 +246,48 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
   const std::int64_t later_ms = now_ms + std::max<std::int64_t>(lead_ms, 0);
   const std::uint64_t base_seq = as_of_seq();
   for (const auto& [id, state] : load_map()->states) {
-    // The live tables: of now, or of the opening moment when the window opens within the lead.
-    const std::int64_t live_ms = state->is_open_at(now_ms)     ? now_ms
-                                 : state->is_open_at(later_ms) ? later_ms
-                                                               : -1;
-    if (live_ms < 0) continue;
-    if (Generation* period = state->period_generation(state->period_of(live_ms), base_seq, true)) {
-      period->keys.fault_in();
-      if (period->quota) period->quota->fault_in();
-      internal::clear_hazard(internal::kSlotGeneration);
+    CampaignState& campaign = *state;
+    // Request-id tables only where frontends send request ids (replayed ones count): others
+    // would hold three days of mapped tables for nothing. A first request id makes its day's
+    // table on the vote path; the next call maps it.
+    const bool request_ids = campaign.has_request_ids();
+    const bool open_now = campaign.is_open_at(now_ms);
+    if (open_now) {
+      // The live tables, made if missing (a campaign installed while running), and mapped.
+      if (Generation* period =
+              campaign.period_generation(campaign.period_of(now_ms), base_seq, true)) {
+        period->keys.fault_in();
+        if (period->quota) period->quota->fault_in();
+        internal::clear_hazard(internal::kSlotGeneration);
+      }
+      if (request_ids) {
+        if (Generation* day = campaign.request_generation(utc_day(now_ms), base_seq, true)) {
+          day->keys.fault_in();
+          internal::clear_hazard(internal::kSlotRequestGen);
+        }
+      }
     }
-    if (Generation* day = state->request_generation(utc_day(live_ms), base_seq, true)) {
-      day->keys.fault_in();
-      internal::clear_hazard(internal::kSlotRequestGen);
-    }
-    // The next period's and UTC day's, when they begin within the lead (a daily quota resets
-    // at midnight, and its voters come back at once).
-    if (!state->is_open_at(later_ms)) continue;
-    if (state->period_of(later_ms) > state->period_of(live_ms)) {
-      if (Generation* next = state->prepare_period(state->period_of(later_ms), base_seq)) {
+    // Tables of a period or UTC day that begins within the lead (the campaign's first period
+    // when its window opens within it; a daily quota's reset at midnight, when its voters come
+    // back at once): made ahead, not live until their period's first ballot takes them.
+    if (!campaign.is_open_at(later_ms)) continue;
+    if (!open_now || campaign.period_of(later_ms) > campaign.period_of(now_ms)) {
+      if (Generation* next = campaign.prepare_period(campaign.period_of(later_ms), base_seq)) {
         next->keys.fault_in();
         next->quota->fault_in();
         CampaignState::release_prepared(next);
       }
     }
-    if (utc_day(later_ms) > utc_day(live_ms)) {
-      if (Generation* next = state->prepare_request_day(utc_day(later_ms), base_seq)) {
+    if (request_ids && utc_day(later_ms) > utc_day(now_ms)) {
+      if (Generation* next = campaign.prepare_request_day(utc_day(later_ms), base_seq)) {
         next->keys.fault_in();
         CampaignState::release_prepared(next);
       }
     }
   }
+  // Generations retired by a period turning without ballots are freed here: publish(), the
+  // other caller, runs only for campaigns with commits.
+  for (const auto& [id, state] : load_map()->states) state->reclaim();
 }
 
 Decision Engine::decide(const Ballot& ballot) {
@@ -608,9 +623,9 @@ Engine::TableStats Engine::table_stats() const {
   for (const auto& [id, state] : load_map()->states) {
     stats.bytes += state->table_bytes();
     stats.keys += state->table_keys();
-    stats.generations_made_ahead += state->generations_made_ahead();
-    stats.generations_made_late += state->generations_made_late();
   }
+  stats.generations_made_ahead = generation_counts_->ahead.load(std::memory_order_relaxed);
+  stats.generations_made_late = generation_counts_->late.load(std::memory_order_relaxed);
   return stats;
 }
 

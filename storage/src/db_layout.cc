@@ -5,9 +5,11 @@
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 namespace tally::storage {
 namespace {
@@ -40,7 +42,8 @@ std::shared_ptr<rocksdb::Logger> stderr_logger() {
 // the disk space held back stays bounded. 4x, because tables are compressed: a 64 MiB WAL
 // becomes about 24 MiB of table, and at 1x the first large WAL deletion of a young database
 // already fell back to immediate. 128 MiB/s is above the WAL rate of the fastest batch load
-// here, so trash does not pile up. Leftover trash is deleted (paced) at the next open.
+// here, so trash does not pile up. Every open (RocksDB's own cleanup) deletes leftover trash,
+// through this manager, paced.
 std::shared_ptr<rocksdb::SstFileManager> paced_file_deleter(
     const std::shared_ptr<rocksdb::Logger>& logger) {
   constexpr std::int64_t kDeleteBytesPerSecond = 128 << 20;
@@ -50,7 +53,7 @@ std::shared_ptr<rocksdb::SstFileManager> paced_file_deleter(
   std::shared_ptr<rocksdb::SstFileManager> manager(rocksdb::NewSstFileManager(
       rocksdb::Env::Default(), logger, /*trash_dir=*/"", kDeleteBytesPerSecond,
       /*delete_existing_trash=*/true, &status, kMaxTrashToTablesRatio, kDeleteSliceBytes));
-  // A failure here is about old trash only: the manager still paces new deletions.
+  // RocksDB 7.8 ignores the trash-dir arguments; the status stays for older versions.
   if (!status.ok()) rocksdb::Warn(logger, "paced file deletion: %s", status.ToString().c_str());
   return manager;
 }
@@ -184,11 +187,25 @@ engine::Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& da
   auto out = std::make_unique<ReadOnlyDb>();
   rocksdb::DBOptions options;
   options.info_log = stderr_logger();
-  // Opened next to a running tallyd: read its files, take no lock, write nothing.
+  // Opened next to a running tallyd: read its files, take no lock, write nothing, with one
+  // exception RocksDB makes: every open deletes the `*.trash` files it finds. Through the
+  // same paced deleter as tallyd's, so that a tallyctl run does not bring back the stall of
+  // deleting them at once (tallyd's own deleter then logs that some of them are gone).
+  options.sst_file_manager = paced_file_deleter(options.info_log);
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, data_dir, column_families(),
-                                                   &out->handles, &raw,
-                                                   /*error_if_wal_file_exists=*/false);
+  rocksdb::Status s;
+  // A running tallyd may retire a WAL between the open listing the directory and reading the
+  // file (not found), or finish a flush between the open reading the manifest and the WALs
+  // (a table "ahead of WALs": corruption). Both pass on a second look; a real corruption
+  // stays and is reported after the last attempt.
+  constexpr int kOpenAttempts = 5;
+  for (int attempt = 1; attempt <= kOpenAttempts; ++attempt) {
+    out->handles.clear();
+    s = rocksdb::DB::OpenForReadOnly(options, data_dir, column_families(), &out->handles, &raw,
+                                     /*error_if_wal_file_exists=*/false);
+    if ((!s.IsPathNotFound() && !s.IsCorruption()) || attempt == kOpenAttempts) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+  }
   if (!s.ok()) return engine::Status::error("open " + data_dir + " read-only: " + s.ToString());
   out->db.reset(raw);
   out->events_cf = out->handles[kEventsIndex];

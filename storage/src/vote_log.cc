@@ -198,8 +198,8 @@ engine::Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& opt
     impl.env = rocksdb::NewCompositeEnv(fs);
     db_options.env = impl.env.get();
   }
-  // RocksDB would create the directory itself, but the paced deleter of write_db_options()
-  // scans it for leftover trash before that and logs an error when it is missing.
+  // RocksDB would create the directory itself, but its open scans it for leftover trash first
+  // and, with the paced deleter of write_db_options(), logs an error when it is missing.
   std::error_code ignored;  // a real problem is reported by the open below
   std::filesystem::create_directories(options.data_dir, ignored);
   std::vector<rocksdb::ColumnFamilyDescriptor> families = column_families();

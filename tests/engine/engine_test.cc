@@ -104,8 +104,7 @@ TEST_F(EngineTest, NextPeriodTablesAreMadeAheadAndTakenByItsFirstBallot) {
   clock_.set_ms(second_day + 1'000);
   EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);  // a new day's quota
   EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::duplicate);
-  // No table made on the way (prepare_tables also made today's request-id table, late).
-  EXPECT_EQ(engine_.table_stats().generations_made_late, prepared.generations_made_late);
+  EXPECT_EQ(engine_.table_stats().generations_made_late, 1u);  // no table made on the way
   EXPECT_EQ(votes_of("c01"), 2u);
 }
 
@@ -153,6 +152,23 @@ TEST_F(EngineTest, ACampaignOpeningWithinTheLeadGetsItsTablesAhead) {
   clock_.set_ms(kOpens + 1'000);
   EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);
   EXPECT_EQ(engine_.table_stats().bytes, prepared);
+}
+
+// Frontends that send no request ids get no request-id tables from the preparation; once a
+// ballot brings one, its day's table is mapped, and the next day's made ahead.
+TEST_F(EngineTest, RequestIdTablesArePreparedOnlyWhereRequestIdsAreSent) {
+  clock_.set_ms(kOpens + 8 * kHour - 30'000);  // UTC midnight in 30 s
+  engine_.prepare_tables(60'000);
+  const Engine::TableStats without = engine_.table_stats();
+  EXPECT_EQ(without.generations_made_ahead, 0u);
+  EXPECT_EQ(without.generations_made_late, 1u);  // the period's dedupe and quota tables only
+  Ballot with_id = ballot("alice", "c01");
+  with_id.request_id = "req-1";
+  ASSERT_EQ(vote(with_id).status, VoteStatus::accepted);
+  EXPECT_EQ(engine_.table_stats().generations_made_late, 2u);  // today's, by the ballot
+  engine_.prepare_tables(60'000);
+  EXPECT_EQ(engine_.table_stats().generations_made_ahead, 1u);  // tomorrow's (UTC)
+  EXPECT_GT(engine_.table_stats().bytes, without.bytes);
 }
 
 TEST_F(EngineTest, FirstBallotIsAcceptedAndCounted) {

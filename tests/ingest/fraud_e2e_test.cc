@@ -69,7 +69,8 @@ TEST(FraudEndToEnd, FarmAndSharedPhoneAreFlaggedHonestOfficeIsNot) {
   // People arrive at irregular moments. Posted in a plain loop, every fourth office vote for
   // the same candidate from the same address would come at clockwork intervals, which the
   // regular-interval rule rightly flags as a machine; mixed, the gaps are as uneven as a
-  // crowd's. The seed is fixed so that a failure can be replayed.
+  // crowd's. The seed is fixed so that a failure can be replayed (with the same standard
+  // library: std::shuffle's order is its own).
   std::mt19937 order(20231105);
   std::shuffle(ballots.begin(), ballots.end(), order);
   for (const std::string& body : ballots) post(body);

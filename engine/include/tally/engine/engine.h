@@ -52,6 +52,7 @@ std::optional<std::string_view> check_ballot(const Ballot& ballot);
 namespace internal {
 class CampaignState;
 class Generation;
+struct GenerationCounts;
 }  // namespace internal
 
 // An accepted ballot's hold on its keys until storage says how its commit ended. Move-only;
@@ -161,10 +162,11 @@ class Engine {
   std::shared_ptr<const Campaign> campaign(std::string_view id) const;
   std::vector<std::shared_ptr<const Campaign>> campaigns() const;
 
-  // Creates the tables of every open campaign's current period and UTC day, and maps their
-  // memory, so that the first ballots of a rush do not each wait for the pages they touch.
-  // With a lead, also those of campaigns that open within it, and of periods and UTC days
-  // that begin within it (made ahead, live from their first ballot). Call it before serving
+  // Creates the tables of every open campaign's current period (and UTC day, where request
+  // ids are sent), and maps their memory, so that the first ballots of a rush do not each
+  // wait for the pages they touch. With a lead, also those of campaigns that open within it,
+  // and of periods and UTC days that begin within it (made ahead, live from their first
+  // ballot). Ends with a reclaim pass. Call it before serving
   // (tallyd does, after recovery) and then now and then with a lead (tallyd: every few
   // seconds); decide() would otherwise create them on first use. Safe for concurrent use.
   void prepare_tables(std::int64_t lead_ms = 0);
@@ -228,6 +230,8 @@ class Engine {
   std::vector<std::unique_ptr<const CampaignMap>> retired_maps_;
   mutable std::mutex install_mutex_;  // campaign installs only, never on the vote path
   std::atomic<std::uint64_t> as_of_seq_{0};
+  // Shared by every campaign state, replaced ones included: counters never go back.
+  std::unique_ptr<internal::GenerationCounts> generation_counts_;
   std::uint64_t last_commit_seq_ = 0;                   // commit thread only
   std::vector<internal::CampaignState*> dirty_;  // commit thread only: to publish, each once
 };

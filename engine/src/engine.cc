@@ -278,7 +278,9 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
         CampaignState::release_prepared(next);
       }
     }
-    if (request_ids && utc_day(later_ms) > utc_day(now_ms)) {
+    // An opening campaign's first request-id table too: whether its frontends send request
+    // ids is not known yet, and one table left unused is a bounded cost.
+    if ((request_ids && utc_day(later_ms) > utc_day(now_ms)) || !open_now) {
       if (Generation* next = campaign.prepare_request_day(utc_day(later_ms), base_seq)) {
         next->keys.fault_in();
         CampaignState::release_prepared(next);

@@ -149,9 +149,13 @@ TEST_F(EngineTest, ACampaignOpeningWithinTheLeadGetsItsTablesAhead) {
   engine_.prepare_tables(60'000);
   const std::uint64_t prepared = engine_.table_stats().bytes;
   EXPECT_GT(prepared, 0u);
+  EXPECT_EQ(engine_.table_stats().generations_made_ahead, 2u);  // period and request ids
   clock_.set_ms(kOpens + 1'000);
-  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);
+  Ballot first = ballot("alice", "c01");
+  first.request_id = "req-1";
+  EXPECT_EQ(vote(first).status, VoteStatus::accepted);
   EXPECT_EQ(engine_.table_stats().bytes, prepared);
+  EXPECT_EQ(engine_.table_stats().generations_made_late, 0u);  // the opening made none
 }
 
 // Frontends that send no request ids get no request-id tables from the preparation; once a

@@ -78,7 +78,8 @@ Generation* CampaignState::make_generation(std::int64_t id, std::uint64_t base_s
                                            bool with_quota) const {
   // A request-id table is sized like the dedupe table: frontends that send request ids send
   // one with every ballot, and a table that starts small stalls its users at each doubling.
-  // One that is never used costs address space only (its pages are never touched).
+  // One that is never used costs address space only, unless made ahead for a campaign's
+  // opening (Engine::prepare_tables): then one mapped table.
   return new Generation(id, base_seq, expected_voters_, with_quota);
 }
 
@@ -138,32 +139,29 @@ Generation* CampaignState::next_generation(Generation*& prepared, std::int64_t i
   return make_generation(id, base_seq, with_quota);
 }
 
-Generation* CampaignState::prepare_period(std::int64_t period, std::uint64_t base_seq) {
+Generation* CampaignState::prepare(Generation*& prepared, const std::atomic<Generation*>& live,
+                                   std::int64_t id, std::uint64_t base_seq, bool with_quota) {
   std::lock_guard lock(gen_mutex_);
-  const Generation* live = period_gen_.load(std::memory_order_acquire);
-  if (live != nullptr && live->id >= period) return nullptr;
-  if (prepared_period_ != nullptr && prepared_period_->id >= period) return nullptr;
-  if (prepared_period_ != nullptr) retire(std::exchange(prepared_period_, nullptr));
-  prepared_period_ = make_generation(period, base_seq, true);
+  const Generation* current = live.load(std::memory_order_acquire);
+  if (current != nullptr && current->id >= id) return nullptr;
+  if (prepared != nullptr && prepared->id >= id) return nullptr;
+  if (prepared != nullptr) retire(std::exchange(prepared, nullptr));
+  prepared = make_generation(id, base_seq, with_quota);
   made_.ahead.fetch_add(1, std::memory_order_relaxed);
   // Relaxed: not reachable by any other thread but under gen_mutex_ until taken, and a
   // retired one is freed only after release_prepared()'s release decrement (see reclaim).
-  prepared_period_->claims.fetch_add(1, std::memory_order_relaxed);
-  return prepared_period_;
+  prepared->claims.fetch_add(1, std::memory_order_relaxed);
+  return prepared;
+}
+
+Generation* CampaignState::prepare_period(std::int64_t period, std::uint64_t base_seq) {
+  return prepare(prepared_period_, period_gen_, period, base_seq, true);
 }
 
 Generation* CampaignState::prepare_request_day(std::int64_t day, std::uint64_t base_seq) {
-  std::lock_guard lock(gen_mutex_);
-  const Generation* live =
-      request_gens_[((day % kRequestDays) + kRequestDays) % kRequestDays].load(
-          std::memory_order_acquire);
-  if (live != nullptr && live->id >= day) return nullptr;
-  if (prepared_request_day_ != nullptr && prepared_request_day_->id >= day) return nullptr;
-  if (prepared_request_day_ != nullptr) retire(std::exchange(prepared_request_day_, nullptr));
-  prepared_request_day_ = make_generation(day, base_seq, false);
-  made_.ahead.fetch_add(1, std::memory_order_relaxed);
-  prepared_request_day_->claims.fetch_add(1, std::memory_order_relaxed);  // as above
-  return prepared_request_day_;
+  return prepare(prepared_request_day_,
+                 request_gens_[((day % kRequestDays) + kRequestDays) % kRequestDays], day,
+                 base_seq, false);
 }
 
 void CampaignState::release_prepared(Generation* generation) {

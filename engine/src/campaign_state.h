@@ -119,6 +119,9 @@ class CampaignState {
 
  private:
   Generation* make_generation(std::int64_t id, std::uint64_t base_seq, bool with_quota) const;
+  // prepare_period() and prepare_request_day(), given the prepared and live slots.
+  Generation* prepare(Generation*& prepared, const std::atomic<Generation*>& live,
+                      std::int64_t id, std::uint64_t base_seq, bool with_quota);
   // The generation that becomes live for `id`: the prepared one, else a new one.
   Generation* next_generation(Generation*& prepared, std::int64_t id, std::uint64_t base_seq,
                               bool with_quota);  // REQUIRES: gen_mutex_ held

@@ -44,6 +44,11 @@ class Generation {
   std::atomic<std::int64_t> claims{0};
 
   std::uint64_t seq_of(std::uint64_t value) const { return base_seq + value; }
+  // Maps the tables' memory now (KeyTable::fault_in); safe beside any operation.
+  void fault_in() const {
+    keys.fault_in();
+    if (quota) quota->fault_in();
+  }
 };
 
 // Table generations made, counted across all of an engine's campaign states (relaxed:

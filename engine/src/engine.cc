@@ -256,13 +256,12 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
       // The live tables, made if missing (a campaign installed while running), and mapped.
       if (Generation* period =
               campaign.period_generation(campaign.period_of(now_ms), base_seq, true)) {
-        period->keys.fault_in();
-        if (period->quota) period->quota->fault_in();
+        period->fault_in();
         internal::clear_hazard(internal::kSlotGeneration);
       }
       if (request_ids) {
         if (Generation* day = campaign.request_generation(utc_day(now_ms), base_seq, true)) {
-          day->keys.fault_in();
+          day->fault_in();
           internal::clear_hazard(internal::kSlotRequestGen);
         }
       }
@@ -273,8 +272,7 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
     if (!campaign.is_open_at(later_ms)) continue;
     if (!open_now || campaign.period_of(later_ms) > campaign.period_of(now_ms)) {
       if (Generation* next = campaign.prepare_period(campaign.period_of(later_ms), base_seq)) {
-        next->keys.fault_in();
-        next->quota->fault_in();
+        next->fault_in();
         CampaignState::release_prepared(next);
       }
     }
@@ -282,7 +280,7 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
     // ids is not known yet, and one table left unused is a bounded cost.
     if ((request_ids && utc_day(later_ms) > utc_day(now_ms)) || !open_now) {
       if (Generation* next = campaign.prepare_request_day(utc_day(later_ms), base_seq)) {
-        next->keys.fault_in();
+        next->fault_in();
         CampaignState::release_prepared(next);
       }
     }

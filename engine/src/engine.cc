@@ -440,6 +440,38 @@ Decision Engine::decide(const Ballot& ballot) {
   }
 }
 
+void Engine::prefetch(const Ballot& ballot) const {
+  CampaignState* state = find_state(ballot.campaign);
+  if (state == nullptr) return;
+  const std::int64_t now_ms = clock_.now_ms();
+  const std::uint64_t base_seq = as_of_seq();
+  // Only live generations: making one is decide()'s job, with its rules about periods.
+  if (!ballot.request_id.empty()) {
+    if (Generation* requests = state->request_generation(utc_day(now_ms), base_seq, false)) {
+      requests->keys.prefetch(request_key(ballot.request_id));
+      internal::clear_hazard(internal::kSlotRequestGen);
+    }
+  }
+  const std::optional<std::uint32_t> candidate = state->candidate_index(ballot.candidate);
+  if (!candidate) return;
+  if (options_.fraud != nullptr) options_.fraud->prefetch(ballot, *candidate);
+  Generation* generation = state->period_generation(state->period_of(now_ms), base_seq, false);
+  if (generation == nullptr) return;
+  const Key128 fingerprint = voter_fingerprint(state->id(), ballot.voter);
+  generation->keys.prefetch(dedupe_key(fingerprint, *candidate));
+  generation->quota->prefetch(fingerprint);
+  internal::clear_hazard(internal::kSlotGeneration);
+}
+
+void Engine::prefetch_commit(const Claim& claim) {
+  // The claim counts in its generations, so they stay alive without a hazard.
+  if (claim.state_ == nullptr) return;
+  if (claim.state_->rules().max_votes_per_candidate == 1)
+    claim.generation_->keys.prefetch(claim.dedupe_key_);
+  if (claim.request_generation_ != nullptr)
+    claim.request_generation_->keys.prefetch(claim.request_key_);
+}
+
 void Engine::commit(Claim claim, std::uint64_t seq, FraudFlags flags) {
   CampaignState* state = claim.state_;
   if (state == nullptr) return;

@@ -529,6 +529,46 @@ FraudMonitor::CampaignFraud* FraudMonitor::find(std::string_view campaign_id) co
   return entry == nullptr ? nullptr : entry->state;
 }
 
+// The sketch keys of one vote, and the subnet its address belongs to.
+struct FraudMonitor::VoteKeys {
+  char subnet_text[kSubnetBytes];
+  std::string_view subnet;
+  std::uint64_t ip_hash, subnet_hash, device_hash;
+  std::uint64_t ip_key, subnet_key, timing_key;
+
+  VoteKeys(const VoteKeys&) = delete;  // `subnet` points into this object
+  VoteKeys& operator=(const VoteKeys&) = delete;
+  VoteKeys(const Ballot& ballot, std::uint32_t candidate_index)
+      : subnet(subnet_text, write_subnet(ballot.ip, subnet_text)),
+        ip_hash(hash_of(ballot.ip, kIpSeed)),
+        subnet_hash(hash_of(subnet, kSubnetSeed)),
+        device_hash(hash_of(ballot.device, kDeviceSeed)) {
+    const std::uint64_t ua_hash = hash_of(ballot.ua, kUaSeed);
+    const std::uint64_t candidate_hash = mix(std::uint64_t{candidate_index} + 1);
+    ip_key = combine(combine(ip_hash, ua_hash), candidate_hash);
+    subnet_key = combine(combine(subnet_hash, ua_hash), candidate_hash);
+    timing_key = combine(ip_hash, candidate_hash);
+  }
+};
+
+void FraudMonitor::prefetch_rows(const CampaignFraud& state, const Ballot& ballot,
+                                 const VoteKeys& keys) {
+  if (!ballot.ip.empty()) {
+    state.ip_clusters.prefetch(keys.ip_key);
+    state.subnet_clusters.prefetch(keys.subnet_key);
+    state.ip_timing.prefetch(keys.timing_key);
+  }
+  if (!ballot.device.empty()) state.devices.prefetch(keys.device_hash);
+}
+
+void FraudMonitor::prefetch(const Ballot& ballot, std::uint32_t candidate_index) const {
+  // Acquire pairs with the release in set_campaign.
+  const Map* map = map_.load(std::memory_order_acquire);
+  const Map::Entry* entry = map == nullptr ? nullptr : map->find(ballot.campaign);
+  if (entry == nullptr || candidate_index >= entry->campaign->candidates.size()) return;
+  prefetch_rows(*entry->state, ballot, VoteKeys(ballot, candidate_index));
+}
+
 Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_index,
                                   std::int64_t server_ms, std::int64_t period) {
   // Acquire pairs with the release in set_campaign.
@@ -541,25 +581,19 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
   const FraudThresholds& limits = campaign.fraud;
   const std::int64_t window_ms = std::int64_t{limits.window_s} * 1000;
 
-  char subnet_text[kSubnetBytes];
-  const std::string_view subnet(subnet_text, write_subnet(ballot.ip, subnet_text));
-  const std::uint64_t ip_hash = hash_of(ballot.ip, kIpSeed);
-  const std::uint64_t subnet_hash = hash_of(subnet, kSubnetSeed);
-  const std::uint64_t ua_hash = hash_of(ballot.ua, kUaSeed);
-  const std::uint64_t device_hash = hash_of(ballot.device, kDeviceSeed);
+  const VoteKeys keys(ballot, candidate_index);
+  const std::string_view subnet = keys.subnet;
+  const std::uint64_t ip_hash = keys.ip_hash;
+  const std::uint64_t subnet_hash = keys.subnet_hash;
+  const std::uint64_t device_hash = keys.device_hash;
+  const std::uint64_t ip_key = keys.ip_key;
+  const std::uint64_t subnet_key = keys.subnet_key;
+  const std::uint64_t timing_key = keys.timing_key;
   const std::uint64_t voter_hash = hash_of(ballot.voter, kVoterSeed);
-  const std::uint64_t candidate_hash = mix(std::uint64_t{candidate_index} + 1);
-  const std::uint64_t ip_key = combine(combine(ip_hash, ua_hash), candidate_hash);
-  const std::uint64_t subnet_key = combine(combine(subnet_hash, ua_hash), candidate_hash);
-  const std::uint64_t timing_key = combine(ip_hash, candidate_hash);
   // The look-alike and device tables are megabytes: their rows for this vote load while the
-  // user agent is read and the heavy hitters are counted.
-  if (!ballot.ip.empty()) {
-    state.ip_clusters.prefetch(ip_key);
-    state.subnet_clusters.prefetch(subnet_key);
-    state.ip_timing.prefetch(timing_key);
-  }
-  if (!ballot.device.empty()) state.devices.prefetch(device_hash);
+  // user agent is read and the heavy hitters are counted (and earlier, when the caller
+  // prefetched this ballot).
+  prefetch_rows(state, ballot, keys);
 
   FraudFlags flags = 0;
   if (ballot.device.empty()) flags |= flag_of(FraudReason::no_device);

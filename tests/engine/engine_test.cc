@@ -77,6 +77,35 @@ TEST_F(EngineTest, PreparedTablesServeTheFirstBallotsAsUsual) {
   EXPECT_EQ(votes_of("c01"), 1u);
 }
 
+// Prefetching a ballot (the next line of a batch) only loads slots: it makes no table, holds
+// no key and changes no answer, whatever the ballot.
+TEST_F(EngineTest, PrefetchChangesNothing) {
+  Ballot with_request = ballot("alice", "c01");
+  with_request.request_id = "r-1";
+  engine_.prefetch(with_request);  // before any table exists
+  EXPECT_EQ(engine_.table_stats().bytes, 0u);
+  EXPECT_EQ(engine_.table_stats().generations_made_late, 0u);
+
+  ASSERT_EQ(vote(with_request).status, VoteStatus::accepted);
+  const Engine::TableStats after_vote = engine_.table_stats();
+  Ballot unknown_campaign = ballot("bob", "c01");
+  unknown_campaign.campaign = "nope";
+  Ballot bob_request = ballot("bob", "c02");
+  bob_request.request_id = "r-2";
+  for (const Ballot& b : {with_request, ballot("bob", "c01"), ballot("bob", "nope"),
+                          unknown_campaign, bob_request}) {
+    engine_.prefetch(b);
+  }
+  EXPECT_EQ(engine_.table_stats().keys, after_vote.keys);
+  EXPECT_EQ(engine_.table_stats().generations_made_late, after_vote.generations_made_late);
+  EXPECT_EQ(vote(with_request).status, VoteStatus::duplicate);
+  EXPECT_EQ(vote(bob_request).status, VoteStatus::accepted);  // bob's key was not taken
+
+  clock_.set_ms(kCloses + kHour);  // closed: prefetching makes no table for a new period
+  engine_.prefetch(ballot("carol", "c01"));
+  EXPECT_EQ(engine_.table_stats().generations_made_late, after_vote.generations_made_late);
+}
+
 TEST_F(EngineTest, PreparingTablesOfAClosedCampaignMakesNone) {
   clock_.set_ms(kCloses + kHour);
   engine_.prepare_tables();

@@ -174,10 +174,18 @@ class Engine {
   // Judges a ballot at the current server time, in DESIGN.md's precedence order. An
   // `accepted` decision holds claims on its keys (see Claim).
   Decision decide(const Ballot& ballot);
+  // Starts loading the table slots decide(ballot) will probe, changing nothing. Each probe is
+  // a cache miss into tables of tens of megabytes; a caller holding several ballots (a batch)
+  // prefetches the next one before deciding this one, so that the misses overlap the work.
+  // Safe for concurrent use.
+  void prefetch(const Ballot& ballot) const;
 
   // The ballot behind `claim` is durable as `seq` with `flags`: records its seq for later
   // duplicates and counts it. REQUIRES: commit thread; seq above every earlier commit.
   void commit(Claim claim, std::uint64_t seq, FraudFlags flags);
+  // As prefetch(), for the slots commit(claim) writes: the writer prefetches a few claims
+  // ahead of the one it commits. REQUIRES: commit thread (the claim is not committed yet).
+  static void prefetch_commit(const Claim& claim);
   // The commit failed: frees the keys so the voter may vote again. Safe from any thread.
   void release(Claim claim);
   // Makes every commit up to `as_of_seq` visible to tally(). REQUIRES: commit thread.

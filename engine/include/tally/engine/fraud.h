@@ -94,6 +94,9 @@ class FraudMonitor {
   // set_campaign() never saw gives no flags. Safe for concurrent use.
   Observation observe(const Ballot& ballot, std::uint32_t candidate_index, std::int64_t server_ms,
                       std::int64_t period);
+  // Starts loading the sketch rows observe() will touch for this ballot, changing nothing:
+  // the engine's prefetch of the next ballot of a batch. Safe for concurrent use.
+  void prefetch(const Ballot& ballot, std::uint32_t candidate_index) const;
 
   // Recovery: feeds a stored vote (in seq order) into the sketches and counts its stored
   // flags, as observe() did when it was accepted. Unknown campaign or candidate: ignored.
@@ -122,6 +125,9 @@ class FraudMonitor {
 
  private:
   struct CampaignFraud;
+  struct VoteKeys;
+  static void prefetch_rows(const CampaignFraud& state, const Ballot& ballot,
+                            const VoteKeys& keys);
   struct Map;
   CampaignFraud* find(std::string_view campaign_id) const;
   void record(CampaignFraud& state, const Ballot& ballot, std::uint32_t candidate_index,

@@ -290,8 +290,10 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
   for (const auto& [id, state] : load_map()->states) state->reclaim();
 }
 
-Decision Engine::decide(const Ballot& ballot) {
-  if (auto error = check_ballot(ballot)) return reject(VoteStatus::invalid, *error);
+Decision Engine::decide(const Ballot& ballot, FieldCheck fields) {
+  if (fields == FieldCheck::run) {
+    if (auto error = check_ballot(ballot)) return reject(VoteStatus::invalid, *error);
+  }
   // Judging again happens when a campaign version or a UTC day changes under the ballot;
   // twice in a row is already rare, so a bound only guards against a clock that steps back.
   for (int attempt = 0;; ++attempt) {

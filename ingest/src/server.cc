@@ -869,7 +869,9 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
       finish_line(slot);
       return;
     }
-    engine::Decision decision = server_.engine.decide(parsed.ballot);
+    // The parser ran check_ballot() on the fields: an ok() ballot passed it.
+    engine::Decision decision =
+        server_.engine.decide(parsed.ballot, engine::Engine::FieldCheck::done_by_caller);
     if (decision.pending) {
       if (slot.retries >= server_.options.limits.max_pending_retries) {
         line.pending = false;

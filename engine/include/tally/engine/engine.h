@@ -171,9 +171,13 @@ class Engine {
   // seconds); decide() would otherwise create them on first use. Safe for concurrent use.
   void prepare_tables(std::int64_t lead_ms = 0);
 
+  // Whether decide() runs check_ballot() or its caller already did. The ingest parser checks
+  // the fields as it reads them; checking again would scan every field twice per vote.
+  enum class FieldCheck { run, done_by_caller };
+
   // Judges a ballot at the current server time, in DESIGN.md's precedence order. An
   // `accepted` decision holds claims on its keys (see Claim).
-  Decision decide(const Ballot& ballot);
+  Decision decide(const Ballot& ballot, FieldCheck fields = FieldCheck::run);
   // Starts loading the table slots decide(ballot) will probe, changing nothing. Each probe is
   // a cache miss into tables of tens of megabytes; a caller holding several ballots (a batch)
   // prefetches the next one before deciding this one, so that the misses overlap the work.

@@ -2,7 +2,8 @@
 //
 // First step of the vote path: bytes -> Ballot -> engine.decide(). Uses simdjson On-Demand
 // with its error codes (never exceptions); the whole input must be valid UTF-8 and one JSON
-// object. Unknown fields are ignored; field sizes are checked with engine::check_ballot().
+// object. Unknown fields are ignored; every ballot returned ok() has passed
+// engine::check_ballot(), so it is decided with FieldCheck::done_by_caller.
 // One VoteParser per thread: it is not safe for concurrent use, and the Ballot's views point
 // into its buffers until the next parse(). After warm-up, parse() does not allocate.
 #pragma once

@@ -31,6 +31,20 @@ struct Engine::CampaignMap {
 namespace {
 
 constexpr int kMaxAttempts = 8;
+// Request ids answer from the tables of the last three UTC days (CampaignState).
+constexpr std::int64_t kRequestIdDays = 3;
+
+// Starts loading the slot of `request` in each live request-id table: a ballot with a request
+// id probes all of them before anything else.
+void prefetch_request_days(CampaignState& state, Key128 request, std::int64_t today,
+                           std::uint64_t base_seq) {
+  for (std::int64_t day = today; day > today - kRequestIdDays; --day) {
+    if (Generation* requests = state.request_generation(day, base_seq, false)) {
+      requests->keys.prefetch(request);
+      internal::clear_hazard(internal::kSlotRequestGen);
+    }
+  }
+}
 
 bool is_committed(std::uint64_t value) { return value != kPending && value != kReleased; }
 
@@ -308,7 +322,8 @@ Decision Engine::decide(const Ballot& ballot, FieldCheck fields) {
     if (!ballot.request_id.empty()) {
       request = request_key(ballot.request_id);
       const std::int64_t today = utc_day(now_ms);
-      for (std::int64_t day = today; day > today - 3; --day) {
+      prefetch_request_days(*state, request, today, base_seq);  // misses overlap, not add up
+      for (std::int64_t day = today; day > today - kRequestIdDays; --day) {
         Generation* generation = state->request_generation(day, base_seq, false);
         if (generation == nullptr) continue;
         const std::optional<std::uint64_t> value = generation->keys.find(request);
@@ -449,10 +464,7 @@ void Engine::prefetch(const Ballot& ballot) const {
   const std::uint64_t base_seq = as_of_seq();
   // Only live generations: making one is decide()'s job, with its rules about periods.
   if (!ballot.request_id.empty()) {
-    if (Generation* requests = state->request_generation(utc_day(now_ms), base_seq, false)) {
-      requests->keys.prefetch(request_key(ballot.request_id));
-      internal::clear_hazard(internal::kSlotRequestGen);
-    }
+    prefetch_request_days(*state, request_key(ballot.request_id), utc_day(now_ms), base_seq);
   }
   const std::optional<std::uint32_t> candidate = state->candidate_index(ballot.candidate);
   if (!candidate) return;

@@ -19,15 +19,22 @@ constexpr std::uint8_t kHasRequestId = 1u << 3;
 constexpr std::uint8_t kHasTs = 1u << 4;
 constexpr std::uint8_t kKnownPresenceBits = 0x1f;
 
-void put_varint(std::string& out, std::uint64_t value) {
-  char buf[10];
-  int n = 0;
+constexpr std::size_t kMaxVarintBytes = 10;
+
+// Writes `value` as LEB128 at `out` (room for kMaxVarintBytes); returns the bytes written.
+std::size_t write_varint(char* out, std::uint64_t value) {
+  std::size_t n = 0;
   while (value >= 0x80) {
-    buf[n++] = static_cast<char>(value | 0x80);
+    out[n++] = static_cast<char>(value | 0x80);
     value >>= 7;
   }
-  buf[n++] = static_cast<char>(value);
-  out.append(buf, static_cast<std::size_t>(n));
+  out[n++] = static_cast<char>(value);
+  return n;
+}
+
+void put_varint(std::string& out, std::uint64_t value) {
+  char buf[kMaxVarintBytes];
+  out.append(buf, write_varint(buf, value));
 }
 
 std::uint64_t zigzag(std::int64_t value) {
@@ -200,18 +207,16 @@ ChainHash ChainHasher::next(const ChainHash& prev, std::string_view head,
 
 void BatchEncoder::begin(std::size_t expected_events) {
   record_.clear();
-  record_.reserve(expected_events * 300 + 16);
+  record_.reserve(kHeaderRoom + expected_events * 300);
+  record_.resize(kHeaderRoom);
   count_ = 0;
-  // version and count are patched in record(): the count is not known yet. Reserve the
-  // version byte now; the count varint is inserted after it at the end.
-  record_.push_back(static_cast<char>(kBatchFormatVersion));
 }
 
 ChainHash BatchEncoder::add(ChainHasher& hasher, const ChainHash& prev, EventKind kind,
                             std::uint64_t seq, std::string_view payload) {
-  std::string head;
-  head.push_back(static_cast<char>(kind));
-  put_varint(head, seq);
+  char head_bytes[1 + kMaxVarintBytes];  // kind, seq
+  head_bytes[0] = static_cast<char>(kind);
+  const std::string_view head(head_bytes, 1 + write_varint(head_bytes + 1, seq));
   const ChainHash chain = hasher.next(prev, head, payload);
   put_varint(record_, head.size() + payload.size());
   record_.append(head);
@@ -221,12 +226,14 @@ ChainHash BatchEncoder::add(ChainHasher& hasher, const ChainHash& prev, EventKin
   return chain;
 }
 
-const std::string& BatchEncoder::record() {
-  std::string count;
-  put_varint(count, count_);
-  record_.insert(1, count);
+std::string_view BatchEncoder::record() {
+  char header[kHeaderRoom];
+  header[0] = static_cast<char>(kBatchFormatVersion);
+  const std::size_t header_size = 1 + write_varint(header + 1, count_);  // <= 5: 32 bits
+  const std::size_t start = kHeaderRoom - header_size;
+  std::memcpy(record_.data() + start, header, header_size);
   count_ = 0;
-  return record_;
+  return std::string_view(record_).substr(start);
 }
 
 engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& out) {

@@ -116,6 +116,7 @@ struct VoteLog::Impl final : internal::BatchSink {
   // Writer thread only (and recover(), before the writer starts).
   ChainHasher hasher;
   BatchEncoder encoder;
+  rocksdb::WriteBatch write_batch_buffer;
   ChainHash chain_head = kGenesisChain;
   std::uint64_t recovered_last_seq = 0;
 
@@ -138,11 +139,13 @@ struct VoteLog::Impl final : internal::BatchSink {
     for (const auto& event : events) {
       chain = encoder.add(hasher, chain, event.kind, seq++, event.bytes());
     }
-    const std::string& record = encoder.record();
-    rocksdb::WriteBatch batch(record.size() + 128);
+    const std::string_view record = encoder.record();
+    // Reused: a fresh megabyte-sized batch per write would be fresh pages to fault in.
+    rocksdb::WriteBatch& batch = write_batch_buffer;
+    batch.Clear();
     const std::string key = seq_key(first_seq);
     const std::string last = seq_key(seq - 1);
-    rocksdb::Status s = batch.Put(events_cf, key, record);
+    rocksdb::Status s = batch.Put(events_cf, key, rocksdb::Slice(record.data(), record.size()));
     if (s.ok()) {
       s = batch.Put(meta_cf, kMetaChainHead,
                     rocksdb::Slice(reinterpret_cast<const char*>(chain.data()), chain.size()));

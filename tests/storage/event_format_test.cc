@@ -53,7 +53,7 @@ std::string three_event_record(std::vector<ChainHash>* chains = nullptr) {
   if (chains) chains->push_back(chain);
   chain = encoder.add(hasher, chain, EventKind::vote, 9, minimal);
   if (chains) chains->push_back(chain);
-  return encoder.record();
+  return std::string(encoder.record());
 }
 
 void expect_same(const VoteFields& a, const VoteFields& b) {

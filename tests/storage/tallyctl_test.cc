@@ -97,7 +97,7 @@ class RawDb {
     BatchEncoder encoder;
     encoder.begin(1);
     const ChainHash chain = encoder.add(hasher, chain_head(), EventKind::vote, seq, payload);
-    put(seq, encoder.record());
+    put(seq, std::string(encoder.record()));
     EXPECT_TRUE(db_->Put({}, handles_[2], "chain_head",
                          std::string(reinterpret_cast<const char*>(chain.data()), chain.size()))
                     .ok());

@@ -95,10 +95,16 @@ class BatchEncoder {
   // Appends the event (kind, seq, payload) and returns its chain hash given `prev`.
   ChainHash add(ChainHasher& hasher, const ChainHash& prev, EventKind kind, std::uint64_t seq,
                 std::string_view payload);
-  // The finished record. REQUIRES: at least one add() since begin().
-  const std::string& record();
+  // The finished record, valid until the next begin(). REQUIRES: at least one add() since
+  // begin().
+  std::string_view record();
 
  private:
+  // The record's version byte and event count go in front of the events, whose count is
+  // known only at the end: room for the longest header is kept there, and the header is
+  // written right-aligned into it, so that the events (a megabyte in a large batch) are
+  // never moved.
+  static constexpr std::size_t kHeaderRoom = 1 + 5;  // version + varint32 count
   std::string record_;
   std::uint32_t count_ = 0;
 };

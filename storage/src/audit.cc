@@ -300,6 +300,7 @@ engine::Result<VerifyReport> verify_log(const std::string& data_dir) {
   VerifyReport report;
   auto& problems = report.problems;
   ChainHasher hasher;
+  std::string canonical;  // chain_of() scratch
   RuleChecker rules;
   ChainHash chain = kGenesisChain;
   std::uint64_t last_seq = 0;
@@ -342,7 +343,7 @@ engine::Result<VerifyReport> verify_log(const std::string& data_dir) {
                            std::to_string(last_seq) + " (reordered or repeated)");
       }
     }
-    const ChainHash expected = hasher.next(chain, event.bytes, {});
+    const ChainHash expected = chain_of(hasher, chain, event, canonical);
     if (expected != event.chain) {
       problems.push_back(at_seq(event.seq) +
                          "chain hash mismatch: the event, or the link to the event before "

@@ -2,9 +2,11 @@
 #include "tally/storage/event_format.h"
 
 #include <openssl/evp.h>
+#include <xxhash.h>
 
 #include <cstring>
 #include <new>
+#include <optional>
 
 #include "tally/engine/json.h"
 
@@ -17,7 +19,13 @@ constexpr std::uint8_t kHasIp = 1u << 1;
 constexpr std::uint8_t kHasUa = 1u << 2;
 constexpr std::uint8_t kHasRequestId = 1u << 3;
 constexpr std::uint8_t kHasTs = 1u << 4;
-constexpr std::uint8_t kKnownPresenceBits = 0x1f;
+// Version 2: the campaign id, and the user agent when present, are indexes into the record's
+// string table instead of strings.
+constexpr std::uint8_t kByReference = 1u << 5;
+constexpr std::uint8_t kKnownPresenceBitsV1 = 0x1f;
+constexpr std::uint8_t kKnownPresenceBitsV2 = kKnownPresenceBitsV1 | kByReference;
+// A record holds at most two table strings per event.
+constexpr std::uint32_t kMaxRecordStrings = 2 * kMaxEventsPerRecord;
 
 constexpr std::size_t kMaxVarintBytes = 10;
 
@@ -52,7 +60,7 @@ void put_string(std::string& out, std::string_view text) {
 // A bounds-checked cursor over untrusted bytes: every read fails cleanly at the end.
 class Reader {
  public:
-  explicit Reader(std::string_view input) : input_(input) {}
+  explicit Reader(std::string_view input, std::size_t pos = 0) : input_(input), pos_(pos) {}
 
   bool varint(std::uint64_t& value) {
     value = 0;
@@ -105,21 +113,42 @@ engine::Status event_error(std::uint64_t seq, std::string_view what) {
                                std::string(what));
 }
 
-engine::Status decode_vote(Reader& in, std::uint64_t seq, VoteFields& vote) {
+using StringTable = std::vector<std::string_view>;
+
+// A string field: inline, or (by_reference) an index into the record's string table.
+bool read_field(Reader& in, bool by_reference, const StringTable* strings,
+                std::string_view& value) {
+  if (!by_reference) return in.string(value);
+  std::uint32_t index = 0;
+  if (strings == nullptr || !in.varint32(index) || index >= strings->size()) return false;
+  value = (*strings)[index];
+  return true;
+}
+
+// `strings` is the record's string table (version 2), null for version 1. Sets
+// `by_reference` when the stored bytes hold references.
+engine::Status decode_vote(Reader& in, std::uint64_t seq, const StringTable* strings,
+                           VoteFields& vote, bool& by_reference) {
   std::uint8_t presence = 0;
   if (!in.byte(presence)) return event_error(seq, "truncated presence byte");
-  if ((presence & ~kKnownPresenceBits) != 0) return event_error(seq, "unknown presence bits");
+  const std::uint8_t known = strings != nullptr ? kKnownPresenceBitsV2 : kKnownPresenceBitsV1;
+  if ((presence & ~known) != 0) return event_error(seq, "unknown presence bits");
+  by_reference = (presence & kByReference) != 0;
   if (!in.svarint(vote.server_ms)) return event_error(seq, "truncated server_ms");
   if (!in.svarint(vote.period)) return event_error(seq, "truncated period");
   if (!in.varint32(vote.flags)) return event_error(seq, "truncated flags");
-  if (!in.string(vote.campaign)) return event_error(seq, "truncated campaign");
+  if (!read_field(in, by_reference, strings, vote.campaign)) {
+    return event_error(seq, "truncated campaign, or a bad string reference");
+  }
   if (!in.string(vote.candidate)) return event_error(seq, "truncated candidate");
   if (!in.string(vote.voter)) return event_error(seq, "truncated voter");
   if ((presence & kHasDevice) && !in.string(vote.device)) {
     return event_error(seq, "truncated device");
   }
   if ((presence & kHasIp) && !in.string(vote.ip)) return event_error(seq, "truncated ip");
-  if ((presence & kHasUa) && !in.string(vote.ua)) return event_error(seq, "truncated ua");
+  if ((presence & kHasUa) && !read_field(in, by_reference, strings, vote.ua)) {
+    return event_error(seq, "truncated ua, or a bad string reference");
+  }
   if ((presence & kHasRequestId) && !in.string(vote.request_id)) {
     return event_error(seq, "truncated request_id");
   }
@@ -130,6 +159,40 @@ engine::Status decode_vote(Reader& in, std::uint64_t seq, VoteFields& vote) {
   }
   if (!in.done()) return event_error(seq, "trailing bytes after the vote");
   return {};
+}
+
+// Where a canonical vote payload holds the fields a version 2 record stores by reference.
+// Each span is the whole field (length and bytes); an absent user agent is the empty span
+// where it would be.
+struct VoteLayout {
+  std::size_t campaign_begin = 0, campaign_end = 0;
+  std::size_t ua_begin = 0, ua_end = 0;
+  std::string_view campaign, ua;
+  bool has_ua = false;
+};
+
+std::optional<VoteLayout> vote_layout(std::string_view payload) {
+  Reader in(payload);
+  std::uint8_t presence = 0;
+  std::int64_t number = 0;
+  std::uint32_t flags = 0;
+  std::string_view skipped;
+  if (!in.byte(presence) || (presence & ~kKnownPresenceBitsV1) != 0 || !in.svarint(number) ||
+      !in.svarint(number) || !in.varint32(flags)) {
+    return std::nullopt;
+  }
+  VoteLayout layout;
+  layout.campaign_begin = in.pos();
+  if (!in.string(layout.campaign)) return std::nullopt;
+  layout.campaign_end = in.pos();
+  if (!in.string(skipped) || !in.string(skipped)) return std::nullopt;  // candidate, voter
+  if ((presence & kHasDevice) && !in.string(skipped)) return std::nullopt;
+  if ((presence & kHasIp) && !in.string(skipped)) return std::nullopt;
+  layout.ua_begin = in.pos();
+  layout.has_ua = (presence & kHasUa) != 0;
+  if (layout.has_ua && !in.string(layout.ua)) return std::nullopt;
+  layout.ua_end = in.pos();
+  return layout;
 }
 
 }  // namespace
@@ -207,9 +270,36 @@ ChainHash ChainHasher::next(const ChainHash& prev, std::string_view head,
 
 void BatchEncoder::begin(std::size_t expected_events) {
   record_.clear();
-  record_.reserve(kHeaderRoom + expected_events * 300);
+  record_.reserve(kHeaderRoom + expected_events * 128);
   record_.resize(kHeaderRoom);
   count_ = 0;
+  strings_.clear();
+  string_hashes_.clear();
+  string_index_.assign(64, 0);
+}
+
+std::uint32_t BatchEncoder::intern(std::string_view text) {
+  const std::uint64_t hash = XXH3_64bits(text.data(), text.size());
+  std::size_t mask = string_index_.size() - 1;
+  std::size_t at = hash & mask;
+  for (; string_index_[at] != 0; at = (at + 1) & mask) {
+    const std::uint32_t index = string_index_[at] - 1;
+    if (string_hashes_[index] == hash && strings_[index] == text) return index;
+  }
+  const auto index = static_cast<std::uint32_t>(strings_.size());
+  strings_.push_back(text);
+  string_hashes_.push_back(hash);
+  string_index_[at] = index + 1;
+  if (strings_.size() * 2 > string_index_.size()) {  // keep the index at most half full
+    string_index_.assign(string_index_.size() * 2, 0);
+    mask = string_index_.size() - 1;
+    for (std::uint32_t i = 0; i < strings_.size(); ++i) {
+      std::size_t slot = string_hashes_[i] & mask;
+      while (string_index_[slot] != 0) slot = (slot + 1) & mask;
+      string_index_[slot] = i + 1;
+    }
+  }
+  return index;
 }
 
 ChainHash BatchEncoder::add(ChainHasher& hasher, const ChainHash& prev, EventKind kind,
@@ -217,16 +307,43 @@ ChainHash BatchEncoder::add(ChainHasher& hasher, const ChainHash& prev, EventKin
   char head_bytes[1 + kMaxVarintBytes];  // kind, seq
   head_bytes[0] = static_cast<char>(kind);
   const std::string_view head(head_bytes, 1 + write_varint(head_bytes + 1, seq));
+  // The chain covers the canonical bytes, whatever the record stores.
   const ChainHash chain = hasher.next(prev, head, payload);
-  put_varint(record_, head.size() + payload.size());
-  record_.append(head);
-  record_.append(payload);
+  const std::optional<VoteLayout> layout =
+      kind == EventKind::vote ? vote_layout(payload) : std::nullopt;
+  if (!layout) {
+    // A campaign version (or a payload this encoder cannot read: stored as given, and the
+    // decoder reports it).
+    put_varint(record_, head.size() + payload.size());
+    record_.append(head);
+    record_.append(payload);
+  } else {
+    // The payload with its campaign id and user agent replaced by string table indexes.
+    char campaign_ref[kMaxVarintBytes];
+    char ua_ref[kMaxVarintBytes];
+    const std::size_t campaign_ref_size = write_varint(campaign_ref, intern(layout->campaign));
+    const std::size_t ua_ref_size = layout->has_ua ? write_varint(ua_ref, intern(layout->ua)) : 0;
+    const std::size_t stored = head.size() + payload.size() -
+                               (layout->campaign_end - layout->campaign_begin) +
+                               campaign_ref_size - (layout->ua_end - layout->ua_begin) +
+                               ua_ref_size;
+    put_varint(record_, stored);
+    record_.append(head);
+    record_.push_back(static_cast<char>(static_cast<std::uint8_t>(payload[0]) | kByReference));
+    record_.append(payload.substr(1, layout->campaign_begin - 1));
+    record_.append(campaign_ref, campaign_ref_size);
+    record_.append(payload.substr(layout->campaign_end, layout->ua_begin - layout->campaign_end));
+    record_.append(ua_ref, ua_ref_size);
+    record_.append(payload.substr(layout->ua_end));
+  }
   record_.append(reinterpret_cast<const char*>(chain.data()), chain.size());
   ++count_;
   return chain;
 }
 
 std::string_view BatchEncoder::record() {
+  put_varint(record_, strings_.size());
+  for (std::string_view text : strings_) put_string(record_, text);
   char header[kHeaderRoom];
   header[0] = static_cast<char>(kBatchFormatVersion);
   const std::size_t header_size = 1 + write_varint(header + 1, count_);  // <= 5: 32 bits
@@ -235,6 +352,51 @@ std::string_view BatchEncoder::record() {
   count_ = 0;
   return std::string_view(record_).substr(start);
 }
+
+ChainHash chain_of(ChainHasher& hasher, const ChainHash& prev, const StoredEvent& event,
+                   std::string& scratch) {
+  if (event.stored_canonical) return hasher.next(prev, event.bytes, {});
+  // A vote whose canonical payload is its fields encoded as in version 1.
+  scratch.clear();
+  scratch.push_back(static_cast<char>(event.kind));
+  put_varint(scratch, event.seq);
+  encode_vote_payload(event.vote, scratch);
+  return hasher.next(prev, scratch, {});
+}
+
+namespace {
+
+// Version 2: the string table after the events. `events_end` is where the events stop.
+engine::Status read_string_table(std::string_view record, std::size_t events_begin,
+                                 std::uint32_t count, StringTable& strings,
+                                 std::size_t& events_end) {
+  Reader in(record.substr(events_begin));
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::uint32_t length = 0;
+    std::string_view skipped;
+    if (!in.varint32(length) || length > kMaxEventBytes || !in.bytes(length, skipped) ||
+        !in.bytes(kChainBytes, skipped)) {
+      return engine::Status::error("batch record: truncated event " + std::to_string(i + 1) +
+                                   " of " + std::to_string(count));
+    }
+  }
+  events_end = events_begin + in.pos();
+  std::uint32_t n = 0;
+  if (!in.varint32(n) || n > kMaxRecordStrings) {
+    return engine::Status::error("batch record: bad string table size");
+  }
+  strings.clear();
+  strings.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::string_view text;
+    if (!in.string(text)) return engine::Status::error("batch record: truncated string table");
+    strings.push_back(text);
+  }
+  if (!in.done()) return engine::Status::error("batch record: trailing bytes after the strings");
+  return {};
+}
+
+}  // namespace
 
 engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& out) {
   out.clear();
@@ -249,6 +411,16 @@ engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& o
   if (!in.varint32(count) || count == 0 || count > kMaxEventsPerRecord) {
     return engine::Status::error("batch record: bad event count");
   }
+  StringTable strings;
+  std::size_t events_end = record.size();
+  if (version >= 2) {
+    if (auto status = read_string_table(record, in.pos(), count, strings, events_end);
+        !status.ok()) {
+      return status;
+    }
+    in = Reader(record.substr(0, events_end), in.pos());
+  }
+  const StringTable* table = version >= 2 ? &strings : nullptr;
   out.reserve(count);
   std::uint64_t last_seq = 0;
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -274,7 +446,12 @@ engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& o
     }
     if (kind == static_cast<std::uint8_t>(EventKind::vote)) {
       event.kind = EventKind::vote;
-      if (auto status = decode_vote(ev, event.seq, event.vote); !status.ok()) return status;
+      bool by_reference = false;
+      if (auto status = decode_vote(ev, event.seq, table, event.vote, by_reference);
+          !status.ok()) {
+        return status;
+      }
+      event.stored_canonical = !by_reference;
     } else if (kind == static_cast<std::uint8_t>(EventKind::campaign)) {
       event.kind = EventKind::campaign;
       if (!ev.string(event.campaign_json)) return event_error(event.seq, "truncated campaign");

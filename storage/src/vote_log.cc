@@ -295,6 +295,7 @@ engine::Status VoteLog::recover(engine::Engine& engine) {
   std::optional<FraudReplayer> fraud;
   if (engine.has_fraud_monitor()) fraud.emplace(engine);
   std::vector<StoredEvent> events;
+  std::string canonical;  // chain_of() scratch
   ChainHash chain = kGenesisChain;
   std::uint64_t last_seq = 0;
   while (scan.next()) {
@@ -315,7 +316,7 @@ engine::Status VoteLog::recover(engine::Engine& engine) {
                                      std::to_string(last_seq + 1) +
                                      " (an event is missing or out of order)");
       }
-      chain = impl.hasher.next(chain, event.bytes, {});
+      chain = chain_of(impl.hasher, chain, event, canonical);
       if (chain != event.chain) {
         return engine::Status::error("seq " + std::to_string(event.seq) +
                                      ": chain hash mismatch (the event or one before it "

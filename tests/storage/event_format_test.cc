@@ -87,20 +87,135 @@ TEST(EventFormatTest, RecordRoundTripsEveryField) {
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(events[i].chain, chains[i]);
 }
 
-TEST(EventFormatTest, ChainHashIsSha256OfPreviousChainAndEventBytes) {
+TEST(EventFormatTest, ChainHashIsSha256OfPreviousChainAndCanonicalEventBytes) {
   const std::string record = three_event_record();
   std::vector<StoredEvent> events;
   ASSERT_TRUE(decode_batch(record, events).ok());
+  ASSERT_EQ(events.size(), 3u);
+  // Canonical bytes: kind, seq (one byte below 128), then the payload as encoded for the
+  // submitter, whatever the record stores.
+  std::string campaign, full, minimal;
+  encode_campaign_payload(kCampaignJson, campaign);
+  encode_vote_payload(full_vote(), full);
+  encode_vote_payload(minimal_vote(), minimal);
+  const std::string canonical[] = {std::string("\x02\x07") + campaign,
+                                   std::string("\x01\x08") + full,
+                                   std::string("\x01\x09") + minimal};
   ChainHasher hasher;
+  std::string scratch;
   ChainHash chain = kGenesisChain;
-  for (const auto& event : events) {
-    chain = hasher.next(chain, event.bytes, {});
-    EXPECT_EQ(chain, event.chain) << "seq " << event.seq;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const ChainHash expected = hasher.next(chain, canonical[i], {});
+    EXPECT_EQ(chain_of(hasher, chain, events[i], scratch), expected) << i;
+    EXPECT_EQ(events[i].chain, expected) << i;
+    chain = expected;
   }
+  // A campaign version is stored as it is hashed; a vote holds references instead.
+  EXPECT_TRUE(events[0].stored_canonical);
+  EXPECT_EQ(events[0].bytes, canonical[0]);
+  EXPECT_FALSE(events[1].stored_canonical);
+  EXPECT_LT(events[1].bytes.size(), canonical[1].size());
   // SHA-256 of 32 zero bytes followed by "abc", split anywhere, is the same value.
   EXPECT_EQ(hasher.next(kGenesisChain, "ab", "c"), hasher.next(kGenesisChain, "abc", ""));
   EXPECT_EQ(to_hex(hasher.next(kGenesisChain, "", "")),
             "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925");
+}
+
+// Version 2 pinned byte for byte: the vote of the version 1 test below, with its campaign id
+// in the record's string table.
+TEST(EventFormatTest, VersionTwoRecordIsPinned) {
+  VoteFields v;
+  v.campaign = "o";
+  v.candidate = "c";
+  v.voter = "v";
+  v.server_ms = 1;
+  v.period = 2;
+  std::string payload;
+  encode_vote_payload(v, payload);
+  ChainHasher hasher;
+  BatchEncoder encoder;
+  encoder.begin(1);
+  const ChainHash chain = encoder.add(hasher, kGenesisChain, EventKind::vote, 1, payload);
+  const unsigned char head[] = {0x02, 0x01, 0x0b,  // version 2, one event of 11 bytes
+                                0x01, 0x01,        // kind vote, seq 1
+                                0x20, 0x02, 0x04, 0x00,  // presence (by reference), ms, period, flags
+                                0x00,                    // campaign: string 0
+                                0x01, 'c', 0x01, 'v'};
+  const unsigned char tail[] = {0x01, 0x01, 'o'};  // one string: "o"
+  std::string expected(reinterpret_cast<const char*>(head), sizeof(head));
+  expected.append(reinterpret_cast<const char*>(chain.data()), chain.size());
+  expected.append(reinterpret_cast<const char*>(tail), sizeof(tail));
+  EXPECT_EQ(std::string(encoder.record()), expected);
+  // The chain is version 1's: SHA-256 of the canonical bytes, the campaign inline.
+  EXPECT_EQ(chain, hasher.next(kGenesisChain, std::string("\x01\x01") + payload, {}));
+}
+
+TEST(EventFormatTest, RecordStoresEachCampaignAndUserAgentOnce) {
+  const std::string agents[] = {std::string(200, 'a'), std::string(200, 'b'),
+                                std::string(200, 'c')};
+  std::vector<std::string> payloads(300);
+  std::vector<std::string> voters(300);
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    voters[i] = "voter-" + std::to_string(i);
+    VoteFields v = full_vote();
+    v.voter = voters[i];
+    v.ua = agents[i % 3];
+    encode_vote_payload(v, payloads[i]);
+  }
+  ChainHasher hasher;
+  BatchEncoder encoder;
+  encoder.begin(payloads.size());
+  std::vector<ChainHash> chains;
+  ChainHash chain = kGenesisChain;
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    chain = encoder.add(hasher, chain, EventKind::vote, i + 1, payloads[i]);
+    chains.push_back(chain);
+  }
+  const std::string record(encoder.record());
+  std::size_t canonical_bytes = 0;
+  for (const auto& payload : payloads) canonical_bytes += payload.size();
+  EXPECT_LT(record.size() + 3 * 200, canonical_bytes / 2);  // the agents once, not 300 times
+
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(decode_batch(record, events).ok());
+  ASSERT_EQ(events.size(), payloads.size());
+  std::string scratch;
+  chain = kGenesisChain;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    VoteFields expected = full_vote();
+    expected.voter = voters[i];
+    expected.ua = agents[i % 3];
+    expect_same(events[i].vote, expected);
+    chain = chain_of(hasher, chain, events[i], scratch);
+    EXPECT_EQ(chain, chains[i]) << i;
+    EXPECT_EQ(events[i].chain, chains[i]) << i;
+  }
+
+  // A changed byte in the string table changes every vote that refers to it: their chains
+  // no longer match, although the events' own bytes are untouched.
+  std::string changed = record;
+  const std::size_t at = changed.rfind(agents[1]);
+  ASSERT_NE(at, std::string::npos);
+  changed[at] = 'x';
+  ASSERT_TRUE(decode_batch(changed, events).ok());
+  EXPECT_EQ(events[0].chain, chain_of(hasher, kGenesisChain, events[0], scratch));
+  EXPECT_NE(events[1].chain, chain_of(hasher, chains[0], events[1], scratch));
+}
+
+TEST(EventFormatTest, StringReferenceOutOfRangeIsAnErrorNamingItsSeq) {
+  const unsigned char head[] = {0x02, 0x01, 0x0b, 0x01, 0x05, 0x20, 0x02, 0x04, 0x00,
+                                0x01,  // campaign: string 1, of a table of one
+                                0x01, 'c', 0x01, 'v'};
+  std::string record(reinterpret_cast<const char*>(head), sizeof(head));
+  record.append(32, '\xab');
+  record.append("\x01\x01o", 3);
+  std::vector<StoredEvent> events;
+  const auto status = decode_batch(record, events);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message().rfind("seq 5: ", 0), 0u) << status.message();
+  record[9] = 0x00;  // string 0: fine
+  EXPECT_TRUE(decode_batch(record, events).ok());
+  EXPECT_EQ(events[0].vote.campaign, "o");
 }
 
 TEST(EventFormatTest, VoteRendersAsTheStoredEventJson) {
@@ -179,7 +294,7 @@ TEST(EventFormatTest, VersionOneRecordWrittenByEarlierBuildsStillDecodes) {
 
 TEST(EventFormatTest, UnknownVersionIsAnError) {
   std::string record = three_event_record();
-  for (char version : {'\x00', '\x02', '\xff'}) {
+  for (char version : {'\x00', '\x03', '\xff'}) {
     record[0] = version;
     std::vector<StoredEvent> events;
     const auto status = decode_batch(record, events);

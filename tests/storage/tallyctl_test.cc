@@ -109,6 +109,33 @@ class RawDb {
   std::unique_ptr<rocksdb::DB> db_;
 };
 
+// The record as builds before format version 2 wrote it: every event stored as it is hashed
+// (campaign id and user agent inline), no string table.
+std::string as_version_one(std::string_view record) {
+  std::vector<StoredEvent> events;
+  EXPECT_TRUE(decode_batch(record, events).ok());
+  const auto put_varint = [](std::string& out, std::uint64_t value) {
+    for (; value >= 0x80; value >>= 7) out.push_back(static_cast<char>(value | 0x80));
+    out.push_back(static_cast<char>(value));
+  };
+  std::string out(1, '\x01');
+  put_varint(out, events.size());
+  for (const StoredEvent& event : events) {
+    std::string canonical;
+    if (event.stored_canonical) {
+      canonical = std::string(event.bytes);
+    } else {
+      canonical.push_back(static_cast<char>(event.kind));
+      put_varint(canonical, event.seq);
+      encode_vote_payload(event.vote, canonical);
+    }
+    put_varint(out, canonical.size());
+    out += canonical;
+    out.append(reinterpret_cast<const char*>(event.chain.data()), event.chain.size());
+  }
+  return out;
+}
+
 class TallyctlTest : public ::testing::Test {
  protected:
   void SetUp() override { write_sample_log(db_dir()); }
@@ -122,6 +149,42 @@ TEST_F(TallyctlTest, VerifyPassesOnASoundLog) {
   const RunResult result = verify();
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("verify: ok, 5 events (4 votes, 1 campaign versions), last seq 5"),
+            std::string::npos)
+      << result.output;
+}
+
+// A log begun by a build that wrote format version 1 verifies, recovers, and goes on in
+// version 2: the chain covers the same canonical bytes in both.
+TEST_F(TallyctlTest, ALogWrittenInVersionOneVerifiesAndTakesNewRecords) {
+  {
+    RawDb db(db_dir());
+    for (std::uint64_t seq = 1; seq <= 5; ++seq) {
+      const std::string record = db.get(seq);
+      ASSERT_EQ(record[0], '\x02') << seq;
+      db.put(seq, as_version_one(record));
+    }
+  }
+  RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  {
+    LogWriter writer;  // recovers the version 1 records, then commits one more vote
+    ASSERT_NO_FATAL_FAILURE(writer.open(db_dir()));
+    engine::Ballot ballot;
+    ballot.campaign = "ordos";
+    ballot.voter = "dave";
+    ballot.candidate = "c02";
+    ballot.ua = "MicroMessenger/8.0.30";
+    writer.vote(ballot, 0);
+    writer.stop();
+  }
+  {
+    RawDb db(db_dir());
+    EXPECT_EQ(db.get(2)[0], '\x01');
+    EXPECT_EQ(db.get(6)[0], '\x02');
+  }
+  result = verify();
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("verify: ok, 6 events (5 votes, 1 campaign versions), last seq 6"),
             std::string::npos)
       << result.output;
 }
@@ -144,7 +207,12 @@ TEST_F(TallyctlTest, VerifyCatchesAChangedChainByte) {
   {
     RawDb db(db_dir());
     std::string record = db.get(4);
-    record.back() = static_cast<char>(record.back() ^ 1);
+    std::vector<StoredEvent> events;
+    ASSERT_TRUE(decode_batch(record, events).ok());
+    const std::size_t at = record.find(std::string_view(
+        reinterpret_cast<const char*>(events[0].chain.data()), events[0].chain.size()));
+    ASSERT_NE(at, std::string::npos);
+    record[at] = static_cast<char>(record[at] ^ 1);
     db.put(4, record);
   }
   const RunResult result = verify();

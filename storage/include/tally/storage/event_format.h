@@ -24,7 +24,7 @@ struct evp_md_st;      // OpenSSL's EVP_MD
 namespace tally::storage {
 
 // The record version written today. Decoders accept every version up to it.
-inline constexpr std::uint8_t kBatchFormatVersion = 1;
+inline constexpr std::uint8_t kBatchFormatVersion = 2;
 // Upper bounds a decoder enforces before allocating (corrupt input must not balloon).
 inline constexpr std::uint32_t kMaxEventsPerRecord = 1u << 20;
 inline constexpr std::uint32_t kMaxEventBytes = 1u << 24;
@@ -57,8 +57,12 @@ struct StoredEvent {
   std::uint64_t seq = 0;
   VoteFields vote;                 // kind == vote
   std::string_view campaign_json;  // kind == campaign: the canonical definition
-  std::string_view bytes;          // the event bytes the chain hash covers
-  ChainHash chain{};               // as stored
+  std::string_view bytes;          // the event's bytes as stored in the record
+  // Whether `bytes` are the canonical event bytes, the ones the chain hash covers. Not for a
+  // vote of a version 2 record, which holds its campaign id and user agent as references into
+  // the record's string table: chain_of() encodes its canonical bytes again.
+  bool stored_canonical = true;
+  ChainHash chain{};  // as stored
 };
 
 // Appends a vote's payload (every field but kind and seq) to `out`. Runs on the submitting
@@ -92,7 +96,9 @@ class ChainHasher {
 class BatchEncoder {
  public:
   void begin(std::size_t expected_events);
-  // Appends the event (kind, seq, payload) and returns its chain hash given `prev`.
+  // Appends the event (kind, seq, payload) and returns its chain hash given `prev`. A vote's
+  // campaign id and user agent go into the record's string table, once per record: the
+  // payload must stay valid until record().
   ChainHash add(ChainHasher& hasher, const ChainHash& prev, EventKind kind, std::uint64_t seq,
                 std::string_view payload);
   // The finished record, valid until the next begin(). REQUIRES: at least one add() since
@@ -105,9 +111,22 @@ class BatchEncoder {
   // written right-aligned into it, so that the events (a megabyte in a large batch) are
   // never moved.
   static constexpr std::size_t kHeaderRoom = 1 + 5;  // version + varint32 count
+  // The index of `text` in the record's string table, added if new.
+  std::uint32_t intern(std::string_view text);
+
   std::string record_;
   std::uint32_t count_ = 0;
+  // The string table: views into the payloads given to add(), with their hashes, and an
+  // open-addressing index over them (entry = index + 1, 0 = empty; a power of two in size).
+  std::vector<std::string_view> strings_;
+  std::vector<std::uint64_t> string_hashes_;
+  std::vector<std::uint32_t> string_index_;
 };
+
+// The chain hash of `event` after `prev`: SHA-256(prev ‖ the event's canonical bytes).
+// `scratch` holds bytes encoded again (StoredEvent::stored_canonical); reuse it across calls.
+ChainHash chain_of(ChainHasher& hasher, const ChainHash& prev, const StoredEvent& event,
+                   std::string& scratch);
 
 // Decodes a record into `out` (cleared first). Corrupt or truncated input gives an error that
 // names the seq of the event it hit when that seq is readable; it never crashes. Chain hashes

@@ -111,6 +111,13 @@ BallotGenerator::BallotGenerator(PopulationOptions options)
                  .count()) {
   options_.voters = std::max<std::uint64_t>(options_.voters, 1);
   recent_.reserve(kRecentBallots);
+  const std::uint32_t agents = std::max<std::uint32_t>(options_.agents, 1);
+  agents_.reserve(agents);
+  for (std::uint32_t k = 0; k < agents; ++k) {
+    std::string agent(kHonestAgents[k % kHonestAgents.size()]);
+    if (k >= kHonestAgents.size()) agent += format(" WeChatBuild/%llu", k);
+    agents_.push_back(std::move(agent));
+  }
 }
 
 Ballot BallotGenerator::next() {
@@ -144,7 +151,7 @@ Ballot BallotGenerator::fresh() {
       device = format("dev-%016llx", mix(seed * 0x9e3779b97f4a7c15ULL + voter));
       const std::uint64_t crowd = mix(seed + voter / kCrowdSize);
       ip = format("10.%llu.%llu.%llu", crowd & 0xff, (crowd >> 8) & 0xff, (crowd >> 16) & 0xff);
-      agent = kHonestAgents[mix(voter ^ seed) % kHonestAgents.size()];
+      agent = agents_[mix(voter ^ seed) % agents_.size()];
       break;
     }
     case Scenario::farm: {

@@ -72,6 +72,8 @@ std::string usage() {
          "                          or 1000000/batch-size batch requests\n"
          "  --voters N              distinct voters. Default: 100000\n"
          "  --zipf S                Zipf exponent of candidate choice, 0 = uniform. Default: 1.0\n"
+         "  --agents N              distinct user agents of the honest crowd, 1..100000: the\n"
+         "                          six real ones, then variants. Default: 6\n"
          "  --retry-fraction F      share of ballots resent as retries, 0..1. Default: 0.01\n"
          "  --scenario honest|farm|phone  who votes. Default: honest\n"
          "  --seed N                random seed; also names the voters. Default: 1\n"
@@ -182,6 +184,10 @@ ParsedArgs parse_args(const std::vector<std::string>& args) {
       const auto z = parse_real(value);
       if (!z || *z < 0 || *z > 10) return fail(flag, "must be 0..10");
       s.population.zipf_exponent = *z;
+    } else if (flag == "--agents") {
+      const auto n = parse_number<std::uint32_t>(value);
+      if (!n || *n == 0 || *n > 100'000) return fail(flag, "must be 1..100000");
+      s.population.agents = *n;
     } else if (flag == "--retry-fraction") {
       const auto f = parse_real(value);
       if (!f || *f < 0 || *f > 1) return fail(flag, "must be 0..1");

@@ -107,6 +107,17 @@ TEST(BallotGenerator, HonestBallotsAreValidJsonFromVariedCrowds) {
   EXPECT_GT(ips.size(), 20u);
 }
 
+TEST(BallotGenerator, AgentsOptionGivesThatManyDistinctAgentsUnderTheFieldLimit) {
+  PopulationOptions options = options_for(Scenario::honest);
+  options.agents = 200;
+  BallotGenerator generator(options);
+  std::set<std::string> agents;
+  for (int i = 0; i < 20'000; ++i) agents.insert(parse_ballot(generator.next().json).ua);
+  EXPECT_GT(agents.size(), 190u);  // 5000 voters over 200 agents: nearly all are drawn
+  EXPECT_LE(agents.size(), 200u);
+  for (const std::string& agent : agents) EXPECT_LE(agent.size(), 256u) << agent;
+}
+
 TEST(BallotGenerator, RetriesResendAnEarlierBallotByteForByte) {
   PopulationOptions options = options_for(Scenario::honest);
   options.retry_fraction = 0.2;

@@ -27,7 +27,8 @@ TEST(ParseArgs, ReadsEveryFlag) {
        "--mode",       "batch",       "--batch-size",  "1000", "--pipeline",       "4",
        "--rate",       "500",         "--duration",    "2.5",  "--requests",       "100",
        "--voters",     "10",          "--zipf",        "0.5",  "--retry-fraction", "0.1",
-       "--scenario",   "farm",        "--seed",        "9",    "--json",           "--verify"});
+       "--scenario",   "farm",        "--seed",        "9",    "--agents",         "500",
+       "--json",       "--verify"});
   ASSERT_TRUE(parsed.error.empty()) << parsed.error;
   const Settings& s = parsed.settings;
   EXPECT_EQ(s.token, "t");
@@ -38,6 +39,7 @@ TEST(ParseArgs, ReadsEveryFlag) {
   EXPECT_EQ(s.run.max_requests, 100u);
   EXPECT_EQ(s.run.duration_s, 2.5);
   EXPECT_EQ(s.population.scenario, Scenario::farm);
+  EXPECT_EQ(s.population.agents, 500u);
   EXPECT_TRUE(s.json);
   EXPECT_TRUE(s.verify);
 }
@@ -47,6 +49,7 @@ TEST(ParseArgs, ErrorsNameTheFlagAndTheRule) {
   EXPECT_EQ(parse_args({"--target", "nohost"}).error, "--target: must be HOST:PORT, got nohost");
   EXPECT_EQ(parse_args({"--target", "h:1", "--batch-size", "20000"}).error,
             "--batch-size: must be 1..10000");
+  EXPECT_EQ(parse_args({"--target", "h:1", "--agents", "0"}).error, "--agents: must be 1..100000");
   EXPECT_EQ(parse_args({"--target", "h:1", "--scenario", "x"}).error,
             "--scenario: must be honest, farm or phone, got x");
   EXPECT_EQ(parse_args({"--target", "h:1", "--bogus", "1"}).error,

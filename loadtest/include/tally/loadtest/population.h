@@ -37,6 +37,11 @@ struct PopulationOptions {
   // Fraction of ballots that resend an earlier ballot byte for byte (same request_id), as a
   // frontend retrying after a timeout does; they answer `duplicate`. Default: 0.01.
   double retry_fraction = 0.01;
+  // Distinct user agents of the honest crowd, each voter keeping one: the six real WeChat
+  // agents, then variants of them (a build suffix) up to this many. Real crowds have hundreds
+  // to thousands; the stored log keeps each agent once per commit batch, so this decides how
+  // much that saves. REQUIRES: >= 1. Default: 6.
+  std::uint32_t agents = 6;
   // Default: honest.
   Scenario scenario = Scenario::honest;
   // Seeds the choices and names the voters (`h<seed>-<n>`), so runs with different seeds
@@ -77,6 +82,7 @@ class BallotGenerator {
   std::mt19937_64 random_;
   std::uint64_t ballots_ = 0;
   std::vector<Ballot> recent_;  // ring of sent ballots that retries copy
+  std::vector<std::string> agents_;  // the honest crowd's user agents (options_.agents)
   std::int64_t ts_ms_ = 0;
 };
 

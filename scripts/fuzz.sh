@@ -10,7 +10,7 @@ source "$(dirname "$0")/env.sh"
 bash "$TALLY_ROOT/scripts/install-deps.sh"
 
 build="$TALLY_ROOT/build-fuzz"
-targets=(vote_parser_fuzz request_fuzz)
+targets=(vote_parser_fuzz request_fuzz record_fuzz)
 tally_configure "$build" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTALLY_FUZZ=ON -DTALLY_BUILD_TESTS=OFF -DTALLY_BUILD_BENCHMARKS=OFF
 cmake --build "$build" -j "$TALLY_JOBS" --target "${targets[@]}"

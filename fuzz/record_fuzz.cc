@@ -1,0 +1,115 @@
+// libFuzzer target: arbitrary bytes as one stored batch record (what recovery, verify, export
+// and GET /v1/votes read from a database that may have been tampered with).
+//
+// decode_batch must answer an error or events, never crash or read out of bounds. For events
+// it returns, the checks are the format's contract (docs/EVENT_FORMAT.md): every event has a
+// chain hash (chain_of, which encodes by-reference votes again) and a JSON form; and the
+// events, encoded again by today's encoder and decoded, give back the same fields and the
+// same chain hashes. Run: scripts/fuzz.sh; docs/INGEST.md "Fuzzing".
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fuzz_world.h"
+#include "tally/storage/event_format.h"
+
+namespace tally::fuzz {
+namespace {
+
+using storage::EventKind;
+using storage::StoredEvent;
+
+bool same_fields(const storage::VoteFields& a, const storage::VoteFields& b) {
+  return a.campaign == b.campaign && a.candidate == b.candidate && a.voter == b.voter &&
+         a.device == b.device && a.ip == b.ip && a.ua == b.ua && a.request_id == b.request_id &&
+         a.ts_ms == b.ts_ms && a.server_ms == b.server_ms && a.period == b.period &&
+         a.flags == b.flags;
+}
+
+void append_varint(std::string& out, std::uint64_t value) {  // LEB128, as the format's
+  for (; value >= 0x80; value >>= 7) out.push_back(static_cast<char>(value | 0x80));
+  out.push_back(static_cast<char>(value));
+}
+
+void run(std::string_view input) {
+  static storage::ChainHasher hasher;
+  std::vector<StoredEvent> events;
+  if (!storage::decode_batch(input, events).ok()) return;
+  if (events.empty()) fail("decode_batch: ok without events");
+
+  // Chains over the canonical bytes, and the JSON of each event.
+  std::string scratch;
+  std::string json;
+  std::vector<storage::ChainHash> chains;
+  storage::ChainHash chain = storage::kGenesisChain;
+  for (const StoredEvent& event : events) {
+    chain = storage::chain_of(hasher, chain, event, scratch);
+    chains.push_back(chain);
+    json.clear();
+    storage::append_event_json(json, event);
+    if (json.empty() || json.front() != '{' || json.back() != '}') {
+      fail("append_event_json: not a JSON object");
+    }
+  }
+
+  // Today's encoder writes the same events; decoding that gives them back, chains included.
+  // Payloads are encoded from the decoded fields (canonical), so they differ from the input
+  // only where the input was not canonical.
+  std::vector<std::string> payloads;
+  payloads.reserve(events.size());
+  for (const StoredEvent& event : events) {
+    std::string payload;
+    if (event.kind == EventKind::vote) {
+      storage::encode_vote_payload(event.vote, payload);
+    } else {
+      storage::encode_campaign_payload(event.campaign_json, payload);
+    }
+    payloads.push_back(std::move(payload));
+  }
+  storage::BatchEncoder encoder;
+  encoder.begin(events.size());
+  std::vector<storage::ChainHash> encoded_chains;
+  chain = storage::kGenesisChain;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    chain = encoder.add(hasher, chain, events[i].kind, events[i].seq, payloads[i]);
+    encoded_chains.push_back(chain);
+  }
+  const std::string record(encoder.record());
+  std::vector<StoredEvent> again;
+  if (!storage::decode_batch(record, again).ok()) fail("re-encoded record does not decode");
+  if (again.size() != events.size()) fail("re-encoded record: other event count");
+  chain = storage::kGenesisChain;
+  bool exact_so_far = true;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (again[i].kind != events[i].kind || again[i].seq != events[i].seq) {
+      fail("re-encoded record: other kind or seq");
+    }
+    if (events[i].kind == EventKind::vote ? !same_fields(again[i].vote, events[i].vote)
+                                          : again[i].campaign_json != events[i].campaign_json) {
+      fail("re-encoded record: other fields");
+    }
+    if (again[i].chain != encoded_chains[i]) fail("re-encoded record: stored chain differs");
+    chain = storage::chain_of(hasher, chain, again[i], scratch);
+    if (chain != encoded_chains[i]) fail("chain_of disagrees with the encoder's chain");
+    // Where the input held exactly the canonical bytes so far, its chains are the encoder's.
+    if (exact_so_far) {
+      std::string canonical(1, static_cast<char>(events[i].kind));
+      append_varint(canonical, events[i].seq);
+      canonical += payloads[i];
+      exact_so_far = !events[i].stored_canonical || events[i].bytes == canonical;
+      if (exact_so_far && chains[i] != encoded_chains[i]) {
+        fail("chain of canonical input differs from the encoder's");
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tally::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  tally::fuzz::run(std::string_view(reinterpret_cast<const char*>(data), size));
+  return 0;
+}

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <new>
 #include <optional>
+#include <random>
+#include <unordered_set>
 
 #include "tally/engine/json.h"
 
@@ -24,8 +26,11 @@ constexpr std::uint8_t kHasTs = 1u << 4;
 constexpr std::uint8_t kByReference = 1u << 5;
 constexpr std::uint8_t kKnownPresenceBitsV1 = 0x1f;
 constexpr std::uint8_t kKnownPresenceBitsV2 = kKnownPresenceBitsV1 | kByReference;
-// A record holds at most two table strings per event.
+// A record holds at most two table strings per event. A table string is at most as long as a
+// ballot field: a vote refers to it for nothing, so a long one would let a small tampered
+// record stand for a great many bytes to hash.
 constexpr std::uint32_t kMaxRecordStrings = 2 * kMaxEventsPerRecord;
+constexpr std::size_t kMaxTableStringBytes = engine::kMaxFieldBytes;
 
 constexpr std::size_t kMaxVarintBytes = 10;
 
@@ -60,7 +65,10 @@ void put_string(std::string& out, std::string_view text) {
 // A bounds-checked cursor over untrusted bytes: every read fails cleanly at the end.
 class Reader {
  public:
-  explicit Reader(std::string_view input, std::size_t pos = 0) : input_(input), pos_(pos) {}
+  // `minimal`: varints must be in their shortest form (version 2 records), so that no two
+  // byte strings decode to the same values.
+  explicit Reader(std::string_view input, std::size_t pos = 0, bool minimal = false)
+      : input_(input), pos_(pos), minimal_(minimal) {}
 
   bool varint(std::uint64_t& value) {
     value = 0;
@@ -69,7 +77,7 @@ class Reader {
       const auto byte = static_cast<std::uint8_t>(input_[pos_++]);
       if (shift == 63 && byte > 1) return false;  // more than 64 bits
       value |= std::uint64_t{byte & 0x7fu} << shift;
-      if ((byte & 0x80) == 0) return true;
+      if ((byte & 0x80) == 0) return !(minimal_ && shift > 0 && byte == 0);  // overlong
     }
     return false;
   }
@@ -102,10 +110,13 @@ class Reader {
   }
   bool done() const { return pos_ == input_.size(); }
   std::size_t pos() const { return pos_; }
+  std::size_t left() const { return input_.size() - pos_; }
+  bool minimal() const { return minimal_; }
 
  private:
   std::string_view input_;
   std::size_t pos_ = 0;
+  bool minimal_ = false;
 };
 
 engine::Status event_error(std::uint64_t seq, std::string_view what) {
@@ -113,31 +124,41 @@ engine::Status event_error(std::uint64_t seq, std::string_view what) {
                                std::string(what));
 }
 
-using StringTable = std::vector<std::string_view>;
+// A version 2 record's string table, and how far its references have got: the encoder adds
+// a string at its first use, so the strings are first referred to in table order. Checking
+// that (and that no string repeats, or goes unused) leaves one byte string per record.
+struct StringTable {
+  std::vector<std::string_view> strings;
+  std::uint32_t first_unused = 0;
+};
 
 // A string field: inline, or (by_reference) an index into the record's string table.
-bool read_field(Reader& in, bool by_reference, const StringTable* strings,
-                std::string_view& value) {
+bool read_field(Reader& in, bool by_reference, StringTable* table, std::string_view& value) {
   if (!by_reference) return in.string(value);
   std::uint32_t index = 0;
-  if (strings == nullptr || !in.varint32(index) || index >= strings->size()) return false;
-  value = (*strings)[index];
+  if (table == nullptr || !in.varint32(index) || index > table->first_unused ||
+      index >= table->strings.size()) {
+    return false;
+  }
+  if (index == table->first_unused) ++table->first_unused;
+  value = table->strings[index];
   return true;
 }
 
-// `strings` is the record's string table (version 2), null for version 1. Sets
-// `by_reference` when the stored bytes hold references.
-engine::Status decode_vote(Reader& in, std::uint64_t seq, const StringTable* strings,
-                           VoteFields& vote, bool& by_reference) {
+// `table` is the record's string table (version 2), null for version 1. Sets
+// `by_reference` when the stored bytes hold references. A version 2 vote must be in the one
+// form the encoder writes (see the end).
+engine::Status decode_vote(Reader& in, std::uint64_t seq, StringTable* table, VoteFields& vote,
+                           bool& by_reference) {
   std::uint8_t presence = 0;
   if (!in.byte(presence)) return event_error(seq, "truncated presence byte");
-  const std::uint8_t known = strings != nullptr ? kKnownPresenceBitsV2 : kKnownPresenceBitsV1;
+  const std::uint8_t known = table != nullptr ? kKnownPresenceBitsV2 : kKnownPresenceBitsV1;
   if ((presence & ~known) != 0) return event_error(seq, "unknown presence bits");
   by_reference = (presence & kByReference) != 0;
   if (!in.svarint(vote.server_ms)) return event_error(seq, "truncated server_ms");
   if (!in.svarint(vote.period)) return event_error(seq, "truncated period");
   if (!in.varint32(vote.flags)) return event_error(seq, "truncated flags");
-  if (!read_field(in, by_reference, strings, vote.campaign)) {
+  if (!read_field(in, by_reference, table, vote.campaign)) {
     return event_error(seq, "truncated campaign, or a bad string reference");
   }
   if (!in.string(vote.candidate)) return event_error(seq, "truncated candidate");
@@ -146,7 +167,7 @@ engine::Status decode_vote(Reader& in, std::uint64_t seq, const StringTable* str
     return event_error(seq, "truncated device");
   }
   if ((presence & kHasIp) && !in.string(vote.ip)) return event_error(seq, "truncated ip");
-  if ((presence & kHasUa) && !read_field(in, by_reference, strings, vote.ua)) {
+  if ((presence & kHasUa) && !read_field(in, by_reference, table, vote.ua)) {
     return event_error(seq, "truncated ua, or a bad string reference");
   }
   if ((presence & kHasRequestId) && !in.string(vote.request_id)) {
@@ -158,6 +179,19 @@ engine::Status decode_vote(Reader& in, std::uint64_t seq, const StringTable* str
     vote.ts_ms = ts;
   }
   if (!in.done()) return event_error(seq, "trailing bytes after the vote");
+  if (table != nullptr) {
+    // Version 2 takes one form per vote, so that a changed byte either breaks the chain or
+    // fails here: optional fields present only when not empty, and campaign and user agent
+    // by reference unless one of them is too long for the string table.
+    const bool empty_optional = ((presence & kHasDevice) && vote.device.empty()) ||
+                                ((presence & kHasIp) && vote.ip.empty()) ||
+                                ((presence & kHasUa) && vote.ua.empty()) ||
+                                ((presence & kHasRequestId) && vote.request_id.empty());
+    if (empty_optional) return event_error(seq, "an empty optional field marked present");
+    const bool fits = vote.campaign.size() <= kMaxTableStringBytes &&
+                      vote.ua.size() <= kMaxTableStringBytes;
+    if (by_reference != fits) return event_error(seq, "not in version 2's form");
+  }
   return {};
 }
 
@@ -268,6 +302,8 @@ ChainHash ChainHasher::next(const ChainHash& prev, std::string_view head,
   return out;
 }
 
+BatchEncoder::BatchEncoder() : hash_seed_(std::random_device{}()) {}
+
 void BatchEncoder::begin(std::size_t expected_events) {
   record_.clear();
   record_.reserve(kHeaderRoom + expected_events * 128);
@@ -279,7 +315,7 @@ void BatchEncoder::begin(std::size_t expected_events) {
 }
 
 std::uint32_t BatchEncoder::intern(std::string_view text) {
-  const std::uint64_t hash = XXH3_64bits(text.data(), text.size());
+  const std::uint64_t hash = XXH3_64bits_withSeed(text.data(), text.size(), hash_seed_);
   std::size_t mask = string_index_.size() - 1;
   std::size_t at = hash & mask;
   for (; string_index_[at] != 0; at = (at + 1) & mask) {
@@ -309,8 +345,12 @@ ChainHash BatchEncoder::add(ChainHasher& hasher, const ChainHash& prev, EventKin
   const std::string_view head(head_bytes, 1 + write_varint(head_bytes + 1, seq));
   // The chain covers the canonical bytes, whatever the record stores.
   const ChainHash chain = hasher.next(prev, head, payload);
-  const std::optional<VoteLayout> layout =
+  std::optional<VoteLayout> layout =
       kind == EventKind::vote ? vote_layout(payload) : std::nullopt;
+  if (layout && (layout->campaign.size() > kMaxTableStringBytes ||
+                 layout->ua.size() > kMaxTableStringBytes)) {
+    layout.reset();  // too long for the table (no ballot is): inline, as version 1
+  }
   if (!layout) {
     // A campaign version (or a payload this encoder cannot read: stored as given, and the
     // decoder reports it).
@@ -368,9 +408,9 @@ namespace {
 
 // Version 2: the string table after the events. `events_end` is where the events stop.
 engine::Status read_string_table(std::string_view record, std::size_t events_begin,
-                                 std::uint32_t count, StringTable& strings,
+                                 std::uint32_t count, StringTable& table,
                                  std::size_t& events_end) {
-  Reader in(record.substr(events_begin));
+  Reader in(record.substr(events_begin), 0, true);
   for (std::uint32_t i = 0; i < count; ++i) {
     std::uint32_t length = 0;
     std::string_view skipped;
@@ -382,15 +422,23 @@ engine::Status read_string_table(std::string_view record, std::size_t events_beg
   }
   events_end = events_begin + in.pos();
   std::uint32_t n = 0;
-  if (!in.varint32(n) || n > kMaxRecordStrings) {
+  // Each string takes at least two bytes (length and one byte), each event at most two.
+  if (!in.varint32(n) || n > 2 * std::uint64_t{count} || n > in.left() / 2) {
     return engine::Status::error("batch record: bad string table size");
   }
-  strings.clear();
-  strings.reserve(n);
+  table.strings.clear();
+  table.strings.reserve(n);
+  table.first_unused = 0;
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(n);
   for (std::uint32_t i = 0; i < n; ++i) {
     std::string_view text;
     if (!in.string(text)) return engine::Status::error("batch record: truncated string table");
-    strings.push_back(text);
+    if (text.empty() || text.size() > kMaxTableStringBytes || !seen.insert(text).second) {
+      return engine::Status::error("batch record: string " + std::to_string(i) +
+                                   " of the table is empty, too long or repeated");
+    }
+    table.strings.push_back(text);
   }
   if (!in.done()) return engine::Status::error("batch record: trailing bytes after the strings");
   return {};
@@ -413,14 +461,15 @@ engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& o
   }
   StringTable strings;
   std::size_t events_end = record.size();
+  const bool minimal = version >= 2;
   if (version >= 2) {
     if (auto status = read_string_table(record, in.pos(), count, strings, events_end);
         !status.ok()) {
       return status;
     }
-    in = Reader(record.substr(0, events_end), in.pos());
+    in = Reader(record.substr(0, events_end), in.pos(), minimal);
   }
-  const StringTable* table = version >= 2 ? &strings : nullptr;
+  StringTable* table = version >= 2 ? &strings : nullptr;
   out.reserve(count);
   std::uint64_t last_seq = 0;
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -439,7 +488,7 @@ engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& o
     StoredEvent event;
     event.bytes = bytes;
     std::memcpy(event.chain.data(), chain.data(), chain.size());
-    Reader ev(bytes);
+    Reader ev(bytes, 0, minimal);
     std::uint8_t kind = 0;
     if (!ev.byte(kind) || !ev.varint(event.seq)) {
       return engine::Status::error(where() + ": bad header");
@@ -465,6 +514,9 @@ engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& o
   if (!in.done()) {
     return engine::Status::error("seq " + std::to_string(last_seq) +
                                  ": trailing bytes after the batch record's last event");
+  }
+  if (table != nullptr && table->first_unused != table->strings.size()) {
+    return engine::Status::error("batch record: a string of the table is never used");
   }
   return {};
 }

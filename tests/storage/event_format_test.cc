@@ -202,6 +202,43 @@ TEST(EventFormatTest, RecordStoresEachCampaignAndUserAgentOnce) {
   EXPECT_NE(events[1].chain, chain_of(hasher, chains[0], events[1], scratch));
 }
 
+// Version 2 has one byte form per vote (besides the chain): any other form of the same
+// fields is refused, so a changed byte cannot hide behind an equal decoding.
+TEST(EventFormatTest, VersionTwoRefusesEveryOtherFormOfTheSameVote) {
+  const auto record = [](std::string event, std::string table, char version = '\x02') {
+    std::string out{version, '\x01', static_cast<char>(event.size())};
+    out += event;
+    out.append(32, '\xab');
+    if (version == '\x02') out += table;
+    return out;
+  };
+  const std::string vote("\x01\x01\x20\x02\x04\x00\x00\x01" "c" "\x01" "v", 11);
+  const std::string table("\x01\x01o", 3);
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(decode_batch(record(vote, table), events).ok());  // the encoder's form
+  EXPECT_EQ(events[0].vote.campaign, "o");
+
+  const std::pair<const char*, std::string> others[] = {
+      {"bit 5 in version 1", record(vote, "", '\x01')},
+      {"an overlong varint",
+       record(std::string("\x01\x01\x20\x82\x00\x04\x00\x00\x01" "c" "\x01" "v", 12), table)},
+      {"the campaign inline",
+       record(std::string("\x01\x01\x00\x02\x04\x00\x01" "o" "\x01" "c" "\x01" "v", 12),
+              std::string("\x00", 1))},
+      {"an empty device marked present",
+       record(std::string("\x01\x01\x21\x02\x04\x00\x00\x01" "c" "\x01" "v" "\x00", 12),
+              table)},
+      {"a repeated string", record(vote, std::string("\x02\x01o\x01o", 5))},
+      {"an unused string", record(vote, std::string("\x02\x01o\x01p", 5))},
+      {"an empty string", record(vote, std::string("\x02\x01o\x00", 4))},
+      {"a string longer than a ballot field",
+       record(vote, std::string("\x01\x81\x02", 3) + std::string(257, 'o'))},
+  };
+  for (const auto& [what, bad] : others) {
+    EXPECT_FALSE(decode_batch(bad, events).ok()) << what;
+  }
+}
+
 TEST(EventFormatTest, StringReferenceOutOfRangeIsAnErrorNamingItsSeq) {
   const unsigned char head[] = {0x02, 0x01, 0x0b, 0x01, 0x05, 0x20, 0x02, 0x04, 0x00,
                                 0x01,  // campaign: string 1, of a table of one

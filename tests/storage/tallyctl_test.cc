@@ -203,6 +203,21 @@ TEST_F(TallyctlTest, VerifyCatchesAChangedByteAndNamesItsSeq) {
   EXPECT_NE(result.output.find("seq 3: chain hash mismatch"), std::string::npos) << result.output;
 }
 
+TEST_F(TallyctlTest, VerifyCatchesAChangedStringOfARecordsTable) {
+  {
+    RawDb db(db_dir());
+    std::string record = db.get(3);
+    ASSERT_EQ(record[0], '\x02');
+    const auto at = record.rfind("ordos");  // the campaign id, in the string table
+    ASSERT_NE(at, std::string::npos);
+    record[at + 4] = 'a';
+    db.put(3, record);
+  }
+  const RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("seq 3: chain hash mismatch"), std::string::npos) << result.output;
+}
+
 TEST_F(TallyctlTest, VerifyCatchesAChangedChainByte) {
   {
     RawDb db(db_dir());

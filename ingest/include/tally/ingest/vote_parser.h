@@ -4,8 +4,8 @@
 // with its error codes (never exceptions); the whole input must be valid UTF-8 and one JSON
 // object. Unknown fields are ignored; every ballot returned ok() has passed
 // engine::check_ballot(), so it is decided with FieldCheck::done_by_caller.
-// One VoteParser per thread: it is not safe for concurrent use, and the Ballot's views point
-// into its buffers until the next parse(). After warm-up, parse() does not allocate.
+// Not safe for concurrent use: each thread has its own (ingest keeps two per thread, to parse
+// a batch line ahead), and the Ballot's views point into its buffers until its next parse(). After warm-up, parse() does not allocate.
 #pragma once
 
 #include <memory>

@@ -95,10 +95,12 @@ class ChainHasher {
 // is `record()`. Reusable: begin() clears it.
 class BatchEncoder {
  public:
+  BatchEncoder();
   void begin(std::size_t expected_events);
   // Appends the event (kind, seq, payload) and returns its chain hash given `prev`. A vote's
   // campaign id and user agent go into the record's string table, once per record: the
-  // payload must stay valid until record().
+  // payload must stay valid until record(). REQUIRES: a vote payload as encode_vote_payload()
+  // writes it (readers hash that encoding of the decoded fields, and refuse other forms).
   ChainHash add(ChainHasher& hasher, const ChainHash& prev, EventKind kind, std::uint64_t seq,
                 std::string_view payload);
   // The finished record, valid until the next begin(). REQUIRES: at least one add() since
@@ -121,6 +123,9 @@ class BatchEncoder {
   std::vector<std::string_view> strings_;
   std::vector<std::uint64_t> string_hashes_;
   std::vector<std::uint32_t> string_index_;
+  // Seeds the index's hash: user agents are the clients' choice, and a fixed hash would let
+  // them pick agents that all land in one probe chain of the single writer.
+  std::uint64_t hash_seed_;
 };
 
 // The chain hash of `event` after `prev`: SHA-256(prev ‖ the event's canonical bytes).

@@ -26,11 +26,17 @@ constexpr std::uint8_t kHasTs = 1u << 4;
 constexpr std::uint8_t kByReference = 1u << 5;
 constexpr std::uint8_t kKnownPresenceBitsV1 = 0x1f;
 constexpr std::uint8_t kKnownPresenceBitsV2 = kKnownPresenceBitsV1 | kByReference;
-// A record holds at most two table strings per event. A table string is at most as long as a
-// ballot field: a vote refers to it for nothing, so a long one would let a small tampered
-// record stand for a great many bytes to hash.
-constexpr std::uint32_t kMaxRecordStrings = 2 * kMaxEventsPerRecord;
+// A record holds at most two table strings per event (read_string_table). A table string is
+// at most as long as a ballot field: a vote refers to it for a byte or two, so a long one
+// would let a small tampered record stand for a great many bytes to hash.
 constexpr std::size_t kMaxTableStringBytes = engine::kMaxFieldBytes;
+
+// Whether a vote's campaign id and user agent (empty: absent) go into the string table: the
+// encoder stores a vote by reference exactly when they fit, and the decoder holds it to that.
+bool fits_table(std::string_view campaign, std::string_view ua) {
+  return !campaign.empty() && campaign.size() <= kMaxTableStringBytes &&
+         ua.size() <= kMaxTableStringBytes;
+}
 
 constexpr std::size_t kMaxVarintBytes = 10;
 
@@ -188,9 +194,9 @@ engine::Status decode_vote(Reader& in, std::uint64_t seq, StringTable* table, Vo
                                 ((presence & kHasUa) && vote.ua.empty()) ||
                                 ((presence & kHasRequestId) && vote.request_id.empty());
     if (empty_optional) return event_error(seq, "an empty optional field marked present");
-    const bool fits = vote.campaign.size() <= kMaxTableStringBytes &&
-                      vote.ua.size() <= kMaxTableStringBytes;
-    if (by_reference != fits) return event_error(seq, "not in version 2's form");
+    if (by_reference != fits_table(vote.campaign, vote.ua)) {
+      return event_error(seq, "not in version 2's form");
+    }
   }
   return {};
 }
@@ -347,9 +353,8 @@ ChainHash BatchEncoder::add(ChainHasher& hasher, const ChainHash& prev, EventKin
   const ChainHash chain = hasher.next(prev, head, payload);
   std::optional<VoteLayout> layout =
       kind == EventKind::vote ? vote_layout(payload) : std::nullopt;
-  if (layout && (layout->campaign.size() > kMaxTableStringBytes ||
-                 layout->ua.size() > kMaxTableStringBytes)) {
-    layout.reset();  // too long for the table (no ballot is): inline, as version 1
+  if (layout && !fits_table(layout->campaign, layout->ua)) {
+    layout.reset();  // not for the table (no ballot is): inline, as version 1
   }
   if (!layout) {
     // A campaign version (or a payload this encoder cannot read: stored as given, and the

@@ -35,6 +35,20 @@ VoteFields minimal_vote() {
   return v;
 }
 
+// The vote of the pinned records (docs/EVENT_FORMAT.md, "Example"): campaign `o`, candidate
+// `c`, voter `v`, server_ms 1, period 2, nothing else.
+std::string pinned_vote_payload() {
+  VoteFields v;
+  v.campaign = "o";
+  v.candidate = "c";
+  v.voter = "v";
+  v.server_ms = 1;
+  v.period = 2;
+  std::string payload;
+  encode_vote_payload(v, payload);
+  return payload;
+}
+
 constexpr std::string_view kCampaignJson = R"({"id":"ordos","title":"t"})";
 
 // Three events: a campaign version, a full vote and a minimal vote, seqs 7..9.
@@ -124,14 +138,7 @@ TEST(EventFormatTest, ChainHashIsSha256OfPreviousChainAndCanonicalEventBytes) {
 // Version 2 pinned byte for byte: the vote of the version 1 test below, with its campaign id
 // in the record's string table.
 TEST(EventFormatTest, VersionTwoRecordIsPinned) {
-  VoteFields v;
-  v.campaign = "o";
-  v.candidate = "c";
-  v.voter = "v";
-  v.server_ms = 1;
-  v.period = 2;
-  std::string payload;
-  encode_vote_payload(v, payload);
+  const std::string payload = pinned_vote_payload();
   ChainHasher hasher;
   BatchEncoder encoder;
   encoder.begin(1);
@@ -318,14 +325,7 @@ TEST(EventFormatTest, VersionOneRecordWrittenByEarlierBuildsStillDecodes) {
   EXPECT_EQ(events[0].vote.flags, 0u);
   EXPECT_EQ(events[0].chain[0], 0xab);
   // The encoder writes exactly these bytes for the same event.
-  VoteFields v;
-  v.campaign = "o";
-  v.candidate = "c";
-  v.voter = "v";
-  v.server_ms = 1;
-  v.period = 2;
-  std::string payload;
-  encode_vote_payload(v, payload);
+  const std::string payload = pinned_vote_payload();
   EXPECT_EQ(std::string("\x01\x01") + payload, record.substr(3, 12));
 }
 

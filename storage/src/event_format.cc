@@ -117,7 +117,6 @@ class Reader {
   bool done() const { return pos_ == input_.size(); }
   std::size_t pos() const { return pos_; }
   std::size_t left() const { return input_.size() - pos_; }
-  bool minimal() const { return minimal_; }
 
  private:
   std::string_view input_;

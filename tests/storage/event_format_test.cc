@@ -222,7 +222,8 @@ TEST(EventFormatTest, VersionTwoRefusesEveryOtherFormOfTheSameVote) {
   const std::string vote("\x01\x01\x20\x02\x04\x00\x00\x01" "c" "\x01" "v", 11);
   const std::string table("\x01\x01o", 3);
   std::vector<StoredEvent> events;
-  ASSERT_TRUE(decode_batch(record(vote, table), events).ok());  // the encoder's form
+  const std::string sound = record(vote, table);  // the encoder's form
+  ASSERT_TRUE(decode_batch(sound, events).ok());
   EXPECT_EQ(events[0].vote.campaign, "o");
 
   const std::pair<const char*, std::string> others[] = {

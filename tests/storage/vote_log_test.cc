@@ -7,11 +7,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "storage_test_util.h"
 #include "tally/engine/clock.h"
+#include "tally/engine/fraud.h"
 
 namespace tally::storage {
 namespace {
@@ -37,8 +39,9 @@ struct Slot {
 // One server's worth of state: a clock, an engine and the log over `dir`.
 class Server {
  public:
-  explicit Server(const std::string& dir, StorageOptions options = {})
-      : clock_(kNoon), engine_(clock_) {
+  explicit Server(const std::string& dir, StorageOptions options = {},
+                  engine::FraudMonitor* fraud = nullptr)
+      : clock_(kNoon), engine_(clock_, engine::EngineOptions{.fraud = fraud}) {
     options.data_dir = dir;
     auto opened = VoteLog::open(options);
     if (!opened.ok()) {
@@ -68,9 +71,10 @@ class Server {
 
   // decide + submit + wait, as ingest does; returns the status and seq.
   CommitOutcome vote(std::string_view voter, std::string_view candidate,
-                     std::string_view request_id = {}) {
+                     std::string_view request_id = {}, std::string_view ua = {}) {
     engine::Ballot b = ballot(voter, candidate);
     b.request_id = request_id;
+    b.ua = ua;
     engine::Decision decision = engine_.decide(b);
     CommitOutcome outcome;
     if (decision.status != engine::VoteStatus::accepted) {
@@ -79,7 +83,8 @@ class Server {
       return outcome;
     }
     Slot slot;
-    const SubmitResult result = log_->submit_vote(b, decision.claim, 0, &Slot::done, &slot);
+    const SubmitResult result =
+        log_->submit_vote(b, decision.claim, decision.flags, &Slot::done, &slot);
     if (result != SubmitResult::queued) {
       engine_.release(std::move(decision.claim));
       outcome.status = result == SubmitResult::overloaded ? engine::VoteStatus::overloaded
@@ -185,6 +190,51 @@ TEST_F(VoteLogTest, RecoveryRestoresTalliesDedupeAndTheNextSeq) {
   EXPECT_EQ(server.vote("bob", "c03").status, engine::VoteStatus::quota_exceeded);
   EXPECT_EQ(server.vote("carol", "c01").seq, 5u);
   EXPECT_TRUE(server.log_->event_json(alice_seq).has_value());
+}
+
+// Votes from four threads commit in shared batches, whose records keep each user agent once
+// (event format version 2). Recovery reads the agents back through the string tables into a
+// fresh fraud monitor: the same flags and the same report as before the restart.
+TEST_F(VoteLogTest, RecoveryReplaysUserAgentsFromTheRecordsStringTables) {
+  const std::string agents[] = {"MicroMessenger/8.0.33 NetType/WIFI",
+                                "MicroMessenger/8.0.32 NetType/4G", "python-requests/2.31",
+                                std::string(256, 'w')};  // a bot, and the longest allowed
+  std::optional<std::string> report_before;
+  {
+    engine::FraudMonitor fraud;
+    Server server(dir_.sub("db"), {}, &fraud);
+    server.put_campaign(make_campaign());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 200; ++i) {
+          const int n = t * 200 + i;
+          const auto outcome = server.vote("voter-" + std::to_string(n), "c01", {},
+                                           agents[static_cast<std::size_t>(n) % 4]);
+          EXPECT_EQ(outcome.status, engine::VoteStatus::accepted);
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    report_before = fraud.report_json("ordos");
+    server.log_->stop();
+  }
+  ASSERT_TRUE(report_before.has_value());
+  EXPECT_NE(report_before->find("\"bot_ua\":200"), std::string::npos) << *report_before;
+  engine::FraudMonitor fraud;
+  Server server(dir_.sub("db"), {}, &fraud);
+  ASSERT_TRUE(server.log_->ready());
+  EXPECT_EQ(server.votes_of("c01"), 800u);
+  EXPECT_EQ(fraud.report_json("ordos"), report_before);
+  std::map<std::string, int> votes_by_agent;  // as the stored events show them
+  for (std::uint64_t seq = 2; seq <= 801; ++seq) {
+    const auto event = server.log_->event_json(seq);
+    ASSERT_TRUE(event.has_value()) << seq;
+    for (const std::string& agent : agents) {
+      if (event->find("\"ua\":\"" + agent + "\"") != std::string::npos) ++votes_by_agent[agent];
+    }
+  }
+  for (const std::string& agent : agents) EXPECT_EQ(votes_by_agent[agent], 200) << agent;
 }
 
 // Obsolete WAL and table files are deleted paced, waiting as *.trash in the data dir; a crash

@@ -68,6 +68,9 @@ struct TallyCounts {
 
 class CampaignState {
  public:
+  // Live request-id generations: days d-2..d, so that a request id answers for >= 48 h.
+  static constexpr int kRequestDays = 3;
+
   CampaignState(const Campaign& definition, std::uint64_t default_expected_voters,
                 GenerationCounts& generation_counts);
   ~CampaignState();
@@ -147,7 +150,6 @@ class CampaignState {
   mutable std::mutex definition_mutex_;  // definition_ only: read off the vote path
   std::shared_ptr<const Campaign> definition_;
 
-  static constexpr int kRequestDays = 3;  // request ids answer for >= 48 h: days d-2..d
   std::atomic<Generation*> period_gen_{nullptr};
   std::atomic<Generation*> request_gens_[kRequestDays] = {};
   std::mutex gen_mutex_;  // creating and retiring generations: once per period

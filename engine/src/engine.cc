@@ -31,14 +31,11 @@ struct Engine::CampaignMap {
 namespace {
 
 constexpr int kMaxAttempts = 8;
-// Request ids answer from the tables of the last three UTC days (CampaignState).
-constexpr std::int64_t kRequestIdDays = 3;
-
 // Starts loading the slot of `request` in each live request-id table: a ballot with a request
 // id probes all of them before anything else.
 void prefetch_request_days(CampaignState& state, Key128 request, std::int64_t today,
                            std::uint64_t base_seq) {
-  for (std::int64_t day = today; day > today - kRequestIdDays; --day) {
+  for (std::int64_t day = today; day > today - CampaignState::kRequestDays; --day) {
     if (Generation* requests = state.request_generation(day, base_seq, false)) {
       requests->keys.prefetch(request);
       internal::clear_hazard(internal::kSlotRequestGen);
@@ -323,7 +320,7 @@ Decision Engine::decide(const Ballot& ballot, FieldCheck fields) {
       request = request_key(ballot.request_id);
       const std::int64_t today = utc_day(now_ms);
       prefetch_request_days(*state, request, today, base_seq);  // misses overlap, not add up
-      for (std::int64_t day = today; day > today - kRequestIdDays; --day) {
+      for (std::int64_t day = today; day > today - CampaignState::kRequestDays; --day) {
         Generation* generation = state->request_generation(day, base_seq, false);
         if (generation == nullptr) continue;
         const std::optional<std::uint64_t> value = generation->keys.find(request);

@@ -582,13 +582,6 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
   const std::int64_t window_ms = std::int64_t{limits.window_s} * 1000;
 
   const VoteKeys keys(ballot, candidate_index);
-  const std::string_view subnet = keys.subnet;
-  const std::uint64_t ip_hash = keys.ip_hash;
-  const std::uint64_t subnet_hash = keys.subnet_hash;
-  const std::uint64_t device_hash = keys.device_hash;
-  const std::uint64_t ip_key = keys.ip_key;
-  const std::uint64_t subnet_key = keys.subnet_key;
-  const std::uint64_t timing_key = keys.timing_key;
   const std::uint64_t voter_hash = hash_of(ballot.voter, kVoterSeed);
   // The look-alike and device tables are megabytes: their rows for this vote load while the
   // user agent is read and the heavy hitters are counted (and earlier, when the caller
@@ -601,12 +594,14 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
 
   // Heavy hitters: address concentration is evidence for /fraud, never a flag by itself.
   if (!ballot.ip.empty()) {
-    state.top_ips.with(ip_hash, [&](SpaceSaving& s) { return s.add(ip_hash, ballot.ip); });
-    state.top_subnets.with(subnet_hash, [&](SpaceSaving& s) { return s.add(subnet_hash, subnet); });
+    state.top_ips.with(keys.ip_hash,
+                       [&](SpaceSaving& s) { return s.add(keys.ip_hash, ballot.ip); });
+    state.top_subnets.with(keys.subnet_hash,
+                           [&](SpaceSaving& s) { return s.add(keys.subnet_hash, keys.subnet); });
   }
   if (!ballot.device.empty()) {
-    state.top_devices.with(device_hash,
-                           [&](SpaceSaving& s) { return s.add(device_hash, ballot.device); });
+    state.top_devices.with(keys.device_hash,
+                           [&](SpaceSaving& s) { return s.add(keys.device_hash, ballot.device); });
   }
 
   // ip_flood: look-alike votes (same address, same user agent, same candidate) in the window,
@@ -616,11 +611,13 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
       return estimate > limit && estimate - 1 <= limit;
     };
     const WindowCounts::Hit by_ip = state.ip_clusters.with(
-        ip_key, [&](WindowCounts& w) { return w.add(ip_key, server_ms, window_ms); });
+        keys.ip_key, [&](WindowCounts& w) { return w.add(keys.ip_key, server_ms, window_ms); });
     const WindowCounts::Hit by_subnet = state.subnet_clusters.with(
-        subnet_key, [&](WindowCounts& w) { return w.add(subnet_key, server_ms, window_ms); });
-    const WindowCounts::Hit timing = state.ip_timing.with(
-        timing_key, [&](WindowCounts& w) { return w.add(timing_key, server_ms, window_ms); });
+        keys.subnet_key,
+        [&](WindowCounts& w) { return w.add(keys.subnet_key, server_ms, window_ms); });
+    const WindowCounts::Hit timing = state.ip_timing.with(keys.timing_key, [&](WindowCounts& w) {
+      return w.add(keys.timing_key, server_ms, window_ms);
+    });
     const bool regular = timing.gaps >= kRegularMinGaps && timing.gap_cv < kRegularMaxCv &&
                          timing.estimate > limits.regular_votes;
     if (by_ip.estimate > limits.ip_lookalike_votes ||
@@ -632,7 +629,7 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
                   static_cast<std::uint64_t>(by_ip.estimate), server_ms);
     }
     if (crossed(by_subnet.estimate, limits.subnet_lookalike_votes)) {
-      state.alert(FraudReason::ip_flood, subnet, candidate_index,
+      state.alert(FraudReason::ip_flood, keys.subnet, candidate_index,
                   static_cast<std::uint64_t>(by_subnet.estimate), server_ms);
     }
     if (regular && crossed(timing.estimate, limits.regular_votes)) {
@@ -643,8 +640,9 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
 
   // device_multi_account: distinct voters of the device this period.
   if (!ballot.device.empty()) {
-    const std::uint32_t voters = state.devices.with(
-        device_hash, [&](DeviceVoters& d) { return d.add(device_hash, voter_hash, period); });
+    const std::uint32_t voters = state.devices.with(keys.device_hash, [&](DeviceVoters& d) {
+      return d.add(keys.device_hash, voter_hash, period);
+    });
     if (voters > limits.device_max_voters) {
       flags |= flag_of(FraudReason::device_multi_account);
       if (voters == limits.device_max_voters + 1) {
@@ -659,11 +657,12 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
   // Relaxed: a statistic, read by reports only.
   candidate.votes.fetch_add(1, std::memory_order_relaxed);
   if (!ballot.ip.empty()) {
-    candidate.ips.with(ip_hash, [&](SpaceSaving& s) { return s.add(ip_hash, ballot.ip); });
+    candidate.ips.with(keys.ip_hash,
+                       [&](SpaceSaving& s) { return s.add(keys.ip_hash, ballot.ip); });
   }
   if (!ballot.device.empty()) {
-    candidate.devices.with(device_hash,
-                           [&](SpaceSaving& s) { return s.add(device_hash, ballot.device); });
+    candidate.devices.with(keys.device_hash,
+                           [&](SpaceSaving& s) { return s.add(keys.device_hash, ballot.device); });
   }
   const std::int64_t minute = server_ms / 60'000;
   std::int64_t first = -1;

@@ -211,28 +211,35 @@ void CampaignState::publish(std::uint64_t as_of_seq) {
   counts_.store(std::move(counts), std::memory_order_release);
 }
 
-std::uint64_t CampaignState::table_bytes() const {
-  std::uint64_t total = 0;
-  auto add = [&total](std::atomic<Generation*>& source, HazardSlot hazard) {
-    if (Generation* generation = protect(source, hazard)) {
-      total += generation->keys.bytes() + (generation->quota ? generation->quota->bytes() : 0);
+void CampaignState::add_table_figures(std::array<TableFigures, kTableKinds>& figures) const {
+  auto add_table = [&figures](TableKind kind, const KeyTable& table) {
+    TableFigures& into = figures[static_cast<std::size_t>(kind)];
+    into.bytes += table.bytes();
+    into.keys += table.size();
+  };
+  auto add = [&](const Generation& generation) {
+    if (generation.quota) {
+      add_table(TableKind::dedupe, generation.keys);
+      add_table(TableKind::quota, *generation.quota);
+    } else {
+      add_table(TableKind::request_id, generation.keys);
     }
-    clear_hazard(hazard);
   };
   auto& self = const_cast<CampaignState&>(*this);  // protect() publishes into our own record
-  add(self.period_gen_, kSlotGeneration);
-  for (auto& slot : self.request_gens_) add(slot, kSlotRequestGen);
+  auto add_live = [&](std::atomic<Generation*>& source, HazardSlot hazard) {
+    if (Generation* generation = protect(source, hazard)) add(*generation);
+    clear_hazard(hazard);
+  };
+  add_live(self.period_gen_, kSlotGeneration);
+  for (auto& slot : self.request_gens_) add_live(slot, kSlotRequestGen);
   std::lock_guard lock(self.gen_mutex_);
   for (const Generation* prepared : {prepared_period_, prepared_request_day_}) {
-    if (prepared != nullptr) {
-      total += prepared->keys.bytes() + (prepared->quota ? prepared->quota->bytes() : 0);
-    }
+    if (prepared != nullptr) add(*prepared);
   }
-  return total;
 }
 
 bool CampaignState::has_request_ids() const {
-  auto& self = const_cast<CampaignState&>(*this);  // as in table_bytes()
+  auto& self = const_cast<CampaignState&>(*this);  // as in add_table_figures()
   bool found = false;
   for (auto& slot : self.request_gens_) {
     if (Generation* generation = protect(slot, kSlotRequestGen)) {
@@ -241,16 +248,6 @@ bool CampaignState::has_request_ids() const {
     clear_hazard(kSlotRequestGen);
   }
   return found;
-}
-
-std::uint64_t CampaignState::table_keys() const {
-  std::uint64_t total = 0;
-  auto& self = const_cast<CampaignState&>(*this);
-  if (Generation* generation = protect(self.period_gen_, kSlotGeneration)) {
-    total += generation->keys.size();
-  }
-  clear_hazard(kSlotGeneration);
-  return total;
 }
 
 }  // namespace tally::engine::internal

@@ -6,6 +6,7 @@
 // replay run on the commit thread only. Immutable after construction: id, rules, candidates.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "tally/engine/campaign.h"
+#include "tally/engine/engine.h"
 #include "tally/engine/fingerprint.h"
 #include "tally/engine/fraud_flags.h"
 #include "tally/engine/internal/hazard.h"
@@ -114,9 +116,9 @@ class CampaignState {
     return counts_.load(std::memory_order_acquire);
   }
 
-  // Table memory and keys across live generations.
-  std::uint64_t table_bytes() const;
-  std::uint64_t table_keys() const;
+  // Bytes and keys of the dedupe, quota and request-id tables, live and made ahead, added
+  // into `figures` (indexed by TableKind).
+  void add_table_figures(std::array<TableFigures, kTableKinds>& figures) const;
 
   // PUT conflict detection. The vote path marks has_claims before it relies on its claims;
   // an install that would replace this state marks replaced and then checks has_claims. Both

@@ -661,11 +661,24 @@ std::string tally_to_json(const TallySnapshot& tally) {
   return out;
 }
 
+std::string_view table_kind_name(TableKind kind) {
+  switch (kind) {
+    case TableKind::dedupe:
+      return "dedupe";
+    case TableKind::quota:
+      return "quota";
+    case TableKind::request_id:
+      return "request_id";
+  }
+  return "unknown";
+}
+
 Engine::TableStats Engine::table_stats() const {
   TableStats stats;
-  for (const auto& [id, state] : load_map()->states) {
-    stats.bytes += state->table_bytes();
-    stats.keys += state->table_keys();
+  for (const auto& [id, state] : load_map()->states) state->add_table_figures(stats.by_kind);
+  for (const TableFigures& table : stats.by_kind) {
+    stats.bytes += table.bytes;
+    stats.keys += table.keys;
   }
   stats.generations_made_ahead = generation_counts_->ahead.load(std::memory_order_relaxed);
   stats.generations_made_late = generation_counts_->late.load(std::memory_order_relaxed);

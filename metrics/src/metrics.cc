@@ -213,12 +213,19 @@ class Collector final : public prometheus::Collectable {
 
   void collect_engine(std::vector<MetricFamily>& out) const {
     const auto stats = metrics_.engine_.table_stats();
-    out.push_back(one_gauge("tally_dedupe_keys",
-                            "Keys held by the dedupe, quota and request-id tables",
-                            static_cast<double>(stats.keys)));
-    out.push_back(one_gauge("tally_dedupe_bytes",
-                            "Bytes held by the dedupe, quota and request-id tables",
-                            static_cast<double>(stats.bytes)));
+    MetricFamily keys = family(
+        "tally_table_keys", "Keys held by the tables of every campaign, by table", MetricType::Gauge);
+    MetricFamily bytes = family("tally_table_bytes",
+                                "Bytes held by the tables of every campaign (tables made ahead "
+                                "and a growth's second array included), by table",
+                                MetricType::Gauge);
+    for (std::size_t i = 0; i < engine::kTableKinds; ++i) {
+      const std::string table(engine::table_kind_name(static_cast<engine::TableKind>(i)));
+      add_gauge(keys, {{"table", table}}, static_cast<double>(stats.by_kind[i].keys));
+      add_gauge(bytes, {{"table", table}}, static_cast<double>(stats.by_kind[i].bytes));
+    }
+    out.push_back(std::move(keys));
+    out.push_back(std::move(bytes));
     MetricFamily generations = family(
         "tally_table_generations_total",
         "Table generations (a period's dedupe and quota tables, a UTC day's request ids) made "

@@ -77,6 +77,32 @@ TEST_F(EngineTest, PreparedTablesServeTheFirstBallotsAsUsual) {
   EXPECT_EQ(votes_of("c01"), 1u);
 }
 
+// The figures behind tally_table_keys / tally_table_bytes: each table's own keys and bytes.
+TEST_F(EngineTest, TableStatsCountEachTableApart) {
+  const auto figures = [this](TableKind kind) {
+    return engine_.table_stats().by_kind[static_cast<std::size_t>(kind)];
+  };
+  Ballot with_request = ballot("alice", "c01");
+  with_request.request_id = "r-1";
+  ASSERT_EQ(vote(with_request).status, VoteStatus::accepted);
+  ASSERT_EQ(vote(ballot("alice", "c02")).status, VoteStatus::accepted);
+  ASSERT_EQ(vote(ballot("bob", "c01")).status, VoteStatus::accepted);
+  EXPECT_EQ(vote(ballot("bob", "c01")).status, VoteStatus::duplicate);  // holds no new key
+
+  EXPECT_EQ(figures(TableKind::dedupe).keys, 3u);      // (alice, c01), (alice, c02), (bob, c01)
+  EXPECT_EQ(figures(TableKind::quota).keys, 2u);       // alice, bob
+  EXPECT_EQ(figures(TableKind::request_id).keys, 1u);  // r-1
+  const Engine::TableStats stats = engine_.table_stats();
+  EXPECT_EQ(stats.keys, 6u);
+  std::uint64_t bytes = 0;
+  for (const TableFigures& table : stats.by_kind) {
+    EXPECT_GT(table.bytes, 0u);
+    bytes += table.bytes;
+  }
+  EXPECT_EQ(stats.bytes, bytes);
+  EXPECT_EQ(table_kind_name(TableKind::request_id), "request_id");
+}
+
 // Prefetching a ballot (the next line of a batch) only loads slots: it makes no table, holds
 // no key and changes no answer, whatever the ballot.
 TEST_F(EngineTest, PrefetchChangesNothing) {

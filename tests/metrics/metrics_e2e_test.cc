@@ -200,7 +200,12 @@ TEST_F(MetricsE2eTest, MetricsCountPostedVotesAndAnswers) {
   EXPECT_NE(text.find("\ntally_commit_write_seconds_bucket{le=\"+Inf\"}"), std::string::npos);
   EXPECT_NE(text.find("\ntally_rocksdb_memtable_bytes "), std::string::npos);
   EXPECT_NE(text.find("\ntally_recovery_seconds "), std::string::npos);
-  EXPECT_NE(text.find("\ntally_dedupe_keys "), std::string::npos);
+  // Three counted ballots of two voters, none with a request id.
+  EXPECT_NE(text.find("\ntally_table_keys{table=\"dedupe\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\ntally_table_keys{table=\"quota\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("\ntally_table_keys{table=\"request_id\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("\ntally_table_bytes{table=\"dedupe\"} "), std::string::npos);
+  EXPECT_EQ(text.find("\ntally_table_bytes{table=\"dedupe\"} 0\n"), std::string::npos);
 }
 
 TEST_F(MetricsE2eTest, PromtoolAcceptsALiveScrapeAndTheAlertRules) {

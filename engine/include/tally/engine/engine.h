@@ -27,6 +27,19 @@
 
 namespace tally::engine {
 
+// The key tables of a campaign (docs/DEDUPE_TABLE.md): one period's dedupe keys and quota
+// counts, one UTC day's request ids.
+enum class TableKind : std::uint8_t { dedupe, quota, request_id };
+inline constexpr std::size_t kTableKinds = 3;
+// "dedupe", "quota", "request_id": the metrics' `table` label.
+std::string_view table_kind_name(TableKind kind);
+
+// Bytes held by tables (slot arrays, a growth's second array, bookkeeping) and their keys.
+struct TableFigures {
+  std::uint64_t bytes = 0;
+  std::uint64_t keys = 0;
+};
+
 // One ballot as posted; views into the request buffer, valid during decide().
 struct Ballot {
   std::string_view campaign;
@@ -215,8 +228,9 @@ class Engine {
 
   // Memory held by the dedupe, quota and request tables of every campaign, and their keys.
   struct TableStats {
-    std::uint64_t bytes = 0;
-    std::uint64_t keys = 0;
+    std::uint64_t bytes = 0;  // all tables
+    std::uint64_t keys = 0;   // all tables
+    std::array<TableFigures, kTableKinds> by_kind{};  // indexed by TableKind
     // Table generations (a period's dedupe and quota tables, a UTC day's request ids) made
     // ahead of their period by prepare_tables(), and made once their period had begun: by
     // its first ballot, whose users then wait for the memory, by replay or at start-up.

@@ -301,7 +301,17 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
   for (const auto& [id, state] : load_map()->states) state->reclaim();
 }
 
-Decision Engine::decide(const Ballot& ballot, FieldCheck fields) {
+bool BallotKeys::same_ballot(const Ballot& ballot) const {
+  const auto same = [](std::string_view a, std::string_view b) {
+    return a.data() == b.data() && a.size() == b.size();
+  };
+  return same(ballot_.campaign, ballot.campaign) && same(ballot_.candidate, ballot.candidate) &&
+         same(ballot_.voter, ballot.voter) && same(ballot_.device, ballot.device) &&
+         same(ballot_.ip, ballot.ip) && same(ballot_.ua, ballot.ua) &&
+         same(ballot_.request_id, ballot.request_id);
+}
+
+Decision Engine::decide(const Ballot& ballot, FieldCheck fields, const BallotKeys* keys) {
   if (fields == FieldCheck::run) {
     if (auto error = check_ballot(ballot)) return reject(VoteStatus::invalid, *error);
   }
@@ -313,13 +323,21 @@ Decision Engine::decide(const Ballot& ballot, FieldCheck fields) {
     if (state == nullptr) return reject(VoteStatus::unknown_campaign);
     const std::int64_t now_ms = clock_.now_ms();
     const std::uint64_t base_seq = as_of_seq();
+    // prefetch() worked out the keys, and loaded the request-id slots, for this state. (A
+    // state lives as long as the engine, in retired maps, so its address is never reused.)
+    const BallotKeys* known =
+        keys != nullptr && keys->state_ == state && keys->same_ballot(ballot) ? keys : nullptr;
 
     // A known request_id answers before anything else about the ballot.
     Key128 request = {};
     if (!ballot.request_id.empty()) {
-      request = request_key(ballot.request_id);
       const std::int64_t today = utc_day(now_ms);
-      prefetch_request_days(*state, request, today, base_seq);  // misses overlap, not add up
+      if (known != nullptr) {
+        request = known->request_;
+      } else {
+        request = request_key(ballot.request_id);
+        prefetch_request_days(*state, request, today, base_seq);  // misses overlap
+      }
       for (std::int64_t day = today; day > today - CampaignState::kRequestDays; --day) {
         Generation* generation = state->request_generation(day, base_seq, false);
         if (generation == nullptr) continue;
@@ -334,12 +352,14 @@ Decision Engine::decide(const Ballot& ballot, FieldCheck fields) {
       }
     }
 
-    const std::optional<std::uint32_t> candidate = state->candidate_index(ballot.candidate);
+    const std::optional<std::uint32_t> candidate =
+        known != nullptr ? known->candidate_ : state->candidate_index(ballot.candidate);
     if (!candidate) return reject(VoteStatus::unknown_candidate);
     const Rules& rules = state->rules();
     const bool counter_mode = rules.max_votes_per_candidate > 1;
-    const Key128 fingerprint = voter_fingerprint(state->id(), ballot.voter);
-    const Key128 dedupe = dedupe_key(fingerprint, *candidate);
+    const Key128 fingerprint =
+        known != nullptr ? known->fingerprint_ : voter_fingerprint(state->id(), ballot.voter);
+    const Key128 dedupe = known != nullptr ? known->dedupe_ : dedupe_key(fingerprint, *candidate);
     // A counted ballot is a duplicate even after the window closed.
     const bool open = state->is_open_at(now_ms);
     Generation* generation = state->period_generation(state->period_of(now_ms), base_seq, open);
@@ -439,7 +459,8 @@ Decision Engine::decide(const Ballot& ballot, FieldCheck fields) {
 
     FraudFlags flags = 0;
     if (options_.fraud != nullptr) {
-      const Observation observation = options_.fraud->observe(ballot, *candidate, now_ms, period);
+      const Observation observation = options_.fraud->observe(
+          ballot, *candidate, now_ms, period, known != nullptr ? &known->fraud_ : nullptr);
       if (observation.reject) return reject(VoteStatus::rate_limited);  // claim releases itself
       flags = observation.flags;
     }
@@ -454,23 +475,28 @@ Decision Engine::decide(const Ballot& ballot, FieldCheck fields) {
   }
 }
 
-void Engine::prefetch(const Ballot& ballot) const {
+void Engine::prefetch(const Ballot& ballot, BallotKeys& keys) const {
+  keys = BallotKeys();
   CampaignState* state = find_state(ballot.campaign);
   if (state == nullptr) return;
+  keys.state_ = state;
+  keys.ballot_ = ballot;
   const std::int64_t now_ms = clock_.now_ms();
   const std::uint64_t base_seq = as_of_seq();
   // Only live generations: making one is decide()'s job, with its rules about periods.
   if (!ballot.request_id.empty()) {
-    prefetch_request_days(*state, request_key(ballot.request_id), utc_day(now_ms), base_seq);
+    keys.request_ = request_key(ballot.request_id);
+    prefetch_request_days(*state, keys.request_, utc_day(now_ms), base_seq);
   }
-  const std::optional<std::uint32_t> candidate = state->candidate_index(ballot.candidate);
-  if (!candidate) return;
-  if (options_.fraud != nullptr) options_.fraud->prefetch(ballot, *candidate);
+  keys.candidate_ = state->candidate_index(ballot.candidate);
+  if (!keys.candidate_) return;
+  keys.fingerprint_ = voter_fingerprint(state->id(), ballot.voter);
+  keys.dedupe_ = dedupe_key(keys.fingerprint_, *keys.candidate_);
+  if (options_.fraud != nullptr) keys.fraud_ = options_.fraud->prefetch(ballot, *keys.candidate_);
   Generation* generation = state->period_generation(state->period_of(now_ms), base_seq, false);
   if (generation == nullptr) return;
-  const Key128 fingerprint = voter_fingerprint(state->id(), ballot.voter);
-  generation->keys.prefetch(dedupe_key(fingerprint, *candidate));
-  generation->quota->prefetch(fingerprint);
+  generation->keys.prefetch(keys.dedupe_);
+  generation->quota->prefetch(keys.fingerprint_);
   internal::clear_hazard(internal::kSlotGeneration);
 }
 

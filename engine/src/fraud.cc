@@ -548,30 +548,24 @@ FraudMonitor::CampaignFraud* FraudMonitor::find(std::string_view campaign_id) co
   return entry == nullptr ? nullptr : entry->state;
 }
 
-// The sketch keys of one vote, and the subnet its address belongs to.
-struct FraudMonitor::VoteKeys {
-  char subnet_text[kSubnetBytes];
-  std::string_view subnet;
-  std::uint64_t ip_hash, subnet_hash, device_hash;
-  std::uint64_t ip_key, subnet_key, timing_key;
-
-  VoteKeys(const VoteKeys&) = delete;  // `subnet` points into this object
-  VoteKeys& operator=(const VoteKeys&) = delete;
-  VoteKeys(const Ballot& ballot, std::uint32_t candidate_index)
-      : subnet(subnet_text, write_subnet(ballot.ip, subnet_text)),
-        ip_hash(hash_of(ballot.ip, kIpSeed)),
-        subnet_hash(hash_of(subnet, kSubnetSeed)),
-        device_hash(hash_of(ballot.device, kDeviceSeed)) {
-    const std::uint64_t ua_hash = hash_of(ballot.ua, kUaSeed);
-    const std::uint64_t candidate_hash = mix(std::uint64_t{candidate_index} + 1);
-    ip_key = combine(combine(ip_hash, ua_hash), candidate_hash);
-    subnet_key = combine(combine(subnet_hash, ua_hash), candidate_hash);
-    timing_key = combine(ip_hash, candidate_hash);
-  }
-};
+FraudKeys FraudMonitor::keys_of(const Ballot& ballot, std::uint32_t candidate_index) {
+  FraudKeys keys;
+  keys.valid = true;
+  static_assert(FraudKeys::kSubnetBytes == kSubnetBytes);
+  keys.subnet_size = write_subnet(ballot.ip, keys.subnet_text);
+  keys.ip_hash = hash_of(ballot.ip, kIpSeed);
+  keys.subnet_hash = hash_of(keys.subnet(), kSubnetSeed);
+  keys.device_hash = hash_of(ballot.device, kDeviceSeed);
+  const std::uint64_t ua_hash = hash_of(ballot.ua, kUaSeed);
+  const std::uint64_t candidate_hash = mix(std::uint64_t{candidate_index} + 1);
+  keys.ip_key = combine(combine(keys.ip_hash, ua_hash), candidate_hash);
+  keys.subnet_key = combine(combine(keys.subnet_hash, ua_hash), candidate_hash);
+  keys.timing_key = combine(keys.ip_hash, candidate_hash);
+  return keys;
+}
 
 void FraudMonitor::prefetch_rows(const CampaignFraud& state, const Ballot& ballot,
-                                 const VoteKeys& keys) {
+                                 const FraudKeys& keys) {
   if (!ballot.ip.empty()) {
     state.ip_clusters.prefetch(keys.ip_key);
     state.subnet_clusters.prefetch(keys.subnet_key);
@@ -580,16 +574,19 @@ void FraudMonitor::prefetch_rows(const CampaignFraud& state, const Ballot& ballo
   if (!ballot.device.empty()) state.devices.prefetch(keys.device_hash);
 }
 
-void FraudMonitor::prefetch(const Ballot& ballot, std::uint32_t candidate_index) const {
+FraudKeys FraudMonitor::prefetch(const Ballot& ballot, std::uint32_t candidate_index) const {
   // Acquire pairs with the release in set_campaign.
   const Map* map = map_.load(std::memory_order_acquire);
   const Map::Entry* entry = map == nullptr ? nullptr : map->find(ballot.campaign);
-  if (entry == nullptr || candidate_index >= entry->campaign->candidates.size()) return;
-  prefetch_rows(*entry->state, ballot, VoteKeys(ballot, candidate_index));
+  if (entry == nullptr || candidate_index >= entry->campaign->candidates.size()) return {};
+  const FraudKeys keys = keys_of(ballot, candidate_index);
+  prefetch_rows(*entry->state, ballot, keys);
+  return keys;
 }
 
 Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_index,
-                                  std::int64_t server_ms, std::int64_t period) {
+                                  std::int64_t server_ms, std::int64_t period,
+                                  const FraudKeys* worked_out) {
   // Acquire pairs with the release in set_campaign.
   const Map* map = map_.load(std::memory_order_acquire);
   const Map::Entry* entry = map == nullptr ? nullptr : map->find(ballot.campaign);
@@ -600,7 +597,9 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
   const FraudThresholds& limits = campaign.fraud;
   const std::int64_t window_ms = std::int64_t{limits.window_s} * 1000;
 
-  const VoteKeys keys(ballot, candidate_index);
+  FraudKeys own;
+  if (worked_out == nullptr || !worked_out->valid) own = keys_of(ballot, candidate_index);
+  const FraudKeys& keys = own.valid ? own : *worked_out;
   const std::uint64_t voter_hash = hash_of(ballot.voter, kVoterSeed);
   // The look-alike and device tables are megabytes: their rows for this vote load while the
   // user agent is read and the heavy hitters are counted (and earlier, when the caller
@@ -616,7 +615,7 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
     state.top_ips.with(keys.ip_hash,
                        [&](SpaceSaving& s) { return s.add(keys.ip_hash, ballot.ip); });
     state.top_subnets.with(keys.subnet_hash,
-                           [&](SpaceSaving& s) { return s.add(keys.subnet_hash, keys.subnet); });
+                           [&](SpaceSaving& s) { return s.add(keys.subnet_hash, keys.subnet()); });
   }
   if (!ballot.device.empty()) {
     state.top_devices.with(keys.device_hash,
@@ -648,7 +647,7 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
                   static_cast<std::uint64_t>(by_ip.estimate), server_ms);
     }
     if (crossed(by_subnet.estimate, limits.subnet_lookalike_votes)) {
-      state.alert(FraudReason::ip_flood, keys.subnet, candidate_index,
+      state.alert(FraudReason::ip_flood, keys.subnet(), candidate_index,
                   static_cast<std::uint64_t>(by_subnet.estimate), server_ms);
     }
     if (regular && crossed(timing.estimate, limits.regular_votes)) {

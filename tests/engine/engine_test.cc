@@ -50,6 +50,16 @@ class EngineTest : public ::testing::Test {
     }
     return decision;
   }
+  // As vote(), handing decide() what prefetch() worked out.
+  Decision vote_with(const Ballot& b, const BallotKeys& keys) {
+    Decision decision = engine_.decide(b, Engine::FieldCheck::run, &keys);
+    if (decision.status == VoteStatus::accepted) {
+      decision.seq = ++seq_;
+      engine_.commit(std::move(decision.claim), decision.seq, 0);
+      engine_.publish(seq_);
+    }
+    return decision;
+  }
   std::uint64_t votes_of(std::string_view candidate) {
     const TallySnapshot tally = *engine_.tally("ordos");
     for (const auto& c : tally.candidates) {
@@ -130,6 +140,50 @@ TEST_F(EngineTest, PrefetchChangesNothing) {
   clock_.set_ms(kCloses + kHour);  // closed: prefetching makes no table for a new period
   engine_.prefetch(ballot("carol", "c01"));
   EXPECT_EQ(engine_.table_stats().generations_made_late, after_vote.generations_made_late);
+}
+
+// decide() takes prefetch()'s keys only for the ballot they were worked out for: another
+// ballot, even one of the same shape, gets its own.
+TEST_F(EngineTest, PrefetchedKeysServeOnlyTheirOwnBallot) {
+  const std::string alice = "alice", bob = "bob-", c01 = "c01", c02 = "c02";
+  Ballot first = ballot(alice, c01);
+  first.request_id = "r-1";
+  BallotKeys keys;
+  engine_.prefetch(first, keys);
+  Ballot other = ballot(bob, c02);  // same field sizes, other bytes
+  other.request_id = "r-2";
+  ASSERT_EQ(vote_with(other, keys).status, VoteStatus::accepted);
+  EXPECT_EQ(votes_of("c02"), 1u);
+  EXPECT_EQ(votes_of("c01"), 0u);
+
+  const Decision counted = vote_with(first, keys);
+  ASSERT_EQ(counted.status, VoteStatus::accepted);
+  EXPECT_EQ(votes_of("c01"), 1u);
+  const Decision again = vote_with(first, keys);  // the request id, from the keys
+  EXPECT_EQ(again.status, VoteStatus::duplicate);
+  EXPECT_EQ(again.seq, counted.seq);
+  Ballot retry = ballot(alice, c02);  // another candidate, the same request id
+  retry.request_id = "r-1";
+  EXPECT_EQ(vote_with(retry, keys).status, VoteStatus::duplicate);
+  EXPECT_EQ(vote(ballot("alice", "c02")).status, VoteStatus::accepted);  // no request id
+
+  Ballot unknown = ballot(bob, "c99");
+  engine_.prefetch(unknown, keys);
+  EXPECT_EQ(vote_with(unknown, keys).status, VoteStatus::unknown_candidate);
+}
+
+// Keys worked out under one campaign version are not used under the next: the candidates
+// may have moved.
+TEST_F(EngineTest, PrefetchedKeysOfAReplacedCampaignAreWorkedOutAgain) {
+  const Ballot b = ballot("alice", "c03");
+  BallotKeys keys;
+  engine_.prefetch(b, keys);
+  Campaign reordered = make_campaign();
+  std::swap(reordered.candidates[0], reordered.candidates[2]);  // c03 first, c01 third
+  ASSERT_EQ(engine_.install_campaign(reordered, ++seq_), PutOutcome::updated);
+  ASSERT_EQ(vote_with(b, keys).status, VoteStatus::accepted);
+  EXPECT_EQ(votes_of("c03"), 1u);
+  EXPECT_EQ(votes_of("c01"), 0u);
 }
 
 TEST_F(EngineTest, PreparingTablesOfAClosedCampaignMakesNone) {

@@ -143,6 +143,43 @@ TEST(FraudSignals, AFarmOnOneAddressWithOneUserAgentIsFlagged) {
       << report;
 }
 
+// observe() with the keys prefetch() worked out (the engine's batch path) flags and reports
+// exactly as observe() working them out itself.
+TEST(FraudSignals, PrefetchedKeysObserveAsTheBallotsOwn) {
+  const Campaign campaign = make_campaign();
+  FraudMonitor own, prefetched;
+  own.set_campaign(campaign);
+  prefetched.set_campaign(campaign);
+  std::mt19937 rng(kSeed);
+  std::vector<Vote> votes = office_crowd(rng, 300, 30, "10.20.30.40");
+  const std::string ua = "Mozilla/5.0 (Linux; Android 10; emulator) MicroMessenger/8.0.33";
+  for (int i = 0; i < 300; ++i) {  // and a farm on one subnet, one agent
+    votes.push_back({"farm-" + std::to_string(i), "emu-" + std::to_string(i % 3),
+                     "39.1.2." + std::to_string(i % 200), ua, 7, kStart + i * 500});
+  }
+  int flagged = 0;
+  for (const Vote& vote : votes) {
+    Ballot ballot;
+    ballot.campaign = campaign.id;
+    ballot.candidate = campaign.candidates[vote.candidate].id;
+    ballot.voter = vote.voter;
+    ballot.device = vote.device;
+    ballot.ip = vote.ip;
+    ballot.ua = vote.ua;
+    const FraudKeys keys = prefetched.prefetch(ballot, vote.candidate);
+    ASSERT_TRUE(keys.valid);
+    const Observation a = own.observe(ballot, vote.candidate, vote.server_ms, 0);
+    const Observation b = prefetched.observe(ballot, vote.candidate, vote.server_ms, 0, &keys);
+    ASSERT_EQ(a.flags, b.flags);
+    flagged += a.flags != 0;
+  }
+  EXPECT_GT(flagged, 0);
+  EXPECT_EQ(*own.report_json("ordos"), *prefetched.report_json("ordos"));
+  Ballot unknown;
+  unknown.campaign = "nope";
+  EXPECT_FALSE(prefetched.prefetch(unknown, 0).valid);
+}
+
 TEST(FraudSignals, AFarmSpreadOverOneSubnetIsFlagged) {
   const Campaign campaign = make_campaign();
   FraudMonitor monitor;

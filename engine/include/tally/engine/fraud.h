@@ -22,6 +22,7 @@
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/fraud_flags.h"
+#include "tally/engine/fraud_keys.h"
 
 namespace tally::engine {
 
@@ -92,11 +93,14 @@ class FraudMonitor {
   // sketches and returns its flags. `candidate_index`, `server_ms` and `period` are the
   // decision's (claim.candidate_index(), decision.server_ms, decision.period). A campaign that
   // set_campaign() never saw gives no flags. Safe for concurrent use.
+  // `keys`: what prefetch() returned for this ballot and candidate, if it ran.
   Observation observe(const Ballot& ballot, std::uint32_t candidate_index, std::int64_t server_ms,
-                      std::int64_t period);
+                      std::int64_t period, const FraudKeys* keys = nullptr);
   // Starts loading the sketch rows observe() will touch for this ballot, changing nothing:
-  // the engine's prefetch of the next ballot of a batch. Safe for concurrent use.
-  void prefetch(const Ballot& ballot, std::uint32_t candidate_index) const;
+  // the engine's prefetch of the next ballot of a batch. Returns the ballot's sketch keys
+  // for observe() (not valid when the campaign or candidate is unknown here). Safe for
+  // concurrent use.
+  FraudKeys prefetch(const Ballot& ballot, std::uint32_t candidate_index) const;
 
   // Recovery: feeds a stored vote (in seq order) into the sketches and counts its stored
   // flags, as observe() did when it was accepted. Unknown campaign or candidate: ignored.
@@ -125,9 +129,9 @@ class FraudMonitor {
 
  private:
   struct CampaignFraud;
-  struct VoteKeys;
+  static FraudKeys keys_of(const Ballot& ballot, std::uint32_t candidate_index);
   static void prefetch_rows(const CampaignFraud& state, const Ballot& ballot,
-                            const VoteKeys& keys);
+                            const FraudKeys& keys);
   struct Map;
   CampaignFraud* find(std::string_view campaign_id) const;
   void record(CampaignFraud& state, const Ballot& ballot, std::uint32_t candidate_index,

@@ -235,9 +235,14 @@ struct CandidateFraud {
   }
 
   // Relaxed: statistics, read by reports only.
-  void count_vote() {
-    vote_stripes[internal::this_thread_index() % kVoteStripes].votes.fetch_add(
-        1, std::memory_order_relaxed);
+  void count_vote() { vote_stripes[vote_stripe()].votes.fetch_add(1, std::memory_order_relaxed); }
+  // The calling thread's stripe, handed out in turn at its first vote.
+  static std::size_t vote_stripe() {
+    static std::atomic<std::size_t> next{0};
+    // Relaxed: only hands out numbers.
+    thread_local const std::size_t stripe =
+        next.fetch_add(1, std::memory_order_relaxed) % kVoteStripes;
+    return stripe;
   }
   std::uint64_t votes() const {
     std::uint64_t total = 0;
@@ -686,9 +691,8 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
   // Loaded before the CAS: a CAS takes the line exclusive even when it fails, and every vote
   // for a popular candidate would pass it between the threads.
   std::int64_t first = candidate.first_minute.load(std::memory_order_relaxed);
-  if (first < 0 &&
-      candidate.first_minute.compare_exchange_strong(first, minute, std::memory_order_relaxed,
-                                                     std::memory_order_relaxed)) {
+  if (first < 0 && candidate.first_minute.compare_exchange_strong(
+                       first, minute, std::memory_order_relaxed, std::memory_order_relaxed)) {
     first = minute;
   }
   const std::uint32_t this_minute = candidate.rate.add(server_ms);

@@ -817,7 +817,11 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     // parse, so the line after this one can be parsed, and its table slots prefetched, while
     // this one is judged. Their cache misses then overlap instead of adding up.
     thread_local VoteParser parsers[2];
-    engine::BallotKeys keys[2];  // prefetch()'s work for the line each parser holds
+    // prefetch()'s work for a parser's ballot, and the line it was done for. Ballot views
+    // cannot tell: a parser reuses its buffers, so its next ballot's views look the same.
+    engine::BallotKeys keys[2];
+    constexpr std::size_t kNoLine = ~std::size_t{0};
+    std::size_t keys_line[2] = {kNoLine, kNoLine};
     const std::string& body = slot.request.body();
     const bool first_pass = slot.retries == 0;
     const auto to_decide_from = [&](std::size_t index) {
@@ -839,15 +843,14 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
       ParsedBallot ahead;
       if (next < slot.lines.size()) {
         ahead = parse(next, parsers[turn ^ 1]);
-        // Keys only ever describe the ballot their parser holds now: a parser reuses its
-        // buffer, so an older ballot's views may look the same.
+        keys_line[turn ^ 1] = kNoLine;
         if (ahead.ok()) {
           server_.engine.prefetch(ahead.ballot, keys[turn ^ 1]);
-        } else {
-          keys[turn ^ 1] = engine::BallotKeys();
+          keys_line[turn ^ 1] = next;
         }
       }
-      decide_line(slot, slot.lines[index], parsed, keys[turn], payloads, any_pending);
+      decide_line(slot, slot.lines[index], parsed, keys_line[turn] == index ? &keys[turn] : nullptr,
+                  payloads, any_pending);
       index = next;
       parsed = ahead;
       turn ^= 1;
@@ -869,7 +872,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   // One line of a decide_lines() pass: finished here, marked pending, or (accepted) encoded
   // into the pass's payload buffer and queued in lines_to_commit().
   void decide_line(Slot& slot, Line& line, const ParsedBallot& parsed,
-                   const engine::BallotKeys& keys, std::string*& payloads, bool& any_pending) {
+                   const engine::BallotKeys* keys, std::string*& payloads, bool& any_pending) {
     if (!parsed.ok()) {
       line.status = VoteStatus::invalid;
       line.error = parsed.error;
@@ -878,7 +881,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     }
     // The parser ran check_ballot() on the fields: an ok() ballot passed it.
     engine::Decision decision =
-        server_.engine.decide(parsed.ballot, engine::Engine::FieldCheck::done_by_caller, &keys);
+        server_.engine.decide(parsed.ballot, engine::Engine::FieldCheck::done_by_caller, keys);
     if (decision.pending) {
       if (slot.retries >= server_.options.limits.max_pending_retries) {
         line.pending = false;

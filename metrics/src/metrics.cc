@@ -213,8 +213,9 @@ class Collector final : public prometheus::Collectable {
 
   void collect_engine(std::vector<MetricFamily>& out) const {
     const auto stats = metrics_.engine_.table_stats();
-    MetricFamily keys = family(
-        "tally_table_keys", "Keys held by the tables of every campaign, by table", MetricType::Gauge);
+    MetricFamily keys =
+        family("tally_table_keys", "Keys held by the tables of every campaign, by table",
+               MetricType::Gauge);
     MetricFamily bytes = family("tally_table_bytes",
                                 "Bytes held by the tables of every campaign (tables made ahead "
                                 "and a growth's second array included), by table",

@@ -32,6 +32,7 @@ namespace tally::engine {
 // counts, one UTC day's request ids.
 enum class TableKind : std::uint8_t { dedupe, quota, request_id };
 inline constexpr std::size_t kTableKinds = 3;
+static_assert(kTableKinds == static_cast<std::size_t>(TableKind::request_id) + 1);
 // "dedupe", "quota", "request_id": the metrics' `table` label.
 std::string_view table_kind_name(TableKind kind);
 
@@ -105,9 +106,10 @@ class Claim {
 
 // What Engine::prefetch() works out for a ballot, handed to Engine::decide() so that it is not
 // worked out twice: the campaign state, the candidate, the table keys and the fraud sketch
-// keys (about 7 % of a batch vote's instructions). decide() uses them only for the same
-// ballot (the same field views) and the same campaign state; otherwise it works them out.
-// REQUIRES: the bytes the ballot's views point to do not change between the two calls.
+// keys (about 7 % of a batch vote's instructions, SHA-256 aside). decide() uses them only for the
+// same campaign state and ballot views; otherwise it works them out. Views cannot tell a reused
+// buffer: REQUIRES that the caller hands decide() keys that prefetch() filled in for this very
+// ballot, its bytes unchanged since.
 class BallotKeys {
  private:
   friend class Engine;
@@ -254,8 +256,8 @@ class Engine {
 
   // Memory held by the dedupe, quota and request tables of every campaign, and their keys.
   struct TableStats {
-    std::uint64_t bytes = 0;  // all tables
-    std::uint64_t keys = 0;   // all tables
+    std::uint64_t bytes = 0;                          // all tables
+    std::uint64_t keys = 0;                           // all tables
     std::array<TableFigures, kTableKinds> by_kind{};  // indexed by TableKind
     // Table generations (a period's dedupe and quota tables, a UTC day's request ids) made
     // ahead of their period by prepare_tables(), and made once their period had begun: by

@@ -15,7 +15,7 @@ struct FraudKeys {
   std::string_view subnet() const { return {subnet_text, subnet_size}; }
 
   bool valid = false;  // false: not worked out, observe() works them out itself
-  char subnet_text[kSubnetBytes];
+  char subnet_text[kSubnetBytes] = {};
   std::size_t subnet_size = 0;
   std::uint64_t ip_hash = 0, subnet_hash = 0, device_hash = 0;
   std::uint64_t ip_key = 0, subnet_key = 0, timing_key = 0;  // look-alike and timing rows

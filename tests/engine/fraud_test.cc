@@ -42,7 +42,7 @@ struct Vote {
   std::int64_t server_ms = kStart;
 };
 
-Observation observe(FraudMonitor& monitor, const Vote& vote, const Campaign& campaign) {
+Ballot ballot_of(const Vote& vote, const Campaign& campaign) {
   Ballot ballot;
   ballot.campaign = campaign.id;
   ballot.candidate = campaign.candidates[vote.candidate].id;
@@ -50,7 +50,11 @@ Observation observe(FraudMonitor& monitor, const Vote& vote, const Campaign& cam
   ballot.device = vote.device;
   ballot.ip = vote.ip;
   ballot.ua = vote.ua;
-  return monitor.observe(ballot, vote.candidate, vote.server_ms, 0);
+  return ballot;
+}
+
+Observation observe(FraudMonitor& monitor, const Vote& vote, const Campaign& campaign) {
+  return monitor.observe(ballot_of(vote, campaign), vote.candidate, vote.server_ms, 0);
 }
 
 // Counts of flagged votes per reason over a run.
@@ -159,13 +163,7 @@ TEST(FraudSignals, PrefetchedKeysObserveAsTheBallotsOwn) {
   }
   int flagged = 0;
   for (const Vote& vote : votes) {
-    Ballot ballot;
-    ballot.campaign = campaign.id;
-    ballot.candidate = campaign.candidates[vote.candidate].id;
-    ballot.voter = vote.voter;
-    ballot.device = vote.device;
-    ballot.ip = vote.ip;
-    ballot.ua = vote.ua;
+    const Ballot ballot = ballot_of(vote, campaign);
     const FraudKeys keys = prefetched.prefetch(ballot, vote.candidate);
     ASSERT_TRUE(keys.valid);
     const Observation a = own.observe(ballot, vote.candidate, vote.server_ms, 0);

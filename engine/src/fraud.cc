@@ -41,7 +41,7 @@ constexpr std::int64_t kBurstWarmupMinutes = 5;
 // ip_flood by timing: gaps measured and their coefficient of variation.
 constexpr std::uint32_t kRegularMinGaps = 10;
 constexpr double kRegularMaxCv = 0.1;
-constexpr std::size_t kSubnetBytes = 64;
+constexpr std::size_t kSubnetBytes = FraudKeys::kSubnetBytes;  // one subnet label
 
 enum Seed : std::uint64_t { kIpSeed = 1, kUaSeed, kSubnetSeed, kDeviceSeed, kVoterSeed };
 
@@ -556,7 +556,6 @@ FraudMonitor::CampaignFraud* FraudMonitor::find(std::string_view campaign_id) co
 FraudKeys FraudMonitor::keys_of(const Ballot& ballot, std::uint32_t candidate_index) {
   FraudKeys keys;
   keys.valid = true;
-  static_assert(FraudKeys::kSubnetBytes == kSubnetBytes);
   keys.subnet_size = write_subnet(ballot.ip, keys.subnet_text);
   keys.ip_hash = hash_of(ballot.ip, kIpSeed);
   keys.subnet_hash = hash_of(keys.subnet(), kSubnetSeed);
@@ -602,9 +601,9 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
   const FraudThresholds& limits = campaign.fraud;
   const std::int64_t window_ms = std::int64_t{limits.window_s} * 1000;
 
-  FraudKeys own;
-  if (worked_out == nullptr || !worked_out->valid) own = keys_of(ballot, candidate_index);
-  const FraudKeys& keys = own.valid ? own : *worked_out;
+  std::optional<FraudKeys> own;  // built only when prefetch() did not work them out
+  if (worked_out == nullptr || !worked_out->valid) own.emplace(keys_of(ballot, candidate_index));
+  const FraudKeys& keys = own ? *own : *worked_out;
   const std::uint64_t voter_hash = hash_of(ballot.voter, kVoterSeed);
   // The look-alike and device tables are megabytes: their rows for this vote load while the
   // user agent is read and the heavy hitters are counted (and earlier, when the caller

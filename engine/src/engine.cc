@@ -78,7 +78,7 @@ std::int64_t utc_day(std::int64_t server_ms) { return local_day(server_ms, 0); }
 
 }  // namespace
 
-std::optional<std::string_view> check_ballot(const Ballot& ballot) {
+std::optional<std::string_view> check_ballot(const Ballot& ballot, Utf8 utf8) {
   if (ballot.campaign.empty()) return "campaign: required";
   if (ballot.candidate.empty()) return "candidate: required";
   if (ballot.voter.empty()) return "voter: required";
@@ -105,6 +105,7 @@ std::optional<std::string_view> check_ballot(const Ballot& ballot) {
   for (const Field& field : fields) {
     if (field.value.size() > field.max_bytes) return field.too_long;
   }
+  if (utf8 == Utf8::known_valid) return std::nullopt;
   for (const Field& field : fields) {
     if (!is_valid_utf8(field.value)) return field.not_utf8;
   }

@@ -133,7 +133,12 @@ ParsedBallot VoteParser::parse(std::string_view json, std::string_view peer_ip) 
     return result;
   }
   if (ballot.ip.empty()) ballot.ip = peer_ip;
-  if (auto field_error = engine::check_ballot(ballot)) result.error = *field_error;
+  // Every string field came out of get_string(): stage 1 validated the whole input as UTF-8,
+  // and unescaping refuses \u escapes that would not decode to it (lone surrogates). The
+  // peer address is ASCII. The fuzz target holds parse() to the full check_ballot().
+  if (auto field_error = engine::check_ballot(ballot, engine::Utf8::known_valid)) {
+    result.error = *field_error;
+  }
   return result;
 }
 

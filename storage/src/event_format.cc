@@ -4,7 +4,9 @@
 #include <openssl/evp.h>
 #include <xxhash.h>
 
+#include <bit>
 #include <cstring>
+#include <iterator>
 #include <new>
 #include <optional>
 #include <random>
@@ -49,6 +51,11 @@ std::size_t write_varint(char* out, std::uint64_t value) {
   }
   out[n++] = static_cast<char>(value);
   return n;
+}
+
+// How many bytes write_varint() writes for `value`.
+std::size_t varint_size(std::uint64_t value) {
+  return 1 + static_cast<std::size_t>(std::bit_width(value | 1) - 1) / 7;
 }
 
 void put_varint(std::string& out, std::uint64_t value) {
@@ -260,21 +267,36 @@ void encode_vote_payload(const VoteFields& vote, std::string& out) {
   if (!vote.ua.empty()) presence |= kHasUa;
   if (!vote.request_id.empty()) presence |= kHasRequestId;
   if (vote.ts_ms) presence |= kHasTs;
-  out.reserve(out.size() + 32 + vote.campaign.size() + vote.candidate.size() +
-              vote.voter.size() + vote.device.size() + vote.ip.size() + vote.ua.size() +
-              vote.request_id.size());
-  out.push_back(static_cast<char>(presence));
-  put_varint(out, zigzag(vote.server_ms));
-  put_varint(out, zigzag(vote.period));
-  put_varint(out, vote.flags);
-  put_string(out, vote.campaign);
-  put_string(out, vote.candidate);
-  put_string(out, vote.voter);
-  if (presence & kHasDevice) put_string(out, vote.device);
-  if (presence & kHasIp) put_string(out, vote.ip);
-  if (presence & kHasUa) put_string(out, vote.ua);
-  if (presence & kHasRequestId) put_string(out, vote.request_id);
-  if (presence & kHasTs) put_varint(out, zigzag(*vote.ts_ms));
+  const std::uint64_t server_ms = zigzag(vote.server_ms);
+  const std::uint64_t period = zigzag(vote.period);
+  const std::uint64_t ts = vote.ts_ms ? zigzag(*vote.ts_ms) : 0;
+  const std::string_view strings[] = {vote.campaign, vote.candidate, vote.voter,     vote.device,
+                                      vote.ip,       vote.ua,        vote.request_id};
+  // The exact size first, so that the payload is written in one pass into room made once
+  // (this runs once per vote; appending value by value cost more than the values).
+  std::size_t size = 1 + varint_size(server_ms) + varint_size(period) + varint_size(vote.flags);
+  // campaign, candidate and voter always; the optional fields when present (presence bits).
+  constexpr std::size_t kAlwaysStored = 3;
+  for (std::size_t i = 0; i < std::size(strings); ++i) {
+    if (i < kAlwaysStored || !strings[i].empty()) {
+      size += varint_size(strings[i].size()) + strings[i].size();
+    }
+  }
+  if (vote.ts_ms) size += varint_size(ts);
+  const std::size_t start = out.size();
+  out.resize(start + size);
+  char* at = out.data() + start;
+  *at++ = static_cast<char>(presence);
+  at += write_varint(at, server_ms);
+  at += write_varint(at, period);
+  at += write_varint(at, vote.flags);
+  for (std::size_t i = 0; i < std::size(strings); ++i) {
+    if (i >= kAlwaysStored && strings[i].empty()) continue;
+    at += write_varint(at, strings[i].size());
+    std::memcpy(at, strings[i].data(), strings[i].size());
+    at += strings[i].size();
+  }
+  if (vote.ts_ms) write_varint(at, ts);
 }
 
 void encode_campaign_payload(std::string_view campaign_json, std::string& out) {
@@ -371,14 +393,25 @@ ChainHash BatchEncoder::add(ChainHasher& hasher, const ChainHash& prev, EventKin
                                (layout->campaign_end - layout->campaign_begin) +
                                campaign_ref_size - (layout->ua_end - layout->ua_begin) +
                                ua_ref_size;
-    put_varint(record_, stored);
-    record_.append(head);
-    record_.push_back(static_cast<char>(static_cast<std::uint8_t>(payload[0]) | kByReference));
-    record_.append(payload.substr(1, layout->campaign_begin - 1));
-    record_.append(campaign_ref, campaign_ref_size);
-    record_.append(payload.substr(layout->campaign_end, layout->ua_begin - layout->campaign_end));
-    record_.append(ua_ref, ua_ref_size);
-    record_.append(payload.substr(layout->ua_end));
+    // Written in one pass into room made once, as encode_vote_payload() does.
+    const std::size_t start = record_.size();
+    record_.resize(start + varint_size(stored) + stored + chain.size());
+    char* at = record_.data() + start;
+    const auto put = [&at](std::string_view bytes) {
+      std::memcpy(at, bytes.data(), bytes.size());
+      at += bytes.size();
+    };
+    at += write_varint(at, stored);
+    put(head);
+    *at++ = static_cast<char>(static_cast<std::uint8_t>(payload[0]) | kByReference);
+    put(payload.substr(1, layout->campaign_begin - 1));
+    put({campaign_ref, campaign_ref_size});
+    put(payload.substr(layout->campaign_end, layout->ua_begin - layout->campaign_end));
+    put({ua_ref, ua_ref_size});
+    put(payload.substr(layout->ua_end));
+    put({reinterpret_cast<const char*>(chain.data()), chain.size()});
+    ++count_;
+    return chain;
   }
   record_.append(reinterpret_cast<const char*>(chain.data()), chain.size());
   ++count_;

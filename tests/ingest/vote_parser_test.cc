@@ -76,6 +76,21 @@ TEST(VoteParser, RejectsInvalidUtf8AnywhereInTheInput) {
       "body: not valid UTF-8");
 }
 
+// Fields skip check_ballot()'s UTF-8 scan: unescaping must refuse what would not decode to it.
+TEST(VoteParser, EscapesThatDecodeToInvalidUtf8AreRejected) {
+  VoteParser parser;
+  for (const char* voter : {R"(\ud800)", R"(\udc00x)", R"(v\ud800\u0041)"}) {
+    SCOPED_TRACE(voter);
+    const std::string json =
+        std::string(R"({"campaign":"c","candidate":"x","voter":")") + voter + "\"}";
+    EXPECT_EQ(parser.parse(json, "p").error, "body: not valid JSON");
+  }
+  const auto pair = parser.parse(R"({"campaign":"c","candidate":"x","voter":"\ud83d\ude00"})", "p");
+  ASSERT_TRUE(pair.ok()) << pair.error;
+  EXPECT_EQ(pair.ballot.voter, "\xf0\x9f\x98\x80");
+  EXPECT_FALSE(tally::engine::check_ballot(pair.ballot).has_value());
+}
+
 TEST(VoteParser, OversizedFieldsAreRejectedWithTheFieldName) {
   VoteParser parser;
   const std::string json =

@@ -62,7 +62,11 @@ inline constexpr std::int64_t kRequestIdRetentionMs = 48LL * 3600 * 1000;
 
 // Field checks that need no campaign: nullopt when fine, else an error naming the field and
 // rule ("voter: longer than 256 bytes"). Static strings: the hot path does not allocate.
-std::optional<std::string_view> check_ballot(const Ballot& ballot);
+// Utf8::known_valid skips the encoding scan, for callers whose fields cannot be anything else
+// (the ingest parser: its JSON parser validates the whole input and refuses escapes that
+// would decode to invalid UTF-8).
+enum class Utf8 { check, known_valid };
+std::optional<std::string_view> check_ballot(const Ballot& ballot, Utf8 utf8 = Utf8::check);
 
 namespace internal {
 class CampaignState;

@@ -28,7 +28,7 @@ namespace {
 
 using internal::kCacheLine;
 
-constexpr std::size_t kTopShards = 16;       // per heavy-hitter list
+constexpr std::size_t kTopShards = 64;       // per heavy-hitter list
 constexpr std::size_t kClusterShards = 16;   // per look-alike table
 constexpr std::size_t kDeviceShards = 64;    // distinct voters per device
 constexpr std::size_t kCandidateShards = 4;  // per candidate top-source list

@@ -3,7 +3,8 @@
 // First step of the vote path: bytes -> Ballot -> engine.decide(). Uses simdjson On-Demand
 // with its error codes (never exceptions); the whole input must be valid UTF-8 and one JSON
 // object. Unknown fields are ignored; every ballot returned ok() has passed
-// engine::check_ballot(), so it is decided with FieldCheck::done_by_caller.
+// engine::check_ballot() (its UTF-8 scan skipped: the whole input was validated), so it is
+// decided with FieldCheck::done_by_caller.
 // Not safe for concurrent use: each thread has its own (ingest keeps two per thread, to parse
 // a batch line ahead), and the Ballot's views point into its buffers until its next parse(). After warm-up, parse() does not allocate.
 #pragma once

@@ -293,6 +293,7 @@ void encode_vote_payload(const VoteFields& vote, std::string& out) {
   for (std::size_t i = 0; i < std::size(strings); ++i) {
     if (i >= kAlwaysStored && strings[i].empty()) continue;
     at += write_varint(at, strings[i].size());
+    if (strings[i].empty()) continue;  // an empty view may have no data pointer for memcpy
     std::memcpy(at, strings[i].data(), strings[i].size());
     at += strings[i].size();
   }

@@ -53,6 +53,14 @@ std::size_t write_varint(char* out, std::uint64_t value) {
   return n;
 }
 
+// Copies `bytes` to `out`; returns the end of the copy. An empty view may have no data
+// pointer, which memcpy must not be given.
+char* write_bytes(char* out, std::string_view bytes) {
+  if (bytes.empty()) return out;
+  std::memcpy(out, bytes.data(), bytes.size());
+  return out + bytes.size();
+}
+
 // How many bytes write_varint() writes for `value`.
 std::size_t varint_size(std::uint64_t value) {
   return 1 + static_cast<std::size_t>(std::bit_width(value | 1) - 1) / 7;
@@ -293,9 +301,7 @@ void encode_vote_payload(const VoteFields& vote, std::string& out) {
   for (std::size_t i = 0; i < std::size(strings); ++i) {
     if (i >= kAlwaysStored && strings[i].empty()) continue;
     at += write_varint(at, strings[i].size());
-    if (strings[i].empty()) continue;  // an empty view may have no data pointer for memcpy
-    std::memcpy(at, strings[i].data(), strings[i].size());
-    at += strings[i].size();
+    at = write_bytes(at, strings[i]);
   }
   if (vote.ts_ms) write_varint(at, ts);
 }
@@ -398,19 +404,16 @@ ChainHash BatchEncoder::add(ChainHasher& hasher, const ChainHash& prev, EventKin
     const std::size_t start = record_.size();
     record_.resize(start + varint_size(stored) + stored + chain.size());
     char* at = record_.data() + start;
-    const auto put = [&at](std::string_view bytes) {
-      std::memcpy(at, bytes.data(), bytes.size());
-      at += bytes.size();
-    };
     at += write_varint(at, stored);
-    put(head);
+    at = write_bytes(at, head);
     *at++ = static_cast<char>(static_cast<std::uint8_t>(payload[0]) | kByReference);
-    put(payload.substr(1, layout->campaign_begin - 1));
-    put({campaign_ref, campaign_ref_size});
-    put(payload.substr(layout->campaign_end, layout->ua_begin - layout->campaign_end));
-    put({ua_ref, ua_ref_size});
-    put(payload.substr(layout->ua_end));
-    put({reinterpret_cast<const char*>(chain.data()), chain.size()});
+    at = write_bytes(at, payload.substr(1, layout->campaign_begin - 1));
+    at = write_bytes(at, {campaign_ref, campaign_ref_size});
+    at = write_bytes(at,
+                     payload.substr(layout->campaign_end, layout->ua_begin - layout->campaign_end));
+    at = write_bytes(at, {ua_ref, ua_ref_size});
+    at = write_bytes(at, payload.substr(layout->ua_end));
+    write_bytes(at, {reinterpret_cast<const char*>(chain.data()), chain.size()});
     ++count_;
     return chain;
   }

@@ -1,6 +1,7 @@
 // Fraud monitor benchmarks: FraudMonitor::observe() on a realistic stream of accepted ballots,
-// on one and two threads, and is_bot_user_agent() alone against the straightforward
-// implementation (one lowered copy, one find per marker) in the same binary and run.
+// on one and two threads, and is_bot_user_agent() alone (and each of its searches) against
+// the straightforward implementation (one lowered copy, one find per marker) in the same
+// binary and run.
 //
 // The stream: a campaign of 40 candidates (Zipf-ish popularity), distinct voters, each on
 // their own phone (a few families share one, 3 % send no device), addresses from a Zipf-ish
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "tally/engine/fraud.h"
+#include "tally/engine/internal/bot_scan.h"
 
 namespace {
 
@@ -295,6 +297,29 @@ void BM_IsBotUserAgent(benchmark::State& state) {
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+// Each of is_bot_user_agent()'s searches alone (argument: internal::BotScan).
+void BM_IsBotUserAgentScan(benchmark::State& state) {
+  using tally::engine::internal::BotScan;
+  const auto scan = static_cast<BotScan>(state.range(0));
+  static constexpr const char* kNames[] = {"pairs", "avx2"};
+  state.SetLabel(kNames[state.range(0)]);
+  if (!tally::engine::internal::bot_scan_available(scan)) {
+    state.SkipWithError("not available on this CPU");
+    return;
+  }
+  const Stream& s = stream();
+  std::size_t at = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < kBatch; ++i) {
+      benchmark::DoNotOptimize(tally::engine::internal::is_bot_user_agent_by(scan, s.uas[at]));
+      at = (at + 1) % s.uas.size();
+    }
+  }
+  state.counters["per_call"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 void BM_IsBotUserAgentReference(benchmark::State& state) {
   const Stream& s = stream();
   std::size_t at = 0;
@@ -324,6 +349,7 @@ BENCHMARK(BM_Observe)
     ->Iterations(20)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_IsBotUserAgent)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_IsBotUserAgentScan)->DenseRange(0, 1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_IsBotUserAgentReference)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

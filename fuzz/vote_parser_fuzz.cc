@@ -5,7 +5,8 @@
 // the claim -> the vote answer. Besides crashes, leaks and hangs it checks the contract:
 // a parsed ballot passes check_ballot, a rejection names its field, and a committed ballot
 // decided again is a duplicate carrying the first seq (or, where several votes per candidate
-// are allowed, is accepted until its quota). Run: scripts/fuzz.sh; docs/INGEST.md "Fuzzing".
+// are allowed, is accepted until its quota); and the input as a user agent gets the same
+// answer from both bot-marker searches. Run: scripts/fuzz.sh; docs/INGEST.md "Fuzzing".
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "fuzz_world.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/internal/bot_scan.h"
 #include "tally/ingest/answer.h"
 #include "tally/ingest/vote_parser.h"
 
@@ -35,7 +37,18 @@ void check_answer(const engine::Decision& decision) {
   if (wire.size() < answer.body.size()) fail("serialize_answer: shorter than its body");
 }
 
+// The bot-marker searches answer alike for any bytes (the input itself as a user agent).
+void check_bot_scans(std::string_view ua) {
+  using engine::internal::BotScan;
+  if (!engine::internal::bot_scan_available(BotScan::avx2)) return;
+  if (engine::internal::is_bot_user_agent_by(BotScan::avx2, ua) !=
+      engine::internal::is_bot_user_agent_by(BotScan::pairs, ua)) {
+    fail("is_bot_user_agent: the AVX2 and pair searches disagree");
+  }
+}
+
 void run(std::string_view input) {
+  check_bot_scans(input);
   // One parser for every input, like the io thread's: its buffers are reused across parses.
   static ingest::VoteParser parser;
   const ingest::ParsedBallot parsed = parser.parse(input, kPeerIp);

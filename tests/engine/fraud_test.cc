@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tally/engine/fraud_sketch.h"
+#include "tally/engine/internal/bot_scan.h"
 
 namespace tally::engine {
 namespace {
@@ -405,6 +406,11 @@ TEST(FraudSignals, BotUserAgentsAreFoundAsByAPlainSearch) {
   for (const std::string& ua : uas) {
     const bool expected = is_bot_user_agent_by_search(ua);
     ASSERT_EQ(is_bot_user_agent(ua), expected) << '"' << ua << '"';
+    for (const auto scan : {internal::BotScan::pairs, internal::BotScan::avx2}) {
+      if (!internal::bot_scan_available(scan)) continue;
+      ASSERT_EQ(internal::is_bot_user_agent_by(scan, ua), expected)
+          << "scan " << static_cast<int>(scan) << " \"" << ua << '"';
+    }
     bots += expected;
   }
   // Both answers are well represented.

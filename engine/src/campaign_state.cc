@@ -8,11 +8,16 @@
 namespace tally::engine::internal {
 
 Generation::Generation(std::int64_t generation_id, std::uint64_t base, std::uint64_t expected_keys,
-                       bool with_quota)
+                       bool with_quota, std::atomic<std::int64_t>& live)
     : id(generation_id),
       base_seq(base),
       keys(expected_keys),
-      quota(with_quota ? std::make_unique<KeyTable>(expected_keys) : nullptr) {}
+      quota(with_quota ? std::make_unique<KeyTable>(expected_keys) : nullptr),
+      live_(live) {
+  live_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+}
+
+Generation::~Generation() { live_.fetch_sub(1, std::memory_order_relaxed); }
 
 CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_expected_voters,
                              GenerationCounts& generation_counts)
@@ -80,7 +85,7 @@ Generation* CampaignState::make_generation(std::int64_t id, std::uint64_t base_s
   // one with every ballot, and a table that starts small stalls its users at each doubling.
   // One that is never used costs address space only, unless made ahead for a campaign's
   // opening (Engine::prepare_tables): then one mapped table.
-  return new Generation(id, base_seq, expected_voters_, with_quota);
+  return new Generation(id, base_seq, expected_voters_, with_quota, made_.live);
 }
 
 Generation* CampaignState::period_generation(std::int64_t period, std::uint64_t base_seq,
@@ -97,6 +102,7 @@ Generation* CampaignState::period_generation(std::int64_t period, std::uint64_t 
   if (!create) return nullptr;
   {
     std::lock_guard lock(gen_mutex_);
+    if (tables_given_up_) return nullptr;
     Generation* current = period_gen_.load(std::memory_order_acquire);
     if (current == nullptr || current->id < period) {
       // seq_cst: the unlink that hazard scans are ordered against (see hazard.h).
@@ -118,6 +124,7 @@ Generation* CampaignState::request_generation(std::int64_t day, std::uint64_t ba
   if (!create || (live != nullptr && live->id > day)) return nullptr;
   {
     std::lock_guard lock(gen_mutex_);
+    if (tables_given_up_) return nullptr;
     Generation* current = slot.load(std::memory_order_acquire);
     if (current == nullptr || current->id < day) {
       slot.store(next_generation(prepared_request_day_, day, base_seq, false),
@@ -142,6 +149,7 @@ Generation* CampaignState::next_generation(Generation*& prepared, std::int64_t i
 Generation* CampaignState::prepare(Generation*& prepared, const std::atomic<Generation*>& live,
                                    std::int64_t id, std::uint64_t base_seq, bool with_quota) {
   std::lock_guard lock(gen_mutex_);
+  if (tables_given_up_) return nullptr;
   const Generation* current = live.load(std::memory_order_acquire);
   if (current != nullptr && current->id >= id) return nullptr;
   if (prepared != nullptr && prepared->id >= id) return nullptr;
@@ -172,6 +180,20 @@ void CampaignState::release_prepared(Generation* generation) {
 void CampaignState::retire(Generation* generation) {
   retired_.push_back(generation);
   has_retired_.store(true, std::memory_order_release);
+}
+
+void CampaignState::give_up_tables() {
+  std::lock_guard lock(gen_mutex_);
+  tables_given_up_ = true;
+  // seq_cst: the unlinks that hazard scans are ordered against (see hazard.h). A thread
+  // still deciding on this state holds its generation by hazard or claim until it moves on to
+  // the new state; reclaim() waits for both.
+  if (Generation* live = period_gen_.exchange(nullptr, std::memory_order_seq_cst)) retire(live);
+  for (auto& slot : request_gens_) {
+    if (Generation* live = slot.exchange(nullptr, std::memory_order_seq_cst)) retire(live);
+  }
+  if (prepared_period_ != nullptr) retire(std::exchange(prepared_period_, nullptr));
+  if (prepared_request_day_ != nullptr) retire(std::exchange(prepared_request_day_, nullptr));
 }
 
 void CampaignState::reclaim() {

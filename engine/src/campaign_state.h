@@ -34,7 +34,12 @@ inline constexpr std::uint64_t kMaxSeqOffset = KeyTable::kValueMask - 2;
 // One period's dedupe and quota tables (or one day's request-id table).
 class Generation {
  public:
-  Generation(std::int64_t id, std::uint64_t base_seq, std::uint64_t expected_keys, bool with_quota);
+  // `live` counts the generations that exist (GenerationCounts::live).
+  Generation(std::int64_t id, std::uint64_t base_seq, std::uint64_t expected_keys, bool with_quota,
+             std::atomic<std::int64_t>& live);
+  ~Generation();
+  Generation(const Generation&) = delete;
+  Generation& operator=(const Generation&) = delete;
 
   const std::int64_t id;            // period id, or UTC day for request-id generations
   const std::uint64_t base_seq;     // every seq committed here is above it
@@ -51,6 +56,9 @@ class Generation {
     keys.fault_in();
     if (quota) quota->fault_in();
   }
+
+ private:
+  std::atomic<std::int64_t>& live_;
 };
 
 // Table generations made, counted across all of an engine's campaign states (relaxed:
@@ -58,6 +66,7 @@ class Generation {
 struct GenerationCounts {
   std::atomic<std::uint64_t> ahead{0};
   std::atomic<std::uint64_t> late{0};
+  std::atomic<std::int64_t> live{0};  // made and not freed yet, retired ones included
 };
 
 // Counts of committed votes as of one publish().
@@ -107,6 +116,12 @@ class CampaignState {
   bool has_request_ids() const;
   // Frees retired generations nobody uses any more.
   void reclaim();
+  // For a state replaced before its first claim (Engine::install_campaign): its live and
+  // prepared generations are retired, for reclaim() to free, and none is made here again
+  // (period_generation and request_generation give null, prepare_* nothing). True when
+  // reclaim() has nothing left to free.
+  void give_up_tables();
+  bool all_reclaimed() const { return !has_retired_.load(std::memory_order_acquire); }
 
   // Commit-thread tallies. `dirty`: counted since the last publish (the engine's list).
   bool dirty = false;
@@ -158,6 +173,7 @@ class CampaignState {
   // Made ahead, not live yet: only ever touched under gen_mutex_.
   Generation* prepared_period_ = nullptr;
   Generation* prepared_request_day_ = nullptr;
+  bool tables_given_up_ = false;  // under gen_mutex_
   GenerationCounts& made_;
   std::vector<Generation*> retired_;
   std::atomic<bool> has_retired_{false};

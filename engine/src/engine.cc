@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "campaign_state.h"
@@ -176,8 +177,8 @@ void Claim::reset() {
 Engine::Engine(const Clock& clock, EngineOptions options)
     : clock_(clock),
       options_(options),
-      map_(new CampaignMap),
-      generation_counts_(std::make_unique<internal::GenerationCounts>()) {}
+      generation_counts_(std::make_unique<internal::GenerationCounts>()),
+      map_(new CampaignMap) {}
 
 Engine::~Engine() {
   // Retired maps and the live one share the states; dropping the maps frees them.
@@ -187,6 +188,15 @@ Engine::~Engine() {
 const Engine::CampaignMap* Engine::load_map() const {
   // Acquire pairs with install_campaign's release: the map and its states are fully built.
   return map_.load(std::memory_order_acquire);
+}
+
+void Engine::wait_for_install(const CampaignState& state, std::string_view id) const {
+  // The installer marks a state replaced, then publishes the new map (or, on a conflict, takes
+  // the mark back) without waiting on anything: the wait is short, and afterwards the next
+  // attempt judges on the new version instead of spending decide()'s attempts on this one.
+  while (state.replaced.load(std::memory_order_seq_cst) && find_state(id) == &state) {
+    std::this_thread::yield();
+  }
 }
 
 CampaignState* Engine::find_state(std::string_view id) const {
@@ -211,6 +221,7 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
   const CampaignMap* map = load_map();
   const auto it = map->states.find(next.id);
   PutOutcome outcome = PutOutcome::created;
+  std::shared_ptr<CampaignState> replaced;
   if (it != map->states.end()) {
     CampaignState& state = *it->second;
     const std::shared_ptr<const Campaign> current = state.definition();
@@ -227,6 +238,7 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
       return PutOutcome::conflict;
     }
     outcome = PutOutcome::updated;
+    replaced = it->second;
   }
   auto next_map = std::make_unique<CampaignMap>(*map);
   auto state = std::make_shared<CampaignState>(next, options_.default_expected_voters,
@@ -237,6 +249,12 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
   // reader may still be using it.
   map_.store(next_map.release(), std::memory_order_release);
   retired_maps_.emplace_back(map);
+  if (replaced != nullptr) {
+    // The state object stays (retired maps hold it, so its address is never reused); its
+    // tables go, once the threads still on it have moved to the new state.
+    replaced->give_up_tables();
+    replaced_states_.push_back(std::move(replaced));
+  }
   if (options_.fraud != nullptr) options_.fraud->set_campaign(next);
   return outcome;
 }
@@ -300,6 +318,11 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
   // Generations retired by a period turning without ballots are freed here: publish(), the
   // other caller, runs only for campaigns with commits.
   for (const auto& [id, state] : load_map()->states) state->reclaim();
+  std::lock_guard lock(install_mutex_);
+  std::erase_if(replaced_states_, [](const std::shared_ptr<CampaignState>& state) {
+    state->reclaim();
+    return state->all_reclaimed();
+  });
 }
 
 bool BallotKeys::same_ballot(const Ballot& ballot) const {
@@ -364,7 +387,14 @@ Decision Engine::decide(const Ballot& ballot, FieldCheck fields, const BallotKey
     // A counted ballot is a duplicate even after the window closed.
     const bool open = state->is_open_at(now_ms);
     Generation* generation = state->period_generation(state->period_of(now_ms), base_seq, open);
-    if (generation == nullptr) return reject(VoteStatus::closed);
+    if (generation == nullptr) {
+      // A replaced state has given up its tables: judge on the new one.
+      if (state->replaced.load(std::memory_order_seq_cst)) {
+        wait_for_install(*state, ballot.campaign);
+        continue;
+      }
+      return reject(VoteStatus::closed);
+    }
     const std::int64_t period = generation->id;
     // The dedupe and quota slots are two independent cache misses: start both now.
     generation->keys.prefetch(dedupe);
@@ -456,7 +486,10 @@ Decision Engine::decide(const Ballot& ballot, FieldCheck fields, const BallotKey
     if (!state->has_claims.load(std::memory_order_relaxed)) {
       state->has_claims.store(true, std::memory_order_seq_cst);
     }
-    if (state->replaced.load(std::memory_order_seq_cst)) continue;  // claim releases itself
+    if (state->replaced.load(std::memory_order_seq_cst)) {
+      wait_for_install(*state, ballot.campaign);
+      continue;  // claim releases itself
+    }
 
     FraudFlags flags = 0;
     if (options_.fraud != nullptr) {
@@ -709,6 +742,8 @@ Engine::TableStats Engine::table_stats() const {
   }
   stats.generations_made_ahead = generation_counts_->ahead.load(std::memory_order_relaxed);
   stats.generations_made_late = generation_counts_->late.load(std::memory_order_relaxed);
+  stats.generations_live = static_cast<std::uint64_t>(
+      std::max<std::int64_t>(0, generation_counts_->live.load(std::memory_order_relaxed)));
   return stats;
 }
 

@@ -237,6 +237,10 @@ class Collector final : public prometheus::Collectable {
                 static_cast<double>(stats.generations_made_ahead));
     add_counter(generations, {{"made", "late"}}, static_cast<double>(stats.generations_made_late));
     out.push_back(std::move(generations));
+    out.push_back(one_gauge("tally_table_generations_held",
+                            "Table generations in memory: live, made ahead, or retired (a passed "
+                            "period's, a replaced campaign version's) and not freed yet",
+                            static_cast<double>(stats.generations_live)));
     const std::int64_t recovery_ns = metrics_.recovery_ns_.load(std::memory_order_relaxed);
     if (recovery_ns >= 0) {
       out.push_back(one_gauge("tally_recovery_seconds",

@@ -206,6 +206,86 @@ TEST(EngineConcurrency, QuotaIsNeverExceededUnderRacingBallots) {
   EXPECT_EQ(engine.tally("race")->total, total);
 }
 
+// Property: ballots decided while their campaign's rules are replaced (a replacement lands
+// only before the first claim, later ones conflict) are each judged by one version: none is
+// answered `closed` by a version that gave up its tables, each voter counts at most once per
+// candidate, and once the threads stop, the replaced versions' tables are freed. A race lasts
+// until the first claim, so it runs afresh on a new campaign each round.
+TEST(EngineConcurrency, BallotsWhileTheirCampaignIsReplaced) {
+  const std::uint64_t seed = test_seed();
+  ManualClock clock(kOpens + 3'600'000);
+  Engine engine(clock);
+  Committer committer(engine);
+  constexpr int kRounds = 150;
+  constexpr int kThreads = 2;
+  constexpr int kVoters = 4;
+  int replaced = 0;
+  int closed = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    // Alternately one and two candidates a voter: a counting change, so a new state.
+    const auto version = [round](std::uint32_t max_candidates) {
+      Campaign c = campaign(max_candidates);
+      c.id = "race" + std::to_string(round);
+      return c;
+    };
+    engine.install_campaign(version(2), 1);
+    engine.prepare_tables();
+    std::atomic<bool> go{false};
+    std::atomic<int> round_closed{0};
+    std::atomic<std::uint64_t> round_accepted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        std::mt19937_64 rng(seed * 17 + round * kThreads + t);
+        while (!go.load(std::memory_order_acquire)) {
+        }
+        for (int v = 0; v < kVoters; ++v) {
+          const std::string campaign_id = "race" + std::to_string(round);
+          const std::string candidate = "c" + std::to_string(rng() % 2);
+          const std::string voter = "v" + std::to_string(v);
+          Ballot ballot;  // views into the strings above
+          ballot.campaign = campaign_id;
+          ballot.candidate = candidate;
+          ballot.voter = voter;
+          for (;;) {
+            Decision decision = engine.decide(ballot);
+            if (decision.status == VoteStatus::duplicate && decision.pending) {
+              std::this_thread::yield();
+              continue;
+            }
+            if (decision.status == VoteStatus::closed) round_closed.fetch_add(1);
+            if (decision.status == VoteStatus::accepted) {
+              committer.commit(std::move(decision.claim));
+              round_accepted.fetch_add(1);
+            }
+            break;
+          }
+        }
+      });
+    }
+    go.store(true, std::memory_order_release);
+    // Three replacements at most: a ballot judged again once per replacement stays within
+    // decide()'s bound on attempts (a storm of them answers `overloaded`).
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      // Seq 1, as the first install: no vote is committed before a replacement lands. After
+      // the first claim: a conflict, or unchanged when it repeats the version in place.
+      const PutOutcome outcome = engine.install_campaign(version(1 + i % 2), 1);
+      EXPECT_NE(outcome, PutOutcome::created);
+      replaced += outcome == PutOutcome::updated;
+    }
+    for (auto& thread : threads) thread.join();
+    closed += round_closed.load();
+    EXPECT_GE(round_accepted.load(), static_cast<std::uint64_t>(kVoters)) << "round " << round;
+    EXPECT_LE(round_accepted.load(), static_cast<std::uint64_t>(2 * kVoters)) << "round " << round;
+    EXPECT_EQ(engine.tally("race" + std::to_string(round))->total, round_accepted.load());
+  }
+  std::printf("replaced %d times in %d rounds\n", replaced, kRounds);
+  EXPECT_EQ(closed, 0);
+  engine.prepare_tables();
+  // Left: each campaign's period tables (no request ids were sent, nothing made ahead).
+  EXPECT_EQ(engine.table_stats().generations_live, static_cast<std::uint64_t>(kRounds));
+}
+
 // Property: ballots decided while the period and the UTC day turn, with another thread
 // making the next tables ahead all the while, count at most once per voter and period; the
 // turn takes the tables made ahead (none is made on the vote path); tallies match answers.

@@ -186,6 +186,24 @@ TEST_F(EngineTest, PrefetchedKeysOfAReplacedCampaignAreWorkedOutAgain) {
   EXPECT_EQ(votes_of("c01"), 0u);
 }
 
+// A campaign version replaced before its first ballot gives up its tables: changing the rules
+// again and again does not pile them up, and the last version counts in tables of its own.
+TEST_F(EngineTest, AReplacedCampaignVersionGivesUpItsTables) {
+  engine_.prepare_tables();  // the open campaign's live tables
+  const std::uint64_t held = engine_.table_stats().generations_live;
+  ASSERT_GT(held, 0u);
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    // A counting change: a new campaign state, with new tables.
+    ASSERT_EQ(engine_.install_campaign(make_campaign(1, 3 + i), ++seq_), PutOutcome::updated);
+    engine_.prepare_tables();  // makes the new version's tables and frees the old version's
+    EXPECT_EQ(engine_.table_stats().generations_live, held) << "version " << i + 2;
+  }
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);
+  EXPECT_EQ(vote(ballot("alice", "c02")).status, VoteStatus::accepted);
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::duplicate);
+  EXPECT_EQ(engine_.table_stats().generations_live, held);
+}
+
 TEST_F(EngineTest, PreparingTablesOfAClosedCampaignMakesNone) {
   clock_.set_ms(kCloses + kHour);
   engine_.prepare_tables();

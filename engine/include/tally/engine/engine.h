@@ -268,6 +268,9 @@ class Engine {
     // its first ballot, whose users then wait for the memory, by replay or at start-up.
     std::uint64_t generations_made_ahead = 0;
     std::uint64_t generations_made_late = 0;
+    // Generations that exist: live, made ahead, or retired and not freed yet (a passed
+    // period's, or a replaced campaign version's, until no thread uses them).
+    std::uint64_t generations_live = 0;
   };
   TableStats table_stats() const;
 
@@ -277,19 +280,25 @@ class Engine {
   struct CampaignMap;
   const CampaignMap* load_map() const;
   internal::CampaignState* find_state(std::string_view id) const;
+  // decide() found `state` replaced: returns once the map holds its successor, or the mark
+  // was taken back.
+  void wait_for_install(const internal::CampaignState& state, std::string_view id) const;
   void mark_dirty(internal::CampaignState* state);  // commit thread: publish it next time
 
   const Clock& clock_;
   EngineOptions options_;
+  // Shared by every campaign state, replaced ones included: counters never go back. Declared
+  // before the states' owners, so that it outlives the generations they free.
+  std::unique_ptr<internal::GenerationCounts> generation_counts_;
   // Published campaign map, read lock-free on the vote path (acquire pairs with the release
   // in install_campaign). Earlier maps stay in retired_maps_ until the engine dies: they are
   // few (one per campaign version) and a reader may still hold one.
   std::atomic<const CampaignMap*> map_{nullptr};
   std::vector<std::unique_ptr<const CampaignMap>> retired_maps_;
   mutable std::mutex install_mutex_;  // campaign installs only, never on the vote path
+  // Replaced states whose tables prepare_tables() has not freed yet (under install_mutex_).
+  std::vector<std::shared_ptr<internal::CampaignState>> replaced_states_;
   std::atomic<std::uint64_t> as_of_seq_{0};
-  // Shared by every campaign state, replaced ones included: counters never go back.
-  std::unique_ptr<internal::GenerationCounts> generation_counts_;
   std::uint64_t last_commit_seq_ = 0;                   // commit thread only
   std::vector<internal::CampaignState*> dirty_;  // commit thread only: to publish, each once
 };

@@ -182,6 +182,16 @@ void CampaignState::retire(Generation* generation) {
   has_retired_.store(true, std::memory_order_release);
 }
 
+void CampaignState::retire_unused_prepared(std::int64_t current_period, std::int64_t today) {
+  std::lock_guard lock(gen_mutex_);
+  if (prepared_period_ != nullptr && prepared_period_->id < current_period) {
+    retire(std::exchange(prepared_period_, nullptr));
+  }
+  if (prepared_request_day_ != nullptr && prepared_request_day_->id < today) {
+    retire(std::exchange(prepared_request_day_, nullptr));
+  }
+}
+
 void CampaignState::give_up_tables() {
   std::lock_guard lock(gen_mutex_);
   tables_given_up_ = true;

@@ -112,6 +112,10 @@ class CampaignState {
   Generation* prepare_period(std::int64_t period, std::uint64_t base_seq);
   Generation* prepare_request_day(std::int64_t day, std::uint64_t base_seq);
   static void release_prepared(Generation* generation);
+  // Retires tables made ahead for a period, or a UTC day, that has begun without a ballot
+  // taking them (frontends that send no request ids, a campaign voted in no more), for
+  // reclaim() to free; a later ballot makes its own.
+  void retire_unused_prepared(std::int64_t current_period, std::int64_t today);
   // Whether frontends send request ids to this campaign: a live request-id table holds keys.
   bool has_request_ids() const;
   // Frees retired generations nobody uses any more.

@@ -282,6 +282,10 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
     // table on the vote path; the next call maps it.
     const bool request_ids = campaign.has_request_ids();
     const bool open_now = campaign.is_open_at(now_ms);
+    // Tables made ahead whose period or UTC day began with no ballot to take them: the
+    // opening's request-id table where frontends send no request ids, or the next period's
+    // of a campaign nobody votes in any more.
+    campaign.retire_unused_prepared(campaign.period_of(now_ms), utc_day(now_ms));
     if (open_now) {
       // The live tables, made if missing (a campaign installed while running), and mapped.
       if (Generation* period =

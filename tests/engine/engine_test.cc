@@ -285,6 +285,26 @@ TEST_F(EngineTest, ACampaignOpeningWithinTheLeadGetsItsTablesAhead) {
   EXPECT_EQ(engine_.table_stats().generations_made_late, 0u);  // the opening made none
 }
 
+// The request-id table made ahead for an opening campaign is kept while its UTC day lasts
+// (frontends may send their first request id late), then freed if no ballot brought one.
+TEST_F(EngineTest, AnOpeningsRequestIdTableIsFreedOnceItsDayPassedUnused) {
+  clock_.set_ms(kOpens - 30'000);
+  engine_.prepare_tables(60'000);
+  const std::uint64_t at_opening = engine_.table_stats().generations_live;
+  EXPECT_EQ(at_opening, 2u);  // the first period's tables and the UTC day's request ids
+  clock_.set_ms(kOpens + 1'000);
+  ASSERT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);  // no request id
+  engine_.prepare_tables(60'000);
+  EXPECT_EQ(engine_.table_stats().generations_live, at_opening);
+  clock_.set_ms(kOpens + 8 * kHour + 1'000);  // the next UTC day (the campaign is at +08:00)
+  engine_.prepare_tables(60'000);
+  EXPECT_EQ(engine_.table_stats().generations_live, at_opening - 1);
+  EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::duplicate);
+  Ballot with_id = ballot("bob", "c01");
+  with_id.request_id = "req-1";
+  EXPECT_EQ(vote(with_id).status, VoteStatus::accepted);  // makes its own request-id table
+}
+
 // Frontends that send no request ids get no request-id tables from the preparation; once a
 // ballot brings one, its day's table is mapped, and the next day's made ahead.
 TEST_F(EngineTest, RequestIdTablesArePreparedOnlyWhereRequestIdsAreSent) {

@@ -8,7 +8,7 @@
 namespace tally::engine::internal {
 
 Generation::Generation(std::int64_t generation_id, std::uint64_t base, std::uint64_t expected_keys,
-                       bool with_quota, std::atomic<std::int64_t>& live)
+                       bool with_quota, std::atomic<std::uint64_t>& live)
     : id(generation_id),
       base_seq(base),
       keys(expected_keys),

@@ -36,7 +36,7 @@ class Generation {
  public:
   // `live` counts the generations that exist (GenerationCounts::live).
   Generation(std::int64_t id, std::uint64_t base_seq, std::uint64_t expected_keys, bool with_quota,
-             std::atomic<std::int64_t>& live);
+             std::atomic<std::uint64_t>& live);
   ~Generation();
   Generation(const Generation&) = delete;
   Generation& operator=(const Generation&) = delete;
@@ -58,7 +58,7 @@ class Generation {
   }
 
  private:
-  std::atomic<std::int64_t>& live_;
+  std::atomic<std::uint64_t>& live_;
 };
 
 // Table generations made, counted across all of an engine's campaign states (relaxed:
@@ -66,7 +66,7 @@ class Generation {
 struct GenerationCounts {
   std::atomic<std::uint64_t> ahead{0};
   std::atomic<std::uint64_t> late{0};
-  std::atomic<std::int64_t> live{0};  // made and not freed yet, retired ones included
+  std::atomic<std::uint64_t> live{0};  // made and not freed yet, retired ones included
 };
 
 // Counts of committed votes as of one publish().

@@ -746,8 +746,7 @@ Engine::TableStats Engine::table_stats() const {
   }
   stats.generations_made_ahead = generation_counts_->ahead.load(std::memory_order_relaxed);
   stats.generations_made_late = generation_counts_->late.load(std::memory_order_relaxed);
-  stats.generations_live = static_cast<std::uint64_t>(
-      std::max<std::int64_t>(0, generation_counts_->live.load(std::memory_order_relaxed)));
+  stats.generations_live = generation_counts_->live.load(std::memory_order_relaxed);
   return stats;
 }
 

@@ -9,8 +9,11 @@
 // Results and commands: docs/BENCHMARKS.md.
 #include <absl/container/flat_hash_set.h>
 #include <benchmark/benchmark.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -221,6 +224,75 @@ void BM_AbslDuplicateProbe(benchmark::State& state) {
   }
 }
 
+// The pause a growth puts on inserts. A table sized for `expected` keys is filled to 95 % of
+// them, then two threads insert at a steady 300k keys/s each (a busy server's rate, not the
+// table's top speed) until 120 %, across one growth. Reports the longest single insert and
+// the inserts that took over 1 ms. With mapper:1 a third thread maps and unmaps 1 MiB every
+// millisecond, as allocators do, and its longest map + unmap is reported too: the kernel's
+// memory-map lock is shared with the growth's page mapping.
+void BM_KeyTableGrowthPause(benchmark::State& state) {
+  const auto expected = static_cast<std::uint64_t>(state.range(0));
+  const bool mapper = state.range(1) != 0;
+  constexpr int kThreads = 2;
+  constexpr std::uint64_t kBurst = 256;  // keys per thread per period
+  const auto period = std::chrono::nanoseconds(1'000'000'000ULL * kBurst / 300'000);
+  for (auto _ : state) {
+    auto table = std::make_unique<KeyTable>(expected);
+    const std::uint64_t filled = expected * 95 / 100;
+    const std::uint64_t end = expected * 120 / 100;
+    run_split(filled, kThreads, [&](std::uint64_t begin, std::uint64_t stop) {
+      for (std::uint64_t i = begin; i < stop; ++i) table->update(key_number(i), insert_once);
+    });
+    std::atomic<bool> inserting{true};
+    double longest_map_ms = 0;
+    std::thread mapping;
+    if (mapper) {
+      mapping = std::thread([&] {
+        while (inserting.load(std::memory_order_relaxed)) {
+          const auto start = std::chrono::steady_clock::now();
+          void* memory =
+              mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+          if (memory != MAP_FAILED) {
+            static_cast<char*>(memory)[0] = 1;
+            munmap(memory, 1 << 20);
+          }
+          longest_map_ms = std::max(longest_map_ms, seconds_since(start) * 1e3);
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+      });
+    }
+    std::vector<double> longest(kThreads, 0);
+    std::vector<std::uint64_t> slow(kThreads, 0);
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> workers;
+    for (int t = 0; t < kThreads; ++t) {
+      workers.emplace_back([&, t] {
+        auto due = std::chrono::steady_clock::now();
+        for (std::uint64_t i = filled + t * kBurst; i < end; i += kThreads * kBurst) {
+          for (std::uint64_t k = i; k < std::min(end, i + kBurst); ++k) {
+            const auto before = std::chrono::steady_clock::now();
+            table->update(key_number(k), insert_once);
+            const double ms = seconds_since(before) * 1e3;
+            longest[t] = std::max(longest[t], ms);
+            slow[t] += ms > 1.0;
+          }
+          due += period;
+          std::this_thread::sleep_until(due);
+        }
+      });
+    }
+    for (auto& worker : workers) worker.join();
+    const double seconds = seconds_since(start);
+    inserting.store(false, std::memory_order_relaxed);
+    if (mapping.joinable()) mapping.join();
+    if (table->growths() != 1) state.SkipWithError("expected exactly one growth");
+    state.SetIterationTime(seconds);
+    state.counters["longest_insert_ms"] = *std::max_element(longest.begin(), longest.end());
+    state.counters["inserts_over_1ms"] = static_cast<double>(slow[0] + slow[1]);
+    if (mapper) state.counters["longest_map_ms"] = longest_map_ms;
+  }
+}
+
 constexpr std::int64_t k1M = 1'000'000;
 constexpr std::int64_t k10M = 10'000'000;
 constexpr std::int64_t k100M = 100'000'000;
@@ -271,6 +343,15 @@ BENCHMARK(BM_KeyTableMarginalBytes)
     ->Arg(10'000'000)
     ->Arg(50'000'000)
     ->ArgNames({"n"})
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_KeyTableGrowthPause)
+    ->Args({k1M, 0})
+    ->Args({k1M, 1})
+    ->Args({k10M, 0})
+    ->Args({k10M, 1})
+    ->ArgNames({"expected", "mapper"})
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <new>
 
 namespace tally::engine {
@@ -30,6 +33,95 @@ class Backoff {
 
 constexpr std::uint64_t kHugePage = 2 << 20;
 
+namespace {
+
+// Maps the pages of [memory, memory + bytes) now (advice only: an old kernel skips it). One
+// huge page per call: the kernel holds the process's memory-map lock for each call, and an
+// mmap or munmap of another thread (an allocator, RocksDB's arenas) waits for it; mapping
+// an 85 MiB array took 70-130 ms here.
+void map_pages(void* memory, std::uint64_t bytes) {
+  auto* at = static_cast<char*>(memory);
+  for (std::uint64_t done = 0; done < bytes; done += kHugePage) {
+    madvise(at + done, std::min(kHugePage, bytes - done), MADV_POPULATE_WRITE);
+  }
+}
+
+}  // namespace
+
+namespace internal {
+
+// The background thread that makes large tables' next arrays. Mapping an array's pages is
+// most of a growth's cost on a virtual machine (an 85 MiB array took 70-130 ms here), and
+// done in line it held every thread that met the table for that long; made ahead, a growth
+// is only the move of the keys. One thread for the process: orders are rare (one per
+// doubling of a large table) and each is mostly the kernel's work.
+class ArrayMaker {
+ public:
+  // Never destroyed: tables may order arrays until the process ends, and the thread only
+  // waits when idle.
+  static ArrayMaker& instance() {
+    static ArrayMaker* const maker = new ArrayMaker;
+    return *maker;
+  }
+
+  void submit(KeyTable::Order* order) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!thread_started_) {
+        std::thread([this] { run(); }).detach();
+        thread_started_ = true;
+      }
+      orders_.push_back(order);
+    }
+    wake_.notify_one();
+  }
+
+  void hold(bool hold) {
+    {
+      std::lock_guard lock(mutex_);
+      held_ = hold;
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      KeyTable::Order* order = nullptr;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [this] { return !held_ && !orders_.empty(); });
+        order = orders_.front();
+        orders_.pop_front();
+      }
+      // Acquire: if the table let go already, nobody will take the array; skip the work.
+      if (order->owners.load(std::memory_order_acquire) > 1) {
+        auto* array = new KeyTable::Array(order->capacity);
+        map_pages(array->slots.get(), array->capacity * sizeof(KeyTable::Slot));
+        order->made.store(array, std::memory_order_release);
+      }
+      KeyTable::drop(order);
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<KeyTable::Order*> orders_;  // guarded by mutex_
+  bool held_ = false;                    // guarded by mutex_
+  bool thread_started_ = false;          // guarded by mutex_
+};
+
+}  // namespace internal
+
+void KeyTable::hold_background_arrays(bool hold) { internal::ArrayMaker::instance().hold(hold); }
+
+KeyTable::Order::~Order() { delete made.load(std::memory_order_acquire); }
+
+void KeyTable::drop(Order* order) {
+  // acq_rel: the last owner sees the other's writes (the made array) before it frees.
+  if (order->owners.fetch_sub(1, std::memory_order_acq_rel) == 1) delete order;
+}
+
 void KeyTable::SlotMemory::operator()(Slot* slots) const { munmap(slots, bytes); }
 
 std::unique_ptr<KeyTable::Slot[], KeyTable::SlotMemory> KeyTable::allocate_slots(
@@ -46,8 +138,13 @@ std::unique_ptr<KeyTable::Slot[], KeyTable::SlotMemory> KeyTable::allocate_slots
 KeyTable::Array::Array(std::uint64_t slot_count)
     : capacity(slot_count),
       grow_at(static_cast<std::uint64_t>(static_cast<double>(slot_count) * kMaxLoad)),
+      must_grow_at(static_cast<std::uint64_t>(static_cast<double>(slot_count) * kMaxLoadWaiting)),
       slots(allocate_slots(slot_count)),
       shards(new CountShard[internal::kMaxThreads]) {}
+
+KeyTable::Array::~Array() {
+  if (Order* ordered = order.load(std::memory_order_acquire)) drop(ordered);
+}
 
 KeyTable::KeyTable(std::uint64_t expected_keys)
     : live_(new Array(std::max<std::uint64_t>(
@@ -73,24 +170,61 @@ std::uint64_t KeyTable::await_word_slow(Slot& slot) {
 
 void KeyTable::fault_in() const {
   Array* array = internal::protect(live_, internal::kSlotTableArray);
-  madvise(array->slots.get(), array->capacity * sizeof(Slot), MADV_POPULATE_WRITE);
+  map_pages(array->slots.get(), array->capacity * sizeof(Slot));
   internal::clear_hazard(internal::kSlotTableArray);
+}
+
+void KeyTable::past_load_limit(Array& array) {
+  if (array.capacity >= kOrderAheadCapacity &&
+      array.next.load(std::memory_order_acquire) == nullptr) {
+    Order* order = array.order.load(std::memory_order_acquire);
+    if (order == nullptr) {
+      auto* mine = new Order(array.capacity * 2);
+      // acq_rel: release publishes the order to later readers; acquire lets a loser use the
+      // winner's. One order per array.
+      if (array.order.compare_exchange_strong(order, mine, std::memory_order_acq_rel,
+                                              std::memory_order_acquire)) {
+        internal::ArrayMaker::instance().submit(mine);
+        order = mine;
+      } else {
+        delete mine;
+      }
+    }
+    // Relaxed count: like grow_at, it only decides when. Until the array is made, inserts go
+    // on here at a load a little above kMaxLoad.
+    if (order->made.load(std::memory_order_acquire) == nullptr &&
+        array.count.load(std::memory_order_relaxed) < array.must_grow_at) {
+      internal::clear_hazard(internal::kSlotTableArray);
+      return;
+    }
+  }
+  grow(array);
+}
+
+KeyTable::Array* KeyTable::take_made(Array& array) {
+  Order* order = array.order.load(std::memory_order_acquire);
+  if (order == nullptr) return nullptr;
+  // acq_rel: acquire pairs with the background thread's release (the array's construction);
+  // the exchange makes one taker the owner.
+  return order->made.exchange(nullptr, std::memory_order_acq_rel);
 }
 
 void KeyTable::grow(Array& array) {
   if (array.next.load(std::memory_order_acquire) == nullptr) {
-    auto* bigger = new Array(array.capacity * 2);
+    Array* bigger = take_made(array);
+    const bool mapped = bigger != nullptr;
+    if (bigger == nullptr) bigger = new Array(array.capacity * 2);
     Array* expected = nullptr;
     // Release publishes the new array's construction to helpers that acquire `next`.
     if (!array.next.compare_exchange_strong(expected, bigger, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
       delete bigger;  // another thread started this growth
-    } else {
+    } else if (!mapped) {
       // Fault the new array in, in order, while the movers fill it: every one of its pages
       // is written by the migration anyway, and one sequential pass is cheaper than a page
       // fault in the middle of each mover's chunk. It only maps zero pages, so racing the
-      // movers' writes is harmless. Advice only: an old kernel skips it.
-      madvise(bigger->slots.get(), bigger->capacity * sizeof(Slot), MADV_POPULATE_WRITE);
+      // movers' writes is harmless.
+      map_pages(bigger->slots.get(), bigger->capacity * sizeof(Slot));
     }
   }
   help_migrate(array);
@@ -193,9 +327,10 @@ std::uint64_t KeyTable::bytes() const {
     return a.capacity * sizeof(Slot) + internal::kMaxThreads * sizeof(CountShard) + sizeof(Array);
   };
   std::uint64_t total = array_bytes(*array);
-  // A growth in progress holds a second array of twice the slots. Only its presence is read:
-  // it is not protected and may be migrated and freed in turn.
-  if (array->next.load(std::memory_order_acquire) != nullptr) {
+  // A growth ordered or in progress holds a second array of twice the slots. Only their
+  // presence is read: the next array is not protected and may be migrated and freed in turn.
+  if (array->next.load(std::memory_order_acquire) != nullptr ||
+      array->order.load(std::memory_order_acquire) != nullptr) {
     total += 2 * array->capacity * sizeof(Slot) + internal::kMaxThreads * sizeof(CountShard) +
              sizeof(Array);
   }

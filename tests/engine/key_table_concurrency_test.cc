@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <random>
 #include <thread>
@@ -146,6 +147,41 @@ TEST(KeyTableConcurrency, ReadersSeeEveryCompletedInsertWhileTableGrows) {
   for (auto& reader : readers) reader.join();
   EXPECT_FALSE(failed.load());
   EXPECT_GT(table.growths(), 3u);
+}
+
+TEST(KeyTableConcurrency, GrowthsIntoArraysMadeAheadOrInLineLoseNothing) {
+  const std::uint64_t seed = test_seed();
+  KeyTable table(0);
+  constexpr std::uint64_t kKeys = 400'000;  // several large arrays: 65,536 slots and up
+  std::atomic<bool> inserting{true};
+  // Holds and releases the background thread at random, so that growths race both its
+  // made arrays and the in-line ones of inserts at the waiting limit.
+  std::thread holder([&] {
+    std::mt19937_64 rng(seed + 7);
+    while (inserting.load(std::memory_order_relaxed)) {
+      KeyTable::hold_background_arrays(rng() % 2 == 0);
+      std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
+    }
+    KeyTable::hold_background_arrays(false);
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::uint64_t n = t; n < kKeys; n += kThreads) {
+        table.update(key_number(n, seed),
+                     [n](std::optional<std::uint64_t> now) -> std::optional<std::uint64_t> {
+                       if (now) return std::nullopt;
+                       return n + 1;
+                     });
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  inserting.store(false, std::memory_order_relaxed);
+  holder.join();
+  for (std::uint64_t n = 0; n < kKeys; ++n) ASSERT_EQ(table.find(key_number(n, seed)), n + 1);
+  EXPECT_EQ(table.size(), kKeys);
+  EXPECT_GT(table.growths(), 8u);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <random>
+#include <thread>
 
 namespace tally::engine {
 namespace {
@@ -88,9 +90,70 @@ TEST(KeyTable, GrowthKeepsEveryKeyAndValue) {
   }
   EXPECT_GT(table.growths(), 5u);
   EXPECT_GT(table.capacity(), initial_capacity);
-  EXPECT_LE(static_cast<double>(kKeys) / static_cast<double>(table.capacity()), KeyTable::kMaxLoad);
+  // Large arrays go on past kMaxLoad while their next array is made in the background.
+  EXPECT_LE(static_cast<double>(kKeys) / static_cast<double>(table.capacity()),
+            KeyTable::kMaxLoadWaiting);
   for (std::uint64_t i = 0; i < kKeys; ++i) ASSERT_EQ(table.find(key_number(i)), i % 1000 + 1);
   EXPECT_EQ(table.size(), kKeys);
+}
+
+// Holds the background thread's arrays for one test.
+class HeldBackgroundArrays {
+ public:
+  HeldBackgroundArrays() { KeyTable::hold_background_arrays(true); }
+  ~HeldBackgroundArrays() { KeyTable::hold_background_arrays(false); }
+  HeldBackgroundArrays(const HeldBackgroundArrays&) = delete;
+  HeldBackgroundArrays& operator=(const HeldBackgroundArrays&) = delete;
+};
+
+void insert_keys(KeyTable& table, std::uint64_t begin, std::uint64_t end) {
+  for (std::uint64_t i = begin; i < end; ++i) {
+    ASSERT_TRUE(
+        table.update(key_number(i), [i](auto now) { return insert_value(i + 1, now); }).changed);
+  }
+}
+
+TEST(KeyTable, LargeTablePastItsLoadLimitTakesInsertsUntilItsNextArrayIsMade) {
+  KeyTable table(100'000);
+  const std::uint64_t capacity = table.capacity();
+  ASSERT_GE(capacity, KeyTable::kOrderAheadCapacity);
+  const auto load_of = [&](double load) {
+    return static_cast<std::uint64_t>(static_cast<double>(capacity) * load);
+  };
+  const std::uint64_t slot_bytes = capacity * 16;
+  std::uint64_t inserted = load_of(KeyTable::kMaxLoadWaiting) - 64;
+  {
+    HeldBackgroundArrays held;
+    insert_keys(table, 0, inserted);
+    // Past kMaxLoad, short of the waiting limit: no growth yet, the next array is ordered
+    // (and counted in bytes()).
+    EXPECT_EQ(table.growths(), 0u);
+    EXPECT_EQ(table.capacity(), capacity);
+    EXPECT_GE(table.bytes(), 3 * slot_bytes);
+  }
+  // Once the background thread has made it, the next inserts grow into it.
+  for (int round = 0; round < 10'000 && table.growths() == 0; ++round) {
+    insert_keys(table, inserted, inserted + 1);
+    ++inserted;
+    if (table.growths() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(table.growths(), 1u);
+  EXPECT_EQ(table.capacity(), 2 * capacity);
+  EXPECT_LT(inserted, load_of(KeyTable::kMaxLoadWaiting));
+  for (std::uint64_t i = 0; i < inserted; ++i) ASSERT_EQ(table.find(key_number(i)), i + 1);
+  EXPECT_EQ(table.size(), inserted);
+}
+
+TEST(KeyTable, LargeTableAtTheWaitingLimitGrowsWithoutTheBackgroundThread) {
+  KeyTable table(100'000);
+  const std::uint64_t capacity = table.capacity();
+  const auto keys =
+      static_cast<std::uint64_t>(static_cast<double>(capacity) * KeyTable::kMaxLoadWaiting) + 64;
+  HeldBackgroundArrays held;
+  insert_keys(table, 0, keys);
+  EXPECT_EQ(table.growths(), 1u);
+  EXPECT_EQ(table.capacity(), 2 * capacity);
+  for (std::uint64_t i = 0; i < keys; ++i) ASSERT_EQ(table.find(key_number(i)), i + 1);
 }
 
 TEST(KeyTable, SizedTableDoesNotGrowUpToItsExpectedKeys) {

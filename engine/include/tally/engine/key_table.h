@@ -3,10 +3,11 @@
 // The dedupe, quota and request-id tables of the engine are KeyTables (one per period
 // generation). Keys are never removed: a "released" dedupe key is a value, not a hole.
 // Thread safety: every public member is safe for concurrent use from any number of threads;
-// no operation takes a lock. Growth is cooperative: the thread that crosses the load limit
-// allocates a table twice as large, and every thread that meets the old one helps move its
-// slots, then retries in the new one. See docs/DEDUPE_TABLE.md for the slot layout, the memory
-// ordering and why the races are safe.
+// no operation takes a lock. Growth is cooperative: once a table crosses its load limit, an
+// array twice as large is made (for large tables by a background thread, which also maps its
+// pages, while inserts go on in the old one), and every thread that meets the old array then
+// helps move its slots and retries in the new one. See docs/DEDUPE_TABLE.md for the slot
+// layout, the memory ordering and why the races are safe.
 //
 // Invariants:
 //  - A slot's tag goes 0 -> key tag (an insert) or 0 -> kFrozenEmpty (a migration), once.
@@ -30,6 +31,9 @@
 #include "tally/engine/internal/hazard.h"
 
 namespace tally::engine {
+namespace internal {
+class ArrayMaker;
+}
 
 __extension__ using Uint128 = unsigned __int128;  // GCC and Clang; pedantic wants the marker
 
@@ -42,10 +46,18 @@ class KeyTable {
  public:
   static constexpr unsigned kValueBits = 40;
   static constexpr std::uint64_t kValueMask = (std::uint64_t{1} << kValueBits) - 1;
-  // Largest load before growth. Linear probing stays within one or two cache lines per
+  // Load at which growth starts. Linear probing stays within one or two cache lines per
   // lookup up to here (expected probes: 2.5 for a hit, 8.5 for a miss).
   static constexpr double kMaxLoad = 0.75;
+  // Load up to which a large table keeps taking inserts while the background thread makes
+  // and maps its next array (8.5 -> 22.7 expected probes for a miss, briefly); there, the
+  // inserting thread makes it. At a million inserts a second the background thread has
+  // tenths of a second for it.
+  static constexpr double kMaxLoadWaiting = 0.85;
   static constexpr std::uint64_t kMinCapacity = 1024;
+  // Tables from this capacity on order their next array from the background thread; a
+  // smaller one (under 2 MiB to map) is made in line by the insert that crosses kMaxLoad.
+  static constexpr std::uint64_t kOrderAheadCapacity = std::uint64_t{1} << 16;
 
   // Allocates room for `expected_keys` below kMaxLoad, so that a table sized right never grows.
   explicit KeyTable(std::uint64_t expected_keys);
@@ -79,13 +91,18 @@ class KeyTable {
 
   // Keys stored, give or take kCountBatch per thread that inserted recently.
   std::uint64_t size() const;
-  // Bytes of the slot arrays (and any array being migrated into).
+  // Bytes of the slot arrays (and any next array ordered, made or being migrated into).
   std::uint64_t bytes() const;
   std::uint64_t capacity() const;
   // Completed growths, for metrics and tests.
   std::uint64_t growths() const { return growths_.load(std::memory_order_relaxed); }
 
+  // Tests only: while held, the background thread makes no array, so that a test sees a
+  // large table past kMaxLoad before its next array exists. Applies to every table.
+  static void hold_background_arrays(bool hold);
+
  private:
+  friend class internal::ArrayMaker;
   // Slot words. The tag holds the key's high 63 bits with bit 63 set, so no key tag is 0
   // (empty) or 1 (an empty slot frozen by a migration).
   static constexpr std::uint64_t kEmpty = 0;
@@ -126,11 +143,29 @@ class KeyTable {
     std::atomic<std::uint64_t> unflushed{0};
   };
 
+  struct Array;
+  // An array of `capacity` slots ordered from the background thread, shared by the array
+  // that ordered it and the thread; the last of the two to let go frees it (and the made
+  // array, unless a growth took it).
+  struct Order {
+    explicit Order(std::uint64_t slots) : capacity(slots) {}
+    ~Order();
+    const std::uint64_t capacity;
+    // Set once by the background thread, with its pages mapped; release pairs with the
+    // growth's acquire in take_made().
+    std::atomic<Array*> made{nullptr};
+    std::atomic<int> owners{2};
+  };
+  // Lets go of `order` for one of its two owners.
+  static void drop(Order* order);
+
   // One slot array and its migration state.
   struct Array {
     explicit Array(std::uint64_t capacity);
+    ~Array();
     std::uint64_t capacity;
-    std::uint64_t grow_at;  // shared count at which an insert starts a growth
+    std::uint64_t grow_at;       // shared count at which the next array is ordered (kMaxLoad)
+    std::uint64_t must_grow_at;  // ... and past which inserts stop waiting for it
     std::unique_ptr<Slot[], SlotMemory> slots;
     std::unique_ptr<CountShard[]> shards;  // one per thread record
     alignas(internal::kCacheLine) std::atomic<std::uint64_t> count{0};
@@ -138,6 +173,8 @@ class KeyTable {
     alignas(internal::kCacheLine) std::atomic<Array*> next{nullptr};
     std::atomic<std::uint64_t> next_chunk{0};
     std::atomic<std::uint64_t> chunks_done{0};
+    // The next array ordered from the background thread, set once (large arrays only).
+    std::atomic<Order*> order{nullptr};
   };
   static constexpr std::uint64_t kChunkSlots = 4096;
 
@@ -169,6 +206,14 @@ class KeyTable {
 
   // Counts one insert in `array`; true when the table should grow.
   bool count_insert(Array& array);
+  // After an insert that found `array` at or past kMaxLoad: a large array orders its next
+  // one and keeps taking inserts until it is made (or kMaxLoadWaiting is reached); then, or
+  // for a small array at once, grow().
+  // REQUIRES: `array` protected by this thread; it may be freed when this returns, and this
+  // thread's table hazard is cleared.
+  void past_load_limit(Array& array);
+  // The background thread's array for `array`, taken (owned by the caller), or nullptr.
+  static Array* take_made(Array& array);
   // Starts a growth of `array` if none is running, then helps finish it.
   // REQUIRES: `array` protected by this thread; it may be freed when this returns.
   void grow(Array& array);
@@ -195,8 +240,11 @@ TableUpdate KeyTable::update(Key128 key, Step&& step) {
       internal::clear_hazard(internal::kSlotTableArray);
       return out;
     }
+    if (probe == Probe::done_grow) {
+      past_load_limit(*array);  // `array` may be gone from here on
+      return out;
+    }
     grow(*array);  // `array` may be gone from here on
-    if (probe == Probe::done_grow) return out;
   }
 }
 

@@ -38,7 +38,7 @@ namespace {
 // Maps the pages of [memory, memory + bytes) now (advice only: an old kernel skips it). One
 // huge page per call: the kernel holds the process's memory-map lock for each call, and an
 // mmap or munmap of another thread (an allocator, RocksDB's arenas) waits for it; mapping
-// an 85 MiB array took 70-130 ms here.
+// an 81 MiB array took 70-130 ms here.
 void map_pages(void* memory, std::uint64_t bytes) {
   auto* at = static_cast<char*>(memory);
   for (std::uint64_t done = 0; done < bytes; done += kHugePage) {
@@ -51,7 +51,7 @@ void map_pages(void* memory, std::uint64_t bytes) {
 namespace internal {
 
 // The background thread that makes large tables' next arrays. Mapping an array's pages is
-// most of a growth's cost on a virtual machine (an 85 MiB array took 70-130 ms here), and
+// most of a growth's cost on a virtual machine (an 81 MiB array took 70-130 ms here), and
 // done in line it held every thread that met the table for that long; made ahead, a growth
 // is only the move of the keys. One thread for the process: orders are rare (one per
 // doubling of a large table) and each is mostly the kernel's work.

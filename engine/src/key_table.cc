@@ -94,14 +94,30 @@ class ArrayMaker {
         order = orders_.front();
         orders_.pop_front();
       }
-      // Acquire: if the table let go already, nobody will take the array; skip the work.
-      if (order->owners.load(std::memory_order_acquire) > 1) {
-        auto* array = new KeyTable::Array(order->capacity);
-        map_pages(array->slots.get(), array->capacity * sizeof(KeyTable::Slot));
-        order->made.store(array, std::memory_order_release);
-      }
-      KeyTable::drop(order);
+      make(*order);
     }
+  }
+
+  static void make(KeyTable::Order& order) {
+    // Acquire: if the table let go already, nobody will take the array; skip the work. The
+    // CAS decides the race with a growth that cancels an order not yet started.
+    int state = KeyTable::Order::kQueued;
+    if (order.owners.load(std::memory_order_acquire) > 1 &&
+        order.state.compare_exchange_strong(state, KeyTable::Order::kMaking,
+                                            std::memory_order_acq_rel)) {
+      try {
+        auto* array = new KeyTable::Array(order.capacity);
+        map_pages(array->slots.get(), array->capacity * sizeof(KeyTable::Slot));
+        order.made.store(array, std::memory_order_relaxed);
+      } catch (const std::bad_alloc&) {
+        // Out of memory or address space: nothing is made, and the table grows in line, as
+        // it would without this thread.
+      }
+      // Release pairs with the growth's acquire of `state`: it publishes `made` and the
+      // array's construction.
+      order.state.store(KeyTable::Order::kDone, std::memory_order_release);
+    }
+    KeyTable::drop(&order);
   }
 
   std::mutex mutex_;
@@ -191,8 +207,8 @@ void KeyTable::past_load_limit(Array& array) {
       }
     }
     // Relaxed count: like grow_at, it only decides when. Until the array is made, inserts go
-    // on here at a load a little above kMaxLoad.
-    if (order->made.load(std::memory_order_acquire) == nullptr &&
+    // on here at a load a little above kMaxLoad. (Relaxed state: take_made() reads it again.)
+    if (order->state.load(std::memory_order_relaxed) < Order::kDone &&
         array.count.load(std::memory_order_relaxed) < array.must_grow_at) {
       internal::clear_hazard(internal::kSlotTableArray);
       return;
@@ -204,8 +220,23 @@ void KeyTable::past_load_limit(Array& array) {
 KeyTable::Array* KeyTable::take_made(Array& array) {
   Order* order = array.order.load(std::memory_order_acquire);
   if (order == nullptr) return nullptr;
-  // acq_rel: acquire pairs with the background thread's release (the array's construction);
-  // the exchange makes one taker the owner.
+  int state = order->state.load(std::memory_order_acquire);
+  // Not started (the thread is busy with another order, or held): make it in line instead.
+  if (state == Order::kQueued &&
+      order->state.compare_exchange_strong(state, Order::kCancelled, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+    return nullptr;
+  }
+  // Being made: its pages are part mapped, and mapping a second array would only compete
+  // with it for the same cores. Wait for it (the thread only maps pages; it waits for no
+  // table).
+  Backoff backoff;
+  while (state == Order::kMaking) {
+    backoff.pause();
+    state = order->state.load(std::memory_order_acquire);
+  }
+  // The exchange makes one taker the owner; the acquire load of `state` above ordered the
+  // array's construction before this.
   return order->made.exchange(nullptr, std::memory_order_acq_rel);
 }
 

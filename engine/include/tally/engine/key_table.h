@@ -148,11 +148,15 @@ class KeyTable {
   // that ordered it and the thread; the last of the two to let go frees it (and the made
   // array, unless a growth took it).
   struct Order {
+    // queued -> making (the background thread started it) -> done (made, or failed), or
+    // queued -> cancelled (a growth could not wait: it makes its own array in line).
+    enum State : int { kQueued, kMaking, kDone, kCancelled };
     explicit Order(std::uint64_t slots) : capacity(slots) {}
     ~Order();
     const std::uint64_t capacity;
-    // Set once by the background thread, with its pages mapped; release pairs with the
-    // growth's acquire in take_made().
+    std::atomic<int> state{kQueued};
+    // Set by the background thread, with its pages mapped, before `state` becomes done
+    // (null if it failed); taken once by the growth.
     std::atomic<Array*> made{nullptr};
     std::atomic<int> owners{2};
   };
@@ -212,7 +216,8 @@ class KeyTable {
   // REQUIRES: `array` protected by this thread; it may be freed when this returns, and this
   // thread's table hazard is cleared.
   void past_load_limit(Array& array);
-  // The background thread's array for `array`, taken (owned by the caller), or nullptr.
+  // The background thread's array for `array`, taken (owned by the caller): waits for one
+  // it is making, cancels one it has not started. nullptr when there is none to take.
   static Array* take_made(Array& array);
   // Starts a growth of `array` if none is running, then helps finish it.
   // REQUIRES: `array` protected by this thread; it may be freed when this returns.

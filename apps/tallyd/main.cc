@@ -19,16 +19,17 @@
 #include <thread>
 #include <vector>
 
+#include "options.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/clock.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/fraud.h"
+#include "tally/engine/internal/thread_name.h"
 #include "tally/engine/time.h"
 #include "tally/ingest/server.h"
 #include "tally/ingest/tokens.h"
 #include "tally/metrics/metrics.h"
 #include "tally/storage/vote_log.h"
-#include "options.h"
 
 namespace tally {
 extern const char* const kDemoCampaignJson;  // campaigns/demo.json, compiled in
@@ -217,7 +218,10 @@ int run(const Options& options) {
   if (auto status = server.listen(); !status.ok()) return fail(status.message());
   std::vector<std::thread> io_threads;
   for (int i = 0; i < options.server.io_threads; ++i) {
-    io_threads.emplace_back([&server] { server.run(); });
+    io_threads.emplace_back([&server, i] {
+      engine::internal::name_this_thread("tally-io-" + std::to_string(i));
+      server.run();
+    });
   }
   const std::string host = options.server.host == "0.0.0.0" || options.server.host == "::"
                                ? "127.0.0.1"

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <new>
 
+#include "tally/engine/internal/thread_name.h"
+
 namespace tally::engine {
 namespace {
 
@@ -68,7 +70,10 @@ class ArrayMaker {
     {
       std::lock_guard lock(mutex_);
       if (!thread_started_) {
-        std::thread([this] { run(); }).detach();
+        std::thread([this] {
+          name_this_thread("tally-arrays");
+          run();
+        }).detach();
         thread_started_ = true;
       }
       orders_.push_back(order);

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "tally/engine/internal/thread_name.h"
+
 namespace tally::storage::internal {
 
 CommitPipeline::CommitPipeline(BatchSink& sink, engine::Engine& engine,
@@ -21,7 +23,10 @@ CommitPipeline::~CommitPipeline() { stop(); }
 void CommitPipeline::start() {
   std::lock_guard lock(mutex_);
   if (writer_.joinable() || stopping_) return;
-  writer_ = std::thread([this] { run(); });
+  writer_ = std::thread([this] {
+    engine::internal::name_this_thread("tally-writer");
+    run();
+  });
 }
 
 SubmitResult CommitPipeline::submit(PendingEvent& event) {

@@ -22,6 +22,7 @@
 
 #include "db_layout.h"
 #include "tally/engine/campaign.h"
+#include "tally/engine/internal/thread_name.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/internal/commit_queue.h"
 
@@ -236,7 +237,10 @@ class FraudReplayer {
   };
 
   explicit FraudReplayer(engine::Engine& engine)
-      : engine_(engine), thread_([this] { run(); }) {}
+      : engine_(engine), thread_([this] {
+          engine::internal::name_this_thread("tally-replay");
+          run();
+        }) {}
   ~FraudReplayer() {
     {
       std::lock_guard lock(mutex_);

@@ -477,6 +477,19 @@ TEST(TallydLimits, IdleAndSlowBodyConnectionsAreClosedOnTime) {
   }
 }
 
+TEST_F(TallydTest, ThreadsCarryTheirRolesAsNames) {
+  std::set<std::string> names;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(server_.pid()) + "/task")) {
+    std::string name = read_text(task.path() / "comm");
+    while (!name.empty() && name.back() == '\n') name.pop_back();
+    names.insert(name);
+  }
+  EXPECT_TRUE(names.contains("tally-io-0")) << ::testing::PrintToString(names);
+  EXPECT_TRUE(names.contains("tally-io-1")) << ::testing::PrintToString(names);
+  EXPECT_TRUE(names.contains("tally-writer")) << ::testing::PrintToString(names);
+}
+
 TEST(TallydCommandLine, HelpListsEveryFlagWithDefaults) {
   const char* bin_dir = std::getenv("TALLY_BIN_DIR");
   const std::string command = std::string(bin_dir ? bin_dir : "build/bin") + "/tallyd --help";

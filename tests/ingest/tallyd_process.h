@@ -194,6 +194,7 @@ class TallydProcess {
   TallydProcess& operator=(const TallydProcess&) = delete;
 
   const std::filesystem::path& dir() const { return dir_; }
+  pid_t pid() const { return pid_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
   int port() const { return port_; }
   const std::string& ingest_token() const { return ingest_token_; }

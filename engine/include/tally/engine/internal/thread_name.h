@@ -1,0 +1,16 @@
+// Names the calling thread for `top -H`, perf, gdb and /proc/PID/task/*/comm, so that an
+// operator can tell the io threads from the writer. Linux keeps 15 bytes of a name.
+#pragma once
+
+#include <pthread.h>
+
+#include <string>
+
+namespace tally::engine::internal {
+
+inline void name_this_thread(const std::string& name) {
+  // Best effort: a name longer than 15 bytes is cut rather than refused.
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+}
+
+}  // namespace tally::engine::internal

@@ -8,11 +8,12 @@
 namespace tally::engine::internal {
 
 Generation::Generation(std::int64_t generation_id, std::uint64_t base, std::uint64_t expected_keys,
-                       bool with_quota, std::atomic<std::uint64_t>& live)
+                       bool with_quota, std::atomic<std::uint64_t>& live,
+                       std::atomic<std::uint64_t>& growths)
     : id(generation_id),
       base_seq(base),
-      keys(expected_keys),
-      quota(with_quota ? std::make_unique<KeyTable>(expected_keys) : nullptr),
+      keys(expected_keys, &growths),
+      quota(with_quota ? std::make_unique<KeyTable>(expected_keys, &growths) : nullptr),
       live_(live) {
   live_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
 }
@@ -25,8 +26,7 @@ CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_e
       rules_(definition.rules),
       candidates_(definition.candidates),
       utc_offset_s_(definition.utc_offset_s),
-      expected_voters_(definition.expected_voters != 0 ? definition.expected_voters
-                                                       : default_expected_voters),
+      default_expected_voters_(default_expected_voters),
       opens_at_ms_(definition.opens_at_ms),
       closes_at_ms_(definition.closes_at_ms),
       definition_(std::make_shared<const Campaign>(definition)),
@@ -85,7 +85,9 @@ Generation* CampaignState::make_generation(std::int64_t id, std::uint64_t base_s
   // one with every ballot, and a table that starts small stalls its users at each doubling.
   // One that is never used costs address space only, unless made ahead for a campaign's
   // opening (Engine::prepare_tables): then one mapped table.
-  return new Generation(id, base_seq, expected_voters_, with_quota, made_.live);
+  const std::uint64_t expected = definition()->expected_voters;
+  return new Generation(id, base_seq, expected != 0 ? expected : default_expected_voters_,
+                        with_quota, made_.live, made_.growths);
 }
 
 Generation* CampaignState::period_generation(std::int64_t period, std::uint64_t base_seq,

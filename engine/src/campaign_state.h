@@ -34,9 +34,10 @@ inline constexpr std::uint64_t kMaxSeqOffset = KeyTable::kValueMask - 2;
 // One period's dedupe and quota tables (or one day's request-id table).
 class Generation {
  public:
-  // `live` counts the generations that exist (GenerationCounts::live).
+  // `live` counts the generations that exist (GenerationCounts::live); `growths` the growths
+  // of their tables (GenerationCounts::growths). Both outlive the generation.
   Generation(std::int64_t id, std::uint64_t base_seq, std::uint64_t expected_keys, bool with_quota,
-             std::atomic<std::uint64_t>& live);
+             std::atomic<std::uint64_t>& live, std::atomic<std::uint64_t>& growths);
   ~Generation();
   Generation(const Generation&) = delete;
   Generation& operator=(const Generation&) = delete;
@@ -67,6 +68,7 @@ struct GenerationCounts {
   std::atomic<std::uint64_t> ahead{0};
   std::atomic<std::uint64_t> late{0};
   std::atomic<std::uint64_t> live{0};  // made and not freed yet, retired ones included
+  std::atomic<std::uint64_t> growths{0};  // of any of their tables: more keys than expected
 };
 
 // Counts of committed votes as of one publish().
@@ -160,7 +162,9 @@ class CampaignState {
   const Rules rules_;
   const std::vector<Candidate> candidates_;
   const std::int32_t utc_offset_s_;
-  const std::uint64_t expected_voters_;
+  // Tables are sized by the definition in force when they are made (a PUT may raise
+  // expected_voters without a new state); this when it names none.
+  const std::uint64_t default_expected_voters_;
   std::unordered_map<std::string_view, std::uint32_t> candidate_by_id_;  // views into candidates_
 
   // The window changes without a new state (closing a vote early): relaxed atomics, since a

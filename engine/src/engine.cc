@@ -747,6 +747,7 @@ Engine::TableStats Engine::table_stats() const {
   stats.generations_made_ahead = generation_counts_->ahead.load(std::memory_order_relaxed);
   stats.generations_made_late = generation_counts_->late.load(std::memory_order_relaxed);
   stats.generations_live = generation_counts_->live.load(std::memory_order_relaxed);
+  stats.table_growths = generation_counts_->growths.load(std::memory_order_relaxed);
   return stats;
 }
 

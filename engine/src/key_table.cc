@@ -167,11 +167,12 @@ KeyTable::Array::~Array() {
   if (Order* ordered = order.load(std::memory_order_acquire)) drop(ordered);
 }
 
-KeyTable::KeyTable(std::uint64_t expected_keys)
+KeyTable::KeyTable(std::uint64_t expected_keys, std::atomic<std::uint64_t>* growth_count)
     : live_(new Array(std::max<std::uint64_t>(
           kMinCapacity,
           static_cast<std::uint64_t>(std::ceil(static_cast<double>(expected_keys) / kMaxLoad)) +
-              1))) {}
+              1))),
+      growth_count_(growth_count) {}
 
 KeyTable::~KeyTable() {
   // REQUIRES (of the owner): no operation is running. A growth left half-done cannot exist
@@ -281,6 +282,7 @@ void KeyTable::help_migrate(Array& array) {
         // seq_cst: the unlink that protect()'s re-load and is_hazardous()'s scan order against.
         live_.store(to, std::memory_order_seq_cst);
         growths_.fetch_add(1, std::memory_order_relaxed);
+        if (growth_count_ != nullptr) growth_count_->fetch_add(1, std::memory_order_relaxed);
         internal::clear_hazard(internal::kSlotTableArray);
         internal::heavy_barrier();
         Backoff backoff;

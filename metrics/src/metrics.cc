@@ -237,6 +237,10 @@ class Collector final : public prometheus::Collectable {
                 static_cast<double>(stats.generations_made_ahead));
     add_counter(generations, {{"made", "late"}}, static_cast<double>(stats.generations_made_late));
     out.push_back(std::move(generations));
+    out.push_back(one_counter("tally_table_growths_total",
+                              "Doublings of the tables of every campaign since start: a "
+                              "campaign drew more voters than its expected_voters",
+                              static_cast<double>(stats.table_growths)));
     out.push_back(one_gauge("tally_table_generations_held",
                             "Table generations in memory: live, made ahead, or retired (a passed "
                             "period's, a replaced campaign version's) and not freed yet",

@@ -87,6 +87,32 @@ TEST_F(EngineTest, PreparedTablesServeTheFirstBallotsAsUsual) {
   EXPECT_EQ(votes_of("c01"), 1u);
 }
 
+// tally_table_growths_total: the campaign expects 1,000 voters (tables of 1,335 slots, which
+// grow at 1,001 keys); 3,000 voters make the dedupe and quota tables double, twice each.
+TEST_F(EngineTest, TableGrowthsAreCountedWhenVotersOutnumberExpectedVoters) {
+  EXPECT_EQ(engine_.table_stats().table_growths, 0u);
+  for (int i = 0; i < 900; ++i) {
+    ASSERT_EQ(vote(ballot("voter-" + std::to_string(i), "c01")).status, VoteStatus::accepted);
+  }
+  EXPECT_EQ(engine_.table_stats().table_growths, 0u);
+  for (int i = 900; i < 3000; ++i) {
+    ASSERT_EQ(vote(ballot("voter-" + std::to_string(i), "c01")).status, VoteStatus::accepted);
+  }
+  EXPECT_EQ(engine_.table_stats().table_growths, 4u);
+}
+
+// Raising expected_voters changes no counting (same state), and the tables made from then on
+// are sized by it: what an operator does when tally_table_growths_total climbs.
+TEST_F(EngineTest, RaisedExpectedVotersSizesTheTablesMadeAfterIt) {
+  Campaign raised = make_campaign();
+  raised.expected_voters = 100'000;
+  ASSERT_EQ(engine_.install_campaign(raised, ++seq_), PutOutcome::updated);
+  ASSERT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::accepted);
+  const TableFigures dedupe =
+      engine_.table_stats().by_kind[static_cast<std::size_t>(TableKind::dedupe)];
+  EXPECT_GE(dedupe.bytes, std::uint64_t{100'000} * 16);  // 16-byte slots, load at most 0.75
+}
+
 // The figures behind tally_table_keys / tally_table_bytes: each table's own keys and bytes.
 TEST_F(EngineTest, TableStatsCountEachTableApart) {
   const auto figures = [this](TableKind kind) {

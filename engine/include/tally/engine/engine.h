@@ -271,6 +271,9 @@ class Engine {
     // Generations that exist: live, made ahead, or retired and not freed yet (a passed
     // period's, or a replaced campaign version's, until no thread uses them).
     std::uint64_t generations_live = 0;
+    // Doublings of any of those tables since start: a campaign drew more voters (or request
+    // ids) than its expected_voters.
+    std::uint64_t table_growths = 0;
   };
   TableStats table_stats() const;
 

@@ -60,7 +60,10 @@ class KeyTable {
   static constexpr std::uint64_t kOrderAheadCapacity = std::uint64_t{1} << 16;
 
   // Allocates room for `expected_keys` below kMaxLoad, so that a table sized right never grows.
-  explicit KeyTable(std::uint64_t expected_keys);
+  // `growth_count`, if given, is incremented (relaxed) at each completed growth, and must
+  // outlive the table: a count shared by many tables that outlives each of them.
+  explicit KeyTable(std::uint64_t expected_keys,
+                    std::atomic<std::uint64_t>* growth_count = nullptr);
   ~KeyTable();
   KeyTable(const KeyTable&) = delete;
   KeyTable& operator=(const KeyTable&) = delete;
@@ -233,6 +236,7 @@ class KeyTable {
   // Mutable: const readers publish it in their hazard slot and may help a growth.
   mutable std::atomic<Array*> live_;
   std::atomic<std::uint64_t> growths_{0};
+  std::atomic<std::uint64_t>* const growth_count_;
 };
 
 template <typename Step>

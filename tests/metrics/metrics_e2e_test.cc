@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -219,6 +221,39 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsALiveScrapeAndTheAlertRules) {
   const CommandResult config =
       run("promtool check config --syntax-only " + source_dir() + "/deploy/prometheus/prometheus.yml");
   EXPECT_EQ(config.code, 0) << config.out;
+}
+
+// Every tally_* metric that the alert rules and the Grafana dashboard query is one that tallyd
+// exposes: a renamed or dropped metric would leave an alert that never fires, or an empty
+// panel.
+TEST_F(MetricsE2eTest, AlertRulesAndDashboardQueryOnlyExposedMetrics) {
+  vote("c04", "grace");
+  const std::string text = scrape();
+  std::set<std::string> exposed;
+  const std::regex type_line(R"(# TYPE (tally_[a-z0-9_]+) (counter|gauge|histogram|summary))");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), type_line);
+       it != std::sregex_iterator(); ++it) {
+    const std::string family = (*it)[1];
+    exposed.insert(family);
+    if ((*it)[2] == "histogram" || (*it)[2] == "summary") {
+      for (const char* suffix : {"_bucket", "_sum", "_count"}) exposed.insert(family + suffix);
+    }
+  }
+  ASSERT_GT(exposed.size(), 20u) << text;
+  const std::regex name(R"(\btally_[a-z0-9_]+)");
+  for (const char* file :
+       {"/deploy/prometheus/rules.yml", "/deploy/grafana/tally-dashboard.json"}) {
+    const std::string source = read_text(source_dir() + file);
+    ASSERT_FALSE(source.empty()) << source_dir() + file;
+    std::size_t queried = 0;
+    for (auto it = std::sregex_iterator(source.begin(), source.end(), name);
+         it != std::sregex_iterator(); ++it) {
+      const std::string metric = it->str();
+      ++queried;
+      EXPECT_TRUE(exposed.contains(metric)) << file << " queries " << metric;
+    }
+    EXPECT_GT(queried, 5u) << file;
+  }
 }
 
 TEST_F(MetricsE2eTest, APrometheusServerScrapesTheTally) {

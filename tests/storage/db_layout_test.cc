@@ -1,0 +1,72 @@
+// The vote log's RocksDB options on a real database: obsolete files are deleted paced, through
+// `*.trash` (docs/STORAGE.md), not in one unlink that would hold the WAL syncs of that moment.
+#include "db_layout.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage_test_util.h"
+
+namespace tally::storage {
+namespace {
+
+bool has_trash(const std::string& dir, const std::string& suffix) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename().string().ends_with(suffix)) return true;
+  }
+  return false;
+}
+
+TEST(DbLayout, AnObsoleteWalIsDeletedPacedThroughTrash) {
+  testing::TempDir dir;
+  const std::string path = dir.sub("db");
+  rocksdb::DBOptions options = write_db_options();
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(options, path, column_families(), &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::ColumnFamilyHandle* events = handles[kEventsIndex];
+
+  // 48 MiB of incompressible records into `events`: one WAL of that size, and table files of
+  // about as much after the flush, so the trash stays under the deleter's ratio and is paced
+  // (at 128 MiB/s, a few hundred milliseconds of `*.log.trash`).
+  std::mt19937_64 rng(7);
+  std::string value(1 << 20, '\0');
+  for (int i = 0; i < 48; ++i) {
+    for (std::size_t j = 0; j < value.size(); j += 8) {
+      const std::uint64_t word = rng();
+      value.replace(j, 8, reinterpret_cast<const char*>(&word), 8);
+    }
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(batch.Put(events, "record-" + std::to_string(1000 + i), value).ok());
+    ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+  }
+  ASSERT_TRUE(db->Flush(rocksdb::FlushOptions(), events).ok());
+
+  // The flushed WAL goes through `*.log.trash`, then is gone.
+  bool seen = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!seen && std::chrono::steady_clock::now() < deadline) {
+    seen = has_trash(path, ".log.trash");
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(seen) << "the obsolete WAL was deleted without passing through the trash";
+  while (has_trash(path, ".trash") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(has_trash(path, ".trash"));
+
+  for (auto* handle : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+  ASSERT_TRUE(db->Close().ok());
+}
+
+}  // namespace
+}  // namespace tally::storage

@@ -31,11 +31,7 @@ class Backoff {
   int spins_ = 0;
 };
 
-}  // namespace
-
 constexpr std::uint64_t kHugePage = 2 << 20;
-
-namespace {
 
 // Maps the pages of [memory, memory + bytes) now (advice only: an old kernel skips it). One
 // huge page per call: the kernel holds the process's memory-map lock for each call, and an

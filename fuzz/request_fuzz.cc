@@ -1,7 +1,9 @@
 // libFuzzer target: arbitrary bytes as what a client sends on one connection.
 //
-// The request handling of ingest without sockets or storage: Beast's request parser (with the
-// server's header and per-route body limits, pipelined requests parsed one after another),
+// The request handling of ingest without sockets or storage: the server's request parser (with
+// the server's header and per-route body limits, pipelined requests parsed one after another
+// into the same reused buffers; each request checked against what Beast's own
+// request_parser<string_body> reads from the same bytes),
 // route(), token checks, then per endpoint the body handling (single votes and NDJSON batch
 // lines through VoteParser and the engine, campaign PUTs through engine::parse_campaign and
 // Engine::check_campaign), and the answer builders. A committed vote is committed to the
@@ -9,13 +11,13 @@
 // hangs it checks that every JSON answer is valid JSON, that the serialized answer parses
 // back as the same HTTP response, and that a campaign definition survives its own JSON.
 // Run: scripts/fuzz.sh; docs/INGEST.md "Fuzzing".
+#include <simdjson.h>
+
+#include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <simdjson.h>
-
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -23,6 +25,7 @@
 #include <utility>
 
 #include "fuzz_world.h"
+#include "request_parser.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/json.h"
 #include "tally/ingest/answer.h"
@@ -63,10 +66,14 @@ constexpr std::uint64_t kMaxInstalledExpectedVoters = 1024;
 
 ingest::Method method_of(http::verb verb) {
   switch (verb) {
-    case http::verb::get: return ingest::Method::get;
-    case http::verb::post: return ingest::Method::post;
-    case http::verb::put: return ingest::Method::put;
-    default: return ingest::Method::other;
+    case http::verb::get:
+      return ingest::Method::get;
+    case http::verb::post:
+      return ingest::Method::post;
+    case http::verb::put:
+      return ingest::Method::put;
+    default:
+      return ingest::Method::other;
   }
 }
 
@@ -94,7 +101,8 @@ void check_answer(const Answer& answer, bool keep_alive) {
   parser.body_limit(wire.size());
   boost::beast::error_code ec;
   const std::size_t used = parser.put(asio::buffer(wire.data(), wire.size()), ec);
-  if (!ec && !parser.is_done()) parser.put(asio::buffer(wire.data() + used, wire.size() - used), ec);
+  if (!ec && !parser.is_done())
+    parser.put(asio::buffer(wire.data() + used, wire.size() - used), ec);
   if (ec || !parser.is_done()) fail("serialize_answer: not a valid HTTP response");
   const auto& response = parser.get();
   if (response.result_int() != static_cast<unsigned>(answer.http_code)) {
@@ -107,8 +115,8 @@ class Handler {
  public:
   Handler() : tokens_(token_set()) {}
 
-  Answer handle(const http::request<http::string_body>& request) {
-    const ingest::Route r = ingest::route(method_of(request.method()), request.target());
+  Answer handle(const ingest::internal::Request& request) {
+    const ingest::Route r = ingest::route(method_of(request.method), request.target);
     if (auto auth = auth_error(r.endpoint, request)) return std::move(*auth);
     switch (r.endpoint) {
       case Endpoint::not_found:
@@ -120,11 +128,11 @@ class Handler {
         return answer;
       }
       case Endpoint::vote:
-        return vote(request.body());
+        return vote(request.body);
       case Endpoint::vote_batch:
-        return batch(request.body());
+        return batch(request.body);
       case Endpoint::campaign_put:
-        return campaign_put(request.body(), r.campaign_id);
+        return campaign_put(request.body, r.campaign_id);
       case Endpoint::campaign_get: {
         const auto campaign = world_.engine.campaign(r.campaign_id);
         if (!campaign) return ingest::error_answer(VoteStatus::unknown_campaign, {});
@@ -171,16 +179,13 @@ class Handler {
 
   // The server's precedence: auth first (reads are public, as by default).
   std::optional<Answer> auth_error(Endpoint endpoint,
-                                   const http::request<http::string_body>& request) const {
+                                   const ingest::internal::Request& request) const {
     if (endpoint == Endpoint::not_found || endpoint == Endpoint::method_not_allowed) {
       return std::nullopt;
     }
     const ingest::Access access = ingest::access_of(endpoint);
     if (access == ingest::Access::read) return std::nullopt;
-    const auto it = request.find(http::field::authorization);
-    const std::string_view authorization =
-        it == request.end() ? std::string_view() : std::string_view(it->value());
-    const ingest::TokenKind kind = tokens_.check(authorization);
+    const ingest::TokenKind kind = tokens_.check(request.authorization);
     if (kind == ingest::TokenKind::none || kind == ingest::TokenKind::wrong) {
       return ingest::error_answer(VoteStatus::unauthorized, {});
     }
@@ -268,15 +273,52 @@ class Handler {
   ingest::VoteParser parser_;
 };
 
+// What the server's parser kept must be what Beast's full parser read from the same bytes.
+void check_same_request(const ingest::internal::Request& request,
+                        const http::request<http::string_body>& reference) {
+  const auto first = [&](auto name) {
+    const auto it = reference.find(name);
+    return it == reference.end() ? std::string_view() : std::string_view(it->value());
+  };
+  if (request.method != reference.method()) fail("RequestParser: method differs from Beast's");
+  if (request.target != std::string_view(reference.target())) {
+    fail("RequestParser: target differs from Beast's");
+  }
+  if (request.authorization != first(http::field::authorization) ||
+      request.expect != first(http::field::expect) ||
+      request.last_event_id != first("Last-Event-ID") ||
+      request.has_last_event_id != (reference.find("Last-Event-ID") != reference.end())) {
+    fail("RequestParser: a header differs from Beast's");
+  }
+  if (request.body != reference.body()) fail("RequestParser: body differs from Beast's");
+}
+
 void run(std::string_view input) {
   const ingest::Limits limits = fuzz_limits();
   const std::size_t largest_body = std::max(
       {limits.max_body_bytes, limits.max_batch_body_bytes, limits.max_campaign_body_bytes});
   Handler handler;
+  // One request's buffers for every request of the input, as a session reuses them.
+  ingest::internal::Request request;
   for (int requests = 0; requests < kMaxRequestsPerInput && !input.empty(); ++requests) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-    parser.body_limit(largest_body);
+    ingest::internal::RequestParser parser(request);
+    http::request_parser<http::string_body> reference;
+    for (auto* p : {static_cast<http::basic_parser<true>*>(&parser),
+                    static_cast<http::basic_parser<true>*>(&reference)}) {
+      p->header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+      p->body_limit(largest_body);
+    }
+    // Both parsers take the same bytes; they must agree on how many and on the outcome.
+    const auto put = [&](boost::beast::error_code& ec) {
+      const std::size_t used = parser.put(asio::buffer(input.data(), input.size()), ec);
+      boost::beast::error_code reference_ec;
+      const std::size_t reference_used =
+          reference.put(asio::buffer(input.data(), input.size()), reference_ec);
+      if (used != reference_used || ec != reference_ec) {
+        fail("RequestParser: took the bytes differently from Beast's parser");
+      }
+      return used;
+    };
     boost::beast::error_code ec;
     // Headers first, as the session reads them, then the route's body limit, then the body.
     bool routed = false;
@@ -285,7 +327,7 @@ void run(std::string_view input) {
       if (input.empty()) {
         ec = http::error::need_more;  // Beast's put() of no bytes inside a body returns 0
       } else {
-        used = parser.put(asio::buffer(input.data(), input.size()), ec);
+        used = put(ec);
         input.remove_prefix(used);
       }
       if (ec == http::error::need_more) {
@@ -298,8 +340,7 @@ void run(std::string_view input) {
       if (ec) break;
       if (parser.is_header_done() && !routed) {
         routed = true;
-        const auto& request = parser.get();
-        const ingest::Route r = ingest::route(method_of(request.method()), request.target());
+        const ingest::Route r = ingest::route(method_of(request.method), request.target);
         const std::size_t limit = r.endpoint == Endpoint::vote_batch ? limits.max_batch_body_bytes
                                   : r.endpoint == Endpoint::campaign_put
                                       ? limits.max_campaign_body_bytes
@@ -311,22 +352,27 @@ void run(std::string_view input) {
           return;  // the session closes: the body is not read
         }
         parser.body_limit(limit);
+        reference.body_limit(limit);
       }
       if (used == 0 && !parser.is_done()) fail("request_parser: no progress");
     }
     if (ec) {
       // A header or body over its limit, or bytes that are not HTTP/1.x: one answer, close.
       const bool too_large = ec == http::error::header_limit || ec == http::error::body_limit;
-      check_answer(ingest::error_answer(too_large ? VoteStatus::too_large : VoteStatus::invalid,
-                                        "request: rejected",
-                                        ec == http::error::header_limit ? 431 : 0),
-                   false);
+      check_answer(
+          ingest::error_answer(too_large ? VoteStatus::too_large : VoteStatus::invalid,
+                               "request: rejected", ec == http::error::header_limit ? 431 : 0),
+          false);
       return;
     }
-    const auto& request = parser.get();
+    if (!reference.is_done()) fail("RequestParser: done before Beast's parser");
+    check_same_request(request, reference.get());
+    if (parser.keep_alive() != reference.get().keep_alive()) {
+      fail("RequestParser: keep-alive differs from the message's");
+    }
     const Answer answer = handler.handle(request);
-    check_answer(answer, request.keep_alive());
-    if (!request.keep_alive()) return;
+    check_answer(answer, parser.keep_alive());
+    if (!parser.keep_alive()) return;
   }
 }
 

@@ -9,6 +9,12 @@
 // last one hands the request to the worker.
 #include "tally/ingest/server.h"
 
+#include <spdlog/spdlog.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -16,14 +22,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <spdlog/spdlog.h>
-#include <strings.h>
-
-#include <algorithm>
-#include <array>
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -33,6 +31,9 @@
 #include <utility>
 #include <vector>
 
+#include "completion_inbox.h"
+#include "request_parser.h"
+#include "sse.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/fraud.h"
 #include "tally/engine/json.h"
@@ -40,8 +41,6 @@
 #include "tally/ingest/batch.h"
 #include "tally/ingest/route.h"
 #include "tally/ingest/vote_parser.h"
-#include "completion_inbox.h"
-#include "sse.h"
 #include "web.h"
 
 namespace tally::ingest {
@@ -77,12 +76,6 @@ Method method_of(http::verb verb) {
     case http::verb::put: return Method::put;
     default: return Method::other;
   }
-}
-
-std::string_view header_or_empty(const http::request<http::string_body>& request,
-                                 http::field field) {
-  const auto it = request.find(field);
-  return it == request.end() ? std::string_view() : std::string_view(it->value());
 }
 
 }  // namespace
@@ -365,7 +358,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     Session* session = nullptr;
     // Keeps the session alive while storage completions for this slot are outstanding.
     std::shared_ptr<Session> hold;
-    http::request<http::string_body> request;
+    internal::Request request;
     Endpoint endpoint = Endpoint::not_found;
     bool keep_alive = true;
     bool ready = false;
@@ -422,7 +415,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
 
   void recycle(std::unique_ptr<Slot> slot) {
     if (free_slots_.size() < server_.options.limits.pipeline_depth) {
-      slot->request = {};
+      slot->request.clear();
       free_slots_.push_back(std::move(slot));
     }
   }
@@ -449,7 +442,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     }
     reading_ = true;
     header_done_ = false;
-    parser_.emplace();
+    parser_.emplace(incoming_);
     parser_->header_limit(static_cast<std::uint32_t>(server_.options.limits.max_header_bytes));
     // The largest body any route takes; narrowed to the route's limit once the headers are in.
     parser_->body_limit(std::max({server_.options.limits.max_batch_body_bytes,
@@ -530,13 +523,13 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   // The headers are in: narrows the body limit to the route's and refuses what will not be
   // read. False when reading stops here.
   bool on_header() {
-    auto& request = parser_->get();
-    const Route r = route(method_of(request.method()), request.target());
+    const internal::Request& request = incoming_;
+    const Route r = route(method_of(request.method), request.target);
     const std::size_t limit = server_.body_limit(r.endpoint);
     const auto content_length = parser_->content_length();
     if (content_length && *content_length > limit) {
       stop_reading();
-      auto auth = server_.auth_error(r.endpoint, header_or_empty(request, http::field::authorization));
+      auto auth = server_.auth_error(r.endpoint, request.authorization);
       Answer answer = auth ? std::move(*auth)
                            : error_answer(VoteStatus::too_large, "body: over the size limit");
       answer.close = true;  // the body is not read: the stream cannot be resynchronized
@@ -558,7 +551,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     parser_->body_limit(limit);
     if (parser_->is_done()) return true;
     read_deadline_ = deadline_in(server_.options.limits.body_timeout);
-    const auto expect = header_or_empty(request, http::field::expect);
+    const std::string_view expect = request.expect;
     if (expect.size() == 12 && strncasecmp(expect.data(), "100-continue", 12) == 0 &&
         !writing_ && queue_.empty()) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -615,8 +608,9 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     stop_reading();
     Slot& slot = new_slot();
     slot.reserved_body_bytes = std::exchange(reserved_body_bytes_, 0);
-    slot.request = parser_->release();
-    slot.keep_alive = slot.request.keep_alive();
+    // Swapped, not moved: the slot's old buffers become the next request's.
+    std::swap(slot.request, incoming_);
+    slot.keep_alive = parser_->keep_alive();
     slot.read_at = std::chrono::steady_clock::now();
     server_.request_started();
     if (!slot.keep_alive) closing_ = true;
@@ -629,10 +623,9 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
 
   void handle(Slot& slot) {
     const auto& request = slot.request;
-    const Route r = route(method_of(request.method()), request.target());
+    const Route r = route(method_of(request.method), request.target);
     slot.endpoint = r.endpoint;
-    if (auto auth = server_.auth_error(r.endpoint,
-                                       header_or_empty(request, http::field::authorization))) {
+    if (auto auth = server_.auth_error(r.endpoint, request.authorization)) {
       return finish(slot, std::move(*auth));
     }
     switch (r.endpoint) {
@@ -681,7 +674,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
         return finish(slot, std::move(answer));
       }
       case Endpoint::dashboard: {
-        auto answer = web_answer(request.target());
+        auto answer = web_answer(request.target);
         if (!answer) return finish(slot, error_answer(HttpError::not_found, "no such file"));
         return finish(slot, std::move(*answer));
       }
@@ -728,7 +721,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   }
 
   void campaign_put(Slot& slot, std::string_view path_id) {
-    auto parsed = engine::parse_campaign(slot.request.body());
+    auto parsed = engine::parse_campaign(slot.request.body);
     if (!parsed.ok()) return finish(slot, error_answer(VoteStatus::invalid, parsed.message()));
     if (parsed->id != path_id) {
       return finish(slot, error_answer(VoteStatus::invalid, "id: must match the id in the path"));
@@ -787,7 +780,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   // ---- votes ----
 
   void start_votes(Slot& slot) {
-    const std::string& body = slot.request.body();
+    const std::string& body = slot.request.body;
     const bool batch = slot.endpoint == Endpoint::vote_batch;
     if (!batch) {
       slot.lines.push_back(make_line(slot, 0, body.size(), 1));
@@ -822,7 +815,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     engine::BallotKeys keys[2];
     constexpr std::size_t kNoLine = ~std::size_t{0};
     std::size_t keys_line[2] = {kNoLine, kNoLine};
-    const std::string& body = slot.request.body();
+    const std::string& body = slot.request.body;
     const bool first_pass = slot.retries == 0;
     const auto to_decide_from = [&](std::size_t index) {
       while (index < slot.lines.size() && !first_pass && !slot.lines[index].pending) ++index;
@@ -1013,17 +1006,16 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     closing_ = true;  // the answer never ends: nothing more is read from this connection
     stream_campaign_ = std::string(campaign_id);
     slot.wire = sse_head();
-    const auto header = slot.request.find("Last-Event-ID");
-    const auto last_seen = header == slot.request.end()
-                               ? std::nullopt
-                               : parse_last_event_id(std::string_view(header->value()));
+    const auto last_seen = slot.request.has_last_event_id
+                               ? parse_last_event_id(slot.request.last_event_id)
+                               : std::nullopt;
     if (!last_seen || *last_seen < tally->as_of_seq) append_tally_event(slot.wire, *tally);
     stream_sent_seq_ = last_seen ? std::max(*last_seen, tally->as_of_seq) : tally->as_of_seq;
     stream_last_write_ = std::chrono::steady_clock::now();
     server_.release_body_bytes(std::exchange(slot.reserved_body_bytes, 0));
     slot.close = false;
     slot.ready = true;
-    slot.request.body().clear();
+    slot.request.clear_body();
     stream_timer_.emplace(executor_);
     stream_next_tick_ = stream_last_write_ + kStreamTick;
     schedule_stream_tick();
@@ -1122,7 +1114,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     slot.close = answer.close || !slot.keep_alive;
     serialize_answer(answer, !slot.close, slot.wire);
     slot.ready = true;
-    slot.request.body().clear();
+    slot.request.clear_body();
     server_.request_finished();
     if (slot.close) closing_ = true;
     do_write();
@@ -1283,7 +1275,8 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   bool drained_ = false;      // the last read emptied the socket and a wait followed it
   std::string peer_ip_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  internal::Request incoming_;  // the request being read; swapped into its slot when complete
+  std::optional<internal::RequestParser> parser_;
   std::deque<std::unique_ptr<Slot>> queue_;  // answers owed, in request order
   std::vector<std::unique_ptr<Slot>> free_slots_;
   std::vector<asio::const_buffer> write_buffers_;

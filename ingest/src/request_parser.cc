@@ -1,0 +1,81 @@
+// See request_parser.h.
+#include "request_parser.h"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <utility>
+
+namespace tally::ingest::internal {
+namespace {
+
+void clear_body_buffer(std::string& body) {
+  if (body.capacity() > kKeptBodyCapacity) {
+    std::string().swap(body);
+  } else {
+    body.clear();
+  }
+}
+
+}  // namespace
+
+void Request::clear() {
+  method = boost::beast::http::verb::unknown;
+  target.clear();
+  authorization.clear();
+  expect.clear();
+  last_event_id.clear();
+  has_last_event_id = false;
+  clear_body_buffer(body);
+}
+
+void Request::clear_body() { clear_body_buffer(body); }
+
+RequestParser::RequestParser(Request& into) : request_(into) { request_.clear(); }
+
+void RequestParser::on_request_impl(verb method, string_view, string_view target, int,
+                                    error_code&) {
+  request_.method = method;
+  request_.target.assign(target.data(), target.size());
+}
+
+void RequestParser::on_response_impl(int, string_view, int, error_code& ec) {
+  ec = boost::beast::http::error::bad_method;  // a request parser: never a status line
+}
+
+void RequestParser::on_field_impl(field name, string_view name_string, string_view value,
+                                  error_code&) {
+  if (name == field::authorization) {
+    if (!std::exchange(has_authorization_, true))
+      request_.authorization.assign(value.data(), value.size());
+  } else if (name == field::expect) {
+    if (!std::exchange(has_expect_, true)) request_.expect.assign(value.data(), value.size());
+  } else if (name == field::unknown && boost::beast::iequals(name_string, "Last-Event-ID")) {
+    if (!std::exchange(request_.has_last_event_id, true))
+      request_.last_event_id.assign(value.data(), value.size());
+  }
+}
+
+void RequestParser::on_header_impl(error_code&) {}
+
+void RequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                                      error_code&) {
+  // basic_parser has checked the length against the body limit before this call.
+  if (content_length) request_.body.reserve(static_cast<std::size_t>(*content_length));
+}
+
+std::size_t RequestParser::on_body_impl(string_view body, error_code&) {
+  request_.body.append(body.data(), body.size());
+  return body.size();
+}
+
+void RequestParser::on_chunk_header_impl(std::uint64_t, string_view, error_code&) {}
+
+std::size_t RequestParser::on_chunk_body_impl(std::uint64_t, string_view body, error_code&) {
+  request_.body.append(body.data(),
+                       body.size());  // basic_parser counts chunks against the body limit
+  return body.size();
+}
+
+void RequestParser::on_finish_impl(error_code&) {}
+
+}  // namespace tally::ingest::internal

@@ -2,6 +2,7 @@
 #include "tally/ingest/answer.h"
 
 #include <charconv>
+#include <utility>
 
 #include "tally/engine/json.h"
 
@@ -80,10 +81,13 @@ void append_number(std::string& out, std::uint64_t value) {
   out.append(digits, result.ptr);
 }
 
-// The one builder behind every error answer.
-Answer make_error(int http_code, std::string_view status, std::string_view error) {
+// The one builder behind every error answer; the body is written into `buffer`.
+Answer make_error(int http_code, std::string_view status, std::string_view error,
+                  std::string buffer = {}) {
   Answer answer;
   answer.http_code = http_code;
+  answer.body = std::move(buffer);
+  answer.body.clear();
   answer.body.reserve(32 + status.size() + error.size());
   answer.body += R"({"status":)";
   engine::append_json_string(answer.body, status);
@@ -97,12 +101,18 @@ Answer make_error(int http_code, std::string_view status, std::string_view error
   return answer;
 }
 
+// The error answer of a vote status, written into `buffer`.
+Answer status_error(VoteStatus status, std::string_view error, int http_code_override,
+                    std::string buffer) {
+  if (error.empty()) error = default_error(status);
+  const int code = http_code_override != 0 ? http_code_override : engine::http_code(status);
+  return make_error(code, engine::to_string(status), error, std::move(buffer));
+}
+
 }  // namespace
 
 Answer error_answer(VoteStatus status, std::string_view error, int http_code_override) {
-  if (error.empty()) error = default_error(status);
-  const int code = http_code_override != 0 ? http_code_override : engine::http_code(status);
-  return make_error(code, engine::to_string(status), error);
+  return status_error(status, error, http_code_override, {});
 }
 
 Answer error_answer(HttpError status, std::string_view error) {
@@ -132,12 +142,15 @@ void append_vote_json(std::string& out, VoteStatus status, std::uint64_t seq, bo
   out += '}';
 }
 
-Answer vote_answer(VoteStatus status, std::uint64_t seq, bool durable, std::string_view error) {
+Answer vote_answer(VoteStatus status, std::uint64_t seq, bool durable, std::string_view error,
+                   std::string buffer) {
   if (status != VoteStatus::accepted && status != VoteStatus::duplicate) {
-    return error_answer(status, error);
+    return status_error(status, error, 0, std::move(buffer));
   }
   Answer answer;
   answer.http_code = engine::http_code(status);
+  answer.body = std::move(buffer);
+  answer.body.clear();
   answer.body.reserve(48);
   append_vote_json(answer.body, status, seq, durable, error, 0);
   return answer;

@@ -364,6 +364,8 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     bool ready = false;
     bool close = false;
     std::string wire;
+    // The body buffer of the slot's last answer, written into by the next vote answer.
+    std::string spare_body;
     std::vector<Line> lines;
     // The encoded payloads of the lines queued for commit, one buffer per decide_lines()
     // pass: the writer reads them until each line completes, so a buffer never grows once
@@ -976,10 +978,13 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     std::shared_ptr<Session> hold = std::move(slot.hold);
     if (slot.endpoint == Endpoint::vote) {
       const Line& line = slot.lines.front();
-      return finish(slot, vote_answer(line.status, line.seq, line.durable, line.error));
+      return finish(slot, vote_answer(line.status, line.seq, line.durable, line.error,
+                                      std::move(slot.spare_body)));
     }
     Answer answer;
     answer.content_type = "application/x-ndjson";
+    answer.body = std::move(slot.spare_body);
+    answer.body.clear();
     answer.body.reserve(slot.lines.size() * 40);
     for (const Line& line : slot.lines) {
       append_vote_json(answer.body, line.status, line.seq, line.durable, line.error, line.number);
@@ -1113,6 +1118,9 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     server_.release_body_bytes(std::exchange(slot.reserved_body_bytes, 0));
     slot.close = answer.close || !slot.keep_alive;
     serialize_answer(answer, !slot.close, slot.wire);
+    if (answer.body.capacity() <= internal::kKeptBodyCapacity) {
+      slot.spare_body = std::move(answer.body);
+    }
     slot.ready = true;
     slot.request.clear_body();
     server_.request_finished();

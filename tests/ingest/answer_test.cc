@@ -30,6 +30,19 @@ TEST(Answer, EveryVoteStatusMapsToItsHttpCode) {
   EXPECT_EQ(error_answer(HttpError::conflict, {}).http_code, 409);
 }
 
+TEST(Answer, AVoteAnswerIsWrittenIntoTheBufferHandedBack) {
+  std::string buffer(200, 'x');  // an earlier answer's body
+  const char* storage = buffer.data();
+  Answer accepted = vote_answer(VoteStatus::accepted, 812, true, {}, std::move(buffer));
+  EXPECT_EQ(accepted.body, R"({"status":"accepted","seq":812})");
+  EXPECT_EQ(accepted.body.data(), storage);
+  Answer refused = vote_answer(VoteStatus::quota_exceeded, 0, true, {}, std::move(accepted.body));
+  EXPECT_EQ(refused.http_code, 409);
+  EXPECT_EQ(refused.body,
+            R"({"status":"quota_exceeded","error":"voter: quota for this period reached"})");
+  EXPECT_EQ(refused.body.data(), storage);
+}
+
 TEST(Answer, VoteBodiesMatchTheContract) {
   EXPECT_EQ(vote_answer(VoteStatus::accepted, 812, true, {}).body,
             R"({"status":"accepted","seq":812})");

@@ -51,9 +51,10 @@ Answer error_answer(HttpError status, std::string_view error);
 void append_vote_json(std::string& out, engine::VoteStatus status, std::uint64_t seq,
                       bool durable, std::string_view error, std::size_t line);
 
-// The answer to a single POST /v1/votes.
+// The answer to a single POST /v1/votes. Its body is written into `buffer`, cleared first: a
+// caller that hands back an earlier answer's body allocates nothing for this one.
 Answer vote_answer(engine::VoteStatus status, std::uint64_t seq, bool durable,
-                   std::string_view error);
+                   std::string_view error, std::string buffer = {});
 
 // A 200 (or `http_code`) answer with a JSON document built by the caller.
 Answer json_answer(std::string body, int http_code = 200);

@@ -1,13 +1,17 @@
 // Encoding and decoding of commit batch records. Grammar: docs/EVENT_FORMAT.md.
 #include "tally/storage/event_format.h"
 
-#include <openssl/evp.h>
+// SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP_Digest*, whose
+// EVP_DigestInit_ex2 makes a new provider context on every call, even on a reused EVP_MD_CTX
+// of the same digest: one allocation and about 55 ns more per event (235 against 177 ns for a
+// vote's chain hash here), on the writer thread, for the same SHA-NI code underneath.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 #include <xxhash.h>
 
 #include <bit>
 #include <cstring>
 #include <iterator>
-#include <new>
 #include <optional>
 #include <random>
 #include <unordered_set>
@@ -310,29 +314,16 @@ void encode_campaign_payload(std::string_view campaign_json, std::string& out) {
   put_string(out, campaign_json);
 }
 
-ChainHasher::ChainHasher()
-    : ctx_(EVP_MD_CTX_new()), md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)) {
-  if (ctx_ == nullptr || md_ == nullptr) throw std::bad_alloc();
-}
-
-ChainHasher::~ChainHasher() {
-  EVP_MD_free(md_);
-  EVP_MD_CTX_free(ctx_);
-}
-
 ChainHash ChainHasher::next(const ChainHash& prev, std::string_view head,
-                            std::string_view tail) {
+                            std::string_view tail) const {
   ChainHash out{};
-  unsigned int n = 0;
-  // SHA-256 over in-memory buffers fails only on allocation failure inside OpenSSL, which
-  // the fetched digest and the reused context rule out; a failure would leave `out` zero and
-  // be caught by every chain check.
-  if (EVP_DigestInit_ex2(ctx_, md_, nullptr) == 1 &&
-      EVP_DigestUpdate(ctx_, prev.data(), prev.size()) == 1 &&
-      EVP_DigestUpdate(ctx_, head.data(), head.size()) == 1 &&
-      EVP_DigestUpdate(ctx_, tail.data(), tail.size()) == 1) {
-    EVP_DigestFinal_ex(ctx_, out.data(), &n);
-  }
+  SHA256_CTX ctx;
+  // These return 0 only for a null context: `ctx` is on the stack.
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, prev.data(), prev.size());
+  SHA256_Update(&ctx, head.data(), head.size());
+  SHA256_Update(&ctx, tail.data(), tail.size());
+  SHA256_Final(out.data(), &ctx);
   return out;
 }
 

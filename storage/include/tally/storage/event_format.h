@@ -4,7 +4,7 @@
 // A commit batch record is self-contained (its events in seq order, each with its chain hash)
 // so that it could be shipped as is to a replicated log. The byte-level grammar is in
 // docs/EVENT_FORMAT.md; change the two together, and never change what version 1 means.
-// Pure functions and values; ChainHasher is not safe for concurrent use (one per thread).
+// Pure functions and values (ChainHasher holds no state).
 #pragma once
 
 #include <array>
@@ -17,9 +17,6 @@
 #include "tally/engine/engine.h"
 #include "tally/engine/fraud_flags.h"
 #include "tally/engine/status.h"
-
-struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX, kept out of this header
-struct evp_md_st;      // OpenSSL's EVP_MD
 
 namespace tally::storage {
 
@@ -75,20 +72,11 @@ void encode_campaign_payload(std::string_view campaign_json, std::string& out);
 VoteFields vote_fields(const engine::Ballot& ballot, std::int64_t server_ms,
                        std::int64_t period, engine::FraudFlags flags);
 
-// SHA-256 (OpenSSL libcrypto) of chain values. One per thread.
+// SHA-256 (OpenSSL libcrypto) of chain values. Holds no state: any thread may use one.
 class ChainHasher {
  public:
-  ChainHasher();
-  ~ChainHasher();
-  ChainHasher(const ChainHasher&) = delete;
-  ChainHasher& operator=(const ChainHasher&) = delete;
-
   // SHA-256(prev ‖ head ‖ tail): the chain hash of the event whose bytes are head ‖ tail.
-  ChainHash next(const ChainHash& prev, std::string_view head, std::string_view tail);
-
- private:
-  evp_md_ctx_st* ctx_;
-  evp_md_st* md_;
+  ChainHash next(const ChainHash& prev, std::string_view head, std::string_view tail) const;
 };
 
 // Builds one commit batch record: begin(), then add() per event in seq order, then the record

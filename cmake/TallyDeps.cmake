@@ -2,6 +2,8 @@
 
 find_package(Threads REQUIRED)
 find_package(simdjson REQUIRED)
+# Headers only in the engine-only (TSan) build: the commit queue's ring buffer.
+find_package(Boost 1.81 EXACT REQUIRED)
 
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
 find_library(XXHASH_LIBRARY xxhash REQUIRED)
@@ -20,7 +22,6 @@ endif()
 if(NOT TALLY_ONLY_ENGINE)
   find_package(RocksDB REQUIRED)
   find_package(OpenSSL REQUIRED)
-  find_package(Boost 1.81 EXACT REQUIRED)
   find_package(prometheus-cpp REQUIRED)
   find_package(spdlog REQUIRED)
 endif()

@@ -1,10 +1,10 @@
 // The group-commit writer. See internal/commit_queue.h for the contract.
 //
-// The queue is a mutex-guarded deque: producers hold the lock only to push (no allocation
-// beyond the deque's blocks), and the writer takes a whole batch per lock, so at a million
-// votes a second the lock is taken about once per vote by producers and once per batch by
-// the writer. Batches adapt to load: the writer never waits for more events once it has one;
-// while it syncs, the next batch accumulates.
+// The queue is a mutex-guarded ring: producers hold the lock only to push (no allocation once
+// the ring has grown to the deepest queue), and the writer takes a whole batch per lock, so at
+// a million votes a second the lock is taken about once per vote by producers and once per
+// batch by the writer. Batches adapt to load: the writer never waits for more events once it
+// has one; while it syncs, the next batch accumulates.
 #include "tally/storage/internal/commit_queue.h"
 
 #include <algorithm>
@@ -16,7 +16,11 @@ namespace tally::storage::internal {
 
 CommitPipeline::CommitPipeline(BatchSink& sink, engine::Engine& engine,
                                CommitPipelineOptions options, std::uint64_t last_seq)
-    : sink_(sink), engine_(engine), options_(options), last_seq_(last_seq) {}
+    : sink_(sink),
+      engine_(engine),
+      options_(options),
+      queue_(std::min(kInitialQueueRing, options.queue_capacity)),
+      last_seq_(last_seq) {}
 
 CommitPipeline::~CommitPipeline() { stop(); }
 
@@ -36,7 +40,7 @@ SubmitResult CommitPipeline::submit(PendingEvent& event) {
     std::lock_guard lock(mutex_);
     if (stopping_) return SubmitResult::unavailable;
     if (queue_.size() >= options_.queue_capacity) return SubmitResult::overloaded;
-    queue_.push_back(std::move(event));
+    push(std::move(event));
     wake = writer_waiting_;
     writer_waiting_ = false;
   }
@@ -60,13 +64,20 @@ std::size_t CommitPipeline::submit_all(std::span<PendingEvent> events, SubmitRes
     }
     const std::size_t room = options_.queue_capacity - std::min(queue_.size(), options_.queue_capacity);
     queued = std::min(room, events.size());
-    for (std::size_t i = 0; i < queued; ++i) queue_.push_back(std::move(events[i]));
+    for (std::size_t i = 0; i < queued; ++i) push(std::move(events[i]));
     wake = queued > 0 && writer_waiting_;
     if (wake) writer_waiting_ = false;
   }
   if (queued < events.size()) refusal = SubmitResult::overloaded;
   if (wake) wake_.notify_one();
   return queued;
+}
+
+void CommitPipeline::push(PendingEvent&& event) {
+  // Callers keep size() under queue_capacity, so a full ring can still grow: a full
+  // circular_buffer's push_back would overwrite its oldest event.
+  if (queue_.full()) queue_.set_capacity(std::min(2 * queue_.capacity(), options_.queue_capacity));
+  queue_.push_back(std::move(event));
 }
 
 void CommitPipeline::stop() {

@@ -149,6 +149,36 @@ TEST_F(CommitQueueTest, BacklogIsCommittedInFewBatches) {
   for (auto& slot : slots) EXPECT_EQ(slot.calls.load(), 1);
 }
 
+TEST_F(CommitQueueTest, TheQueueGrowsPastItsFirstRingInOrderUpToItsCapacity) {
+  CommitPipelineOptions options;
+  options.queue_capacity = 3 * kInitialQueueRing;
+  sink_.hold_first_.store(true);
+  CommitPipeline pipeline(sink_, engine_, options, 0);
+  pipeline.start();
+  std::vector<Slot> slots(options.queue_capacity + 2);
+  std::vector<std::string> expected;
+  const auto voter = [](std::size_t i) { return "g" + std::to_string(i); };
+  // The writer takes the first vote and holds it: the ring's head has moved, so the votes
+  // after it wrap around the first ring before it grows.
+  ASSERT_EQ(vote(pipeline, voter(0), "c01", slots[0]), SubmitResult::queued);
+  expected.push_back(voter(0));
+  while (pipeline.stats().queued != 0) std::this_thread::yield();
+  for (std::size_t i = 1; i <= options.queue_capacity; ++i) {
+    ASSERT_EQ(vote(pipeline, voter(i), "c01", slots[i]), SubmitResult::queued) << i;
+    expected.push_back(voter(i));
+  }
+  EXPECT_EQ(pipeline.stats().queued, options.queue_capacity);
+  EXPECT_EQ(vote(pipeline, voter(slots.size() - 1), "c01", slots.back()), SubmitResult::overloaded);
+  sink_.hold_first_.store(false, std::memory_order_release);
+  pipeline.stop();
+  EXPECT_EQ(sink_.payloads_, expected);
+  for (std::size_t i = 0; i + 1 < slots.size(); ++i) {
+    ASSERT_EQ(slots[i].calls.load(), 1) << i;
+    EXPECT_EQ(slots[i].outcome.seq, i + 1);
+  }
+  EXPECT_EQ(slots.back().calls.load(), 0);
+}
+
 TEST_F(CommitQueueTest, FailedBatchReleasesClaimsAndRefusesLaterSubmissions) {
   sink_.fail_from_batch_ = 2;
   CommitPipeline pipeline(sink_, engine_, {}, 0);

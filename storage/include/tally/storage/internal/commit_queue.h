@@ -12,9 +12,9 @@
 #pragma once
 
 #include <atomic>
+#include <boost/circular_buffer.hpp>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -65,6 +65,9 @@ struct CommitPipelineOptions {
   bool durable = true;
 };
 
+// The commit queue's first ring, in events; it grows to the deepest queue seen.
+inline constexpr std::size_t kInitialQueueRing = 1024;
+
 // Starts one thread (the writer) in start(); stop() joins it.
 class CommitPipeline {
  public:
@@ -93,6 +96,9 @@ class CommitPipeline {
   std::uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
 
  private:
+  // Appends to the queue, growing its ring when full. REQUIRES: mutex_ held, size() below
+  // queue_capacity.
+  void push(PendingEvent&& event);
   void run();
   // Moves up to max_batch_events from the queue into `batch`; a campaign event always
   // forms a batch of its own so that check_campaign() sees every earlier vote. Returns false
@@ -108,7 +114,10 @@ class CommitPipeline {
 
   mutable std::mutex mutex_;  // mutable: stats() reads the queue's length
   std::condition_variable wake_;
-  std::deque<PendingEvent> queue_;  // guarded by mutex_
+  // Guarded by mutex_. A ring, so that queuing allocates nothing once it has held the
+  // deepest queue seen (a deque allocates a block every few events); it starts at
+  // kInitialQueueRing events and doubles when full, up to queue_capacity.
+  boost::circular_buffer<PendingEvent> queue_;
   bool stopping_ = false;           // guarded by mutex_
   bool writer_waiting_ = false;     // guarded by mutex_
 

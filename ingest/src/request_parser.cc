@@ -6,29 +6,25 @@
 #include <utility>
 
 namespace tally::ingest::internal {
-namespace {
 
-void clear_body_buffer(std::string& body) {
-  if (body.capacity() > kKeptBodyCapacity) {
-    std::string().swap(body);
+void clear_keeping(std::string& buffer, std::size_t kept) {
+  if (buffer.capacity() > kept) {
+    std::string().swap(buffer);
   } else {
-    body.clear();
+    buffer.clear();
   }
 }
 
-}  // namespace
-
 void Request::clear() {
   method = boost::beast::http::verb::unknown;
-  target.clear();
-  authorization.clear();
-  expect.clear();
-  last_event_id.clear();
+  for (std::string* value : {&target, &authorization, &expect, &last_event_id}) {
+    clear_keeping(*value, kKeptHeaderValueBytes);
+  }
   has_last_event_id = false;
-  clear_body_buffer(body);
+  clear_body();
 }
 
-void Request::clear_body() { clear_body_buffer(body); }
+void Request::clear_body() { clear_keeping(body, kKeptBodyBytes); }
 
 RequestParser::RequestParser(Request& into) : request_(into) { request_.clear(); }
 

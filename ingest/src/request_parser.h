@@ -3,9 +3,10 @@
 // Beast's request_parser<string_body> builds a fields container for every request: an
 // allocation per header line, one for the request line and one for the body. The routes
 // read the method, the target, three headers and the body, so this parser keeps those
-// only, in strings that keep their capacity: a keep-alive session allocates nothing for a
-// request once its buffers have grown to the largest one it has read (bounded by the header
-// and body limits). Beast's basic_parser still does the parsing, the limits and the framing.
+// only, in strings that keep their capacity between requests up to a small bound each: a
+// keep-alive voter's requests then allocate nothing once a request set of buffers has
+// grown, while what any client makes a connection hold between requests stays small. Beast's
+// basic_parser still does the parsing, the limits and the framing.
 #pragma once
 
 #include <boost/beast/http/basic_parser.hpp>
@@ -17,9 +18,14 @@
 
 namespace tally::ingest::internal {
 
-// A body buffer above this capacity is given back when its request is done, so that an idle
-// connection does not hold a batch's megabytes. Single votes (at most 64 KiB) stay under it.
-inline constexpr std::size_t kKeptBodyCapacity = 64 * 1024;
+// Most capacity a request's buffers keep between requests; a larger buffer is given back.
+// A ballot from a voting page is about 400 bytes; a batch's megabytes are never kept.
+inline constexpr std::size_t kKeptBodyBytes = 4 * 1024;
+// The target and each kept header value (a bearer token is about 40 bytes).
+inline constexpr std::size_t kKeptHeaderValueBytes = 1024;
+
+// Empties `buffer`, keeping its capacity for the next use unless that is over `kept` bytes.
+void clear_keeping(std::string& buffer, std::size_t kept);
 
 struct Request {
   boost::beast::http::verb method = boost::beast::http::verb::unknown;
@@ -31,8 +37,8 @@ struct Request {
   bool has_last_event_id = false;
   std::string body;
 
-  // Empties the request for the next one, keeping the buffers' capacity (the body's up to
-  // kKeptBodyCapacity).
+  // Empties the request for the next one, keeping the buffers' capacity up to the bounds
+  // above.
   void clear();
   // Empties the body only, on the same terms.
   void clear_body();

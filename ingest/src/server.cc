@@ -68,6 +68,16 @@ constexpr std::string_view kConflictError =
     "campaign has votes: its candidates and rules cannot change";
 // Wait before re-accepting after an accept error such as EMFILE.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
+// What a connection keeps between requests, so that a voter's next request allocates
+// nothing while no client can make an idle connection hold much: free slots (a deeper
+// pipeline makes new ones), and per slot the capacity of each buffer (a larger one, a batch's
+// or a big answer's, is given back when its slot is recycled). With the request's own bounds
+// (request_parser.h) a slot keeps at most about 20 KiB, a connection about 100 KiB.
+constexpr std::size_t kKeptFreeSlots = 4;
+constexpr std::size_t kKeptAnswerBytes = 4 * 1024;   // the answer on the wire
+constexpr std::size_t kKeptAnswerBodyBytes = 512;    // a vote answer is about 50 bytes
+constexpr std::size_t kKeptPayloadBytes = 4 * 1024;  // the encoded votes of a request
+constexpr std::size_t kKeptLines = 64;
 
 Method method_of(http::verb verb) {
   switch (verb) {
@@ -403,23 +413,28 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     slot->keep_alive = true;
     slot->ready = false;
     slot->close = false;
-    slot->wire.clear();
-    slot->lines.clear();
-    if (!slot->payloads.empty()) {
-      slot->payloads.resize(1);  // keeps the first buffer's capacity for the next request
-      slot->payloads.front().clear();
-    }
     slot->retries = 0;
     slot->reserved_body_bytes = 0;
     queue_.push_back(std::move(slot));
     return *queue_.back();
   }
 
+  // Keeps `slot` for a later request, its buffers emptied and bounded (kKept*).
   void recycle(std::unique_ptr<Slot> slot) {
-    if (free_slots_.size() < server_.options.limits.pipeline_depth) {
-      slot->request.clear();
-      free_slots_.push_back(std::move(slot));
+    if (free_slots_.size() >= kKeptFreeSlots) return;
+    slot->request.clear();
+    internal::clear_keeping(slot->wire, kKeptAnswerBytes);
+    internal::clear_keeping(slot->spare_body, kKeptAnswerBodyBytes);
+    if (slot->lines.capacity() > kKeptLines) {
+      std::vector<Line>().swap(slot->lines);
+    } else {
+      slot->lines.clear();
     }
+    if (!slot->payloads.empty()) {
+      slot->payloads.resize(1);  // the first buffer is reused by the next request
+      internal::clear_keeping(slot->payloads.front(), kKeptPayloadBytes);
+    }
+    free_slots_.push_back(std::move(slot));
   }
 
   // ---- reading ----
@@ -1118,9 +1133,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     server_.release_body_bytes(std::exchange(slot.reserved_body_bytes, 0));
     slot.close = answer.close || !slot.keep_alive;
     serialize_answer(answer, !slot.close, slot.wire);
-    if (answer.body.capacity() <= internal::kKeptBodyCapacity) {
-      slot.spare_body = std::move(answer.body);
-    }
+    if (answer.body.capacity() <= kKeptAnswerBodyBytes) slot.spare_body = std::move(answer.body);
     slot.ready = true;
     slot.request.clear_body();
     server_.request_finished();

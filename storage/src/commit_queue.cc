@@ -75,7 +75,8 @@ std::size_t CommitPipeline::submit_all(std::span<PendingEvent> events, SubmitRes
 
 void CommitPipeline::push(PendingEvent&& event) {
   // Callers keep size() under queue_capacity, so a full ring can still grow: a full
-  // circular_buffer's push_back would overwrite its oldest event.
+  // circular_buffer's push_back would overwrite its oldest event. The copy runs under the
+  // lock, once per doubling (the last, to 65,536 events, moves 6 MiB).
   if (queue_.full()) queue_.set_capacity(std::min(2 * queue_.capacity(), options_.queue_capacity));
   queue_.push_back(std::move(event));
 }

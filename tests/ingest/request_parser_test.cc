@@ -206,18 +206,42 @@ TEST(RequestParser, ReadingRequestAfterRequestAllocatesNothingOnceTheBuffersHave
   EXPECT_EQ(request.authorization, "Bearer ingest-token");
 }
 
-TEST(RequestParser, GivesBackABodyBufferOverTheKeptCapacity) {
+TEST(RequestParser, GivesBackBuffersOverTheirKeptCapacity) {
   Request request;
-  request.body.assign(kKeptBodyCapacity + 1, 'x');
-  request.clear_body();
+  request.body.assign(kKeptBodyBytes + 1, 'x');
+  request.authorization.assign(kKeptHeaderValueBytes + 1, 'a');
+  request.target.assign(100, '/');
+  const std::size_t target_capacity = request.target.capacity();
+  request.clear();
   EXPECT_TRUE(request.body.empty());
-  EXPECT_LE(request.body.capacity(), kKeptBodyCapacity);
+  EXPECT_LE(request.body.capacity(), kKeptBodyBytes);
+  EXPECT_LE(request.authorization.capacity(), kKeptHeaderValueBytes);
+  EXPECT_TRUE(request.target.empty());
+  EXPECT_EQ(request.target.capacity(), target_capacity);
 
   request.body.assign(1000, 'x');
   const std::size_t capacity = request.body.capacity();
-  request.clear();
+  request.clear_body();
   EXPECT_TRUE(request.body.empty());
   EXPECT_EQ(request.body.capacity(), capacity);
+}
+
+TEST(RequestParser, KeepAliveReadsEveryConnectionHeader) {
+  // Connection is a list (RFC 9110 7.6.1): its fields combine, so a close in the second one
+  // counts. Beast's message keep_alive() reads the first field only; the parser reads all.
+  Request request;
+  error_code ec;
+  bool keep_alive = true;
+  const std::string two_fields =
+      "GET /healthz HTTP/1.1\r\nConnection: upgrade\r\nConnection: close\r\n\r\n";
+  EXPECT_EQ(read_one(two_fields, request, ec, kBodyLimit, &keep_alive), two_fields.size());
+  EXPECT_FALSE(keep_alive);
+  const std::string http10 = "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+  EXPECT_EQ(read_one(http10, request, ec, kBodyLimit, &keep_alive), http10.size());
+  EXPECT_TRUE(keep_alive);
+  const std::string plain10 = "GET /healthz HTTP/1.0\r\n\r\n";
+  EXPECT_EQ(read_one(plain10, request, ec, kBodyLimit, &keep_alive), plain10.size());
+  EXPECT_FALSE(keep_alive);
 }
 
 }  // namespace

@@ -86,7 +86,7 @@ void check_json(std::string_view json) {
   }
 }
 
-void check_answer(const Answer& answer, bool keep_alive) {
+void check_answer(const Answer& answer, bool keep_alive, bool http10 = false) {
   if (answer.content_type == "application/json") {
     check_json(answer.body);
   } else if (answer.content_type == "application/x-ndjson") {
@@ -96,7 +96,7 @@ void check_answer(const Answer& answer, bool keep_alive) {
     });
   }
   std::string wire;
-  ingest::serialize_answer(answer, keep_alive, wire);
+  ingest::serialize_answer(answer, keep_alive, wire, http10);
   http::response_parser<http::string_body> parser;
   parser.body_limit(wire.size());
   boost::beast::error_code ec;
@@ -377,7 +377,7 @@ void run(std::string_view input) {
       fail("RequestParser: keep-alive differs from the message's");
     }
     const Answer answer = handler.handle(request);
-    check_answer(answer, parser.keep_alive());
+    check_answer(answer, parser.keep_alive(), request.version == 10);
     if (!parser.keep_alive()) return;
   }
 }

@@ -163,7 +163,7 @@ Answer json_answer(std::string body, int http_code) {
   return answer;
 }
 
-void serialize_answer(const Answer& answer, bool keep_alive, std::string& out) {
+void serialize_answer(const Answer& answer, bool keep_alive, std::string& out, bool http10) {
   out.reserve(out.size() + 160 + answer.body.size());
   out += "HTTP/1.1 ";
   append_number(out, static_cast<std::uint64_t>(answer.http_code));
@@ -186,7 +186,11 @@ void serialize_answer(const Answer& answer, bool keep_alive, std::string& out) {
     out += "\r\nAllow: ";
     out += answer.allow;
   }
-  if (!keep_alive || answer.close) out += "\r\nConnection: close";
+  if (!keep_alive || answer.close) {
+    out += "\r\nConnection: close";
+  } else if (http10) {
+    out += "\r\nConnection: keep-alive";
+  }
   out += "\r\n\r\n";
   out += answer.body;
 }

@@ -17,6 +17,7 @@ void clear_keeping(std::string& buffer, std::size_t kept) {
 
 void Request::clear() {
   method = boost::beast::http::verb::unknown;
+  version = 11;
   for (std::string* value : {&target, &authorization, &expect, &last_event_id}) {
     clear_keeping(*value, kKeptHeaderValueBytes);
   }
@@ -28,9 +29,10 @@ void Request::clear_body() { clear_keeping(body, kKeptBodyBytes); }
 
 RequestParser::RequestParser(Request& into) : request_(into) { request_.clear(); }
 
-void RequestParser::on_request_impl(verb method, string_view, string_view target, int,
+void RequestParser::on_request_impl(verb method, string_view, string_view target, int version,
                                     error_code&) {
   request_.method = method;
+  request_.version = version;
   request_.target.assign(target.data(), target.size());
 }
 

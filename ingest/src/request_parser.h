@@ -29,6 +29,7 @@ void clear_keeping(std::string& buffer, std::size_t kept);
 
 struct Request {
   boost::beast::http::verb method = boost::beast::http::verb::unknown;
+  int version = 11;  // 10 for HTTP/1.0
   std::string target;
   // The first value of each header the routes read (a repeated header keeps its first).
   std::string authorization;

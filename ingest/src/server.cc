@@ -1132,7 +1132,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     if (server_.metrics != nullptr) count_answer(slot, answer);
     server_.release_body_bytes(std::exchange(slot.reserved_body_bytes, 0));
     slot.close = answer.close || !slot.keep_alive;
-    serialize_answer(answer, !slot.close, slot.wire);
+    serialize_answer(answer, !slot.close, slot.wire, slot.request.version == 10);
     if (answer.body.capacity() <= kKeptAnswerBodyBytes) slot.spare_body = std::move(answer.body);
     slot.ready = true;
     slot.request.clear_body();

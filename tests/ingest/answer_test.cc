@@ -84,6 +84,20 @@ TEST(Answer, SerializedAnswerHasLengthAndCloseWhenAsked) {
             "Content-Length: 15\r\nConnection: close\r\n\r\n{\"status\":\"ok\"}");
 }
 
+TEST(Answer, AnHttp10AnswerThatKeepsTheConnectionSaysSo) {
+  const Answer answer = json_answer(R"({"status":"ok"})");
+  std::string kept;
+  serialize_answer(answer, true, kept, /*http10=*/true);
+  EXPECT_NE(kept.find("\r\nConnection: keep-alive\r\n"), std::string::npos);
+  std::string closed;
+  serialize_answer(answer, false, closed, /*http10=*/true);
+  EXPECT_NE(closed.find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_EQ(closed.find("keep-alive"), std::string::npos);
+  std::string http11;
+  serialize_answer(answer, true, http11);
+  EXPECT_EQ(http11.find("Connection:"), std::string::npos);
+}
+
 TEST(Tokens, ClassifiesBearerTokens) {
   auto set = parse_tokens(R"({"ingest":["ingest-token-000001"],"admin":["admin-token-0000001"]})");
   ASSERT_TRUE(set.ok()) << set.message();

@@ -440,6 +440,29 @@ TEST_F(TallydTest, PipelinedRequestsAreAnsweredInOrder) {
   expect_still_answers();
 }
 
+TEST_F(TallydTest, Http10ClientsKeepTheConnectionOnlyWhenTheyAskAndAreToldSo) {
+  // ApacheBench's -k, for one, speaks HTTP/1.0 and reuses a connection only when the answer
+  // says keep-alive.
+  HttpClient kept(server_.port());
+  for (int i = 0; i < 2; ++i) {
+    std::string request =
+        HttpClient::format("POST", "/v1/votes", ballot("c08", "old-" + std::to_string(i)),
+                           server_.ingest_token(), "Connection: keep-alive\r\n");
+    request.replace(request.find("HTTP/1.1"), 8, "HTTP/1.0");
+    ASSERT_TRUE(kept.send_raw(request));
+    const HttpAnswer answer = kept.read_answer();
+    ASSERT_EQ(answer.status, 200) << i;
+    EXPECT_EQ(status_of(answer.body), "accepted");
+    EXPECT_TRUE(answer.has_header("Connection: keep-alive")) << answer.headers;
+  }
+  HttpClient once(server_.port());
+  ASSERT_TRUE(once.send_raw("GET /healthz HTTP/1.0\r\n\r\n"));
+  const HttpAnswer answer = once.read_answer();
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_TRUE(answer.has_header("Connection: close")) << answer.headers;
+  EXPECT_TRUE(once.closed_by_peer());
+}
+
 TEST_F(TallydTest, SigtermExitsZeroAndAcceptedVotesSurviveARestart) {
   const HttpAnswer accepted = vote(ballot("c09", "judy"));
   ASSERT_EQ(accepted.status, 200);

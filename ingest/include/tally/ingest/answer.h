@@ -59,7 +59,9 @@ Answer vote_answer(engine::VoteStatus status, std::uint64_t seq, bool durable,
 // A 200 (or `http_code`) answer with a JSON document built by the caller.
 Answer json_answer(std::string body, int http_code = 200);
 
-// Appends the HTTP/1.1 bytes of `answer` (status line, headers, body) to `out`.
-void serialize_answer(const Answer& answer, bool keep_alive, std::string& out);
+// Appends the HTTP/1.1 bytes of `answer` (status line, headers, body) to `out`. An answer
+// that does not keep the connection says `Connection: close`; one to an HTTP/1.0 request
+// (`http10`) that does says `Connection: keep-alive`, without which such a client closes.
+void serialize_answer(const Answer& answer, bool keep_alive, std::string& out, bool http10 = false);
 
 }  // namespace tally::ingest

@@ -802,6 +802,10 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     if (!batch) {
       slot.lines.push_back(make_line(slot, 0, body.size(), 1));
     } else {
+      // Sized once: a batch's lines are not kept between requests (kKeptLines), and growing
+      // by doubling would reallocate ten times for a thousand lines.
+      const auto newlines = static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n'));
+      slot.lines.reserve(std::min(newlines + 1, server_.options.limits.max_batch_lines));
       const bool within_limit = for_each_batch_line(body, [&](const BatchLine& line) {
         if (slot.lines.size() >= server_.options.limits.max_batch_lines) return false;
         slot.lines.push_back(make_line(slot, line.begin, line.size, line.number));
@@ -932,8 +936,12 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   // the slot's first buffer (cleared with the slot); a retry pass takes a new one, since the
   // writer may still be reading the earlier ones.
   static std::string& pass_payload_buffer(Slot& slot) {
-    if (slot.retries > 0 || slot.payloads.empty()) return slot.payloads.emplace_back();
-    return slot.payloads.front();
+    std::string& buffer = slot.retries > 0 || slot.payloads.empty() ? slot.payloads.emplace_back()
+                                                                    : slot.payloads.front();
+    // An encoded vote is about as long as its JSON line or shorter: one allocation for a batch's
+    // votes instead of one per doubling.
+    buffer.reserve(slot.request.body.size());
+    return buffer;
   }
 
   // Queues the lines decide_lines() accepted, whose payloads are in `payloads`; answers
@@ -1000,7 +1008,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     answer.content_type = "application/x-ndjson";
     answer.body = std::move(slot.spare_body);
     answer.body.clear();
-    answer.body.reserve(slot.lines.size() * 40);
+    answer.body.reserve(slot.lines.size() * 56);  // {"status":"accepted","seq":N,"line":N}\n
     for (const Line& line : slot.lines) {
       append_vote_json(answer.body, line.status, line.seq, line.durable, line.error, line.number);
       answer.body += '\n';

@@ -11,13 +11,13 @@
 // hangs it checks that every JSON answer is valid JSON, that the serialized answer parses
 // back as the same HTTP response, and that a campaign definition survives its own JSON.
 // Run: scripts/fuzz.sh; docs/INGEST.md "Fuzzing".
-#include <simdjson.h>
-
-#include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <simdjson.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -3,6 +3,7 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
+
 #include <utility>
 
 namespace tally::ingest::internal {

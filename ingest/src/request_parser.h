@@ -11,6 +11,7 @@
 
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/verb.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>

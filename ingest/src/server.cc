@@ -9,12 +9,6 @@
 // last one hands the request to the worker.
 #include "tally/ingest/server.h"
 
-#include <spdlog/spdlog.h>
-#include <strings.h>
-
-#include <algorithm>
-#include <array>
-#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -22,6 +16,12 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
+#include <spdlog/spdlog.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -31,9 +31,6 @@
 #include <utility>
 #include <vector>
 
-#include "completion_inbox.h"
-#include "request_parser.h"
-#include "sse.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/fraud.h"
 #include "tally/engine/json.h"
@@ -41,6 +38,9 @@
 #include "tally/ingest/batch.h"
 #include "tally/ingest/route.h"
 #include "tally/ingest/vote_parser.h"
+#include "completion_inbox.h"
+#include "request_parser.h"
+#include "sse.h"
 #include "web.h"
 
 namespace tally::ingest {

@@ -3,11 +3,11 @@
 // A binary of its own: it counts every operator new of the process.
 #include "request_parser.h"
 
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/error.hpp>
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <boost/asio/buffer.hpp>
-#include <boost/beast/http/error.hpp>
 #include <cstdlib>
 #include <new>
 #include <string>

@@ -120,6 +120,9 @@ Generation* CampaignState::request_generation(std::int64_t day, std::uint64_t ba
                                               bool create) {
   std::atomic<Generation*>& slot =
       request_gens_[((day % kRequestDays) + kRequestDays) % kRequestDays];
+  // A day without a table (most of the three, until request ids have been sent for days):
+  // nothing to protect. As if this call ran before a concurrent install.
+  if (!create && slot.load(std::memory_order_relaxed) == nullptr) return nullptr;
   Generation* live = protect(slot, kSlotRequestGen);
   if (live != nullptr && live->id == day) return live;
   clear_hazard(kSlotRequestGen);

@@ -72,8 +72,10 @@ constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
 // nothing while no client can make an idle connection hold much: free slots (a deeper
 // pipeline makes new ones), and per slot the capacity of each buffer (a larger one, a batch's
 // or a big answer's, is given back when its slot is recycled). With the request's own bounds
-// (request_parser.h) a slot keeps at most about 20 KiB, a connection about 100 KiB.
+// (request_parser.h) a slot keeps at most about 20 KiB; with the request being read, the read
+// buffer and the 16 KiB drain buffer, a connection about 120 KiB.
 constexpr std::size_t kKeptFreeSlots = 4;
+constexpr std::size_t kKeptReadBytes = 16 * 1024;  // the socket read buffer, when empty
 constexpr std::size_t kKeptAnswerBytes = 4 * 1024;   // the answer on the wire
 constexpr std::size_t kKeptAnswerBodyBytes = 512;    // a vote answer is about 50 bytes
 constexpr std::size_t kKeptPayloadBytes = 4 * 1024;  // the encoded votes of a request
@@ -459,6 +461,9 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     }
     reading_ = true;
     header_done_ = false;
+    // A large body grew the read buffer to up to 64 KiB (read_size()): give it back between
+    // requests.
+    if (buffer_.size() == 0 && buffer_.capacity() > kKeptReadBytes) buffer_.shrink_to_fit();
     parser_.emplace(incoming_);
     parser_->header_limit(static_cast<std::uint32_t>(server_.options.limits.max_header_bytes));
     // The largest body any route takes; narrowed to the route's limit once the headers are in.
@@ -569,8 +574,9 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     if (parser_->is_done()) return true;
     read_deadline_ = deadline_in(server_.options.limits.body_timeout);
     const std::string_view expect = request.expect;
-    if (expect.size() == 12 && strncasecmp(expect.data(), "100-continue", 12) == 0 &&
-        !writing_ && queue_.empty()) {
+    // Never to an HTTP/1.0 client, which does not know the interim answer (RFC 9110 10.1.1).
+    if (request.version >= 11 && expect.size() == 12 &&
+        strncasecmp(expect.data(), "100-continue", 12) == 0 && !writing_ && queue_.empty()) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       writing_ = true;
       write_deadline_ = deadline_in(server_.options.limits.write_timeout);
@@ -804,7 +810,8 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     } else {
       // Sized up front from the body: a batch's lines are not kept between requests
       // (kKeptLines), and doubling from nothing reallocates ten times for a thousand lines. A
-      // ballot line is 100 bytes or more (counting the newlines instead costs more than that).
+      // ballot line is usually 100 bytes or more (counting the newlines costs more than a
+      // doubling or two).
       slot.lines.reserve(std::min(body.size() / 100 + 1, server_.options.limits.max_batch_lines));
       const bool within_limit = for_each_batch_line(body, [&](const BatchLine& line) {
         if (slot.lines.size() >= server_.options.limits.max_batch_lines) return false;
@@ -936,12 +943,12 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   // the slot's first buffer (cleared with the slot); a retry pass takes a new one, since the
   // writer may still be reading the earlier ones.
   static std::string& pass_payload_buffer(Slot& slot) {
-    std::string& buffer = slot.retries > 0 || slot.payloads.empty() ? slot.payloads.emplace_back()
-                                                                    : slot.payloads.front();
-    // An encoded vote is about as long as its JSON line or shorter: one allocation for a batch's
+    if (slot.retries > 0) return slot.payloads.emplace_back();  // a few pending lines
+    if (slot.payloads.empty()) slot.payloads.emplace_back();
+    // An encoded vote is usually no longer than its JSON line: one allocation for a batch's
     // votes instead of one per doubling.
-    buffer.reserve(slot.request.body.size());
-    return buffer;
+    slot.payloads.front().reserve(slot.request.body.size());
+    return slot.payloads.front();
   }
 
   // Queues the lines decide_lines() accepted, whose payloads are in `payloads`; answers

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "fuzz_world.h"
 #include "tally/storage/event_format.h"
+#include "fuzz_world.h"
 
 namespace tally::fuzz {
 namespace {

@@ -24,8 +24,6 @@
 #include <string_view>
 #include <utility>
 
-#include "fuzz_world.h"
-#include "request_parser.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/json.h"
 #include "tally/ingest/answer.h"
@@ -34,6 +32,8 @@
 #include "tally/ingest/server.h"
 #include "tally/ingest/tokens.h"
 #include "tally/ingest/vote_parser.h"
+#include "fuzz_world.h"
+#include "request_parser.h"
 
 namespace tally::fuzz {
 namespace {

@@ -12,11 +12,11 @@
 #include <string>
 #include <string_view>
 
-#include "fuzz_world.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/internal/bot_scan.h"
 #include "tally/ingest/answer.h"
 #include "tally/ingest/vote_parser.h"
+#include "fuzz_world.h"
 
 namespace tally::fuzz {
 namespace {

@@ -19,7 +19,6 @@
 #include <thread>
 #include <vector>
 
-#include "options.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/clock.h"
 #include "tally/engine/engine.h"
@@ -30,6 +29,7 @@
 #include "tally/ingest/tokens.h"
 #include "tally/metrics/metrics.h"
 #include "tally/storage/vote_log.h"
+#include "options.h"
 
 namespace tally {
 extern const char* const kDemoCampaignJson;  // campaigns/demo.json, compiled in

@@ -7,9 +7,9 @@
 #include <limits>
 #include <unordered_map>
 
-#include "quote_input.h"
 #include "tally/engine/json.h"
 #include "tally/engine/time.h"
+#include "quote_input.h"
 
 namespace tally::engine {
 namespace {

@@ -6,10 +6,10 @@
 #include <thread>
 #include <unordered_map>
 
-#include "campaign_state.h"
 #include "tally/engine/fraud.h"
 #include "tally/engine/json.h"
 #include "tally/engine/time.h"
+#include "campaign_state.h"
 
 namespace tally::engine {
 

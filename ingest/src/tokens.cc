@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <strings.h>
 #include <simdjson.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -14,10 +14,10 @@
 #include <ostream>
 #include <unordered_map>
 
-#include "db_layout.h"
 #include "tally/engine/clock.h"
 #include "tally/engine/json.h"
 #include "tally/storage/event_format.h"
+#include "db_layout.h"
 
 namespace tally::storage {
 namespace {

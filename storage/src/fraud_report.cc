@@ -6,12 +6,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "db_layout.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/fraud.h"
 #include "tally/engine/fraud_sketch.h"
 #include "tally/engine/json.h"
 #include "tally/storage/event_format.h"
+#include "db_layout.h"
 
 namespace tally::storage {
 namespace {

@@ -20,11 +20,11 @@
 #include <utility>
 #include <vector>
 
-#include "db_layout.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/internal/thread_name.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/internal/commit_queue.h"
+#include "db_layout.h"
 
 namespace tally::storage {
 namespace {

@@ -12,8 +12,8 @@
 #include <set>
 #include <thread>
 
-#include "storage_test_util.h"
 #include "tally/engine/clock.h"
+#include "storage_test_util.h"
 
 namespace tally::storage::internal {
 namespace {

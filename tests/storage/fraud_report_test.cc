@@ -11,9 +11,9 @@
 #include <string>
 #include <thread>
 
-#include "storage_test_util.h"
 #include "tally/engine/clock.h"
 #include "tally/storage/vote_log.h"
+#include "storage_test_util.h"
 
 namespace tally::storage {
 namespace {

@@ -11,10 +11,10 @@
 #include <fstream>
 #include <thread>
 
-#include "storage_test_util.h"
 #include "tally/engine/clock.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/vote_log.h"
+#include "storage_test_util.h"
 
 namespace tally::storage {
 namespace {

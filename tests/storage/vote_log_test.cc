@@ -11,9 +11,9 @@
 #include <set>
 #include <thread>
 
-#include "storage_test_util.h"
 #include "tally/engine/clock.h"
 #include "tally/engine/fraud.h"
+#include "storage_test_util.h"
 
 namespace tally::storage {
 namespace {

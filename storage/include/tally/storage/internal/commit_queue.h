@@ -11,8 +11,9 @@
 // on the writer thread only.
 #pragma once
 
-#include <atomic>
 #include <boost/circular_buffer.hpp>
+
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>

@@ -275,6 +275,15 @@ void CampaignState::add_table_figures(std::array<TableFigures, kTableKinds>& fig
   }
 }
 
+void CampaignState::grow_into_made_arrays() {
+  auto grow_live = [](std::atomic<Generation*>& source, HazardSlot hazard) {
+    if (Generation* generation = protect(source, hazard)) generation->grow_into_made_arrays();
+    clear_hazard(hazard);
+  };
+  grow_live(period_gen_, kSlotGeneration);
+  for (auto& slot : request_gens_) grow_live(slot, kSlotRequestGen);
+}
+
 bool CampaignState::has_request_ids() const {
   auto& self = const_cast<CampaignState&>(*this);  // as in add_table_figures()
   bool found = false;

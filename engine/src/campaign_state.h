@@ -57,6 +57,11 @@ class Generation {
     keys.fault_in();
     if (quota) quota->fault_in();
   }
+  // KeyTable::grow_into_made_array() for its tables; safe beside any operation.
+  void grow_into_made_arrays() {
+    keys.grow_into_made_array();
+    if (quota) quota->grow_into_made_array();
+  }
 
  private:
   std::atomic<std::uint64_t>& live_;
@@ -140,6 +145,9 @@ class CampaignState {
   // Bytes and keys of the dedupe, quota and request-id tables, live and made ahead, added
   // into `figures` (indexed by TableKind).
   void add_table_figures(std::array<TableFigures, kTableKinds>& figures) const;
+  // Generation::grow_into_made_arrays() for every live generation (made-ahead ones have no
+  // inserts yet, hence no order).
+  void grow_into_made_arrays();
 
   // PUT conflict detection. The vote path marks has_claims before it relies on its claims;
   // an install that would replace this state marks replaced and then checks has_claims. Both

@@ -286,6 +286,9 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
     // opening's request-id table where frontends send no request ids, or the next period's
     // of a campaign nobody votes in any more.
     campaign.retire_unused_prepared(campaign.period_of(now_ms), utc_day(now_ms));
+    // A large table whose ballots stopped (its window closed, or a quiet hour) short of the
+    // load at which an insert takes its made next array holds both; the move frees the old.
+    campaign.grow_into_made_arrays();
     if (open_now) {
       // The live tables, made if missing (a campaign installed while running), and mapped.
       if (Generation* period =

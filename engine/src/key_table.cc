@@ -219,6 +219,32 @@ void KeyTable::past_load_limit(Array& array) {
   grow(array);
 }
 
+bool KeyTable::grow_into_made_array() {
+  Array* array = internal::protect(live_, internal::kSlotTableArray);
+  Order* order = array->order.load(std::memory_order_acquire);
+  // Acquire of `state` pairs with the maker's release of kDone, which publishes `made`.
+  if (order == nullptr || array->next.load(std::memory_order_acquire) != nullptr ||
+      order->state.load(std::memory_order_acquire) != Order::kDone) {
+    internal::clear_hazard(internal::kSlotTableArray);
+    return false;
+  }
+  // The exchange makes one taker the array's owner; an insert's grow() that took it first
+  // installs it itself.
+  Array* bigger = order->made.exchange(nullptr, std::memory_order_acq_rel);
+  if (bigger == nullptr) {
+    internal::clear_hazard(internal::kSlotTableArray);
+    return false;
+  }
+  Array* expected = nullptr;
+  // Release publishes the array to helpers that acquire `next`, as in grow().
+  if (!array->next.compare_exchange_strong(expected, bigger, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+    delete bigger;  // an insert at the waiting limit started a growth in line meanwhile
+  }
+  help_migrate(*array);  // clears the hazard
+  return true;
+}
+
 KeyTable::Array* KeyTable::take_made(Array& array) {
   Order* order = array.order.load(std::memory_order_acquire);
   if (order == nullptr) return nullptr;

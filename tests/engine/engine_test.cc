@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
+#include "tally/engine/key_table.h"
 #include "tally/engine/time.h"
 
 namespace tally::engine {
@@ -99,6 +103,35 @@ TEST_F(EngineTest, TableGrowthsAreCountedWhenVotersOutnumberExpectedVoters) {
     ASSERT_EQ(vote(ballot("voter-" + std::to_string(i), "c01")).status, VoteStatus::accepted);
   }
   EXPECT_EQ(engine_.table_stats().table_growths, 4u);
+}
+
+// A large table whose ballots stop between the load limits (0.75 and 0.85) holds the next
+// array made for it beside its own; preparing tables grows into it, which frees the old one.
+// 64,000 voters in tables sized for 60,000 (80,000 slots: past 0.75, short of 0.85).
+TEST_F(EngineTest, PreparingTablesGrowsTablesWhoseBallotsStoppedIntoTheirMadeArrays) {
+  Campaign campaign = make_campaign();
+  campaign.expected_voters = 60'000;
+  install(campaign);
+  // Held while voting, so that no ballot finds the arrays made and grows into them itself.
+  KeyTable::hold_background_arrays(true);
+  for (int i = 0; i < 64'000; ++i) {
+    const VoteStatus status = vote(ballot("voter-" + std::to_string(i), "c01")).status;
+    if (status != VoteStatus::accepted) KeyTable::hold_background_arrays(false);
+    ASSERT_EQ(status, VoteStatus::accepted);
+  }
+  KeyTable::hold_background_arrays(false);
+  const Engine::TableStats held = engine_.table_stats();
+  EXPECT_EQ(held.table_growths, 0u);
+  Engine::TableStats grown = held;
+  for (int round = 0; round < 10'000 && grown.table_growths < 2; ++round) {
+    engine_.prepare_tables();  // once the background thread has made both arrays
+    grown = engine_.table_stats();
+    if (grown.table_growths < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(grown.table_growths, 2u);  // the dedupe and quota tables
+  EXPECT_LT(grown.bytes, held.bytes);
+  EXPECT_EQ(vote(ballot("voter-0", "c01")).status, VoteStatus::duplicate);
+  EXPECT_EQ(votes_of("c01"), 64'000u);
 }
 
 // Raising expected_voters changes no counting (same state), and the tables made from then on

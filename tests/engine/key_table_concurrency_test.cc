@@ -155,11 +155,13 @@ TEST(KeyTableConcurrency, GrowthsIntoArraysMadeAheadOrInLineLoseNothing) {
   constexpr std::uint64_t kKeys = 400'000;  // several large arrays: 65,536 slots and up
   std::atomic<bool> inserting{true};
   // Holds and releases the background thread at random, so that growths race both its
-  // made arrays and the in-line ones of inserts at the waiting limit.
+  // made arrays and the in-line ones of inserts at the waiting limit; and grows into made
+  // arrays from outside, as table preparation does, racing the inserts that take them.
   std::thread holder([&] {
     std::mt19937_64 rng(seed + 7);
     while (inserting.load(std::memory_order_relaxed)) {
       KeyTable::hold_background_arrays(rng() % 2 == 0);
+      if (rng() % 2 == 0) table.grow_into_made_array();
       std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
     }
     KeyTable::hold_background_arrays(false);

@@ -156,6 +156,39 @@ TEST(KeyTable, LargeTableAtTheWaitingLimitGrowsWithoutTheBackgroundThread) {
   for (std::uint64_t i = 0; i < keys; ++i) ASSERT_EQ(table.find(key_number(i)), i + 1);
 }
 
+TEST(KeyTable, LargeTableWhoseInsertsStopGrowsIntoItsMadeArrayWhenAsked) {
+  KeyTable table(100'000);
+  const std::uint64_t capacity = table.capacity();
+  const auto load_of = [&](double load) {
+    return static_cast<std::uint64_t>(static_cast<double>(capacity) * load);
+  };
+  const std::uint64_t slot_bytes = capacity * 16;
+  // Under kMaxLoad nothing is ordered, so there is nothing to grow into.
+  insert_keys(table, 0, load_of(0.5));
+  EXPECT_FALSE(table.grow_into_made_array());
+  // Past kMaxLoad, short of the waiting limit; then the inserts stop. (Held meanwhile, so that
+  // none of these inserts finds the array made and grows into it.)
+  const std::uint64_t keys = load_of(0.8);
+  {
+    HeldBackgroundArrays held;
+    insert_keys(table, load_of(0.5), keys);
+  }
+  EXPECT_EQ(table.growths(), 0u);
+  EXPECT_GE(table.bytes(), 3 * slot_bytes);
+  bool grew = false;
+  for (int round = 0; round < 10'000 && !grew; ++round) {
+    grew = table.grow_into_made_array();  // once the background thread has made it
+    if (!grew) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(grew);
+  EXPECT_EQ(table.growths(), 1u);
+  EXPECT_EQ(table.capacity(), 2 * capacity);
+  EXPECT_LT(table.bytes(), 3 * slot_bytes);  // the old array is freed
+  EXPECT_FALSE(table.grow_into_made_array());
+  for (std::uint64_t i = 0; i < keys; ++i) ASSERT_EQ(table.find(key_number(i)), i + 1);
+  EXPECT_EQ(table.size(), keys);
+}
+
 TEST(KeyTable, SizedTableDoesNotGrowUpToItsExpectedKeys) {
   constexpr std::uint64_t kKeys = 50'000;
   KeyTable table(kKeys);

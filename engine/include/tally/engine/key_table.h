@@ -92,6 +92,12 @@ class KeyTable {
   // operation. Advice only: without kernel support the pages fault in as used.
   void fault_in() const;
 
+  // Grows into a next array that the background thread has made but no insert has taken: a
+  // large table whose inserts stopped between kMaxLoad and kMaxLoadWaiting would otherwise
+  // hold both arrays (three times its slots) until its next insert. Any thread, beside any
+  // operation; returns whether it grew. tallyd's table preparation calls it every few seconds.
+  bool grow_into_made_array();
+
   // Keys stored, give or take kCountBatch per thread that inserted recently.
   std::uint64_t size() const;
   // Bytes of the slot arrays (and any next array ordered, made or being migrated into).

@@ -7,6 +7,14 @@
 #include <utility>
 
 namespace tally::ingest::internal {
+namespace {
+
+// A header the routes read keeps its first value, as Beast's fields find() did.
+void keep_first(bool& seen, std::string& into, boost::beast::string_view value) {
+  if (!std::exchange(seen, true)) into.assign(value.data(), value.size());
+}
+
+}  // namespace
 
 void clear_keeping(std::string& buffer, std::size_t kept) {
   if (buffer.capacity() > kept) {
@@ -44,13 +52,11 @@ void RequestParser::on_response_impl(int, string_view, int, error_code& ec) {
 void RequestParser::on_field_impl(field name, string_view name_string, string_view value,
                                   error_code&) {
   if (name == field::authorization) {
-    if (!std::exchange(has_authorization_, true))
-      request_.authorization.assign(value.data(), value.size());
+    keep_first(has_authorization_, request_.authorization, value);
   } else if (name == field::expect) {
-    if (!std::exchange(has_expect_, true)) request_.expect.assign(value.data(), value.size());
+    keep_first(has_expect_, request_.expect, value);
   } else if (name == field::unknown && boost::beast::iequals(name_string, "Last-Event-ID")) {
-    if (!std::exchange(request_.has_last_event_id, true))
-      request_.last_event_id.assign(value.data(), value.size());
+    keep_first(request_.has_last_event_id, request_.last_event_id, value);
   }
 }
 
@@ -70,8 +76,8 @@ std::size_t RequestParser::on_body_impl(string_view body, error_code&) {
 void RequestParser::on_chunk_header_impl(std::uint64_t, string_view, error_code&) {}
 
 std::size_t RequestParser::on_chunk_body_impl(std::uint64_t, string_view body, error_code&) {
-  request_.body.append(body.data(),
-                       body.size());  // basic_parser counts chunks against the body limit
+  // basic_parser counts chunks against the body limit.
+  request_.body.append(body.data(), body.size());
   return body.size();
 }
 

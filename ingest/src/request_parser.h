@@ -4,9 +4,9 @@
 // allocation per header line, one for the request line and one for the body. The routes
 // read the method, the target, three headers and the body, so this parser keeps those
 // only, in strings that keep their capacity between requests up to a small bound each: a
-// keep-alive voter's requests then allocate nothing once a request set of buffers has
-// grown, while what any client makes a connection hold between requests stays small. Beast's
-// basic_parser still does the parsing, the limits and the framing.
+// keep-alive voter's requests allocate nothing once the session's buffers have grown to its
+// requests' size, while what any client makes a connection hold between requests stays
+// small. Beast's basic_parser still does the parsing, the limits and the framing.
 #pragma once
 
 #include <boost/beast/http/basic_parser.hpp>

@@ -365,7 +365,7 @@ std::uint32_t BatchEncoder::intern(std::string_view text) {
   return index;
 }
 
-ChainHash BatchEncoder::add(ChainHasher& hasher, const ChainHash& prev, EventKind kind,
+ChainHash BatchEncoder::add(const ChainHasher& hasher, const ChainHash& prev, EventKind kind,
                             std::uint64_t seq, std::string_view payload) {
   char head_bytes[1 + kMaxVarintBytes];  // kind, seq
   head_bytes[0] = static_cast<char>(kind);
@@ -427,7 +427,7 @@ std::string_view BatchEncoder::record() {
   return std::string_view(record_).substr(start);
 }
 
-ChainHash chain_of(ChainHasher& hasher, const ChainHash& prev, const StoredEvent& event,
+ChainHash chain_of(const ChainHasher& hasher, const ChainHash& prev, const StoredEvent& event,
                    std::string& scratch) {
   if (event.stored_canonical) return hasher.next(prev, event.bytes, {});
   // A vote whose canonical payload is its fields encoded as in version 1.

@@ -89,7 +89,7 @@ class BatchEncoder {
   // campaign id and user agent go into the record's string table, once per record: the
   // payload must stay valid until record(). REQUIRES: a vote payload as encode_vote_payload()
   // writes it (readers hash that encoding of the decoded fields, and refuse other forms).
-  ChainHash add(ChainHasher& hasher, const ChainHash& prev, EventKind kind, std::uint64_t seq,
+  ChainHash add(const ChainHasher& hasher, const ChainHash& prev, EventKind kind, std::uint64_t seq,
                 std::string_view payload);
   // The finished record, valid until the next begin(). REQUIRES: at least one add() since
   // begin().
@@ -118,7 +118,7 @@ class BatchEncoder {
 
 // The chain hash of `event` after `prev`: SHA-256(prev ‖ the event's canonical bytes).
 // `scratch` holds bytes encoded again (StoredEvent::stored_canonical); reuse it across calls.
-ChainHash chain_of(ChainHasher& hasher, const ChainHash& prev, const StoredEvent& event,
+ChainHash chain_of(const ChainHasher& hasher, const ChainHash& prev, const StoredEvent& event,
                    std::string& scratch);
 
 // Decodes a record into `out` (cleared first). Corrupt or truncated input gives an error that

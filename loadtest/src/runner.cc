@@ -295,7 +295,9 @@ void Connection::on_read(std::size_t bytes) {
   if (close) return fail(false);
   if ((stopping_ || exhausted_) && in_flight_.empty()) return finish();
   pump();
-  read();
+  // pump() finishes the connection when it finds the run's requests all claimed and none in
+  // flight; a read then would fail on the closed socket and count as a transport error.
+  if (!finished_) read();
 }
 
 // Drops the connection (counting what it leaves unanswered) and opens a new one unless the

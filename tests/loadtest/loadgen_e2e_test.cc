@@ -66,13 +66,18 @@ TEST_F(LoadgenE2e, SingleVotesForTwoSecondsMatchTheTally) {
 }
 
 TEST_F(LoadgenE2e, BatchesOnADatabaseThatAlreadyHasVotesMatchTheTally) {
-  ASSERT_EQ(run_loadgen("--requests 200 --connections 2 --seed 1").exit_code, 0);
+  const Finished first = run_loadgen("--requests 200 --connections 2 --seed 1 --json");
+  ASSERT_EQ(first.exit_code, 0);
+  // A run bounded by --requests ends each connection after its last answer, with no error.
+  EXPECT_EQ(json_count(first.output, "transport_errors"), 0u);
   const Finished finished = run_loadgen(
       "--mode batch --batch-size 200 --requests 40 --connections 2 --pipeline 2 --seed 2 "
       "--verify --json");
   EXPECT_EQ(finished.exit_code, 0);
   EXPECT_EQ(json_count(finished.output, "votes"), 8000u);
   EXPECT_GT(json_count(finished.output, "accepted"), 0u);
+  EXPECT_EQ(json_count(finished.output, "transport_errors"), 0u);
+  EXPECT_EQ(json_count(finished.output, "unanswered"), 0u);
 }
 
 TEST_F(LoadgenE2e, OpenLoopSendsAtTheGivenRate) {

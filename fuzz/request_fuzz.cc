@@ -68,6 +68,8 @@ ingest::Method method_of(http::verb verb) {
   switch (verb) {
     case http::verb::get:
       return ingest::Method::get;
+    case http::verb::head:
+      return ingest::Method::head;
     case http::verb::post:
       return ingest::Method::post;
     case http::verb::put:
@@ -86,7 +88,7 @@ void check_json(std::string_view json) {
   }
 }
 
-void check_answer(const Answer& answer, bool keep_alive, bool http10 = false) {
+void check_answer(const Answer& answer, ingest::Framing framing) {
   if (answer.content_type == "application/json") {
     check_json(answer.body);
   } else if (answer.content_type == "application/x-ndjson") {
@@ -96,8 +98,9 @@ void check_answer(const Answer& answer, bool keep_alive, bool http10 = false) {
     });
   }
   std::string wire;
-  ingest::serialize_answer(answer, keep_alive, wire, http10);
+  ingest::serialize_answer(answer, framing, wire);
   http::response_parser<http::string_body> parser;
+  parser.skip(framing.head);  // the answer to a HEAD has no body, whatever its length says
   parser.body_limit(wire.size());
   boost::beast::error_code ec;
   const std::size_t used = parser.put(asio::buffer(wire.data(), wire.size()), ec);
@@ -108,7 +111,12 @@ void check_answer(const Answer& answer, bool keep_alive, bool http10 = false) {
   if (response.result_int() != static_cast<unsigned>(answer.http_code)) {
     fail("serialize_answer: wrong status code");
   }
-  if (response.body() != answer.body) fail("serialize_answer: body changed on the wire");
+  if (response.body() != (framing.head ? std::string() : answer.body)) {
+    fail("serialize_answer: body changed on the wire");
+  }
+  if (response.keep_alive() != (framing.keep_alive && !answer.close)) {
+    fail("serialize_answer: keep-alive changed on the wire");
+  }
 }
 
 class Handler {
@@ -348,7 +356,7 @@ void run(std::string_view input) {
         const auto content_length = parser.content_length();
         if (content_length && *content_length > limit) {
           check_answer(ingest::error_answer(VoteStatus::too_large, "body: over the size limit"),
-                       false);
+                       {.keep_alive = false});
           return;  // the session closes: the body is not read
         }
         parser.body_limit(limit);
@@ -362,7 +370,7 @@ void run(std::string_view input) {
       check_answer(
           ingest::error_answer(too_large ? VoteStatus::too_large : VoteStatus::invalid,
                                "request: rejected", ec == http::error::header_limit ? 431 : 0),
-          false);
+          {.keep_alive = false});
       return;
     }
     if (!reference.is_done()) fail("RequestParser: done before Beast's parser");
@@ -377,7 +385,9 @@ void run(std::string_view input) {
       fail("RequestParser: keep-alive differs from the message's");
     }
     const Answer answer = handler.handle(request);
-    check_answer(answer, parser.keep_alive(), request.version == 10);
+    check_answer(answer, {.keep_alive = parser.keep_alive(),
+                          .http10 = request.version == 10,
+                          .head = request.method == http::verb::head});
     if (!parser.keep_alive()) return;
   }
 }

@@ -33,7 +33,7 @@ void check_answer(const engine::Decision& decision) {
     fail("vote_answer: body is not a JSON object");
   }
   std::string wire;
-  ingest::serialize_answer(answer, true, wire);
+  ingest::serialize_answer(answer, {}, wire);
   if (wire.size() < answer.body.size()) fail("serialize_answer: shorter than its body");
 }
 

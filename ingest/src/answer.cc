@@ -163,20 +163,22 @@ Answer json_answer(std::string body, int http_code) {
   return answer;
 }
 
-void serialize_answer(const Answer& answer, bool keep_alive, std::string& out, bool http10) {
-  out.reserve(out.size() + 160 + answer.body.size());
+void serialize_answer(const Answer& answer, Framing framing, std::string& out) {
+  out.reserve(out.size() + 160 + (framing.head ? 0 : answer.body.size()));
   out += "HTTP/1.1 ";
   append_number(out, static_cast<std::uint64_t>(answer.http_code));
   out += ' ';
   out += reason_phrase(answer.http_code);
   out += "\r\nServer: tally\r\nContent-Type: ";
   out += answer.content_type;
-  if (answer.content_type == "application/json" ||
-      answer.content_type == "application/x-ndjson") {
+  if (answer.content_type == "application/json" || answer.content_type == "application/x-ndjson" ||
+      answer.content_type == "text/event-stream") {
     out += "; charset=utf-8";
   }
-  out += "\r\nContent-Length: ";
-  append_number(out, answer.body.size());
+  if (!answer.unbounded) {
+    out += "\r\nContent-Length: ";
+    append_number(out, answer.body.size());
+  }
   if (answer.retry_after) {
     out += "\r\nRetry-After: ";
     append_number(out, kRetryAfterSeconds);
@@ -186,13 +188,13 @@ void serialize_answer(const Answer& answer, bool keep_alive, std::string& out, b
     out += "\r\nAllow: ";
     out += answer.allow;
   }
-  if (!keep_alive || answer.close) {
+  if (!framing.keep_alive || answer.close) {
     out += "\r\nConnection: close";
-  } else if (http10) {
+  } else if (framing.http10) {
     out += "\r\nConnection: keep-alive";
   }
   out += "\r\n\r\n";
-  out += answer.body;
+  if (!framing.head) out += answer.body;
 }
 
 }  // namespace tally::ingest

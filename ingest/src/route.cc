@@ -6,9 +6,15 @@
 namespace tally::ingest {
 namespace {
 
+constexpr std::string_view kGetAndHead = "GET, HEAD";
+
+bool takes(Method method, Method wanted) {
+  return method == wanted || (method == Method::head && wanted == Method::get);
+}
+
 Route only(Method method, Method wanted, Endpoint endpoint, std::string_view allow) {
   Route result;
-  if (method == wanted) {
+  if (takes(method, wanted)) {
     result.endpoint = endpoint;
   } else {
     result.endpoint = Endpoint::method_not_allowed;
@@ -27,7 +33,7 @@ Route route(Method method, std::string_view target) {
   if (path == "/v1/votes") return only(method, Method::post, Endpoint::vote, "POST");
   if (path == "/v1/votes:batch") return only(method, Method::post, Endpoint::vote_batch, "POST");
   if (path == "/v1/campaigns" || path == kCampaignPrefix) {
-    return only(method, Method::get, Endpoint::campaign_list, "GET");
+    return only(method, Method::get, Endpoint::campaign_list, kGetAndHead);
   }
   if (path.starts_with(kCampaignPrefix)) {
     const std::string_view rest = path.substr(kCampaignPrefix.size());
@@ -36,22 +42,22 @@ Route route(Method method, std::string_view target) {
     if (id.empty()) return {};
     Route result;
     if (slash == std::string_view::npos) {
-      if (method == Method::get) {
+      if (takes(method, Method::get)) {
         result.endpoint = Endpoint::campaign_get;
       } else if (method == Method::put) {
         result.endpoint = Endpoint::campaign_put;
       } else {
         result.endpoint = Endpoint::method_not_allowed;
-        result.allow = "GET, PUT";
+        result.allow = "GET, HEAD, PUT";
       }
     } else {
       const std::string_view sub = rest.substr(slash);
       if (sub == "/tally") {
-        result = only(method, Method::get, Endpoint::tally, "GET");
+        result = only(method, Method::get, Endpoint::tally, kGetAndHead);
       } else if (sub == "/tally/stream") {
-        result = only(method, Method::get, Endpoint::tally_stream, "GET");
+        result = only(method, Method::get, Endpoint::tally_stream, kGetAndHead);
       } else if (sub == "/fraud") {
-        result = only(method, Method::get, Endpoint::fraud, "GET");
+        result = only(method, Method::get, Endpoint::fraud, kGetAndHead);
       } else {
         return {};
       }
@@ -67,15 +73,15 @@ Route route(Method method, std::string_view target) {
         seq == 0) {
       return {};
     }
-    Route result = only(method, Method::get, Endpoint::vote_event, "GET");
+    Route result = only(method, Method::get, Endpoint::vote_event, kGetAndHead);
     result.seq = seq;
     return result;
   }
-  if (path == "/metrics") return only(method, Method::get, Endpoint::metrics, "GET");
-  if (path == "/healthz") return only(method, Method::get, Endpoint::healthz, "GET");
-  if (path == "/readyz") return only(method, Method::get, Endpoint::readyz, "GET");
+  if (path == "/metrics") return only(method, Method::get, Endpoint::metrics, kGetAndHead);
+  if (path == "/healthz") return only(method, Method::get, Endpoint::healthz, kGetAndHead);
+  if (path == "/readyz") return only(method, Method::get, Endpoint::readyz, kGetAndHead);
   if (path == "/" || path == "/index.html" || path.starts_with("/web/")) {
-    return only(method, Method::get, Endpoint::dashboard, "GET");
+    return only(method, Method::get, Endpoint::dashboard, kGetAndHead);
   }
   return {};
 }

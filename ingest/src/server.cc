@@ -84,6 +84,8 @@ constexpr std::size_t kKeptLines = 64;
 Method method_of(http::verb verb) {
   switch (verb) {
     case http::verb::get: return Method::get;
+    case http::verb::head:
+      return Method::head;
     case http::verb::post: return Method::post;
     case http::verb::put: return Method::put;
     default: return Method::other;
@@ -1033,6 +1035,13 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   void start_stream(Slot& slot, std::string_view campaign_id) {
     auto tally = server_.engine.tally(campaign_id);
     if (!tally) return finish(slot, error_answer(VoteStatus::unknown_campaign, {}));
+    if (slot.request.method == http::verb::head) {
+      // What a GET would start, without starting it; the connection stays usable.
+      Answer head;
+      head.content_type = "text/event-stream";
+      head.unbounded = true;
+      return finish(slot, std::move(head));
+    }
     if (!server_.open_tally_stream()) {
       return finish(slot, error_answer(VoteStatus::overloaded,
                                        "server: too many tally streams, retry later"));
@@ -1147,7 +1156,11 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     if (server_.metrics != nullptr) count_answer(slot, answer);
     server_.release_body_bytes(std::exchange(slot.reserved_body_bytes, 0));
     slot.close = answer.close || !slot.keep_alive;
-    serialize_answer(answer, !slot.close, slot.wire, slot.request.version == 10);
+    serialize_answer(answer,
+                     {.keep_alive = !slot.close,
+                      .http10 = slot.request.version == 10,
+                      .head = slot.request.method == http::verb::head},
+                     slot.wire);
     if (answer.body.capacity() <= kKeptAnswerBodyBytes) slot.spare_body = std::move(answer.body);
     slot.ready = true;
     slot.request.clear_body();

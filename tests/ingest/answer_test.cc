@@ -63,7 +63,7 @@ TEST(Answer, OnlyRetryableErrorsCarryRetryAfter) {
   EXPECT_TRUE(error_answer(VoteStatus::unavailable, {}).retry_after);
   EXPECT_FALSE(error_answer(VoteStatus::invalid, {}).retry_after);
   std::string wire;
-  serialize_answer(error_answer(VoteStatus::overloaded, {}), true, wire);
+  serialize_answer(error_answer(VoteStatus::overloaded, {}), {}, wire);
   EXPECT_NE(wire.find("HTTP/1.1 503 Service Unavailable\r\n"), std::string::npos);
   EXPECT_NE(wire.find("\r\nRetry-After: 1\r\n"), std::string::npos);
   EXPECT_EQ(wire.find("Connection: close"), std::string::npos);
@@ -78,7 +78,7 @@ TEST(Answer, SerializedAnswerHasLengthAndCloseWhenAsked) {
   Answer answer = json_answer(R"({"status":"ok"})");
   answer.close = true;
   std::string wire;
-  serialize_answer(answer, true, wire);
+  serialize_answer(answer, {}, wire);
   EXPECT_EQ(wire,
             "HTTP/1.1 200 OK\r\nServer: tally\r\nContent-Type: application/json; charset=utf-8\r\n"
             "Content-Length: 15\r\nConnection: close\r\n\r\n{\"status\":\"ok\"}");
@@ -87,15 +87,32 @@ TEST(Answer, SerializedAnswerHasLengthAndCloseWhenAsked) {
 TEST(Answer, AnHttp10AnswerThatKeepsTheConnectionSaysSo) {
   const Answer answer = json_answer(R"({"status":"ok"})");
   std::string kept;
-  serialize_answer(answer, true, kept, /*http10=*/true);
+  serialize_answer(answer, {.http10 = true}, kept);
   EXPECT_NE(kept.find("\r\nConnection: keep-alive\r\n"), std::string::npos);
   std::string closed;
-  serialize_answer(answer, false, closed, /*http10=*/true);
+  serialize_answer(answer, {.keep_alive = false, .http10 = true}, closed);
   EXPECT_NE(closed.find("\r\nConnection: close\r\n"), std::string::npos);
   EXPECT_EQ(closed.find("keep-alive"), std::string::npos);
   std::string http11;
-  serialize_answer(answer, true, http11);
+  serialize_answer(answer, {}, http11);
   EXPECT_EQ(http11.find("Connection:"), std::string::npos);
+}
+
+TEST(Answer, AHeadAnswerHasTheGetAnswersHeadersAndNoBody) {
+  const Answer answer = json_answer(R"({"status":"ok"})");
+  std::string wire;
+  serialize_answer(answer, {.head = true}, wire);
+  EXPECT_EQ(wire,
+            "HTTP/1.1 200 OK\r\nServer: tally\r\nContent-Type: application/json; charset=utf-8\r\n"
+            "Content-Length: 15\r\n\r\n");
+  Answer stream;
+  stream.content_type = "text/event-stream";
+  stream.unbounded = true;
+  wire.clear();
+  serialize_answer(stream, {.head = true}, wire);
+  EXPECT_EQ(wire,
+            "HTTP/1.1 200 OK\r\nServer: tally\r\nContent-Type: text/event-stream; charset=utf-8"
+            "\r\n\r\n");
 }
 
 TEST(Tokens, ClassifiesBearerTokens) {

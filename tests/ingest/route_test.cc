@@ -38,8 +38,18 @@ TEST(Route, WrongMethodOnAKnownPathIsMethodNotAllowedWithAllow) {
   const Route r = route(Method::get, "/v1/votes");
   EXPECT_EQ(r.endpoint, Endpoint::method_not_allowed);
   EXPECT_EQ(r.allow, "POST");
-  EXPECT_EQ(route(Method::post, "/v1/campaigns/x").allow, "GET, PUT");
+  EXPECT_EQ(route(Method::post, "/v1/campaigns/x").allow, "GET, HEAD, PUT");
   EXPECT_EQ(route(Method::other, "/healthz").endpoint, Endpoint::method_not_allowed);
+  EXPECT_EQ(route(Method::other, "/healthz").allow, "GET, HEAD");
+  EXPECT_EQ(route(Method::head, "/v1/votes").allow, "POST");
+}
+
+TEST(Route, HeadGoesWhereGetGoes) {
+  for (const char* target : {"/v1/campaigns", "/v1/campaigns/x", "/v1/campaigns/x/tally",
+                             "/v1/campaigns/x/tally/stream", "/v1/campaigns/x/fraud", "/v1/votes/7",
+                             "/metrics", "/healthz", "/readyz", "/", "/web/app.js"}) {
+    EXPECT_EQ(route(Method::head, target).endpoint, route(Method::get, target).endpoint) << target;
+  }
 }
 
 TEST(Route, UnknownPathsAndBadSeqsAreNotFound) {

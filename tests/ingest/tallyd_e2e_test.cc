@@ -156,6 +156,32 @@ TEST_F(TallydTest, ReadEndpointsAnswerTheirDocuments) {
   EXPECT_EQ(client.request("GET", "/healthz").status, 200);
 }
 
+TEST_F(TallydTest, HeadAnswersWithTheHeadersOfGetAndNoBody) {
+  HttpClient client(server_.port());
+  const std::string tally = std::string("/v1/campaigns/") + kDemo + "/tally";
+  const HttpAnswer get = client.request("GET", tally);
+  ASSERT_EQ(get.status, 200);
+  // On one connection: a body sent after a HEAD answer would be read as the next answer.
+  const HttpAnswer head = client.request("HEAD", tally);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.has_header("Content-Length: " + std::to_string(get.body.size())))
+      << head.headers;
+  EXPECT_TRUE(head.body.empty());
+  const HttpAnswer stream = client.request("HEAD", tally + "/stream");
+  EXPECT_EQ(stream.status, 200);
+  EXPECT_TRUE(stream.has_header("Content-Type: text/event-stream")) << stream.headers;
+  EXPECT_FALSE(stream.has_header("Content-Length")) << stream.headers;
+  EXPECT_EQ(client.request("HEAD", "/healthz").status, 200);
+  EXPECT_EQ(client.request("HEAD", "/v1/campaigns/nope/tally").status, 404);
+  const HttpAnswer vote = client.request("HEAD", "/v1/votes");
+  EXPECT_EQ(vote.status, 405);
+  EXPECT_TRUE(vote.has_header("Allow: POST")) << vote.headers;
+  const HttpAnswer other = client.request("DELETE", "/healthz");
+  EXPECT_EQ(other.status, 405);
+  EXPECT_TRUE(other.has_header("Allow: GET, HEAD")) << other.headers;
+  EXPECT_EQ(client.request("GET", "/healthz").status, 200);
+}
+
 TEST_F(TallydTest, PutCampaignCreatesUpdatesAndRefusesCountingChangesAfterVotes) {
   HttpClient client(server_.port());
   std::string definition = R"({"id":"put-test","title":"t","opens_at":"2000-01-01T00:00:00Z",)"

@@ -105,8 +105,8 @@ class HttpClient {
 
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 
-  // Reads one answer (status line, headers, Content-Length body).
-  HttpAnswer read_answer() {
+  // Reads one answer (status line, headers, Content-Length body; no body after a HEAD).
+  HttpAnswer read_answer(bool after_head = false) {
     HttpAnswer answer;
     std::size_t header_end;
     while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
@@ -122,12 +122,13 @@ class HttpClient {
       const std::size_t at = head.find(name);
       if (at != std::string::npos) length = std::strtoull(head.c_str() + at + 16, nullptr, 10);
     }
+    if (after_head) length = 0;
     while (buffer_.size() < length) {
       if (!fill()) return answer;
     }
     answer.body = buffer_.substr(0, length);
     buffer_.erase(0, length);
-    if (status / 100 == 1) return read_answer();  // 100 Continue
+    if (status / 100 == 1) return read_answer(after_head);  // 100 Continue
     answer.status = status;
     return answer;
   }
@@ -146,7 +147,7 @@ class HttpClient {
                      const std::string& body = {}, const std::string& token = {},
                      const std::string& extra_headers = {}) {
     if (!send_raw(format(method, target, body, token, extra_headers))) return {};
-    return read_answer();
+    return read_answer(method == "HEAD");
   }
 
   static std::string format(const std::string& method, const std::string& target,

@@ -37,6 +37,16 @@ struct Answer {
   std::string_view allow;
   // Close the connection after this answer (the stream cannot be trusted any more).
   bool close = false;
+  // The body's length is not known ahead (the HEAD answer of an event stream): no
+  // Content-Length.
+  bool unbounded = false;
+};
+
+// How an answer is framed for the request it answers.
+struct Framing {
+  bool keep_alive = true;  // false: `Connection: close`
+  bool http10 = false;     // an HTTP/1.0 request: a kept connection says `Connection: keep-alive`
+  bool head = false;       // a HEAD request: the GET answer's headers, no body (RFC 9110 9.3.2)
 };
 
 // The error answer of a vote status (anything but accepted/duplicate, which are vote answers).
@@ -61,7 +71,7 @@ Answer json_answer(std::string body, int http_code = 200);
 
 // Appends the HTTP/1.1 bytes of `answer` (status line, headers, body) to `out`. An answer
 // that does not keep the connection says `Connection: close`; one to an HTTP/1.0 request
-// (`http10`) that does says `Connection: keep-alive`, without which such a client closes.
-void serialize_answer(const Answer& answer, bool keep_alive, std::string& out, bool http10 = false);
+// that does says `Connection: keep-alive`, without which such a client closes.
+void serialize_answer(const Answer& answer, Framing framing, std::string& out);
 
 }  // namespace tally::ingest

@@ -27,7 +27,8 @@ enum class Endpoint : std::uint8_t {
   dashboard,        // GET / and GET /web/{file}
 };
 
-enum class Method : std::uint8_t { get, post, put, other };
+// HEAD is routed as GET (RFC 9110 9.3.2): the same answer without its body.
+enum class Method : std::uint8_t { get, head, post, put, other };
 
 // What a caller must present (DESIGN.md "Auth").
 enum class Access : std::uint8_t {
@@ -47,9 +48,9 @@ struct Route {
 };
 
 // Routes `target` (path plus optional query, which is ignored). A path that exists with
-// another method gives method_not_allowed; an unknown path or a malformed {seq} gives
-// not_found. Campaign ids are not validated here: an id that cannot exist answers
-// unknown_campaign (or a PUT's id check answers invalid).
+// another method gives method_not_allowed (HEAD goes wherever GET does); an unknown path or a
+// malformed {seq} gives not_found. Campaign ids are not validated here: an id that cannot exist
+// answers unknown_campaign (or a PUT's id check answers invalid).
 Route route(Method method, std::string_view target);
 
 Access access_of(Endpoint endpoint);

@@ -192,7 +192,7 @@ class Handler {
       return std::nullopt;
     }
     const ingest::Access access = ingest::access_of(endpoint);
-    if (access == ingest::Access::read) return std::nullopt;
+    if (access == ingest::Access::open || access == ingest::Access::read) return std::nullopt;
     const ingest::TokenKind kind = tokens_.check(request.authorization);
     if (kind == ingest::TokenKind::none || kind == ingest::TokenKind::wrong) {
       return ingest::error_answer(VoteStatus::unauthorized, {});

@@ -1,32 +1,70 @@
 // tally dashboard: live tallies over Server-Sent Events (/v1/campaigns/{id}/tally/stream),
 // answers by status from /metrics, fraud signals from /v1/campaigns/{id}/fraud.
-// No libraries, no build step: served as is by tallyd.
+// No libraries, no build step: served as is by tallyd. Under --protect-reads every read
+// carries a token (asked for in a form, or given as #token=… in the URL).
 'use strict';
 
 const TOP_LINE = 10;            // the campaign picks ten
 const RATE_WINDOW_S = 300;      // votes/s chart: last five minutes
 const POLL_MS = 5000;           // /metrics and /fraud refresh
+const TOKEN_KEY = 'tally-token';  // sessionStorage: this tab only
 
 const LABELS = {
   en: {
-    campaign: 'Campaign', board: 'Leaderboard', votes: 'votes', suspect: 'suspect',
-    seq: 'as of seq', clean: 'votes', suspectPart: 'suspect part', rate: 'Votes per second',
-    rateNote: 'last 5 minutes, now', statuses: 'Answers by status', fraud: 'Fraud signals',
-    cut: 'top-10 line', fraudNA: 'Fraud signals are not available on this server yet.',
-    flags: 'Flags', ips: 'Top IPs', subnets: 'Top subnets', devices: 'Top devices',
-    alerts: 'Alerts', none: 'none', noCampaign: 'No campaign', loading: 'loading…',
+    campaign: 'Campaign',
+    board: 'Leaderboard',
+    votes: 'votes',
+    suspect: 'suspect',
+    seq: 'as of seq',
+    clean: 'votes',
+    suspectPart: 'suspect part',
+    rate: 'Votes per second',
+    rateNote: 'last 5 minutes, now',
+    statuses: 'Answers by status',
+    fraud: 'Fraud signals',
+    cut: 'top-10 line',
+    fraudNA: 'Fraud signals are not available on this server yet.',
+    flags: 'Flags',
+    ips: 'Top IPs',
+    subnets: 'Top subnets',
+    devices: 'Top devices',
+    alerts: 'Alerts',
+    none: 'none',
+    noCampaign: 'No campaign',
+    loading: 'loading…',
+    token: 'Read token',
+    open: 'Open',
+    tokenNeeded: 'This server needs a token for its tallies',
     footer: 'tally · committed votes only · updates at least once a second while votes arrive',
-    states: { scheduled: 'scheduled', open: 'open', closed: 'closed' },
+    states: {scheduled: 'scheduled', open: 'open', closed: 'closed'},
   },
   zh: {
-    campaign: '投票活动', board: '实时排行', votes: '票', suspect: '可疑票',
-    seq: '截至序号', clean: '有效票', suspectPart: '其中可疑', rate: '每秒票数',
-    rateNote: '最近 5 分钟，当前', statuses: '按状态统计的应答', fraud: '刷票信号',
-    cut: '前十名线', fraudNA: '本服务器暂未提供刷票信号。',
-    flags: '标记', ips: 'IP 排行', subnets: '网段排行', devices: '设备排行',
-    alerts: '告警', none: '无', noCampaign: '暂无投票活动', loading: '加载中…',
+    campaign: '投票活动',
+    board: '实时排行',
+    votes: '票',
+    suspect: '可疑票',
+    seq: '截至序号',
+    clean: '有效票',
+    suspectPart: '其中可疑',
+    rate: '每秒票数',
+    rateNote: '最近 5 分钟，当前',
+    statuses: '按状态统计的应答',
+    fraud: '刷票信号',
+    cut: '前十名线',
+    fraudNA: '本服务器暂未提供刷票信号。',
+    flags: '标记',
+    ips: 'IP 排行',
+    subnets: '网段排行',
+    devices: '设备排行',
+    alerts: '告警',
+    none: '无',
+    noCampaign: '暂无投票活动',
+    loading: '加载中…',
+    token: '读取令牌',
+    open: '打开',
+    tokenNeeded: '本服务器查看票数需要令牌',
     footer: 'tally · 仅统计已落盘的选票 · 有新票时每秒至少刷新一次',
-    states: { scheduled: '未开始', open: '进行中', closed: '已结束' },
+    states: {scheduled: '未开始', open: '进行中', closed: '已结束'},
   },
 };
 
@@ -79,14 +117,52 @@ function applyLabels() {
   for (const [id, value] of Object.entries(text)) $(id).textContent = value;
 }
 
+// Reads are public unless tallyd runs with --protect-reads. Then each one carries a token:
+// one typed into the form, or given in the URL's fragment (#token=…: a fragment is never
+// sent to a server, so it stays out of access logs), kept for this tab and taken out of the
+// address bar.
+function takeTokenFromUrl() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const given = fragment.get('token');
+  if (!given) return;
+  sessionStorage.setItem(TOKEN_KEY, given);
+  fragment.delete('token');
+  const url = new URL(location.href);
+  url.hash = fragment.toString();
+  history.replaceState(null, '', url);
+}
+
+const token = () => sessionStorage.getItem(TOKEN_KEY) || '';
+const authHeaders = () => (token() ? {Authorization: 'Bearer ' + token()} : {});
+
+function askForToken() {
+  sessionStorage.removeItem(TOKEN_KEY);  // none, or one the server refused
+  document.body.dataset.auth = 'needed';
+  $('auth').hidden = false;
+  // The campaign, and so the page's language, is not known before the first read.
+  const both = (key) => LABELS.zh[key] + ' · ' + LABELS.en[key];
+  $('token-label').textContent = both('token');
+  $('token-submit').textContent = both('open');
+  $('title').textContent = both('tokenNeeded');
+  $('token').focus();
+}
+
 async function getJson(url) {
-  const answer = await fetch(url, { cache: 'no-store' });
+  const answer = await fetch(url, {cache: 'no-store', headers: authHeaders()});
   if (!answer.ok) throw Object.assign(new Error(url + ': ' + answer.status), { status: answer.status });
   return answer.json();
 }
 
 async function loadCampaigns() {
-  const doc = await getJson('/v1/campaigns');
+  let doc;
+  try {
+    doc = await getJson('/v1/campaigns');
+  } catch (e) {
+    if (e.status === 401) return askForToken();
+    throw e;
+  }
+  $('auth').hidden = true;
+  document.body.dataset.auth = token() ? 'given' : 'public';
   state.campaigns = doc.campaigns || [];
   const select = $('campaign');
   select.replaceChildren();
@@ -120,21 +196,85 @@ function selectCampaign(id) {
 
 function startTally() {
   if (state.source) state.source.close();
+  state.source = null;
+  clearInterval(state.pollTimer);
   const id = encodeURIComponent(state.campaign.id);
   // A first snapshot by plain GET, so the page shows the tally even before the stream opens.
   getJson('/v1/campaigns/' + id + '/tally').then(renderTally).catch(() => {});
   if (!window.EventSource || new URLSearchParams(location.search).get('stream') === '0') {
-    clearInterval(state.pollTimer);
     state.pollTimer = setInterval(() => {
       getJson('/v1/campaigns/' + id + '/tally').then(renderTally).catch(() => {});
     }, 1000);
     return;
   }
+  if (token()) return streamWithToken('/v1/campaigns/' + id + '/tally/stream');
   const source = new EventSource('/v1/campaigns/' + id + '/tally/stream');
   state.source = source;
   source.addEventListener('tally', (event) => renderTally(JSON.parse(event.data)));
   source.onopen = () => { $('live').className = 'live on'; };
   source.onerror = () => { $('live').className = 'live off'; };
+}
+
+// EventSource cannot send an Authorization header, so with a token the stream is read with
+// fetch and its events are parsed here: fields line by line, an event ends at a blank line
+// (tallyd ends lines with \n only), `id` is sent back as Last-Event-ID when a dropped stream
+// is opened again after `retry` ms, as EventSource does.
+function streamWithToken(url) {
+  const control = new AbortController();
+  state.source = {close: () => control.abort()};
+  let lastId = '';
+  let retryMs = 3000;
+  const dispatch = (block) => {
+    let type = 'message';
+    const data = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) continue;  // a comment: the server's keep-alive
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'event')
+        type = value;
+      else if (field === 'data')
+        data.push(value);
+      else if (field === 'id')
+        lastId = value;
+      else if (field === 'retry' && /^[0-9]+$/.test(value))
+        retryMs = Number(value);
+    }
+    if (type === 'tally' && data.length > 0) renderTally(JSON.parse(data.join('\n')));
+  };
+  const open = async () => {
+    try {
+      const headers = authHeaders();
+      if (lastId) headers['Last-Event-ID'] = lastId;
+      const answer = await fetch(url, {headers, cache: 'no-store', signal: control.signal});
+      if (answer.status === 401) {
+        control.abort();
+        return askForToken();
+      }
+      if (!answer.ok || !answer.body) throw new Error(url + ': ' + answer.status);
+      $('live').className = 'live on';
+      const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const {value, done} = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          dispatch(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch (e) {
+      // A dropped connection, or the abort of a campaign change (checked below).
+    }
+    if (control.signal.aborted) return;
+    $('live').className = 'live off';
+    setTimeout(open, retryMs);
+  };
+  open();
 }
 
 function candidateInfo(id) {
@@ -229,7 +369,8 @@ function parseStatuses(text) {
 async function refreshStatuses() {
   let rows;
   try {
-    const answer = await fetch('/metrics', { cache: 'no-store' });
+    const answer = await fetch('/metrics', {cache: 'no-store', headers: authHeaders()});
+    if (!answer.ok) return;
     rows = parseStatuses(await answer.text());
   } catch (e) {
     return;
@@ -282,6 +423,15 @@ function refreshSide() {
 }
 
 $('campaign').addEventListener('change', (event) => selectCampaign(event.target.value));
+$('auth').addEventListener('submit', (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
+  $('token').value = '';
+  loadCampaigns().catch((e) => {
+    $('title').textContent = 'tally: ' + e.message;
+  });
+});
+takeTokenFromUrl();
 window.addEventListener('resize', drawRate);
 setInterval(refreshSide, POLL_MS);
 setInterval(drawRate, 1000);

@@ -94,6 +94,8 @@ Access access_of(Endpoint endpoint) {
     case Endpoint::campaign_put:
     case Endpoint::vote_event:
       return Access::admin;
+    case Endpoint::dashboard:
+      return Access::open;
     default:
       return Access::read;
   }

@@ -214,6 +214,7 @@ struct ServerState {
       return std::nullopt;
     }
     const Access access = access_of(endpoint);
+    if (access == Access::open) return std::nullopt;
     if (access == Access::read && !options.protect_reads) return std::nullopt;
     const TokenKind kind = tokens.check(authorization);
     if (kind == TokenKind::none || kind == TokenKind::wrong) {

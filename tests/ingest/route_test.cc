@@ -67,6 +67,7 @@ TEST(Route, AccessFollowsTheApiTable) {
   EXPECT_EQ(access_of(Endpoint::vote_event), Access::admin);
   EXPECT_EQ(access_of(Endpoint::tally), Access::read);
   EXPECT_EQ(access_of(Endpoint::healthz), Access::read);
+  EXPECT_EQ(access_of(Endpoint::dashboard), Access::open);
 }
 
 }  // namespace

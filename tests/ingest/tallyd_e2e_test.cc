@@ -629,6 +629,15 @@ TEST(TallydProtectReads, ReadsNeedATokenWhenProtected) {
   EXPECT_EQ(
       client.request("GET", "/v1/campaigns/ordos-2023-zuimei/tally", {}, server.ingest_token()).status,
       200);
+  for (const char* read :
+       {"/v1/campaigns", "/metrics", "/healthz", "/v1/campaigns/ordos-2023-zuimei/tally/stream"}) {
+    EXPECT_EQ(client.request("HEAD", read).status, 401) << read;
+  }
+  // The dashboard's files hold no data, and a browser cannot send a token for a page: they
+  // stay public, and the page asks for a token for its reads.
+  for (const char* file : {"/", "/web/app.js", "/web/style.css"}) {
+    EXPECT_EQ(client.request("GET", file).status, 200) << file;
+  }
 }
 
 TEST(TallydTokens, GivenTokensFileIsUsedAndReloadedOnSighup) {

@@ -358,6 +358,14 @@ TEST(TallyStreamLimit, StreamsOverTheLimitAre503) {
   EXPECT_NE(second.head().find("Retry-After"), std::string::npos);
 }
 
+// Headless Chromium with a profile of its own under `dir`, pages given 5 s of virtual time.
+std::string chromium_command(const std::filesystem::path& dir) {
+  return "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+         "--disable-background-networking --disable-component-update --disable-sync "
+         "--disable-dev-shm-usage --user-data-dir=" +
+         (dir / "chromium").string() + " --virtual-time-budget=5000 ";
+}
+
 TEST_F(MetricsE2eTest, DashboardShowsPostedVotesInHeadlessChromium) {
   ASSERT_TRUE(have_tool("chromium")) << "chromium missing: run scripts/install-deps.sh";
   vote("c09", "ivan");
@@ -365,11 +373,7 @@ TEST_F(MetricsE2eTest, DashboardShowsPostedVotesInHeadlessChromium) {
   vote("c11", "ivan");
   const std::string url =
       "http://127.0.0.1:" + std::to_string(server_.port()) + "/?campaign=" + kDemo + "&stream=0";
-  const std::string chromium =
-      "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-      "--disable-background-networking --disable-component-update --disable-sync "
-      "--disable-dev-shm-usage --user-data-dir=" +
-      (server_.dir() / "chromium").string() + " --virtual-time-budget=5000 ";
+  const std::string chromium = chromium_command(server_.dir());
   const CommandResult dom = run(chromium + "--dump-dom '" + url + "' 2>/dev/null");
   ASSERT_EQ(dom.code, 0) << dom.out;
   EXPECT_NE(dom.out.find(R"(data-candidate="c09" data-votes="2")"), std::string::npos) << dom.out;
@@ -389,6 +393,40 @@ TEST_F(MetricsE2eTest, DashboardShowsPostedVotesInHeadlessChromium) {
   if (const char* keep = std::getenv("TALLY_DASHBOARD_PNG")) {
     std::filesystem::copy_file(png, keep, std::filesystem::copy_options::overwrite_existing);
   }
+}
+
+// Under --protect-reads the page loads (its files hold no data), asks for a token, and with
+// one (here in the URL's fragment) reads the tally, the metrics, the fraud view and, since
+// EventSource cannot send the token, the stream through fetch.
+TEST(DashboardProtectedReads, AsksForATokenAndReadsWithOne) {
+  ASSERT_TRUE(have_tool("chromium")) << "chromium missing: run scripts/install-deps.sh";
+  TallydProcess server;
+  ASSERT_TRUE(server.start({"--demo", "--protect-reads"})) << server.log();
+  HttpClient client(server.port());
+  ASSERT_EQ(client.request("POST", "/v1/votes", ballot("c04", "kim"), server.ingest_token()).status,
+            200);
+  const std::string page =
+      "http://127.0.0.1:" + std::to_string(server.port()) + "/?campaign=" + kDemo;
+  const std::string chromium = chromium_command(server.dir());
+
+  const CommandResult without = run(chromium + "--dump-dom '" + page + "&stream=0' 2>/dev/null");
+  ASSERT_EQ(without.code, 0) << without.out;
+  EXPECT_NE(without.out.find(R"(data-auth="needed")"), std::string::npos) << without.out;
+  EXPECT_EQ(without.out.find("data-candidate="), std::string::npos);
+
+  const std::string fragment = "#token=" + server.ingest_token();
+  const CommandResult polled =
+      run(chromium + "--dump-dom '" + page + "&stream=0" + fragment + "' 2>/dev/null");
+  ASSERT_EQ(polled.code, 0) << polled.out;
+  EXPECT_NE(polled.out.find(R"(data-auth="given")"), std::string::npos) << polled.out;
+  EXPECT_NE(polled.out.find(R"(data-candidate="c04" data-votes="1")"), std::string::npos);
+  EXPECT_NE(polled.out.find(R"(data-status="accepted")"), std::string::npos);
+  EXPECT_NE(polled.out.find(R"(data-available="true")"), std::string::npos);
+
+  const CommandResult streamed = run(chromium + "--dump-dom '" + page + fragment + "' 2>/dev/null");
+  ASSERT_EQ(streamed.code, 0) << streamed.out;
+  EXPECT_NE(streamed.out.find(R"(class="live on")"), std::string::npos) << streamed.out;
+  EXPECT_NE(streamed.out.find(R"(data-candidate="c04" data-votes="1")"), std::string::npos);
 }
 
 }  // namespace

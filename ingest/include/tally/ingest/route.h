@@ -32,6 +32,8 @@ enum class Method : std::uint8_t { get, head, post, put, other };
 
 // What a caller must present (DESIGN.md "Auth").
 enum class Access : std::uint8_t {
+  open,    // always public: the dashboard's own files, which hold no data (a browser cannot
+           // send a bearer token for a page it loads; the page asks for one for its reads)
   read,    // public unless --protect-reads, then any valid token
   ingest,  // an ingest token (admin tokens also ingest)
   admin,   // an admin token

@@ -352,12 +352,13 @@ Decision Engine::decide(const Ballot& ballot, FieldCheck fields, const BallotKey
     if (attempt == kMaxAttempts) return reject(VoteStatus::overloaded);
     CampaignState* state = find_state(ballot.campaign);
     if (state == nullptr) return reject(VoteStatus::unknown_campaign);
-    const std::int64_t now_ms = clock_.now_ms();
-    const std::uint64_t base_seq = as_of_seq();
     // prefetch() worked out the keys, and loaded the request-id slots, for this state. (A
     // state lives as long as the engine, in retired maps, so its address is never reused.)
     const BallotKeys* known =
         keys != nullptr && keys->state_ == state && keys->same_ballot(ballot) ? keys : nullptr;
+    // A second attempt reads the clock: the first was judged on a version or a day since gone.
+    const std::int64_t now_ms = known != nullptr && attempt == 0 ? known->now_ms_ : clock_.now_ms();
+    const std::uint64_t base_seq = as_of_seq();
 
     // A known request_id answers before anything else about the ballot.
     Key128 request = {};
@@ -523,6 +524,7 @@ void Engine::prefetch(const Ballot& ballot, BallotKeys& keys) const {
   keys.state_ = state;
   keys.ballot_ = ballot;
   const std::int64_t now_ms = clock_.now_ms();
+  keys.now_ms_ = now_ms;
   const std::uint64_t base_seq = as_of_seq();
   // Only live generations: making one is decide()'s job, with its rules about periods.
   if (!ballot.request_id.empty()) {

@@ -231,6 +231,20 @@ TEST_F(EngineTest, PrefetchedKeysServeOnlyTheirOwnBallot) {
   EXPECT_EQ(vote_with(unknown, keys).status, VoteStatus::unknown_candidate);
 }
 
+// A ballot is judged at the server time its keys were worked out at (the clock is read once
+// per ballot); without keys, at the time decide() reads.
+TEST_F(EngineTest, PrefetchedBallotsAreJudgedAtThePrefetchTime) {
+  clock_.set_ms(kCloses - 1);
+  const Ballot last = ballot("alice", "c01");
+  BallotKeys keys;
+  engine_.prefetch(last, keys);
+  clock_.set_ms(kCloses);  // closes_at is exclusive
+  const Decision judged = vote_with(last, keys);
+  EXPECT_EQ(judged.status, VoteStatus::accepted);
+  EXPECT_EQ(judged.server_ms, kCloses - 1);
+  EXPECT_EQ(vote(ballot("bob", "c01")).status, VoteStatus::closed);
+}
+
 // Keys worked out under one campaign version are not used under the next: the candidates
 // may have moved.
 TEST_F(EngineTest, PrefetchedKeysOfAReplacedCampaignAreWorkedOutAgain) {

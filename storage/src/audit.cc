@@ -611,11 +611,11 @@ engine::Status backup_log(const std::string& data_dir, const std::string& to_dir
   if (!opened.ok()) return opened.status();
   ReadOnlyDb& source = **opened;
 
-  rocksdb::DBOptions options = write_db_options();
+  std::filesystem::create_directories(to_dir, ec);  // see VoteLog::open; the open reports errors
+  rocksdb::DBOptions options = write_db_options(to_dir);
   // A backup is written once and closed: a paced deleter would leave its last obsolete WAL
   // behind as trash when the process exits.
   options.sst_file_manager.reset();
-  std::filesystem::create_directories(to_dir, ec);  // see VoteLog::open; the open reports errors
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, to_dir, column_families(), &handles, &raw);

@@ -31,8 +31,8 @@ inline constexpr char kMetaLastSeq[] = "last_seq";
 // compares each with the recount at its as_of_seq.
 inline constexpr char kMetaTallyPrefix[] = "tally/";
 
-// Options of the writing instance (tallyd).
-rocksdb::DBOptions write_db_options();
+// Options of the writing instance (tallyd) for a database in `data_dir`, which must exist.
+rocksdb::DBOptions write_db_options(const std::string& data_dir);
 // Reads every persisted tally (kMetaTallyPrefix keys) as raw JSON.
 std::vector<std::string> read_persisted_tallies(rocksdb::DB& db,
                                                 rocksdb::ColumnFamilyHandle* meta_cf);

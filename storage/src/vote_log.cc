@@ -196,16 +196,16 @@ engine::Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& opt
   Impl& impl = *log->impl_;
   impl.options = options;
 
-  rocksdb::DBOptions db_options = write_db_options();
+  // RocksDB would create the directory itself, but its open scans it for leftover trash first
+  // and, with the paced deleter of write_db_options(), logs an error when it is missing.
+  std::error_code ignored;  // a real problem is reported by the open below
+  std::filesystem::create_directories(options.data_dir, ignored);
+  rocksdb::DBOptions db_options = write_db_options(options.data_dir);
   if (options.fail_io) {
     auto fs = std::make_shared<FaultyFileSystem>(rocksdb::FileSystem::Default(), options.fail_io);
     impl.env = rocksdb::NewCompositeEnv(fs);
     db_options.env = impl.env.get();
   }
-  // RocksDB would create the directory itself, but its open scans it for leftover trash first
-  // and, with the paced deleter of write_db_options(), logs an error when it is missing.
-  std::error_code ignored;  // a real problem is reported by the open below
-  std::filesystem::create_directories(options.data_dir, ignored);
   std::vector<rocksdb::ColumnFamilyDescriptor> families = column_families();
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =

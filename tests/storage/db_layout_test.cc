@@ -28,7 +28,8 @@ bool has_trash(const std::string& dir, const std::string& suffix) {
 TEST(DbLayout, AnObsoleteWalIsDeletedPacedThroughTrash) {
   testing::TempDir dir;
   const std::string path = dir.sub("db");
-  rocksdb::DBOptions options = write_db_options();
+  std::filesystem::create_directories(path);
+  rocksdb::DBOptions options = write_db_options(path);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(options, path, column_families(), &handles, &raw).ok());

@@ -171,19 +171,32 @@ Ballot BallotGenerator::fresh() {
       break;
     }
   }
+  std::string request_id =
+      format("r%llu-%llu-%llu", seed, static_cast<unsigned>(options_.scenario), number);
+  constexpr std::string_view kFirstPass = ".000";
+  static_assert(kFirstPass.size() == kPassTagDigits + 1);
+  if (options_.pass_tags) {
+    voter_id += kFirstPass;
+    request_id += kFirstPass;
+  }
+  // The tag's digits end just before the field's closing quote (the ids need no escaping).
+  const auto tag_at = [&](const std::string& json) {
+    return options_.pass_tags ? static_cast<std::uint32_t>(json.size() - 1 - kPassTagDigits) : 0;
+  };
   std::string& out = ballot.json;
   out.reserve(448);
   out += "{\"campaign\":";
   engine::append_json_string(out, options_.campaign);
   add_field(out, "candidate", options_.candidates[ballot.candidate]);
   add_field(out, "voter", voter_id);
+  ballot.voter_tag = tag_at(out);
   add_field(out, "device", device);
   add_field(out, "ip", ip);
   add_field(out, "ua", agent);
   out += ",\"ts\":";
   out += std::to_string(ts_ms_ + static_cast<std::int64_t>(number / 64));
-  add_field(out, "request_id",
-            format("r%llu-%llu-%llu", seed, static_cast<unsigned>(options_.scenario), number));
+  add_field(out, "request_id", request_id);
+  ballot.request_tag = tag_at(out);
   out += '}';
   return ballot;
 }

@@ -47,11 +47,12 @@ struct Shared {
   // Open loop: the interval between one connection's due times.
   Clock::duration interval{};
 
-  // A request index to send, or -1 when the run has sent all it may.
+  // The number of the next request to send (its workload index is the number modulo the
+  // workload's size, its pass the quotient), or -1 when the run has sent all it may.
   std::int64_t claim() {
     const std::uint64_t n = cursor.fetch_add(1, std::memory_order_relaxed);
     if (options.max_requests != 0 && n >= options.max_requests) return -1;
-    return static_cast<std::int64_t>(n % workload.size());
+    return static_cast<std::int64_t>(n);
   }
 };
 
@@ -75,6 +76,7 @@ class Connection {
   };
 
   void pump();
+  std::shared_ptr<const std::string> renamed(std::size_t request, std::uint64_t pass);
   void flush();
   void read();
   void on_read(std::size_t bytes);
@@ -91,6 +93,8 @@ class Connection {
   std::deque<InFlight> in_flight_;
   std::vector<asio::const_buffer> writing_;
   std::vector<asio::const_buffer> pending_;
+  // RunOptions::fresh_passes: the renamed copies that pending_ points into.
+  std::vector<std::shared_ptr<const std::string>> pending_copies_;
   bool write_busy_ = false;
   bool timer_armed_ = false;
   bool stopping_ = false;
@@ -224,27 +228,49 @@ void Connection::pump() {
       }
       if (start >= shared_.stop) break;
     }
-    const std::int64_t request = shared_.claim();
-    if (request < 0) {
+    const std::int64_t number = shared_.claim();
+    if (number < 0) {
       exhausted_ = true;
       if (in_flight_.empty()) finish();
       break;
     }
     ++scheduled_;
+    const std::size_t request = static_cast<std::size_t>(number) % shared_.workload.size();
+    const std::uint64_t pass = static_cast<std::uint64_t>(number) / shared_.workload.size();
     in_flight_.push_back({static_cast<std::uint32_t>(request), start});
-    const std::string& wire = shared_.workload.wire(static_cast<std::size_t>(request));
-    pending_.push_back(asio::buffer(wire));
+    const std::string& wire = shared_.workload.wire(request);
+    if (pass == 0 || !shared_.options.fresh_passes) {
+      pending_.push_back(asio::buffer(wire));
+    } else {
+      pending_copies_.push_back(renamed(request, pass));
+      pending_.push_back(asio::buffer(*pending_copies_.back()));
+    }
     ++worker_.result().requests_sent;
   }
   flush();
+}
+
+// A copy of the workload's request with the pass tags set to `pass`.
+std::shared_ptr<const std::string> Connection::renamed(std::size_t request, std::uint64_t pass) {
+  auto copy = std::make_shared<std::string>(shared_.workload.wire(request));
+  char digits[kPassTagDigits];
+  std::uint64_t rest = pass;
+  for (std::size_t i = kPassTagDigits; i-- > 0; rest /= 10)
+    digits[i] = static_cast<char>('0' + rest % 10);
+  for (const std::uint32_t at : shared_.workload.pass_tags(request)) {
+    copy->replace(at, kPassTagDigits, digits, kPassTagDigits);
+  }
+  return copy;
 }
 
 void Connection::flush() {
   if (write_busy_ || pending_.empty() || !socket_.is_open()) return;
   writing_.swap(pending_);
   write_busy_ = true;
+  // The handler holds the renamed copies: asio reads them until it runs, even after a close.
   asio::async_write(socket_, writing_,
-                    [this, generation = generation_](error_code error, std::size_t) {
+                    [this, generation = generation_, copies = std::exchange(pending_copies_, {})](
+                        error_code error, std::size_t) {
                       if (generation != generation_) return;
                       write_busy_ = false;
                       writing_.clear();
@@ -308,6 +334,7 @@ void Connection::fail(bool transport_error) {
   result.unanswered += in_flight_.size();
   in_flight_.clear();
   pending_.clear();
+  pending_copies_.clear();
   writing_.clear();
   write_busy_ = false;
   parser_.reset();

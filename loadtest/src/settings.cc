@@ -70,6 +70,9 @@ std::string usage() {
          "  --prepare N             requests built before the run, then reused (reuse answers\n"
          "                          duplicate). Default: --requests if given, else 65536 single\n"
          "                          or 1000000/batch-size batch requests\n"
+         "  --fresh-passes          each pass over the prepared requests renames their voters\n"
+         "                          and request ids (`.000` tags, a copy per request sent), so\n"
+         "                          that a long run keeps bringing new voters\n"
          "  --voters N              distinct voters. Default: 100000\n"
          "  --zipf S                Zipf exponent of candidate choice, 0 = uniform. Default: 1.0\n"
          "  --agents N              distinct user agents of the honest crowd, 1..100000: the\n"
@@ -106,6 +109,11 @@ ParsedArgs parse_args(const std::vector<std::string>& args) {
     }
     if (flag == "--verify") {
       s.verify = true;
+      continue;
+    }
+    if (flag == "--fresh-passes") {
+      s.run.fresh_passes = true;
+      s.population.pass_tags = true;
       continue;
     }
     if (i + 1 >= args.size()) return fail(flag, "unknown flag or missing value");

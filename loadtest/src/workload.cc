@@ -17,11 +17,17 @@ Workload Workload::build(BallotGenerator& generator, const WorkloadOptions& opti
   head += batch ? "Content-Type: application/x-ndjson\r\n" : "Content-Type: application/json\r\n";
   head += "Content-Length: ";
   std::string body;
+  std::vector<std::uint32_t> body_tags;  // offsets in the body
   for (std::uint64_t i = 0; i < options.requests; ++i) {
     workload.first_.push_back(static_cast<std::uint32_t>(workload.candidates_.size()));
+    workload.first_tag_.push_back(static_cast<std::uint32_t>(workload.tags_.size()));
     body.clear();
+    body_tags.clear();
     for (std::uint32_t b = 0; b < per_request; ++b) {
       Ballot ballot = generator.next();
+      const auto at = static_cast<std::uint32_t>(body.size());
+      if (ballot.voter_tag != 0) body_tags.push_back(at + ballot.voter_tag);
+      if (ballot.request_tag != 0) body_tags.push_back(at + ballot.request_tag);
       body += ballot.json;
       if (batch) body += '\n';
       workload.candidates_.push_back(ballot.candidate);
@@ -32,11 +38,14 @@ Workload Workload::build(BallotGenerator& generator, const WorkloadOptions& opti
     request += head;
     request += std::to_string(body.size());
     request += "\r\n\r\n";
+    const auto body_at = static_cast<std::uint32_t>(request.size());
+    for (const std::uint32_t tag : body_tags) workload.tags_.push_back(body_at + tag);
     request += body;
     workload.bytes_ += request.size();
     workload.wire_.push_back(std::move(request));
   }
   workload.first_.push_back(static_cast<std::uint32_t>(workload.candidates_.size()));
+  workload.first_tag_.push_back(static_cast<std::uint32_t>(workload.tags_.size()));
   return workload;
 }
 

@@ -80,6 +80,23 @@ TEST_F(LoadgenE2e, BatchesOnADatabaseThatAlreadyHasVotesMatchTheTally) {
   EXPECT_EQ(json_count(finished.output, "unanswered"), 0u);
 }
 
+// A run longer than its prepared requests goes over them again: the second pass answers
+// duplicate, unless --fresh-passes renames its voters and request ids.
+TEST_F(LoadgenE2e, FreshPassesBringNewVotersWhereRepeatedPassesAnswerDuplicate) {
+  const std::string flags =
+      "--mode batch --batch-size 100 --prepare 5 --requests 20 --connections 2 --pipeline 2 "
+      "--voters 1000000000 --retry-fraction 0 --verify --json ";
+  const Finished repeated = run_loadgen(flags + "--seed 5");
+  EXPECT_EQ(repeated.exit_code, 0);
+  EXPECT_EQ(json_count(repeated.output, "accepted"), 500u);
+  EXPECT_EQ(json_count(repeated.output, "duplicate"), 1500u);
+  const Finished fresh = run_loadgen(flags + "--seed 6 --fresh-passes");
+  EXPECT_EQ(fresh.exit_code, 0);
+  EXPECT_EQ(json_count(fresh.output, "accepted"), 2000u);
+  EXPECT_EQ(json_count(fresh.output, "duplicate"), 0u);
+  EXPECT_EQ(json_count(fresh.output, "transport_errors"), 0u);
+}
+
 TEST_F(LoadgenE2e, OpenLoopSendsAtTheGivenRate) {
   const Finished finished =
       run_loadgen("--rate 500 --duration 1 --connections 4 --scenario farm --verify --json");

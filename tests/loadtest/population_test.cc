@@ -213,5 +213,37 @@ TEST(Workload, BatchRequestsCarryNdjsonWithAMatchingContentLength) {
   }
 }
 
+// With pass tags, every ballot's voter and request id end in `.000`, and the workload knows
+// where their digits are in each request: a pass rewrites them there.
+TEST(Workload, PassTagsPointAtTheDigitsOfEveryVoterAndRequestId) {
+  for (const Scenario scenario : {Scenario::honest, Scenario::farm, Scenario::phone}) {
+    PopulationOptions population = options_for(scenario);
+    population.pass_tags = true;
+    population.retry_fraction = 0.2;  // a resent ballot keeps its tags where they were
+    BallotGenerator generator(population);
+    WorkloadOptions options;
+    options.mode = Mode::batch;
+    options.batch_size = 20;
+    options.requests = 4;
+    const Workload workload = Workload::build(generator, options);
+    for (std::size_t i = 0; i < workload.size(); ++i) {
+      std::string wire = workload.wire(i);
+      const auto tags = workload.pass_tags(i);
+      ASSERT_EQ(tags.size(), 40u);
+      for (const std::uint32_t at : tags) {
+        EXPECT_EQ(wire.substr(at - 1, kPassTagDigits + 2), ".000\"");
+        wire.replace(at, kPassTagDigits, "417");
+      }
+      const std::string body = wire.substr(wire.find("\r\n\r\n") + 4);
+      std::size_t at = 0;
+      for (std::size_t next; (next = body.find('\n', at)) != std::string::npos; at = next + 1) {
+        const ParsedBallot parsed = parse_ballot(body.substr(at, next - at));
+        EXPECT_TRUE(parsed.voter.ends_with(".417")) << parsed.voter;
+        EXPECT_TRUE(parsed.request_id.ends_with(".417")) << parsed.request_id;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tally::loadtest

@@ -34,6 +34,11 @@ struct RunOptions {
   std::uint64_t max_requests = 0;
   // After the stop, how long to wait for answers still in flight. Default: 10.
   double drain_timeout_s = 10;
+  // A run that sends more requests than were prepared goes over them again, and a second
+  // pass answers `duplicate`. With this, each pass rewrites the pass tags of the voter and
+  // request ids it sends (a copy per request), so that every pass brings new voters.
+  // REQUIRES: the workload built with PopulationOptions::pass_tags. Default: false.
+  bool fresh_passes = false;
 };
 
 struct RunResult {

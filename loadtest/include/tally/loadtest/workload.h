@@ -38,6 +38,11 @@ class Workload {
   std::span<const std::uint16_t> candidates(std::size_t request) const {
     return {candidates_.data() + first_[request], first_[request + 1] - first_[request]};
   }
+  // With PopulationOptions::pass_tags: the offsets in wire(request) of its ballots' pass-tag
+  // digits (voter and request id of each).
+  std::span<const std::uint32_t> pass_tags(std::size_t request) const {
+    return {tags_.data() + first_tag_[request], first_tag_[request + 1] - first_tag_[request]};
+  }
   std::uint64_t ballots() const { return candidates_.size(); }
   std::uint64_t retries() const { return retries_; }
   std::uint64_t bytes() const { return bytes_; }
@@ -46,6 +51,8 @@ class Workload {
   std::vector<std::string> wire_;
   std::vector<std::uint32_t> first_;  // first_[i]: index of request i's first ballot
   std::vector<std::uint16_t> candidates_;
+  std::vector<std::uint32_t> first_tag_;  // first_tag_[i]: index of request i's first tag
+  std::vector<std::uint32_t> tags_;
   std::uint64_t retries_ = 0;
   std::uint64_t bytes_ = 0;
 };

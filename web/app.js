@@ -7,64 +7,30 @@
 const TOP_LINE = 10;            // the campaign picks ten
 const RATE_WINDOW_S = 300;      // votes/s chart: last five minutes
 const POLL_MS = 5000;           // /metrics and /fraud refresh
-const TOKEN_KEY = 'tally-token';  // sessionStorage: this tab only
+const TOKEN_KEY = 'tally-token'; // sessionStorage: this tab only
 
 const LABELS = {
   en: {
-    campaign: 'Campaign',
-    board: 'Leaderboard',
-    votes: 'votes',
-    suspect: 'suspect',
-    seq: 'as of seq',
-    clean: 'votes',
-    suspectPart: 'suspect part',
-    rate: 'Votes per second',
-    rateNote: 'last 5 minutes, now',
-    statuses: 'Answers by status',
-    fraud: 'Fraud signals',
-    cut: 'top-10 line',
-    fraudNA: 'Fraud signals are not available on this server yet.',
-    flags: 'Flags',
-    ips: 'Top IPs',
-    subnets: 'Top subnets',
-    devices: 'Top devices',
-    alerts: 'Alerts',
-    none: 'none',
-    noCampaign: 'No campaign',
-    loading: 'loading…',
-    token: 'Read token',
-    open: 'Open',
-    tokenNeeded: 'This server needs a token for its tallies',
+    campaign: 'Campaign', board: 'Leaderboard', votes: 'votes', suspect: 'suspect',
+    seq: 'as of seq', clean: 'votes', suspectPart: 'suspect part', rate: 'Votes per second',
+    rateNote: 'last 5 minutes, now', statuses: 'Answers by status', fraud: 'Fraud signals',
+    cut: 'top-10 line', fraudNA: 'Fraud signals are not available on this server yet.',
+    flags: 'Flags', ips: 'Top IPs', subnets: 'Top subnets', devices: 'Top devices',
+    alerts: 'Alerts', none: 'none', noCampaign: 'No campaign', loading: 'loading…',
+    token: 'Read token', open: 'Open', tokenNeeded: 'This server needs a token for its tallies',
     footer: 'tally · committed votes only · updates at least once a second while votes arrive',
-    states: {scheduled: 'scheduled', open: 'open', closed: 'closed'},
+    states: { scheduled: 'scheduled', open: 'open', closed: 'closed' },
   },
   zh: {
-    campaign: '投票活动',
-    board: '实时排行',
-    votes: '票',
-    suspect: '可疑票',
-    seq: '截至序号',
-    clean: '有效票',
-    suspectPart: '其中可疑',
-    rate: '每秒票数',
-    rateNote: '最近 5 分钟，当前',
-    statuses: '按状态统计的应答',
-    fraud: '刷票信号',
-    cut: '前十名线',
-    fraudNA: '本服务器暂未提供刷票信号。',
-    flags: '标记',
-    ips: 'IP 排行',
-    subnets: '网段排行',
-    devices: '设备排行',
-    alerts: '告警',
-    none: '无',
-    noCampaign: '暂无投票活动',
-    loading: '加载中…',
-    token: '读取令牌',
-    open: '打开',
-    tokenNeeded: '本服务器查看票数需要令牌',
+    campaign: '投票活动', board: '实时排行', votes: '票', suspect: '可疑票',
+    seq: '截至序号', clean: '有效票', suspectPart: '其中可疑', rate: '每秒票数',
+    rateNote: '最近 5 分钟，当前', statuses: '按状态统计的应答', fraud: '刷票信号',
+    cut: '前十名线', fraudNA: '本服务器暂未提供刷票信号。',
+    flags: '标记', ips: 'IP 排行', subnets: '网段排行', devices: '设备排行',
+    alerts: '告警', none: '无', noCampaign: '暂无投票活动', loading: '加载中…',
+    token: '读取令牌', open: '打开', tokenNeeded: '本服务器查看票数需要令牌',
     footer: 'tally · 仅统计已落盘的选票 · 有新票时每秒至少刷新一次',
-    states: {scheduled: '未开始', open: '进行中', closed: '已结束'},
+    states: { scheduled: '未开始', open: '进行中', closed: '已结束' },
   },
 };
 
@@ -120,23 +86,33 @@ function applyLabels() {
 // Reads are public unless tallyd runs with --protect-reads. Then each one carries a token:
 // one typed into the form, or given in the URL's fragment (#token=…: a fragment is never
 // sent to a server, so it stays out of access logs), kept for this tab and taken out of the
-// address bar.
+// address bar. True when the fragment held one.
 function takeTokenFromUrl() {
-  const fragment = new URLSearchParams(location.hash.slice(1));
-  const given = fragment.get('token');
-  if (!given) return;
+  const match = /(?:^|&)token=([^&]*)/.exec(location.hash.slice(1));
+  if (!match) return false;
+  let given = match[1];
+  try {
+    given = decodeURIComponent(given);  // not URLSearchParams: it would read '+' as a space
+  } catch (e) {
+    // not percent-encoded after all: the characters as they are
+  }
   sessionStorage.setItem(TOKEN_KEY, given);
-  fragment.delete('token');
+  const rest = location.hash.slice(1).replace(match[0], '').replace(/^&/, '');
   const url = new URL(location.href);
-  url.hash = fragment.toString();
+  url.hash = rest;
   history.replaceState(null, '', url);
+  return true;
 }
 
 const token = () => sessionStorage.getItem(TOKEN_KEY) || '';
-const authHeaders = () => (token() ? {Authorization: 'Bearer ' + token()} : {});
+const authHeaders = () => (token() ? { Authorization: 'Bearer ' + token() } : {});
 
 function askForToken() {
   sessionStorage.removeItem(TOKEN_KEY);  // none, or one the server refused
+  if (state.source) state.source.close();  // no reads until a token is given
+  state.source = null;
+  clearInterval(state.pollTimer);
+  const first = document.body.dataset.auth !== 'needed';
   document.body.dataset.auth = 'needed';
   $('auth').hidden = false;
   // The campaign, and so the page's language, is not known before the first read.
@@ -144,12 +120,23 @@ function askForToken() {
   $('token-label').textContent = both('token');
   $('token-submit').textContent = both('open');
   $('title').textContent = both('tokenNeeded');
-  $('token').focus();
+  if (first) $('token').focus();
+}
+
+// A read the server refused for want of a (valid) token: ask for one. A token can stop
+// working while the page is open (tallyd reloads its tokens on SIGHUP).
+function refused(answer) {
+  if (answer.status !== 401) return false;
+  askForToken();
+  return true;
 }
 
 async function getJson(url) {
-  const answer = await fetch(url, {cache: 'no-store', headers: authHeaders()});
-  if (!answer.ok) throw Object.assign(new Error(url + ': ' + answer.status), { status: answer.status });
+  const answer = await fetch(url, { cache: 'no-store', headers: authHeaders() });
+  if (!answer.ok) {
+    refused(answer);
+    throw Object.assign(new Error(url + ': ' + answer.status), { status: answer.status });
+  }
   return answer.json();
 }
 
@@ -158,7 +145,7 @@ async function loadCampaigns() {
   try {
     doc = await getJson('/v1/campaigns');
   } catch (e) {
-    if (e.status === 401) return askForToken();
+    if (e.status === 401) return undefined;  // getJson asked for a token
     throw e;
   }
   $('auth').hidden = true;
@@ -216,12 +203,12 @@ function startTally() {
 }
 
 // EventSource cannot send an Authorization header, so with a token the stream is read with
-// fetch and its events are parsed here: fields line by line, an event ends at a blank line
-// (tallyd ends lines with \n only), `id` is sent back as Last-Event-ID when a dropped stream
-// is opened again after `retry` ms, as EventSource does.
+// fetch and its events are parsed here: fields line by line (CR LF, CR and LF all end a
+// line), an event ends at a blank line, `id` is sent back as Last-Event-ID when a dropped
+// stream is opened again after `retry` ms, as EventSource does.
 function streamWithToken(url) {
   const control = new AbortController();
-  state.source = {close: () => control.abort()};
+  state.source = { close: () => control.abort() };
   let lastId = '';
   let retryMs = 3000;
   const dispatch = (block) => {
@@ -233,14 +220,10 @@ function streamWithToken(url) {
       const field = colon < 0 ? line : line.slice(0, colon);
       let value = colon < 0 ? '' : line.slice(colon + 1);
       if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'event')
-        type = value;
-      else if (field === 'data')
-        data.push(value);
-      else if (field === 'id')
-        lastId = value;
-      else if (field === 'retry' && /^[0-9]+$/.test(value))
-        retryMs = Number(value);
+      if (field === 'event') type = value;
+      else if (field === 'data') data.push(value);
+      else if (field === 'id') lastId = value;
+      else if (field === 'retry' && /^[0-9]+$/.test(value)) retryMs = Number(value);
     }
     if (type === 'tally' && data.length > 0) renderTally(JSON.parse(data.join('\n')));
   };
@@ -248,19 +231,22 @@ function streamWithToken(url) {
     try {
       const headers = authHeaders();
       if (lastId) headers['Last-Event-ID'] = lastId;
-      const answer = await fetch(url, {headers, cache: 'no-store', signal: control.signal});
-      if (answer.status === 401) {
+      const answer = await fetch(url, { headers, cache: 'no-store', signal: control.signal });
+      if (refused(answer)) {
         control.abort();
-        return askForToken();
+        return;
       }
       if (!answer.ok || !answer.body) throw new Error(url + ': ' + answer.status);
       $('live').className = 'live on';
       const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
-        const {value, done} = await reader.read();
+        const { value, done } = await reader.read();
         if (done) break;
+        // A CR at the end may be the first half of a CR LF split across chunks: keep it.
         buffer += value;
+        const tail = buffer.endsWith('\r') ? '\r' : '';
+        buffer = buffer.slice(0, buffer.length - tail.length).replace(/\r\n?/g, '\n') + tail;
         let end;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           dispatch(buffer.slice(0, end));
@@ -369,8 +355,8 @@ function parseStatuses(text) {
 async function refreshStatuses() {
   let rows;
   try {
-    const answer = await fetch('/metrics', {cache: 'no-store', headers: authHeaders()});
-    if (!answer.ok) return;
+    const answer = await fetch('/metrics', { cache: 'no-store', headers: authHeaders() });
+    if (!answer.ok) return refused(answer);
     rows = parseStatuses(await answer.text());
   } catch (e) {
     return;
@@ -427,11 +413,14 @@ $('auth').addEventListener('submit', (event) => {
   event.preventDefault();
   sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
   $('token').value = '';
-  loadCampaigns().catch((e) => {
-    $('title').textContent = 'tally: ' + e.message;
-  });
+  loadCampaigns().catch((e) => { $('title').textContent = 'tally: ' + e.message; });
 });
 takeTokenFromUrl();
+// A #token= link opened in a tab that already shows the page.
+window.addEventListener('hashchange', () => {
+  if (!takeTokenFromUrl()) return;
+  loadCampaigns().catch((e) => { $('title').textContent = 'tally: ' + e.message; });
+});
 window.addEventListener('resize', drawRate);
 setInterval(refreshSide, POLL_MS);
 setInterval(drawRate, 1000);

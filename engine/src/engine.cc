@@ -403,6 +403,15 @@ Decision Engine::decide(const Ballot& ballot, FieldCheck fields, const BallotKey
       }
       return reject(VoteStatus::closed);
     }
+    if (generation->id != state->period_of(now_ms) && attempt == 0) {
+      // A newer period began after this ballot's time was read (another thread, or the
+      // batch's next line, read the clock later and made its tables): judge it again at a
+      // fresh time, so that its server time falls in the period it counts in (verify checks).
+      // SystemClock never reads earlier than a time another thread acted on; a clock that
+      // does is not asked again, and the ballot counts in the newest period.
+      internal::clear_hazard(internal::kSlotGeneration);
+      continue;
+    }
     const std::int64_t period = generation->id;
     // The dedupe and quota slots are two independent cache misses: start both now.
     generation->keys.prefetch(dedupe);

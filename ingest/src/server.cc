@@ -1173,6 +1173,10 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   // An answer to a request that was not (fully) read, e.g. 431 or a malformed request.
   void push_answer(Answer answer) {
     Slot& slot = new_slot();
+    // Framed for what was read of the request: a HEAD's answer has no body, an HTTP/1.0
+    // client's says keep-alive. (The parser clears both at the start of each request.)
+    slot.request.method = incoming_.method;
+    slot.request.version = incoming_.version;
     server_.request_started();
     finish(slot, std::move(answer));
   }

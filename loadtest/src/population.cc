@@ -175,8 +175,9 @@ Ballot BallotGenerator::fresh() {
       format("r%llu-%llu-%llu", seed, static_cast<unsigned>(options_.scenario), number);
   constexpr std::string_view kFirstPass = ".000";
   static_assert(kFirstPass.size() == kPassTagDigits + 1);
-  if (options_.pass_tags) {
+  if (options_.pass_tags) {  // each pass a new crowd: accounts and their phones
     voter_id += kFirstPass;
+    device += kFirstPass;
     request_id += kFirstPass;
   }
   // The tag's digits end just before the field's closing quote (the ids need no escaping).
@@ -191,6 +192,7 @@ Ballot BallotGenerator::fresh() {
   add_field(out, "voter", voter_id);
   ballot.voter_tag = tag_at(out);
   add_field(out, "device", device);
+  ballot.device_tag = tag_at(out);
   add_field(out, "ip", ip);
   add_field(out, "ua", agent);
   out += ",\"ts\":";

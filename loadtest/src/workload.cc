@@ -27,6 +27,7 @@ Workload Workload::build(BallotGenerator& generator, const WorkloadOptions& opti
       Ballot ballot = generator.next();
       const auto at = static_cast<std::uint32_t>(body.size());
       if (ballot.voter_tag != 0) body_tags.push_back(at + ballot.voter_tag);
+      if (ballot.device_tag != 0) body_tags.push_back(at + ballot.device_tag);
       if (ballot.request_tag != 0) body_tags.push_back(at + ballot.request_tag);
       body += ballot.json;
       if (batch) body += '\n';

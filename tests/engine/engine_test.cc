@@ -245,6 +245,23 @@ TEST_F(EngineTest, PrefetchedBallotsAreJudgedAtThePrefetchTime) {
   EXPECT_EQ(vote(ballot("bob", "c01")).status, VoteStatus::closed);
 }
 
+// A ballot timed just before a period turned, when another ballot has already begun the new
+// period's tables, is judged again at a fresh time: its server time falls in the period it
+// counts in, as tallyctl verify checks.
+TEST_F(EngineTest, ABallotTimedBeforeANewPeriodBeganIsJudgedAgainInIt) {
+  const std::int64_t midnight = kOpens + kMsPerDay;  // local midnight at +08:00
+  clock_.set_ms(midnight - 1);
+  const Ballot late = ballot("alice", "c01");
+  BallotKeys keys;
+  engine_.prefetch(late, keys);
+  clock_.set_ms(midnight);
+  ASSERT_EQ(vote(ballot("bob", "c01")).status, VoteStatus::accepted);  // begins the new day
+  const Decision judged = vote_with(late, keys);
+  ASSERT_EQ(judged.status, VoteStatus::accepted);
+  EXPECT_EQ(judged.period, make_campaign().period_of(midnight));
+  EXPECT_EQ(judged.server_ms, midnight);
+}
+
 // Keys worked out under one campaign version are not used under the next: the candidates
 // may have moved.
 TEST_F(EngineTest, PrefetchedKeysOfAReplacedCampaignAreWorkedOutAgain) {

@@ -180,6 +180,15 @@ TEST_F(TallydTest, HeadAnswersWithTheHeadersOfGetAndNoBody) {
   EXPECT_EQ(other.status, 405);
   EXPECT_TRUE(other.has_header("Allow: GET, HEAD")) << other.headers;
   EXPECT_EQ(client.request("GET", "/healthz").status, 200);
+
+  // Answered before the request is read (a body over the limit): still no body after a HEAD.
+  HttpClient refused(server_.port());
+  ASSERT_TRUE(
+      refused.send_raw("HEAD /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n"));
+  const HttpAnswer too_large = refused.read_answer(/*after_head=*/true);
+  EXPECT_EQ(too_large.status, 413);
+  EXPECT_TRUE(too_large.has_header("Connection: close")) << too_large.headers;
+  EXPECT_EQ(refused.rest(), "");
 }
 
 TEST_F(TallydTest, PutCampaignCreatesUpdatesAndRefusesCountingChangesAfterVotes) {

@@ -22,6 +22,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace tally::testing {
@@ -131,6 +132,13 @@ class HttpClient {
     if (status / 100 == 1) return read_answer(after_head);  // 100 Continue
     answer.status = status;
     return answer;
+  }
+
+  // Everything the server sends until it closes the connection, with what was read ahead.
+  std::string rest() {
+    while (fill()) {
+    }
+    return std::exchange(buffer_, {});
   }
 
   // True when the server closed the connection (EOF) within the receive timeout.

@@ -213,7 +213,7 @@ TEST(Workload, BatchRequestsCarryNdjsonWithAMatchingContentLength) {
   }
 }
 
-// With pass tags, every ballot's voter and request id end in `.000`, and the workload knows
+// With pass tags, every ballot's voter, device and request id end in `.000`, and the workload knows
 // where their digits are in each request: a pass rewrites them there.
 TEST(Workload, PassTagsPointAtTheDigitsOfEveryVoterAndRequestId) {
   for (const Scenario scenario : {Scenario::honest, Scenario::farm, Scenario::phone}) {
@@ -229,7 +229,7 @@ TEST(Workload, PassTagsPointAtTheDigitsOfEveryVoterAndRequestId) {
     for (std::size_t i = 0; i < workload.size(); ++i) {
       std::string wire = workload.wire(i);
       const auto tags = workload.pass_tags(i);
-      ASSERT_EQ(tags.size(), 40u);
+      ASSERT_EQ(tags.size(), 60u);
       for (const std::uint32_t at : tags) {
         EXPECT_EQ(wire.substr(at - 1, kPassTagDigits + 2), ".000\"");
         wire.replace(at, kPassTagDigits, "417");
@@ -239,6 +239,7 @@ TEST(Workload, PassTagsPointAtTheDigitsOfEveryVoterAndRequestId) {
       for (std::size_t next; (next = body.find('\n', at)) != std::string::npos; at = next + 1) {
         const ParsedBallot parsed = parse_ballot(body.substr(at, next - at));
         EXPECT_TRUE(parsed.voter.ends_with(".417")) << parsed.voter;
+        EXPECT_TRUE(parsed.device.ends_with(".417")) << parsed.device;
         EXPECT_TRUE(parsed.request_id.ends_with(".417")) << parsed.request_id;
       }
     }

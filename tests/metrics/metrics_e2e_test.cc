@@ -414,6 +414,13 @@ TEST(DashboardProtectedReads, AsksForATokenAndReadsWithOne) {
   EXPECT_NE(without.out.find(R"(data-auth="needed")"), std::string::npos) << without.out;
   EXPECT_EQ(without.out.find("data-candidate="), std::string::npos);
 
+  // A token the server refuses is dropped and asked for again.
+  const CommandResult wrong =
+      run(chromium + "--dump-dom '" + page + "&stream=0#token=not-a-valid-token' 2>/dev/null");
+  ASSERT_EQ(wrong.code, 0) << wrong.out;
+  EXPECT_NE(wrong.out.find(R"(data-auth="needed")"), std::string::npos) << wrong.out;
+  EXPECT_EQ(wrong.out.find("data-candidate="), std::string::npos);
+
   const std::string fragment = "#token=" + server.ingest_token();
   const CommandResult polled =
       run(chromium + "--dump-dom '" + page + "&stream=0" + fragment + "' 2>/dev/null");

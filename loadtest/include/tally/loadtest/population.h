@@ -47,8 +47,8 @@ struct PopulationOptions {
   // Seeds the choices and names the voters (`h<seed>-<n>`), so runs with different seeds
   // bring new voters to a database that already has votes. Default: 1.
   std::uint64_t seed = 1;
-  // Voter and request ids end in a pass number, `.000`, that a run rewrites on each pass over
-  // its prepared requests (RunOptions::fresh_passes). Default: false.
+  // Voter ids, devices and request ids end in a pass number, `.000`, that a run rewrites on
+  // each pass over its prepared requests (RunOptions::fresh_passes). Default: false.
   bool pass_tags = false;
 };
 
@@ -72,9 +72,10 @@ struct Ballot {
   std::string json;             // one vote object, no trailing newline
   std::uint16_t candidate = 0;  // index into PopulationOptions::candidates
   bool retry = false;           // a resend of an earlier ballot
-  // With PopulationOptions::pass_tags: where in `json` the digits of the voter's and the
-  // request id's pass tags start.
+  // With PopulationOptions::pass_tags: where in `json` the digits of the voter's, the
+  // device's and the request id's pass tags start.
   std::uint32_t voter_tag = 0;
+  std::uint32_t device_tag = 0;
   std::uint32_t request_tag = 0;
 };
 

@@ -35,8 +35,9 @@ struct RunOptions {
   // After the stop, how long to wait for answers still in flight. Default: 10.
   double drain_timeout_s = 10;
   // A run that sends more requests than were prepared goes over them again, and a second
-  // pass answers `duplicate`. With this, each pass rewrites the pass tags of the voter and
-  // request ids it sends (a copy per request), so that every pass brings new voters.
+  // pass answers `duplicate`. With this, each pass rewrites the pass tags of the voter ids,
+  // devices and request ids it sends (a copy per request), so that every pass brings new
+  // voters on new phones. Tags wrap after 1,000 passes.
   // REQUIRES: the workload built with PopulationOptions::pass_tags. Default: false.
   bool fresh_passes = false;
 };

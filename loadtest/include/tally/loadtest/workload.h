@@ -39,7 +39,7 @@ class Workload {
     return {candidates_.data() + first_[request], first_[request + 1] - first_[request]};
   }
   // With PopulationOptions::pass_tags: the offsets in wire(request) of its ballots' pass-tag
-  // digits (voter and request id of each).
+  // digits (voter, device and request id of each).
   std::span<const std::uint32_t> pass_tags(std::size_t request) const {
     return {tags_.data() + first_tag_[request], first_tag_[request + 1] - first_tag_[request]};
   }

@@ -218,10 +218,9 @@ int run(const Options& options) {
   if (auto status = server.listen(); !status.ok()) return fail(status.message());
   std::vector<std::thread> io_threads;
   for (int i = 0; i < options.server.io_threads; ++i) {
-    io_threads.emplace_back([&server, i] {
-      engine::internal::name_this_thread("tally-io-" + std::to_string(i));
-      server.run();
-    });
+    io_threads.emplace_back([&server] { server.run(); });
+    // Before the ready line below: tools and tests look for the threads once it is out.
+    engine::internal::name_thread(io_threads.back(), "tally-io-" + std::to_string(i));
   }
   const std::string host = options.server.host == "0.0.0.0" || options.server.host == "::"
                                ? "127.0.0.1"

@@ -27,10 +27,8 @@ CommitPipeline::~CommitPipeline() { stop(); }
 void CommitPipeline::start() {
   std::lock_guard lock(mutex_);
   if (writer_.joinable() || stopping_) return;
-  writer_ = std::thread([this] {
-    engine::internal::name_this_thread("tally-writer");
-    run();
-  });
+  writer_ = std::thread([this] { run(); });
+  engine::internal::name_thread(writer_, "tally-writer");
 }
 
 SubmitResult CommitPipeline::submit(PendingEvent& event) {

@@ -5,12 +5,19 @@
 #include <pthread.h>
 
 #include <string>
+#include <thread>
 
 namespace tally::engine::internal {
 
 inline void name_this_thread(const std::string& name) {
   // Best effort: a name longer than 15 bytes is cut rather than refused.
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+}
+
+// Names `thread` from the thread that started it: the name is in place when the starter
+// goes on (say, to log that the server is ready), not whenever the new thread first runs.
+inline void name_thread(std::thread& thread, const std::string& name) {
+  pthread_setname_np(thread.native_handle(), name.substr(0, 15).c_str());
 }
 
 }  // namespace tally::engine::internal

@@ -188,7 +188,8 @@ int run(const Options& options) {
   metrics::Metrics metrics(engine);
   metrics.set_recovery(std::chrono::steady_clock::now() - recovery_start);
   metrics.set_sources(metrics_sources(*vote_log, fraud));
-  spdlog::info("recovered data_dir={} as_of_seq={}", options.data_dir, engine.as_of_seq());
+  spdlog::info("recovered data_dir={} as_of_seq={} direct_table_writes={}", options.data_dir,
+               engine.as_of_seq(), vote_log->direct_table_writes());
   vote_log->start(engine);
 
   for (const std::string& path : options.campaign_files) {

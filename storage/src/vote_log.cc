@@ -442,6 +442,10 @@ SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign, Completi
   return impl_->pipeline->submit(event);
 }
 
+bool VoteLog::direct_table_writes() const {
+  return impl_->db->GetDBOptions().use_direct_io_for_flush_and_compaction;
+}
+
 bool VoteLog::ready() const {
   return impl_->recovered.load(std::memory_order_acquire) &&
          impl_->started.load(std::memory_order_acquire) &&

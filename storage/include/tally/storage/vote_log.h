@@ -105,6 +105,9 @@ class VoteLog {
   bool ready() const;
   // Highest committed seq (0 when the log is empty).
   std::uint64_t last_seq() const;
+  // Whether flushes and compactions write past the page cache (the data dir's filesystem
+  // takes O_DIRECT; docs/STORAGE.md "Background I/O").
+  bool direct_table_writes() const;
   // The writer's counters (zero before start()). Safe for concurrent use.
   CommitStats commit_stats() const;
   // RocksDB's figures and the commit write latency. Safe for concurrent use.

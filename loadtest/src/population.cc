@@ -181,8 +181,11 @@ Ballot BallotGenerator::fresh() {
     request_id += kFirstPass;
   }
   // The tag's digits end just before the field's closing quote (the ids need no escaping).
-  const auto tag_at = [&](const std::string& json) {
-    return options_.pass_tags ? static_cast<std::uint32_t>(json.size() - 1 - kPassTagDigits) : 0;
+  std::size_t tags = 0;
+  const auto mark_tag = [&](const std::string& json) {
+    if (options_.pass_tags) {
+      ballot.pass_tags.at(tags++) = static_cast<std::uint32_t>(json.size() - 1 - kPassTagDigits);
+    }
   };
   std::string& out = ballot.json;
   out.reserve(448);
@@ -190,15 +193,15 @@ Ballot BallotGenerator::fresh() {
   engine::append_json_string(out, options_.campaign);
   add_field(out, "candidate", options_.candidates[ballot.candidate]);
   add_field(out, "voter", voter_id);
-  ballot.voter_tag = tag_at(out);
+  mark_tag(out);
   add_field(out, "device", device);
-  ballot.device_tag = tag_at(out);
+  mark_tag(out);
   add_field(out, "ip", ip);
   add_field(out, "ua", agent);
   out += ",\"ts\":";
   out += std::to_string(ts_ms_ + static_cast<std::int64_t>(number / 64));
   add_field(out, "request_id", request_id);
-  ballot.request_tag = tag_at(out);
+  mark_tag(out);
   out += '}';
   return ballot;
 }

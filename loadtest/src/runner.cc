@@ -238,9 +238,8 @@ void Connection::pump() {
     const std::size_t request = static_cast<std::size_t>(number) % shared_.workload.size();
     const std::uint64_t pass = static_cast<std::uint64_t>(number) / shared_.workload.size();
     in_flight_.push_back({static_cast<std::uint32_t>(request), start});
-    const std::string& wire = shared_.workload.wire(request);
     if (pass == 0 || !shared_.options.fresh_passes) {
-      pending_.push_back(asio::buffer(wire));
+      pending_.push_back(asio::buffer(shared_.workload.wire(request)));
     } else {
       pending_copies_.push_back(renamed(request, pass));
       pending_.push_back(asio::buffer(*pending_copies_.back()));

@@ -26,9 +26,9 @@ Workload Workload::build(BallotGenerator& generator, const WorkloadOptions& opti
     for (std::uint32_t b = 0; b < per_request; ++b) {
       Ballot ballot = generator.next();
       const auto at = static_cast<std::uint32_t>(body.size());
-      if (ballot.voter_tag != 0) body_tags.push_back(at + ballot.voter_tag);
-      if (ballot.device_tag != 0) body_tags.push_back(at + ballot.device_tag);
-      if (ballot.request_tag != 0) body_tags.push_back(at + ballot.request_tag);
+      for (const std::uint32_t tag : ballot.pass_tags) {
+        if (tag != 0) body_tags.push_back(at + tag);
+      }
       body += ballot.json;
       if (batch) body += '\n';
       workload.candidates_.push_back(ballot.candidate);

@@ -4,6 +4,7 @@
 // building never slows the load. Deterministic for a given seed. Not safe for concurrent use.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -73,10 +74,8 @@ struct Ballot {
   std::uint16_t candidate = 0;  // index into PopulationOptions::candidates
   bool retry = false;           // a resend of an earlier ballot
   // With PopulationOptions::pass_tags: where in `json` the digits of the voter's, the
-  // device's and the request id's pass tags start.
-  std::uint32_t voter_tag = 0;
-  std::uint32_t device_tag = 0;
-  std::uint32_t request_tag = 0;
+  // device's and the request id's pass tags start (0: no tag; `json` starts with '{').
+  std::array<std::uint32_t, 3> pass_tags = {};
 };
 
 class BallotGenerator {

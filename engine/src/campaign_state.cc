@@ -27,6 +27,7 @@ CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_e
       candidates_(definition.candidates),
       utc_offset_s_(definition.utc_offset_s),
       default_expected_voters_(default_expected_voters),
+      candidate_index_(candidates_),
       opens_at_ms_(definition.opens_at_ms),
       closes_at_ms_(definition.closes_at_ms),
       definition_(std::make_shared<const Campaign>(definition)),
@@ -34,7 +35,6 @@ CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_e
       votes_(definition.candidates.size(), 0),
       suspect_(definition.candidates.size(), 0),
       suspect_by_reason_(definition.candidates.size() * kFraudReasonCount, 0) {
-  for (std::uint32_t i = 0; i < candidates_.size(); ++i) candidate_by_id_[candidates_[i].id] = i;
   auto zero = std::make_shared<TallyCounts>();
   zero->votes = votes_;
   zero->suspect = suspect_;
@@ -52,9 +52,7 @@ CampaignState::~CampaignState() {
 }
 
 std::optional<std::uint32_t> CampaignState::candidate_index(std::string_view candidate_id) const {
-  const auto it = candidate_by_id_.find(candidate_id);
-  if (it == candidate_by_id_.end()) return std::nullopt;
-  return it->second;
+  return candidate_index_.find(candidate_id);
 }
 
 std::int64_t CampaignState::period_of(std::int64_t server_ms) const {

@@ -16,7 +16,18 @@ Key128 from_xxh(XXH128_hash_t hash) { return {hash.high64, hash.low64}; }
 Key128 voter_fingerprint(std::string_view campaign_id, std::string_view voter) {
   // The campaign id is a seed-like prefix: the same voter id in two campaigns is two voters.
   // Hashing campaign and voter as one stream with a separator byte that cannot occur in an id
-  // keeps ("ab","c") and ("a","bc") apart.
+  // keeps ("ab","c") and ("a","bc") apart. Ids of the usual sizes are joined on the stack and
+  // hashed in one call: XXH3's streaming state (reset, three updates, digest) cost four times
+  // the instructions of the one-shot hash of the same bytes, which gives the same value.
+  constexpr std::size_t kJoinedBytes = 512;
+  const std::size_t joined = campaign_id.size() + 1 + voter.size();
+  if (joined <= kJoinedBytes) {
+    std::array<char, kJoinedBytes> bytes;
+    std::memcpy(bytes.data(), campaign_id.data(), campaign_id.size());
+    bytes[campaign_id.size()] = '\0';
+    std::memcpy(bytes.data() + campaign_id.size() + 1, voter.data(), voter.size());
+    return from_xxh(XXH3_128bits(bytes.data(), joined));
+  }
   XXH3_state_t state;
   XXH3_128bits_reset(&state);
   XXH3_128bits_update(&state, campaign_id.data(), campaign_id.size());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "tally/engine/key_table.h"
@@ -559,6 +560,35 @@ TEST_F(EngineTest, UnknownCampaignAndCandidate) {
   b.campaign = "nope";
   EXPECT_EQ(vote(b).status, VoteStatus::unknown_campaign);
   EXPECT_EQ(vote(ballot("a", "c99")).status, VoteStatus::unknown_candidate);
+}
+
+TEST_F(EngineTest, EveryCandidateOfALargeFieldCountsUnderItsOwnId) {
+  // Candidate lookup is a hash table: 300 ids sharing prefixes and lengths, each found and
+  // counted under its own index; near misses of real ids are unknown.
+  Campaign campaign = make_campaign();
+  campaign.candidates.clear();
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = (i % 3 == 0 ? "c" : i % 3 == 1 ? "cand-" : "x") + std::to_string(i);
+    campaign.candidates.push_back({id, "name-" + id, "unit", "能源"});
+  }
+  install(campaign);
+  // Candidate i gets i % 5 + 1 votes, so a lookup that answered another index shows.
+  std::map<std::string, std::uint64_t> expected;
+  for (int i = 0; i < 300; ++i) {
+    const std::string& id = campaign.candidates[i].id;
+    for (int k = 0; k <= i % 5; ++k) {
+      const std::string voter = "v" + std::to_string(i) + "-" + std::to_string(k);
+      ASSERT_EQ(vote(ballot(voter, id)).status, VoteStatus::accepted) << id;
+    }
+    expected[id] = i % 5 + 1;
+  }
+  const TallySnapshot tally = *engine_.tally("ordos");
+  std::map<std::string, std::uint64_t> counted;
+  for (const auto& candidate : tally.candidates) counted[candidate.id] = candidate.votes;
+  EXPECT_EQ(counted, expected);
+  for (const char* near : {"c1", "C0", "cand-0", "c0 ", "x", "cand-1000", "x28"}) {
+    EXPECT_EQ(vote(ballot("late", near)).status, VoteStatus::unknown_candidate) << near;
+  }
 }
 
 TEST_F(EngineTest, InvalidFieldsNameTheFieldAndRule) {

@@ -3,6 +3,7 @@
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -23,9 +24,10 @@ Key128 voter_fingerprint(std::string_view campaign_id, std::string_view voter) {
   const std::size_t joined = campaign_id.size() + 1 + voter.size();
   if (joined <= kJoinedBytes) {
     std::array<char, kJoinedBytes> bytes;
-    std::memcpy(bytes.data(), campaign_id.data(), campaign_id.size());
-    bytes[campaign_id.size()] = '\0';
-    std::memcpy(bytes.data() + campaign_id.size() + 1, voter.data(), voter.size());
+    // std::copy, not memcpy: an empty view's data() may be null.
+    char* end = std::copy(campaign_id.begin(), campaign_id.end(), bytes.data());
+    *end++ = '\0';
+    std::copy(voter.begin(), voter.end(), end);
     return from_xxh(XXH3_128bits(bytes.data(), joined));
   }
   XXH3_state_t state;

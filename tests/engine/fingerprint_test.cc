@@ -39,6 +39,12 @@ TEST(Fingerprint, IsTheStreamOfCampaignZeroByteAndVoterAtEverySize) {
   }
 }
 
+TEST(Fingerprint, EmptyViewsWithoutDataHashAsEmpty) {
+  const Key128 got = voter_fingerprint("c", std::string_view{});
+  const Key128 want = streamed("c", "");
+  EXPECT_EQ(got, want);
+}
+
 TEST(Fingerprint, SeparatorKeepsSplitsApart) {
   const Key128 a = voter_fingerprint("ab", "c");
   const Key128 b = voter_fingerprint("a", "bc");

@@ -19,9 +19,9 @@
 #include "tally/engine/engine.h"
 #include "tally/engine/fingerprint.h"
 #include "tally/engine/fraud_flags.h"
+#include "tally/engine/internal/candidate_index.h"
 #include "tally/engine/internal/hazard.h"
 #include "tally/engine/key_table.h"
-#include "candidate_index.h"
 
 namespace tally::engine::internal {
 
@@ -173,7 +173,7 @@ class CampaignState {
   // Tables are sized by the definition in force when they are made (a PUT may raise
   // expected_voters without a new state); this when it names none.
   const std::uint64_t default_expected_voters_;
-  const CandidateIndex candidate_index_;  // refers to candidates_
+  const CandidateIndex candidate_index_;  // refers to candidates_: declared after it
 
   // The window changes without a new state (closing a vote early): relaxed atomics, since a
   // ballot racing with the change may be judged by either window.

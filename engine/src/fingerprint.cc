@@ -1,5 +1,8 @@
 #include "tally/engine/fingerprint.h"
 
+#include "tally/engine/campaign.h"
+#include "tally/engine/engine.h"
+
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 
@@ -17,10 +20,13 @@ Key128 from_xxh(XXH128_hash_t hash) { return {hash.high64, hash.low64}; }
 Key128 voter_fingerprint(std::string_view campaign_id, std::string_view voter) {
   // The campaign id is a seed-like prefix: the same voter id in two campaigns is two voters.
   // Hashing campaign and voter as one stream with a separator byte that cannot occur in an id
-  // keeps ("ab","c") and ("a","bc") apart. Ids of the usual sizes are joined on the stack and
-  // hashed in one call: XXH3's streaming state (reset, three updates, digest) cost four times
-  // the instructions of the one-shot hash of the same bytes, which gives the same value.
+  // keeps ("ab","c") and ("a","bc") apart. The bytes are joined on the stack and hashed in one
+  // call: XXH3's streaming state (reset, three updates, digest) cost four times the
+  // instructions of the one-shot hash of the same bytes, which gives the same value. Every
+  // ballot the engine judges fits (a defined campaign's id, a checked voter field); the
+  // stream stays for callers that hash unchecked ids.
   constexpr std::size_t kJoinedBytes = 512;
+  static_assert(kMaxIdBytes + 1 + kMaxFieldBytes <= kJoinedBytes);
   const std::size_t joined = campaign_id.size() + 1 + voter.size();
   if (joined <= kJoinedBytes) {
     std::array<char, kJoinedBytes> bytes;

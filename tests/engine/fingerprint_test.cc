@@ -48,7 +48,7 @@ TEST(Fingerprint, EmptyViewsWithoutDataHashAsEmpty) {
 TEST(Fingerprint, SeparatorKeepsSplitsApart) {
   const Key128 a = voter_fingerprint("ab", "c");
   const Key128 b = voter_fingerprint("a", "bc");
-  EXPECT_FALSE(a == b);
+  EXPECT_NE(a, b);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// CandidateIndex: a campaign version's candidate ids → their indexes. Private to the engine.
+// CandidateIndex: a campaign version's candidate ids → their indexes. Engine-internal (public
+// for its tests).
 //
 // Every ballot looks its candidate up once. Open addressing in one flat array of at least
 // twice the candidates (linear probing, a power of two), each slot the index and 32 bits of
@@ -22,6 +23,8 @@ class CandidateIndex {
  public:
   // `candidates` must outlive the index; their ids must be distinct (a Campaign's are).
   explicit CandidateIndex(const std::vector<Candidate>& candidates);
+  CandidateIndex(const CandidateIndex&) = delete;  // would still refer to the original's ids
+  CandidateIndex& operator=(const CandidateIndex&) = delete;
 
   std::optional<std::uint32_t> find(std::string_view id) const;
 

@@ -1,11 +1,10 @@
 // RocksDB layout and read helpers of the vote log. See db_layout.h.
 #include "db_layout.h"
 
+#include <fcntl.h>
 #include <rocksdb/env.h>
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
-
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,6 +14,8 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+
+#include "wal_page_cache.h"
 
 namespace tally::storage {
 namespace {
@@ -106,6 +107,8 @@ rocksdb::DBOptions write_db_options(const std::string& data_dir) {
   options.sst_file_manager = paced_file_deleter(options.info_log);
   // One thread writes (the commit pipeline's); the meta family updates in place.
   options.allow_concurrent_memtable_write = false;
+  // The WAL's synced pages go back to the kernel at once (wal_page_cache.h).
+  options.env = wal_page_dropping_env();
   return options;
 }
 

@@ -28,34 +28,35 @@ class PageDroppingFile final : public rocksdb::FSWritableFileOwnerWrapper {
 
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
-    rocksdb::IOStatus s = target()->Append(data, options, dbg);
-    // Relaxed: Sync() may run on another thread (IsSyncThreadSafe); a size it reads late only
-    // drops less, one read early names pages not yet synced, which DONTNEED leaves alone.
-    if (s.ok()) written_.fetch_add(data.size(), std::memory_order_relaxed);
-    return s;
+    return counted(target()->Append(data, options, dbg), data.size());
   }
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                            const rocksdb::DataVerificationInfo& info,
                            rocksdb::IODebugContext* dbg) override {
-    rocksdb::IOStatus s = target()->Append(data, options, info, dbg);
-    if (s.ok()) written_.fetch_add(data.size(), std::memory_order_relaxed);
-    return s;
+    return counted(target()->Append(data, options, info, dbg), data.size());
   }
   rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    const std::uint64_t synced = written_.load(std::memory_order_relaxed);
-    rocksdb::IOStatus s = target()->Sync(options, dbg);
-    if (s.ok()) drop_up_to(synced);
-    return s;
+    return synced([&] { return target()->Sync(options, dbg); });
   }
   rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
                           rocksdb::IODebugContext* dbg) override {
-    const std::uint64_t synced = written_.load(std::memory_order_relaxed);
-    rocksdb::IOStatus s = target()->Fsync(options, dbg);
-    if (s.ok()) drop_up_to(synced);
-    return s;
+    return synced([&] { return target()->Fsync(options, dbg); });
   }
 
  private:
+  rocksdb::IOStatus counted(rocksdb::IOStatus s, std::size_t bytes) {
+    // Relaxed: Sync() may run on another thread (IsSyncThreadSafe); a size it reads late only
+    // drops less, and bytes appended after its read are not named by it.
+    if (s.ok()) written_.fetch_add(bytes, std::memory_order_relaxed);
+    return s;
+  }
+  template <typename SyncCall>
+  rocksdb::IOStatus synced(SyncCall sync) {
+    const std::uint64_t written = written_.load(std::memory_order_relaxed);
+    rocksdb::IOStatus s = sync();
+    if (s.ok()) drop_up_to(written);
+    return s;
+  }
   void drop_up_to(std::uint64_t synced) {
     const std::uint64_t end = synced / kPageBytes * kPageBytes;
     std::lock_guard lock(drop_mutex_);
@@ -76,18 +77,12 @@ class WalPageDroppingFileSystem final : public rocksdb::FileSystemWrapper {
   using FileSystemWrapper::FileSystemWrapper;
   const char* Name() const override { return "TallyWalPageDropping"; }
 
+  // New files only: RocksDB 7.8 reuses no WAL file under tallyd's point-in-time recovery
+  // (docs/STORAGE.md), so ReuseWritableFile is left to the target.
   rocksdb::IOStatus NewWritableFile(const std::string& path, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* result,
                                     rocksdb::IODebugContext* dbg) override {
     rocksdb::IOStatus s = target()->NewWritableFile(path, options, result, dbg);
-    if (s.ok() && is_wal(path)) *result = std::make_unique<PageDroppingFile>(std::move(*result));
-    return s;
-  }
-  rocksdb::IOStatus ReuseWritableFile(const std::string& path, const std::string& old_path,
-                                      const rocksdb::FileOptions& options,
-                                      std::unique_ptr<rocksdb::FSWritableFile>* result,
-                                      rocksdb::IODebugContext* dbg) override {
-    rocksdb::IOStatus s = target()->ReuseWritableFile(path, old_path, options, result, dbg);
     if (s.ok() && is_wal(path)) *result = std::make_unique<PageDroppingFile>(std::move(*result));
     return s;
   }

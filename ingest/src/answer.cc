@@ -197,4 +197,13 @@ void serialize_answer(const Answer& answer, Framing framing, std::string& out) {
   if (!framing.head) out += answer.body;
 }
 
+Answer route_error(const Route& route, bool unknown_method) {
+  Answer answer = route.endpoint == Endpoint::method_not_allowed
+                      ? error_answer(HttpError::method_not_allowed, "method not allowed here")
+                      : error_answer(HttpError::not_found, "no such resource");
+  answer.allow = route.allow;
+  answer.close = unknown_method;
+  return answer;
+}
+
 }  // namespace tally::ingest

@@ -505,7 +505,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
 
   void on_readable(beast::error_code ec) {
     if (!ec) {
-      const bool first_bytes = !header_done_ && buffer_.size() == 0 && !parser_->got_some();
+      const bool first_bytes = !header_done_ && buffer_.size() == 0 && !parser_->started();
       const std::size_t want = read_size();
       const std::size_t bytes = socket_.read_some(buffer_.prepare(want), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -539,8 +539,8 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   beast::error_code read_error(beast::error_code ec) const {
     if (timed_out_) return beast::error::timeout;
     if (ec == asio::error::eof) {
-      return parser_->got_some() || buffer_.size() > 0 ? http::error::partial_message
-                                                       : http::error::end_of_stream;
+      return parser_->in_request() || buffer_.size() > 0 ? http::error::partial_message
+                                                         : http::error::end_of_stream;
     }
     return ec;
   }
@@ -616,9 +616,10 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
       return push_answer(std::move(answer));
     }
     if (ec.category() == beast::error_code(http::error::end_of_stream).category() &&
-        ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      // Bytes that are not HTTP/1.x (junk, a TLS ClientHello): say so once, then close.
-      Answer answer = error_answer(VoteStatus::invalid, "request: not a valid HTTP/1.1 request");
+        ec != http::error::end_of_stream) {
+      // Bytes that are not HTTP/1.x (junk, a TLS ClientHello), a request framed against RFC
+      // 9112, or one the client's end of the stream cut short: say why once, then close.
+      Answer answer = error_answer(VoteStatus::invalid, internal::refusal_text(ec));
       answer.close = true;
       return push_answer(std::move(answer));
     }
@@ -651,17 +652,17 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     const auto& request = slot.request;
     const Route r = route(method_of(request.method), request.target);
     slot.endpoint = r.endpoint;
+    if (request.unsupported_coding) {
+      return finish(slot, error_answer(HttpError::not_implemented,
+                                       "request: no transfer coding but chunked is supported"));
+    }
     if (auto auth = server_.auth_error(r.endpoint, request.authorization)) {
       return finish(slot, std::move(*auth));
     }
     switch (r.endpoint) {
       case Endpoint::not_found:
-        return finish(slot, error_answer(HttpError::not_found, "no such resource"));
-      case Endpoint::method_not_allowed: {
-        Answer answer = error_answer(HttpError::method_not_allowed, "method not allowed here");
-        answer.allow = r.allow;
-        return finish(slot, std::move(answer));
-      }
+      case Endpoint::method_not_allowed:
+        return finish(slot, route_error(r, request.method == http::verb::unknown));
       case Endpoint::vote:
       case Endpoint::vote_batch:
         return start_votes(slot);

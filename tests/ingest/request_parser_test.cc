@@ -244,5 +244,114 @@ TEST(RequestParser, KeepAliveReadsEveryConnectionHeader) {
   EXPECT_FALSE(keep_alive);
 }
 
+// RFC 9112 2.2: empty lines before a request line are skipped, as many as the header limit
+// allows; a request cut inside them is not a request yet.
+TEST(RequestParser, SkipsEmptyLinesBeforeTheRequestLine) {
+  Request request;
+  error_code ec;
+  const std::string input = "\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n";
+  EXPECT_EQ(read_one(input, request, ec), input.size());
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(request.target, "/healthz");
+
+  RequestParser parser(request);
+  parser.header_limit(kHeaderLimit);
+  EXPECT_EQ(parser.put(boost::asio::buffer("\r\n\r", 3), ec), 2u);
+  EXPECT_EQ(ec, http::error::need_more);
+  EXPECT_TRUE(parser.started());
+  EXPECT_FALSE(parser.in_request());
+
+  std::string crlfs;
+  for (std::size_t i = 0; i < kHeaderLimit / 2 + 1; ++i) crlfs += "\r\n";
+  ec = {};
+  EXPECT_EQ(read_one(crlfs + "GET / HTTP/1.1\r\n\r\n", request, ec), 0u);
+  EXPECT_EQ(ec, http::error::header_limit);
+}
+
+// Every framing that two parsers could read differently is refused, with the error that names
+// its rule (refusal_text), before any of its body is read.
+TEST(RequestParser, RefusesFramingsThatCouldSmuggleARequest) {
+  struct Case {
+    const char* name;
+    std::string request;
+    http::error expected;
+  };
+  const std::string body = "0123456789";
+  const std::string cl = "Content-Length: 10\r\n";
+  const std::string chunked_body = "a\r\n0123456789\r\n0\r\n\r\n";
+  const Case cases[] = {
+      {"identity", "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n" + cl + "\r\n" + body,
+       http::error::bad_transfer_encoding},
+      {"gzip alone", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n" + body,
+       http::error::bad_transfer_encoding},
+      {"chunked, deflate",
+       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, deflate\r\n\r\n" + chunked_body,
+       http::error::bad_transfer_encoding},
+      {"chunkedchunked", "POST / HTTP/1.1\r\nTransfer-Encoding: chunkedchunked\r\n\r\n" + body,
+       http::error::bad_transfer_encoding},
+      {"chunked twice", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n" +
+                            chunked_body,
+       http::error::bad_transfer_encoding},
+      {"nbsp", "POST / HTTP/1.1\r\nTransfer-Encoding: \xa0" "chunked\xa0\r\n\r\n" + chunked_body,
+       http::error::bad_transfer_encoding},
+      {"empty coding with length", "POST / HTTP/1.1\r\nTransfer-Encoding:\r\n" + cl + "\r\n" + body,
+       http::error::bad_transfer_encoding},
+      {"HTTP/1.0 chunked", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body,
+       http::error::bad_transfer_encoding},
+      {"length twice", "POST / HTTP/1.1\r\n" + cl + cl + "\r\n" + body,
+       http::error::multiple_content_length},
+      {"length list", "POST / HTTP/1.1\r\nContent-Length: 10, 10\r\n\r\n" + body,
+       http::error::multiple_content_length},
+      {"folded", "POST / HTTP/1.1\r\nX-A: b\r\n\t" + cl + "\r\n" + body,
+       http::error::bad_obs_fold},
+      {"space before first field", "POST / HTTP/1.1\r\n " + cl + "\r\n" + body,
+       http::error::bad_obs_fold},
+      {"utf-8 target", "GET /\xc3\xa4 HTTP/1.1\r\n\r\n", http::error::bad_target},
+      {"target of no form", "GET ! HTTP/1.1\r\n\r\n", http::error::bad_target},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Request request;
+    error_code ec;
+    EXPECT_EQ(read_one(c.request, request, ec), 0u);
+    EXPECT_EQ(ec, c.expected) << ec.message();
+    EXPECT_TRUE(request.body.empty());
+    EXPECT_EQ(refusal_text(ec).rfind("request: ", 0), 0u);
+    EXPECT_NE(refusal_text(ec), refusal_text(http::error::bad_method)) << "a rule without words";
+  }
+}
+
+// What RFC 9112 frames the same for every reader is read: chunked as the only or last coding
+// (a coding before it is marked for a 501: the body is framed, not decoded), absolute-form and
+// asterisk targets, CONNECT's authority form; a chunked body's trailer changes nothing the
+// routes read.
+TEST(RequestParser, ReadsWhatEveryParserFramesAlike) {
+  Request request;
+  error_code ec;
+  const std::string gzip_chunked =
+      "POST /v1/votes HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: CHUNKED\r\n\r\n"
+      "5\r\nhello\r\n0\r\nAuthorization: Bearer from-the-trailer\r\n\r\n";
+  EXPECT_EQ(read_one(gzip_chunked, request, ec), gzip_chunked.size());
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(request.unsupported_coding);
+  EXPECT_EQ(request.body, "hello");
+  EXPECT_TRUE(request.authorization.empty());
+
+  const std::string chunked = "POST / HTTP/1.1\r\nTransfer-Encoding:  chunked \r\n\r\n0\r\n\r\n";
+  EXPECT_EQ(read_one(chunked, request, ec), chunked.size());
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_FALSE(request.unsupported_coding);
+
+  for (const std::string target : {"http://tally.example/v1/votes?x=1", "*", "/a?b=|c\"#d"}) {
+    const std::string input = "OPTIONS " + target + " HTTP/1.1\r\n\r\n";
+    EXPECT_EQ(read_one(input, request, ec), input.size()) << target;
+    EXPECT_FALSE(ec) << target << ": " << ec.message();
+    EXPECT_EQ(request.target, target);
+  }
+  const std::string connect = "CONNECT 0-home0.example.com:443 HTTP/1.1\r\n\r\n";
+  EXPECT_EQ(read_one(connect, request, ec), connect.size());
+  EXPECT_FALSE(ec) << ec.message();
+}
+
 }  // namespace
 }  // namespace tally::ingest::internal

@@ -141,6 +141,19 @@ class HttpClient {
     return std::exchange(buffer_, {});
   }
 
+  // What the server sends next, with what was read ahead; empty at its end (`closed` then
+  // says whether it closed the connection or the receive timeout passed).
+  std::string rest_or_timeout(bool& closed) {
+    if (buffer_.empty()) {
+      char chunk[65536];
+      const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (got > 0) return std::string(chunk, static_cast<std::size_t>(got));
+      closed = got == 0 || errno == ECONNRESET;
+      return {};
+    }
+    return std::exchange(buffer_, {});
+  }
+
   // True when the server closed the connection (EOF) within the receive timeout.
   bool closed_by_peer() {
     char byte;

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "tally/engine/vote_status.h"
+#include "tally/ingest/route.h"
 
 namespace tally::ingest {
 
@@ -54,6 +55,12 @@ struct Framing {
 // engine::http_code(status). `error` names the field and the rule; empty omits it.
 Answer error_answer(engine::VoteStatus status, std::string_view error, int http_code_override = 0);
 Answer error_answer(HttpError status, std::string_view error);
+
+// The answer when route() found nothing to serve (not_found or method_not_allowed, with the
+// Allow header). `unknown_method`: a method outside the registered ones that the request
+// parser knows (`MKCOLA`, say), which comes from a scanner or another protocol's client, not a
+// frontend: the answer closes the connection.
+Answer route_error(const Route& route, bool unknown_method);
 
 // Appends one vote answer object: {"status":...,"seq":N,"durable":false,"error":...,"line":N}.
 // `seq` is written for accepted and duplicate; `durable` only when false and accepted;

@@ -330,7 +330,8 @@ void run(std::string_view input) {
           asio::buffer(input.data() + skipped, input.size() - skipped), reference_ec);
       const bool stricter = ec == http::error::bad_obs_fold ||
                             ec == http::error::multiple_content_length ||
-                            ec == http::error::bad_transfer_encoding;
+                            ec == http::error::bad_transfer_encoding ||
+                            ec == http::error::bad_target;
       if (stricter && ec != reference_ec) return used;
       if (used != skipped + reference_used || ec != reference_ec) {
         fail("RequestParser: took the bytes differently from Beast's parser");

@@ -197,7 +197,7 @@ constexpr NibbleMasks kNibbleMasks = make_nibble_masks();
 __attribute__((target("avx2"))) bool has_marker_avx2(const char* text, std::size_t n) {
   // A block of 32 positions reads 34 bytes from its first: up to 30 past the text's end.
   constexpr std::size_t kPadding = 32;
-  alignas(32) char copy[kMaxFieldBytes + kPadding];
+  alignas(32) char copy[kMaxUaBytes + kPadding];
   std::memcpy(copy, text, n);
   std::memset(copy + n, 0, kPadding);
   const std::size_t last = n - kBotMarkerIndex.shortest;  // the last possible start
@@ -254,8 +254,9 @@ bool bot_scan_available(BotScan scan) {
 
 bool is_bot_user_agent_by(BotScan scan, std::string_view ua) {
   if (ua.empty()) return true;
-  // Only the first kMaxFieldBytes bytes count (user agents are at most that long).
-  const std::size_t n = std::min(ua.size(), kMaxFieldBytes);
+  // Only the first kMaxUaBytes bytes count (a ballot's agent is at most that long), so that a
+  // marker past the 300 bytes of an Android WeChat agent is still found.
+  const std::size_t n = std::min(ua.size(), kMaxUaBytes);
   if (n < kBotMarkerIndex.shortest) return false;
 #if defined(__x86_64__)
   if (scan == BotScan::avx2) return has_marker_avx2(ua.data(), n);

@@ -97,7 +97,7 @@ std::optional<std::string_view> check_ballot(const Ballot& ballot, Utf8 utf8) {
       {ballot.voter, kMaxFieldBytes, "voter: longer than 256 bytes", "voter: not valid UTF-8"},
       {ballot.device, kMaxFieldBytes, "device: longer than 256 bytes", "device: not valid UTF-8"},
       {ballot.ip, kMaxFieldBytes, "ip: longer than 256 bytes", "ip: not valid UTF-8"},
-      {ballot.ua, kMaxFieldBytes, "ua: longer than 256 bytes", "ua: not valid UTF-8"},
+      {ballot.ua, kMaxUaBytes, "ua: longer than 1024 bytes", "ua: not valid UTF-8"},
       {ballot.request_id, kMaxRequestIdBytes, "request_id: longer than 128 bytes",
        "request_id: not valid UTF-8"},
   };

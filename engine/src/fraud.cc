@@ -93,18 +93,37 @@ std::size_t write_ipv4_subnet(std::string_view ip, char (&out)[kSubnetBytes]) {
   return prefix + kSuffix.size();
 }
 
+// The address in `ip` as frontends and proxies write it: without brackets (`[2001:db8::1]`,
+// RFC 3986's form) or a zone (`fe80::1%eth0`, RFC 4007).
+std::string_view bare_address(std::string_view ip) {
+  if (ip.size() > 2 && ip.front() == '[') {
+    const std::size_t close = ip.find(']');
+    if (close != std::string_view::npos) ip = ip.substr(1, close - 1);
+  }
+  return ip.substr(0, ip.find('%'));
+}
+
 // Writes the subnet of `ip` into `out`; returns its length.
 std::size_t write_subnet(std::string_view ip, char (&out)[kSubnetBytes]) {
   if (const std::size_t n = write_ipv4_subnet(ip, out); n > 0) return n;
+  const std::string_view address = bare_address(ip);
   char text[INET6_ADDRSTRLEN + 1] = {};
-  if (ip.size() < sizeof(text)) {
-    std::copy(ip.begin(), ip.end(), text);
+  if (address.size() < sizeof(text)) {
+    std::copy(address.begin(), address.end(), text);
     unsigned char bytes[16] = {};
     if (inet_pton(AF_INET, text, bytes) == 1) {
       const int n = std::snprintf(out, kSubnetBytes, "%u.%u.%u.0/24", bytes[0], bytes[1], bytes[2]);
       return static_cast<std::size_t>(n);
     }
+    // An IPv4-mapped address (::ffff:a.b.c.d, RFC 4291 2.5.5.2, how a dual-stack listener sees
+    // an IPv4 client) is an IPv4 voter: its /24, not the one /64 every such address shares.
+    constexpr unsigned char kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (inet_pton(AF_INET6, text, bytes) == 1) {
+      if (std::equal(std::begin(kMappedPrefix), std::end(kMappedPrefix), bytes)) {
+        const int n =
+            std::snprintf(out, kSubnetBytes, "%u.%u.%u.0/24", bytes[12], bytes[13], bytes[14]);
+        return static_cast<std::size_t>(n);
+      }
       const int n = std::snprintf(out, kSubnetBytes, "%x:%x:%x:%x::/64", (bytes[0] << 8) | bytes[1],
                                   (bytes[2] << 8) | bytes[3], (bytes[4] << 8) | bytes[5],
                                   (bytes[6] << 8) | bytes[7]);

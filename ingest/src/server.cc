@@ -92,6 +92,14 @@ Method method_of(http::verb verb) {
   }
 }
 
+// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it maps; others as they are.
+asio::ip::address plain_address(const asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address;
+}
+
 }  // namespace
 
 namespace internal {
@@ -316,7 +324,9 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     server_.connections.fetch_add(1, std::memory_order_relaxed);
     beast::error_code ec;
     const auto peer = socket_.remote_endpoint(ec);
-    if (!ec) peer_ip_ = peer.address().to_string();
+    // An IPv4 client of a dual-stack listener is written as IPv4, as it would be on an IPv4
+    // listener (not ::ffff:a.b.c.d), so that its address and /24 are the same either way.
+    if (!ec) peer_ip_ = plain_address(peer.address()).to_string();
     // Reads and writes are tried directly and never block; async_wait says when to retry.
     socket_.non_blocking(true, ec);
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "tally/corpus/user_agents.h"
 #include "tally/engine/json.h"
 
 namespace tally::loadtest {
@@ -15,29 +16,6 @@ constexpr std::size_t kRecentBallots = 4096;  // how far back a retry may reach
 constexpr std::uint64_t kCrowdSize = 40;      // honest voters behind one office address
 constexpr std::uint64_t kFarmAddresses = 4;
 constexpr std::uint64_t kFarmDevices = 16;
-
-constexpr std::array<std::string_view, 6> kHonestAgents = {
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) Mobile/15E148 MicroMessenger/8.0.33(0x18002129) NetType/WIFI Language/zh_CN",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 15_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) Mobile/15E148 MicroMessenger/8.0.32(0x18002038) NetType/4G Language/zh_CN",
-    "Mozilla/5.0 (Linux; Android 12; V2183A Build/SP1A.210812.003; wv) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 "
-    "MMWEBSDK/20230202 MicroMessenger/8.0.33.2320(0x28002151) NetType/5G",
-    "Mozilla/5.0 (Linux; Android 13; 22081212C Build/TKQ1.220829.002; wv) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 "
-    "MMWEBSDK/20230101 MicroMessenger/8.0.32.2300(0x2800205D) NetType/WIFI",
-    "Mozilla/5.0 (Linux; Android 11; PEGM00 Build/RKQ1.200903.002; wv) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Version/4.0 Chrome/101.0.4951.74 Mobile Safari/537.36 "
-    "MMWEBSDK/20221011 MicroMessenger/8.0.30.2260(0x28001E3B) NetType/4G",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) Mobile/15E148 MicroMessenger/8.0.31(0x18001f2f) NetType/5G Language/zh_CN",
-};
-// Every agent stays under the server's 256-byte field limit (checked by the tests).
-constexpr std::string_view kFarmAgent =
-    "Mozilla/5.0 (Linux; Android 9; SM-G9650 Build/PQ3A.190605.003; wv) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Version/4.0 Chrome/86.0.4240.99 Mobile Safari/537.36 "
-    "MicroMessenger/8.0.2.1860(0x2800023B) NetType/WIFI";
 
 // A 64-bit mix (splitmix64's finalizer) for stable per-voter attributes.
 std::uint64_t mix(std::uint64_t x) {
@@ -62,7 +40,40 @@ void add_field(std::string& out, std::string_view name, std::string_view value) 
   engine::append_json_string(out, value);
 }
 
+// The agent a farm's scripted phones all send: a real WeChat one, as farms copy.
+std::string_view farm_agent() {
+  for (const corpus::UserAgentSample& sample : corpus::real_user_agents()) {
+    if (sample.kind == corpus::AgentKind::wechat_android) return sample.agent;
+  }
+  return corpus::real_user_agents().front().agent;
+}
+
 }  // namespace
+
+std::vector<std::string> honest_agents(std::uint32_t count) {
+  std::vector<std::string> real, installs;
+  for (const corpus::UserAgentSample& sample : corpus::real_user_agents()) {
+    if (!corpus::is_honest(sample.kind)) continue;
+    real.emplace_back(sample.agent);
+    // WeChat on Android names the install in MMWEBID/<digits>: other installs of the same
+    // phone and version send the same agent with another number there.
+    if (sample.agent.find("MMWEBID/") != std::string_view::npos) installs.push_back(real.back());
+  }
+  std::vector<std::string> out;
+  out.reserve(count);
+  for (std::uint32_t k = 0; k < count; ++k) {
+    if (k < real.size() || installs.empty()) {
+      out.push_back(real[k % real.size()]);
+      continue;
+    }
+    std::string agent = installs[k % installs.size()];
+    const std::size_t digits = agent.find("MMWEBID/") + 8;
+    const std::size_t end = agent.find(' ', digits);
+    agent.replace(digits, end - digits, std::to_string(k));
+    out.push_back(std::move(agent));
+  }
+  return out;
+}
 
 std::string_view to_string(Scenario scenario) {
   switch (scenario) {
@@ -111,13 +122,7 @@ BallotGenerator::BallotGenerator(PopulationOptions options)
                  .count()) {
   options_.voters = std::max<std::uint64_t>(options_.voters, 1);
   recent_.reserve(kRecentBallots);
-  const std::uint32_t agents = std::max<std::uint32_t>(options_.agents, 1);
-  agents_.reserve(agents);
-  for (std::uint32_t k = 0; k < agents; ++k) {
-    std::string agent(kHonestAgents[k % kHonestAgents.size()]);
-    if (k >= kHonestAgents.size()) agent += format(" WeChatBuild/%llu", k);
-    agents_.push_back(std::move(agent));
-  }
+  agents_ = honest_agents(std::max<std::uint32_t>(options_.agents, 1));
 }
 
 Ballot BallotGenerator::next() {
@@ -159,7 +164,7 @@ Ballot BallotGenerator::fresh() {
       voter_id = format("farm%llu-%llu", seed, voter);
       device = format("emu-%llu-%llu", seed, voter % kFarmDevices);
       ip = format("203.0.113.%llu", 10 + voter % kFarmAddresses);
-      agent = kFarmAgent;
+      agent = farm_agent();
       break;
     }
     case Scenario::phone: {
@@ -167,7 +172,7 @@ Ballot BallotGenerator::fresh() {
       voter_id = format("phone%llu-%llu", seed, voter);
       device = format("phone-%llu", seed);
       ip = "100.64.7.21";
-      agent = kHonestAgents[0];
+      agent = agents_.front();
       break;
     }
   }

@@ -35,9 +35,12 @@ constexpr std::uint8_t kByReference = 1u << 5;
 constexpr std::uint8_t kKnownPresenceBitsV1 = 0x1f;
 constexpr std::uint8_t kKnownPresenceBitsV2 = kKnownPresenceBitsV1 | kByReference;
 // A record holds at most two table strings per event (read_string_table). A table string is
-// at most as long as a ballot field: a vote refers to it for a byte or two, so a long one
-// would let a small tampered record stand for a great many bytes to hash.
-constexpr std::size_t kMaxTableStringBytes = engine::kMaxFieldBytes;
+// at most as long as the longest field it holds, the user agent (the campaign id is shorter):
+// a vote refers to it for a byte or two, so a longer one would let a small tampered record
+// stand for a great many bytes to hash. Long agents are the common case (WeChat on Android
+// sends about 300 bytes), and are what the table saves most on.
+constexpr std::size_t kMaxTableStringBytes = engine::kMaxUaBytes;
+static_assert(engine::kMaxFieldBytes <= kMaxTableStringBytes);
 
 // Whether a vote's campaign id and user agent (empty: absent) go into the string table: the
 // encoder stores a vote by reference exactly when they fit, and the decoder holds it to that.

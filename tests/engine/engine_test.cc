@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "tally/corpus/user_agents.h"
 #include "tally/engine/key_table.h"
 #include "tally/engine/time.h"
 
@@ -606,7 +607,36 @@ TEST_F(EngineTest, InvalidFieldsNameTheFieldAndRule) {
   b = ballot("a", "c01");
   b.ua = "\xff\xfe";
   EXPECT_EQ(vote(b).error, "ua: not valid UTF-8");
+  b = ballot("a", "c01");
+  const std::string long_ua(kMaxUaBytes + 1, 'u');
+  b.ua = long_ua;
+  EXPECT_EQ(vote(b).error, "ua: longer than 1024 bytes");
   EXPECT_EQ(votes_of("c01"), 0u);
+}
+
+// Every real agent of the corpus is taken whole, up to the limit of DESIGN.md (1,024 bytes),
+// and each field at its own limit: WeChat on Android sends about 300 bytes, over the 256 of
+// the other fields.
+TEST_F(EngineTest, RealUserAgentsAndFieldsAtTheirLimitsAreAccepted) {
+  std::size_t n = 0;
+  std::size_t longest = 0;
+  for (const corpus::UserAgentSample& sample : corpus::real_user_agents()) {
+    const std::string voter = "corpus-" + std::to_string(n++);
+    Ballot b = ballot(voter, "c02");
+    b.ua = sample.agent;
+    EXPECT_EQ(vote(b).status, VoteStatus::accepted) << sample.client;
+    longest = std::max(longest, sample.agent.size());
+  }
+  EXPECT_GT(longest, kMaxFieldBytes) << "the corpus has no agent over the other fields' limit";
+  const std::string at_limit(kMaxUaBytes, 'u');
+  const std::string voter(kMaxFieldBytes, 'v');
+  const std::string request(kMaxRequestIdBytes, 'r');
+  Ballot b = ballot(voter, "c03");
+  b.ua = at_limit;
+  b.request_id = request;
+  b.device = voter;
+  EXPECT_EQ(vote(b).status, VoteStatus::accepted);
+  EXPECT_EQ(votes_of("c02"), n);
 }
 
 TEST_F(EngineTest, PrecedenceInvalidBeforeUnknownCampaignBeforeUnknownCandidate) {

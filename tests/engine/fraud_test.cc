@@ -7,12 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "tally/corpus/user_agents.h"
+#include "tally/engine/engine.h"
 #include "tally/engine/fraud_sketch.h"
 #include "tally/engine/internal/bot_scan.h"
 
@@ -75,23 +78,23 @@ std::map<FraudReason, int> run(FraudMonitor& monitor, const Campaign& campaign,
 // A varied population of WeChat user agents as an office's phones show them: Android phones
 // name their model, build and a per-install MMWEBID; iPhones differ by iOS and WeChat version
 // (so a few dozen colleagues may share one iPhone string).
+// A real WeChat user agent from the corpus, as a voter's phone sends it; an Android one with
+// the install number (MMWEBID/<n>) that its own phone would show.
 std::string wechat_ua(std::mt19937& rng) {
-  static const char* kModels[] = {"V2055A",   "PGT-AN10", "M2012K11AC", "PDEM10",   "ALN-AL00",
-                                  "SM-G9910", "RMX3366",  "V2148A",     "LIO-AN00", "22041211AC"};
-  static const char* kIos[] = {"16_3_1", "16_3", "16_1_2", "15_7"};
-  static const char* kWechat[] = {"8.0.33(0x18002129)", "8.0.32(0x18002035)"};
-  if (std::uniform_int_distribution<int>(0, 9)(rng) < 4) {
-    return std::string("Mozilla/5.0 (iPhone; CPU iPhone OS ") + kIos[rng() % 4] +
-           " like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
-           "MicroMessenger/" +
-           kWechat[rng() % 2] + " NetType/WIFI Language/zh_CN";
+  static const std::vector<std::string_view> honest = [] {
+    std::vector<std::string_view> out;
+    for (const corpus::UserAgentSample& sample : corpus::real_user_agents()) {
+      if (corpus::is_honest(sample.kind)) out.push_back(sample.agent);
+    }
+    return out;
+  }();
+  std::string agent(honest[rng() % honest.size()]);
+  const std::size_t install = agent.find("MMWEBID/");
+  if (install != std::string::npos) {
+    const std::size_t digits = install + 8;
+    agent.replace(digits, agent.find(' ', digits) - digits, std::to_string(rng() % 10000));
   }
-  return std::string("Mozilla/5.0 (Linux; Android 12; ") + kModels[rng() % 10] +
-         " Build/SP1A.210812.003; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
-         "Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5023 MMWEBSDK/20230202 MMWEBID/" +
-         std::to_string(rng() % 10000) +
-         " MicroMessenger/8.0.33.2320(0x28002151) WeChat/arm64 "
-         "Weixin NetType/WIFI Language/zh_CN ABI/arm64";
+  return agent;
 }
 
 // `people` colleagues behind one office address, each with their own phone, voting for 1..5
@@ -306,16 +309,42 @@ TEST(FraudSignals, MissingDevicesAndScriptedUserAgentsAreFlagged) {
       0u);
 }
 
-// The straightforward search is_bot_user_agent() must agree with: the first kMaxFieldBytes
+// The straightforward search is_bot_user_agent() must agree with: the first kMaxUaBytes
 // bytes, lowered, searched for each marker in turn.
 bool is_bot_user_agent_by_search(std::string_view ua) {
   if (ua.empty()) return true;
-  std::string lower(ua.substr(0, kMaxFieldBytes));
+  std::string lower(ua.substr(0, kMaxUaBytes));
   for (char& c : lower) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   for (std::string_view marker : bot_user_agent_markers()) {
     if (lower.find(marker) != std::string::npos) return true;
   }
   return false;
+}
+
+// The corpus of real agents: no agent of a person voting from WeChat or its relatives is
+// taken for a bot, and every script's and headless browser's is.
+TEST(FraudSignals, RealAgentsAreFlaggedExactlyWhenTheyAreScriptsOrHeadless) {
+  std::size_t honest = 0, bots = 0;
+  for (const corpus::UserAgentSample& sample : corpus::real_user_agents()) {
+    EXPECT_EQ(is_bot_user_agent(sample.agent), !corpus::is_honest(sample.kind)) << sample.client;
+    EXPECT_EQ(is_bot_user_agent_by_search(sample.agent), !corpus::is_honest(sample.kind));
+    (corpus::is_honest(sample.kind) ? honest : bots) += 1;
+  }
+  EXPECT_GE(honest, 30u);
+  EXPECT_GE(bots, 10u);
+}
+
+// A bot's marker placed past an honest agent's 300 bytes, up to the end of the longest agent a
+// ballot may carry, is found.
+TEST(FraudSignals, AMarkerAnywhereInALongAgentIsFound) {
+  std::mt19937 rng(kSeed);
+  for (int i = 0; i < 20; ++i) {
+    std::string ua = wechat_ua(rng);
+    while (ua.size() < kMaxUaBytes) ua += " " + wechat_ua(rng);
+    ua.resize(kMaxUaBytes - std::string_view("HeadlessChrome").size());
+    EXPECT_FALSE(is_bot_user_agent(ua));
+    EXPECT_TRUE(is_bot_user_agent(ua + "HeadlessChrome"));
+  }
 }
 
 TEST(FraudSignals, BotUserAgentsAreFoundAsByAPlainSearch) {
@@ -373,8 +402,8 @@ TEST(FraudSignals, BotUserAgentsAreFoundAsByAPlainSearch) {
         // Near misses: the marker cut short, or with its last byte changed.
         uas.push_back(ua.substr(0, middle) + m.substr(0, m.size() - 1) + ua.substr(middle));
         uas.push_back(m.substr(0, m.size() - 1) + "#" + ua);
-        // Around the kMaxFieldBytes bound: whole below it, across it, and past it.
-        for (std::size_t end = kMaxFieldBytes - 2; end <= kMaxFieldBytes + m.size() + 1; ++end) {
+        // Around the kMaxUaBytes bound: whole below it, across it, and past it.
+        for (std::size_t end = kMaxUaBytes - 2; end <= kMaxUaBytes + m.size() + 1; ++end) {
           const std::size_t at = end > m.size() ? end - m.size() : 0;
           std::string padded(at, ' ');
           for (std::size_t j = 0; j < padded.size(); ++j) padded[j] = ua[j % ua.size()];
@@ -386,9 +415,9 @@ TEST(FraudSignals, BotUserAgentsAreFoundAsByAPlainSearch) {
   // User agents of exactly and just over the maximum length.
   for (int i = 0; i < 50; ++i) {
     std::string ua = wechat_ua(rng);
-    while (ua.size() < kMaxFieldBytes + 1) ua += wechat_ua(rng);
-    uas.push_back(ua.substr(0, kMaxFieldBytes));
-    uas.push_back(ua.substr(0, kMaxFieldBytes + 1));
+    while (ua.size() < kMaxUaBytes + 1) ua += wechat_ua(rng);
+    uas.push_back(ua.substr(0, kMaxUaBytes));
+    uas.push_back(ua.substr(0, kMaxUaBytes + 1));
   }
   // Random text over the markers' own bytes in both cases, with bytes outside ASCII.
   std::string alphabet = "/-. ";
@@ -449,17 +478,45 @@ TEST(FraudSubnets, NamesIpv4Slash24AndIpv6Slash64) {
   EXPECT_EQ(subnet_of("not-an-ip"), "not-an-ip");
 }
 
+// Addresses in the forms frontends, proxies and dual-stack listeners really write them: an IPv4
+// voter seen as IPv4-mapped IPv6 is in its /24 (all of them would otherwise share one /64 and
+// look like one crowd), the longest textual form (45 bytes) is read, and brackets and zones are
+// taken off.
+TEST(FraudSubnets, ReadsTheFormsRealAddressesComeIn) {
+  EXPECT_EQ(subnet_of("::ffff:218.21.5.7"), "218.21.5.0/24");
+  EXPECT_EQ(subnet_of("::FFFF:218.21.6.7"), "218.21.6.0/24");
+  EXPECT_EQ(subnet_of("::ffff:da15:507"), "218.21.5.0/24");
+  const std::string longest = "0000:0000:0000:0000:0000:ffff:218.121.105.107";
+  EXPECT_EQ(longest.size(), 45u);  // INET6_ADDRSTRLEN less its terminating zero
+  EXPECT_EQ(subnet_of(longest), "218.121.105.0/24");
+  EXPECT_EQ(subnet_of("2408:8207:18a0:b3e0:0000:0000:0000:0007"), "2408:8207:18a0:b3e0::/64");
+  EXPECT_EQ(subnet_of("[2408:8207:18a0:b3e0::7]"), "2408:8207:18a0:b3e0::/64");
+  EXPECT_EQ(subnet_of("fe80::1c2d:7%wlan0"), "fe80:0:0:0::/64");
+  EXPECT_EQ(subnet_of("0000:0000:0000:0000:0000:ffff:218.21.5.7"), "218.21.5.0/24");
+  EXPECT_EQ(subnet_of("::ffff:0:218.21.5.7"), "0:0:0:0::/64");  // SIIT's translated form
+}
+
 // subnet_of() as inet_pton() and printf name it: what the IPv4 fast path must agree with.
 std::string subnet_by_inet_pton(std::string_view ip) {
   char text[INET6_ADDRSTRLEN + 1] = {};
   char out[64];
-  if (ip.size() < sizeof(text)) {
-    std::copy(ip.begin(), ip.end(), text);
+  std::string_view address = ip;  // without [brackets] or a %zone
+  if (address.size() > 2 && address[0] == '[' && address.find(']') != std::string_view::npos) {
+    address = address.substr(1, address.find(']') - 1);
+  }
+  address = address.substr(0, address.find('%'));
+  if (address.size() < sizeof(text)) {
+    std::copy(address.begin(), address.end(), text);
     unsigned char bytes[16] = {};
     if (inet_pton(AF_INET, text, bytes) == 1) {
       return std::string(
           out, static_cast<std::size_t>(
                    std::snprintf(out, sizeof(out), "%u.%u.%u.0/24", bytes[0], bytes[1], bytes[2])));
+    }
+    const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (inet_pton(AF_INET6, text, bytes) == 1 && std::memcmp(bytes, mapped, 12) == 0) {
+      return std::string(out, static_cast<std::size_t>(std::snprintf(
+                                  out, sizeof(out), "%u.%u.%u.0/24", bytes[12], bytes[13], bytes[14])));
     }
     if (inet_pton(AF_INET6, text, bytes) == 1) {
       return std::string(out, static_cast<std::size_t>(std::snprintf(

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "tally/corpus/user_agents.h"
+#include "tally/engine/json.h"
 #include "tallyd_process.h"
 
 namespace tally::testing {
@@ -244,6 +246,57 @@ TEST_F(TallydTest, BatchAnswersEveryLineInOrder) {
   EXPECT_EQ(status_of(lines[3]), "unknown_candidate");
   EXPECT_EQ(status_of(lines[4]), "accepted");
   EXPECT_EQ(number_of(lines[4], "line"), 6);
+}
+
+// The campaign's crowd as it really is: a batch of 10,000 ballots (the batch limit), each with
+// a real user agent (WeChat on iPhones and on Android phones of several makers, WeChat for
+// Windows and macOS, mini-programs, WeCom, and the scripts and headless browsers of the
+// corpus), is accepted whole. Only the scripts' and headless browsers' ballots are flagged
+// bot_ua; the stored events keep every agent byte for byte.
+TEST_F(TallydTest, ATenThousandBallotBatchWithRealUserAgentsIsAcceptedWhole) {
+  const auto samples = corpus::real_user_agents();
+  constexpr int kBallots = 10'000;
+  std::string body;
+  int bots = 0;
+  for (int i = 0; i < kBallots; ++i) {
+    const corpus::UserAgentSample& sample = samples[static_cast<std::size_t>(i) % samples.size()];
+    bots += corpus::is_honest(sample.kind) ? 0 : 1;
+    std::string extra = R"(,"device":"dev-)" + std::to_string(i) + R"(","ip":"10.)" +
+                        std::to_string(i / 250) + "." + std::to_string(i % 250) +
+                        R"(.9","request_id":"crowd-)" + std::to_string(i) + R"(","ua":)";
+    engine::append_json_string(extra, sample.agent);
+    char candidate[8];
+    std::snprintf(candidate, sizeof candidate, "c%02d", i % 20 + 1);
+    body += ballot(candidate, "crowd-" + std::to_string(i), kDemo, extra) + "\n";
+  }
+  HttpClient client(server_.port(), 60'000);
+  const HttpAnswer answer = client.request("POST", "/v1/votes:batch", body, server_.ingest_token());
+  ASSERT_EQ(answer.status, 200) << answer.body.substr(0, 200);
+  std::istringstream in(answer.body);
+  int accepted = 0;
+  long long first_seq = -1;
+  for (std::string line; std::getline(in, line);) {
+    EXPECT_EQ(status_of(line), "accepted") << line;
+    accepted += status_of(line) == "accepted" ? 1 : 0;
+    if (first_seq < 0) first_seq = number_of(line, "seq");
+  }
+  EXPECT_EQ(accepted, kBallots);
+  const std::string tally =
+      client.request("GET", std::string("/v1/campaigns/") + kDemo + "/tally").body;
+  EXPECT_EQ(number_of(tally, "total"), kBallots);
+  const std::string fraud =
+      client.request("GET", std::string("/v1/campaigns/") + kDemo + "/fraud").body;
+  EXPECT_EQ(number_of(fraud, "bot_ua"), bots) << fraud;
+  // Every agent, the longest included, is stored as sent.
+  for (std::size_t k = 0; k < samples.size(); ++k) {
+    const HttpAnswer event = client.request("GET", "/v1/votes/" + std::to_string(first_seq + k),
+                                            {}, server_.admin_token());
+    std::string expected = R"("ua":)";
+    engine::append_json_string(expected, samples[k].agent);
+    EXPECT_NE(event.body.find(expected), std::string::npos) << samples[k].client;
+    EXPECT_EQ(event.body.find("bot_ua") != std::string::npos, !corpus::is_honest(samples[k].kind))
+        << samples[k].client << ": " << event.body;
+  }
 }
 
 TEST_F(TallydTest, EveryBatchLineIsStoredWithItsOwnFields) {

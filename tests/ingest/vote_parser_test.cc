@@ -5,6 +5,9 @@
 
 #include <string>
 
+#include "tally/corpus/user_agents.h"
+#include "tally/engine/json.h"
+
 namespace tally::ingest {
 namespace {
 
@@ -98,6 +101,35 @@ TEST(VoteParser, OversizedFieldsAreRejectedWithTheFieldName) {
   const auto parsed = parser.parse(json, "p");
   ASSERT_FALSE(parsed.ok());
   EXPECT_EQ(parsed.error.substr(0, 6), "voter:");
+}
+
+// Each field against its own limit of DESIGN.md: a user agent up to 1,024 bytes (real WeChat
+// agents on Android are about 300), a request id up to 128, every other string up to 256.
+TEST(VoteParser, EachFieldHasItsOwnLimitAndRealAgentsFit) {
+  VoteParser parser;
+  const auto with = [](const std::string& field, std::size_t bytes) {
+    return R"({"campaign":"c","candidate":"x","voter":"v",")" + field + R"(":")" +
+           std::string(bytes, 'a') + "\"}";
+  };
+  const struct {
+    const char* field;
+    std::size_t limit;
+  } limits[] = {{"ua", 1024}, {"request_id", 128}, {"device", 256}, {"ip", 256}};
+  for (const auto& [field, limit] : limits) {
+    EXPECT_TRUE(parser.parse(with(field, limit), "p").ok()) << field;
+    const auto over = parser.parse(with(field, limit + 1), "p");
+    ASSERT_FALSE(over.ok()) << field;
+    EXPECT_EQ(over.error,
+              std::string(field) + ": longer than " + std::to_string(limit) + " bytes");
+  }
+  for (const corpus::UserAgentSample& sample : corpus::real_user_agents()) {
+    std::string json = R"({"campaign":"c","candidate":"x","voter":"v","ua":)";
+    engine::append_json_string(json, sample.agent);
+    json += "}";
+    const auto parsed = parser.parse(json, "p");
+    ASSERT_TRUE(parsed.ok()) << sample.client << ": " << parsed.error;
+    EXPECT_EQ(parsed.ballot.ua, sample.agent);
+  }
 }
 
 TEST(VoteParser, ReusesItsBuffersAcrossInputsOfAnySize) {

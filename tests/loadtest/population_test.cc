@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "tally/corpus/user_agents.h"
+#include "tally/engine/engine.h"
+#include "tally/engine/fraud.h"
 #include "tally/loadtest/workload.h"
 
 namespace tally::loadtest {
@@ -41,7 +44,10 @@ ParsedBallot parse_ballot(const std::string& json) {
   auto text = [&](const char* key, std::string& out) {
     std::string_view value;
     EXPECT_EQ(root[key].get_string().get(value), simdjson::SUCCESS) << key << " in " << json;
-    EXPECT_LE(value.size(), 256u) << key;
+    EXPECT_LE(value.size(), std::string_view(key) == "ua" ? engine::kMaxUaBytes
+                            : std::string_view(key) == "request_id" ? engine::kMaxRequestIdBytes
+                                                                    : engine::kMaxFieldBytes)
+        << key;
     out = std::string(value);
   };
   std::string campaign;
@@ -100,7 +106,21 @@ TEST(BallotGenerator, HonestBallotsAreValidJsonFromVariedCrowds) {
     devices.insert(parsed.device);
     ips.insert(parsed.ip);
   }
-  EXPECT_GE(agents.size(), 5u);
+  // The crowd's agents are the corpus's real ones, iPhones and desktops among them, and none
+  // is one the fraud signals take for a bot.
+  EXPECT_GE(agents.size(), 30u);
+  std::set<std::string_view> real;
+  for (const corpus::UserAgentSample& sample : corpus::real_user_agents()) {
+    if (corpus::is_honest(sample.kind)) real.insert(sample.agent);
+  }
+  std::size_t from_corpus = 0, iphones = 0;
+  for (const std::string& agent : agents) {
+    from_corpus += real.count(agent);
+    iphones += agent.find("iPhone") != std::string::npos ? 1 : 0;
+    EXPECT_FALSE(engine::is_bot_user_agent(agent)) << agent;
+  }
+  EXPECT_GE(from_corpus, real.size() - 2) << "most real agents are drawn in 5000 ballots";
+  EXPECT_GE(iphones, 5u);
   EXPECT_GE(candidates.size(), 15u);
   EXPECT_EQ(devices.size(), voters.size());   // one phone per voter
   EXPECT_LT(ips.size(), voters.size() / 10);  // crowds share addresses
@@ -115,7 +135,10 @@ TEST(BallotGenerator, AgentsOptionGivesThatManyDistinctAgentsUnderTheFieldLimit)
   for (int i = 0; i < 20'000; ++i) agents.insert(parse_ballot(generator.next().json).ua);
   EXPECT_GT(agents.size(), 190u);  // 5000 voters over 200 agents: nearly all are drawn
   EXPECT_LE(agents.size(), 200u);
-  for (const std::string& agent : agents) EXPECT_LE(agent.size(), 256u) << agent;
+  for (const std::string& agent : agents) {
+    EXPECT_LE(agent.size(), engine::kMaxUaBytes) << agent;
+    EXPECT_FALSE(engine::is_bot_user_agent(agent)) << agent;
+  }
 }
 
 TEST(BallotGenerator, RetriesResendAnEarlierBallotByteForByte) {

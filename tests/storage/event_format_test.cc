@@ -225,6 +225,10 @@ TEST(EventFormatTest, VersionTwoRefusesEveryOtherFormOfTheSameVote) {
   const std::string sound = record(vote, table);  // the encoder's form
   ASSERT_TRUE(decode_batch(sound, events).ok());
   EXPECT_EQ(events[0].vote.campaign, "o");
+  // The longest table string: a user agent of kMaxUaBytes.
+  const std::string longest = record(vote, std::string("\x01\x80\x08", 3) + std::string(1024, 'o'));
+  ASSERT_TRUE(decode_batch(longest, events).ok());
+  EXPECT_EQ(events[0].vote.campaign.size(), 1024u);
 
   const std::pair<const char*, std::string> others[] = {
       {"bit 5 in version 1", record(vote, "", '\x01')},
@@ -239,8 +243,8 @@ TEST(EventFormatTest, VersionTwoRefusesEveryOtherFormOfTheSameVote) {
       {"a repeated string", record(vote, std::string("\x02\x01o\x01o", 5))},
       {"an unused string", record(vote, std::string("\x02\x01o\x01p", 5))},
       {"an empty string", record(vote, std::string("\x02\x01o\x00", 4))},
-      {"a string longer than a ballot field",
-       record(vote, std::string("\x01\x81\x02", 3) + std::string(257, 'o'))},
+      {"a string longer than a user agent",
+       record(vote, std::string("\x01\x81\x08", 3) + std::string(1025, 'o'))},
   };
   for (const auto& [what, bad] : others) {
     EXPECT_FALSE(decode_batch(bad, events).ok()) << what;

@@ -198,7 +198,7 @@ TEST_F(VoteLogTest, RecoveryRestoresTalliesDedupeAndTheNextSeq) {
 TEST_F(VoteLogTest, RecoveryReplaysUserAgentsFromTheRecordsStringTables) {
   const std::string agents[] = {"MicroMessenger/8.0.33 NetType/WIFI",
                                 "MicroMessenger/8.0.32 NetType/4G", "python-requests/2.31",
-                                std::string(256, 'w')};  // a bot, and the longest allowed
+                                std::string(engine::kMaxUaBytes, 'w')};  // the longest allowed
   std::optional<std::string> report_before;
   {
     engine::FraudMonitor fraud;

@@ -73,7 +73,7 @@ struct FraudSummary {
 // Go-http-client, okhttp, PhantomJS, Selenium, ...), and the empty user agent.
 bool is_bot_user_agent(std::string_view ua);
 // The lower-case markers is_bot_user_agent() looks for, case-insensitively, anywhere in the
-// first kMaxFieldBytes bytes.
+// first kMaxUaBytes bytes (the whole of any ballot's agent).
 std::span<const std::string_view> bot_user_agent_markers();
 // "a.b.c.0/24" for IPv4, "x:x:x:x::/64" for IPv6, the input itself when it is neither.
 std::string subnet_of(std::string_view ip);

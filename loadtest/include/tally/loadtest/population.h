@@ -38,11 +38,11 @@ struct PopulationOptions {
   // Fraction of ballots that resend an earlier ballot byte for byte (same request_id), as a
   // frontend retrying after a timeout does; they answer `duplicate`. Default: 0.01.
   double retry_fraction = 0.01;
-  // Distinct user agents of the honest crowd, each voter keeping one: the six real WeChat
-  // agents, then variants of them (a build suffix) up to this many. Real crowds have hundreds
-  // to thousands; the stored log keeps each agent once per commit batch, so this decides how
-  // much that saves. REQUIRES: >= 1. Default: 6.
-  std::uint32_t agents = 6;
+  // Distinct user agents of the honest crowd, each voter keeping one: honest_agents(agents).
+  // Real crowds have hundreds to thousands; the stored log keeps each agent once per commit
+  // batch, so this decides how much that saves. REQUIRES: >= 1. Default: 64 (every real
+  // agent of the corpus, and some installs more).
+  std::uint32_t agents = 64;
   // Default: honest.
   Scenario scenario = Scenario::honest;
   // Seeds the choices and names the voters (`h<seed>-<n>`), so runs with different seeds
@@ -52,6 +52,11 @@ struct PopulationOptions {
   // each pass over its prepared requests (RunOptions::fresh_passes). Default: false.
   bool pass_tags = false;
 };
+
+// `count` user agents of people voting from WeChat and its relatives: the corpus's real honest
+// agents (tally/corpus/user_agents.h) in its order, then, past them, its Android WeChat agents
+// with other install numbers (MMWEBID/<n>), as other phones of the same make send them.
+std::vector<std::string> honest_agents(std::uint32_t count);
 
 // Digits of a pass tag (`.000`): passes are numbered modulo 1000.
 inline constexpr std::size_t kPassTagDigits = 3;

@@ -291,10 +291,13 @@ void check_same_request(const ingest::internal::Request& request,
   if (request.target != std::string_view(reference.target())) {
     fail("RequestParser: target differs from Beast's");
   }
-  if (request.authorization != first(http::field::authorization) ||
+  // Beast's message also holds a chunked body's trailer fields, which the server ignores.
+  const bool trailer = reference.chunked();
+  if ((!trailer && request.authorization != first(http::field::authorization)) ||
       request.expect != first(http::field::expect) ||
       request.last_event_id != first("Last-Event-ID") ||
-      request.has_last_event_id != (reference.find("Last-Event-ID") != reference.end())) {
+      (!trailer &&
+       request.has_last_event_id != (reference.find("Last-Event-ID") != reference.end()))) {
     fail("RequestParser: a header differs from Beast's");
   }
   if (request.body != reference.body()) fail("RequestParser: body differs from Beast's");
@@ -319,6 +322,8 @@ void run(std::string_view input) {
     // outcome, except where the server's parser refuses a framing that Beast takes.
     const auto put = [&](boost::beast::error_code& ec) {
       const std::size_t used = parser.put(asio::buffer(input.data(), input.size()), ec);
+      // Still among empty lines (a CR waiting for its LF): nothing of a request to compare.
+      if (ec == http::error::need_more && !parser.in_request()) return used;
       std::size_t skipped = 0;
       while (!reference.got_some() && input.substr(skipped, 2) == "\r\n") skipped += 2;
       if (skipped > limits.max_header_bytes) {
@@ -352,6 +357,8 @@ void run(std::string_view input) {
       if (ec == http::error::need_more) {
         // The input ends inside a request: the session would wait for more bytes, then time
         // out or see the end of the stream.
+        // Empty lines alone are no request: the stream ended between requests.
+        if (!parser.in_request()) return;
         reference.put_eof(ec);
         if (!ec) fail("request_parser: a cut request parsed as complete");
         return;

@@ -3,6 +3,7 @@
 #include "tally/corpus/user_agents.h"
 
 #include <iterator>
+#include <string>
 
 namespace tally::corpus {
 namespace {
@@ -290,5 +291,15 @@ constexpr UserAgentSample kSamples[] = {
 }  // namespace
 
 std::span<const UserAgentSample> real_user_agents() { return kSamples; }
+
+std::string with_install_number(std::string_view agent, std::uint64_t install) {
+  constexpr std::string_view kMarker = "MMWEBID/";
+  std::string out(agent);
+  const std::size_t at = out.find(kMarker);
+  if (at == std::string::npos) return out;
+  const std::size_t digits = at + kMarker.size();
+  out.replace(digits, out.find(' ', digits) - digits, std::to_string(install));
+  return out;
+}
 
 }  // namespace tally::corpus

@@ -66,11 +66,7 @@ std::vector<std::string> honest_agents(std::uint32_t count) {
       out.push_back(real[k % real.size()]);
       continue;
     }
-    std::string agent = installs[k % installs.size()];
-    const std::size_t digits = agent.find("MMWEBID/") + 8;
-    const std::size_t end = agent.find(' ', digits);
-    agent.replace(digits, end - digits, std::to_string(k));
-    out.push_back(std::move(agent));
+    out.push_back(corpus::with_install_number(installs[k % installs.size()], k));
   }
   return out;
 }

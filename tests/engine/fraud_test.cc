@@ -75,11 +75,8 @@ std::map<FraudReason, int> run(FraudMonitor& monitor, const Campaign& campaign,
   return flagged;
 }
 
-// A varied population of WeChat user agents as an office's phones show them: Android phones
-// name their model, build and a per-install MMWEBID; iPhones differ by iOS and WeChat version
-// (so a few dozen colleagues may share one iPhone string).
-// A real WeChat user agent from the corpus, as a voter's phone sends it; an Android one with
-// the install number (MMWEBID/<n>) that its own phone would show.
+// A real WeChat user agent from the corpus, as a voter's phone sends it: an Android one with
+// the install number (MMWEBID/<n>) its own phone would show; iPhones share theirs.
 std::string wechat_ua(std::mt19937& rng) {
   static const std::vector<std::string_view> honest = [] {
     std::vector<std::string_view> out;
@@ -88,13 +85,8 @@ std::string wechat_ua(std::mt19937& rng) {
     }
     return out;
   }();
-  std::string agent(honest[rng() % honest.size()]);
-  const std::size_t install = agent.find("MMWEBID/");
-  if (install != std::string::npos) {
-    const std::size_t digits = install + 8;
-    agent.replace(digits, agent.find(' ', digits) - digits, std::to_string(rng() % 10000));
-  }
-  return agent;
+  const std::string_view agent = honest[rng() % honest.size()];
+  return corpus::with_install_number(agent, rng() % 10000);
 }
 
 // `people` colleagues behind one office address, each with their own phone, voting for 1..5

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace tally::corpus {
@@ -32,5 +33,9 @@ struct UserAgentSample {
 constexpr bool is_honest(AgentKind kind) { return kind < AgentKind::scripted; }
 
 std::span<const UserAgentSample> real_user_agents();
+
+// `agent` as another install of the same WeChat sends it: WeChat on Android names the install
+// in `MMWEBID/<digits>`, which becomes `install`. An agent without one comes back unchanged.
+std::string with_install_number(std::string_view agent, std::uint64_t install);
 
 }  // namespace tally::corpus

@@ -118,8 +118,8 @@ struct Node {
 // Args: max batch events, durability (0 sync, 1 async).
 void BM_GroupCommit(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(0));
-  const auto durability = state.range(1) == 0 ? storage::Durability::sync
-                                              : storage::Durability::async;
+  const auto durability =
+      state.range(1) == 0 ? storage::Durability::sync : storage::Durability::async;
   constexpr std::uint64_t kVotes = 400'000;
   std::uint64_t total = 0;
   storage::CommitStats stats;
@@ -142,7 +142,8 @@ void BM_GroupCommit(benchmark::State& state) {
   state.counters["syncs_per_s"] =
       benchmark::Counter(static_cast<double>(stats.batches) / (seconds / state.iterations()));
   state.counters["events_per_batch"] =
-      static_cast<double>(stats.events) / static_cast<double>(std::max<std::uint64_t>(1, stats.batches));
+      static_cast<double>(stats.events) /
+      static_cast<double>(std::max<std::uint64_t>(1, stats.batches));
 }
 BENCHMARK(BM_GroupCommit)
     ->Args({64, 0})

@@ -61,8 +61,7 @@ inline engine::Campaign make_campaign(std::string id, engine::PeriodKind period,
 struct FuzzWorld {
   FuzzWorld() : clock(kOpensAtMs + kHourMs), engine(clock, options()) {
     install(make_campaign("fz-day", engine::PeriodKind::day, 1, 2, kOpensAtMs, kClosesAtMs));
-    install(make_campaign("fz-multi", engine::PeriodKind::campaign, 3, 2, kOpensAtMs,
-                          kClosesAtMs));
+    install(make_campaign("fz-multi", engine::PeriodKind::campaign, 3, 2, kOpensAtMs, kClosesAtMs));
     install(make_campaign("fz-closed", engine::PeriodKind::day, 1, 3, kOpensAtMs - 48 * kHourMs,
                           kOpensAtMs - kHourMs));
   }

@@ -66,16 +66,11 @@ constexpr std::uint64_t kMaxInstalledExpectedVoters = 1024;
 
 ingest::Method method_of(http::verb verb) {
   switch (verb) {
-    case http::verb::get:
-      return ingest::Method::get;
-    case http::verb::head:
-      return ingest::Method::head;
-    case http::verb::post:
-      return ingest::Method::post;
-    case http::verb::put:
-      return ingest::Method::put;
-    default:
-      return ingest::Method::other;
+    case http::verb::get: return ingest::Method::get;
+    case http::verb::head: return ingest::Method::head;
+    case http::verb::post: return ingest::Method::post;
+    case http::verb::put: return ingest::Method::put;
+    default: return ingest::Method::other;
   }
 }
 
@@ -134,12 +129,9 @@ class Handler {
       case Endpoint::not_found:
       case Endpoint::method_not_allowed:
         return ingest::route_error(r, request.method == http::verb::unknown);
-      case Endpoint::vote:
-        return vote(request.body);
-      case Endpoint::vote_batch:
-        return batch(request.body);
-      case Endpoint::campaign_put:
-        return campaign_put(request.body, r.campaign_id);
+      case Endpoint::vote: return vote(request.body);
+      case Endpoint::vote_batch: return batch(request.body);
+      case Endpoint::campaign_put: return campaign_put(request.body, r.campaign_id);
       case Endpoint::campaign_get: {
         const auto campaign = world_.engine.campaign(r.campaign_id);
         if (!campaign) return ingest::error_answer(VoteStatus::unknown_campaign, {});
@@ -165,8 +157,7 @@ class Handler {
         if (r.seq == 0) fail("route: vote_event with seq 0");
         return ingest::error_answer(ingest::HttpError::not_found, "seq: no such event");
       case Endpoint::healthz:
-      case Endpoint::readyz:
-        return ingest::json_answer(R"({"status":"ok"})");
+      case Endpoint::readyz: return ingest::json_answer(R"({"status":"ok"})");
       case Endpoint::tally_stream:
       case Endpoint::fraud:
       case Endpoint::metrics:
@@ -331,12 +322,11 @@ void run(std::string_view input) {
         return used;
       }
       boost::beast::error_code reference_ec;
-      const std::size_t reference_used = reference.put(
-          asio::buffer(input.data() + skipped, input.size() - skipped), reference_ec);
-      const bool stricter = ec == http::error::bad_obs_fold ||
-                            ec == http::error::multiple_content_length ||
-                            ec == http::error::bad_transfer_encoding ||
-                            ec == http::error::bad_target;
+      const std::size_t reference_used =
+          reference.put(asio::buffer(input.data() + skipped, input.size() - skipped), reference_ec);
+      const bool stricter =
+          ec == http::error::bad_obs_fold || ec == http::error::multiple_content_length ||
+          ec == http::error::bad_transfer_encoding || ec == http::error::bad_target;
       if (stricter && ec != reference_ec) return used;
       if (used != skipped + reference_used || ec != reference_ec) {
         fail("RequestParser: took the bytes differently from Beast's parser");

@@ -89,8 +89,8 @@ int run_verify(const Args& args) {
   auto report = tally::storage::verify_log(args.get("--data-dir"));
   if (!report.ok()) return failed("verify: " + report.message());
   for (const auto& tally : report->tallies) {
-    std::cout << "recount " << tally.campaign << ": " << tally.total << " votes, "
-              << tally.suspect << " suspect\n";
+    std::cout << "recount " << tally.campaign << ": " << tally.total << " votes, " << tally.suspect
+              << " suspect\n";
   }
   if (!report->ok()) {
     for (const auto& problem : report->problems) std::cout << problem << "\n";
@@ -99,8 +99,8 @@ int run_verify(const Args& args) {
     return kExitFailed;
   }
   std::cout << "verify: ok, " << report->events << " events (" << report->votes << " votes, "
-            << report->campaign_versions << " campaign versions), last seq "
-            << report->last_seq << ", chain head " << report->chain_head_hex << "\n";
+            << report->campaign_versions << " campaign versions), last seq " << report->last_seq
+            << ", chain head " << report->chain_head_hex << "\n";
   return kExitOk;
 }
 

@@ -103,8 +103,8 @@ engine::Status install_demo(storage::VoteLog& vote_log, engine::Engine& engine) 
   const std::int64_t now_ms = engine.clock().now_ms();
   if (auto current = engine.campaign(demo.id);
       current && current->is_open_at(now_ms) && !engine::changes_counting(*current, demo) &&
-      current->title == demo.title && current->closes_at_ms - current->opens_at_ms ==
-                                          demo.closes_at_ms - demo.opens_at_ms) {
+      current->title == demo.title &&
+      current->closes_at_ms - current->opens_at_ms == demo.closes_at_ms - demo.opens_at_ms) {
     spdlog::info("demo campaign={} already open opens_at={} closes_at={}", demo.id,
                  engine::format_rfc3339(current->opens_at_ms, current->utc_offset_s),
                  engine::format_rfc3339(current->closes_at_ms, current->utc_offset_s));
@@ -209,8 +209,8 @@ int run(const Options& options) {
 
   std::string tokens_path;
   bool tokens_created = false;
-  auto token_set = ingest::load_or_create_tokens(options.tokens_path, options.data_dir,
-                                                 tokens_path, tokens_created);
+  auto token_set = ingest::load_or_create_tokens(options.tokens_path, options.data_dir, tokens_path,
+                                                 tokens_created);
   if (!token_set.ok()) return fail(token_set.message());
   ingest::Tokens tokens(std::move(token_set).value());
   spdlog::info("tokens path={} generated={}", tokens_path, tokens_created);
@@ -227,11 +227,12 @@ int run(const Options& options) {
                                ? "127.0.0.1"
                                : options.server.host;
   const std::string url = "http://" + host + ":" + std::to_string(server.port());
-  spdlog::info("tallyd ready listen={}:{} data_dir={} durability={} io_threads={} "
-               "protect_reads={} as_of_seq={}",
-               options.server.host, server.port(), options.data_dir,
-               options.storage.durability == storage::Durability::sync ? "sync" : "async",
-               options.server.io_threads, options.server.protect_reads, engine.as_of_seq());
+  spdlog::info(
+      "tallyd ready listen={}:{} data_dir={} durability={} io_threads={} "
+      "protect_reads={} as_of_seq={}",
+      options.server.host, server.port(), options.data_dir,
+      options.storage.durability == storage::Durability::sync ? "sync" : "async",
+      options.server.io_threads, options.server.protect_reads, engine.as_of_seq());
   if (options.demo) {
     std::printf(
         "\nVote in the demo campaign:\n"

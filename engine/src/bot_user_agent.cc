@@ -240,8 +240,7 @@ namespace internal {
 
 bool bot_scan_available(BotScan scan) {
   switch (scan) {
-    case BotScan::pairs:
-      return true;
+    case BotScan::pairs: return true;
     case BotScan::avx2:
 #if defined(__x86_64__)
       return __builtin_cpu_supports("avx2");

@@ -103,8 +103,7 @@ Result<std::optional<std::int64_t>> read_integer(dom::object object, std::string
       if (element->get_uint64().get(value) != simdjson::SUCCESS) break;
       return field_error(path, range + ", got " + std::to_string(value));
     }
-    default:
-      break;
+    default: break;
   }
   return field_error(path, "must be an integer");
 }
@@ -330,10 +329,8 @@ std::optional<std::uint32_t> Campaign::candidate_index(std::string_view candidat
 
 std::int64_t Campaign::period_of(std::int64_t server_ms) const {
   switch (rules.period) {
-    case PeriodKind::day:
-      return local_day(server_ms, utc_offset_s);
-    case PeriodKind::campaign:
-      return 0;
+    case PeriodKind::day: return local_day(server_ms, utc_offset_s);
+    case PeriodKind::campaign: return 0;
   }
   return 0;
 }

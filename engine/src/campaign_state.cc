@@ -171,8 +171,8 @@ Generation* CampaignState::prepare_period(std::int64_t period, std::uint64_t bas
 
 Generation* CampaignState::prepare_request_day(std::int64_t day, std::uint64_t base_seq) {
   return prepare(prepared_request_day_,
-                 request_gens_[((day % kRequestDays) + kRequestDays) % kRequestDays], day,
-                 base_seq, false);
+                 request_gens_[((day % kRequestDays) + kRequestDays) % kRequestDays], day, base_seq,
+                 false);
 }
 
 void CampaignState::release_prepared(Generation* generation) {

@@ -72,7 +72,7 @@ class Generation {
 struct GenerationCounts {
   std::atomic<std::uint64_t> ahead{0};
   std::atomic<std::uint64_t> late{0};
-  std::atomic<std::uint64_t> live{0};  // made and not freed yet, retired ones included
+  std::atomic<std::uint64_t> live{0};     // made and not freed yet, retired ones included
   std::atomic<std::uint64_t> growths{0};  // of any of their tables: more keys than expected
 };
 
@@ -159,12 +159,12 @@ class CampaignState {
  private:
   Generation* make_generation(std::int64_t id, std::uint64_t base_seq, bool with_quota) const;
   // prepare_period() and prepare_request_day(), given the prepared and live slots.
-  Generation* prepare(Generation*& prepared, const std::atomic<Generation*>& live,
-                      std::int64_t id, std::uint64_t base_seq, bool with_quota);
+  Generation* prepare(Generation*& prepared, const std::atomic<Generation*>& live, std::int64_t id,
+                      std::uint64_t base_seq, bool with_quota);
   // The generation that becomes live for `id`: the prepared one, else a new one.
   Generation* next_generation(Generation*& prepared, std::int64_t id, std::uint64_t base_seq,
                               bool with_quota);  // REQUIRES: gen_mutex_ held
-  void retire(Generation* generation);  // REQUIRES: gen_mutex_ held
+  void retire(Generation* generation);           // REQUIRES: gen_mutex_ held
 
   const std::string id_;
   const Rules rules_;

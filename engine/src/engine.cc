@@ -241,8 +241,8 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
     replaced = it->second;
   }
   auto next_map = std::make_unique<CampaignMap>(*map);
-  auto state = std::make_shared<CampaignState>(next, options_.default_expected_voters,
-                                               *generation_counts_);
+  auto state =
+      std::make_shared<CampaignState>(next, options_.default_expected_voters, *generation_counts_);
   state->publish(seq);
   next_map->states[next.id] = std::move(state);
   // Release pairs with load_map()'s acquire. The old map stays alive (retired_maps_) because a
@@ -741,12 +741,9 @@ std::string tally_to_json(const TallySnapshot& tally) {
 
 std::string_view table_kind_name(TableKind kind) {
   switch (kind) {
-    case TableKind::dedupe:
-      return "dedupe";
-    case TableKind::quota:
-      return "quota";
-    case TableKind::request_id:
-      return "request_id";
+    case TableKind::dedupe: return "dedupe";
+    case TableKind::quota: return "quota";
+    case TableKind::request_id: return "request_id";
   }
   return "unknown";
 }

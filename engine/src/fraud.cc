@@ -722,13 +722,13 @@ std::optional<FraudSummary> FraudMonitor::summary(std::string_view campaign_id,
     const std::uint64_t votes = candidate->votes();
     const TopSources ips = top_of(candidate->ips, kConcentrationTop);
     const TopSources devices = top_of(candidate->devices, kConcentrationTop);
-    rows.push_back({i, {campaign.candidates[i].id, votes, share_of(ips, votes),
-                        share_of(devices, votes),
-                        ips.top.empty() ? std::string() : ips.top.front().key}});
+    rows.push_back(
+        {i,
+         {campaign.candidates[i].id, votes, share_of(ips, votes), share_of(devices, votes),
+          ips.top.empty() ? std::string() : ips.top.front().key}});
   }
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-    return a.second.votes != b.second.votes ? a.second.votes > b.second.votes
-                                            : a.first < b.first;
+    return a.second.votes != b.second.votes ? a.second.votes > b.second.votes : a.first < b.first;
   });
   for (auto& row : rows) summary.concentration.push_back(std::move(row.second));
   return summary;

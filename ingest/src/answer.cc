@@ -26,8 +26,7 @@ std::string_view default_error(VoteStatus status) {
     case VoteStatus::overloaded: return "server: commit queue full, retry later";
     case VoteStatus::unavailable: return "storage: unavailable";
     case VoteStatus::accepted:
-    case VoteStatus::duplicate:
-      break;
+    case VoteStatus::duplicate: break;
   }
   return {};
 }

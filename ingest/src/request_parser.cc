@@ -162,10 +162,8 @@ void RequestParser::Callbacks::on_field_impl(field name, string_view name_string
                                              error_code&) {
   if (is_header_done()) return;  // a chunked body's trailer: nothing in it is read
   switch (name) {
-    case field::authorization:
-      return keep_first(has_authorization_, request_.authorization, value);
-    case field::expect:
-      return keep_first(has_expect_, request_.expect, value);
+    case field::authorization: return keep_first(has_authorization_, request_.authorization, value);
+    case field::expect: return keep_first(has_expect_, request_.expect, value);
     case field::content_length:
       ++content_length_fields_;
       content_length_list_ = content_length_list_ || value.find(',') != string_view::npos;
@@ -184,8 +182,7 @@ void RequestParser::Callbacks::on_field_impl(field name, string_view name_string
         keep_first(request_.has_last_event_id, request_.last_event_id, value);
       }
       return;
-    default:
-      return;
+    default: return;
   }
 }
 

@@ -89,15 +89,11 @@ Route route(Method method, std::string_view target) {
 Access access_of(Endpoint endpoint) {
   switch (endpoint) {
     case Endpoint::vote:
-    case Endpoint::vote_batch:
-      return Access::ingest;
+    case Endpoint::vote_batch: return Access::ingest;
     case Endpoint::campaign_put:
-    case Endpoint::vote_event:
-      return Access::admin;
-    case Endpoint::dashboard:
-      return Access::open;
-    default:
-      return Access::read;
+    case Endpoint::vote_event: return Access::admin;
+    case Endpoint::dashboard: return Access::open;
+    default: return Access::read;
   }
 }
 

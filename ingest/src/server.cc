@@ -75,7 +75,7 @@ constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
 // (request_parser.h) a slot keeps at most about 20 KiB; with the request being read, the read
 // buffer and the 16 KiB drain buffer, a connection about 120 KiB.
 constexpr std::size_t kKeptFreeSlots = 4;
-constexpr std::size_t kKeptReadBytes = 16 * 1024;  // the socket read buffer, when empty
+constexpr std::size_t kKeptReadBytes = 16 * 1024;    // the socket read buffer, when empty
 constexpr std::size_t kKeptAnswerBytes = 4 * 1024;   // the answer on the wire
 constexpr std::size_t kKeptAnswerBodyBytes = 512;    // a vote answer is about 50 bytes
 constexpr std::size_t kKeptPayloadBytes = 4 * 1024;  // the encoded votes of a request
@@ -84,8 +84,7 @@ constexpr std::size_t kKeptLines = 64;
 Method method_of(http::verb verb) {
   switch (verb) {
     case http::verb::get: return Method::get;
-    case http::verb::head:
-      return Method::head;
+    case http::verb::head: return Method::head;
     case http::verb::post: return Method::post;
     case http::verb::put: return Method::put;
     default: return Method::other;
@@ -169,8 +168,8 @@ struct Worker {
 // What every session of a Server shares.
 struct ServerState {
   ServerState(ServerOptions server_options, engine::Engine& engine_ref, storage::VoteLog& log_ref,
-       const Tokens& tokens_ref, metrics::Metrics* metrics_ptr,
-       const engine::FraudMonitor* fraud_ptr)
+              const Tokens& tokens_ref, metrics::Metrics* metrics_ptr,
+              const engine::FraudMonitor* fraud_ptr)
       : options(std::move(server_options)),
         engine(engine_ref),
         vote_log(log_ref),
@@ -184,10 +183,10 @@ struct ServerState {
   static std::vector<std::unique_ptr<Worker>> make_workers(const ServerOptions& options) {
     // An eighth of the shortest timeout, within 5..250 ms.
     const Limits& l = options.limits;
-    const auto shortest = std::min({l.idle_timeout, l.header_timeout, l.body_timeout,
-                                    l.write_timeout, kLingerTimeout});
-    const auto every = std::clamp(shortest / 8, std::chrono::milliseconds(5),
-                                  std::chrono::milliseconds(250));
+    const auto shortest = std::min(
+        {l.idle_timeout, l.header_timeout, l.body_timeout, l.write_timeout, kLingerTimeout});
+    const auto every =
+        std::clamp(shortest / 8, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
     std::vector<std::unique_ptr<Worker>> out;
     for (int i = 0; i < std::max(options.io_threads, 1); ++i) {
       out.push_back(std::make_unique<Worker>(every));
@@ -238,7 +237,7 @@ struct ServerState {
   engine::Engine& engine;
   storage::VoteLog& vote_log;
   const Tokens& tokens;
-  metrics::Metrics* const metrics;  // null: answers are not counted, /metrics answers 501
+  metrics::Metrics* const metrics;          // null: answers are not counted, /metrics answers 501
   const engine::FraudMonitor* const fraud;  // null: /fraud answers 501
   std::atomic<std::size_t> running_workers{0};  // claimed by Server::run()
   std::size_t next_accept = 0;                  // the acceptor's handlers only
@@ -273,8 +272,7 @@ struct ServerState {
     std::size_t current = tally_streams.load(std::memory_order_relaxed);
     do {
       if (current >= options.limits.max_tally_streams) return false;
-    } while (!tally_streams.compare_exchange_weak(current, current + 1,
-                                                  std::memory_order_relaxed));
+    } while (!tally_streams.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
     if (metrics != nullptr) metrics->stream_opened();
     return true;
   }
@@ -307,7 +305,7 @@ struct ServerState {
   // Last: destroyed first, so that sessions still held by pending handlers end while the
   // state above (counters, peers) is alive.
   std::vector<std::unique_ptr<Worker>> workers;  // one per io thread; never empty
-  tcp::acceptor acceptor;                         // on the first worker
+  tcp::acceptor acceptor;                        // on the first worker
   asio::steady_timer accept_retry;
 };
 
@@ -320,7 +318,10 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
  public:
   // `socket` was accepted onto `worker`'s context: every handler of this session runs there.
   Session(internal::ServerState& server, internal::Worker& worker, tcp::socket socket)
-      : server_(server), worker_(worker), socket_(std::move(socket)), executor_(worker.io.get_executor()) {
+      : server_(server),
+        worker_(worker),
+        socket_(std::move(socket)),
+        executor_(worker.io.get_executor()) {
     server_.connections.fetch_add(1, std::memory_order_relaxed);
     beast::error_code ec;
     const auto peer = socket_.remote_endpoint(ec);
@@ -470,7 +471,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     }
     if (queue_.size() >= server_.options.limits.pipeline_depth) {
       drained_ = false;  // nothing waits on the socket now: bytes may arrive unannounced
-      return;          // resumed by on_write
+      return;            // resumed by on_write
     }
     reading_ = true;
     header_done_ = false;
@@ -576,7 +577,8 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
       const std::size_t bytes = content_length ? *content_length : limit;
       if (!server_.reserve_body_bytes(bytes)) {
         stop_reading();
-        Answer answer = error_answer(VoteStatus::overloaded, "server: too many large bodies in flight");
+        Answer answer =
+            error_answer(VoteStatus::overloaded, "server: too many large bodies in flight");
         answer.close = true;
         push_answer(std::move(answer));
         return false;
@@ -674,14 +676,10 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
       case Endpoint::method_not_allowed:
         return finish(slot, route_error(r, request.method == http::verb::unknown));
       case Endpoint::vote:
-      case Endpoint::vote_batch:
-        return start_votes(slot);
-      case Endpoint::campaign_list:
-        return finish(slot, campaign_list());
-      case Endpoint::campaign_get:
-        return finish(slot, campaign_get(r.campaign_id));
-      case Endpoint::campaign_put:
-        return campaign_put(slot, r.campaign_id);
+      case Endpoint::vote_batch: return start_votes(slot);
+      case Endpoint::campaign_list: return finish(slot, campaign_list());
+      case Endpoint::campaign_get: return finish(slot, campaign_get(r.campaign_id));
+      case Endpoint::campaign_put: return campaign_put(slot, r.campaign_id);
       case Endpoint::tally: {
         auto tally = server_.engine.tally(r.campaign_id);
         if (!tally) return finish(slot, error_answer(VoteStatus::unknown_campaign, {}));
@@ -692,15 +690,13 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
         if (!event) return finish(slot, error_answer(HttpError::not_found, "seq: no such event"));
         return finish(slot, json_answer(std::move(*event)));
       }
-      case Endpoint::healthz:
-        return finish(slot, json_answer(R"({"status":"ok"})"));
+      case Endpoint::healthz: return finish(slot, json_answer(R"({"status":"ok"})"));
       case Endpoint::readyz:
         if (!server_.vote_log.ready()) {
           return finish(slot, error_answer(VoteStatus::unavailable, "storage: not ready"));
         }
         return finish(slot, json_answer(R"({"status":"ready"})"));
-      case Endpoint::tally_stream:
-        return start_stream(slot, r.campaign_id);
+      case Endpoint::tally_stream: return start_stream(slot, r.campaign_id);
       case Endpoint::metrics: {
         if (server_.metrics == nullptr) {
           return finish(slot, error_answer(HttpError::not_implemented, "metrics: not set up"));
@@ -802,11 +798,11 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
           case engine::PutOutcome::unchanged:
             return self->finish(*slot, json_answer(R"({"status":"unchanged"})"));
           case engine::PutOutcome::created:
-          case engine::PutOutcome::updated:
-            break;
+          case engine::PutOutcome::updated: break;
         }
         const bool created = committed.campaign_outcome == engine::PutOutcome::created;
-        std::string body = created ? R"({"status":"created","seq":)" : R"({"status":"updated","seq":)";
+        std::string body =
+            created ? R"({"status":"created","seq":)" : R"({"status":"updated","seq":)";
         body += std::to_string(committed.seq);
         body += '}';
         self->finish(*slot, json_answer(std::move(body), created ? 201 : 200));
@@ -940,8 +936,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     // Encoded now: the parsed fields live in the parser's buffers only until its next parse.
     if (payloads == nullptr) payloads = &pass_payload_buffer(slot);
     const std::size_t begin = payloads->size();
-    storage::VoteLog::append_vote_payload(parsed.ballot, decision.claim, decision.flags,
-                                          *payloads);
+    storage::VoteLog::append_vote_payload(parsed.ballot, decision.claim, decision.flags, *payloads);
     lines_to_commit().push_back(
         {begin, payloads->size(), std::move(decision.claim), decision.flags, &line});
   }
@@ -1042,8 +1037,8 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   // ---- tally stream (Server-Sent Events, sse.h) ----
 
   // Turns this connection into a tally stream: no more requests are read; the stream's timer
-  // runs on the session's worker and ends the stream on shutdown or a failed write. The request stays
-  // in flight until the stream ends, so that shutdown's wait_drained() lets it close cleanly.
+  // runs on the session's worker and ends the stream on shutdown or a failed write. The request
+  // stays in flight until the stream ends, so that shutdown's wait_drained() lets it close cleanly.
   void start_stream(Slot& slot, std::string_view campaign_id) {
     auto tally = server_.engine.tally(campaign_id);
     if (!tally) return finish(slot, error_answer(VoteStatus::unknown_campaign, {}));
@@ -1227,14 +1222,14 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     if (ec || sent == asio::buffer_size(write_buffers_)) return on_write(ec, count, closes);
     consume_written(sent);
     write_deadline_ = deadline_in(server_.options.limits.write_timeout);
-    asio::async_write(socket_, write_buffers_,
-                      [self = shared_from_this(), count, closes](beast::error_code write_ec,
-                                                                 std::size_t) {
-                        self->guarded([&] {
-                          self->write_deadline_ = kNoDeadline;
-                          self->on_write(write_ec, count, closes);
-                        });
-                      });
+    asio::async_write(
+        socket_, write_buffers_,
+        [self = shared_from_this(), count, closes](beast::error_code write_ec, std::size_t) {
+          self->guarded([&] {
+            self->write_deadline_ = kNoDeadline;
+            self->on_write(write_ec, count, closes);
+          });
+        });
   }
 
   // Drops the first `bytes` of write_buffers_.
@@ -1278,18 +1273,17 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   }
 
   void drain() {
-    socket_.async_read_some(
-        asio::buffer(drain_buffer_),
-        [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-          self->guarded([&] {
-            self->drained_bytes_ += bytes;
-            if (ec || self->drained_bytes_ > kLingerMaxBytes) {
-              self->reading_ = false;
-              return self->close_now();
-            }
-            self->drain();
-          });
-        });
+    socket_.async_read_some(asio::buffer(drain_buffer_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                              self->guarded([&] {
+                                self->drained_bytes_ += bytes;
+                                if (ec || self->drained_bytes_ > kLingerMaxBytes) {
+                                  self->reading_ = false;
+                                  return self->close_now();
+                                }
+                                self->drain();
+                              });
+                            });
   }
 
   void close_now() {
@@ -1331,7 +1325,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   internal::Worker& worker_;
   tcp::socket socket_;
   const asio::io_context::executor_type executor_;  // the worker's: one handler at a time
-  bool in_worker_list_ = false;  // set once start() runs on the worker
+  bool in_worker_list_ = false;                     // set once start() runs on the worker
   // When the pending read or write times out (kNoDeadline: none pending).
   std::chrono::steady_clock::time_point read_deadline_ = kNoDeadline;
   std::chrono::steady_clock::time_point write_deadline_ = kNoDeadline;
@@ -1353,7 +1347,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   bool peer_gone_ = false;  // write nothing more
   bool closed_ = false;
   std::size_t reserved_body_bytes_ = 0;  // of the request being read
-  bool counted_as_peer_ = false;  // set once in start(), before any handler runs
+  bool counted_as_peer_ = false;         // set once in start(), before any handler runs
   // Tally stream state (start_stream); the session's thread only.
   bool streaming_ = false;
   std::string stream_campaign_;
@@ -1392,8 +1386,7 @@ void internal::ServerState::accept() {
 }
 
 Server::Server(ServerOptions options, engine::Engine& engine, storage::VoteLog& vote_log,
-               const Tokens& tokens, metrics::Metrics* metrics,
-               const engine::FraudMonitor* fraud)
+               const Tokens& tokens, metrics::Metrics* metrics, const engine::FraudMonitor* fraud)
     : impl_(std::make_unique<internal::ServerState>(std::move(options), engine, vote_log, tokens,
                                                     metrics, fraud)) {}
 
@@ -1438,9 +1431,8 @@ void Server::stop_accepting() {
 bool Server::wait_drained(std::chrono::milliseconds timeout) {
   std::unique_lock lock(impl_->drain_mutex);
   // Acquire pairs with request_finished()'s acq_rel decrement.
-  return impl_->drain_cv.wait_for(lock, timeout, [this] {
-    return impl_->in_flight.load(std::memory_order_acquire) == 0;
-  });
+  return impl_->drain_cv.wait_for(
+      lock, timeout, [this] { return impl_->in_flight.load(std::memory_order_acquire) == 0; });
 }
 
 void Server::stop() {

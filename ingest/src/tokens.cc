@@ -90,7 +90,8 @@ engine::Result<TokenSet> parse_tokens(std::string_view json) {
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(json.data(), json.size()).get(root) != simdjson::SUCCESS || !root.is_object()) {
-    return engine::Status::error("tokens: must be a JSON object {\"ingest\":[...],\"admin\":[...]}");
+    return engine::Status::error(
+        "tokens: must be a JSON object {\"ingest\":[...],\"admin\":[...]}");
   }
   TokenSet tokens;
   if (auto status = read_list(root, "ingest", tokens.ingest); !status.ok()) return status;
@@ -177,8 +178,8 @@ std::string Tokens::first_admin() const {
 }
 
 engine::Result<TokenSet> load_or_create_tokens(const std::string& tokens_path,
-                                               const std::string& data_dir,
-                                               std::string& used_path, bool& created) {
+                                               const std::string& data_dir, std::string& used_path,
+                                               bool& created) {
   created = false;
   if (!tokens_path.empty()) {
     used_path = tokens_path;

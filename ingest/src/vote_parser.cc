@@ -61,8 +61,8 @@ ParsedBallot VoteParser::parse(std::string_view json, std::string_view peer_ip) 
   }
   simdjson::ondemand::object object;
   if (const auto error = doc.get_object().get(object); error != simdjson::SUCCESS) {
-    result.error = error == simdjson::INCORRECT_TYPE ? "body: must be a JSON object"
-                                                     : "body: not valid JSON";
+    result.error =
+        error == simdjson::INCORRECT_TYPE ? "body: must be a JSON object" : "body: not valid JSON";
     return result;
   }
 

@@ -73,12 +73,9 @@ std::vector<std::string> honest_agents(std::uint32_t count) {
 
 std::string_view to_string(Scenario scenario) {
   switch (scenario) {
-    case Scenario::honest:
-      return "honest";
-    case Scenario::farm:
-      return "farm";
-    case Scenario::phone:
-      return "phone";
+    case Scenario::honest: return "honest";
+    case Scenario::farm: return "farm";
+    case Scenario::phone: return "phone";
   }
   return "honest";
 }

@@ -127,8 +127,8 @@ class Collector final : public prometheus::Collectable {
           add_counter(suspect,
                       {{"campaign", tally->campaign},
                        {"candidate", candidate.id},
-                       {"reason", std::string(engine::to_string(
-                                      static_cast<engine::FraudReason>(reason)))}},
+                       {"reason",
+                        std::string(engine::to_string(static_cast<engine::FraudReason>(reason)))}},
                       static_cast<double>(count));
         }
       }
@@ -142,43 +142,44 @@ class Collector final : public prometheus::Collectable {
   void collect_fraud(std::vector<MetricFamily>& out) const {
     const engine::FraudMonitor* fraud = metrics_.sources_.fraud;
     if (fraud == nullptr) return;
-    MetricFamily flagged = family(
-        "tally_fraud_flagged_votes_total",
-        "Ballots the fraud signals flagged, per campaign and reason, counted when observed",
-        MetricType::Counter);
-    MetricFamily rejected = family("tally_fraud_rejected_total",
-                                   "Ballots answered rate_limited by a fraud signal",
-                                   MetricType::Counter);
+    MetricFamily flagged =
+        family("tally_fraud_flagged_votes_total",
+               "Ballots the fraud signals flagged, per campaign and reason, counted when observed",
+               MetricType::Counter);
+    MetricFamily rejected =
+        family("tally_fraud_rejected_total", "Ballots answered rate_limited by a fraud signal",
+               MetricType::Counter);
     MetricFamily hitters = family(
         "tally_fraud_heavy_hitter_votes",
         "Votes of the top sources per campaign (kind: ip, subnet, device; Space-Saving counts)",
         MetricType::Gauge);
-    MetricFamily share = family(
-        "tally_fraud_top_sources_share",
-        "Share of a candidate's votes from its own top sources (source: ip, device)",
-        MetricType::Gauge);
+    MetricFamily share =
+        family("tally_fraud_top_sources_share",
+               "Share of a candidate's votes from its own top sources (source: ip, device)",
+               MetricType::Gauge);
     constexpr std::size_t kTop = 10;
     for (const auto& campaign : metrics_.engine_.campaigns()) {
       const auto summary = fraud->summary(campaign->id, kTop);
       if (!summary) continue;
       for (int reason = 0; reason < engine::kFraudReasonCount; ++reason) {
-        add_counter(flagged,
-                    {{"campaign", campaign->id},
-                     {"reason", std::string(engine::to_string(
-                                    static_cast<engine::FraudReason>(reason)))}},
-                    static_cast<double>(summary->flags[reason]));
+        add_counter(
+            flagged,
+            {{"campaign", campaign->id},
+             {"reason", std::string(engine::to_string(static_cast<engine::FraudReason>(reason)))}},
+            static_cast<double>(summary->flags[reason]));
       }
       add_counter(rejected, {{"campaign", campaign->id}}, static_cast<double>(summary->rejected));
-      for (const auto& [kind, list] : {std::pair{"ip", &summary->top_ips},
-                                       std::pair{"subnet", &summary->top_subnets},
-                                       std::pair{"device", &summary->top_devices}}) {
+      for (const auto& [kind, list] :
+           {std::pair{"ip", &summary->top_ips}, std::pair{"subnet", &summary->top_subnets},
+            std::pair{"device", &summary->top_devices}}) {
         for (const auto& source : *list) {
           add_gauge(hitters, {{"campaign", campaign->id}, {"kind", kind}, {"key", source.key}},
                     static_cast<double>(source.votes));
         }
       }
       for (const auto& row : summary->concentration) {
-        add_gauge(share, {{"campaign", campaign->id}, {"candidate", row.candidate}, {"source", "ip"}},
+        add_gauge(share,
+                  {{"campaign", campaign->id}, {"candidate", row.candidate}, {"source", "ip"}},
                   row.top_ips_share);
         add_gauge(share,
                   {{"campaign", campaign->id}, {"candidate", row.candidate}, {"source", "device"}},

@@ -103,8 +103,7 @@ class Counter {
   void note(std::uint64_t seq) { as_of_seq_ = std::max(as_of_seq_, seq); }
 
   std::map<std::string, engine::Campaign> latest_;
-  std::map<std::string, std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>>
-      counts_;
+  std::map<std::string, std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>> counts_;
   std::uint64_t as_of_seq_ = 0;
 };
 
@@ -116,8 +115,7 @@ class RuleChecker {
   void campaign(const StoredEvent& event, std::vector<std::string>& problems) {
     auto campaign = engine::parse_campaign(event.campaign_json);
     if (!campaign.ok()) {
-      problems.push_back(at_seq(event.seq) + "stored campaign is invalid: " +
-                         campaign.message());
+      problems.push_back(at_seq(event.seq) + "stored campaign is invalid: " + campaign.message());
       return;
     }
     if (engine_.install_campaign(*campaign, event.seq) == engine::PutOutcome::conflict) {
@@ -131,8 +129,7 @@ class RuleChecker {
     const std::string where = at_seq(event.seq);
     auto campaign = engine_.campaign(v.campaign);
     if (campaign == nullptr) {
-      problems.push_back(where + "vote for unknown campaign \"" + std::string(v.campaign) +
-                         "\"");
+      problems.push_back(where + "vote for unknown campaign \"" + std::string(v.campaign) + "\"");
       return;
     }
     if (campaign->period_of(v.server_ms) != v.period) {
@@ -163,18 +160,12 @@ class RuleChecker {
       case engine::VoteStatus::quota_exceeded:
         why = "over the voter's quota (max_candidates or max_votes_per_candidate)";
         break;
-      case engine::VoteStatus::closed:
-        why = "outside the campaign window";
-        break;
+      case engine::VoteStatus::closed: why = "outside the campaign window"; break;
       case engine::VoteStatus::unknown_candidate:
         why = "unknown candidate \"" + std::string(v.candidate) + "\"";
         break;
-      case engine::VoteStatus::invalid:
-        why = "invalid: " + std::string(decision.error);
-        break;
-      default:
-        why = std::string(engine::to_string(decision.status));
-        break;
+      case engine::VoteStatus::invalid: why = "invalid: " + std::string(decision.error); break;
+      default: why = std::string(engine::to_string(decision.status)); break;
     }
     problems.push_back(where + "accepted vote breaks a rule: " + why);
   }
@@ -184,8 +175,8 @@ class RuleChecker {
   void check_tally(const engine::TallySnapshot& stored, std::vector<std::string>& problems) {
     engine_.publish(stored.as_of_seq);
     const auto recount = engine_.tally(stored.campaign);
-    const std::string where = at_seq(stored.as_of_seq) + "stored tally of campaign " +
-                              stored.campaign + " ";
+    const std::string where =
+        at_seq(stored.as_of_seq) + "stored tally of campaign " + stored.campaign + " ";
     if (!recount) {
       problems.push_back(where + "names a campaign the log does not have");
       return;
@@ -335,9 +326,8 @@ engine::Result<VerifyReport> verify_log(const std::string& data_dir) {
     }
     if (event.seq != last_seq + 1) {
       if (event.seq > last_seq + 1) {
-        problems.push_back(at_seq(event.seq) + "events " + std::to_string(last_seq + 1) +
-                           ".." + std::to_string(event.seq - 1) +
-                           " are missing (removed) before it");
+        problems.push_back(at_seq(event.seq) + "events " + std::to_string(last_seq + 1) + ".." +
+                           std::to_string(event.seq - 1) + " are missing (removed) before it");
       } else {
         problems.push_back(at_seq(event.seq) + "out of order: follows seq " +
                            std::to_string(last_seq) + " (reordered or repeated)");
@@ -473,8 +463,7 @@ engine::Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& i
           doc["candidate"].get(candidate) != simdjson::SUCCESS) {
         return engine::Status::error(where + "campaign and candidate: required");
       }
-      const bool suspect =
-          doc["flags"].get(flags) == simdjson::SUCCESS && flags.size() > 0;
+      const bool suspect = doc["flags"].get(flags) == simdjson::SUCCESS && flags.size() > 0;
       counter.add_vote(campaign, candidate, suspect, seq);
     } else {
       return engine::Status::error(where + "kind: must be vote or campaign");
@@ -522,8 +511,8 @@ engine::Result<std::vector<std::string>> compare_tallies(
     for (const auto& [id, votes] : both) {
       if (votes.first == votes.second) continue;
       differences.push_back("campaign " + std::string(campaign) + " candidate " + id +
-                            ": replay counts " + std::to_string(votes.first) +
-                            ", expected " + std::to_string(votes.second));
+                            ": replay counts " + std::to_string(votes.first) + ", expected " +
+                            std::to_string(votes.second));
     }
   }
   return differences;
@@ -542,8 +531,7 @@ engine::Result<CampaignResults> campaign_results(const std::string& data_dir,
       auto campaign = engine::parse_campaign(event.campaign_json);
       if (campaign.ok() && campaign->id == campaign_id) counter.add_version(*campaign, event.seq);
     } else if (event.vote.campaign == campaign_id) {
-      counter.add_vote(event.vote.campaign, event.vote.candidate, event.vote.flags != 0,
-                       event.seq);
+      counter.add_vote(event.vote.campaign, event.vote.candidate, event.vote.flags != 0, event.seq);
     }
   };
   auto on_bad = [&](std::uint64_t key_seq, const std::string& message) {
@@ -630,8 +618,7 @@ engine::Status backup_log(const std::string& data_dir, const std::string& to_dir
   read.fill_cache = false;
   constexpr std::size_t kCopyBatchBytes = 8u << 20;
   for (std::size_t family : {kEventsIndex, kMetaIndex}) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        source.db->NewIterator(read, source.handles[family]));
+    std::unique_ptr<rocksdb::Iterator> it(source.db->NewIterator(read, source.handles[family]));
     rocksdb::WriteBatch batch;
     for (it->SeekToFirst(); s.ok() && it->Valid(); it->Next()) {
       s = batch.Put(handles[family], it->key(), it->value());

@@ -60,7 +60,8 @@ std::size_t CommitPipeline::submit_all(std::span<PendingEvent> events, SubmitRes
       refusal = SubmitResult::unavailable;
       return 0;
     }
-    const std::size_t room = options_.queue_capacity - std::min(queue_.size(), options_.queue_capacity);
+    const std::size_t room =
+        options_.queue_capacity - std::min(queue_.size(), options_.queue_capacity);
     queued = std::min(room, events.size());
     for (std::size_t i = 0; i < queued; ++i) push(std::move(events[i]));
     wake = queued > 0 && writer_waiting_;

@@ -180,8 +180,7 @@ std::optional<std::string> find_event_record(rocksdb::DB& db,
   return it->value().ToString();
 }
 
-LogScan::LogScan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events_cf,
-                 std::uint64_t from_seq)
+LogScan::LogScan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events_cf, std::uint64_t from_seq)
     : from_seq_(from_seq) {
   rocksdb::ReadOptions options;
   options.fill_cache = false;  // one pass over everything: keep the cache for lookups

@@ -149,8 +149,8 @@ class Reader {
 };
 
 engine::Status event_error(std::uint64_t seq, std::string_view what) {
-  return engine::Status::error("seq " + std::to_string(seq) + ": corrupt event: " +
-                               std::string(what));
+  return engine::Status::error("seq " + std::to_string(seq) +
+                               ": corrupt event: " + std::string(what));
 }
 
 // A version 2 record's string table, and how far its references have got: the encoder adds
@@ -260,8 +260,8 @@ std::optional<VoteLayout> vote_layout(std::string_view payload) {
 
 }  // namespace
 
-VoteFields vote_fields(const engine::Ballot& ballot, std::int64_t server_ms,
-                       std::int64_t period, engine::FraudFlags flags) {
+VoteFields vote_fields(const engine::Ballot& ballot, std::int64_t server_ms, std::int64_t period,
+                       engine::FraudFlags flags) {
   VoteFields vote;
   vote.campaign = ballot.campaign;
   vote.candidate = ballot.candidate;
@@ -375,8 +375,7 @@ ChainHash BatchEncoder::add(const ChainHasher& hasher, const ChainHash& prev, Ev
   const std::string_view head(head_bytes, 1 + write_varint(head_bytes + 1, seq));
   // The chain covers the canonical bytes, whatever the record stores.
   const ChainHash chain = hasher.next(prev, head, payload);
-  std::optional<VoteLayout> layout =
-      kind == EventKind::vote ? vote_layout(payload) : std::nullopt;
+  std::optional<VoteLayout> layout = kind == EventKind::vote ? vote_layout(payload) : std::nullopt;
   if (layout && !fits_table(layout->campaign, layout->ua)) {
     layout.reset();  // not for the table (no ballot is): inline, as version 1
   }
@@ -393,9 +392,8 @@ ChainHash BatchEncoder::add(const ChainHasher& hasher, const ChainHash& prev, Ev
     const std::size_t campaign_ref_size = write_varint(campaign_ref, intern(layout->campaign));
     const std::size_t ua_ref_size = layout->has_ua ? write_varint(ua_ref, intern(layout->ua)) : 0;
     const std::size_t stored = head.size() + payload.size() -
-                               (layout->campaign_end - layout->campaign_begin) +
-                               campaign_ref_size - (layout->ua_end - layout->ua_begin) +
-                               ua_ref_size;
+                               (layout->campaign_end - layout->campaign_begin) + campaign_ref_size -
+                               (layout->ua_end - layout->ua_begin) + ua_ref_size;
     // Written in one pass into room made once, as encode_vote_payload() does.
     const std::size_t start = record_.size();
     record_.resize(start + varint_size(stored) + stored + chain.size());
@@ -445,8 +443,7 @@ namespace {
 
 // Version 2: the string table after the events. `events_end` is where the events stop.
 engine::Status read_string_table(std::string_view record, std::size_t events_begin,
-                                 std::uint32_t count, StringTable& table,
-                                 std::size_t& events_end) {
+                                 std::uint32_t count, StringTable& table, std::size_t& events_end) {
   Reader in(record.substr(events_begin), 0, true);
   for (std::uint32_t i = 0; i < count; ++i) {
     std::uint32_t length = 0;
@@ -489,8 +486,7 @@ engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& o
   std::uint8_t version = 0;
   if (!in.byte(version)) return engine::Status::error("batch record: empty");
   if (version == 0 || version > kBatchFormatVersion) {
-    return engine::Status::error("batch record: unknown format version " +
-                                 std::to_string(version));
+    return engine::Status::error("batch record: unknown format version " + std::to_string(version));
   }
   std::uint32_t count = 0;
   if (!in.varint32(count) || count == 0 || count > kMaxEventsPerRecord) {
@@ -533,8 +529,7 @@ engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& o
     if (kind == static_cast<std::uint8_t>(EventKind::vote)) {
       event.kind = EventKind::vote;
       bool by_reference = false;
-      if (auto status = decode_vote(ev, event.seq, table, event.vote, by_reference);
-          !status.ok()) {
+      if (auto status = decode_vote(ev, event.seq, table, event.vote, by_reference); !status.ok()) {
         return status;
       }
       event.stored_canonical = !by_reference;

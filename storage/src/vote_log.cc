@@ -58,8 +58,7 @@ class FaultyWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
     if (failing()) return injected();
     return FSWritableFileOwnerWrapper::Flush(options, dbg);
   }
-  rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
-                         rocksdb::IODebugContext* dbg) override {
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
     if (failing()) return injected();
     return FSWritableFileOwnerWrapper::Sync(options, dbg);
   }
@@ -157,10 +156,10 @@ struct VoteLog::Impl final : internal::BatchSink {
     if (s.ok()) {
       const auto write_start = std::chrono::steady_clock::now();
       s = db->Write(write_options, &batch);
-      const std::uint64_t ns = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                               write_start)
-              .count());
+      const std::uint64_t ns =
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::steady_clock::now() - write_start)
+                                         .count());
       constexpr auto& kBoundsUs = DbFigures::kWriteBoundsUs;
       std::size_t bucket = 0;
       while (bucket < kBoundsUs.size() && ns > kBoundsUs[bucket] * 1000) ++bucket;
@@ -168,8 +167,8 @@ struct VoteLog::Impl final : internal::BatchSink {
       write_ns_sum.fetch_add(ns, std::memory_order_relaxed);
     }
     if (!s.ok()) {
-      return engine::Status::error("storage: write of seqs " + std::to_string(first_seq) +
-                                   ".." + std::to_string(seq - 1) + ": " + s.ToString());
+      return engine::Status::error("storage: write of seqs " + std::to_string(first_seq) + ".." +
+                                   std::to_string(seq - 1) + ": " + s.ToString());
     }
     chain_head = chain;
     return {};
@@ -372,8 +371,8 @@ void VoteLog::start(engine::Engine& engine) {
   options.queue_capacity = impl.options.queue_capacity;
   options.max_batch_events = impl.options.max_batch_events;
   options.durable = impl.options.durability == Durability::sync;
-  impl.pipeline = std::make_unique<internal::CommitPipeline>(impl, engine, options,
-                                                             impl.recovered_last_seq);
+  impl.pipeline =
+      std::make_unique<internal::CommitPipeline>(impl, engine, options, impl.recovered_last_seq);
   impl.pipeline->start();
   impl.engine = &engine;
   impl.started.store(true, std::memory_order_release);
@@ -384,8 +383,7 @@ SubmitResult VoteLog::submit_vote(const engine::Ballot& ballot, engine::Claim& c
   if (!ready()) return SubmitResult::unavailable;
   internal::PendingEvent event;
   event.kind = EventKind::vote;
-  encode_vote_payload(vote_fields(ballot, claim.server_ms(), claim.period(), flags),
-                      event.payload);
+  encode_vote_payload(vote_fields(ballot, claim.server_ms(), claim.period(), flags), event.payload);
   event.flags = flags;
   event.claim = std::move(claim);
   event.done = done;
@@ -435,8 +433,8 @@ SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign, Completi
   encode_campaign_payload(json, event.payload);
   // Install what recovery will read back, so that a restart rebuilds the same engine.
   auto stored = engine::parse_campaign(json);
-  event.campaign = std::make_shared<const engine::Campaign>(stored.ok() ? std::move(*stored)
-                                                                        : campaign);
+  event.campaign =
+      std::make_shared<const engine::Campaign>(stored.ok() ? std::move(*stored) : campaign);
   event.done = done;
   event.context = context;
   return impl_->pipeline->submit(event);
@@ -512,8 +510,9 @@ void VoteLog::stop() {
   for (const auto& campaign : impl.engine->campaigns()) {
     auto tally = impl.engine->tally(campaign->id);
     if (!tally) continue;
-    batch.Put(impl.meta_cf, std::string(kMetaTallyPrefix) + campaign->id,
-              engine::tally_to_json(*tally))
+    batch
+        .Put(impl.meta_cf, std::string(kMetaTallyPrefix) + campaign->id,
+             engine::tally_to_json(*tally))
         .PermitUncheckedError();
   }
   rocksdb::WriteOptions options;

@@ -367,7 +367,7 @@ TEST(EngineConcurrency, BallotsAcrossAPeriodStartWhileTablesAreMadeAhead) {
     total += per_voter;
   }
   EXPECT_GT(total, static_cast<std::uint64_t>(kVoters));  // both days counted
-  EXPECT_EQ(engine.tally("race")->total, total + 1);       // and the first ballot
+  EXPECT_EQ(engine.tally("race")->total, total + 1);      // and the first ballot
   EXPECT_EQ(engine.table_stats().generations_made_late, prepared.generations_made_late);
 }
 

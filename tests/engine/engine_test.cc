@@ -81,7 +81,7 @@ class EngineTest : public ::testing::Test {
 
 TEST_F(EngineTest, PreparedTablesServeTheFirstBallotsAsUsual) {
   EXPECT_EQ(engine_.table_stats().bytes, 0u);  // tables are made on first use...
-  engine_.prepare_tables();                     // ...or ahead of it
+  engine_.prepare_tables();                    // ...or ahead of it
   const std::uint64_t prepared = engine_.table_stats().bytes;
   EXPECT_GT(prepared, 0u);
   engine_.prepare_tables();  // idempotent: the same tables
@@ -189,8 +189,8 @@ TEST_F(EngineTest, PrefetchChangesNothing) {
   unknown_campaign.campaign = "nope";
   Ballot bob_request = ballot("bob", "c02");
   bob_request.request_id = "r-2";
-  for (const Ballot& b : {with_request, ballot("bob", "c01"), ballot("bob", "nope"),
-                          unknown_campaign, bob_request}) {
+  for (const Ballot& b :
+       {with_request, ballot("bob", "c01"), ballot("bob", "nope"), unknown_campaign, bob_request}) {
     engine_.prefetch(b);
   }
   EXPECT_EQ(engine_.table_stats().keys, after_vote.keys);
@@ -314,8 +314,8 @@ TEST_F(EngineTest, NextPeriodTablesAreMadeAheadAndTakenByItsFirstBallot) {
   engine_.prepare_tables(60'000);
   const Engine::TableStats prepared = engine_.table_stats();
   EXPECT_EQ(prepared.generations_made_ahead, 1u);  // the second day's period tables
-  EXPECT_GT(prepared.bytes, before.bytes);  // held (and counted) before the period begins
-  engine_.prepare_tables(60'000);           // idempotent
+  EXPECT_GT(prepared.bytes, before.bytes);         // held (and counted) before the period begins
+  engine_.prepare_tables(60'000);                  // idempotent
   EXPECT_EQ(engine_.table_stats().generations_made_ahead, 1u);
   // Still the first day: the prepared tables are not live yet.
   EXPECT_EQ(vote(ballot("alice", "c01")).status, VoteStatus::duplicate);

@@ -507,8 +507,9 @@ std::string subnet_by_inet_pton(std::string_view ip) {
     }
     const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (inet_pton(AF_INET6, text, bytes) == 1 && std::memcmp(bytes, mapped, 12) == 0) {
-      return std::string(out, static_cast<std::size_t>(std::snprintf(
-                                  out, sizeof(out), "%u.%u.%u.0/24", bytes[12], bytes[13], bytes[14])));
+      return std::string(
+          out, static_cast<std::size_t>(std::snprintf(out, sizeof(out), "%u.%u.%u.0/24", bytes[12],
+                                                      bytes[13], bytes[14])));
     }
     if (inet_pton(AF_INET6, text, bytes) == 1) {
       return std::string(out, static_cast<std::size_t>(std::snprintf(

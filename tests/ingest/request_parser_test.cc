@@ -289,10 +289,13 @@ TEST(RequestParser, RefusesFramingsThatCouldSmuggleARequest) {
        http::error::bad_transfer_encoding},
       {"chunkedchunked", "POST / HTTP/1.1\r\nTransfer-Encoding: chunkedchunked\r\n\r\n" + body,
        http::error::bad_transfer_encoding},
-      {"chunked twice", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n" +
-                            chunked_body,
+      {"chunked twice",
+       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n" + chunked_body,
        http::error::bad_transfer_encoding},
-      {"nbsp", "POST / HTTP/1.1\r\nTransfer-Encoding: \xa0" "chunked\xa0\r\n\r\n" + chunked_body,
+      {"nbsp",
+       "POST / HTTP/1.1\r\nTransfer-Encoding: \xa0"
+       "chunked\xa0\r\n\r\n" +
+           chunked_body,
        http::error::bad_transfer_encoding},
       {"empty coding with length", "POST / HTTP/1.1\r\nTransfer-Encoding:\r\n" + cl + "\r\n" + body,
        http::error::bad_transfer_encoding},
@@ -302,8 +305,7 @@ TEST(RequestParser, RefusesFramingsThatCouldSmuggleARequest) {
        http::error::multiple_content_length},
       {"length list", "POST / HTTP/1.1\r\nContent-Length: 10, 10\r\n\r\n" + body,
        http::error::multiple_content_length},
-      {"folded", "POST / HTTP/1.1\r\nX-A: b\r\n\t" + cl + "\r\n" + body,
-       http::error::bad_obs_fold},
+      {"folded", "POST / HTTP/1.1\r\nX-A: b\r\n\t" + cl + "\r\n" + body, http::error::bad_obs_fold},
       {"space before first field", "POST / HTTP/1.1\r\n " + cl + "\r\n" + body,
        http::error::bad_obs_fold},
       {"utf-8 target", "GET /\xc3\xa4 HTTP/1.1\r\n\r\n", http::error::bad_target},

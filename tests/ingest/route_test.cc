@@ -13,8 +13,7 @@ TEST(Route, MapsEveryEndpointOfTheApi) {
   EXPECT_EQ(route(Method::get, "/v1/campaigns/demo").endpoint, Endpoint::campaign_get);
   EXPECT_EQ(route(Method::put, "/v1/campaigns/demo").endpoint, Endpoint::campaign_put);
   EXPECT_EQ(route(Method::get, "/v1/campaigns/demo/tally").endpoint, Endpoint::tally);
-  EXPECT_EQ(route(Method::get, "/v1/campaigns/demo/tally/stream").endpoint,
-            Endpoint::tally_stream);
+  EXPECT_EQ(route(Method::get, "/v1/campaigns/demo/tally/stream").endpoint, Endpoint::tally_stream);
   EXPECT_EQ(route(Method::get, "/v1/campaigns/demo/fraud").endpoint, Endpoint::fraud);
   EXPECT_EQ(route(Method::get, "/v1/votes/42").endpoint, Endpoint::vote_event);
   EXPECT_EQ(route(Method::get, "/metrics").endpoint, Endpoint::metrics);
@@ -53,9 +52,9 @@ TEST(Route, HeadGoesWhereGetGoes) {
 }
 
 TEST(Route, UnknownPathsAndBadSeqsAreNotFound) {
-  for (const char* target : {"/v2/votes", "/v1/votes/", "/v1/votes/0", "/v1/votes/12x",
-                             "/v1/votes/99999999999999999999", "/v1/campaigns//tally",
-                             "/v1/campaigns/x/other", "/v1/campaigns/x/tally/", "", "healthz"}) {
+  for (const char* target :
+       {"/v2/votes", "/v1/votes/", "/v1/votes/0", "/v1/votes/12x", "/v1/votes/99999999999999999999",
+        "/v1/campaigns//tally", "/v1/campaigns/x/other", "/v1/campaigns/x/tally/", "", "healthz"}) {
     EXPECT_EQ(route(Method::get, target).endpoint, Endpoint::not_found) << target;
   }
 }

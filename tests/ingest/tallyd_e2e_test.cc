@@ -125,8 +125,9 @@ TEST_F(TallydTest, EveryVoteStatusRowHasItsHttpCodeAndBody) {
   EXPECT_EQ(status_of(no_event.body), "not_found");
 
   // Admin tokens may ingest too.
-  EXPECT_EQ(client.request("POST", "/v1/votes", ballot("c01", "dave"), server_.admin_token()).status,
-            200);
+  EXPECT_EQ(
+      client.request("POST", "/v1/votes", ballot("c01", "dave"), server_.admin_token()).status,
+      200);
 
   const HttpAnswer not_found = client.request("GET", "/v1/nothing-here");
   EXPECT_EQ(not_found.status, 404);
@@ -199,15 +200,18 @@ TEST_F(TallydTest, PutCampaignCreatesUpdatesAndRefusesCountingChangesAfterVotes)
                            R"("closes_at":"2100-01-01T00:00:00Z","utc_offset":"Z",)"
                            R"("rules":{"period":"campaign","max_votes_per_candidate":1,)"
                            R"("max_candidates":1},"candidates":[{"id":"x","name":"X"}]})";
-  EXPECT_EQ(client.request("PUT", "/v1/campaigns/put-test", definition, server_.ingest_token()).status,
-            403);
+  EXPECT_EQ(
+      client.request("PUT", "/v1/campaigns/put-test", definition, server_.ingest_token()).status,
+      403);
   const HttpAnswer created =
       client.request("PUT", "/v1/campaigns/put-test", definition, server_.admin_token());
   EXPECT_EQ(created.status, 201) << created.body;
-  EXPECT_EQ(client.request("PUT", "/v1/campaigns/put-test", definition, server_.admin_token()).status,
-            200);
-  EXPECT_EQ(client.request("PUT", "/v1/campaigns/other-id", definition, server_.admin_token()).status,
-            400);
+  EXPECT_EQ(
+      client.request("PUT", "/v1/campaigns/put-test", definition, server_.admin_token()).status,
+      200);
+  EXPECT_EQ(
+      client.request("PUT", "/v1/campaigns/other-id", definition, server_.admin_token()).status,
+      400);
   ASSERT_EQ(vote(ballot("x", "frank", "put-test")).status, 200);
   std::string more_candidates = definition;
   more_candidates.replace(more_candidates.find(R"({"id":"x","name":"X"})"), 21,
@@ -289,8 +293,8 @@ TEST_F(TallydTest, ATenThousandBallotBatchWithRealUserAgentsIsAcceptedWhole) {
   EXPECT_EQ(number_of(fraud, "bot_ua"), bots) << fraud;
   // Every agent, the longest included, is stored as sent.
   for (std::size_t k = 0; k < samples.size(); ++k) {
-    const HttpAnswer event = client.request("GET", "/v1/votes/" + std::to_string(first_seq + k),
-                                            {}, server_.admin_token());
+    const HttpAnswer event = client.request("GET", "/v1/votes/" + std::to_string(first_seq + k), {},
+                                            server_.admin_token());
     std::string expected = R"("ua":)";
     engine::append_json_string(expected, samples[k].agent);
     EXPECT_NE(event.body.find(expected), std::string::npos) << samples[k].client;
@@ -305,7 +309,8 @@ TEST_F(TallydTest, EveryBatchLineIsStoredWithItsOwnFields) {
   std::string body;
   constexpr int kLines = 60;
   for (int i = 0; i < kLines; ++i) {
-    const std::string candidate = "c" + std::string(i % 20 < 9 ? "0" : "") + std::to_string(i % 20 + 1);
+    const std::string candidate =
+        "c" + std::string(i % 20 < 9 ? "0" : "") + std::to_string(i % 20 + 1);
     body += ballot(candidate, "stored-\\u00e9-" + std::to_string(i), kDemo,
                    R"(,"device":"dev-)" + std::to_string(i) + R"(","request_id":"req-)" +
                        std::to_string(i) + "\"") +
@@ -321,7 +326,8 @@ TEST_F(TallydTest, EveryBatchLineIsStoredWithItsOwnFields) {
     const HttpAnswer event = client.request(
         "GET", "/v1/votes/" + std::to_string(number_of(line, "seq")), {}, server_.admin_token());
     ASSERT_EQ(event.status, 200);
-    const std::string candidate = "c" + std::string(i % 20 < 9 ? "0" : "") + std::to_string(i % 20 + 1);
+    const std::string candidate =
+        "c" + std::string(i % 20 < 9 ? "0" : "") + std::to_string(i % 20 + 1);
     EXPECT_NE(event.body.find("\"voter\":\"stored-\xC3\xA9-" + std::to_string(i) + "\""),
               std::string::npos)
         << event.body;
@@ -472,7 +478,8 @@ TEST_F(TallydTest, SeventyKilobyteRequestLineGets431) {
 
 TEST_F(TallydTest, HalfSentRequestDoesNotBlockOthers) {
   HttpClient half(server_.port());
-  ASSERT_TRUE(half.send_raw("POST /v1/votes HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"cam"));
+  ASSERT_TRUE(
+      half.send_raw("POST /v1/votes HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"cam"));
   HttpClient half_header(server_.port());
   ASSERT_TRUE(half_header.send_raw("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "));
   expect_still_answers();
@@ -506,8 +513,8 @@ TEST_F(TallydTest, PipelinedRequestsAreAnsweredInOrder) {
     if (i % 4 == 3) {
       requests += HttpClient::format("GET", "/healthz", {}, {});
     } else {
-      requests += HttpClient::format("POST", "/v1/votes", ballot("c07", "pipe-" + std::to_string(i)),
-                                     server_.ingest_token());
+      requests += HttpClient::format(
+          "POST", "/v1/votes", ballot("c07", "pipe-" + std::to_string(i)), server_.ingest_token());
     }
   }
   ASSERT_TRUE(client.send_raw(requests));
@@ -608,13 +615,14 @@ TEST(TallydCommandLine, HelpListsEveryFlagWithDefaults) {
   ASSERT_NE(pipe, nullptr);
   std::string help;
   char chunk[4096];
-  for (std::size_t got; (got = std::fread(chunk, 1, sizeof chunk, pipe)) > 0;) help.append(chunk, got);
+  for (std::size_t got; (got = std::fread(chunk, 1, sizeof chunk, pipe)) > 0;)
+    help.append(chunk, got);
   EXPECT_EQ(::pclose(pipe), 0);
-  for (const char* flag : {"--data-dir", "--listen", "--tokens", "--campaign", "--durability",
-                           "--io-threads", "--demo", "--protect-reads", "--max-header-bytes",
-                           "--max-body-bytes", "--max-batch-bytes", "--max-connections",
-                           "--idle-timeout-ms", "--header-timeout-ms", "--pipeline-depth",
-                           "--queue-depth", "--unsafe-test-clock-offset-ms"}) {
+  for (const char* flag :
+       {"--data-dir", "--listen", "--tokens", "--campaign", "--durability", "--io-threads",
+        "--demo", "--protect-reads", "--max-header-bytes", "--max-body-bytes", "--max-batch-bytes",
+        "--max-connections", "--idle-timeout-ms", "--header-timeout-ms", "--pipeline-depth",
+        "--queue-depth", "--unsafe-test-clock-offset-ms"}) {
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   }
   EXPECT_NE(help.find("Default: 65536"), std::string::npos);
@@ -689,7 +697,8 @@ TEST(TallydProtectReads, ReadsNeedATokenWhenProtected) {
   HttpClient client(server.port());
   EXPECT_EQ(client.request("GET", "/v1/campaigns/ordos-2023-zuimei/tally").status, 401);
   EXPECT_EQ(
-      client.request("GET", "/v1/campaigns/ordos-2023-zuimei/tally", {}, server.ingest_token()).status,
+      client.request("GET", "/v1/campaigns/ordos-2023-zuimei/tally", {}, server.ingest_token())
+          .status,
       200);
   for (const char* read :
        {"/v1/campaigns", "/metrics", "/healthz", "/v1/campaigns/ordos-2023-zuimei/tally/stream"}) {
@@ -705,20 +714,24 @@ TEST(TallydProtectReads, ReadsNeedATokenWhenProtected) {
 TEST(TallydTokens, GivenTokensFileIsUsedAndReloadedOnSighup) {
   TallydProcess server;
   const auto tokens_path = server.dir() / "tokens.json";
-  write_text(tokens_path, R"({"ingest":["first-ingest-token-0001"],"admin":["first-admin-token-0001"]})");
+  write_text(tokens_path,
+             R"({"ingest":["first-ingest-token-0001"],"admin":["first-admin-token-0001"]})");
   ASSERT_TRUE(server.start({"--demo", "--tokens", tokens_path.string()})) << server.log();
   HttpClient client(server.port());
-  EXPECT_EQ(client.request("POST", "/v1/votes", ballot("c01", "k1"), "first-ingest-token-0001").status,
-            200);
+  EXPECT_EQ(
+      client.request("POST", "/v1/votes", ballot("c01", "k1"), "first-ingest-token-0001").status,
+      200);
   write_text(tokens_path, R"({"ingest":["second-ingest-token-02"],"admin":[]})");
   server.send_signal(SIGHUP);
   for (int i = 0; i < 500 && server.log().find("tokens reloaded") == std::string::npos; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_EQ(client.request("POST", "/v1/votes", ballot("c02", "k1"), "first-ingest-token-0001").status,
-            401);
-  EXPECT_EQ(client.request("POST", "/v1/votes", ballot("c02", "k1"), "second-ingest-token-02").status,
-            200);
+  EXPECT_EQ(
+      client.request("POST", "/v1/votes", ballot("c02", "k1"), "first-ingest-token-0001").status,
+      401);
+  EXPECT_EQ(
+      client.request("POST", "/v1/votes", ballot("c02", "k1"), "second-ingest-token-02").status,
+      200);
   EXPECT_EQ(server.stop(SIGTERM), 0);
 }
 

@@ -40,8 +40,7 @@ inline void write_text(const std::filesystem::path& path, const std::string& tex
 }
 
 // The number after "key": in a JSON text (searching from `from`), or -1.
-inline long long number_of(const std::string& json, const std::string& key,
-                           std::size_t from = 0) {
+inline long long number_of(const std::string& json, const std::string& key, std::size_t from = 0) {
   const std::string marker = "\"" + key + "\":";
   const std::size_t at = json.find(marker, from);
   if (at == std::string::npos) return -1;
@@ -177,8 +176,9 @@ class HttpClient {
     std::string request = method + " " + target + " HTTP/1.1\r\nHost: test\r\n";
     if (!token.empty()) request += "Authorization: Bearer " + token + "\r\n";
     if (!body.empty() || method == "POST" || method == "PUT") {
-      request += "Content-Type: application/json\r\nContent-Length: " +
-                 std::to_string(body.size()) + "\r\n";
+      request +=
+          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n";
     }
     request += extra_headers;
     request += "\r\n";
@@ -227,8 +227,8 @@ class TallydProcess {
   bool start(const std::vector<std::string>& args = {}) {
     const char* bin_dir = std::getenv("TALLY_BIN_DIR");
     const std::string binary = std::string(bin_dir ? bin_dir : "build/bin") + "/tallyd";
-    std::vector<std::string> argv_text = {binary, "--data-dir", data_dir_.string(), "--listen",
-                                          "127.0.0.1:0", "--io-threads", "2"};
+    std::vector<std::string> argv_text = {
+        binary, "--data-dir", data_dir_.string(), "--listen", "127.0.0.1:0", "--io-threads", "2"};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
     const std::string log_path = (dir_ / "tallyd.log").string();
     const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -31,8 +31,8 @@ TEST(VoteParser, ParsesEveryKnownFieldAndIgnoresUnknownOnes) {
 
 TEST(VoteParser, SourceAddressIsThePeerWhenTheBallotHasNoIp) {
   VoteParser parser;
-  const auto parsed = parser.parse(R"({"campaign":"c","candidate":"x","voter":"v","ip":null})",
-                                   "192.0.2.7");
+  const auto parsed =
+      parser.parse(R"({"campaign":"c","candidate":"x","voter":"v","ip":null})", "192.0.2.7");
   ASSERT_TRUE(parsed.ok()) << parsed.error;
   EXPECT_EQ(parsed.ballot.ip, "192.0.2.7");
   EXPECT_TRUE(parsed.ballot.device.empty());
@@ -74,7 +74,8 @@ TEST(VoteParser, RejectsInvalidUtf8AnywhereInTheInput) {
   EXPECT_EQ(parser.parse("{\"campaign\":\"c\",\"candidate\":\"x\",\"voter\":\"\xff\"}", "p").error,
             "body: not valid UTF-8");
   EXPECT_EQ(
-      parser.parse("{\"campaign\":\"c\",\"candidate\":\"x\",\"voter\":\"v\",\"z\":\"\xc0\xaf\"}", "p")
+      parser
+          .parse("{\"campaign\":\"c\",\"candidate\":\"x\",\"voter\":\"v\",\"z\":\"\xc0\xaf\"}", "p")
           .error,
       "body: not valid UTF-8");
 }
@@ -119,8 +120,7 @@ TEST(VoteParser, EachFieldHasItsOwnLimitAndRealAgentsFit) {
     EXPECT_TRUE(parser.parse(with(field, limit), "p").ok()) << field;
     const auto over = parser.parse(with(field, limit + 1), "p");
     ASSERT_FALSE(over.ok()) << field;
-    EXPECT_EQ(over.error,
-              std::string(field) + ": longer than " + std::to_string(limit) + " bytes");
+    EXPECT_EQ(over.error, std::string(field) + ": longer than " + std::to_string(limit) + " bytes");
   }
   for (const corpus::UserAgentSample& sample : corpus::real_user_agents()) {
     std::string json = R"({"campaign":"c","candidate":"x","voter":"v","ua":)";
@@ -134,8 +134,8 @@ TEST(VoteParser, EachFieldHasItsOwnLimitAndRealAgentsFit) {
 
 TEST(VoteParser, ReusesItsBuffersAcrossInputsOfAnySize) {
   VoteParser parser;
-  const std::string big = R"({"campaign":"c","candidate":"x","voter":"v","pad":")" +
-                          std::string(100'000, 'p') + "\"}";
+  const std::string big =
+      R"({"campaign":"c","candidate":"x","voter":"v","pad":")" + std::string(100'000, 'p') + "\"}";
   EXPECT_TRUE(parser.parse(big, "p").ok());
   const auto small = parser.parse(R"({"campaign":"c2","candidate":"y","voter":"w"})", "p");
   ASSERT_TRUE(small.ok());

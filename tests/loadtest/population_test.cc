@@ -44,7 +44,7 @@ ParsedBallot parse_ballot(const std::string& json) {
   auto text = [&](const char* key, std::string& out) {
     std::string_view value;
     EXPECT_EQ(root[key].get_string().get(value), simdjson::SUCCESS) << key << " in " << json;
-    EXPECT_LE(value.size(), std::string_view(key) == "ua" ? engine::kMaxUaBytes
+    EXPECT_LE(value.size(), std::string_view(key) == "ua"           ? engine::kMaxUaBytes
                             : std::string_view(key) == "request_id" ? engine::kMaxRequestIdBytes
                                                                     : engine::kMaxFieldBytes)
         << key;

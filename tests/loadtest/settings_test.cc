@@ -21,14 +21,14 @@ TEST(ParseArgs, DefaultsNeedOnlyATarget) {
 }
 
 TEST(ParseArgs, ReadsEveryFlag) {
-  const ParsedArgs parsed = parse_args(
-      {"--target",     "localhost:9", "--token",       "t",    "--campaign",       "c",
-       "--candidates", "a,b,c",       "--connections", "8",    "--threads",        "2",
-       "--mode",       "batch",       "--batch-size",  "1000", "--pipeline",       "4",
-       "--rate",       "500",         "--duration",    "2.5",  "--requests",       "100",
-       "--voters",     "10",          "--zipf",        "0.5",  "--retry-fraction", "0.1",
-       "--scenario",   "farm",        "--seed",        "9",    "--agents",         "500",
-       "--json",       "--verify"});
+  const ParsedArgs parsed =
+      parse_args({"--target",     "localhost:9", "--token",       "t",    "--campaign",       "c",
+                  "--candidates", "a,b,c",       "--connections", "8",    "--threads",        "2",
+                  "--mode",       "batch",       "--batch-size",  "1000", "--pipeline",       "4",
+                  "--rate",       "500",         "--duration",    "2.5",  "--requests",       "100",
+                  "--voters",     "10",          "--zipf",        "0.5",  "--retry-fraction", "0.1",
+                  "--scenario",   "farm",        "--seed",        "9",    "--agents",         "500",
+                  "--json",       "--verify"});
   ASSERT_TRUE(parsed.error.empty()) << parsed.error;
   const Settings& s = parsed.settings;
   EXPECT_EQ(s.token, "t");

@@ -184,9 +184,9 @@ TEST_F(MetricsE2eTest, MetricsCountPostedVotesAndAnswers) {
   vote("c07", "alice");
   {
     HttpClient client(server_.port());
-    EXPECT_EQ(client.request("POST", "/v1/votes", ballot("c01", "alice"), server_.ingest_token())
-                  .status,
-              409);
+    EXPECT_EQ(
+        client.request("POST", "/v1/votes", ballot("c01", "alice"), server_.ingest_token()).status,
+        409);
   }
   const std::string text = scrape();
   EXPECT_NE(text.find("\ntally_votes_total{campaign=\"ordos-2023-zuimei\",candidate=\"c01\"} 2\n"),
@@ -216,10 +216,11 @@ TEST_F(MetricsE2eTest, PromtoolAcceptsALiveScrapeAndTheAlertRules) {
   const std::string path = temp_file("scrape.txt", scrape());
   const CommandResult metrics = run("promtool check metrics < " + path);
   EXPECT_EQ(metrics.code, 0) << metrics.out;
-  const CommandResult rules = run("promtool check rules " + source_dir() + "/deploy/prometheus/rules.yml");
+  const CommandResult rules =
+      run("promtool check rules " + source_dir() + "/deploy/prometheus/rules.yml");
   EXPECT_EQ(rules.code, 0) << rules.out;
-  const CommandResult config =
-      run("promtool check config --syntax-only " + source_dir() + "/deploy/prometheus/prometheus.yml");
+  const CommandResult config = run("promtool check config --syntax-only " + source_dir() +
+                                   "/deploy/prometheus/prometheus.yml");
   EXPECT_EQ(config.code, 0) << config.out;
 }
 
@@ -263,11 +264,11 @@ TEST_F(MetricsE2eTest, APrometheusServerScrapesTheTally) {
   vote("c02", "erin");
   vote("c02", "frank");
   const int port = free_port();
-  const std::string config = temp_file(
-      "prometheus.yml", "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                        "scrape_configs:\n  - job_name: tally\n    static_configs:\n"
-                        "      - targets: ['127.0.0.1:" +
-                            std::to_string(server_.port()) + "']\n");
+  const std::string config = temp_file("prometheus.yml",
+                                       "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                                       "scrape_configs:\n  - job_name: tally\n    static_configs:\n"
+                                       "      - targets: ['127.0.0.1:" +
+                                           std::to_string(server_.port()) + "']\n");
   const auto tsdb = server_.dir() / "tsdb";
   const auto log = server_.dir() / "prometheus.log";
   const pid_t pid = ::fork();
@@ -383,8 +384,8 @@ TEST_F(MetricsE2eTest, DashboardShowsPostedVotesInHeadlessChromium) {
   EXPECT_NE(dom.out.find(R"(data-available="true")"), std::string::npos);  // the fraud panel
 
   const auto png = server_.dir() / "dashboard.png";
-  const CommandResult shot = run(chromium + "--window-size=1280,1500 --screenshot=" + png.string() + " '" +
-                       url + "' 2>/dev/null");
+  const CommandResult shot = run(chromium + "--window-size=1280,1500 --screenshot=" + png.string() +
+                                 " '" + url + "' 2>/dev/null");
   ASSERT_EQ(shot.code, 0) << shot.out;
   const std::string bytes = read_text(png);
   ASSERT_GT(bytes.size(), 1000u);

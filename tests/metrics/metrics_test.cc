@@ -112,7 +112,8 @@ TEST(MetricsFraud, SuspectReasonsHeavyHittersAndConcentrationAreExported) {
       << text;
   EXPECT_TRUE(has_line(
       text, R"(tally_suspect_votes_total{campaign="camp",candidate="c01",reason="no_device"} 3)"));
-  EXPECT_TRUE(has_line(text, R"(tally_fraud_flagged_votes_total{campaign="camp",reason="bot_ua"} 3)"));
+  EXPECT_TRUE(
+      has_line(text, R"(tally_fraud_flagged_votes_total{campaign="camp",reason="bot_ua"} 3)"));
   EXPECT_TRUE(has_line(
       text, R"(tally_fraud_heavy_hitter_votes{campaign="camp",kind="ip",key="192.0.2.9"} 3)"));
   EXPECT_TRUE(has_line(

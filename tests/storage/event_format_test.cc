@@ -20,8 +20,8 @@ VoteFields full_vote() {
   v.ts_ms = 1679846400123;
   v.server_ms = 1679846400456;
   v.period = 19443;
-  v.flags = engine::flag_of(engine::FraudReason::ip_flood) |
-            engine::flag_of(engine::FraudReason::bot_ua);
+  v.flags =
+      engine::flag_of(engine::FraudReason::ip_flood) | engine::flag_of(engine::FraudReason::bot_ua);
   return v;
 }
 
@@ -143,11 +143,14 @@ TEST(EventFormatTest, VersionTwoRecordIsPinned) {
   BatchEncoder encoder;
   encoder.begin(1);
   const ChainHash chain = encoder.add(hasher, kGenesisChain, EventKind::vote, 1, payload);
+  // One row per field of the record.
+  // clang-format off
   const unsigned char head[] = {0x02, 0x01, 0x0b,  // version 2, one event of 11 bytes
                                 0x01, 0x01,        // kind vote, seq 1
                                 0x20, 0x02, 0x04, 0x00,  // presence (by reference), ms, period, flags
                                 0x00,                    // campaign: string 0
                                 0x01, 'c', 0x01, 'v'};
+  // clang-format on
   const unsigned char tail[] = {0x01, 0x01, 'o'};  // one string: "o"
   std::string expected(reinterpret_cast<const char*>(head), sizeof(head));
   expected.append(reinterpret_cast<const char*>(chain.data()), chain.size());
@@ -219,7 +222,10 @@ TEST(EventFormatTest, VersionTwoRefusesEveryOtherFormOfTheSameVote) {
     if (version == '\x02') out += table;
     return out;
   };
+  // Byte strings are split where a hex escape would run into the letter after it.
+  // clang-format off
   const std::string vote("\x01\x01\x20\x02\x04\x00\x00\x01" "c" "\x01" "v", 11);
+  // clang-format on
   const std::string table("\x01\x01o", 3);
   std::vector<StoredEvent> events;
   const std::string sound = record(vote, table);  // the encoder's form
@@ -230,6 +236,7 @@ TEST(EventFormatTest, VersionTwoRefusesEveryOtherFormOfTheSameVote) {
   ASSERT_TRUE(decode_batch(longest, events).ok());
   EXPECT_EQ(events[0].vote.campaign.size(), 1024u);
 
+  // clang-format off
   const std::pair<const char*, std::string> others[] = {
       {"bit 5 in version 1", record(vote, "", '\x01')},
       {"an overlong varint",
@@ -246,6 +253,7 @@ TEST(EventFormatTest, VersionTwoRefusesEveryOtherFormOfTheSameVote) {
       {"a string longer than a user agent",
        record(vote, std::string("\x01\x81\x08", 3) + std::string(1025, 'o'))},
   };
+  // clang-format on
   for (const auto& [what, bad] : others) {
     EXPECT_FALSE(decode_batch(bad, events).ok()) << what;
   }
@@ -254,7 +262,7 @@ TEST(EventFormatTest, VersionTwoRefusesEveryOtherFormOfTheSameVote) {
 TEST(EventFormatTest, StringReferenceOutOfRangeIsAnErrorNamingItsSeq) {
   const unsigned char head[] = {0x02, 0x01, 0x0b, 0x01, 0x05, 0x20, 0x02, 0x04, 0x00,
                                 0x01,  // campaign: string 1, of a table of one
-                                0x01, 'c', 0x01, 'v'};
+                                0x01, 'c',  0x01, 'v'};
   std::string record(reinterpret_cast<const char*>(head), sizeof(head));
   record.append(32, '\xab');
   record.append("\x01\x01o", 3);
@@ -282,9 +290,10 @@ TEST(EventFormatTest, VoteRendersAsTheStoredEventJson) {
                 to_hex(events[1].chain) + "\"}");
   json.clear();
   append_event_json(json, events[2]);
-  EXPECT_EQ(json, "{\"seq\":9,\"kind\":\"vote\",\"campaign\":\"ordos\",\"candidate\":\"c02\","
-                  "\"voter\":\"v\",\"server_ms\":-5,\"period\":-1,\"flags\":[],\"chain\":\"" +
-                      to_hex(events[2].chain) + "\"}");
+  EXPECT_EQ(json,
+            "{\"seq\":9,\"kind\":\"vote\",\"campaign\":\"ordos\",\"candidate\":\"c02\","
+            "\"voter\":\"v\",\"server_ms\":-5,\"period\":-1,\"flags\":[],\"chain\":\"" +
+                to_hex(events[2].chain) + "\"}");
   json.clear();
   append_event_json(json, events[0]);
   EXPECT_EQ(json, "{\"seq\":7,\"kind\":\"campaign\",\"campaign\":" + std::string(kCampaignJson) +
@@ -312,10 +321,13 @@ TEST(EventFormatTest, RedactorReplacesOnlyVoterDeviceAndIp) {
 TEST(EventFormatTest, VersionOneRecordWrittenByEarlierBuildsStillDecodes) {
   // A version 1 record pinned byte for byte: one vote, seq 1, no optional fields.
   // Changing the encoder must keep this decoding the same (docs/EVENT_FORMAT.md).
+  // One row per field of the record.
+  // clang-format off
   const unsigned char bytes[] = {0x01, 0x01, 0x0c,  // version 1, one event of 12 bytes
                                  0x01, 0x01,        // kind vote, seq 1
                                  0x00, 0x02, 0x04, 0x00,  // presence, server_ms, period, flags
                                  0x01, 'o', 0x01, 'c', 0x01, 'v'};
+  // clang-format on
   std::string record(reinterpret_cast<const char*>(bytes), sizeof(bytes));
   record.append(32, '\xab');
   std::vector<StoredEvent> events;

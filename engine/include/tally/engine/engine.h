@@ -308,7 +308,7 @@ class Engine {
   // Replaced states whose tables prepare_tables() has not freed yet (under install_mutex_).
   std::vector<std::shared_ptr<internal::CampaignState>> replaced_states_;
   std::atomic<std::uint64_t> as_of_seq_{0};
-  std::uint64_t last_commit_seq_ = 0;                   // commit thread only
+  std::uint64_t last_commit_seq_ = 0;            // commit thread only
   std::vector<internal::CampaignState*> dirty_;  // commit thread only: to publish, each once
 };
 

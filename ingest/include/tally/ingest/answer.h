@@ -65,8 +65,8 @@ Answer route_error(const Route& route, bool unknown_method);
 // Appends one vote answer object: {"status":...,"seq":N,"durable":false,"error":...,"line":N}.
 // `seq` is written for accepted and duplicate; `durable` only when false and accepted;
 // `error` when not empty; `line` when not 0 (batch answers).
-void append_vote_json(std::string& out, engine::VoteStatus status, std::uint64_t seq,
-                      bool durable, std::string_view error, std::size_t line);
+void append_vote_json(std::string& out, engine::VoteStatus status, std::uint64_t seq, bool durable,
+                      std::string_view error, std::size_t line);
 
 // The answer to a single POST /v1/votes. Its body is written into `buffer`, cleared first: a
 // caller that hands back an earlier answer's body allocates nothing for this one.

@@ -12,19 +12,19 @@ namespace tally::ingest {
 enum class Endpoint : std::uint8_t {
   not_found,
   method_not_allowed,
-  vote,             // POST /v1/votes
-  vote_batch,       // POST /v1/votes:batch
-  campaign_list,    // GET /v1/campaigns
-  campaign_get,     // GET /v1/campaigns/{id}
-  campaign_put,     // PUT /v1/campaigns/{id}
-  tally,            // GET /v1/campaigns/{id}/tally
-  tally_stream,     // GET /v1/campaigns/{id}/tally/stream
-  fraud,            // GET /v1/campaigns/{id}/fraud
-  vote_event,       // GET /v1/votes/{seq}
-  metrics,          // GET /metrics
-  healthz,          // GET /healthz
-  readyz,           // GET /readyz
-  dashboard,        // GET / and GET /web/{file}
+  vote,           // POST /v1/votes
+  vote_batch,     // POST /v1/votes:batch
+  campaign_list,  // GET /v1/campaigns
+  campaign_get,   // GET /v1/campaigns/{id}
+  campaign_put,   // PUT /v1/campaigns/{id}
+  tally,          // GET /v1/campaigns/{id}/tally
+  tally_stream,   // GET /v1/campaigns/{id}/tally/stream
+  fraud,          // GET /v1/campaigns/{id}/fraud
+  vote_event,     // GET /v1/votes/{seq}
+  metrics,        // GET /metrics
+  healthz,        // GET /healthz
+  readyz,         // GET /readyz
+  dashboard,      // GET / and GET /web/{file}
 };
 
 // HEAD is routed as GET (RFC 9110 9.3.2): the same answer without its body.

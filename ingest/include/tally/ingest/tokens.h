@@ -71,7 +71,7 @@ class Tokens {
 // On success `used_path` is the file that was read or written (what SIGHUP reloads) and
 // `created` says whether it was generated now.
 engine::Result<TokenSet> load_or_create_tokens(const std::string& tokens_path,
-                                               const std::string& data_dir,
-                                               std::string& used_path, bool& created);
+                                               const std::string& data_dir, std::string& used_path,
+                                               bool& created);
 
 }  // namespace tally::ingest

@@ -6,7 +6,8 @@
 // engine::check_ballot() (its UTF-8 scan skipped: the whole input was validated), so it is
 // decided with FieldCheck::done_by_caller.
 // Not safe for concurrent use: each thread has its own (ingest keeps two per thread, to parse
-// a batch line ahead), and the Ballot's views point into its buffers until its next parse(). After warm-up, parse() does not allocate.
+// a batch line ahead), and the Ballot's views point into its buffers until its next parse(). After
+// warm-up, parse() does not allocate.
 #pragma once
 
 #include <memory>

@@ -96,7 +96,7 @@ class BallotGenerator {
   ZipfSampler zipf_;
   std::mt19937_64 random_;
   std::uint64_t ballots_ = 0;
-  std::vector<Ballot> recent_;  // ring of sent ballots that retries copy
+  std::vector<Ballot> recent_;       // ring of sent ballots that retries copy
   std::vector<std::string> agents_;  // the honest crowd's user agents (options_.agents)
   std::int64_t ts_ms_ = 0;
 };

@@ -42,8 +42,8 @@ struct StorageOptions {
 struct DbFigures {
   // Upper bounds (µs) of the write latency buckets; a last bucket takes the rest.
   static constexpr std::array<std::uint64_t, 14> kWriteBoundsUs = {
-      50, 100, 250, 500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000,
-      500'000, 1'000'000};
+      50,     100,    250,    500,     1'000,   2'500,   5'000,
+      10'000, 25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000};
   // One RocksDB write per commit batch: the WAL append and, in sync mode, its fsync.
   std::uint64_t writes = 0;
   std::uint64_t write_ns_sum = 0;
@@ -97,8 +97,7 @@ class VoteLog {
   // Queues a campaign version. The writer decides again with check_campaign() (it alone
   // installs, so the answer cannot race another PUT): created/updated write a new version and
   // install it; unchanged/conflict write nothing. The outcome's campaign_outcome says which.
-  SubmitResult submit_campaign(const engine::Campaign& campaign, CompletionFn done,
-                               void* context);
+  SubmitResult submit_campaign(const engine::Campaign& campaign, CompletionFn done, void* context);
 
   // Recovered, started and writable: what /readyz reports. False for good after a failed
   // write (then every submission answers `unavailable`; a restart recovers).

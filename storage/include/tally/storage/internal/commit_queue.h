@@ -119,8 +119,8 @@ class CommitPipeline {
   // deepest queue seen (a deque allocates a block every few events); it starts at
   // kInitialQueueRing events and doubles when full, up to queue_capacity.
   boost::circular_buffer<PendingEvent> queue_;
-  bool stopping_ = false;           // guarded by mutex_
-  bool writer_waiting_ = false;     // guarded by mutex_
+  bool stopping_ = false;        // guarded by mutex_
+  bool writer_waiting_ = false;  // guarded by mutex_
 
   // Set once by the writer after a failed batch; read by submitters. Release/acquire so that
   // a submitter that sees it also sees the failure's effects (claims released).

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "tally/engine/clock.h"
+#include "tally/base/clock.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/fraud.h"
 #include "tally/storage/vote_log.h"
@@ -110,7 +110,7 @@ struct Node {
       while (counter.done.load(std::memory_order_acquire) == 0) std::this_thread::yield();
     }
   }
-  engine::ManualClock clock;
+  ManualClock clock;
   engine::Engine engine;
   std::unique_ptr<storage::VoteLog> log;
 };
@@ -165,7 +165,7 @@ void BM_Recovery(benchmark::State& state) {
     write_votes(*writer.log, writer.engine, votes, 2);
   }
   for (auto _ : state) {
-    engine::ManualClock clock(kNow);
+    ManualClock clock(kNow);
     engine::FraudMonitor fraud;
     engine::EngineOptions engine_options;
     if (with_fraud) engine_options.fraud = &fraud;

@@ -14,8 +14,8 @@
 #include <string_view>
 #include <utility>
 
+#include "tally/base/clock.h"
 #include "tally/engine/campaign.h"
-#include "tally/engine/clock.h"
 #include "tally/engine/engine.h"
 
 namespace tally::fuzz {
@@ -103,7 +103,7 @@ struct FuzzWorld {
     return decision;
   }
 
-  engine::ManualClock clock;
+  ManualClock clock;
   engine::Engine engine;
   std::uint64_t last_seq = 0;
 };

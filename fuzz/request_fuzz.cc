@@ -24,8 +24,8 @@
 #include <string_view>
 #include <utility>
 
+#include "tally/base/json.h"
 #include "tally/engine/campaign.h"
-#include "tally/engine/json.h"
 #include "tally/ingest/answer.h"
 #include "tally/ingest/batch.h"
 #include "tally/ingest/route.h"

@@ -19,12 +19,12 @@
 #include <thread>
 #include <vector>
 
+#include "tally/base/clock.h"
+#include "tally/base/thread_name.h"
+#include "tally/base/time.h"
 #include "tally/engine/campaign.h"
-#include "tally/engine/clock.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/fraud.h"
-#include "tally/engine/internal/thread_name.h"
-#include "tally/engine/time.h"
 #include "tally/ingest/server.h"
 #include "tally/ingest/tokens.h"
 #include "tally/metrics/metrics.h"
@@ -49,40 +49,40 @@ constexpr std::chrono::milliseconds kDrainTimeout{10'000};
 constexpr std::chrono::seconds kPrepareEvery{5};
 constexpr std::chrono::milliseconds kPrepareLead{60'000};
 
-engine::Result<std::string> read_file(const std::string& path) {
+Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return engine::Status::error(path + ": cannot open");
+  if (!in) return Status::error(path + ": cannot open");
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
 }
 
 // Installs `campaign` as a new version unless it is the one in force; waits for the commit.
-engine::Status install_campaign(storage::VoteLog& vote_log, engine::Engine& engine,
-                                const engine::Campaign& campaign, std::string_view source) {
+Status install_campaign(storage::VoteLog& vote_log, engine::Engine& engine,
+                        const engine::Campaign& campaign, std::string_view source) {
   const engine::PutOutcome outcome = engine.check_campaign(campaign);
   if (outcome == engine::PutOutcome::unchanged) {
     spdlog::info("campaign unchanged id={} source={}", campaign.id, source);
     return {};
   }
   if (outcome == engine::PutOutcome::conflict) {
-    return engine::Status::error(std::string(source) + ": campaign " + campaign.id +
-                                 " has votes: its candidates and rules cannot change");
+    return Status::error(std::string(source) + ": campaign " + campaign.id +
+                         " has votes: its candidates and rules cannot change");
   }
   std::promise<storage::CommitOutcome> committed;
   auto done = [](void* context, const storage::CommitOutcome& result) {
     static_cast<std::promise<storage::CommitOutcome>*>(context)->set_value(result);
   };
   if (vote_log.submit_campaign(campaign, done, &committed) != storage::SubmitResult::queued) {
-    return engine::Status::error(std::string(source) + ": storage did not take the campaign");
+    return Status::error(std::string(source) + ": storage did not take the campaign");
   }
   const storage::CommitOutcome result = committed.get_future().get();
   if (result.status != engine::VoteStatus::accepted) {
-    return engine::Status::error(std::string(source) + ": storage failed to commit the campaign");
+    return Status::error(std::string(source) + ": storage failed to commit the campaign");
   }
   if (result.campaign_outcome == engine::PutOutcome::conflict) {
-    return engine::Status::error(std::string(source) + ": campaign " + campaign.id +
-                                 " has votes: its candidates and rules cannot change");
+    return Status::error(std::string(source) + ": campaign " + campaign.id +
+                         " has votes: its candidates and rules cannot change");
   }
   if (result.campaign_outcome == engine::PutOutcome::unchanged) {
     spdlog::info("campaign unchanged id={} source={}", campaign.id, source);
@@ -96,9 +96,9 @@ engine::Status install_campaign(storage::VoteLog& vote_log, engine::Engine& engi
 
 // The demo campaign with its window moved to open now (same length), unless the version in
 // force is already that campaign and open.
-engine::Status install_demo(storage::VoteLog& vote_log, engine::Engine& engine) {
+Status install_demo(storage::VoteLog& vote_log, engine::Engine& engine) {
   auto parsed = engine::parse_campaign(kDemoCampaignJson);
-  if (!parsed.ok()) return engine::Status::error("demo campaign: " + parsed.message());
+  if (!parsed.ok()) return Status::error("demo campaign: " + parsed.message());
   engine::Campaign demo = std::move(parsed).value();
   const std::int64_t now_ms = engine.clock().now_ms();
   if (auto current = engine.campaign(demo.id);
@@ -106,16 +106,16 @@ engine::Status install_demo(storage::VoteLog& vote_log, engine::Engine& engine) 
       current->title == demo.title &&
       current->closes_at_ms - current->opens_at_ms == demo.closes_at_ms - demo.opens_at_ms) {
     spdlog::info("demo campaign={} already open opens_at={} closes_at={}", demo.id,
-                 engine::format_rfc3339(current->opens_at_ms, current->utc_offset_s),
-                 engine::format_rfc3339(current->closes_at_ms, current->utc_offset_s));
+                 format_rfc3339(current->opens_at_ms, current->utc_offset_s),
+                 format_rfc3339(current->closes_at_ms, current->utc_offset_s));
     return {};
   }
   const std::int64_t length_ms = demo.closes_at_ms - demo.opens_at_ms;
   demo.opens_at_ms = now_ms - now_ms % 1000;
   demo.closes_at_ms = demo.opens_at_ms + length_ms;
   spdlog::info("demo campaign={} window shifted to open at start-up opens_at={} closes_at={}",
-               demo.id, engine::format_rfc3339(demo.opens_at_ms, demo.utc_offset_s),
-               engine::format_rfc3339(demo.closes_at_ms, demo.utc_offset_s));
+               demo.id, format_rfc3339(demo.opens_at_ms, demo.utc_offset_s),
+               format_rfc3339(demo.closes_at_ms, demo.utc_offset_s));
   return install_campaign(vote_log, engine, demo, "demo");
 }
 
@@ -171,7 +171,7 @@ int run(const Options& options) {
   std::filesystem::create_directories(options.data_dir, dir_error);
   if (dir_error) return fail("--data-dir " + options.data_dir + ": " + dir_error.message());
 
-  engine::SystemClock clock(options.clock_offset_ms);
+  SystemClock clock(options.clock_offset_ms);
   if (options.clock_offset_ms != 0) {
     spdlog::warn("test clock offset_ms={}: server time is not the wall clock",
                  options.clock_offset_ms);
@@ -221,7 +221,7 @@ int run(const Options& options) {
   for (int i = 0; i < options.server.io_threads; ++i) {
     io_threads.emplace_back([&server] { server.run(); });
     // Before the ready line below: tools and tests look for the threads once it is out.
-    engine::internal::name_thread(io_threads.back(), "tally-io-" + std::to_string(i));
+    name_thread(io_threads.back(), "tally-io-" + std::to_string(i));
   }
   const std::string host = options.server.host == "0.0.0.0" || options.server.host == "::"
                                ? "127.0.0.1"

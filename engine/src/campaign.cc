@@ -7,9 +7,9 @@
 #include <limits>
 #include <unordered_map>
 
-#include "tally/engine/json.h"
-#include "tally/engine/time.h"
-#include "quote_input.h"
+#include "tally/base/json.h"
+#include "tally/base/quote_input.h"
+#include "tally/base/time.h"
 
 namespace tally::engine {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "tally/engine/time.h"
+#include "tally/base/time.h"
 
 namespace tally::engine::internal {
 

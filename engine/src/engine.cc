@@ -6,9 +6,9 @@
 #include <thread>
 #include <unordered_map>
 
+#include "tally/base/json.h"
+#include "tally/base/time.h"
 #include "tally/engine/fraud.h"
-#include "tally/engine/json.h"
-#include "tally/engine/time.h"
 #include "campaign_state.h"
 
 namespace tally::engine {

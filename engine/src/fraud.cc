@@ -19,9 +19,9 @@
 #include <cstring>
 #include <deque>
 
+#include "tally/base/json.h"
 #include "tally/engine/fraud_sketch.h"
 #include "tally/engine/internal/hazard.h"
-#include "tally/engine/json.h"
 
 namespace tally::engine {
 namespace {

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <new>
 
-#include "tally/engine/internal/thread_name.h"
+#include "tally/base/thread_name.h"
 
 namespace tally::engine {
 namespace {

@@ -4,7 +4,7 @@
 #include <charconv>
 #include <utility>
 
-#include "tally/engine/json.h"
+#include "tally/base/json.h"
 
 namespace tally::ingest {
 namespace {
@@ -89,10 +89,10 @@ Answer make_error(int http_code, std::string_view status, std::string_view error
   answer.body.clear();
   answer.body.reserve(32 + status.size() + error.size());
   answer.body += R"({"status":)";
-  engine::append_json_string(answer.body, status);
+  append_json_string(answer.body, status);
   if (!error.empty()) {
     answer.body += R"(,"error":)";
-    engine::append_json_string(answer.body, error);
+    append_json_string(answer.body, error);
   }
   answer.body += '}';
   answer.retry_after = http_code == 429 || http_code == 503;
@@ -131,7 +131,7 @@ void append_vote_json(std::string& out, VoteStatus status, std::uint64_t seq, bo
     if (error.empty()) error = default_error(status);
     if (!error.empty()) {
       out += R"(,"error":)";
-      engine::append_json_string(out, error);
+      append_json_string(out, error);
     }
   }
   if (line != 0) {

@@ -31,9 +31,9 @@
 #include <utility>
 #include <vector>
 
+#include "tally/base/json.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/fraud.h"
-#include "tally/engine/json.h"
 #include "tally/ingest/answer.h"
 #include "tally/ingest/batch.h"
 #include "tally/ingest/route.h"
@@ -765,7 +765,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     }
     if (outcome == engine::PutOutcome::unchanged) {
       std::string body = R"({"status":"unchanged","campaign":)";
-      engine::append_json_string(body, parsed->id);
+      append_json_string(body, parsed->id);
       body += '}';
       return finish(slot, json_answer(std::move(body)));
     }
@@ -1392,10 +1392,10 @@ Server::Server(ServerOptions options, engine::Engine& engine, storage::VoteLog& 
 
 Server::~Server() = default;
 
-engine::Status Server::listen() {
+Status Server::listen() {
   beast::error_code ec;
   const auto address = asio::ip::make_address(impl_->options.host, ec);
-  if (ec) return engine::Status::error("listen: bad address \"" + impl_->options.host + "\"");
+  if (ec) return Status::error("listen: bad address \"" + impl_->options.host + "\"");
   const tcp::endpoint endpoint(address, impl_->options.port);
   auto& acceptor = impl_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
@@ -1403,8 +1403,8 @@ engine::Status Server::listen() {
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return engine::Status::error("listen: " + impl_->options.host + ":" +
-                                 std::to_string(impl_->options.port) + ": " + ec.message());
+    return Status::error("listen: " + impl_->options.host + ":" +
+                         std::to_string(impl_->options.port) + ": " + ec.message());
   }
   impl_->bound_port = acceptor.local_endpoint(ec).port();
   asio::dispatch(acceptor.get_executor(), [impl = impl_.get()] { impl->accept(); });

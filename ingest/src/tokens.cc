@@ -15,7 +15,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "tally/engine/json.h"
+#include "tally/base/json.h"
 
 namespace tally::ingest {
 namespace {
@@ -23,27 +23,26 @@ namespace {
 constexpr std::size_t kMinTokenChars = 16;
 constexpr std::size_t kMaxTokenChars = 256;
 
-engine::Status read_list(simdjson::dom::element root, const char* kind,
-                         std::vector<std::string>& out) {
+Status read_list(simdjson::dom::element root, const char* kind, std::vector<std::string>& out) {
   simdjson::dom::element list;
   if (root[kind].get(list) != simdjson::SUCCESS) return {};  // absent: no token of this kind
   simdjson::dom::array array;
   if (list.get_array().get(array) != simdjson::SUCCESS) {
-    return engine::Status::error(std::string(kind) + ": must be an array of strings");
+    return Status::error(std::string(kind) + ": must be an array of strings");
   }
   std::size_t index = 0;
   for (simdjson::dom::element item : array) {
     std::string_view token;
     const std::string where = std::string(kind) + "[" + std::to_string(index++) + "]";
     if (item.get_string().get(token) != simdjson::SUCCESS) {
-      return engine::Status::error(where + ": must be a string");
+      return Status::error(where + ": must be a string");
     }
     if (token.size() < kMinTokenChars || token.size() > kMaxTokenChars) {
-      return engine::Status::error(where + ": must be 16..256 characters");
+      return Status::error(where + ": must be 16..256 characters");
     }
     for (const char c : token) {
       if (c <= ' ' || c > '~') {
-        return engine::Status::error(where + ": must be printable ASCII without spaces");
+        return Status::error(where + ": must be printable ASCII without spaces");
       }
     }
     out.emplace_back(token);
@@ -76,9 +75,9 @@ std::string random_hex(std::size_t bytes) {
   return hex;
 }
 
-engine::Result<std::string> read_file(const std::string& path) {
+Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return engine::Status::error(path + ": cannot open: " + std::strerror(errno));
+  if (!in) return Status::error(path + ": cannot open: " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -86,18 +85,17 @@ engine::Result<std::string> read_file(const std::string& path) {
 
 }  // namespace
 
-engine::Result<TokenSet> parse_tokens(std::string_view json) {
+Result<TokenSet> parse_tokens(std::string_view json) {
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(json.data(), json.size()).get(root) != simdjson::SUCCESS || !root.is_object()) {
-    return engine::Status::error(
-        "tokens: must be a JSON object {\"ingest\":[...],\"admin\":[...]}");
+    return Status::error("tokens: must be a JSON object {\"ingest\":[...],\"admin\":[...]}");
   }
   TokenSet tokens;
   if (auto status = read_list(root, "ingest", tokens.ingest); !status.ok()) return status;
   if (auto status = read_list(root, "admin", tokens.admin); !status.ok()) return status;
   if (tokens.ingest.empty() && tokens.admin.empty()) {
-    return engine::Status::error("tokens: no ingest or admin token");
+    return Status::error("tokens: no ingest or admin token");
   }
   return tokens;
 }
@@ -106,23 +104,23 @@ std::string tokens_to_json(const TokenSet& tokens) {
   std::string out = "{\n  \"ingest\": [";
   for (std::size_t i = 0; i < tokens.ingest.size(); ++i) {
     if (i != 0) out += ", ";
-    engine::append_json_string(out, tokens.ingest[i]);
+    append_json_string(out, tokens.ingest[i]);
   }
   out += "],\n  \"admin\": [";
   for (std::size_t i = 0; i < tokens.admin.size(); ++i) {
     if (i != 0) out += ", ";
-    engine::append_json_string(out, tokens.admin[i]);
+    append_json_string(out, tokens.admin[i]);
   }
   out += "]\n}\n";
   return out;
 }
 
-engine::Result<TokenSet> generate_tokens() {
+Result<TokenSet> generate_tokens() {
   TokenSet tokens;
   std::string ingest = random_hex(kGeneratedTokenBytes);
   std::string admin = random_hex(kGeneratedTokenBytes);
   if (ingest.empty() || admin.empty()) {
-    return engine::Status::error("tokens: RAND_bytes failed to generate random tokens");
+    return Status::error("tokens: RAND_bytes failed to generate random tokens");
   }
   tokens.ingest.push_back("ingest-" + ingest);
   tokens.admin.push_back("admin-" + admin);
@@ -136,11 +134,11 @@ Tokens::Tokens(TokenSet initial) {
 
 Tokens::~Tokens() = default;
 
-engine::Status Tokens::load_file(const std::string& path) {
+Status Tokens::load_file(const std::string& path) {
   auto text = read_file(path);
   if (!text.ok()) return text.status();
   auto parsed = parse_tokens(*text);
-  if (!parsed.ok()) return engine::Status::error(path + ": " + parsed.message());
+  if (!parsed.ok()) return Status::error(path + ": " + parsed.message());
   std::lock_guard lock(retired_mutex_);
   all_sets_.push_back(std::make_unique<const TokenSet>(std::move(parsed).value()));
   // Release: a reader that acquires the new pointer sees the fully built set.
@@ -177,9 +175,8 @@ std::string Tokens::first_admin() const {
   return set->admin.empty() ? std::string() : set->admin.front();
 }
 
-engine::Result<TokenSet> load_or_create_tokens(const std::string& tokens_path,
-                                               const std::string& data_dir, std::string& used_path,
-                                               bool& created) {
+Result<TokenSet> load_or_create_tokens(const std::string& tokens_path, const std::string& data_dir,
+                                       std::string& used_path, bool& created) {
   created = false;
   if (!tokens_path.empty()) {
     used_path = tokens_path;
@@ -192,13 +189,13 @@ engine::Result<TokenSet> load_or_create_tokens(const std::string& tokens_path,
       const std::string text = tokens_to_json(*tokens);
       const int fd = ::open(used_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
       if (fd < 0) {
-        return engine::Status::error(used_path + ": cannot create: " + std::strerror(errno));
+        return Status::error(used_path + ": cannot create: " + std::strerror(errno));
       }
       const ssize_t written = ::write(fd, text.data(), text.size());
       const bool synced = ::fsync(fd) == 0;
       ::close(fd);
       if (written != static_cast<ssize_t>(text.size()) || !synced) {
-        return engine::Status::error(used_path + ": cannot write the generated tokens");
+        return Status::error(used_path + ": cannot write the generated tokens");
       }
       created = true;
       return tokens;
@@ -207,7 +204,7 @@ engine::Result<TokenSet> load_or_create_tokens(const std::string& tokens_path,
   auto text = read_file(used_path);
   if (!text.ok()) return text.status();
   auto parsed = parse_tokens(*text);
-  if (!parsed.ok()) return engine::Status::error(used_path + ": " + parsed.message());
+  if (!parsed.ok()) return Status::error(used_path + ": " + parsed.message());
   return parsed;
 }
 

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "tally/base/json.h"
 #include "tally/corpus/user_agents.h"
-#include "tally/engine/json.h"
 
 namespace tally::loadtest {
 namespace {
@@ -37,7 +37,7 @@ void add_field(std::string& out, std::string_view name, std::string_view value) 
   out += ",\"";
   out += name;
   out += "\":";
-  engine::append_json_string(out, value);
+  append_json_string(out, value);
 }
 
 // The agent a farm's scripted phones all send: a real WeChat one, as farms copy.
@@ -188,7 +188,7 @@ Ballot BallotGenerator::fresh() {
   std::string& out = ballot.json;
   out.reserve(448);
   out += "{\"campaign\":";
-  engine::append_json_string(out, options_.campaign);
+  append_json_string(out, options_.campaign);
   add_field(out, "candidate", options_.candidates[ballot.candidate]);
   add_field(out, "voter", voter_id);
   mark_tag(out);

@@ -3,7 +3,7 @@
 #include <array>
 #include <cstdio>
 
-#include "tally/engine/json.h"
+#include "tally/base/json.h"
 
 namespace tally::loadtest {
 namespace {
@@ -108,13 +108,13 @@ std::string format_json(const Report& report) {
     out += std::to_string(value);
   };
   std::string out = "{\"target\":";
-  engine::append_json_string(out, s.target);
+  append_json_string(out, s.target);
   out += ",\"campaign\":";
-  engine::append_json_string(out, s.population.campaign);
+  append_json_string(out, s.population.campaign);
   out += ",\"scenario\":";
-  engine::append_json_string(out, to_string(s.population.scenario));
+  append_json_string(out, to_string(s.population.scenario));
   out += ",\"mode\":";
-  engine::append_json_string(out, s.workload.mode == Mode::batch ? "batch" : "single");
+  append_json_string(out, s.workload.mode == Mode::batch ? "batch" : "single");
   out += ',';
   count(out, "batch_size", s.workload.mode == Mode::batch ? s.workload.batch_size : 1);
   out += ',';
@@ -182,7 +182,7 @@ std::string format_json(const Report& report) {
     out += ",\"differences\":[";
     for (std::size_t i = 0; i < v.differences.size(); ++i) {
       if (i > 0) out += ',';
-      engine::append_json_string(out, v.differences[i]);
+      append_json_string(out, v.differences[i]);
     }
     out += "]}";
   }

@@ -14,8 +14,8 @@
 #include <ostream>
 #include <unordered_map>
 
-#include "tally/engine/clock.h"
-#include "tally/engine/json.h"
+#include "tally/base/clock.h"
+#include "tally/base/json.h"
 #include "tally/storage/event_format.h"
 #include "db_layout.h"
 
@@ -208,15 +208,14 @@ class RuleChecker {
   }
 
  private:
-  engine::ManualClock clock_;
+  ManualClock clock_;
   engine::Engine engine_;
 };
 
 // Visits every decoded event of the log in seq order. A record that does not decode is
 // reported through `bad` and skipped.
 template <typename OnEvent, typename OnBad>
-engine::Status for_each_event(ReadOnlyDb& db, std::uint64_t from_seq, OnEvent&& on_event,
-                              OnBad&& on_bad) {
+Status for_each_event(ReadOnlyDb& db, std::uint64_t from_seq, OnEvent&& on_event, OnBad&& on_bad) {
   LogScan scan(*db.db, db.events_cf, from_seq);
   std::vector<StoredEvent> events;
   while (scan.next()) {
@@ -232,7 +231,7 @@ engine::Status for_each_event(ReadOnlyDb& db, std::uint64_t from_seq, OnEvent&& 
 
 // A persisted tally (the /tally JSON) as verify needs it: campaign, as_of_seq, and votes and
 // suspect per candidate.
-engine::Result<engine::TallySnapshot> parse_tally(std::string_view json) {
+Result<engine::TallySnapshot> parse_tally(std::string_view json) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   engine::TallySnapshot tally;
@@ -242,7 +241,7 @@ engine::Result<engine::TallySnapshot> parse_tally(std::string_view json) {
       doc["campaign"].get(campaign) != simdjson::SUCCESS ||
       doc["as_of_seq"].get(tally.as_of_seq) != simdjson::SUCCESS ||
       doc["candidates"].get(candidates) != simdjson::SUCCESS) {
-    return engine::Status::error("stored tally: not the /tally shape");
+    return Status::error("stored tally: not the /tally shape");
   }
   tally.campaign = std::string(campaign);
   for (auto element : candidates) {
@@ -251,8 +250,8 @@ engine::Result<engine::TallySnapshot> parse_tally(std::string_view json) {
     if (element["id"].get(id) != simdjson::SUCCESS ||
         element["votes"].get(c.votes) != simdjson::SUCCESS ||
         element["suspect"].get(c.suspect) != simdjson::SUCCESS) {
-      return engine::Status::error("stored tally of " + tally.campaign +
-                                   ": candidates[].id, votes and suspect: required");
+      return Status::error("stored tally of " + tally.campaign +
+                           ": candidates[].id, votes and suspect: required");
     }
     c.id = std::string(id);
     tally.candidates.push_back(std::move(c));
@@ -284,7 +283,7 @@ class HmacRedactor final : public Redactor {
 
 }  // namespace
 
-engine::Result<VerifyReport> verify_log(const std::string& data_dir) {
+Result<VerifyReport> verify_log(const std::string& data_dir) {
   auto opened = open_read_only(data_dir);
   if (!opened.ok()) return opened.status();
   ReadOnlyDb& db = **opened;
@@ -379,7 +378,7 @@ engine::Result<VerifyReport> verify_log(const std::string& data_dir) {
   return report;
 }
 
-engine::Status export_log(const ExportOptions& options, std::ostream& out) {
+Status export_log(const ExportOptions& options, std::ostream& out) {
   auto opened = open_read_only(options.data_dir);
   if (!opened.ok()) return opened.status();
   ReadOnlyDb& db = **opened;
@@ -389,7 +388,7 @@ engine::Status export_log(const ExportOptions& options, std::ostream& out) {
     if (key.empty()) {
       key.resize(32);
       if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), 32) != 1) {
-        return engine::Status::error("export --redact: no random key available");
+        return Status::error("export --redact: no random key available");
       }
     }
     redactor = std::make_unique<HmacRedactor>(std::move(key));
@@ -424,12 +423,12 @@ engine::Status export_log(const ExportOptions& options, std::ostream& out) {
     return status;
   }
   out.flush();
-  if (!bad.empty()) return engine::Status::error(bad);
-  if (!out) return engine::Status::error("export: write to stdout failed");
+  if (!bad.empty()) return Status::error(bad);
+  if (!out) return Status::error("export: write to stdout failed");
   return {};
 }
 
-engine::Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& in) {
+Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& in) {
   simdjson::dom::parser parser;
   Counter counter;
   std::string line;
@@ -440,20 +439,20 @@ engine::Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& i
     const std::string where = "line " + std::to_string(line_no) + ": ";
     simdjson::dom::element doc;
     if (parser.parse(line).get(doc) != simdjson::SUCCESS) {
-      return engine::Status::error(where + "not JSON");
+      return Status::error(where + "not JSON");
     }
     std::string_view kind;
     std::uint64_t seq = 0;
     if (doc["kind"].get(kind) != simdjson::SUCCESS || doc["seq"].get(seq) != simdjson::SUCCESS) {
-      return engine::Status::error(where + "kind and seq: required");
+      return Status::error(where + "kind and seq: required");
     }
     if (kind == "campaign") {
       simdjson::dom::element definition;
       if (doc["campaign"].get(definition) != simdjson::SUCCESS) {
-        return engine::Status::error(where + "campaign: required");
+        return Status::error(where + "campaign: required");
       }
       auto campaign = engine::parse_campaign(simdjson::minify(definition));
-      if (!campaign.ok()) return engine::Status::error(where + campaign.message());
+      if (!campaign.ok()) return Status::error(where + campaign.message());
       counter.add_version(*campaign, seq);
     } else if (kind == "vote") {
       std::string_view campaign;
@@ -461,34 +460,34 @@ engine::Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& i
       simdjson::dom::array flags;
       if (doc["campaign"].get(campaign) != simdjson::SUCCESS ||
           doc["candidate"].get(candidate) != simdjson::SUCCESS) {
-        return engine::Status::error(where + "campaign and candidate: required");
+        return Status::error(where + "campaign and candidate: required");
       }
       const bool suspect = doc["flags"].get(flags) == simdjson::SUCCESS && flags.size() > 0;
       counter.add_vote(campaign, candidate, suspect, seq);
     } else {
-      return engine::Status::error(where + "kind: must be vote or campaign");
+      return Status::error(where + "kind: must be vote or campaign");
     }
   }
   return counter.tallies();
 }
 
-engine::Result<std::vector<std::string>> compare_tallies(
-    const std::vector<engine::TallySnapshot>& got, std::istream& expected) {
+Result<std::vector<std::string>> compare_tallies(const std::vector<engine::TallySnapshot>& got,
+                                                 std::istream& expected) {
   std::string text((std::istreambuf_iterator<char>(expected)), std::istreambuf_iterator<char>());
   simdjson::dom::parser parser;
   simdjson::dom::document_stream stream;
   if (parser.parse_many(text).get(stream) != simdjson::SUCCESS) {
-    return engine::Status::error("expect: not JSON");
+    return Status::error("expect: not JSON");
   }
   std::vector<std::string> differences;
   for (auto result : stream) {
     simdjson::dom::element doc;
-    if (result.get(doc) != simdjson::SUCCESS) return engine::Status::error("expect: not JSON");
+    if (result.get(doc) != simdjson::SUCCESS) return Status::error("expect: not JSON");
     std::string_view campaign;
     simdjson::dom::array candidates;
     if (doc["campaign"].get(campaign) != simdjson::SUCCESS ||
         doc["candidates"].get(candidates) != simdjson::SUCCESS) {
-      return engine::Status::error("expect: campaign and candidates: required");
+      return Status::error("expect: campaign and candidates: required");
     }
     std::map<std::string, std::uint64_t> want;
     for (auto candidate : candidates) {
@@ -496,7 +495,7 @@ engine::Result<std::vector<std::string>> compare_tallies(
       std::uint64_t votes = 0;
       if (candidate["id"].get(id) != simdjson::SUCCESS ||
           candidate["votes"].get(votes) != simdjson::SUCCESS) {
-        return engine::Status::error("expect: candidates[].id and votes: required");
+        return Status::error("expect: candidates[].id and votes: required");
       }
       want[std::string(id)] = votes;
     }
@@ -518,8 +517,8 @@ engine::Result<std::vector<std::string>> compare_tallies(
   return differences;
 }
 
-engine::Result<CampaignResults> campaign_results(const std::string& data_dir,
-                                                 std::string_view campaign_id) {
+Result<CampaignResults> campaign_results(const std::string& data_dir,
+                                         std::string_view campaign_id) {
   auto opened = open_read_only(data_dir);
   if (!opened.ok()) return opened.status();
   Counter counter;
@@ -538,10 +537,10 @@ engine::Result<CampaignResults> campaign_results(const std::string& data_dir,
     if (bad.empty()) bad = at_seq(key_seq) + "record does not decode: " + message;
   };
   if (auto status = for_each_event(**opened, 0, on_event, on_bad); !status.ok()) return status;
-  if (!bad.empty()) return engine::Status::error(bad + " (run tallyctl verify)");
+  if (!bad.empty()) return Status::error(bad + " (run tallyctl verify)");
   const engine::Campaign* latest = counter.latest(std::string(campaign_id));
   if (latest == nullptr) {
-    return engine::Status::error("campaign " + std::string(campaign_id) + ": not in the log");
+    return Status::error("campaign " + std::string(campaign_id) + ": not in the log");
   }
   CampaignResults results;
   results.campaign = *latest;
@@ -590,10 +589,10 @@ std::string results_csv(const CampaignResults& results) {
   return out;
 }
 
-engine::Status backup_log(const std::string& data_dir, const std::string& to_dir) {
+Status backup_log(const std::string& data_dir, const std::string& to_dir) {
   std::error_code ec;
   if (std::filesystem::exists(to_dir, ec) && !std::filesystem::is_empty(to_dir, ec)) {
-    return engine::Status::error("backup --to " + to_dir + ": exists and is not empty");
+    return Status::error("backup --to " + to_dir + ": exists and is not empty");
   }
   auto opened = open_read_only(data_dir);
   if (!opened.ok()) return opened.status();
@@ -607,7 +606,7 @@ engine::Status backup_log(const std::string& data_dir, const std::string& to_dir
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, to_dir, column_families(), &handles, &raw);
-  if (!s.ok()) return engine::Status::error("backup: create " + to_dir + ": " + s.ToString());
+  if (!s.ok()) return Status::error("backup: create " + to_dir + ": " + s.ToString());
   std::unique_ptr<rocksdb::DB> target(raw);
 
   // One read snapshot of the source, copied family by family: events and meta were written
@@ -640,7 +639,7 @@ engine::Status backup_log(const std::string& data_dir, const std::string& to_dir
   for (auto* handle : handles) target->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
   rocksdb::Status closed = target->Close();
   if (s.ok()) s = closed;
-  if (!s.ok()) return engine::Status::error("backup to " + to_dir + ": " + s.ToString());
+  if (!s.ok()) return Status::error("backup to " + to_dir + ": " + s.ToString());
   return {};
 }
 

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "tally/engine/internal/thread_name.h"
+#include "tally/base/thread_name.h"
 
 namespace tally::storage::internal {
 
@@ -28,7 +28,7 @@ void CommitPipeline::start() {
   std::lock_guard lock(mutex_);
   if (writer_.joinable() || stopping_) return;
   writer_ = std::thread([this] { run(); });
-  engine::internal::name_thread(writer_, "tally-writer");
+  name_thread(writer_, "tally-writer");
 }
 
 SubmitResult CommitPipeline::submit(PendingEvent& event) {

@@ -142,18 +142,18 @@ MetaState read_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta_cf) {
   rocksdb::Status s = db.Get(rocksdb::ReadOptions(), meta_cf, kMetaLastSeq, &value);
   if (s.IsNotFound()) return meta;
   if (!s.ok()) {
-    meta.status = engine::Status::error("meta.last_seq: " + s.ToString());
+    meta.status = Status::error("meta.last_seq: " + s.ToString());
     return meta;
   }
   const auto last = parse_seq_key(value);
   if (!last) {
-    meta.status = engine::Status::error("meta.last_seq: not 8 bytes");
+    meta.status = Status::error("meta.last_seq: not 8 bytes");
     return meta;
   }
   meta.last_seq = *last;
   s = db.Get(rocksdb::ReadOptions(), meta_cf, kMetaChainHead, &value);
   if (!s.ok() || value.size() != kChainBytes) {
-    meta.status = engine::Status::error("meta.chain_head: missing or not 32 bytes");
+    meta.status = Status::error("meta.chain_head: missing or not 32 bytes");
     return meta;
   }
   std::memcpy(meta.chain_head.data(), value.data(), kChainBytes);
@@ -213,10 +213,10 @@ std::string_view LogScan::value() const {
   return {value.data(), value.size()};
 }
 
-engine::Status LogScan::status() const {
+Status LogScan::status() const {
   const rocksdb::Status s = it_->status();
   if (s.ok()) return {};
-  return engine::Status::error("events: read: " + s.ToString());
+  return Status::error("events: read: " + s.ToString());
 }
 
 ReadOnlyDb::~ReadOnlyDb() {
@@ -225,7 +225,7 @@ ReadOnlyDb::~ReadOnlyDb() {
   db->Close().PermitUncheckedError();
 }
 
-engine::Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir) {
+Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir) {
   auto out = std::make_unique<ReadOnlyDb>();
   rocksdb::DBOptions options;
   options.info_log = stderr_logger();
@@ -248,7 +248,7 @@ engine::Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& da
     if ((!s.IsPathNotFound() && !s.IsCorruption()) || attempt == kOpenAttempts) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
   }
-  if (!s.ok()) return engine::Status::error("open " + data_dir + " read-only: " + s.ToString());
+  if (!s.ok()) return Status::error("open " + data_dir + " read-only: " + s.ToString());
   out->db.reset(raw);
   out->events_cf = out->handles[kEventsIndex];
   out->meta_cf = out->handles[kMetaIndex];

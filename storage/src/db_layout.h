@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tally/engine/status.h"
+#include "tally/base/status.h"
 #include "tally/storage/event_format.h"
 
 namespace tally::storage {
@@ -42,7 +42,7 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_families();
 
 // What `meta` says about the log's end.
 struct MetaState {
-  engine::Status status;
+  Status status;
   std::uint64_t last_seq = 0;
   ChainHash chain_head = kGenesisChain;
 };
@@ -62,7 +62,7 @@ class LogScan {
   bool next();
   std::string_view key() const;
   std::string_view value() const;
-  engine::Status status() const;
+  Status status() const;
 
  private:
   std::unique_ptr<rocksdb::Iterator> it_;
@@ -78,6 +78,6 @@ struct ReadOnlyDb {
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
   ~ReadOnlyDb();
 };
-engine::Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir);
+Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir);
 
 }  // namespace tally::storage

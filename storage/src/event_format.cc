@@ -18,7 +18,7 @@
 #include <random>
 #include <unordered_set>
 
-#include "tally/engine/json.h"
+#include "tally/base/json.h"
 
 namespace tally::storage {
 namespace {
@@ -148,9 +148,8 @@ class Reader {
   bool minimal_ = false;
 };
 
-engine::Status event_error(std::uint64_t seq, std::string_view what) {
-  return engine::Status::error("seq " + std::to_string(seq) +
-                               ": corrupt event: " + std::string(what));
+Status event_error(std::uint64_t seq, std::string_view what) {
+  return Status::error("seq " + std::to_string(seq) + ": corrupt event: " + std::string(what));
 }
 
 // A version 2 record's string table, and how far its references have got: the encoder adds
@@ -177,8 +176,8 @@ bool read_field(Reader& in, bool by_reference, StringTable* table, std::string_v
 // `table` is the record's string table (version 2), null for version 1. Sets
 // `by_reference` when the stored bytes hold references. A version 2 vote must be in the one
 // form the encoder writes (see the end).
-engine::Status decode_vote(Reader& in, std::uint64_t seq, StringTable* table, VoteFields& vote,
-                           bool& by_reference) {
+Status decode_vote(Reader& in, std::uint64_t seq, StringTable* table, VoteFields& vote,
+                   bool& by_reference) {
   std::uint8_t presence = 0;
   if (!in.byte(presence)) return event_error(seq, "truncated presence byte");
   const std::uint8_t known = table != nullptr ? kKnownPresenceBitsV2 : kKnownPresenceBitsV1;
@@ -442,23 +441,23 @@ ChainHash chain_of(const ChainHasher& hasher, const ChainHash& prev, const Store
 namespace {
 
 // Version 2: the string table after the events. `events_end` is where the events stop.
-engine::Status read_string_table(std::string_view record, std::size_t events_begin,
-                                 std::uint32_t count, StringTable& table, std::size_t& events_end) {
+Status read_string_table(std::string_view record, std::size_t events_begin, std::uint32_t count,
+                         StringTable& table, std::size_t& events_end) {
   Reader in(record.substr(events_begin), 0, true);
   for (std::uint32_t i = 0; i < count; ++i) {
     std::uint32_t length = 0;
     std::string_view skipped;
     if (!in.varint32(length) || length > kMaxEventBytes || !in.bytes(length, skipped) ||
         !in.bytes(kChainBytes, skipped)) {
-      return engine::Status::error("batch record: truncated event " + std::to_string(i + 1) +
-                                   " of " + std::to_string(count));
+      return Status::error("batch record: truncated event " + std::to_string(i + 1) + " of " +
+                           std::to_string(count));
     }
   }
   events_end = events_begin + in.pos();
   std::uint32_t n = 0;
   // Each string takes at least two bytes (length and one byte), each event at most two.
   if (!in.varint32(n) || n > 2 * std::uint64_t{count} || n > in.left() / 2) {
-    return engine::Status::error("batch record: bad string table size");
+    return Status::error("batch record: bad string table size");
   }
   table.strings.clear();
   table.strings.reserve(n);
@@ -467,30 +466,30 @@ engine::Status read_string_table(std::string_view record, std::size_t events_beg
   seen.reserve(n);
   for (std::uint32_t i = 0; i < n; ++i) {
     std::string_view text;
-    if (!in.string(text)) return engine::Status::error("batch record: truncated string table");
+    if (!in.string(text)) return Status::error("batch record: truncated string table");
     if (text.empty() || text.size() > kMaxTableStringBytes || !seen.insert(text).second) {
-      return engine::Status::error("batch record: string " + std::to_string(i) +
-                                   " of the table is empty, too long or repeated");
+      return Status::error("batch record: string " + std::to_string(i) +
+                           " of the table is empty, too long or repeated");
     }
     table.strings.push_back(text);
   }
-  if (!in.done()) return engine::Status::error("batch record: trailing bytes after the strings");
+  if (!in.done()) return Status::error("batch record: trailing bytes after the strings");
   return {};
 }
 
 }  // namespace
 
-engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& out) {
+Status decode_batch(std::string_view record, std::vector<StoredEvent>& out) {
   out.clear();
   Reader in(record);
   std::uint8_t version = 0;
-  if (!in.byte(version)) return engine::Status::error("batch record: empty");
+  if (!in.byte(version)) return Status::error("batch record: empty");
   if (version == 0 || version > kBatchFormatVersion) {
-    return engine::Status::error("batch record: unknown format version " + std::to_string(version));
+    return Status::error("batch record: unknown format version " + std::to_string(version));
   }
   std::uint32_t count = 0;
   if (!in.varint32(count) || count == 0 || count > kMaxEventsPerRecord) {
-    return engine::Status::error("batch record: bad event count");
+    return Status::error("batch record: bad event count");
   }
   StringTable strings;
   std::size_t events_end = record.size();
@@ -516,7 +515,7 @@ engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& o
     };
     if (!in.varint32(length) || length > kMaxEventBytes || !in.bytes(length, bytes) ||
         !in.bytes(kChainBytes, chain)) {
-      return engine::Status::error(where() + ": truncated");
+      return Status::error(where() + ": truncated");
     }
     StoredEvent event;
     event.bytes = bytes;
@@ -524,7 +523,7 @@ engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& o
     Reader ev(bytes, 0, minimal);
     std::uint8_t kind = 0;
     if (!ev.byte(kind) || !ev.varint(event.seq)) {
-      return engine::Status::error(where() + ": bad header");
+      return Status::error(where() + ": bad header");
     }
     if (kind == static_cast<std::uint8_t>(EventKind::vote)) {
       event.kind = EventKind::vote;
@@ -544,11 +543,11 @@ engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& o
     out.push_back(event);
   }
   if (!in.done()) {
-    return engine::Status::error("seq " + std::to_string(last_seq) +
-                                 ": trailing bytes after the batch record's last event");
+    return Status::error("seq " + std::to_string(last_seq) +
+                         ": trailing bytes after the batch record's last event");
   }
   if (table != nullptr && table->first_unused != table->strings.size()) {
-    return engine::Status::error("batch record: a string of the table is never used");
+    return Status::error("batch record: a string of the table is never used");
   }
   return {};
 }
@@ -585,12 +584,12 @@ namespace {
 void append_field(std::string& out, std::string_view name, std::string_view value,
                   const Redactor* redactor, bool redact) {
   out.push_back(',');
-  engine::append_json_string(out, name);
+  append_json_string(out, name);
   out.push_back(':');
   if (redact && redactor != nullptr) {
-    engine::append_json_string(out, redactor->redact(name, value));
+    append_json_string(out, redactor->redact(name, value));
   } else {
-    engine::append_json_string(out, value);
+    append_json_string(out, value);
   }
 }
 
@@ -627,7 +626,7 @@ void append_event_json(std::string& out, const StoredEvent& event, const Redacto
       if ((v.flags & engine::flag_of(reason)) == 0) continue;
       if (!first) out.push_back(',');
       first = false;
-      engine::append_json_string(out, engine::to_string(reason));
+      append_json_string(out, engine::to_string(reason));
     }
     // Bits no reason of this build knows are shown by number rather than dropped.
     for (unsigned bit = engine::kFraudReasonCount; bit < 32; ++bit) {

@@ -6,10 +6,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "tally/base/json.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/fraud.h"
 #include "tally/engine/fraud_sketch.h"
-#include "tally/engine/json.h"
 #include "tally/storage/event_format.h"
 #include "db_layout.h"
 
@@ -58,16 +58,15 @@ struct Detail {
 
 // Visits the campaign's votes in seq order; `saw_campaign` tells whether a version exists.
 template <typename OnVote>
-engine::Status scan_votes(ReadOnlyDb& db, std::string_view campaign_id, bool& saw_campaign,
-                          OnVote&& on_vote) {
+Status scan_votes(ReadOnlyDb& db, std::string_view campaign_id, bool& saw_campaign,
+                  OnVote&& on_vote) {
   LogScan scan(*db.db, db.events_cf);
   std::vector<StoredEvent> events;
   while (scan.next()) {
     if (auto status = decode_batch(scan.value(), events); !status.ok()) {
       const auto seq = parse_seq_key(scan.key());
-      return engine::Status::error("seq " + std::to_string(seq.value_or(0)) +
-                                   ": record does not decode: " + status.message() +
-                                   " (run tallyctl verify)");
+      return Status::error("seq " + std::to_string(seq.value_or(0)) + ": record does not decode: " +
+                           status.message() + " (run tallyctl verify)");
     }
     for (const StoredEvent& event : events) {
       if (event.kind == EventKind::campaign) {
@@ -97,7 +96,7 @@ void append_flags(std::string& out,
     if (flags[static_cast<std::size_t>(i)] == 0) continue;
     if (!first) out += ',';
     first = false;
-    engine::append_json_string(out, engine::to_string(static_cast<engine::FraudReason>(i)));
+    append_json_string(out, engine::to_string(static_cast<engine::FraudReason>(i)));
     out += ':';
     out += std::to_string(flags[static_cast<std::size_t>(i)]);
   }
@@ -113,7 +112,7 @@ void append_clusters(std::string& out, std::string_view name,
     const FraudCluster& c = clusters[i];
     if (i > 0) out += ',';
     out += "{\"key\":";
-    engine::append_json_string(out, c.key);
+    append_json_string(out, c.key);
     out += ",\"votes\":" + std::to_string(c.votes) + ",\"suspect\":" + std::to_string(c.suspect) +
            ",\"voters\":" + std::to_string(c.voters) + ",\"flags\":";
     append_flags(out, c.flags);
@@ -122,7 +121,7 @@ void append_clusters(std::string& out, std::string_view name,
     for (const auto& [candidate, votes] : c.candidates) {
       if (!first) out += ',';
       first = false;
-      engine::append_json_string(out, candidate);
+      append_json_string(out, candidate);
       out += ':' + std::to_string(votes);
     }
     out += "},\"sample_seqs\":[";
@@ -147,8 +146,8 @@ void append_flags_text(std::string& out,
 
 }  // namespace
 
-engine::Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view campaign_id,
-                                         std::size_t top) {
+Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view campaign_id,
+                                 std::size_t top) {
   auto opened = open_read_only(data_dir);
   if (!opened.ok()) return opened.status();
   FraudReport report;
@@ -176,7 +175,7 @@ engine::Result<FraudReport> fraud_report(const std::string& data_dir, std::strin
   });
   if (!status.ok()) return status;
   if (!saw_campaign && report.votes == 0) {
-    return engine::Status::error("campaign " + std::string(campaign_id) + ": not in the log");
+    return Status::error("campaign " + std::string(campaign_id) + ": not in the log");
   }
 
   // Pass 2: exact counts for the chosen keys only.
@@ -229,7 +228,7 @@ engine::Result<FraudReport> fraud_report(const std::string& data_dir, std::strin
 
 std::string fraud_report_json(const FraudReport& report) {
   std::string out = "{\"campaign\":";
-  engine::append_json_string(out, report.campaign);
+  append_json_string(out, report.campaign);
   out += ",\"votes\":" + std::to_string(report.votes) +
          ",\"suspect\":" + std::to_string(report.suspect) + ",\"flags\":";
   append_flags(out, report.flags);

@@ -20,8 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include "tally/base/thread_name.h"
 #include "tally/engine/campaign.h"
-#include "tally/engine/internal/thread_name.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/internal/commit_queue.h"
 #include "db_layout.h"
@@ -131,8 +131,8 @@ struct VoteLog::Impl final : internal::BatchSink {
   std::atomic<bool> stopped{false};
   engine::Engine* engine = nullptr;  // set by start()
 
-  engine::Status write_batch(std::span<const internal::PendingEvent> events,
-                             std::uint64_t first_seq) override {
+  Status write_batch(std::span<const internal::PendingEvent> events,
+                     std::uint64_t first_seq) override {
     encoder.begin(events.size());
     ChainHash chain = chain_head;
     std::uint64_t seq = first_seq;
@@ -167,8 +167,8 @@ struct VoteLog::Impl final : internal::BatchSink {
       write_ns_sum.fetch_add(ns, std::memory_order_relaxed);
     }
     if (!s.ok()) {
-      return engine::Status::error("storage: write of seqs " + std::to_string(first_seq) + ".." +
-                                   std::to_string(seq - 1) + ": " + s.ToString());
+      return Status::error("storage: write of seqs " + std::to_string(first_seq) + ".." +
+                           std::to_string(seq - 1) + ": " + s.ToString());
     }
     chain_head = chain;
     return {};
@@ -190,7 +190,7 @@ VoteLog::~VoteLog() {
   }
 }
 
-engine::Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& options) {
+Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& options) {
   std::unique_ptr<VoteLog> log(new VoteLog());
   Impl& impl = *log->impl_;
   impl.options = options;
@@ -210,7 +210,7 @@ engine::Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& opt
   rocksdb::Status s =
       rocksdb::DB::Open(db_options, options.data_dir, families, &impl.handles, &raw);
   if (!s.ok()) {
-    return engine::Status::error("storage: open " + options.data_dir + ": " + s.ToString());
+    return Status::error("storage: open " + options.data_dir + ": " + s.ToString());
   }
   impl.db.reset(raw);
   impl.events_cf = impl.handles[kEventsIndex];
@@ -237,7 +237,7 @@ class FraudReplayer {
 
   explicit FraudReplayer(engine::Engine& engine)
       : engine_(engine), thread_([this] {
-          engine::internal::name_this_thread("tally-replay");
+          name_this_thread("tally-replay");
           run();
         }) {}
   ~FraudReplayer() {
@@ -289,10 +289,10 @@ class FraudReplayer {
 
 }  // namespace
 
-engine::Status VoteLog::recover(engine::Engine& engine) {
+Status VoteLog::recover(engine::Engine& engine) {
   Impl& impl = *impl_;
   if (impl.started.load(std::memory_order_acquire)) {
-    return engine::Status::error("storage: recover: REQUIRES not started");
+    return Status::error("storage: recover: REQUIRES not started");
   }
   LogScan scan(*impl.db, impl.events_cf);
   std::optional<FraudReplayer> fraud;
@@ -310,37 +310,36 @@ engine::Status VoteLog::recover(engine::Engine& engine) {
       return status;
     }
     if (!key_seq || *key_seq != events.front().seq) {
-      return engine::Status::error("seq " + std::to_string(events.front().seq) +
-                                   ": stored under a key that is not its seq");
+      return Status::error("seq " + std::to_string(events.front().seq) +
+                           ": stored under a key that is not its seq");
     }
     for (const StoredEvent& event : events) {
       if (event.seq != last_seq + 1) {
-        return engine::Status::error("seq " + std::to_string(event.seq) + ": expected seq " +
-                                     std::to_string(last_seq + 1) +
-                                     " (an event is missing or out of order)");
+        return Status::error("seq " + std::to_string(event.seq) + ": expected seq " +
+                             std::to_string(last_seq + 1) +
+                             " (an event is missing or out of order)");
       }
       chain = chain_of(impl.hasher, chain, event, canonical);
       if (chain != event.chain) {
-        return engine::Status::error("seq " + std::to_string(event.seq) +
-                                     ": chain hash mismatch (the event or one before it "
-                                     "was changed)");
+        return Status::error("seq " + std::to_string(event.seq) +
+                             ": chain hash mismatch (the event or one before it "
+                             "was changed)");
       }
       if (event.kind == EventKind::campaign) {
         auto campaign = engine::parse_campaign(event.campaign_json);
         if (!campaign.ok()) {
-          return engine::Status::error("seq " + std::to_string(event.seq) +
-                                       ": stored campaign: " + campaign.message());
+          return Status::error("seq " + std::to_string(event.seq) +
+                               ": stored campaign: " + campaign.message());
         }
         if (engine.install_campaign(*campaign, event.seq) == engine::PutOutcome::conflict) {
-          return engine::Status::error("seq " + std::to_string(event.seq) +
-                                       ": campaign version alters counting after votes");
+          return Status::error("seq " + std::to_string(event.seq) +
+                               ": campaign version alters counting after votes");
         }
       } else {
         const VoteFields& v = event.vote;
         auto status = engine.replay_vote(ballot_of(v), v.server_ms, v.period, v.flags, event.seq);
         if (!status.ok()) {
-          return engine::Status::error("seq " + std::to_string(event.seq) + ": " +
-                                       status.message());
+          return Status::error("seq " + std::to_string(event.seq) + ": " + status.message());
         }
       }
       last_seq = event.seq;
@@ -353,9 +352,9 @@ engine::Status VoteLog::recover(engine::Engine& engine) {
   const MetaState meta = read_meta(*impl.db, impl.meta_cf);
   if (!meta.status.ok()) return meta.status;
   if (meta.last_seq != last_seq || (last_seq != 0 && meta.chain_head != chain)) {
-    return engine::Status::error("seq " + std::to_string(last_seq) +
-                                 ": the log ends here but meta says last seq " +
-                                 std::to_string(meta.last_seq) + " with another chain head");
+    return Status::error("seq " + std::to_string(last_seq) +
+                         ": the log ends here but meta says last seq " +
+                         std::to_string(meta.last_seq) + " with another chain head");
   }
   impl.chain_head = chain;
   impl.recovered_last_seq = last_seq;

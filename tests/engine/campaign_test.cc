@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "tally/engine/time.h"
+#include "tally/base/time.h"
 
 namespace tally::engine {
 namespace {

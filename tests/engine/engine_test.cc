@@ -6,9 +6,9 @@
 #include <map>
 #include <thread>
 
+#include "tally/base/time.h"
 #include "tally/corpus/user_agents.h"
 #include "tally/engine/key_table.h"
-#include "tally/engine/time.h"
 
 namespace tally::engine {
 namespace {

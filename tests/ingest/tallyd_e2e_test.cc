@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "tally/base/json.h"
 #include "tally/corpus/user_agents.h"
-#include "tally/engine/json.h"
 #include "tallyd_process.h"
 
 namespace tally::testing {
@@ -268,7 +268,7 @@ TEST_F(TallydTest, ATenThousandBallotBatchWithRealUserAgentsIsAcceptedWhole) {
     std::string extra = R"(,"device":"dev-)" + std::to_string(i) + R"(","ip":"10.)" +
                         std::to_string(i / 250) + "." + std::to_string(i % 250) +
                         R"(.9","request_id":"crowd-)" + std::to_string(i) + R"(","ua":)";
-    engine::append_json_string(extra, sample.agent);
+    append_json_string(extra, sample.agent);
     char candidate[8];
     std::snprintf(candidate, sizeof candidate, "c%02d", i % 20 + 1);
     body += ballot(candidate, "crowd-" + std::to_string(i), kDemo, extra) + "\n";
@@ -296,7 +296,7 @@ TEST_F(TallydTest, ATenThousandBallotBatchWithRealUserAgentsIsAcceptedWhole) {
     const HttpAnswer event = client.request("GET", "/v1/votes/" + std::to_string(first_seq + k), {},
                                             server_.admin_token());
     std::string expected = R"("ua":)";
-    engine::append_json_string(expected, samples[k].agent);
+    append_json_string(expected, samples[k].agent);
     EXPECT_NE(event.body.find(expected), std::string::npos) << samples[k].client;
     EXPECT_EQ(event.body.find("bot_ua") != std::string::npos, !corpus::is_honest(samples[k].kind))
         << samples[k].client << ": " << event.body;

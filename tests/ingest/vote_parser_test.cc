@@ -5,8 +5,8 @@
 
 #include <string>
 
+#include "tally/base/json.h"
 #include "tally/corpus/user_agents.h"
-#include "tally/engine/json.h"
 
 namespace tally::ingest {
 namespace {
@@ -124,7 +124,7 @@ TEST(VoteParser, EachFieldHasItsOwnLimitAndRealAgentsFit) {
   }
   for (const corpus::UserAgentSample& sample : corpus::real_user_agents()) {
     std::string json = R"({"campaign":"c","candidate":"x","voter":"v","ua":)";
-    engine::append_json_string(json, sample.agent);
+    append_json_string(json, sample.agent);
     json += "}";
     const auto parsed = parser.parse(json, "p");
     ASSERT_TRUE(parsed.ok()) << sample.client << ": " << parsed.error;

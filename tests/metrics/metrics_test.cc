@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "tally/engine/clock.h"
+#include "tally/base/clock.h"
 #include "tally/engine/fraud.h"
 
 namespace tally::metrics {
@@ -18,7 +18,7 @@ bool has_line(const std::string& text, const std::string& line) {
 
 class MetricsTest : public ::testing::Test {
  protected:
-  engine::SystemClock clock_{0};
+  SystemClock clock_{0};
   engine::Engine engine_{clock_};
   Metrics metrics_{engine_};
 };
@@ -79,7 +79,7 @@ TEST_F(MetricsTest, SourcesAppearWhenSet) {
 }
 
 TEST(MetricsFraud, SuspectReasonsHeavyHittersAndConcentrationAreExported) {
-  engine::ManualClock clock(1'700'000'000'000);
+  ManualClock clock(1'700'000'000'000);
   engine::FraudMonitor fraud;
   engine::EngineOptions options;
   options.fraud = &fraud;

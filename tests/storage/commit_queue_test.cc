@@ -12,7 +12,7 @@
 #include <set>
 #include <thread>
 
-#include "tally/engine/clock.h"
+#include "tally/base/clock.h"
 #include "storage_test_util.h"
 
 namespace tally::storage::internal {
@@ -25,14 +25,13 @@ using testing::make_campaign;
 // until released (so that a backlog builds up behind it).
 class FakeSink final : public BatchSink {
  public:
-  engine::Status write_batch(std::span<const PendingEvent> events,
-                             std::uint64_t first_seq) override {
+  Status write_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) override {
     while (hold_first_.load(std::memory_order_acquire) && batches_ == 0) {
       std::this_thread::yield();
     }
     ++batches_;
     if (fail_from_batch_ != 0 && batches_ >= fail_from_batch_) {
-      return engine::Status::error("injected");
+      return Status::error("injected");
     }
     EXPECT_EQ(first_seq, next_seq_);
     next_seq_ += events.size();
@@ -90,7 +89,7 @@ class CommitQueueTest : public ::testing::Test {
     return result;
   }
 
-  engine::ManualClock clock_;
+  ManualClock clock_;
   engine::Engine engine_;
   FakeSink sink_;
 };

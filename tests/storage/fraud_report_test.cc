@@ -11,7 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "tally/engine/clock.h"
+#include "tally/base/clock.h"
 #include "tally/storage/vote_log.h"
 #include "storage_test_util.h"
 

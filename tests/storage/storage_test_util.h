@@ -14,10 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include "tally/base/clock.h"
+#include "tally/base/time.h"
 #include "tally/engine/campaign.h"
-#include "tally/engine/clock.h"
 #include "tally/engine/engine.h"
-#include "tally/engine/time.h"
 #include "tally/storage/commit_types.h"
 #include "tally/storage/vote_log.h"
 
@@ -25,7 +25,7 @@ namespace tally::storage::testing {
 
 // 2023-03-27T00:00:00+08:00 and the 12-day window of the seed campaign.
 inline constexpr std::int64_t kOpens = 1679846400000;
-inline constexpr std::int64_t kCloses = kOpens + 12 * engine::kMsPerDay;
+inline constexpr std::int64_t kCloses = kOpens + 12 * kMsPerDay;
 inline constexpr std::int64_t kNoon = kOpens + 12 * 3'600'000;
 
 inline engine::Campaign make_campaign(std::string id = "ordos", std::uint32_t max_candidates = 2) {
@@ -147,7 +147,7 @@ class LogWriter {
     static_cast<std::atomic<int>*>(context)->fetch_add(1, std::memory_order_release);
   }
 
-  engine::ManualClock clock_{kNoon};
+  ManualClock clock_{kNoon};
   engine::Engine engine_{clock_};
   std::unique_ptr<VoteLog> log_;
   std::atomic<int> calls_{0};

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <thread>
 
-#include "tally/engine/clock.h"
+#include "tally/base/clock.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/vote_log.h"
 #include "storage_test_util.h"
@@ -399,7 +399,7 @@ TEST_F(TallyctlTest, BackupIsAVerifiableCopy) {
 
 TEST_F(TallyctlTest, VerifyAndBackupWorkBesideARunningWriter) {
   // The log stays open with its writer running (as in tallyd) while tallyctl reads it.
-  engine::ManualClock clock(kNoon);
+  ManualClock clock(kNoon);
   engine::Engine engine(clock);
   StorageOptions options;
   options.data_dir = db_dir();

@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "tally/engine/clock.h"
+#include "tally/base/clock.h"
 #include "tally/engine/fraud.h"
 #include "storage_test_util.h"
 
@@ -102,7 +102,7 @@ class Server {
     return ~0ull;
   }
 
-  engine::ManualClock clock_;
+  ManualClock clock_;
   engine::Engine engine_;
   std::unique_ptr<VoteLog> log_;
 };

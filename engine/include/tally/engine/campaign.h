@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/base/status.h"
 #include "tally/engine/fraud_flags.h"
-#include "tally/engine/status.h"
 
 namespace tally::engine {
 

@@ -18,12 +18,12 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/base/clock.h"
+#include "tally/base/status.h"
 #include "tally/engine/campaign.h"
-#include "tally/engine/clock.h"
 #include "tally/engine/fingerprint.h"
 #include "tally/engine/fraud_flags.h"
 #include "tally/engine/fraud_keys.h"
-#include "tally/engine/status.h"
 #include "tally/engine/vote_status.h"
 
 namespace tally::engine {

@@ -18,8 +18,8 @@
 #include <memory>
 #include <string>
 
+#include "tally/base/status.h"
 #include "tally/engine/engine.h"
-#include "tally/engine/status.h"
 #include "tally/ingest/tokens.h"
 #include "tally/metrics/metrics.h"
 #include "tally/storage/vote_log.h"
@@ -96,7 +96,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds the listening socket and queues the first accept. Call once, before run().
-  engine::Status listen();
+  Status listen();
   // The bound port (the chosen one when the options said 0). After listen().
   std::uint16_t port() const;
 

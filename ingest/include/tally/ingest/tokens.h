@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tally/engine/status.h"
+#include "tally/base/status.h"
 
 namespace tally::ingest {
 
@@ -36,11 +36,11 @@ struct TokenSet {
 };
 
 // Parses the tokens file's JSON. Every token must be 16..256 printable ASCII characters.
-engine::Result<TokenSet> parse_tokens(std::string_view json);
+Result<TokenSet> parse_tokens(std::string_view json);
 // {"ingest":[...],"admin":[...]} with one line per kind.
 std::string tokens_to_json(const TokenSet& tokens);
 // One ingest and one admin token of kGeneratedTokenBytes random bytes (OpenSSL RAND_bytes).
-engine::Result<TokenSet> generate_tokens();
+Result<TokenSet> generate_tokens();
 
 class Tokens {
  public:
@@ -51,7 +51,7 @@ class Tokens {
 
   // Reads `path` (see parse_tokens) and makes it the current set; on error the current set
   // stays in force.
-  engine::Status load_file(const std::string& path);
+  Status load_file(const std::string& path);
 
   // Classifies an Authorization header value ("Bearer TOKEN"); empty = no header.
   TokenKind check(std::string_view authorization) const;
@@ -70,8 +70,7 @@ class Tokens {
 // `data_dir`/tokens.json, created with fresh random tokens and mode 0600 when absent.
 // On success `used_path` is the file that was read or written (what SIGHUP reloads) and
 // `created` says whether it was generated now.
-engine::Result<TokenSet> load_or_create_tokens(const std::string& tokens_path,
-                                               const std::string& data_dir, std::string& used_path,
-                                               bool& created);
+Result<TokenSet> load_or_create_tokens(const std::string& tokens_path, const std::string& data_dir,
+                                       std::string& used_path, bool& created);
 
 }  // namespace tally::ingest

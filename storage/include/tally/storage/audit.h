@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/base/status.h"
 #include "tally/engine/engine.h"
-#include "tally/engine/status.h"
 
 namespace tally::storage {
 
@@ -36,7 +36,7 @@ struct VerifyReport {
 // (known campaign and candidate, window, period, no duplicate key or request id, quotas), and
 // compares every tally tallyd persisted at shutdown with the recount at its as_of_seq.
 // An error only when the database cannot be read at all.
-engine::Result<VerifyReport> verify_log(const std::string& data_dir);
+Result<VerifyReport> verify_log(const std::string& data_dir);
 
 struct ExportOptions {
   std::string data_dir;
@@ -53,18 +53,18 @@ struct ExportOptions {
 };
 
 // Writes NDJSON to `out`: the campaign versions first (in seq order), then the votes.
-engine::Status export_log(const ExportOptions& options, std::ostream& out);
+Status export_log(const ExportOptions& options, std::ostream& out);
 
 // Recomputes tallies from an export (NDJSON): one per campaign seen, sorted by campaign id,
 // names and zero-vote candidates from the latest campaign version in the export, as_of_seq
 // the highest seq in the input. An error names the line.
-engine::Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& in);
+Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& in);
 
 // Compares votes per candidate with expected tallies (the /tally shape, one JSON document per
 // line or a single document). Returns the differences, each naming campaign and candidate;
 // empty when they agree.
-engine::Result<std::vector<std::string>> compare_tallies(
-    const std::vector<engine::TallySnapshot>& got, std::istream& expected);
+Result<std::vector<std::string>> compare_tallies(const std::vector<engine::TallySnapshot>& got,
+                                                 std::istream& expected);
 
 // The committee's ranking of one campaign from the log: votes and suspect votes per candidate,
 // every candidate of its latest version included.
@@ -72,14 +72,13 @@ struct CampaignResults {
   engine::TallySnapshot tally;
   engine::Campaign campaign;  // the latest version
 };
-engine::Result<CampaignResults> campaign_results(const std::string& data_dir,
-                                                 std::string_view campaign_id);
+Result<CampaignResults> campaign_results(const std::string& data_dir, std::string_view campaign_id);
 // "rank,candidate,name,unit,industry,votes,suspect" and one line per candidate (RFC 4180).
 std::string results_csv(const CampaignResults& results);
 
 // A consistent copy of the log into `to_dir` (which must not exist or be empty), taken from a
 // read-only view so that a running tallyd is not disturbed. The copy is a database that
 // tallyd and tallyctl open as they would the original.
-engine::Status backup_log(const std::string& data_dir, const std::string& to_dir);
+Status backup_log(const std::string& data_dir, const std::string& to_dir);
 
 }  // namespace tally::storage

@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/base/status.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/fraud_flags.h"
-#include "tally/engine/status.h"
 
 namespace tally::storage {
 
@@ -124,7 +124,7 @@ ChainHash chain_of(const ChainHasher& hasher, const ChainHash& prev, const Store
 // Decodes a record into `out` (cleared first). Corrupt or truncated input gives an error that
 // names the seq of the event it hit when that seq is readable; it never crashes. Chain hashes
 // are returned as stored, not checked: that is the caller's job (recovery, verify).
-engine::Status decode_batch(std::string_view record, std::vector<StoredEvent>& out);
+Status decode_batch(std::string_view record, std::vector<StoredEvent>& out);
 
 // The RocksDB key of a record: its first seq, 8 bytes big-endian (so keys sort by seq).
 std::string seq_key(std::uint64_t seq);

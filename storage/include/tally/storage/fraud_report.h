@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/base/status.h"
 #include "tally/engine/fraud_flags.h"
-#include "tally/engine/status.h"
 
 namespace tally::storage {
 
@@ -46,8 +46,8 @@ inline constexpr std::size_t kFraudSampleSeqs = 5;
 
 // The `top` largest clusters of each kind. An error when the database cannot be read or the
 // campaign is not in the log.
-engine::Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view campaign_id,
-                                         std::size_t top);
+Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view campaign_id,
+                                 std::size_t top);
 
 // One JSON document: {"campaign","votes","suspect","flags":{reason:count},"ips":[{"key",
 // "votes","suspect","voters","flags":{…},"candidates":{id:votes},"sample_seqs":[…]}],

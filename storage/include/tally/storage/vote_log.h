@@ -17,9 +17,9 @@
 #include <span>
 #include <string>
 
+#include "tally/base/status.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
-#include "tally/engine/status.h"
 #include "tally/storage/commit_types.h"
 
 namespace tally::storage {
@@ -60,13 +60,13 @@ class VoteLog {
  public:
   // Opens (creating if needed) the database in options.data_dir. An error names the path and
   // RocksDB's reason; nothing is started.
-  static engine::Result<std::unique_ptr<VoteLog>> open(const StorageOptions& options);
+  static Result<std::unique_ptr<VoteLog>> open(const StorageOptions& options);
   ~VoteLog();
 
   // Replays every stored event, in seq order, into `engine` (campaign versions with
   // install_campaign, votes with replay_vote), checking each chain hash and the seqs'
   // continuity, then publishes. Before start(). An error names the seq it stopped at.
-  engine::Status recover(engine::Engine& engine);
+  Status recover(engine::Engine& engine);
   // Starts the writer thread, which commits into `engine`. After recover().
   void start(engine::Engine& engine);
 

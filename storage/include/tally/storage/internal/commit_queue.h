@@ -53,8 +53,7 @@ class BatchSink {
   virtual ~BatchSink() = default;
   // Writes `events` as seqs first_seq, first_seq + 1, ... in one atomic write; returns an
   // error when nothing may be counted (the write failed or its outcome is unknown).
-  virtual engine::Status write_batch(std::span<const PendingEvent> events,
-                                     std::uint64_t first_seq) = 0;
+  virtual Status write_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) = 0;
 };
 
 struct CommitPipelineOptions {

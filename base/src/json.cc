@@ -1,12 +1,12 @@
 // JSON string writing and UTF-8 validation (RFC 8259 section 7, RFC 3629 section 4).
-#include "tally/engine/json.h"
+#include "tally/base/json.h"
 
 #include <cstdint>
 #include <cstring>
 
-#include "quote_input.h"
+#include "tally/base/quote_input.h"
 
-namespace tally::engine {
+namespace tally {
 namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
@@ -124,4 +124,4 @@ std::string quote_input(std::string_view text) {
   return out;
 }
 
-}  // namespace tally::engine
+}  // namespace tally

@@ -1,9 +1,9 @@
 // SystemClock: the wall clock, made monotonic within the process.
-#include "tally/engine/clock.h"
+#include "tally/base/clock.h"
 
 #include <chrono>
 
-namespace tally::engine {
+namespace tally {
 
 std::int64_t SystemClock::now_ms() const {
   const std::int64_t wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -28,4 +28,4 @@ std::int64_t SystemClock::now_ms() const {
   return last_ms;
 }
 
-}  // namespace tally::engine
+}  // namespace tally

@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-namespace tally::engine::internal {
+namespace tally {
 
 inline void name_this_thread(const std::string& name) {
   // Best effort: a name longer than 15 bytes is cut rather than refused.
@@ -20,4 +20,4 @@ inline void name_thread(std::thread& thread, const std::string& name) {
   pthread_setname_np(thread.native_handle(), name.substr(0, 15).c_str());
 }
 
-}  // namespace tally::engine::internal
+}  // namespace tally

@@ -9,7 +9,7 @@
 #include <utility>
 #include <variant>
 
-namespace tally::engine {
+namespace tally {
 
 class [[nodiscard]] Status {
  public:
@@ -47,4 +47,4 @@ class [[nodiscard]] Result {
   std::variant<T, Status> state_;
 };
 
-}  // namespace tally::engine
+}  // namespace tally

@@ -1,14 +1,14 @@
 // RFC 3339 parsing and formatting, UTC offsets, day periods and the server clock.
-#include "tally/engine/time.h"
+#include "tally/base/time.h"
 
 #include <gtest/gtest.h>
 
 #include <limits>
 #include <string>
 
-#include "tally/engine/clock.h"
+#include "tally/base/clock.h"
 
-namespace tally::engine {
+namespace tally {
 namespace {
 
 constexpr std::int32_t kPlus8 = 8 * 3600;
@@ -245,4 +245,4 @@ TEST(ManualClock, MovesOnlyWhenTold) {
 }
 
 }  // namespace
-}  // namespace tally::engine
+}  // namespace tally

@@ -8,7 +8,7 @@
 #include <atomic>
 #include <cstdint>
 
-namespace tally::engine {
+namespace tally {
 
 class Clock {
  public:
@@ -42,4 +42,4 @@ class ManualClock final : public Clock {
   std::atomic<std::int64_t> now_ms_;
 };
 
-}  // namespace tally::engine
+}  // namespace tally

@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "tally/engine/status.h"
+#include "tally/base/status.h"
 
-namespace tally::engine {
+namespace tally {
 
 inline constexpr std::int64_t kMsPerDay = 86'400'000;
 
@@ -29,4 +29,4 @@ constexpr std::int64_t local_day(std::int64_t ms, std::int32_t utc_offset_s) {
   return local >= 0 ? local / kMsPerDay : -((-local + kMsPerDay - 1) / kMsPerDay);
 }
 
-}  // namespace tally::engine
+}  // namespace tally

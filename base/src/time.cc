@@ -3,15 +3,15 @@
 // Only the profile of RFC 3339 section 5.6 is accepted: a full date, "T", a full time with an
 // optional fraction, and "Z" or a numeric offset. Leap seconds (second 60) are refused: server
 // time never holds one, so a window edge on one could never be reached exactly.
-#include "tally/engine/time.h"
+#include "tally/base/time.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 
-#include "quote_input.h"
+#include "tally/base/quote_input.h"
 
-namespace tally::engine {
+namespace tally {
 namespace {
 
 namespace chrono = std::chrono;
@@ -177,4 +177,4 @@ std::string format_rfc3339(std::int64_t ms, std::int32_t utc_offset_s) {
   return out;
 }
 
-}  // namespace tally::engine
+}  // namespace tally

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace tally::engine {
+namespace tally {
 
 // Appends `text` as a quoted JSON string.
 void append_json_string(std::string& out, std::string_view text);
@@ -14,4 +14,4 @@ void append_json_string(std::string& out, std::string_view text);
 // True when `text` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view text);
 
-}  // namespace tally::engine
+}  // namespace tally

@@ -22,7 +22,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "tally/engine/key_table.h"
+#include "key_table.h"
 
 namespace {
 

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "tally/engine/fraud.h"
-#include "tally/engine/internal/bot_scan.h"
+#include "bot_scan.h"
 
 namespace {
 

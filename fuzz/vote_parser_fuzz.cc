@@ -13,9 +13,9 @@
 #include <string_view>
 
 #include "tally/engine/engine.h"
-#include "tally/engine/internal/bot_scan.h"
 #include "tally/ingest/answer.h"
 #include "tally/ingest/vote_parser.h"
+#include "bot_scan.h"
 #include "fuzz_world.h"
 
 namespace tally::fuzz {

@@ -16,7 +16,7 @@
 
 #include "tally/engine/engine.h"
 #include "tally/engine/fraud.h"
-#include "tally/engine/internal/bot_scan.h"
+#include "bot_scan.h"
 
 namespace tally::engine {
 namespace {

@@ -19,9 +19,9 @@
 #include "tally/engine/engine.h"
 #include "tally/engine/fingerprint.h"
 #include "tally/engine/fraud_flags.h"
-#include "tally/engine/internal/candidate_index.h"
-#include "tally/engine/internal/hazard.h"
-#include "tally/engine/key_table.h"
+#include "candidate_index.h"
+#include "hazard.h"
+#include "key_table.h"
 
 namespace tally::engine::internal {
 

@@ -1,4 +1,4 @@
-#include "tally/engine/internal/candidate_index.h"
+#include "candidate_index.h"
 
 #define XXH_INLINE_ALL  // ids are short: the call would cost as much as the hash
 #include <xxhash.h>

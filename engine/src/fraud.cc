@@ -21,7 +21,7 @@
 
 #include "tally/base/json.h"
 #include "tally/engine/fraud_sketch.h"
-#include "tally/engine/internal/hazard.h"
+#include "hazard.h"
 
 namespace tally::engine {
 namespace {

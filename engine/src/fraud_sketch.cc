@@ -7,7 +7,7 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "tally/engine/internal/hazard.h"
+#include "hazard.h"
 
 namespace tally::engine {
 namespace {

@@ -1,4 +1,4 @@
-#include "tally/engine/internal/hazard.h"
+#include "hazard.h"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>

@@ -1,5 +1,5 @@
 // KeyTable growth and the non-template helpers. The protocol: docs/DEDUPE_TABLE.md.
-#include "tally/engine/key_table.h"
+#include "key_table.h"
 
 #include <sys/mman.h>
 

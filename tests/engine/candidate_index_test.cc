@@ -1,4 +1,4 @@
-#include "tally/engine/internal/candidate_index.h"
+#include "candidate_index.h"
 
 #include <gtest/gtest.h>
 #include <xxhash.h>

@@ -8,7 +8,7 @@
 
 #include "tally/base/time.h"
 #include "tally/corpus/user_agents.h"
-#include "tally/engine/key_table.h"
+#include "key_table.h"
 
 namespace tally::engine {
 namespace {

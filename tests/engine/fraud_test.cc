@@ -17,7 +17,7 @@
 #include "tally/corpus/user_agents.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/fraud_sketch.h"
-#include "tally/engine/internal/bot_scan.h"
+#include "bot_scan.h"
 
 namespace tally::engine {
 namespace {

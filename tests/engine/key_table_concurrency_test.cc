@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "tally/engine/key_table.h"
+#include "key_table.h"
 
 namespace tally::engine {
 namespace {

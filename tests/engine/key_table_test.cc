@@ -1,4 +1,4 @@
-#include "tally/engine/key_table.h"
+#include "key_table.h"
 
 #include <gtest/gtest.h>
 

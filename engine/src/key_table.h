@@ -28,7 +28,7 @@
 #include <thread>
 
 #include "tally/engine/fingerprint.h"
-#include "tally/engine/internal/hazard.h"
+#include "hazard.h"
 
 namespace tally::engine {
 namespace internal {

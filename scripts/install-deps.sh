@@ -2,7 +2,20 @@
 # Installs every Debian 12 package tally needs to build, test and benchmark.
 # Idempotent: packages already present are skipped; safe to run on every build.
 # Used by the README's two commands and by .ci/run.
+#
+#   scripts/install-deps.sh [--bench]
+#
+# --bench adds what bench/compare/compare.sh measures tallyd against (nginx, Redis, wrk):
+# the build and the tests do not need them, so they are opt-in.
 set -euo pipefail
+
+bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) bench=1 ;;
+    *) echo "install-deps: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   # toolchain
@@ -17,6 +30,9 @@ packages=(
   # metrics and dashboard end-to-end tests: promtool and a Prometheus server, headless Chromium
   prometheus chromium fonts-wqy-microhei
 )
+if [ "$bench" = 1 ]; then
+  packages+=(nginx-light redis-server redis-tools wrk)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -8,12 +8,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "tally/base/clock.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/event_log.h"
 #include "tally/engine/fraud.h"
 #include "tally/storage/vote_log.h"
 
@@ -43,22 +45,62 @@ std::string temp_dir() {
   return pattern;
 }
 
-struct Counter {
-  std::atomic<std::uint64_t> done{0};
-  static void complete(void* context, const storage::CommitOutcome&) {
-    static_cast<Counter*>(context)->done.fetch_add(1, std::memory_order_release);
+// Counts completions (a campaign's, in Node).
+struct Counter final : engine::CommitWaiter {
+  void committed(const engine::CommitOutcome&) override {
+    done.fetch_add(1, std::memory_order_release);
   }
+  std::atomic<std::uint64_t> done{0};
 };
+
+// A producer's accepted votes, encoded and queued together as ingest queues a request's
+// (append_vote_payload(), then one submit_votes()); reused once each of them has completed.
+struct Chunk final : engine::CommitWaiter {
+  static constexpr std::size_t kVotes = 64;
+  void committed(const engine::CommitOutcome&) override {
+    completed->fetch_add(1, std::memory_order_relaxed);
+    // release: the producer that sees 0 may reuse the payloads the writer has read.
+    unfinished.fetch_sub(1, std::memory_order_release);
+  }
+  void wait_idle() const {
+    while (unfinished.load(std::memory_order_acquire) != 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+  std::string payloads;
+  std::vector<engine::VoteToCommit> votes;
+  std::atomic<std::uint32_t> unfinished{0};
+  std::atomic<std::uint64_t>* completed = nullptr;
+};
+
+// Queues `chunk`'s votes, waiting while the writer is behind. Returns how many were queued.
+std::uint64_t submit_chunk(storage::VoteLog& log, Chunk& chunk) {
+  chunk.unfinished.store(static_cast<std::uint32_t>(chunk.votes.size()), std::memory_order_relaxed);
+  std::span<engine::VoteToCommit> rest(chunk.votes);
+  while (!rest.empty()) {
+    engine::SubmitResult refusal = engine::SubmitResult::queued;
+    rest = rest.subspan(log.submit_votes(rest, chunk.payloads, refusal));
+    if (refusal == engine::SubmitResult::unavailable) std::abort();
+    // Overloaded: sleep rather than spin: on a small machine the spinning would take the
+    // writer's core.
+    if (!rest.empty()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return chunk.votes.size();
+}
 
 // Submits `votes` ballots from `threads` producers, each vote by a new voter, and waits for
 // every completion. Returns the number accepted.
 std::uint64_t write_votes(storage::VoteLog& log, engine::Engine& engine, std::uint64_t votes,
                           int threads) {
-  Counter counter;
+  std::atomic<std::uint64_t> completed{0};
   std::atomic<std::uint64_t> queued{0};
   std::vector<std::thread> producers;
   for (int t = 0; t < threads; ++t) {
     producers.emplace_back([&, t] {
+      // Enough chunks in flight to keep the writer's queue as deep as single submissions did.
+      std::vector<Chunk> chunks(256);
+      for (Chunk& chunk : chunks) chunk.completed = &completed;
+      std::size_t current = 0;
       std::string voter;
       for (std::uint64_t i = static_cast<std::uint64_t>(t); i < votes; i += threads) {
         voter = "wx-openid-" + std::to_string(i);
@@ -71,22 +113,25 @@ std::uint64_t write_votes(storage::VoteLog& log, engine::Engine& engine, std::ui
         ballot.ua = "Mozilla/5.0 (iPhone) MicroMessenger/8.0.33";
         auto decision = engine.decide(ballot);
         if (decision.status != engine::VoteStatus::accepted) continue;
-        while (true) {
-          auto result = log.submit_vote(ballot, decision.claim, 0, &Counter::complete, &counter);
-          if (result == storage::SubmitResult::queued) {
-            queued.fetch_add(1, std::memory_order_relaxed);
-            break;
-          }
-          if (result == storage::SubmitResult::unavailable) std::abort();
-          // Overloaded: the writer is behind. Sleep rather than spin: on a small machine the
-          // spinning would take the writer's core.
-          std::this_thread::sleep_for(std::chrono::microseconds(100));
-        }
+        Chunk& chunk = chunks[current];
+        const std::size_t begin = chunk.payloads.size();
+        log.append_vote_payload(ballot, decision.claim, 0, chunk.payloads);
+        chunk.votes.push_back({begin, chunk.payloads.size(), std::move(decision.claim), 0, &chunk});
+        if (chunk.votes.size() < Chunk::kVotes) continue;
+        queued.fetch_add(submit_chunk(log, chunk), std::memory_order_relaxed);
+        current = (current + 1) % chunks.size();
+        chunks[current].wait_idle();
+        chunks[current].payloads.clear();
+        chunks[current].votes.clear();
       }
+      if (!chunks[current].votes.empty()) {
+        queued.fetch_add(submit_chunk(log, chunks[current]), std::memory_order_relaxed);
+      }
+      for (const Chunk& chunk : chunks) chunk.wait_idle();
     });
   }
   for (auto& producer : producers) producer.join();
-  while (counter.done.load(std::memory_order_acquire) < queued.load()) {
+  while (completed.load(std::memory_order_acquire) < queued.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return queued.load();
@@ -105,8 +150,7 @@ struct Node {
     log->start(engine);
     Counter counter;
     if (engine.campaign("bench") == nullptr &&
-        log->submit_campaign(bench_campaign(voters), &Counter::complete, &counter) ==
-            storage::SubmitResult::queued) {
+        log->submit_campaign(bench_campaign(voters), counter) == engine::SubmitResult::queued) {
       while (counter.done.load(std::memory_order_acquire) == 0) std::this_thread::yield();
     }
   }

@@ -20,6 +20,7 @@ done
 packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git clang-14 libclang-rt-14-dev
+  clang-format-14
   # libraries
   libboost1.81-dev librocksdb-dev libxxhash-dev prometheus-cpp-dev libsimdjson-dev
   libssl-dev libspdlog-dev libfmt-dev

@@ -24,11 +24,13 @@
 #include "tally/base/time.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/event_log.h"
 #include "tally/engine/fraud.h"
 #include "tally/ingest/server.h"
 #include "tally/ingest/tokens.h"
 #include "tally/metrics/metrics.h"
 #include "tally/storage/vote_log.h"
+#include "metrics_observer.h"
 #include "options.h"
 
 namespace tally {
@@ -58,7 +60,7 @@ Result<std::string> read_file(const std::string& path) {
 }
 
 // Installs `campaign` as a new version unless it is the one in force; waits for the commit.
-Status install_campaign(storage::VoteLog& vote_log, engine::Engine& engine,
+Status install_campaign(engine::EventLog& log, engine::Engine& engine,
                         const engine::Campaign& campaign, std::string_view source) {
   const engine::PutOutcome outcome = engine.check_campaign(campaign);
   if (outcome == engine::PutOutcome::unchanged) {
@@ -69,14 +71,14 @@ Status install_campaign(storage::VoteLog& vote_log, engine::Engine& engine,
     return Status::error(std::string(source) + ": campaign " + campaign.id +
                          " has votes: its candidates and rules cannot change");
   }
-  std::promise<storage::CommitOutcome> committed;
-  auto done = [](void* context, const storage::CommitOutcome& result) {
-    static_cast<std::promise<storage::CommitOutcome>*>(context)->set_value(result);
-  };
-  if (vote_log.submit_campaign(campaign, done, &committed) != storage::SubmitResult::queued) {
+  struct Waiter final : engine::CommitWaiter {
+    void committed(const engine::CommitOutcome& outcome) override { heard.set_value(outcome); }
+    std::promise<engine::CommitOutcome> heard;
+  } waiter;
+  if (log.submit_campaign(campaign, waiter) != engine::SubmitResult::queued) {
     return Status::error(std::string(source) + ": storage did not take the campaign");
   }
-  const storage::CommitOutcome result = committed.get_future().get();
+  const engine::CommitOutcome result = waiter.heard.get_future().get();
   if (result.status != engine::VoteStatus::accepted) {
     return Status::error(std::string(source) + ": storage failed to commit the campaign");
   }
@@ -96,7 +98,7 @@ Status install_campaign(storage::VoteLog& vote_log, engine::Engine& engine,
 
 // The demo campaign with its window moved to open now (same length), unless the version in
 // force is already that campaign and open.
-Status install_demo(storage::VoteLog& vote_log, engine::Engine& engine) {
+Status install_demo(engine::EventLog& log, engine::Engine& engine) {
   auto parsed = engine::parse_campaign(kDemoCampaignJson);
   if (!parsed.ok()) return Status::error("demo campaign: " + parsed.message());
   engine::Campaign demo = std::move(parsed).value();
@@ -116,7 +118,7 @@ Status install_demo(storage::VoteLog& vote_log, engine::Engine& engine) {
   spdlog::info("demo campaign={} window shifted to open at start-up opens_at={} closes_at={}",
                demo.id, format_rfc3339(demo.opens_at_ms, demo.utc_offset_s),
                format_rfc3339(demo.closes_at_ms, demo.utc_offset_s));
-  return install_campaign(vote_log, engine, demo, "demo");
+  return install_campaign(log, engine, demo, "demo");
 }
 
 // What /metrics reads from storage at each scrape.
@@ -215,7 +217,8 @@ int run(const Options& options) {
   ingest::Tokens tokens(std::move(token_set).value());
   spdlog::info("tokens path={} generated={}", tokens_path, tokens_created);
 
-  ingest::Server server(options.server, engine, *vote_log, tokens, &metrics, &fraud);
+  tallyd::MetricsObserver observer(metrics);
+  ingest::Server server(options.server, engine, *vote_log, tokens, &observer, &fraud);
   if (auto status = server.listen(); !status.ok()) return fail(status.message());
   std::vector<std::thread> io_threads;
   for (int i = 0; i < options.server.io_threads; ++i) {

@@ -80,7 +80,8 @@ void append_number(std::string& out, std::uint64_t value) {
   out.append(digits, result.ptr);
 }
 
-// The one builder behind every error answer; the body is written into `buffer`.
+// The one builder behind every error answer; the body is written into `buffer`. `status` is in
+// static storage (the answer keeps a view of it).
 Answer make_error(int http_code, std::string_view status, std::string_view error,
                   std::string buffer = {}) {
   Answer answer;
@@ -95,6 +96,7 @@ Answer make_error(int http_code, std::string_view status, std::string_view error
     append_json_string(answer.body, error);
   }
   answer.body += '}';
+  answer.status_word = status;
   answer.retry_after = http_code == 429 || http_code == 503;
   answer.authenticate = http_code == 401;
   return answer;

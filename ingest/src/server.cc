@@ -167,14 +167,14 @@ struct Worker {
 
 // What every session of a Server shares.
 struct ServerState {
-  ServerState(ServerOptions server_options, engine::Engine& engine_ref, storage::VoteLog& log_ref,
-              const Tokens& tokens_ref, metrics::Metrics* metrics_ptr,
+  ServerState(ServerOptions server_options, engine::Engine& engine_ref, engine::EventLog& log_ref,
+              const Tokens& tokens_ref, ServerObserver* observer_ptr,
               const engine::FraudMonitor* fraud_ptr)
       : options(std::move(server_options)),
         engine(engine_ref),
-        vote_log(log_ref),
+        log(log_ref),
         tokens(tokens_ref),
-        metrics(metrics_ptr),
+        observer(observer_ptr),
         fraud(fraud_ptr),
         workers(make_workers(options)),
         acceptor(workers.front()->io),
@@ -235,9 +235,9 @@ struct ServerState {
 
   ServerOptions options;
   engine::Engine& engine;
-  storage::VoteLog& vote_log;
+  engine::EventLog& log;
   const Tokens& tokens;
-  metrics::Metrics* const metrics;          // null: answers are not counted, /metrics answers 501
+  ServerObserver* const observer;           // null: answers are not counted, /metrics answers 501
   const engine::FraudMonitor* const fraud;  // null: /fraud answers 501
   std::atomic<std::size_t> running_workers{0};  // claimed by Server::run()
   std::size_t next_accept = 0;                  // the acceptor's handlers only
@@ -273,12 +273,12 @@ struct ServerState {
     do {
       if (current >= options.limits.max_tally_streams) return false;
     } while (!tally_streams.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
-    if (metrics != nullptr) metrics->stream_opened();
+    if (observer != nullptr) observer->stream_opened();
     return true;
   }
   void close_tally_stream() {
     tally_streams.fetch_sub(1, std::memory_order_relaxed);
-    if (metrics != nullptr) metrics->stream_closed();
+    if (observer != nullptr) observer->stream_closed();
   }
 
   // Open connections per peer address; touched on accept and close only.
@@ -366,7 +366,9 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
 
   // One ballot of a request (the body of a single vote, or one NDJSON line of a batch).
   // Written by the session, or by the storage writer's completion once it is queued.
-  struct Line {
+  struct Line final : engine::CommitWaiter {
+    void committed(const engine::CommitOutcome& outcome) override;
+
     Slot* slot = nullptr;
     std::uint32_t begin = 0;  // byte range in the request body
     std::uint32_t size = 0;
@@ -380,7 +382,10 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
 
   // One request and, once ready, its answer bytes. Slots are recycled per session. A slot
   // whose votes are all committed waits in its worker's inbox for finish_votes().
-  struct Slot : internal::InboxNode {
+  struct Slot final : internal::InboxNode, engine::CommitWaiter {
+    // A campaign PUT's outcome: answered on the session's thread.
+    void committed(const engine::CommitOutcome& outcome) override;
+
     Session* session = nullptr;
     // Keeps the session alive while storage completions for this slot are outstanding.
     std::shared_ptr<Session> hold;
@@ -403,7 +408,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     std::atomic<std::uint32_t> unfinished{0};
     std::size_t retries = 0;
     std::size_t reserved_body_bytes = 0;  // released when the answer is ready
-    storage::CommitOutcome campaign_outcome;
+    engine::CommitOutcome campaign_outcome;
     std::chrono::steady_clock::time_point read_at;  // request complete, for the latency metric
   };
 
@@ -686,24 +691,24 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
         return finish(slot, json_answer(engine::tally_to_json(*tally)));
       }
       case Endpoint::vote_event: {
-        auto event = server_.vote_log.event_json(r.seq);
+        auto event = server_.log.event_json(r.seq);
         if (!event) return finish(slot, error_answer(HttpError::not_found, "seq: no such event"));
         return finish(slot, json_answer(std::move(*event)));
       }
       case Endpoint::healthz: return finish(slot, json_answer(R"({"status":"ok"})"));
       case Endpoint::readyz:
-        if (!server_.vote_log.ready()) {
+        if (!server_.log.ready()) {
           return finish(slot, error_answer(VoteStatus::unavailable, "storage: not ready"));
         }
         return finish(slot, json_answer(R"({"status":"ready"})"));
       case Endpoint::tally_stream: return start_stream(slot, r.campaign_id);
       case Endpoint::metrics: {
-        if (server_.metrics == nullptr) {
+        if (server_.observer == nullptr) {
           return finish(slot, error_answer(HttpError::not_implemented, "metrics: not set up"));
         }
         Answer answer;
-        answer.content_type = metrics::Metrics::kContentType;
-        answer.body = server_.metrics->scrape();
+        answer.content_type = server_.observer->scrape_content_type();
+        answer.body = server_.observer->scrape();
         return finish(slot, std::move(answer));
       }
       case Endpoint::dashboard: {
@@ -770,10 +775,10 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
       return finish(slot, json_answer(std::move(body)));
     }
     slot.hold = shared_from_this();
-    const auto submitted = server_.vote_log.submit_campaign(*parsed, &on_campaign_committed, &slot);
-    if (submitted != storage::SubmitResult::queued) {
+    const auto submitted = server_.log.submit_campaign(*parsed, slot);
+    if (submitted != engine::SubmitResult::queued) {
       slot.hold.reset();
-      return finish(slot, error_answer(submitted == storage::SubmitResult::overloaded
+      return finish(slot, error_answer(submitted == engine::SubmitResult::overloaded
                                            ? VoteStatus::overloaded
                                            : VoteStatus::unavailable,
                                        {}));
@@ -781,8 +786,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   }
 
   // Storage writer thread: must not block.
-  static void on_campaign_committed(void* context, const storage::CommitOutcome& outcome) {
-    Slot* slot = static_cast<Slot*>(context);
+  static void on_campaign_committed(Slot* slot, const engine::CommitOutcome& outcome) {
     slot->campaign_outcome = outcome;
     Session* session = slot->session;
     asio::post(session->executor_, [slot, self = std::move(slot->hold)] {
@@ -936,15 +940,15 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     // Encoded now: the parsed fields live in the parser's buffers only until its next parse.
     if (payloads == nullptr) payloads = &pass_payload_buffer(slot);
     const std::size_t begin = payloads->size();
-    storage::VoteLog::append_vote_payload(parsed.ballot, decision.claim, decision.flags, *payloads);
+    server_.log.append_vote_payload(parsed.ballot, decision.claim, decision.flags, *payloads);
     lines_to_commit().push_back(
         {begin, payloads->size(), std::move(decision.claim), decision.flags, &line});
   }
 
   // Accepted lines, queued for commit together at the end of a decide_lines() pass: one lock
   // and at most one wake-up of the writer per pass, not per line.
-  static std::vector<storage::VoteLog::VoteToCommit>& lines_to_commit() {
-    thread_local std::vector<storage::VoteLog::VoteToCommit> lines;
+  static std::vector<engine::VoteToCommit>& lines_to_commit() {
+    thread_local std::vector<engine::VoteToCommit> lines;
     return lines;
   }
 
@@ -964,15 +968,14 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   // those storage refuses.
   void submit_lines(Slot& slot, const std::string& payloads) {
     auto& to_commit = lines_to_commit();
-    storage::SubmitResult refusal = storage::SubmitResult::queued;
-    const std::size_t queued =
-        server_.vote_log.submit_votes(to_commit, payloads, &on_vote_committed, refusal);
+    engine::SubmitResult refusal = engine::SubmitResult::queued;
+    const std::size_t queued = server_.log.submit_votes(to_commit, payloads, refusal);
     // The queued lines are finished by on_vote_committed.
     for (std::size_t i = queued; i < to_commit.size(); ++i) {
       server_.engine.release(std::move(to_commit[i].claim));
-      Line& line = *static_cast<Line*>(to_commit[i].context);
-      line.status = refusal == storage::SubmitResult::overloaded ? VoteStatus::overloaded
-                                                                 : VoteStatus::unavailable;
+      Line& line = *static_cast<Line*>(to_commit[i].waiter);
+      line.status = refusal == engine::SubmitResult::overloaded ? VoteStatus::overloaded
+                                                                : VoteStatus::unavailable;
       line.error = {};
       finish_line(slot);
     }
@@ -985,8 +988,7 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   }
 
   // Storage writer thread: fills in its line, counts down, never blocks.
-  static void on_vote_committed(void* context, const storage::CommitOutcome& outcome) {
-    Line* line = static_cast<Line*>(context);
+  static void on_vote_committed(Line* line, const engine::CommitOutcome& outcome) {
     line->status = outcome.status;
     line->seq = outcome.seq;
     line->durable = outcome.durable;
@@ -1140,27 +1142,23 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
     server_.request_finished();
   }
 
-  // Counts `answer` for /metrics: each ballot of a vote request by its status (and the
-  // request's latency), or a request refused as a whole by its error word.
+  // Reports `answer`: each ballot of a vote request by its status (and the request's
+  // latency), or a request refused as a whole by its status word.
   void count_answer(const Slot& slot, const Answer& answer) {
-    metrics::Metrics& metrics = *server_.metrics;
+    ServerObserver& observer = *server_.observer;
     const bool votes = slot.endpoint == Endpoint::vote || slot.endpoint == Endpoint::vote_batch;
     if (votes && !slot.lines.empty()) {
-      for (const Line& line : slot.lines) metrics.count_answer(line.status);
-      metrics.observe_request_latency(std::chrono::steady_clock::now() - slot.read_at);
+      BallotCounts ballots{};
+      for (const Line& line : slot.lines) ++ballots[static_cast<std::size_t>(line.status)];
+      observer.votes_answered(ballots, std::chrono::steady_clock::now() - slot.read_at);
       return;
     }
-    if (answer.http_code < 400) return;
-    constexpr std::string_view kStatusPrefix = R"({"status":")";
-    const std::string_view body = answer.body;
-    if (!body.starts_with(kStatusPrefix)) return;
-    const std::string_view rest = body.substr(kStatusPrefix.size());
-    metrics.count_status_word(rest.substr(0, rest.find('"')));
+    if (!answer.status_word.empty()) observer.request_refused(answer.status_word);
   }
 
   // Makes `slot`'s answer ready and writes what can be written.
   void finish(Slot& slot, Answer answer) {
-    if (server_.metrics != nullptr) count_answer(slot, answer);
+    if (server_.observer != nullptr) count_answer(slot, answer);
     server_.release_body_bytes(std::exchange(slot.reserved_body_bytes, 0));
     slot.close = answer.close || !slot.keep_alive;
     serialize_answer(answer,
@@ -1358,6 +1356,14 @@ class Session final : public std::enable_shared_from_this<Session>, public inter
   std::string stream_out_;
 };
 
+void Session::Line::committed(const engine::CommitOutcome& outcome) {
+  on_vote_committed(this, outcome);
+}
+
+void Session::Slot::committed(const engine::CommitOutcome& outcome) {
+  on_campaign_committed(this, outcome);
+}
+
 }  // namespace
 
 void internal::ServerState::accept() {
@@ -1385,10 +1391,10 @@ void internal::ServerState::accept() {
   });
 }
 
-Server::Server(ServerOptions options, engine::Engine& engine, storage::VoteLog& vote_log,
-               const Tokens& tokens, metrics::Metrics* metrics, const engine::FraudMonitor* fraud)
-    : impl_(std::make_unique<internal::ServerState>(std::move(options), engine, vote_log, tokens,
-                                                    metrics, fraud)) {}
+Server::Server(ServerOptions options, engine::Engine& engine, engine::EventLog& log,
+               const Tokens& tokens, ServerObserver* observer, const engine::FraudMonitor* fraud)
+    : impl_(std::make_unique<internal::ServerState>(std::move(options), engine, log, tokens,
+                                                    observer, fraud)) {}
 
 Server::~Server() = default;
 

@@ -14,6 +14,9 @@
 
 namespace tally::storage::internal {
 
+using engine::CommitOutcome;
+using engine::SubmitResult;
+
 CommitPipeline::CommitPipeline(BatchSink& sink, engine::Engine& engine,
                                CommitPipelineOptions options, std::uint64_t last_seq)
     : sink_(sink),
@@ -98,7 +101,7 @@ void CommitPipeline::stop() {
     if (event.claim) engine_.release(std::move(event.claim));
     CommitOutcome outcome;
     outcome.status = engine::VoteStatus::unavailable;
-    if (event.done != nullptr) event.done(event.context, outcome);
+    if (event.waiter != nullptr) event.waiter->committed(outcome);
   }
 }
 
@@ -166,7 +169,7 @@ void CommitPipeline::commit_votes(std::vector<PendingEvent>& batch) {
   seq = first_seq;
   for (auto& event : batch) {
     outcome.seq = seq++;
-    if (event.done != nullptr) event.done(event.context, outcome);
+    if (event.waiter != nullptr) event.waiter->committed(outcome);
   }
 }
 
@@ -193,7 +196,7 @@ void CommitPipeline::commit_campaign(PendingEvent& event) {
     last_seq_.store(seq, std::memory_order_release);
     engine_.publish(seq);
   }
-  if (event.done != nullptr) event.done(event.context, outcome);
+  if (event.waiter != nullptr) event.waiter->committed(outcome);
 }
 
 CommitStats CommitPipeline::stats() const {
@@ -217,7 +220,7 @@ void CommitPipeline::fail(std::vector<PendingEvent>& batch) {
   CommitOutcome outcome;
   outcome.status = engine::VoteStatus::unavailable;
   for (auto& event : batch) {
-    if (event.done != nullptr) event.done(event.context, outcome);
+    if (event.waiter != nullptr) event.waiter->committed(outcome);
   }
 }
 

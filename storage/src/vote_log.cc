@@ -27,6 +27,10 @@
 #include "db_layout.h"
 
 namespace tally::storage {
+
+using engine::CommitOutcome;
+using engine::SubmitResult;
+
 namespace {
 
 // A writable file whose writes and syncs fail while the shared switch is on.
@@ -377,28 +381,13 @@ void VoteLog::start(engine::Engine& engine) {
   impl.started.store(true, std::memory_order_release);
 }
 
-SubmitResult VoteLog::submit_vote(const engine::Ballot& ballot, engine::Claim& claim,
-                                  engine::FraudFlags flags, CompletionFn done, void* context) {
-  if (!ready()) return SubmitResult::unavailable;
-  internal::PendingEvent event;
-  event.kind = EventKind::vote;
-  encode_vote_payload(vote_fields(ballot, claim.server_ms(), claim.period(), flags), event.payload);
-  event.flags = flags;
-  event.claim = std::move(claim);
-  event.done = done;
-  event.context = context;
-  const SubmitResult result = impl_->pipeline->submit(event);
-  if (result != SubmitResult::queued) claim = std::move(event.claim);
-  return result;
-}
-
 void VoteLog::append_vote_payload(const engine::Ballot& ballot, const engine::Claim& claim,
-                                  engine::FraudFlags flags, std::string& payloads) {
+                                  engine::FraudFlags flags, std::string& payloads) const {
   encode_vote_payload(vote_fields(ballot, claim.server_ms(), claim.period(), flags), payloads);
 }
 
-std::size_t VoteLog::submit_votes(std::span<VoteToCommit> votes, std::string_view payloads,
-                                  CompletionFn done, SubmitResult& refusal) {
+std::size_t VoteLog::submit_votes(std::span<engine::VoteToCommit> votes, std::string_view payloads,
+                                  SubmitResult& refusal) {
   refusal = SubmitResult::queued;
   if (votes.empty()) return 0;
   if (!ready()) {
@@ -414,8 +403,7 @@ std::size_t VoteLog::submit_votes(std::span<VoteToCommit> votes, std::string_vie
         payloads.substr(votes[i].payload_begin, votes[i].payload_end - votes[i].payload_begin);
     event.flags = votes[i].flags;
     event.claim = std::move(votes[i].claim);
-    event.done = done;
-    event.context = votes[i].context;
+    event.waiter = votes[i].waiter;
   }
   const std::size_t queued = impl_->pipeline->submit_all(events, refusal);
   for (std::size_t i = queued; i < votes.size(); ++i) votes[i].claim = std::move(events[i].claim);
@@ -423,8 +411,8 @@ std::size_t VoteLog::submit_votes(std::span<VoteToCommit> votes, std::string_vie
   return queued;
 }
 
-SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign, CompletionFn done,
-                                      void* context) {
+SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign,
+                                      engine::CommitWaiter& waiter) {
   if (!ready()) return SubmitResult::unavailable;
   internal::PendingEvent event;
   event.kind = EventKind::campaign;
@@ -434,8 +422,7 @@ SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign, Completi
   auto stored = engine::parse_campaign(json);
   event.campaign =
       std::make_shared<const engine::Campaign>(stored.ok() ? std::move(*stored) : campaign);
-  event.done = done;
-  event.context = context;
+  event.waiter = &waiter;
   return impl_->pipeline->submit(event);
 }
 

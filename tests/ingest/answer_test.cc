@@ -30,6 +30,15 @@ TEST(Answer, EveryVoteStatusMapsToItsHttpCode) {
   EXPECT_EQ(error_answer(HttpError::conflict, {}).http_code, 409);
 }
 
+TEST(Answer, AnErrorAnswerCarriesTheStatusWordItsBodySays) {
+  const Answer refused = error_answer(VoteStatus::rate_limited, "source: over its rate limit");
+  EXPECT_EQ(refused.status_word, "rate_limited");
+  EXPECT_TRUE(refused.body.starts_with(R"({"status":"rate_limited")")) << refused.body;
+  EXPECT_EQ(error_answer(HttpError::method_not_allowed, {}).status_word, "method_not_allowed");
+  EXPECT_EQ(json_answer("{}").status_word, "");
+  EXPECT_EQ(vote_answer(VoteStatus::accepted, 1, true, {}).status_word, "");
+}
+
 TEST(Answer, AVoteAnswerIsWrittenIntoTheBufferHandedBack) {
   std::string buffer(200, 'x');  // an earlier answer's body
   const char* storage = buffer.data();

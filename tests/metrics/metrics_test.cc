@@ -24,9 +24,9 @@ class MetricsTest : public ::testing::Test {
 };
 
 TEST_F(MetricsTest, AnswersAreCountedByStatusWord) {
-  metrics_.count_answer(engine::VoteStatus::accepted);
-  metrics_.count_answer(engine::VoteStatus::accepted);
-  metrics_.count_answer(engine::VoteStatus::duplicate);
+  metrics_.count_answers(engine::VoteStatus::accepted);
+  metrics_.count_answers(engine::VoteStatus::accepted);
+  metrics_.count_answers(engine::VoteStatus::duplicate);
   metrics_.count_status_word("not_found");
   metrics_.count_status_word("overloaded");
   metrics_.count_status_word("no_such_word");

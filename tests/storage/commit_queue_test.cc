@@ -18,6 +18,8 @@
 namespace tally::storage::internal {
 namespace {
 
+using engine::CommitOutcome;
+using engine::SubmitResult;
 using testing::kNoon;
 using testing::make_campaign;
 
@@ -53,14 +55,13 @@ class FakeSink final : public BatchSink {
 };
 
 // One submission's answer; written once by the writer thread.
-struct Slot {
+struct Slot final : engine::CommitWaiter {
+  void committed(const CommitOutcome& heard) override {
+    outcome = heard;
+    calls.fetch_add(1, std::memory_order_release);
+  }
   std::atomic<int> calls{0};
   CommitOutcome outcome;
-  static void done(void* context, const CommitOutcome& outcome) {
-    auto* slot = static_cast<Slot*>(context);
-    slot->outcome = outcome;
-    slot->calls.fetch_add(1, std::memory_order_release);
-  }
 };
 
 class CommitQueueTest : public ::testing::Test {
@@ -82,8 +83,7 @@ class CommitQueueTest : public ::testing::Test {
     PendingEvent event;
     event.payload = voter;
     event.claim = std::move(decision.claim);
-    event.done = &Slot::done;
-    event.context = &slot;
+    event.waiter = &slot;
     const SubmitResult result = pipeline.submit(event);
     if (result != SubmitResult::queued) engine_.release(std::move(event.claim));
     return result;
@@ -240,8 +240,7 @@ TEST_F(CommitQueueTest, SubmitAllQueuesInOrderAndLeavesWhatDoesNotFitWithItsClai
       events[i] = PendingEvent{};
       events[i].claim = std::move(decision.claim);
       events[i].payload_view = std::string_view(buffer).substr(2 * i, 2);
-      events[i].done = &Slot::done;
-      events[i].context = &slots[i];
+      events[i].waiter = &slots[i];
       slots[i].calls.store(0);
     }
   };
@@ -287,15 +286,13 @@ TEST_F(CommitQueueTest, CampaignVersionIsInstalledAtItsSeq) {
   event.kind = EventKind::campaign;
   event.payload = "{}";
   event.campaign = std::make_shared<const engine::Campaign>(changed);
-  event.done = &Slot::done;
-  event.context = &campaign_slot;
+  event.waiter = &campaign_slot;
   ASSERT_EQ(pipeline.submit(event), SubmitResult::queued);
   PendingEvent same;
   same.kind = EventKind::campaign;
   same.payload = "{}";
   same.campaign = std::make_shared<const engine::Campaign>(changed);
-  same.done = &Slot::done;
-  same.context = &same_slot;
+  same.waiter = &same_slot;
   ASSERT_EQ(pipeline.submit(same), SubmitResult::queued);
   pipeline.stop();
   EXPECT_EQ(vote_slot.outcome.seq, 1u);

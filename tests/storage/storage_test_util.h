@@ -1,5 +1,5 @@
-// Shared helpers of the storage tests: a test campaign, temporary directories, and a
-// completion that records outcomes.
+// Shared helpers of the storage tests: a test campaign, temporary directories, a waiter that
+// hears one outcome, and a vote submitted as ingest submits it.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -18,6 +18,7 @@
 #include "tally/base/time.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/event_log.h"
 #include "tally/storage/commit_types.h"
 #include "tally/storage/vote_log.h"
 
@@ -65,28 +66,6 @@ class TempDir {
   std::string path_;
 };
 
-// Records every completion; safe to complete from the writer thread while a test reads.
-class Outcomes {
- public:
-  static void record(void* context, const CommitOutcome& outcome) {
-    auto* self = static_cast<Outcomes*>(context);
-    std::lock_guard lock(self->mutex_);
-    self->outcomes_.push_back(outcome);
-  }
-  std::vector<CommitOutcome> snapshot() {
-    std::lock_guard lock(mutex_);
-    return outcomes_;
-  }
-  std::size_t size() {
-    std::lock_guard lock(mutex_);
-    return outcomes_.size();
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<CommitOutcome> outcomes_;
-};
-
 // Runs build/bin/tallyctl (TALLY_BIN_DIR) with `args`; its exit code and output.
 struct RunResult {
   int exit_code = -1;
@@ -107,9 +86,35 @@ inline RunResult run_tallyctl(const std::string& args) {
   return result;
 }
 
-// Waits until a completion counted in `calls` has run.
-inline void wait_done(std::atomic<int>& calls) {
-  while (calls.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+// Hears one submission's outcome; wait() returns it once the writer has delivered it. Holds the
+// payload of the vote it waits for, which must live until then.
+struct OutcomeWaiter final : engine::CommitWaiter {
+  void committed(const engine::CommitOutcome& outcome) override {
+    heard = outcome;
+    // release: wait() that sees the count also sees `heard`.
+    calls.fetch_add(1, std::memory_order_release);
+  }
+  const engine::CommitOutcome& wait() {
+    while (calls.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+    return heard;
+  }
+  std::atomic<int> calls{0};
+  engine::CommitOutcome heard;
+  std::string payload;
+};
+
+// Queues one accepted ballot as ingest does: its payload encoded into the waiter, then
+// submit_votes(). On `queued` the claim has been given up; else the caller still holds it.
+inline engine::SubmitResult submit_vote(engine::EventLog& log, const engine::Ballot& ballot,
+                                        engine::Claim& claim, engine::FraudFlags flags,
+                                        OutcomeWaiter& waiter) {
+  waiter.payload.clear();
+  log.append_vote_payload(ballot, claim, flags, waiter.payload);
+  engine::VoteToCommit vote{0, waiter.payload.size(), std::move(claim), flags, &waiter};
+  engine::SubmitResult refusal = engine::SubmitResult::queued;
+  if (log.submit_votes(std::span(&vote, 1), waiter.payload, refusal) == 1) return refusal;
+  claim = std::move(vote.claim);
+  return refusal;
 }
 
 // Writes a log as tallyd does, one event per commit batch: the test campaign first (seq 1),
@@ -125,32 +130,27 @@ class LogWriter {
     log_ = std::move(opened).value();
     ASSERT_TRUE(log_->recover(engine_).ok());
     log_->start(engine_);
-    calls_.store(0);
-    ASSERT_EQ(log_->submit_campaign(make_campaign(), &done, &calls_), SubmitResult::queued);
-    wait_done(calls_);
+    OutcomeWaiter waiter;
+    ASSERT_EQ(log_->submit_campaign(make_campaign(), waiter), engine::SubmitResult::queued);
+    waiter.wait();
   }
 
   // Decides `ballot` (it must be accepted) and commits it with `flags`; waits for the commit.
   void vote(const engine::Ballot& ballot, engine::FraudFlags flags) {
     auto decision = engine_.decide(ballot);
     ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
-    calls_.store(0);
-    ASSERT_EQ(log_->submit_vote(ballot, decision.claim, flags, &done, &calls_),
-              SubmitResult::queued);
-    wait_done(calls_);
+    OutcomeWaiter waiter;
+    ASSERT_EQ(submit_vote(*log_, ballot, decision.claim, flags, waiter),
+              engine::SubmitResult::queued);
+    waiter.wait();
   }
 
   void stop() { log_->stop(); }
 
  private:
-  static void done(void* context, const CommitOutcome&) {
-    static_cast<std::atomic<int>*>(context)->fetch_add(1, std::memory_order_release);
-  }
-
   ManualClock clock_{kNoon};
   engine::Engine engine_{clock_};
   std::unique_ptr<VoteLog> log_;
-  std::atomic<int> calls_{0};
 };
 
 }  // namespace tally::storage::testing

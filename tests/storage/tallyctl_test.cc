@@ -26,7 +26,6 @@ using testing::make_campaign;
 using testing::run_tallyctl;
 using testing::RunResult;
 using testing::TempDir;
-using testing::wait_done;
 
 // Writes a campaign (seq 1) and one vote per commit batch: alice c01 (2), bob c01 (3),
 // bob c02 (4), carol c03 (5, flagged no_device).
@@ -413,12 +412,10 @@ TEST_F(TallyctlTest, VerifyAndBackupWorkBesideARunningWriter) {
   ballot.candidate = "c04";
   auto decision = engine.decide(ballot);
   ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
-  std::atomic<int> calls{0};
-  auto done = [](void* context, const CommitOutcome&) {
-    static_cast<std::atomic<int>*>(context)->fetch_add(1, std::memory_order_release);
-  };
-  ASSERT_EQ((*log)->submit_vote(ballot, decision.claim, 0, done, &calls), SubmitResult::queued);
-  wait_done(calls);
+  testing::OutcomeWaiter waiter;
+  ASSERT_EQ(testing::submit_vote(**log, ballot, decision.claim, 0, waiter),
+            engine::SubmitResult::queued);
+  waiter.wait();
 
   const RunResult result = verify();
   EXPECT_EQ(result.exit_code, 0) << result.output;

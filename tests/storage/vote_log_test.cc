@@ -22,19 +22,9 @@ using testing::kNoon;
 using testing::make_campaign;
 using testing::TempDir;
 
-struct Slot {
-  std::atomic<int> calls{0};
-  CommitOutcome outcome;
-  static void done(void* context, const CommitOutcome& outcome) {
-    auto* slot = static_cast<Slot*>(context);
-    slot->outcome = outcome;
-    slot->calls.fetch_add(1, std::memory_order_release);
-  }
-  const CommitOutcome& wait() {
-    while (calls.load(std::memory_order_acquire) == 0) std::this_thread::yield();
-    return outcome;
-  }
-};
+using engine::CommitOutcome;
+using engine::SubmitResult;
+using testing::OutcomeWaiter;
 
 // One server's worth of state: a clock, an engine and the log over `dir`.
 class Server {
@@ -55,9 +45,9 @@ class Server {
   }
 
   CommitOutcome put_campaign(const engine::Campaign& campaign) {
-    Slot slot;
-    EXPECT_EQ(log_->submit_campaign(campaign, &Slot::done, &slot), SubmitResult::queued);
-    return slot.wait();
+    OutcomeWaiter waiter;
+    EXPECT_EQ(log_->submit_campaign(campaign, waiter), SubmitResult::queued);
+    return waiter.wait();
   }
 
   engine::Ballot ballot(std::string_view voter, std::string_view candidate) {
@@ -82,16 +72,16 @@ class Server {
       outcome.seq = decision.seq;
       return outcome;
     }
-    Slot slot;
+    OutcomeWaiter waiter;
     const SubmitResult result =
-        log_->submit_vote(b, decision.claim, decision.flags, &Slot::done, &slot);
+        testing::submit_vote(*log_, b, decision.claim, decision.flags, waiter);
     if (result != SubmitResult::queued) {
       engine_.release(std::move(decision.claim));
       outcome.status = result == SubmitResult::overloaded ? engine::VoteStatus::overloaded
                                                           : engine::VoteStatus::unavailable;
       return outcome;
     }
-    return slot.wait();
+    return waiter.wait();
   }
 
   std::uint64_t votes_of(std::string_view candidate) {
@@ -164,6 +154,54 @@ TEST_F(VoteLogTest, ManyConcurrentVotersAreCommittedInGroups) {
   EXPECT_EQ(*unique.begin(), 2u);
   EXPECT_EQ(*unique.rbegin(), seqs.size() + 1);
   EXPECT_EQ(server.votes_of("c03"), seqs.size());
+}
+
+TEST_F(VoteLogTest, VotesSubmittedTogetherFromOneBufferCommitInTheirOrder) {
+  Server server(dir_.sub("db"));
+  server.put_campaign(make_campaign());
+  // As ingest queues a batch: every payload in one buffer, one submit_votes().
+  constexpr std::size_t kVotes = 50;
+  std::string payloads;
+  std::vector<OutcomeWaiter> waiters(kVotes);
+  std::vector<engine::VoteToCommit> votes;
+  for (std::size_t i = 0; i < kVotes; ++i) {
+    const std::string voter = "batch-voter-" + std::to_string(i);
+    const engine::Ballot ballot = server.ballot(voter, i % 2 == 0 ? "c01" : "c02");
+    engine::Decision decision = server.engine_.decide(ballot);
+    ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
+    const std::size_t begin = payloads.size();
+    server.log_->append_vote_payload(ballot, decision.claim, decision.flags, payloads);
+    votes.push_back({begin, payloads.size(), std::move(decision.claim), 0, &waiters[i]});
+  }
+  SubmitResult refusal = SubmitResult::overloaded;
+  ASSERT_EQ(server.log_->submit_votes(votes, payloads, refusal), kVotes);
+  EXPECT_EQ(refusal, SubmitResult::queued);
+  for (std::size_t i = 0; i < kVotes; ++i) {
+    const CommitOutcome& outcome = waiters[i].wait();
+    EXPECT_EQ(outcome.status, engine::VoteStatus::accepted);
+    EXPECT_EQ(outcome.seq, i + 2) << "the campaign is seq 1";
+    const auto event = server.log_->event_json(outcome.seq);
+    ASSERT_TRUE(event.has_value());
+    EXPECT_NE(event->find("\"voter\":\"batch-voter-" + std::to_string(i) + "\""), std::string::npos)
+        << *event;
+  }
+  EXPECT_EQ(server.votes_of("c01") + server.votes_of("c02"), kVotes);
+}
+
+TEST_F(VoteLogTest, VotesAreRefusedWholeOnceStoppedAndKeepTheirClaims) {
+  Server server(dir_.sub("db"));
+  server.put_campaign(make_campaign());
+  const engine::Ballot ballot = server.ballot("late-voter", "c01");
+  engine::Decision decision = server.engine_.decide(ballot);
+  ASSERT_EQ(decision.status, engine::VoteStatus::accepted);
+  server.log_->stop();
+  OutcomeWaiter waiter;
+  EXPECT_EQ(testing::submit_vote(*server.log_, ballot, decision.claim, 0, waiter),
+            SubmitResult::unavailable);
+  EXPECT_EQ(waiter.calls.load(), 0);
+  // The claim came back: releasing it lets the voter vote again.
+  server.engine_.release(std::move(decision.claim));
+  EXPECT_EQ(server.engine_.decide(ballot).status, engine::VoteStatus::accepted);
 }
 
 TEST_F(VoteLogTest, RecoveryRestoresTalliesDedupeAndTheNextSeq) {

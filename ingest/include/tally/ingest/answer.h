@@ -30,6 +30,9 @@ struct Answer {
   int http_code = 200;
   std::string_view content_type = "application/json";
   std::string body;
+  // An error answer's status word (a VoteStatus word or HttpError's; static storage), which
+  // its body also says; empty for every other answer.
+  std::string_view status_word;
   // Adds `Retry-After: kRetryAfterSeconds` (429 and 503).
   bool retry_after = false;
   // Adds `WWW-Authenticate: Bearer` (401).

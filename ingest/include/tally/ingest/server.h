@@ -1,7 +1,7 @@
 // Server: tally's HTTP front door (DESIGN.md "HTTP API"), on Boost.Asio and Beast.
 //
 // Data flow: a connection's bytes -> HTTP request (Beast parser, size limits) -> route ->
-// auth -> endpoint; votes go parse (VoteParser) -> engine.decide() -> VoteLog::submit_votes()
+// auth -> endpoint; votes go parse (VoteParser) -> engine.decide() -> EventLog::submit_votes()
 // and are answered from the commit's completion, handed back to the connection's io thread
 // (one wake-up per commit batch and thread). Each connection is one asynchronous session that
 // stays on one io thread (its own event loop, so no strand is needed): keep-alive, pipelining
@@ -20,9 +20,9 @@
 
 #include "tally/base/status.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/event_log.h"
+#include "tally/ingest/observer.h"
 #include "tally/ingest/tokens.h"
-#include "tally/metrics/metrics.h"
-#include "tally/storage/vote_log.h"
 
 namespace tally::ingest {
 
@@ -85,12 +85,12 @@ struct ServerOptions {
 
 class Server {
  public:
-  // `metrics`, when given, counts every answer and serves GET /metrics; `fraud`, when given,
-  // serves GET /v1/campaigns/{id}/fraud (it is the monitor the engine observes ballots with).
-  // Both must outlive the server; without them their routes answer 501.
-  Server(ServerOptions options, engine::Engine& engine, storage::VoteLog& vote_log,
-         const Tokens& tokens, metrics::Metrics* metrics = nullptr,
-         const engine::FraudMonitor* fraud = nullptr);
+  // Votes and campaign versions go to `log`. `observer`, when given, counts every answer and
+  // serves GET /metrics; `fraud`, when given, serves GET /v1/campaigns/{id}/fraud (it is the
+  // monitor the engine observes ballots with). Each must outlive the server; without the last
+  // two their routes answer 501.
+  Server(ServerOptions options, engine::Engine& engine, engine::EventLog& log, const Tokens& tokens,
+         ServerObserver* observer = nullptr, const engine::FraudMonitor* fraud = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -70,9 +70,9 @@ class Metrics {
   // How long recovery took (tally_recovery_seconds).
   void set_recovery(std::chrono::nanoseconds duration);
 
-  // One ballot answered with `status` (each batch line counts once). Lock-free.
-  void count_answer(engine::VoteStatus status) {
-    statuses_[static_cast<std::size_t>(status)].add();
+  // `ballots` answered with `status` (each batch line counts once). Lock-free.
+  void count_answers(engine::VoteStatus status, std::uint64_t ballots = 1) {
+    statuses_[static_cast<std::size_t>(status)].add(ballots);
   }
   // A request refused as a whole, by its status word (VoteStatus or HTTP-only word); an
   // unknown word is ignored. Off the vote path: finds the word by comparison.

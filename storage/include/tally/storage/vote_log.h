@@ -1,4 +1,5 @@
-// VoteLog: the durable, tamper-evident event log in RocksDB, and its group-commit writer.
+// VoteLog: the durable, tamper-evident event log in RocksDB, and its group-commit writer; the
+// engine's EventLog port (tally/engine/event_log.h) on one machine.
 //
 // Data flow: ingest -> engine.decide() -> VoteLog::submit_votes() -> bounded queue -> the one
 // writer thread (started by start()) drains it into one WriteBatch per commit batch, syncs the
@@ -20,6 +21,7 @@
 #include "tally/base/status.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/event_log.h"
 #include "tally/storage/commit_types.h"
 
 namespace tally::storage {
@@ -56,7 +58,7 @@ struct DbFigures {
 };
 
 // Owns the RocksDB instance and the writer thread (started by start(), joined by stop()).
-class VoteLog {
+class VoteLog final : public engine::EventLog {
  public:
   // Opens (creating if needed) the database in options.data_dir. An error names the path and
   // RocksDB's reason; nothing is started.
@@ -70,38 +72,18 @@ class VoteLog {
   // Starts the writer thread, which commits into `engine`. After recover().
   void start(engine::Engine& engine);
 
-  // Queues an accepted ballot for commit. On `queued` the claim has been moved from; else it
-  // is untouched and the caller must release it.
-  SubmitResult submit_vote(const engine::Ballot& ballot, engine::Claim& claim,
-                           engine::FraudFlags flags, CompletionFn done, void* context);
-  // An accepted ballot to queue with submit_votes(): where its payload is in the caller's
-  // buffer (append_vote_payload), the claim and flags decide() gave it, and the context its
-  // completion gets.
-  struct VoteToCommit {
-    std::size_t payload_begin = 0;
-    std::size_t payload_end = 0;
-    engine::Claim claim;
-    engine::FraudFlags flags = 0;
-    void* context = nullptr;
-  };
-  // Appends the event payload of an accepted ballot to `payloads`. Call it right after
-  // decide(): the ballot's fields need not outlive this call.
-  static void append_vote_payload(const engine::Ballot& ballot, const engine::Claim& claim,
-                                  engine::FraudFlags flags, std::string& payloads);
-  // Queues `votes` in order under one lock; their payloads are read from `payloads`, which
-  // must stay alive and unchanged until each queued vote has completed. Returns how many,
-  // from the front, were queued: each of those gave up its claim and completes once through
-  // `done`. The rest keep their claims (the caller releases them); `refusal` says why.
-  std::size_t submit_votes(std::span<VoteToCommit> votes, std::string_view payloads,
-                           CompletionFn done, SubmitResult& refusal);
-  // Queues a campaign version. The writer decides again with check_campaign() (it alone
-  // installs, so the answer cannot race another PUT): created/updated write a new version and
-  // install it; unchanged/conflict write nothing. The outcome's campaign_outcome says which.
-  SubmitResult submit_campaign(const engine::Campaign& campaign, CompletionFn done, void* context);
+  // engine::EventLog: votes and campaign versions go to the writer's queue (a full one
+  // answers `overloaded`; a failed or stopping log `unavailable`).
+  void append_vote_payload(const engine::Ballot& ballot, const engine::Claim& claim,
+                           engine::FraudFlags flags, std::string& payloads) const override;
+  std::size_t submit_votes(std::span<engine::VoteToCommit> votes, std::string_view payloads,
+                           engine::SubmitResult& refusal) override;
+  engine::SubmitResult submit_campaign(const engine::Campaign& campaign,
+                                       engine::CommitWaiter& waiter) override;
 
   // Recovered, started and writable: what /readyz reports. False for good after a failed
   // write (then every submission answers `unavailable`; a restart recovers).
-  bool ready() const;
+  bool ready() const override;
   // Highest committed seq (0 when the log is empty).
   std::uint64_t last_seq() const;
   // Whether flushes and compactions write past the page cache (the data dir's filesystem
@@ -112,7 +94,7 @@ class VoteLog {
   // RocksDB's figures and the commit write latency. Safe for concurrent use.
   DbFigures db_figures() const;
   // The stored event as JSON (DESIGN.md "Stored event"), or nullopt when there is none.
-  std::optional<std::string> event_json(std::uint64_t seq) const;
+  std::optional<std::string> event_json(std::uint64_t seq) const override;
 
   // Stops taking submissions, commits everything queued, joins the writer. Idempotent.
   void stop();

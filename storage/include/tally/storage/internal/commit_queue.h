@@ -26,6 +26,7 @@
 
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/event_log.h"
 #include "tally/storage/commit_types.h"
 #include "tally/storage/event_format.h"
 
@@ -41,8 +42,7 @@ struct PendingEvent {
   engine::Claim claim;  // vote: the keys it holds until commit or release
   engine::FraudFlags flags = 0;
   std::shared_ptr<const engine::Campaign> campaign;  // campaign: the definition
-  CompletionFn done = nullptr;
-  void* context = nullptr;
+  engine::CommitWaiter* waiter = nullptr;            // hears the outcome; may be null
 
   std::string_view bytes() const { return payload_view.data() != nullptr ? payload_view : payload; }
 };
@@ -81,10 +81,10 @@ class CommitPipeline {
 
   void start();
   // Queues `event`; moved from only when the answer is `queued`.
-  SubmitResult submit(PendingEvent& event);
+  engine::SubmitResult submit(PendingEvent& event);
   // Queues `events` in order under one lock and one wake-up of the writer; returns how many,
   // from the front, were queued (moved from). `refusal` says why the rest were not.
-  std::size_t submit_all(std::span<PendingEvent> events, SubmitResult& refusal);
+  std::size_t submit_all(std::span<PendingEvent> events, engine::SubmitResult& refusal);
   // Stops taking submissions, commits everything queued, joins the writer. Idempotent.
   void stop();
 

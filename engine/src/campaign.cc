@@ -406,7 +406,7 @@ Result<Campaign> parse_campaign(std::string_view json) {
   return campaign;
 }
 
-std::string campaign_to_json(const Campaign& campaign) {
+std::string campaign_to_json(const Campaign& campaign, std::string_view state) {
   std::string out;
   out.reserve(256 + campaign.title.size() + campaign.candidates.size() * 96);
   const auto field = [&out](std::string_view key, std::string_view value) {
@@ -451,6 +451,10 @@ std::string campaign_to_json(const Campaign& campaign) {
     out += std::to_string(campaign.expected_voters);
   }
   if (campaign.fraud != FraudThresholds{}) append_fraud_json(out, campaign.fraud);
+  if (!state.empty()) {
+    out += ',';
+    field("state", state);
+  }
   out += '}';
   return out;
 }

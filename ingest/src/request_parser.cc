@@ -6,6 +6,8 @@
 
 #include <utility>
 
+#include "kept_buffer.h"
+
 namespace tally::ingest::internal {
 namespace {
 
@@ -66,14 +68,6 @@ bool is_request_target(boost::beast::http::verb method, std::string_view target)
 }
 
 }  // namespace
-
-void clear_keeping(std::string& buffer, std::size_t kept) {
-  if (buffer.capacity() > kept) {
-    std::string().swap(buffer);
-  } else {
-    buffer.clear();
-  }
-}
 
 void Request::clear() {
   method = boost::beast::http::verb::unknown;

@@ -40,9 +40,6 @@ inline constexpr std::size_t kKeptBodyBytes = 4 * 1024;
 // The target and each kept header value (a bearer token is about 40 bytes).
 inline constexpr std::size_t kKeptHeaderValueBytes = 1024;
 
-// Empties `buffer`, keeping its capacity for the next use unless that is over `kept` bytes.
-void clear_keeping(std::string& buffer, std::size_t kept);
-
 struct Request {
   boost::beast::http::verb method = boost::beast::http::verb::unknown;
   int version = 11;  // 10 for HTTP/1.0

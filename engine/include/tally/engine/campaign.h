@@ -106,8 +106,9 @@ inline constexpr std::uint64_t kDefaultExpectedVoters = 1'000'000;
 Result<Campaign> parse_campaign(std::string_view json);
 
 // The canonical JSON of a definition (stable field order, times at the campaign's offset):
-// what campaign events store and GET /v1/campaigns/{id} shows.
-std::string campaign_to_json(const Campaign& campaign);
+// what campaign events store. With a `state` (state_at() of some time), that is added as the
+// last field: what GET /v1/campaigns/{id} shows.
+std::string campaign_to_json(const Campaign& campaign, std::string_view state = {});
 
 // True when `next` changes candidates or rules of `current` (which a campaign with votes
 // refuses: 409 conflict); window, title and sizing changes are allowed.

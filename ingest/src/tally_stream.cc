@@ -1,6 +1,7 @@
-// Server-Sent Events framing. See sse.h.
-#include "sse.h"
+// What a tally stream sends. See tally_stream.h.
+#include "tally_stream.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace tally::ingest {
@@ -40,6 +41,30 @@ std::optional<std::uint64_t> parse_last_event_id(std::string_view header) {
     return std::nullopt;
   }
   return seq;
+}
+
+TallyStream::TallyStream(std::string campaign, const engine::TallySnapshot& tally,
+                         std::optional<std::string_view> last_event_id, Clock::time_point now,
+                         std::string& out)
+    : campaign_(std::move(campaign)), last_write_(now), next_tick_(now + kStreamTick) {
+  out += sse_head();
+  const auto last_seen = last_event_id ? parse_last_event_id(*last_event_id) : std::nullopt;
+  if (!last_seen || *last_seen < tally.as_of_seq) append_tally_event(out, tally);
+  sent_seq_ = last_seen ? std::max(*last_seen, tally.as_of_seq) : tally.as_of_seq;
+}
+
+void TallyStream::tick(const std::optional<engine::TallySnapshot>& tally, bool can_write,
+                       Clock::time_point now, std::string& out) {
+  if (can_write) {
+    if (tally && tally->as_of_seq != sent_seq_) {
+      append_tally_event(out, *tally);
+      sent_seq_ = tally->as_of_seq;
+    } else if (now - last_write_ >= kStreamHeartbeat) {
+      out += kSseHeartbeat;
+    }
+  }
+  // Drift-free ticks; after a stall, resume from now rather than bursting.
+  next_tick_ = std::max(next_tick_ + kStreamTick, now);
 }
 
 }  // namespace tally::ingest

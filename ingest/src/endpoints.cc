@@ -1,0 +1,175 @@
+// The endpoints answered on the spot. See endpoints.h.
+#include "endpoints.h"
+
+#include <string>
+#include <utility>
+
+#include "tally/base/json.h"
+#include "web.h"
+
+namespace tally::ingest::internal {
+namespace {
+
+using engine::VoteStatus;
+
+// Why a PUT was refused with 409.
+constexpr std::string_view kConflictError =
+    "campaign has votes: its candidates and rules cannot change";
+
+// A campaign's definition plus its state at the server's time.
+std::string campaign_json(const engine::Engine& engine, const engine::Campaign& campaign) {
+  return engine::campaign_to_json(campaign, campaign.state_at(engine.clock().now_ms()));
+}
+
+Answer campaign_list(const engine::Engine& engine) {
+  std::string body = R"({"campaigns":[)";
+  bool first = true;
+  for (const auto& campaign : engine.campaigns()) {
+    if (!first) body += ',';
+    first = false;
+    body += campaign_json(engine, *campaign);
+  }
+  body += "]}";
+  return json_answer(std::move(body));
+}
+
+Answer campaign_get(const engine::Engine& engine, std::string_view id) {
+  auto campaign = engine.campaign(id);
+  if (!campaign) return error_answer(VoteStatus::unknown_campaign, {});
+  return json_answer(campaign_json(engine, *campaign));
+}
+
+Answer tally(const engine::Engine& engine, std::string_view campaign_id) {
+  auto tally = engine.tally(campaign_id);
+  if (!tally) return error_answer(VoteStatus::unknown_campaign, {});
+  return json_answer(engine::tally_to_json(*tally));
+}
+
+Answer stored_event(const engine::EventLog& log, std::uint64_t seq) {
+  auto event = log.event_json(seq);
+  if (!event) return error_answer(HttpError::not_found, "seq: no such event");
+  return json_answer(std::move(*event));
+}
+
+Answer readiness(const engine::EventLog& log) {
+  if (!log.ready()) return error_answer(VoteStatus::unavailable, "storage: not ready");
+  return json_answer(R"({"status":"ready"})");
+}
+
+Answer metrics(const ServerObserver* observer) {
+  if (observer == nullptr) {
+    return error_answer(HttpError::not_implemented, "metrics: not set up");
+  }
+  Answer answer;
+  answer.content_type = observer->scrape_content_type();
+  answer.body = observer->scrape();
+  return answer;
+}
+
+Answer dashboard(std::string_view target) {
+  auto answer = web_answer(target);
+  if (!answer) return error_answer(HttpError::not_found, "no such file");
+  return std::move(*answer);
+}
+
+Answer fraud(const engine::FraudMonitor* fraud, std::string_view campaign_id) {
+  if (fraud == nullptr) return error_answer(HttpError::not_implemented, "no fraud monitor");
+  auto report = fraud->report_json(campaign_id);
+  if (!report) return error_answer(VoteStatus::unknown_campaign, {});
+  return json_answer(std::move(*report));
+}
+
+}  // namespace
+
+std::optional<Answer> auth_refusal(const Tokens& tokens, bool protect_reads, Endpoint endpoint,
+                                   std::string_view authorization) {
+  if (endpoint == Endpoint::not_found || endpoint == Endpoint::method_not_allowed) {
+    return std::nullopt;
+  }
+  const Access access = access_of(endpoint);
+  if (access == Access::open) return std::nullopt;
+  if (access == Access::read && !protect_reads) return std::nullopt;
+  const TokenKind kind = tokens.check(authorization);
+  if (kind == TokenKind::none || kind == TokenKind::wrong) {
+    return error_answer(VoteStatus::unauthorized, {});
+  }
+  if (access == Access::admin && kind != TokenKind::admin) {
+    return error_answer(VoteStatus::forbidden, "authorization: this call needs an admin token");
+  }
+  return std::nullopt;
+}
+
+std::size_t body_limit(const Limits& limits, Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::vote_batch: return limits.max_batch_body_bytes;
+    case Endpoint::campaign_put: return limits.max_campaign_body_bytes;
+    default: return limits.max_body_bytes;
+  }
+}
+
+Answer answer_now(const Backends& backends, const Request& request, const Route& route) {
+  switch (route.endpoint) {
+    case Endpoint::not_found:
+    case Endpoint::method_not_allowed:
+      return route_error(route, request.method == boost::beast::http::verb::unknown);
+    case Endpoint::campaign_list: return campaign_list(backends.engine);
+    case Endpoint::campaign_get: return campaign_get(backends.engine, route.campaign_id);
+    case Endpoint::tally: return tally(backends.engine, route.campaign_id);
+    case Endpoint::vote_event: return stored_event(backends.log, route.seq);
+    case Endpoint::healthz: return json_answer(R"({"status":"ok"})");
+    case Endpoint::readyz: return readiness(backends.log);
+    case Endpoint::metrics: return metrics(backends.observer);
+    case Endpoint::dashboard: return dashboard(request.target);
+    case Endpoint::fraud: return fraud(backends.fraud, route.campaign_id);
+    case Endpoint::vote:
+    case Endpoint::vote_batch:
+    case Endpoint::campaign_put:
+    case Endpoint::tally_stream: break;  // answered later, by the connection
+  }
+  return error_answer(HttpError::not_found, "no such resource");
+}
+
+std::variant<engine::Campaign, Answer> campaign_to_put(const engine::Engine& engine,
+                                                       std::string_view body,
+                                                       std::string_view path_id) {
+  auto parsed = engine::parse_campaign(body);
+  if (!parsed.ok()) return error_answer(VoteStatus::invalid, parsed.message());
+  if (parsed->id != path_id) {
+    return error_answer(VoteStatus::invalid, "id: must match the id in the path");
+  }
+  switch (engine.check_campaign(*parsed)) {
+    case engine::PutOutcome::conflict: return error_answer(HttpError::conflict, kConflictError);
+    case engine::PutOutcome::unchanged: {
+      std::string answer = R"({"status":"unchanged","campaign":)";
+      append_json_string(answer, parsed->id);
+      answer += '}';
+      return json_answer(std::move(answer));
+    }
+    case engine::PutOutcome::created:
+    case engine::PutOutcome::updated: break;
+  }
+  return std::move(parsed).value();
+}
+
+Answer campaign_put_answer(const engine::CommitOutcome& committed) {
+  if (committed.status != VoteStatus::accepted) return error_answer(committed.status, {});
+  switch (committed.campaign_outcome) {
+    case engine::PutOutcome::conflict: return error_answer(HttpError::conflict, kConflictError);
+    case engine::PutOutcome::unchanged: return json_answer(R"({"status":"unchanged"})");
+    case engine::PutOutcome::created:
+    case engine::PutOutcome::updated: break;
+  }
+  const bool created = committed.campaign_outcome == engine::PutOutcome::created;
+  std::string body = created ? R"({"status":"created","seq":)" : R"({"status":"updated","seq":)";
+  body += std::to_string(committed.seq);
+  body += '}';
+  return json_answer(std::move(body), created ? 201 : 200);
+}
+
+Answer campaign_put_refused(engine::SubmitResult refusal) {
+  return error_answer(refusal == engine::SubmitResult::overloaded ? VoteStatus::overloaded
+                                                                  : VoteStatus::unavailable,
+                      {});
+}
+
+}  // namespace tally::ingest::internal

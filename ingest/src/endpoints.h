@@ -1,0 +1,60 @@
+// The endpoints that answer from the state of the moment, and the checks every request passes
+// before its endpoint: who may call it (DESIGN.md's precedence starts with auth) and how large
+// its body may be. Free functions over the server's backends, like Beast's handle_request():
+// unit tests call them without a socket. Votes (vote_batch.h), a campaign PUT's commit and the
+// tally stream (tally_stream.h) are answered later; the connection drives them.
+//
+// Thread safety: every function is safe to call from any io thread at once.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+#include <variant>
+
+#include "tally/engine/campaign.h"
+#include "tally/engine/engine.h"
+#include "tally/engine/event_log.h"
+#include "tally/engine/fraud.h"
+#include "tally/ingest/answer.h"
+#include "tally/ingest/observer.h"
+#include "tally/ingest/route.h"
+#include "tally/ingest/server.h"
+#include "tally/ingest/tokens.h"
+#include "request_parser.h"
+
+namespace tally::ingest::internal {
+
+// What the endpoints read and write: the server's constructor arguments.
+struct Backends {
+  engine::Engine& engine;
+  engine::EventLog& log;
+  ServerObserver* observer;           // null: /metrics answers 501
+  const engine::FraudMonitor* fraud;  // null: /fraud answers 501
+};
+
+// The refusal of a caller the endpoint does not admit (401, or 403 for an admin call without
+// an admin token); nullopt when it may go on. Routes that found nothing admit everyone: their
+// 404 or 405 says more.
+std::optional<Answer> auth_refusal(const Tokens& tokens, bool protect_reads, Endpoint endpoint,
+                                   std::string_view authorization);
+
+// The largest body `endpoint` reads (Limits: batches and campaigns have their own).
+std::size_t body_limit(const Limits& limits, Endpoint endpoint);
+
+// The answer of every endpoint but votes, a campaign PUT and the tally stream. REQUIRES: the
+// caller was admitted (auth_refusal()).
+Answer answer_now(const Backends& backends, const Request& request, const Route& route);
+
+// PUT /v1/campaigns/{id}, before the log: the campaign to submit, or the answer that ends the
+// request now (not a campaign, an id unlike the path's, a change the campaign's votes forbid,
+// or no change at all).
+std::variant<engine::Campaign, Answer> campaign_to_put(const engine::Engine& engine,
+                                                       std::string_view body,
+                                                       std::string_view path_id);
+// PUT /v1/campaigns/{id}, after the log: the writer's decision is final (it alone installs).
+Answer campaign_put_answer(const engine::CommitOutcome& committed);
+// A PUT the log did not take (a full queue, or storage down).
+Answer campaign_put_refused(engine::SubmitResult refusal);
+
+}  // namespace tally::ingest::internal

@@ -43,11 +43,12 @@ function(tally_executable name)
   tally_target_options(${name})
 endfunction()
 
-# tally_test(name LABEL label SOURCES ... DEPS ...): a GoogleTest binary registered with ctest.
+# tally_test(name LABEL label SOURCES ... DEPS ...): a GoogleTest binary registered with ctest,
+# with the shared helpers of tests/testutil.
 function(tally_test name)
   cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} tally::testutil GTest::gtest GTest::gtest_main)
   tally_target_options(${name})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   if(NOT ARG_TIMEOUT)

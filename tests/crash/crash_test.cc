@@ -16,7 +16,8 @@
 #include <set>
 #include <thread>
 
-#include "../ingest/tallyd_process.h"
+#include "seed.h"
+#include "tallyd_process.h"
 
 namespace tally::testing {
 namespace {
@@ -27,13 +28,6 @@ constexpr const char* kCampaign = "ordos-2023-zuimei";
 
 std::uint64_t seq_of(const std::string& answer) {
   return static_cast<std::uint64_t>(number_of(answer, "seq"));
-}
-
-std::uint64_t test_seed() {
-  const char* env = std::getenv("TALLY_TEST_SEED");
-  const std::uint64_t seed = env ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-  std::printf("TALLY_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  return seed;
 }
 
 struct Ballot {
@@ -60,7 +54,7 @@ int run_tallyctl_verify(const std::filesystem::path& data_dir, std::string& outp
 }
 
 TEST(Crash, AcknowledgedVotesSurviveRepeatedKillNine) {
-  const std::uint64_t seed = test_seed();
+  const std::uint64_t seed = testing::test_seed();
   std::mt19937_64 rng(seed);
   TallydProcess tallyd;
   ASSERT_TRUE(tallyd.start({"--demo"})) << tallyd.log();

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <map>
 
-#include "../ingest/tallyd_process.h"
+#include "tallyd_process.h"
 
 namespace tally::testing {
 namespace {

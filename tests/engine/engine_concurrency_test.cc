@@ -14,18 +14,12 @@
 #include <vector>
 
 #include "tally/engine/engine.h"
+#include "seed.h"
 
 namespace tally::engine {
 namespace {
 
 constexpr std::int64_t kOpens = 1679846400000;
-
-std::uint64_t test_seed() {
-  const char* env = std::getenv("TALLY_TEST_SEED");
-  const std::uint64_t seed = env ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-  std::printf("TALLY_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  return seed;
-}
 
 Campaign campaign(std::uint32_t max_candidates) {
   Campaign c;
@@ -95,7 +89,7 @@ class Committer {
 };
 
 TEST(EngineConcurrency, RacingBallotsHaveOneWinnerAndDuplicatesCarryItsSeq) {
-  const std::uint64_t seed = test_seed();
+  const std::uint64_t seed = testing::test_seed();
   ManualClock clock(kOpens + 1000);
   Engine engine(clock);
   engine.install_campaign(campaign(6), 1);
@@ -165,7 +159,7 @@ TEST(EngineConcurrency, RacingBallotsHaveOneWinnerAndDuplicatesCarryItsSeq) {
 }
 
 TEST(EngineConcurrency, QuotaIsNeverExceededUnderRacingBallots) {
-  const std::uint64_t seed = test_seed();
+  const std::uint64_t seed = testing::test_seed();
   ManualClock clock(kOpens + 1000);
   Engine engine(clock);
   constexpr std::uint32_t kMaxCandidates = 2;
@@ -212,7 +206,7 @@ TEST(EngineConcurrency, QuotaIsNeverExceededUnderRacingBallots) {
 // candidate, and once the threads stop, the replaced versions' tables are freed. A race lasts
 // until the first claim, so it runs afresh on a new campaign each round.
 TEST(EngineConcurrency, BallotsWhileTheirCampaignIsReplaced) {
-  const std::uint64_t seed = test_seed();
+  const std::uint64_t seed = testing::test_seed();
   ManualClock clock(kOpens + 3'600'000);
   Engine engine(clock);
   Committer committer(engine);
@@ -290,7 +284,7 @@ TEST(EngineConcurrency, BallotsWhileTheirCampaignIsReplaced) {
 // making the next tables ahead all the while, count at most once per voter and period; the
 // turn takes the tables made ahead (none is made on the vote path); tallies match answers.
 TEST(EngineConcurrency, BallotsAcrossAPeriodStartWhileTablesAreMadeAhead) {
-  const std::uint64_t seed = test_seed();
+  const std::uint64_t seed = testing::test_seed();
   // The campaign's days are UTC days (offset 0); its window covers this midnight.
   constexpr std::int64_t kMidnight = kOpens + 8 * 3'600'000;
   ManualClock clock(kMidnight - 30'000);

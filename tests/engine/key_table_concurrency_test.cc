@@ -12,31 +12,19 @@
 #include <vector>
 
 #include "key_table.h"
+#include "seed.h"
 
 namespace tally::engine {
 namespace {
 
 Key128 key_number(std::uint64_t n, std::uint64_t seed) {
-  auto mix = [](std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-  };
-  return {mix(n ^ seed), mix(n + 0x51ed27ULL + seed)};
-}
-
-std::uint64_t test_seed() {
-  const char* env = std::getenv("TALLY_TEST_SEED");
-  const std::uint64_t seed = env ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-  std::printf("TALLY_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  return seed;
+  return {testing::splitmix64(n ^ seed), testing::splitmix64(n + 0x51ed27ULL + seed)};
 }
 
 constexpr int kThreads = 8;
 
 TEST(KeyTableConcurrency, ConcurrentInsertsOfSameKeyHaveOneWinnerAcrossGrowth) {
-  const std::uint64_t seed = test_seed();
+  const std::uint64_t seed = testing::test_seed();
   KeyTable table(0);
   constexpr std::uint64_t kKeys = 60'000;
   std::vector<std::vector<std::uint64_t>> won(kThreads);
@@ -76,7 +64,7 @@ TEST(KeyTableConcurrency, ConcurrentInsertsOfSameKeyHaveOneWinnerAcrossGrowth) {
 }
 
 TEST(KeyTableConcurrency, CountersNeverExceedTheirLimitAndEndExact) {
-  const std::uint64_t seed = test_seed();
+  const std::uint64_t seed = testing::test_seed();
   KeyTable table(0);
   constexpr std::uint64_t kKeys = 4'000;
   constexpr std::uint64_t kLimit = 5;
@@ -115,7 +103,7 @@ TEST(KeyTableConcurrency, CountersNeverExceedTheirLimitAndEndExact) {
 }
 
 TEST(KeyTableConcurrency, ReadersSeeEveryCompletedInsertWhileTableGrows) {
-  const std::uint64_t seed = test_seed();
+  const std::uint64_t seed = testing::test_seed();
   KeyTable table(0);
   constexpr std::uint64_t kKeys = 100'000;
   std::atomic<std::uint64_t> inserted{0};  // keys [0, inserted) are all in the table
@@ -150,7 +138,7 @@ TEST(KeyTableConcurrency, ReadersSeeEveryCompletedInsertWhileTableGrows) {
 }
 
 TEST(KeyTableConcurrency, GrowthsIntoArraysMadeAheadOrInLineLoseNothing) {
-  const std::uint64_t seed = test_seed();
+  const std::uint64_t seed = testing::test_seed();
   KeyTable table(0);
   constexpr std::uint64_t kKeys = 400'000;  // several large arrays: 65,536 slots and up
   std::atomic<bool> inserting{true};

@@ -6,18 +6,14 @@
 #include <random>
 #include <thread>
 
+#include "seed.h"
+
 namespace tally::engine {
 namespace {
 
 Key128 key_number(std::uint64_t n) {
   // Distinct, well-spread keys without hashing: splitmix64 of n for each half.
-  auto mix = [](std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-  };
-  return {mix(n), mix(n ^ 0xabcdefULL)};
+  return {testing::splitmix64(n), testing::splitmix64(n ^ 0xabcdefULL)};
 }
 
 std::optional<std::uint64_t> insert_value(std::uint64_t value, std::optional<std::uint64_t> now) {

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <string>
 
-#include "../ingest/tallyd_process.h"
+#include "tallyd_process.h"
 
 namespace tally::testing {
 namespace {

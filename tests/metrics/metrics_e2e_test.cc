@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../ingest/tallyd_process.h"
+#include "tallyd_process.h"
 
 namespace tally::testing {
 namespace {

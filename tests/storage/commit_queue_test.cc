@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "tally/base/clock.h"
-#include "storage_test_util.h"
+#include "log_world.h"
 
 namespace tally::storage::internal {
 namespace {

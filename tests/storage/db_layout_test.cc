@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "storage_test_util.h"
+#include "log_world.h"
 
 namespace tally::storage {
 namespace {

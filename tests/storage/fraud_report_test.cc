@@ -13,7 +13,7 @@
 
 #include "tally/base/clock.h"
 #include "tally/storage/vote_log.h"
-#include "storage_test_util.h"
+#include "log_world.h"
 
 namespace tally::storage {
 namespace {

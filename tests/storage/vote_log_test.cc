@@ -13,7 +13,7 @@
 
 #include "tally/base/clock.h"
 #include "tally/engine/fraud.h"
-#include "storage_test_util.h"
+#include "log_world.h"
 
 namespace tally::storage {
 namespace {

@@ -1,5 +1,6 @@
-// Shared helpers of the storage tests: a test campaign, temporary directories, a waiter that
-// hears one outcome, and a vote submitted as ingest submits it.
+// The storage tests' world: a test campaign, temporary directories, a waiter that hears one
+// outcome, a vote submitted as ingest submits it, tallyctl runs, and a log written as tallyd
+// writes it.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -22,7 +23,7 @@
 #include "tally/storage/commit_types.h"
 #include "tally/storage/vote_log.h"
 
-namespace tally::storage::testing {
+namespace tally::testing {
 
 // 2023-03-27T00:00:00+08:00 and the 12-day window of the seed campaign.
 inline constexpr std::int64_t kOpens = 1679846400000;
@@ -123,9 +124,9 @@ class LogWriter {
  public:
   // Opens `dir`, recovers, starts the writer and commits make_campaign().
   void open(const std::string& dir) {
-    StorageOptions options;
+    storage::StorageOptions options;
     options.data_dir = dir;
-    auto opened = VoteLog::open(options);
+    auto opened = storage::VoteLog::open(options);
     ASSERT_TRUE(opened.ok()) << opened.message();
     log_ = std::move(opened).value();
     ASSERT_TRUE(log_->recover(engine_).ok());
@@ -150,7 +151,7 @@ class LogWriter {
  private:
   ManualClock clock_{kNoon};
   engine::Engine engine_{clock_};
-  std::unique_ptr<VoteLog> log_;
+  std::unique_ptr<storage::VoteLog> log_;
 };
 
-}  // namespace tally::storage::testing
+}  // namespace tally::testing

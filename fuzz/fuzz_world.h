@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,6 +19,7 @@
 #include "tally/base/clock.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/event_log.h"
 
 namespace tally::fuzz {
 
@@ -106,6 +109,58 @@ struct FuzzWorld {
   ManualClock clock;
   engine::Engine engine;
   std::uint64_t last_seq = 0;
+};
+
+// The event log of a world: kept in memory, committing each submission at once as the storage
+// writer would (seqs in order, the engine committed and published, the waiter told). What the
+// request fuzzer's votes and campaigns go through, so that they take ingest's real paths. A
+// payload is the ballot's voter id: enough to check that each vote's bytes are its own.
+class MemoryLog final : public engine::EventLog {
+ public:
+  explicit MemoryLog(FuzzWorld& world) : world_(world) {}
+
+  void append_vote_payload(const engine::Ballot& ballot, const engine::Claim&, engine::FraudFlags,
+                           std::string& payloads) const override {
+    payloads += ballot.voter;
+  }
+  std::size_t submit_votes(std::span<engine::VoteToCommit> votes, std::string_view payloads,
+                           engine::SubmitResult& refusal) override {
+    refusal = engine::SubmitResult::queued;
+    std::size_t previous_end = 0;
+    for (engine::VoteToCommit& vote : votes) {
+      if (vote.payload_begin < previous_end || vote.payload_end > payloads.size() ||
+          vote.payload_begin >= vote.payload_end || vote.waiter == nullptr) {
+        fail("submit_votes: a vote's payload is not its own range of the buffer");
+      }
+      previous_end = vote.payload_end;
+      const std::uint64_t seq = ++world_.last_seq;
+      world_.engine.commit(std::move(vote.claim), seq, vote.flags);
+      world_.engine.publish(seq);
+      vote.waiter->committed({engine::VoteStatus::accepted, seq, true, {}});
+    }
+    return votes.size();
+  }
+  engine::SubmitResult submit_campaign(const engine::Campaign& campaign,
+                                       engine::CommitWaiter& waiter) override {
+    engine::CommitOutcome outcome{engine::VoteStatus::accepted, 0, true,
+                                  world_.engine.check_campaign(campaign)};
+    if (outcome.campaign_outcome == engine::PutOutcome::created ||
+        outcome.campaign_outcome == engine::PutOutcome::updated) {
+      outcome.seq = ++world_.last_seq;
+      const engine::PutOutcome installed = world_.engine.install_campaign(campaign, outcome.seq);
+      if (installed != outcome.campaign_outcome) {
+        fail("install_campaign: differs from check_campaign");
+      }
+      world_.engine.publish(outcome.seq);
+    }
+    waiter.committed(outcome);
+    return engine::SubmitResult::queued;
+  }
+  bool ready() const override { return true; }
+  std::optional<std::string> event_json(std::uint64_t) const override { return std::nullopt; }
+
+ private:
+  FuzzWorld& world_;
 };
 
 }  // namespace tally::fuzz

@@ -4,10 +4,10 @@
 // the server's header and per-route body limits, pipelined requests parsed one after another
 // into the same reused buffers; each request checked against what Beast's own
 // request_parser<string_body> reads from the same bytes),
-// route(), token checks, then per endpoint the body handling (single votes and NDJSON batch
-// lines through VoteParser and the engine, campaign PUTs through engine::parse_campaign and
-// Engine::check_campaign), and the answer builders. A committed vote is committed to the
-// in-memory engine of fuzz_world.h, as the storage writer would. Besides crashes, leaks and
+// route(), then the connection's own steps: the refusal before the endpoint (codings, tokens),
+// the endpoints answered on the spot, the vote path (VoteBatch: single votes and NDJSON batch
+// lines through VoteParser and the engine) and the campaign PUT's checks, over the in-memory
+// log of fuzz_world.h, which commits as the storage writer would. Besides crashes, leaks and
 // hangs it checks that every JSON answer is valid JSON, that the serialized answer parses
 // back as the same HTTP response, and that a campaign definition survives its own JSON.
 // Run: scripts/fuzz.sh; docs/INGEST.md "Fuzzing".
@@ -18,11 +18,14 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 
 #include "tally/base/json.h"
 #include "tally/engine/campaign.h"
@@ -32,8 +35,10 @@
 #include "tally/ingest/server.h"
 #include "tally/ingest/tokens.h"
 #include "tally/ingest/vote_parser.h"
+#include "endpoints.h"
 #include "fuzz_world.h"
 #include "request_parser.h"
+#include "vote_batch.h"
 
 namespace tally::fuzz {
 namespace {
@@ -63,16 +68,6 @@ ingest::Limits fuzz_limits() {
 // A fuzzed PUT may ask for tables sized for up to a billion voters; the sizing hint is capped
 // so that an input explores the rules, not the allocator.
 constexpr std::uint64_t kMaxInstalledExpectedVoters = 1024;
-
-ingest::Method method_of(http::verb verb) {
-  switch (verb) {
-    case http::verb::get: return ingest::Method::get;
-    case http::verb::head: return ingest::Method::head;
-    case http::verb::post: return ingest::Method::post;
-    case http::verb::put: return ingest::Method::put;
-    default: return ingest::Method::other;
-  }
-}
 
 // Every JSON answer must parse as JSON; NDJSON answers line by line.
 void check_json(std::string_view json) {
@@ -114,57 +109,32 @@ void check_answer(const Answer& answer, ingest::Framing framing) {
   }
 }
 
+// What the server does with a request once read: the connection's own steps (the refusal
+// before the endpoint, the endpoints answered on the spot, the vote path, a campaign PUT), over
+// a world whose log commits at once.
 class Handler {
  public:
   Handler() : tokens_(token_set()) {}
 
   Answer handle(const ingest::internal::Request& request) {
-    const ingest::Route r = ingest::route(method_of(request.method), request.target);
-    if (request.unsupported_coding) {
-      return ingest::error_answer(ingest::HttpError::not_implemented,
-                                  "request: no transfer coding but chunked is supported");
+    const ingest::Route r =
+        ingest::route(ingest::internal::method_of(request.method), request.target);
+    // Reads are public, as by default.
+    if (auto refusal = ingest::internal::refusal_before_endpoint(tokens_, false, r, request)) {
+      return std::move(*refusal);
     }
-    if (auto auth = auth_error(r.endpoint, request)) return std::move(*auth);
     switch (r.endpoint) {
-      case Endpoint::not_found:
-      case Endpoint::method_not_allowed:
-        return ingest::route_error(r, request.method == http::verb::unknown);
-      case Endpoint::vote: return vote(request.body);
-      case Endpoint::vote_batch: return batch(request.body);
+      case Endpoint::vote: return votes(request.body, /*batch=*/false);
+      case Endpoint::vote_batch: return votes(request.body, /*batch=*/true);
       case Endpoint::campaign_put: return campaign_put(request.body, r.campaign_id);
-      case Endpoint::campaign_get: {
-        const auto campaign = world_.engine.campaign(r.campaign_id);
-        if (!campaign) return ingest::error_answer(VoteStatus::unknown_campaign, {});
-        return ingest::json_answer(engine::campaign_to_json(*campaign));
-      }
-      case Endpoint::campaign_list: {
-        std::string body = R"({"campaigns":[)";
-        bool first = true;
-        for (const auto& campaign : world_.engine.campaigns()) {
-          if (!first) body += ',';
-          first = false;
-          body += engine::campaign_to_json(*campaign);
-        }
-        body += "]}";
-        return ingest::json_answer(std::move(body));
-      }
-      case Endpoint::tally: {
-        const auto tally = world_.engine.tally(r.campaign_id);
-        if (!tally) return ingest::error_answer(VoteStatus::unknown_campaign, {});
-        return ingest::json_answer(engine::tally_to_json(*tally));
-      }
+      case Endpoint::tally_stream:
+        return ingest::error_answer(ingest::HttpError::not_implemented, "not in the fuzz target");
       case Endpoint::vote_event:
         if (r.seq == 0) fail("route: vote_event with seq 0");
-        return ingest::error_answer(ingest::HttpError::not_found, "seq: no such event");
-      case Endpoint::healthz:
-      case Endpoint::readyz: return ingest::json_answer(R"({"status":"ok"})");
-      case Endpoint::tally_stream:
-      case Endpoint::fraud:
-      case Endpoint::metrics:
-      case Endpoint::dashboard:
-        return ingest::error_answer(ingest::HttpError::not_implemented, "not in the fuzz target");
+        break;
+      default: break;
     }
-    fail("route: endpoint out of range");
+    return ingest::internal::answer_now(backends(), request, r);
   }
 
  private:
@@ -175,100 +145,64 @@ class Handler {
     return set;
   }
 
-  // The server's precedence: auth first (reads are public, as by default).
-  std::optional<Answer> auth_error(Endpoint endpoint,
-                                   const ingest::internal::Request& request) const {
-    if (endpoint == Endpoint::not_found || endpoint == Endpoint::method_not_allowed) {
-      return std::nullopt;
-    }
-    const ingest::Access access = ingest::access_of(endpoint);
-    if (access == ingest::Access::open || access == ingest::Access::read) return std::nullopt;
-    const ingest::TokenKind kind = tokens_.check(request.authorization);
-    if (kind == ingest::TokenKind::none || kind == ingest::TokenKind::wrong) {
-      return ingest::error_answer(VoteStatus::unauthorized, {});
-    }
-    if (access == ingest::Access::admin && kind != ingest::TokenKind::admin) {
-      return ingest::error_answer(VoteStatus::forbidden, "authorization: needs an admin token");
-    }
-    return std::nullopt;
-  }
+  ingest::internal::Backends backends() { return {world_.engine, log_, nullptr, nullptr}; }
 
-  engine::Decision decide(std::string_view json) {
-    const ingest::ParsedBallot parsed = parser_.parse(json, kPeerIp);
-    if (!parsed.ok()) {
-      engine::Decision decision;
-      decision.status = VoteStatus::invalid;
-      decision.error = parsed.error;
-      return decision;
-    }
-    return world_.decide_and_settle(parsed.ballot, /*release=*/false);
-  }
+  // Heard only when the log answers later; this one answers at once.
+  struct Owner final : ingest::internal::VoteBatch::Owner {
+    void votes_committed() override { fail("vote batch: completed outside its pass"); }
+  };
 
-  Answer vote(std::string_view body) {
-    const engine::Decision decision = decide(body);
-    return ingest::vote_answer(decision.status, decision.seq, true, decision.error);
-  }
-
-  Answer batch(std::string_view body) {
-    const ingest::Limits limits = fuzz_limits();
-    Answer answer;
-    answer.content_type = "application/x-ndjson";
-    std::size_t lines = 0;
-    std::uint32_t last_number = 0;
-    const bool within_limit = ingest::for_each_batch_line(body, [&](const ingest::BatchLine& line) {
-      if (lines >= limits.max_batch_lines) return false;
-      if (line.size == 0 || line.begin + line.size > body.size()) fail("batch: line out of range");
-      if (line.number <= last_number) fail("batch: line numbers not increasing");
-      last_number = line.number;
-      ++lines;
-      const engine::Decision decision = decide(body.substr(line.begin, line.size));
-      ingest::append_vote_json(answer.body, decision.status, decision.seq, true, decision.error,
-                               line.number);
-      answer.body += '\n';
-      return true;
-    });
-    if (!within_limit) {
+  Answer votes(std::string_view body, bool batch) {
+    Owner owner;
+    ingest::internal::VoteBatch votes(owner);
+    if (!votes.start(body, batch, fuzz_limits().max_batch_lines)) {
       return ingest::error_answer(VoteStatus::too_large, "body: more than the batch's line limit");
     }
-    return answer;
+    const ingest::internal::VoteBatch::Tools tools{world_.engine, log_, parsers_, kPeerIp,
+                                                   fuzz_limits().max_pending_retries};
+    // A twin waits for its first's commit, which this log makes at the end of each pass.
+    auto progress = votes.decide_all(tools);
+    for (int pass = 0; progress == ingest::internal::VoteBatch::Progress::retry; ++pass) {
+      if (pass > 2) fail("vote batch: a twin still waits after its first was committed");
+      progress = votes.decide_all(tools);
+    }
+    if (progress != ingest::internal::VoteBatch::Progress::answered) {
+      fail("vote batch: not answered although every vote was committed");
+    }
+    return votes.answer({});
   }
 
   Answer campaign_put(std::string_view body, std::string_view path_id) {
     auto parsed = engine::parse_campaign(body);
-    if (!parsed.ok()) {
-      if (parsed.message().empty()) fail("parse_campaign: an error without a message");
-      return ingest::error_answer(VoteStatus::invalid, parsed.message());
+    if (parsed.ok()) {
+      // The canonical JSON is what events store and recovery reads back: it must give back
+      // the same definition.
+      const std::string canonical = engine::campaign_to_json(*parsed);
+      check_json(canonical);
+      auto reparsed = engine::parse_campaign(canonical);
+      if (!reparsed.ok()) fail("campaign_to_json: its output does not parse");
+      if (!(*reparsed == *parsed)) fail("campaign_to_json: the definition changed on the way back");
+    } else if (parsed.message().empty()) {
+      fail("parse_campaign: an error without a message");
     }
-    // The canonical JSON is what events store and recovery reads back: it must give back the
-    // same definition.
-    const std::string canonical = engine::campaign_to_json(*parsed);
-    check_json(canonical);
-    auto reparsed = engine::parse_campaign(canonical);
-    if (!reparsed.ok()) fail("campaign_to_json: its output does not parse");
-    if (!(*reparsed == *parsed)) fail("campaign_to_json: the definition changed on the way back");
-    if (parsed->id != path_id) {
-      return ingest::error_answer(VoteStatus::invalid, "id: must match the id in the path");
-    }
-    engine::Campaign next = std::move(*parsed);
+    auto to_put = ingest::internal::campaign_to_put(world_.engine, body, path_id);
+    if (auto* answer = std::get_if<Answer>(&to_put)) return std::move(*answer);
+    engine::Campaign next = std::get<engine::Campaign>(std::move(to_put));
     next.expected_voters = std::min(next.expected_voters, kMaxInstalledExpectedVoters);
-    const engine::PutOutcome checked = world_.engine.check_campaign(next);
-    if (checked == engine::PutOutcome::conflict) {
-      return ingest::error_answer(ingest::HttpError::conflict, "campaign has votes");
+    struct Waiter final : engine::CommitWaiter {
+      void committed(const engine::CommitOutcome& outcome) override { heard = outcome; }
+      std::optional<engine::CommitOutcome> heard;
+    } waiter;
+    if (log_.submit_campaign(next, waiter) != engine::SubmitResult::queued || !waiter.heard) {
+      fail("submit_campaign: the memory log did not commit at once");
     }
-    if (checked == engine::PutOutcome::unchanged) {
-      return ingest::json_answer(R"({"status":"unchanged"})");
-    }
-    const std::uint64_t seq = ++world_.last_seq;
-    const engine::PutOutcome installed = world_.engine.install_campaign(next, seq);
-    world_.engine.publish(seq);
-    if (installed != checked) fail("install_campaign: differs from check_campaign");
-    return ingest::json_answer(R"({"status":"updated"})",
-                               installed == engine::PutOutcome::created ? 201 : 200);
+    return ingest::internal::campaign_put_answer(*waiter.heard);
   }
 
   FuzzWorld world_;
+  MemoryLog log_{world_};
   ingest::Tokens tokens_;
-  ingest::VoteParser parser_;
+  std::array<ingest::VoteParser, 2> parsers_;
 };
 
 // What the server's parser kept must be what Beast's full parser read from the same bytes.
@@ -356,11 +290,9 @@ void run(std::string_view input) {
       if (ec) break;
       if (parser.is_header_done() && !routed) {
         routed = true;
-        const ingest::Route r = ingest::route(method_of(request.method), request.target);
-        const std::size_t limit = r.endpoint == Endpoint::vote_batch ? limits.max_batch_body_bytes
-                                  : r.endpoint == Endpoint::campaign_put
-                                      ? limits.max_campaign_body_bytes
-                                      : limits.max_body_bytes;
+        const ingest::Route r =
+            ingest::route(ingest::internal::method_of(request.method), request.target);
+        const std::size_t limit = ingest::internal::body_limit(limits, r.endpoint);
         const auto content_length = parser.content_length();
         if (content_length && *content_length > limit) {
           check_answer(ingest::error_answer(VoteStatus::too_large, "body: over the size limit"),

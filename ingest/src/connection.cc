@@ -50,16 +50,6 @@ constexpr std::size_t kKeptLines = 64;
 // Wait before re-accepting after an accept error such as EMFILE.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
 
-Method method_of(http::verb verb) {
-  switch (verb) {
-    case http::verb::get: return Method::get;
-    case http::verb::head: return Method::head;
-    case http::verb::post: return Method::post;
-    case http::verb::put: return Method::put;
-    default: return Method::other;
-  }
-}
-
 // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it maps; others as they are.
 asio::ip::address plain_address(const asio::ip::address& address) {
   if (address.is_v6() && address.to_v6().is_v4_mapped()) {
@@ -233,8 +223,8 @@ bool Connection::on_header() {
   Exchange& exchange = *incoming_;
   const Request& request = exchange.request;
   exchange.route = route(method_of(request.method), request.target);
-  exchange.refusal = auth_refusal(server_.tokens, server_.options.protect_reads,
-                                  exchange.route.endpoint, request.authorization);
+  exchange.refusal = refusal_before_endpoint(server_.tokens, server_.options.protect_reads,
+                                             exchange.route, request);
   const std::size_t limit = body_limit(server_.options.limits, exchange.route.endpoint);
   const auto content_length = parser_->content_length();
   if (content_length && *content_length > limit) {
@@ -338,10 +328,6 @@ void Connection::on_request() {
 // ---- handling ----
 
 void Connection::handle(Exchange& exchange) {
-  if (exchange.request.unsupported_coding) {
-    return finish(exchange, error_answer(HttpError::not_implemented,
-                                         "request: no transfer coding but chunked is supported"));
-  }
   if (exchange.refusal) return finish(exchange, std::move(*exchange.refusal));
   switch (exchange.route.endpoint) {
     case Endpoint::vote:

@@ -48,7 +48,8 @@ struct Exchange final : InboxNode, VoteBatch::Owner, engine::CommitWaiter {
   // Keeps the connection alive while the log holds this exchange.
   std::shared_ptr<Connection> hold;
   Request request;
-  // Decided once, from the headers: the endpoint, and auth's refusal if there is one.
+  // Decided once, from the headers: the endpoint, and what refuses the request before it
+  // (refusal_before_endpoint()), if anything does.
   Route route;
   std::optional<Answer> refusal;
   bool keep_alive = true;

@@ -99,6 +99,15 @@ std::optional<Answer> auth_refusal(const Tokens& tokens, bool protect_reads, End
   return std::nullopt;
 }
 
+std::optional<Answer> refusal_before_endpoint(const Tokens& tokens, bool protect_reads,
+                                              const Route& route, const Request& request) {
+  if (request.unsupported_coding) {
+    return error_answer(HttpError::not_implemented,
+                        "request: no transfer coding but chunked is supported");
+  }
+  return auth_refusal(tokens, protect_reads, route.endpoint, request.authorization);
+}
+
 std::size_t body_limit(const Limits& limits, Endpoint endpoint) {
   switch (endpoint) {
     case Endpoint::vote_batch: return limits.max_batch_body_bytes;

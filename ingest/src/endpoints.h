@@ -39,6 +39,11 @@ struct Backends {
 std::optional<Answer> auth_refusal(const Tokens& tokens, bool protect_reads, Endpoint endpoint,
                                    std::string_view authorization);
 
+// What refuses `request` before its endpoint runs, in DESIGN.md's precedence: a transfer
+// coding the server does not decode (501), then auth_refusal(). nullopt: the endpoint runs.
+std::optional<Answer> refusal_before_endpoint(const Tokens& tokens, bool protect_reads,
+                                              const Route& route, const Request& request);
+
 // The largest body `endpoint` reads (Limits: batches and campaigns have their own).
 std::size_t body_limit(const Limits& limits, Endpoint endpoint);
 

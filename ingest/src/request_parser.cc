@@ -69,6 +69,16 @@ bool is_request_target(boost::beast::http::verb method, std::string_view target)
 
 }  // namespace
 
+Method method_of(boost::beast::http::verb verb) {
+  switch (verb) {
+    case boost::beast::http::verb::get: return Method::get;
+    case boost::beast::http::verb::head: return Method::head;
+    case boost::beast::http::verb::post: return Method::post;
+    case boost::beast::http::verb::put: return Method::put;
+    default: return Method::other;
+  }
+}
+
 void Request::clear() {
   method = boost::beast::http::verb::unknown;
   version = 11;

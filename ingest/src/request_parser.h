@@ -32,6 +32,8 @@
 #include <string>
 #include <string_view>
 
+#include "tally/ingest/route.h"
+
 namespace tally::ingest::internal {
 
 // Most capacity a request's buffers keep between requests; a larger buffer is given back.
@@ -60,6 +62,9 @@ struct Request {
   // Empties the body only, on the same terms.
   void clear_body();
 };
+
+// The route's word for a request's method.
+Method method_of(boost::beast::http::verb verb);
 
 // Why a request could not be read, for the 400 answer's `error`: the framing rule it broke,
 // or a generic word for bytes that are not HTTP/1.1 at all.

@@ -88,21 +88,20 @@ Generation* CampaignState::make_generation(std::int64_t id, std::uint64_t base_s
                         with_quota, made_.live, made_.growths);
 }
 
-Generation* CampaignState::period_generation(std::int64_t period, std::uint64_t base_seq,
-                                             bool create) {
-  Generation* live = protect(period_gen_, kSlotGeneration);
-  if (live != nullptr && live->id == period) return live;
-  if (live != nullptr && live->id > period) {
+Protected<Generation> CampaignState::period_generation(std::int64_t period, std::uint64_t base_seq,
+                                                       bool create) {
+  Protected<Generation> live = protect_guarded(period_gen_, kSlotGeneration);
+  if (live && live->id == period) return live;
+  if (live && live->id > period) {
     // A newer period already began (another thread read the clock later than the caller).
     if (create) return live;  // periods never go back: the ballot counts in the newest one
-    clear_hazard(kSlotGeneration);
-    return nullptr;
+    return {};
   }
-  clear_hazard(kSlotGeneration);
-  if (!create) return nullptr;
+  live.reset();  // before the slot protects the new generation
+  if (!create) return {};
   {
     std::lock_guard lock(gen_mutex_);
-    if (tables_given_up_) return nullptr;
+    if (tables_given_up_) return {};
     Generation* current = period_gen_.load(std::memory_order_acquire);
     if (current == nullptr || current->id < period) {
       // seq_cst: the unlink that hazard scans are ordered against (see hazard.h).
@@ -114,20 +113,21 @@ Generation* CampaignState::period_generation(std::int64_t period, std::uint64_t 
   return period_generation(period, base_seq, false);
 }
 
-Generation* CampaignState::request_generation(std::int64_t day, std::uint64_t base_seq,
-                                              bool create) {
+Protected<Generation> CampaignState::request_generation(std::int64_t day, std::uint64_t base_seq,
+                                                        bool create) {
   std::atomic<Generation*>& slot =
       request_gens_[((day % kRequestDays) + kRequestDays) % kRequestDays];
   // A day without a table (most of the three, until request ids have been sent for days):
   // nothing to protect. As if this call ran before a concurrent install.
-  if (!create && slot.load(std::memory_order_relaxed) == nullptr) return nullptr;
-  Generation* live = protect(slot, kSlotRequestGen);
-  if (live != nullptr && live->id == day) return live;
-  clear_hazard(kSlotRequestGen);
-  if (!create || (live != nullptr && live->id > day)) return nullptr;
+  if (!create && slot.load(std::memory_order_relaxed) == nullptr) return {};
+  Protected<Generation> live = protect_guarded(slot, kSlotRequestGen);
+  if (live && live->id == day) return live;
+  const bool newer_day = live && live->id > day;
+  live.reset();  // before the slot protects the new generation
+  if (!create || newer_day) return {};
   {
     std::lock_guard lock(gen_mutex_);
-    if (tables_given_up_) return nullptr;
+    if (tables_given_up_) return {};
     Generation* current = slot.load(std::memory_order_acquire);
     if (current == nullptr || current->id < day) {
       slot.store(next_generation(prepared_request_day_, day, base_seq, false),
@@ -262,8 +262,7 @@ void CampaignState::add_table_figures(std::array<TableFigures, kTableKinds>& fig
   };
   auto& self = const_cast<CampaignState&>(*this);  // protect() publishes into our own record
   auto add_live = [&](std::atomic<Generation*>& source, HazardSlot hazard) {
-    if (Generation* generation = protect(source, hazard)) add(*generation);
-    clear_hazard(hazard);
+    if (const Protected<Generation> generation = protect_guarded(source, hazard)) add(*generation);
   };
   add_live(self.period_gen_, kSlotGeneration);
   for (auto& slot : self.request_gens_) add_live(slot, kSlotRequestGen);
@@ -275,8 +274,9 @@ void CampaignState::add_table_figures(std::array<TableFigures, kTableKinds>& fig
 
 void CampaignState::grow_into_made_arrays() {
   auto grow_live = [](std::atomic<Generation*>& source, HazardSlot hazard) {
-    if (Generation* generation = protect(source, hazard)) generation->grow_into_made_arrays();
-    clear_hazard(hazard);
+    if (const Protected<Generation> generation = protect_guarded(source, hazard)) {
+      generation->grow_into_made_arrays();
+    }
   };
   grow_live(period_gen_, kSlotGeneration);
   for (auto& slot : request_gens_) grow_live(slot, kSlotRequestGen);
@@ -286,10 +286,9 @@ bool CampaignState::has_request_ids() const {
   auto& self = const_cast<CampaignState&>(*this);  // as in add_table_figures()
   bool found = false;
   for (auto& slot : self.request_gens_) {
-    if (Generation* generation = protect(slot, kSlotRequestGen)) {
+    if (const Protected<Generation> generation = protect_guarded(slot, kSlotRequestGen)) {
       found = found || generation->keys.size() > 0;
     }
-    clear_hazard(kSlotRequestGen);
   }
   return found;
 }

@@ -104,14 +104,14 @@ class CampaignState {
   // A new definition that only changes title, window or sizing (not counting).
   void set_definition(const Campaign& definition);
 
-  // The protected generation for `period`, creating it (base `base_seq`) if the state has
-  // none yet or an older one; if a newer period's generation is already live, that one (the
-  // caller takes its id as the period). With create == false returns the live generation
-  // only if it is `period`'s, else null. REQUIRES: clear_hazard(kSlotGeneration) when done.
-  Generation* period_generation(std::int64_t period, std::uint64_t base_seq, bool create);
-  // The request-id generation of a UTC day (live ones cover the last three days).
-  // Protected in kSlotRequestGen unless null.
-  Generation* request_generation(std::int64_t day, std::uint64_t base_seq, bool create);
+  // The generation for `period`, protected in kSlotGeneration while the guard lives, creating
+  // it (base `base_seq`) if the state has none yet or an older one; if a newer period's
+  // generation is already live, that one (the caller takes its id as the period). With
+  // create == false returns the live generation only if it is `period`'s, else null.
+  Protected<Generation> period_generation(std::int64_t period, std::uint64_t base_seq, bool create);
+  // The request-id generation of a UTC day (live ones cover the last three days), protected
+  // in kSlotRequestGen while the guard lives.
+  Protected<Generation> request_generation(std::int64_t day, std::uint64_t base_seq, bool create);
   // Makes the generation of a period (or UTC day) that has not begun yet, so that its first
   // ballots find the tables made and mapped (Engine::prepare_tables). Null when it exists
   // already or the live one is not older. Returned with a claim held, which keeps it alive

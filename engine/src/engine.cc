@@ -37,9 +37,8 @@ constexpr int kMaxAttempts = 8;
 void prefetch_request_days(CampaignState& state, Key128 request, std::int64_t today,
                            std::uint64_t base_seq) {
   for (std::int64_t day = today; day > today - CampaignState::kRequestDays; --day) {
-    if (Generation* requests = state.request_generation(day, base_seq, false)) {
+    if (const auto requests = state.request_generation(day, base_seq, false)) {
       requests->keys.prefetch(request);
-      internal::clear_hazard(internal::kSlotRequestGen);
     }
   }
 }
@@ -76,6 +75,47 @@ Decision duplicate_of(std::uint64_t value, const Generation& generation) {
 }
 
 std::int64_t utc_day(std::int64_t server_ms) { return local_day(server_ms, 0); }
+
+constexpr std::uint64_t kNoLimit = ~std::uint64_t{0};
+
+// Counter mode and quotas: one more, unless the count is at `limit` (then the update changes
+// nothing and says so).
+auto count_up_to(std::uint64_t limit) {
+  return [limit](std::optional<std::uint64_t> count) -> std::optional<std::uint64_t> {
+    const std::uint64_t now = count.value_or(0);
+    if (now >= limit) return std::nullopt;
+    return now + 1;
+  };
+}
+
+// A committed ballot's key holds its seq, as an offset from its generation's base.
+std::uint64_t seq_offset(const Generation& generation, std::uint64_t seq) {
+  // seq > base_seq: every claim in a generation was made after the generation's base was read,
+  // and seqs are given in commit order after the claim (replay: base_seq is seq - 1 or less).
+  return std::min(seq - generation.base_seq, kMaxSeqOffset);
+}
+
+// Commit: the claim's pending key takes its seq.
+void record_committed_seq(Generation& generation, Key128 key, std::uint64_t seq) {
+  const std::uint64_t offset = seq_offset(generation, seq);
+  generation.keys.update(
+      key, [offset](std::optional<std::uint64_t> value) -> std::optional<std::uint64_t> {
+        if (value && *value == kPending) return offset;
+        return std::nullopt;
+      });
+}
+
+// Replay: the key takes the seq unless an earlier vote of the log holds it. True when it did.
+bool record_replayed_seq(Generation& generation, Key128 key, std::uint64_t seq) {
+  const std::uint64_t offset = seq_offset(generation, seq);
+  return generation.keys
+      .update(key,
+              [offset](std::optional<std::uint64_t> value) -> std::optional<std::uint64_t> {
+                if (value && is_committed(*value)) return std::nullopt;
+                return offset;
+              })
+      .changed;
+}
 
 }  // namespace
 
@@ -291,15 +331,13 @@ void Engine::prepare_tables(std::int64_t lead_ms) {
     campaign.grow_into_made_arrays();
     if (open_now) {
       // The live tables, made if missing (a campaign installed while running), and mapped.
-      if (Generation* period =
+      if (const auto period =
               campaign.period_generation(campaign.period_of(now_ms), base_seq, true)) {
         period->fault_in();
-        internal::clear_hazard(internal::kSlotGeneration);
       }
       if (request_ids) {
-        if (Generation* day = campaign.request_generation(utc_day(now_ms), base_seq, true)) {
+        if (const auto day = campaign.request_generation(utc_day(now_ms), base_seq, true)) {
           day->fault_in();
-          internal::clear_hazard(internal::kSlotRequestGen);
         }
       }
     }
@@ -342,188 +380,254 @@ bool BallotKeys::same_ballot(const Ballot& ballot) const {
          same(ballot_.request_id, ballot.request_id);
 }
 
+// What one attempt of decide() has worked out so far, step by step.
+struct Engine::Attempt {
+  Attempt(const Ballot& judged, int attempt) : ballot(judged), number(attempt) {}
+
+  const Ballot& ballot;
+  const int number;                   // 0 for the first attempt
+  CampaignState* state = nullptr;     // the ballot's campaign version
+  const BallotKeys* known = nullptr;  // prefetch()'s work, when it was for this ballot
+  std::int64_t now_ms = 0;            // the ballot's server time
+  std::uint64_t base_seq = 0;         // as_of_seq() when the attempt began
+  Key128 request = {};                // the request id's key, when there is one
+  std::uint32_t candidate = 0;
+  Key128 fingerprint = {};                     // the voter's, in this campaign: the quota key
+  Key128 dedupe = {};                          // voter and candidate
+  bool counter_mode = false;                   // max_votes_per_candidate > 1
+  bool open = false;                           // the window is open at now_ms
+  internal::Protected<Generation> generation;  // the period's tables, until the claim holds them
+  std::int64_t period = 0;
+  Claim claim;  // undoes what it holds if the attempt ends unused
+};
+
 Decision Engine::decide(const Ballot& ballot, FieldCheck fields, const BallotKeys* keys) {
   if (fields == FieldCheck::run) {
     if (auto error = check_ballot(ballot)) return reject(VoteStatus::invalid, *error);
   }
   // Judging again happens when a campaign version or a UTC day changes under the ballot;
   // twice in a row is already rare, so a bound only guards against a clock that steps back.
-  for (int attempt = 0;; ++attempt) {
-    if (attempt == kMaxAttempts) return reject(VoteStatus::overloaded);
-    CampaignState* state = find_state(ballot.campaign);
-    if (state == nullptr) return reject(VoteStatus::unknown_campaign);
-    // prefetch() worked out the keys, and loaded the request-id slots, for this state. (A
-    // state lives as long as the engine, in retired maps, so its address is never reused.)
-    const BallotKeys* known =
-        keys != nullptr && keys->state_ == state && keys->same_ballot(ballot) ? keys : nullptr;
-    // A second attempt reads the clock: the first was judged on a version or a day since gone.
-    const std::int64_t now_ms = known != nullptr && attempt == 0 ? known->now_ms_ : clock_.now_ms();
-    const std::uint64_t base_seq = as_of_seq();
-
-    // A known request_id answers before anything else about the ballot.
-    Key128 request = {};
-    if (!ballot.request_id.empty()) {
-      const std::int64_t today = utc_day(now_ms);
-      if (known != nullptr) {
-        request = known->request_;
-      } else {
-        request = request_key(ballot.request_id);
-        prefetch_request_days(*state, request, today, base_seq);  // misses overlap
-      }
-      for (std::int64_t day = today; day > today - CampaignState::kRequestDays; --day) {
-        Generation* generation = state->request_generation(day, base_seq, false);
-        if (generation == nullptr) continue;
-        const std::optional<std::uint64_t> value = generation->keys.find(request);
-        if (value && *value != kReleased) {
-          Decision decision = duplicate_of(*value, *generation);
-          internal::clear_hazard(internal::kSlotRequestGen);
-          decision.server_ms = now_ms;
-          return decision;
-        }
-        internal::clear_hazard(internal::kSlotRequestGen);
-      }
-    }
-
-    const std::optional<std::uint32_t> candidate =
-        known != nullptr ? known->candidate_ : state->candidate_index(ballot.candidate);
-    if (!candidate) return reject(VoteStatus::unknown_candidate);
-    const Rules& rules = state->rules();
-    const bool counter_mode = rules.max_votes_per_candidate > 1;
-    const Key128 fingerprint =
-        known != nullptr ? known->fingerprint_ : voter_fingerprint(state->id(), ballot.voter);
-    const Key128 dedupe = known != nullptr ? known->dedupe_ : dedupe_key(fingerprint, *candidate);
-    // A counted ballot is a duplicate even after the window closed.
-    const bool open = state->is_open_at(now_ms);
-    Generation* generation = state->period_generation(state->period_of(now_ms), base_seq, open);
-    if (generation == nullptr) {
-      // A replaced state has given up its tables: judge on the new one.
-      if (state->replaced.load(std::memory_order_seq_cst)) {
-        wait_for_install(*state, ballot.campaign);
-        continue;
-      }
-      return reject(VoteStatus::closed);
-    }
-    if (generation->id != state->period_of(now_ms) && attempt == 0) {
-      // A newer period began after this ballot's time was read (another thread, or the
-      // batch's next line, read the clock later and made its tables): judge it again at a
-      // fresh time, so that its server time falls in the period it counts in (verify checks).
-      // SystemClock never reads earlier than a time another thread acted on; a clock that
-      // does is not asked again, and the ballot counts in the newest period.
-      internal::clear_hazard(internal::kSlotGeneration);
-      continue;
-    }
-    const std::int64_t period = generation->id;
-    // The dedupe and quota slots are two independent cache misses: start both now.
-    generation->keys.prefetch(dedupe);
-    generation->quota->prefetch(fingerprint);
-    if (!counter_mode) {
-      const std::optional<std::uint64_t> value = generation->keys.find(dedupe);
-      if (value && *value != kReleased) {
-        Decision decision = duplicate_of(*value, *generation);
-        internal::clear_hazard(internal::kSlotGeneration);
-        decision.server_ms = now_ms;
-        decision.period = period;
-        return decision;
-      }
-    }
-    if (!open) {
-      internal::clear_hazard(internal::kSlotGeneration);
-      return reject(VoteStatus::closed);
-    }
-
-    // Claims. The generation is protected, so counting the claim before clearing the hazard
-    // keeps it alive for commit() or release(). From here on `claim` undoes what it holds
-    // when it goes out of scope unused.
-    Claim claim;
-    claim.state_ = state;
-    claim.dedupe_key_ = dedupe;
-    claim.quota_key_ = fingerprint;
-    claim.candidate_index_ = *candidate;
-    claim.server_ms_ = now_ms;
-    claim.period_ = period;
-    // Relaxed: the hazard keeps the generation alive until the clear below, whose release
-    // publishes this increment to the reclaimer (see CampaignState::reclaim).
-    generation->claims.fetch_add(1, std::memory_order_relaxed);
-    claim.generation_ = generation;
-    internal::clear_hazard(internal::kSlotGeneration);
-
-    if (!ballot.request_id.empty()) {
-      Generation* requests = state->request_generation(utc_day(now_ms), base_seq, true);
-      if (requests == nullptr) continue;  // a newer UTC day began: judge again
-      const TableUpdate update = requests->keys.update(request, claim_step);
-      if (!update.changed) {
-        Decision decision = duplicate_of(*update.before, *requests);
-        internal::clear_hazard(internal::kSlotRequestGen);
-        decision.server_ms = now_ms;
-        return decision;
-      }
-      requests->claims.fetch_add(1, std::memory_order_relaxed);  // as above
-      claim.request_generation_ = requests;
-      claim.request_key_ = request;
-      internal::clear_hazard(internal::kSlotRequestGen);
-    }
-
-    bool new_candidate = false;
-    if (!counter_mode) {
-      const TableUpdate update = generation->keys.update(dedupe, claim_step);
-      if (!update.changed) {  // counted or in flight since our lookup
-        Decision decision = duplicate_of(*update.before, *generation);
-        decision.server_ms = now_ms;
-        decision.period = period;
-        return decision;
-      }
-      new_candidate = true;
-    } else {
-      const std::uint64_t limit = rules.max_votes_per_candidate;
-      const TableUpdate update = generation->keys.update(
-          dedupe, [limit](std::optional<std::uint64_t> count) -> std::optional<std::uint64_t> {
-            const std::uint64_t votes = count.value_or(0);
-            if (votes >= limit) return std::nullopt;
-            return votes + 1;
-          });
-      if (!update.changed) return reject(VoteStatus::quota_exceeded);
-      new_candidate = update.before.value_or(0) == 0;
-    }
-    if (new_candidate) {
-      const std::uint64_t limit = rules.max_candidates;
-      const TableUpdate update = generation->quota->update(
-          fingerprint, [limit](std::optional<std::uint64_t> count) -> std::optional<std::uint64_t> {
-            const std::uint64_t distinct = count.value_or(0);
-            if (distinct >= limit) return std::nullopt;
-            return distinct + 1;
-          });
-      if (!update.changed) {
-        release_dedupe(rules, *generation, dedupe);  // the quota slot was not taken
-        return reject(VoteStatus::quota_exceeded);
-      }
-    }
-    claim.holds_keys_ = true;
-
-    // Dekker with install_campaign(): see CampaignState::has_claims.
-    if (!state->has_claims.load(std::memory_order_relaxed)) {
-      state->has_claims.store(true, std::memory_order_seq_cst);
-    }
-    if (state->replaced.load(std::memory_order_seq_cst)) {
-      wait_for_install(*state, ballot.campaign);
-      continue;  // claim releases itself
-    }
-
-    FraudFlags flags = 0;
-    if (options_.fraud != nullptr) {
-      const Observation observation = options_.fraud->observe(
-          ballot, *candidate, now_ms, period, known != nullptr ? &known->fraud_ : nullptr);
-      if (observation.reject) return reject(VoteStatus::rate_limited);  // claim releases itself
-      flags = observation.flags;
-    }
-
-    Decision decision;
-    decision.status = VoteStatus::accepted;
-    decision.flags = flags;
-    decision.server_ms = now_ms;
-    decision.period = period;
-    decision.claim = std::move(claim);
-    return decision;
+  for (int number = 0; number < kMaxAttempts; ++number) {
+    Attempt at(ballot, number);
+    Decision answer;
+    Next next = begin_attempt(at, keys, answer);
+    if (next == Next::go_on) next = answer_known_request_id(at, answer);
+    if (next == Next::go_on) next = find_keys(at, answer);
+    if (next == Next::go_on) next = enter_generation(at, answer);
+    if (next == Next::go_on) next = answer_counted_duplicate(at, answer);
+    if (next == Next::go_on) next = claim_keys(at, answer);
+    if (next == Next::go_on) next = check_not_replaced(at);
+    if (next == Next::go_on) next = accept(at, answer);
+    if (next == Next::answered) return answer;
   }
+  return reject(VoteStatus::overloaded);
+}
+
+// The ballot's campaign version, its time, and prefetch()'s work if it was for this ballot.
+Engine::Next Engine::begin_attempt(Attempt& at, const BallotKeys* keys, Decision& answer) const {
+  at.state = find_state(at.ballot.campaign);
+  if (at.state == nullptr) {
+    answer = reject(VoteStatus::unknown_campaign);
+    return Next::answered;
+  }
+  // prefetch() worked out the keys, and loaded the request-id slots, for this state. (A state
+  // lives as long as the engine, in retired maps, so its address is never reused.)
+  if (keys != nullptr && keys->state_ == at.state && keys->same_ballot(at.ballot)) at.known = keys;
+  // A second attempt reads the clock: the first was judged on a version or a day since gone.
+  at.now_ms = at.known != nullptr && at.number == 0 ? at.known->now_ms_ : clock_.now_ms();
+  at.base_seq = as_of_seq();
+  return Next::go_on;
+}
+
+// A known request_id answers before anything else about the ballot.
+Engine::Next Engine::answer_known_request_id(Attempt& at, Decision& answer) const {
+  if (at.ballot.request_id.empty()) return Next::go_on;
+  const std::int64_t today = utc_day(at.now_ms);
+  if (at.known != nullptr) {
+    at.request = at.known->request_;
+  } else {
+    at.request = request_key(at.ballot.request_id);
+    prefetch_request_days(*at.state, at.request, today, at.base_seq);  // misses overlap
+  }
+  for (std::int64_t day = today; day > today - CampaignState::kRequestDays; --day) {
+    const internal::Protected<Generation> requests =
+        at.state->request_generation(day, at.base_seq, false);
+    if (!requests) continue;
+    const std::optional<std::uint64_t> value = requests->keys.find(at.request);
+    if (value && *value != kReleased) {
+      answer = duplicate_of(*value, *requests);
+      answer.server_ms = at.now_ms;
+      return Next::answered;
+    }
+  }
+  return Next::go_on;
+}
+
+// The candidate's index and the voter's keys in this campaign.
+Engine::Next Engine::find_keys(Attempt& at, Decision& answer) const {
+  const std::optional<std::uint32_t> candidate =
+      at.known != nullptr ? at.known->candidate_ : at.state->candidate_index(at.ballot.candidate);
+  if (!candidate) {
+    answer = reject(VoteStatus::unknown_candidate);
+    return Next::answered;
+  }
+  at.candidate = *candidate;
+  at.counter_mode = at.state->rules().max_votes_per_candidate > 1;
+  at.fingerprint = at.known != nullptr ? at.known->fingerprint_
+                                       : voter_fingerprint(at.state->id(), at.ballot.voter);
+  at.dedupe = at.known != nullptr ? at.known->dedupe_ : dedupe_key(at.fingerprint, at.candidate);
+  return Next::go_on;
+}
+
+// The tables of the ballot's period: made if the window is open and they are not yet.
+Engine::Next Engine::enter_generation(Attempt& at, Decision& answer) const {
+  // A counted ballot is a duplicate even after the window closed.
+  at.open = at.state->is_open_at(at.now_ms);
+  const std::int64_t period = at.state->period_of(at.now_ms);
+  at.generation = at.state->period_generation(period, at.base_seq, at.open);
+  if (!at.generation) {
+    // A replaced state has given up its tables: judge on the new one.
+    if (at.state->replaced.load(std::memory_order_seq_cst)) {
+      wait_for_install(*at.state, at.ballot.campaign);
+      return Next::again;
+    }
+    answer = reject(VoteStatus::closed);
+    return Next::answered;
+  }
+  if (at.generation->id != period && at.number == 0) {
+    // A newer period began after this ballot's time was read (another thread, or the batch's
+    // next line, read the clock later and made its tables): judge it again at a fresh time, so
+    // that its server time falls in the period it counts in (verify checks). SystemClock never
+    // reads earlier than a time another thread acted on; a clock that does is not asked
+    // again, and the ballot counts in the newest period.
+    return Next::again;
+  }
+  at.period = at.generation->id;
+  // The dedupe and quota slots are two independent cache misses: start both now.
+  at.generation->keys.prefetch(at.dedupe);
+  at.generation->quota->prefetch(at.fingerprint);
+  return Next::go_on;
+}
+
+// One vote per candidate: a counted (or in-flight) one answers duplicate; then a closed
+// window answers closed.
+Engine::Next Engine::answer_counted_duplicate(Attempt& at, Decision& answer) const {
+  if (!at.counter_mode) {
+    const std::optional<std::uint64_t> value = at.generation->keys.find(at.dedupe);
+    if (value && *value != kReleased) {
+      answer = duplicate_of(*value, *at.generation);
+      answer.server_ms = at.now_ms;
+      answer.period = at.period;
+      return Next::answered;
+    }
+  }
+  if (!at.open) {
+    answer = reject(VoteStatus::closed);
+    return Next::answered;
+  }
+  return Next::go_on;
+}
+
+// Takes the ballot's keys: its period's tables, the request id, the dedupe key (or a count
+// under the candidate's limit) and, for a new candidate, a quota slot. From here on the claim
+// undoes what it holds when the attempt ends unused.
+Engine::Next Engine::claim_keys(Attempt& at, Decision& answer) const {
+  Claim& claim = at.claim;
+  claim.state_ = at.state;
+  claim.dedupe_key_ = at.dedupe;
+  claim.quota_key_ = at.fingerprint;
+  claim.candidate_index_ = at.candidate;
+  claim.server_ms_ = at.now_ms;
+  claim.period_ = at.period;
+  // Relaxed: the hazard keeps the generation alive until the reset below, whose release
+  // publishes this increment to the reclaimer (see CampaignState::reclaim).
+  at.generation->claims.fetch_add(1, std::memory_order_relaxed);
+  claim.generation_ = at.generation.get();
+  at.generation.reset();  // the claim's count keeps it alive now
+  Generation& generation = *claim.generation_;
+
+  if (!at.ballot.request_id.empty()) {
+    const internal::Protected<Generation> requests =
+        at.state->request_generation(utc_day(at.now_ms), at.base_seq, true);
+    if (!requests) return Next::again;  // a newer UTC day began: judge again
+    const TableUpdate update = requests->keys.update(at.request, claim_step);
+    if (!update.changed) {
+      answer = duplicate_of(*update.before, *requests);
+      answer.server_ms = at.now_ms;
+      return Next::answered;
+    }
+    requests->claims.fetch_add(1, std::memory_order_relaxed);  // as above
+    claim.request_generation_ = requests.get();
+    claim.request_key_ = at.request;
+  }
+
+  const Rules& rules = at.state->rules();
+  bool new_candidate = false;
+  if (!at.counter_mode) {
+    const TableUpdate update = generation.keys.update(at.dedupe, claim_step);
+    if (!update.changed) {  // counted or in flight since our lookup
+      answer = duplicate_of(*update.before, generation);
+      answer.server_ms = at.now_ms;
+      answer.period = at.period;
+      return Next::answered;
+    }
+    new_candidate = true;
+  } else {
+    const TableUpdate update =
+        generation.keys.update(at.dedupe, count_up_to(rules.max_votes_per_candidate));
+    if (!update.changed) {
+      answer = reject(VoteStatus::quota_exceeded);
+      return Next::answered;
+    }
+    new_candidate = update.before.value_or(0) == 0;
+  }
+  if (new_candidate &&
+      !generation.quota->update(at.fingerprint, count_up_to(rules.max_candidates)).changed) {
+    release_dedupe(rules, generation, at.dedupe);  // the quota slot was not taken
+    answer = reject(VoteStatus::quota_exceeded);
+    return Next::answered;
+  }
+  claim.holds_keys_ = true;
+  return Next::go_on;
+}
+
+// Dekker with install_campaign() (see CampaignState::has_claims): either the installer sees
+// this ballot's claim and refuses the new version, or this ballot sees the replacement and is
+// judged again on it.
+Engine::Next Engine::check_not_replaced(Attempt& at) const {
+  // The pre-load spares the store (a locked instruction on x86) once any ballot has claimed.
+  // It is seq_cst, not relaxed: a relaxed load of another thread's `true` would not order this
+  // thread's load of `replaced` below after the installer's store of it, and the two sides
+  // could miss each other. On x86 a seq_cst load is a plain load.
+  if (!at.state->has_claims.load(std::memory_order_seq_cst)) {
+    at.state->has_claims.store(true, std::memory_order_seq_cst);
+  }
+  if (at.state->replaced.load(std::memory_order_seq_cst)) {
+    wait_for_install(*at.state, at.ballot.campaign);
+    return Next::again;  // the claim releases itself
+  }
+  return Next::go_on;
+}
+
+// The fraud monitor's word, then the accepted decision that carries the claim.
+Engine::Next Engine::accept(Attempt& at, Decision& answer) const {
+  FraudFlags flags = 0;
+  if (options_.fraud != nullptr) {
+    const Observation observation =
+        options_.fraud->observe(at.ballot, at.candidate, at.now_ms, at.period,
+                                at.known != nullptr ? &at.known->fraud_ : nullptr);
+    if (observation.reject) {
+      answer = reject(VoteStatus::rate_limited);  // the claim releases itself
+      return Next::answered;
+    }
+    flags = observation.flags;
+  }
+  answer.status = VoteStatus::accepted;
+  answer.flags = flags;
+  answer.server_ms = at.now_ms;
+  answer.period = at.period;
+  answer.claim = std::move(at.claim);
+  return Next::answered;
 }
 
 void Engine::prefetch(const Ballot& ballot, BallotKeys& keys) const {
@@ -545,11 +649,10 @@ void Engine::prefetch(const Ballot& ballot, BallotKeys& keys) const {
   keys.fingerprint_ = voter_fingerprint(state->id(), ballot.voter);
   keys.dedupe_ = dedupe_key(keys.fingerprint_, *keys.candidate_);
   if (options_.fraud != nullptr) keys.fraud_ = options_.fraud->prefetch(ballot, *keys.candidate_);
-  Generation* generation = state->period_generation(state->period_of(now_ms), base_seq, false);
-  if (generation == nullptr) return;
+  const auto generation = state->period_generation(state->period_of(now_ms), base_seq, false);
+  if (!generation) return;
   generation->keys.prefetch(keys.dedupe_);
   generation->quota->prefetch(keys.fingerprint_);
-  internal::clear_hazard(internal::kSlotGeneration);
 }
 
 void Engine::prefetch_commit(const Claim& claim) {
@@ -565,20 +668,11 @@ void Engine::commit(Claim claim, std::uint64_t seq, FraudFlags flags) {
   CampaignState* state = claim.state_;
   if (state == nullptr) return;
   last_commit_seq_ = seq;
-  auto record_seq = [seq](Generation& generation, Key128 key) {
-    // seq > base_seq: every claim in a generation was made after the generation's base was
-    // read, and seqs are given in commit order after the claim.
-    const std::uint64_t offset = std::min(seq - generation.base_seq, kMaxSeqOffset);
-    generation.keys.update(
-        key, [offset](std::optional<std::uint64_t> value) -> std::optional<std::uint64_t> {
-          if (value && *value == kPending) return offset;
-          return std::nullopt;
-        });
-  };
-  if (state->rules().max_votes_per_candidate == 1)
-    record_seq(*claim.generation_, claim.dedupe_key_);
+  if (state->rules().max_votes_per_candidate == 1) {
+    record_committed_seq(*claim.generation_, claim.dedupe_key_, seq);
+  }
   if (claim.request_generation_ != nullptr) {
-    record_seq(*claim.request_generation_, claim.request_key_);
+    record_committed_seq(*claim.request_generation_, claim.request_key_, seq);
     claim.request_generation_->claims.fetch_sub(1, std::memory_order_release);
     claim.request_generation_ = nullptr;
   }
@@ -625,50 +719,23 @@ Status Engine::replay_vote(const Ballot& ballot, std::int64_t server_ms, std::in
                          std::string(candidate_id) + "\"");
   }
   // Only the current period needs its keys: older periods can no longer be voted in.
-  Generation* generation = period < state->period_of(clock_.now_ms())
-                               ? nullptr
-                               : state->period_generation(period, seq - 1, true);
-  if (generation != nullptr && generation->id != period) {
-    internal::clear_hazard(internal::kSlotGeneration);  // out of order: tallies only
-  } else if (generation != nullptr) {
+  const auto generation = period < state->period_of(clock_.now_ms())
+                              ? internal::Protected<Generation>()
+                              : state->period_generation(period, seq - 1, true);
+  if (generation && generation->id == period) {  // else out of order: tallies only
     const Key128 fingerprint = voter_fingerprint(state->id(), voter);
     const Key128 dedupe = dedupe_key(fingerprint, *candidate);
-    bool new_candidate = false;
-    if (state->rules().max_votes_per_candidate == 1) {
-      const std::uint64_t offset = std::min(seq - generation->base_seq, kMaxSeqOffset);
-      new_candidate =
-          generation->keys
-              .update(dedupe,
-                      [offset](std::optional<std::uint64_t> value) -> std::optional<std::uint64_t> {
-                        if (value && is_committed(*value)) return std::nullopt;
-                        return offset;
-                      })
-              .changed;
-    } else {
-      const TableUpdate update = generation->keys.update(
-          dedupe, [](std::optional<std::uint64_t> count) -> std::optional<std::uint64_t> {
-            return count.value_or(0) + 1;
-          });
-      new_candidate = update.before.value_or(0) == 0;
-    }
-    if (new_candidate) {
-      generation->quota->update(
-          fingerprint, [](std::optional<std::uint64_t> count) -> std::optional<std::uint64_t> {
-            return count.value_or(0) + 1;
-          });
-    }
-    internal::clear_hazard(internal::kSlotGeneration);
+    const bool new_candidate =
+        state->rules().max_votes_per_candidate == 1
+            ? record_replayed_seq(*generation, dedupe, seq)
+            : generation->keys.update(dedupe, count_up_to(kNoLimit)).before.value_or(0) == 0;
+    if (new_candidate) generation->quota->update(fingerprint, count_up_to(kNoLimit));
   }
-  if (!request_id.empty() && utc_day(server_ms) > utc_day(clock_.now_ms()) - 3) {
-    if (Generation* requests = state->request_generation(utc_day(server_ms), seq - 1, true)) {
-      const std::uint64_t offset = std::min(seq - requests->base_seq, kMaxSeqOffset);
-      requests->keys.update(
-          request_key(request_id),
-          [offset](std::optional<std::uint64_t> value) -> std::optional<std::uint64_t> {
-            if (value && is_committed(*value)) return std::nullopt;
-            return offset;
-          });
-      internal::clear_hazard(internal::kSlotRequestGen);
+  // Request ids of the days that still answer duplicate.
+  if (!request_id.empty() &&
+      utc_day(server_ms) > utc_day(clock_.now_ms()) - CampaignState::kRequestDays) {
+    if (const auto requests = state->request_generation(utc_day(server_ms), seq - 1, true)) {
+      record_replayed_seq(*requests, request_key(request_id), seq);
     }
   }
   state->has_claims.store(true, std::memory_order_seq_cst);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace tally::engine::internal {
 
@@ -88,6 +89,55 @@ void heavy_barrier();
 // observes the cleared slot frees the object (pairs with the seq_cst scan).
 inline void clear_hazard(HazardSlot slot) {
   this_thread_record().slots[slot].store(nullptr, std::memory_order_release);
+}
+
+// A pointer that protect() published in one of this thread's slots, cleared when the guard
+// goes or at reset(): every exit of a reader gives its slot back without a hand-written
+// clear_hazard(). One guard per slot at a time: a slot holds one pointer, so a guard is reset
+// (or gone) before its slot protects another. Movable, not copyable.
+template <typename T>
+class Protected {
+ public:
+  Protected() = default;
+  Protected(T* object, HazardSlot slot) : object_(object), slot_(slot) {}
+  Protected(Protected&& other) noexcept
+      : object_(std::exchange(other.object_, nullptr)), slot_(other.slot_) {}
+  Protected& operator=(Protected&& other) noexcept {
+    if (this != &other) {
+      reset();
+      object_ = std::exchange(other.object_, nullptr);
+      slot_ = other.slot_;
+    }
+    return *this;
+  }
+  Protected(const Protected&) = delete;
+  Protected& operator=(const Protected&) = delete;
+  ~Protected() { reset(); }
+
+  T* get() const { return object_; }
+  T* operator->() const { return object_; }
+  T& operator*() const { return *object_; }
+  explicit operator bool() const { return object_ != nullptr; }
+
+  // Gives the slot back now; the pointer must not be used after it.
+  void reset() {
+    if (object_ != nullptr) {
+      clear_hazard(slot_);
+      object_ = nullptr;
+    }
+  }
+
+ private:
+  T* object_ = nullptr;
+  HazardSlot slot_ = kSlotTableArray;
+};
+
+// protect() into a guard.
+template <typename T>
+Protected<T> protect_guarded(std::atomic<T*>& source, HazardSlot slot) {
+  T* object = protect(source, slot);
+  // A null source left null in the slot: nothing to give back.
+  return Protected<T>(object, slot);
 }
 
 // True when some thread's slot holds `object`. REQUIRES: `object` already unlinked with a

@@ -230,10 +230,6 @@ class Engine {
   // prefetches the next one before deciding this one, so that the misses overlap the work.
   // Fills in `keys` for decide(). Safe for concurrent use.
   void prefetch(const Ballot& ballot, BallotKeys& keys) const;
-  void prefetch(const Ballot& ballot) const {
-    BallotKeys keys;
-    prefetch(ballot, keys);
-  }
 
   // The ballot behind `claim` is durable as `seq` with `flags`: records its seq for later
   // duplicates and counts it. REQUIRES: commit thread; seq above every earlier commit.
@@ -286,6 +282,20 @@ class Engine {
   const Clock& clock() const { return clock_; }
 
  private:
+  // decide()'s steps, in order (engine.cc). Each goes on to the next, has the ballot judged
+  // again from the start (a campaign version or a period changed under it), or gives the
+  // answer in `answer`.
+  struct Attempt;
+  enum class Next : std::uint8_t { go_on, again, answered };
+  Next begin_attempt(Attempt& at, const BallotKeys* keys, Decision& answer) const;
+  Next answer_known_request_id(Attempt& at, Decision& answer) const;
+  Next find_keys(Attempt& at, Decision& answer) const;
+  Next enter_generation(Attempt& at, Decision& answer) const;
+  Next answer_counted_duplicate(Attempt& at, Decision& answer) const;
+  Next claim_keys(Attempt& at, Decision& answer) const;
+  Next check_not_replaced(Attempt& at) const;
+  Next accept(Attempt& at, Decision& answer) const;
+
   struct CampaignMap;
   const CampaignMap* load_map() const;
   internal::CampaignState* find_state(std::string_view id) const;

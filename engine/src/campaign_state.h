@@ -153,6 +153,9 @@ class CampaignState {
   // an install that would replace this state marks replaced and then checks has_claims. Both
   // sides store and then load with seq_cst, so at least one sees the other (Dekker): either the
   // install sees a claim and refuses, or the vote sees `replaced` and retries on the new state.
+  // A vote that finds has_claims already true (a seq_cst load of another vote's seq_cst store)
+  // skips its store: that load, in the single total order before its load of `replaced`, plays
+  // the store's part (Engine::check_not_replaced).
   std::atomic<bool> has_claims{false};
   std::atomic<bool> replaced{false};
 

@@ -185,7 +185,7 @@ class Handler {
     } else if (parsed.message().empty()) {
       fail("parse_campaign: an error without a message");
     }
-    auto to_put = ingest::internal::campaign_to_put(world_.engine, body, path_id);
+    auto to_put = ingest::internal::campaign_to_put(body, path_id);
     if (auto* answer = std::get_if<Answer>(&to_put)) return std::move(*answer);
     engine::Campaign next = std::get<engine::Campaign>(std::move(to_put));
     next.expected_voters = std::min(next.expected_voters, kMaxInstalledExpectedVoters);
@@ -193,9 +193,9 @@ class Handler {
       void committed(const engine::CommitOutcome& outcome) override { heard = outcome; }
       std::optional<engine::CommitOutcome> heard;
     } waiter;
-    if (log_.submit_campaign(next, waiter) != engine::SubmitResult::queued || !waiter.heard) {
-      fail("submit_campaign: the memory log did not commit at once");
-    }
+    const engine::CampaignPut put = engine::put_campaign(world_.engine, log_, next, waiter);
+    if (auto answer = ingest::internal::campaign_put_now(put, next.id)) return std::move(*answer);
+    if (!waiter.heard) fail("submit_campaign: the memory log did not commit at once");
     return ingest::internal::campaign_put_answer(*waiter.heard);
   }
 

@@ -62,37 +62,36 @@ Result<std::string> read_file(const std::string& path) {
 // Installs `campaign` as a new version unless it is the one in force; waits for the commit.
 Status install_campaign(engine::EventLog& log, engine::Engine& engine,
                         const engine::Campaign& campaign, std::string_view source) {
-  const engine::PutOutcome outcome = engine.check_campaign(campaign);
-  if (outcome == engine::PutOutcome::unchanged) {
-    spdlog::info("campaign unchanged id={} source={}", campaign.id, source);
-    return {};
-  }
-  if (outcome == engine::PutOutcome::conflict) {
-    return Status::error(std::string(source) + ": campaign " + campaign.id +
-                         " has votes: its candidates and rules cannot change");
-  }
   struct Waiter final : engine::CommitWaiter {
     void committed(const engine::CommitOutcome& outcome) override { heard.set_value(outcome); }
     std::promise<engine::CommitOutcome> heard;
   } waiter;
-  if (log.submit_campaign(campaign, waiter) != engine::SubmitResult::queued) {
-    return Status::error(std::string(source) + ": storage did not take the campaign");
+  const engine::CampaignPut put = engine::put_campaign(engine, log, campaign, waiter);
+  engine::PutOutcome outcome = put.checked;
+  std::uint64_t seq = 0;
+  if (outcome == engine::PutOutcome::created || outcome == engine::PutOutcome::updated) {
+    if (put.submitted != engine::SubmitResult::queued) {
+      return Status::error(std::string(source) + ": storage did not take the campaign");
+    }
+    const engine::CommitOutcome result = waiter.heard.get_future().get();
+    if (result.status != engine::VoteStatus::accepted) {
+      return Status::error(std::string(source) + ": storage failed to commit the campaign");
+    }
+    outcome = result.campaign_outcome;  // the writer's word is final
+    seq = result.seq;
   }
-  const engine::CommitOutcome result = waiter.heard.get_future().get();
-  if (result.status != engine::VoteStatus::accepted) {
-    return Status::error(std::string(source) + ": storage failed to commit the campaign");
+  switch (outcome) {
+    case engine::PutOutcome::conflict:
+      return Status::error(std::string(source) + ": " + campaign.id + ": " +
+                           std::string(engine::kCampaignConflict));
+    case engine::PutOutcome::unchanged:
+      spdlog::info("campaign unchanged id={} source={}", campaign.id, source);
+      return {};
+    case engine::PutOutcome::created:
+    case engine::PutOutcome::updated: break;
   }
-  if (result.campaign_outcome == engine::PutOutcome::conflict) {
-    return Status::error(std::string(source) + ": campaign " + campaign.id +
-                         " has votes: its candidates and rules cannot change");
-  }
-  if (result.campaign_outcome == engine::PutOutcome::unchanged) {
-    spdlog::info("campaign unchanged id={} source={}", campaign.id, source);
-    return {};
-  }
-  spdlog::info("campaign installed id={} seq={} version={} source={}", campaign.id, result.seq,
-               result.campaign_outcome == engine::PutOutcome::created ? "created" : "updated",
-               source);
+  spdlog::info("campaign installed id={} seq={} version={} source={}", campaign.id, seq,
+               outcome == engine::PutOutcome::created ? "created" : "updated", source);
   return {};
 }
 

@@ -766,20 +766,25 @@ std::optional<TallySnapshot> Engine::tally(std::string_view campaign_id) const {
         candidates[i].id, candidates[i].name, counts->votes[i], counts->suspect[i], 0, {}});
     std::copy_n(counts->suspect_by_reason.begin() + i * kFraudReasonCount, kFraudReasonCount,
                 tally.suspect_by_reason.begin());
-    snapshot.total += counts->votes[i];
-    snapshot.suspect += counts->suspect[i];
   }
-  std::sort(snapshot.candidates.begin(), snapshot.candidates.end(),
+  rank(snapshot);
+  return snapshot;
+}
+
+void rank(TallySnapshot& tally) {
+  std::sort(tally.candidates.begin(), tally.candidates.end(),
             [](const CandidateTally& a, const CandidateTally& b) {
               return a.votes != b.votes ? a.votes > b.votes : a.id < b.id;
             });
-  // Competition ranking: equal votes share a rank, the next rank skips (1, 2, 2, 4).
-  for (std::size_t i = 0; i < snapshot.candidates.size(); ++i) {
-    const bool tied = i > 0 && snapshot.candidates[i].votes == snapshot.candidates[i - 1].votes;
-    snapshot.candidates[i].rank =
-        tied ? snapshot.candidates[i - 1].rank : static_cast<std::uint32_t>(i + 1);
+  tally.total = 0;
+  tally.suspect = 0;
+  for (std::size_t i = 0; i < tally.candidates.size(); ++i) {
+    CandidateTally& candidate = tally.candidates[i];
+    const bool tied = i > 0 && candidate.votes == tally.candidates[i - 1].votes;
+    candidate.rank = tied ? tally.candidates[i - 1].rank : static_cast<std::uint32_t>(i + 1);
+    tally.total += candidate.votes;
+    tally.suspect += candidate.suspect;
   }
-  return snapshot;
 }
 
 std::string tally_to_json(const TallySnapshot& tally) {

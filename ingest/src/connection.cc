@@ -367,15 +367,15 @@ void Connection::decide_votes(Exchange& exchange) {
 }
 
 void Connection::start_campaign_put(Exchange& exchange) {
-  auto campaign =
-      campaign_to_put(server_.backends.engine, exchange.request.body, exchange.route.campaign_id);
+  auto campaign = campaign_to_put(exchange.request.body, exchange.route.campaign_id);
   if (auto* answer = std::get_if<Answer>(&campaign)) return finish(exchange, std::move(*answer));
   exchange.hold = shared_from_this();
-  const auto submitted =
-      server_.backends.log.submit_campaign(std::get<engine::Campaign>(campaign), exchange);
-  if (submitted != engine::SubmitResult::queued) {
+  const engine::CampaignPut put =
+      engine::put_campaign(server_.backends.engine, server_.backends.log,
+                           std::get<engine::Campaign>(campaign), exchange);
+  if (auto answer = campaign_put_now(put, exchange.route.campaign_id)) {
     exchange.hold.reset();
-    return finish(exchange, campaign_put_refused(submitted));
+    return finish(exchange, std::move(*answer));
   }
 }
 

@@ -12,10 +12,6 @@ namespace {
 
 using engine::VoteStatus;
 
-// Why a PUT was refused with 409.
-constexpr std::string_view kConflictError =
-    "campaign has votes: its candidates and rules cannot change";
-
 // A campaign's definition plus its state at the server's time.
 std::string campaign_json(const engine::Engine& engine, const engine::Campaign& campaign) {
   return engine::campaign_to_json(campaign, campaign.state_at(engine.clock().now_ms()));
@@ -138,32 +134,42 @@ Answer answer_now(const Backends& backends, const Request& request, const Route&
   return error_answer(HttpError::not_found, "no such resource");
 }
 
-std::variant<engine::Campaign, Answer> campaign_to_put(const engine::Engine& engine,
-                                                       std::string_view body,
+std::variant<engine::Campaign, Answer> campaign_to_put(std::string_view body,
                                                        std::string_view path_id) {
   auto parsed = engine::parse_campaign(body);
   if (!parsed.ok()) return error_answer(VoteStatus::invalid, parsed.message());
   if (parsed->id != path_id) {
     return error_answer(VoteStatus::invalid, "id: must match the id in the path");
   }
-  switch (engine.check_campaign(*parsed)) {
-    case engine::PutOutcome::conflict: return error_answer(HttpError::conflict, kConflictError);
+  return std::move(parsed).value();
+}
+
+std::optional<Answer> campaign_put_now(const engine::CampaignPut& put, std::string_view id) {
+  switch (put.checked) {
+    case engine::PutOutcome::conflict:
+      return error_answer(HttpError::conflict, engine::kCampaignConflict);
     case engine::PutOutcome::unchanged: {
       std::string answer = R"({"status":"unchanged","campaign":)";
-      append_json_string(answer, parsed->id);
+      append_json_string(answer, id);
       answer += '}';
       return json_answer(std::move(answer));
     }
     case engine::PutOutcome::created:
     case engine::PutOutcome::updated: break;
   }
-  return std::move(parsed).value();
+  switch (put.submitted) {
+    case engine::SubmitResult::queued: return std::nullopt;
+    case engine::SubmitResult::overloaded: return error_answer(VoteStatus::overloaded, {});
+    case engine::SubmitResult::unavailable: break;
+  }
+  return error_answer(VoteStatus::unavailable, {});
 }
 
 Answer campaign_put_answer(const engine::CommitOutcome& committed) {
   if (committed.status != VoteStatus::accepted) return error_answer(committed.status, {});
   switch (committed.campaign_outcome) {
-    case engine::PutOutcome::conflict: return error_answer(HttpError::conflict, kConflictError);
+    case engine::PutOutcome::conflict:
+      return error_answer(HttpError::conflict, engine::kCampaignConflict);
     case engine::PutOutcome::unchanged: return json_answer(R"({"status":"unchanged"})");
     case engine::PutOutcome::created:
     case engine::PutOutcome::updated: break;
@@ -173,12 +179,6 @@ Answer campaign_put_answer(const engine::CommitOutcome& committed) {
   body += std::to_string(committed.seq);
   body += '}';
   return json_answer(std::move(body), created ? 201 : 200);
-}
-
-Answer campaign_put_refused(engine::SubmitResult refusal) {
-  return error_answer(refusal == engine::SubmitResult::overloaded ? VoteStatus::overloaded
-                                                                  : VoteStatus::unavailable,
-                      {});
 }
 
 }  // namespace tally::ingest::internal

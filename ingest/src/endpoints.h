@@ -51,15 +51,15 @@ std::size_t body_limit(const Limits& limits, Endpoint endpoint);
 // caller was admitted (auth_refusal()).
 Answer answer_now(const Backends& backends, const Request& request, const Route& route);
 
-// PUT /v1/campaigns/{id}, before the log: the campaign to submit, or the answer that ends the
-// request now (not a campaign, an id unlike the path's, a change the campaign's votes forbid,
-// or no change at all).
-std::variant<engine::Campaign, Answer> campaign_to_put(const engine::Engine& engine,
-                                                       std::string_view body,
+// PUT /v1/campaigns/{id}: the campaign its body defines, or the answer that refuses it (not a
+// campaign, or an id unlike the path's).
+std::variant<engine::Campaign, Answer> campaign_to_put(std::string_view body,
                                                        std::string_view path_id);
-// PUT /v1/campaigns/{id}, after the log: the writer's decision is final (it alone installs).
+// Once engine::put_campaign() ran: the answer when it submitted nothing (no change, or a
+// change the campaign's votes forbid) or the log did not take it (a full queue, storage down);
+// nullopt when the writer's word is awaited.
+std::optional<Answer> campaign_put_now(const engine::CampaignPut& put, std::string_view id);
+// After the log: the writer's decision is final (it alone installs).
 Answer campaign_put_answer(const engine::CommitOutcome& committed);
-// A PUT the log did not take (a full queue, or storage down).
-Answer campaign_put_refused(engine::SubmitResult refusal);
 
 }  // namespace tally::ingest::internal

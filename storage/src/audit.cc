@@ -24,24 +24,6 @@ namespace {
 
 std::string at_seq(std::uint64_t seq) { return "seq " + std::to_string(seq) + ": "; }
 
-// Sorts by votes desc, then id, and assigns competition ranks (1, 2, 2, 4).
-void rank(engine::TallySnapshot& tally) {
-  std::sort(tally.candidates.begin(), tally.candidates.end(),
-            [](const engine::CandidateTally& a, const engine::CandidateTally& b) {
-              return a.votes != b.votes ? a.votes > b.votes : a.id < b.id;
-            });
-  tally.total = 0;
-  tally.suspect = 0;
-  for (std::size_t i = 0; i < tally.candidates.size(); ++i) {
-    auto& c = tally.candidates[i];
-    c.rank = (i > 0 && c.votes == tally.candidates[i - 1].votes)
-                 ? tally.candidates[i - 1].rank
-                 : static_cast<std::uint32_t>(i + 1);
-    tally.total += c.votes;
-    tally.suspect += c.suspect;
-  }
-}
-
 // Counts votes per candidate of one or more campaigns, names from their latest versions.
 class Counter {
  public:

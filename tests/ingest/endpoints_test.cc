@@ -124,19 +124,48 @@ TEST_F(EndpointsTest, WhatWasNotSetUpAnswers501AndUnknownPaths404) {
 
 TEST_F(EndpointsTest, ACampaignPutIsCheckedBeforeTheLog) {
   const std::string same = engine::campaign_to_json(make_campaign());
-  auto unchanged = campaign_to_put(engine_, same, "ordos");
-  ASSERT_TRUE(std::holds_alternative<Answer>(unchanged));
-  EXPECT_EQ(std::get<Answer>(unchanged).body, R"({"status":"unchanged","campaign":"ordos"})");
-  auto elsewhere = campaign_to_put(engine_, same, "other");
+  auto elsewhere = campaign_to_put(same, "other");
   ASSERT_TRUE(std::holds_alternative<Answer>(elsewhere));
   EXPECT_EQ(std::get<Answer>(elsewhere).status_word, "invalid");
-  EXPECT_EQ(std::get<Answer>(campaign_to_put(engine_, "{", "ordos")).http_code, 400);
+  EXPECT_EQ(std::get<Answer>(campaign_to_put("{", "ordos")).http_code, 400);
+  auto parsed = campaign_to_put(same, "ordos");
+  ASSERT_TRUE(std::holds_alternative<engine::Campaign>(parsed));
 
+  // The version in force: nothing submitted, answered now.
+  testing::OutcomeWaiter waiter;
+  const engine::CampaignPut unchanged =
+      engine::put_campaign(engine_, *log_, std::get<engine::Campaign>(parsed), waiter);
+  EXPECT_EQ(unchanged.checked, engine::PutOutcome::unchanged);
+  EXPECT_EQ(campaign_put_now(unchanged, "ordos")->body,
+            R"({"status":"unchanged","campaign":"ordos"})");
+
+  // A new title: submitted, the writer's word awaited.
   engine::Campaign retitled = make_campaign();
   retitled.title = "renamed";
-  auto to_put = campaign_to_put(engine_, engine::campaign_to_json(retitled), "ordos");
-  ASSERT_TRUE(std::holds_alternative<engine::Campaign>(to_put));
-  EXPECT_EQ(std::get<engine::Campaign>(to_put).title, "renamed");
+  const engine::CampaignPut updated = engine::put_campaign(engine_, *log_, retitled, waiter);
+  EXPECT_EQ(updated.checked, engine::PutOutcome::updated);
+  EXPECT_EQ(updated.submitted, engine::SubmitResult::queued);
+  EXPECT_FALSE(campaign_put_now(updated, "ordos"));
+  EXPECT_EQ(campaign_put_answer(waiter.wait()).body, R"({"status":"updated","seq":2})");
+
+  // New candidates once votes were claimed: a conflict, nothing submitted.
+  engine::Ballot ballot;
+  ballot.campaign = "ordos";
+  ballot.candidate = "c01";
+  ballot.voter = "v1";
+  engine::Decision decision = engine_.decide(ballot);
+  ASSERT_EQ(decision.status, VoteStatus::accepted);
+  engine::Campaign more = retitled;
+  more.candidates.push_back({"c05", "five", "unit", "能源"});
+  const engine::CampaignPut conflict = engine::put_campaign(engine_, *log_, more, waiter);
+  EXPECT_EQ(conflict.checked, engine::PutOutcome::conflict);
+  EXPECT_EQ(campaign_put_now(conflict, "ordos")->http_code, 409);
+  engine_.release(std::move(decision.claim));
+
+  log_->stop();
+  retitled.title = "renamed again";
+  const engine::CampaignPut refused = engine::put_campaign(engine_, *log_, retitled, waiter);
+  EXPECT_EQ(campaign_put_now(refused, "ordos")->status_word, "unavailable");
 }
 
 TEST_F(EndpointsTest, TheWritersWordOnACampaignBecomesTheAnswer) {
@@ -152,8 +181,9 @@ TEST_F(EndpointsTest, TheWritersWordOnACampaignBecomesTheAnswer) {
   EXPECT_EQ(campaign_put_answer(outcome).http_code, 409);
   outcome.status = VoteStatus::unavailable;
   EXPECT_EQ(campaign_put_answer(outcome).http_code, 503);
-  EXPECT_EQ(campaign_put_refused(engine::SubmitResult::overloaded).status_word, "overloaded");
-  EXPECT_EQ(campaign_put_refused(engine::SubmitResult::unavailable).status_word, "unavailable");
+  const engine::CampaignPut overloaded{engine::PutOutcome::updated,
+                                       engine::SubmitResult::overloaded};
+  EXPECT_EQ(campaign_put_now(overloaded, "ordos")->status_word, "overloaded");
 }
 
 }  // namespace

@@ -170,6 +170,9 @@ struct TallySnapshot {
   std::uint64_t suspect = 0;
   std::vector<CandidateTally> candidates;  // sorted by votes desc, then id
 };
+// Sorts `tally`'s candidates by votes (descending), then id; gives them competition ranks
+// (equal votes share a rank, the next skips: 1, 2, 2, 4); sums total and suspect.
+void rank(TallySnapshot& tally);
 std::string tally_to_json(const TallySnapshot& tally);
 
 enum class PutOutcome : std::uint8_t { created, updated, unchanged, conflict };

@@ -87,4 +87,19 @@ class EventLog {
   ~EventLog() = default;
 };
 
+// A campaign version as every caller puts it (PUT /v1/campaigns/{id}, tallyd's campaign files):
+// nothing is submitted when it is the version in force or a change its votes forbid, and
+// `checked` says which; otherwise it is submitted, and when `submitted` is queued the waiter
+// hears the writer's word, which is final (the writer decides again before it installs).
+struct CampaignPut {
+  PutOutcome checked = PutOutcome::unchanged;
+  SubmitResult submitted = SubmitResult::unavailable;  // only when checked created or updated
+};
+CampaignPut put_campaign(const Engine& engine, EventLog& log, const Campaign& campaign,
+                         CommitWaiter& waiter);
+
+// Why a campaign version was refused (a conflict): what the answer's error says.
+inline constexpr std::string_view kCampaignConflict =
+    "campaign has votes: its candidates and rules cannot change";
+
 }  // namespace tally::engine

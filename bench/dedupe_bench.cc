@@ -36,6 +36,12 @@ std::uint64_t splitmix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// The thread that makes large tables' next arrays, as tallyd's main gives the engine one.
+tally::BackgroundThread& background() {
+  static tally::BackgroundThread thread("tally-arrays");
+  return thread;
+}
+
 Key128 key_number(std::uint64_t n) { return {splitmix(n), splitmix(n + 0x632be59bd9b4e019ULL)}; }
 
 struct KeyHash {
@@ -85,7 +91,7 @@ void BM_KeyTableInsert(benchmark::State& state) {
   const bool presized = state.range(2) != 0;
   for (auto _ : state) {
     const std::uint64_t rss_before = rss_bytes();
-    auto table = std::make_unique<KeyTable>(presized ? keys : 0);
+    auto table = std::make_unique<KeyTable>(presized ? keys : 0, nullptr, &background());
     const double seconds = run_split(keys, threads, [&](std::uint64_t begin, std::uint64_t end) {
       for (std::uint64_t i = begin; i < end; ++i) table->update(key_number(i), insert_once);
     });
@@ -103,7 +109,7 @@ void BM_KeyTableInsertPipelined(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(1));
   for (auto _ : state) {
     const std::uint64_t rss_before = rss_bytes();
-    auto table = std::make_unique<KeyTable>(keys);
+    auto table = std::make_unique<KeyTable>(keys, nullptr, &background());
     const double seconds = run_split(keys, threads, [&](std::uint64_t begin, std::uint64_t end) {
       for (std::uint64_t i = begin; i < end; ++i) {
         if (i + kPrefetchDistance < end) table->prefetch(key_number(i + kPrefetchDistance));
@@ -171,7 +177,7 @@ void BM_MutexUnorderedSetInsert(benchmark::State& state) {
 void BM_KeyTableMarginalBytes(benchmark::State& state) {
   const auto keys = static_cast<std::uint64_t>(state.range(0));
   for (auto _ : state) {
-    KeyTable table(0);
+    KeyTable table(0, nullptr, &background());
     for (std::uint64_t i = 0; i < keys; ++i) table.update(key_number(i), insert_once);
     const std::uint64_t bytes_at_n = table.bytes();
     const auto start = std::chrono::steady_clock::now();
@@ -191,7 +197,7 @@ void BM_KeyTableMarginalBytes(benchmark::State& state) {
 void BM_KeyTableDuplicateProbe(benchmark::State& state) {
   const auto keys = static_cast<std::uint64_t>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
-  KeyTable table(keys);
+  KeyTable table(keys, nullptr, &background());
   for (std::uint64_t i = 0; i < keys; ++i) table.update(key_number(i), insert_once);
   for (auto _ : state) {
     std::atomic<std::uint64_t> found{0};
@@ -237,7 +243,7 @@ void BM_KeyTableGrowthPause(benchmark::State& state) {
   constexpr std::uint64_t kBurst = 256;  // keys per thread per period
   const auto period = std::chrono::nanoseconds(1'000'000'000ULL * kBurst / 300'000);
   for (auto _ : state) {
-    auto table = std::make_unique<KeyTable>(expected);
+    auto table = std::make_unique<KeyTable>(expected, nullptr, &background());
     const std::uint64_t filled = expected * 95 / 100;
     const std::uint64_t end = expected * 120 / 100;
     run_split(filled, kThreads, [&](std::uint64_t begin, std::uint64_t stop) {

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "tally/base/background.h"
 #include "tally/base/clock.h"
 #include "tally/base/thread_name.h"
 #include "tally/base/time.h"
@@ -177,9 +178,12 @@ int run(const Options& options) {
     spdlog::warn("test clock offset_ms={}: server time is not the wall clock",
                  options.clock_offset_ms);
   }
+  // Declared before the engine, whose tables hand it work until they go.
+  BackgroundThread background("tally-arrays");
   engine::FraudMonitor fraud;
   engine::EngineOptions engine_options;
   engine_options.fraud = &fraud;
+  engine_options.background = &background;
   engine::Engine engine(clock, engine_options);
   auto opened = storage::VoteLog::open(options.storage);
   if (!opened.ok()) return fail(opened.message());

@@ -9,11 +9,11 @@ namespace tally::engine::internal {
 
 Generation::Generation(std::int64_t generation_id, std::uint64_t base, std::uint64_t expected_keys,
                        bool with_quota, std::atomic<std::uint64_t>& live,
-                       std::atomic<std::uint64_t>& growths)
+                       std::atomic<std::uint64_t>& growths, BackgroundWork* background)
     : id(generation_id),
       base_seq(base),
-      keys(expected_keys, &growths),
-      quota(with_quota ? std::make_unique<KeyTable>(expected_keys, &growths) : nullptr),
+      keys(expected_keys, &growths, background),
+      quota(with_quota ? std::make_unique<KeyTable>(expected_keys, &growths, background) : nullptr),
       live_(live) {
   live_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
 }
@@ -21,7 +21,7 @@ Generation::Generation(std::int64_t generation_id, std::uint64_t base, std::uint
 Generation::~Generation() { live_.fetch_sub(1, std::memory_order_relaxed); }
 
 CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_expected_voters,
-                             GenerationCounts& generation_counts)
+                             GenerationCounts& generation_counts, BackgroundWork* background)
     : id_(definition.id),
       rules_(definition.rules),
       candidates_(definition.candidates),
@@ -32,6 +32,7 @@ CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_e
       closes_at_ms_(definition.closes_at_ms),
       definition_(std::make_shared<const Campaign>(definition)),
       made_(generation_counts),
+      background_(background),
       votes_(definition.candidates.size(), 0),
       suspect_(definition.candidates.size(), 0),
       suspect_by_reason_(definition.candidates.size() * kFraudReasonCount, 0) {
@@ -85,7 +86,7 @@ Generation* CampaignState::make_generation(std::int64_t id, std::uint64_t base_s
   // opening (Engine::prepare_tables): then one mapped table.
   const std::uint64_t expected = definition()->expected_voters;
   return new Generation(id, base_seq, expected != 0 ? expected : default_expected_voters_,
-                        with_quota, made_.live, made_.growths);
+                        with_quota, made_.live, made_.growths, background_);
 }
 
 Protected<Generation> CampaignState::period_generation(std::int64_t period, std::uint64_t base_seq,

@@ -37,7 +37,8 @@ class Generation {
   // `live` counts the generations that exist (GenerationCounts::live); `growths` the growths
   // of their tables (GenerationCounts::growths). Both outlive the generation.
   Generation(std::int64_t id, std::uint64_t base_seq, std::uint64_t expected_keys, bool with_quota,
-             std::atomic<std::uint64_t>& live, std::atomic<std::uint64_t>& growths);
+             std::atomic<std::uint64_t>& live, std::atomic<std::uint64_t>& growths,
+             BackgroundWork* background);
   ~Generation();
   Generation(const Generation&) = delete;
   Generation& operator=(const Generation&) = delete;
@@ -89,8 +90,9 @@ class CampaignState {
   // Live request-id generations: days d-2..d, so that a request id answers for >= 48 h.
   static constexpr int kRequestDays = 3;
 
+  // `background`: where large tables' next arrays are made (null: in line); see KeyTable.
   CampaignState(const Campaign& definition, std::uint64_t default_expected_voters,
-                GenerationCounts& generation_counts);
+                GenerationCounts& generation_counts, BackgroundWork* background);
   ~CampaignState();
 
   const std::string& id() const { return id_; }
@@ -194,6 +196,7 @@ class CampaignState {
   Generation* prepared_request_day_ = nullptr;
   bool tables_given_up_ = false;  // under gen_mutex_
   GenerationCounts& made_;
+  BackgroundWork* const background_;
   std::vector<Generation*> retired_;
   std::atomic<bool> has_retired_{false};
 

@@ -281,8 +281,8 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
     replaced = it->second;
   }
   auto next_map = std::make_unique<CampaignMap>(*map);
-  auto state =
-      std::make_shared<CampaignState>(next, options_.default_expected_voters, *generation_counts_);
+  auto state = std::make_shared<CampaignState>(next, options_.default_expected_voters,
+                                               *generation_counts_, options_.background);
   state->publish(seq);
   next_map->states[next.id] = std::move(state);
   // Release pairs with load_map()'s acquire. The old map stays alive (retired_maps_) because a

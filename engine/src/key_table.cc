@@ -46,91 +46,30 @@ void map_pages(void* memory, std::uint64_t bytes) {
 
 }  // namespace
 
-namespace internal {
-
-// The background thread that makes large tables' next arrays. Mapping an array's pages is
-// most of a growth's cost on a virtual machine (an 81 MiB array took 70-130 ms here), and
-// done in line it held every thread that met the table for that long; made ahead, a growth
-// is only the move of the keys. One thread for the process: orders are rare (one per
-// doubling of a large table) and each is mostly the kernel's work.
-class ArrayMaker {
- public:
-  // Never destroyed: tables may order arrays until the process ends, and the thread only
-  // waits when idle.
-  static ArrayMaker& instance() {
-    static ArrayMaker* const maker = new ArrayMaker;
-    return *maker;
-  }
-
-  void submit(KeyTable::Order* order) {
-    {
-      std::lock_guard lock(mutex_);
-      if (!thread_started_) {
-        std::thread([this] {
-          name_this_thread("tally-arrays");
-          run();
-        }).detach();
-        thread_started_ = true;
-      }
-      orders_.push_back(order);
+// The background work's job for a large table's order. Mapping an array's pages is most of a
+// growth's cost on a virtual machine (an 81 MiB array took 70-130 ms here), and done in line it
+// held every thread that met the table for that long; made ahead, a growth is only the move of
+// the keys.
+void KeyTable::make_ordered_array(Order* order) {
+  // Acquire: if the table let go already, nobody will take the array; skip the work. The CAS
+  // decides the race with a growth that cancels an order not yet started.
+  int state = Order::kQueued;
+  if (order->owners.load(std::memory_order_acquire) > 1 &&
+      order->state.compare_exchange_strong(state, Order::kMaking, std::memory_order_acq_rel)) {
+    try {
+      auto* array = new Array(order->capacity);
+      map_pages(array->slots.get(), array->capacity * sizeof(Slot));
+      order->made.store(array, std::memory_order_relaxed);
+    } catch (const std::bad_alloc&) {
+      // Out of memory or address space: nothing is made, and the table grows in line, as it
+      // would without background work.
     }
-    wake_.notify_one();
+    // Release pairs with the growth's acquire of `state`: it publishes `made` and the array's
+    // construction.
+    order->state.store(Order::kDone, std::memory_order_release);
   }
-
-  void hold(bool hold) {
-    {
-      std::lock_guard lock(mutex_);
-      held_ = hold;
-    }
-    wake_.notify_one();
-  }
-
- private:
-  void run() {
-    for (;;) {
-      KeyTable::Order* order = nullptr;
-      {
-        std::unique_lock lock(mutex_);
-        wake_.wait(lock, [this] { return !held_ && !orders_.empty(); });
-        order = orders_.front();
-        orders_.pop_front();
-      }
-      make(*order);
-    }
-  }
-
-  static void make(KeyTable::Order& order) {
-    // Acquire: if the table let go already, nobody will take the array; skip the work. The
-    // CAS decides the race with a growth that cancels an order not yet started.
-    int state = KeyTable::Order::kQueued;
-    if (order.owners.load(std::memory_order_acquire) > 1 &&
-        order.state.compare_exchange_strong(state, KeyTable::Order::kMaking,
-                                            std::memory_order_acq_rel)) {
-      try {
-        auto* array = new KeyTable::Array(order.capacity);
-        map_pages(array->slots.get(), array->capacity * sizeof(KeyTable::Slot));
-        order.made.store(array, std::memory_order_relaxed);
-      } catch (const std::bad_alloc&) {
-        // Out of memory or address space: nothing is made, and the table grows in line, as
-        // it would without this thread.
-      }
-      // Release pairs with the growth's acquire of `state`: it publishes `made` and the
-      // array's construction.
-      order.state.store(KeyTable::Order::kDone, std::memory_order_release);
-    }
-    KeyTable::drop(&order);
-  }
-
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<KeyTable::Order*> orders_;  // guarded by mutex_
-  bool held_ = false;                    // guarded by mutex_
-  bool thread_started_ = false;          // guarded by mutex_
-};
-
-}  // namespace internal
-
-void KeyTable::hold_background_arrays(bool hold) { internal::ArrayMaker::instance().hold(hold); }
+  drop(order);
+}
 
 KeyTable::Order::~Order() { delete made.load(std::memory_order_acquire); }
 
@@ -163,12 +102,14 @@ KeyTable::Array::~Array() {
   if (Order* ordered = order.load(std::memory_order_acquire)) drop(ordered);
 }
 
-KeyTable::KeyTable(std::uint64_t expected_keys, std::atomic<std::uint64_t>* growth_count)
+KeyTable::KeyTable(std::uint64_t expected_keys, std::atomic<std::uint64_t>* growth_count,
+                   BackgroundWork* background)
     : live_(new Array(std::max<std::uint64_t>(
           kMinCapacity,
           static_cast<std::uint64_t>(std::ceil(static_cast<double>(expected_keys) / kMaxLoad)) +
               1))),
-      growth_count_(growth_count) {}
+      growth_count_(growth_count),
+      background_(background) {}
 
 KeyTable::~KeyTable() {
   // REQUIRES (of the owner): no operation is running. A growth left half-done cannot exist
@@ -193,7 +134,7 @@ void KeyTable::fault_in() const {
 }
 
 void KeyTable::past_load_limit(Array& array) {
-  if (array.capacity >= kOrderAheadCapacity &&
+  if (background_ != nullptr && array.capacity >= kOrderAheadCapacity &&
       array.next.load(std::memory_order_acquire) == nullptr) {
     Order* order = array.order.load(std::memory_order_acquire);
     if (order == nullptr) {
@@ -202,7 +143,7 @@ void KeyTable::past_load_limit(Array& array) {
       // winner's. One order per array.
       if (array.order.compare_exchange_strong(order, mine, std::memory_order_acq_rel,
                                               std::memory_order_acquire)) {
-        internal::ArrayMaker::instance().submit(mine);
+        background_->submit([mine] { make_ordered_array(mine); });
         order = mine;
       } else {
         delete mine;

@@ -27,13 +27,11 @@
 #include <optional>
 #include <thread>
 
+#include "tally/base/background.h"
 #include "tally/engine/fingerprint.h"
 #include "hazard.h"
 
 namespace tally::engine {
-namespace internal {
-class ArrayMaker;
-}
 
 __extension__ using Uint128 = unsigned __int128;  // GCC and Clang; pedantic wants the marker
 
@@ -55,15 +53,18 @@ class KeyTable {
   // tenths of a second for it.
   static constexpr double kMaxLoadWaiting = 0.85;
   static constexpr std::uint64_t kMinCapacity = 1024;
-  // Tables from this capacity on order their next array from the background thread; a
-  // smaller one (under 2 MiB to map) is made in line by the insert that crosses kMaxLoad.
+  // Tables from this capacity on order their next array from the background work; a smaller
+  // one (under 2 MiB to map), or one without background work, is made in line by the insert
+  // that crosses kMaxLoad.
   static constexpr std::uint64_t kOrderAheadCapacity = std::uint64_t{1} << 16;
 
   // Allocates room for `expected_keys` below kMaxLoad, so that a table sized right never grows.
   // `growth_count`, if given, is incremented (relaxed) at each completed growth, and must
   // outlive the table: a count shared by many tables that outlives each of them.
-  explicit KeyTable(std::uint64_t expected_keys,
-                    std::atomic<std::uint64_t>* growth_count = nullptr);
+  // `background`, if given, makes large tables' next arrays ahead of their growth; it runs
+  // each job before it is destroyed, and may be destroyed before or after the table.
+  explicit KeyTable(std::uint64_t expected_keys, std::atomic<std::uint64_t>* growth_count = nullptr,
+                    BackgroundWork* background = nullptr);
   ~KeyTable();
   KeyTable(const KeyTable&) = delete;
   KeyTable& operator=(const KeyTable&) = delete;
@@ -106,12 +107,7 @@ class KeyTable {
   // Completed growths, for metrics and tests.
   std::uint64_t growths() const { return growths_.load(std::memory_order_relaxed); }
 
-  // Tests only: while held, the background thread makes no array, so that a test sees a
-  // large table past kMaxLoad before its next array exists. Applies to every table.
-  static void hold_background_arrays(bool hold);
-
  private:
-  friend class internal::ArrayMaker;
   // Slot words. The tag holds the key's high 63 bits with bit 63 set, so no key tag is 0
   // (empty) or 1 (an empty slot frozen by a migration).
   static constexpr std::uint64_t kEmpty = 0;
@@ -153,9 +149,9 @@ class KeyTable {
   };
 
   struct Array;
-  // An array of `capacity` slots ordered from the background thread, shared by the array
-  // that ordered it and the thread; the last of the two to let go frees it (and the made
-  // array, unless a growth took it).
+  // An array of `capacity` slots ordered from the background work, shared by the array that
+  // ordered it and the job; the last of the two to let go frees it (and the made array,
+  // unless a growth took it).
   struct Order {
     // queued -> making (the background thread started it) -> done (made, or failed), or
     // queued -> cancelled (a growth could not wait: it makes its own array in line).
@@ -171,6 +167,9 @@ class KeyTable {
   };
   // Lets go of `order` for one of its two owners.
   static void drop(Order* order);
+  // The background work's job: makes the order's array (unless the table let go or a growth
+  // cancelled it), then lets go of the order.
+  static void make_ordered_array(Order* order);
 
   // One slot array and its migration state.
   struct Array {
@@ -243,6 +242,7 @@ class KeyTable {
   mutable std::atomic<Array*> live_;
   std::atomic<std::uint64_t> growths_{0};
   std::atomic<std::uint64_t>* const growth_count_;
+  BackgroundWork* const background_;
 };
 
 template <typename Step>

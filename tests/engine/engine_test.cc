@@ -9,6 +9,7 @@
 #include "tally/base/time.h"
 #include "tally/corpus/user_agents.h"
 #include "key_table.h"
+#include "manual_background.h"
 
 namespace tally::engine {
 namespace {
@@ -80,8 +81,17 @@ class EngineTest : public ::testing::Test {
     return ~0ULL;
   }
 
+  static EngineOptions with_background(BackgroundWork& background) {
+    EngineOptions options;
+    options.background = &background;
+    return options;
+  }
+
   ManualClock clock_{kOpens + kHour};
-  Engine engine_{clock_};
+  // Large tables' next arrays are made when a test runs it; declared before the engine, whose
+  // tables submit to it.
+  testing::ManualBackground background_;
+  Engine engine_{clock_, with_background(background_)};
   std::uint64_t seq_ = 0;
 };
 
@@ -120,23 +130,17 @@ TEST_F(EngineTest, PreparingTablesGrowsTablesWhoseBallotsStoppedIntoTheirMadeArr
   Campaign campaign = make_campaign();
   campaign.expected_voters = 60'000;
   install(campaign);
-  // Held while voting, so that no ballot finds the arrays made and grows into them itself.
-  KeyTable::hold_background_arrays(true);
+  // The arrays are made only after the voting, so that no ballot finds them made and grows
+  // into them itself.
   for (int i = 0; i < 64'000; ++i) {
-    const VoteStatus status = vote(ballot("voter-" + std::to_string(i), "c01")).status;
-    if (status != VoteStatus::accepted) KeyTable::hold_background_arrays(false);
-    ASSERT_EQ(status, VoteStatus::accepted);
+    ASSERT_EQ(vote(ballot("voter-" + std::to_string(i), "c01")).status, VoteStatus::accepted);
   }
-  KeyTable::hold_background_arrays(false);
   const Engine::TableStats held = engine_.table_stats();
   EXPECT_EQ(held.table_growths, 0u);
-  Engine::TableStats grown = held;
-  for (int round = 0; round < 10'000 && grown.table_growths < 2; ++round) {
-    engine_.prepare_tables();  // once the background thread has made both arrays
-    grown = engine_.table_stats();
-    if (grown.table_growths < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  EXPECT_EQ(grown.table_growths, 2u);  // the dedupe and quota tables
+  EXPECT_EQ(background_.run_all(), 2u);  // the dedupe and quota tables' next arrays
+  engine_.prepare_tables();
+  const Engine::TableStats grown = engine_.table_stats();
+  EXPECT_EQ(grown.table_growths, 2u);
   EXPECT_LT(grown.bytes, held.bytes);
   EXPECT_EQ(vote(ballot("voter-0", "c01")).status, VoteStatus::duplicate);
   EXPECT_EQ(votes_of("c01"), 64'000u);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "key_table.h"
+#include "manual_background.h"
 #include "seed.h"
 
 namespace tally::engine {
@@ -139,20 +140,20 @@ TEST(KeyTableConcurrency, ReadersSeeEveryCompletedInsertWhileTableGrows) {
 
 TEST(KeyTableConcurrency, GrowthsIntoArraysMadeAheadOrInLineLoseNothing) {
   const std::uint64_t seed = testing::test_seed();
-  KeyTable table(0);
+  testing::ManualBackground background;
+  KeyTable table(0, nullptr, &background);
   constexpr std::uint64_t kKeys = 400'000;  // several large arrays: 65,536 slots and up
   std::atomic<bool> inserting{true};
-  // Holds and releases the background thread at random, so that growths race both its
-  // made arrays and the in-line ones of inserts at the waiting limit; and grows into made
-  // arrays from outside, as table preparation does, racing the inserts that take them.
+  // Makes the ordered arrays at random moments, so that growths race both the made arrays and
+  // the in-line ones of inserts at the waiting limit; and grows into made arrays from outside,
+  // as table preparation does, racing the inserts that take them.
   std::thread holder([&] {
     std::mt19937_64 rng(seed + 7);
     while (inserting.load(std::memory_order_relaxed)) {
-      KeyTable::hold_background_arrays(rng() % 2 == 0);
+      if (rng() % 2 == 0) background.run_all();
       if (rng() % 2 == 0) table.grow_into_made_array();
       std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
     }
-    KeyTable::hold_background_arrays(false);
   });
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {

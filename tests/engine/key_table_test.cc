@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "manual_background.h"
 #include "seed.h"
 
 namespace tally::engine {
@@ -93,15 +94,6 @@ TEST(KeyTable, GrowthKeepsEveryKeyAndValue) {
   EXPECT_EQ(table.size(), kKeys);
 }
 
-// Holds the background thread's arrays for one test.
-class HeldBackgroundArrays {
- public:
-  HeldBackgroundArrays() { KeyTable::hold_background_arrays(true); }
-  ~HeldBackgroundArrays() { KeyTable::hold_background_arrays(false); }
-  HeldBackgroundArrays(const HeldBackgroundArrays&) = delete;
-  HeldBackgroundArrays& operator=(const HeldBackgroundArrays&) = delete;
-};
-
 void insert_keys(KeyTable& table, std::uint64_t begin, std::uint64_t end) {
   for (std::uint64_t i = begin; i < end; ++i) {
     ASSERT_TRUE(
@@ -110,7 +102,8 @@ void insert_keys(KeyTable& table, std::uint64_t begin, std::uint64_t end) {
 }
 
 TEST(KeyTable, LargeTablePastItsLoadLimitTakesInsertsUntilItsNextArrayIsMade) {
-  KeyTable table(100'000);
+  testing::ManualBackground background;
+  KeyTable table(100'000, nullptr, &background);
   const std::uint64_t capacity = table.capacity();
   ASSERT_GE(capacity, KeyTable::kOrderAheadCapacity);
   const auto load_of = [&](double load) {
@@ -118,20 +111,19 @@ TEST(KeyTable, LargeTablePastItsLoadLimitTakesInsertsUntilItsNextArrayIsMade) {
   };
   const std::uint64_t slot_bytes = capacity * 16;
   std::uint64_t inserted = load_of(KeyTable::kMaxLoadWaiting) - 64;
-  {
-    HeldBackgroundArrays held;
-    insert_keys(table, 0, inserted);
-    // Past kMaxLoad, short of the waiting limit: no growth yet, the next array is ordered
-    // (and counted in bytes()).
-    EXPECT_EQ(table.growths(), 0u);
-    EXPECT_EQ(table.capacity(), capacity);
-    EXPECT_GE(table.bytes(), 3 * slot_bytes);
-  }
-  // Once the background thread has made it, the next inserts grow into it.
-  for (int round = 0; round < 10'000 && table.growths() == 0; ++round) {
+  insert_keys(table, 0, inserted);
+  // Past kMaxLoad, short of the waiting limit: no growth yet, the next array is ordered
+  // (and counted in bytes()).
+  EXPECT_EQ(table.growths(), 0u);
+  EXPECT_EQ(table.capacity(), capacity);
+  EXPECT_GE(table.bytes(), 3 * slot_bytes);
+  EXPECT_EQ(background.pending(), 1u);
+  // Once the background work has made it, the next inserts grow into it (the first whose
+  // count reaches the shared one: counts are added in batches of kCountBatch).
+  EXPECT_EQ(background.run_all(), 1u);
+  while (table.growths() == 0 && inserted < load_of(KeyTable::kMaxLoadWaiting)) {
     insert_keys(table, inserted, inserted + 1);
     ++inserted;
-    if (table.growths() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_EQ(table.growths(), 1u);
   EXPECT_EQ(table.capacity(), 2 * capacity);
@@ -140,12 +132,23 @@ TEST(KeyTable, LargeTablePastItsLoadLimitTakesInsertsUntilItsNextArrayIsMade) {
   EXPECT_EQ(table.size(), inserted);
 }
 
-TEST(KeyTable, LargeTableAtTheWaitingLimitGrowsWithoutTheBackgroundThread) {
-  KeyTable table(100'000);
+TEST(KeyTable, LargeTableAtTheWaitingLimitGrowsWithoutTheBackgroundWork) {
+  testing::ManualBackground background;  // never runs while the keys go in
+  KeyTable table(100'000, nullptr, &background);
   const std::uint64_t capacity = table.capacity();
   const auto keys =
       static_cast<std::uint64_t>(static_cast<double>(capacity) * KeyTable::kMaxLoadWaiting) + 64;
-  HeldBackgroundArrays held;
+  insert_keys(table, 0, keys);
+  EXPECT_EQ(table.growths(), 1u);
+  EXPECT_EQ(table.capacity(), 2 * capacity);
+  for (std::uint64_t i = 0; i < keys; ++i) ASSERT_EQ(table.find(key_number(i)), i + 1);
+}
+
+TEST(KeyTable, LargeTableWithoutBackgroundWorkGrowsInLineAtItsLoadLimit) {
+  KeyTable table(100'000);
+  const std::uint64_t capacity = table.capacity();
+  const auto keys =
+      static_cast<std::uint64_t>(static_cast<double>(capacity) * KeyTable::kMaxLoad) + 64;
   insert_keys(table, 0, keys);
   EXPECT_EQ(table.growths(), 1u);
   EXPECT_EQ(table.capacity(), 2 * capacity);
@@ -153,7 +156,8 @@ TEST(KeyTable, LargeTableAtTheWaitingLimitGrowsWithoutTheBackgroundThread) {
 }
 
 TEST(KeyTable, LargeTableWhoseInsertsStopGrowsIntoItsMadeArrayWhenAsked) {
-  KeyTable table(100'000);
+  testing::ManualBackground background;
+  KeyTable table(100'000, nullptr, &background);
   const std::uint64_t capacity = table.capacity();
   const auto load_of = [&](double load) {
     return static_cast<std::uint64_t>(static_cast<double>(capacity) * load);
@@ -162,21 +166,15 @@ TEST(KeyTable, LargeTableWhoseInsertsStopGrowsIntoItsMadeArrayWhenAsked) {
   // Under kMaxLoad nothing is ordered, so there is nothing to grow into.
   insert_keys(table, 0, load_of(0.5));
   EXPECT_FALSE(table.grow_into_made_array());
-  // Past kMaxLoad, short of the waiting limit; then the inserts stop. (Held meanwhile, so that
-  // none of these inserts finds the array made and grows into it.)
+  // Past kMaxLoad, short of the waiting limit; then the inserts stop. (The array is made only
+  // after, so that none of these inserts finds it made and grows into it.)
   const std::uint64_t keys = load_of(0.8);
-  {
-    HeldBackgroundArrays held;
-    insert_keys(table, load_of(0.5), keys);
-  }
+  insert_keys(table, load_of(0.5), keys);
   EXPECT_EQ(table.growths(), 0u);
   EXPECT_GE(table.bytes(), 3 * slot_bytes);
-  bool grew = false;
-  for (int round = 0; round < 10'000 && !grew; ++round) {
-    grew = table.grow_into_made_array();  // once the background thread has made it
-    if (!grew) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  EXPECT_TRUE(grew);
+  EXPECT_FALSE(table.grow_into_made_array());  // ordered, not made yet
+  EXPECT_EQ(background.run_all(), 1u);
+  EXPECT_TRUE(table.grow_into_made_array());
   EXPECT_EQ(table.growths(), 1u);
   EXPECT_EQ(table.capacity(), 2 * capacity);
   EXPECT_LT(table.bytes(), 3 * slot_bytes);  // the old array is freed

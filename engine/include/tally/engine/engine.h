@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/base/background.h"
 #include "tally/base/clock.h"
 #include "tally/base/status.h"
 #include "tally/engine/campaign.h"
@@ -188,6 +189,11 @@ struct EngineOptions {
   // rate_limited when the campaign turns that signal into a rejection), and recovery replays
   // stored votes into it. Must outlive the engine. Default: none (no flags).
   FraudMonitor* fraud = nullptr;
+  // Where large tables' next arrays are made ahead of their growth (mapping an array's pages
+  // is most of a growth's cost). The engine starts no thread: tallyd's main gives it one. Must
+  // outlive the engine's tables' use of it (it runs every job before it is destroyed).
+  // Default: none (tables grow in line).
+  BackgroundWork* background = nullptr;
 };
 
 class Engine {

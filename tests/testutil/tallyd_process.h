@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -37,6 +38,24 @@ inline std::string read_text(const std::filesystem::path& path) {
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
+}
+
+// Polls `condition` every `every` until it holds; fails, naming `what`, once `timeout` has
+// passed. Tests wait for what they can observe (a log line, an answer, a gauge), not for a
+// time they hope is enough.
+template <typename Condition>
+::testing::AssertionResult wait_until(
+    Condition&& condition, std::chrono::milliseconds timeout, const std::string& what,
+    std::chrono::milliseconds every = std::chrono::milliseconds(5)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return ::testing::AssertionSuccess();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return ::testing::AssertionFailure()
+             << "gave up after " << timeout.count() << " ms waiting until " << what;
+    }
+    std::this_thread::sleep_for(every);
+  }
 }
 
 // The number after "key": in a JSON text (searching from `from`), or -1.
@@ -105,8 +124,18 @@ class HttpClient {
 
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 
-  // Reads one answer (status line, headers, Content-Length body; no body after a HEAD).
+  // Reads one answer (status line, headers, Content-Length body; no body after a HEAD),
+  // skipping interim (1xx) ones.
   HttpAnswer read_answer(bool after_head = false) {
+    HttpAnswer answer;
+    do {
+      answer = read_any_answer(after_head);
+    } while (answer.status / 100 == 1);
+    return answer;
+  }
+
+  // Reads the next answer, an interim one such as 100 Continue included.
+  HttpAnswer read_any_answer(bool after_head = false) {
     HttpAnswer answer;
     std::size_t header_end;
     while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
@@ -128,7 +157,6 @@ class HttpClient {
     }
     answer.body = buffer_.substr(0, length);
     buffer_.erase(0, length);
-    if (status / 100 == 1) return read_answer(after_head);  // 100 Continue
     answer.status = status;
     return answer;
   }
@@ -244,24 +272,27 @@ class TallydProcess {
       ::_exit(127);
     }
     ::close(log_fd);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::string text = read_text(log_path).substr(log_start);
-      const std::string marker = "tallyd ready listen=127.0.0.1:";
-      const std::size_t at = text.find(marker);
-      if (at != std::string::npos) {
-        port_ = std::atoi(text.c_str() + at + marker.size());
-        load_tokens();
-        return port_ > 0;
-      }
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+    // Ready once its ready line is in the log; given up when it exits first.
+    bool ready = false;
+    const bool ended = wait_until(
+        [&] {
+          const std::string text = read_text(log_path).substr(log_start);
+          const std::string marker = "tallyd ready listen=127.0.0.1:";
+          const std::size_t at = text.find(marker);
+          if (at != std::string::npos) {
+            port_ = std::atoi(text.c_str() + at + marker.size());
+            ready = true;
+            return true;
+          }
+          int status = 0;
+          if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+          pid_ = -1;
+          return true;
+        },
+        std::chrono::seconds(60), "tallyd is ready");
+    if (!ended || !ready) return false;
+    load_tokens();
+    return port_ > 0;
   }
 
   // Sends `signal` and waits; the exit code, or -1 when killed by a signal.

@@ -66,6 +66,7 @@ TEST(Crash, AcknowledgedVotesSurviveRepeatedKillNine) {
     // Frontends post fresh ballots until the server dies under them.
     std::mutex mutex;
     std::atomic<bool> stop{false};
+    std::atomic<int> accepted_now{0};  // this round's `accepted` answers
     std::vector<std::thread> frontends;
     for (int f = 0; f < kFrontends; ++f) {
       frontends.emplace_back([&, f] {
@@ -84,14 +85,20 @@ TEST(Crash, AcknowledgedVotesSurviveRepeatedKillNine) {
           if (status_of(answer.body) == "accepted") {
             std::lock_guard lock(mutex);
             acknowledged[ballot.voter] = seq_of(answer.body);
+            ++accepted_now;
           }
         }
       });
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 500));
+    // Killed once votes are flowing (a slow machine may take a while to get there), at a
+    // random moment after: the random wait is what the test varies, it orders nothing.
+    const ::testing::AssertionResult flowing = wait_until(
+        [&] { return accepted_now.load() > 0; }, std::chrono::seconds(30), "votes are accepted");
+    if (flowing) std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 500));
     tallyd.stop(SIGKILL);
     stop.store(true);
     for (auto& frontend : frontends) frontend.join();
+    ASSERT_TRUE(flowing) << "round " << kill << "\n" << tallyd.log();
 
     std::string verify_output;
     EXPECT_EQ(run_tallyctl_verify(tallyd.data_dir(), verify_output), 0)

@@ -573,26 +573,37 @@ TEST_F(TallydTest, SigtermExitsZeroAndAcceptedVotesSurviveARestart) {
 }
 
 TEST(TallydLimits, IdleAndSlowBodyConnectionsAreClosedOnTime) {
+  constexpr auto kTimeout = std::chrono::milliseconds(400);
   TallydProcess server;
   ASSERT_TRUE(server.start({"--demo", "--idle-timeout-ms", "400", "--body-timeout-ms", "400"}))
       << server.log();
+  // Timed from before sending: the server starts its clock only once it has read the request,
+  // so no delay of either side can make the close look early. The close must come within the
+  // 5 s receive timeout; a tighter upper bound would depend on scheduling.
+  using Clock = std::chrono::steady_clock;
   // Idle between requests: closed after the idle timeout, not before.
   HttpClient idle(server.port(), 5'000);
+  const auto idle_since = Clock::now();
   ASSERT_EQ(idle.request("GET", "/healthz").status, 200);
-  const auto idle_since = std::chrono::steady_clock::now();
   ASSERT_TRUE(idle.closed_by_peer());
-  EXPECT_GE(std::chrono::steady_clock::now() - idle_since, std::chrono::milliseconds(350));
+  EXPECT_GE(Clock::now() - idle_since, kTimeout);
   // A body that stops half way: closed after the body timeout, unanswered.
   HttpClient slow(server.port(), 5'000);
+  const auto slow_since = Clock::now();
   ASSERT_TRUE(slow.send_raw("POST /v1/votes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
                             server.ingest_token() + "\r\nContent-Length: 100\r\n\r\n{\"camp"));
   EXPECT_EQ(slow.read_answer().status, 0);
-  // A busy connection is not cut off: requests spaced below the idle timeout keep it open.
+  EXPECT_GE(Clock::now() - slow_since, kTimeout);
+  // A busy connection is not cut off: requests spaced below the idle timeout keep it open
+  // past it. Pauses of an eighth of the timeout leave a wide margin for a slow machine; the
+  // connection's life, not a count of requests, must exceed twice the timeout.
   HttpClient busy(server.port(), 5'000);
-  for (int i = 0; i < 4; ++i) {
+  const auto busy_since = Clock::now();
+  for (int i = 0; Clock::now() - busy_since < 2 * kTimeout; ++i) {
     ASSERT_EQ(busy.request("GET", "/healthz").status, 200) << "request " << i;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(kTimeout / 8);
   }
+  EXPECT_EQ(busy.request("GET", "/healthz").status, 200);
 }
 
 TEST_F(TallydTest, ThreadsCarryTheirRolesAsNames) {
@@ -649,10 +660,23 @@ TEST(TallydLimits, ConnectionsOverTheLimitsGet503Or429WithRetryAfter) {
   // A client that never finishes its headers is cut off by the header timeout, unanswered.
   third.shutdown_write();
   ASSERT_TRUE(third.closed_by_peer());
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  HttpClient slowloris(server.port(), 5'000);
-  ASSERT_TRUE(slowloris.send_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
-  EXPECT_EQ(slowloris.read_answer().status, 0);
+  // The server counts a closed connection out a moment after the client sees it closed, and
+  // refuses new ones at accept until then: a refused attempt is tried again.
+  HttpAnswer cut;
+  std::chrono::steady_clock::duration lasted{};
+  ASSERT_TRUE(wait_until(
+      [&] {
+        HttpClient slowloris(server.port(), 5'000);
+        const auto since = std::chrono::steady_clock::now();
+        if (!slowloris.send_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n")) return false;
+        cut = slowloris.read_answer();
+        lasted = std::chrono::steady_clock::now() - since;
+        return !(cut.status == 503 && status_of(cut.body) == "overloaded");
+      },
+      std::chrono::seconds(10), "a fourth connection is admitted"));
+  EXPECT_EQ(cut.status, 0) << cut.headers << cut.body;
+  // A lower bound only: the header clock starts once the server has read the first bytes.
+  EXPECT_GE(lasted, std::chrono::milliseconds(300));
   EXPECT_EQ(first.request("GET", "/healthz").status, 200);
 }
 
@@ -673,18 +697,21 @@ TEST(TallydLimits, LargeBodiesOverTheInflightBudgetGet503) {
   TallydProcess server;
   ASSERT_TRUE(server.start({"--demo", "--max-inflight-body-bytes", "100000"})) << server.log();
   HttpClient reader(server.port());
-  // Headers announce 90,000 bytes, of which only some arrive: the budget stays taken.
-  ASSERT_TRUE(reader.send_raw(
-      "POST /v1/votes:batch HTTP/1.1\r\nHost: x\r\nContent-Length: 90000\r\n\r\n{"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Headers announce 90,000 bytes, of which only some arrive: the budget stays taken. The
+  // server takes it when it has read the headers, before it says 100 Continue.
+  ASSERT_TRUE(
+      reader.send_raw("POST /v1/votes:batch HTTP/1.1\r\nHost: x\r\nContent-Length: 90000\r\n"
+                      "Expect: 100-continue\r\n\r\n{"));
+  ASSERT_EQ(reader.read_any_answer().status, 100);
   HttpClient second(server.port());
   const HttpAnswer refused =
       second.request("POST", "/v1/votes:batch", std::string(20'000, '\n'), server.ingest_token());
   EXPECT_EQ(refused.status, 503);
   EXPECT_TRUE(refused.has_header("Retry-After: 1"));
+  // The server gives the budget back as it reads the end of the cut-short body, before it
+  // answers and closes: the close says the budget is free.
   reader.shutdown_write();
   ASSERT_TRUE(reader.closed_by_peer());
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   HttpClient third(server.port());
   const HttpAnswer batch = third.request("POST", "/v1/votes:batch", ballot("c01", "budget") + "\n",
                                          server.ingest_token());
@@ -723,9 +750,9 @@ TEST(TallydTokens, GivenTokensFileIsUsedAndReloadedOnSighup) {
       200);
   write_text(tokens_path, R"({"ingest":["second-ingest-token-02"],"admin":[]})");
   server.send_signal(SIGHUP);
-  for (int i = 0; i < 500 && server.log().find("tokens reloaded") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  ASSERT_TRUE(wait_until([&] { return server.log().find("tokens reloaded") != std::string::npos; },
+                         std::chrono::seconds(10), "the log says the tokens were reloaded"))
+      << server.log();
   EXPECT_EQ(
       client.request("POST", "/v1/votes", ballot("c02", "k1"), "first-ingest-token-0001").status,
       401);

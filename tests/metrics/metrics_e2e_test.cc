@@ -287,14 +287,14 @@ TEST_F(MetricsE2eTest, APrometheusServerScrapesTheTally) {
   const std::string query = "curl -s --max-time 5 'http://127.0.0.1:" + std::to_string(port) +
                             "/api/v1/query?query=tally_votes_total%7Bcandidate%3D%22c02%22%7D'";
   std::string answer;
-  bool found = false;
-  const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  while (!found && std::chrono::steady_clock::now() < deadline) {
-    answer = run(query).out;
-    found = answer.find(R"("candidate":"c02")") != std::string::npos &&
-            answer.find(R"(,"3"])") != std::string::npos;
-    if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
+  // Every half second: each try runs curl, and Prometheus scrapes once a second.
+  const ::testing::AssertionResult found = wait_until(
+      [&] {
+        answer = run(query).out;
+        return answer.find(R"("candidate":"c02")") != std::string::npos &&
+               answer.find(R"(,"3"])") != std::string::npos;
+      },
+      kPatience, "Prometheus answers the query with the tally", std::chrono::milliseconds(500));
   ::kill(pid, SIGTERM);
   int status = 0;
   ::waitpid(pid, &status, 0);

@@ -170,11 +170,6 @@ std::string Tokens::first_ingest() const {
   return set->ingest.empty() ? std::string() : set->ingest.front();
 }
 
-std::string Tokens::first_admin() const {
-  const TokenSet* set = current_.load(std::memory_order_acquire);
-  return set->admin.empty() ? std::string() : set->admin.front();
-}
-
 Result<TokenSet> load_or_create_tokens(const std::string& tokens_path, const std::string& data_dir,
                                        std::string& used_path, bool& created) {
   created = false;

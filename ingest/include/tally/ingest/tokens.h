@@ -56,9 +56,8 @@ class Tokens {
   // Classifies an Authorization header value ("Bearer TOKEN"); empty = no header.
   TokenKind check(std::string_view authorization) const;
 
-  // The first token of each kind, for the demo's curl line. Empty when there is none.
+  // The first ingest token, for the demo's curl line. Empty when there is none.
   std::string first_ingest() const;
-  std::string first_admin() const;
 
  private:
   std::atomic<const TokenSet*> current_;

@@ -27,6 +27,7 @@
 #include "tally/engine/engine.h"
 #include "tally/engine/event_log.h"
 #include "tally/engine/fraud.h"
+#include "tally/ingest/answer.h"
 #include "tally/ingest/server.h"
 #include "tally/ingest/tokens.h"
 #include "tally/metrics/metrics.h"
@@ -190,7 +191,7 @@ int run(const Options& options) {
   std::unique_ptr<storage::VoteLog> vote_log = std::move(opened).value();
   const auto recovery_start = std::chrono::steady_clock::now();
   if (auto status = vote_log->recover(engine); !status.ok()) return fail(status.message());
-  metrics::Metrics metrics(engine);
+  metrics::Metrics metrics(engine, ingest::http_error_words());
   metrics.set_recovery(std::chrono::steady_clock::now() - recovery_start);
   metrics.set_sources(metrics_sources(*vote_log, fraud));
   spdlog::info("recovered data_dir={} as_of_seq={} direct_table_writes={}", options.data_dir,

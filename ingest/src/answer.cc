@@ -1,6 +1,7 @@
 // Status -> HTTP mapping and answer serialization. See answer.h.
 #include "tally/ingest/answer.h"
 
+#include <array>
 #include <charconv>
 #include <utility>
 
@@ -29,16 +30,6 @@ std::string_view default_error(VoteStatus status) {
     case VoteStatus::duplicate: break;
   }
   return {};
-}
-
-std::string_view to_string(HttpError status) {
-  switch (status) {
-    case HttpError::not_found: return "not_found";
-    case HttpError::method_not_allowed: return "method_not_allowed";
-    case HttpError::conflict: return "conflict";
-    case HttpError::not_implemented: return "not_implemented";
-  }
-  return "not_found";
 }
 
 int http_code_of(HttpError status) {
@@ -111,6 +102,27 @@ Answer status_error(VoteStatus status, std::string_view error, int http_code_ove
 }
 
 }  // namespace
+
+std::string_view to_string(HttpError status) {
+  switch (status) {
+    case HttpError::not_found: return "not_found";
+    case HttpError::method_not_allowed: return "method_not_allowed";
+    case HttpError::conflict: return "conflict";
+    case HttpError::not_implemented: return "not_implemented";
+  }
+  return "not_found";
+}
+
+std::span<const std::string_view> http_error_words() {
+  static constexpr HttpError kAll[] = {HttpError::not_found, HttpError::method_not_allowed,
+                                       HttpError::conflict, HttpError::not_implemented};
+  static const auto words = [] {
+    std::array<std::string_view, std::size(kAll)> out;
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = to_string(kAll[i]);
+    return out;
+  }();
+  return words;
+}
 
 Answer error_answer(VoteStatus status, std::string_view error, int http_code_override) {
   return status_error(status, error, http_code_override, {});

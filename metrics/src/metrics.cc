@@ -198,8 +198,8 @@ class Collector final : public prometheus::Collectable {
         "Answers by status word: one per ballot (each batch line counts), plus every request "
         "refused as a whole",
         MetricType::Counter);
-    for (std::size_t i = 0; i < kStatusCount; ++i) {
-      add_counter(requests, {{"status", std::string(Metrics::status_word(i))}},
+    for (std::size_t i = 0; i < metrics_.status_count(); ++i) {
+      add_counter(requests, {{"status", std::string(metrics_.status_word(i))}},
                   static_cast<double>(metrics_.answers(i)));
     }
     out.push_back(std::move(requests));
@@ -293,8 +293,11 @@ class Collector final : public prometheus::Collectable {
   const Metrics& metrics_;
 };
 
-Metrics::Metrics(const engine::Engine& engine)
-    : engine_(engine), prometheus_(std::make_unique<Prometheus>()) {
+Metrics::Metrics(const engine::Engine& engine, std::span<const std::string_view> refusal_words)
+    : engine_(engine),
+      refusal_words_(refusal_words.begin(), refusal_words.end()),
+      refusals_(std::make_unique<ShardedCounter[]>(refusal_words.size())),
+      prometheus_(std::make_unique<Prometheus>()) {
   prometheus_->build_info = &prometheus::BuildGauge()
                                  .Name("tally_build_info")
                                  .Help("Always 1; the labels name the build")
@@ -311,19 +314,24 @@ void Metrics::set_recovery(std::chrono::nanoseconds duration) {
   recovery_ns_.store(duration.count(), std::memory_order_relaxed);
 }
 
-std::string_view Metrics::status_word(std::size_t status_index) {
-  if (status_index < static_cast<std::size_t>(engine::kVoteStatusCount)) {
+std::string_view Metrics::status_word(std::size_t status_index) const {
+  if (status_index < statuses_.size()) {
     return engine::to_string(static_cast<engine::VoteStatus>(status_index));
   }
-  return kHttpOnlyStatuses[status_index - engine::kVoteStatusCount];
+  return refusal_words_[status_index - statuses_.size()];
+}
+
+std::uint64_t Metrics::answers(std::size_t status_index) const {
+  if (status_index < statuses_.size()) return statuses_[status_index].value();
+  return refusals_[status_index - statuses_.size()].value();
 }
 
 void Metrics::count_status_word(std::string_view word) {
-  for (std::size_t i = 0; i < kStatusCount; ++i) {
-    if (status_word(i) == word) {
-      statuses_[i].add();
-      return;
-    }
+  for (std::size_t i = 0; i < statuses_.size(); ++i) {
+    if (status_word(i) == word) return statuses_[i].add();
+  }
+  for (std::size_t i = 0; i < refusal_words_.size(); ++i) {
+    if (refusal_words_[i] == word) return refusals_[i].add();
   }
 }
 

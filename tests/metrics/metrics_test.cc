@@ -8,6 +8,7 @@
 
 #include "tally/base/clock.h"
 #include "tally/engine/fraud.h"
+#include "tally/ingest/answer.h"
 
 namespace tally::metrics {
 namespace {
@@ -20,7 +21,7 @@ class MetricsTest : public ::testing::Test {
  protected:
   SystemClock clock_{0};
   engine::Engine engine_{clock_};
-  Metrics metrics_{engine_};
+  Metrics metrics_{engine_, ingest::http_error_words()};
 };
 
 TEST_F(MetricsTest, AnswersAreCountedByStatusWord) {
@@ -121,9 +122,10 @@ TEST(MetricsFraud, SuspectReasonsHeavyHittersAndConcentrationAreExported) {
 }
 
 TEST_F(MetricsTest, EveryStatusWordIsDistinct) {
-  for (std::size_t i = 0; i < kStatusCount; ++i) {
-    for (std::size_t j = i + 1; j < kStatusCount; ++j) {
-      EXPECT_NE(Metrics::status_word(i), Metrics::status_word(j));
+  ASSERT_EQ(metrics_.status_count(), engine::kVoteStatusCount + 4);
+  for (std::size_t i = 0; i < metrics_.status_count(); ++i) {
+    for (std::size_t j = i + 1; j < metrics_.status_count(); ++j) {
+      EXPECT_NE(metrics_.status_word(i), metrics_.status_word(j));
     }
   }
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,12 @@ enum class HttpError : std::uint8_t {
   conflict,            // 409: a PUT that would alter counting of a campaign with votes
   not_implemented,     // 501: routed, not built yet
 };
+
+// An HttpError's word, as its answers say it ("not_found").
+std::string_view to_string(HttpError status);
+// Every HttpError's word: the words a request may be refused with besides VoteStatus's, for
+// whoever counts answers by word (tallyd hands them to the metrics).
+std::span<const std::string_view> http_error_words();
 
 // Seconds a client should wait before retrying a 429 or 503.
 inline constexpr int kRetryAfterSeconds = 1;

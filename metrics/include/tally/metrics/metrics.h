@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,15 +53,13 @@ struct Sources {
   const engine::FraudMonitor* fraud = nullptr;
 };
 
-// The answer words counted by tally_ingest_requests_total{status}: every VoteStatus, then the
-// HTTP-only words of ingest's error answers.
-inline constexpr std::array<std::string_view, 4> kHttpOnlyStatuses = {
-    "not_found", "method_not_allowed", "conflict", "not_implemented"};
-inline constexpr std::size_t kStatusCount = engine::kVoteStatusCount + kHttpOnlyStatuses.size();
-
 class Metrics {
  public:
-  explicit Metrics(const engine::Engine& engine);
+  // `refusal_words`: what a request may be refused with besides a VoteStatus (ingest's
+  // HTTP-only words, which tallyd hands over); each is a label of
+  // tally_ingest_requests_total{status}, after every VoteStatus word. Static storage.
+  explicit Metrics(const engine::Engine& engine,
+                   std::span<const std::string_view> refusal_words = {});
   ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
@@ -89,16 +88,20 @@ class Metrics {
   // Content-Type of scrape()'s text.
   static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-  // Folds for tests and the collector.
-  std::uint64_t answers(std::size_t status_index) const { return statuses_[status_index].value(); }
+  // Folds for tests and the collector, by status index: every VoteStatus, then the refusal
+  // words.
+  std::size_t status_count() const { return statuses_.size() + refusal_words_.size(); }
+  std::string_view status_word(std::size_t status_index) const;
+  std::uint64_t answers(std::size_t status_index) const;
   HistogramSnapshot request_latency() const { return latency_.snapshot(); }
-  static std::string_view status_word(std::size_t status_index);
 
  private:
   friend class Collector;
   const engine::Engine& engine_;
   Sources sources_;
-  std::array<ShardedCounter, kStatusCount> statuses_;
+  std::array<ShardedCounter, engine::kVoteStatusCount> statuses_;
+  const std::vector<std::string_view> refusal_words_;
+  const std::unique_ptr<ShardedCounter[]> refusals_;  // one per refusal word
   ShardedHistogram latency_{kLatencyBoundsSeconds};
   // relaxed: gauges read by scrapes only.
   std::atomic<std::int64_t> streams_{0};

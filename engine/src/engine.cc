@@ -218,17 +218,12 @@ Engine::Engine(const Clock& clock, EngineOptions options)
     : clock_(clock),
       options_(options),
       generation_counts_(std::make_unique<internal::GenerationCounts>()),
-      map_(new CampaignMap) {}
+      maps_(std::make_unique<const CampaignMap>()) {}
 
-Engine::~Engine() {
-  // Retired maps and the live one share the states; dropping the maps frees them.
-  delete map_.load(std::memory_order_acquire);
-}
+// The maps share the states; dropping the maps frees them.
+Engine::~Engine() = default;
 
-const Engine::CampaignMap* Engine::load_map() const {
-  // Acquire pairs with install_campaign's release: the map and its states are fully built.
-  return map_.load(std::memory_order_acquire);
-}
+const Engine::CampaignMap* Engine::load_map() const { return maps_.current(); }
 
 void Engine::wait_for_install(const CampaignState& state, std::string_view id) const {
   // The installer marks a state replaced, then publishes the new map (or, on a conflict, takes
@@ -285,10 +280,8 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
                                                *generation_counts_, options_.background);
   state->publish(seq);
   next_map->states[next.id] = std::move(state);
-  // Release pairs with load_map()'s acquire. The old map stays alive (retired_maps_) because a
-  // reader may still be using it.
-  map_.store(next_map.release(), std::memory_order_release);
-  retired_maps_.emplace_back(map);
+  // The old map stays alive: a reader may still be using it.
+  maps_.publish(std::move(next_map));
   if (replaced != nullptr) {
     // The state object stays (retired maps hold it, so its address is never reused); its
     // tables go, once the threads still on it have moved to the new state.

@@ -127,10 +127,7 @@ Result<TokenSet> generate_tokens() {
   return tokens;
 }
 
-Tokens::Tokens(TokenSet initial) {
-  all_sets_.push_back(std::make_unique<const TokenSet>(std::move(initial)));
-  current_.store(all_sets_.back().get(), std::memory_order_release);
-}
+Tokens::Tokens(TokenSet initial) : sets_(std::make_unique<const TokenSet>(std::move(initial))) {}
 
 Tokens::~Tokens() = default;
 
@@ -139,10 +136,8 @@ Status Tokens::load_file(const std::string& path) {
   if (!text.ok()) return text.status();
   auto parsed = parse_tokens(*text);
   if (!parsed.ok()) return Status::error(path + ": " + parsed.message());
-  std::lock_guard lock(retired_mutex_);
-  all_sets_.push_back(std::make_unique<const TokenSet>(std::move(parsed).value()));
-  // Release: a reader that acquires the new pointer sees the fully built set.
-  current_.store(all_sets_.back().get(), std::memory_order_release);
+  std::lock_guard lock(reload_mutex_);
+  sets_.publish(std::make_unique<const TokenSet>(std::move(parsed).value()));
   return {};
 }
 
@@ -156,8 +151,7 @@ TokenKind Tokens::check(std::string_view authorization) const {
   std::string_view presented = authorization.substr(kBearer.size());
   while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
   while (!presented.empty() && presented.back() == ' ') presented.remove_suffix(1);
-  // Acquire pairs with the release store in the constructor and load_file().
-  const TokenSet* set = current_.load(std::memory_order_acquire);
+  const TokenSet* set = sets_.current();
   const bool admin = matches(set->admin, presented);
   const bool ingest = matches(set->ingest, presented);
   if (admin) return TokenKind::admin;
@@ -166,7 +160,7 @@ TokenKind Tokens::check(std::string_view authorization) const {
 }
 
 std::string Tokens::first_ingest() const {
-  const TokenSet* set = current_.load(std::memory_order_acquire);
+  const TokenSet* set = sets_.current();
   return set->ingest.empty() ? std::string() : set->ingest.front();
 }
 

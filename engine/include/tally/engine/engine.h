@@ -20,6 +20,7 @@
 
 #include "tally/base/background.h"
 #include "tally/base/clock.h"
+#include "tally/base/published.h"
 #include "tally/base/status.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/fingerprint.h"
@@ -318,11 +319,10 @@ class Engine {
   // Shared by every campaign state, replaced ones included: counters never go back. Declared
   // before the states' owners, so that it outlives the generations they free.
   std::unique_ptr<internal::GenerationCounts> generation_counts_;
-  // Published campaign map, read lock-free on the vote path (acquire pairs with the release
-  // in install_campaign). Earlier maps stay in retired_maps_ until the engine dies: they are
-  // few (one per campaign version) and a reader may still hold one.
-  std::atomic<const CampaignMap*> map_{nullptr};
-  std::vector<std::unique_ptr<const CampaignMap>> retired_maps_;
+  // The campaign map, read lock-free on the vote path, replaced whole by install_campaign()
+  // (under install_mutex_). Earlier maps stay until the engine dies: they are few (one per
+  // campaign version) and a reader may still hold one.
+  Published<CampaignMap> maps_;
   mutable std::mutex install_mutex_;  // campaign installs only, never on the vote path
   // Replaced states whose tables prepare_tables() has not freed yet (under install_mutex_).
   std::vector<std::shared_ptr<internal::CampaignState>> replaced_states_;

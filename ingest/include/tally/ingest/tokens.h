@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/base/published.h"
 #include "tally/base/status.h"
 
 namespace tally::ingest {
@@ -60,9 +61,8 @@ class Tokens {
   std::string first_ingest() const;
 
  private:
-  std::atomic<const TokenSet*> current_;
-  std::mutex retired_mutex_;  // reloads only
-  std::vector<std::unique_ptr<const TokenSet>> all_sets_;
+  std::mutex reload_mutex_;  // reloads only
+  Published<TokenSet> sets_;
 };
 
 // Loads the tokens of a tallyd start: `tokens_path` when not empty; else

@@ -1,6 +1,6 @@
 // Batch lines: splits the NDJSON body of POST /v1/votes:batch into its ballots.
 //
-// The session calls for_each_batch_line() once per batch, before any line is decided, so a
+// The vote path calls for_each_batch_line() once per batch, before any line is decided, so a
 // batch over the line limit counts nothing (DESIGN.md "HTTP API"). Pure, safe everywhere.
 #pragma once
 

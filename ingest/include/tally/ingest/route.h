@@ -1,6 +1,6 @@
 // Routing: maps a request's method and target to one endpoint of DESIGN.md's HTTP API.
 //
-// Pure functions, safe everywhere; the session calls route() once per request, before the
+// Pure functions, safe everywhere; the connection calls route() once per request, before the
 // body is read, to pick the body limit and the access an endpoint needs.
 #pragma once
 

@@ -3,10 +3,10 @@
 // Data flow: a connection's bytes -> HTTP request (Beast parser, size limits) -> route ->
 // auth -> endpoint; votes go parse (VoteParser) -> engine.decide() -> EventLog::submit_votes()
 // and are answered from the commit's completion, handed back to the connection's io thread
-// (one wake-up per commit batch and thread). Each connection is one asynchronous session that
-// stays on one io thread (its own event loop, so no strand is needed): keep-alive, pipelining
-// (at most Limits::pipeline_depth answers owed at once, sent in request order), timeouts
-// against idle and slow clients. An exception in a session closes that connection only.
+// (one wake-up per commit batch and thread). Each connection stays on one io thread (its own
+// event loop, so no strand is needed): keep-alive, pipelining (at most Limits::pipeline_depth
+// answers owed at once, sent in request order), timeouts against idle and slow clients. An
+// exception in a connection's handler closes that connection only.
 //
 // Threads: the Server owns no thread. The caller (tallyd's main) calls run() from exactly
 // ServerOptions::io_threads threads; every other member is safe to call from any thread.
@@ -104,7 +104,7 @@ class Server {
   // io_threads threads; a call beyond that returns at once.
   void run();
 
-  // Shutdown, step 1: stops accepting; every session stops reading new requests, sends the
+  // Shutdown, step 1: stops accepting; every connection stops reading new requests, sends the
   // answers it owes and closes.
   void stop_accepting();
   // Shutdown, step 2: waits until no request is being handled (every vote answered), or the

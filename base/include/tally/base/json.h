@@ -1,6 +1,6 @@
 // Small JSON writing helpers shared by every module that answers in JSON.
 // Strings must be valid UTF-8 (ingest and campaign loading check it); control characters,
-// quotes and backslashes are escaped. Pure functions.
+// quotes and backslashes are escaped. Pure functions. Whole objects and arrays: json_writer.h.
 #pragma once
 
 #include <string>

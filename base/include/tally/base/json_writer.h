@@ -13,6 +13,7 @@
 #include <charconv>
 #include <concepts>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -34,11 +35,24 @@ class JsonWriter {
   JsonWriter& begin_array() { return open('['); }
   JsonWriter& end_array() { return close(']'); }
 
-  // A member's name; the next call writes its value.
+  // A member's name; the next call writes its value. A short name that needs no escaping (every
+  // literal key) is written with its comma, quotes and colon in one append.
   JsonWriter& key(std::string_view name) {
-    separate();
-    append_json_string(out_, name);
-    out_.push_back(':');
+    if (name.size() <= kShortKey && is_plain(name)) {
+      char text[kShortKey + 4];
+      std::size_t n = 0;
+      if (take_comma()) text[n++] = ',';
+      text[n++] = '"';
+      std::memcpy(text + n, name.data(), name.size());
+      n += name.size();
+      text[n++] = '"';
+      text[n++] = ':';
+      out_.append(text, n);
+    } else {
+      separate();
+      append_json_string(out_, name);
+      out_.push_back(':');
+    }
     after_key_ = true;
     return *this;
   }
@@ -51,10 +65,11 @@ class JsonWriter {
 
   template <std::integral T>
   requires(!std::same_as<T, bool>) JsonWriter& integer(T value) {
-    separate();
-    char digits[std::numeric_limits<T>::digits10 + 2];  // every digit and a sign
-    const auto written = std::to_chars(digits, digits + sizeof digits, value);
-    out_.append(digits, written.ptr);
+    char text[std::numeric_limits<T>::digits10 + 3];  // a comma, a sign and every digit
+    text[0] = ',';
+    const char* const start = take_comma() ? text : text + 1;
+    const auto written = std::to_chars(text + 1, text + sizeof text, value);
+    out_.append(start, static_cast<std::size_t>(written.ptr - start));
     return *this;
   }
 
@@ -72,16 +87,30 @@ class JsonWriter {
   const std::string& text() const { return out_; }
 
  private:
-  // The comma before a value or key, unless it is the first in its container or a key's value.
-  // At depth 0 values are separate documents (one per line in NDJSON): no comma.
-  void separate() {
+  static constexpr std::size_t kShortKey = 32;
+
+  // True when `text` is written as is inside quotes (see append_json_string).
+  static bool is_plain(std::string_view text) {
+    for (const char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte < 0x20 || byte == '"' || byte == '\\') return false;
+    }
+    return true;
+  }
+  // Whether the next value or key needs a comma before it: not the first in its container,
+  // nor a key's value. At depth 0 values are separate documents (one per line in NDJSON).
+  bool take_comma() {
     if (after_key_) {
       after_key_ = false;
-      return;
+      return false;
     }
     const std::uint32_t bit = bit_of(depth_);
-    if ((has_items_ & bit) != 0) out_.push_back(',');
+    const bool comma = (has_items_ & bit) != 0;
     has_items_ |= bit;
+    return comma;
+  }
+  void separate() {
+    if (take_comma()) out_.push_back(',');
   }
   // Depth 0 has no bit, so it never takes a comma.
   static std::uint32_t bit_of(int depth) { return (std::uint32_t{1} << depth) >> 1; }

@@ -18,7 +18,7 @@
 #include <random>
 #include <unordered_set>
 
-#include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 
 namespace tally::storage {
 namespace {
@@ -581,65 +581,68 @@ std::string to_hex(const ChainHash& chain) {
 
 namespace {
 
-void append_field(std::string& out, std::string_view name, std::string_view value,
+void append_field(JsonWriter& json, std::string_view name, std::string_view value,
                   const Redactor* redactor, bool redact) {
-  out.push_back(',');
-  append_json_string(out, name);
-  out.push_back(':');
+  json.key(name);
   if (redact && redactor != nullptr) {
-    append_json_string(out, redactor->redact(name, value));
+    json.string(redactor->redact(name, value));
   } else {
-    append_json_string(out, value);
+    json.string(value);
   }
+}
+
+// The chain hash as a JSON string, written into `text` (no allocation: export writes one per
+// event).
+std::string_view quoted_hex(const ChainHash& chain, char (&text)[kChainBytes * 2 + 2]) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::size_t n = 0;
+  text[n++] = '"';
+  for (std::uint8_t b : chain) {
+    text[n++] = kDigits[b >> 4];
+    text[n++] = kDigits[b & 0xf];
+  }
+  text[n++] = '"';
+  return {text, n};
 }
 
 }  // namespace
 
 void append_event_json(std::string& out, const StoredEvent& event, const Redactor* redactor) {
-  out += "{\"seq\":";
-  out += std::to_string(event.seq);
+  char chain_text[kChainBytes * 2 + 2];
+  JsonWriter json(out);
+  json.begin_object();
+  json.key("seq").integer(event.seq);
   if (event.kind == EventKind::campaign) {
-    out += ",\"kind\":\"campaign\",\"campaign\":";
-    out.append(event.campaign_json);
+    json.key("kind").string("campaign");
+    json.key("campaign").raw(event.campaign_json);
   } else {
     const VoteFields& v = event.vote;
-    out += ",\"kind\":\"vote\"";
-    append_field(out, "campaign", v.campaign, redactor, false);
-    append_field(out, "candidate", v.candidate, redactor, false);
-    append_field(out, "voter", v.voter, redactor, true);
-    if (!v.device.empty()) append_field(out, "device", v.device, redactor, true);
-    if (!v.ip.empty()) append_field(out, "ip", v.ip, redactor, true);
-    if (!v.ua.empty()) append_field(out, "ua", v.ua, redactor, false);
-    if (v.ts_ms) {
-      out += ",\"ts\":";
-      out += std::to_string(*v.ts_ms);
-    }
-    if (!v.request_id.empty()) append_field(out, "request_id", v.request_id, redactor, false);
-    out += ",\"server_ms\":";
-    out += std::to_string(v.server_ms);
-    out += ",\"period\":";
-    out += std::to_string(v.period);
-    out += ",\"flags\":[";
-    bool first = true;
+    json.key("kind").string("vote");
+    append_field(json, "campaign", v.campaign, redactor, false);
+    append_field(json, "candidate", v.candidate, redactor, false);
+    append_field(json, "voter", v.voter, redactor, true);
+    if (!v.device.empty()) append_field(json, "device", v.device, redactor, true);
+    if (!v.ip.empty()) append_field(json, "ip", v.ip, redactor, true);
+    if (!v.ua.empty()) append_field(json, "ua", v.ua, redactor, false);
+    if (v.ts_ms) json.key("ts").integer(*v.ts_ms);
+    if (!v.request_id.empty()) append_field(json, "request_id", v.request_id, redactor, false);
+    json.key("server_ms").integer(v.server_ms);
+    json.key("period").integer(v.period);
+    json.key("flags").begin_array();
     for (int i = 0; i < engine::kFraudReasonCount; ++i) {
       const auto reason = static_cast<engine::FraudReason>(i);
-      if ((v.flags & engine::flag_of(reason)) == 0) continue;
-      if (!first) out.push_back(',');
-      first = false;
-      append_json_string(out, engine::to_string(reason));
+      if ((v.flags & engine::flag_of(reason)) != 0) json.string(engine::to_string(reason));
     }
     // Bits no reason of this build knows are shown by number rather than dropped.
     for (unsigned bit = engine::kFraudReasonCount; bit < 32; ++bit) {
-      if ((v.flags & (engine::FraudFlags{1} << bit)) == 0) continue;
-      if (!first) out.push_back(',');
-      first = false;
-      out += "\"bit" + std::to_string(bit) + "\"";
+      if ((v.flags & (engine::FraudFlags{1} << bit)) != 0) {
+        json.string("bit" + std::to_string(bit));
+      }
     }
-    out.push_back(']');
+    json.end_array();
   }
-  out += ",\"chain\":\"";
-  out += to_hex(event.chain);
-  out += "\"}";
+  json.key("chain").raw(quoted_hex(event.chain, chain_text));
+  json.end_object();
 }
 
 }  // namespace tally::storage

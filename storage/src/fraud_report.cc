@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/fraud.h"
 #include "tally/engine/fraud_sketch.h"
@@ -88,50 +88,37 @@ std::array<std::string, kKinds> keys_of(const VoteFields& vote) {
 
 std::string cut(std::string_view key) { return std::string(key.substr(0, engine::kMaxLabelBytes)); }
 
-void append_flags(std::string& out,
+void append_flags(JsonWriter& json,
                   const std::array<std::uint64_t, engine::kFraudReasonCount>& flags) {
-  out += '{';
-  bool first = true;
+  json.begin_object();
   for (int i = 0; i < engine::kFraudReasonCount; ++i) {
     if (flags[static_cast<std::size_t>(i)] == 0) continue;
-    if (!first) out += ',';
-    first = false;
-    append_json_string(out, engine::to_string(static_cast<engine::FraudReason>(i)));
-    out += ':';
-    out += std::to_string(flags[static_cast<std::size_t>(i)]);
+    json.key(engine::to_string(static_cast<engine::FraudReason>(i)));
+    json.integer(flags[static_cast<std::size_t>(i)]);
   }
-  out += '}';
+  json.end_object();
 }
 
-void append_clusters(std::string& out, std::string_view name,
+void append_clusters(JsonWriter& json, std::string_view name,
                      const std::vector<FraudCluster>& clusters) {
-  out += ",\"";
-  out += name;
-  out += "\":[";
-  for (std::size_t i = 0; i < clusters.size(); ++i) {
-    const FraudCluster& c = clusters[i];
-    if (i > 0) out += ',';
-    out += "{\"key\":";
-    append_json_string(out, c.key);
-    out += ",\"votes\":" + std::to_string(c.votes) + ",\"suspect\":" + std::to_string(c.suspect) +
-           ",\"voters\":" + std::to_string(c.voters) + ",\"flags\":";
-    append_flags(out, c.flags);
-    out += ",\"candidates\":{";
-    bool first = true;
-    for (const auto& [candidate, votes] : c.candidates) {
-      if (!first) out += ',';
-      first = false;
-      append_json_string(out, candidate);
-      out += ':' + std::to_string(votes);
-    }
-    out += "},\"sample_seqs\":[";
-    for (std::size_t s = 0; s < c.sample_seqs.size(); ++s) {
-      if (s > 0) out += ',';
-      out += std::to_string(c.sample_seqs[s]);
-    }
-    out += "]}";
+  json.key(name).begin_array();
+  for (const FraudCluster& c : clusters) {
+    json.begin_object();
+    json.key("key").string(c.key);
+    json.key("votes").integer(c.votes);
+    json.key("suspect").integer(c.suspect);
+    json.key("voters").integer(c.voters);
+    json.key("flags");
+    append_flags(json, c.flags);
+    json.key("candidates").begin_object();
+    for (const auto& [candidate, votes] : c.candidates) json.key(candidate).integer(votes);
+    json.end_object();
+    json.key("sample_seqs").begin_array();
+    for (const std::uint64_t seq : c.sample_seqs) json.integer(seq);
+    json.end_array();
+    json.end_object();
   }
-  out += ']';
+  json.end_array();
 }
 
 void append_flags_text(std::string& out,
@@ -227,15 +214,19 @@ Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view c
 }
 
 std::string fraud_report_json(const FraudReport& report) {
-  std::string out = "{\"campaign\":";
-  append_json_string(out, report.campaign);
-  out += ",\"votes\":" + std::to_string(report.votes) +
-         ",\"suspect\":" + std::to_string(report.suspect) + ",\"flags\":";
-  append_flags(out, report.flags);
-  append_clusters(out, "ips", report.ips);
-  append_clusters(out, "subnets", report.subnets);
-  append_clusters(out, "devices", report.devices);
-  out += "}\n";
+  std::string out;
+  JsonWriter json(out);
+  json.begin_object();
+  json.key("campaign").string(report.campaign);
+  json.key("votes").integer(report.votes);
+  json.key("suspect").integer(report.suspect);
+  json.key("flags");
+  append_flags(json, report.flags);
+  append_clusters(json, "ips", report.ips);
+  append_clusters(json, "subnets", report.subnets);
+  append_clusters(json, "devices", report.devices);
+  json.end_object();
+  out += '\n';
   return out;
 }
 

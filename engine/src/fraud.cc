@@ -19,7 +19,7 @@
 #include <cstring>
 #include <deque>
 
-#include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 #include "tally/engine/fraud_sketch.h"
 #include "hazard.h"
 
@@ -659,20 +659,16 @@ std::size_t FraudMonitor::bytes(std::string_view campaign_id) const {
 
 namespace {
 
-void append_sources(std::string& out, std::string_view name,
+void append_sources(JsonWriter& json, std::string_view name,
                     const std::vector<SourceVotes>& sources) {
-  out += ",\"";
-  out += name;
-  out += "\":[";
-  for (std::size_t i = 0; i < sources.size(); ++i) {
-    if (i > 0) out += ',';
-    out += "{\"key\":";
-    append_json_string(out, sources[i].key);
-    out += ",\"votes\":";
-    out += std::to_string(sources[i].votes);
-    out += '}';
+  json.key(name).begin_array();
+  for (const SourceVotes& source : sources) {
+    json.begin_object();
+    json.key("key").string(source.key);
+    json.key("votes").integer(source.votes);
+    json.end_object();
   }
-  out += ']';
+  json.end_array();
 }
 
 std::vector<SourceVotes> source_votes(const TopSources& sources) {
@@ -744,60 +740,50 @@ std::optional<std::string> FraudMonitor::report_json(std::string_view campaign_i
   const Campaign& campaign = *entry->campaign;
   const CampaignFraud& state = *entry->state;
 
-  std::string out = "{\"campaign\":";
-  append_json_string(out, campaign.id);
-  out += ",\"flags\":{";
+  std::string out;
+  JsonWriter json(out);
+  json.begin_object();
+  json.key("campaign").string(campaign.id);
+  json.key("flags").begin_object();
   for (int i = 0; i < kFraudReasonCount; ++i) {
-    if (i > 0) out += ',';
-    append_json_string(out, to_string(static_cast<FraudReason>(i)));
-    out += ':';
-    out += std::to_string(summary->flags[static_cast<std::size_t>(i)]);
+    json.key(to_string(static_cast<FraudReason>(i)));
+    json.integer(summary->flags[static_cast<std::size_t>(i)]);
   }
-  out += "},\"rejected\":";
-  out += std::to_string(summary->rejected);
-  append_sources(out, "top_ips", summary->top_ips);
-  append_sources(out, "top_subnets", summary->top_subnets);
-  append_sources(out, "top_devices", summary->top_devices);
+  json.end_object();
+  json.key("rejected").integer(summary->rejected);
+  append_sources(json, "top_ips", summary->top_ips);
+  append_sources(json, "top_subnets", summary->top_subnets);
+  append_sources(json, "top_devices", summary->top_devices);
 
-  out += ",\"alerts\":[";
+  json.key("alerts").begin_array();
   {
     std::lock_guard lock(state.alerts_mutex);
-    bool first = true;
     for (auto it = state.alerts.rbegin(); it != state.alerts.rend(); ++it) {
-      if (!first) out += ',';
-      first = false;
-      out += "{\"reason\":";
-      append_json_string(out, to_string(it->reason));
-      out += ",\"key\":";
-      append_json_string(out, it->key);
-      out += ",\"candidate\":";
-      append_json_string(out, it->candidate < campaign.candidates.size()
-                                  ? std::string_view(campaign.candidates[it->candidate].id)
-                                  : std::string_view());
-      out += ",\"votes\":";
-      out += std::to_string(it->votes);
-      out += ",\"at_ms\":";
-      out += std::to_string(it->at_ms);
-      out += '}';
+      json.begin_object();
+      json.key("reason").string(to_string(it->reason));
+      json.key("key").string(it->key);
+      json.key("candidate")
+          .string(it->candidate < campaign.candidates.size()
+                      ? std::string_view(campaign.candidates[it->candidate].id)
+                      : std::string_view());
+      json.key("votes").integer(it->votes);
+      json.key("at_ms").integer(it->at_ms);
+      json.end_object();
     }
   }
-  out += "],\"concentration\":[";
-  for (std::size_t i = 0; i < summary->concentration.size(); ++i) {
-    const CandidateConcentration& row = summary->concentration[i];
-    if (i > 0) out += ',';
-    out += "{\"candidate\":";
-    append_json_string(out, row.candidate);
-    out += ",\"votes\":";
-    out += std::to_string(row.votes);
-    out += ",\"top_ips_share\":";
-    out += format_share(row.top_ips_share);
-    out += ",\"top_devices_share\":";
-    out += format_share(row.top_devices_share);
-    out += ",\"top_ip\":";
-    append_json_string(out, row.top_ip);
-    out += '}';
+  json.end_array();
+  json.key("concentration").begin_array();
+  for (const CandidateConcentration& row : summary->concentration) {
+    json.begin_object();
+    json.key("candidate").string(row.candidate);
+    json.key("votes").integer(row.votes);
+    json.key("top_ips_share").raw(format_share(row.top_ips_share));
+    json.key("top_devices_share").raw(format_share(row.top_devices_share));
+    json.key("top_ip").string(row.top_ip);
+    json.end_object();
   }
-  out += "]}";
+  json.end_array();
+  json.end_object();
   return out;
 }
 

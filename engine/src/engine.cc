@@ -6,7 +6,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 #include "tally/base/time.h"
 #include "tally/engine/fraud.h"
 #include "campaign_state.h"
@@ -783,24 +783,24 @@ void rank(TallySnapshot& tally) {
 std::string tally_to_json(const TallySnapshot& tally) {
   std::string out;
   out.reserve(64 + tally.candidates.size() * 64);
-  out += "{\"campaign\":";
-  append_json_string(out, tally.campaign);
-  out += ",\"as_of_seq\":" + std::to_string(tally.as_of_seq);
-  out += ",\"total\":" + std::to_string(tally.total);
-  out += ",\"suspect\":" + std::to_string(tally.suspect);
-  out += ",\"candidates\":[";
-  for (std::size_t i = 0; i < tally.candidates.size(); ++i) {
-    const CandidateTally& candidate = tally.candidates[i];
-    if (i > 0) out += ',';
-    out += "{\"id\":";
-    append_json_string(out, candidate.id);
-    out += ",\"name\":";
-    append_json_string(out, candidate.name);
-    out += ",\"votes\":" + std::to_string(candidate.votes);
-    out += ",\"suspect\":" + std::to_string(candidate.suspect);
-    out += ",\"rank\":" + std::to_string(candidate.rank) + "}";
+  JsonWriter json(out);
+  json.begin_object();
+  json.key("campaign").string(tally.campaign);
+  json.key("as_of_seq").integer(tally.as_of_seq);
+  json.key("total").integer(tally.total);
+  json.key("suspect").integer(tally.suspect);
+  json.key("candidates").begin_array();
+  for (const CandidateTally& candidate : tally.candidates) {
+    json.begin_object();
+    json.key("id").string(candidate.id);
+    json.key("name").string(candidate.name);
+    json.key("votes").integer(candidate.votes);
+    json.key("suspect").integer(candidate.suspect);
+    json.key("rank").integer(candidate.rank);
+    json.end_object();
   }
-  out += "]}";
+  json.end_array();
+  json.end_object();
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 #include "tally/base/quote_input.h"
 #include "tally/base/time.h"
 
@@ -287,8 +288,8 @@ Result<FraudThresholds> parse_fraud(dom::object root) {
   return fraud;
 }
 
-void append_fraud_json(std::string& out, const FraudThresholds& fraud) {
-  out += ",\"fraud\":{";
+void append_fraud_json(JsonWriter& json, const FraudThresholds& fraud) {
+  json.key("fraud").begin_object();
   const std::pair<const char*, std::uint32_t> fields[] = {
       {"window_s", fraud.window_s},
       {"ip_lookalike_votes", fraud.ip_lookalike_votes},
@@ -299,23 +300,14 @@ void append_fraud_json(std::string& out, const FraudThresholds& fraud) {
       {"burst_min_per_minute", fraud.burst_min_per_minute},
       {"baseline_minutes", fraud.baseline_minutes},
   };
-  for (const auto& [key, value] : fields) {
-    out += '"';
-    out += key;
-    out += "\":";
-    out += std::to_string(value);
-    out += ',';
-  }
-  out += "\"reject\":[";
-  bool first = true;
+  for (const auto& [key, value] : fields) json.key(key).integer(value);
+  json.key("reject").begin_array();
   for (int i = 0; i < kFraudReasonCount; ++i) {
     const auto reason = static_cast<FraudReason>(i);
-    if ((fraud.reject & flag_of(reason)) == 0) continue;
-    if (!first) out += ',';
-    first = false;
-    append_json_string(out, to_string(reason));
+    if ((fraud.reject & flag_of(reason)) != 0) json.string(to_string(reason));
   }
-  out += "]}";
+  json.end_array();
+  json.end_object();
 }
 
 }  // namespace
@@ -409,53 +401,32 @@ Result<Campaign> parse_campaign(std::string_view json) {
 std::string campaign_to_json(const Campaign& campaign, std::string_view state) {
   std::string out;
   out.reserve(256 + campaign.title.size() + campaign.candidates.size() * 96);
-  const auto field = [&out](std::string_view key, std::string_view value) {
-    out += '"';
-    out += key;
-    out += "\":";
-    append_json_string(out, value);
-  };
-  out += '{';
-  field("id", campaign.id);
-  out += ',';
-  field("title", campaign.title);
-  out += ',';
-  field("opens_at", format_rfc3339(campaign.opens_at_ms, campaign.utc_offset_s));
-  out += ',';
-  field("closes_at", format_rfc3339(campaign.closes_at_ms, campaign.utc_offset_s));
-  out += ',';
-  field("utc_offset", format_utc_offset(campaign.utc_offset_s));
-  out += ",\"rules\":{";
-  field("period", campaign.rules.period == PeriodKind::day ? "day" : "campaign");
-  out += ",\"max_votes_per_candidate\":";
-  out += std::to_string(campaign.rules.max_votes_per_candidate);
-  out += ",\"max_candidates\":";
-  out += std::to_string(campaign.rules.max_candidates);
-  out += "},\"candidates\":[";
-  for (std::size_t i = 0; i < campaign.candidates.size(); ++i) {
-    const Candidate& candidate = campaign.candidates[i];
-    if (i > 0) out += ',';
-    out += '{';
-    field("id", candidate.id);
-    out += ',';
-    field("name", candidate.name);
-    out += ',';
-    field("unit", candidate.unit);
-    out += ',';
-    field("industry", candidate.industry);
-    out += '}';
+  JsonWriter json(out);
+  json.begin_object();
+  json.key("id").string(campaign.id);
+  json.key("title").string(campaign.title);
+  json.key("opens_at").string(format_rfc3339(campaign.opens_at_ms, campaign.utc_offset_s));
+  json.key("closes_at").string(format_rfc3339(campaign.closes_at_ms, campaign.utc_offset_s));
+  json.key("utc_offset").string(format_utc_offset(campaign.utc_offset_s));
+  json.key("rules").begin_object();
+  json.key("period").string(campaign.rules.period == PeriodKind::day ? "day" : "campaign");
+  json.key("max_votes_per_candidate").integer(campaign.rules.max_votes_per_candidate);
+  json.key("max_candidates").integer(campaign.rules.max_candidates);
+  json.end_object();
+  json.key("candidates").begin_array();
+  for (const Candidate& candidate : campaign.candidates) {
+    json.begin_object();
+    json.key("id").string(candidate.id);
+    json.key("name").string(candidate.name);
+    json.key("unit").string(candidate.unit);
+    json.key("industry").string(candidate.industry);
+    json.end_object();
   }
-  out += ']';
-  if (campaign.expected_voters != 0) {
-    out += ",\"expected_voters\":";
-    out += std::to_string(campaign.expected_voters);
-  }
-  if (campaign.fraud != FraudThresholds{}) append_fraud_json(out, campaign.fraud);
-  if (!state.empty()) {
-    out += ',';
-    field("state", state);
-  }
-  out += '}';
+  json.end_array();
+  if (campaign.expected_voters != 0) json.key("expected_voters").integer(campaign.expected_voters);
+  if (campaign.fraud != FraudThresholds{}) append_fraud_json(json, campaign.fraud);
+  if (!state.empty()) json.key("state").string(state);
+  json.end_object();
   return out;
 }
 

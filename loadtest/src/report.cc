@@ -3,7 +3,7 @@
 #include <array>
 #include <cstdio>
 
-#include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 
 namespace tally::loadtest {
 namespace {
@@ -95,98 +95,63 @@ std::string format_text(const Report& report) {
 std::string format_json(const Report& report) {
   const Settings& s = report.settings;
   const RunResult& r = report.result;
-  auto number = [](std::string& out, const char* key, double value) {
-    out += '"';
-    out += key;
-    out += "\":";
-    out += printf_string("%.6g", value);
+  std::string out;
+  JsonWriter json(out);
+  auto number = [&json](std::string_view key, double value) {
+    json.key(key).raw(printf_string("%.6g", value));
   };
-  auto count = [](std::string& out, const char* key, std::uint64_t value) {
-    out += '"';
-    out += key;
-    out += "\":";
-    out += std::to_string(value);
-  };
-  std::string out = "{\"target\":";
-  append_json_string(out, s.target);
-  out += ",\"campaign\":";
-  append_json_string(out, s.population.campaign);
-  out += ",\"scenario\":";
-  append_json_string(out, to_string(s.population.scenario));
-  out += ",\"mode\":";
-  append_json_string(out, s.workload.mode == Mode::batch ? "batch" : "single");
-  out += ',';
-  count(out, "batch_size", s.workload.mode == Mode::batch ? s.workload.batch_size : 1);
-  out += ',';
-  count(out, "connections", s.run.connections);
-  out += ',';
-  count(out, "pipeline", s.run.pipeline);
-  out += ',';
-  count(out, "threads", s.run.threads);
-  out += ',';
-  number(out, "rate", s.run.rate);
-  out += ',';
-  number(out, "elapsed_s", r.elapsed_s);
-  out += ',';
-  count(out, "requests", r.requests_answered);
-  out += ',';
-  count(out, "votes", r.ballots_answered);
-  out += ',';
-  number(out, "requests_per_s", per_second(r.requests_answered, r.elapsed_s));
-  out += ',';
-  number(out, "votes_per_s", per_second(r.ballots_answered, r.elapsed_s));
-  out += ',';
-  number(out, "accepted_per_s",
-         per_second(r.answers.of(engine::VoteStatus::accepted), r.elapsed_s));
-  out += ",\"latency_ms\":{";
-  for (std::size_t i = 0; i < kPercentiles.size(); ++i) {
-    if (i > 0) out += ',';
-    number(out, kPercentiles[i].label, ms(r.latency_ns.value_at_percentile(kPercentiles[i].value)));
+  auto count = [&json](std::string_view key, std::uint64_t value) { json.key(key).integer(value); };
+  json.begin_object();
+  json.key("target").string(s.target);
+  json.key("campaign").string(s.population.campaign);
+  json.key("scenario").string(to_string(s.population.scenario));
+  json.key("mode").string(s.workload.mode == Mode::batch ? "batch" : "single");
+  count("batch_size", s.workload.mode == Mode::batch ? s.workload.batch_size : 1);
+  count("connections", s.run.connections);
+  count("pipeline", s.run.pipeline);
+  count("threads", s.run.threads);
+  number("rate", s.run.rate);
+  number("elapsed_s", r.elapsed_s);
+  count("requests", r.requests_answered);
+  count("votes", r.ballots_answered);
+  number("requests_per_s", per_second(r.requests_answered, r.elapsed_s));
+  number("votes_per_s", per_second(r.ballots_answered, r.elapsed_s));
+  number("accepted_per_s", per_second(r.answers.of(engine::VoteStatus::accepted), r.elapsed_s));
+  json.key("latency_ms").begin_object();
+  for (const Percentile& p : kPercentiles) {
+    number(p.label, ms(r.latency_ns.value_at_percentile(p.value)));
   }
-  out += ',';
-  number(out, "mean", r.latency_ns.mean() / 1e6);
-  out += "},\"statuses\":{";
+  number("mean", r.latency_ns.mean() / 1e6);
+  json.end_object();
+  json.key("statuses").begin_object();
   for (int i = 0; i < engine::kVoteStatusCount; ++i) {
-    count(out, std::string(engine::to_string(static_cast<engine::VoteStatus>(i))).c_str(),
+    count(engine::to_string(static_cast<engine::VoteStatus>(i)),
           r.answers.by_status[static_cast<std::size_t>(i)]);
-    out += ',';
   }
-  count(out, "other", r.answers.other);
-  out += "},\"http\":{";
-  bool first = true;
-  for (const auto& [code, n] : r.http_codes) {
-    if (!first) out += ',';
-    first = false;
-    count(out, std::to_string(code).c_str(), n);
-  }
-  out += "},";
-  count(out, "transport_errors", r.transport_errors);
-  out += ',';
-  count(out, "unanswered", r.unanswered);
-  out += ',';
-  count(out, "reconnects", r.reconnects);
-  out += ',';
-  count(out, "behind_schedule", r.behind_schedule);
-  out += ',';
-  count(out, "prepared_requests", report.workload.size());
-  out += ',';
-  count(out, "prepared_retries", report.workload.retries());
+  count("other", r.answers.other);
+  json.end_object();
+  json.key("http").begin_object();
+  for (const auto& [code, n] : r.http_codes) count(std::to_string(code), n);
+  json.end_object();
+  count("transport_errors", r.transport_errors);
+  count("unanswered", r.unanswered);
+  count("reconnects", r.reconnects);
+  count("behind_schedule", r.behind_schedule);
+  count("prepared_requests", report.workload.size());
+  count("prepared_retries", report.workload.retries());
   if (report.verification) {
     const Verification& v = *report.verification;
-    out += ",\"verify\":{\"ok\":";
-    out += v.ok ? "true" : "false";
-    out += ',';
-    count(out, "accepted", v.accepted);
-    out += ',';
-    count(out, "counted", v.counted);
-    out += ",\"differences\":[";
-    for (std::size_t i = 0; i < v.differences.size(); ++i) {
-      if (i > 0) out += ',';
-      append_json_string(out, v.differences[i]);
-    }
-    out += "]}";
+    json.key("verify").begin_object();
+    json.key("ok").boolean(v.ok);
+    count("accepted", v.accepted);
+    count("counted", v.counted);
+    json.key("differences").begin_array();
+    for (const std::string& difference : v.differences) json.string(difference);
+    json.end_array();
+    json.end_object();
   }
-  out += "}\n";
+  json.end_object();
+  out += '\n';
   return out;
 }
 

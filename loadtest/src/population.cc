@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 #include "tally/corpus/user_agents.h"
 
 namespace tally::loadtest {
@@ -31,13 +31,6 @@ std::string format(const char* pattern, unsigned long long a, unsigned long long
   char text[96];
   const int length = std::snprintf(text, sizeof text, pattern, a, b, c, d);
   return std::string(text, static_cast<std::size_t>(std::max(length, 0)));
-}
-
-void add_field(std::string& out, std::string_view name, std::string_view value) {
-  out += ",\"";
-  out += name;
-  out += "\":";
-  append_json_string(out, value);
 }
 
 // The agent a farm's scripted phones all send: a real WeChat one, as farms copy.
@@ -180,27 +173,26 @@ Ballot BallotGenerator::fresh() {
   }
   // The tag's digits end just before the field's closing quote (the ids need no escaping).
   std::size_t tags = 0;
-  const auto mark_tag = [&](const std::string& json) {
+  const auto mark_tag = [&](const std::string& written) {
     if (options_.pass_tags) {
-      ballot.pass_tags.at(tags++) = static_cast<std::uint32_t>(json.size() - 1 - kPassTagDigits);
+      ballot.pass_tags.at(tags++) = static_cast<std::uint32_t>(written.size() - 1 - kPassTagDigits);
     }
   };
-  std::string& out = ballot.json;
-  out.reserve(448);
-  out += "{\"campaign\":";
-  append_json_string(out, options_.campaign);
-  add_field(out, "candidate", options_.candidates[ballot.candidate]);
-  add_field(out, "voter", voter_id);
-  mark_tag(out);
-  add_field(out, "device", device);
-  mark_tag(out);
-  add_field(out, "ip", ip);
-  add_field(out, "ua", agent);
-  out += ",\"ts\":";
-  out += std::to_string(ts_ms_ + static_cast<std::int64_t>(number / 64));
-  add_field(out, "request_id", request_id);
-  mark_tag(out);
-  out += '}';
+  ballot.json.reserve(448);
+  JsonWriter json(ballot.json);
+  json.begin_object();
+  json.key("campaign").string(options_.campaign);
+  json.key("candidate").string(options_.candidates[ballot.candidate]);
+  json.key("voter").string(voter_id);
+  mark_tag(json.text());
+  json.key("device").string(device);
+  mark_tag(json.text());
+  json.key("ip").string(ip);
+  json.key("ua").string(agent);
+  json.key("ts").integer(ts_ms_ + static_cast<std::int64_t>(number / 64));
+  json.key("request_id").string(request_id);
+  mark_tag(json.text());
+  json.end_object();
   return ballot;
 }
 

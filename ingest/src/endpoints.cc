@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-#include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 #include "web.h"
 
 namespace tally::ingest::internal {
@@ -18,14 +18,11 @@ std::string campaign_json(const engine::Engine& engine, const engine::Campaign& 
 }
 
 Answer campaign_list(const engine::Engine& engine) {
-  std::string body = R"({"campaigns":[)";
-  bool first = true;
-  for (const auto& campaign : engine.campaigns()) {
-    if (!first) body += ',';
-    first = false;
-    body += campaign_json(engine, *campaign);
-  }
-  body += "]}";
+  std::string body;
+  JsonWriter json(body);
+  json.begin_object().key("campaigns").begin_array();
+  for (const auto& campaign : engine.campaigns()) json.raw(campaign_json(engine, *campaign));
+  json.end_array().end_object();
   return json_answer(std::move(body));
 }
 
@@ -149,9 +146,10 @@ std::optional<Answer> campaign_put_now(const engine::CampaignPut& put, std::stri
     case engine::PutOutcome::conflict:
       return error_answer(HttpError::conflict, engine::kCampaignConflict);
     case engine::PutOutcome::unchanged: {
-      std::string answer = R"({"status":"unchanged","campaign":)";
-      append_json_string(answer, id);
-      answer += '}';
+      std::string answer;
+      JsonWriter json(answer);
+      json.begin_object().key("status").string("unchanged");
+      json.key("campaign").string(id).end_object();
       return json_answer(std::move(answer));
     }
     case engine::PutOutcome::created:
@@ -175,9 +173,10 @@ Answer campaign_put_answer(const engine::CommitOutcome& committed) {
     case engine::PutOutcome::updated: break;
   }
   const bool created = committed.campaign_outcome == engine::PutOutcome::created;
-  std::string body = created ? R"({"status":"created","seq":)" : R"({"status":"updated","seq":)";
-  body += std::to_string(committed.seq);
-  body += '}';
+  std::string body;
+  JsonWriter json(body);
+  json.begin_object().key("status").string(created ? "created" : "updated");
+  json.key("seq").integer(committed.seq).end_object();
   return json_answer(std::move(body), created ? 201 : 200);
 }
 

@@ -39,15 +39,15 @@ class JsonWriter {
   // literal key) is written with its comma, quotes and colon in one append.
   JsonWriter& key(std::string_view name) {
     if (name.size() <= kShortKey && is_plain(name)) {
-      char text[kShortKey + 4];
+      char buffer[kShortKey + 4];
       std::size_t n = 0;
-      if (take_comma()) text[n++] = ',';
-      text[n++] = '"';
-      std::memcpy(text + n, name.data(), name.size());
+      if (take_comma()) buffer[n++] = ',';
+      buffer[n++] = '"';
+      std::memcpy(buffer + n, name.data(), name.size());
       n += name.size();
-      text[n++] = '"';
-      text[n++] = ':';
-      out_.append(text, n);
+      buffer[n++] = '"';
+      buffer[n++] = ':';
+      out_.append(buffer, n);
     } else {
       separate();
       append_json_string(out_, name);
@@ -65,10 +65,10 @@ class JsonWriter {
 
   template <std::integral T>
   requires(!std::same_as<T, bool>) JsonWriter& integer(T value) {
-    char text[std::numeric_limits<T>::digits10 + 3];  // a comma, a sign and every digit
-    text[0] = ',';
-    const char* const start = take_comma() ? text : text + 1;
-    const auto written = std::to_chars(text + 1, text + sizeof text, value);
+    char buffer[std::numeric_limits<T>::digits10 + 3];  // a comma, a sign and every digit
+    buffer[0] = ',';
+    const char* const start = take_comma() ? buffer : buffer + 1;
+    const auto written = std::to_chars(buffer + 1, buffer + sizeof buffer, value);
     out_.append(start, static_cast<std::size_t>(written.ptr - start));
     return *this;
   }

@@ -37,6 +37,23 @@ TEST(AppendJsonString, AppendsToWhatIsThere) {
   EXPECT_EQ(out, R"({"k":"v"})");
 }
 
+TEST(AppendJsonString, EscapesAtAnyOffsetOfALongRun) {
+  // Plain runs are passed eight bytes at a time: an escaped byte must be found wherever it
+  // falls relative to those steps, and bytes next to it (0x1F/0x20, '"'/'#', '\\'/']',
+  // UTF-8 continuation bytes) judged alone.
+  for (std::size_t offset = 0; offset <= 24; ++offset) {
+    const std::string before(offset, 'a');
+    const std::string after = "z !#]\xE4\xB8\xAD~\x7F" + std::string(offset % 9, 'y');
+    EXPECT_EQ(json_string(before + "\"" + after), "\"" + before + "\\\"" + after + "\"") << offset;
+    EXPECT_EQ(json_string(before + "\\" + after), "\"" + before + "\\\\" + after + "\"") << offset;
+    EXPECT_EQ(json_string(before + "\x1F" + after), "\"" + before + "\\u001f" + after + "\"")
+        << offset;
+    EXPECT_EQ(json_string(before + "\n\n" + after), "\"" + before + "\\n\\n" + after + "\"")
+        << offset;
+    EXPECT_EQ(json_string(before + after), "\"" + before + after + "\"") << offset;
+  }
+}
+
 TEST(IsValidUtf8, AcceptsWellFormedText) {
   EXPECT_TRUE(is_valid_utf8(""));
   EXPECT_TRUE(is_valid_utf8("plain ASCII"));

@@ -26,6 +26,8 @@ packages=(
   libssl-dev libspdlog-dev libfmt-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev rocksdb-tools
+  # bench/base_bench's baseline: RapidJSON's writer against base's
+  rapidjson-dev
   # scripts and end-to-end tests
   curl python3 procps
   # metrics and dashboard end-to-end tests: promtool and a Prometheus server, headless Chromium

@@ -403,19 +403,14 @@ std::size_t FraudMonitor::bytes_bound(const FraudOptions& options) {
   return state.bytes() + kMaxAlerts * (sizeof(Alert) + kMaxLabelBytes);
 }
 
-FraudMonitor::FraudMonitor(FraudOptions options) : options_(options) {}
+FraudMonitor::FraudMonitor(FraudOptions options)
+    : options_(options), maps_(std::make_unique<const Map>()) {}
 
-FraudMonitor::~FraudMonitor() {
-  // Relaxed: no reader runs while the monitor is destroyed.
-  delete map_.load(std::memory_order_relaxed);
-}
+FraudMonitor::~FraudMonitor() = default;
 
 void FraudMonitor::set_campaign(const Campaign& campaign) {
   std::lock_guard lock(install_mutex_);
-  // Relaxed: map_ is only stored under install_mutex_, which we hold.
-  const Map* old = map_.load(std::memory_order_relaxed);
-  auto next = std::make_unique<Map>();
-  if (old != nullptr) next->entries = old->entries;
+  auto next = std::make_unique<Map>(*maps_.current());
   auto version = std::make_shared<const Campaign>(campaign);
   bool found = false;
   for (Map::Entry& entry : next->entries) {
@@ -428,16 +423,11 @@ void FraudMonitor::set_campaign(const Campaign& campaign) {
     states_.push_back(std::make_unique<CampaignFraud>(options_));
     next->entries.push_back({campaign.id, states_.back().get(), version});
   }
-  // Release pairs with the acquire in find()/observe(): readers see a complete map.
-  map_.store(next.release(), std::memory_order_release);
-  if (old != nullptr) retired_maps_.emplace_back(old);
+  maps_.publish(std::move(next));
 }
 
 FraudMonitor::CampaignFraud* FraudMonitor::find(std::string_view campaign_id) const {
-  // Acquire pairs with the release in set_campaign.
-  const Map* map = map_.load(std::memory_order_acquire);
-  if (map == nullptr) return nullptr;
-  const Map::Entry* entry = map->find(campaign_id);
+  const Map::Entry* entry = maps_.current()->find(campaign_id);
   return entry == nullptr ? nullptr : entry->state;
 }
 
@@ -467,9 +457,7 @@ void FraudMonitor::prefetch_rows(const CampaignFraud& state, const Ballot& ballo
 }
 
 FraudKeys FraudMonitor::prefetch(const Ballot& ballot, std::uint32_t candidate_index) const {
-  // Acquire pairs with the release in set_campaign.
-  const Map* map = map_.load(std::memory_order_acquire);
-  const Map::Entry* entry = map == nullptr ? nullptr : map->find(ballot.campaign);
+  const Map::Entry* entry = maps_.current()->find(ballot.campaign);
   if (entry == nullptr || candidate_index >= entry->campaign->candidates.size()) return {};
   const FraudKeys keys = keys_of(ballot, candidate_index);
   prefetch_rows(*entry->state, ballot, keys);
@@ -479,9 +467,7 @@ FraudKeys FraudMonitor::prefetch(const Ballot& ballot, std::uint32_t candidate_i
 Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_index,
                                   std::int64_t server_ms, std::int64_t period,
                                   const FraudKeys* worked_out) {
-  // Acquire pairs with the release in set_campaign.
-  const Map* map = map_.load(std::memory_order_acquire);
-  const Map::Entry* entry = map == nullptr ? nullptr : map->find(ballot.campaign);
+  const Map::Entry* entry = maps_.current()->find(ballot.campaign);
   if (entry == nullptr) return {};
   const Campaign& campaign = *entry->campaign;
   CampaignFraud& state = *entry->state;
@@ -618,9 +604,7 @@ Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_
 
 void FraudMonitor::replay(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
                           FraudFlags flags) {
-  // Acquire pairs with the release in set_campaign.
-  const Map* map = map_.load(std::memory_order_acquire);
-  const Map::Entry* entry = map == nullptr ? nullptr : map->find(ballot.campaign);
+  const Map::Entry* entry = maps_.current()->find(ballot.campaign);
   if (entry == nullptr) return;
   const std::optional<std::uint32_t> index = entry->campaign->candidate_index(ballot.candidate);
   if (!index) return;
@@ -696,9 +680,7 @@ std::string format_share(double share) {
 
 std::optional<FraudSummary> FraudMonitor::summary(std::string_view campaign_id,
                                                   std::size_t top_n) const {
-  // Acquire pairs with the release in set_campaign.
-  const Map* map = map_.load(std::memory_order_acquire);
-  const Map::Entry* entry = map == nullptr ? nullptr : map->find(campaign_id);
+  const Map::Entry* entry = maps_.current()->find(campaign_id);
   if (entry == nullptr) return std::nullopt;
   const Campaign& campaign = *entry->campaign;
   const CampaignFraud& state = *entry->state;
@@ -734,8 +716,7 @@ std::optional<std::string> FraudMonitor::report_json(std::string_view campaign_i
                                                      std::size_t top_n) const {
   const std::optional<FraudSummary> summary = this->summary(campaign_id, top_n);
   if (!summary) return std::nullopt;
-  // Acquire pairs with the release in set_campaign.
-  const Map::Entry* entry = map_.load(std::memory_order_acquire)->find(campaign_id);
+  const Map::Entry* entry = maps_.current()->find(campaign_id);
   if (entry == nullptr) return std::nullopt;  // replaced meanwhile
   const Campaign& campaign = *entry->campaign;
   const CampaignFraud& state = *entry->state;

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/base/published.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/fraud_flags.h"
@@ -138,11 +139,10 @@ class FraudMonitor {
               std::int64_t server_ms, std::int64_t period, FraudFlags* flags);
 
   FraudOptions options_;
-  // Published map of campaigns, read lock-free (acquire pairs with the release store in
-  // set_campaign). Earlier maps and every campaign state live until the monitor dies: a
+  // The map of campaigns, read lock-free, replaced whole by set_campaign() (under
+  // install_mutex_). Earlier maps and every campaign state live until the monitor dies: a
   // reader may still hold them, and they are few (one per campaign version).
-  std::atomic<const Map*> map_{nullptr};
-  std::vector<std::unique_ptr<const Map>> retired_maps_;
+  Published<Map> maps_;
   std::vector<std::unique_ptr<CampaignFraud>> states_;
   mutable std::mutex install_mutex_;  // set_campaign only
 };

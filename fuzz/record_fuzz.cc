@@ -22,10 +22,11 @@ using storage::EventKind;
 using storage::StoredEvent;
 
 bool same_fields(const storage::VoteFields& a, const storage::VoteFields& b) {
-  return a.campaign == b.campaign && a.candidate == b.candidate && a.voter == b.voter &&
-         a.device == b.device && a.ip == b.ip && a.ua == b.ua && a.request_id == b.request_id &&
-         a.ts_ms == b.ts_ms && a.server_ms == b.server_ms && a.period == b.period &&
-         a.flags == b.flags;
+  return a.ballot.campaign == b.ballot.campaign && a.ballot.candidate == b.ballot.candidate &&
+         a.ballot.voter == b.ballot.voter && a.ballot.device == b.ballot.device &&
+         a.ballot.ip == b.ballot.ip && a.ballot.ua == b.ballot.ua &&
+         a.ballot.request_id == b.ballot.request_id && a.ballot.ts_ms == b.ballot.ts_ms &&
+         a.server_ms == b.server_ms && a.period == b.period && a.flags == b.flags;
 }
 
 void append_varint(std::string& out, std::uint64_t value) {  // LEB128, as the format's

@@ -109,9 +109,10 @@ class RuleChecker {
   void vote(const StoredEvent& event, std::vector<std::string>& problems) {
     const VoteFields& v = event.vote;
     const std::string where = at_seq(event.seq);
-    auto campaign = engine_.campaign(v.campaign);
+    auto campaign = engine_.campaign(v.ballot.campaign);
     if (campaign == nullptr) {
-      problems.push_back(where + "vote for unknown campaign \"" + std::string(v.campaign) + "\"");
+      problems.push_back(where + "vote for unknown campaign \"" + std::string(v.ballot.campaign) +
+                         "\"");
       return;
     }
     if (campaign->period_of(v.server_ms) != v.period) {
@@ -121,14 +122,14 @@ class RuleChecker {
     }
     clock_.set_ms(v.server_ms);
     engine::Ballot ballot;
-    ballot.campaign = v.campaign;
-    ballot.candidate = v.candidate;
-    ballot.voter = v.voter;
-    ballot.device = v.device;
-    ballot.ip = v.ip;
-    ballot.ua = v.ua;
-    ballot.request_id = v.request_id;
-    ballot.ts_ms = v.ts_ms;
+    ballot.campaign = v.ballot.campaign;
+    ballot.candidate = v.ballot.candidate;
+    ballot.voter = v.ballot.voter;
+    ballot.device = v.ballot.device;
+    ballot.ip = v.ballot.ip;
+    ballot.ua = v.ballot.ua;
+    ballot.request_id = v.ballot.request_id;
+    ballot.ts_ms = v.ballot.ts_ms;
     engine::Decision decision = engine_.decide(ballot);
     if (decision.status == engine::VoteStatus::accepted) {
       engine_.commit(std::move(decision.claim), event.seq, v.flags);
@@ -144,7 +145,7 @@ class RuleChecker {
         break;
       case engine::VoteStatus::closed: why = "outside the campaign window"; break;
       case engine::VoteStatus::unknown_candidate:
-        why = "unknown candidate \"" + std::string(v.candidate) + "\"";
+        why = "unknown candidate \"" + std::string(v.ballot.candidate) + "\"";
         break;
       case engine::VoteStatus::invalid: why = "invalid: " + std::string(decision.error); break;
       default: why = std::string(engine::to_string(decision.status)); break;
@@ -395,7 +396,7 @@ Status export_log(const ExportOptions& options, std::ostream& out) {
   if (auto status = for_each_event(db, 0, on_campaign, on_bad); !status.ok()) return status;
   auto on_vote = [&](std::uint64_t, const StoredEvent& event) {
     if (event.kind != EventKind::vote || event.seq < options.from_seq) return;
-    if (!options.campaign.empty() && event.vote.campaign != options.campaign) return;
+    if (!options.campaign.empty() && event.vote.ballot.campaign != options.campaign) return;
     line.clear();
     append_event_json(line, event, redactor.get());
     line.push_back('\n');
@@ -511,8 +512,9 @@ Result<CampaignResults> campaign_results(const std::string& data_dir,
     if (event.kind == EventKind::campaign) {
       auto campaign = engine::parse_campaign(event.campaign_json);
       if (campaign.ok() && campaign->id == campaign_id) counter.add_version(*campaign, event.seq);
-    } else if (event.vote.campaign == campaign_id) {
-      counter.add_vote(event.vote.campaign, event.vote.candidate, event.vote.flags != 0, event.seq);
+    } else if (event.vote.ballot.campaign == campaign_id) {
+      counter.add_vote(event.vote.ballot.campaign, event.vote.ballot.candidate,
+                       event.vote.flags != 0, event.seq);
     }
   };
   auto on_bad = [&](std::uint64_t key_seq, const std::string& message) {

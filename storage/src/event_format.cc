@@ -186,37 +186,37 @@ Status decode_vote(Reader& in, std::uint64_t seq, StringTable* table, VoteFields
   if (!in.svarint(vote.server_ms)) return event_error(seq, "truncated server_ms");
   if (!in.svarint(vote.period)) return event_error(seq, "truncated period");
   if (!in.varint32(vote.flags)) return event_error(seq, "truncated flags");
-  if (!read_field(in, by_reference, table, vote.campaign)) {
+  if (!read_field(in, by_reference, table, vote.ballot.campaign)) {
     return event_error(seq, "truncated campaign, or a bad string reference");
   }
-  if (!in.string(vote.candidate)) return event_error(seq, "truncated candidate");
-  if (!in.string(vote.voter)) return event_error(seq, "truncated voter");
-  if ((presence & kHasDevice) && !in.string(vote.device)) {
+  if (!in.string(vote.ballot.candidate)) return event_error(seq, "truncated candidate");
+  if (!in.string(vote.ballot.voter)) return event_error(seq, "truncated voter");
+  if ((presence & kHasDevice) && !in.string(vote.ballot.device)) {
     return event_error(seq, "truncated device");
   }
-  if ((presence & kHasIp) && !in.string(vote.ip)) return event_error(seq, "truncated ip");
-  if ((presence & kHasUa) && !read_field(in, by_reference, table, vote.ua)) {
+  if ((presence & kHasIp) && !in.string(vote.ballot.ip)) return event_error(seq, "truncated ip");
+  if ((presence & kHasUa) && !read_field(in, by_reference, table, vote.ballot.ua)) {
     return event_error(seq, "truncated ua, or a bad string reference");
   }
-  if ((presence & kHasRequestId) && !in.string(vote.request_id)) {
+  if ((presence & kHasRequestId) && !in.string(vote.ballot.request_id)) {
     return event_error(seq, "truncated request_id");
   }
   if (presence & kHasTs) {
     std::int64_t ts = 0;
     if (!in.svarint(ts)) return event_error(seq, "truncated ts");
-    vote.ts_ms = ts;
+    vote.ballot.ts_ms = ts;
   }
   if (!in.done()) return event_error(seq, "trailing bytes after the vote");
   if (table != nullptr) {
     // Version 2 takes one form per vote, so that a changed byte either breaks the chain or
     // fails here: optional fields present only when not empty, and campaign and user agent
     // by reference unless one of them is too long for the string table.
-    const bool empty_optional = ((presence & kHasDevice) && vote.device.empty()) ||
-                                ((presence & kHasIp) && vote.ip.empty()) ||
-                                ((presence & kHasUa) && vote.ua.empty()) ||
-                                ((presence & kHasRequestId) && vote.request_id.empty());
+    const bool empty_optional = ((presence & kHasDevice) && vote.ballot.device.empty()) ||
+                                ((presence & kHasIp) && vote.ballot.ip.empty()) ||
+                                ((presence & kHasUa) && vote.ballot.ua.empty()) ||
+                                ((presence & kHasRequestId) && vote.ballot.request_id.empty());
     if (empty_optional) return event_error(seq, "an empty optional field marked present");
-    if (by_reference != fits_table(vote.campaign, vote.ua)) {
+    if (by_reference != fits_table(vote.ballot.campaign, vote.ballot.ua)) {
       return event_error(seq, "not in version 2's form");
     }
   }
@@ -261,33 +261,22 @@ std::optional<VoteLayout> vote_layout(std::string_view payload) {
 
 VoteFields vote_fields(const engine::Ballot& ballot, std::int64_t server_ms, std::int64_t period,
                        engine::FraudFlags flags) {
-  VoteFields vote;
-  vote.campaign = ballot.campaign;
-  vote.candidate = ballot.candidate;
-  vote.voter = ballot.voter;
-  vote.device = ballot.device;
-  vote.ip = ballot.ip;
-  vote.ua = ballot.ua;
-  vote.request_id = ballot.request_id;
-  vote.ts_ms = ballot.ts_ms;
-  vote.server_ms = server_ms;
-  vote.period = period;
-  vote.flags = flags;
-  return vote;
+  return {ballot, server_ms, period, flags};
 }
 
 void encode_vote_payload(const VoteFields& vote, std::string& out) {
   std::uint8_t presence = 0;
-  if (!vote.device.empty()) presence |= kHasDevice;
-  if (!vote.ip.empty()) presence |= kHasIp;
-  if (!vote.ua.empty()) presence |= kHasUa;
-  if (!vote.request_id.empty()) presence |= kHasRequestId;
-  if (vote.ts_ms) presence |= kHasTs;
+  if (!vote.ballot.device.empty()) presence |= kHasDevice;
+  if (!vote.ballot.ip.empty()) presence |= kHasIp;
+  if (!vote.ballot.ua.empty()) presence |= kHasUa;
+  if (!vote.ballot.request_id.empty()) presence |= kHasRequestId;
+  if (vote.ballot.ts_ms) presence |= kHasTs;
   const std::uint64_t server_ms = zigzag(vote.server_ms);
   const std::uint64_t period = zigzag(vote.period);
-  const std::uint64_t ts = vote.ts_ms ? zigzag(*vote.ts_ms) : 0;
-  const std::string_view strings[] = {vote.campaign, vote.candidate, vote.voter,     vote.device,
-                                      vote.ip,       vote.ua,        vote.request_id};
+  const std::uint64_t ts = vote.ballot.ts_ms ? zigzag(*vote.ballot.ts_ms) : 0;
+  const std::string_view strings[] = {
+      vote.ballot.campaign, vote.ballot.candidate, vote.ballot.voter,     vote.ballot.device,
+      vote.ballot.ip,       vote.ballot.ua,        vote.ballot.request_id};
   // The exact size first, so that the payload is written in one pass into room made once
   // (this runs once per vote; appending value by value cost more than the values).
   std::size_t size = 1 + varint_size(server_ms) + varint_size(period) + varint_size(vote.flags);
@@ -298,7 +287,7 @@ void encode_vote_payload(const VoteFields& vote, std::string& out) {
       size += varint_size(strings[i].size()) + strings[i].size();
     }
   }
-  if (vote.ts_ms) size += varint_size(ts);
+  if (vote.ballot.ts_ms) size += varint_size(ts);
   const std::size_t start = out.size();
   out.resize(start + size);
   char* at = out.data() + start;
@@ -311,7 +300,7 @@ void encode_vote_payload(const VoteFields& vote, std::string& out) {
     at += write_varint(at, strings[i].size());
     at = write_bytes(at, strings[i]);
   }
-  if (vote.ts_ms) write_varint(at, ts);
+  if (vote.ballot.ts_ms) write_varint(at, ts);
 }
 
 void encode_campaign_payload(std::string_view campaign_json, std::string& out) {
@@ -618,14 +607,15 @@ void append_event_json(std::string& out, const StoredEvent& event, const Redacto
   } else {
     const VoteFields& v = event.vote;
     json.key("kind").string("vote");
-    append_field(json, "campaign", v.campaign, redactor, false);
-    append_field(json, "candidate", v.candidate, redactor, false);
-    append_field(json, "voter", v.voter, redactor, true);
-    if (!v.device.empty()) append_field(json, "device", v.device, redactor, true);
-    if (!v.ip.empty()) append_field(json, "ip", v.ip, redactor, true);
-    if (!v.ua.empty()) append_field(json, "ua", v.ua, redactor, false);
-    if (v.ts_ms) json.key("ts").integer(*v.ts_ms);
-    if (!v.request_id.empty()) append_field(json, "request_id", v.request_id, redactor, false);
+    append_field(json, "campaign", v.ballot.campaign, redactor, false);
+    append_field(json, "candidate", v.ballot.candidate, redactor, false);
+    append_field(json, "voter", v.ballot.voter, redactor, true);
+    if (!v.ballot.device.empty()) append_field(json, "device", v.ballot.device, redactor, true);
+    if (!v.ballot.ip.empty()) append_field(json, "ip", v.ballot.ip, redactor, true);
+    if (!v.ballot.ua.empty()) append_field(json, "ua", v.ballot.ua, redactor, false);
+    if (v.ballot.ts_ms) json.key("ts").integer(*v.ballot.ts_ms);
+    if (!v.ballot.request_id.empty())
+      append_field(json, "request_id", v.ballot.request_id, redactor, false);
     json.key("server_ms").integer(v.server_ms);
     json.key("period").integer(v.period);
     json.key("flags").begin_array();

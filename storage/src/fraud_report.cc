@@ -72,7 +72,7 @@ Status scan_votes(ReadOnlyDb& db, std::string_view campaign_id, bool& saw_campai
       if (event.kind == EventKind::campaign) {
         auto campaign = engine::parse_campaign(event.campaign_json);
         if (campaign.ok() && campaign->id == campaign_id) saw_campaign = true;
-      } else if (event.vote.campaign == campaign_id) {
+      } else if (event.vote.ballot.campaign == campaign_id) {
         on_vote(event);
       }
     }
@@ -82,8 +82,9 @@ Status scan_votes(ReadOnlyDb& db, std::string_view campaign_id, bool& saw_campai
 
 // The cluster keys of a vote: IP, subnet, device (empty when absent).
 std::array<std::string, kKinds> keys_of(const VoteFields& vote) {
-  return {std::string(vote.ip), vote.ip.empty() ? std::string() : engine::subnet_of(vote.ip),
-          std::string(vote.device)};
+  return {std::string(vote.ballot.ip),
+          vote.ballot.ip.empty() ? std::string() : engine::subnet_of(vote.ballot.ip),
+          std::string(vote.ballot.device)};
 }
 
 std::string cut(std::string_view key) { return std::string(key.substr(0, engine::kMaxLabelBytes)); }
@@ -187,8 +188,8 @@ Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view c
           ++cluster.flags[static_cast<std::size_t>(i)];
         }
       }
-      ++cluster.candidates[std::string(event.vote.candidate)];
-      it->second.voters.insert(std::hash<std::string_view>{}(event.vote.voter));
+      ++cluster.candidates[std::string(event.vote.ballot.candidate)];
+      it->second.voters.insert(std::hash<std::string_view>{}(event.vote.ballot.voter));
       if (cluster.sample_seqs.size() < kFraudSampleSeqs) cluster.sample_seqs.push_back(event.seq);
     }
   });

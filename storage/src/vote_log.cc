@@ -224,10 +224,6 @@ Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& options) {
 
 namespace {
 
-engine::Ballot ballot_of(const VoteFields& v) {
-  return {v.campaign, v.candidate, v.voter, v.device, v.ip, v.ua, v.request_id, v.ts_ms};
-}
-
 // Recovery's second thread: replays checked batches into the fraud monitor while the
 // recovering thread goes on with the next ones (the two halves cost about the same per
 // event). Starts its thread in the constructor; the destructor drains the queue and joins.
@@ -277,7 +273,7 @@ class FraudReplayer {
       for (const StoredEvent& event : chunk.events) {
         if (event.kind != EventKind::vote) continue;
         const VoteFields& v = event.vote;
-        engine_.replay_fraud(ballot_of(v), v.server_ms, v.period, v.flags);
+        engine_.replay_fraud(v.ballot, v.server_ms, v.period, v.flags);
       }
     }
   }
@@ -341,7 +337,7 @@ Status VoteLog::recover(engine::Engine& engine) {
         }
       } else {
         const VoteFields& v = event.vote;
-        auto status = engine.replay_vote(ballot_of(v), v.server_ms, v.period, v.flags, event.seq);
+        auto status = engine.replay_vote(v.ballot, v.server_ms, v.period, v.flags, event.seq);
         if (!status.ok()) {
           return Status::error("seq " + std::to_string(event.seq) + ": " + status.message());
         }

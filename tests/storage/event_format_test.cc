@@ -10,14 +10,14 @@ namespace {
 
 VoteFields full_vote() {
   VoteFields v;
-  v.campaign = "ordos";
-  v.candidate = "c01";
-  v.voter = "wx-openid-1";
-  v.device = "dev-1";
-  v.ip = "10.0.0.1";
-  v.ua = "MicroMessenger/8.0 \"quoted\"";
-  v.request_id = "req-1";
-  v.ts_ms = 1679846400123;
+  v.ballot.campaign = "ordos";
+  v.ballot.candidate = "c01";
+  v.ballot.voter = "wx-openid-1";
+  v.ballot.device = "dev-1";
+  v.ballot.ip = "10.0.0.1";
+  v.ballot.ua = "MicroMessenger/8.0 \"quoted\"";
+  v.ballot.request_id = "req-1";
+  v.ballot.ts_ms = 1679846400123;
   v.server_ms = 1679846400456;
   v.period = 19443;
   v.flags =
@@ -27,9 +27,9 @@ VoteFields full_vote() {
 
 VoteFields minimal_vote() {
   VoteFields v;
-  v.campaign = "ordos";
-  v.candidate = "c02";
-  v.voter = "v";
+  v.ballot.campaign = "ordos";
+  v.ballot.candidate = "c02";
+  v.ballot.voter = "v";
   v.server_ms = -5;  // negative values must survive the zigzag encoding
   v.period = -1;
   return v;
@@ -39,9 +39,9 @@ VoteFields minimal_vote() {
 // `c`, voter `v`, server_ms 1, period 2, nothing else.
 std::string pinned_vote_payload() {
   VoteFields v;
-  v.campaign = "o";
-  v.candidate = "c";
-  v.voter = "v";
+  v.ballot.campaign = "o";
+  v.ballot.candidate = "c";
+  v.ballot.voter = "v";
   v.server_ms = 1;
   v.period = 2;
   std::string payload;
@@ -71,14 +71,14 @@ std::string three_event_record(std::vector<ChainHash>* chains = nullptr) {
 }
 
 void expect_same(const VoteFields& a, const VoteFields& b) {
-  EXPECT_EQ(a.campaign, b.campaign);
-  EXPECT_EQ(a.candidate, b.candidate);
-  EXPECT_EQ(a.voter, b.voter);
-  EXPECT_EQ(a.device, b.device);
-  EXPECT_EQ(a.ip, b.ip);
-  EXPECT_EQ(a.ua, b.ua);
-  EXPECT_EQ(a.request_id, b.request_id);
-  EXPECT_EQ(a.ts_ms, b.ts_ms);
+  EXPECT_EQ(a.ballot.campaign, b.ballot.campaign);
+  EXPECT_EQ(a.ballot.candidate, b.ballot.candidate);
+  EXPECT_EQ(a.ballot.voter, b.ballot.voter);
+  EXPECT_EQ(a.ballot.device, b.ballot.device);
+  EXPECT_EQ(a.ballot.ip, b.ballot.ip);
+  EXPECT_EQ(a.ballot.ua, b.ballot.ua);
+  EXPECT_EQ(a.ballot.request_id, b.ballot.request_id);
+  EXPECT_EQ(a.ballot.ts_ms, b.ballot.ts_ms);
   EXPECT_EQ(a.server_ms, b.server_ms);
   EXPECT_EQ(a.period, b.period);
   EXPECT_EQ(a.flags, b.flags);
@@ -168,8 +168,8 @@ TEST(EventFormatTest, RecordStoresEachCampaignAndUserAgentOnce) {
   for (std::size_t i = 0; i < payloads.size(); ++i) {
     voters[i] = "voter-" + std::to_string(i);
     VoteFields v = full_vote();
-    v.voter = voters[i];
-    v.ua = agents[i % 3];
+    v.ballot.voter = voters[i];
+    v.ballot.ua = agents[i % 3];
     encode_vote_payload(v, payloads[i]);
   }
   ChainHasher hasher;
@@ -193,8 +193,8 @@ TEST(EventFormatTest, RecordStoresEachCampaignAndUserAgentOnce) {
   chain = kGenesisChain;
   for (std::size_t i = 0; i < events.size(); ++i) {
     VoteFields expected = full_vote();
-    expected.voter = voters[i];
-    expected.ua = agents[i % 3];
+    expected.ballot.voter = voters[i];
+    expected.ballot.ua = agents[i % 3];
     expect_same(events[i].vote, expected);
     chain = chain_of(hasher, chain, events[i], scratch);
     EXPECT_EQ(chain, chains[i]) << i;
@@ -230,11 +230,11 @@ TEST(EventFormatTest, VersionTwoRefusesEveryOtherFormOfTheSameVote) {
   std::vector<StoredEvent> events;
   const std::string sound = record(vote, table);  // the encoder's form
   ASSERT_TRUE(decode_batch(sound, events).ok());
-  EXPECT_EQ(events[0].vote.campaign, "o");
+  EXPECT_EQ(events[0].vote.ballot.campaign, "o");
   // The longest table string: a user agent of kMaxUaBytes.
   const std::string longest = record(vote, std::string("\x01\x80\x08", 3) + std::string(1024, 'o'));
   ASSERT_TRUE(decode_batch(longest, events).ok());
-  EXPECT_EQ(events[0].vote.campaign.size(), 1024u);
+  EXPECT_EQ(events[0].vote.ballot.campaign.size(), 1024u);
 
   // clang-format off
   const std::pair<const char*, std::string> others[] = {
@@ -272,7 +272,7 @@ TEST(EventFormatTest, StringReferenceOutOfRangeIsAnErrorNamingItsSeq) {
   EXPECT_EQ(status.message().rfind("seq 5: ", 0), 0u) << status.message();
   record[9] = 0x00;  // string 0: fine
   EXPECT_TRUE(decode_batch(record, events).ok());
-  EXPECT_EQ(events[0].vote.campaign, "o");
+  EXPECT_EQ(events[0].vote.ballot.campaign, "o");
 }
 
 TEST(EventFormatTest, VoteRendersAsTheStoredEventJson) {
@@ -334,9 +334,9 @@ TEST(EventFormatTest, VersionOneRecordWrittenByEarlierBuildsStillDecodes) {
   ASSERT_TRUE(decode_batch(record, events).ok());
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].seq, 1u);
-  EXPECT_EQ(events[0].vote.campaign, "o");
-  EXPECT_EQ(events[0].vote.candidate, "c");
-  EXPECT_EQ(events[0].vote.voter, "v");
+  EXPECT_EQ(events[0].vote.ballot.campaign, "o");
+  EXPECT_EQ(events[0].vote.ballot.candidate, "c");
+  EXPECT_EQ(events[0].vote.ballot.voter, "v");
   EXPECT_EQ(events[0].vote.server_ms, 1);
   EXPECT_EQ(events[0].vote.period, 2);
   EXPECT_EQ(events[0].vote.flags, 0u);

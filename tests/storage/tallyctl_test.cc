@@ -268,9 +268,9 @@ TEST_F(TallyctlTest, VerifyCatchesReorderedEvents) {
 
 TEST_F(TallyctlTest, VerifyCatchesADuplicateVoteWithARecomputedChain) {
   VoteFields vote;
-  vote.campaign = "ordos";
-  vote.candidate = "c01";
-  vote.voter = "alice";
+  vote.ballot.campaign = "ordos";
+  vote.ballot.candidate = "c01";
+  vote.ballot.voter = "alice";
   vote.server_ms = kNoon + 1000;
   vote.period = make_campaign().period_of(vote.server_ms);
   RawDb(db_dir()).append_forged_vote(6, vote);
@@ -286,16 +286,16 @@ TEST_F(TallyctlTest, VerifyCatchesAVoteOutsideTheWindowAndOverQuota) {
   {
     RawDb db(db_dir());
     VoteFields late;
-    late.campaign = "ordos";
-    late.candidate = "c01";
-    late.voter = "dave";
+    late.ballot.campaign = "ordos";
+    late.ballot.candidate = "c01";
+    late.ballot.voter = "dave";
     late.server_ms = kCloses + 1;
     late.period = make_campaign().period_of(late.server_ms);
     db.append_forged_vote(6, late);
     VoteFields third_candidate;  // bob already voted for two candidates today
-    third_candidate.campaign = "ordos";
-    third_candidate.candidate = "c04";
-    third_candidate.voter = "bob";
+    third_candidate.ballot.campaign = "ordos";
+    third_candidate.ballot.candidate = "c04";
+    third_candidate.ballot.voter = "bob";
     third_candidate.server_ms = kNoon + 2000;
     third_candidate.period = make_campaign().period_of(third_candidate.server_ms);
     db.append_forged_vote(7, third_candidate);

@@ -33,16 +33,10 @@ using ChainHash = std::array<std::uint8_t, kChainBytes>;
 // The chain value before the first event: 32 zero bytes.
 inline constexpr ChainHash kGenesisChain{};
 
-// A vote as stored. Views point into the decoded record (or the caller's ballot).
+// A vote as stored: the ballot as decided, and what the server added. The ballot's views
+// point into the decoded record (or the caller's ballot).
 struct VoteFields {
-  std::string_view campaign;
-  std::string_view candidate;
-  std::string_view voter;
-  std::string_view device;      // empty = absent
-  std::string_view ip;          // empty = absent
-  std::string_view ua;          // empty = absent
-  std::string_view request_id;  // empty = absent
-  std::optional<std::int64_t> ts_ms;
+  engine::Ballot ballot;
   std::int64_t server_ms = 0;
   std::int64_t period = 0;
   engine::FraudFlags flags = 0;

@@ -223,16 +223,7 @@ Status decode_vote(Reader& in, std::uint64_t seq, StringTable* table, VoteFields
   return {};
 }
 
-// Where a canonical vote payload holds the fields a version 2 record stores by reference.
-// Each span is the whole field (length and bytes); an absent user agent is the empty span
-// where it would be.
-struct VoteLayout {
-  std::size_t campaign_begin = 0, campaign_end = 0;
-  std::size_t ua_begin = 0, ua_end = 0;
-  std::string_view campaign, ua;
-  bool has_ua = false;
-};
-
+// A payload's layout, read from the payload: for events whose encoder gave none.
 std::optional<VoteLayout> vote_layout(std::string_view payload) {
   Reader in(payload);
   std::uint8_t presence = 0;
@@ -244,16 +235,15 @@ std::optional<VoteLayout> vote_layout(std::string_view payload) {
     return std::nullopt;
   }
   VoteLayout layout;
-  layout.campaign_begin = in.pos();
-  if (!in.string(layout.campaign)) return std::nullopt;
-  layout.campaign_end = in.pos();
+  layout.campaign_begin = static_cast<std::uint32_t>(in.pos());
+  if (!in.string(skipped)) return std::nullopt;
+  layout.campaign_end = static_cast<std::uint32_t>(in.pos());
   if (!in.string(skipped) || !in.string(skipped)) return std::nullopt;  // candidate, voter
   if ((presence & kHasDevice) && !in.string(skipped)) return std::nullopt;
   if ((presence & kHasIp) && !in.string(skipped)) return std::nullopt;
-  layout.ua_begin = in.pos();
-  layout.has_ua = (presence & kHasUa) != 0;
-  if (layout.has_ua && !in.string(layout.ua)) return std::nullopt;
-  layout.ua_end = in.pos();
+  layout.ua_begin = static_cast<std::uint32_t>(in.pos());
+  if ((presence & kHasUa) && !in.string(skipped)) return std::nullopt;
+  layout.ua_end = static_cast<std::uint32_t>(in.pos());
   return layout;
 }
 
@@ -264,7 +254,7 @@ VoteFields vote_fields(const engine::Ballot& ballot, std::int64_t server_ms, std
   return {ballot, server_ms, period, flags};
 }
 
-void encode_vote_payload(const VoteFields& vote, std::string& out) {
+void encode_vote_payload(const VoteFields& vote, std::string& out, VoteLayout* layout) {
   std::uint8_t presence = 0;
   if (!vote.ballot.device.empty()) presence |= kHasDevice;
   if (!vote.ballot.ip.empty()) presence |= kHasIp;
@@ -295,10 +285,19 @@ void encode_vote_payload(const VoteFields& vote, std::string& out) {
   at += write_varint(at, server_ms);
   at += write_varint(at, period);
   at += write_varint(at, vote.flags);
+  constexpr std::size_t kCampaign = 0, kUa = 5;  // indexes in `strings`
+  const char* const payload = out.data() + start;
   for (std::size_t i = 0; i < std::size(strings); ++i) {
-    if (i >= kAlwaysStored && strings[i].empty()) continue;
-    at += write_varint(at, strings[i].size());
-    at = write_bytes(at, strings[i]);
+    const auto offset = static_cast<std::uint32_t>(at - payload);
+    if (layout != nullptr && i == kCampaign) layout->campaign_begin = offset;
+    if (layout != nullptr && i == kUa) layout->ua_begin = offset;
+    if (i < kAlwaysStored || !strings[i].empty()) {
+      at += write_varint(at, strings[i].size());
+      at = write_bytes(at, strings[i]);
+    }
+    if (layout != nullptr && i == kCampaign)
+      layout->campaign_end = static_cast<std::uint32_t>(at - payload);
+    if (layout != nullptr && i == kUa) layout->ua_end = static_cast<std::uint32_t>(at - payload);
   }
   if (vote.ballot.ts_ms) write_varint(at, ts);
 }
@@ -357,14 +356,26 @@ std::uint32_t BatchEncoder::intern(std::string_view text) {
 }
 
 ChainHash BatchEncoder::add(const ChainHasher& hasher, const ChainHash& prev, EventKind kind,
-                            std::uint64_t seq, std::string_view payload) {
+                            std::uint64_t seq, std::string_view payload,
+                            const VoteLayout* known_layout) {
   char head_bytes[1 + kMaxVarintBytes];  // kind, seq
   head_bytes[0] = static_cast<char>(kind);
   const std::string_view head(head_bytes, 1 + write_varint(head_bytes + 1, seq));
   // The chain covers the canonical bytes, whatever the record stores.
   const ChainHash chain = hasher.next(prev, head, payload);
-  std::optional<VoteLayout> layout = kind == EventKind::vote ? vote_layout(payload) : std::nullopt;
-  if (layout && !fits_table(layout->campaign, layout->ua)) {
+  std::optional<VoteLayout> layout;
+  if (kind == EventKind::vote) layout = known_layout ? *known_layout : vote_layout(payload);
+  // The fields themselves, without their length prefixes.
+  const auto field = [&](std::uint32_t begin, std::uint32_t end) {
+    Reader in(payload.substr(begin, end - begin));
+    std::string_view text;
+    if (!in.string(text)) return std::string_view();  // an absent user agent's empty span
+    return text;
+  };
+  const std::string_view campaign =
+      layout ? field(layout->campaign_begin, layout->campaign_end) : "";
+  const std::string_view ua = layout ? field(layout->ua_begin, layout->ua_end) : "";
+  if (layout && !fits_table(campaign, ua)) {
     layout.reset();  // not for the table (no ballot is): inline, as version 1
   }
   if (!layout) {
@@ -377,8 +388,9 @@ ChainHash BatchEncoder::add(const ChainHasher& hasher, const ChainHash& prev, Ev
     // The payload with its campaign id and user agent replaced by string table indexes.
     char campaign_ref[kMaxVarintBytes];
     char ua_ref[kMaxVarintBytes];
-    const std::size_t campaign_ref_size = write_varint(campaign_ref, intern(layout->campaign));
-    const std::size_t ua_ref_size = layout->has_ua ? write_varint(ua_ref, intern(layout->ua)) : 0;
+    const std::size_t campaign_ref_size = write_varint(campaign_ref, intern(campaign));
+    const bool has_ua = layout->ua_end > layout->ua_begin;
+    const std::size_t ua_ref_size = has_ua ? write_varint(ua_ref, intern(ua)) : 0;
     const std::size_t stored = head.size() + payload.size() -
                                (layout->campaign_end - layout->campaign_begin) + campaign_ref_size -
                                (layout->ua_end - layout->ua_begin) + ua_ref_size;

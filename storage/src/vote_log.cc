@@ -141,7 +141,8 @@ struct VoteLog::Impl final : internal::BatchSink {
     ChainHash chain = chain_head;
     std::uint64_t seq = first_seq;
     for (const auto& event : events) {
-      chain = encoder.add(hasher, chain, event.kind, seq++, event.bytes());
+      chain = encoder.add(hasher, chain, event.kind, seq++, event.bytes(),
+                          event.has_layout ? &event.layout : nullptr);
     }
     const std::string_view record = encoder.record();
     // Reused: a fresh megabyte-sized batch per write would be fresh pages to fault in.
@@ -377,9 +378,21 @@ void VoteLog::start(engine::Engine& engine) {
   impl.started.store(true, std::memory_order_release);
 }
 
+// The log's bytes for a vote in the caller's buffer: the payload's layout (kLayoutBytes), so
+// that the writer finds the campaign id and user agent without reading the payload again,
+// then the payload.
+namespace {
+constexpr std::size_t kLayoutBytes = sizeof(VoteLayout);
+}  // namespace
+
 void VoteLog::append_vote_payload(const engine::Ballot& ballot, const engine::Claim& claim,
                                   engine::FraudFlags flags, std::string& payloads) const {
-  encode_vote_payload(vote_fields(ballot, claim.server_ms(), claim.period(), flags), payloads);
+  const std::size_t start = payloads.size();
+  payloads.resize(start + kLayoutBytes);
+  VoteLayout layout;
+  encode_vote_payload(vote_fields(ballot, claim.server_ms(), claim.period(), flags), payloads,
+                      &layout);
+  std::memcpy(payloads.data() + start, &layout, kLayoutBytes);
 }
 
 std::size_t VoteLog::submit_votes(std::span<engine::VoteToCommit> votes, std::string_view payloads,
@@ -395,8 +408,11 @@ std::size_t VoteLog::submit_votes(std::span<engine::VoteToCommit> votes, std::st
   for (std::size_t i = 0; i < votes.size(); ++i) {
     internal::PendingEvent& event = events.emplace_back();
     event.kind = EventKind::vote;
-    event.payload_view =
+    const std::string_view bytes =
         payloads.substr(votes[i].payload_begin, votes[i].payload_end - votes[i].payload_begin);
+    std::memcpy(&event.layout, bytes.data(), kLayoutBytes);
+    event.has_layout = true;
+    event.payload_view = bytes.substr(kLayoutBytes);
     event.flags = votes[i].flags;
     event.claim = std::move(votes[i].claim);
     event.waiter = votes[i].waiter;

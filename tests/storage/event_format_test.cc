@@ -135,6 +135,28 @@ TEST(EventFormatTest, ChainHashIsSha256OfPreviousChainAndCanonicalEventBytes) {
             "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925");
 }
 
+// The layout the encoder hands the writer is where the writer would find the fields itself:
+// a record written with it is the record written without it.
+TEST(EventFormatTest, TheEncodersLayoutWritesTheSameRecordAsReadingThePayload) {
+  VoteFields without_ua = full_vote();
+  without_ua.ballot.ua = {};
+  for (const VoteFields& vote : {full_vote(), minimal_vote(), without_ua}) {
+    std::string payload;
+    VoteLayout layout;
+    encode_vote_payload(vote, payload, &layout);
+    EXPECT_LT(layout.campaign_begin, layout.campaign_end);
+    EXPECT_LE(layout.campaign_end, layout.ua_begin);
+    EXPECT_EQ(layout.ua_end > layout.ua_begin, !vote.ballot.ua.empty());
+    ChainHasher hasher;
+    BatchEncoder with, without;
+    with.begin(1);
+    without.begin(1);
+    EXPECT_EQ(with.add(hasher, kGenesisChain, EventKind::vote, 9, payload, &layout),
+              without.add(hasher, kGenesisChain, EventKind::vote, 9, payload));
+    EXPECT_EQ(with.record(), without.record());
+  }
+}
+
 // Version 2 pinned byte for byte: the vote of the version 1 test below, with its campaign id
 // in the record's string table.
 TEST(EventFormatTest, VersionTwoRecordIsPinned) {

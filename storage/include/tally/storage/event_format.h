@@ -56,9 +56,19 @@ struct StoredEvent {
   ChainHash chain{};  // as stored
 };
 
+// Where a vote payload holds the fields a version 2 record stores by reference, as offsets
+// from the payload's first byte. Each span is the whole field (length and bytes); an absent
+// user agent is the empty span where it would be.
+struct VoteLayout {
+  std::uint32_t campaign_begin = 0, campaign_end = 0;
+  std::uint32_t ua_begin = 0, ua_end = 0;
+};
+
 // Appends a vote's payload (every field but kind and seq) to `out`. Runs on the submitting
-// thread so that the writer only adds the seq and the chain hash.
-void encode_vote_payload(const VoteFields& vote, std::string& out);
+// thread so that the writer only adds the seq and the chain hash; `layout`, when given, gets
+// where the payload's campaign id and user agent are, so that the writer need not read the
+// payload again to find them.
+void encode_vote_payload(const VoteFields& vote, std::string& out, VoteLayout* layout = nullptr);
 // Appends a campaign version's payload (its canonical JSON) to `out`.
 void encode_campaign_payload(std::string_view campaign_json, std::string& out);
 
@@ -82,9 +92,10 @@ class BatchEncoder {
   // Appends the event (kind, seq, payload) and returns its chain hash given `prev`. A vote's
   // campaign id and user agent go into the record's string table, once per record: the
   // payload must stay valid until record(). REQUIRES: a vote payload as encode_vote_payload()
-  // writes it (readers hash that encoding of the decoded fields, and refuse other forms).
+  // writes it (readers hash that encoding of the decoded fields, and refuse other forms), and
+  // `layout` what that call gave, or null (then the payload is read to find it).
   ChainHash add(const ChainHasher& hasher, const ChainHash& prev, EventKind kind, std::uint64_t seq,
-                std::string_view payload);
+                std::string_view payload, const VoteLayout* layout = nullptr);
   // The finished record, valid until the next begin(). REQUIRES: at least one add() since
   // begin().
   std::string_view record();

@@ -39,6 +39,9 @@ struct PendingEvent {
   // in a buffer of the submitter's that `payload_view` shows (VoteLog::submit_votes).
   std::string payload;
   std::string_view payload_view;
+  // vote: where its campaign id and user agent are, as the encoder saw them (has_layout).
+  VoteLayout layout;
+  bool has_layout = false;
   engine::Claim claim;  // vote: the keys it holds until commit or release
   engine::FraudFlags flags = 0;
   std::shared_ptr<const engine::Campaign> campaign;  // campaign: the definition

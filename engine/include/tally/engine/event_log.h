@@ -63,8 +63,9 @@ struct VoteToCommit {
 
 class EventLog {
  public:
-  // Appends the event payload of an accepted ballot to `payloads`. Call it right after
-  // decide(): the ballot's fields need not outlive this call.
+  // Appends the log's bytes for an accepted ballot to `payloads` (its own encoding: the
+  // caller only keeps the range for submit_votes()). Call it right after decide(): the
+  // ballot's fields need not outlive this call.
   virtual void append_vote_payload(const Ballot& ballot, const Claim& claim, FraudFlags flags,
                                    std::string& payloads) const = 0;
   // Queues `votes` in order, at once; their payloads are read from `payloads`, which must stay

@@ -56,22 +56,19 @@ std::optional<std::uint64_t> release_step(std::optional<std::uint64_t> current) 
   return std::nullopt;
 }
 
-Decision reject(VoteStatus status, std::string_view error = {}) {
-  Decision decision;
-  decision.status = status;
-  decision.error = error;
-  return decision;
+// decide()'s answers, written into the one it returns.
+void set_rejected(Decision& answer, VoteStatus status, std::string_view error = {}) {
+  answer.status = status;
+  answer.error = error;
 }
 
-Decision duplicate_of(std::uint64_t value, const Generation& generation) {
-  Decision decision;
-  decision.status = VoteStatus::duplicate;
+void set_duplicate(Decision& answer, std::uint64_t value, const Generation& generation) {
+  answer.status = VoteStatus::duplicate;
   if (value == kPending) {
-    decision.pending = true;
+    answer.pending = true;
   } else {
-    decision.seq = generation.seq_of(value);
+    answer.seq = generation.seq_of(value);
   }
-  return decision;
 }
 
 std::int64_t utc_day(std::int64_t server_ms) { return local_day(server_ms, 0); }
@@ -394,33 +391,13 @@ struct Engine::Attempt {
   Claim claim;  // undoes what it holds if the attempt ends unused
 };
 
-Decision Engine::decide(const Ballot& ballot, FieldCheck fields, const BallotKeys* keys) {
-  if (fields == FieldCheck::run) {
-    if (auto error = check_ballot(ballot)) return reject(VoteStatus::invalid, *error);
-  }
-  // Judging again happens when a campaign version or a UTC day changes under the ballot;
-  // twice in a row is already rare, so a bound only guards against a clock that steps back.
-  for (int number = 0; number < kMaxAttempts; ++number) {
-    Attempt at(ballot, number);
-    Decision answer;
-    Next next = begin_attempt(at, keys, answer);
-    if (next == Next::go_on) next = answer_known_request_id(at, answer);
-    if (next == Next::go_on) next = find_keys(at, answer);
-    if (next == Next::go_on) next = enter_generation(at, answer);
-    if (next == Next::go_on) next = answer_counted_duplicate(at, answer);
-    if (next == Next::go_on) next = claim_keys(at, answer);
-    if (next == Next::go_on) next = check_not_replaced(at);
-    if (next == Next::go_on) next = accept(at, answer);
-    if (next == Next::answered) return answer;
-  }
-  return reject(VoteStatus::overloaded);
-}
-
 // The ballot's campaign version, its time, and prefetch()'s work if it was for this ballot.
-Engine::Next Engine::begin_attempt(Attempt& at, const BallotKeys* keys, Decision& answer) const {
+[[gnu::always_inline]] inline Engine::Next Engine::begin_attempt(Attempt& at,
+                                                                 const BallotKeys* keys,
+                                                                 Decision& answer) const {
   at.state = find_state(at.ballot.campaign);
   if (at.state == nullptr) {
-    answer = reject(VoteStatus::unknown_campaign);
+    set_rejected(answer, VoteStatus::unknown_campaign);
     return Next::answered;
   }
   // prefetch() worked out the keys, and loaded the request-id slots, for this state. (A state
@@ -433,7 +410,8 @@ Engine::Next Engine::begin_attempt(Attempt& at, const BallotKeys* keys, Decision
 }
 
 // A known request_id answers before anything else about the ballot.
-Engine::Next Engine::answer_known_request_id(Attempt& at, Decision& answer) const {
+[[gnu::always_inline]] inline Engine::Next Engine::answer_known_request_id(Attempt& at,
+                                                                           Decision& answer) const {
   if (at.ballot.request_id.empty()) return Next::go_on;
   const std::int64_t today = utc_day(at.now_ms);
   if (at.known != nullptr) {
@@ -448,7 +426,7 @@ Engine::Next Engine::answer_known_request_id(Attempt& at, Decision& answer) cons
     if (!requests) continue;
     const std::optional<std::uint64_t> value = requests->keys.find(at.request);
     if (value && *value != kReleased) {
-      answer = duplicate_of(*value, *requests);
+      set_duplicate(answer, *value, *requests);
       answer.server_ms = at.now_ms;
       return Next::answered;
     }
@@ -457,11 +435,11 @@ Engine::Next Engine::answer_known_request_id(Attempt& at, Decision& answer) cons
 }
 
 // The candidate's index and the voter's keys in this campaign.
-Engine::Next Engine::find_keys(Attempt& at, Decision& answer) const {
+[[gnu::always_inline]] inline Engine::Next Engine::find_keys(Attempt& at, Decision& answer) const {
   const std::optional<std::uint32_t> candidate =
       at.known != nullptr ? at.known->candidate_ : at.state->candidate_index(at.ballot.candidate);
   if (!candidate) {
-    answer = reject(VoteStatus::unknown_candidate);
+    set_rejected(answer, VoteStatus::unknown_candidate);
     return Next::answered;
   }
   at.candidate = *candidate;
@@ -473,7 +451,8 @@ Engine::Next Engine::find_keys(Attempt& at, Decision& answer) const {
 }
 
 // The tables of the ballot's period: made if the window is open and they are not yet.
-Engine::Next Engine::enter_generation(Attempt& at, Decision& answer) const {
+[[gnu::always_inline]] inline Engine::Next Engine::enter_generation(Attempt& at,
+                                                                    Decision& answer) const {
   // A counted ballot is a duplicate even after the window closed.
   at.open = at.state->is_open_at(at.now_ms);
   const std::int64_t period = at.state->period_of(at.now_ms);
@@ -484,7 +463,7 @@ Engine::Next Engine::enter_generation(Attempt& at, Decision& answer) const {
       wait_for_install(*at.state, at.ballot.campaign);
       return Next::again;
     }
-    answer = reject(VoteStatus::closed);
+    set_rejected(answer, VoteStatus::closed);
     return Next::answered;
   }
   if (at.generation->id != period && at.number == 0) {
@@ -504,18 +483,19 @@ Engine::Next Engine::enter_generation(Attempt& at, Decision& answer) const {
 
 // One vote per candidate: a counted (or in-flight) one answers duplicate; then a closed
 // window answers closed.
-Engine::Next Engine::answer_counted_duplicate(Attempt& at, Decision& answer) const {
+[[gnu::always_inline]] inline Engine::Next Engine::answer_counted_duplicate(
+    Attempt& at, Decision& answer) const {
   if (!at.counter_mode) {
     const std::optional<std::uint64_t> value = at.generation->keys.find(at.dedupe);
     if (value && *value != kReleased) {
-      answer = duplicate_of(*value, *at.generation);
+      set_duplicate(answer, *value, *at.generation);
       answer.server_ms = at.now_ms;
       answer.period = at.period;
       return Next::answered;
     }
   }
   if (!at.open) {
-    answer = reject(VoteStatus::closed);
+    set_rejected(answer, VoteStatus::closed);
     return Next::answered;
   }
   return Next::go_on;
@@ -524,7 +504,7 @@ Engine::Next Engine::answer_counted_duplicate(Attempt& at, Decision& answer) con
 // Takes the ballot's keys: its period's tables, the request id, the dedupe key (or a count
 // under the candidate's limit) and, for a new candidate, a quota slot. From here on the claim
 // undoes what it holds when the attempt ends unused.
-Engine::Next Engine::claim_keys(Attempt& at, Decision& answer) const {
+[[gnu::always_inline]] inline Engine::Next Engine::claim_keys(Attempt& at, Decision& answer) const {
   Claim& claim = at.claim;
   claim.state_ = at.state;
   claim.dedupe_key_ = at.dedupe;
@@ -545,7 +525,7 @@ Engine::Next Engine::claim_keys(Attempt& at, Decision& answer) const {
     if (!requests) return Next::again;  // a newer UTC day began: judge again
     const TableUpdate update = requests->keys.update(at.request, claim_step);
     if (!update.changed) {
-      answer = duplicate_of(*update.before, *requests);
+      set_duplicate(answer, *update.before, *requests);
       answer.server_ms = at.now_ms;
       return Next::answered;
     }
@@ -559,7 +539,7 @@ Engine::Next Engine::claim_keys(Attempt& at, Decision& answer) const {
   if (!at.counter_mode) {
     const TableUpdate update = generation.keys.update(at.dedupe, claim_step);
     if (!update.changed) {  // counted or in flight since our lookup
-      answer = duplicate_of(*update.before, generation);
+      set_duplicate(answer, *update.before, generation);
       answer.server_ms = at.now_ms;
       answer.period = at.period;
       return Next::answered;
@@ -569,7 +549,7 @@ Engine::Next Engine::claim_keys(Attempt& at, Decision& answer) const {
     const TableUpdate update =
         generation.keys.update(at.dedupe, count_up_to(rules.max_votes_per_candidate));
     if (!update.changed) {
-      answer = reject(VoteStatus::quota_exceeded);
+      set_rejected(answer, VoteStatus::quota_exceeded);
       return Next::answered;
     }
     new_candidate = update.before.value_or(0) == 0;
@@ -577,7 +557,7 @@ Engine::Next Engine::claim_keys(Attempt& at, Decision& answer) const {
   if (new_candidate &&
       !generation.quota->update(at.fingerprint, count_up_to(rules.max_candidates)).changed) {
     release_dedupe(rules, generation, at.dedupe);  // the quota slot was not taken
-    answer = reject(VoteStatus::quota_exceeded);
+    set_rejected(answer, VoteStatus::quota_exceeded);
     return Next::answered;
   }
   claim.holds_keys_ = true;
@@ -587,7 +567,7 @@ Engine::Next Engine::claim_keys(Attempt& at, Decision& answer) const {
 // Dekker with install_campaign() (see CampaignState::has_claims): either the installer sees
 // this ballot's claim and refuses the new version, or this ballot sees the replacement and is
 // judged again on it.
-Engine::Next Engine::check_not_replaced(Attempt& at) const {
+[[gnu::always_inline]] inline Engine::Next Engine::check_not_replaced(Attempt& at) const {
   // The pre-load spares the store (a locked instruction on x86) once any ballot has claimed.
   // It is seq_cst, not relaxed: a relaxed load of another thread's `true` would not order this
   // thread's load of `replaced` below after the installer's store of it, and the two sides
@@ -603,14 +583,14 @@ Engine::Next Engine::check_not_replaced(Attempt& at) const {
 }
 
 // The fraud monitor's word, then the accepted decision that carries the claim.
-Engine::Next Engine::accept(Attempt& at, Decision& answer) const {
+[[gnu::always_inline]] inline Engine::Next Engine::accept(Attempt& at, Decision& answer) const {
   FraudFlags flags = 0;
   if (options_.fraud != nullptr) {
     const Observation observation =
         options_.fraud->observe(at.ballot, at.candidate, at.now_ms, at.period,
                                 at.known != nullptr ? &at.known->fraud_ : nullptr);
     if (observation.reject) {
-      answer = reject(VoteStatus::rate_limited);  // the claim releases itself
+      set_rejected(answer, VoteStatus::rate_limited);  // the claim releases itself
       return Next::answered;
     }
     flags = observation.flags;
@@ -621,6 +601,34 @@ Engine::Next Engine::accept(Attempt& at, Decision& answer) const {
   answer.period = at.period;
   answer.claim = std::move(at.claim);
   return Next::answered;
+}
+
+Decision Engine::decide(const Ballot& ballot, FieldCheck fields, const BallotKeys* keys) {
+  // One answer for every return, so that it is built in place (no Claim moved on the way out).
+  Decision answer;
+  if (fields == FieldCheck::run) {
+    if (auto error = check_ballot(ballot)) {
+      answer.status = VoteStatus::invalid;
+      answer.error = *error;
+      return answer;
+    }
+  }
+  // Judging again happens when a campaign version or a UTC day changes under the ballot;
+  // twice in a row is already rare, so a bound only guards against a clock that steps back.
+  for (int number = 0; number < kMaxAttempts; ++number) {
+    Attempt at(ballot, number);
+    Next next = begin_attempt(at, keys, answer);
+    if (next == Next::go_on) next = answer_known_request_id(at, answer);
+    if (next == Next::go_on) next = find_keys(at, answer);
+    if (next == Next::go_on) next = enter_generation(at, answer);
+    if (next == Next::go_on) next = answer_counted_duplicate(at, answer);
+    if (next == Next::go_on) next = claim_keys(at, answer);
+    if (next == Next::go_on) next = check_not_replaced(at);
+    if (next == Next::go_on) next = accept(at, answer);
+    if (next == Next::answered) return answer;
+  }
+  answer.status = VoteStatus::overloaded;
+  return answer;
 }
 
 void Engine::prefetch(const Ballot& ballot, BallotKeys& keys) const {

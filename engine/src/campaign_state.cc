@@ -21,8 +21,10 @@ Generation::Generation(std::int64_t generation_id, std::uint64_t base, std::uint
 Generation::~Generation() { live_.fetch_sub(1, std::memory_order_relaxed); }
 
 CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_expected_voters,
-                             GenerationCounts& generation_counts, BackgroundWork* background)
-    : id_(definition.id),
+                             GenerationCounts& generation_counts, BackgroundWork* background,
+                             FraudMonitor::CampaignFraud* fraud_state)
+    : fraud(fraud_state),
+      id_(definition.id),
       rules_(definition.rules),
       candidates_(definition.candidates),
       utc_offset_s_(definition.utc_offset_s),

@@ -18,6 +18,7 @@
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/fingerprint.h"
+#include "tally/engine/fraud.h"
 #include "tally/engine/fraud_flags.h"
 #include "candidate_index.h"
 #include "hazard.h"
@@ -91,8 +92,10 @@ class CampaignState {
   static constexpr int kRequestDays = 3;
 
   // `background`: where large tables' next arrays are made (null: in line); see KeyTable.
+  // `fraud`: the campaign's fraud state, when the engine has a fraud monitor (else null).
   CampaignState(const Campaign& definition, std::uint64_t default_expected_voters,
-                GenerationCounts& generation_counts, BackgroundWork* background);
+                GenerationCounts& generation_counts, BackgroundWork* background,
+                FraudMonitor::CampaignFraud* fraud);
   ~CampaignState();
 
   const std::string& id() const { return id_; }
@@ -160,6 +163,8 @@ class CampaignState {
   // the store's part (Engine::check_not_replaced).
   std::atomic<bool> has_claims{false};
   std::atomic<bool> replaced{false};
+  // The campaign's fraud sketches (FraudMonitor::set_campaign()), or null without a monitor.
+  FraudMonitor::CampaignFraud* const fraud;
 
  private:
   Generation* make_generation(std::int64_t id, std::uint64_t base_seq, bool with_quota) const;

@@ -273,8 +273,11 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
     replaced = it->second;
   }
   auto next_map = std::make_unique<CampaignMap>(*map);
+  // Before the state is published: its votes reach the fraud state through it.
+  FraudMonitor::CampaignFraud* fraud =
+      options_.fraud != nullptr ? &options_.fraud->set_campaign(next) : nullptr;
   auto state = std::make_shared<CampaignState>(next, options_.default_expected_voters,
-                                               *generation_counts_, options_.background);
+                                               *generation_counts_, options_.background, fraud);
   state->publish(seq);
   next_map->states[next.id] = std::move(state);
   // The old map stays alive: a reader may still be using it.
@@ -285,7 +288,6 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
     replaced->give_up_tables();
     replaced_states_.push_back(std::move(replaced));
   }
-  if (options_.fraud != nullptr) options_.fraud->set_campaign(next);
   return outcome;
 }
 
@@ -587,7 +589,7 @@ struct Engine::Attempt {
   FraudFlags flags = 0;
   if (options_.fraud != nullptr) {
     const Observation observation =
-        options_.fraud->observe(at.ballot, at.candidate, at.now_ms, at.period,
+        options_.fraud->observe(*at.state->fraud, at.ballot, at.candidate, at.now_ms, at.period,
                                 at.known != nullptr ? &at.known->fraud_ : nullptr);
     if (observation.reject) {
       set_rejected(answer, VoteStatus::rate_limited);  // the claim releases itself
@@ -649,7 +651,9 @@ void Engine::prefetch(const Ballot& ballot, BallotKeys& keys) const {
   if (!keys.candidate_) return;
   keys.fingerprint_ = voter_fingerprint(state->id(), ballot.voter);
   keys.dedupe_ = dedupe_key(keys.fingerprint_, *keys.candidate_);
-  if (options_.fraud != nullptr) keys.fraud_ = options_.fraud->prefetch(ballot, *keys.candidate_);
+  if (options_.fraud != nullptr) {
+    keys.fraud_ = options_.fraud->prefetch(*state->fraud, ballot, *keys.candidate_);
+  }
   const auto generation = state->period_generation(state->period_of(now_ms), base_seq, false);
   if (!generation) return;
   generation->keys.prefetch(keys.dedupe_);

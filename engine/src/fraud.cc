@@ -360,6 +360,10 @@ struct FraudMonitor::CampaignFraud {
   }
 
   const FraudOptions options;
+  // The version in force (thresholds, candidates); the map entries that own it live as long
+  // as the monitor. Release in set_campaign(), acquire in observe() and prefetch(): a vote
+  // sees the whole version.
+  std::atomic<const Campaign*> version{nullptr};
   Sharded<SpaceSaving> top_ips;
   Sharded<SpaceSaving> top_subnets;
   Sharded<SpaceSaving> top_devices;
@@ -408,22 +412,25 @@ FraudMonitor::FraudMonitor(FraudOptions options)
 
 FraudMonitor::~FraudMonitor() = default;
 
-void FraudMonitor::set_campaign(const Campaign& campaign) {
+FraudMonitor::CampaignFraud& FraudMonitor::set_campaign(const Campaign& campaign) {
   std::lock_guard lock(install_mutex_);
   auto next = std::make_unique<Map>(*maps_.current());
   auto version = std::make_shared<const Campaign>(campaign);
-  bool found = false;
+  CampaignFraud* state = nullptr;
   for (Map::Entry& entry : next->entries) {
     if (entry.id == campaign.id) {
       entry.campaign = version;
-      found = true;
+      state = entry.state;
     }
   }
-  if (!found) {
+  if (state == nullptr) {
     states_.push_back(std::make_unique<CampaignFraud>(options_));
-    next->entries.push_back({campaign.id, states_.back().get(), version});
+    state = states_.back().get();
+    next->entries.push_back({campaign.id, state, version});
   }
+  state->version.store(version.get(), std::memory_order_release);
   maps_.publish(std::move(next));
+  return *state;
 }
 
 FraudMonitor::CampaignFraud* FraudMonitor::find(std::string_view campaign_id) const {
@@ -456,21 +463,20 @@ void FraudMonitor::prefetch_rows(const CampaignFraud& state, const Ballot& ballo
   if (!ballot.device.empty()) state.devices.prefetch(keys.device_hash);
 }
 
-FraudKeys FraudMonitor::prefetch(const Ballot& ballot, std::uint32_t candidate_index) const {
-  const Map::Entry* entry = maps_.current()->find(ballot.campaign);
-  if (entry == nullptr || candidate_index >= entry->campaign->candidates.size()) return {};
+FraudKeys FraudMonitor::prefetch(const CampaignFraud& campaign, const Ballot& ballot,
+                                 std::uint32_t candidate_index) const {
+  if (candidate_index >= campaign.version.load(std::memory_order_acquire)->candidates.size()) {
+    return {};
+  }
   const FraudKeys keys = keys_of(ballot, candidate_index);
-  prefetch_rows(*entry->state, ballot, keys);
+  prefetch_rows(campaign, ballot, keys);
   return keys;
 }
 
-Observation FraudMonitor::observe(const Ballot& ballot, std::uint32_t candidate_index,
-                                  std::int64_t server_ms, std::int64_t period,
-                                  const FraudKeys* worked_out) {
-  const Map::Entry* entry = maps_.current()->find(ballot.campaign);
-  if (entry == nullptr) return {};
-  const Campaign& campaign = *entry->campaign;
-  CampaignFraud& state = *entry->state;
+Observation FraudMonitor::observe(CampaignFraud& state, const Ballot& ballot,
+                                  std::uint32_t candidate_index, std::int64_t server_ms,
+                                  std::int64_t period, const FraudKeys* worked_out) {
+  const Campaign& campaign = *state.version.load(std::memory_order_acquire);
   if (candidate_index >= campaign.candidates.size()) return {};
   const FraudThresholds& limits = campaign.fraud;
   const std::int64_t window_ms = std::int64_t{limits.window_s} * 1000;
@@ -610,8 +616,8 @@ void FraudMonitor::replay(const Ballot& ballot, std::int64_t server_ms, std::int
   if (!index) return;
   // The sketches learn the vote as observe() would; the counts take the stored flags (the
   // event is the record of what was decided), not the ones recomputed now.
-  const Observation recomputed = observe(ballot, *index, server_ms, period);
   CampaignFraud& state = *entry->state;
+  const Observation recomputed = observe(state, ballot, *index, server_ms, period);
   for (int i = 0; i < kFraudReasonCount; ++i) {
     const FraudFlags bit = flag_of(static_cast<FraudReason>(i));
     const auto at = static_cast<std::size_t>(i);

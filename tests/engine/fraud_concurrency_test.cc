@@ -50,7 +50,7 @@ TEST(FraudConcurrency, ConcurrentObserversLoseNoCountAndReadersSeeConsistentRepo
         // Every thread's votes share one phone: a multi-account farm seen from every thread.
         ballot.device = i % 2 == 0 ? std::string_view("shared-phone") : std::string_view();
         const auto candidate = static_cast<std::uint32_t>(rng() % 8);
-        monitor.observe(ballot, candidate, kStart + i * 10, 0);
+        monitor.observe(*monitor.find(ballot.campaign), ballot, candidate, kStart + i * 10, 0);
       }
     });
   }

@@ -58,7 +58,8 @@ Ballot ballot_of(const Vote& vote, const Campaign& campaign) {
 }
 
 Observation observe(FraudMonitor& monitor, const Vote& vote, const Campaign& campaign) {
-  return monitor.observe(ballot_of(vote, campaign), vote.candidate, vote.server_ms, 0);
+  return monitor.observe(*monitor.find(campaign.id), ballot_of(vote, campaign), vote.candidate,
+                         vote.server_ms, 0);
 }
 
 // Counts of flagged votes per reason over a run.
@@ -160,18 +161,22 @@ TEST(FraudSignals, PrefetchedKeysObserveAsTheBallotsOwn) {
   int flagged = 0;
   for (const Vote& vote : votes) {
     const Ballot ballot = ballot_of(vote, campaign);
-    const FraudKeys keys = prefetched.prefetch(ballot, vote.candidate);
+    const FraudKeys keys = prefetched.prefetch(*prefetched.find("ordos"), ballot, vote.candidate);
     ASSERT_TRUE(keys.valid);
-    const Observation a = own.observe(ballot, vote.candidate, vote.server_ms, 0);
-    const Observation b = prefetched.observe(ballot, vote.candidate, vote.server_ms, 0, &keys);
+    const Observation a =
+        own.observe(*own.find("ordos"), ballot, vote.candidate, vote.server_ms, 0);
+    const Observation b = prefetched.observe(*prefetched.find("ordos"), ballot, vote.candidate,
+                                             vote.server_ms, 0, &keys);
     ASSERT_EQ(a.flags, b.flags);
     flagged += a.flags != 0;
   }
   EXPECT_GT(flagged, 0);
   EXPECT_EQ(*own.report_json("ordos"), *prefetched.report_json("ordos"));
-  Ballot unknown;
-  unknown.campaign = "nope";
-  EXPECT_FALSE(prefetched.prefetch(unknown, 0).valid);
+  Ballot ballot;
+  ballot.campaign = "ordos";
+  EXPECT_FALSE(
+      prefetched.prefetch(*prefetched.find("ordos"), ballot, 99).valid);  // no such candidate
+  EXPECT_EQ(prefetched.find("nope"), nullptr);
 }
 
 TEST(FraudSignals, AFarmSpreadOverOneSubnetIsFlagged) {
@@ -240,7 +245,9 @@ TEST(FraudSignals, DistinctVotersPerDeviceCountPerPeriod) {
     for (int i = 0; i < 5; ++i) {
       voter = "v" + std::to_string(day * 5 + i);
       ballot.voter = voter;
-      flagged += monitor.observe(ballot, 0, kStart + day * 86'400'000, day).flags != 0;
+      flagged +=
+          monitor.observe(*monitor.find(ballot.campaign), ballot, 0, kStart + day * 86'400'000, day)
+              .flags != 0;
     }
   }
   EXPECT_EQ(flagged, 0);
@@ -456,11 +463,16 @@ TEST(FraudSignals, RejectTurnsChosenReasonsIntoRejectionsAndIsOffByDefault) {
 
 TEST(FraudSignals, UnknownCampaignsAndCandidatesGiveNoFlags) {
   FraudMonitor monitor;
-  Ballot ballot;
-  ballot.campaign = "nope";
-  EXPECT_EQ(monitor.observe(ballot, 0, kStart, 0).flags, 0u);
+  EXPECT_EQ(monitor.find("nope"), nullptr);
   EXPECT_FALSE(monitor.report_json("nope").has_value());
   EXPECT_EQ(monitor.bytes("nope"), 0u);
+  FraudMonitor::CampaignFraud& ordos = monitor.set_campaign(make_campaign());
+  EXPECT_EQ(monitor.find("ordos"), &ordos);
+  Ballot ballot;
+  ballot.campaign = "ordos";
+  ballot.voter = "v";
+  ballot.ua = "curl/8.0";  // a bot, were the candidate known
+  EXPECT_EQ(monitor.observe(ordos, ballot, 99, kStart, 0).flags, 0u);
 }
 
 TEST(FraudSubnets, NamesIpv4Slash24AndIpv6Slash64) {
@@ -907,7 +919,8 @@ TEST(FraudMemory, StaysUnderTheBoundAtTenMillionDistinctKeys) {
     ballot.ip = ip;
     ballot.device = device;
     ballot.voter = voter;
-    monitor.observe(ballot, i % 20, kStart + i / 10, 0);  // 10,000 votes a second
+    monitor.observe(*monitor.find(ballot.campaign), ballot, i % 20, kStart + i / 10,
+                    0);  // 10,000 votes a second
     if (i == kKeys / 2) {
       EXPECT_LE(monitor.bytes("ordos"), bound);
     }

@@ -86,22 +86,30 @@ class FraudMonitor {
   FraudMonitor(const FraudMonitor&) = delete;
   FraudMonitor& operator=(const FraudMonitor&) = delete;
 
-  // Installs a campaign version: its thresholds and candidates. Call it for every version the
-  // engine installs (start-up, PUT, recovery). Safe beside observe(); not on the vote path.
-  void set_campaign(const Campaign& campaign);
+  // One campaign's sketches and alerts, and its version in force. The engine keeps it beside
+  // its own campaign state, so that a vote reaches its campaign's sketches without a lookup.
+  // Lives as long as the monitor; the same for every version of one campaign id.
+  struct CampaignFraud;
 
-  // Observes a ballot the engine accepted, before it is submitted for commit: updates the
-  // sketches and returns its flags. `candidate_index`, `server_ms` and `period` are the
-  // decision's (claim.candidate_index(), decision.server_ms, decision.period). A campaign that
-  // set_campaign() never saw gives no flags. Safe for concurrent use.
-  // `keys`: what prefetch() returned for this ballot and candidate, if it ran.
-  Observation observe(const Ballot& ballot, std::uint32_t candidate_index, std::int64_t server_ms,
-                      std::int64_t period, const FraudKeys* keys = nullptr);
+  // Installs a campaign version: its thresholds and candidates. Call it for every version the
+  // engine installs (start-up, PUT, recovery). Returns the campaign's state. Safe beside
+  // observe(); not on the vote path.
+  CampaignFraud& set_campaign(const Campaign& campaign);
+  // The state of a campaign set_campaign() saw, or null.
+  CampaignFraud* find(std::string_view campaign_id) const;
+
+  // Observes a ballot the engine accepted, before it is submitted for commit: updates
+  // `campaign`'s sketches and returns its flags. `candidate_index`, `server_ms` and `period`
+  // are the decision's (claim.candidate_index(), decision.server_ms, decision.period). Safe
+  // for concurrent use. `keys`: what prefetch() returned for this ballot and candidate, if it
+  // ran.
+  Observation observe(CampaignFraud& campaign, const Ballot& ballot, std::uint32_t candidate_index,
+                      std::int64_t server_ms, std::int64_t period, const FraudKeys* keys = nullptr);
   // Starts loading the sketch rows observe() will touch for this ballot, changing nothing:
   // the engine's prefetch of the next ballot of a batch. Returns the ballot's sketch keys
-  // for observe() (not valid when the campaign or candidate is unknown here). Safe for
-  // concurrent use.
-  FraudKeys prefetch(const Ballot& ballot, std::uint32_t candidate_index) const;
+  // for observe() (not valid when the candidate is unknown here). Safe for concurrent use.
+  FraudKeys prefetch(const CampaignFraud& campaign, const Ballot& ballot,
+                     std::uint32_t candidate_index) const;
 
   // Recovery: feeds a stored vote (in seq order) into the sketches and counts its stored
   // flags, as observe() did when it was accepted. Unknown campaign or candidate: ignored.
@@ -129,12 +137,10 @@ class FraudMonitor {
   static std::size_t bytes_bound(const FraudOptions& options);
 
  private:
-  struct CampaignFraud;
   static FraudKeys keys_of(const Ballot& ballot, std::uint32_t candidate_index);
   static void prefetch_rows(const CampaignFraud& state, const Ballot& ballot,
                             const FraudKeys& keys);
   struct Map;
-  CampaignFraud* find(std::string_view campaign_id) const;
   void record(CampaignFraud& state, const Ballot& ballot, std::uint32_t candidate_index,
               std::int64_t server_ms, std::int64_t period, FraudFlags* flags);
 

@@ -23,7 +23,7 @@ ALLOWED = {
     "loadtest": {"base", "engine", "corpus"},
 }
 # Library targets defined outside their folder's CMakeLists.txt, by the module they belong to.
-TARGET_MODULE = {"commit_queue": "storage"}
+TARGET_MODULE = {"commit_pipeline": "storage"}
 # Folders that may see every module's internals: they test or measure them.
 INSIDERS = {"tests", "bench", "fuzz"}
 

@@ -1,5 +1,5 @@
 // VoteLog over RocksDB: column families, the group-commit sink, recovery and lookups.
-// Record format: docs/EVENT_FORMAT.md. Commit queue: internal/commit_queue.h.
+// Record format: docs/EVENT_FORMAT.md. Commit queue: internal/commit_pipeline.h.
 #include "tally/storage/vote_log.h"
 
 #include <rocksdb/db.h>
@@ -23,7 +23,7 @@
 #include "tally/base/thread_name.h"
 #include "tally/engine/campaign.h"
 #include "tally/storage/event_format.h"
-#include "tally/storage/internal/commit_queue.h"
+#include "tally/storage/internal/commit_pipeline.h"
 #include "db_layout.h"
 #include "fault_injection.h"
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "tally/base/clock.h"
-#include "tally/storage/internal/commit_queue.h"
+#include "tally/storage/internal/commit_pipeline.h"
 #include "log_world.h"
 #include "seed.h"
 #include "vote_batch.h"

@@ -1,6 +1,6 @@
 // CommitPipeline: the bounded submission queue and the one writer thread of group commit.
 //
-// Producers (ingest threads) submit encoded events; the writer drains whatever is queued (a
+// Producers (ingest threads) submit encoded events; the writer takes whatever is queued (a
 // lone event is not held back), hands the batch to a BatchSink that makes it durable, then
 // assigns the seqs to the engine (commit / install_campaign), publishes, and completes every
 // submission exactly once. This library does not link RocksDB, so TSan sees all of it; the
@@ -106,7 +106,7 @@ class CommitPipeline {
   // Moves up to max_batch_events from the queue into `batch`; a campaign event always
   // forms a batch of its own so that check_campaign() sees every earlier vote. Returns false
   // when stopping and the queue is empty.
-  bool drain(std::vector<PendingEvent>& batch);
+  bool take_batch(std::vector<PendingEvent>& batch);
   void commit_votes(std::vector<PendingEvent>& batch);
   void commit_campaign(PendingEvent& event);
   void fail(std::vector<PendingEvent>& batch);

@@ -1,11 +1,11 @@
-// The group-commit writer. See internal/commit_queue.h for the contract.
+// The group-commit writer. See internal/commit_pipeline.h for the contract.
 //
 // The queue is a mutex-guarded ring: producers hold the lock only to push (no allocation once
 // the ring has grown to the deepest queue), and the writer takes a whole batch per lock, so at
 // a million votes a second the lock is taken about once per vote by producers and once per
 // batch by the writer. Batches adapt to load: the writer never waits for more events once it
 // has one; while it syncs, the next batch accumulates.
-#include "tally/storage/internal/commit_queue.h"
+#include "tally/storage/internal/commit_pipeline.h"
 
 #include <algorithm>
 #include <utility>
@@ -105,7 +105,7 @@ void CommitPipeline::stop() {
   }
 }
 
-bool CommitPipeline::drain(std::vector<PendingEvent>& batch) {
+bool CommitPipeline::take_batch(std::vector<PendingEvent>& batch) {
   batch.clear();
   std::unique_lock lock(mutex_);
   while (queue_.empty()) {
@@ -130,7 +130,7 @@ bool CommitPipeline::drain(std::vector<PendingEvent>& batch) {
 void CommitPipeline::run() {
   std::vector<PendingEvent> batch;
   batch.reserve(options_.max_batch_events);
-  while (drain(batch)) {
+  while (take_batch(batch)) {
     if (failed()) {
       fail(batch);
     } else if (batch.front().kind == EventKind::campaign) {

@@ -4,7 +4,7 @@
 // exactly once; accepted ones get distinct seqs that are contiguous from 1 in commit order and
 // are counted by the engine; a failed batch releases its claims (the voter may vote again),
 // answers `unavailable`, and every later submission is refused without a crash.
-#include "tally/storage/internal/commit_queue.h"
+#include "tally/storage/internal/commit_pipeline.h"
 
 #include <gtest/gtest.h>
 

@@ -24,16 +24,7 @@ constexpr std::string_view kAdmin = "Bearer admin-token-0123456789ab";
 
 class EndpointsTest : public ::testing::Test {
  protected:
-  EndpointsTest() : tokens_(token_set()) {
-    storage::StorageOptions options;
-    options.data_dir = dir_.sub("db");
-    log_ = std::move(storage::VoteLog::open(options)).value();
-    EXPECT_TRUE(log_->recover(engine_).ok());
-    log_->start(engine_);
-    testing::OutcomeWaiter waiter;
-    EXPECT_EQ(log_->submit_campaign(make_campaign(), waiter), engine::SubmitResult::queued);
-    waiter.wait();
-  }
+  EndpointsTest() : log_(testing::started_log(dir_.sub("db"), engine_)), tokens_(token_set()) {}
 
   Backends backends() { return {engine_, *log_, nullptr, nullptr}; }
 

@@ -34,16 +34,7 @@ struct Owner final : VoteBatch::Owner {
 
 class VoteBatchTest : public ::testing::Test {
  protected:
-  VoteBatchTest() {
-    storage::StorageOptions options;
-    options.data_dir = dir_.sub("db");
-    log_ = std::move(storage::VoteLog::open(options)).value();
-    EXPECT_TRUE(log_->recover(engine_).ok());
-    log_->start(engine_);
-    testing::OutcomeWaiter waiter;
-    EXPECT_EQ(log_->submit_campaign(make_campaign(), waiter), engine::SubmitResult::queued);
-    waiter.wait();
-  }
+  VoteBatchTest() : log_(testing::started_log(dir_.sub("db"), engine_)) {}
 
   VoteBatch::Tools tools(std::size_t max_pending_retries = 500) {
     return {engine_, *log_, parsers_, "10.1.2.3", max_pending_retries};

@@ -104,6 +104,24 @@ struct OutcomeWaiter final : engine::CommitWaiter {
   std::string payload;
 };
 
+// A log over `dir`, recovered into `engine` and started, with make_campaign() committed as
+// seq 1: the world in which a test decides and submits votes as ingest does.
+inline std::unique_ptr<storage::VoteLog> started_log(const std::string& dir,
+                                                     engine::Engine& engine) {
+  storage::StorageOptions options;
+  options.data_dir = dir;
+  auto opened = storage::VoteLog::open(options);
+  EXPECT_TRUE(opened.ok()) << opened.message();
+  if (!opened.ok()) return nullptr;
+  std::unique_ptr<storage::VoteLog> log = std::move(opened).value();
+  EXPECT_TRUE(log->recover(engine).ok());
+  log->start(engine);
+  OutcomeWaiter waiter;
+  EXPECT_EQ(log->submit_campaign(make_campaign(), waiter), engine::SubmitResult::queued);
+  waiter.wait();
+  return log;
+}
+
 // Queues one accepted ballot as ingest does: its payload encoded into the waiter, then
 // submit_votes(). On `queued` the claim has been given up; else the caller still holds it.
 inline engine::SubmitResult submit_vote(engine::EventLog& log, const engine::Ballot& ballot,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tally/storage/event_format.h"
+#include "tally/storage/event_json.h"
 #include "fuzz_world.h"
 
 namespace tally::fuzz {

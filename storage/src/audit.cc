@@ -17,6 +17,7 @@
 #include "tally/base/clock.h"
 #include "tally/base/json.h"
 #include "tally/storage/event_format.h"
+#include "tally/storage/event_json.h"
 #include "db_layout.h"
 
 namespace tally::storage {

@@ -23,6 +23,7 @@
 #include "tally/base/thread_name.h"
 #include "tally/engine/campaign.h"
 #include "tally/storage/event_format.h"
+#include "tally/storage/event_json.h"
 #include "tally/storage/internal/commit_pipeline.h"
 #include "db_layout.h"
 #include "fault_injection.h"

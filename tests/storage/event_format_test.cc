@@ -5,6 +5,8 @@
 
 #include <random>
 
+#include "tally/storage/event_json.h"
+
 namespace tally::storage {
 namespace {
 

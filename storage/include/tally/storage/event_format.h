@@ -1,5 +1,5 @@
-// Event format: the versioned binary encoding of one commit batch record, its chain hash, and
-// the JSON an event is shown as (GET /v1/votes/{seq}, tallyctl export).
+// Event format: the versioned binary encoding of one commit batch record and its chain hash.
+// How an event is shown as JSON is event_json.h.
 //
 // A commit batch record is self-contained (its events in seq order, each with its chain hash)
 // so that it could be shipped as is to a replicated log. The byte-level grammar is in
@@ -136,17 +136,5 @@ std::string seq_key(std::uint64_t seq);
 std::optional<std::uint64_t> parse_seq_key(std::string_view key);
 
 std::string to_hex(const ChainHash& chain);
-
-// Rewrites identifying fields for publishing (tallyctl export --redact). Returns the text to
-// show in place of `value`; `field` is "voter", "device" or "ip".
-class Redactor {
- public:
-  virtual ~Redactor() = default;
-  virtual std::string redact(std::string_view field, std::string_view value) const = 0;
-};
-
-// Appends the event as the JSON of DESIGN.md "Stored event" (absent optional fields omitted).
-void append_event_json(std::string& out, const StoredEvent& event,
-                       const Redactor* redactor = nullptr);
 
 }  // namespace tally::storage

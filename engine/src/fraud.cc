@@ -473,28 +473,19 @@ FraudKeys FraudMonitor::prefetch(const CampaignFraud& campaign, const Ballot& ba
   return keys;
 }
 
-Observation FraudMonitor::observe(CampaignFraud& state, const Ballot& ballot,
-                                  std::uint32_t candidate_index, std::int64_t server_ms,
-                                  std::int64_t period, const FraudKeys* worked_out) {
-  const Campaign& campaign = *state.version.load(std::memory_order_acquire);
-  if (candidate_index >= campaign.candidates.size()) return {};
-  const FraudThresholds& limits = campaign.fraud;
-  const std::int64_t window_ms = std::int64_t{limits.window_s} * 1000;
+namespace {
 
-  std::optional<FraudKeys> own;  // built only when prefetch() did not work them out
-  if (worked_out == nullptr || !worked_out->valid) own.emplace(keys_of(ballot, candidate_index));
-  const FraudKeys& keys = own ? *own : *worked_out;
-  const std::uint64_t voter_hash = hash_of(ballot.voter, kVoterSeed);
-  // The look-alike and device tables are megabytes: their rows for this vote load while the
-  // user agent is read and the heavy hitters are counted (and earlier, when the caller
-  // prefetched this ballot).
-  prefetch_rows(state, ballot, keys);
+using CampaignFraud = FraudMonitor::CampaignFraud;
 
-  FraudFlags flags = 0;
-  if (ballot.device.empty()) flags |= flag_of(FraudReason::no_device);
-  if (is_bot_user_agent(ballot.ua)) flags |= flag_of(FraudReason::bot_ua);
+// A look-alike count that just passed its limit: the vote that crosses it raises the alert.
+bool crossed(double estimate, std::uint32_t limit) {
+  return estimate > limit && estimate - 1 <= limit;
+}
 
-  // Heavy hitters: address concentration is evidence for /fraud, never a flag by itself.
+// Heavy hitters: address and device concentration is evidence for /fraud, never a flag by
+// itself.
+[[gnu::always_inline]] inline void count_sources(CampaignFraud& state, const Ballot& ballot,
+                                                 const FraudKeys& keys) {
   if (!ballot.ip.empty()) {
     state.top_ips.with(keys.ip_hash,
                        [&](SpaceSaving& s) { return s.add(keys.ip_hash, ballot.ip); });
@@ -505,56 +496,65 @@ Observation FraudMonitor::observe(CampaignFraud& state, const Ballot& ballot,
     state.top_devices.with(keys.device_hash,
                            [&](SpaceSaving& s) { return s.add(keys.device_hash, ballot.device); });
   }
+}
 
-  // ip_flood: look-alike votes (same address, same user agent, same candidate) in the window,
-  // or votes for one candidate from one address at machine-regular intervals.
-  if (!ballot.ip.empty()) {
-    const auto crossed = [](double estimate, std::uint32_t limit) {
-      return estimate > limit && estimate - 1 <= limit;
-    };
-    const WindowCounts::Hit by_ip = state.ip_clusters.with(
-        keys.ip_key, [&](WindowCounts& w) { return w.add(keys.ip_key, server_ms, window_ms); });
-    const WindowCounts::Hit by_subnet = state.subnet_clusters.with(
-        keys.subnet_key,
-        [&](WindowCounts& w) { return w.add(keys.subnet_key, server_ms, window_ms); });
-    const WindowCounts::Hit timing = state.ip_timing.with(keys.timing_key, [&](WindowCounts& w) {
-      return w.add(keys.timing_key, server_ms, window_ms);
-    });
-    const bool regular = timing.gaps >= kRegularMinGaps && timing.gap_cv < kRegularMaxCv &&
-                         timing.estimate > limits.regular_votes;
-    if (by_ip.estimate > limits.ip_lookalike_votes ||
-        by_subnet.estimate > limits.subnet_lookalike_votes || regular) {
-      flags |= flag_of(FraudReason::ip_flood);
-    }
-    if (crossed(by_ip.estimate, limits.ip_lookalike_votes)) {
-      state.alert(FraudReason::ip_flood, ballot.ip, candidate_index,
-                  static_cast<std::uint64_t>(by_ip.estimate), server_ms);
-    }
-    if (crossed(by_subnet.estimate, limits.subnet_lookalike_votes)) {
-      state.alert(FraudReason::ip_flood, keys.subnet(), candidate_index,
-                  static_cast<std::uint64_t>(by_subnet.estimate), server_ms);
-    }
-    if (regular && crossed(timing.estimate, limits.regular_votes)) {
-      state.alert(FraudReason::ip_flood, ballot.ip, candidate_index,
-                  static_cast<std::uint64_t>(timing.estimate), server_ms);
-    }
+// ip_flood: look-alike votes (same address, same user agent, same candidate) in the window, or
+// votes for one candidate from one address at machine-regular intervals.
+[[gnu::always_inline]] inline FraudFlags look_for_ip_flood(
+    CampaignFraud& state, const Ballot& ballot, const FraudKeys& keys,
+    std::uint32_t candidate_index, std::int64_t server_ms, const FraudThresholds& limits) {
+  if (ballot.ip.empty()) return 0;
+  const std::int64_t window_ms = std::int64_t{limits.window_s} * 1000;
+  const WindowCounts::Hit by_ip = state.ip_clusters.with(
+      keys.ip_key, [&](WindowCounts& w) { return w.add(keys.ip_key, server_ms, window_ms); });
+  const WindowCounts::Hit by_subnet = state.subnet_clusters.with(
+      keys.subnet_key,
+      [&](WindowCounts& w) { return w.add(keys.subnet_key, server_ms, window_ms); });
+  const WindowCounts::Hit timing = state.ip_timing.with(keys.timing_key, [&](WindowCounts& w) {
+    return w.add(keys.timing_key, server_ms, window_ms);
+  });
+  const bool regular = timing.gaps >= kRegularMinGaps && timing.gap_cv < kRegularMaxCv &&
+                       timing.estimate > limits.regular_votes;
+  if (crossed(by_ip.estimate, limits.ip_lookalike_votes)) {
+    state.alert(FraudReason::ip_flood, ballot.ip, candidate_index,
+                static_cast<std::uint64_t>(by_ip.estimate), server_ms);
   }
-
-  // device_multi_account: distinct voters of the device this period.
-  if (!ballot.device.empty()) {
-    const std::uint32_t voters = state.devices.with(keys.device_hash, [&](DeviceVoters& d) {
-      return d.add(keys.device_hash, voter_hash, period);
-    });
-    if (voters > limits.device_max_voters) {
-      flags |= flag_of(FraudReason::device_multi_account);
-      if (voters == limits.device_max_voters + 1) {
-        state.alert(FraudReason::device_multi_account, ballot.device, candidate_index, voters,
-                    server_ms);
-      }
-    }
+  if (crossed(by_subnet.estimate, limits.subnet_lookalike_votes)) {
+    state.alert(FraudReason::ip_flood, keys.subnet(), candidate_index,
+                static_cast<std::uint64_t>(by_subnet.estimate), server_ms);
   }
+  if (regular && crossed(timing.estimate, limits.regular_votes)) {
+    state.alert(FraudReason::ip_flood, ballot.ip, candidate_index,
+                static_cast<std::uint64_t>(timing.estimate), server_ms);
+  }
+  const bool flood = by_ip.estimate > limits.ip_lookalike_votes ||
+                     by_subnet.estimate > limits.subnet_lookalike_votes || regular;
+  return flood ? flag_of(FraudReason::ip_flood) : 0;
+}
 
-  // Per candidate: its rate against its own baseline, and where its votes come from.
+// device_multi_account: distinct voters of the device this period.
+[[gnu::always_inline]] inline FraudFlags look_for_shared_device(
+    CampaignFraud& state, const Ballot& ballot, const FraudKeys& keys,
+    std::uint32_t candidate_index, std::int64_t server_ms, std::int64_t period,
+    const FraudThresholds& limits) {
+  if (ballot.device.empty()) return 0;
+  const std::uint64_t voter_hash = hash_of(ballot.voter, kVoterSeed);
+  const std::uint32_t voters = state.devices.with(keys.device_hash, [&](DeviceVoters& d) {
+    return d.add(keys.device_hash, voter_hash, period);
+  });
+  if (voters <= limits.device_max_voters) return 0;
+  if (voters == limits.device_max_voters + 1) {
+    state.alert(FraudReason::device_multi_account, ballot.device, candidate_index, voters,
+                server_ms);
+  }
+  return flag_of(FraudReason::device_multi_account);
+}
+
+// Per candidate: where its votes come from, and burst: its rate this minute against its own
+// baseline.
+[[gnu::always_inline]] inline FraudFlags look_for_burst(
+    CampaignFraud& state, const Campaign& campaign, const Ballot& ballot, const FraudKeys& keys,
+    std::uint32_t candidate_index, std::int64_t server_ms, const FraudThresholds& limits) {
   CandidateFraud& candidate = state.candidate(candidate_index);
   candidate.count_vote();
   if (!ballot.ip.empty()) {
@@ -575,22 +575,44 @@ Observation FraudMonitor::observe(CampaignFraud& state, const Ballot& ballot,
     first = minute;
   }
   const std::uint32_t this_minute = candidate.rate.add(server_ms);
-  if (this_minute > limits.burst_min_per_minute) {
-    const std::int64_t minutes = std::min<std::int64_t>(limits.baseline_minutes, minute - first);
-    if (minutes >= kBurstWarmupMinutes) {
-      std::uint64_t sum = 0;
-      for (std::int64_t m = minute - minutes; m < minute; ++m) sum += candidate.rate.count(m);
-      const double baseline = static_cast<double>(sum) / static_cast<double>(minutes);
-      if (this_minute > limits.burst_factor * baseline) {
-        flags |= flag_of(FraudReason::burst);
-        // Relaxed: one alert per candidate and minute; the exchange alone decides who.
-        if (candidate.last_alert_minute.exchange(minute, std::memory_order_relaxed) != minute) {
-          state.alert(FraudReason::burst, campaign.candidates[candidate_index].id, candidate_index,
-                      this_minute, server_ms);
-        }
-      }
-    }
+  if (this_minute <= limits.burst_min_per_minute) return 0;
+  const std::int64_t minutes = std::min<std::int64_t>(limits.baseline_minutes, minute - first);
+  if (minutes < kBurstWarmupMinutes) return 0;
+  std::uint64_t sum = 0;
+  for (std::int64_t m = minute - minutes; m < minute; ++m) sum += candidate.rate.count(m);
+  const double baseline = static_cast<double>(sum) / static_cast<double>(minutes);
+  if (this_minute <= limits.burst_factor * baseline) return 0;
+  // Relaxed: one alert per candidate and minute; the exchange alone decides who.
+  if (candidate.last_alert_minute.exchange(minute, std::memory_order_relaxed) != minute) {
+    state.alert(FraudReason::burst, campaign.candidates[candidate_index].id, candidate_index,
+                this_minute, server_ms);
   }
+  return flag_of(FraudReason::burst);
+}
+
+}  // namespace
+
+Observation FraudMonitor::observe(CampaignFraud& state, const Ballot& ballot,
+                                  std::uint32_t candidate_index, std::int64_t server_ms,
+                                  std::int64_t period, const FraudKeys* worked_out) {
+  const Campaign& campaign = *state.version.load(std::memory_order_acquire);
+  if (candidate_index >= campaign.candidates.size()) return {};
+  const FraudThresholds& limits = campaign.fraud;
+  std::optional<FraudKeys> own;  // built only when prefetch() did not work them out
+  if (worked_out == nullptr || !worked_out->valid) own.emplace(keys_of(ballot, candidate_index));
+  const FraudKeys& keys = own ? *own : *worked_out;
+  // The look-alike and device tables are megabytes: their rows for this vote load while the
+  // user agent is read and the heavy hitters are counted (and earlier, when the caller
+  // prefetched this ballot).
+  prefetch_rows(state, ballot, keys);
+
+  FraudFlags flags = 0;
+  if (ballot.device.empty()) flags |= flag_of(FraudReason::no_device);
+  if (is_bot_user_agent(ballot.ua)) flags |= flag_of(FraudReason::bot_ua);
+  count_sources(state, ballot, keys);
+  flags |= look_for_ip_flood(state, ballot, keys, candidate_index, server_ms, limits);
+  flags |= look_for_shared_device(state, ballot, keys, candidate_index, server_ms, period, limits);
+  flags |= look_for_burst(state, campaign, ballot, keys, candidate_index, server_ms, limits);
 
   Observation observation;
   observation.flags = flags;

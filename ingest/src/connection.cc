@@ -60,7 +60,7 @@ asio::ip::address plain_address(const asio::ip::address& address) {
 
 }  // namespace
 
-void Exchange::votes_committed() {
+void Exchange::hand_to_worker() {
   if (worker->inbox.push(this)) {
     Worker& target = *worker;
     asio::post(target.io, [&target] { Connection::answer_committed(target); });
@@ -69,7 +69,7 @@ void Exchange::votes_committed() {
 
 void Exchange::committed(const engine::CommitOutcome& outcome) {
   campaign_outcome = outcome;
-  votes_committed();
+  hand_to_worker();
 }
 
 Connection::Connection(ServerState& server, Worker& worker, tcp::socket socket)

@@ -40,8 +40,9 @@ class Connection;
 // One request and, once ready, its answer's bytes. A connection recycles its exchanges.
 struct Exchange final : InboxNode, VoteBatch::Owner, engine::CommitWaiter {
   // The log's writer finished the last vote, or the campaign PUT: to the worker's inbox.
-  void votes_committed() override;
+  void votes_committed() override { hand_to_worker(); }
   void committed(const engine::CommitOutcome& outcome) override;
+  void hand_to_worker();
 
   Connection* connection = nullptr;
   Worker* worker = nullptr;  // the connection's

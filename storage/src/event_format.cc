@@ -247,11 +247,6 @@ std::optional<VoteLayout> vote_layout(std::string_view payload) {
 
 }  // namespace
 
-VoteFields vote_fields(const engine::Ballot& ballot, std::int64_t server_ms, std::int64_t period,
-                       engine::FraudFlags flags) {
-  return {ballot, server_ms, period, flags};
-}
-
 void encode_vote_payload(const VoteFields& vote, std::string& out, VoteLayout* layout) {
   std::uint8_t presence = 0;
   if (!vote.ballot.device.empty()) presence |= kHasDevice;

@@ -314,7 +314,7 @@ void VoteLog::append_vote_payload(const engine::Ballot& ballot, const engine::Cl
   const std::size_t start = payloads.size();
   payloads.resize(start + kLayoutBytes);
   VoteLayout layout;
-  encode_vote_payload(vote_fields(ballot, claim.server_ms(), claim.period(), flags), payloads,
+  encode_vote_payload(VoteFields{ballot, claim.server_ms(), claim.period(), flags}, payloads,
                       &layout);
   std::memcpy(payloads.data() + start, &layout, kLayoutBytes);
 }

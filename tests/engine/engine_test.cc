@@ -2,9 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <map>
-#include <thread>
 
 #include "tally/base/time.h"
 #include "tally/corpus/user_agents.h"

@@ -9,7 +9,6 @@
 // length is not treated as secret.
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>

@@ -72,10 +72,6 @@ void encode_vote_payload(const VoteFields& vote, std::string& out, VoteLayout* l
 // Appends a campaign version's payload (its canonical JSON) to `out`.
 void encode_campaign_payload(std::string_view campaign_json, std::string& out);
 
-// The fields of a ballot as stored, with the server's judgement of it.
-VoteFields vote_fields(const engine::Ballot& ballot, std::int64_t server_ms, std::int64_t period,
-                       engine::FraudFlags flags);
-
 // SHA-256 (OpenSSL libcrypto) of chain values. Holds no state: any thread may use one.
 class ChainHasher {
  public:

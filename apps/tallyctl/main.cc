@@ -99,7 +99,9 @@ int run_verify(const Args& args) {
     return kExitFailed;
   }
   std::cout << "verify: ok, " << report->events << " events (" << report->votes << " votes, "
-            << report->campaign_versions << " campaign versions), last seq " << report->last_seq
+            << report->campaign_versions << " campaign versions"
+            << (report->epochs > 0 ? ", " + std::to_string(report->epochs) + " epochs" : "")
+            << "), last seq " << report->last_seq
             << ", chain head " << report->chain_head_hex << "\n";
   return kExitOk;
 }

@@ -325,12 +325,16 @@ Result<VerifyReport> verify_log(const std::string& data_dir) {
     // Continue from the stored value so that one changed event is reported once.
     chain = event.chain;
     last_seq = std::max(last_seq, event.seq);
-    if (event.kind == EventKind::campaign) {
-      ++report.campaign_versions;
-      rules.campaign(event, problems);
-    } else {
-      ++report.votes;
-      rules.vote(event, problems);
+    switch (event.kind) {
+      case EventKind::campaign:
+        ++report.campaign_versions;
+        rules.campaign(event, problems);
+        break;
+      case EventKind::vote:
+        ++report.votes;
+        rules.vote(event, problems);
+        break;
+      case EventKind::epoch: ++report.epochs; break;
     }
   };
   auto on_bad = [&](std::uint64_t key_seq, const std::string& message) {
@@ -513,7 +517,7 @@ Result<CampaignResults> campaign_results(const std::string& data_dir,
     if (event.kind == EventKind::campaign) {
       auto campaign = engine::parse_campaign(event.campaign_json);
       if (campaign.ok() && campaign->id == campaign_id) counter.add_version(*campaign, event.seq);
-    } else if (event.vote.ballot.campaign == campaign_id) {
+    } else if (event.kind == EventKind::vote && event.vote.ballot.campaign == campaign_id) {
       counter.add_vote(event.vote.ballot.campaign, event.vote.ballot.candidate,
                        event.vote.flags != 0, event.seq);
     }

@@ -114,13 +114,16 @@ bool CommitPipeline::take_batch(std::vector<PendingEvent>& batch) {
     wake_.wait(lock);
   }
   writer_waiting_ = false;
-  if (queue_.front().kind == EventKind::campaign) {
+  if (queue_.front().kind != EventKind::vote) {
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
     return true;
   }
+  std::size_t bytes = 0;
   while (!queue_.empty() && batch.size() < options_.max_batch_events &&
          queue_.front().kind == EventKind::vote) {
+    bytes += queue_.front().bytes().size() + kEventOverheadBytes;
+    if (bytes > options_.max_batch_bytes && !batch.empty()) break;
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
@@ -135,6 +138,8 @@ void CommitPipeline::run() {
       fail(batch);
     } else if (batch.front().kind == EventKind::campaign) {
       commit_campaign(batch.front());
+    } else if (batch.front().kind == EventKind::epoch) {
+      commit_epoch(batch.front());
     } else {
       commit_votes(batch);
     }
@@ -196,6 +201,25 @@ void CommitPipeline::commit_campaign(PendingEvent& event) {
     last_seq_.store(seq, std::memory_order_release);
     engine_.publish(seq);
   }
+  if (event.waiter != nullptr) event.waiter->committed(outcome);
+}
+
+void CommitPipeline::commit_epoch(PendingEvent& event) {
+  const std::uint64_t seq = last_seq() + 1;
+  if (!sink_.write_batch(std::span<const PendingEvent>(&event, 1), seq).ok()) {
+    std::vector<PendingEvent> one;
+    one.push_back(std::move(event));
+    fail(one);
+    return;
+  }
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  events_.fetch_add(1, std::memory_order_relaxed);
+  last_seq_.store(seq, std::memory_order_release);
+  engine_.publish(seq);
+  CommitOutcome outcome;
+  outcome.status = engine::VoteStatus::accepted;
+  outcome.durable = options_.durable;
+  outcome.seq = seq;
   if (event.waiter != nullptr) event.waiter->committed(outcome);
 }
 

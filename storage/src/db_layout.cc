@@ -157,6 +157,17 @@ MetaState read_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta_cf) {
     return meta;
   }
   std::memcpy(meta.chain_head.data(), value.data(), kChainBytes);
+  s = db.Get(rocksdb::ReadOptions(), meta_cf, kMetaStreamSeq, &value);
+  if (s.ok()) {
+    const auto stream_seq = parse_seq_key(value);
+    if (!stream_seq) {
+      meta.status = Status::error("meta.stream_seq: not 8 bytes");
+      return meta;
+    }
+    meta.stream_seq = *stream_seq;
+  } else if (!s.IsNotFound()) {
+    meta.status = Status::error("meta.stream_seq: " + s.ToString());
+  }
   return meta;
 }
 

@@ -26,6 +26,9 @@ inline constexpr std::size_t kEventsIndex = 1;  // in column_families()
 inline constexpr std::size_t kMetaIndex = 2;
 inline constexpr char kMetaChainHead[] = "chain_head";
 inline constexpr char kMetaLastSeq[] = "last_seq";
+// In a replica group: the stream seq of the last record (8 bytes, big-endian), written with
+// it. Absent in a log that was never replicated.
+inline constexpr char kMetaStreamSeq[] = "stream_seq";
 // kMetaTallyPrefix + campaign id: the campaign's tally (the /tally JSON, with its as_of_seq)
 // written at a clean shutdown. Never read by recovery (the log is authoritative); verify
 // compares each with the recount at its as_of_seq.
@@ -45,6 +48,7 @@ struct MetaState {
   Status status;
   std::uint64_t last_seq = 0;
   ChainHash chain_head = kGenesisChain;
+  std::uint64_t stream_seq = 0;  // 0: never replicated
 };
 MetaState read_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta_cf);
 

@@ -299,6 +299,12 @@ void encode_campaign_payload(std::string_view campaign_json, std::string& out) {
   put_string(out, campaign_json);
 }
 
+void encode_epoch_payload(const EpochFields& epoch, std::string& out) {
+  put_string(out, epoch.node);
+  put_varint(out, epoch.epoch);
+  put_varint(out, zigzag(epoch.server_ms));
+}
+
 ChainHash ChainHasher::next(const ChainHash& prev, std::string_view head,
                             std::string_view tail) const {
   ChainHash out{};
@@ -530,6 +536,13 @@ Status decode_batch(std::string_view record, std::vector<StoredEvent>& out) {
       event.kind = EventKind::campaign;
       if (!ev.string(event.campaign_json)) return event_error(event.seq, "truncated campaign");
       if (!ev.done()) return event_error(event.seq, "trailing bytes after the campaign");
+    } else if (kind == static_cast<std::uint8_t>(EventKind::epoch)) {
+      event.kind = EventKind::epoch;
+      if (!ev.string(event.epoch.node) || !ev.varint(event.epoch.epoch) ||
+          !ev.svarint(event.epoch.server_ms)) {
+        return event_error(event.seq, "truncated epoch");
+      }
+      if (!ev.done()) return event_error(event.seq, "trailing bytes after the epoch");
     } else {
       return event_error(event.seq, "unknown kind " + std::to_string(kind));
     }

@@ -44,6 +44,11 @@ void append_event_json(std::string& out, const StoredEvent& event, const Redacto
   if (event.kind == EventKind::campaign) {
     json.key("kind").string("campaign");
     json.key("campaign").raw(event.campaign_json);
+  } else if (event.kind == EventKind::epoch) {
+    json.key("kind").string("epoch");
+    json.key("node").string(event.epoch.node);
+    json.key("epoch").integer(event.epoch.epoch);
+    json.key("server_ms").integer(event.epoch.server_ms);
   } else {
     const VoteFields& v = event.vote;
     json.key("kind").string("vote");

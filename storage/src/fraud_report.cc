@@ -72,7 +72,7 @@ Status scan_votes(ReadOnlyDb& db, std::string_view campaign_id, bool& saw_campai
       if (event.kind == EventKind::campaign) {
         auto campaign = engine::parse_campaign(event.campaign_json);
         if (campaign.ok() && campaign->id == campaign_id) saw_campaign = true;
-      } else if (event.vote.ballot.campaign == campaign_id) {
+      } else if (event.kind == EventKind::vote && event.vote.ballot.campaign == campaign_id) {
         on_vote(event);
       }
     }

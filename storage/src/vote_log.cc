@@ -41,23 +41,72 @@ struct VoteLog::Impl final : internal::BatchSink {
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 
-  // Writer thread only (and recover(), before the writer starts).
+  // The thread that writes the log: recover(), then the writer (between start() and halt()),
+  // or apply_record()'s caller (while no writer runs). One at a time.
   ChainHasher hasher;
   BatchEncoder encoder;
   rocksdb::WriteBatch write_batch_buffer;
   ChainHash chain_head = kGenesisChain;
-  std::uint64_t recovered_last_seq = 0;
+  RecordReplicator* replicator = nullptr;  // set by start(), before the writer starts
+  std::string canonical;                   // chain_of() scratch
+  std::vector<StoredEvent> decoded;        // apply_record() scratch
 
-  // Commit write latency (see DbFigures); written by the writer thread only, read by
+  // Commit write latency (see DbFigures); written by the writing thread only, read by
   // db_figures(). relaxed: statistics, ordered with nothing else.
   std::atomic<std::uint64_t> write_ns_sum{0};
   std::array<std::atomic<std::uint64_t>, DbFigures::kWriteBoundsUs.size() + 1> write_counts{};
+  // The last seq and stream seq while no writer runs (the writer's own count is its
+  // pipeline's). Written by the writing thread, read by anyone: release/acquire.
+  std::atomic<std::uint64_t> last_seq_at_rest{0};
+  std::atomic<std::uint64_t> stream_seq{0};
 
   std::atomic<bool> recovered{false};
-  std::unique_ptr<internal::CommitPipeline> pipeline;
-  std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
   engine::Engine* engine = nullptr;  // set by start()
+  // start(), halt() and stop() one at a time.
+  std::mutex lifecycle;
+  // Every writer started, in order, kept until the log closes: a submitter may still hold a
+  // halted one, which answers `unavailable`. The running one, or null, is `writer`; acquire
+  // pairs with the release in start() and halt(), so a submitter sees a started writer whole.
+  std::vector<std::unique_ptr<internal::CommitPipeline>> writers;  // guarded by writers_mutex
+  mutable std::mutex writers_mutex;  // not `lifecycle`: a halt may wait on the replicas
+  std::atomic<internal::CommitPipeline*> writer{nullptr};
+
+  internal::CommitPipeline* running() const { return writer.load(std::memory_order_acquire); }
+
+  // Writes one record with meta in one atomic, timed write. `stream_seq` 0: not replicated.
+  rocksdb::Status write_record(std::string_view record, std::uint64_t first_seq,
+                               std::uint64_t last_seq, const ChainHash& chain,
+                               std::uint64_t record_stream_seq) {
+    // Reused: a fresh megabyte-sized batch per write would be fresh pages to fault in.
+    rocksdb::WriteBatch& batch = write_batch_buffer;
+    batch.Clear();
+    rocksdb::Status s =
+        batch.Put(events_cf, seq_key(first_seq), rocksdb::Slice(record.data(), record.size()));
+    if (s.ok()) {
+      s = batch.Put(meta_cf, kMetaChainHead,
+                    rocksdb::Slice(reinterpret_cast<const char*>(chain.data()), chain.size()));
+    }
+    if (s.ok()) s = batch.Put(meta_cf, kMetaLastSeq, seq_key(last_seq));
+    if (s.ok() && record_stream_seq != 0) {
+      s = batch.Put(meta_cf, kMetaStreamSeq, seq_key(record_stream_seq));
+    }
+    if (!s.ok()) return s;
+    rocksdb::WriteOptions write_options;
+    write_options.sync = options.durability == Durability::sync;
+    const auto write_start = std::chrono::steady_clock::now();
+    s = db->Write(write_options, &batch);
+    const std::uint64_t ns =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now() - write_start)
+                                       .count());
+    constexpr auto& kBoundsUs = DbFigures::kWriteBoundsUs;
+    std::size_t bucket = 0;
+    while (bucket < kBoundsUs.size() && ns > kBoundsUs[bucket] * 1000) ++bucket;
+    write_counts[bucket].fetch_add(1, std::memory_order_relaxed);
+    write_ns_sum.fetch_add(ns, std::memory_order_relaxed);
+    return s;
+  }
 
   Status write_batch(std::span<const internal::PendingEvent> events,
                      std::uint64_t first_seq) override {
@@ -69,46 +118,88 @@ struct VoteLog::Impl final : internal::BatchSink {
                           event.has_layout ? &event.layout : nullptr);
     }
     const std::string_view record = encoder.record();
-    // Reused: a fresh megabyte-sized batch per write would be fresh pages to fault in.
-    rocksdb::WriteBatch& batch = write_batch_buffer;
-    batch.Clear();
-    const std::string key = seq_key(first_seq);
-    const std::string last = seq_key(seq - 1);
-    rocksdb::Status s = batch.Put(events_cf, key, rocksdb::Slice(record.data(), record.size()));
-    if (s.ok()) {
-      s = batch.Put(meta_cf, kMetaChainHead,
-                    rocksdb::Slice(reinterpret_cast<const char*>(chain.data()), chain.size()));
+    const std::string seqs = std::to_string(first_seq) + ".." + std::to_string(seq - 1);
+    // The replicas first: the local log never runs ahead of the replicated one, so a node that
+    // loses its place has nothing to take back.
+    std::uint64_t record_stream_seq = 0;
+    if (replicator != nullptr) {
+      auto replicated = replicator->replicate(record, first_seq, seq - 1);
+      if (!replicated.ok()) {
+        return Status::error("storage: replicate seqs " + seqs + ": " + replicated.message());
+      }
+      record_stream_seq = *replicated;
     }
-    if (s.ok()) s = batch.Put(meta_cf, kMetaLastSeq, last);
-    rocksdb::WriteOptions write_options;
-    write_options.sync = options.durability == Durability::sync;
-    if (s.ok()) {
-      const auto write_start = std::chrono::steady_clock::now();
-      s = db->Write(write_options, &batch);
-      const std::uint64_t ns =
-          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                         std::chrono::steady_clock::now() - write_start)
-                                         .count());
-      constexpr auto& kBoundsUs = DbFigures::kWriteBoundsUs;
-      std::size_t bucket = 0;
-      while (bucket < kBoundsUs.size() && ns > kBoundsUs[bucket] * 1000) ++bucket;
-      write_counts[bucket].fetch_add(1, std::memory_order_relaxed);
-      write_ns_sum.fetch_add(ns, std::memory_order_relaxed);
-    }
-    if (!s.ok()) {
-      return Status::error("storage: write of seqs " + std::to_string(first_seq) + ".." +
-                           std::to_string(seq - 1) + ": " + s.ToString());
+    if (auto s = write_record(record, first_seq, seq - 1, chain, record_stream_seq); !s.ok()) {
+      return Status::error("storage: write of seqs " + seqs + ": " + s.ToString());
     }
     chain_head = chain;
+    if (record_stream_seq != 0) stream_seq.store(record_stream_seq, std::memory_order_release);
+    return {};
+  }
+
+  // Whether `events` (one record) continue the log after `last_seq` and `chain`: consecutive
+  // seqs and every chain hash as stored. Advances both when they do.
+  Status check_continues(const std::vector<StoredEvent>& events, ChainHash& chain,
+                         std::uint64_t& last_seq) {
+    ChainHash next_chain = chain;
+    std::uint64_t next_seq = last_seq;
+    for (const StoredEvent& event : events) {
+      if (event.seq != next_seq + 1) {
+        return Status::error("seq " + std::to_string(event.seq) + ": expected seq " +
+                             std::to_string(next_seq + 1) +
+                             " (an event is missing or out of order)");
+      }
+      next_chain = chain_of(hasher, next_chain, event, canonical);
+      if (next_chain != event.chain) {
+        return Status::error("seq " + std::to_string(event.seq) +
+                             ": chain hash mismatch (the event or one before it "
+                             "was changed)");
+      }
+      next_seq = event.seq;
+    }
+    chain = next_chain;
+    last_seq = next_seq;
     return {};
   }
 };
+
+namespace {
+
+// Counts a checked, stored event into the engine as recovery does (the fraud view apart).
+Status count_event(engine::Engine& engine, const StoredEvent& event) {
+  switch (event.kind) {
+    case EventKind::campaign: {
+      auto campaign = engine::parse_campaign(event.campaign_json);
+      if (!campaign.ok()) {
+        return Status::error("seq " + std::to_string(event.seq) +
+                             ": stored campaign: " + campaign.message());
+      }
+      if (engine.install_campaign(*campaign, event.seq) == engine::PutOutcome::conflict) {
+        return Status::error("seq " + std::to_string(event.seq) +
+                             ": campaign version alters counting after votes");
+      }
+      return {};
+    }
+    case EventKind::vote: {
+      const VoteFields& v = event.vote;
+      auto status = engine.replay_vote(v.ballot, v.server_ms, v.period, v.flags, event.seq);
+      if (!status.ok()) {
+        return Status::error("seq " + std::to_string(event.seq) + ": " + status.message());
+      }
+      return {};
+    }
+    case EventKind::epoch: return {};  // orders the log; counts nothing
+  }
+  return {};
+}
+
+}  // namespace
 
 VoteLog::VoteLog() : impl_(std::make_unique<Impl>()) {}
 
 VoteLog::~VoteLog() {
   stop();
-  impl_->pipeline.reset();
+  impl_->writers.clear();
   if (impl_->db) {
     for (auto* handle : impl_->handles) {
       // Closing a handle only frees memory; a failure here has nothing left to protect.
@@ -216,14 +307,13 @@ class FraudReplayer {
 
 Status VoteLog::recover(engine::Engine& engine) {
   Impl& impl = *impl_;
-  if (impl.started.load(std::memory_order_acquire)) {
-    return Status::error("storage: recover: REQUIRES not started");
+  if (impl.running() != nullptr || impl.recovered.load(std::memory_order_acquire)) {
+    return Status::error("storage: recover: REQUIRES not started, once");
   }
   LogScan scan(*impl.db, impl.events_cf);
   std::optional<FraudReplayer> fraud;
   if (engine.has_fraud_monitor()) fraud.emplace(engine);
   std::vector<StoredEvent> events;
-  std::string canonical;  // chain_of() scratch
   ChainHash chain = kGenesisChain;
   std::uint64_t last_seq = 0;
   while (scan.next()) {
@@ -238,36 +328,9 @@ Status VoteLog::recover(engine::Engine& engine) {
       return Status::error("seq " + std::to_string(events.front().seq) +
                            ": stored under a key that is not its seq");
     }
+    if (auto status = impl.check_continues(events, chain, last_seq); !status.ok()) return status;
     for (const StoredEvent& event : events) {
-      if (event.seq != last_seq + 1) {
-        return Status::error("seq " + std::to_string(event.seq) + ": expected seq " +
-                             std::to_string(last_seq + 1) +
-                             " (an event is missing or out of order)");
-      }
-      chain = chain_of(impl.hasher, chain, event, canonical);
-      if (chain != event.chain) {
-        return Status::error("seq " + std::to_string(event.seq) +
-                             ": chain hash mismatch (the event or one before it "
-                             "was changed)");
-      }
-      if (event.kind == EventKind::campaign) {
-        auto campaign = engine::parse_campaign(event.campaign_json);
-        if (!campaign.ok()) {
-          return Status::error("seq " + std::to_string(event.seq) +
-                               ": stored campaign: " + campaign.message());
-        }
-        if (engine.install_campaign(*campaign, event.seq) == engine::PutOutcome::conflict) {
-          return Status::error("seq " + std::to_string(event.seq) +
-                               ": campaign version alters counting after votes");
-        }
-      } else {
-        const VoteFields& v = event.vote;
-        auto status = engine.replay_vote(v.ballot, v.server_ms, v.period, v.flags, event.seq);
-        if (!status.ok()) {
-          return Status::error("seq " + std::to_string(event.seq) + ": " + status.message());
-        }
-      }
-      last_seq = event.seq;
+      if (auto status = count_event(engine, event); !status.ok()) return status;
     }
     if (fraud) fraud->push({std::move(record), std::move(events)});
     events.clear();
@@ -282,24 +345,70 @@ Status VoteLog::recover(engine::Engine& engine) {
                          std::to_string(meta.last_seq) + " with another chain head");
   }
   impl.chain_head = chain;
-  impl.recovered_last_seq = last_seq;
+  impl.last_seq_at_rest.store(last_seq, std::memory_order_release);
+  impl.stream_seq.store(meta.stream_seq, std::memory_order_release);
   engine.publish(last_seq);
   impl.recovered.store(true, std::memory_order_release);
   return {};
 }
 
-void VoteLog::start(engine::Engine& engine) {
+void VoteLog::start(engine::Engine& engine, RecordReplicator* replicator) {
   Impl& impl = *impl_;
-  if (impl.pipeline) return;
+  std::lock_guard lock(impl.lifecycle);
+  if (impl.running() != nullptr || impl.stopped.load(std::memory_order_acquire)) return;
   internal::CommitPipelineOptions options;
   options.queue_capacity = impl.options.queue_capacity;
   options.max_batch_events = impl.options.max_batch_events;
+  options.max_batch_bytes = impl.options.max_record_bytes;
   options.durable = impl.options.durability == Durability::sync;
-  impl.pipeline =
-      std::make_unique<internal::CommitPipeline>(impl, engine, options, impl.recovered_last_seq);
-  impl.pipeline->start();
+  impl.replicator = replicator;
   impl.engine = &engine;
-  impl.started.store(true, std::memory_order_release);
+  auto writer = std::make_unique<internal::CommitPipeline>(
+      impl, engine, options, impl.last_seq_at_rest.load(std::memory_order_acquire));
+  writer->start();
+  impl.writer.store(writer.get(), std::memory_order_release);
+  std::lock_guard writers_lock(impl.writers_mutex);
+  impl.writers.push_back(std::move(writer));
+}
+
+void VoteLog::halt() {
+  Impl& impl = *impl_;
+  std::lock_guard lock(impl.lifecycle);
+  internal::CommitPipeline* writer = impl.running();
+  if (writer == nullptr) return;
+  impl.writer.store(nullptr, std::memory_order_release);
+  writer->stop();  // joins: the writer's state is this thread's now
+  impl.last_seq_at_rest.store(writer->last_seq(), std::memory_order_release);
+}
+
+Status VoteLog::apply_record(std::string_view record, std::uint64_t stream_seq,
+                             engine::Engine& engine) {
+  Impl& impl = *impl_;
+  if (!impl.recovered.load(std::memory_order_acquire) || impl.running() != nullptr) {
+    return Status::error("storage: apply_record: REQUIRES recovered, no writer running");
+  }
+  std::vector<StoredEvent>& events = impl.decoded;
+  if (auto status = decode_batch(record, events); !status.ok()) return status;
+  ChainHash chain = impl.chain_head;
+  std::uint64_t last_seq = impl.last_seq_at_rest.load(std::memory_order_acquire);
+  const std::uint64_t first_seq = events.front().seq;
+  if (auto status = impl.check_continues(events, chain, last_seq); !status.ok()) return status;
+  if (auto s = impl.write_record(record, first_seq, last_seq, chain, stream_seq); !s.ok()) {
+    return Status::error("storage: write of seqs " + std::to_string(first_seq) + ".." +
+                         std::to_string(last_seq) + ": " + s.ToString());
+  }
+  impl.chain_head = chain;
+  impl.last_seq_at_rest.store(last_seq, std::memory_order_release);
+  impl.stream_seq.store(stream_seq, std::memory_order_release);
+  for (const StoredEvent& event : events) {
+    if (auto status = count_event(engine, event); !status.ok()) return status;
+    if (event.kind == EventKind::vote && engine.has_fraud_monitor()) {
+      const VoteFields& v = event.vote;
+      engine.replay_fraud(v.ballot, v.server_ms, v.period, v.flags);
+    }
+  }
+  engine.publish(last_seq);
+  return {};
 }
 
 // The log's bytes for a vote in the caller's buffer: the payload's layout (kLayoutBytes), so
@@ -341,7 +450,9 @@ std::size_t VoteLog::submit_votes(std::span<engine::VoteToCommit> votes, std::st
     event.claim = std::move(votes[i].claim);
     event.waiter = votes[i].waiter;
   }
-  const std::size_t queued = impl_->pipeline->submit_all(events, refusal);
+  internal::CommitPipeline* writer = impl_->running();
+  const std::size_t queued =
+      writer != nullptr ? writer->submit_all(events, refusal) : (refusal = SubmitResult::unavailable, 0);
   for (std::size_t i = queued; i < votes.size(); ++i) votes[i].claim = std::move(events[i].claim);
   events.clear();
   return queued;
@@ -359,7 +470,19 @@ SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign,
   event.campaign =
       std::make_shared<const engine::Campaign>(stored.ok() ? std::move(*stored) : campaign);
   event.waiter = &waiter;
-  return impl_->pipeline->submit(event);
+  internal::CommitPipeline* writer = impl_->running();
+  return writer != nullptr ? writer->submit(event) : SubmitResult::unavailable;
+}
+
+SubmitResult VoteLog::submit_epoch(std::string_view node, std::uint64_t epoch,
+                                   engine::CommitWaiter& waiter) {
+  if (!ready()) return SubmitResult::unavailable;
+  internal::PendingEvent event;
+  event.kind = EventKind::epoch;
+  encode_epoch_payload(EpochFields{node, epoch, impl_->engine->clock().now_ms()}, event.payload);
+  event.waiter = &waiter;
+  internal::CommitPipeline* writer = impl_->running();
+  return writer != nullptr ? writer->submit(event) : SubmitResult::unavailable;
 }
 
 bool VoteLog::direct_table_writes() const {
@@ -367,19 +490,32 @@ bool VoteLog::direct_table_writes() const {
 }
 
 bool VoteLog::ready() const {
-  return impl_->recovered.load(std::memory_order_acquire) &&
-         impl_->started.load(std::memory_order_acquire) &&
-         !impl_->stopped.load(std::memory_order_acquire) && !impl_->pipeline->failed();
+  const internal::CommitPipeline* writer = impl_->running();
+  return writer != nullptr && !writer->failed() &&
+         !impl_->stopped.load(std::memory_order_acquire);
 }
 
 std::uint64_t VoteLog::last_seq() const {
-  if (impl_->started.load(std::memory_order_acquire)) return impl_->pipeline->last_seq();
-  return impl_->recovered_last_seq;
+  if (const internal::CommitPipeline* writer = impl_->running()) return writer->last_seq();
+  return impl_->last_seq_at_rest.load(std::memory_order_acquire);
+}
+
+std::uint64_t VoteLog::stream_seq() const {
+  return impl_->stream_seq.load(std::memory_order_acquire);
 }
 
 CommitStats VoteLog::commit_stats() const {
-  if (!impl_->started.load(std::memory_order_acquire)) return {};
-  return impl_->pipeline->stats();
+  // The counters of every writer this log ran, summed; the queue is the running one's.
+  std::lock_guard lock(impl_->writers_mutex);
+  CommitStats total;
+  for (const auto& writer : impl_->writers) {
+    const CommitStats stats = writer->stats();
+    total.batches += stats.batches;
+    total.events += stats.events;
+    total.failed_batches += stats.failed_batches;
+    total.queued += stats.queued;
+  }
+  return total;
 }
 
 DbFigures VoteLog::db_figures() const {
@@ -422,10 +558,12 @@ std::optional<std::string> VoteLog::event_json(std::uint64_t seq) const {
 
 void VoteLog::stop() {
   Impl& impl = *impl_;
+  std::lock_guard lock(impl.lifecycle);
   if (impl.stopped.exchange(true, std::memory_order_acq_rel)) return;
-  if (!impl.pipeline) return;
-  impl.pipeline->stop();
-  if (impl.pipeline->failed() || impl.engine == nullptr) return;
+  internal::CommitPipeline* writer = impl.running();
+  if (writer == nullptr) return;
+  writer->stop();
+  if (writer->failed() || impl.engine == nullptr) return;
   // Everything queued is committed and published: record each campaign's tally so that
   // verify can compare it with the recount. Best effort: the log stays authoritative.
   rocksdb::WriteBatch batch;

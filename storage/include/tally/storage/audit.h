@@ -24,6 +24,7 @@ struct VerifyReport {
   std::uint64_t events = 0;
   std::uint64_t votes = 0;
   std::uint64_t campaign_versions = 0;
+  std::uint64_t epochs = 0;  // primaries' takeovers (a replicated log)
   std::uint64_t last_seq = 0;
   std::string chain_head_hex;
   // The recount: one tally per campaign, from a fresh engine that re-judged every vote.

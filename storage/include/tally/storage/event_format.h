@@ -26,7 +26,9 @@ inline constexpr std::uint8_t kBatchFormatVersion = 2;
 inline constexpr std::uint32_t kMaxEventsPerRecord = 1u << 20;
 inline constexpr std::uint32_t kMaxEventBytes = 1u << 24;
 
-enum class EventKind : std::uint8_t { vote = 1, campaign = 2 };
+// vote: an accepted ballot; campaign: a campaign version; epoch: a replica group's primary
+// took over (DESIGN.md "Replication and failover"), so that the log shows who wrote after it.
+enum class EventKind : std::uint8_t { vote = 1, campaign = 2, epoch = 3 };
 
 inline constexpr std::size_t kChainBytes = 32;
 using ChainHash = std::array<std::uint8_t, kChainBytes>;
@@ -42,12 +44,21 @@ struct VoteFields {
   engine::FraudFlags flags = 0;
 };
 
+// An epoch event: `node` became the primary of its replica group in lease `epoch` at
+// `server_ms`. Every record the node publishes after it belongs to that epoch.
+struct EpochFields {
+  std::string_view node;
+  std::uint64_t epoch = 0;
+  std::int64_t server_ms = 0;
+};
+
 // One decoded event. Views point into the record passed to decode_batch().
 struct StoredEvent {
   EventKind kind = EventKind::vote;
   std::uint64_t seq = 0;
   VoteFields vote;                 // kind == vote
   std::string_view campaign_json;  // kind == campaign: the canonical definition
+  EpochFields epoch;               // kind == epoch
   std::string_view bytes;          // the event's bytes as stored in the record
   // Whether `bytes` are the canonical event bytes, the ones the chain hash covers. Not for a
   // vote of a version 2 record, which holds its campaign id and user agent as references into
@@ -71,6 +82,8 @@ struct VoteLayout {
 void encode_vote_payload(const VoteFields& vote, std::string& out, VoteLayout* layout = nullptr);
 // Appends a campaign version's payload (its canonical JSON) to `out`.
 void encode_campaign_payload(std::string_view campaign_json, std::string& out);
+// Appends an epoch event's payload to `out`.
+void encode_epoch_payload(const EpochFields& epoch, std::string& out);
 
 // SHA-256 (OpenSSL libcrypto) of chain values. Holds no state: any thread may use one.
 class ChainHasher {

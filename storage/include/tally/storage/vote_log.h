@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <memory>
 #include <optional>
 #include <span>
@@ -23,6 +24,7 @@
 #include "tally/engine/engine.h"
 #include "tally/engine/event_log.h"
 #include "tally/storage/commit_types.h"
+#include "tally/storage/record_replicator.h"
 
 namespace tally::storage {
 
@@ -35,6 +37,9 @@ struct StorageOptions {
   std::size_t queue_capacity = 65536;
   // Most events in one commit batch. Default: 8192.
   std::size_t max_batch_events = 8192;
+  // Most bytes of one commit batch record (about: internal::CommitPipelineOptions). A
+  // replicated log caps its records below the stream's largest message. Default: no limit.
+  std::size_t max_record_bytes = SIZE_MAX;
   // Fault injection for tests: while it holds true, every write and sync of the data
   // directory's files fails with an I/O error. Default: null (no injection).
   std::shared_ptr<std::atomic<bool>> fail_io;
@@ -69,8 +74,24 @@ class VoteLog final : public engine::EventLog {
   // install_campaign, votes with replay_vote), checking each chain hash and the seqs'
   // continuity, then publishes. Before start(). An error names the seq it stopped at.
   Status recover(engine::Engine& engine);
-  // Starts the writer thread, which commits into `engine`. After recover().
-  void start(engine::Engine& engine);
+  // Starts the writer thread, which commits into `engine`. After recover(). With a
+  // `replicator`, every record goes to it before the local write (a replica group's primary).
+  // Again after halt(): a node that was a standby becomes the primary.
+  void start(engine::Engine& engine, RecordReplicator* replicator = nullptr);
+  // Stops the writer as stop() does (what is queued is committed, or answered `unavailable`
+  // if the writer has failed), but the log stays open: apply_record() may follow, and start()
+  // again. A replica group's node calls it when it stops being the primary.
+  void halt();
+  // A standby's copy of the replicated log: checks that `record` continues this log (its
+  // first seq follows the last, its chain follows the chain head), writes it with its
+  // `stream_seq`, and counts it into `engine` as recovery would. An error (a record that does
+  // not continue the log, or a failed write) changes nothing. REQUIRES: recovered, the writer
+  // not running (before start() or after halt()), one caller at a time.
+  Status apply_record(std::string_view record, std::uint64_t stream_seq, engine::Engine& engine);
+  // Queues the event that opens an epoch of a replica group: `node` became its primary in lease
+  // `epoch`. Commits as a batch of its own, after everything queued before it.
+  engine::SubmitResult submit_epoch(std::string_view node, std::uint64_t epoch,
+                                    engine::CommitWaiter& waiter);
 
   // engine::EventLog: votes and campaign versions go to the writer's queue (a full one
   // answers `overloaded`; a failed or stopping log `unavailable`).
@@ -86,6 +107,8 @@ class VoteLog final : public engine::EventLog {
   bool ready() const override;
   // Highest committed seq (0 when the log is empty).
   std::uint64_t last_seq() const;
+  // The stream seq of the last record, in a replicated log (0 when none was replicated).
+  std::uint64_t stream_seq() const;
   // Whether flushes and compactions write past the page cache (the data dir's filesystem
   // takes O_DIRECT; docs/STORAGE.md "Background I/O").
   bool direct_table_writes() const;

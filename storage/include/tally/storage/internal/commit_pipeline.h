@@ -14,6 +14,7 @@
 #include <boost/circular_buffer.hpp>
 
 #include <atomic>
+#include <cstddef>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -64,9 +65,16 @@ struct CommitPipelineOptions {
   std::size_t queue_capacity = 65536;
   // Most events in one commit batch. Default: 8192.
   std::size_t max_batch_events = 8192;
+  // Most payload bytes in one commit batch, counted with kEventOverheadBytes each (a record is
+  // at most about this long): a replicated record must fit one stream message. A lone event
+  // longer than this still forms a batch. Default: no limit.
+  std::size_t max_batch_bytes = SIZE_MAX;
   // What completions report as `durable`. Default: true (Durability::sync).
   bool durable = true;
 };
+
+// What a record adds to an event's payload at most: its length, kind, seq and chain hash.
+inline constexpr std::size_t kEventOverheadBytes = 5 + 1 + 10 + kChainBytes;
 
 // The commit queue's first ring, in events; it grows to the deepest queue seen.
 inline constexpr std::size_t kInitialQueueRing = 1024;
@@ -103,12 +111,13 @@ class CommitPipeline {
   // queue_capacity.
   void push(PendingEvent&& event);
   void run();
-  // Moves up to max_batch_events from the queue into `batch`; a campaign event always
-  // forms a batch of its own so that check_campaign() sees every earlier vote. Returns false
-  // when stopping and the queue is empty.
+  // Moves up to max_batch_events (and max_batch_bytes) of votes from the queue into `batch`;
+  // any other event forms a batch of its own, a campaign so that check_campaign() sees every
+  // earlier vote. Returns false when stopping and the queue is empty.
   bool take_batch(std::vector<PendingEvent>& batch);
   void commit_votes(std::vector<PendingEvent>& batch);
   void commit_campaign(PendingEvent& event);
+  void commit_epoch(PendingEvent& event);
   void fail(std::vector<PendingEvent>& batch);
 
   BatchSink& sink_;

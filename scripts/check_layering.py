@@ -20,6 +20,7 @@ ALLOWED = {
     "storage": {"base", "engine"},
     "ingest": {"base", "engine"},
     "metrics": {"base", "engine"},
+    "cluster": {"base", "engine", "storage"},
     "loadtest": {"base", "engine", "corpus"},
 }
 # Library targets defined outside their folder's CMakeLists.txt, by the module they belong to.

@@ -19,10 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "tally/base/background.h"
 #include "tally/base/clock.h"
 #include "tally/base/thread_name.h"
 #include "tally/base/time.h"
+#include "tally/cluster/node.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/event_log.h"
@@ -32,6 +35,7 @@
 #include "tally/ingest/tokens.h"
 #include "tally/metrics/metrics.h"
 #include "tally/storage/vote_log.h"
+#include "cluster_view.h"
 #include "metrics_observer.h"
 #include "options.h"
 
@@ -156,6 +160,51 @@ metrics::Sources metrics_sources(const storage::VoteLog& vote_log,
   return sources;
 }
 
+metrics::ClusterFigures cluster_figures(const cluster::Node& node) {
+  const cluster::ClusterStatus status = node.status();
+  metrics::ClusterFigures figures;
+  figures.role = cluster::to_string(status.role);
+  figures.epoch = status.epoch;
+  figures.applied_seq = status.applied_seq;
+  figures.lag_records = status.lag_records;
+  figures.lag_seconds = status.lag_seconds;
+  figures.takeovers = status.takeovers;
+  figures.fencings = status.fencings;
+  figures.publish_resends = status.resends;
+  figures.publish_latency.upper_bounds_seconds = status.publish_bounds_seconds;
+  figures.publish_latency.cumulative_counts = status.publish_cumulative_counts;
+  figures.publish_latency.count =
+      status.publish_cumulative_counts.empty() ? 0 : status.publish_cumulative_counts.back();
+  figures.publish_latency.sum_seconds = status.publish_seconds_sum;
+  return figures;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "tallyd";
+  std::string out(name);
+  for (char& c : out) {
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!allowed) c = '-';
+  }
+  return out.substr(0, 64);
+}
+
+// The campaign files, then the demo: installed at start-up alone, and by each node of a
+// replica group whenever it becomes the primary (a version already in force is unchanged).
+Status install_campaigns(const Options& options, engine::EventLog& log, engine::Engine& engine) {
+  for (const std::string& path : options.campaign_files) {
+    auto text = read_file(path);
+    if (!text.ok()) return text.status();
+    auto campaign = engine::parse_campaign(*text);
+    if (!campaign.ok()) return Status::error(path + ": " + campaign.message());
+    if (auto status = install_campaign(log, engine, *campaign, path); !status.ok()) return status;
+  }
+  if (options.demo) return install_demo(log, engine);
+  return {};
+}
+
 int fail(const std::string& message) {
   spdlog::error("tallyd stopped: {}", message);
   return 1;
@@ -186,7 +235,10 @@ int run(const Options& options) {
   engine_options.fraud = &fraud;
   engine_options.background = &background;
   engine::Engine engine(clock, engine_options);
-  auto opened = storage::VoteLog::open(options.storage);
+  const bool clustered = !options.cluster_servers.empty();
+  storage::StorageOptions storage_options = options.storage;
+  if (clustered) storage_options.max_record_bytes = cluster::kMaxReplicatedRecordBytes;
+  auto opened = storage::VoteLog::open(storage_options);
   if (!opened.ok()) return fail(opened.message());
   std::unique_ptr<storage::VoteLog> vote_log = std::move(opened).value();
   const auto recovery_start = std::chrono::steady_clock::now();
@@ -196,19 +248,27 @@ int run(const Options& options) {
   metrics.set_sources(metrics_sources(*vote_log, fraud));
   spdlog::info("recovered data_dir={} as_of_seq={} direct_table_writes={}", options.data_dir,
                engine.as_of_seq(), vote_log->direct_table_writes());
-  vote_log->start(engine);
-
-  for (const std::string& path : options.campaign_files) {
-    auto text = read_file(path);
-    if (!text.ok()) return fail(text.message());
-    auto campaign = engine::parse_campaign(*text);
-    if (!campaign.ok()) return fail(path + ": " + campaign.message());
-    if (auto status = install_campaign(*vote_log, engine, *campaign, path); !status.ok()) {
+  // In a replica group the node decides when the log may be written: ingest writes through it.
+  std::unique_ptr<cluster::Node> node;
+  std::unique_ptr<tallyd::NodeView> node_view;
+  engine::EventLog* log = vote_log.get();
+  if (clustered) {
+    cluster::ClusterOptions cluster_options;
+    cluster_options.servers = options.cluster_servers;
+    cluster_options.node = options.node.empty() ? host_name() : options.node;
+    cluster_options.replicas = static_cast<int>(std::min<std::size_t>(3, options.cluster_servers.size()));
+    node = std::make_unique<cluster::Node>(cluster_options, *vote_log, engine);
+    node_view = std::make_unique<tallyd::NodeView>(*node);
+    log = node.get();
+    metrics::Sources sources = metrics_sources(*vote_log, fraud);
+    sources.ready = [&node] { return node->ready(); };
+    sources.cluster = [&node] { return cluster_figures(*node); };
+    metrics.set_sources(std::move(sources));
+  } else {
+    vote_log->start(engine);
+    if (auto status = install_campaigns(options, *vote_log, engine); !status.ok()) {
       return fail(status.message());
     }
-  }
-  if (options.demo) {
-    if (auto status = install_demo(*vote_log, engine); !status.ok()) return fail(status.message());
   }
   // Before the first connection: a campaign's opening rush should not wait on page faults.
   engine.prepare_tables(kPrepareLead.count());
@@ -222,8 +282,25 @@ int run(const Options& options) {
   spdlog::info("tokens path={} generated={}", tokens_path, tokens_created);
 
   tallyd::MetricsObserver observer(metrics);
-  ingest::Server server(options.server, engine, *vote_log, tokens, &observer, &fraud);
+  ingest::Server server(options.server, engine, *log, tokens, &observer, &fraud, node_view.get());
   if (auto status = server.listen(); !status.ok()) return fail(status.message());
+  if (node) {
+    std::string advertise = options.advertise;
+    if (advertise.empty()) {
+      const bool any = options.server.host == "0.0.0.0" || options.server.host == "::";
+      const std::string host = any ? host_name() : options.server.host;
+      advertise = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                  std::to_string(server.port());
+    }
+    auto on_primary = [&options, &node, &engine] {
+      if (auto status = install_campaigns(options, *node, engine); !status.ok()) {
+        spdlog::error("campaigns not installed as primary: {}", status.message());
+      }
+    };
+    if (auto status = node->start(advertise, on_primary); !status.ok()) {
+      return fail(status.message());
+    }
+  }
   std::vector<std::thread> io_threads;
   for (int i = 0; i < options.server.io_threads; ++i) {
     io_threads.emplace_back([&server] { server.run(); });
@@ -280,6 +357,7 @@ int run(const Options& options) {
   }
   server.stop_accepting();
   const bool drained = server.wait_drained(kDrainTimeout);
+  if (node) node->stop();  // a primary commits what is queued and hands its lease on
   vote_log->stop();  // commits whatever is still queued, then completes it
   const bool answered = server.wait_drained(kDrainTimeout);
   server.stop();

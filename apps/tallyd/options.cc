@@ -44,6 +44,14 @@ void print_help() {
       "  --protect-reads         reads (tally, campaigns, fraud, metrics, dashboard, health)\n"
       "                          need a token too. Default: reads are public\n"
       "\n"
+      "replica group (DESIGN.md \"Replication and failover\"; docs/CLUSTER.md):\n"
+      "  --cluster URLS          nats://host:port,... : join shard s0's replica group on these\n"
+      "                          NATS JetStream servers (primary or standby). Default: alone\n"
+      "  --node NAME             this node's name in the group, [A-Za-z0-9_-]{1,64}.\n"
+      "                          Default: the host name\n"
+      "  --advertise HOST:PORT   where other nodes and the gateway reach this one (the\n"
+      "                          Tally-Primary header). Default: the listen address\n"
+      "\n"
       "limits (over a limit: 413/431/429/503 with Retry-After, never a silent drop):\n"
       "  --max-header-bytes N    request line + headers (431). Default: %zu\n"
       "  --max-body-bytes N      body of a single vote and other calls (413). Default: %zu\n"
@@ -153,6 +161,25 @@ bool parse_options(int argc, char** argv, Options& options, bool& help) {
       ok = parse_int(value, limits.pipeline_depth) && limits.pipeline_depth >= 1;
     } else if (flag == "--max-tally-streams") {
       ok = parse_int(value, limits.max_tally_streams);
+    } else if (flag == "--cluster") {
+      options.cluster_servers.clear();
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        const std::string_view url = rest.substr(0, comma);
+        if (url.empty()) ok = false;
+        options.cluster_servers.emplace_back(url);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      }
+      ok = ok && !options.cluster_servers.empty();
+    } else if (flag == "--node") {
+      options.node = value;
+      ok = !value.empty() && value.size() <= 64 &&
+           value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
+               std::string_view::npos;
+    } else if (flag == "--advertise") {
+      options.advertise = value;
+      ok = value.find(':') != std::string_view::npos && value.find(' ') == std::string_view::npos;
     } else if (flag == "--queue-depth") {
       ok = parse_int(value, options.storage.queue_capacity) && options.storage.queue_capacity >= 1;
     } else if (flag == "--unsafe-test-clock-offset-ms") {

@@ -18,6 +18,11 @@ struct Options {
   storage::StorageOptions storage;
   ingest::ServerOptions server;
   bool demo = false;
+  // --cluster: the NATS servers of the replica group; empty when running alone.
+  std::vector<std::string> cluster_servers;
+  std::string node;       // --node; default: the host name
+  std::string advertise;  // --advertise; default: the listen address
+
   std::int64_t clock_offset_ms = 0;
 };
 

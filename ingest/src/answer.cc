@@ -198,6 +198,10 @@ void serialize_answer(const Answer& answer, Framing framing, std::string& out) {
     out += "\r\nRetry-After: ";
     append_number(out, kRetryAfterSeconds);
   }
+  if (!answer.primary.empty()) {
+    out += "\r\nTally-Primary: ";
+    out += answer.primary;
+  }
   if (answer.authenticate) out += "\r\nWWW-Authenticate: Bearer";
   if (!answer.allow.empty()) {
     out += "\r\nAllow: ";

@@ -329,7 +329,12 @@ void Connection::on_request() {
 
 void Connection::handle(Exchange& exchange) {
   if (exchange.refusal) return finish(exchange, std::move(*exchange.refusal));
-  switch (exchange.route.endpoint) {
+  const Endpoint endpoint = exchange.route.endpoint;
+  if (endpoint == Endpoint::vote || endpoint == Endpoint::vote_batch ||
+      endpoint == Endpoint::campaign_put) {
+    if (auto refusal = write_refusal(server_.backends)) return finish(exchange, std::move(*refusal));
+  }
+  switch (endpoint) {
     case Endpoint::vote:
     case Endpoint::vote_batch: return start_votes(exchange);
     case Endpoint::campaign_put: return start_campaign_put(exchange);

@@ -44,9 +44,23 @@ Answer stored_event(const engine::EventLog& log, std::uint64_t seq) {
   return json_answer(std::move(*event));
 }
 
-Answer readiness(const engine::EventLog& log) {
-  if (!log.ready()) return error_answer(VoteStatus::unavailable, "storage: not ready");
+// Not writable: alone, storage is not ready; in a replica group, this node is not the primary
+// (or not yet, or no longer, sure that it is).
+Answer not_writable(const Backends& backends) {
+  if (backends.cluster == nullptr) return error_answer(VoteStatus::unavailable, "storage: not ready");
+  Answer answer = error_answer(VoteStatus::unavailable, "cluster: this node is not the primary");
+  answer.primary = backends.cluster->primary_address();
+  return answer;
+}
+
+Answer readiness(const Backends& backends) {
+  if (!backends.log.ready()) return not_writable(backends);
   return json_answer(R"({"status":"ready"})");
+}
+
+Answer cluster_status(const ClusterView* cluster) {
+  if (cluster == nullptr) return error_answer(HttpError::not_found, "cluster: this server runs alone");
+  return json_answer(cluster->status_json());
 }
 
 Answer metrics(const ServerObserver* observer) {
@@ -109,6 +123,11 @@ std::size_t body_limit(const Limits& limits, Endpoint endpoint) {
   }
 }
 
+std::optional<Answer> write_refusal(const Backends& backends) {
+  if (backends.log.ready()) return std::nullopt;
+  return not_writable(backends);
+}
+
 Answer answer_now(const Backends& backends, const Request& request, const Route& route) {
   switch (route.endpoint) {
     case Endpoint::not_found:
@@ -119,7 +138,8 @@ Answer answer_now(const Backends& backends, const Request& request, const Route&
     case Endpoint::tally: return tally(backends.engine, route.campaign_id);
     case Endpoint::vote_event: return stored_event(backends.log, route.seq);
     case Endpoint::healthz: return json_answer(R"({"status":"ok"})");
-    case Endpoint::readyz: return readiness(backends.log);
+    case Endpoint::readyz: return readiness(backends);
+    case Endpoint::cluster: return cluster_status(backends.cluster);
     case Endpoint::metrics: return metrics(backends.observer);
     case Endpoint::dashboard: return dashboard(request.target);
     case Endpoint::fraud: return fraud(backends.fraud, route.campaign_id);

@@ -17,6 +17,7 @@
 #include "tally/engine/event_log.h"
 #include "tally/engine/fraud.h"
 #include "tally/ingest/answer.h"
+#include "tally/ingest/cluster_view.h"
 #include "tally/ingest/observer.h"
 #include "tally/ingest/route.h"
 #include "tally/ingest/server.h"
@@ -31,7 +32,13 @@ struct Backends {
   engine::EventLog& log;
   ServerObserver* observer;           // null: /metrics answers 501
   const engine::FraudMonitor* fraud;  // null: /fraud answers 501
+  const ClusterView* cluster;         // null: running alone; /v1/cluster answers 404
 };
+
+// The answer to a write (a vote, a batch, a campaign PUT) while the log takes none: 503
+// unavailable, and on a standby where the primary is (Tally-Primary). nullopt when the log is
+// writable. Checked before any ballot is decided: a standby's engine is its follower's.
+std::optional<Answer> write_refusal(const Backends& backends);
 
 // The refusal of a caller the endpoint does not admit (401, or 403 for an admin call without
 // an admin token); nullopt when it may go on. Routes that found nothing admit everyone: their

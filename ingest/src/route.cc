@@ -80,6 +80,7 @@ Route route(Method method, std::string_view target) {
   if (path == "/metrics") return only(method, Method::get, Endpoint::metrics, kGetAndHead);
   if (path == "/healthz") return only(method, Method::get, Endpoint::healthz, kGetAndHead);
   if (path == "/readyz") return only(method, Method::get, Endpoint::readyz, kGetAndHead);
+  if (path == "/v1/cluster") return only(method, Method::get, Endpoint::cluster, kGetAndHead);
   if (path == "/" || path == "/index.html" || path.starts_with("/web/")) {
     return only(method, Method::get, Endpoint::dashboard, kGetAndHead);
   }
@@ -113,6 +114,7 @@ std::string_view to_string(Endpoint endpoint) {
     case Endpoint::metrics: return "metrics";
     case Endpoint::healthz: return "healthz";
     case Endpoint::readyz: return "readyz";
+    case Endpoint::cluster: return "cluster";
     case Endpoint::dashboard: return "dashboard";
   }
   return "unknown";

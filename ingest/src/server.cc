@@ -17,9 +17,10 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 Server::Server(ServerOptions options, engine::Engine& engine, engine::EventLog& log,
-               const Tokens& tokens, ServerObserver* observer, const engine::FraudMonitor* fraud)
+               const Tokens& tokens, ServerObserver* observer, const engine::FraudMonitor* fraud,
+               const ClusterView* cluster)
     : impl_(std::make_unique<internal::ServerState>(
-          std::move(options), internal::Backends{engine, log, observer, fraud}, tokens)) {}
+          std::move(options), internal::Backends{engine, log, observer, fraud, cluster}, tokens)) {}
 
 Server::~Server() = default;
 

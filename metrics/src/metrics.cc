@@ -95,6 +95,7 @@ class Collector final : public prometheus::Collectable {
     collect_ingest(out);
     collect_engine(out);
     collect_storage(out);
+    collect_cluster(out);
     collect_fraud(out);
     return out;
   }
@@ -288,6 +289,43 @@ class Collector final : public prometheus::Collectable {
     out.push_back(one_gauge("tally_rocksdb_pending_compaction_bytes",
                             "rocksdb.estimate-pending-compaction-bytes",
                             static_cast<double>(figures.rocksdb_pending_compaction_bytes)));
+  }
+
+  void collect_cluster(std::vector<MetricFamily>& out) const {
+    if (!metrics_.sources_.cluster) return;
+    const ClusterFigures figures = metrics_.sources_.cluster();
+    MetricFamily role = family("tally_cluster_role",
+                               "1 for this node's role in its replica group (primary, standby, "
+                               "or halted: apply stopped with an alarm), 0 for the others",
+                               MetricType::Gauge);
+    for (std::string_view name : {"primary", "standby", "halted"}) {
+      add_gauge(role, {{"role", std::string(name)}}, name == figures.role ? 1.0 : 0.0);
+    }
+    out.push_back(std::move(role));
+    out.push_back(one_gauge("tally_cluster_epoch", "Lease epoch this node last served in as primary",
+                            static_cast<double>(figures.epoch)));
+    out.push_back(one_gauge("tally_cluster_applied_seq", "Last seq in this node's log",
+                            static_cast<double>(figures.applied_seq)));
+    out.push_back(one_gauge("tally_cluster_lag_records",
+                            "Stream records a standby has not applied yet",
+                            static_cast<double>(figures.lag_records)));
+    out.push_back(one_gauge("tally_cluster_lag_seconds",
+                            "How long the oldest record a standby has not applied has waited",
+                            figures.lag_seconds));
+    out.push_back(one_counter("tally_cluster_takeovers_total",
+                              "Times this node became its replica group's primary",
+                              static_cast<double>(figures.takeovers)));
+    out.push_back(one_counter("tally_cluster_fencings_total",
+                              "Times this node, as primary, found another node's record in its "
+                              "place in the stream and stepped down",
+                              static_cast<double>(figures.fencings)));
+    out.push_back(one_counter("tally_cluster_publish_resends_total",
+                              "Records sent to the stream again after no answer",
+                              static_cast<double>(figures.publish_resends)));
+    out.push_back(histogram_family("tally_cluster_publish_seconds",
+                                   "Publish of one commit batch record to the stream until its "
+                                   "acknowledgement (a majority holds it)",
+                                   figures.publish_latency));
   }
 
   const Metrics& metrics_;

@@ -384,8 +384,9 @@ void VoteLog::halt() {
 Status VoteLog::apply_record(std::string_view record, std::uint64_t stream_seq,
                              engine::Engine& engine) {
   Impl& impl = *impl_;
-  if (!impl.recovered.load(std::memory_order_acquire) || impl.running() != nullptr) {
-    return Status::error("storage: apply_record: REQUIRES recovered, no writer running");
+  if (!impl.recovered.load(std::memory_order_acquire) || impl.running() != nullptr ||
+      impl.stopped.load(std::memory_order_acquire)) {
+    return Status::error("storage: apply_record: REQUIRES recovered, no writer running, not stopped");
   }
   std::vector<StoredEvent>& events = impl.decoded;
   if (auto status = decode_batch(record, events); !status.ok()) return status;

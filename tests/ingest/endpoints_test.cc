@@ -26,7 +26,7 @@ class EndpointsTest : public ::testing::Test {
  protected:
   EndpointsTest() : log_(testing::started_log(dir_.sub("db"), engine_)), tokens_(token_set()) {}
 
-  Backends backends() { return {engine_, *log_, nullptr, nullptr}; }
+  Backends backends() { return {engine_, *log_, nullptr, nullptr, nullptr}; }
 
   static TokenSet token_set() {
     TokenSet set;

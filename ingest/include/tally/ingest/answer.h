@@ -42,6 +42,8 @@ struct Answer {
   std::string_view status_word;
   // Adds `Retry-After: kRetryAfterSeconds` (429 and 503).
   bool retry_after = false;
+  // Adds `Tally-Primary: <primary>`: a standby's 503 says where the primary serves.
+  std::string primary;
   // Adds `WWW-Authenticate: Bearer` (401).
   bool authenticate = false;
   // The Allow header of a 405, empty otherwise.

@@ -24,6 +24,7 @@ enum class Endpoint : std::uint8_t {
   metrics,        // GET /metrics
   healthz,        // GET /healthz
   readyz,         // GET /readyz
+  cluster,        // GET /v1/cluster
   dashboard,      // GET / and GET /web/{file}
 };
 

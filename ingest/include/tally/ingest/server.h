@@ -21,6 +21,7 @@
 #include "tally/base/status.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/event_log.h"
+#include "tally/ingest/cluster_view.h"
 #include "tally/ingest/observer.h"
 #include "tally/ingest/tokens.h"
 
@@ -89,8 +90,10 @@ class Server {
   // serves GET /metrics; `fraud`, when given, serves GET /v1/campaigns/{id}/fraud (it is the
   // monitor the engine observes ballots with). Each must outlive the server; without the last
   // two their routes answer 501.
+  // `cluster`: this node's replica group, or null when it runs alone.
   Server(ServerOptions options, engine::Engine& engine, engine::EventLog& log, const Tokens& tokens,
-         ServerObserver* observer = nullptr, const engine::FraudMonitor* fraud = nullptr);
+         ServerObserver* observer = nullptr, const engine::FraudMonitor* fraud = nullptr,
+         const ClusterView* cluster = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -44,11 +44,26 @@ struct StorageFigures {
   std::uint64_t rocksdb_pending_compaction_bytes = 0;
 };
 
+// A replica group's figures (tallyd fills them from its cluster node). Plain values.
+struct ClusterFigures {
+  std::string_view role;  // "standby", "primary" or "halted" (static storage)
+  std::uint64_t epoch = 0;
+  std::uint64_t applied_seq = 0;
+  std::uint64_t lag_records = 0;  // stream records not applied yet (a standby's)
+  double lag_seconds = 0;         // how long the oldest of them has waited
+  std::uint64_t takeovers = 0;    // times this node became the primary
+  std::uint64_t fencings = 0;     // times it was fenced out of the stream by another
+  std::uint64_t publish_resends = 0;
+  // Publish of one commit batch record to the stream, until its acknowledgement.
+  HistogramSnapshot publish_latency;
+};
+
 // Where a scrape reads what this module does not own. Each may be empty (then its metrics are
 // left out). Called on the scraping thread; they must not block for long.
 struct Sources {
   std::function<StorageFigures()> storage;
   std::function<bool()> ready;  // what /readyz reports
+  std::function<ClusterFigures()> cluster;  // empty when running alone
   // Heavy hitters, concentration and flag counts (tally_fraud_*). Must outlive the metrics.
   const engine::FraudMonitor* fraud = nullptr;
 };

@@ -1,0 +1,492 @@
+// The replica group's control loop. See tally/cluster/node.h; the protocol and its reasons are
+// in docs/CLUSTER.md.
+#include "tally/cluster/node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "tally/base/json_writer.h"
+#include "tally/base/thread_name.h"
+#include "jetstream.h"
+#include "lease.h"
+#include "stream_replicator.h"
+
+namespace tally::cluster {
+
+using internal::JetStream;
+using internal::LeaseHolder;
+using internal::StreamSettings;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::string_view kLeaseBucket = "tally_leases";
+// How often a standby looks at the lease, and the longest a fetch waits for a record: the
+// loop's pace, and what a takeover adds to the lease's time to live at most.
+constexpr std::chrono::milliseconds kLeasePoll{200};
+constexpr std::chrono::milliseconds kFetchWait{100};
+constexpr int kFetchBatch = 64;
+// After a failed call to NATS: the loop tries again after this pause.
+constexpr std::chrono::milliseconds kRetryPause{250};
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+std::string upper(std::string text) {
+  for (char& c : text) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return text;
+}
+
+// Hears the epoch event's outcome on the writer thread.
+struct EpochWaiter final : engine::CommitWaiter {
+  void committed(const engine::CommitOutcome& outcome) override { heard.set_value(outcome); }
+  std::promise<engine::CommitOutcome> heard;
+};
+
+}  // namespace
+
+std::string_view to_string(Role role) {
+  switch (role) {
+    case Role::standby: return "standby";
+    case Role::primary: return "primary";
+    case Role::halted: return "halted";
+  }
+  return "standby";
+}
+
+struct Node::Impl {
+  Impl(ClusterOptions options_in, storage::VoteLog& log_in, engine::Engine& engine_in)
+      : options(std::move(options_in)),
+        log(log_in),
+        engine(engine_in),
+        stream{"TALLY_" + upper(options.shard), "tally." + options.shard + ".log",
+               options.replicas} {}
+
+  const ClusterOptions options;
+  storage::VoteLog& log;
+  engine::Engine& engine;
+  const StreamSettings stream;
+  OnPrimary on_primary;
+  std::string http_address;  // set by start(), before the control thread
+  std::unique_ptr<JetStream> js;
+  std::unique_ptr<internal::StreamReplicator> replicator;
+  std::thread control;
+  std::atomic<bool> stopping{false};
+
+  // Written by the control thread; read by anyone (acquire/release: a reader that sees the
+  // role primary sees the writer it started).
+  std::atomic<Role> role{Role::standby};
+  std::atomic<std::int64_t> renewed_ns{0};  // when the lease was last renewed (steady clock)
+  std::atomic<std::uint64_t> epoch{0};
+  std::atomic<std::uint64_t> stream_last{0};
+  std::atomic<std::uint64_t> lag_records{0};
+  std::atomic<std::int64_t> behind_since_ns{0};  // 0: caught up
+  std::atomic<std::uint64_t> takeovers{0};
+  std::atomic<std::uint64_t> fencings{0};
+  mutable std::mutex text_mutex;  // guards the strings below
+  std::string primary_node, primary_address, alarm;
+
+  // Control thread only.
+  std::uint64_t lease_revision = 0;
+  bool following = false;
+  Clock::time_point next_lease_poll{};
+
+  bool holds_fresh_lease() const {
+    return now_ns() - renewed_ns.load(std::memory_order_acquire) <
+           std::chrono::nanoseconds(options.lease_ttl).count() / 2;
+  }
+
+  void set_primary_seen(std::string node, std::string address) {
+    std::lock_guard lock(text_mutex);
+    primary_node = std::move(node);
+    primary_address = std::move(address);
+  }
+
+  void run();
+  bool connect_once();
+  void standby_step();
+  void follow_step();
+  void halt_apply(const std::string& why);
+  void poll_lease();
+  bool catch_up(std::chrono::milliseconds budget);
+  void take_over(std::uint64_t new_epoch);
+  void primary_step();
+  void step_down(std::string_view why);
+};
+
+bool Node::Impl::connect_once() {
+  if (auto status = js->ensure_stream(stream); !status.ok()) {
+    spdlog::warn("cluster: stream {} not ready: {}", stream.name, status.message());
+    return false;
+  }
+  if (auto status = js->ensure_bucket(std::string(kLeaseBucket), options.replicas, options.lease_ttl);
+      !status.ok()) {
+    spdlog::warn("cluster: lease bucket not ready: {}", status.message());
+    return false;
+  }
+  return true;
+}
+
+void Node::Impl::run() {
+  name_this_thread("tally-cluster");
+  while (!stopping.load(std::memory_order_acquire) && !connect_once()) {
+    std::this_thread::sleep_for(kRetryPause);
+  }
+  spdlog::info("cluster: joined shard={} stream={} node={} role=standby applied_seq={} "
+               "applied_stream_seq={}",
+               options.shard, stream.name, options.node, log.last_seq(), log.stream_seq());
+  while (!stopping.load(std::memory_order_acquire)) {
+    switch (role.load(std::memory_order_acquire)) {
+      case Role::standby: standby_step(); break;
+      case Role::primary: primary_step(); break;
+      case Role::halted:
+        std::this_thread::sleep_for(kLeasePoll);
+        poll_lease();  // still shows who the primary is
+        break;
+    }
+  }
+  js->unfollow();
+}
+
+void Node::Impl::standby_step() {
+  follow_step();
+  if (role.load(std::memory_order_acquire) != Role::standby) return;
+  if (Clock::now() >= next_lease_poll) {
+    next_lease_poll = Clock::now() + kLeasePoll;
+    poll_lease();
+  }
+}
+
+void Node::Impl::follow_step() {
+  if (!following) {
+    if (auto status = js->follow(stream, "tally-" + options.node, log.stream_seq() + 1);
+        !status.ok()) {
+      spdlog::warn("cluster: cannot follow {}: {}", stream.name, status.message());
+      std::this_thread::sleep_for(kRetryPause);
+      return;
+    }
+    following = true;
+  }
+  auto fetched = js->fetch(kFetchBatch, kFetchWait);
+  if (!fetched.ok()) {
+    spdlog::warn("cluster: fetch from {}: {}", stream.name, fetched.message());
+    following = false;  // the consumer is made again from the applied position
+    std::this_thread::sleep_for(kRetryPause);
+    return;
+  }
+  if (fetched->empty()) {
+    lag_records.store(0, std::memory_order_relaxed);
+    behind_since_ns.store(0, std::memory_order_relaxed);
+    return;
+  }
+  for (const internal::StreamMessage& message : *fetched) {
+    const std::uint64_t expected = log.stream_seq() + 1;
+    if (message.stream_seq < expected) continue;  // a redelivery of what is applied
+    if (message.stream_seq > expected) {
+      return halt_apply("stream seq " + std::to_string(message.stream_seq) + " follows " +
+                        std::to_string(expected - 1) + ": a record of the stream is missing");
+    }
+    if (auto status = log.apply_record(message.data, message.stream_seq, engine); !status.ok()) {
+      return halt_apply("stream seq " + std::to_string(message.stream_seq) + ": " +
+                        status.message());
+    }
+    stream_last.store(message.stream_seq + message.pending, std::memory_order_relaxed);
+    lag_records.store(message.pending, std::memory_order_relaxed);
+    behind_since_ns.store(message.pending > 0 ? message.timestamp_ns : 0,
+                          std::memory_order_relaxed);
+  }
+}
+
+void Node::Impl::halt_apply(const std::string& why) {
+  {
+    std::lock_guard lock(text_mutex);
+    alarm = why;
+  }
+  role.store(Role::halted, std::memory_order_release);
+  js->unfollow();
+  following = false;
+  spdlog::error("cluster: role halted: apply stopped at seq={} stream_seq={}: {}. Reads serve "
+                "the applied log; this node will not become primary. Compare the data dir with "
+                "the stream (tallyctl verify) before restarting it.",
+                log.last_seq(), log.stream_seq(), why);
+}
+
+void Node::Impl::poll_lease() {
+  auto entry = js->get(options.shard);
+  if (!entry.ok()) {
+    spdlog::warn("cluster: lease of {}: {}", options.shard, entry.message());
+    return;
+  }
+  if (entry->has_value()) {
+    if (auto holder = internal::decode_lease((*entry)->value, (*entry)->revision)) {
+      set_primary_seen(holder->node, holder->address);
+    }
+    return;
+  }
+  set_primary_seen({}, {});
+  if (role.load(std::memory_order_acquire) != Role::standby) return;
+  const std::string value = internal::encode_lease({options.node, http_address, 0});
+  auto created = js->create(options.shard, value);
+  if (!created.ok() || !created->has_value()) return;  // unreachable, or another was first
+  lease_revision = **created;
+  renewed_ns.store(now_ns(), std::memory_order_release);
+  take_over(lease_revision);
+}
+
+bool Node::Impl::catch_up(std::chrono::milliseconds budget) {
+  const auto deadline = Clock::now() + budget;
+  auto last = js->last_seq(stream.name);
+  if (!last.ok()) {
+    spdlog::warn("cluster: takeover: stream end unknown: {}", last.message());
+    return false;
+  }
+  stream_last.store(*last, std::memory_order_relaxed);
+  while (log.stream_seq() < *last) {
+    if (Clock::now() >= deadline || stopping.load(std::memory_order_acquire)) return false;
+    follow_step();
+    if (role.load(std::memory_order_acquire) == Role::halted) return false;
+  }
+  return true;
+}
+
+void Node::Impl::take_over(std::uint64_t new_epoch) {
+  spdlog::info("cluster: lease won shard={} epoch={}: catching up from stream_seq={}",
+               options.shard, new_epoch, log.stream_seq());
+  // Writes the epoch into the lease, so that readers need not know the revision it began at.
+  const std::string value = internal::encode_lease({options.node, http_address, new_epoch});
+  if (auto updated = js->update(options.shard, value, lease_revision); updated.ok() && updated->has_value()) {
+    lease_revision = **updated;
+    renewed_ns.store(now_ns(), std::memory_order_release);
+  }
+  if (!catch_up(options.lease_ttl / 2)) {
+    spdlog::warn("cluster: takeover of epoch {} gave up: not caught up with the stream", new_epoch);
+    return;
+  }
+  js->unfollow();
+  following = false;
+  replicator->begin(new_epoch, log.stream_seq());
+  log.start(engine, replicator.get());
+  EpochWaiter waiter;
+  auto heard = waiter.heard.get_future();
+  if (log.submit_epoch(options.node, new_epoch, waiter) != engine::SubmitResult::queued) {
+    log.halt();
+    spdlog::warn("cluster: takeover of epoch {}: the log did not take the epoch event", new_epoch);
+    return;
+  }
+  const engine::CommitOutcome outcome = heard.get();
+  if (outcome.status != engine::VoteStatus::accepted) {
+    // Another node's record got in first: apply it, and try again while the lease holds.
+    log.halt();
+    spdlog::warn("cluster: takeover of epoch {}: the epoch event was not replicated", new_epoch);
+    return;
+  }
+  epoch.store(new_epoch, std::memory_order_relaxed);
+  stream_last.store(log.stream_seq(), std::memory_order_relaxed);
+  lag_records.store(0, std::memory_order_relaxed);
+  behind_since_ns.store(0, std::memory_order_relaxed);
+  takeovers.fetch_add(1, std::memory_order_relaxed);
+  set_primary_seen(options.node, http_address);
+  role.store(Role::primary, std::memory_order_release);
+  spdlog::info("cluster: role primary shard={} epoch={} seq={} stream_seq={}", options.shard,
+               new_epoch, outcome.seq, log.stream_seq());
+  if (on_primary) on_primary();
+}
+
+void Node::Impl::primary_step() {
+  std::this_thread::sleep_for(kFetchWait);
+  if (!log.ready()) {
+    if (replicator->fenced()) fencings.fetch_add(1, std::memory_order_relaxed);
+    return step_down(replicator->fenced() ? "fenced: another node took over the stream"
+                                          : "the log's writer failed");
+  }
+  stream_last.store(log.stream_seq(), std::memory_order_relaxed);
+  const auto since_renewal =
+      std::chrono::nanoseconds(now_ns() - renewed_ns.load(std::memory_order_acquire));
+  if (since_renewal < options.lease_ttl / 3) return;
+  const std::string value =
+      internal::encode_lease({options.node, http_address, epoch.load(std::memory_order_relaxed)});
+  auto updated = js->update(options.shard, value, lease_revision);
+  if (!updated.ok()) {
+    if (!holds_fresh_lease()) {
+      spdlog::warn("cluster: lease not renewed for {} ms: not accepting until it is ({})",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(since_renewal).count(),
+                   updated.message());
+    }
+    return;
+  }
+  if (!updated->has_value()) return step_down("lease lost to another node");
+  lease_revision = **updated;
+  renewed_ns.store(now_ns(), std::memory_order_release);
+}
+
+void Node::Impl::step_down(std::string_view why) {
+  spdlog::warn("cluster: role standby shard={} epoch={}: {}", options.shard,
+               epoch.load(std::memory_order_relaxed), why);
+  role.store(Role::standby, std::memory_order_release);
+  renewed_ns.store(0, std::memory_order_release);
+  // Waits for what the writer holds: each record is replicated or known not to be.
+  log.halt();
+  set_primary_seen({}, {});
+  spdlog::info("cluster: following shard={} from seq={} stream_seq={}", options.shard,
+               log.last_seq(), log.stream_seq());
+}
+
+Node::Node(ClusterOptions options, storage::VoteLog& log, engine::Engine& engine)
+    : impl_(std::make_unique<Impl>(std::move(options), log, engine)) {}
+
+Node::~Node() { stop(); }
+
+Status Node::start(std::string http_address, OnPrimary on_primary) {
+  Impl& impl = *impl_;
+  impl.on_primary = std::move(on_primary);
+  impl.http_address = std::move(http_address);
+  auto js = JetStream::connect(impl.options.servers, "tallyd " + impl.options.node);
+  if (!js.ok()) return js.status();
+  impl.js = std::move(js).value();
+  impl.replicator =
+      std::make_unique<internal::StreamReplicator>(*impl.js, impl.stream, impl.options.shard);
+  impl.control = std::thread([&impl] { impl.run(); });
+  return {};
+}
+
+void Node::stop() {
+  Impl& impl = *impl_;
+  if (impl.stopping.exchange(true, std::memory_order_acq_rel)) return;
+  if (impl.replicator) impl.replicator->abandon();
+  if (impl.control.joinable()) impl.control.join();
+  if (impl.role.load(std::memory_order_acquire) != Role::primary) return;
+  impl.renewed_ns.store(0, std::memory_order_release);  // accepts nothing more
+  impl.log.stop();
+  // The next primary need not wait for the lease to lapse.
+  if (auto status = impl.js->erase(impl.options.shard); !status.ok()) {
+    spdlog::warn("cluster: lease not handed on: {}", status.message());
+  } else {
+    spdlog::info("cluster: lease handed on shard={}", impl.options.shard);
+  }
+}
+
+ClusterStatus Node::status() const {
+  const Impl& impl = *impl_;
+  ClusterStatus out;
+  out.node = impl.options.node;
+  out.shard = impl.options.shard;
+  out.role = impl.role.load(std::memory_order_acquire);
+  out.epoch = impl.epoch.load(std::memory_order_relaxed);
+  out.applied_seq = impl.log.last_seq();
+  out.applied_stream_seq = impl.log.stream_seq();
+  out.stream_seq = std::max(impl.stream_last.load(std::memory_order_relaxed), out.applied_stream_seq);
+  out.lag_records = out.role == Role::primary ? 0 : out.stream_seq - out.applied_stream_seq;
+  const std::int64_t behind = impl.behind_since_ns.load(std::memory_order_relaxed);
+  if (behind != 0 && out.lag_records > 0) {
+    const auto wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    out.lag_seconds = std::max(0.0, static_cast<double>(wall_ns - behind) / 1e9);
+  }
+  {
+    std::lock_guard lock(impl.text_mutex);
+    out.primary_node = impl.primary_node;
+    out.primary_address = impl.primary_address;
+    out.alarm = impl.alarm;
+  }
+  out.takeovers = impl.takeovers.load(std::memory_order_relaxed);
+  out.fencings = impl.fencings.load(std::memory_order_relaxed);
+  if (impl.replicator) {
+    const internal::ReplicatorFigures figures = impl.replicator->figures();
+    out.resends = figures.resends;
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < figures.counts.size(); ++i) {
+      if (i < figures.kBoundsUs.size()) {
+        out.publish_bounds_seconds.push_back(static_cast<double>(figures.kBoundsUs[i]) / 1e6);
+      }
+      cumulative += figures.counts[i];
+      out.publish_cumulative_counts.push_back(cumulative);
+    }
+    out.publish_seconds_sum = static_cast<double>(figures.ns_sum) / 1e9;
+  }
+  return out;
+}
+
+std::string Node::primary_address() const {
+  std::lock_guard lock(impl_->text_mutex);
+  return impl_->primary_address;
+}
+
+std::string status_json(const ClusterStatus& status) {
+  std::string out;
+  JsonWriter json(out);
+  json.begin_object();
+  json.key("node").string(status.node);
+  json.key("shard").string(status.shard);
+  json.key("role").string(to_string(status.role));
+  json.key("epoch").integer(status.epoch);
+  json.key("applied_seq").integer(status.applied_seq);
+  json.key("applied_stream_seq").integer(status.applied_stream_seq);
+  json.key("stream_seq").integer(status.stream_seq);
+  json.key("lag_records").integer(status.lag_records);
+  char seconds[32];
+  const int length = std::snprintf(seconds, sizeof seconds, "%.3f", status.lag_seconds);
+  json.key("lag_seconds").raw(std::string_view(seconds, static_cast<std::size_t>(length)));
+  json.key("primary");
+  if (status.primary_node.empty()) {
+    json.null();
+  } else {
+    json.begin_object();
+    json.key("node").string(status.primary_node);
+    json.key("address").string(status.primary_address);
+    json.end_object();
+  }
+  json.key("alarm");
+  if (status.alarm.empty()) {
+    json.null();
+  } else {
+    json.string(status.alarm);
+  }
+  json.key("takeovers").integer(status.takeovers);
+  json.key("fencings").integer(status.fencings);
+  json.end_object();
+  return out;
+}
+
+void Node::append_vote_payload(const engine::Ballot& ballot, const engine::Claim& claim,
+                               engine::FraudFlags flags, std::string& payloads) const {
+  impl_->log.append_vote_payload(ballot, claim, flags, payloads);
+}
+
+std::size_t Node::submit_votes(std::span<engine::VoteToCommit> votes, std::string_view payloads,
+                               engine::SubmitResult& refusal) {
+  if (!ready()) {
+    refusal = engine::SubmitResult::unavailable;
+    return 0;
+  }
+  return impl_->log.submit_votes(votes, payloads, refusal);
+}
+
+engine::SubmitResult Node::submit_campaign(const engine::Campaign& campaign,
+                                           engine::CommitWaiter& waiter) {
+  if (!ready()) return engine::SubmitResult::unavailable;
+  return impl_->log.submit_campaign(campaign, waiter);
+}
+
+bool Node::ready() const {
+  const Impl& impl = *impl_;
+  return impl.role.load(std::memory_order_acquire) == Role::primary && impl.holds_fresh_lease() &&
+         impl.log.ready();
+}
+
+std::optional<std::string> Node::event_json(std::uint64_t seq) const {
+  return impl_->log.event_json(seq);
+}
+
+}  // namespace tally::cluster

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/cluster/stream_audit.h"
 #include "tally/engine/engine.h"
 #include "tally/storage/audit.h"
 #include "tally/storage/fraud_report.h"
@@ -37,6 +38,9 @@ constexpr char kUsage[] =
     "      candidate, flags and sample seqs\n"
     "  backup  --data-dir DIR --to DIR2\n"
     "      a consistent copy, safe while tallyd runs\n"
+    "  compare-stream --data-dir DIR --cluster nats://HOST:PORT,... [--shard s0]\n"
+    "      a replica's log against its shard's stream, record for record: exit 0 when the\n"
+    "      data dir holds the stream (or, with --prefix, a prefix of it)\n"
     "Databases are opened read-only: a running tallyd is never disturbed.\n";
 
 // Options after the command: "--name value" pairs, "--flag" switches, positionals.
@@ -197,6 +201,26 @@ int run_backup(const Args& args) {
   return kExitOk;
 }
 
+int run_compare_stream(const Args& args) {
+  if (!args.has("--data-dir") || !args.has("--cluster")) {
+    return usage_error("compare-stream: --data-dir and --cluster are required");
+  }
+  std::vector<std::string> servers;
+  std::stringstream list(args.get("--cluster"));
+  for (std::string url; std::getline(list, url, ',');) {
+    if (!url.empty()) servers.push_back(url);
+  }
+  const std::string shard = args.has("--shard") ? args.get("--shard") : "s0";
+  auto compared = tally::cluster::compare_with_stream(servers, shard, args.get("--data-dir"));
+  if (!compared.ok()) return failed("compare-stream: " + compared.message());
+  for (const auto& problem : compared->problems) std::cout << problem << "\n";
+  const bool ok = args.has("--prefix") ? compared->prefix() : compared->equal();
+  std::cout << "compare-stream: " << (ok ? "ok" : "FAILED") << ", " << compared->matching
+            << " of " << compared->local_records << " records match the stream's first "
+            << compared->matching << "; the stream holds " << compared->stream_records << "\n";
+  return ok ? kExitOk : kExitFailed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,7 +230,7 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return kExitOk;
   }
-  const Args args = parse_args(argc, argv, {"--redact"});
+  const Args args = parse_args(argc, argv, {"--redact", "--prefix"});
   if (!args.error.empty()) return usage_error(args.error);
   if (command == "verify") return run_verify(args);
   if (command == "export") return run_export(args);
@@ -214,5 +238,6 @@ int main(int argc, char** argv) {
   if (command == "results") return run_results(args);
   if (command == "backup") return run_backup(args);
   if (command == "fraud-report") return run_fraud_report(args);
+  if (command == "compare-stream") return run_compare_stream(args);
   return usage_error("unknown command " + std::string(command));
 }

@@ -149,6 +149,14 @@ PublishResult JetStream::publish(const std::string& subject, std::string_view da
   return result;
 }
 
+Result<std::string> JetStream::message_at(const std::string& stream, std::uint64_t seq) {
+  Owned<natsMsg, natsMsg_Destroy> msg;
+  jsErrCode code{};
+  natsStatus s = js_GetMsg(&msg.ptr, js_, stream.c_str(), seq, nullptr, &code);
+  if (s != NATS_OK) return nats_error("get message " + std::to_string(seq), s, code);
+  return std::string(natsMsg_GetData(msg.ptr), static_cast<std::size_t>(natsMsg_GetDataLength(msg.ptr)));
+}
+
 Result<std::string> JetStream::msg_id_at(const std::string& stream, std::uint64_t seq) {
   Owned<natsMsg, natsMsg_Destroy> msg;
   jsErrCode code{};

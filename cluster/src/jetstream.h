@@ -73,6 +73,8 @@ class JetStream {
   // Publishes `data` under `conditions`; never throws, never retries.
   PublishResult publish(const std::string& subject, std::string_view data,
                         const PublishConditions& conditions);
+  // The message the stream holds at `seq`, or an error (also when it has none).
+  Result<std::string> message_at(const std::string& stream, std::uint64_t seq);
   // The message id the stream holds at `seq` (empty when it has none), or an error.
   Result<std::string> msg_id_at(const std::string& stream, std::uint64_t seq);
 

@@ -16,6 +16,7 @@
 #include "tally/base/thread_name.h"
 #include "jetstream.h"
 #include "lease.h"
+#include "stream_names.h"
 #include "stream_replicator.h"
 
 namespace tally::cluster {
@@ -27,7 +28,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::string_view kLeaseBucket = "tally_leases";
 // How often a standby looks at the lease, and the longest a fetch waits for a record: the
 // loop's pace, and what a takeover adds to the lease's time to live at most.
 constexpr std::chrono::milliseconds kLeasePoll{200};
@@ -39,13 +39,6 @@ constexpr std::chrono::milliseconds kRetryPause{250};
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
-}
-
-std::string upper(std::string text) {
-  for (char& c : text) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
-  return text;
 }
 
 // Hears the epoch event's outcome on the writer thread.
@@ -70,8 +63,7 @@ struct Node::Impl {
       : options(std::move(options_in)),
         log(log_in),
         engine(engine_in),
-        stream{"TALLY_" + upper(options.shard), "tally." + options.shard + ".log",
-               options.replicas} {}
+        stream(internal::stream_of(options.shard, options.replicas)) {}
 
   const ClusterOptions options;
   storage::VoteLog& log;
@@ -130,7 +122,7 @@ bool Node::Impl::connect_once() {
     spdlog::warn("cluster: stream {} not ready: {}", stream.name, status.message());
     return false;
   }
-  if (auto status = js->ensure_bucket(std::string(kLeaseBucket), options.replicas, options.lease_ttl);
+  if (auto status = js->ensure_bucket(internal::kLeaseBucket, options.replicas, options.lease_ttl);
       !status.ok()) {
     spdlog::warn("cluster: lease bucket not ready: {}", status.message());
     return false;

@@ -366,6 +366,20 @@ Result<VerifyReport> verify_log(const std::string& data_dir) {
   return report;
 }
 
+Status for_each_record(const std::string& data_dir,
+                       const std::function<bool(std::uint64_t, std::string_view)>& on_record) {
+  auto opened = open_read_only(data_dir);
+  if (!opened.ok()) return opened.status();
+  ReadOnlyDb& db = **opened;
+  LogScan scan(*db.db, db.events_cf);
+  while (scan.next()) {
+    const auto key_seq = parse_seq_key(scan.key());
+    if (!key_seq) return Status::error("a record under a key that is not a seq");
+    if (!on_record(*key_seq, scan.value())) break;
+  }
+  return scan.status();
+}
+
 Status export_log(const ExportOptions& options, std::ostream& out) {
   auto opened = open_read_only(options.data_dir);
   if (!opened.ok()) return opened.status();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <string_view>
@@ -52,6 +53,12 @@ struct ExportOptions {
   // link a voter's ballots within the export, never across exports). Default: empty.
   std::string redact_key;
 };
+
+// Calls `on_record(first_seq, record)` for every stored commit batch record in seq order, with
+// its bytes as stored (docs/EVENT_FORMAT.md), until it returns false. A replicated log's
+// records are its stream's messages, byte for byte.
+Status for_each_record(const std::string& data_dir,
+                       const std::function<bool(std::uint64_t, std::string_view)>& on_record);
 
 // Writes NDJSON to `out`: the campaign versions first (in seq order), then the votes.
 Status export_log(const ExportOptions& options, std::ostream& out);

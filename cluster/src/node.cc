@@ -114,7 +114,7 @@ struct Node::Impl {
   bool catch_up(std::chrono::milliseconds budget);
   void take_over(std::uint64_t new_epoch);
   void primary_step();
-  void step_down(std::string_view why);
+  void step_down(const std::string& why);
 };
 
 bool Node::Impl::connect_once() {
@@ -299,8 +299,9 @@ void Node::Impl::primary_step() {
   std::this_thread::sleep_for(kFetchWait);
   if (!log.ready()) {
     if (replicator->fenced()) fencings.fetch_add(1, std::memory_order_relaxed);
-    return step_down(replicator->fenced() ? "fenced: another node took over the stream"
-                                          : "the log's writer failed");
+    return step_down(replicator->fenced()
+                         ? "fenced: another node took over the stream (" + replicator->last_failure() + ")"
+                         : "the log's writer failed (" + replicator->last_failure() + ")");
   }
   stream_last.store(log.stream_seq(), std::memory_order_relaxed);
   const auto since_renewal =
@@ -322,7 +323,7 @@ void Node::Impl::primary_step() {
   renewed_ns.store(now_ns(), std::memory_order_release);
 }
 
-void Node::Impl::step_down(std::string_view why) {
+void Node::Impl::step_down(const std::string& why) {
   spdlog::warn("cluster: role standby shard={} epoch={}: {}", options.shard,
                epoch.load(std::memory_order_relaxed), why);
   role.store(Role::standby, std::memory_order_release);

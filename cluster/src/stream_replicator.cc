@@ -12,6 +12,8 @@ namespace {
 // Between sends of a record that got no answer: the client reconnects every 250 ms, and a
 // stream leader's election takes 4-9 s.
 constexpr std::chrono::milliseconds kResendPause{100};
+// A record that keeps getting no answer is logged once, then every 2 s.
+constexpr std::uint64_t kWarnEvery = 20;
 }  // namespace
 
 StreamReplicator::StreamReplicator(JetStream& js, StreamSettings stream, std::string shard)
@@ -32,6 +34,7 @@ Result<std::uint64_t> StreamReplicator::replicate(std::string_view record,
       shard_ + "/" + std::to_string(epoch_) + "/" + std::to_string(first_seq);
   const std::uint64_t expected = last_stream_seq_;
   const auto start = std::chrono::steady_clock::now();
+  std::uint64_t resends_of_record = 0;
   for (;;) {
     const PublishResult sent = js_.publish(stream_.subject, record, {msg_id, expected});
     if (sent.status == NATS_OK) {
@@ -39,9 +42,9 @@ Result<std::uint64_t> StreamReplicator::replicate(std::string_view record,
         // A duplicate of a message stored elsewhere: never ours to count here.
         fenced_.fetch_add(1, std::memory_order_relaxed);
         fenced_flag_.store(true, std::memory_order_release);
-        return Status::error("stream: message id " + msg_id + " is at stream seq " +
+        return failed(Status::error("stream: message id " + msg_id + " is at stream seq " +
                              std::to_string(sent.stream_seq) + ", expected " +
-                             std::to_string(expected + 1));
+                             std::to_string(expected + 1)));
       }
       last_stream_seq_ = sent.stream_seq;
       observe_latency(std::chrono::steady_clock::now() - start);
@@ -59,22 +62,34 @@ Result<std::uint64_t> StreamReplicator::replicate(std::string_view record,
       if (id.ok()) {
         fenced_.fetch_add(1, std::memory_order_relaxed);
         fenced_flag_.store(true, std::memory_order_release);
-        return Status::error("fenced: stream seq " + std::to_string(expected + 1) + " holds " +
+        return failed(Status::error("fenced: stream seq " + std::to_string(expected + 1) + " holds " +
                              (id->empty() ? std::string("no message id") : *id) +
                              ", not seqs " + std::to_string(first_seq) + ".." +
-                             std::to_string(last_seq));
+                             std::to_string(last_seq)));
       }
       spdlog::warn("cluster: publish of seqs {}..{} refused, and the stream could not be read: {}",
                    first_seq, last_seq, id.message());
-    } else if (sent.error_code != jsErrCode{}) {
-      // Any other refusal by the stream (too large, stream gone) will not change on a resend.
-      return Status::error("stream refused seqs " + std::to_string(first_seq) + ".." +
+    } else if (sent.error_code == JSStreamMessageExceedsMaximumErr ||
+               sent.error_code == JSStreamNotFoundErr) {
+      // Refusals that no resend changes, and that store nothing. Any other error may come
+      // after the message was stored (a stream leader lost in the middle of it): only a
+      // resend under the same id tells.
+      return failed(Status::error("stream refused seqs " + std::to_string(first_seq) + ".." +
                            std::to_string(last_seq) + ": " + sent.text + " (jetstream error " +
-                           std::to_string(static_cast<int>(sent.error_code)) + ")");
+                           std::to_string(static_cast<int>(sent.error_code)) + ")"));
     }
+    if (resends_of_record % kWarnEvery == 0) {
+      spdlog::warn("cluster: publish of seqs {}..{} (stream seq {}) not acknowledged, sending "
+                   "again: {}{}",
+                   first_seq, last_seq, expected + 1, sent.text,
+                   sent.error_code != jsErrCode{}
+                       ? " (jetstream error " + std::to_string(static_cast<int>(sent.error_code)) + ")"
+                       : std::string());
+    }
+    ++resends_of_record;
     if (abandoned_.load(std::memory_order_acquire)) {
-      return Status::error("stopping: the outcome of seqs " + std::to_string(first_seq) + ".." +
-                           std::to_string(last_seq) + " is unknown (" + sent.text + ")");
+      return failed(Status::error("stopping: the outcome of seqs " + std::to_string(first_seq) + ".." +
+                           std::to_string(last_seq) + " is unknown (" + sent.text + ")"));
     }
     resends_.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(kResendPause);
@@ -91,6 +106,18 @@ void StreamReplicator::observe_latency(std::chrono::steady_clock::duration took)
   }
   counts_[bucket].fetch_add(1, std::memory_order_relaxed);
   ns_sum_.fetch_add(ns, std::memory_order_relaxed);
+}
+
+Status StreamReplicator::failed(Status status) {
+  spdlog::warn("cluster: {}", status.message());
+  std::lock_guard lock(failure_mutex_);
+  last_failure_ = status.message();
+  return status;
+}
+
+std::string StreamReplicator::last_failure() const {
+  std::lock_guard lock(failure_mutex_);
+  return last_failure_;
 }
 
 ReplicatorFigures StreamReplicator::figures() const {

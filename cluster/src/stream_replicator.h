@@ -4,8 +4,9 @@
 //   acknowledged at the next stream seq (or a duplicate of it)  -> replicated;
 //   "wrong last sequence" (10071)                                -> the stream's next message
 //       is read: ours (an acknowledgement that was lost) -> replicated; another's -> fenced;
-//   no answer (timeout, no server, a stream leader being elected) -> sent again, same id and
-//       expectation, until one of the above or until abandon().
+//   no answer, or any other error (a timeout, no server, a stream leader lost while it stored
+//       the message) -> sent again, same id and expectation, until one of the above or until
+//       abandon(): only a resend tells whether the message was stored.
 // Called on the log's writer thread; the figures and abandon() from any thread.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "tally/storage/record_replicator.h"
@@ -41,6 +43,8 @@ class StreamReplicator final : public storage::RecordReplicator {
   // Whether the last refusal was a fence (another node's record holds our place).
   bool fenced() const { return fenced_flag_.load(std::memory_order_acquire); }
   ReplicatorFigures figures() const;
+  // Why the last record that failed did (empty when none has).
+  std::string last_failure() const;
 
   Result<std::uint64_t> replicate(std::string_view record, std::uint64_t first_seq,
                                   std::uint64_t last_seq) override;
@@ -55,6 +59,10 @@ class StreamReplicator final : public storage::RecordReplicator {
   std::uint64_t epoch_ = 0;
   std::uint64_t last_stream_seq_ = 0;
 
+  Status failed(Status status);
+
+  mutable std::mutex failure_mutex_;
+  std::string last_failure_;  // guarded by failure_mutex_
   std::atomic<bool> abandoned_{false};
   std::atomic<bool> fenced_flag_{false};
   // Figures: written by the writer, read by scrapes. relaxed: counters ordered with nothing.

@@ -85,7 +85,6 @@ struct Node::Impl {
   std::atomic<std::uint64_t> lag_records{0};
   std::atomic<std::int64_t> behind_since_ns{0};  // 0: caught up
   std::atomic<std::uint64_t> takeovers{0};
-  std::atomic<std::uint64_t> fencings{0};
   mutable std::mutex text_mutex;  // guards the strings below
   std::string primary_node, primary_address, alarm;
 
@@ -298,7 +297,6 @@ void Node::Impl::take_over(std::uint64_t new_epoch) {
 void Node::Impl::primary_step() {
   std::this_thread::sleep_for(kFetchWait);
   if (!log.ready()) {
-    if (replicator->fenced()) fencings.fetch_add(1, std::memory_order_relaxed);
     return step_down(replicator->fenced()
                          ? "fenced: another node took over the stream (" + replicator->last_failure() + ")"
                          : "the log's writer failed (" + replicator->last_failure() + ")");
@@ -394,10 +392,10 @@ ClusterStatus Node::status() const {
     out.alarm = impl.alarm;
   }
   out.takeovers = impl.takeovers.load(std::memory_order_relaxed);
-  out.fencings = impl.fencings.load(std::memory_order_relaxed);
   if (impl.replicator) {
     const internal::ReplicatorFigures figures = impl.replicator->figures();
     out.resends = figures.resends;
+    out.fencings = figures.fenced;
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < figures.counts.size(); ++i) {
       if (i < figures.kBoundsUs.size()) {

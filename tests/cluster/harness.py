@@ -32,10 +32,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http_get(port, path, timeout=1.0):
+def http_get(port, path, timeout=1.0, host="127.0.0.1"):
     """(status, body) or (None, None) when the server does not answer."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -59,7 +59,7 @@ def wait_until(what, predicate, timeout):
 
 
 class NatsServer:
-    def __init__(self, root, index, ports):
+    def __init__(self, root, index, ports, listen_host="127.0.0.1"):
         self.index = index
         self.name = f"n{index}"
         self.client_port, self.cluster_port, self.monitor_port = ports[index]
@@ -70,7 +70,7 @@ class NatsServer:
         routes = ", ".join(f"nats-route://127.0.0.1:{p[1]}" for p in ports)
         with open(self.conf, "w") as f:
             f.write(f"server_name: {self.name}\n"
-                    f"listen: 127.0.0.1:{self.client_port}\n"
+                    f"listen: {listen_host}:{self.client_port}\n"
                     f"http: 127.0.0.1:{self.monitor_port}\n"
                     f'jetstream {{ store_dir: "{self.store}", max_file_store: 4G, max_memory_store: 64M }}\n'
                     f"cluster {{ name: tally-test, listen: 127.0.0.1:{self.cluster_port}, routes: [{routes}] }}\n")
@@ -96,12 +96,12 @@ class NatsServer:
 
 
 class NatsCluster:
-    def __init__(self, root, size=3):
+    def __init__(self, root, size=3, listen_host="127.0.0.1"):
         ports = [(free_port(), free_port(), free_port()) for _ in range(size)]
-        self.servers = [NatsServer(root, i, ports) for i in range(size)]
+        self.servers = [NatsServer(root, i, ports, listen_host) for i in range(size)]
 
-    def urls(self):
-        return ",".join(f"nats://127.0.0.1:{s.client_port}" for s in self.servers)
+    def urls(self, host="127.0.0.1"):
+        return ",".join(f"nats://{host}:{s.client_port}" for s in self.servers)
 
     def start(self):
         for s in self.servers:
@@ -129,9 +129,14 @@ class NatsCluster:
 class Node:
     """One tallyd of the replica group."""
 
-    def __init__(self, world, name):
+    def __init__(self, world, name, netns=None, host="127.0.0.1", nats_host="127.0.0.1"):
+        """`netns`: the network namespace it runs in, where it listens on `host` and reaches
+        the NATS servers at `nats_host`."""
         self.world = world
         self.name = name
+        self.netns = netns
+        self.host = host
+        self.nats_host = nats_host
         self.port = free_port()
         self.data_dir = os.path.join(world.root, f"data-{name}")
         self.log = os.path.join(world.root, f"tallyd-{name}.log")
@@ -139,11 +144,14 @@ class Node:
 
     def start(self):
         args = [self.world.bin("tallyd"), "--data-dir", self.data_dir,
-                "--listen", f"127.0.0.1:{self.port}", "--cluster", self.world.nats.urls(),
+                "--listen", f"{self.host}:{self.port}", "--cluster", self.world.nats.urls(self.nats_host),
                 "--node", self.name, "--tokens", self.world.tokens, "--campaign",
                 self.world.campaign, "--io-threads", "2"]
+        if self.netns:
+            args = ["ip", "netns", "exec", self.netns] + args
         self.process = spawn(args, self.log)
-        wait_until(f"tallyd {self.name} to serve", lambda: http_get(self.port, "/healthz")[0] == 200, 20)
+        wait_until(f"tallyd {self.name} to serve",
+                   lambda: http_get(self.port, "/healthz", host=self.host)[0] == 200, 20)
 
     def alive(self):
         return self.process is not None and self.process.poll() is None
@@ -158,8 +166,11 @@ class Node:
             self.process.send_signal(signal.SIGTERM)
             assert self.process.wait(timeout=30) == 0, f"tallyd {self.name} did not exit 0"
 
+    def get(self, path):
+        return http_get(self.port, path, host=self.host)
+
     def cluster(self):
-        status, body = http_get(self.port, "/v1/cluster")
+        status, body = self.get("/v1/cluster")
         return json.loads(body) if status == 200 else None
 
     def role(self):
@@ -236,7 +247,7 @@ class Voters:
             body = "\n".join(json.dumps(b) for b in ballots).encode()
             try:
                 if connection is None:
-                    connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=5)
+                    connection = http.client.HTTPConnection(node.host, node.port, timeout=5)
                 connection.request("POST", path, body, {"Authorization": f"Bearer {TOKEN}",
                                                         "Content-Type": "application/json"})
                 response = connection.getresponse()
@@ -262,11 +273,8 @@ class Voters:
             assert response.status == 503, (response.status, text)
             self._record(ballots, ["refused"] * len(ballots))
             primary = response.getheader("Tally-Primary")
-            ports = [n.port for n in nodes]
-            if primary and int(primary.rsplit(":", 1)[1]) in ports:
-                target = ports.index(int(primary.rsplit(":", 1)[1]))
-            else:
-                target += 1
+            addresses = [f"{n.host}:{n.port}" for n in nodes]
+            target = addresses.index(primary) if primary in addresses else target + 1
             connection.close()
             connection = None
             time.sleep(0.05)
@@ -275,7 +283,7 @@ class Voters:
 
 
 class World:
-    def __init__(self, build_dir, node_names=("a", "b")):
+    def __init__(self, build_dir, node_names=("a", "b"), nats_listen_host="127.0.0.1"):
         self.build_dir = build_dir
         self.root = tempfile.mkdtemp(prefix="tally-cluster-", dir=os.environ.get("TMPDIR", "/tmp"))
         self.tokens = os.path.join(self.root, "tokens.json")
@@ -290,7 +298,7 @@ class World:
                                  "max_candidates": 20},
                        "candidates": [{"id": f"c{i:02d}", "name": f"Candidate {i}"}
                                       for i in range(1, 21)]}, f)
-        self.nats = NatsCluster(self.root)
+        self.nats = NatsCluster(self.root, listen_host=nats_listen_host)
         self.nodes = [Node(self, name) for name in node_names]
         self.passed = False
 
@@ -351,7 +359,7 @@ class World:
     def check(self, voters, min_epochs=1):
         """The checker. Call after the load stopped and converge(); stops the nodes."""
         primary = self.primary()
-        live_tally = json.loads(http_get(primary.port, f"/v1/campaigns/{CAMPAIGN_ID}/tally")[1])
+        live_tally = json.loads(primary.get(f"/v1/campaigns/{CAMPAIGN_ID}/tally")[1])
         self.stop_nodes()
         exports = {}
         for node in self.nodes:

@@ -125,9 +125,7 @@ class ClusterTest(unittest.TestCase):
         late = [t for t in self.voters.accepted_at if t > settled]
         self.assertEqual(late, [], "ballots accepted without a NATS quorum")
         for node in self.world.nodes:
-            status, _ = (None, None)
-            from harness import http_get
-            status, _ = http_get(node.port, "/readyz")
+            status, _ = node.get("/readyz")
             self.assertNotEqual(status, 200, f"{node.name} ready without a NATS quorum")
         back_at = time.monotonic()
         for server in others:

@@ -32,6 +32,9 @@ packages=(
   curl python3 procps
   # metrics and dashboard end-to-end tests: promtool and a Prometheus server, headless Chromium
   prometheus chromium fonts-wqy-microhei
+  # the replica group (DESIGN.md "Replication and failover"): JetStream servers and their C
+  # client, the gateway in front of the nodes, chattr/lsattr for the store dirs, ip netns
+  nats-server libnats-dev haproxy e2fsprogs iproute2
 )
 if [ "$bench" = 1 ]; then
   packages+=(nginx-light redis-server redis-tools wrk)

@@ -105,8 +105,8 @@ int run_verify(const Args& args) {
   std::cout << "verify: ok, " << report->events << " events (" << report->votes << " votes, "
             << report->campaign_versions << " campaign versions"
             << (report->epochs > 0 ? ", " + std::to_string(report->epochs) + " epochs" : "")
-            << "), last seq " << report->last_seq
-            << ", chain head " << report->chain_head_hex << "\n";
+            << "), last seq " << report->last_seq << ", chain head " << report->chain_head_hex
+            << "\n";
   return kExitOk;
 }
 
@@ -215,9 +215,9 @@ int run_compare_stream(const Args& args) {
   if (!compared.ok()) return failed("compare-stream: " + compared.message());
   for (const auto& problem : compared->problems) std::cout << problem << "\n";
   const bool ok = args.has("--prefix") ? compared->prefix() : compared->equal();
-  std::cout << "compare-stream: " << (ok ? "ok" : "FAILED") << ", " << compared->matching
-            << " of " << compared->local_records << " records match the stream's first "
-            << compared->matching << "; the stream holds " << compared->stream_records << "\n";
+  std::cout << "compare-stream: " << (ok ? "ok" : "FAILED") << ", " << compared->matching << " of "
+            << compared->local_records << " records match the stream's first " << compared->matching
+            << "; the stream holds " << compared->stream_records << "\n";
   return ok ? kExitOk : kExitFailed;
 }
 

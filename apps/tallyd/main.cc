@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -18,8 +19,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <unistd.h>
 
 #include "tally/base/background.h"
 #include "tally/base/clock.h"
@@ -256,7 +255,8 @@ int run(const Options& options) {
     cluster::ClusterOptions cluster_options;
     cluster_options.servers = options.cluster_servers;
     cluster_options.node = options.node.empty() ? host_name() : options.node;
-    cluster_options.replicas = static_cast<int>(std::min<std::size_t>(3, options.cluster_servers.size()));
+    cluster_options.replicas =
+        static_cast<int>(std::min<std::size_t>(3, options.cluster_servers.size()));
     node = std::make_unique<cluster::Node>(cluster_options, *vote_log, engine);
     node_view = std::make_unique<tallyd::NodeView>(*node);
     log = node.get();
@@ -358,7 +358,7 @@ int run(const Options& options) {
   server.stop_accepting();
   const bool drained = server.wait_drained(kDrainTimeout);
   if (node) node->stop();  // a primary commits what is queued and hands its lease on
-  vote_log->stop();  // commits whatever is still queued, then completes it
+  vote_log->stop();        // commits whatever is still queued, then completes it
   const bool answered = server.wait_drained(kDrainTimeout);
   server.stop();
   for (std::thread& thread : io_threads) thread.join();

@@ -175,7 +175,8 @@ bool parse_options(int argc, char** argv, Options& options, bool& help) {
     } else if (flag == "--node") {
       options.node = value;
       ok = !value.empty() && value.size() <= 64 &&
-           value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
+           value.find_first_not_of(
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
                std::string_view::npos;
     } else if (flag == "--advertise") {
       options.advertise = value;

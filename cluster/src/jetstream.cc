@@ -17,7 +17,8 @@ std::string nats_reason(natsStatus status) {
 
 Status nats_error(std::string_view call, natsStatus status, jsErrCode code = jsErrCode{}) {
   std::string message = "nats: " + std::string(call) + ": " + nats_reason(status);
-  if (code != jsErrCode{}) message += " (jetstream error " + std::to_string(static_cast<int>(code)) + ")";
+  if (code != jsErrCode{})
+    message += " (jetstream error " + std::to_string(static_cast<int>(code)) + ")";
   return Status::error(message);
 }
 
@@ -54,7 +55,8 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   natsStatus s = natsOptions_Create(&options.ptr);
   std::vector<const char*> urls;
   for (const std::string& server : servers) urls.push_back(server.c_str());
-  if (s == NATS_OK) s = natsOptions_SetServers(options.ptr, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK)
+    s = natsOptions_SetServers(options.ptr, urls.data(), static_cast<int>(urls.size()));
   if (s == NATS_OK) s = natsOptions_SetName(options.ptr, name.c_str());
   // A server cut off from its peers keeps a client forever unless pings notice: 2 missed pings
   // of 1 s move it to another server (measured: 6 s instead of 19 s in docs/CLUSTER.md).
@@ -85,7 +87,9 @@ JetStream::~JetStream() {
   }
 }
 
-bool JetStream::connected() const { return natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED; }
+bool JetStream::connected() const {
+  return natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
+}
 
 Status JetStream::ensure_stream(const StreamSettings& settings) {
   Owned<jsStreamInfo, jsStreamInfo_Destroy> info;
@@ -154,7 +158,8 @@ Result<std::string> JetStream::message_at(const std::string& stream, std::uint64
   jsErrCode code{};
   natsStatus s = js_GetMsg(&msg.ptr, js_, stream.c_str(), seq, nullptr, &code);
   if (s != NATS_OK) return nats_error("get message " + std::to_string(seq), s, code);
-  return std::string(natsMsg_GetData(msg.ptr), static_cast<std::size_t>(natsMsg_GetDataLength(msg.ptr)));
+  return std::string(natsMsg_GetData(msg.ptr),
+                     static_cast<std::size_t>(natsMsg_GetDataLength(msg.ptr)));
 }
 
 Result<std::string> JetStream::msg_id_at(const std::string& stream, std::uint64_t seq) {
@@ -272,18 +277,19 @@ Result<std::optional<std::uint64_t>> JetStream::create(const std::string& key,
                                                        std::string_view value) {
   if (kv_ == nullptr) return Status::error("nats: create: no bucket");
   std::uint64_t revision = 0;
-  natsStatus s = kvStore_Create(&revision, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
+  natsStatus s =
+      kvStore_Create(&revision, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
   if (s == NATS_OK) return std::optional<std::uint64_t>(revision);
   if (unreachable(s)) return nats_error("create " + key, s);
   return std::optional<std::uint64_t>();  // it has a value
 }
 
-Result<std::optional<std::uint64_t>> JetStream::update(const std::string& key, std::string_view value,
-                                                       std::uint64_t last) {
+Result<std::optional<std::uint64_t>> JetStream::update(const std::string& key,
+                                                       std::string_view value, std::uint64_t last) {
   if (kv_ == nullptr) return Status::error("nats: update: no bucket");
   std::uint64_t revision = 0;
-  natsStatus s =
-      kvStore_Update(&revision, kv_, key.c_str(), value.data(), static_cast<int>(value.size()), last);
+  natsStatus s = kvStore_Update(&revision, kv_, key.c_str(), value.data(),
+                                static_cast<int>(value.size()), last);
   if (s == NATS_OK) return std::optional<std::uint64_t>(revision);
   if (unreachable(s)) return nats_error("update " + key, s);
   return std::optional<std::uint64_t>();  // another revision

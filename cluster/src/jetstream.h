@@ -6,11 +6,10 @@
 // no state of its own after connect().
 #pragma once
 
-#include <nats/nats.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <nats/nats.h>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -80,7 +79,8 @@ class JetStream {
 
   // A durable pull consumer named `durable` that starts at `first_seq`, replacing any earlier
   // one of that name.
-  Status follow(const StreamSettings& settings, const std::string& durable, std::uint64_t first_seq);
+  Status follow(const StreamSettings& settings, const std::string& durable,
+                std::uint64_t first_seq);
   // Up to `batch` messages of the followed stream, waiting at most `wait` for the first. An
   // empty vector when none came; an error when the consumer is gone or the server unreachable.
   Result<std::vector<StreamMessage>> fetch(int batch, std::chrono::milliseconds wait);

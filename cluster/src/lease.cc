@@ -17,7 +17,8 @@ std::optional<LeaseHolder> decode_lease(std::string_view value, std::uint64_t re
   holder.node = std::string(value.substr(0, first));
   holder.address = std::string(value.substr(first + 1, second - first - 1));
   const std::string_view epoch = value.substr(second + 1);
-  const auto [end, error] = std::from_chars(epoch.data(), epoch.data() + epoch.size(), holder.epoch);
+  const auto [end, error] =
+      std::from_chars(epoch.data(), epoch.data() + epoch.size(), holder.epoch);
   if (error != std::errc() || end != epoch.data() + epoch.size()) return std::nullopt;
   if (holder.epoch == 0) holder.epoch = revision;
   return holder;

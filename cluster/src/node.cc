@@ -134,9 +134,10 @@ void Node::Impl::run() {
   while (!stopping.load(std::memory_order_acquire) && !connect_once()) {
     std::this_thread::sleep_for(kRetryPause);
   }
-  spdlog::info("cluster: joined shard={} stream={} node={} role=standby applied_seq={} "
-               "applied_stream_seq={}",
-               options.shard, stream.name, options.node, log.last_seq(), log.stream_seq());
+  spdlog::info(
+      "cluster: joined shard={} stream={} node={} role=standby applied_seq={} "
+      "applied_stream_seq={}",
+      options.shard, stream.name, options.node, log.last_seq(), log.stream_seq());
   while (!stopping.load(std::memory_order_acquire)) {
     switch (role.load(std::memory_order_acquire)) {
       case Role::standby: standby_step(); break;
@@ -207,10 +208,11 @@ void Node::Impl::halt_apply(const std::string& why) {
   role.store(Role::halted, std::memory_order_release);
   js->unfollow();
   following = false;
-  spdlog::error("cluster: role halted: apply stopped at seq={} stream_seq={}: {}. Reads serve "
-                "the applied log; this node will not become primary. Compare the data dir with "
-                "the stream (tallyctl verify) before restarting it.",
-                log.last_seq(), log.stream_seq(), why);
+  spdlog::error(
+      "cluster: role halted: apply stopped at seq={} stream_seq={}: {}. Reads serve "
+      "the applied log; this node will not become primary. Compare the data dir with "
+      "the stream (tallyctl verify) before restarting it.",
+      log.last_seq(), log.stream_seq(), why);
 }
 
 void Node::Impl::poll_lease() {
@@ -256,7 +258,8 @@ void Node::Impl::take_over(std::uint64_t new_epoch) {
                options.shard, new_epoch, log.stream_seq());
   // Writes the epoch into the lease, so that readers need not know the revision it began at.
   const std::string value = internal::encode_lease({options.node, http_address, new_epoch});
-  if (auto updated = js->update(options.shard, value, lease_revision); updated.ok() && updated->has_value()) {
+  if (auto updated = js->update(options.shard, value, lease_revision);
+      updated.ok() && updated->has_value()) {
     lease_revision = **updated;
     renewed_ns.store(now_ns(), std::memory_order_release);
   }
@@ -298,7 +301,8 @@ void Node::Impl::primary_step() {
   std::this_thread::sleep_for(kFetchWait);
   if (!log.ready()) {
     return step_down(replicator->fenced()
-                         ? "fenced: another node took over the stream (" + replicator->last_failure() + ")"
+                         ? "fenced: another node took over the stream (" +
+                               replicator->last_failure() + ")"
                          : "the log's writer failed (" + replicator->last_failure() + ")");
   }
   stream_last.store(log.stream_seq(), std::memory_order_relaxed);
@@ -376,7 +380,8 @@ ClusterStatus Node::status() const {
   out.epoch = impl.epoch.load(std::memory_order_relaxed);
   out.applied_seq = impl.log.last_seq();
   out.applied_stream_seq = impl.log.stream_seq();
-  out.stream_seq = std::max(impl.stream_last.load(std::memory_order_relaxed), out.applied_stream_seq);
+  out.stream_seq =
+      std::max(impl.stream_last.load(std::memory_order_relaxed), out.applied_stream_seq);
   out.lag_records = out.role == Role::primary ? 0 : out.stream_seq - out.applied_stream_seq;
   const std::int64_t behind = impl.behind_since_ns.load(std::memory_order_relaxed);
   if (behind != 0 && out.lag_records > 0) {

@@ -26,8 +26,8 @@ void StreamReplicator::begin(std::uint64_t epoch, std::uint64_t last_stream_seq)
   fenced_flag_.store(false, std::memory_order_release);
 }
 
-Result<std::uint64_t> StreamReplicator::replicate(std::string_view record,
-                                                  std::uint64_t first_seq, std::uint64_t last_seq) {
+Result<std::uint64_t> StreamReplicator::replicate(std::string_view record, std::uint64_t first_seq,
+                                                  std::uint64_t last_seq) {
   // Unique per record and per epoch: a resend is recognised (the stream answers duplicate),
   // and no other node's record can carry it.
   const std::string msg_id =
@@ -43,8 +43,8 @@ Result<std::uint64_t> StreamReplicator::replicate(std::string_view record,
         fenced_.fetch_add(1, std::memory_order_relaxed);
         fenced_flag_.store(true, std::memory_order_release);
         return failed(Status::error("stream: message id " + msg_id + " is at stream seq " +
-                             std::to_string(sent.stream_seq) + ", expected " +
-                             std::to_string(expected + 1)));
+                                    std::to_string(sent.stream_seq) + ", expected " +
+                                    std::to_string(expected + 1)));
       }
       last_stream_seq_ = sent.stream_seq;
       observe_latency(std::chrono::steady_clock::now() - start);
@@ -62,10 +62,10 @@ Result<std::uint64_t> StreamReplicator::replicate(std::string_view record,
       if (id.ok()) {
         fenced_.fetch_add(1, std::memory_order_relaxed);
         fenced_flag_.store(true, std::memory_order_release);
-        return failed(Status::error("fenced: stream seq " + std::to_string(expected + 1) + " holds " +
-                             (id->empty() ? std::string("no message id") : *id) +
-                             ", not seqs " + std::to_string(first_seq) + ".." +
-                             std::to_string(last_seq)));
+        return failed(Status::error("fenced: stream seq " + std::to_string(expected + 1) +
+                                    " holds " + (id->empty() ? std::string("no message id") : *id) +
+                                    ", not seqs " + std::to_string(first_seq) + ".." +
+                                    std::to_string(last_seq)));
       }
       spdlog::warn("cluster: publish of seqs {}..{} refused, and the stream could not be read: {}",
                    first_seq, last_seq, id.message());
@@ -75,21 +75,24 @@ Result<std::uint64_t> StreamReplicator::replicate(std::string_view record,
       // after the message was stored (a stream leader lost in the middle of it): only a
       // resend under the same id tells.
       return failed(Status::error("stream refused seqs " + std::to_string(first_seq) + ".." +
-                           std::to_string(last_seq) + ": " + sent.text + " (jetstream error " +
-                           std::to_string(static_cast<int>(sent.error_code)) + ")"));
+                                  std::to_string(last_seq) + ": " + sent.text +
+                                  " (jetstream error " +
+                                  std::to_string(static_cast<int>(sent.error_code)) + ")"));
     }
     if (resends_of_record % kWarnEvery == 0) {
-      spdlog::warn("cluster: publish of seqs {}..{} (stream seq {}) not acknowledged, sending "
-                   "again: {}{}",
-                   first_seq, last_seq, expected + 1, sent.text,
-                   sent.error_code != jsErrCode{}
-                       ? " (jetstream error " + std::to_string(static_cast<int>(sent.error_code)) + ")"
-                       : std::string());
+      spdlog::warn(
+          "cluster: publish of seqs {}..{} (stream seq {}) not acknowledged, sending "
+          "again: {}{}",
+          first_seq, last_seq, expected + 1, sent.text,
+          sent.error_code != jsErrCode{}
+              ? " (jetstream error " + std::to_string(static_cast<int>(sent.error_code)) + ")"
+              : std::string());
     }
     ++resends_of_record;
     if (abandoned_.load(std::memory_order_acquire)) {
-      return failed(Status::error("stopping: the outcome of seqs " + std::to_string(first_seq) + ".." +
-                           std::to_string(last_seq) + " is unknown (" + sent.text + ")"));
+      return failed(Status::error("stopping: the outcome of seqs " + std::to_string(first_seq) +
+                                  ".." + std::to_string(last_seq) + " is unknown (" + sent.text +
+                                  ")"));
     }
     resends_.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(kResendPause);

@@ -25,7 +25,8 @@ namespace tally::cluster::internal {
 struct ReplicatorFigures {
   // Upper bounds (µs) of the publish latency buckets; a last bucket takes the rest.
   static constexpr std::array<std::uint64_t, 12> kBoundsUs = {
-      250, 500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 1'000'000, 5'000'000};
+      250,    500,    1'000,   2'500,   5'000,     10'000,
+      25'000, 50'000, 100'000, 250'000, 1'000'000, 5'000'000};
   std::array<std::uint64_t, kBoundsUs.size() + 1> counts{};  // per bucket, not cumulative
   std::uint64_t ns_sum = 0;
   std::uint64_t resends = 0;  // publishes sent again after no answer

@@ -332,7 +332,8 @@ void Connection::handle(Exchange& exchange) {
   const Endpoint endpoint = exchange.route.endpoint;
   if (endpoint == Endpoint::vote || endpoint == Endpoint::vote_batch ||
       endpoint == Endpoint::campaign_put) {
-    if (auto refusal = write_refusal(server_.backends)) return finish(exchange, std::move(*refusal));
+    if (auto refusal = write_refusal(server_.backends))
+      return finish(exchange, std::move(*refusal));
   }
   switch (endpoint) {
     case Endpoint::vote:

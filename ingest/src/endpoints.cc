@@ -47,7 +47,8 @@ Answer stored_event(const engine::EventLog& log, std::uint64_t seq) {
 // Not writable: alone, storage is not ready; in a replica group, this node is not the primary
 // (or not yet, or no longer, sure that it is).
 Answer not_writable(const Backends& backends) {
-  if (backends.cluster == nullptr) return error_answer(VoteStatus::unavailable, "storage: not ready");
+  if (backends.cluster == nullptr)
+    return error_answer(VoteStatus::unavailable, "storage: not ready");
   Answer answer = error_answer(VoteStatus::unavailable, "cluster: this node is not the primary");
   answer.primary = backends.cluster->primary_address();
   return answer;
@@ -59,7 +60,8 @@ Answer readiness(const Backends& backends) {
 }
 
 Answer cluster_status(const ClusterView* cluster) {
-  if (cluster == nullptr) return error_answer(HttpError::not_found, "cluster: this server runs alone");
+  if (cluster == nullptr)
+    return error_answer(HttpError::not_found, "cluster: this server runs alone");
   return json_answer(cluster->status_json());
 }
 

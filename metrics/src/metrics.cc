@@ -302,7 +302,8 @@ class Collector final : public prometheus::Collectable {
       add_gauge(role, {{"role", std::string(name)}}, name == figures.role ? 1.0 : 0.0);
     }
     out.push_back(std::move(role));
-    out.push_back(one_gauge("tally_cluster_epoch", "Lease epoch this node last served in as primary",
+    out.push_back(one_gauge("tally_cluster_epoch",
+                            "Lease epoch this node last served in as primary",
                             static_cast<double>(figures.epoch)));
     out.push_back(one_gauge("tally_cluster_applied_seq", "Last seq in this node's log",
                             static_cast<double>(figures.applied_seq)));

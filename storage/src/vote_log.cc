@@ -386,7 +386,8 @@ Status VoteLog::apply_record(std::string_view record, std::uint64_t stream_seq,
   Impl& impl = *impl_;
   if (!impl.recovered.load(std::memory_order_acquire) || impl.running() != nullptr ||
       impl.stopped.load(std::memory_order_acquire)) {
-    return Status::error("storage: apply_record: REQUIRES recovered, no writer running, not stopped");
+    return Status::error(
+        "storage: apply_record: REQUIRES recovered, no writer running, not stopped");
   }
   std::vector<StoredEvent>& events = impl.decoded;
   if (auto status = decode_batch(record, events); !status.ok()) return status;
@@ -452,8 +453,8 @@ std::size_t VoteLog::submit_votes(std::span<engine::VoteToCommit> votes, std::st
     event.waiter = votes[i].waiter;
   }
   internal::CommitPipeline* writer = impl_->running();
-  const std::size_t queued =
-      writer != nullptr ? writer->submit_all(events, refusal) : (refusal = SubmitResult::unavailable, 0);
+  const std::size_t queued = writer != nullptr ? writer->submit_all(events, refusal)
+                                               : (refusal = SubmitResult::unavailable, 0);
   for (std::size_t i = queued; i < votes.size(); ++i) votes[i].claim = std::move(events[i].claim);
   events.clear();
   return queued;
@@ -492,8 +493,7 @@ bool VoteLog::direct_table_writes() const {
 
 bool VoteLog::ready() const {
   const internal::CommitPipeline* writer = impl_->running();
-  return writer != nullptr && !writer->failed() &&
-         !impl_->stopped.load(std::memory_order_acquire);
+  return writer != nullptr && !writer->failed() && !impl_->stopped.load(std::memory_order_acquire);
 }
 
 std::uint64_t VoteLog::last_seq() const {

@@ -24,7 +24,6 @@ struct StreamComparison {
 
 // `servers`: the NATS servers (nats://host:port); `shard`: s0.
 Result<StreamComparison> compare_with_stream(const std::vector<std::string>& servers,
-                                             const std::string& shard,
-                                             const std::string& data_dir);
+                                             const std::string& shard, const std::string& data_dir);
 
 }  // namespace tally::cluster

@@ -62,7 +62,7 @@ struct ClusterFigures {
 // left out). Called on the scraping thread; they must not block for long.
 struct Sources {
   std::function<StorageFigures()> storage;
-  std::function<bool()> ready;  // what /readyz reports
+  std::function<bool()> ready;              // what /readyz reports
   std::function<ClusterFigures()> cluster;  // empty when running alone
   // Heavy hitters, concentration and flag counts (tally_fraud_*). Must outlive the metrics.
   const engine::FraudMonitor* fraud = nullptr;

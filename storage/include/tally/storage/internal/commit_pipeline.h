@@ -14,8 +14,8 @@
 #include <boost/circular_buffer.hpp>
 
 #include <atomic>
-#include <cstddef>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# A replica group on this machine: three nats-servers with JetStream (store dirs with
+# synchronous writes), two tallyds (a primary and a standby) with the demo campaign, and
+# HAProxy in front, all on loopback. Prints the gateway URL; Ctrl-C stops everything.
+#   bash scripts/cluster-demo.sh
+# TALLY_CLUSTER_DIR (default /var/tmp/tally-cluster-demo) holds the data; TALLY_GATEWAY
+# (default 127.0.0.1:8080) is where HAProxy listens. docs/CLUSTER.md explains what runs.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+bash "$TALLY_ROOT/scripts/build.sh"
+root="${TALLY_CLUSTER_DIR:-/var/tmp/tally-cluster-demo}"
+gateway="${TALLY_GATEWAY:-127.0.0.1:8080}"
+mkdir -p "$root"
+bin="$TALLY_ROOT/build/bin"
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo "cluster-demo: stopping" >&2
+  # Standbys and HAProxy first, the primary last (it hands its lease on), NATS at the end.
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_all INT TERM EXIT
+
+# Client, cluster and monitoring ports of the three servers.
+routes="nats-route://127.0.0.1:16221, nats-route://127.0.0.1:16222, nats-route://127.0.0.1:16223"
+urls="nats://127.0.0.1:14221,nats://127.0.0.1:14222,nats://127.0.0.1:14223"
+for i in 1 2 3; do
+  store="$root/nats-$i"
+  bash "$TALLY_ROOT/deploy/nats/check-store-dir.sh" "$store"
+  cat > "$root/nats-$i.conf" <<CONF
+server_name: n$i
+listen: 127.0.0.1:1422$i
+http: 127.0.0.1:1822$i
+jetstream { store_dir: "$store", max_file_store: 8G, max_memory_store: 64M }
+cluster { name: tally-demo, listen: 127.0.0.1:1622$i, routes: [$routes] }
+CONF
+  nats-server -c "$root/nats-$i.conf" >> "$root/nats-$i.log" 2>&1 &
+  pids=("$!" "${pids[@]}")
+done
+for i in 1 2 3; do
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:1822$i/healthz" > /dev/null && break
+    sleep 0.1
+  done
+done
+echo "cluster-demo: 3 nats-servers up; store dirs: $(lsattr -d "$root"/nats-* | awk '{print $1}' | tr '\n' ' ')" >&2
+
+# One tokens file for both nodes: a frontend's token must work on whichever is primary.
+tokens="$root/tokens.json"
+if [ ! -f "$tokens" ]; then
+  printf '{"ingest":["ingest-%s"],"admin":["admin-%s"]}\n' \
+    "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$tokens"
+  chmod 600 "$tokens"
+fi
+for node in a b; do
+  port=$([ "$node" = a ] && echo 8081 || echo 8082)
+  "$bin/tallyd" --data-dir "$root/data-$node" --listen "127.0.0.1:$port" --node "$node" \
+    --cluster "$urls" --tokens "$tokens" --demo >> "$root/tallyd-$node.log" 2>&1 &
+  pids=("$!" "${pids[@]}")
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/healthz" > /dev/null && break
+    sleep 0.1
+  done
+done
+
+sed -e "s/bind 127.0.0.1:8080/bind $gateway/" \
+    -e '/^    server c /d' -e 's/10.0.0.1:8080/127.0.0.1:8081/' -e 's/10.0.0.2:8080/127.0.0.1:8082/' \
+    -e 's/^    log stdout.*$//' -e 's/^    option httplog$//' -e 's/^    log global$//' \
+    "$TALLY_ROOT/deploy/haproxy/haproxy.cfg" > "$root/haproxy.cfg"
+haproxy -f "$root/haproxy.cfg" >> "$root/haproxy.log" 2>&1 &
+pids=("$!" "${pids[@]}")
+for _ in $(seq 100); do
+  curl -fs "http://$gateway/readyz" > /dev/null && break
+  sleep 0.1
+done
+token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ingest"][0])' "$tokens")"
+cat <<TEXT
+
+Gateway (HAProxy, writes to the primary): http://$gateway
+  curl -sS -H 'Authorization: Bearer $token' -d '{"campaign":"ordos-2023-zuimei","candidate":"c01","voter":"demo-voter-1"}' http://$gateway/v1/votes
+  curl -sS http://$gateway/v1/cluster          # which node answered, its role, epoch and lag
+  curl -sS http://127.0.0.1:8081/v1/cluster    # node a; node b is on 8082
+Kill the primary (kill -9 the tallyd whose /v1/cluster says "primary") and vote again: the
+standby takes over within seconds. Start the killed node again with the line in
+$root/restart-NODE.sh: it comes back as a standby. Logs and data: $root. Ctrl-C stops
+everything.
+
+TEXT
+for node in a b; do
+  port=$([ "$node" = a ] && echo 8081 || echo 8082)
+  echo "exec '$bin/tallyd' --data-dir '$root/data-$node' --listen 127.0.0.1:$port --node $node --cluster '$urls' --tokens '$tokens' --demo >> '$root/tallyd-$node.log' 2>&1" > "$root/restart-$node.sh"
+done
+# Until Ctrl-C: a node killed on purpose does not end the demo.
+while :; do sleep 3600 & wait $! || true; done

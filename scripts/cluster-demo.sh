@@ -44,7 +44,7 @@ for i in 1 2 3; do
     sleep 0.1
   done
 done
-echo "cluster-demo: 3 nats-servers up; store dirs: $(lsattr -d "$root"/nats-* | awk '{print $1}' | tr '\n' ' ')" >&2
+echo "cluster-demo: 3 nats-servers up; store dirs: $(lsattr -d "$root"/nats-[123] | awk '{print $1}' | tr '\n' ' ')" >&2
 
 # One tokens file for both nodes: a frontend's token must work on whichever is primary.
 tokens="$root/tokens.json"
@@ -65,7 +65,8 @@ for node in a b; do
   done
 done
 
-sed -e "s/bind 127.0.0.1:8080/bind $gateway/" \
+# The gateway as deploy/ has it, on loopback, sized for a shell's open-file limit.
+sed -e "s/bind 127.0.0.1:8080/bind $gateway/" -e 's/maxconn 20000/maxconn 2000/' \
     -e '/^    server c /d' -e 's/10.0.0.1:8080/127.0.0.1:8081/' -e 's/10.0.0.2:8080/127.0.0.1:8082/' \
     -e 's/^    log stdout.*$//' -e 's/^    option httplog$//' -e 's/^    log global$//' \
     "$TALLY_ROOT/deploy/haproxy/haproxy.cfg" > "$root/haproxy.cfg"

@@ -175,15 +175,23 @@ Result<std::string> JetStream::msg_id_at(const std::string& stream, std::uint64_
   return std::string(id);
 }
 
-Status JetStream::follow(const StreamSettings& settings, const std::string& durable,
+Status JetStream::follow(const StreamSettings& settings, const std::string& name_prefix,
                          std::uint64_t first_seq) {
   unfollow();
   jsErrCode code{};
-  // A consumer of that name left by an earlier run starts elsewhere: start afresh.
-  natsStatus s = js_DeleteConsumer(js_, settings.name.c_str(), durable.c_str(), nullptr, &code);
-  if (s != NATS_OK && s != NATS_NOT_FOUND && code != JSConsumerNotFoundErr) {
-    return nats_error("delete consumer", s, code);
+  if (!follower_name_.empty()) {
+    // Best effort: its server may be the one that is gone, and then it lapses on its own.
+    js_DeleteConsumer(js_, settings.name.c_str(), follower_name_.c_str(), nullptr, &code);
   }
+  // A name of its own each time: a consumer left by an earlier run, or on a server that is
+  // down, never stands in the way.
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  follower_name_ =
+      name_prefix + "-" +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) + "-" +
+      std::to_string(++followers_made_);
+  const std::string& durable = follower_name_;
+  natsStatus s = NATS_OK;
   jsSubOptions sub_options;
   jsSubOptions_Init(&sub_options);
   sub_options.Stream = settings.name.c_str();
@@ -191,6 +199,12 @@ Status JetStream::follow(const StreamSettings& settings, const std::string& dura
   sub_options.Config.OptStartSeq = first_seq;
   sub_options.Config.AckPolicy = js_AckAll;
   sub_options.Config.MaxAckPending = 1 << 16;
+  // Its position is worth nothing (a standby restarts from its own stream seq), so the
+  // consumer keeps its state in memory on one server: acknowledgements cost no replicated,
+  // synchronous writes on the NATS servers.
+  sub_options.Config.Replicas = 1;
+  sub_options.Config.MemoryStorage = true;
+  sub_options.Config.InactiveThreshold = to_ns(std::chrono::minutes(1));
   s = js_PullSubscribe(&follower_, js_, settings.subject.c_str(), durable.c_str(), nullptr,
                        &sub_options, &code);
   if (s != NATS_OK) {

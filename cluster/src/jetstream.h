@@ -77,9 +77,10 @@ class JetStream {
   // The message id the stream holds at `seq` (empty when it has none), or an error.
   Result<std::string> msg_id_at(const std::string& stream, std::uint64_t seq);
 
-  // A durable pull consumer named `durable` that starts at `first_seq`, replacing any earlier
-  // one of that name.
-  Status follow(const StreamSettings& settings, const std::string& durable,
+  // A pull consumer that starts at `first_seq`, named `name_prefix` and a suffix of its own
+  // (the one it replaces is deleted if its server answers; an abandoned one lapses after a
+  // minute without fetches).
+  Status follow(const StreamSettings& settings, const std::string& name_prefix,
                 std::uint64_t first_seq);
   // Up to `batch` messages of the followed stream, waiting at most `wait` for the first. An
   // empty vector when none came; an error when the consumer is gone or the server unreachable.
@@ -110,6 +111,8 @@ class JetStream {
   jsCtx* js_ = nullptr;
   kvStore* kv_ = nullptr;
   natsSubscription* follower_ = nullptr;
+  std::string follower_name_;  // the consumer of follower_, or of the last one
+  std::uint64_t followers_made_ = 0;
 };
 
 }  // namespace tally::cluster::internal

@@ -148,6 +148,40 @@ TEST_F(CommitQueueTest, BacklogIsCommittedInFewBatches) {
   for (auto& slot : slots) EXPECT_EQ(slot.calls.load(), 1);
 }
 
+TEST_F(CommitQueueTest, BatchesStayUnderTheirByteCapWhateverTheBacklog) {
+  // A replicated record must fit one stream message: the cap is on payload bytes plus what a
+  // record adds per event. Voters of 40 bytes: each event counts 40 + kEventOverheadBytes.
+  CommitPipelineOptions options;
+  options.max_batch_bytes = 10 * (40 + kEventOverheadBytes);
+  sink_.hold_first_.store(true);
+  CommitPipeline pipeline(sink_, engine_, options, 0);
+  pipeline.start();
+  std::vector<Slot> slots(500);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    std::string voter = "b" + std::to_string(i);
+    voter.resize(40, 'x');
+    ASSERT_EQ(vote(pipeline, voter, "c03", slots[i]), SubmitResult::queued);
+  }
+  sink_.hold_first_.store(false, std::memory_order_release);
+  pipeline.stop();
+  EXPECT_EQ(sink_.max_batch_, 10u);  // the backlog of 499 came in batches of exactly the cap
+  EXPECT_GE(sink_.batches_, 50u);
+  for (auto& slot : slots) EXPECT_EQ(slot.calls.load(), 1);
+  EXPECT_EQ(engine_.tally("ordos")->total, slots.size());
+}
+
+TEST_F(CommitQueueTest, AnEventLongerThanTheByteCapStillFormsABatch) {
+  CommitPipelineOptions options;
+  options.max_batch_bytes = 16;
+  CommitPipeline pipeline(sink_, engine_, options, 0);
+  pipeline.start();
+  Slot slot;
+  ASSERT_EQ(vote(pipeline, std::string(100, 'v'), "c01", slot), SubmitResult::queued);
+  pipeline.stop();
+  ASSERT_EQ(slot.calls.load(), 1);
+  EXPECT_EQ(slot.outcome.status, engine::VoteStatus::accepted);
+}
+
 TEST_F(CommitQueueTest, TheQueueGrowsPastItsFirstRingInOrderUpToItsCapacity) {
   CommitPipelineOptions options;
   options.queue_capacity = 3 * kInitialQueueRing;

@@ -1,0 +1,73 @@
+"""What a replica group does with a record that does not continue its log (DESIGN.md "Bad input
+and faults"): every node that meets it stops applying, raises an alarm and keeps serving the
+prefix it applied, never a wrong tally; nobody accepts a ballot after it."""
+import json
+import os
+import time
+import unittest
+
+from harness import CAMPAIGN_ID, Voters, World, wait_until
+
+BUILD_DIR = os.environ.get("TALLY_BUILD_DIR", "build")
+
+
+class FaultTest(unittest.TestCase):
+    def setUp(self):
+        self.world = World(BUILD_DIR)
+        self.world.start()
+        self.voters = Voters(self.world)
+
+    def tearDown(self):
+        self.voters.stop()
+        self.world.close()
+
+    def test_a_foreign_record_in_the_stream_halts_apply(self):
+        self.voters.start()
+        time.sleep(3)
+        # Somebody with access to NATS publishes into the shard's stream: bytes that are no
+        # record of this log. The standby meets it when it applies; the primary when its next
+        # publish finds the stream moved on without it.
+        self.world.nats.publish_raw("tally.s0.log", b"not a record of this log")
+        for node in self.world.nodes:
+            wait_until(f"{node.name} to halt", lambda n=node: n.role() == "halted", 30)
+        time.sleep(1)
+        self.voters.stop()
+        states = {n.name: n.cluster() for n in self.world.nodes}
+        tallies = {n.name: json.loads(n.get(f"/v1/campaigns/{CAMPAIGN_ID}/tally")[1])
+                   for n in self.world.nodes}
+        for name, state in states.items():
+            self.assertIn("stream seq", state["alarm"], state)
+            self.assertEqual(state["role"], "halted")
+        for node in self.world.nodes:
+            self.assertNotEqual(node.get("/readyz")[0], 200, f"{node.name} ready while halted")
+        self.assertEqual(len({t["total"] for t in tallies.values()}), 1, tallies)
+        # Nothing was accepted after the foreign record: each node still serves the log it
+        # has, which is the stream's prefix, and the checker holds it to every answer.
+        counts = self.world.check(self.voters, min_epochs=1, stream_prefix=True,
+                                  live_tally=next(iter(tallies.values())))
+        self.assertGreater(counts["accepted"], 0)
+        print(f"alarms: {[s['alarm'] for s in states.values()]}")
+        self.world.passed = True
+
+    def test_campaign_versions_go_through_the_log(self):
+        primary = self.world.wait_primary()
+        standby = next(n for n in self.world.nodes if n is not primary)
+        with open(self.world.campaign) as f:
+            campaign = json.load(f)
+        campaign["title"] = "HA test, renamed"
+        status = self.world.put_campaign(primary, campaign)
+        self.assertIn(status, (200, 201))
+        wait_until("the standby to have the new version",
+                   lambda: json.loads(standby.get(f"/v1/campaigns/{CAMPAIGN_ID}")[1]).get("title")
+                   == "HA test, renamed", 10)
+        self.assertEqual(self.world.put_campaign(standby, campaign), 503)
+        self.voters.start()
+        time.sleep(2)
+        self.voters.stop()
+        self.world.converge()
+        self.world.check(self.voters, min_epochs=1)
+        self.world.passed = True
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -27,9 +27,17 @@ ADMIN = "admin-" + "a" * 48
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, below Linux's ephemeral range (32768-60999): a port the
+    kernel hands to some client's connection between this check and its use would make the
+    server that wants it fail to start."""
+    while True:
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
 
 
 def http_get(port, path, timeout=1.0, host="127.0.0.1"):
@@ -226,7 +234,8 @@ class Voters:
     def stop(self):
         self.stop_flag.set()
         for t in self.threads:
-            t.join(timeout=60)
+            if t.ident is not None:  # started
+                t.join(timeout=60)
 
     def counts(self):
         with self.lock:

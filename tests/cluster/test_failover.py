@@ -18,14 +18,13 @@ STREAM_LEADER_BOUND_S = 15.0
 
 class ClusterTest(unittest.TestCase):
     def setUp(self):
+        # Cleanups, not tearDown: they run when setUp fails half-way too.
         self.world = World(BUILD_DIR)
-        self.world.start()
+        self.addCleanup(self.world.close)
         self.voters = Voters(self.world)
+        self.addCleanup(self.voters.stop)
+        self.world.start()
         self.voters.start()
-
-    def tearDown(self):
-        self.voters.stop()
-        self.world.close()
 
     def new_primary(self, killed, timeout=30):
         """Waits for a primary other than `killed`; returns when it was seen."""

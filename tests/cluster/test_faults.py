@@ -13,13 +13,12 @@ BUILD_DIR = os.environ.get("TALLY_BUILD_DIR", "build")
 
 class FaultTest(unittest.TestCase):
     def setUp(self):
+        # Cleanups, not tearDown: they run when setUp fails half-way too.
         self.world = World(BUILD_DIR)
-        self.world.start()
+        self.addCleanup(self.world.close)
         self.voters = Voters(self.world)
-
-    def tearDown(self):
-        self.voters.stop()
-        self.world.close()
+        self.addCleanup(self.voters.stop)
+        self.world.start()
 
     def test_a_foreign_record_in_the_stream_halts_apply(self):
         self.voters.start()

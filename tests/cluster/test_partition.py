@@ -64,10 +64,15 @@ def namespaces_work():
 @unittest.skipUnless(namespaces_work(), "network namespaces cannot be made here (ip netns add refused)")
 class PartitionTest(unittest.TestCase):
     def setUp(self):
+        # Cleanups, not tearDown: they run when setUp fails half-way too.
         self.namespace = Namespace()
+        self.addCleanup(self.namespace.close)
         # The NATS servers take clients on every address: the cut-off node reaches them over
         # its veth link, the others over loopback.
         self.world = World(BUILD_DIR, node_names=(), nats_listen_host="0.0.0.0")
+        self.addCleanup(self.world.close)
+        self.voters = Voters(self.world)
+        self.addCleanup(self.voters.stop)
         ns = self.namespace
         self.isolated = Node(self.world, "a", netns=ns.name, host=ns.address, nats_host=ns.host_address)
         self.other = Node(self.world, "b")
@@ -76,12 +81,6 @@ class PartitionTest(unittest.TestCase):
         self.isolated.start()
         wait_until("a to be the primary", lambda: self.isolated.role() == "primary", 30)
         self.other.start()
-        self.voters = Voters(self.world)
-
-    def tearDown(self):
-        self.voters.stop()
-        self.world.close()
-        self.namespace.close()
 
     def test_primary_cut_off_from_nats(self):
         self.voters.start()

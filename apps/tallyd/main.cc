@@ -236,7 +236,13 @@ int run(const Options& options) {
   engine::Engine engine(clock, engine_options);
   const bool clustered = !options.cluster_servers.empty();
   storage::StorageOptions storage_options = options.storage;
-  if (clustered) storage_options.max_record_bytes = cluster::kMaxReplicatedRecordBytes;
+  ingest::ServerOptions server_options = options.server;
+  if (clustered) {
+    storage_options.max_record_bytes = cluster::kMaxReplicatedRecordBytes;
+    // A campaign version is a record of its own: its body must leave room in one.
+    server_options.limits.max_campaign_body_bytes =
+        std::min(server_options.limits.max_campaign_body_bytes, cluster::kMaxCampaignBodyBytes);
+  }
   auto opened = storage::VoteLog::open(storage_options);
   if (!opened.ok()) return fail(opened.message());
   std::unique_ptr<storage::VoteLog> vote_log = std::move(opened).value();
@@ -282,7 +288,7 @@ int run(const Options& options) {
   spdlog::info("tokens path={} generated={}", tokens_path, tokens_created);
 
   tallyd::MetricsObserver observer(metrics);
-  ingest::Server server(options.server, engine, *log, tokens, &observer, &fraud, node_view.get());
+  ingest::Server server(server_options, engine, *log, tokens, &observer, &fraud, node_view.get());
   if (auto status = server.listen(); !status.ok()) return fail(status.message());
   if (node) {
     std::string advertise = options.advertise;

@@ -33,6 +33,8 @@ namespace {
 constexpr std::chrono::milliseconds kLeasePoll{200};
 constexpr std::chrono::milliseconds kFetchWait{100};
 constexpr int kFetchBatch = 64;
+// A follower that fetched nothing for this long checks the stream's end.
+constexpr std::chrono::seconds kQuietCheck{2};
 // After a failed call to NATS: the loop tries again after this pause.
 constexpr std::chrono::milliseconds kRetryPause{250};
 
@@ -91,6 +93,7 @@ struct Node::Impl {
   // Control thread only.
   std::uint64_t lease_revision = 0;
   bool following = false;
+  Clock::time_point last_delivery{};  // the follower's last message, or last check
   Clock::time_point next_lease_poll{};
 
   bool holds_fresh_lease() const {
@@ -111,7 +114,9 @@ struct Node::Impl {
   void halt_apply(const std::string& why);
   void poll_lease();
   bool catch_up(std::chrono::milliseconds budget);
-  void take_over(std::uint64_t new_epoch);
+  // True when this node is the primary at the end.
+  bool take_over(std::uint64_t new_epoch);
+  void give_up_lease();
   void primary_step();
   void step_down(const std::string& why);
 };
@@ -178,10 +183,25 @@ void Node::Impl::follow_step() {
     return;
   }
   if (fetched->empty()) {
+    // Nothing came: caught up, or a consumer that no longer delivers (its one server cut off).
+    // Now and then the stream's end tells which.
+    if (Clock::now() - last_delivery > kQuietCheck) {
+      last_delivery = Clock::now();
+      auto last = js->last_seq(stream.name);
+      if (last.ok() && *last > log.stream_seq()) {
+        spdlog::warn(
+            "cluster: the stream holds stream_seq={} and nothing came after {}: "
+            "following again",
+            *last, log.stream_seq());
+        following = false;
+        return;
+      }
+    }
     lag_records.store(0, std::memory_order_relaxed);
     behind_since_ns.store(0, std::memory_order_relaxed);
     return;
   }
+  last_delivery = Clock::now();
   for (const internal::StreamMessage& message : *fetched) {
     const std::uint64_t expected = log.stream_seq() + 1;
     if (message.stream_seq < expected) continue;  // a redelivery of what is applied
@@ -230,11 +250,14 @@ void Node::Impl::poll_lease() {
   set_primary_seen({}, {});
   if (role.load(std::memory_order_acquire) != Role::standby) return;
   const std::string value = internal::encode_lease({options.node, http_address, 0});
+  // The lease runs from when it was asked for, not from the answer: the servers count from
+  // the moment they stored it, which is earlier.
+  const std::int64_t asked_ns = now_ns();
   auto created = js->create(options.shard, value);
   if (!created.ok() || !created->has_value()) return;  // unreachable, or another was first
   lease_revision = **created;
-  renewed_ns.store(now_ns(), std::memory_order_release);
-  take_over(lease_revision);
+  renewed_ns.store(asked_ns, std::memory_order_release);
+  if (!take_over(lease_revision)) give_up_lease();
 }
 
 bool Node::Impl::catch_up(std::chrono::milliseconds budget) {
@@ -253,20 +276,29 @@ bool Node::Impl::catch_up(std::chrono::milliseconds budget) {
   return true;
 }
 
-void Node::Impl::take_over(std::uint64_t new_epoch) {
+bool Node::Impl::take_over(std::uint64_t new_epoch) {
   spdlog::info("cluster: lease won shard={} epoch={}: catching up from stream_seq={}",
                options.shard, new_epoch, log.stream_seq());
   // Writes the epoch into the lease, so that readers need not know the revision it began at.
   const std::string value = internal::encode_lease({options.node, http_address, new_epoch});
+  const std::int64_t asked_ns = now_ns();
   if (auto updated = js->update(options.shard, value, lease_revision);
       updated.ok() && updated->has_value()) {
     lease_revision = **updated;
-    renewed_ns.store(now_ns(), std::memory_order_release);
+    renewed_ns.store(asked_ns, std::memory_order_release);
   }
   if (!catch_up(options.lease_ttl / 2)) {
     spdlog::warn("cluster: takeover of epoch {} gave up: not caught up with the stream", new_epoch);
-    return;
+    return false;
   }
+  if (log.stream_seq() == 0 && log.last_seq() > 0) {
+    // The stream is empty, and this data dir holds a log written alone: an epoch event after
+    // it would start the stream at a seq no other node could follow from.
+    halt_apply("this data dir holds seqs 1.." + std::to_string(log.last_seq()) +
+               " that are not in the empty stream: a replica group starts from empty data dirs");
+    return false;
+  }
+  if (stopping.load(std::memory_order_acquire)) return false;
   js->unfollow();
   following = false;
   replicator->begin(new_epoch, log.stream_seq());
@@ -276,14 +308,14 @@ void Node::Impl::take_over(std::uint64_t new_epoch) {
   if (log.submit_epoch(options.node, new_epoch, waiter) != engine::SubmitResult::queued) {
     log.halt();
     spdlog::warn("cluster: takeover of epoch {}: the log did not take the epoch event", new_epoch);
-    return;
+    return false;
   }
   const engine::CommitOutcome outcome = heard.get();
   if (outcome.status != engine::VoteStatus::accepted) {
-    // Another node's record got in first: apply it, and try again while the lease holds.
+    // Another node's record got in first: apply it, and try again with a new lease.
     log.halt();
     spdlog::warn("cluster: takeover of epoch {}: the epoch event was not replicated", new_epoch);
-    return;
+    return false;
   }
   epoch.store(new_epoch, std::memory_order_relaxed);
   stream_last.store(log.stream_seq(), std::memory_order_relaxed);
@@ -295,6 +327,17 @@ void Node::Impl::take_over(std::uint64_t new_epoch) {
   spdlog::info("cluster: role primary shard={} epoch={} seq={} stream_seq={}", options.shard,
                new_epoch, outcome.seq, log.stream_seq());
   if (on_primary) on_primary();
+  return true;
+}
+
+void Node::Impl::give_up_lease() {
+  // Only while it is surely ours: renewed less than half its time to live ago, no other node
+  // can have created it since (it lives a whole time to live after a renewal).
+  if (!holds_fresh_lease()) return;
+  renewed_ns.store(0, std::memory_order_release);
+  if (auto status = js->erase(options.shard); !status.ok()) {
+    spdlog::warn("cluster: lease not handed on: {}", status.message());
+  }
 }
 
 void Node::Impl::primary_step() {
@@ -311,6 +354,7 @@ void Node::Impl::primary_step() {
   if (since_renewal < options.lease_ttl / 3) return;
   const std::string value =
       internal::encode_lease({options.node, http_address, epoch.load(std::memory_order_relaxed)});
+  const std::int64_t asked_ns = now_ns();
   auto updated = js->update(options.shard, value, lease_revision);
   if (!updated.ok()) {
     if (!holds_fresh_lease()) {
@@ -322,7 +366,7 @@ void Node::Impl::primary_step() {
   }
   if (!updated->has_value()) return step_down("lease lost to another node");
   lease_revision = **updated;
-  renewed_ns.store(now_ns(), std::memory_order_release);
+  renewed_ns.store(asked_ns, std::memory_order_release);
 }
 
 void Node::Impl::step_down(const std::string& why) {
@@ -361,8 +405,12 @@ void Node::stop() {
   if (impl.replicator) impl.replicator->abandon();
   if (impl.control.joinable()) impl.control.join();
   if (impl.role.load(std::memory_order_acquire) != Role::primary) return;
-  impl.renewed_ns.store(0, std::memory_order_release);  // accepts nothing more
+  // Accepts nothing more; the lease is handed on (below) only if it was still surely ours.
+  impl.role.store(Role::standby, std::memory_order_release);
   impl.log.stop();
+  // Nothing renewed it while the log stopped (the control thread is gone): if that took long,
+  // another node may hold it by now.
+  if (!impl.holds_fresh_lease()) return;
   // The next primary need not wait for the lease to lapse.
   if (auto status = impl.js->erase(impl.options.shard); !status.ok()) {
     spdlog::warn("cluster: lease not handed on: {}", status.message());

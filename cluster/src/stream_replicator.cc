@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <thread>
 #include <utility>
 
@@ -14,6 +15,8 @@ namespace {
 constexpr std::chrono::milliseconds kResendPause{100};
 // A record that keeps getting no answer is logged once, then every 2 s.
 constexpr std::uint64_t kWarnEvery = 20;
+// After abandon(), a record with no answer yet is still sent again for this long.
+constexpr std::chrono::seconds kLastTriesWhenStopping{10};
 }  // namespace
 
 StreamReplicator::StreamReplicator(JetStream& js, StreamSettings stream, std::string shard)
@@ -22,7 +25,6 @@ StreamReplicator::StreamReplicator(JetStream& js, StreamSettings stream, std::st
 void StreamReplicator::begin(std::uint64_t epoch, std::uint64_t last_stream_seq) {
   epoch_ = epoch;
   last_stream_seq_ = last_stream_seq;
-  abandoned_.store(false, std::memory_order_release);
   fenced_flag_.store(false, std::memory_order_release);
 }
 
@@ -70,7 +72,7 @@ Result<std::uint64_t> StreamReplicator::replicate(std::string_view record, std::
       spdlog::warn("cluster: publish of seqs {}..{} refused, and the stream could not be read: {}",
                    first_seq, last_seq, id.message());
     } else if (sent.error_code == JSStreamMessageExceedsMaximumErr ||
-               sent.error_code == JSStreamNotFoundErr) {
+               sent.error_code == JSStreamNotFoundErr || sent.status == NATS_MAX_PAYLOAD) {
       // Refusals that no resend changes, and that store nothing. Any other error may come
       // after the message was stored (a stream leader lost in the middle of it): only a
       // resend under the same id tells.
@@ -89,10 +91,13 @@ Result<std::uint64_t> StreamReplicator::replicate(std::string_view record, std::
               : std::string());
     }
     ++resends_of_record;
-    if (abandoned_.load(std::memory_order_acquire)) {
-      return failed(Status::error("stopping: the outcome of seqs " + std::to_string(first_seq) +
-                                  ".." + std::to_string(last_seq) + " is unknown (" + sent.text +
-                                  ")"));
+    if (abandoned_.load(std::memory_order_acquire) &&
+        Clock::now() - abandoned_at_.load(std::memory_order_acquire) > kLastTriesWhenStopping) {
+      // Stopping, and the replicas still do not say: the record may be in the stream, so its
+      // votes must not be answered `unavailable`. Leaving without an answer is the honest
+      // outcome (a lost answer: counted at most once).
+      exit_unanswered("stopping, and the outcome of seqs " + std::to_string(first_seq) + ".." +
+                      std::to_string(last_seq) + " is unknown (" + sent.text + ")");
     }
     resends_.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(kResendPause);
@@ -109,6 +114,26 @@ void StreamReplicator::observe_latency(std::chrono::steady_clock::duration took)
   }
   counts_[bucket].fetch_add(1, std::memory_order_relaxed);
   ns_sum_.fetch_add(ns, std::memory_order_relaxed);
+}
+
+void StreamReplicator::abandon() {
+  abandoned_at_.store(Clock::now(), std::memory_order_release);
+  abandoned_.store(true, std::memory_order_release);
+}
+
+void StreamReplicator::replicated_not_written(std::string_view why) {
+  exit_unanswered(std::string("a record the stream holds was not written here: ") +
+                  std::string(why));
+}
+
+void StreamReplicator::exit_unanswered(const std::string& why) {
+  spdlog::critical(
+      "cluster: {}. Exiting without answering the votes this node holds: they "
+      "may be counted, so they cannot be refused; a restart catches up from the "
+      "stream.",
+      why);
+  spdlog::default_logger()->flush();
+  std::_Exit(kExitUnanswered);
 }
 
 Status StreamReplicator::failed(Status status) {

@@ -39,8 +39,9 @@ class StreamReplicator final : public storage::RecordReplicator {
 
   // Before the writer starts: records of lease `epoch` follow stream seq `last_stream_seq`.
   void begin(std::uint64_t epoch, std::uint64_t last_stream_seq);
-  // From now on, a record whose outcome is still unknown gives up (the log is stopping).
-  void abandon() { abandoned_.store(true, std::memory_order_release); }
+  // The log is stopping: a record whose outcome is still unknown 10 s from now ends the
+  // process without an answer (it may be in the stream: refusing it would be a lie). Sticky.
+  void abandon();
   // Whether the last refusal was a fence (another node's record holds our place).
   bool fenced() const { return fenced_flag_.load(std::memory_order_acquire); }
   ReplicatorFigures figures() const;
@@ -49,6 +50,11 @@ class StreamReplicator final : public storage::RecordReplicator {
 
   Result<std::uint64_t> replicate(std::string_view record, std::uint64_t first_seq,
                                   std::uint64_t last_seq) override;
+  // Ends the process without an answer (see abandon()).
+  [[noreturn]] void replicated_not_written(std::string_view why) override;
+
+  // The exit status of a node that ended without answering what it held.
+  static constexpr int kExitUnanswered = 75;
 
  private:
   void observe_latency(std::chrono::steady_clock::duration took);
@@ -61,10 +67,13 @@ class StreamReplicator final : public storage::RecordReplicator {
   std::uint64_t last_stream_seq_ = 0;
 
   Status failed(Status status);
+  [[noreturn]] static void exit_unanswered(const std::string& why);
+  using Clock = std::chrono::steady_clock;
 
   mutable std::mutex failure_mutex_;
   std::string last_failure_;  // guarded by failure_mutex_
   std::atomic<bool> abandoned_{false};
+  std::atomic<Clock::time_point> abandoned_at_{};
   std::atomic<bool> fenced_flag_{false};
   // Figures: written by the writer, read by scrapes. relaxed: counters ordered with nothing.
   std::array<std::atomic<std::uint64_t>, ReplicatorFigures::kBoundsUs.size() + 1> counts_{};

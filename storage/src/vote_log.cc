@@ -122,6 +122,13 @@ struct VoteLog::Impl final : internal::BatchSink {
     // The replicas first: the local log never runs ahead of the replicated one, so a node that
     // loses its place has nothing to take back.
     std::uint64_t record_stream_seq = 0;
+    if (record.size() > options.max_record_bytes) {
+      // A lone event over the cap (the writer never batches past it): the stream would refuse
+      // it, and alone it must not stop the log. Refused before anything is sent.
+      return Status::error("storage: record of seqs " + seqs + " is " +
+                           std::to_string(record.size()) + " bytes, over the " +
+                           std::to_string(options.max_record_bytes) + " byte limit");
+    }
     if (replicator != nullptr) {
       auto replicated = replicator->replicate(record, first_seq, seq - 1);
       if (!replicated.ok()) {
@@ -130,6 +137,9 @@ struct VoteLog::Impl final : internal::BatchSink {
       record_stream_seq = *replicated;
     }
     if (auto s = write_record(record, first_seq, seq - 1, chain, record_stream_seq); !s.ok()) {
+      if (replicator != nullptr) {
+        replicator->replicated_not_written("write of seqs " + seqs + ": " + s.ToString());
+      }
       return Status::error("storage: write of seqs " + seqs + ": " + s.ToString());
     }
     chain_head = chain;
@@ -376,9 +386,9 @@ void VoteLog::halt() {
   std::lock_guard lock(impl.lifecycle);
   internal::CommitPipeline* writer = impl.running();
   if (writer == nullptr) return;
-  impl.writer.store(nullptr, std::memory_order_release);
   writer->stop();  // joins: the writer's state is this thread's now
   impl.last_seq_at_rest.store(writer->last_seq(), std::memory_order_release);
+  impl.writer.store(nullptr, std::memory_order_release);
 }
 
 Status VoteLog::apply_record(std::string_view record, std::uint64_t stream_seq,
@@ -467,6 +477,10 @@ SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign,
   event.kind = EventKind::campaign;
   const std::string json = engine::campaign_to_json(campaign);
   encode_campaign_payload(json, event.payload);
+  // A record of its own that would exceed the cap: refused here, rather than failing the log.
+  if (event.payload.size() + internal::kEventOverheadBytes + 16 > impl_->options.max_record_bytes) {
+    return SubmitResult::unavailable;
+  }
   // Install what recovery will read back, so that a restart rebuilds the same engine.
   auto stored = engine::parse_campaign(json);
   event.campaign =

@@ -3,12 +3,37 @@ and faults"): every node that meets it stops applying, raises an alarm and keeps
 prefix it applied, never a wrong tally; nobody accepts a ballot after it."""
 import json
 import os
+import signal
 import time
 import unittest
 
-from harness import CAMPAIGN_ID, Voters, World, wait_until
+from harness import CAMPAIGN_ID, Voters, World, spawn, wait_until
 
 BUILD_DIR = os.environ.get("TALLY_BUILD_DIR", "build")
+
+
+class StandaloneLogTest(unittest.TestCase):
+    def test_a_data_dir_written_alone_does_not_join(self):
+        world = World(BUILD_DIR)
+        self.addCleanup(world.close)
+        lone = world.nodes[0]
+        # The data dir gets a log of its own: tallyd alone, with the campaign, then stopped.
+        process = spawn([world.bin("tallyd"), "--data-dir", lone.data_dir, "--listen",
+                         f"127.0.0.1:{lone.port}", "--tokens", world.tokens, "--campaign",
+                         world.campaign], lone.log)
+        wait_until("tallyd alone", lambda: lone.get("/readyz")[0] == 200, 20)
+        process.send_signal(signal.SIGTERM)
+        self.assertEqual(process.wait(timeout=30), 0)
+        world.nats.start()
+        for node in world.nodes:
+            node.start()
+        other = world.nodes[1]
+        wait_until("the node with an empty data dir to be primary", lambda: other.role() == "primary", 30)
+        wait_until("the node with a log of its own to halt", lambda: lone.role() == "halted", 30)
+        alarm = lone.cluster()["alarm"]
+        print(f"alarm: {alarm}")
+        self.assertTrue(alarm)
+        world.passed = True
 
 
 class FaultTest(unittest.TestCase):

@@ -47,6 +47,9 @@ struct ClusterOptions {
 
 // Every stream message is one record: a record must stay under NATS's 1 MiB message limit.
 inline constexpr std::size_t kMaxReplicatedRecordBytes = 768 * 1024;
+// A campaign version is one record: its PUT body is held to this in a replica group (its
+// canonical JSON stays within the record).
+inline constexpr std::size_t kMaxCampaignBodyBytes = 512 * 1024;
 
 enum class Role : std::uint8_t { standby, primary, halted };
 std::string_view to_string(Role role);

@@ -19,6 +19,11 @@ class RecordReplicator {
   // stopped: nothing of it may be counted here, and the writer stops.
   virtual Result<std::uint64_t> replicate(std::string_view record, std::uint64_t first_seq,
                                           std::uint64_t last_seq) = 0;
+  // A record replicate() made durable on the replicas could not be written here (`why`):
+  // its votes are counted (the replicas hold them), so they must not be answered
+  // `unavailable`. The implementation does not return: it ends the process, and a restart
+  // catches up from the replicas.
+  [[noreturn]] virtual void replicated_not_written(std::string_view why) = 0;
 
  protected:
   ~RecordReplicator() = default;

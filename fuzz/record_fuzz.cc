@@ -63,10 +63,12 @@ void run(std::string_view input) {
   payloads.reserve(events.size());
   for (const StoredEvent& event : events) {
     std::string payload;
-    if (event.kind == EventKind::vote) {
-      storage::encode_vote_payload(event.vote, payload);
-    } else {
-      storage::encode_campaign_payload(event.campaign_json, payload);
+    switch (event.kind) {
+      case EventKind::vote: storage::encode_vote_payload(event.vote, payload); break;
+      case EventKind::campaign:
+        storage::encode_campaign_payload(event.campaign_json, payload);
+        break;
+      case EventKind::epoch: storage::encode_epoch_payload(event.epoch, payload); break;
     }
     payloads.push_back(std::move(payload));
   }
@@ -88,10 +90,14 @@ void run(std::string_view input) {
     if (again[i].kind != events[i].kind || again[i].seq != events[i].seq) {
       fail("re-encoded record: other kind or seq");
     }
-    if (events[i].kind == EventKind::vote ? !same_fields(again[i].vote, events[i].vote)
-                                          : again[i].campaign_json != events[i].campaign_json) {
-      fail("re-encoded record: other fields");
-    }
+    const StoredEvent& a = again[i];
+    const StoredEvent& e = events[i];
+    const bool same = e.kind == EventKind::vote ? same_fields(a.vote, e.vote)
+                      : e.kind == EventKind::campaign
+                          ? a.campaign_json == e.campaign_json
+                          : a.epoch.node == e.epoch.node && a.epoch.epoch == e.epoch.epoch &&
+                                a.epoch.server_ms == e.epoch.server_ms;
+    if (!same) fail("re-encoded record: other fields");
     if (again[i].chain != encoded_chains[i]) fail("re-encoded record: stored chain differs");
     chain = storage::chain_of(hasher, chain, again[i], scratch);
     if (chain != encoded_chains[i]) fail("chain_of disagrees with the encoder's chain");

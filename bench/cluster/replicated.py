@@ -7,8 +7,8 @@ chattr +S) each time:
   alone       tallyd without --cluster
   replicated  a primary whose every record goes to the three servers before its local write
   + standby   the same with a standby tallyd following the stream on this machine too
-and for each, tally-loadgen in single mode (64 connections) and batch mode (16 connections of
-100 ballots), every ballot a new voter (--fresh-passes). It reports accepted ballots per second
+and for each, tally-loadgen in single mode (64 connections) and batch mode (16 and 64
+connections of 100 ballots), every ballot a new voter (--fresh-passes). It reports accepted ballots per second
 (each one durable before its answer), p99 latency, and CPU per accepted ballot of tallyd and of
 the NATS servers (from /proc/PID/stat), then the medians and the ratios to `alone`.
 
@@ -30,6 +30,8 @@ from harness import ADMIN, TOKEN, NatsCluster, free_port, http_get, spawn, wait_
 LOADS = {
     "single": ["--mode", "single", "--connections", "64"],
     "batch": ["--mode", "batch", "--batch-size", "100", "--connections", "16"],
+    # Four times the ballots in flight: larger records, fewer stream messages per vote.
+    "batch-64": ["--mode", "batch", "--batch-size", "100", "--connections", "64"],
 }
 VARIANTS = [v for v in os.environ.get("TALLY_BENCH_VARIANTS", "alone,replicated,replicated+standby").split(",")]
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -298,8 +298,8 @@ int run(const Options& options) {
       advertise = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                   std::to_string(server.port());
     }
-    auto on_primary = [&options, &node, &engine] {
-      if (auto status = install_campaigns(options, *node, engine); !status.ok()) {
+    auto on_primary = [&options, &engine](engine::EventLog& primary_log) {
+      if (auto status = install_campaigns(options, primary_log, engine); !status.ok()) {
         spdlog::error("campaigns not installed as primary: {}", status.message());
       }
     };

@@ -78,7 +78,6 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
 }
 
 JetStream::~JetStream() {
-  unfollow();
   if (kv_ != nullptr) kvStore_Destroy(kv_);
   if (js_ != nullptr) jsCtx_Destroy(js_);
   if (connection_ != nullptr) {
@@ -153,13 +152,15 @@ PublishResult JetStream::publish(const std::string& subject, std::string_view da
   return result;
 }
 
-Result<std::string> JetStream::message_at(const std::string& stream, std::uint64_t seq) {
+Result<std::optional<std::string>> JetStream::message_at(const std::string& stream,
+                                                         std::uint64_t seq) {
   Owned<natsMsg, natsMsg_Destroy> msg;
   jsErrCode code{};
   natsStatus s = js_GetMsg(&msg.ptr, js_, stream.c_str(), seq, nullptr, &code);
+  if (s == NATS_NOT_FOUND) return std::optional<std::string>();
   if (s != NATS_OK) return nats_error("get message " + std::to_string(seq), s, code);
-  return std::string(natsMsg_GetData(msg.ptr),
-                     static_cast<std::size_t>(natsMsg_GetDataLength(msg.ptr)));
+  return std::optional<std::string>(std::in_place, natsMsg_GetData(msg.ptr),
+                                    static_cast<std::size_t>(natsMsg_GetDataLength(msg.ptr)));
 }
 
 Result<std::string> JetStream::msg_id_at(const std::string& stream, std::uint64_t seq) {
@@ -173,83 +174,6 @@ Result<std::string> JetStream::msg_id_at(const std::string& stream, std::uint64_
     return std::string();
   }
   return std::string(id);
-}
-
-Status JetStream::follow(const StreamSettings& settings, const std::string& name_prefix,
-                         std::uint64_t first_seq) {
-  unfollow();
-  jsErrCode code{};
-  if (!follower_name_.empty()) {
-    // Best effort: its server may be the one that is gone, and then it lapses on its own.
-    js_DeleteConsumer(js_, settings.name.c_str(), follower_name_.c_str(), nullptr, &code);
-  }
-  // A name of its own each time: a consumer left by an earlier run, or on a server that is
-  // down, never stands in the way.
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  follower_name_ =
-      name_prefix + "-" +
-      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) + "-" +
-      std::to_string(++followers_made_);
-  const std::string& durable = follower_name_;
-  natsStatus s = NATS_OK;
-  jsSubOptions sub_options;
-  jsSubOptions_Init(&sub_options);
-  sub_options.Stream = settings.name.c_str();
-  sub_options.Config.DeliverPolicy = js_DeliverByStartSequence;
-  sub_options.Config.OptStartSeq = first_seq;
-  sub_options.Config.AckPolicy = js_AckAll;
-  sub_options.Config.MaxAckPending = 1 << 16;
-  // Its position is worth nothing (a standby restarts from its own stream seq), so the
-  // consumer keeps its state in memory on one server: acknowledgements cost no replicated,
-  // synchronous writes on the NATS servers.
-  sub_options.Config.Replicas = 1;
-  sub_options.Config.MemoryStorage = true;
-  sub_options.Config.InactiveThreshold = to_ns(std::chrono::minutes(1));
-  s = js_PullSubscribe(&follower_, js_, settings.subject.c_str(), durable.c_str(), nullptr,
-                       &sub_options, &code);
-  if (s != NATS_OK) {
-    follower_ = nullptr;
-    return nats_error("pull subscribe", s, code);
-  }
-  return {};
-}
-
-Result<std::vector<StreamMessage>> JetStream::fetch(int batch, std::chrono::milliseconds wait) {
-  std::vector<StreamMessage> out;
-  if (follower_ == nullptr) return Status::error("nats: fetch: not following");
-  natsMsgList list{};
-  jsErrCode code{};
-  natsStatus s = natsSubscription_Fetch(&list, follower_, batch, wait.count(), &code);
-  if (s == NATS_TIMEOUT) return out;
-  if (s != NATS_OK) return nats_error("fetch", s, code);
-  Status failed;
-  for (int i = 0; i < list.Count; ++i) {
-    natsMsg* msg = list.Msgs[i];
-    Owned<jsMsgMetaData, jsMsgMetaData_Destroy> meta;
-    if (natsMsg_GetMetaData(&meta.ptr, msg) != NATS_OK) {
-      failed = Status::error("nats: fetch: a message without JetStream metadata");
-      break;
-    }
-    StreamMessage& m = out.emplace_back();
-    m.stream_seq = meta.ptr->Sequence.Stream;
-    m.pending = meta.ptr->NumPending;
-    m.timestamp_ns = meta.ptr->Timestamp;
-    m.data.assign(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
-  }
-  // AckAll: one acknowledgement covers the batch. Best effort: the stream keeps every message
-  // whatever the consumer's acks say (no work-queue retention), and a restart starts at the
-  // node's own position.
-  if (list.Count > 0) natsMsg_Ack(list.Msgs[list.Count - 1], nullptr);
-  natsMsgList_Destroy(&list);
-  if (!failed.ok()) return failed;
-  return out;
-}
-
-void JetStream::unfollow() {
-  if (follower_ == nullptr) return;
-  natsSubscription_Unsubscribe(follower_);
-  natsSubscription_Destroy(follower_);
-  follower_ = nullptr;
 }
 
 Status JetStream::ensure_bucket(const std::string& bucket, int replicas,

@@ -35,14 +35,6 @@ struct PublishConditions {
   std::chrono::milliseconds max_wait{2000};
 };
 
-// A message fetched from a stream, with where it sits there.
-struct StreamMessage {
-  std::uint64_t stream_seq = 0;
-  std::uint64_t pending = 0;      // messages after it, as the server counted when it sent it
-  std::int64_t timestamp_ns = 0;  // when the stream stored it
-  std::string data;
-};
-
 struct StreamSettings {
   std::string name;     // TALLY_S0
   std::string subject;  // tally.s0.log
@@ -72,20 +64,11 @@ class JetStream {
   // Publishes `data` under `conditions`; never throws, never retries.
   PublishResult publish(const std::string& subject, std::string_view data,
                         const PublishConditions& conditions);
-  // The message the stream holds at `seq`, or an error (also when it has none).
-  Result<std::string> message_at(const std::string& stream, std::uint64_t seq);
+  // The message the stream holds at `seq` (nullopt when it has none: not stored yet), as its
+  // leader answers.
+  Result<std::optional<std::string>> message_at(const std::string& stream, std::uint64_t seq);
   // The message id the stream holds at `seq` (empty when it has none), or an error.
   Result<std::string> msg_id_at(const std::string& stream, std::uint64_t seq);
-
-  // A pull consumer that starts at `first_seq`, named `name_prefix` and a suffix of its own
-  // (the one it replaces is deleted if its server answers; an abandoned one lapses after a
-  // minute without fetches).
-  Status follow(const StreamSettings& settings, const std::string& name_prefix,
-                std::uint64_t first_seq);
-  // Up to `batch` messages of the followed stream, waiting at most `wait` for the first. An
-  // empty vector when none came; an error when the consumer is gone or the server unreachable.
-  Result<std::vector<StreamMessage>> fetch(int batch, std::chrono::milliseconds wait);
-  void unfollow();
 
   // The KV bucket `bucket` (created with `replicas` and a time to live of `ttl` unless it
   // exists).
@@ -110,9 +93,6 @@ class JetStream {
   natsConnection* connection_ = nullptr;
   jsCtx* js_ = nullptr;
   kvStore* kv_ = nullptr;
-  natsSubscription* follower_ = nullptr;
-  std::string follower_name_;  // the consumer of follower_, or of the last one
-  std::uint64_t followers_made_ = 0;
 };
 
 }  // namespace tally::cluster::internal

@@ -28,15 +28,26 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// How often a standby looks at the lease, and the longest a fetch waits for a record: the
-// loop's pace, and what a takeover adds to the lease's time to live at most.
+// How often a standby looks at the lease: what a takeover adds to the lease's time to live.
 constexpr std::chrono::milliseconds kLeasePoll{200};
-constexpr std::chrono::milliseconds kFetchWait{100};
-constexpr int kFetchBatch = 64;
-// A follower that fetched nothing for this long checks the stream's end.
-constexpr std::chrono::seconds kQuietCheck{2};
+// A standby reads up to this many records per step, then looks at the lease; with nothing to
+// read it waits kIdlePoll (what a record can wait for a standby that is caught up).
+constexpr int kReadBatch = 64;
+constexpr std::chrono::milliseconds kIdlePoll{10};
+// How often a standby asks for the stream's end (its lag), and how many answers in a row must
+// show a hole before it stops.
+constexpr std::chrono::seconds kEndCheck{1};
+constexpr int kMissingChecks = 3;
+// The primary's pace between looks at its writer and its lease.
+constexpr std::chrono::milliseconds kPrimaryTick{100};
 // After a failed call to NATS: the loop tries again after this pause.
 constexpr std::chrono::milliseconds kRetryPause{250};
+
+std::int64_t wall_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -84,16 +95,15 @@ struct Node::Impl {
   std::atomic<std::int64_t> renewed_ns{0};  // when the lease was last renewed (steady clock)
   std::atomic<std::uint64_t> epoch{0};
   std::atomic<std::uint64_t> stream_last{0};
-  std::atomic<std::uint64_t> lag_records{0};
-  std::atomic<std::int64_t> behind_since_ns{0};  // 0: caught up
+  std::atomic<std::int64_t> behind_since_ns{0};  // wall clock; 0: caught up
   std::atomic<std::uint64_t> takeovers{0};
   mutable std::mutex text_mutex;  // guards the strings below
   std::string primary_node, primary_address, alarm;
 
   // Control thread only.
   std::uint64_t lease_revision = 0;
-  bool following = false;
-  Clock::time_point last_delivery{};  // the follower's last message, or last check
+  Clock::time_point next_end_check{};
+  int missing_checks = 0;
   Clock::time_point next_lease_poll{};
 
   bool holds_fresh_lease() const {
@@ -111,6 +121,7 @@ struct Node::Impl {
   bool connect_once();
   void standby_step();
   void follow_step();
+  void check_stream_end(bool next_missing);
   void halt_apply(const std::string& why);
   void poll_lease();
   bool catch_up(std::chrono::milliseconds budget);
@@ -153,7 +164,6 @@ void Node::Impl::run() {
         break;
     }
   }
-  js->unfollow();
 }
 
 void Node::Impl::standby_step() {
@@ -166,57 +176,52 @@ void Node::Impl::standby_step() {
 }
 
 void Node::Impl::follow_step() {
-  if (!following) {
-    if (auto status = js->follow(stream, "tally-" + options.node, log.stream_seq() + 1);
-        !status.ok()) {
-      spdlog::warn("cluster: cannot follow {}: {}", stream.name, status.message());
+  // The stream by seq, from its leader: each record as the leader holds it (it stores a message
+  // once a majority has it). Not a consumer: in a 2.9.10 cluster one delivered stream seq N+1
+  // right after N-1 once, after a stream leader's kill (a replica's view), which halted a
+  // standby that had lost nothing; and a consumer's acknowledgements cost the servers writes.
+  bool found_all = true;
+  for (int i = 0; i < kReadBatch; ++i) {
+    const std::uint64_t next = log.stream_seq() + 1;
+    auto message = js->message_at(stream.name, next);
+    if (!message.ok()) {
+      spdlog::warn("cluster: read of stream seq {}: {}", next, message.message());
       std::this_thread::sleep_for(kRetryPause);
       return;
     }
-    following = true;
-  }
-  auto fetched = js->fetch(kFetchBatch, kFetchWait);
-  if (!fetched.ok()) {
-    spdlog::warn("cluster: fetch from {}: {}", stream.name, fetched.message());
-    following = false;  // the consumer is made again from the applied position
-    std::this_thread::sleep_for(kRetryPause);
-    return;
-  }
-  if (fetched->empty()) {
-    // Nothing came: caught up, or a consumer that no longer delivers (its one server cut off).
-    // Now and then the stream's end tells which.
-    if (Clock::now() - last_delivery > kQuietCheck) {
-      last_delivery = Clock::now();
-      auto last = js->last_seq(stream.name);
-      if (last.ok() && *last > log.stream_seq()) {
-        spdlog::warn(
-            "cluster: the stream holds stream_seq={} and nothing came after {}: "
-            "following again",
-            *last, log.stream_seq());
-        following = false;
-        return;
-      }
+    if (!message->has_value()) {
+      found_all = false;
+      break;
     }
-    lag_records.store(0, std::memory_order_relaxed);
+    if (auto status = log.apply_record(**message, next, engine); !status.ok()) {
+      return halt_apply("stream seq " + std::to_string(next) + ": " + status.message());
+    }
+  }
+  if (found_all || Clock::now() >= next_end_check) check_stream_end(!found_all);
+  if (!found_all && role.load(std::memory_order_acquire) == Role::standby) {
+    std::this_thread::sleep_for(kIdlePoll);
+  }
+}
+
+void Node::Impl::check_stream_end(bool next_missing) {
+  next_end_check = Clock::now() + kEndCheck;
+  auto last = js->last_seq(stream.name);
+  if (!last.ok()) return;
+  stream_last.store(*last, std::memory_order_relaxed);
+  const std::uint64_t applied = log.stream_seq();
+  const std::uint64_t behind = *last > applied ? *last - applied : 0;
+  if (behind == 0) {
     behind_since_ns.store(0, std::memory_order_relaxed);
-    return;
+  } else if (behind_since_ns.load(std::memory_order_relaxed) == 0) {
+    behind_since_ns.store(wall_ns(), std::memory_order_relaxed);
   }
-  last_delivery = Clock::now();
-  for (const internal::StreamMessage& message : *fetched) {
-    const std::uint64_t expected = log.stream_seq() + 1;
-    if (message.stream_seq < expected) continue;  // a redelivery of what is applied
-    if (message.stream_seq > expected) {
-      return halt_apply("stream seq " + std::to_string(message.stream_seq) + " follows " +
-                        std::to_string(expected - 1) + ": a record of the stream is missing");
-    }
-    if (auto status = log.apply_record(message.data, message.stream_seq, engine); !status.ok()) {
-      return halt_apply("stream seq " + std::to_string(message.stream_seq) + ": " +
-                        status.message());
-    }
-    stream_last.store(message.stream_seq + message.pending, std::memory_order_relaxed);
-    lag_records.store(message.pending, std::memory_order_relaxed);
-    behind_since_ns.store(message.pending > 0 ? message.timestamp_ns : 0,
-                          std::memory_order_relaxed);
+  // The leader holds messages past one it says it does not have: a hole in the stream (its
+  // messages cannot be deleted), unless it was being stored between the two calls. Looked at
+  // again before it stops the node.
+  missing_checks = next_missing && behind > 0 ? missing_checks + 1 : 0;
+  if (missing_checks >= kMissingChecks) {
+    halt_apply("stream seq " + std::to_string(applied + 1) + " is missing while the stream holds " +
+               std::to_string(*last));
   }
 }
 
@@ -226,8 +231,6 @@ void Node::Impl::halt_apply(const std::string& why) {
     alarm = why;
   }
   role.store(Role::halted, std::memory_order_release);
-  js->unfollow();
-  following = false;
   spdlog::error(
       "cluster: role halted: apply stopped at seq={} stream_seq={}: {}. Reads serve "
       "the applied log; this node will not become primary. Compare the data dir with "
@@ -299,8 +302,6 @@ bool Node::Impl::take_over(std::uint64_t new_epoch) {
     return false;
   }
   if (stopping.load(std::memory_order_acquire)) return false;
-  js->unfollow();
-  following = false;
   replicator->begin(new_epoch, log.stream_seq());
   log.start(engine, replicator.get());
   EpochWaiter waiter;
@@ -319,14 +320,15 @@ bool Node::Impl::take_over(std::uint64_t new_epoch) {
   }
   epoch.store(new_epoch, std::memory_order_relaxed);
   stream_last.store(log.stream_seq(), std::memory_order_relaxed);
-  lag_records.store(0, std::memory_order_relaxed);
   behind_since_ns.store(0, std::memory_order_relaxed);
   takeovers.fetch_add(1, std::memory_order_relaxed);
+  // Before it takes writes: a ballot for a campaign its files install must not find it
+  // missing. The log's writer runs; ingest still refuses (the role is not primary yet).
+  if (on_primary) on_primary(log);
   set_primary_seen(options.node, http_address);
   role.store(Role::primary, std::memory_order_release);
   spdlog::info("cluster: role primary shard={} epoch={} seq={} stream_seq={}", options.shard,
                new_epoch, outcome.seq, log.stream_seq());
-  if (on_primary) on_primary();
   return true;
 }
 
@@ -341,7 +343,7 @@ void Node::Impl::give_up_lease() {
 }
 
 void Node::Impl::primary_step() {
-  std::this_thread::sleep_for(kFetchWait);
+  std::this_thread::sleep_for(kPrimaryTick);
   if (!log.ready()) {
     return step_down(replicator->fenced()
                          ? "fenced: another node took over the stream (" +
@@ -433,10 +435,7 @@ ClusterStatus Node::status() const {
   out.lag_records = out.role == Role::primary ? 0 : out.stream_seq - out.applied_stream_seq;
   const std::int64_t behind = impl.behind_since_ns.load(std::memory_order_relaxed);
   if (behind != 0 && out.lag_records > 0) {
-    const auto wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
-    out.lag_seconds = std::max(0.0, static_cast<double>(wall_ns - behind) / 1e9);
+    out.lag_seconds = std::max(0.0, static_cast<double>(wall_ns() - behind) / 1e9);
   }
   {
     std::lock_guard lock(impl.text_mutex);

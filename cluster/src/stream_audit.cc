@@ -32,7 +32,12 @@ Result<StreamComparison> compare_with_stream(const std::vector<std::string>& ser
           read_error = message.status();
           return false;
         }
-        if (*message != record) {
+        if (!message->has_value()) {
+          out.problems.push_back("stream seq " + std::to_string(stream_seq) +
+                                 ": the stream has no message there");
+          return false;
+        }
+        if (**message != record) {
           out.problems.push_back("stream seq " + std::to_string(stream_seq) +
                                  ": differs from the "
                                  "data dir's record of seq " +

@@ -186,16 +186,9 @@ void CommitPipeline::commit_campaign(PendingEvent& event) {
   if (outcome.campaign_outcome == engine::PutOutcome::created ||
       outcome.campaign_outcome == engine::PutOutcome::updated) {
     const std::uint64_t seq = last_seq() + 1;
-    if (!sink_.write_batch(std::span<const PendingEvent>(&event, 1), seq).ok()) {
-      std::vector<PendingEvent> one;
-      one.push_back(std::move(event));
-      fail(one);
-      return;
-    }
+    if (!write_alone(event, seq)) return;
     // The writer is the only installer and no vote committed since the check: the install
     // decides as the check did.
-    batches_.fetch_add(1, std::memory_order_relaxed);
-    events_.fetch_add(1, std::memory_order_relaxed);
     outcome.campaign_outcome = engine_.install_campaign(*event.campaign, seq);
     outcome.seq = seq;
     last_seq_.store(seq, std::memory_order_release);
@@ -204,16 +197,21 @@ void CommitPipeline::commit_campaign(PendingEvent& event) {
   if (event.waiter != nullptr) event.waiter->committed(outcome);
 }
 
-void CommitPipeline::commit_epoch(PendingEvent& event) {
-  const std::uint64_t seq = last_seq() + 1;
+bool CommitPipeline::write_alone(PendingEvent& event, std::uint64_t seq) {
   if (!sink_.write_batch(std::span<const PendingEvent>(&event, 1), seq).ok()) {
     std::vector<PendingEvent> one;
     one.push_back(std::move(event));
     fail(one);
-    return;
+    return false;
   }
   batches_.fetch_add(1, std::memory_order_relaxed);
   events_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void CommitPipeline::commit_epoch(PendingEvent& event) {
+  const std::uint64_t seq = last_seq() + 1;
+  if (!write_alone(event, seq)) return;
   last_seq_.store(seq, std::memory_order_release);
   engine_.publish(seq);
   CommitOutcome outcome;

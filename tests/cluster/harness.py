@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import urllib.request
 
 CAMPAIGN_ID = "ha-test"
@@ -444,3 +445,19 @@ class World:
               f"{counts['unknown']} unanswered ({sum(1 for k, r in outcome.items() if r == 'unknown' and counted.get(k))} of them counted); "
               f"{total} votes in every data dir and the stream")
         return counts
+
+
+class ClusterCase(unittest.TestCase):
+    """A test with a started World (two nodes) and its Voters (not started). Cleanups, not
+    tearDown: they run when setUp fails half-way too."""
+
+    start_voters = False
+
+    def setUp(self):
+        self.world = World(os.environ.get("TALLY_BUILD_DIR", "build"))
+        self.addCleanup(self.world.close)
+        self.voters = Voters(self.world)
+        self.addCleanup(self.voters.stop)
+        self.world.start()
+        if self.start_voters:
+            self.voters.start()

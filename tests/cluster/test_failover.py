@@ -5,9 +5,8 @@ import os
 import time
 import unittest
 
-from harness import Node, Voters, World, wait_until
+from harness import ClusterCase, Node, wait_until
 
-BUILD_DIR = os.environ.get("TALLY_BUILD_DIR", "build")
 # How many times each test kills; the soak run (docs/CLUSTER.md) raises it.
 KILLS = int(os.environ.get("TALLY_CLUSTER_KILLS", "3"))
 # After a primary's kill -9, ballots are accepted again within this (DESIGN.md).
@@ -16,15 +15,8 @@ PRIMARY_TAKEOVER_BOUND_S = 10.0
 STREAM_LEADER_BOUND_S = 15.0
 
 
-class ClusterTest(unittest.TestCase):
-    def setUp(self):
-        # Cleanups, not tearDown: they run when setUp fails half-way too.
-        self.world = World(BUILD_DIR)
-        self.addCleanup(self.world.close)
-        self.voters = Voters(self.world)
-        self.addCleanup(self.voters.stop)
-        self.world.start()
-        self.voters.start()
+class ClusterTest(ClusterCase):
+    start_voters = True
 
     def new_primary(self, killed, timeout=30):
         """Waits for a primary other than `killed`; returns when it was seen."""

@@ -7,7 +7,7 @@ import signal
 import time
 import unittest
 
-from harness import CAMPAIGN_ID, Voters, World, spawn, wait_until
+from harness import CAMPAIGN_ID, ClusterCase, World, spawn, wait_until
 
 BUILD_DIR = os.environ.get("TALLY_BUILD_DIR", "build")
 
@@ -36,15 +36,7 @@ class StandaloneLogTest(unittest.TestCase):
         world.passed = True
 
 
-class FaultTest(unittest.TestCase):
-    def setUp(self):
-        # Cleanups, not tearDown: they run when setUp fails half-way too.
-        self.world = World(BUILD_DIR)
-        self.addCleanup(self.world.close)
-        self.voters = Voters(self.world)
-        self.addCleanup(self.voters.stop)
-        self.world.start()
-
+class FaultTest(ClusterCase):
     def test_a_foreign_record_in_the_stream_halts_apply(self):
         self.voters.start()
         time.sleep(3)

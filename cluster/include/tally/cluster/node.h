@@ -80,9 +80,10 @@ std::string status_json(const ClusterStatus& status);
 
 class Node final : public engine::EventLog {
  public:
-  // Runs on the control thread each time this node has become the primary (its epoch event is
-  // committed): tallyd installs its campaign files then.
-  using OnPrimary = std::function<void()>;
+  // Runs on the control thread each time this node becomes the primary, once its epoch event
+  // is committed and before it takes writes: tallyd installs its campaign files then, through
+  // the log it is given (the node itself refuses writes until it returns).
+  using OnPrimary = std::function<void(engine::EventLog& log)>;
 
   // `log` must be recovered and not started; it and `engine` must outlive the node.
   Node(ClusterOptions options, storage::VoteLog& log, engine::Engine& engine);

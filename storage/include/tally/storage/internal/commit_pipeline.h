@@ -118,6 +118,9 @@ class CommitPipeline {
   void commit_votes(std::vector<PendingEvent>& batch);
   void commit_campaign(PendingEvent& event);
   void commit_epoch(PendingEvent& event);
+  // Writes `event` as a batch of its own at `seq`; on failure fails it (and the pipeline) and
+  // returns false.
+  bool write_alone(PendingEvent& event, std::uint64_t seq);
   void fail(std::vector<PendingEvent>& batch);
 
   BatchSink& sink_;

@@ -141,7 +141,8 @@ def main():
     print("| load | setup | accepted/s | ratio | p99 ms | tallyd µs/vote | standby µs/vote | NATS µs/vote |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for load in LOADS:
-        base = statistics.median(r["accepted_per_s"] for r in results[("alone", load)])
+        alone = results.get(("alone", load))
+        base = statistics.median(r["accepted_per_s"] for r in alone) if alone else float("nan")
         for variant in VARIANTS:
             rows = results[(variant, load)]
             med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731

@@ -3,6 +3,7 @@ and faults"): every node that meets it stops applying, raises an alarm and keeps
 prefix it applied, never a wrong tally; nobody accepts a ballot after it."""
 import json
 import os
+import re
 import signal
 import time
 import unittest
@@ -63,6 +64,35 @@ class FaultTest(ClusterCase):
                                   live_tally=next(iter(tallies.values())))
         self.assertGreater(counts["accepted"], 0)
         print(f"alarms: {[s['alarm'] for s in states.values()]}")
+        self.world.passed = True
+
+    def test_the_alert_rules_query_what_the_nodes_expose(self):
+        # deploy/prometheus/rules.yml's replica-group series, against both roles' /metrics.
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "prometheus",
+                               "rules.yml")) as f:
+            rules = f.read()
+        wanted = set(re.findall(r"\btally_cluster_[a-z0-9_]+", rules))
+        self.assertGreaterEqual(len(wanted), 4)
+        self.voters.start()
+        time.sleep(1)
+        for node in self.world.nodes:
+            text = node.get("/metrics")[1]
+            exposed = set()
+            for family, kind in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE):
+                exposed.add(family)
+                if kind == "histogram":
+                    exposed.update(family + suffix for suffix in ("_bucket", "_sum", "_count"))
+            self.assertEqual(wanted - exposed, set(), f"{node.name} ({node.role()}) lacks them")
+            role = re.search(r'^tally_cluster_role\{role="(\w+)"\} 1$', text, re.MULTILINE)
+            self.assertIsNotNone(role, text)
+            self.assertEqual(role.group(1), node.role())
+        primary = self.world.primary()
+        text = primary.get("/metrics")[1]
+        count = re.search(r"^tally_cluster_publish_seconds_count (\d+)", text, re.MULTILINE)
+        self.assertGreater(int(count.group(1)), 0, "the primary published no record")
+        self.voters.stop()
+        self.world.converge()
+        self.world.check(self.voters, min_epochs=1)
         self.world.passed = True
 
     def test_campaign_versions_go_through_the_log(self):

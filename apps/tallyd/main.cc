@@ -125,6 +125,25 @@ Status install_demo(engine::EventLog& log, engine::Engine& engine) {
   return install_campaign(log, engine, demo, "demo");
 }
 
+// A latency histogram as the metrics show it, from per-bucket counts (one more than the upper
+// bounds, in µs) and the sum of the observations in ns.
+template <typename Bounds, typename Counts>
+metrics::HistogramSnapshot histogram_of(const Bounds& bounds_us, const Counts& counts,
+                                        std::uint64_t ns_sum) {
+  metrics::HistogramSnapshot out;
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    if (i < bounds_us.size()) {
+      out.upper_bounds_seconds.push_back(static_cast<double>(bounds_us[i]) / 1e6);
+    }
+    cumulative += counts[i];
+    out.cumulative_counts.push_back(cumulative);
+  }
+  out.count = cumulative;
+  out.sum_seconds = static_cast<double>(ns_sum) / 1e9;
+  return out;
+}
+
 // What /metrics reads from storage at each scrape.
 metrics::Sources metrics_sources(const storage::VoteLog& vote_log,
                                  const engine::FraudMonitor& fraud) {
@@ -139,17 +158,8 @@ metrics::Sources metrics_sources(const storage::VoteLog& vote_log,
     figures.commit_events = stats.events;
     figures.failed_batches = stats.failed_batches;
     figures.queue_depth = stats.queued;
-    auto& latency = figures.commit_write_latency;
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < db.write_counts.size(); ++i) {
-      if (i < db.kWriteBoundsUs.size()) {
-        latency.upper_bounds_seconds.push_back(static_cast<double>(db.kWriteBoundsUs[i]) / 1e6);
-      }
-      cumulative += db.write_counts[i];
-      latency.cumulative_counts.push_back(cumulative);
-    }
-    latency.count = cumulative;
-    latency.sum_seconds = static_cast<double>(db.write_ns_sum) / 1e9;
+    figures.commit_write_latency =
+        histogram_of(db.kWriteBoundsUs, db.write_counts, db.write_ns_sum);
     figures.rocksdb_estimate_num_keys = db.estimate_num_keys;
     figures.rocksdb_live_sst_bytes = db.live_sst_bytes;
     figures.rocksdb_memtable_bytes = db.memtable_bytes;
@@ -170,11 +180,8 @@ metrics::ClusterFigures cluster_figures(const cluster::Node& node) {
   figures.takeovers = status.takeovers;
   figures.fencings = status.fencings;
   figures.publish_resends = status.resends;
-  figures.publish_latency.upper_bounds_seconds = status.publish_bounds_seconds;
-  figures.publish_latency.cumulative_counts = status.publish_cumulative_counts;
-  figures.publish_latency.count =
-      status.publish_cumulative_counts.empty() ? 0 : status.publish_cumulative_counts.back();
-  figures.publish_latency.sum_seconds = status.publish_seconds_sum;
+  figures.publish_latency =
+      histogram_of(status.publish_bounds_us, status.publish_counts, status.publish_ns_sum);
   return figures;
 }
 

@@ -448,15 +448,9 @@ ClusterStatus Node::status() const {
     const internal::ReplicatorFigures figures = impl.replicator->figures();
     out.resends = figures.resends;
     out.fencings = figures.fenced;
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < figures.counts.size(); ++i) {
-      if (i < figures.kBoundsUs.size()) {
-        out.publish_bounds_seconds.push_back(static_cast<double>(figures.kBoundsUs[i]) / 1e6);
-      }
-      cumulative += figures.counts[i];
-      out.publish_cumulative_counts.push_back(cumulative);
-    }
-    out.publish_seconds_sum = static_cast<double>(figures.ns_sum) / 1e9;
+    out.publish_bounds_us.assign(figures.kBoundsUs.begin(), figures.kBoundsUs.end());
+    out.publish_counts.assign(figures.counts.begin(), figures.counts.end());
+    out.publish_ns_sum = figures.ns_sum;
   }
   return out;
 }

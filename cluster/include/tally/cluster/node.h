@@ -72,9 +72,9 @@ struct ClusterStatus {
   std::uint64_t fencings = 0;
   std::uint64_t resends = 0;
   // Publish latency of the records this node replicated as primary.
-  std::vector<double> publish_bounds_seconds;
-  std::vector<std::uint64_t> publish_cumulative_counts;  // one more than the bounds
-  double publish_seconds_sum = 0;
+  std::vector<std::uint64_t> publish_bounds_us;  // upper bounds of the buckets
+  std::vector<std::uint64_t> publish_counts;     // per bucket, one more than the bounds
+  std::uint64_t publish_ns_sum = 0;
 };
 std::string status_json(const ClusterStatus& status);
 

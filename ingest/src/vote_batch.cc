@@ -56,6 +56,16 @@ VoteBatch::Progress VoteBatch::decide_all(const Tools& tools) {
   };
   bool any_pending = false;
   pass_payloads_ = nullptr;
+  if (retries_ > 0 && !tools.log.ready()) {
+    // The log stopped taking writes while these lines waited (a replica group's primary
+    // stepped down): deciding them now would run beside a standby's apply. They are refused as
+    // a write that arrived now would be.
+    for (Line& line : lines_) {
+      if (!line.pending) continue;
+      line.pending = false;
+      finish_line(line, VoteStatus::unavailable, {});
+    }
+  }
   unsigned turn = 0;
   std::size_t index = next_to_decide(0);
   ParsedBallot parsed;

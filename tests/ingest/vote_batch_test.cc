@@ -128,8 +128,7 @@ TEST_F(VoteBatchTest, AnIdenticalBallotWaitsForTheFirstCommitThenIsADuplicate) {
 TEST_F(VoteBatchTest, ABallotStillWaitingAfterTheLastRetryIsOverloaded) {
   Owner owner;
   VoteBatch batch(owner);
-  // Hold the writer back: the first ballot stays claimed, the twin can only wait.
-  log_->stop();
+  // A twin decided but never submitted: it stays claimed, the batch's ballot can only wait.
   engine::Decision held =
       engine_.decide(VoteParser().parse(ballot("frank", "c01"), "10.1.2.3").ballot);
   ASSERT_EQ(held.status, VoteStatus::accepted);
@@ -141,6 +140,23 @@ TEST_F(VoteBatchTest, ABallotStillWaitingAfterTheLastRetryIsOverloaded) {
   EXPECT_EQ(batch.answer({}).body,
             R"({"status":"overloaded","error":"server: the identical ballot is still being )"
             R"(committed, retry later"})");
+  engine_.release(std::move(held.claim));
+}
+
+TEST_F(VoteBatchTest, AWaitingBallotIsUnavailableOnceTheLogTakesNoWrites) {
+  Owner owner;
+  VoteBatch batch(owner);
+  engine::Decision held =
+      engine_.decide(VoteParser().parse(ballot("ivan", "c01"), "10.1.2.3").ballot);
+  ASSERT_EQ(held.status, VoteStatus::accepted);
+  const std::string body = ballot("ivan", "c01");  // the batch reads it until answered
+  ASSERT_TRUE(batch.start(body, false, 10));
+  EXPECT_EQ(batch.decide_all(tools()), VoteBatch::Progress::retry);
+  // The log stops taking writes while the ballot waits (a primary that stepped down): its
+  // next pass answers it without deciding it again.
+  log_->stop();
+  EXPECT_EQ(batch.decide_all(tools()), VoteBatch::Progress::answered);
+  EXPECT_EQ(batch.counts()[static_cast<std::size_t>(VoteStatus::unavailable)], 1u);
   engine_.release(std::move(held.claim));
 }
 

@@ -38,6 +38,8 @@ constexpr std::chrono::milliseconds kIdlePoll{10};
 // show a hole before it stops.
 constexpr std::chrono::seconds kEndCheck{1};
 constexpr int kMissingChecks = 3;
+// Repeated warnings of the control loop: at most one per this.
+constexpr std::chrono::seconds kWarnEvery{2};
 // The primary's pace between looks at its writer and its lease.
 constexpr std::chrono::milliseconds kPrimaryTick{100};
 // After a failed call to NATS: the loop tries again after this pause.
@@ -103,6 +105,16 @@ struct Node::Impl {
   // Control thread only.
   std::uint64_t lease_revision = 0;
   Clock::time_point next_end_check{};
+  Clock::time_point next_warning{};
+
+  // Whether a repeated warning (NATS unreachable, a leader being elected) may be logged now:
+  // the first, then one every kWarnEvery, not one per retry.
+  bool warn_due() {
+    const auto now = Clock::now();
+    if (now < next_warning) return false;
+    next_warning = now + kWarnEvery;
+    return true;
+  }
   int missing_checks = 0;
   Clock::time_point next_lease_poll{};
 
@@ -134,12 +146,12 @@ struct Node::Impl {
 
 bool Node::Impl::connect_once() {
   if (auto status = js->ensure_stream(stream); !status.ok()) {
-    spdlog::warn("cluster: stream {} not ready: {}", stream.name, status.message());
+    if (warn_due()) spdlog::warn("cluster: stream {} not ready: {}", stream.name, status.message());
     return false;
   }
   if (auto status = js->ensure_bucket(internal::kLeaseBucket, options.replicas, options.lease_ttl);
       !status.ok()) {
-    spdlog::warn("cluster: lease bucket not ready: {}", status.message());
+    if (warn_due()) spdlog::warn("cluster: lease bucket not ready: {}", status.message());
     return false;
   }
   return true;
@@ -185,7 +197,7 @@ void Node::Impl::follow_step() {
     const std::uint64_t next = log.stream_seq() + 1;
     auto message = js->message_at(stream.name, next);
     if (!message.ok()) {
-      spdlog::warn("cluster: read of stream seq {}: {}", next, message.message());
+      if (warn_due()) spdlog::warn("cluster: read of stream seq {}: {}", next, message.message());
       std::this_thread::sleep_for(kRetryPause);
       return;
     }
@@ -241,7 +253,7 @@ void Node::Impl::halt_apply(const std::string& why) {
 void Node::Impl::poll_lease() {
   auto entry = js->get(options.shard);
   if (!entry.ok()) {
-    spdlog::warn("cluster: lease of {}: {}", options.shard, entry.message());
+    if (warn_due()) spdlog::warn("cluster: lease of {}: {}", options.shard, entry.message());
     return;
   }
   if (entry->has_value()) {
@@ -359,7 +371,7 @@ void Node::Impl::primary_step() {
   const std::int64_t asked_ns = now_ns();
   auto updated = js->update(options.shard, value, lease_revision);
   if (!updated.ok()) {
-    if (!holds_fresh_lease()) {
+    if (!holds_fresh_lease() && warn_due()) {
       spdlog::warn("cluster: lease not renewed for {} ms: not accepting until it is ({})",
                    std::chrono::duration_cast<std::chrono::milliseconds>(since_renewal).count(),
                    updated.message());

@@ -257,7 +257,7 @@ int run(const Options& options) {
   if (auto status = vote_log->recover(engine); !status.ok()) return fail(status.message());
   metrics::Metrics metrics(engine, ingest::http_error_words());
   metrics.set_recovery(std::chrono::steady_clock::now() - recovery_start);
-  metrics.set_sources(metrics_sources(*vote_log, fraud));
+  metrics::Sources sources = metrics_sources(*vote_log, fraud);
   spdlog::info("recovered data_dir={} as_of_seq={} direct_table_writes={}", options.data_dir,
                engine.as_of_seq(), vote_log->direct_table_writes());
   // In a replica group the node decides when the log may be written: ingest writes through it.
@@ -273,16 +273,15 @@ int run(const Options& options) {
     node = std::make_unique<cluster::Node>(cluster_options, *vote_log, engine);
     node_view = std::make_unique<tallyd::NodeView>(*node);
     log = node.get();
-    metrics::Sources sources = metrics_sources(*vote_log, fraud);
     sources.ready = [&node] { return node->ready(); };
     sources.cluster = [&node] { return cluster_figures(*node); };
-    metrics.set_sources(std::move(sources));
   } else {
     vote_log->start(engine);
     if (auto status = install_campaigns(options, *vote_log, engine); !status.ok()) {
       return fail(status.message());
     }
   }
+  metrics.set_sources(std::move(sources));
   // Before the first connection: a campaign's opening rush should not wait on page faults.
   engine.prepare_tables(kPrepareLead.count());
 
@@ -297,11 +296,11 @@ int run(const Options& options) {
   tallyd::MetricsObserver observer(metrics);
   ingest::Server server(server_options, engine, *log, tokens, &observer, &fraud, node_view.get());
   if (auto status = server.listen(); !status.ok()) return fail(status.message());
+  const bool listens_on_any = options.server.host == "0.0.0.0" || options.server.host == "::";
   if (node) {
     std::string advertise = options.advertise;
     if (advertise.empty()) {
-      const bool any = options.server.host == "0.0.0.0" || options.server.host == "::";
-      const std::string host = any ? host_name() : options.server.host;
+      const std::string host = listens_on_any ? host_name() : options.server.host;
       advertise = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                   std::to_string(server.port());
     }
@@ -320,9 +319,7 @@ int run(const Options& options) {
     // Before the ready line below: tools and tests look for the threads once it is out.
     name_thread(io_threads.back(), "tally-io-" + std::to_string(i));
   }
-  const std::string host = options.server.host == "0.0.0.0" || options.server.host == "::"
-                               ? "127.0.0.1"
-                               : options.server.host;
+  const std::string host = listens_on_any ? "127.0.0.1" : options.server.host;
   const std::string url = "http://" + host + ":" + std::to_string(server.port());
   spdlog::info(
       "tallyd ready listen={}:{} data_dir={} durability={} io_threads={} "

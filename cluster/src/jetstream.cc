@@ -86,10 +86,6 @@ JetStream::~JetStream() {
   }
 }
 
-bool JetStream::connected() const {
-  return natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
-}
-
 Status JetStream::ensure_stream(const StreamSettings& settings) {
   Owned<jsStreamInfo, jsStreamInfo_Destroy> info;
   jsErrCode code{};

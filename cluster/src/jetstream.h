@@ -55,8 +55,6 @@ class JetStream {
   JetStream(const JetStream&) = delete;
   JetStream& operator=(const JetStream&) = delete;
 
-  bool connected() const;
-
   // Creates the stream unless it exists (same settings: no change).
   Status ensure_stream(const StreamSettings& settings);
   // The stream's last seq (0 when empty).

@@ -22,7 +22,6 @@
 namespace tally::cluster {
 
 using internal::JetStream;
-using internal::LeaseHolder;
 using internal::StreamSettings;
 using Clock = std::chrono::steady_clock;
 
@@ -106,6 +105,9 @@ struct Node::Impl {
   std::uint64_t lease_revision = 0;
   Clock::time_point next_end_check{};
   Clock::time_point next_warning{};
+  Clock::time_point next_lease_poll{};
+  int missing_checks = 0;         // checks in a row that found missing_seq missing
+  std::uint64_t missing_seq = 0;  // the seq those checks were about
 
   // Whether a repeated warning (NATS unreachable, a leader being elected) may be logged now:
   // the first, then one every kWarnEvery, not one per retry.
@@ -115,8 +117,6 @@ struct Node::Impl {
     next_warning = now + kWarnEvery;
     return true;
   }
-  int missing_checks = 0;
-  Clock::time_point next_lease_poll{};
 
   bool holds_fresh_lease() const {
     return now_ns() - renewed_ns.load(std::memory_order_acquire) <
@@ -227,10 +227,17 @@ void Node::Impl::check_stream_end(bool next_missing) {
   } else if (behind_since_ns.load(std::memory_order_relaxed) == 0) {
     behind_since_ns.store(wall_ns(), std::memory_order_relaxed);
   }
-  // The leader holds messages past one it says it does not have: a hole in the stream (its
-  // messages cannot be deleted), unless it was being stored between the two calls. Looked at
-  // again before it stops the node.
-  missing_checks = next_missing && behind > 0 ? missing_checks + 1 : 0;
+  // The leader holds messages past one it said it did not have: usually that one was stored
+  // between the two calls (a stream being written to), so it is asked for again, after the
+  // end was read. Still missing then, the same seq at kMissingChecks checks in a row: a hole
+  // in the stream (its messages cannot be deleted).
+  bool hole = false;
+  if (next_missing && behind > 0) {
+    auto again = js->message_at(stream.name, applied + 1);
+    hole = again.ok() && !again->has_value();
+  }
+  missing_checks = hole ? (missing_seq == applied + 1 ? missing_checks + 1 : 1) : 0;
+  missing_seq = applied + 1;
   if (missing_checks >= kMissingChecks) {
     halt_apply("stream seq " + std::to_string(applied + 1) + " is missing while the stream holds " +
                std::to_string(*last));

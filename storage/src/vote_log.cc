@@ -73,6 +73,11 @@ struct VoteLog::Impl final : internal::BatchSink {
   std::atomic<internal::CommitPipeline*> writer{nullptr};
 
   internal::CommitPipeline* running() const { return writer.load(std::memory_order_acquire); }
+  // Queues one event with the running writer; none running: `unavailable`.
+  SubmitResult submit(internal::PendingEvent& event) {
+    internal::CommitPipeline* current = running();
+    return current != nullptr ? current->submit(event) : SubmitResult::unavailable;
+  }
 
   // Writes one record with meta in one atomic, timed write. `stream_seq` 0: not replicated.
   rocksdb::Status write_record(std::string_view record, std::uint64_t first_seq,
@@ -118,29 +123,30 @@ struct VoteLog::Impl final : internal::BatchSink {
                           event.has_layout ? &event.layout : nullptr);
     }
     const std::string_view record = encoder.record();
-    const std::string seqs = std::to_string(first_seq) + ".." + std::to_string(seq - 1);
+    // Named only in errors: no string is built for a batch that commits.
+    const auto seqs = [&] { return std::to_string(first_seq) + ".." + std::to_string(seq - 1); };
     // The replicas first: the local log never runs ahead of the replicated one, so a node that
     // loses its place has nothing to take back.
     std::uint64_t record_stream_seq = 0;
     if (record.size() > options.max_record_bytes) {
       // A lone event over the cap (the writer never batches past it): the stream would refuse
       // it, and alone it must not stop the log. Refused before anything is sent.
-      return Status::error("storage: record of seqs " + seqs + " is " +
+      return Status::error("storage: record of seqs " + seqs() + " is " +
                            std::to_string(record.size()) + " bytes, over the " +
                            std::to_string(options.max_record_bytes) + " byte limit");
     }
     if (replicator != nullptr) {
       auto replicated = replicator->replicate(record, first_seq, seq - 1);
       if (!replicated.ok()) {
-        return Status::error("storage: replicate seqs " + seqs + ": " + replicated.message());
+        return Status::error("storage: replicate seqs " + seqs() + ": " + replicated.message());
       }
       record_stream_seq = *replicated;
     }
     if (auto s = write_record(record, first_seq, seq - 1, chain, record_stream_seq); !s.ok()) {
       if (replicator != nullptr) {
-        replicator->replicated_not_written("write of seqs " + seqs + ": " + s.ToString());
+        replicator->replicated_not_written("write of seqs " + seqs() + ": " + s.ToString());
       }
-      return Status::error("storage: write of seqs " + seqs + ": " + s.ToString());
+      return Status::error("storage: write of seqs " + seqs() + ": " + s.ToString());
     }
     chain_head = chain;
     if (record_stream_seq != 0) stream_seq.store(record_stream_seq, std::memory_order_release);
@@ -478,7 +484,8 @@ SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign,
   const std::string json = engine::campaign_to_json(campaign);
   encode_campaign_payload(json, event.payload);
   // A record of its own that would exceed the cap: refused here, rather than failing the log.
-  if (event.payload.size() + internal::kEventOverheadBytes + 16 > impl_->options.max_record_bytes) {
+  if (event.payload.size() + internal::kEventOverheadBytes + internal::kRecordOverheadBytes >
+      impl_->options.max_record_bytes) {
     return SubmitResult::unavailable;
   }
   // Install what recovery will read back, so that a restart rebuilds the same engine.
@@ -486,8 +493,7 @@ SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign,
   event.campaign =
       std::make_shared<const engine::Campaign>(stored.ok() ? std::move(*stored) : campaign);
   event.waiter = &waiter;
-  internal::CommitPipeline* writer = impl_->running();
-  return writer != nullptr ? writer->submit(event) : SubmitResult::unavailable;
+  return impl_->submit(event);
 }
 
 SubmitResult VoteLog::submit_epoch(std::string_view node, std::uint64_t epoch,
@@ -497,8 +503,7 @@ SubmitResult VoteLog::submit_epoch(std::string_view node, std::uint64_t epoch,
   event.kind = EventKind::epoch;
   encode_epoch_payload(EpochFields{node, epoch, impl_->engine->clock().now_ms()}, event.payload);
   event.waiter = &waiter;
-  internal::CommitPipeline* writer = impl_->running();
-  return writer != nullptr ? writer->submit(event) : SubmitResult::unavailable;
+  return impl_->submit(event);
 }
 
 bool VoteLog::direct_table_writes() const {

@@ -75,6 +75,8 @@ struct CommitPipelineOptions {
 
 // What a record adds to an event's payload at most: its length, kind, seq and chain hash.
 inline constexpr std::size_t kEventOverheadBytes = 5 + 1 + 10 + kChainBytes;
+// What a record adds once, at most: its version, event count and string table's count.
+inline constexpr std::size_t kRecordOverheadBytes = 1 + 5 + 5;
 
 // The commit queue's first ring, in events; it grows to the deepest queue seen.
 inline constexpr std::size_t kInitialQueueRing = 1024;

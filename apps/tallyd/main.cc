@@ -268,6 +268,7 @@ int run(const Options& options) {
     cluster::ClusterOptions cluster_options;
     cluster_options.servers = options.cluster_servers;
     cluster_options.node = options.node.empty() ? host_name() : options.node;
+    cluster_options.publish_window = options.publish_window;
     cluster_options.replicas =
         static_cast<int>(std::min<std::size_t>(3, options.cluster_servers.size()));
     node = std::make_unique<cluster::Node>(cluster_options, *vote_log, engine);

@@ -414,8 +414,8 @@ Status Node::start(std::string http_address, OnPrimary on_primary) {
   auto js = JetStream::connect(impl.options.servers, "tallyd " + impl.options.node);
   if (!js.ok()) return js.status();
   impl.js = std::move(js).value();
-  impl.replicator =
-      std::make_unique<internal::StreamReplicator>(*impl.js, impl.stream, impl.options.shard);
+  impl.replicator = std::make_unique<internal::StreamReplicator>(
+      *impl.js, impl.stream, impl.options.shard, impl.options.publish_window);
   impl.control = std::thread([&impl] { impl.run(); });
   return {};
 }

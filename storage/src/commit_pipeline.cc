@@ -8,6 +8,8 @@
 #include "tally/storage/internal/commit_pipeline.h"
 
 #include <algorithm>
+#include <chrono>
+#include <deque>
 #include <utility>
 
 #include "tally/base/thread_name.h"
@@ -106,7 +108,6 @@ void CommitPipeline::stop() {
 }
 
 bool CommitPipeline::take_batch(std::vector<PendingEvent>& batch) {
-  batch.clear();
   std::unique_lock lock(mutex_);
   while (queue_.empty()) {
     if (stopping_) return false;
@@ -114,10 +115,16 @@ bool CommitPipeline::take_batch(std::vector<PendingEvent>& batch) {
     wake_.wait(lock);
   }
   writer_waiting_ = false;
+  move_batch(batch);
+  return true;
+}
+
+void CommitPipeline::move_batch(std::vector<PendingEvent>& batch) {
+  batch.clear();
   if (queue_.front().kind != EventKind::vote) {
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
-    return true;
+    return;
   }
   std::size_t bytes = 0;
   while (!queue_.empty() && batch.size() < options_.max_batch_events &&
@@ -127,23 +134,151 @@ bool CommitPipeline::take_batch(std::vector<PendingEvent>& batch) {
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
-  return true;
 }
 
 void CommitPipeline::run() {
+  if (sink_.window() > 1) {
+    run_pipelined();
+    return;
+  }
   std::vector<PendingEvent> batch;
   batch.reserve(options_.max_batch_events);
   while (take_batch(batch)) {
-    if (failed()) {
+    if (batch.front().kind != EventKind::vote) {
+      commit_other(batch);
+    } else if (failed()) {
       fail(batch);
-    } else if (batch.front().kind == EventKind::campaign) {
-      commit_campaign(batch.front());
-    } else if (batch.front().kind == EventKind::epoch) {
-      commit_epoch(batch.front());
     } else {
       commit_votes(batch);
     }
   }
+}
+
+void CommitPipeline::commit_other(std::vector<PendingEvent>& batch) {
+  if (failed()) {
+    fail(batch);
+  } else if (batch.front().kind == EventKind::campaign) {
+    commit_campaign(batch.front());
+  } else {
+    commit_epoch(batch.front());
+  }
+}
+
+CommitPipeline::Step CommitPipeline::next_step(std::vector<PendingEvent>& batch, std::size_t begun,
+                                               std::size_t window) {
+  // Without an answer to wake it, the writer looks at the sink again this often: ready() also
+  // turns true when an answer is overdue.
+  constexpr std::chrono::milliseconds kLookAgain{100};
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    const bool votes_next = !queue_.empty() && queue_.front().kind == EventKind::vote;
+    if (votes_next && begun < window) {
+      writer_waiting_ = false;
+      move_batch(batch);
+      return Step::begin;
+    }
+    if (!queue_.empty() && begun == 0) {
+      // A campaign or epoch event: it waits until every batch before it is counted, so that
+      // check_campaign() sees them.
+      writer_waiting_ = false;
+      move_batch(batch);
+      return Step::other;
+    }
+    if (begun > 0) {
+      // Cleared before ready() is asked: an answer after this sets it again.
+      sink_woke_ = false;
+      if (sink_.ready() || (stopping_ && queue_.empty())) return Step::finish;
+    } else if (stopping_) {
+      return Step::done;  // nothing begun, nothing queued
+    }
+    writer_waiting_ = true;
+    if (begun > 0) {
+      wake_.wait_for(lock, kLookAgain, [&] { return sink_woke_ || !writer_waiting_; });
+    } else {
+      wake_.wait(lock);
+    }
+  }
+}
+
+void CommitPipeline::run_pipelined() {
+  sink_.set_wake([this] {
+    {
+      std::lock_guard lock(mutex_);
+      sink_woke_ = true;
+    }
+    wake_.notify_one();
+  });
+  const std::size_t window = sink_.window();
+  struct Begun {
+    std::vector<PendingEvent> batch;
+    std::uint64_t first_seq = 0;
+  };
+  std::deque<Begun> begun;
+  // Batch vectors are reused: one of max_batch_events events is over a megabyte, which
+  // malloc would map and unmap again for every batch.
+  std::vector<std::vector<PendingEvent>> spare;
+  const auto take_spare = [&] {
+    std::vector<PendingEvent> batch;
+    if (!spare.empty()) {
+      batch = std::move(spare.back());
+      spare.pop_back();
+    } else {
+      batch.reserve(options_.max_batch_events);
+    }
+    return batch;
+  };
+  const auto recycle = [&](std::vector<PendingEvent>& batch) {
+    batch.clear();
+    spare.push_back(std::move(batch));
+  };
+  // Fails every batch begun: the sink dropped them with the one that failed.
+  const auto fail_begun = [&] {
+    for (Begun& b : begun) {
+      fail(b.batch);
+      recycle(b.batch);
+    }
+    begun.clear();
+  };
+  const auto finish_oldest = [&] {
+    Begun& oldest = begun.front();
+    if (!sink_.finish_batch().ok()) {
+      fail_begun();
+      return;
+    }
+    count_votes(oldest.batch, oldest.first_seq);
+    recycle(oldest.batch);
+    begun.pop_front();
+  };
+  std::uint64_t next_seq = last_seq() + 1;
+  std::vector<PendingEvent> batch = take_spare();
+  for (;;) {
+    const Step step = next_step(batch, begun.size(), window);
+    if (step == Step::done) break;
+    if (step == Step::finish) {
+      finish_oldest();
+      continue;
+    }
+    if (step == Step::other) {
+      commit_other(batch);
+      continue;
+    }
+    if (failed()) {
+      fail(batch);
+      continue;
+    }
+    if (begun.empty()) next_seq = last_seq() + 1;
+    if (!sink_.begin_batch(batch, next_seq).ok()) {
+      // Nothing of it was sent. The batches before it are durable or fail on their own.
+      while (!begun.empty()) finish_oldest();
+      fail(batch);
+      continue;
+    }
+    const std::uint64_t first_seq = next_seq;
+    next_seq += batch.size();
+    begun.push_back({std::move(batch), first_seq});
+    batch = take_spare();
+  }
+  sink_.set_wake(nullptr);
 }
 
 void CommitPipeline::commit_votes(std::vector<PendingEvent>& batch) {
@@ -152,6 +287,10 @@ void CommitPipeline::commit_votes(std::vector<PendingEvent>& batch) {
     fail(batch);
     return;
   }
+  count_votes(batch, first_seq);
+}
+
+void CommitPipeline::count_votes(std::vector<PendingEvent>& batch, std::uint64_t first_seq) {
   batches_.fetch_add(1, std::memory_order_relaxed);
   events_.fetch_add(batch.size(), std::memory_order_relaxed);
   std::uint64_t seq = first_seq;
@@ -245,5 +384,16 @@ void CommitPipeline::fail(std::vector<PendingEvent>& batch) {
     if (event.waiter != nullptr) event.waiter->committed(outcome);
   }
 }
+
+Status BatchSink::begin_batch(std::span<const PendingEvent> /*events*/,
+                              std::uint64_t /*first_seq*/) {
+  return Status::error("storage: this sink writes one batch at a time");
+}
+
+Status BatchSink::finish_batch() {
+  return Status::error("storage: this sink writes one batch at a time");
+}
+
+void BatchSink::set_wake(std::function<void()> /*wake*/) {}
 
 }  // namespace tally::storage::internal

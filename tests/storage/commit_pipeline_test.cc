@@ -3,14 +3,21 @@
 // Property under test: with many threads submitting at once, every submission is completed
 // exactly once; accepted ones get distinct seqs that are contiguous from 1 in commit order and
 // are counted by the engine; a failed batch releases its claims (the voter may vote again),
-// answers `unavailable`, and every later submission is refused without a crash.
+// answers `unavailable`, and every later submission is refused without a crash. With a sink
+// that sends ahead (a replicated log), batches are begun up to its window and counted in the
+// order begun, a failed one fails every batch begun after it, and a campaign version waits
+// for every batch before it.
 #include "tally/storage/internal/commit_pipeline.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "tally/base/clock.h"
 #include "log_world.h"
@@ -53,6 +60,91 @@ class FakeSink final : public BatchSink {
   std::uint64_t next_seq_ = 1;
   std::vector<std::string> payloads_;  // in seq order
 };
+
+// A sink that sends ahead, as a replicated log's does: it takes up to `window` batches begun,
+// and each waits for an answer the test gives (answer()) before it can finish.
+class WindowSink final : public BatchSink {
+ public:
+  explicit WindowSink(std::size_t window) : window_(window) {}
+
+  Status write_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) override {
+    std::lock_guard lock(mutex_);
+    EXPECT_EQ(begun_.size(), finished_) << "a batch written alone while others were begun";
+    EXPECT_EQ(first_seq, next_seq_);
+    next_seq_ += events.size();
+    begun_.push_back(events.size());
+    ++finished_;
+    ++answered_;
+    return {};
+  }
+  std::size_t window() const override { return window_; }
+  Status begin_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) override {
+    std::lock_guard lock(mutex_);
+    EXPECT_LT(begun_.size() - finished_, window_);
+    EXPECT_EQ(first_seq, next_seq_);
+    next_seq_ += events.size();
+    begun_.push_back(events.size());
+    return {};
+  }
+  bool ready() const override {
+    std::lock_guard lock(mutex_);
+    return answered_ > finished_;
+  }
+  Status finish_batch() override {
+    std::lock_guard lock(mutex_);
+    EXPECT_LT(finished_, begun_.size());
+    ++finished_;
+    if (fail_at_ == finished_) {
+      begun_.resize(finished_ - 1);  // dropped, with every later one
+      finished_ = begun_.size();
+      answered_ = finished_;
+      return Status::error("injected");
+    }
+    return {};
+  }
+  void set_wake(std::function<void()> wake) override {
+    std::lock_guard lock(wake_mutex_);
+    wake_ = std::move(wake);
+  }
+
+  // The next `n` batches begun have their answers.
+  void answer(std::size_t n) {
+    {
+      std::lock_guard lock(mutex_);
+      answered_ += n;
+    }
+    std::lock_guard lock(wake_mutex_);
+    if (wake_) wake_();
+  }
+  std::size_t begun() const {
+    std::lock_guard lock(mutex_);
+    return begun_.size();
+  }
+  std::size_t finished() const {
+    std::lock_guard lock(mutex_);
+    return finished_;
+  }
+  std::vector<std::size_t> batch_sizes() const {
+    std::lock_guard lock(mutex_);
+    return begun_;
+  }
+  std::size_t fail_at_ = 0;  // the n-th finish fails (1-based); set before start()
+
+ private:
+  const std::size_t window_;
+  mutable std::mutex mutex_;
+  std::vector<std::size_t> begun_;  // events per batch begun, in order
+  std::size_t finished_ = 0;
+  std::size_t answered_ = 0;
+  std::uint64_t next_seq_ = 1;
+  std::mutex wake_mutex_;
+  std::function<void()> wake_;
+};
+
+template <typename Predicate>
+void wait_for(Predicate predicate) {
+  while (!predicate()) std::this_thread::yield();
+}
 
 // One submission's answer; written once by the writer thread.
 struct Slot final : engine::CommitWaiter {
@@ -336,6 +428,114 @@ TEST_F(CommitQueueTest, CampaignVersionIsInstalledAtItsSeq) {
   EXPECT_EQ(same_slot.outcome.seq, 0u);
   EXPECT_EQ(engine_.campaign("ordos")->title, "renamed");
   EXPECT_EQ(sink_.batches_, 2u);
+}
+
+TEST_F(CommitQueueTest, BatchesAreBegunAheadUpToTheWindowAndCountedInOrder) {
+  WindowSink sink(3);
+  CommitPipeline pipeline(sink, engine_, {}, 0);
+  pipeline.start();
+  std::vector<Slot> slots(5);
+  // Each vote alone in the queue is begun at once, until three are waiting for answers.
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(vote(pipeline, "w" + std::to_string(i), "c01", slots[i]), SubmitResult::queued);
+    wait_for([&] { return sink.begun() == i + 1; });
+  }
+  ASSERT_EQ(vote(pipeline, "w3", "c02", slots[3]), SubmitResult::queued);
+  ASSERT_EQ(vote(pipeline, "w4", "c02", slots[4]), SubmitResult::queued);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(sink.begun(), 3u) << "a fourth batch begun with the window full";
+  for (const Slot& slot : slots) EXPECT_EQ(slot.calls.load(), 0);
+  EXPECT_EQ(pipeline.last_seq(), 0u);
+
+  // The first answer lets the writer count the first batch, and begin the two waiting votes
+  // as one batch.
+  sink.answer(1);
+  wait_for([&] { return slots[0].calls.load(std::memory_order_acquire) == 1; });
+  wait_for([&] { return sink.begun() == 4; });
+  EXPECT_EQ(sink.batch_sizes(), (std::vector<std::size_t>{1, 1, 1, 2}));
+  EXPECT_EQ(slots[1].calls.load(), 0);
+  sink.answer(3);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    wait_for([&] { return slots[i].calls.load(std::memory_order_acquire) == 1; });
+    EXPECT_EQ(slots[i].outcome.status, engine::VoteStatus::accepted);
+    EXPECT_EQ(slots[i].outcome.seq, i + 1);
+  }
+  pipeline.stop();
+  EXPECT_EQ(pipeline.last_seq(), 5u);
+  EXPECT_EQ(engine_.tally("ordos")->total, 5u);
+}
+
+TEST_F(CommitQueueTest, AFailedBatchFailsEveryBatchBegunAfterIt) {
+  WindowSink sink(3);
+  sink.fail_at_ = 2;
+  CommitPipeline pipeline(sink, engine_, {}, 0);
+  pipeline.start();
+  std::vector<Slot> slots(3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(vote(pipeline, "f" + std::to_string(i), "c01", slots[i]), SubmitResult::queued);
+    wait_for([&] { return sink.begun() == i + 1; });
+  }
+  sink.answer(3);
+  for (Slot& slot : slots) wait_for([&] { return slot.calls.load() == 1; });
+  EXPECT_EQ(slots[0].outcome.status, engine::VoteStatus::accepted);
+  EXPECT_EQ(slots[1].outcome.status, engine::VoteStatus::unavailable);
+  EXPECT_EQ(slots[2].outcome.status, engine::VoteStatus::unavailable);
+  EXPECT_TRUE(pipeline.failed());
+  // Their claims were released: the engine accepts those voters again, storage refuses them.
+  Slot again;
+  EXPECT_EQ(vote(pipeline, "f2", "c01", again), SubmitResult::unavailable);
+  pipeline.stop();
+  EXPECT_EQ(engine_.tally("ordos")->total, 1u);
+  EXPECT_EQ(pipeline.last_seq(), 1u);
+}
+
+TEST_F(CommitQueueTest, ACampaignWaitsForEveryBatchBegunBeforeIt) {
+  WindowSink sink(4);
+  CommitPipeline pipeline(sink, engine_, {}, 0);
+  pipeline.start();
+  Slot first, second, campaign_slot;
+  ASSERT_EQ(vote(pipeline, "a", "c01", first), SubmitResult::queued);
+  wait_for([&] { return sink.begun() == 1; });
+  auto changed = make_campaign("ordos", 4);
+  changed.title = "renamed";
+  PendingEvent event;
+  event.kind = EventKind::campaign;
+  event.payload = "{}";
+  event.campaign = std::make_shared<const engine::Campaign>(changed);
+  event.waiter = &campaign_slot;
+  ASSERT_EQ(pipeline.submit(event), SubmitResult::queued);
+  ASSERT_EQ(vote(pipeline, "b", "c01", second), SubmitResult::queued);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Neither the campaign nor the vote behind it goes ahead of the unanswered batch.
+  EXPECT_EQ(sink.begun(), 1u);
+  sink.answer(1);
+  wait_for([&] { return campaign_slot.calls.load(std::memory_order_acquire) == 1; });
+  EXPECT_EQ(first.outcome.seq, 1u);
+  EXPECT_EQ(campaign_slot.outcome.campaign_outcome, engine::PutOutcome::updated);
+  EXPECT_EQ(campaign_slot.outcome.seq, 2u);
+  wait_for([&] { return sink.begun() == 3; });
+  EXPECT_EQ(second.calls.load(), 0) << "counted before its answer";
+  sink.answer(1);
+  wait_for([&] { return second.calls.load(std::memory_order_acquire) == 1; });
+  EXPECT_EQ(second.outcome.seq, 3u);
+  pipeline.stop();
+  EXPECT_EQ(engine_.campaign("ordos")->title, "renamed");
+}
+
+TEST_F(CommitQueueTest, StopFinishesTheBatchesBegun) {
+  WindowSink sink(2);
+  CommitPipeline pipeline(sink, engine_, {}, 0);
+  pipeline.start();
+  Slot a, b;
+  ASSERT_EQ(vote(pipeline, "s1", "c01", a), SubmitResult::queued);
+  wait_for([&] { return sink.begun() == 1; });
+  ASSERT_EQ(vote(pipeline, "s2", "c01", b), SubmitResult::queued);
+  wait_for([&] { return sink.begun() == 2; });
+  sink.answer(2);
+  pipeline.stop();
+  EXPECT_EQ(a.outcome.seq, 1u);
+  EXPECT_EQ(b.outcome.seq, 2u);
+  EXPECT_EQ(sink.finished(), 2u);
 }
 
 }  // namespace

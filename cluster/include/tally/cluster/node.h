@@ -43,7 +43,12 @@ struct ClusterOptions {
   int replicas = 3;
   // How long a lease outlives its last renewal. Default: 3 s.
   std::chrono::milliseconds lease_ttl{3000};
+  // Records the primary sends to the stream before the oldest of them is acknowledged
+  // (1 to kMaxPublishWindow): their round trips overlap. Default: 4.
+  std::size_t publish_window = 4;
 };
+
+inline constexpr std::size_t kMaxPublishWindow = 16;
 
 // Every stream message is one record: a record must stay under NATS's 1 MiB message limit.
 inline constexpr std::size_t kMaxReplicatedRecordBytes = 768 * 1024;

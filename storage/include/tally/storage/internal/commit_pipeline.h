@@ -17,6 +17,8 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -51,13 +53,30 @@ struct PendingEvent {
   std::string_view bytes() const { return payload_view.data() != nullptr ? payload_view : payload; }
 };
 
-// Makes one commit batch durable. Called on the writer thread only.
+// Makes commit batches durable. Called on the writer thread only (set_wake() also while no
+// writer runs).
 class BatchSink {
  public:
   virtual ~BatchSink() = default;
   // Writes `events` as seqs first_seq, first_seq + 1, ... in one atomic write; returns an
-  // error when nothing may be counted (the write failed or its outcome is unknown).
+  // error when nothing may be counted (the write failed or its outcome is unknown). REQUIRES:
+  // no batch begun and not finished.
   virtual Status write_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) = 0;
+
+  // A sink that sends batches ahead (a replicated log: their round trips to the replicas
+  // overlap) takes up to window() batches begun and not finished; 1: write_batch() only.
+  virtual std::size_t window() const { return 1; }
+  // Encodes `events` as seqs first_seq, ... after every batch begun before, and starts making
+  // them durable. An error means nothing of them was sent: nothing may be counted.
+  virtual Status begin_batch(std::span<const PendingEvent> events, std::uint64_t first_seq);
+  // Whether finish_batch() would not wait for the replicas' first answer.
+  virtual bool ready() const { return true; }
+  // Makes the oldest batch begun durable. An error means nothing of it may be counted, nor of
+  // any later batch begun: the sink has dropped them all.
+  virtual Status finish_batch();
+  // `wake` is called, from any thread, whenever ready() may have turned true (null: nothing
+  // is called). Once set_wake() returns, the previous one is never called again.
+  virtual void set_wake(std::function<void()> wake);
 };
 
 struct CommitPipelineOptions {
@@ -113,11 +132,26 @@ class CommitPipeline {
   // queue_capacity.
   void push(PendingEvent&& event);
   void run();
+  // run() for a sink with a window: batches of votes are begun while earlier ones are still
+  // on their way to the replicas, and finished (counted, answered) in the same order.
+  void run_pipelined();
+  // What run_pipelined() does next, with `begun` batches begun of `window`: begin the batch
+  // of votes moved into `batch`; finish the oldest batch begun (it has an answer, or the
+  // pipeline is stopping); commit the campaign or epoch event moved into `batch` (nothing
+  // begun); or end (stopping, nothing queued or begun). Waits until one of them can be done.
+  enum class Step { begin, finish, other, done };
+  Step next_step(std::vector<PendingEvent>& batch, std::size_t begun, std::size_t window);
   // Moves up to max_batch_events (and max_batch_bytes) of votes from the queue into `batch`;
   // any other event forms a batch of its own, a campaign so that check_campaign() sees every
   // earlier vote. Returns false when stopping and the queue is empty.
   bool take_batch(std::vector<PendingEvent>& batch);
+  // take_batch()'s move, from a queue that is not empty. REQUIRES: mutex_ held.
+  void move_batch(std::vector<PendingEvent>& batch);
   void commit_votes(std::vector<PendingEvent>& batch);
+  // Counts a batch of votes made durable as seqs first_seq, ... and answers it.
+  void count_votes(std::vector<PendingEvent>& batch, std::uint64_t first_seq);
+  // A batch of one campaign or epoch event, with no batch begun before it.
+  void commit_other(std::vector<PendingEvent>& batch);
   void commit_campaign(PendingEvent& event);
   void commit_epoch(PendingEvent& event);
   // Writes `event` as a batch of its own at `seq`; on failure fails it (and the pipeline) and
@@ -137,6 +171,8 @@ class CommitPipeline {
   boost::circular_buffer<PendingEvent> queue_;
   bool stopping_ = false;        // guarded by mutex_
   bool writer_waiting_ = false;  // guarded by mutex_
+  // The sink's wake-up (run_pipelined()): the writer must look at ready() again.
+  bool sink_woke_ = false;  // guarded by mutex_
 
   // Set once by the writer after a failed batch; read by submitters. Release/acquire so that
   // a submitter that sees it also sees the failure's effects (claims released).

@@ -32,9 +32,13 @@ from harness import ADMIN, TOKEN, NatsCluster, free_port, http_get, spawn, wait_
 
 LOADS = {
     "single": ["--mode", "single", "--connections", "64"],
+    # Four times the voters in flight: a campaign's peak has thousands.
+    "single-256": ["--mode", "single", "--connections", "256"],
+    "single-1024": ["--mode", "single", "--connections", "1024"],
     "batch": ["--mode", "batch", "--batch-size", "100", "--connections", "16"],
     # Four times the ballots in flight: larger records, fewer stream messages per vote.
     "batch-64": ["--mode", "batch", "--batch-size", "100", "--connections", "64"],
+    "batch-256": ["--mode", "batch", "--batch-size", "100", "--connections", "256"],
 }
 # A variant may name the primary's publish window: replicated@1 sends one record at a time.
 VARIANTS = [v for v in os.environ.get("TALLY_BENCH_VARIANTS", "alone,replicated,replicated+standby").split(",")]

@@ -44,8 +44,8 @@ SubmitResult CommitPipeline::submit(PendingEvent& event) {
     if (stopping_) return SubmitResult::unavailable;
     if (queue_.size() >= options_.queue_capacity) return SubmitResult::overloaded;
     push(std::move(event));
-    wake = writer_waiting_;
-    writer_waiting_ = false;
+    wake = submission_wakes_writer();
+    if (wake) writer_waiting_ = Waiting::no;
   }
   if (wake) wake_.notify_one();
   return SubmitResult::queued;
@@ -69,8 +69,8 @@ std::size_t CommitPipeline::submit_all(std::span<PendingEvent> events, SubmitRes
         options_.queue_capacity - std::min(queue_.size(), options_.queue_capacity);
     queued = std::min(room, events.size());
     for (std::size_t i = 0; i < queued; ++i) push(std::move(events[i]));
-    wake = queued > 0 && writer_waiting_;
-    if (wake) writer_waiting_ = false;
+    wake = queued > 0 && submission_wakes_writer();
+    if (wake) writer_waiting_ = Waiting::no;
   }
   if (queued < events.size()) refusal = SubmitResult::overloaded;
   if (wake) wake_.notify_one();
@@ -82,6 +82,7 @@ void CommitPipeline::push(PendingEvent&& event) {
   // circular_buffer's push_back would overwrite its oldest event. The copy runs under the
   // lock, once per doubling (the last, to 65,536 events, moves 6 MiB).
   if (queue_.full()) queue_.set_capacity(std::min(2 * queue_.capacity(), options_.queue_capacity));
+  queued_bytes_ += event.bytes().size() + kEventOverheadBytes;
   queue_.push_back(std::move(event));
 }
 
@@ -98,6 +99,7 @@ void CommitPipeline::stop() {
     std::lock_guard lock(mutex_);
     for (auto& event : queue_) rest.push_back(std::move(event));
     queue_.clear();
+    queued_bytes_ = 0;
   }
   for (auto& event : rest) {
     if (event.claim) engine_.release(std::move(event.claim));
@@ -111,10 +113,10 @@ bool CommitPipeline::take_batch(std::vector<PendingEvent>& batch) {
   std::unique_lock lock(mutex_);
   while (queue_.empty()) {
     if (stopping_) return false;
-    writer_waiting_ = true;
+    writer_waiting_ = Waiting::for_any;
     wake_.wait(lock);
   }
-  writer_waiting_ = false;
+  writer_waiting_ = Waiting::no;
   move_batch(batch);
   return true;
 }
@@ -122,6 +124,7 @@ bool CommitPipeline::take_batch(std::vector<PendingEvent>& batch) {
 void CommitPipeline::move_batch(std::vector<PendingEvent>& batch) {
   batch.clear();
   if (queue_.front().kind != EventKind::vote) {
+    queued_bytes_ -= queue_.front().bytes().size() + kEventOverheadBytes;
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
     return;
@@ -130,10 +133,23 @@ void CommitPipeline::move_batch(std::vector<PendingEvent>& batch) {
   while (!queue_.empty() && batch.size() < options_.max_batch_events &&
          queue_.front().kind == EventKind::vote) {
     bytes += queue_.front().bytes().size() + kEventOverheadBytes;
-    if (bytes > options_.max_batch_bytes && !batch.empty()) break;
+    if (bytes > options_.max_batch_bytes && !batch.empty()) {
+      bytes -= queue_.front().bytes().size() + kEventOverheadBytes;
+      break;
+    }
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
+  queued_bytes_ -= bytes;
+}
+
+bool CommitPipeline::submission_wakes_writer() const {
+  return writer_waiting_ == Waiting::for_any ||
+         (writer_waiting_ == Waiting::for_full_batch && full_batch_queued());
+}
+
+bool CommitPipeline::full_batch_queued() const {
+  return queue_.size() >= options_.max_batch_events || queued_bytes_ >= options_.max_batch_bytes;
 }
 
 void CommitPipeline::run() {
@@ -172,15 +188,18 @@ CommitPipeline::Step CommitPipeline::next_step(std::vector<PendingEvent>& batch,
   std::unique_lock lock(mutex_);
   for (;;) {
     const bool votes_next = !queue_.empty() && queue_.front().kind == EventKind::vote;
-    if (votes_next && begun < window) {
-      writer_waiting_ = false;
+    // Only a full batch goes ahead of an unanswered one: smaller ones would split the votes
+    // that the next batch takes anyway into more records, and each record costs the
+    // replicas about as much as a full one (docs/BENCHMARKS.md, "Publish window").
+    if (votes_next && (begun == 0 || (begun < window && full_batch_queued()))) {
+      writer_waiting_ = Waiting::no;
       move_batch(batch);
       return Step::begin;
     }
     if (!queue_.empty() && begun == 0) {
       // A campaign or epoch event: it waits until every batch before it is counted, so that
       // check_campaign() sees them.
-      writer_waiting_ = false;
+      writer_waiting_ = Waiting::no;
       move_batch(batch);
       return Step::other;
     }
@@ -191,12 +210,25 @@ CommitPipeline::Step CommitPipeline::next_step(std::vector<PendingEvent>& batch,
     } else if (stopping_) {
       return Step::done;  // nothing begun, nothing queued
     }
-    writer_waiting_ = true;
+    // Submitters wake the writer only when a submission lets it do something: not while the
+    // window is full or a campaign waits, when every vote would wake it for nothing.
+    if (begun == 0 || (queue_.empty() && begun < window)) {
+      writer_waiting_ = Waiting::for_any;
+    } else if (votes_next && begun < window) {
+      writer_waiting_ = Waiting::for_full_batch;
+    } else {
+      writer_waiting_ = Waiting::no;
+    }
     if (begun > 0) {
-      wake_.wait_for(lock, kLookAgain, [&] { return sink_woke_ || !writer_waiting_; });
+      const Waiting waiting = writer_waiting_;
+      wake_.wait_for(lock, kLookAgain, [&] {
+        return sink_woke_ || stopping_ ||
+               (waiting != Waiting::no && writer_waiting_ == Waiting::no);
+      });
     } else {
       wake_.wait(lock);
     }
+    writer_waiting_ = Waiting::no;
   }
 }
 

@@ -4,8 +4,8 @@
 // exactly once; accepted ones get distinct seqs that are contiguous from 1 in commit order and
 // are counted by the engine; a failed batch releases its claims (the voter may vote again),
 // answers `unavailable`, and every later submission is refused without a crash. With a sink
-// that sends ahead (a replicated log), batches are begun up to its window and counted in the
-// order begun, a failed one fails every batch begun after it, and a campaign version waits
+// that sends ahead (a replicated log), full batches are begun up to its window and counted in
+// the order begun, a failed one fails every batch begun after it, and a campaign version waits
 // for every batch before it.
 #include "tally/storage/internal/commit_pipeline.h"
 
@@ -430,45 +430,60 @@ TEST_F(CommitQueueTest, CampaignVersionIsInstalledAtItsSeq) {
   EXPECT_EQ(sink_.batches_, 2u);
 }
 
-TEST_F(CommitQueueTest, BatchesAreBegunAheadUpToTheWindowAndCountedInOrder) {
+TEST_F(CommitQueueTest, FullBatchesAreBegunAheadUpToTheWindowAndCountedInOrder) {
   WindowSink sink(3);
-  CommitPipeline pipeline(sink, engine_, {}, 0);
+  CommitPipelineOptions options;
+  options.max_batch_events = 2;
+  CommitPipeline pipeline(sink, engine_, options, 0);
   pipeline.start();
-  std::vector<Slot> slots(5);
-  // Each vote alone in the queue is begun at once, until three are waiting for answers.
-  for (std::size_t i = 0; i < 3; ++i) {
+  std::vector<Slot> slots(6);
+  const auto submit = [&](std::size_t i) {
     ASSERT_EQ(vote(pipeline, "w" + std::to_string(i), "c01", slots[i]), SubmitResult::queued);
-    wait_for([&] { return sink.begun() == i + 1; });
-  }
-  ASSERT_EQ(vote(pipeline, "w3", "c02", slots[3]), SubmitResult::queued);
-  ASSERT_EQ(vote(pipeline, "w4", "c02", slots[4]), SubmitResult::queued);
+  };
+  // Nothing unanswered: a lone vote is begun at once.
+  submit(0);
+  wait_for([&] { return sink.begun() == 1; });
+  // Behind an unanswered batch only full ones go ahead, until three are unanswered.
+  submit(1);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(sink.begun(), 3u) << "a fourth batch begun with the window full";
+  EXPECT_EQ(sink.begun(), 1u) << "a batch that is not full begun ahead";
+  submit(2);
+  wait_for([&] { return sink.begun() == 2; });
+  submit(3);
+  submit(4);
+  wait_for([&] { return sink.begun() == 3; });
+  submit(5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
   for (const Slot& slot : slots) EXPECT_EQ(slot.calls.load(), 0);
   EXPECT_EQ(pipeline.last_seq(), 0u);
 
-  // The first answer lets the writer count the first batch, and begin the two waiting votes
-  // as one batch.
+  // The first answer counts the first batch; the vote left is not a full batch, so it waits.
   sink.answer(1);
   wait_for([&] { return slots[0].calls.load(std::memory_order_acquire) == 1; });
-  wait_for([&] { return sink.begun() == 4; });
-  EXPECT_EQ(sink.batch_sizes(), (std::vector<std::size_t>{1, 1, 1, 2}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(sink.begun(), 3u);
   EXPECT_EQ(slots[1].calls.load(), 0);
-  sink.answer(3);
+  // With nothing unanswered it is begun too.
+  sink.answer(2);
+  wait_for([&] { return sink.begun() == 4; });
+  sink.answer(1);
   for (std::size_t i = 0; i < slots.size(); ++i) {
     wait_for([&] { return slots[i].calls.load(std::memory_order_acquire) == 1; });
     EXPECT_EQ(slots[i].outcome.status, engine::VoteStatus::accepted);
     EXPECT_EQ(slots[i].outcome.seq, i + 1);
   }
   pipeline.stop();
-  EXPECT_EQ(pipeline.last_seq(), 5u);
-  EXPECT_EQ(engine_.tally("ordos")->total, 5u);
+  EXPECT_EQ(sink.batch_sizes(), (std::vector<std::size_t>{1, 2, 2, 1}));
+  EXPECT_EQ(pipeline.last_seq(), 6u);
+  EXPECT_EQ(engine_.tally("ordos")->total, 6u);
 }
 
 TEST_F(CommitQueueTest, AFailedBatchFailsEveryBatchBegunAfterIt) {
   WindowSink sink(3);
   sink.fail_at_ = 2;
-  CommitPipeline pipeline(sink, engine_, {}, 0);
+  CommitPipelineOptions options;
+  options.max_batch_events = 1;  // every vote a full batch: each goes ahead
+  CommitPipeline pipeline(sink, engine_, options, 0);
   pipeline.start();
   std::vector<Slot> slots(3);
   for (std::size_t i = 0; i < 3; ++i) {
@@ -524,7 +539,9 @@ TEST_F(CommitQueueTest, ACampaignWaitsForEveryBatchBegunBeforeIt) {
 
 TEST_F(CommitQueueTest, StopFinishesTheBatchesBegun) {
   WindowSink sink(2);
-  CommitPipeline pipeline(sink, engine_, {}, 0);
+  CommitPipelineOptions options;
+  options.max_batch_events = 1;
+  CommitPipeline pipeline(sink, engine_, options, 0);
   pipeline.start();
   Slot a, b;
   ASSERT_EQ(vote(pipeline, "s1", "c01", a), SubmitResult::queued);

@@ -147,6 +147,11 @@ class CommitPipeline {
   bool take_batch(std::vector<PendingEvent>& batch);
   // take_batch()'s move, from a queue that is not empty. REQUIRES: mutex_ held.
   void move_batch(std::vector<PendingEvent>& batch);
+  // Whether the queue holds a batch cut by max_batch_events or max_batch_bytes, not by what
+  // there was. REQUIRES: mutex_ held.
+  bool full_batch_queued() const;
+  // Whether a submission just queued should wake the writer. REQUIRES: mutex_ held.
+  bool submission_wakes_writer() const;
   void commit_votes(std::vector<PendingEvent>& batch);
   // Counts a batch of votes made durable as seqs first_seq, ... and answers it.
   void count_votes(std::vector<PendingEvent>& batch, std::uint64_t first_seq);
@@ -169,8 +174,13 @@ class CommitPipeline {
   // deepest queue seen (a deque allocates a block every few events); it starts at
   // kInitialQueueRing events and doubles when full, up to queue_capacity.
   boost::circular_buffer<PendingEvent> queue_;
-  bool stopping_ = false;        // guarded by mutex_
-  bool writer_waiting_ = false;  // guarded by mutex_
+  // The queue's bytes as take_batch() counts them (payload + kEventOverheadBytes each).
+  std::size_t queued_bytes_ = 0;  // guarded by mutex_
+  bool stopping_ = false;         // guarded by mutex_
+  // What wakes the writer from a submitter: any submission, one that completes a full batch
+  // (run_pipelined() with a batch unanswered), or none.
+  enum class Waiting : std::uint8_t { no, for_any, for_full_batch };
+  Waiting writer_waiting_ = Waiting::no;  // guarded by mutex_
   // The sink's wake-up (run_pipelined()): the writer must look at ready() again.
   bool sink_woke_ = false;  // guarded by mutex_
 

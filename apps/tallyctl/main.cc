@@ -1,5 +1,7 @@
 // tallyctl: the auditors' and operators' tool. Parses arguments and prints; the work is in
 // tally/storage/audit.h. Exit status: 0 success, 1 a check failed or an error, 2 bad usage.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -224,6 +226,9 @@ int run_compare_stream(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A backup holds what the data dir holds (voters' ids, devices, addresses): it is created
+  // for this user alone, whatever the caller's umask.
+  ::umask(077);
   if (argc < 2) return usage_error("a command is required");
   const std::string_view command = argv[1];
   if (command == "--help" || command == "-h" || command == "help") {

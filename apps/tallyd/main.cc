@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -216,6 +217,25 @@ int fail(const std::string& message) {
   return 1;
 }
 
+// The data dir holds voters' ids, devices and addresses: only tallyd's own user may enter it.
+// Created 0700 (the umask set in main()); one that an earlier version or a hand-made mkdir left
+// open to other users is narrowed to 0700, and the log says so.
+Status restrict_data_dir(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  fs::create_directories(path, error);
+  const fs::perms mode = error ? fs::perms::none : fs::status(path, error).permissions();
+  if (!error && (mode & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
+    fs::permissions(path, fs::perms::owner_all, fs::perm_options::replace, error);
+    if (!error) {
+      spdlog::warn("data dir {} was open to other users (mode {:o}): now 0700", path,
+                   static_cast<unsigned>(mode & fs::perms::mask));
+    }
+  }
+  if (error) return Status::error("--data-dir " + path + ": " + error.message());
+  return {};
+}
+
 int run(const Options& options) {
   // Signals are taken by sigwait() in this thread only: block them before any thread starts.
   sigset_t signals;
@@ -225,9 +245,8 @@ int run(const Options& options) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::error_code dir_error;
-  std::filesystem::create_directories(options.data_dir, dir_error);
-  if (dir_error) return fail("--data-dir " + options.data_dir + ": " + dir_error.message());
+  if (auto status = restrict_data_dir(options.data_dir); !status.ok())
+    return fail(status.message());
 
   SystemClock clock(options.clock_offset_ms);
   if (options.clock_offset_ms != 0) {
@@ -340,10 +359,18 @@ int run(const Options& options) {
     std::fflush(stdout);
   }
 
+  // A failed write leaves every later vote `unavailable` until a restart, which recovers from
+  // the data dir alone. Running alone, tallyd says why once and exits 1 after answering what
+  // it holds, so that its service manager restarts it. (In a replica group the node steps
+  // down instead, and another takes the writes.)
+  constexpr auto kStorageCheckEvery = std::chrono::seconds(1);
+  int exit_code = 0;
   auto next_prepare = std::chrono::steady_clock::now() + kPrepareEvery;
   for (;;) {
     // A deadline, not a fixed wait: a stream of SIGHUPs must not hold the preparation off.
-    const auto wait = std::max(next_prepare - std::chrono::steady_clock::now(),
+    const auto deadline =
+        std::min(next_prepare, std::chrono::steady_clock::now() + kStorageCheckEvery);
+    const auto wait = std::max(deadline - std::chrono::steady_clock::now(),
                                std::chrono::steady_clock::duration::zero());
     const auto wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
     const timespec timeout{.tv_sec = static_cast<time_t>(wait_ns / 1'000'000'000),
@@ -352,6 +379,14 @@ int run(const Options& options) {
     if (std::chrono::steady_clock::now() >= next_prepare) {
       engine.prepare_tables(kPrepareLead.count());
       next_prepare = std::chrono::steady_clock::now() + kPrepareEvery;
+    }
+    if (const std::string failure = node ? std::string() : vote_log->failure(); !failure.empty()) {
+      spdlog::error(
+          "storage failed error=\"{}\": every vote is answered 503 until a restart, which "
+          "recovers from the data dir; stopping with exit status 1",
+          failure);
+      exit_code = 1;
+      break;
     }
     if (signal_number < 0) continue;  // EAGAIN: the tick (or EINTR)
     if (signal_number == SIGHUP) {
@@ -375,7 +410,7 @@ int run(const Options& options) {
   for (std::thread& thread : io_threads) thread.join();
   spdlog::info("tallyd stopped drained={} answered={} as_of_seq={}", drained, answered,
                engine.as_of_seq());
-  return 0;
+  return exit_code;
 }
 
 }  // namespace
@@ -388,6 +423,9 @@ int main(int argc, char** argv) {
     tallyd::print_help();
     return 0;
   }
+  // Nothing tallyd writes (the log, tokens, backups' sources) is for other local users,
+  // whatever umask it was started with.
+  ::umask(077);
   auto logger = spdlog::stderr_color_mt("tallyd");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
   logger->flush_on(spdlog::level::info);

@@ -78,7 +78,10 @@ void print_help() {
       "  --unsafe-test-clock-offset-ms N  shifts the server clock by N ms (window and period\n"
       "                          tests). Never use in production. Default: 0\n"
       "\n"
-      "signals: SIGTERM/SIGINT drain in-flight votes and exit 0; SIGHUP reloads the tokens.\n",
+      "signals: SIGTERM/SIGINT drain in-flight votes and exit 0; SIGHUP reloads the tokens.\n"
+      "exit status: 0 stopped by a signal; 1 an error at start, or storage failed (after\n"
+      "answering what it held: a restart recovers from the data dir); 2 bad usage;\n"
+      "75 (replica group) stopped with a record whose outcome it could not learn.\n",
       std::max(1u, std::thread::hardware_concurrency()), cluster::kMaxPublishWindow,
       cluster::ClusterOptions{}.publish_window, limits.max_header_bytes, limits.max_body_bytes,
       limits.max_batch_body_bytes, limits.max_batch_lines, limits.max_campaign_body_bytes,

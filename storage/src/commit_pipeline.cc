@@ -264,17 +264,17 @@ void CommitPipeline::run_pipelined() {
     spare.push_back(std::move(batch));
   };
   // Fails every batch begun: the sink dropped them with the one that failed.
-  const auto fail_begun = [&] {
+  const auto fail_begun = [&](const Status& why) {
     for (Begun& b : begun) {
-      fail(b.batch);
+      fail(b.batch, why);
       recycle(b.batch);
     }
     begun.clear();
   };
   const auto finish_oldest = [&] {
     Begun& oldest = begun.front();
-    if (!sink_.finish_batch().ok()) {
-      fail_begun();
+    if (Status finished = sink_.finish_batch(); !finished.ok()) {
+      fail_begun(finished);
       return;
     }
     count_votes(oldest.batch, oldest.first_seq);
@@ -299,10 +299,10 @@ void CommitPipeline::run_pipelined() {
       continue;
     }
     if (begun.empty()) next_seq = last_seq() + 1;
-    if (!sink_.begin_batch(batch, next_seq).ok()) {
+    if (Status begun_now = sink_.begin_batch(batch, next_seq); !begun_now.ok()) {
       // Nothing of it was sent. The batches before it are durable or fail on their own.
       while (!begun.empty()) finish_oldest();
-      fail(batch);
+      fail(batch, begun_now);
       continue;
     }
     const std::uint64_t first_seq = next_seq;
@@ -315,8 +315,8 @@ void CommitPipeline::run_pipelined() {
 
 void CommitPipeline::commit_votes(std::vector<PendingEvent>& batch) {
   const std::uint64_t first_seq = last_seq() + 1;
-  if (!sink_.write_batch(batch, first_seq).ok()) {
-    fail(batch);
+  if (Status written = sink_.write_batch(batch, first_seq); !written.ok()) {
+    fail(batch, written);
     return;
   }
   count_votes(batch, first_seq);
@@ -369,10 +369,11 @@ void CommitPipeline::commit_campaign(PendingEvent& event) {
 }
 
 bool CommitPipeline::write_alone(PendingEvent& event, std::uint64_t seq) {
-  if (!sink_.write_batch(std::span<const PendingEvent>(&event, 1), seq).ok()) {
+  if (Status written = sink_.write_batch(std::span<const PendingEvent>(&event, 1), seq);
+      !written.ok()) {
     std::vector<PendingEvent> one;
     one.push_back(std::move(event));
-    fail(one);
+    fail(one, written);
     return false;
   }
   batches_.fetch_add(1, std::memory_order_relaxed);
@@ -392,6 +393,11 @@ void CommitPipeline::commit_epoch(PendingEvent& event) {
   if (event.waiter != nullptr) event.waiter->committed(outcome);
 }
 
+std::string CommitPipeline::failure() const {
+  std::lock_guard lock(mutex_);
+  return failure_;
+}
+
 CommitStats CommitPipeline::stats() const {
   CommitStats stats;
   stats.batches = batches_.load(std::memory_order_relaxed);
@@ -402,8 +408,12 @@ CommitStats CommitPipeline::stats() const {
   return stats;
 }
 
-void CommitPipeline::fail(std::vector<PendingEvent>& batch) {
+void CommitPipeline::fail(std::vector<PendingEvent>& batch, const Status& why) {
   failed_batches_.fetch_add(1, std::memory_order_relaxed);
+  if (!why.ok()) {
+    std::lock_guard lock(mutex_);
+    if (failure_.empty()) failure_ = why.message();
+  }
   // Release before publishing the failure, so that a submitter that sees failed() == true
   // finds the keys of this batch free (release pairs with the acquire in failed()).
   for (auto& event : batch) {

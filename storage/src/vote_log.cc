@@ -593,6 +593,11 @@ bool VoteLog::ready() const {
   return writer != nullptr && !writer->failed() && !impl_->stopped.load(std::memory_order_acquire);
 }
 
+std::string VoteLog::failure() const {
+  const internal::CommitPipeline* writer = impl_->running();
+  return writer != nullptr ? writer->failure() : std::string();
+}
+
 std::uint64_t VoteLog::last_seq() const {
   if (const internal::CommitPipeline* writer = impl_->running()) return writer->last_seq();
   return impl_->last_seq_at_rest.load(std::memory_order_acquire);

@@ -1,6 +1,7 @@
 // End-to-end tests of tallyd's HTTP API: the real build/bin/tallyd on a free port, spoken to
 // over plain sockets. Each test checks that the server still answers afterwards.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "tally/base/json.h"
 #include "tally/corpus/user_agents.h"
+#include "file_modes.h"
 #include "tallyd_process.h"
 
 namespace tally::testing {
@@ -736,6 +738,29 @@ TEST(TallydProtectReads, ReadsNeedATokenWhenProtected) {
   for (const char* file : {"/", "/web/app.js", "/web/style.css"}) {
     EXPECT_EQ(client.request("GET", file).status, 200) << file;
   }
+}
+
+TEST(TallydDataAtRest, TheDataDirIsItsUsersAloneWhateverTheUmask) {
+  TallydProcess server;
+  // A data dir left open by hand, and a caller whose umask lets everyone read new files.
+  std::filesystem::create_directories(server.data_dir());
+  std::filesystem::permissions(server.data_dir(), std::filesystem::perms(0755),
+                               std::filesystem::perm_options::replace);
+  const mode_t callers = ::umask(022);  // the child inherits it
+  const bool started = server.start({"--demo"});
+  ::umask(callers);
+  ASSERT_TRUE(started) << server.log();
+  HttpClient client(server.port());
+  EXPECT_EQ(
+      client.request("POST", "/v1/votes", ballot("c01", "at-rest"), server.ingest_token()).status,
+      200);
+  EXPECT_NE(server.log().find("was open to other users (mode 755): now 0700"), std::string::npos)
+      << server.log();
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+  EXPECT_EQ(mode_of(server.data_dir()), 0700U);
+  const ModeScan scan = scan_modes(server.data_dir());
+  EXPECT_GT(scan.entries, 5U) << "RocksDB's files and tokens.json";
+  EXPECT_EQ(scan.open_to_others, std::vector<std::string>{});
 }
 
 TEST(TallydTokens, GivenTokensFileIsUsedAndReloadedOnSighup) {

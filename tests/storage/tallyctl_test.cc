@@ -4,6 +4,7 @@
 // Runs the real binary from TALLY_BIN_DIR.
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include "tally/base/clock.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/vote_log.h"
+#include "file_modes.h"
 #include "log_world.h"
 
 namespace tally::storage {
@@ -386,10 +388,16 @@ TEST_F(TallyctlTest, ResultsRankCandidatesWithSuspectVotes) {
       1);
 }
 
-TEST_F(TallyctlTest, BackupIsAVerifiableCopy) {
+TEST_F(TallyctlTest, BackupIsAVerifiableCopyForItsUserAlone) {
   const std::string copy = dir_.sub("copy");
+  const mode_t callers = ::umask(022);  // tallyctl inherits it
   const RunResult backup = run_tallyctl("backup --data-dir " + db_dir() + " --to " + copy);
+  ::umask(callers);
   ASSERT_EQ(backup.exit_code, 0) << backup.output;
+  EXPECT_EQ(testing::mode_of(copy), 0700U);
+  const testing::ModeScan scan = testing::scan_modes(copy);
+  EXPECT_GT(scan.entries, 3U);
+  EXPECT_EQ(scan.open_to_others, std::vector<std::string>{});
   const RunResult result = run_tallyctl("verify --data-dir " + copy);
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("last seq 5"), std::string::npos) << result.output;

@@ -305,6 +305,23 @@ class TallydProcess {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
+  // Waits up to `limit` for tallyd to exit on its own: its exit code, or -1 (still running
+  // after `limit`, or ended by a signal).
+  int wait_exit(std::chrono::seconds limit) {
+    if (pid_ <= 0) return -1;
+    int code = -1;
+    static_cast<void>(wait_until(
+        [&] {
+          int status = 0;
+          if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+          pid_ = -1;
+          code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+          return true;
+        },
+        limit, "tallyd exits"));
+    return code;
+  }
+
   void send_signal(int signal) {
     if (pid_ > 0) ::kill(pid_, signal);
   }

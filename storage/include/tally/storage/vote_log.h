@@ -105,6 +105,9 @@ class VoteLog final : public engine::EventLog {
   // Recovered, started and writable: what /readyz reports. False for good after a failed
   // write (then every submission answers `unavailable`; a restart recovers).
   bool ready() const override;
+  // Why the running writer's first failed write failed (RocksDB's status, the seqs it held);
+  // empty while none has, or when no writer runs.
+  std::string failure() const;
   // Highest committed seq (0 when the log is empty).
   std::uint64_t last_seq() const;
   // The stream seq of the last record, in a replicated log (0 when none was replicated).

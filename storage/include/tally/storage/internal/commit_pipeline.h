@@ -122,6 +122,8 @@ class CommitPipeline {
 
   // A batch failed: every later submission answers `unavailable`.
   bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Why the first batch that failed did, as the sink said (empty while none has).
+  std::string failure() const;
   // Counters so far; each value is exact, the three are not read atomically together.
   CommitStats stats() const;
   // Highest seq committed so far.
@@ -162,7 +164,9 @@ class CommitPipeline {
   // Writes `event` as a batch of its own at `seq`; on failure fails it (and the pipeline) and
   // returns false.
   bool write_alone(PendingEvent& event, std::uint64_t seq);
-  void fail(std::vector<PendingEvent>& batch);
+  // Answers `batch` unavailable, releases its claims and fails the pipeline; `why` (when not
+  // ok, and the first) is what failure() reports.
+  void fail(std::vector<PendingEvent>& batch, const Status& why = {});
 
   BatchSink& sink_;
   engine::Engine& engine_;
@@ -176,6 +180,7 @@ class CommitPipeline {
   boost::circular_buffer<PendingEvent> queue_;
   // The queue's bytes as take_batch() counts them (payload + kEventOverheadBytes each).
   std::size_t queued_bytes_ = 0;  // guarded by mutex_
+  std::string failure_;           // guarded by mutex_
   bool stopping_ = false;         // guarded by mutex_
   // What wakes the writer from a submitter: any submission, one that completes a full batch
   // (run_pipelined() with a batch unanswered), or none.

@@ -181,6 +181,7 @@ metrics::ClusterFigures cluster_figures(const cluster::Node& node) {
   figures.takeovers = status.takeovers;
   figures.fencings = status.fencings;
   figures.publish_resends = status.resends;
+  figures.publish_ahead = status.ahead;
   figures.publish_latency =
       histogram_of(status.publish_bounds_us, status.publish_counts, status.publish_ns_sum);
   return figures;

@@ -73,6 +73,8 @@ void print_help() {
       "                          Default: %zu\n"
       "  --queue-depth N         votes waiting for the storage writer; more get 503\n"
       "                          overloaded. Default: %zu\n"
+      "  --commit-batch-events N most events the writer commits (and replicates) as one\n"
+      "                          record. Default: %zu\n"
       "\n"
       "testing only:\n"
       "  --unsafe-test-clock-offset-ms N  shifts the server clock by N ms (window and period\n"
@@ -89,7 +91,7 @@ void print_help() {
       static_cast<long long>(limits.idle_timeout.count()),
       static_cast<long long>(limits.header_timeout.count()),
       static_cast<long long>(limits.body_timeout.count()), limits.pipeline_depth,
-      limits.max_tally_streams, storage.queue_capacity);
+      limits.max_tally_streams, storage.queue_capacity, storage.max_batch_events);
 }
 
 bool parse_options(int argc, char** argv, Options& options, bool& help) {
@@ -190,6 +192,9 @@ bool parse_options(int argc, char** argv, Options& options, bool& help) {
     } else if (flag == "--publish-window") {
       ok = parse_int(value, options.publish_window) && options.publish_window >= 1 &&
            options.publish_window <= cluster::kMaxPublishWindow;
+    } else if (flag == "--commit-batch-events") {
+      ok = parse_int(value, options.storage.max_batch_events) &&
+           options.storage.max_batch_events >= 1;
     } else if (flag == "--queue-depth") {
       ok = parse_int(value, options.storage.queue_capacity) && options.storage.queue_capacity >= 1;
     } else if (flag == "--unsafe-test-clock-offset-ms") {

@@ -466,6 +466,7 @@ ClusterStatus Node::status() const {
   if (impl.replicator) {
     const internal::ReplicatorFigures figures = impl.replicator->figures();
     out.resends = figures.resends;
+    out.ahead = figures.ahead;
     out.fencings = figures.fenced;
     out.publish_bounds_us.assign(figures.kBoundsUs.begin(), figures.kBoundsUs.end());
     out.publish_counts.assign(figures.counts.begin(), figures.counts.end());

@@ -52,6 +52,7 @@ void StreamReplicator::send(std::string_view record, std::uint64_t first_seq,
   // In the deque before it is sent: its answer may come before publish_async() returns.
   {
     std::lock_guard lock(sent_mutex_);
+    if (!sent_.empty()) ahead_.fetch_add(1, std::memory_order_relaxed);
     sent_.push_back({msg_id, record, first_seq, last_seq, Clock::now(), false, {}});
   }
   const PublishConditions conditions{msg_id, last_sent_seq_, last_sent_id_, kMaxWait};
@@ -255,6 +256,7 @@ ReplicatorFigures StreamReplicator::figures() const {
   }
   out.ns_sum = ns_sum_.load(std::memory_order_relaxed);
   out.resends = resends_.load(std::memory_order_relaxed);
+  out.ahead = ahead_.load(std::memory_order_relaxed);
   out.fenced = fenced_.load(std::memory_order_relaxed);
   return out;
 }

@@ -43,6 +43,7 @@ struct ReplicatorFigures {
   std::array<std::uint64_t, kBoundsUs.size() + 1> counts{};  // per bucket, not cumulative
   std::uint64_t ns_sum = 0;
   std::uint64_t resends = 0;  // publishes sent again after no answer
+  std::uint64_t ahead = 0;    // records sent while an earlier one was unanswered
   std::uint64_t fenced = 0;   // records refused because another node took over
 };
 
@@ -130,6 +131,7 @@ class StreamReplicator final : public storage::RecordReplicator {
   std::array<std::atomic<std::uint64_t>, ReplicatorFigures::kBoundsUs.size() + 1> counts_{};
   std::atomic<std::uint64_t> ns_sum_{0};
   std::atomic<std::uint64_t> resends_{0};
+  std::atomic<std::uint64_t> ahead_{0};
   std::atomic<std::uint64_t> fenced_{0};
 };
 

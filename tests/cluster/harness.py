@@ -25,6 +25,8 @@ import urllib.request
 CAMPAIGN_ID = "ha-test"
 TOKEN = "ingest-" + "5" * 48
 ADMIN = "admin-" + "a" * 48
+# Every node's --commit-batch-events: below the voters' ballots in flight.
+COMMIT_BATCH_EVENTS = 16
 
 
 def free_port():
@@ -175,7 +177,10 @@ class Node:
         args = [self.world.bin("tallyd"), "--data-dir", self.data_dir,
                 "--listen", f"{self.host}:{self.port}", "--cluster", self.world.nats.urls(self.nats_host),
                 "--node", self.name, "--tokens", self.world.tokens, "--campaign",
-                self.world.campaign, "--io-threads", "2"]
+                self.world.campaign, "--io-threads", "2",
+                # Records of a few votes fill up under the tests' load, so that the primary
+                # pipelines them (only full records go ahead of an unanswered one).
+                "--commit-batch-events", str(COMMIT_BATCH_EVENTS)]
         if self.netns:
             args = ["ip", "netns", "exec", self.netns] + args
         self.process = spawn(args, self.log)
@@ -201,6 +206,16 @@ class Node:
     def cluster(self):
         status, body = self.get("/v1/cluster")
         return json.loads(body) if status == 200 else None
+
+    def metric(self, name):
+        """The value of the unlabelled sample `name` in this node's /metrics, or None."""
+        status, body = self.get("/metrics")
+        if status != 200:
+            return None
+        for line in body.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
 
     def role(self):
         state = self.cluster()

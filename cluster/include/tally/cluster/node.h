@@ -76,6 +76,7 @@ struct ClusterStatus {
   std::uint64_t takeovers = 0;
   std::uint64_t fencings = 0;
   std::uint64_t resends = 0;
+  std::uint64_t ahead = 0;  // records sent before the one ahead of them was acknowledged
   // Publish latency of the records this node replicated as primary.
   std::vector<std::uint64_t> publish_bounds_us;  // upper bounds of the buckets
   std::vector<std::uint64_t> publish_counts;     // per bucket, one more than the bounds

@@ -29,18 +29,26 @@ ADMIN = "admin-" + "a" * 48
 COMMIT_BATCH_EVENTS = 16
 
 
+_PORTS_HANDED_OUT = set()
+
+
 def free_port():
     """A port nothing listens on, below Linux's ephemeral range (32768-60999): a port the
     kernel hands to some client's connection between this check and its use would make the
-    server that wants it fail to start."""
+    server that wants it fail to start. Never the same twice in one run: nothing listens on a
+    port handed out until its server starts, so the check alone would not see it taken (a
+    NATS server once got its own peer's monitoring port)."""
     while True:
         port = random.randrange(20000, 32000)
+        if port in _PORTS_HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
-                return port
             except OSError:
                 continue
+        _PORTS_HANDED_OUT.add(port)
+        return port
 
 
 def http_get(port, path, timeout=1.0, host="127.0.0.1"):

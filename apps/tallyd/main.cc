@@ -181,7 +181,6 @@ metrics::ClusterFigures cluster_figures(const cluster::Node& node) {
   figures.takeovers = status.takeovers;
   figures.fencings = status.fencings;
   figures.publish_resends = status.resends;
-  figures.publish_ahead = status.ahead;
   figures.publish_latency =
       histogram_of(status.publish_bounds_us, status.publish_counts, status.publish_ns_sum);
   return figures;
@@ -288,7 +287,6 @@ int run(const Options& options) {
     cluster::ClusterOptions cluster_options;
     cluster_options.servers = options.cluster_servers;
     cluster_options.node = options.node.empty() ? host_name() : options.node;
-    cluster_options.publish_window = options.publish_window;
     cluster_options.replicas =
         static_cast<int>(std::min<std::size_t>(3, options.cluster_servers.size()));
     node = std::make_unique<cluster::Node>(cluster_options, *vote_log, engine);

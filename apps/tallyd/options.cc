@@ -51,8 +51,6 @@ void print_help() {
       "                          Default: the host name\n"
       "  --advertise HOST:PORT   where other nodes and the gateway reach this one (the\n"
       "                          Tally-Primary header). Default: the listen address\n"
-      "  --publish-window N      records sent to the stream before the oldest is\n"
-      "                          acknowledged, 1 to %zu. Default: %zu\n"
       "\n"
       "limits (over a limit: 413/431/429/503 with Retry-After, never a silent drop):\n"
       "  --max-header-bytes N    request line + headers (431). Default: %zu\n"
@@ -84,11 +82,10 @@ void print_help() {
       "exit status: 0 stopped by a signal; 1 an error at start, or storage failed (after\n"
       "answering what it held: a restart recovers from the data dir); 2 bad usage;\n"
       "75 (replica group) stopped with a record whose outcome it could not learn.\n",
-      std::max(1u, std::thread::hardware_concurrency()), cluster::kMaxPublishWindow,
-      cluster::ClusterOptions{}.publish_window, limits.max_header_bytes, limits.max_body_bytes,
-      limits.max_batch_body_bytes, limits.max_batch_lines, limits.max_campaign_body_bytes,
-      limits.max_inflight_body_bytes, limits.max_connections, limits.max_connections_per_peer,
-      static_cast<long long>(limits.idle_timeout.count()),
+      std::max(1u, std::thread::hardware_concurrency()), limits.max_header_bytes,
+      limits.max_body_bytes, limits.max_batch_body_bytes, limits.max_batch_lines,
+      limits.max_campaign_body_bytes, limits.max_inflight_body_bytes, limits.max_connections,
+      limits.max_connections_per_peer, static_cast<long long>(limits.idle_timeout.count()),
       static_cast<long long>(limits.header_timeout.count()),
       static_cast<long long>(limits.body_timeout.count()), limits.pipeline_depth,
       limits.max_tally_streams, storage.queue_capacity, storage.max_batch_events);
@@ -189,9 +186,6 @@ bool parse_options(int argc, char** argv, Options& options, bool& help) {
     } else if (flag == "--advertise") {
       options.advertise = value;
       ok = value.find(':') != std::string_view::npos && value.find(' ') == std::string_view::npos;
-    } else if (flag == "--publish-window") {
-      ok = parse_int(value, options.publish_window) && options.publish_window >= 1 &&
-           options.publish_window <= cluster::kMaxPublishWindow;
     } else if (flag == "--commit-batch-events") {
       ok = parse_int(value, options.storage.max_batch_events) &&
            options.storage.max_batch_events >= 1;

@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "tally/cluster/node.h"
 #include "tally/ingest/server.h"
 #include "tally/storage/vote_log.h"
 
@@ -23,7 +22,6 @@ struct Options {
   std::vector<std::string> cluster_servers;
   std::string node;       // --node; default: the host name
   std::string advertise;  // --advertise; default: the listen address
-  std::size_t publish_window = cluster::ClusterOptions{}.publish_window;  // --publish-window
 
   std::int64_t clock_offset_ms = 0;
 };

@@ -14,8 +14,7 @@ the NATS servers (from /proc/PID/stat), then the medians and the ratios to `alon
 
   python3 bench/cluster/replicated.py --build build [--rounds 3] [--seconds 8]
 
-TALLY_BENCH_VARIANTS (comma-separated; `replicated@1`: with --publish-window 1) and
-TALLY_BENCH_LOADS choose what runs.
+TALLY_BENCH_VARIANTS and TALLY_BENCH_LOADS (comma-separated) choose what runs.
 """
 import argparse
 import json
@@ -40,7 +39,6 @@ LOADS = {
     "batch-64": ["--mode", "batch", "--batch-size", "100", "--connections", "64"],
     "batch-256": ["--mode", "batch", "--batch-size", "100", "--connections", "256"],
 }
-# A variant may name the primary's publish window: replicated@1 sends one record at a time.
 VARIANTS = [v for v in os.environ.get("TALLY_BENCH_VARIANTS", "alone,replicated,replicated+standby").split(",")]
 LOADS = {k: v for k, v in LOADS.items() if k in os.environ.get("TALLY_BENCH_LOADS", ",".join(LOADS)).split(",")}
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -56,8 +54,7 @@ class Setup:
     def __init__(self, build, root, variant):
         self.build = build
         self.root = root
-        self.variant, _, window = variant.partition("@")
-        self.window = window
+        self.variant = variant
         self.nats = None
         self.nodes = []
 
@@ -68,8 +65,6 @@ class Setup:
                 "--demo", "--io-threads", "2"]
         if cluster:
             args += ["--cluster", self.nats.urls(), "--node", name]
-            if self.window:
-                args += ["--publish-window", self.window]
         process = spawn(args, os.path.join(self.root, f"tallyd-{name}.log"))
         wait_until(f"tallyd {name}", lambda: http_get(port, "/healthz")[0] == 200, 20)
         return process, port

@@ -82,7 +82,15 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
 
 JetStream::~JetStream() {
   if (kv_ != nullptr) kvStore_Destroy(kv_);
-  if (js_ != nullptr) jsCtx_Destroy(js_);
+  if (js_ != nullptr) {
+    // Answers still due to publish_async() would call on_ack() on this object: let them come
+    // (or time out) first.
+    jsPubOptions wait;
+    jsPubOptions_Init(&wait);
+    wait.MaxWait = 3000;
+    js_PublishAsyncComplete(js_, &wait);
+    jsCtx_Destroy(js_);
+  }
   if (connection_ != nullptr) {
     natsConnection_Close(connection_);
     natsConnection_Destroy(connection_);
@@ -125,9 +133,8 @@ Result<std::uint64_t> JetStream::last_seq(const std::string& stream) {
 
 namespace {
 
-// `conditions` as libnats options; they point into `msg_id` and `last_msg_id`.
-jsPubOptions publish_options(const PublishConditions& conditions, std::string& msg_id,
-                             std::string& last_msg_id) {
+// `conditions` as libnats options; they point into `msg_id`.
+jsPubOptions publish_options(const PublishConditions& conditions, std::string& msg_id) {
   jsPubOptions options;
   jsPubOptions_Init(&options);
   msg_id.assign(conditions.msg_id);
@@ -141,10 +148,6 @@ jsPubOptions publish_options(const PublishConditions& conditions, std::string& m
   } else {
     options.ExpectLastSeq = conditions.expected_last_seq;
   }
-  if (!conditions.expected_last_msg_id.empty()) {
-    last_msg_id.assign(conditions.expected_last_msg_id);
-    options.ExpectLastMsgId = last_msg_id.c_str();
-  }
   return options;
 }
 
@@ -153,8 +156,7 @@ jsPubOptions publish_options(const PublishConditions& conditions, std::string& m
 PublishResult JetStream::publish(const std::string& subject, std::string_view data,
                                  const PublishConditions& conditions) {
   std::string msg_id;
-  std::string last_msg_id;
-  jsPubOptions options = publish_options(conditions, msg_id, last_msg_id);
+  jsPubOptions options = publish_options(conditions, msg_id);
   PublishResult result;
   Owned<jsPubAck, jsPubAck_Destroy> ack;
   result.status = js_Publish(&ack.ptr, js_, subject.c_str(), data.data(),
@@ -171,8 +173,7 @@ PublishResult JetStream::publish(const std::string& subject, std::string_view da
 Status JetStream::publish_async(const std::string& subject, std::string_view data,
                                 const PublishConditions& conditions) {
   std::string msg_id;
-  std::string last_msg_id;
-  jsPubOptions options = publish_options(conditions, msg_id, last_msg_id);
+  jsPubOptions options = publish_options(conditions, msg_id);
   Owned<natsMsg, natsMsg_Destroy> msg;
   natsStatus s = natsMsg_Create(&msg.ptr, subject.c_str(), nullptr, data.data(),
                                 static_cast<int>(data.size()));

@@ -34,9 +34,6 @@ struct PublishResult {
 struct PublishConditions {
   std::string_view msg_id;
   std::uint64_t expected_last_seq = 0;  // 0: the stream must be empty
-  // Not empty: the stream's last message must carry this id too. Checked when each replica
-  // applies the message, as the sequence is.
-  std::string_view expected_last_msg_id;
   std::chrono::milliseconds max_wait{2000};
 };
 
@@ -45,7 +42,8 @@ struct PublishConditions {
 using AckListener = std::function<void(std::string_view msg_id, const PublishResult& result)>;
 
 // Most publish_async() messages without an answer yet; one more waits in publish_async().
-// Above any publish window (kMaxPublishWindow), so that no publish ever waits there.
+// The replica group has one at a time, and late answers to earlier ones for at most their
+// max_wait.
 inline constexpr int kMaxAsyncPending = 64;
 
 struct StreamSettings {

@@ -414,8 +414,8 @@ Status Node::start(std::string http_address, OnPrimary on_primary) {
   auto js = JetStream::connect(impl.options.servers, "tallyd " + impl.options.node);
   if (!js.ok()) return js.status();
   impl.js = std::move(js).value();
-  impl.replicator = std::make_unique<internal::StreamReplicator>(
-      *impl.js, impl.stream, impl.options.shard, impl.options.publish_window);
+  impl.replicator =
+      std::make_unique<internal::StreamReplicator>(*impl.js, impl.stream, impl.options.shard);
   impl.control = std::thread([&impl] { impl.run(); });
   return {};
 }
@@ -466,7 +466,6 @@ ClusterStatus Node::status() const {
   if (impl.replicator) {
     const internal::ReplicatorFigures figures = impl.replicator->figures();
     out.resends = figures.resends;
-    out.ahead = figures.ahead;
     out.fencings = figures.fenced;
     out.publish_bounds_us.assign(figures.kBoundsUs.begin(), figures.kBoundsUs.end());
     out.publish_counts.assign(figures.counts.begin(), figures.counts.end());

@@ -3,7 +3,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <thread>
 #include <utility>
@@ -18,18 +17,14 @@ constexpr std::chrono::milliseconds kResendPause{100};
 constexpr std::uint64_t kWarnEvery = 20;
 // After abandon(), a record with no answer yet is still sent again for this long.
 constexpr std::chrono::seconds kLastTriesWhenStopping{10};
-// How long a publish waits for its answer; a pipelined one that has none after a little more
-// is settled without it.
+// How long a publish waits for its answer; one that has none after a little more is settled
+// without it.
 constexpr std::chrono::milliseconds kMaxWait{2000};
 constexpr std::chrono::milliseconds kAnswerDeadline = kMaxWait + std::chrono::milliseconds(500);
 }  // namespace
 
-StreamReplicator::StreamReplicator(JetStream& js, StreamSettings stream, std::string shard,
-                                   std::size_t window)
-    : js_(js),
-      stream_(std::move(stream)),
-      shard_(std::move(shard)),
-      window_(std::clamp<std::size_t>(window, 1, kMaxPublishWindow)) {
+StreamReplicator::StreamReplicator(JetStream& js, StreamSettings stream, std::string shard)
+    : js_(js), stream_(std::move(stream)), shard_(std::move(shard)) {
   js_.set_ack_listener(
       [this](std::string_view msg_id, const PublishResult& result) { on_answer(msg_id, result); });
 }
@@ -39,8 +34,6 @@ StreamReplicator::~StreamReplicator() { js_.set_ack_listener(nullptr); }
 void StreamReplicator::begin(std::uint64_t epoch, std::uint64_t last_stream_seq) {
   epoch_ = epoch;
   last_stream_seq_ = last_stream_seq;
-  last_sent_seq_ = last_stream_seq;
-  last_sent_id_.clear();
   fenced_flag_.store(false, std::memory_order_release);
 }
 
@@ -49,40 +42,32 @@ void StreamReplicator::send(std::string_view record, std::uint64_t first_seq,
   // Unique per record and per epoch: a resend is recognised (the stream answers duplicate),
   // and no other node's record can carry it.
   std::string msg_id = shard_ + "/" + std::to_string(epoch_) + "/" + std::to_string(first_seq);
-  // In the deque before it is sent: its answer may come before publish_async() returns.
+  // Set before it is sent: its answer may come before publish_async() returns.
   {
     std::lock_guard lock(sent_mutex_);
-    if (!sent_.empty()) ahead_.fetch_add(1, std::memory_order_relaxed);
-    sent_.push_back({msg_id, record, first_seq, last_seq, Clock::now(), false, {}});
+    sent_.emplace(Sent{msg_id, record, first_seq, last_seq, Clock::now(), false, {}});
   }
-  const PublishConditions conditions{msg_id, last_sent_seq_, last_sent_id_, kMaxWait};
+  const PublishConditions conditions{msg_id, last_stream_seq_, kMaxWait};
   if (Status sent = js_.publish_async(stream_.subject, record, conditions); !sent.ok()) {
     PublishResult failure;
     failure.status = NATS_ERR;
     failure.text = sent.message();
     on_answer(msg_id, failure);  // settled by confirm(), as any other failure
   }
-  ++last_sent_seq_;
-  last_sent_id_ = std::move(msg_id);
 }
 
 bool StreamReplicator::answered() const {
   std::lock_guard lock(sent_mutex_);
-  return !sent_.empty() &&
-         (sent_.front().answered || Clock::now() - sent_.front().sent_at > kAnswerDeadline);
+  return sent_ && (sent_->answered || Clock::now() - sent_->sent_at > kAnswerDeadline);
 }
 
 void StreamReplicator::on_answer(std::string_view msg_id, const PublishResult& result) {
   {
     std::lock_guard lock(sent_mutex_);
-    // Few records are in flight; an answer for none of them is one to an earlier epoch's.
-    for (Sent& sent : sent_) {
-      if (!sent.answered && sent.msg_id == msg_id) {
-        sent.answered = true;
-        sent.answer = result;
-        break;
-      }
-    }
+    // An answer to anything else is a late one to an earlier record, already settled.
+    if (!sent_ || sent_->answered || sent_->msg_id != msg_id) return;
+    sent_->answered = true;
+    sent_->answer = result;
   }
   answered_cv_.notify_all();
   std::lock_guard lock(wake_mutex_);
@@ -96,11 +81,11 @@ void StreamReplicator::set_wake(std::function<void()> wake) {
 
 Result<std::uint64_t> StreamReplicator::confirm() {
   std::unique_lock lock(sent_mutex_);
-  // Only this thread pops: the reference stays valid; the listener only answers it.
-  const Sent& oldest = sent_.front();
-  answered_cv_.wait_until(lock, oldest.sent_at + kAnswerDeadline, [&] { return oldest.answered; });
-  const bool answered = oldest.answered;
-  const PublishResult answer = oldest.answer;
+  // Only this thread sets and resets it: the reference stays valid; the listener only answers.
+  const Sent& sent = *sent_;
+  answered_cv_.wait_until(lock, sent.sent_at + kAnswerDeadline, [&] { return sent.answered; });
+  const bool answered = sent.answered;
+  const PublishResult answer = sent.answer;
   lock.unlock();
 
   const std::uint64_t expected = last_stream_seq_;
@@ -108,22 +93,21 @@ Result<std::uint64_t> StreamReplicator::confirm() {
   if (answered && answer.status == NATS_OK) {
     if (answer.stream_seq != expected + 1) {
       // A duplicate of a message stored elsewhere: never ours to count here.
-      return refused(Status::error("stream: message id " + oldest.msg_id + " is at stream seq " +
+      return refused(Status::error("stream: message id " + sent.msg_id + " is at stream seq " +
                                    std::to_string(answer.stream_seq) + ", expected " +
                                    std::to_string(expected + 1)),
                      true);
     }
     outcome = answer.stream_seq;
   } else {
-    // Refused or unanswered: maybe because a record before it was late (a pipelined record
-    // expects its predecessor in place), maybe not stored, maybe stored with its answer lost.
-    outcome = settle(oldest, expected);
+    // Refused or unanswered: maybe not stored, maybe stored with its answer lost.
+    outcome = settle(sent);
     if (!outcome.ok()) return outcome;
   }
   last_stream_seq_ = *outcome;
-  observe_latency(Clock::now() - oldest.sent_at);
+  observe_latency(Clock::now() - sent.sent_at);
   lock.lock();
-  sent_.pop_front();
+  sent_.reset();
   return outcome;
 }
 
@@ -134,14 +118,13 @@ Status StreamReplicator::refused(Status status, bool fence) {
   }
   {
     std::lock_guard lock(sent_mutex_);
-    sent_.clear();
+    sent_.reset();
   }
-  last_sent_seq_ = last_stream_seq_;
-  last_sent_id_.clear();
   return failed(std::move(status));
 }
 
-Result<std::uint64_t> StreamReplicator::settle(const Sent& sent, std::uint64_t expected) {
+Result<std::uint64_t> StreamReplicator::settle(const Sent& sent) {
+  const std::uint64_t expected = last_stream_seq_;
   const std::string& msg_id = sent.msg_id;
   const auto seqs = [&] {
     return std::to_string(sent.first_seq) + ".." + std::to_string(sent.last_seq);
@@ -150,7 +133,7 @@ Result<std::uint64_t> StreamReplicator::settle(const Sent& sent, std::uint64_t e
   for (;;) {
     resends_.fetch_add(1, std::memory_order_relaxed);
     const PublishResult result =
-        js_.publish(stream_.subject, sent.record, {msg_id, expected, {}, kMaxWait});
+        js_.publish(stream_.subject, sent.record, {msg_id, expected, kMaxWait});
     if (result.status == NATS_OK) {
       if (result.stream_seq != expected + 1) {
         return refused(Status::error("stream: message id " + msg_id + " is at stream seq " +
@@ -256,7 +239,6 @@ ReplicatorFigures StreamReplicator::figures() const {
   }
   out.ns_sum = ns_sum_.load(std::memory_order_relaxed);
   out.resends = resends_.load(std::memory_order_relaxed);
-  out.ahead = ahead_.load(std::memory_order_relaxed);
   out.fenced = fenced_.load(std::memory_order_relaxed);
   return out;
 }

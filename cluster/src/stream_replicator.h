@@ -1,22 +1,19 @@
 // StreamReplicator: the primary's storage::RecordReplicator on the shard's stream. Each record
-// is published with a message id (shard, epoch, first seq) and the stream seq it must follow.
-// Records are pipelined: while earlier ones are unanswered, a record is sent at once with the
-// seq they will take and, as a second condition, the message id of the record before it, so
-// that it can only ever be stored right after that record. Outcomes are taken in order
-// (DESIGN.md "Replication and failover"):
+// is published with a message id (shard, epoch, first seq) and the stream seq it must follow:
+// the one the record before it got, confirmed before this one is sent. (Sending a record
+// before its predecessor is confirmed would need a second fence, such as the stream's
+// expected last message id; nats-server 2.9.10 keeps that in memory only, so a replica
+// restarted or caught up would refuse what the others store, and fall behind for good.)
+// The answer decides (DESIGN.md "Replication and failover"):
 //   acknowledged at the next stream seq (or a duplicate of it)  -> replicated;
-//   any other answer, or none in time -> settled alone: sent again, same id, expecting the
-//       stream seq of the record before it (known by now), until one of
-//         acknowledged at the next stream seq                  -> replicated;
-//         "wrong last sequence" (10071)                        -> the stream's next message
-//             is read: ours (an acknowledgement that was lost) -> replicated; another's ->
-//             fenced;
-//         a refusal no resend changes (too large, no stream)   -> not replicated;
-//       or abandon() (then the process ends unanswered). Only a resend tells whether a message
-//       without an answer was stored (a stream leader lost in the middle of it).
-// A record not replicated drops every record sent after it: each expects the one before it.
-// send(), confirm() and answered() are called on the log's writer thread, answers arrive on a
-// libnats thread, the figures and abandon() are read from any thread.
+//   "wrong last sequence" (10071)                                -> the stream's next message
+//       is read: ours (an acknowledgement that was lost) -> replicated; another's -> fenced;
+//   a refusal no resend changes (too large, no stream)           -> not replicated;
+//   no answer, or any other error (a timeout, no server, a stream leader lost while it stored
+//       the message) -> sent again, same id and expectation, until one of the above or until
+//       abandon(): only a resend tells whether the message was stored.
+// send(), answered() and confirm() are called on the log's writer thread, the answer arrives
+// on a libnats thread, the figures and abandon() are read from any thread.
 #pragma once
 
 #include <array>
@@ -24,12 +21,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
-#include "tally/cluster/node.h"
 #include "tally/storage/record_replicator.h"
 #include "jetstream.h"
 
@@ -43,14 +39,12 @@ struct ReplicatorFigures {
   std::array<std::uint64_t, kBoundsUs.size() + 1> counts{};  // per bucket, not cumulative
   std::uint64_t ns_sum = 0;
   std::uint64_t resends = 0;  // publishes sent again after no answer
-  std::uint64_t ahead = 0;    // records sent while an earlier one was unanswered
   std::uint64_t fenced = 0;   // records refused because another node took over
 };
 
 class StreamReplicator final : public storage::RecordReplicator {
  public:
-  // `window`: records sent and not confirmed at most (clamped to 1..kMaxPublishWindow).
-  StreamReplicator(JetStream& js, StreamSettings stream, std::string shard, std::size_t window);
+  StreamReplicator(JetStream& js, StreamSettings stream, std::string shard);
   ~StreamReplicator();
 
   // Before the writer starts: records of lease `epoch` follow stream seq `last_stream_seq`.
@@ -64,7 +58,6 @@ class StreamReplicator final : public storage::RecordReplicator {
   // Why the last record that failed did (empty when none has).
   std::string last_failure() const;
 
-  std::size_t window() const override { return window_; }
   void send(std::string_view record, std::uint64_t first_seq, std::uint64_t last_seq) override;
   bool answered() const override;
   Result<std::uint64_t> confirm() override;
@@ -77,7 +70,7 @@ class StreamReplicator final : public storage::RecordReplicator {
 
  private:
   using Clock = std::chrono::steady_clock;
-  // A record sent and not confirmed.
+  // The record sent and not confirmed.
   struct Sent {
     std::string msg_id;
     std::string_view record;  // the writer's, valid until confirmed
@@ -90,31 +83,26 @@ class StreamReplicator final : public storage::RecordReplicator {
 
   // The ack listener: records `result` as the answer to `msg_id` and wakes the writer.
   void on_answer(std::string_view msg_id, const PublishResult& result);
-  // Publishes `sent` again, alone, expecting `expected` (the stream seq of the record before
-  // it) until its outcome is known: see the top of this file.
-  Result<std::uint64_t> settle(const Sent& sent, std::uint64_t expected);
-  // A record's outcome was that it is not in the stream: `status`, counted as a fence when
-  // `fence`. Drops every record sent after it.
+  // Publishes `sent` again, alone, until its outcome is known: see the top of this file.
+  Result<std::uint64_t> settle(const Sent& sent);
+  // The record's outcome is that it is not in the stream: `status`, counted as a fence when
+  // `fence`.
   Status refused(Status status, bool fence);
   void observe_latency(std::chrono::steady_clock::duration took);
 
   JetStream& js_;
   const StreamSettings stream_;
   const std::string shard_;
-  const std::size_t window_;
-  // Writer thread only (begin() runs before the writer starts): the epoch, the stream seq of
-  // the last record confirmed, and the seq and message id the last record sent will have
-  // (its id empty: none sent since begin(), so the next one is sent on the seq alone).
+  // Writer thread only (begin() runs before the writer starts): the epoch, and the stream seq
+  // of the last record confirmed.
   std::uint64_t epoch_ = 0;
   std::uint64_t last_stream_seq_ = 0;
-  std::uint64_t last_sent_seq_ = 0;
-  std::string last_sent_id_;
 
-  // Records sent and not confirmed, oldest first: pushed and popped by the writer, answered
-  // by the ack listener.
+  // The record sent and not confirmed: set and reset by the writer, answered by the ack
+  // listener.
   mutable std::mutex sent_mutex_;
   std::condition_variable answered_cv_;
-  std::deque<Sent> sent_;  // guarded by sent_mutex_
+  std::optional<Sent> sent_;  // guarded by sent_mutex_
   // Held while `wake_` is called, so that set_wake() returns only once the old one is done.
   std::mutex wake_mutex_;
   std::function<void()> wake_;  // guarded by wake_mutex_
@@ -131,7 +119,6 @@ class StreamReplicator final : public storage::RecordReplicator {
   std::array<std::atomic<std::uint64_t>, ReplicatorFigures::kBoundsUs.size() + 1> counts_{};
   std::atomic<std::uint64_t> ns_sum_{0};
   std::atomic<std::uint64_t> resends_{0};
-  std::atomic<std::uint64_t> ahead_{0};
   std::atomic<std::uint64_t> fenced_{0};
 };
 

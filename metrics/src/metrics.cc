@@ -320,10 +320,6 @@ class Collector final : public prometheus::Collectable {
                               "Times this node, as primary, found another node's record in its "
                               "place in the stream and stepped down",
                               static_cast<double>(figures.fencings)));
-    out.push_back(one_counter("tally_cluster_publish_ahead_total",
-                              "Records sent to the stream before the one ahead of them was "
-                              "acknowledged (pipelined)",
-                              static_cast<double>(figures.publish_ahead)));
     out.push_back(one_counter("tally_cluster_publish_resends_total",
                               "Records sent to the stream again after no answer",
                               static_cast<double>(figures.publish_resends)));

@@ -82,7 +82,6 @@ void CommitPipeline::push(PendingEvent&& event) {
   // circular_buffer's push_back would overwrite its oldest event. The copy runs under the
   // lock, once per doubling (the last, to 65,536 events, moves 6 MiB).
   if (queue_.full()) queue_.set_capacity(std::min(2 * queue_.capacity(), options_.queue_capacity));
-  queued_bytes_ += event.bytes().size() + kEventOverheadBytes;
   queue_.push_back(std::move(event));
 }
 
@@ -99,7 +98,6 @@ void CommitPipeline::stop() {
     std::lock_guard lock(mutex_);
     for (auto& event : queue_) rest.push_back(std::move(event));
     queue_.clear();
-    queued_bytes_ = 0;
   }
   for (auto& event : rest) {
     if (event.claim) engine_.release(std::move(event.claim));
@@ -124,7 +122,6 @@ bool CommitPipeline::take_batch(std::vector<PendingEvent>& batch) {
 void CommitPipeline::move_batch(std::vector<PendingEvent>& batch) {
   batch.clear();
   if (queue_.front().kind != EventKind::vote) {
-    queued_bytes_ -= queue_.front().bytes().size() + kEventOverheadBytes;
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
     return;
@@ -133,28 +130,17 @@ void CommitPipeline::move_batch(std::vector<PendingEvent>& batch) {
   while (!queue_.empty() && batch.size() < options_.max_batch_events &&
          queue_.front().kind == EventKind::vote) {
     bytes += queue_.front().bytes().size() + kEventOverheadBytes;
-    if (bytes > options_.max_batch_bytes && !batch.empty()) {
-      bytes -= queue_.front().bytes().size() + kEventOverheadBytes;
-      break;
-    }
+    if (bytes > options_.max_batch_bytes && !batch.empty()) break;
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
-  queued_bytes_ -= bytes;
 }
 
-bool CommitPipeline::submission_wakes_writer() const {
-  return writer_waiting_ == Waiting::for_any ||
-         (writer_waiting_ == Waiting::for_full_batch && full_batch_queued());
-}
-
-bool CommitPipeline::full_batch_queued() const {
-  return queue_.size() >= options_.max_batch_events || queued_bytes_ >= options_.max_batch_bytes;
-}
+bool CommitPipeline::submission_wakes_writer() const { return writer_waiting_ == Waiting::for_any; }
 
 void CommitPipeline::run() {
-  if (sink_.window() > 1) {
-    run_pipelined();
+  if (sink_.overlaps()) {
+    run_overlapped();
     return;
   }
   std::vector<PendingEvent> batch;
@@ -181,21 +167,24 @@ void CommitPipeline::commit_other(std::vector<PendingEvent>& batch) {
 }
 
 CommitPipeline::Step CommitPipeline::next_step(std::vector<PendingEvent>& batch, std::size_t begun,
-                                               std::size_t window) {
-  // Without an answer to wake it, the writer looks at the sink again this often: ready() also
-  // turns true when an answer is overdue.
+                                               bool unconfirmed, bool oldest_confirmed) {
+  // Without an answer to wake it, the writer looks at the sink again this often: answered()
+  // also turns true when an answer is overdue.
   constexpr std::chrono::milliseconds kLookAgain{100};
   std::unique_lock lock(mutex_);
   for (;;) {
+    if (unconfirmed) {
+      // Cleared before answered() is asked: an answer after this sets it again.
+      sink_woke_ = false;
+      if (sink_.answered()) return Step::confirm;
+    }
     const bool votes_next = !queue_.empty() && queue_.front().kind == EventKind::vote;
-    // Only a full batch goes ahead of an unanswered one: smaller ones would split the votes
-    // that the next batch takes anyway into more records, and each record costs the
-    // replicas about as much as a full one (docs/BENCHMARKS.md, "Publish window").
-    if (votes_next && (begun == 0 || (begun < window && full_batch_queued()))) {
+    if (votes_next && !unconfirmed) {
       writer_waiting_ = Waiting::no;
       move_batch(batch);
       return Step::begin;
     }
+    if (oldest_confirmed) return Step::finish;
     if (!queue_.empty() && begun == 0) {
       // A campaign or epoch event: it waits until every batch before it is counted, so that
       // check_campaign() sees them.
@@ -203,28 +192,16 @@ CommitPipeline::Step CommitPipeline::next_step(std::vector<PendingEvent>& batch,
       move_batch(batch);
       return Step::other;
     }
-    if (begun > 0) {
-      // Cleared before ready() is asked: an answer after this sets it again.
-      sink_woke_ = false;
-      if (sink_.ready() || (stopping_ && queue_.empty())) return Step::finish;
-    } else if (stopping_) {
-      return Step::done;  // nothing begun, nothing queued
+    if (stopping_) {
+      // Nothing else to do but wait for the batch on its way.
+      if (unconfirmed) return Step::confirm;
+      if (begun == 0) return Step::done;
     }
-    // Submitters wake the writer only when a submission lets it do something: not while the
-    // window is full or a campaign waits, when every vote would wake it for nothing.
-    if (begun == 0 || (queue_.empty() && begun < window)) {
-      writer_waiting_ = Waiting::for_any;
-    } else if (votes_next && begun < window) {
-      writer_waiting_ = Waiting::for_full_batch;
-    } else {
-      writer_waiting_ = Waiting::no;
-    }
-    if (begun > 0) {
-      const Waiting waiting = writer_waiting_;
-      wake_.wait_for(lock, kLookAgain, [&] {
-        return sink_woke_ || stopping_ ||
-               (waiting != Waiting::no && writer_waiting_ == Waiting::no);
-      });
+    // Submissions wake the writer only when one lets it do something: not while it waits for
+    // the replicas' answer, when every vote would wake it for nothing.
+    writer_waiting_ = unconfirmed ? Waiting::no : Waiting::for_any;
+    if (unconfirmed) {
+      wake_.wait_for(lock, kLookAgain, [&] { return sink_woke_ || stopping_; });
     } else {
       wake_.wait(lock);
     }
@@ -232,7 +209,7 @@ CommitPipeline::Step CommitPipeline::next_step(std::vector<PendingEvent>& batch,
   }
 }
 
-void CommitPipeline::run_pipelined() {
+void CommitPipeline::run_overlapped() {
   sink_.set_wake([this] {
     {
       std::lock_guard lock(mutex_);
@@ -240,10 +217,11 @@ void CommitPipeline::run_pipelined() {
     }
     wake_.notify_one();
   });
-  const std::size_t window = sink_.window();
+  // At most two: a confirmed batch being written here, and the next on its way.
   struct Begun {
     std::vector<PendingEvent> batch;
     std::uint64_t first_seq = 0;
+    bool confirmed = false;
   };
   std::deque<Begun> begun;
   // Batch vectors are reused: one of max_batch_events events is over a megabyte, which
@@ -263,51 +241,52 @@ void CommitPipeline::run_pipelined() {
     batch.clear();
     spare.push_back(std::move(batch));
   };
-  // Fails every batch begun: the sink dropped them with the one that failed.
-  const auto fail_begun = [&](const Status& why) {
-    for (Begun& b : begun) {
-      fail(b.batch, why);
-      recycle(b.batch);
+  const auto confirm_newest = [&] {
+    if (Status confirmed = sink_.confirm_batch(); !confirmed.ok()) {
+      fail(begun.back().batch, confirmed);
+      recycle(begun.back().batch);
+      begun.pop_back();
+      return;
     }
-    begun.clear();
+    begun.back().confirmed = true;
   };
   const auto finish_oldest = [&] {
     Begun& oldest = begun.front();
     if (Status finished = sink_.finish_batch(); !finished.ok()) {
-      fail_begun(finished);
-      return;
+      fail(oldest.batch, finished);
+    } else {
+      count_votes(oldest.batch, oldest.first_seq);
     }
-    count_votes(oldest.batch, oldest.first_seq);
     recycle(oldest.batch);
     begun.pop_front();
   };
   std::uint64_t next_seq = last_seq() + 1;
   std::vector<PendingEvent> batch = take_spare();
   for (;;) {
-    const Step step = next_step(batch, begun.size(), window);
+    const bool unconfirmed = !begun.empty() && !begun.back().confirmed;
+    const bool oldest_confirmed = !begun.empty() && begun.front().confirmed;
+    const Step step = next_step(batch, begun.size(), unconfirmed, oldest_confirmed);
     if (step == Step::done) break;
-    if (step == Step::finish) {
-      finish_oldest();
-      continue;
-    }
-    if (step == Step::other) {
-      commit_other(batch);
-      continue;
+    switch (step) {
+      case Step::confirm: confirm_newest(); continue;
+      case Step::finish: finish_oldest(); continue;
+      case Step::other: commit_other(batch); continue;
+      default: break;
     }
     if (failed()) {
       fail(batch);
       continue;
     }
     if (begun.empty()) next_seq = last_seq() + 1;
-    if (Status begun_now = sink_.begin_batch(batch, next_seq); !begun_now.ok()) {
-      // Nothing of it was sent. The batches before it are durable or fail on their own.
-      while (!begun.empty()) finish_oldest();
-      fail(batch, begun_now);
+    if (Status sent = sink_.begin_batch(batch, next_seq); !sent.ok()) {
+      // Nothing of it was sent; the batch before it is counted first, as it would have been.
+      while (!begun.empty()) begun.front().confirmed ? finish_oldest() : confirm_newest();
+      fail(batch, sent);
       continue;
     }
     const std::uint64_t first_seq = next_seq;
     next_seq += batch.size();
-    begun.push_back({std::move(batch), first_seq});
+    begun.push_back({std::move(batch), first_seq, false});
     batch = take_spare();
   }
   sink_.set_wake(nullptr);
@@ -429,6 +408,10 @@ void CommitPipeline::fail(std::vector<PendingEvent>& batch, const Status& why) {
 
 Status BatchSink::begin_batch(std::span<const PendingEvent> /*events*/,
                               std::uint64_t /*first_seq*/) {
+  return Status::error("storage: this sink writes one batch at a time");
+}
+
+Status BatchSink::confirm_batch() {
   return Status::error("storage: this sink writes one batch at a time");
 }
 

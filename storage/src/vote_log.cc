@@ -48,13 +48,15 @@ struct VoteLog::Impl final : internal::BatchSink {
   rocksdb::WriteBatch write_batch_buffer;
   ChainHash chain_head = kGenesisChain;    // of the last record written here
   RecordReplicator* replicator = nullptr;  // set by start(), before the writer starts
-  // A replicated log's records sent and not yet written here, oldest first, and the chain
-  // head after the last of them (chain_head when none).
+  // A replicated log's records sent and not yet written here, oldest first (at most a
+  // confirmed one and the next on its way), and the chain head after the last of them
+  // (chain_head when none).
   struct SentRecord {
     std::string record;
     std::uint64_t first_seq = 0;
     std::uint64_t last_seq = 0;
     ChainHash chain{};
+    std::uint64_t stream_seq = 0;  // 0 until confirmed
   };
   std::deque<SentRecord> in_flight;
   std::vector<std::string> spare_records;  // records' buffers, reused
@@ -159,6 +161,7 @@ struct VoteLog::Impl final : internal::BatchSink {
                      std::uint64_t first_seq) override {
     if (replicator != nullptr) {
       if (auto status = begin_batch(events, first_seq); !status.ok()) return status;
+      if (auto status = confirm_batch(); !status.ok()) return status;
       return finish_batch();
     }
     auto encoded = encode(events, first_seq);
@@ -174,7 +177,7 @@ struct VoteLog::Impl final : internal::BatchSink {
 
   // A replicated log: the replicas first, then the local write. The local log never runs
   // ahead of the replicated one, so a node that loses its place has nothing to take back.
-  std::size_t window() const override { return replicator != nullptr ? replicator->window() : 1; }
+  bool overlaps() const override { return replicator != nullptr; }
 
   Status begin_batch(std::span<const internal::PendingEvent> events,
                      std::uint64_t first_seq) override {
@@ -191,43 +194,45 @@ struct VoteLog::Impl final : internal::BatchSink {
     sent.chain = encoded->chain;
     in_flight.push_back(std::move(sent));
     sent_chain = encoded->chain;
-    // The string's bytes stay where they are until finish_batch() pops it: a deque's
-    // push_back moves no element.
+    // The string's bytes stay where they are until it is recycled: a deque's push_back and
+    // pop_front move no other element.
     replicator->send(in_flight.back().record, first_seq, in_flight.back().last_seq);
     return {};
   }
 
-  bool ready() const override { return replicator->answered(); }
+  bool answered() const override { return replicator->answered(); }
+
+  Status confirm_batch() override {
+    SentRecord& newest = in_flight.back();
+    auto replicated = replicator->confirm();
+    if (!replicated.ok()) {
+      const std::string range = seqs(newest.first_seq, newest.last_seq);
+      spare_records.push_back(std::move(newest.record));
+      in_flight.pop_back();
+      sent_chain = in_flight.empty() ? chain_head : in_flight.back().chain;
+      return Status::error("storage: replicate seqs " + range + ": " + replicated.message());
+    }
+    newest.stream_seq = *replicated;
+    return {};
+  }
 
   Status finish_batch() override {
     SentRecord& oldest = in_flight.front();
-    auto replicated = replicator->confirm();
-    if (!replicated.ok()) {
-      // The replicator dropped every later record with it.
-      const std::string range = seqs(oldest.first_seq, oldest.last_seq);
-      while (!in_flight.empty()) recycle_oldest();
-      sent_chain = chain_head;
-      return Status::error("storage: replicate seqs " + range + ": " + replicated.message());
-    }
     if (auto s = write_record(oldest.record, oldest.first_seq, oldest.last_seq, oldest.chain,
-                              *replicated);
+                              oldest.stream_seq);
         !s.ok()) {
       replicator->replicated_not_written(
           "write of seqs " + seqs(oldest.first_seq, oldest.last_seq) + ": " + s.ToString());
     }
     chain_head = oldest.chain;
-    stream_seq.store(*replicated, std::memory_order_release);
-    recycle_oldest();
+    stream_seq.store(oldest.stream_seq, std::memory_order_release);
+    spare_records.push_back(std::move(oldest.record));
+    in_flight.pop_front();
     return {};
   }
 
   void set_wake(std::function<void()> wake) override {
     if (replicator != nullptr) replicator->set_wake(std::move(wake));
-  }
-
-  void recycle_oldest() {
-    spare_records.push_back(std::move(in_flight.front().record));
-    in_flight.pop_front();
   }
 
   // Whether `events` (one record) continue the log after `last_seq` and `chain`: consecutive

@@ -186,8 +186,8 @@ class Node:
                 "--listen", f"{self.host}:{self.port}", "--cluster", self.world.nats.urls(self.nats_host),
                 "--node", self.name, "--tokens", self.world.tokens, "--campaign",
                 self.world.campaign, "--io-threads", "2",
-                # Records of a few votes fill up under the tests' load, so that the primary
-                # pipelines them (only full records go ahead of an unanswered one).
+                # Records of a few votes: many records, and a record cut while the one before
+                # it is written, under the tests' load.
                 "--commit-batch-events", str(COMMIT_BATCH_EVENTS)]
         if self.netns:
             args = ["ip", "netns", "exec", self.netns] + args

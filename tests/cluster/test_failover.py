@@ -81,10 +81,9 @@ class ClusterTest(ClusterCase):
               f"after a follower's: {follower_gap:.2f} s")
         self.assertLess(max(gaps), STREAM_LEADER_BOUND_S)
         self.assertLess(follower_gap, PRIMARY_TAKEOVER_BOUND_S)
-        # The same primary throughout: its records went ahead of unanswered ones (pipelined)
-        # through the leaders' kills, and some had to be sent again.
+        # The same primary throughout: some records went unanswered in the leaders' kills and
+        # were settled by sending them again.
         primary = self.world.wait_primary()
-        self.assertGreater(primary.metric("tally_cluster_publish_ahead_total") or 0, 0)
         self.assertGreater(primary.metric("tally_cluster_publish_resends_total") or 0, 0)
         self.finish(min_epochs=1)
 

@@ -4,15 +4,16 @@
 // exactly once; accepted ones get distinct seqs that are contiguous from 1 in commit order and
 // are counted by the engine; a failed batch releases its claims (the voter may vote again),
 // answers `unavailable`, and every later submission is refused without a crash. With a sink
-// that sends ahead (a replicated log), full batches are begun up to its window and counted in
-// the order begun, a failed one fails every batch begun after it, and a campaign version waits
-// for every batch before it.
+// that replicates, the next batch is sent while the confirmed one is written, a refused batch
+// fails alone, and a campaign version waits for the batch before it.
 #include "tally/storage/internal/commit_pipeline.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -61,45 +62,51 @@ class FakeSink final : public BatchSink {
   std::vector<std::string> payloads_;  // in seq order
 };
 
-// A sink that sends ahead, as a replicated log's does: it takes up to `window` batches begun,
-// and each waits for an answer the test gives (answer()) before it can finish.
-class WindowSink final : public BatchSink {
+// A sink that replicates, as a replicated log's does: each batch is begun (sent), confirmed
+// once the test answers it (answer(); a confirm without an answer waits for one), then
+// finished (written here). It records the steps in order.
+class OverlapSink final : public BatchSink {
  public:
-  explicit WindowSink(std::size_t window) : window_(window) {}
-
   Status write_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) override {
     std::lock_guard lock(mutex_);
-    EXPECT_EQ(begun_.size(), finished_) << "a batch written alone while others were begun";
+    EXPECT_TRUE(begun_.empty()) << "a batch written alone while another was begun";
     EXPECT_EQ(first_seq, next_seq_);
     next_seq_ += events.size();
-    begun_.push_back(events.size());
-    ++finished_;
-    ++answered_;
+    steps_.push_back("write " + std::to_string(first_seq));
     return {};
   }
-  std::size_t window() const override { return window_; }
+  bool overlaps() const override { return true; }
   Status begin_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) override {
     std::lock_guard lock(mutex_);
-    EXPECT_LT(begun_.size() - finished_, window_);
+    EXPECT_TRUE(begun_.empty() || begun_.back().confirmed) << "begun before the last confirm";
     EXPECT_EQ(first_seq, next_seq_);
     next_seq_ += events.size();
-    begun_.push_back(events.size());
+    begun_.push_back({first_seq, false});
+    steps_.push_back("begin " + std::to_string(first_seq));
     return {};
   }
-  bool ready() const override {
+  bool answered() const override {
     std::lock_guard lock(mutex_);
-    return answered_ > finished_;
+    return answers_ > confirms_;
+  }
+  Status confirm_batch() override {
+    std::unique_lock lock(mutex_);
+    answered_.wait(lock, [&] { return answers_ > confirms_; });
+    ++confirms_;
+    EXPECT_FALSE(begun_.empty() || begun_.back().confirmed);
+    steps_.push_back("confirm " + std::to_string(begun_.back().first_seq));
+    if (refuse_at_ == confirms_) {
+      begun_.pop_back();  // dropped
+      return Status::error("injected refusal");
+    }
+    begun_.back().confirmed = true;
+    return {};
   }
   Status finish_batch() override {
     std::lock_guard lock(mutex_);
-    EXPECT_LT(finished_, begun_.size());
-    ++finished_;
-    if (fail_at_ == finished_) {
-      begun_.resize(finished_ - 1);  // dropped, with every later one
-      finished_ = begun_.size();
-      answered_ = finished_;
-      return Status::error("injected");
-    }
+    EXPECT_TRUE(!begun_.empty() && begun_.front().confirmed) << "finished unconfirmed";
+    steps_.push_back("finish " + std::to_string(begun_.front().first_seq));
+    begun_.pop_front();
     return {};
   }
   void set_wake(std::function<void()> wake) override {
@@ -107,35 +114,39 @@ class WindowSink final : public BatchSink {
     wake_ = std::move(wake);
   }
 
-  // The next `n` batches begun have their answers.
-  void answer(std::size_t n) {
+  // The replicas answer the batch on its way (or the next one begun).
+  void answer() {
     {
       std::lock_guard lock(mutex_);
-      answered_ += n;
+      ++answers_;
     }
+    answered_.notify_all();
     std::lock_guard lock(wake_mutex_);
     if (wake_) wake_();
   }
-  std::size_t begun() const {
+  std::vector<std::string> steps() const {
     std::lock_guard lock(mutex_);
-    return begun_.size();
+    return steps_;
   }
-  std::size_t finished() const {
+  std::size_t count(const std::string& step) const {
     std::lock_guard lock(mutex_);
-    return finished_;
+    std::size_t n = 0;
+    for (const std::string& s : steps_) n += s.rfind(step, 0) == 0 ? 1 : 0;
+    return n;
   }
-  std::vector<std::size_t> batch_sizes() const {
-    std::lock_guard lock(mutex_);
-    return begun_;
-  }
-  std::size_t fail_at_ = 0;  // the n-th finish fails (1-based); set before start()
+  std::size_t refuse_at_ = 0;  // the n-th confirm refuses its batch (1-based); before start()
 
  private:
-  const std::size_t window_;
+  struct Begun {
+    std::uint64_t first_seq = 0;
+    bool confirmed = false;
+  };
   mutable std::mutex mutex_;
-  std::vector<std::size_t> begun_;  // events per batch begun, in order
-  std::size_t finished_ = 0;
-  std::size_t answered_ = 0;
+  std::condition_variable answered_;
+  std::deque<Begun> begun_;
+  std::vector<std::string> steps_;
+  std::size_t answers_ = 0;
+  std::size_t confirms_ = 0;
   std::uint64_t next_seq_ = 1;
   std::mutex wake_mutex_;
   std::function<void()> wake_;
@@ -430,87 +441,69 @@ TEST_F(CommitQueueTest, CampaignVersionIsInstalledAtItsSeq) {
   EXPECT_EQ(sink_.batches_, 2u);
 }
 
-TEST_F(CommitQueueTest, FullBatchesAreBegunAheadUpToTheWindowAndCountedInOrder) {
-  WindowSink sink(3);
-  CommitPipelineOptions options;
-  options.max_batch_events = 2;
-  CommitPipeline pipeline(sink, engine_, options, 0);
+TEST_F(CommitQueueTest, TheNextBatchGoesOutWhileTheConfirmedOneIsWritten) {
+  OverlapSink sink;
+  CommitPipeline pipeline(sink, engine_, {}, 0);
   pipeline.start();
-  std::vector<Slot> slots(6);
-  const auto submit = [&](std::size_t i) {
-    ASSERT_EQ(vote(pipeline, "w" + std::to_string(i), "c01", slots[i]), SubmitResult::queued);
-  };
-  // Nothing unanswered: a lone vote is begun at once.
-  submit(0);
-  wait_for([&] { return sink.begun() == 1; });
-  // Behind an unanswered batch only full ones go ahead, until three are unanswered.
-  submit(1);
+  Slot a, b, c;
+  ASSERT_EQ(vote(pipeline, "o1", "c01", a), SubmitResult::queued);
+  wait_for([&] { return sink.count("begin") == 1; });
+  // One batch on its way at a time: these wait for its answer.
+  ASSERT_EQ(vote(pipeline, "o2", "c01", b), SubmitResult::queued);
+  ASSERT_EQ(vote(pipeline, "o3", "c02", c), SubmitResult::queued);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(sink.begun(), 1u) << "a batch that is not full begun ahead";
-  submit(2);
-  wait_for([&] { return sink.begun() == 2; });
-  submit(3);
-  submit(4);
-  wait_for([&] { return sink.begun() == 3; });
-  submit(5);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  for (const Slot& slot : slots) EXPECT_EQ(slot.calls.load(), 0);
-  EXPECT_EQ(pipeline.last_seq(), 0u);
+  EXPECT_EQ(sink.count("begin"), 1u);
+  EXPECT_EQ(a.calls.load(), 0);
 
-  // The first answer counts the first batch; the vote left is not a full batch, so it waits.
-  sink.answer(1);
-  wait_for([&] { return slots[0].calls.load(std::memory_order_acquire) == 1; });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(sink.begun(), 3u);
-  EXPECT_EQ(slots[1].calls.load(), 0);
-  // With nothing unanswered it is begun too.
-  sink.answer(2);
-  wait_for([&] { return sink.begun() == 4; });
-  sink.answer(1);
-  for (std::size_t i = 0; i < slots.size(); ++i) {
-    wait_for([&] { return slots[i].calls.load(std::memory_order_acquire) == 1; });
-    EXPECT_EQ(slots[i].outcome.status, engine::VoteStatus::accepted);
-    EXPECT_EQ(slots[i].outcome.seq, i + 1);
-  }
+  sink.answer();
+  wait_for([&] { return a.calls.load(std::memory_order_acquire) == 1; });
+  EXPECT_EQ(a.outcome.status, engine::VoteStatus::accepted);
+  EXPECT_EQ(a.outcome.seq, 1u);
+  // The next batch was sent before the confirmed one was written.
+  EXPECT_EQ(sink.steps(),
+            (std::vector<std::string>{"begin 1", "confirm 1", "begin 2", "finish 1"}));
+  EXPECT_EQ(b.calls.load(), 0) << "counted before its answer";
+  sink.answer();
+  wait_for([&] { return c.calls.load(std::memory_order_acquire) == 1; });
+  EXPECT_EQ(b.outcome.seq, 2u);
+  EXPECT_EQ(c.outcome.seq, 3u);
   pipeline.stop();
-  EXPECT_EQ(sink.batch_sizes(), (std::vector<std::size_t>{1, 2, 2, 1}));
-  EXPECT_EQ(pipeline.last_seq(), 6u);
-  EXPECT_EQ(engine_.tally("ordos")->total, 6u);
+  EXPECT_EQ(pipeline.last_seq(), 3u);
+  EXPECT_EQ(engine_.tally("ordos")->total, 3u);
 }
 
-TEST_F(CommitQueueTest, AFailedBatchFailsEveryBatchBegunAfterIt) {
-  WindowSink sink(3);
-  sink.fail_at_ = 2;
-  CommitPipelineOptions options;
-  options.max_batch_events = 1;  // every vote a full batch: each goes ahead
-  CommitPipeline pipeline(sink, engine_, options, 0);
+TEST_F(CommitQueueTest, ARefusedBatchFailsAndTheConfirmedOneBeforeItCounts) {
+  OverlapSink sink;
+  sink.refuse_at_ = 2;
+  CommitPipeline pipeline(sink, engine_, {}, 0);
   pipeline.start();
-  std::vector<Slot> slots(3);
-  for (std::size_t i = 0; i < 3; ++i) {
-    ASSERT_EQ(vote(pipeline, "f" + std::to_string(i), "c01", slots[i]), SubmitResult::queued);
-    wait_for([&] { return sink.begun() == i + 1; });
-  }
-  sink.answer(3);
-  for (Slot& slot : slots) wait_for([&] { return slot.calls.load() == 1; });
-  EXPECT_EQ(slots[0].outcome.status, engine::VoteStatus::accepted);
-  EXPECT_EQ(slots[1].outcome.status, engine::VoteStatus::unavailable);
-  EXPECT_EQ(slots[2].outcome.status, engine::VoteStatus::unavailable);
+  Slot a, b;
+  ASSERT_EQ(vote(pipeline, "r1", "c01", a), SubmitResult::queued);
+  wait_for([&] { return sink.count("begin") == 1; });
+  ASSERT_EQ(vote(pipeline, "r2", "c01", b), SubmitResult::queued);
+  sink.answer();
+  sink.answer();
+  wait_for([&] { return b.calls.load(std::memory_order_acquire) == 1; });
+  wait_for([&] { return a.calls.load(std::memory_order_acquire) == 1; });
+  EXPECT_EQ(a.outcome.status, engine::VoteStatus::accepted);
+  EXPECT_EQ(b.outcome.status, engine::VoteStatus::unavailable);
   EXPECT_TRUE(pipeline.failed());
-  // Their claims were released: the engine accepts those voters again, storage refuses them.
+  EXPECT_EQ(pipeline.failure(), "injected refusal");
+  // b's claim was released: the engine accepts the ballot again, storage refuses it.
   Slot again;
-  EXPECT_EQ(vote(pipeline, "f2", "c01", again), SubmitResult::unavailable);
+  EXPECT_EQ(vote(pipeline, "r2", "c01", again), SubmitResult::unavailable);
   pipeline.stop();
   EXPECT_EQ(engine_.tally("ordos")->total, 1u);
   EXPECT_EQ(pipeline.last_seq(), 1u);
 }
 
-TEST_F(CommitQueueTest, ACampaignWaitsForEveryBatchBegunBeforeIt) {
-  WindowSink sink(4);
+TEST_F(CommitQueueTest, ACampaignWaitsForTheBatchBeforeIt) {
+  OverlapSink sink;
   CommitPipeline pipeline(sink, engine_, {}, 0);
   pipeline.start();
   Slot first, second, campaign_slot;
   ASSERT_EQ(vote(pipeline, "a", "c01", first), SubmitResult::queued);
-  wait_for([&] { return sink.begun() == 1; });
+  wait_for([&] { return sink.count("begin") == 1; });
   auto changed = make_campaign("ordos", 4);
   changed.title = "renamed";
   PendingEvent event;
@@ -520,39 +513,40 @@ TEST_F(CommitQueueTest, ACampaignWaitsForEveryBatchBegunBeforeIt) {
   event.waiter = &campaign_slot;
   ASSERT_EQ(pipeline.submit(event), SubmitResult::queued);
   ASSERT_EQ(vote(pipeline, "b", "c01", second), SubmitResult::queued);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  // Neither the campaign nor the vote behind it goes ahead of the unanswered batch.
-  EXPECT_EQ(sink.begun(), 1u);
-  sink.answer(1);
+  sink.answer();
   wait_for([&] { return campaign_slot.calls.load(std::memory_order_acquire) == 1; });
   EXPECT_EQ(first.outcome.seq, 1u);
   EXPECT_EQ(campaign_slot.outcome.campaign_outcome, engine::PutOutcome::updated);
   EXPECT_EQ(campaign_slot.outcome.seq, 2u);
-  wait_for([&] { return sink.begun() == 3; });
-  EXPECT_EQ(second.calls.load(), 0) << "counted before its answer";
-  sink.answer(1);
+  sink.answer();
   wait_for([&] { return second.calls.load(std::memory_order_acquire) == 1; });
   EXPECT_EQ(second.outcome.seq, 3u);
   pipeline.stop();
+  // The campaign version was written alone, after the batch before it was written.
+  const std::vector<std::string> steps = sink.steps();
+  ASSERT_GE(steps.size(), 4u);
+  EXPECT_EQ(std::vector<std::string>(steps.begin(), steps.begin() + 4),
+            (std::vector<std::string>{"begin 1", "confirm 1", "finish 1", "write 2"}));
   EXPECT_EQ(engine_.campaign("ordos")->title, "renamed");
 }
 
-TEST_F(CommitQueueTest, StopFinishesTheBatchesBegun) {
-  WindowSink sink(2);
-  CommitPipelineOptions options;
-  options.max_batch_events = 1;
-  CommitPipeline pipeline(sink, engine_, options, 0);
+TEST_F(CommitQueueTest, StopWaitsForTheBatchOnItsWayAndCommitsWhatIsQueued) {
+  OverlapSink sink;
+  CommitPipeline pipeline(sink, engine_, {}, 0);
   pipeline.start();
   Slot a, b;
   ASSERT_EQ(vote(pipeline, "s1", "c01", a), SubmitResult::queued);
-  wait_for([&] { return sink.begun() == 1; });
+  wait_for([&] { return sink.count("begin") == 1; });
   ASSERT_EQ(vote(pipeline, "s2", "c01", b), SubmitResult::queued);
-  wait_for([&] { return sink.begun() == 2; });
-  sink.answer(2);
-  pipeline.stop();
+  std::thread stopper([&] { pipeline.stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(a.calls.load(), 0);
+  sink.answer();
+  sink.answer();
+  stopper.join();
   EXPECT_EQ(a.outcome.seq, 1u);
   EXPECT_EQ(b.outcome.seq, 2u);
-  EXPECT_EQ(sink.finished(), 2u);
+  EXPECT_EQ(sink.count("finish"), 2u);
 }
 
 }  // namespace

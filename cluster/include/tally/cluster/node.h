@@ -43,12 +43,7 @@ struct ClusterOptions {
   int replicas = 3;
   // How long a lease outlives its last renewal. Default: 3 s.
   std::chrono::milliseconds lease_ttl{3000};
-  // Records the primary sends to the stream before the oldest of them is acknowledged
-  // (1 to kMaxPublishWindow): their round trips overlap. Default: 4.
-  std::size_t publish_window = 4;
 };
-
-inline constexpr std::size_t kMaxPublishWindow = 16;
 
 // Every stream message is one record: a record must stay under NATS's 1 MiB message limit.
 inline constexpr std::size_t kMaxReplicatedRecordBytes = 768 * 1024;
@@ -76,7 +71,6 @@ struct ClusterStatus {
   std::uint64_t takeovers = 0;
   std::uint64_t fencings = 0;
   std::uint64_t resends = 0;
-  std::uint64_t ahead = 0;  // records sent before the one ahead of them was acknowledged
   // Publish latency of the records this node replicated as primary.
   std::vector<std::uint64_t> publish_bounds_us;  // upper bounds of the buckets
   std::vector<std::uint64_t> publish_counts;     // per bucket, one more than the bounds

@@ -54,7 +54,6 @@ struct ClusterFigures {
   std::uint64_t takeovers = 0;    // times this node became the primary
   std::uint64_t fencings = 0;     // times it was fenced out of the stream by another
   std::uint64_t publish_resends = 0;
-  std::uint64_t publish_ahead = 0;
   // Publish of one commit batch record to the stream, until its acknowledgement.
   HistogramSnapshot publish_latency;
 };

@@ -63,19 +63,24 @@ class BatchSink {
   // no batch begun and not finished.
   virtual Status write_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) = 0;
 
-  // A sink that sends batches ahead (a replicated log: their round trips to the replicas
-  // overlap) takes up to window() batches begun and not finished; 1: write_batch() only.
-  virtual std::size_t window() const { return 1; }
-  // Encodes `events` as seqs first_seq, ... after every batch begun before, and starts making
-  // them durable. An error means nothing of them was sent: nothing may be counted.
+  // A sink that replicates (a replicated log) makes each batch durable in three steps: begin
+  // (encode it, send it to the replicas), confirm (the replicas' outcome), finish (write it
+  // here). It may finish one confirmed batch while the next is begun and on its way: the local
+  // write overlaps the replicas' round trip. False: write_batch() only.
+  virtual bool overlaps() const { return false; }
+  // Encodes `events` as seqs first_seq, ... after every batch begun before, and sends them.
+  // An error means nothing of them was sent: nothing may be counted. REQUIRES: every batch
+  // begun before is confirmed.
   virtual Status begin_batch(std::span<const PendingEvent> events, std::uint64_t first_seq);
-  // Whether finish_batch() would not wait for the replicas' first answer.
-  virtual bool ready() const { return true; }
-  // Makes the oldest batch begun durable. An error means nothing of it may be counted, nor of
-  // any later batch begun: the sink has dropped them all.
+  // Whether confirm_batch() would not wait for the replicas' first answer.
+  virtual bool answered() const { return true; }
+  // The replicas' outcome of the batch begun and not confirmed. An error means nothing of it
+  // may be counted (the sink dropped it); batches confirmed before it are unaffected.
+  virtual Status confirm_batch();
+  // Writes the oldest confirmed batch here. An error means nothing of it may be counted.
   virtual Status finish_batch();
-  // `wake` is called, from any thread, whenever ready() may have turned true (null: nothing
-  // is called). Once set_wake() returns, the previous one is never called again.
+  // `wake` is called, from any thread, whenever answered() may have turned true (null:
+  // nothing is called). Once set_wake() returns, the previous one is never called again.
   virtual void set_wake(std::function<void()> wake);
 };
 
@@ -134,24 +139,23 @@ class CommitPipeline {
   // queue_capacity.
   void push(PendingEvent&& event);
   void run();
-  // run() for a sink with a window: batches of votes are begun while earlier ones are still
-  // on their way to the replicas, and finished (counted, answered) in the same order.
-  void run_pipelined();
-  // What run_pipelined() does next, with `begun` batches begun of `window`: begin the batch
-  // of votes moved into `batch`; finish the oldest batch begun (it has an answer, or the
-  // pipeline is stopping); commit the campaign or epoch event moved into `batch` (nothing
-  // begun); or end (stopping, nothing queued or begun). Waits until one of them can be done.
-  enum class Step { begin, finish, other, done };
-  Step next_step(std::vector<PendingEvent>& batch, std::size_t begun, std::size_t window);
+  // run() for a sink that overlaps: while a confirmed batch is written here, the next one is
+  // begun and on its way to the replicas; batches are counted and answered in order.
+  void run_overlapped();
+  // What run_overlapped() does next: confirm the batch on its way (it has an answer, or the
+  // pipeline is stopping and there is nothing else to do), begin the batch of votes moved into
+  // `batch` (nothing unconfirmed), finish the oldest batch (it is confirmed), commit the
+  // campaign or epoch event moved into `batch` (nothing begun), or end (stopping, nothing
+  // queued or begun). Waits until one of them can be done.
+  enum class Step { confirm, begin, finish, other, done };
+  Step next_step(std::vector<PendingEvent>& batch, std::size_t begun, bool unconfirmed,
+                 bool oldest_confirmed);
   // Moves up to max_batch_events (and max_batch_bytes) of votes from the queue into `batch`;
   // any other event forms a batch of its own, a campaign so that check_campaign() sees every
   // earlier vote. Returns false when stopping and the queue is empty.
   bool take_batch(std::vector<PendingEvent>& batch);
   // take_batch()'s move, from a queue that is not empty. REQUIRES: mutex_ held.
   void move_batch(std::vector<PendingEvent>& batch);
-  // Whether the queue holds a batch cut by max_batch_events or max_batch_bytes, not by what
-  // there was. REQUIRES: mutex_ held.
-  bool full_batch_queued() const;
   // Whether a submission just queued should wake the writer. REQUIRES: mutex_ held.
   bool submission_wakes_writer() const;
   void commit_votes(std::vector<PendingEvent>& batch);
@@ -178,15 +182,12 @@ class CommitPipeline {
   // deepest queue seen (a deque allocates a block every few events); it starts at
   // kInitialQueueRing events and doubles when full, up to queue_capacity.
   boost::circular_buffer<PendingEvent> queue_;
-  // The queue's bytes as take_batch() counts them (payload + kEventOverheadBytes each).
-  std::size_t queued_bytes_ = 0;  // guarded by mutex_
-  std::string failure_;           // guarded by mutex_
-  bool stopping_ = false;         // guarded by mutex_
-  // What wakes the writer from a submitter: any submission, one that completes a full batch
-  // (run_pipelined() with a batch unanswered), or none.
-  enum class Waiting : std::uint8_t { no, for_any, for_full_batch };
+  std::string failure_;    // guarded by mutex_
+  bool stopping_ = false;  // guarded by mutex_
+  // Whether a submission wakes the writer: not while it waits for the replicas only.
+  enum class Waiting : std::uint8_t { no, for_any };
   Waiting writer_waiting_ = Waiting::no;  // guarded by mutex_
-  // The sink's wake-up (run_pipelined()): the writer must look at ready() again.
+  // The sink's wake-up (run_overlapped()): the writer must look at answered() again.
   bool sink_woke_ = false;  // guarded by mutex_
 
   // Set once by the writer after a failed batch; read by submitters. Release/acquire so that

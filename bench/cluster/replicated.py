@@ -14,7 +14,10 @@ the NATS servers (from /proc/PID/stat), then the medians and the ratios to `alon
 
   python3 bench/cluster/replicated.py --build build [--rounds 3] [--seconds 8]
 
-TALLY_BENCH_VARIANTS and TALLY_BENCH_LOADS (comma-separated) choose what runs.
+TALLY_BENCH_VARIANTS and TALLY_BENCH_LOADS (comma-separated) choose what runs. Two --build
+directories (A, then B) compare two versions' replicated setups in the same rounds:
+
+  python3 bench/cluster/replicated.py --build BEFORE/build --build build
 """
 import argparse
 import json
@@ -108,24 +111,37 @@ def run_load(build, port, load, seconds, seed, root):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--build", default="build")
+    parser.add_argument("--build", action="append",
+                        help="a build directory; give two (A, then B) to compare their replicated "
+                             "setups in the same rounds (`alone` runs A's)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
     args = parser.parse_args()
-    results = {(v, l): [] for v in VARIANTS for l in LOADS}
+    builds = args.build or ["build"]
+    labels = ["A", "B", "C", "D"][:len(builds)] if len(builds) > 1 else [""]
+    for label, build in zip(labels, builds):
+        if label:
+            print(f"{label}: {build}")
+    setups = []  # (name, build, variant)
+    for variant in VARIANTS:
+        for label, build in zip(labels, builds):
+            if variant == "alone" and label not in ("", "A"):
+                continue
+            setups.append((f"{variant} {label}".strip() if variant != "alone" else variant, build, variant))
+    results = {(name, l): [] for name, _, _ in setups for l in LOADS}
     seed = 1
     for round_no in range(1, args.rounds + 1):
         for load in LOADS:
-            for variant in VARIANTS:
+            for name, build, variant in setups:
                 root = tempfile.mkdtemp(prefix="tally-bench-cluster-")
-                setup = Setup(args.build, root, variant)
+                setup = Setup(build, root, variant)
                 try:
                     port = setup.start()
                     time.sleep(1)
                     tallyds, nats = setup.pids()
                     before = [cpu_seconds(p) for p in tallyds], [cpu_seconds(p) for p in nats]
                     seed += 1
-                    report = run_load(args.build, port, load, args.seconds, seed, root)
+                    report = run_load(build, port, load, args.seconds, seed, root)
                     after = [cpu_seconds(p) for p in tallyds], [cpu_seconds(p) for p in nats]
                     accepted = report["statuses"]["accepted"]
                     primary_cpu = after[0][0] - before[0][0]
@@ -136,8 +152,8 @@ def main():
                            "primary_us_per_vote": primary_cpu / accepted * 1e6,
                            "standby_us_per_vote": standby_cpu / accepted * 1e6,
                            "nats_us_per_vote": nats_cpu / accepted * 1e6}
-                    results[(variant, load)].append(row)
-                    print(f"round {round_no} {load:6} {variant:19} {row['accepted_per_s']:>10.0f} accepted/s "
+                    results[(name, load)].append(row)
+                    print(f"round {round_no} {load:6} {name:21} {row['accepted_per_s']:>10.0f} accepted/s "
                           f"p99 {row['p99_ms']:6.2f} ms  CPU/vote: tallyd {row['primary_us_per_vote']:5.2f} µs "
                           f"standby {row['standby_us_per_vote']:5.2f} µs  nats {row['nats_us_per_vote']:5.2f} µs",
                           flush=True)
@@ -150,10 +166,10 @@ def main():
     for load in LOADS:
         alone = results.get(("alone", load))
         base = statistics.median(r["accepted_per_s"] for r in alone) if alone else float("nan")
-        for variant in VARIANTS:
-            rows = results[(variant, load)]
+        for name, _, _ in setups:
+            rows = results[(name, load)]
             med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
-            print(f"| {load} | {variant} | {med('accepted_per_s'):,.0f} | {med('accepted_per_s') / base:.2f} | "
+            print(f"| {load} | {name} | {med('accepted_per_s'):,.0f} | {med('accepted_per_s') / base:.2f} | "
                   f"{med('p99_ms'):.2f} | {med('primary_us_per_vote'):.2f} | {med('standby_us_per_vote'):.2f} | "
                   f"{med('nats_us_per_vote'):.2f} |")
 

@@ -72,9 +72,6 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   jsOptions js_options;
   jsOptions_Init(&js_options);
   js_options.Wait = 2000;
-  js_options.PublishAsync.MaxPending = kMaxAsyncPending;
-  js_options.PublishAsync.AckHandler = &JetStream::on_ack;
-  js_options.PublishAsync.AckHandlerClosure = js.get();
   s = natsConnection_JetStream(&js->js_, js->connection_, &js_options);
   if (s != NATS_OK) return nats_error("jetstream", s);
   return js;
@@ -82,15 +79,7 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
 
 JetStream::~JetStream() {
   if (kv_ != nullptr) kvStore_Destroy(kv_);
-  if (js_ != nullptr) {
-    // Answers still due to publish_async() would call on_ack() on this object: let them come
-    // (or time out) first.
-    jsPubOptions wait;
-    jsPubOptions_Init(&wait);
-    wait.MaxWait = 3000;
-    js_PublishAsyncComplete(js_, &wait);
-    jsCtx_Destroy(js_);
-  }
+  if (js_ != nullptr) jsCtx_Destroy(js_);
   if (connection_ != nullptr) {
     natsConnection_Close(connection_);
     natsConnection_Destroy(connection_);
@@ -131,13 +120,11 @@ Result<std::uint64_t> JetStream::last_seq(const std::string& stream) {
   return info.ptr->State.LastSeq;
 }
 
-namespace {
-
-// `conditions` as libnats options; they point into `msg_id`.
-jsPubOptions publish_options(const PublishConditions& conditions, std::string& msg_id) {
+PublishResult JetStream::publish(const std::string& subject, std::string_view data,
+                                 const PublishConditions& conditions) {
   jsPubOptions options;
   jsPubOptions_Init(&options);
-  msg_id.assign(conditions.msg_id);
+  const std::string msg_id(conditions.msg_id);
   options.MsgId = msg_id.c_str();
   options.MaxWait = conditions.max_wait.count();
   // libnats reads ExpectLastSeq 0 as "no expectation": an empty stream is expected through the
@@ -148,15 +135,6 @@ jsPubOptions publish_options(const PublishConditions& conditions, std::string& m
   } else {
     options.ExpectLastSeq = conditions.expected_last_seq;
   }
-  return options;
-}
-
-}  // namespace
-
-PublishResult JetStream::publish(const std::string& subject, std::string_view data,
-                                 const PublishConditions& conditions) {
-  std::string msg_id;
-  jsPubOptions options = publish_options(conditions, msg_id);
   PublishResult result;
   Owned<jsPubAck, jsPubAck_Destroy> ack;
   result.status = js_Publish(&ack.ptr, js_, subject.c_str(), data.data(),
@@ -168,45 +146,6 @@ PublishResult JetStream::publish(const std::string& subject, std::string_view da
     result.text = nats_reason(result.status);
   }
   return result;
-}
-
-Status JetStream::publish_async(const std::string& subject, std::string_view data,
-                                const PublishConditions& conditions) {
-  std::string msg_id;
-  jsPubOptions options = publish_options(conditions, msg_id);
-  Owned<natsMsg, natsMsg_Destroy> msg;
-  natsStatus s = natsMsg_Create(&msg.ptr, subject.c_str(), nullptr, data.data(),
-                                static_cast<int>(data.size()));
-  // On success libnats owns the message (and sets msg.ptr to null).
-  if (s == NATS_OK) s = js_PublishMsgAsync(js_, &msg.ptr, &options);
-  if (s != NATS_OK) return nats_error("publish", s);
-  return {};
-}
-
-void JetStream::on_ack(jsCtx* /*js*/, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* self) {
-  Owned<natsMsg, natsMsg_Destroy> owned{msg};
-  const char* id = nullptr;
-  if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK || id == nullptr) return;
-  PublishResult result;
-  if (ack != nullptr) {
-    result.stream_seq = ack->Sequence;
-    result.duplicate = ack->Duplicate;
-  } else if (error != nullptr) {
-    result.status = error->Err != NATS_OK ? error->Err : NATS_ERR;
-    result.error_code = error->ErrCode;
-    result.text = error->ErrText != nullptr ? error->ErrText : natsStatus_GetText(result.status);
-  } else {
-    result.status = NATS_ERR;
-    result.text = "no answer";
-  }
-  auto* js = static_cast<JetStream*>(self);
-  std::lock_guard lock(js->listener_mutex_);
-  if (js->ack_listener_) js->ack_listener_(id, result);
-}
-
-void JetStream::set_ack_listener(AckListener listener) {
-  std::lock_guard lock(listener_mutex_);
-  ack_listener_ = std::move(listener);
 }
 
 Result<std::optional<std::string>> JetStream::message_at(const std::string& stream,

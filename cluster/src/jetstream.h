@@ -3,14 +3,12 @@
 // objects; every call reports failure as a Status naming the call and NATS's reason.
 //
 // Thread safety: libnats connections and contexts are safe for concurrent use; this class adds
-// no state of its own after connect() but the ack listener, which a mutex guards.
+// no state of its own after connect().
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <nats/nats.h>
 #include <optional>
 #include <string>
@@ -36,15 +34,6 @@ struct PublishConditions {
   std::uint64_t expected_last_seq = 0;  // 0: the stream must be empty
   std::chrono::milliseconds max_wait{2000};
 };
-
-// Hears the answer to each publish_async(): the message id it was sent with, and the outcome
-// (NATS_TIMEOUT when none came within its max_wait).
-using AckListener = std::function<void(std::string_view msg_id, const PublishResult& result)>;
-
-// Most publish_async() messages without an answer yet; one more waits in publish_async().
-// The replica group has one at a time, and late answers to earlier ones for at most their
-// max_wait.
-inline constexpr int kMaxAsyncPending = 64;
 
 struct StreamSettings {
   std::string name;     // TALLY_S0
@@ -73,13 +62,6 @@ class JetStream {
   // Publishes `data` under `conditions`; never throws, never retries.
   PublishResult publish(const std::string& subject, std::string_view data,
                         const PublishConditions& conditions);
-  // Sends `data` under `conditions` and returns once it is on its way (or failed to be); the
-  // answer goes to the ack listener, on a libnats thread.
-  Status publish_async(const std::string& subject, std::string_view data,
-                       const PublishConditions& conditions);
-  // Where publish_async()'s answers go (null: nowhere). Once it returns, the previous listener
-  // is not called again.
-  void set_ack_listener(AckListener listener);
   // The message the stream holds at `seq` (nullopt when it has none: not stored yet), as its
   // leader answers.
   Result<std::optional<std::string>> message_at(const std::string& stream, std::uint64_t seq);
@@ -106,9 +88,6 @@ class JetStream {
 
  private:
   JetStream() = default;
-  static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* self);
-  std::mutex listener_mutex_;  // held while the listener runs
-  AckListener ack_listener_;   // guarded by listener_mutex_
   natsConnection* connection_ = nullptr;
   jsCtx* js_ = nullptr;
   kvStore* kv_ = nullptr;

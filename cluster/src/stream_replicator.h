@@ -1,29 +1,20 @@
 // StreamReplicator: the primary's storage::RecordReplicator on the shard's stream. Each record
-// is published with a message id (shard, epoch, first seq) and the stream seq it must follow:
-// the one the record before it got, confirmed before this one is sent. (Sending a record
-// before its predecessor is confirmed would need a second fence, such as the stream's
-// expected last message id; nats-server 2.9.10 keeps that in memory only, so a replica
-// restarted or caught up would refuse what the others store, and fall behind for good.)
-// The answer decides (DESIGN.md "Replication and failover"):
+// is published with a message id (shard, epoch, first seq) and the stream seq it must follow;
+// the answer decides (DESIGN.md "Replication and failover"):
 //   acknowledged at the next stream seq (or a duplicate of it)  -> replicated;
 //   "wrong last sequence" (10071)                                -> the stream's next message
 //       is read: ours (an acknowledgement that was lost) -> replicated; another's -> fenced;
-//   a refusal no resend changes (too large, no stream)           -> not replicated;
 //   no answer, or any other error (a timeout, no server, a stream leader lost while it stored
 //       the message) -> sent again, same id and expectation, until one of the above or until
 //       abandon(): only a resend tells whether the message was stored.
-// send(), answered() and confirm() are called on the log's writer thread, the answer arrives
-// on a libnats thread, the figures and abandon() are read from any thread.
+// Called on the log's writer thread; the figures and abandon() from any thread.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
-#include <optional>
 #include <string>
 
 #include "tally/storage/record_replicator.h"
@@ -45,7 +36,6 @@ struct ReplicatorFigures {
 class StreamReplicator final : public storage::RecordReplicator {
  public:
   StreamReplicator(JetStream& js, StreamSettings stream, std::string shard);
-  ~StreamReplicator();
 
   // Before the writer starts: records of lease `epoch` follow stream seq `last_stream_seq`.
   void begin(std::uint64_t epoch, std::uint64_t last_stream_seq);
@@ -58,10 +48,8 @@ class StreamReplicator final : public storage::RecordReplicator {
   // Why the last record that failed did (empty when none has).
   std::string last_failure() const;
 
-  void send(std::string_view record, std::uint64_t first_seq, std::uint64_t last_seq) override;
-  bool answered() const override;
-  Result<std::uint64_t> confirm() override;
-  void set_wake(std::function<void()> wake) override;
+  Result<std::uint64_t> replicate(std::string_view record, std::uint64_t first_seq,
+                                  std::uint64_t last_seq) override;
   // Ends the process without an answer (see abandon()).
   [[noreturn]] void replicated_not_written(std::string_view why) override;
 
@@ -69,46 +57,18 @@ class StreamReplicator final : public storage::RecordReplicator {
   static constexpr int kExitUnanswered = 75;
 
  private:
-  using Clock = std::chrono::steady_clock;
-  // The record sent and not confirmed.
-  struct Sent {
-    std::string msg_id;
-    std::string_view record;  // the writer's, valid until confirmed
-    std::uint64_t first_seq = 0;
-    std::uint64_t last_seq = 0;
-    Clock::time_point sent_at;
-    bool answered = false;  // `answer` holds the stream's (or libnats's) first answer
-    PublishResult answer;
-  };
-
-  // The ack listener: records `result` as the answer to `msg_id` and wakes the writer.
-  void on_answer(std::string_view msg_id, const PublishResult& result);
-  // Publishes `sent` again, alone, until its outcome is known: see the top of this file.
-  Result<std::uint64_t> settle(const Sent& sent);
-  // The record's outcome is that it is not in the stream: `status`, counted as a fence when
-  // `fence`.
-  Status refused(Status status, bool fence);
   void observe_latency(std::chrono::steady_clock::duration took);
 
   JetStream& js_;
   const StreamSettings stream_;
   const std::string shard_;
-  // Writer thread only (begin() runs before the writer starts): the epoch, and the stream seq
-  // of the last record confirmed.
+  // Writer thread only (begin() runs before the writer starts).
   std::uint64_t epoch_ = 0;
   std::uint64_t last_stream_seq_ = 0;
 
-  // The record sent and not confirmed: set and reset by the writer, answered by the ack
-  // listener.
-  mutable std::mutex sent_mutex_;
-  std::condition_variable answered_cv_;
-  std::optional<Sent> sent_;  // guarded by sent_mutex_
-  // Held while `wake_` is called, so that set_wake() returns only once the old one is done.
-  std::mutex wake_mutex_;
-  std::function<void()> wake_;  // guarded by wake_mutex_
-
   Status failed(Status status);
   [[noreturn]] static void exit_unanswered(const std::string& why);
+  using Clock = std::chrono::steady_clock;
 
   mutable std::mutex failure_mutex_;
   std::string last_failure_;  // guarded by failure_mutex_

@@ -8,8 +8,6 @@
 #include "tally/storage/internal/commit_pipeline.h"
 
 #include <algorithm>
-#include <chrono>
-#include <deque>
 #include <utility>
 
 #include "tally/base/thread_name.h"
@@ -44,8 +42,8 @@ SubmitResult CommitPipeline::submit(PendingEvent& event) {
     if (stopping_) return SubmitResult::unavailable;
     if (queue_.size() >= options_.queue_capacity) return SubmitResult::overloaded;
     push(std::move(event));
-    wake = submission_wakes_writer();
-    if (wake) writer_waiting_ = Waiting::no;
+    wake = writer_waiting_;
+    writer_waiting_ = false;
   }
   if (wake) wake_.notify_one();
   return SubmitResult::queued;
@@ -69,8 +67,8 @@ std::size_t CommitPipeline::submit_all(std::span<PendingEvent> events, SubmitRes
         options_.queue_capacity - std::min(queue_.size(), options_.queue_capacity);
     queued = std::min(room, events.size());
     for (std::size_t i = 0; i < queued; ++i) push(std::move(events[i]));
-    wake = queued > 0 && submission_wakes_writer();
-    if (wake) writer_waiting_ = Waiting::no;
+    wake = queued > 0 && writer_waiting_;
+    if (wake) writer_waiting_ = false;
   }
   if (queued < events.size()) refusal = SubmitResult::overloaded;
   if (wake) wake_.notify_one();
@@ -108,23 +106,18 @@ void CommitPipeline::stop() {
 }
 
 bool CommitPipeline::take_batch(std::vector<PendingEvent>& batch) {
+  batch.clear();
   std::unique_lock lock(mutex_);
   while (queue_.empty()) {
     if (stopping_) return false;
-    writer_waiting_ = Waiting::for_any;
+    writer_waiting_ = true;
     wake_.wait(lock);
   }
-  writer_waiting_ = Waiting::no;
-  move_batch(batch);
-  return true;
-}
-
-void CommitPipeline::move_batch(std::vector<PendingEvent>& batch) {
-  batch.clear();
+  writer_waiting_ = false;
   if (queue_.front().kind != EventKind::vote) {
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
-    return;
+    return true;
   }
   std::size_t bytes = 0;
   while (!queue_.empty() && batch.size() < options_.max_batch_events &&
@@ -134,162 +127,23 @@ void CommitPipeline::move_batch(std::vector<PendingEvent>& batch) {
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
+  return true;
 }
 
-bool CommitPipeline::submission_wakes_writer() const { return writer_waiting_ == Waiting::for_any; }
-
 void CommitPipeline::run() {
-  if (sink_.overlaps()) {
-    run_overlapped();
-    return;
-  }
   std::vector<PendingEvent> batch;
   batch.reserve(options_.max_batch_events);
   while (take_batch(batch)) {
-    if (batch.front().kind != EventKind::vote) {
-      commit_other(batch);
-    } else if (failed()) {
+    if (failed()) {
       fail(batch);
+    } else if (batch.front().kind == EventKind::campaign) {
+      commit_campaign(batch.front());
+    } else if (batch.front().kind == EventKind::epoch) {
+      commit_epoch(batch.front());
     } else {
       commit_votes(batch);
     }
   }
-}
-
-void CommitPipeline::commit_other(std::vector<PendingEvent>& batch) {
-  if (failed()) {
-    fail(batch);
-  } else if (batch.front().kind == EventKind::campaign) {
-    commit_campaign(batch.front());
-  } else {
-    commit_epoch(batch.front());
-  }
-}
-
-CommitPipeline::Step CommitPipeline::next_step(std::vector<PendingEvent>& batch, std::size_t begun,
-                                               bool unconfirmed, bool oldest_confirmed) {
-  // Without an answer to wake it, the writer looks at the sink again this often: answered()
-  // also turns true when an answer is overdue.
-  constexpr std::chrono::milliseconds kLookAgain{100};
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    if (unconfirmed) {
-      // Cleared before answered() is asked: an answer after this sets it again.
-      sink_woke_ = false;
-      if (sink_.answered()) return Step::confirm;
-    }
-    const bool votes_next = !queue_.empty() && queue_.front().kind == EventKind::vote;
-    if (votes_next && !unconfirmed) {
-      writer_waiting_ = Waiting::no;
-      move_batch(batch);
-      return Step::begin;
-    }
-    if (oldest_confirmed) return Step::finish;
-    if (!queue_.empty() && begun == 0) {
-      // A campaign or epoch event: it waits until every batch before it is counted, so that
-      // check_campaign() sees them.
-      writer_waiting_ = Waiting::no;
-      move_batch(batch);
-      return Step::other;
-    }
-    if (stopping_) {
-      // Nothing else to do but wait for the batch on its way.
-      if (unconfirmed) return Step::confirm;
-      if (begun == 0) return Step::done;
-    }
-    // Submissions wake the writer only when one lets it do something: not while it waits for
-    // the replicas' answer, when every vote would wake it for nothing.
-    writer_waiting_ = unconfirmed ? Waiting::no : Waiting::for_any;
-    if (unconfirmed) {
-      wake_.wait_for(lock, kLookAgain, [&] { return sink_woke_ || stopping_; });
-    } else {
-      wake_.wait(lock);
-    }
-    writer_waiting_ = Waiting::no;
-  }
-}
-
-void CommitPipeline::run_overlapped() {
-  sink_.set_wake([this] {
-    {
-      std::lock_guard lock(mutex_);
-      sink_woke_ = true;
-    }
-    wake_.notify_one();
-  });
-  // At most two: a confirmed batch being written here, and the next on its way.
-  struct Begun {
-    std::vector<PendingEvent> batch;
-    std::uint64_t first_seq = 0;
-    bool confirmed = false;
-  };
-  std::deque<Begun> begun;
-  // Batch vectors are reused: one of max_batch_events events is over a megabyte, which
-  // malloc would map and unmap again for every batch.
-  std::vector<std::vector<PendingEvent>> spare;
-  const auto take_spare = [&] {
-    std::vector<PendingEvent> batch;
-    if (!spare.empty()) {
-      batch = std::move(spare.back());
-      spare.pop_back();
-    } else {
-      batch.reserve(options_.max_batch_events);
-    }
-    return batch;
-  };
-  const auto recycle = [&](std::vector<PendingEvent>& batch) {
-    batch.clear();
-    spare.push_back(std::move(batch));
-  };
-  const auto confirm_newest = [&] {
-    if (Status confirmed = sink_.confirm_batch(); !confirmed.ok()) {
-      fail(begun.back().batch, confirmed);
-      recycle(begun.back().batch);
-      begun.pop_back();
-      return;
-    }
-    begun.back().confirmed = true;
-  };
-  const auto finish_oldest = [&] {
-    Begun& oldest = begun.front();
-    if (Status finished = sink_.finish_batch(); !finished.ok()) {
-      fail(oldest.batch, finished);
-    } else {
-      count_votes(oldest.batch, oldest.first_seq);
-    }
-    recycle(oldest.batch);
-    begun.pop_front();
-  };
-  std::uint64_t next_seq = last_seq() + 1;
-  std::vector<PendingEvent> batch = take_spare();
-  for (;;) {
-    const bool unconfirmed = !begun.empty() && !begun.back().confirmed;
-    const bool oldest_confirmed = !begun.empty() && begun.front().confirmed;
-    const Step step = next_step(batch, begun.size(), unconfirmed, oldest_confirmed);
-    if (step == Step::done) break;
-    switch (step) {
-      case Step::confirm: confirm_newest(); continue;
-      case Step::finish: finish_oldest(); continue;
-      case Step::other: commit_other(batch); continue;
-      default: break;
-    }
-    if (failed()) {
-      fail(batch);
-      continue;
-    }
-    if (begun.empty()) next_seq = last_seq() + 1;
-    if (Status sent = sink_.begin_batch(batch, next_seq); !sent.ok()) {
-      // Nothing of it was sent; the batch before it is counted first, as it would have been.
-      while (!begun.empty()) begun.front().confirmed ? finish_oldest() : confirm_newest();
-      fail(batch, sent);
-      continue;
-    }
-    const std::uint64_t first_seq = next_seq;
-    next_seq += batch.size();
-    begun.push_back({std::move(batch), first_seq, false});
-    batch = take_spare();
-  }
-  sink_.set_wake(nullptr);
 }
 
 void CommitPipeline::commit_votes(std::vector<PendingEvent>& batch) {
@@ -298,10 +152,6 @@ void CommitPipeline::commit_votes(std::vector<PendingEvent>& batch) {
     fail(batch, written);
     return;
   }
-  count_votes(batch, first_seq);
-}
-
-void CommitPipeline::count_votes(std::vector<PendingEvent>& batch, std::uint64_t first_seq) {
   batches_.fetch_add(1, std::memory_order_relaxed);
   events_.fetch_add(batch.size(), std::memory_order_relaxed);
   std::uint64_t seq = first_seq;
@@ -405,20 +255,5 @@ void CommitPipeline::fail(std::vector<PendingEvent>& batch, const Status& why) {
     if (event.waiter != nullptr) event.waiter->committed(outcome);
   }
 }
-
-Status BatchSink::begin_batch(std::span<const PendingEvent> /*events*/,
-                              std::uint64_t /*first_seq*/) {
-  return Status::error("storage: this sink writes one batch at a time");
-}
-
-Status BatchSink::confirm_batch() {
-  return Status::error("storage: this sink writes one batch at a time");
-}
-
-Status BatchSink::finish_batch() {
-  return Status::error("storage: this sink writes one batch at a time");
-}
-
-void BatchSink::set_wake(std::function<void()> /*wake*/) {}
 
 }  // namespace tally::storage::internal

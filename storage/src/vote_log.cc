@@ -46,23 +46,10 @@ struct VoteLog::Impl final : internal::BatchSink {
   ChainHasher hasher;
   BatchEncoder encoder;
   rocksdb::WriteBatch write_batch_buffer;
-  ChainHash chain_head = kGenesisChain;    // of the last record written here
+  ChainHash chain_head = kGenesisChain;
   RecordReplicator* replicator = nullptr;  // set by start(), before the writer starts
-  // A replicated log's records sent and not yet written here, oldest first (at most a
-  // confirmed one and the next on its way), and the chain head after the last of them
-  // (chain_head when none).
-  struct SentRecord {
-    std::string record;
-    std::uint64_t first_seq = 0;
-    std::uint64_t last_seq = 0;
-    ChainHash chain{};
-    std::uint64_t stream_seq = 0;  // 0 until confirmed
-  };
-  std::deque<SentRecord> in_flight;
-  std::vector<std::string> spare_records;  // records' buffers, reused
-  ChainHash sent_chain = kGenesisChain;
-  std::string canonical;             // chain_of() scratch
-  std::vector<StoredEvent> decoded;  // apply_record() scratch
+  std::string canonical;                   // chain_of() scratch
+  std::vector<StoredEvent> decoded;        // apply_record() scratch
 
   // Commit write latency (see DbFigures); written by the writing thread only, read by
   // db_figures(). relaxed: statistics, ordered with nothing else.
@@ -126,113 +113,44 @@ struct VoteLog::Impl final : internal::BatchSink {
     return s;
   }
 
-  // A record encoded, in `encoder` until the next encode().
-  struct Encoded {
-    std::string_view record;
-    ChainHash chain;  // the chain head after it
-  };
-  // Encodes `events` as seqs first_seq, ... after `sent_chain`; an error when the record is
-  // over the cap.
-  Result<Encoded> encode(std::span<const internal::PendingEvent> events, std::uint64_t first_seq) {
+  Status write_batch(std::span<const internal::PendingEvent> events,
+                     std::uint64_t first_seq) override {
     encoder.begin(events.size());
-    ChainHash chain = sent_chain;
+    ChainHash chain = chain_head;
     std::uint64_t seq = first_seq;
     for (const auto& event : events) {
       chain = encoder.add(hasher, chain, event.kind, seq++, event.bytes(),
                           event.has_layout ? &event.layout : nullptr);
     }
     const std::string_view record = encoder.record();
+    // Named only in errors: no string is built for a batch that commits.
+    const auto seqs = [&] { return std::to_string(first_seq) + ".." + std::to_string(seq - 1); };
+    // The replicas first: the local log never runs ahead of the replicated one, so a node that
+    // loses its place has nothing to take back.
+    std::uint64_t record_stream_seq = 0;
     if (record.size() > options.max_record_bytes) {
       // A lone event over the cap (the writer never batches past it): the stream would refuse
       // it, and alone it must not stop the log. Refused before anything is sent.
-      return Status::error("storage: record of seqs " + seqs(first_seq, seq - 1) + " is " +
+      return Status::error("storage: record of seqs " + seqs() + " is " +
                            std::to_string(record.size()) + " bytes, over the " +
                            std::to_string(options.max_record_bytes) + " byte limit");
     }
-    return Encoded{record, chain};
-  }
-
-  // Named only in errors: no string is built for a batch that commits.
-  static std::string seqs(std::uint64_t first, std::uint64_t last) {
-    return std::to_string(first) + ".." + std::to_string(last);
-  }
-
-  Status write_batch(std::span<const internal::PendingEvent> events,
-                     std::uint64_t first_seq) override {
     if (replicator != nullptr) {
-      if (auto status = begin_batch(events, first_seq); !status.ok()) return status;
-      if (auto status = confirm_batch(); !status.ok()) return status;
-      return finish_batch();
+      auto replicated = replicator->replicate(record, first_seq, seq - 1);
+      if (!replicated.ok()) {
+        return Status::error("storage: replicate seqs " + seqs() + ": " + replicated.message());
+      }
+      record_stream_seq = *replicated;
     }
-    auto encoded = encode(events, first_seq);
-    if (!encoded.ok()) return encoded.status();
-    const std::uint64_t last_seq = first_seq + events.size() - 1;
-    if (auto s = write_record(encoded->record, first_seq, last_seq, encoded->chain, 0); !s.ok()) {
-      return Status::error("storage: write of seqs " + seqs(first_seq, last_seq) + ": " +
-                           s.ToString());
+    if (auto s = write_record(record, first_seq, seq - 1, chain, record_stream_seq); !s.ok()) {
+      if (replicator != nullptr) {
+        replicator->replicated_not_written("write of seqs " + seqs() + ": " + s.ToString());
+      }
+      return Status::error("storage: write of seqs " + seqs() + ": " + s.ToString());
     }
-    chain_head = sent_chain = encoded->chain;
+    chain_head = chain;
+    if (record_stream_seq != 0) stream_seq.store(record_stream_seq, std::memory_order_release);
     return {};
-  }
-
-  // A replicated log: the replicas first, then the local write. The local log never runs
-  // ahead of the replicated one, so a node that loses its place has nothing to take back.
-  bool overlaps() const override { return replicator != nullptr; }
-
-  Status begin_batch(std::span<const internal::PendingEvent> events,
-                     std::uint64_t first_seq) override {
-    auto encoded = encode(events, first_seq);
-    if (!encoded.ok()) return encoded.status();
-    SentRecord sent;
-    if (!spare_records.empty()) {
-      sent.record = std::move(spare_records.back());
-      spare_records.pop_back();
-    }
-    sent.record.assign(encoded->record);
-    sent.first_seq = first_seq;
-    sent.last_seq = first_seq + events.size() - 1;
-    sent.chain = encoded->chain;
-    in_flight.push_back(std::move(sent));
-    sent_chain = encoded->chain;
-    // The string's bytes stay where they are until it is recycled: a deque's push_back and
-    // pop_front move no other element.
-    replicator->send(in_flight.back().record, first_seq, in_flight.back().last_seq);
-    return {};
-  }
-
-  bool answered() const override { return replicator->answered(); }
-
-  Status confirm_batch() override {
-    SentRecord& newest = in_flight.back();
-    auto replicated = replicator->confirm();
-    if (!replicated.ok()) {
-      const std::string range = seqs(newest.first_seq, newest.last_seq);
-      spare_records.push_back(std::move(newest.record));
-      in_flight.pop_back();
-      sent_chain = in_flight.empty() ? chain_head : in_flight.back().chain;
-      return Status::error("storage: replicate seqs " + range + ": " + replicated.message());
-    }
-    newest.stream_seq = *replicated;
-    return {};
-  }
-
-  Status finish_batch() override {
-    SentRecord& oldest = in_flight.front();
-    if (auto s = write_record(oldest.record, oldest.first_seq, oldest.last_seq, oldest.chain,
-                              oldest.stream_seq);
-        !s.ok()) {
-      replicator->replicated_not_written(
-          "write of seqs " + seqs(oldest.first_seq, oldest.last_seq) + ": " + s.ToString());
-    }
-    chain_head = oldest.chain;
-    stream_seq.store(oldest.stream_seq, std::memory_order_release);
-    spare_records.push_back(std::move(oldest.record));
-    in_flight.pop_front();
-    return {};
-  }
-
-  void set_wake(std::function<void()> wake) override {
-    if (replicator != nullptr) replicator->set_wake(std::move(wake));
   }
 
   // Whether `events` (one record) continue the log after `last_seq` and `chain`: consecutive
@@ -460,7 +378,6 @@ void VoteLog::start(engine::Engine& engine, RecordReplicator* replicator) {
   options.max_batch_bytes = impl.options.max_record_bytes;
   options.durable = impl.options.durability == Durability::sync;
   impl.replicator = replicator;
-  impl.sent_chain = impl.chain_head;
   impl.engine = &engine;
   auto writer = std::make_unique<internal::CommitPipeline>(
       impl, engine, options, impl.last_seq_at_rest.load(std::memory_order_acquire));

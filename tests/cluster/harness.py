@@ -186,8 +186,8 @@ class Node:
                 "--listen", f"{self.host}:{self.port}", "--cluster", self.world.nats.urls(self.nats_host),
                 "--node", self.name, "--tokens", self.world.tokens, "--campaign",
                 self.world.campaign, "--io-threads", "2",
-                # Records of a few votes: many records, and a record cut while the one before
-                # it is written, under the tests' load.
+                # Records of a few votes: many stream messages under the tests' load, each a
+                # publish that a kill can cut off before its answer.
                 "--commit-batch-events", str(COMMIT_BATCH_EVENTS)]
         if self.netns:
             args = ["ip", "netns", "exec", self.netns] + args

@@ -3,22 +3,14 @@
 // Property under test: with many threads submitting at once, every submission is completed
 // exactly once; accepted ones get distinct seqs that are contiguous from 1 in commit order and
 // are counted by the engine; a failed batch releases its claims (the voter may vote again),
-// answers `unavailable`, and every later submission is refused without a crash. With a sink
-// that replicates, the next batch is sent while the confirmed one is written, a refused batch
-// fails alone, and a campaign version waits for the batch before it.
+// answers `unavailable`, and every later submission is refused without a crash.
 #include "tally/storage/internal/commit_pipeline.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <mutex>
 #include <set>
 #include <thread>
-#include <vector>
 
 #include "tally/base/clock.h"
 #include "log_world.h"
@@ -61,101 +53,6 @@ class FakeSink final : public BatchSink {
   std::uint64_t next_seq_ = 1;
   std::vector<std::string> payloads_;  // in seq order
 };
-
-// A sink that replicates, as a replicated log's does: each batch is begun (sent), confirmed
-// once the test answers it (answer(); a confirm without an answer waits for one), then
-// finished (written here). It records the steps in order.
-class OverlapSink final : public BatchSink {
- public:
-  Status write_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) override {
-    std::lock_guard lock(mutex_);
-    EXPECT_TRUE(begun_.empty()) << "a batch written alone while another was begun";
-    EXPECT_EQ(first_seq, next_seq_);
-    next_seq_ += events.size();
-    steps_.push_back("write " + std::to_string(first_seq));
-    return {};
-  }
-  bool overlaps() const override { return true; }
-  Status begin_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) override {
-    std::lock_guard lock(mutex_);
-    EXPECT_TRUE(begun_.empty() || begun_.back().confirmed) << "begun before the last confirm";
-    EXPECT_EQ(first_seq, next_seq_);
-    next_seq_ += events.size();
-    begun_.push_back({first_seq, false});
-    steps_.push_back("begin " + std::to_string(first_seq));
-    return {};
-  }
-  bool answered() const override {
-    std::lock_guard lock(mutex_);
-    return answers_ > confirms_;
-  }
-  Status confirm_batch() override {
-    std::unique_lock lock(mutex_);
-    answered_.wait(lock, [&] { return answers_ > confirms_; });
-    ++confirms_;
-    EXPECT_FALSE(begun_.empty() || begun_.back().confirmed);
-    steps_.push_back("confirm " + std::to_string(begun_.back().first_seq));
-    if (refuse_at_ == confirms_) {
-      begun_.pop_back();  // dropped
-      return Status::error("injected refusal");
-    }
-    begun_.back().confirmed = true;
-    return {};
-  }
-  Status finish_batch() override {
-    std::lock_guard lock(mutex_);
-    EXPECT_TRUE(!begun_.empty() && begun_.front().confirmed) << "finished unconfirmed";
-    steps_.push_back("finish " + std::to_string(begun_.front().first_seq));
-    begun_.pop_front();
-    return {};
-  }
-  void set_wake(std::function<void()> wake) override {
-    std::lock_guard lock(wake_mutex_);
-    wake_ = std::move(wake);
-  }
-
-  // The replicas answer the batch on its way (or the next one begun).
-  void answer() {
-    {
-      std::lock_guard lock(mutex_);
-      ++answers_;
-    }
-    answered_.notify_all();
-    std::lock_guard lock(wake_mutex_);
-    if (wake_) wake_();
-  }
-  std::vector<std::string> steps() const {
-    std::lock_guard lock(mutex_);
-    return steps_;
-  }
-  std::size_t count(const std::string& step) const {
-    std::lock_guard lock(mutex_);
-    std::size_t n = 0;
-    for (const std::string& s : steps_) n += s.rfind(step, 0) == 0 ? 1 : 0;
-    return n;
-  }
-  std::size_t refuse_at_ = 0;  // the n-th confirm refuses its batch (1-based); before start()
-
- private:
-  struct Begun {
-    std::uint64_t first_seq = 0;
-    bool confirmed = false;
-  };
-  mutable std::mutex mutex_;
-  std::condition_variable answered_;
-  std::deque<Begun> begun_;
-  std::vector<std::string> steps_;
-  std::size_t answers_ = 0;
-  std::size_t confirms_ = 0;
-  std::uint64_t next_seq_ = 1;
-  std::mutex wake_mutex_;
-  std::function<void()> wake_;
-};
-
-template <typename Predicate>
-void wait_for(Predicate predicate) {
-  while (!predicate()) std::this_thread::yield();
-}
 
 // One submission's answer; written once by the writer thread.
 struct Slot final : engine::CommitWaiter {
@@ -329,6 +226,7 @@ TEST_F(CommitQueueTest, FailedBatchReleasesClaimsAndRefusesLaterSubmissions) {
   EXPECT_EQ(first.outcome.seq, 1u);
   EXPECT_EQ(second.outcome.status, engine::VoteStatus::unavailable);
   EXPECT_TRUE(pipeline.failed());
+  EXPECT_EQ(pipeline.failure(), "injected");
   // bob's claim was released: the engine accepts his ballot again, storage refuses it.
   EXPECT_EQ(vote(pipeline, "bob", "c01", third), SubmitResult::unavailable);
   EXPECT_EQ(third.calls.load(), 0);
@@ -439,114 +337,6 @@ TEST_F(CommitQueueTest, CampaignVersionIsInstalledAtItsSeq) {
   EXPECT_EQ(same_slot.outcome.seq, 0u);
   EXPECT_EQ(engine_.campaign("ordos")->title, "renamed");
   EXPECT_EQ(sink_.batches_, 2u);
-}
-
-TEST_F(CommitQueueTest, TheNextBatchGoesOutWhileTheConfirmedOneIsWritten) {
-  OverlapSink sink;
-  CommitPipeline pipeline(sink, engine_, {}, 0);
-  pipeline.start();
-  Slot a, b, c;
-  ASSERT_EQ(vote(pipeline, "o1", "c01", a), SubmitResult::queued);
-  wait_for([&] { return sink.count("begin") == 1; });
-  // One batch on its way at a time: these wait for its answer.
-  ASSERT_EQ(vote(pipeline, "o2", "c01", b), SubmitResult::queued);
-  ASSERT_EQ(vote(pipeline, "o3", "c02", c), SubmitResult::queued);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(sink.count("begin"), 1u);
-  EXPECT_EQ(a.calls.load(), 0);
-
-  sink.answer();
-  wait_for([&] { return a.calls.load(std::memory_order_acquire) == 1; });
-  EXPECT_EQ(a.outcome.status, engine::VoteStatus::accepted);
-  EXPECT_EQ(a.outcome.seq, 1u);
-  // The next batch was sent before the confirmed one was written.
-  EXPECT_EQ(sink.steps(),
-            (std::vector<std::string>{"begin 1", "confirm 1", "begin 2", "finish 1"}));
-  EXPECT_EQ(b.calls.load(), 0) << "counted before its answer";
-  sink.answer();
-  wait_for([&] { return c.calls.load(std::memory_order_acquire) == 1; });
-  EXPECT_EQ(b.outcome.seq, 2u);
-  EXPECT_EQ(c.outcome.seq, 3u);
-  pipeline.stop();
-  EXPECT_EQ(pipeline.last_seq(), 3u);
-  EXPECT_EQ(engine_.tally("ordos")->total, 3u);
-}
-
-TEST_F(CommitQueueTest, ARefusedBatchFailsAndTheConfirmedOneBeforeItCounts) {
-  OverlapSink sink;
-  sink.refuse_at_ = 2;
-  CommitPipeline pipeline(sink, engine_, {}, 0);
-  pipeline.start();
-  Slot a, b;
-  ASSERT_EQ(vote(pipeline, "r1", "c01", a), SubmitResult::queued);
-  wait_for([&] { return sink.count("begin") == 1; });
-  ASSERT_EQ(vote(pipeline, "r2", "c01", b), SubmitResult::queued);
-  sink.answer();
-  sink.answer();
-  wait_for([&] { return b.calls.load(std::memory_order_acquire) == 1; });
-  wait_for([&] { return a.calls.load(std::memory_order_acquire) == 1; });
-  EXPECT_EQ(a.outcome.status, engine::VoteStatus::accepted);
-  EXPECT_EQ(b.outcome.status, engine::VoteStatus::unavailable);
-  EXPECT_TRUE(pipeline.failed());
-  EXPECT_EQ(pipeline.failure(), "injected refusal");
-  // b's claim was released: the engine accepts the ballot again, storage refuses it.
-  Slot again;
-  EXPECT_EQ(vote(pipeline, "r2", "c01", again), SubmitResult::unavailable);
-  pipeline.stop();
-  EXPECT_EQ(engine_.tally("ordos")->total, 1u);
-  EXPECT_EQ(pipeline.last_seq(), 1u);
-}
-
-TEST_F(CommitQueueTest, ACampaignWaitsForTheBatchBeforeIt) {
-  OverlapSink sink;
-  CommitPipeline pipeline(sink, engine_, {}, 0);
-  pipeline.start();
-  Slot first, second, campaign_slot;
-  ASSERT_EQ(vote(pipeline, "a", "c01", first), SubmitResult::queued);
-  wait_for([&] { return sink.count("begin") == 1; });
-  auto changed = make_campaign("ordos", 4);
-  changed.title = "renamed";
-  PendingEvent event;
-  event.kind = EventKind::campaign;
-  event.payload = "{}";
-  event.campaign = std::make_shared<const engine::Campaign>(changed);
-  event.waiter = &campaign_slot;
-  ASSERT_EQ(pipeline.submit(event), SubmitResult::queued);
-  ASSERT_EQ(vote(pipeline, "b", "c01", second), SubmitResult::queued);
-  sink.answer();
-  wait_for([&] { return campaign_slot.calls.load(std::memory_order_acquire) == 1; });
-  EXPECT_EQ(first.outcome.seq, 1u);
-  EXPECT_EQ(campaign_slot.outcome.campaign_outcome, engine::PutOutcome::updated);
-  EXPECT_EQ(campaign_slot.outcome.seq, 2u);
-  sink.answer();
-  wait_for([&] { return second.calls.load(std::memory_order_acquire) == 1; });
-  EXPECT_EQ(second.outcome.seq, 3u);
-  pipeline.stop();
-  // The campaign version was written alone, after the batch before it was written.
-  const std::vector<std::string> steps = sink.steps();
-  ASSERT_GE(steps.size(), 4u);
-  EXPECT_EQ(std::vector<std::string>(steps.begin(), steps.begin() + 4),
-            (std::vector<std::string>{"begin 1", "confirm 1", "finish 1", "write 2"}));
-  EXPECT_EQ(engine_.campaign("ordos")->title, "renamed");
-}
-
-TEST_F(CommitQueueTest, StopWaitsForTheBatchOnItsWayAndCommitsWhatIsQueued) {
-  OverlapSink sink;
-  CommitPipeline pipeline(sink, engine_, {}, 0);
-  pipeline.start();
-  Slot a, b;
-  ASSERT_EQ(vote(pipeline, "s1", "c01", a), SubmitResult::queued);
-  wait_for([&] { return sink.count("begin") == 1; });
-  ASSERT_EQ(vote(pipeline, "s2", "c01", b), SubmitResult::queued);
-  std::thread stopper([&] { pipeline.stop(); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(a.calls.load(), 0);
-  sink.answer();
-  sink.answer();
-  stopper.join();
-  EXPECT_EQ(a.outcome.seq, 1u);
-  EXPECT_EQ(b.outcome.seq, 2u);
-  EXPECT_EQ(sink.count("finish"), 2u);
 }
 
 }  // namespace

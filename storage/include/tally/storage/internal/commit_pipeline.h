@@ -17,8 +17,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -53,35 +51,13 @@ struct PendingEvent {
   std::string_view bytes() const { return payload_view.data() != nullptr ? payload_view : payload; }
 };
 
-// Makes commit batches durable. Called on the writer thread only (set_wake() also while no
-// writer runs).
+// Makes one commit batch durable. Called on the writer thread only.
 class BatchSink {
  public:
   virtual ~BatchSink() = default;
   // Writes `events` as seqs first_seq, first_seq + 1, ... in one atomic write; returns an
-  // error when nothing may be counted (the write failed or its outcome is unknown). REQUIRES:
-  // no batch begun and not finished.
+  // error when nothing may be counted (the write failed or its outcome is unknown).
   virtual Status write_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) = 0;
-
-  // A sink that replicates (a replicated log) makes each batch durable in three steps: begin
-  // (encode it, send it to the replicas), confirm (the replicas' outcome), finish (write it
-  // here). It may finish one confirmed batch while the next is begun and on its way: the local
-  // write overlaps the replicas' round trip. False: write_batch() only.
-  virtual bool overlaps() const { return false; }
-  // Encodes `events` as seqs first_seq, ... after every batch begun before, and sends them.
-  // An error means nothing of them was sent: nothing may be counted. REQUIRES: every batch
-  // begun before is confirmed.
-  virtual Status begin_batch(std::span<const PendingEvent> events, std::uint64_t first_seq);
-  // Whether confirm_batch() would not wait for the replicas' first answer.
-  virtual bool answered() const { return true; }
-  // The replicas' outcome of the batch begun and not confirmed. An error means nothing of it
-  // may be counted (the sink dropped it); batches confirmed before it are unaffected.
-  virtual Status confirm_batch();
-  // Writes the oldest confirmed batch here. An error means nothing of it may be counted.
-  virtual Status finish_batch();
-  // `wake` is called, from any thread, whenever answered() may have turned true (null:
-  // nothing is called). Once set_wake() returns, the previous one is never called again.
-  virtual void set_wake(std::function<void()> wake);
 };
 
 struct CommitPipelineOptions {
@@ -139,30 +115,11 @@ class CommitPipeline {
   // queue_capacity.
   void push(PendingEvent&& event);
   void run();
-  // run() for a sink that overlaps: while a confirmed batch is written here, the next one is
-  // begun and on its way to the replicas; batches are counted and answered in order.
-  void run_overlapped();
-  // What run_overlapped() does next: confirm the batch on its way (it has an answer, or the
-  // pipeline is stopping and there is nothing else to do), begin the batch of votes moved into
-  // `batch` (nothing unconfirmed), finish the oldest batch (it is confirmed), commit the
-  // campaign or epoch event moved into `batch` (nothing begun), or end (stopping, nothing
-  // queued or begun). Waits until one of them can be done.
-  enum class Step { confirm, begin, finish, other, done };
-  Step next_step(std::vector<PendingEvent>& batch, std::size_t begun, bool unconfirmed,
-                 bool oldest_confirmed);
   // Moves up to max_batch_events (and max_batch_bytes) of votes from the queue into `batch`;
   // any other event forms a batch of its own, a campaign so that check_campaign() sees every
   // earlier vote. Returns false when stopping and the queue is empty.
   bool take_batch(std::vector<PendingEvent>& batch);
-  // take_batch()'s move, from a queue that is not empty. REQUIRES: mutex_ held.
-  void move_batch(std::vector<PendingEvent>& batch);
-  // Whether a submission just queued should wake the writer. REQUIRES: mutex_ held.
-  bool submission_wakes_writer() const;
   void commit_votes(std::vector<PendingEvent>& batch);
-  // Counts a batch of votes made durable as seqs first_seq, ... and answers it.
-  void count_votes(std::vector<PendingEvent>& batch, std::uint64_t first_seq);
-  // A batch of one campaign or epoch event, with no batch begun before it.
-  void commit_other(std::vector<PendingEvent>& batch);
   void commit_campaign(PendingEvent& event);
   void commit_epoch(PendingEvent& event);
   // Writes `event` as a batch of its own at `seq`; on failure fails it (and the pipeline) and
@@ -182,13 +139,9 @@ class CommitPipeline {
   // deepest queue seen (a deque allocates a block every few events); it starts at
   // kInitialQueueRing events and doubles when full, up to queue_capacity.
   boost::circular_buffer<PendingEvent> queue_;
-  std::string failure_;    // guarded by mutex_
-  bool stopping_ = false;  // guarded by mutex_
-  // Whether a submission wakes the writer: not while it waits for the replicas only.
-  enum class Waiting : std::uint8_t { no, for_any };
-  Waiting writer_waiting_ = Waiting::no;  // guarded by mutex_
-  // The sink's wake-up (run_overlapped()): the writer must look at answered() again.
-  bool sink_woke_ = false;  // guarded by mutex_
+  std::string failure_;          // guarded by mutex_
+  bool stopping_ = false;        // guarded by mutex_
+  bool writer_waiting_ = false;  // guarded by mutex_
 
   // Set once by the writer after a failed batch; read by submitters. Release/acquire so that
   // a submitter that sees it also sees the failure's effects (claims released).

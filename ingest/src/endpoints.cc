@@ -105,6 +105,10 @@ std::optional<Answer> auth_refusal(const Tokens& tokens, bool protect_reads, End
   if (access == Access::admin && kind != TokenKind::admin) {
     return error_answer(VoteStatus::forbidden, "authorization: this call needs an admin token");
   }
+  if (access == Access::ingest && kind == TokenKind::read) {
+    return error_answer(VoteStatus::forbidden,
+                        "authorization: a read token cannot vote; this call needs an ingest token");
+  }
   return std::nullopt;
 }
 

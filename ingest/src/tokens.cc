@@ -94,6 +94,7 @@ Result<TokenSet> parse_tokens(std::string_view json) {
   TokenSet tokens;
   if (auto status = read_list(root, "ingest", tokens.ingest); !status.ok()) return status;
   if (auto status = read_list(root, "admin", tokens.admin); !status.ok()) return status;
+  if (auto status = read_list(root, "read", tokens.read); !status.ok()) return status;
   if (tokens.ingest.empty() && tokens.admin.empty()) {
     return Status::error("tokens: no ingest or admin token");
   }
@@ -101,17 +102,22 @@ Result<TokenSet> parse_tokens(std::string_view json) {
 }
 
 std::string tokens_to_json(const TokenSet& tokens) {
-  std::string out = "{\n  \"ingest\": [";
-  for (std::size_t i = 0; i < tokens.ingest.size(); ++i) {
-    if (i != 0) out += ", ";
-    append_json_string(out, tokens.ingest[i]);
-  }
-  out += "],\n  \"admin\": [";
-  for (std::size_t i = 0; i < tokens.admin.size(); ++i) {
-    if (i != 0) out += ", ";
-    append_json_string(out, tokens.admin[i]);
-  }
-  out += "]\n}\n";
+  std::string out = "{";
+  const auto list = [&out](const char* kind, const std::vector<std::string>& list_tokens,
+                           const char* after) {
+    out += "\n  \"";
+    out += kind;
+    out += "\": [";
+    for (std::size_t i = 0; i < list_tokens.size(); ++i) {
+      if (i != 0) out += ", ";
+      append_json_string(out, list_tokens[i]);
+    }
+    out += "]";
+    out += after;
+  };
+  list("ingest", tokens.ingest, ",");
+  list("admin", tokens.admin, ",");
+  list("read", tokens.read, "\n}\n");
   return out;
 }
 
@@ -119,11 +125,13 @@ Result<TokenSet> generate_tokens() {
   TokenSet tokens;
   std::string ingest = random_hex(kGeneratedTokenBytes);
   std::string admin = random_hex(kGeneratedTokenBytes);
-  if (ingest.empty() || admin.empty()) {
+  std::string read = random_hex(kGeneratedTokenBytes);
+  if (ingest.empty() || admin.empty() || read.empty()) {
     return Status::error("tokens: RAND_bytes failed to generate random tokens");
   }
   tokens.ingest.push_back("ingest-" + ingest);
   tokens.admin.push_back("admin-" + admin);
+  tokens.read.push_back("read-" + read);
   return tokens;
 }
 
@@ -154,8 +162,10 @@ TokenKind Tokens::check(std::string_view authorization) const {
   const TokenSet* set = sets_.current();
   const bool admin = matches(set->admin, presented);
   const bool ingest = matches(set->ingest, presented);
+  const bool read = matches(set->read, presented);
   if (admin) return TokenKind::admin;
   if (ingest) return TokenKind::ingest;
+  if (read) return TokenKind::read;
   return TokenKind::wrong;
 }
 

@@ -125,12 +125,14 @@ TEST(Answer, AHeadAnswerHasTheGetAnswersHeadersAndNoBody) {
 }
 
 TEST(Tokens, ClassifiesBearerTokens) {
-  auto set = parse_tokens(R"({"ingest":["ingest-token-000001"],"admin":["admin-token-0000001"]})");
+  auto set = parse_tokens(R"({"ingest":["ingest-token-000001"],"admin":["admin-token-0000001"],)"
+                          R"("read":["read-token-00000001"]})");
   ASSERT_TRUE(set.ok()) << set.message();
   Tokens tokens(std::move(set).value());
   EXPECT_EQ(tokens.check(""), TokenKind::none);
   EXPECT_EQ(tokens.check("Bearer ingest-token-000001"), TokenKind::ingest);
   EXPECT_EQ(tokens.check("bearer admin-token-0000001"), TokenKind::admin);
+  EXPECT_EQ(tokens.check("Bearer read-token-00000001"), TokenKind::read);
   EXPECT_EQ(tokens.check("Bearer ingest-token-000002"), TokenKind::wrong);
   EXPECT_EQ(tokens.check("Basic aW5nZXN0"), TokenKind::wrong);
 }
@@ -140,9 +142,16 @@ TEST(Tokens, RejectsMalformedFiles) {
   EXPECT_FALSE(parse_tokens(R"({"ingest":["short"]})").ok());
   EXPECT_FALSE(parse_tokens(R"({"ingest":[1]})").ok());
   EXPECT_FALSE(parse_tokens(R"({"ingest":[],"admin":[]})").ok());
+  EXPECT_FALSE(parse_tokens(R"({"read":["read-token-00000001"]})").ok()) << "no one could vote";
+  EXPECT_FALSE(parse_tokens(R"({"ingest":["ingest-token-000001"],"read":"x"})").ok());
   auto generated = generate_tokens();
   ASSERT_TRUE(generated.ok());
-  EXPECT_TRUE(parse_tokens(tokens_to_json(*generated)).ok());
+  ASSERT_EQ(generated->read.size(), 1u);
+  auto again = parse_tokens(tokens_to_json(*generated));
+  ASSERT_TRUE(again.ok()) << tokens_to_json(*generated);
+  EXPECT_EQ(again->ingest, generated->ingest);
+  EXPECT_EQ(again->admin, generated->admin);
+  EXPECT_EQ(again->read, generated->read);
 }
 
 }  // namespace

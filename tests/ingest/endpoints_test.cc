@@ -21,6 +21,7 @@ using testing::make_campaign;
 
 constexpr std::string_view kIngest = "Bearer ingest-token-0123456789";
 constexpr std::string_view kAdmin = "Bearer admin-token-0123456789ab";
+constexpr std::string_view kRead = "Bearer read-token-0123456789abc";
 
 class EndpointsTest : public ::testing::Test {
  protected:
@@ -32,6 +33,7 @@ class EndpointsTest : public ::testing::Test {
     TokenSet set;
     set.ingest.emplace_back(kIngest.substr(7));
     set.admin.emplace_back(kAdmin.substr(7));
+    set.read.emplace_back(kRead.substr(7));
     return set;
   }
 
@@ -62,6 +64,13 @@ TEST_F(EndpointsTest, AuthAdmitsReadsUnlessProtectedAndRefusesWrongTokens) {
   EXPECT_EQ(auth_refusal(tokens_, false, Endpoint::campaign_put, kIngest)->status_word,
             "forbidden");
   EXPECT_FALSE(auth_refusal(tokens_, false, Endpoint::campaign_put, kAdmin));
+  // A read token reads protected reads, and nothing else.
+  EXPECT_FALSE(auth_refusal(tokens_, true, Endpoint::tally, kRead));
+  EXPECT_FALSE(auth_refusal(tokens_, true, Endpoint::metrics, kRead));
+  EXPECT_EQ(auth_refusal(tokens_, false, Endpoint::vote, kRead)->http_code, 403);
+  EXPECT_EQ(auth_refusal(tokens_, false, Endpoint::vote_batch, kRead)->status_word, "forbidden");
+  EXPECT_EQ(auth_refusal(tokens_, false, Endpoint::campaign_put, kRead)->http_code, 403);
+  EXPECT_EQ(auth_refusal(tokens_, false, Endpoint::vote_event, kRead)->http_code, 403);
   // Nothing there: the 404 says more than a 401 would.
   EXPECT_FALSE(auth_refusal(tokens_, true, Endpoint::not_found, ""));
 }

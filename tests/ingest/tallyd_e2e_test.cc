@@ -733,6 +733,16 @@ TEST(TallydProtectReads, ReadsNeedATokenWhenProtected) {
        {"/v1/campaigns", "/metrics", "/healthz", "/v1/campaigns/ordos-2023-zuimei/tally/stream"}) {
     EXPECT_EQ(client.request("HEAD", read).status, 401) << read;
   }
+  // The generated read token (for a dashboard, a committee member) reads, and cannot vote.
+  ASSERT_FALSE(server.read_token().empty());
+  EXPECT_EQ(client.request("GET", "/v1/campaigns/ordos-2023-zuimei/tally", {}, server.read_token())
+                .status,
+            200);
+  EXPECT_EQ(client.request("GET", "/metrics", {}, server.read_token()).status, 200);
+  const HttpAnswer vote =
+      client.request("POST", "/v1/votes", ballot("c01", "a-reader"), server.read_token());
+  EXPECT_EQ(vote.status, 403) << vote.body;
+  EXPECT_NE(vote.body.find("a read token cannot vote"), std::string::npos) << vote.body;
   // The dashboard's files hold no data, and a browser cannot send a token for a page: they
   // stay public, and the page asks for a token for its reads.
   for (const char* file : {"/", "/web/app.js", "/web/style.css"}) {

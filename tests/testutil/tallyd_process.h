@@ -249,6 +249,7 @@ class TallydProcess {
   int port() const { return port_; }
   const std::string& ingest_token() const { return ingest_token_; }
   const std::string& admin_token() const { return admin_token_; }
+  const std::string& read_token() const { return read_token_; }
   std::string log() const { return read_text(dir_ / "tallyd.log"); }
 
   // Starts tallyd with --data-dir, --listen 127.0.0.1:0 and `args`; waits for its ready line.
@@ -345,6 +346,8 @@ class TallydProcess {
     const std::string json = read_text(data_dir_ / "tokens.json");
     ingest_token_ = first_string_after(json, "ingest");
     admin_token_ = first_string_after(json, "admin");
+    read_token_ =
+        json.find("\"read\"") != std::string::npos ? first_string_after(json, "read") : "";
   }
 
   std::filesystem::path dir_;
@@ -353,6 +356,7 @@ class TallydProcess {
   int port_ = 0;
   std::string ingest_token_;
   std::string admin_token_;
+  std::string read_token_;
 };
 
 }  // namespace tally::testing

@@ -1,12 +1,12 @@
-// Tokens: the bearer tokens that authorize ingest and admin calls (DESIGN.md "Auth").
+// Tokens: the bearer tokens that authorize ingest and admin calls (DESIGN.md "Auth"), and reads
+// when they are protected (--protect-reads).
 //
-// Loaded from a JSON file {"ingest":["..."],"admin":["..."]}; tallyd generates one at
-// DATA_DIR/tokens.json (mode 0600) when no --tokens file is given, and reload() re-reads it
-// on SIGHUP. check() is safe for concurrent use with reload() and lock-free: readers load
-// the current set with acquire (pairing with reload()'s release store); replaced sets are
-// kept until the Tokens object dies, because a reader may still hold one and reloads are
-// rare (one per SIGHUP). Tokens are compared in constant time (CRYPTO_memcmp); a token's
-// length is not treated as secret.
+// Loaded from a JSON file {"ingest":["..."],"admin":["..."],"read":["..."]}; tallyd generates one
+// at DATA_DIR/tokens.json (mode 0600) when no --tokens file is given, and reload() re-reads it on
+// SIGHUP. check() is safe for concurrent use with reload() and lock-free: readers load the current
+// set with acquire (pairing with reload()'s release store); replaced sets are kept until the Tokens
+// object dies, because a reader may still hold one and reloads are rare (one per SIGHUP). Tokens
+// are compared in constant time (CRYPTO_memcmp); a token's length is not treated as secret.
 #pragma once
 
 #include <memory>
@@ -23,8 +23,9 @@ namespace tally::ingest {
 enum class TokenKind : std::uint8_t {
   none,    // no Authorization header
   wrong,   // a header with no valid token in it
-  ingest,  // may post votes
-  admin,   // may post votes and call admin endpoints
+  read,    // may read (tallies, fraud views, metrics) when reads are protected; nothing else
+  ingest,  // may post votes, and read
+  admin,   // may post votes, call admin endpoints, and read
 };
 
 // Random token bytes before hex encoding.
@@ -33,13 +34,17 @@ inline constexpr std::size_t kGeneratedTokenBytes = 24;
 struct TokenSet {
   std::vector<std::string> ingest;
   std::vector<std::string> admin;
+  // For dashboards and the committee's members: a token that can watch cannot vote.
+  std::vector<std::string> read;
 };
 
-// Parses the tokens file's JSON. Every token must be 16..256 printable ASCII characters.
+// Parses the tokens file's JSON. Every token must be 16..256 printable ASCII characters; "read"
+// may be absent, and an ingest or admin token is required.
 Result<TokenSet> parse_tokens(std::string_view json);
-// {"ingest":[...],"admin":[...]} with one line per kind.
+// {"ingest":[...],"admin":[...],"read":[...]} with one line per kind.
 std::string tokens_to_json(const TokenSet& tokens);
-// One ingest and one admin token of kGeneratedTokenBytes random bytes (OpenSSL RAND_bytes).
+// One ingest, one admin and one read token of kGeneratedTokenBytes random bytes (OpenSSL
+// RAND_bytes).
 Result<TokenSet> generate_tokens();
 
 class Tokens {

@@ -159,6 +159,7 @@ metrics::Sources metrics_sources(const storage::VoteLog& vote_log,
     figures.commit_events = stats.events;
     figures.failed_batches = stats.failed_batches;
     figures.queue_depth = stats.queued;
+    figures.queue_capacity = stats.queue_capacity;
     figures.commit_write_latency =
         histogram_of(db.kWriteBoundsUs, db.write_counts, db.write_ns_sum);
     figures.rocksdb_estimate_num_keys = db.estimate_num_keys;

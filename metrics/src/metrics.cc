@@ -12,6 +12,7 @@
 
 #include "tally/engine/fraud.h"
 #include "tally/engine/fraud_flags.h"
+#include "process_figures.h"
 
 namespace tally::metrics {
 namespace {
@@ -95,6 +96,7 @@ class Collector final : public prometheus::Collectable {
     collect_ingest(out);
     collect_engine(out);
     collect_storage(out);
+    collect_process(out);
     collect_cluster(out);
     collect_fraud(out);
     return out;
@@ -263,6 +265,25 @@ class Collector final : public prometheus::Collectable {
     }
   }
 
+  void collect_process(std::vector<MetricFamily>& out) const {
+    const auto figures = internal::read_process_figures();
+    if (!figures) return;
+    out.push_back(one_counter("process_cpu_seconds_total",
+                              "Total user and system CPU time spent in seconds",
+                              figures->cpu_seconds));
+    out.push_back(one_gauge("process_resident_memory_bytes", "Resident memory size in bytes",
+                            figures->resident_bytes));
+    out.push_back(one_gauge("process_virtual_memory_bytes", "Virtual memory size in bytes",
+                            figures->virtual_bytes));
+    out.push_back(
+        one_gauge("process_open_fds", "Number of open file descriptors", figures->open_fds));
+    out.push_back(
+        one_gauge("process_max_fds", "Maximum number of open file descriptors", figures->max_fds));
+    out.push_back(one_gauge("process_start_time_seconds",
+                            "Start time of the process since the Unix epoch in seconds",
+                            figures->start_time_seconds));
+  }
+
   void collect_storage(std::vector<MetricFamily>& out) const {
     if (!metrics_.sources_.storage) return;
     const StorageFigures figures = metrics_.sources_.storage();
@@ -276,6 +297,10 @@ class Collector final : public prometheus::Collectable {
                               static_cast<double>(figures.failed_batches)));
     out.push_back(one_gauge("tally_commit_queue_depth", "Events waiting for the storage writer",
                             static_cast<double>(figures.queue_depth)));
+    out.push_back(one_gauge("tally_commit_queue_capacity",
+                            "Events the storage writer's queue holds before it answers overloaded "
+                            "(--queue-depth)",
+                            static_cast<double>(figures.queue_capacity)));
     out.push_back(histogram_family(
         "tally_commit_write_seconds",
         "RocksDB write of one commit batch: WAL append and, in sync mode, its fsync",

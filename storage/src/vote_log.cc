@@ -533,6 +533,7 @@ CommitStats VoteLog::commit_stats() const {
   // The counters of every writer this log ran, summed; the queue is the running one's.
   std::lock_guard lock(impl_->writers_mutex);
   CommitStats total;
+  total.queue_capacity = impl_->options.queue_capacity;  // a writer's, running or not
   for (const auto& writer : impl_->writers) {
     const CommitStats stats = writer->stats();
     total.batches += stats.batches;

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "tally/base/clock.h"
 #include "tally/engine/fraud.h"
@@ -61,6 +63,7 @@ TEST_F(MetricsTest, SourcesAppearWhenSet) {
     StorageFigures figures;
     figures.commit_batches = 3;
     figures.queue_depth = 7;
+    figures.queue_capacity = 65536;
     figures.commit_write_latency.upper_bounds_seconds = {0.001};
     figures.commit_write_latency.cumulative_counts = {2, 3};
     figures.commit_write_latency.count = 3;
@@ -73,6 +76,7 @@ TEST_F(MetricsTest, SourcesAppearWhenSet) {
   EXPECT_TRUE(has_line(text, "tally_ready 1")) << text;
   EXPECT_TRUE(has_line(text, "tally_commit_batches_total 3"));
   EXPECT_TRUE(has_line(text, "tally_commit_queue_depth 7"));
+  EXPECT_TRUE(has_line(text, "tally_commit_queue_capacity 65536"));
   EXPECT_TRUE(has_line(text, R"(tally_commit_write_seconds_bucket{le="0.001"} 2)"));
   EXPECT_TRUE(has_line(text, R"(tally_commit_write_seconds_bucket{le="+Inf"} 3)"));
   EXPECT_TRUE(has_line(text, "tally_rocksdb_memtable_bytes 4096"));
@@ -119,6 +123,36 @@ TEST(MetricsFraud, SuspectReasonsHeavyHittersAndConcentrationAreExported) {
       text, R"(tally_fraud_heavy_hitter_votes{campaign="camp",kind="ip",key="192.0.2.9"} 3)"));
   EXPECT_TRUE(has_line(
       text, R"(tally_fraud_top_sources_share{campaign="camp",candidate="c01",source="ip"} 1)"));
+}
+
+// The value of the unlabelled sample `name` in `text`; -1 when there is none.
+double sample(const std::string& text, const std::string& name) {
+  const std::size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST_F(MetricsTest, TheProcessFiguresAreThisProcesss) {
+  // Grown by a known amount between two scrapes: the RSS follows what this process touches.
+  const std::string before = metrics_.scrape();
+  std::vector<char> touched(64 << 20, 1);
+  const std::string after = metrics_.scrape();
+  EXPECT_TRUE(has_line(after, "# TYPE process_cpu_seconds_total counter")) << after;
+  EXPECT_GT(sample(after, "process_cpu_seconds_total"), 0);
+  EXPECT_GE(sample(after, "process_resident_memory_bytes") -
+                sample(before, "process_resident_memory_bytes"),
+            60.0 * (1 << 20));
+  EXPECT_GE(sample(after, "process_virtual_memory_bytes"),
+            sample(after, "process_resident_memory_bytes"));
+  // stdin, stdout, stderr at least, and no more than the limit.
+  EXPECT_GE(sample(after, "process_open_fds"), 3);
+  EXPECT_LE(sample(after, "process_open_fds"), sample(after, "process_max_fds"));
+  // Started in the last hour, and not in the future.
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double started = sample(after, "process_start_time_seconds");
+  EXPECT_LE(started, now + 1);
+  EXPECT_GT(started, now - 3600);
+  EXPECT_EQ(touched[touched.size() - 1], 1);
 }
 
 TEST_F(MetricsTest, EveryStatusWordIsDistinct) {

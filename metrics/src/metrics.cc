@@ -115,6 +115,13 @@ class Collector final : public prometheus::Collectable {
     MetricFamily as_of =
         family("tally_as_of_seq", "Highest committed seq visible to tallies", MetricType::Gauge);
     add_gauge(as_of, {}, static_cast<double>(metrics_.engine_.as_of_seq()));
+    MetricFamily open = family("tally_campaign_open",
+                               "1 while the campaign's voting window is open (server time), else 0",
+                               MetricType::Gauge);
+    const std::int64_t now_ms = metrics_.engine_.clock().now_ms();
+    for (const auto& campaign : metrics_.engine_.campaigns()) {
+      add_gauge(open, {{"campaign", campaign->id}}, campaign->is_open_at(now_ms) ? 1.0 : 0.0);
+    }
     for (const auto& campaign : metrics_.engine_.campaigns()) {
       const auto tally = metrics_.engine_.tally(campaign->id);
       if (!tally) continue;
@@ -139,6 +146,7 @@ class Collector final : public prometheus::Collectable {
     out.push_back(std::move(votes));
     out.push_back(std::move(suspect));
     out.push_back(std::move(as_of));
+    out.push_back(std::move(open));
   }
 
   // Heavy hitters (top 10 of each list) and per-candidate concentration: bounded label sets.

@@ -213,12 +213,21 @@ TEST_F(MetricsE2eTest, MetricsCountPostedVotesAndAnswers) {
 TEST_F(MetricsE2eTest, PromtoolAcceptsALiveScrapeAndTheAlertRules) {
   ASSERT_TRUE(have_tool("promtool")) << "promtool missing: run scripts/install-deps.sh";
   vote("c03", "carol");
-  const std::string path = temp_file("scrape.txt", scrape());
+  const std::string text = scrape();
+  // The demo campaign opens at start-up.
+  EXPECT_NE(text.find("\ntally_campaign_open{campaign=\"ordos-2023-zuimei\"} 1\n"),
+            std::string::npos)
+      << text;
+  const std::string path = temp_file("scrape.txt", text);
   const CommandResult metrics = run("promtool check metrics < " + path);
   EXPECT_EQ(metrics.code, 0) << metrics.out;
   const CommandResult rules =
       run("promtool check rules " + source_dir() + "/deploy/prometheus/rules.yml");
   EXPECT_EQ(rules.code, 0) << rules.out;
+  // The rules fire on the series that should fire them, and only on those.
+  const CommandResult fixtures =
+      run("promtool test rules " + source_dir() + "/deploy/prometheus/rules_test.yml");
+  EXPECT_EQ(fixtures.code, 0) << fixtures.out;
   const CommandResult config = run("promtool check config --syntax-only " + source_dir() +
                                    "/deploy/prometheus/prometheus.yml");
   EXPECT_EQ(config.code, 0) << config.out;

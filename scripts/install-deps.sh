@@ -24,6 +24,8 @@ packages=(
   # libraries
   libboost1.81-dev librocksdb-dev libxxhash-dev prometheus-cpp-dev libsimdjson-dev
   libssl-dev libspdlog-dev libfmt-dev
+  # sd_notify(3): tallyd tells systemd (Type=notify) when it serves
+  libsystemd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev rocksdb-tools
   # bench/base_bench's baseline: RapidJSON's writer against base's

@@ -38,6 +38,7 @@
 #include "cluster_view.h"
 #include "metrics_observer.h"
 #include "options.h"
+#include "service_notify.h"
 
 namespace tally {
 extern const char* const kDemoCampaignJson;  // campaigns/demo.json, compiled in
@@ -274,7 +275,11 @@ int run(const Options& options) {
   if (!opened.ok()) return fail(opened.message());
   std::unique_ptr<storage::VoteLog> vote_log = std::move(opened).value();
   const auto recovery_start = std::chrono::steady_clock::now();
-  if (auto status = vote_log->recover(engine); !status.ok()) return fail(status.message());
+  tallyd::notify_status("recovering the engine from the log in " + options.data_dir);
+  {
+    const tallyd::StartExtender extender;  // 20M votes take about 15 s
+    if (auto status = vote_log->recover(engine); !status.ok()) return fail(status.message());
+  }
   metrics::Metrics metrics(engine, ingest::http_error_words());
   metrics.set_recovery(std::chrono::steady_clock::now() - recovery_start);
   metrics::Sources sources = metrics_sources(*vote_log, fraud);
@@ -347,6 +352,7 @@ int run(const Options& options) {
       options.server.host, server.port(), options.data_dir,
       options.storage.durability == storage::Durability::sync ? "sync" : "async",
       options.server.io_threads, options.server.protect_reads, engine.as_of_seq());
+  tallyd::notify_ready("serving on " + url + " as of seq " + std::to_string(engine.as_of_seq()));
   if (options.demo) {
     std::printf(
         "\nVote in the demo campaign:\n"
@@ -401,6 +407,8 @@ int run(const Options& options) {
     spdlog::info("tallyd stopping signal={}", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
+  tallyd::notify_stopping(exit_code == 0 ? "draining the votes in flight"
+                                         : "storage failed: draining the votes in flight");
   server.stop_accepting();
   const bool drained = server.wait_drained(kDrainTimeout);
   if (node) node->stop();  // a primary commits what is queued and hands its lease on

@@ -1,9 +1,13 @@
 // End-to-end tests of tallyd's HTTP API: the real build/bin/tallyd on a free port, spoken to
 // over plain sockets. Each test checks that the server still answers afterwards.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
@@ -771,6 +775,56 @@ TEST(TallydDataAtRest, TheDataDirIsItsUsersAloneWhateverTheUmask) {
   const ModeScan scan = scan_modes(server.data_dir());
   EXPECT_GT(scan.entries, 5U) << "RocksDB's files and tokens.json";
   EXPECT_EQ(scan.open_to_others, std::vector<std::string>{});
+}
+
+// The datagrams a service manager's notification socket (systemd's NOTIFY_SOCKET) received
+// within `limit`, until one contains `until`.
+std::vector<std::string> notifications(int socket_fd, const std::string& until,
+                                       std::chrono::seconds limit) {
+  std::vector<std::string> messages;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd ready{socket_fd, POLLIN, 0};
+    if (::poll(&ready, 1, 100) != 1) continue;
+    char buffer[4096];
+    const ssize_t n = ::recv(socket_fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) continue;
+    messages.emplace_back(buffer, static_cast<std::size_t>(n));
+    if (messages.back().find(until) != std::string::npos) break;
+  }
+  return messages;
+}
+
+TEST(TallydServiceManager, IsToldWhenTallydRecoversServesAndStops) {
+  TallydProcess server;
+  // A notification socket, as systemd gives a Type=notify service.
+  const std::string path = (server.dir() / "notify.sock").string();
+  const int socket_fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(socket_fd, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof(address.sun_path));
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(::bind(socket_fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)), 0);
+  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);  // the child inherits it
+  const bool started = server.start({"--demo"});
+  ::unsetenv("NOTIFY_SOCKET");
+  ASSERT_TRUE(started) << server.log();
+
+  const std::vector<std::string> start =
+      notifications(socket_fd, "READY=1", std::chrono::seconds(10));
+  ASSERT_FALSE(start.empty());
+  EXPECT_EQ(start.front().rfind("STATUS=recovering the engine from the log in ", 0), 0u)
+      << start.front();
+  EXPECT_EQ(start.back(), "READY=1\nSTATUS=serving on http://127.0.0.1:" +
+                              std::to_string(server.port()) + " as of seq 1");
+
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+  const std::vector<std::string> stop =
+      notifications(socket_fd, "STOPPING=1", std::chrono::seconds(10));
+  ASSERT_FALSE(stop.empty());
+  EXPECT_EQ(stop.back(), "STOPPING=1\nSTATUS=draining the votes in flight");
+  ::close(socket_fd);
 }
 
 TEST(TallydTokens, GivenTokensFileIsUsedAndReloadedOnSighup) {

@@ -234,7 +234,6 @@ CommitStats CommitPipeline::stats() const {
   stats.failed_batches = failed_batches_.load(std::memory_order_relaxed);
   std::lock_guard lock(mutex_);
   stats.queued = queue_.size();
-  stats.queue_capacity = options_.queue_capacity;
   return stats;
 }
 

@@ -52,6 +52,12 @@ class VoteBatchTest : public ::testing::Test {
     return batch.answer({});
   }
 
+  // The ballot decided and never submitted: its keys stay claimed, so the same ballot in a
+  // batch can only wait. The caller releases it.
+  engine::Decision decided_twin(std::string_view voter, std::string_view candidate) {
+    return engine_.decide(VoteParser().parse(ballot(voter, candidate), "10.1.2.3").ballot);
+  }
+
   static std::string ballot(std::string_view voter, std::string_view candidate) {
     return R"({"campaign":"ordos","candidate":")" + std::string(candidate) + R"(","voter":")" +
            std::string(voter) + R"("})";
@@ -136,8 +142,7 @@ TEST_F(VoteBatchTest, ABallotStillWaitingAfterTheLastRetryIsOverloaded) {
   Owner owner;
   VoteBatch batch(owner);
   // A twin decided but never submitted: it stays claimed, the batch's ballot can only wait.
-  engine::Decision held =
-      engine_.decide(VoteParser().parse(ballot("frank", "c01"), "10.1.2.3").ballot);
+  engine::Decision held = decided_twin("frank", "c01");
   ASSERT_EQ(held.status, VoteStatus::accepted);
   const std::string body = ballot("frank", "c01");
   ASSERT_TRUE(batch.start(body, false, 10));
@@ -153,8 +158,7 @@ TEST_F(VoteBatchTest, ABallotStillWaitingAfterTheLastRetryIsOverloaded) {
 TEST_F(VoteBatchTest, AWaitingBallotIsUnavailableOnceTheLogTakesNoWrites) {
   Owner owner;
   VoteBatch batch(owner);
-  engine::Decision held =
-      engine_.decide(VoteParser().parse(ballot("ivan", "c01"), "10.1.2.3").ballot);
+  engine::Decision held = decided_twin("ivan", "c01");
   ASSERT_EQ(held.status, VoteStatus::accepted);
   const std::string body = ballot("ivan", "c01");  // the batch reads it until answered
   ASSERT_TRUE(batch.start(body, false, 10));

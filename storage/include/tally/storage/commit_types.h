@@ -25,8 +25,9 @@ struct CommitStats {
   std::uint64_t batches = 0;  // commit batches written (one WAL sync each in sync mode)
   std::uint64_t events = 0;   // events in them
   std::uint64_t failed_batches = 0;
-  std::uint64_t queued = 0;          // events waiting for the writer now (a gauge, not monotonic)
-  std::uint64_t queue_capacity = 0;  // the most that may wait (StorageOptions::queue_capacity)
+  std::uint64_t queued = 0;  // events waiting for the writer now (a gauge, not monotonic)
+  // The most that may wait (StorageOptions::queue_capacity): VoteLog::commit_stats() says.
+  std::uint64_t queue_capacity = 0;
 };
 
 }  // namespace tally::storage

@@ -24,6 +24,8 @@ packages=(
   # libraries
   libboost1.81-dev librocksdb-dev libxxhash-dev prometheus-cpp-dev libsimdjson-dev
   libssl-dev libspdlog-dev libfmt-dev
+  # command lines (CLI11, header-only) and the man pages generated from their --help
+  libcli11-dev help2man
   # sd_notify(3): tallyd tells systemd (Type=notify) when it serves
   libsystemd-dev
   # tests and benchmarks

@@ -10,6 +10,7 @@
 #include <limits>
 #include <sstream>
 
+#include "tally/base/version.h"
 #include "tally/engine/fraud.h"
 #include "tally/engine/fraud_flags.h"
 #include "process_figures.h"
@@ -374,7 +375,8 @@ Metrics::Metrics(const engine::Engine& engine, std::span<const std::string_view>
                                  .Name("tally_build_info")
                                  .Help("Always 1; the labels name the build")
                                  .Register(prometheus_->registry)
-                                 .Add({{"version", "0.1.0"}});
+                                 .Add({{"version", std::string(base::version())},
+                                       {"revision", std::string(base::revision())}});
   prometheus_->build_info->Set(1);
 }
 

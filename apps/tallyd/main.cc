@@ -425,12 +425,7 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   Options options;
-  bool help = false;
-  if (!tallyd::parse_options(argc, argv, options, help)) return 2;
-  if (help) {
-    tallyd::print_help();
-    return 0;
-  }
+  if (const auto exit_status = tallyd::parse_options(argc, argv, options)) return *exit_status;
   // Nothing tallyd writes (the log, tokens, backups' sources) is for other local users,
   // whatever umask it was started with.
   ::umask(077);

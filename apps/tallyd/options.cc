@@ -1,224 +1,315 @@
-// tallyd's command line. See options.h.
+// tallyd's command line on CLI11. See options.h.
+//
+// CLI11 is header-only and slow to compile: this is the one translation unit that includes it.
+// Numbers are parsed here rather than by CLI11, whose integer conversion takes any base
+// ("010" is 8, "0x10" is 16): a limit is written in decimal, whole, within its range, or the
+// start is refused.
 #include "options.h"
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <functional>
+#include <iostream>
+#include <limits>
 #include <string_view>
 #include <thread>
+
+#include "tally/base/version.h"
 
 namespace tally::tallyd {
 namespace {
 
+constexpr char kDescription[] =
+    "tallyd - the tally vote counting server: checks ballots against their campaign's rules,\n"
+    "deduplicates them, makes them durable in RocksDB and answers over plain HTTP (TLS ends\n"
+    "at the gateway in front). Contract: DESIGN.md; operators: README.md.";
+
+constexpr char kFooter[] =
+    "Every option may also be set in the --config file, one `name = value` line per option\n"
+    "without the leading dashes (TOML: strings quoted, repeated options as [\"a\", \"b\"]); the\n"
+    "command line wins over the file, and the file over TALLY_DATA_DIR and TALLY_LISTEN.\n"
+    "\n"
+    "Signals:\n"
+    "  SIGTERM, SIGINT  drain the votes in flight and exit 0\n"
+    "  SIGHUP           reload the tokens file (a bad file keeps the previous tokens)\n"
+    "\n"
+    "Exit status:\n"
+    "  0   stopped by a signal, every vote in flight answered\n"
+    "  1   an error at start, or storage failed (after answering what it held: a restart\n"
+    "      recovers from the data dir)\n"
+    "  2   bad usage: an unknown option, a malformed value, a bad config file\n"
+    "  75  (replica group) stopped holding a record whose outcome it could not learn";
+
+// Digits only, the whole text, within [min, max].
 template <typename Int>
-bool parse_int(std::string_view text, Int& out) {
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return error == std::errc() && end == text.data() + text.size();
+bool parse_decimal(std::string_view text, Int min, Int max, Int& out) {
+  if (text.empty()) return false;
+  Int value{};
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return false;
+  if (value < min || value > max) return false;
+  out = value;
+  return true;
+}
+
+// Adds `--name N` that sets `target` from a strict decimal in [min, max]; --help shows the
+// current value as the default.
+template <typename Int>
+CLI::Option* add_number(CLI::App& app, const std::string& name, Int& target, Int min, Int max,
+                        const std::string& help) {
+  auto set = [&target, name, min, max](const std::string& text) {
+    if (!parse_decimal(text, min, max, target)) {
+      throw CLI::ValidationError(name, "expected a whole decimal number in [" +
+                                           std::to_string(min) + ", " + std::to_string(max) +
+                                           "], got \"" + text + "\"");
+    }
+  };
+  return app.add_option_function<std::string>(name, set, help)
+      ->type_name("N")
+      ->default_str(std::to_string(target));
+}
+
+CLI::Option* add_milliseconds(CLI::App& app, const std::string& name,
+                              std::chrono::milliseconds& target, const std::string& help) {
+  auto set = [&target, name](const std::string& text) {
+    std::int64_t ms = 0;
+    if (!parse_decimal<std::int64_t>(text, 1, 86'400'000, ms)) {
+      throw CLI::ValidationError(
+          name, "expected milliseconds, a whole number in [1, 86400000], got \"" + text + "\"");
+    }
+    target = std::chrono::milliseconds(ms);
+  };
+  return app.add_option_function<std::string>(name, set, help)
+      ->type_name("MS")
+      ->default_str(std::to_string(target.count()));
+}
+
+// CLI11 2.1 prints each description on one line, however long: this wraps them to fit 80
+// columns beside the options (CLI11 indents the lines after a newline).
+class WrappingFormatter final : public CLI::Formatter {
+ public:
+  static constexpr std::size_t kOptionsWidth = 34;
+  WrappingFormatter() { column_width(kOptionsWidth); }
+
+  std::string make_option_desc(const CLI::Option* option) const override {
+    constexpr std::size_t kWidth = 80 - kOptionsWidth;
+    std::string wrapped;
+    std::size_t line = 0;
+    std::string_view rest = option->get_description();
+    while (!rest.empty()) {
+      const std::size_t space = rest.find(' ');
+      const std::string_view word = rest.substr(0, space);
+      rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+      if (line > 0 && line + 1 + word.size() > kWidth) {
+        wrapped += '\n';
+        line = 0;
+      } else if (line > 0) {
+        wrapped += ' ';
+        ++line;
+      }
+      wrapped += word;
+      line += word.size();
+    }
+    return wrapped;
+  }
+};
+
+bool is_node_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 &&
+         name.find_first_not_of(
+             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
+             std::string_view::npos;
+}
+
+// "HOST:PORT" (HOST may be "[v6]"): the port in [0, 65535]; port 0 picks a free one.
+bool split_listen(const std::string& listen, std::string& host, std::uint16_t& port) {
+  const std::size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  if (!parse_decimal<std::uint16_t>(std::string_view(listen).substr(colon + 1), 0, 65535, port))
+    return false;
+  host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return true;
+}
+
+void add_options(CLI::App& app, Options& options) {
+  auto& limits = options.server.limits;
+  constexpr std::size_t kMiB = 1024 * 1024;
+  constexpr std::size_t kGiB = 1024 * kMiB;
+
+  app.add_option("--data-dir", options.data_dir,
+                 "event log (RocksDB) and generated tokens; created 0700")
+      ->type_name("DIR")
+      ->envname("TALLY_DATA_DIR")
+      ->required();
+  app.add_option("--listen", options.listen,
+                 "address to serve; port 0 picks a free one (logged in the ready line)")
+      ->type_name("HOST:PORT")
+      ->envname("TALLY_LISTEN")
+      ->capture_default_str()
+      ->check([](const std::string& value) {
+        std::string host;
+        std::uint16_t port = 0;
+        return split_listen(value, host, port) ? std::string()
+                                               : "expected HOST:PORT, got \"" + value + "\"";
+      });
+  app.add_option("--tokens", options.tokens_path,
+                 "{\"ingest\":[...],\"admin\":[...],\"read\":[...]} bearer tokens, re-read on "
+                 "SIGHUP. Default: DATA_DIR/tokens.json, created with random tokens if absent")
+      ->type_name("FILE");
+  app.add_option("--campaign", options.campaign_files,
+                 "campaign definition to install (repeatable); one that differs from the "
+                 "version in force becomes a new version")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  app.add_option_function<std::string>(
+         "--durability",
+         [&options](const std::string& value) {
+           options.storage.durability =
+               value == "sync" ? storage::Durability::sync : storage::Durability::async;
+         },
+         "sync: a vote is answered after the WAL is synced; async: before the sync, answers "
+         "say \"durable\":false and a machine crash may lose them")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"sync", "async"}))
+      ->default_str("sync");
+  add_number(app, "--io-threads", options.server.io_threads, 1, 256, "HTTP threads");
+  app.add_flag("--demo", options.demo,
+               "install campaigns/demo.json with its window moved to open now (same 12-day "
+               "length); print a curl line to vote");
+  app.add_flag("--protect-reads", options.server.protect_reads,
+               "reads (tally, campaigns, fraud, metrics, dashboard, health) need a token too "
+               "(a read token is enough). Default: reads are public");
+  app.add_option("--log-level", options.log_level,
+                 "least severe log lines written: trace, debug, info, warn, error")
+      ->type_name("LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+
+  constexpr char kCluster[] = "Replica group (DESIGN.md \"Replication\"; docs/CLUSTER.md)";
+  app.add_option_function<std::string>(
+         "--cluster",
+         [&options](const std::string& urls) {
+           options.cluster_servers.clear();
+           std::string_view rest = urls;
+           while (!rest.empty()) {
+             const std::size_t comma = rest.find(',');
+             const std::string_view url = rest.substr(0, comma);
+             if (url.empty()) {
+               throw CLI::ValidationError("--cluster", "an empty server in \"" + urls + "\"");
+             }
+             options.cluster_servers.emplace_back(url);
+             rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+           }
+         },
+         "join shard s0's replica group on these NATS JetStream servers (primary or "
+         "standby). Default: alone")
+      ->type_name("nats://HOST:PORT,...")
+      ->group(kCluster);
+  app.add_option("--node", options.node,
+                 "this node's name in the group, [A-Za-z0-9_-]{1,64}. Default: the host name")
+      ->type_name("NAME")
+      ->check([](const std::string& name) {
+        return is_node_name(name) ? std::string()
+                                  : "expected [A-Za-z0-9_-]{1,64}, got \"" + name + "\"";
+      })
+      ->group(kCluster);
+  app.add_option("--advertise", options.advertise,
+                 "where other nodes and the gateway reach this one (the Tally-Primary header). "
+                 "Default: the listen address")
+      ->type_name("HOST:PORT")
+      ->check([](const std::string& value) {
+        std::string host;
+        std::uint16_t port = 0;
+        return split_listen(value, host, port) && value.find(' ') == std::string::npos
+                   ? std::string()
+                   : "expected HOST:PORT, got \"" + value + "\"";
+      })
+      ->group(kCluster);
+
+  constexpr char kLimits[] =
+      "Limits (over a limit: 413/431/429/503 with Retry-After, never a "
+      "silent drop)";
+  add_number(app, "--max-header-bytes", limits.max_header_bytes, std::size_t{1024}, kMiB,
+             "request line and headers (431)")
+      ->group(kLimits);
+  add_number(app, "--max-body-bytes", limits.max_body_bytes, std::size_t{1024}, 64 * kMiB,
+             "body of a single vote and other calls (413)")
+      ->group(kLimits);
+  add_number(app, "--max-batch-bytes", limits.max_batch_body_bytes, std::size_t{1024}, kGiB,
+             "body of POST /v1/votes:batch (413)")
+      ->group(kLimits);
+  add_number(app, "--max-batch-lines", limits.max_batch_lines, std::size_t{1},
+             std::size_t{1'000'000}, "lines of one batch (413)")
+      ->group(kLimits);
+  add_number(app, "--max-campaign-bytes", limits.max_campaign_body_bytes, std::size_t{1024},
+             64 * kMiB, "body of PUT /v1/campaigns/{id} (413)")
+      ->group(kLimits);
+  add_number(app, "--max-inflight-body-bytes", limits.max_inflight_body_bytes, std::size_t{1024},
+             64 * kGiB, "batch and campaign bodies read or handled at once; more get 503")
+      ->group(kLimits);
+  add_number(app, "--max-connections", limits.max_connections, std::size_t{1},
+             std::size_t{1'000'000}, "open connections; more get 503")
+      ->group(kLimits);
+  add_number(app, "--max-connections-per-peer", limits.max_connections_per_peer, std::size_t{1},
+             std::size_t{1'000'000}, "open connections from one address; more get 429")
+      ->group(kLimits);
+  add_milliseconds(app, "--idle-timeout-ms", limits.idle_timeout,
+                   "keep-alive wait for the next request")
+      ->group(kLimits);
+  add_milliseconds(app, "--header-timeout-ms", limits.header_timeout,
+                   "first byte to end of headers (slowloris)")
+      ->group(kLimits);
+  add_milliseconds(app, "--body-timeout-ms", limits.body_timeout, "to receive a body")
+      ->group(kLimits);
+  add_number(app, "--pipeline-depth", limits.pipeline_depth, std::size_t{1}, std::size_t{1024},
+             "pipelined requests read ahead per connection")
+      ->group(kLimits);
+  add_number(app, "--max-tally-streams", limits.max_tally_streams, std::size_t{0},
+             std::size_t{1'000'000}, "open GET .../tally/stream connections; more get 503")
+      ->group(kLimits);
+  add_number(app, "--queue-depth", options.storage.queue_capacity, std::size_t{1},
+             std::size_t{100'000'000}, "votes waiting for the storage writer; more get 503")
+      ->group(kLimits);
+  add_number(app, "--commit-batch-events", options.storage.max_batch_events, std::size_t{1},
+             std::size_t{1'000'000},
+             "most events the writer commits (and replicates) as one record")
+      ->group(kLimits);
+
+  constexpr std::int64_t kTenYearsMs = 10LL * 366 * 24 * 3600 * 1000;
+  add_number(app, "--unsafe-test-clock-offset-ms", options.clock_offset_ms, -kTenYearsMs,
+             kTenYearsMs,
+             "shifts the server clock by N ms (window and period tests). Never use in production")
+      ->group("Testing only");
 }
 
 }  // namespace
 
-void print_help() {
-  const ingest::Limits limits;
-  const storage::StorageOptions storage;
-  std::printf(
-      "tallyd: the tally vote counting server (plain HTTP; TLS ends at the gateway).\n"
-      "\n"
-      "usage: tallyd --data-dir DIR --listen HOST:PORT [--tokens FILE] [--campaign FILE]...\n"
-      "              [--durability sync|async] [--io-threads N] [--demo] [--protect-reads]\n"
-      "\n"
-      "  --data-dir DIR          event log (RocksDB) and generated tokens; required\n"
-      "  --listen HOST:PORT      address to serve; port 0 picks a free one (logged in the\n"
-      "                          ready line). Default: 127.0.0.1:8080\n"
-      "  --tokens FILE           {\"ingest\":[...],\"admin\":[...]} bearer tokens, re-read on\n"
-      "                          SIGHUP. Admin tokens may also post votes. Default: DATA_DIR/\n"
-      "                          tokens.json, created with random tokens (mode 0600) if absent\n"
-      "  --campaign FILE         campaign definition to install (repeatable); a definition\n"
-      "                          that differs from the one in force becomes a new version\n"
-      "  --durability sync|async sync: a vote is answered after the WAL is synced; async:\n"
-      "                          answered before the sync, answers say \"durable\":false and\n"
-      "                          a machine crash may lose them. Default: sync\n"
-      "  --io-threads N          HTTP threads. Default: number of CPUs (%u)\n"
-      "  --demo                  install campaigns/demo.json with its window moved to open\n"
-      "                          now (same 12-day length); print a curl line to vote\n"
-      "  --protect-reads         reads (tally, campaigns, fraud, metrics, dashboard, health)\n"
-      "                          need a token too. Default: reads are public\n"
-      "\n"
-      "replica group (DESIGN.md \"Replication and failover\"; docs/CLUSTER.md):\n"
-      "  --cluster URLS          nats://host:port,... : join shard s0's replica group on these\n"
-      "                          NATS JetStream servers (primary or standby). Default: alone\n"
-      "  --node NAME             this node's name in the group, [A-Za-z0-9_-]{1,64}.\n"
-      "                          Default: the host name\n"
-      "  --advertise HOST:PORT   where other nodes and the gateway reach this one (the\n"
-      "                          Tally-Primary header). Default: the listen address\n"
-      "\n"
-      "limits (over a limit: 413/431/429/503 with Retry-After, never a silent drop):\n"
-      "  --max-header-bytes N    request line + headers (431). Default: %zu\n"
-      "  --max-body-bytes N      body of a single vote and other calls (413). Default: %zu\n"
-      "  --max-batch-bytes N     body of POST /v1/votes:batch (413). Default: %zu\n"
-      "  --max-batch-lines N     lines of one batch (413). Default: %zu\n"
-      "  --max-campaign-bytes N  body of PUT /v1/campaigns/{id} (413). Default: %zu\n"
-      "  --max-inflight-body-bytes N  batch and campaign bodies read or handled at once;\n"
-      "                          more get 503. Default: %zu\n"
-      "  --max-connections N     open connections; more get 503. Default: %zu\n"
-      "  --max-connections-per-peer N  open connections from one address; more get 429.\n"
-      "                          Default: %zu\n"
-      "  --idle-timeout-ms N     keep-alive wait for the next request. Default: %lld\n"
-      "  --header-timeout-ms N   first byte to end of headers (slowloris). Default: %lld\n"
-      "  --body-timeout-ms N     to receive a body. Default: %lld\n"
-      "  --pipeline-depth N      pipelined requests read ahead per connection. Default: %zu\n"
-      "  --max-tally-streams N   open GET .../tally/stream connections; more get 503.\n"
-      "                          Default: %zu\n"
-      "  --queue-depth N         votes waiting for the storage writer; more get 503\n"
-      "                          overloaded. Default: %zu\n"
-      "  --commit-batch-events N most events the writer commits (and replicates) as one\n"
-      "                          record. Default: %zu\n"
-      "\n"
-      "testing only:\n"
-      "  --unsafe-test-clock-offset-ms N  shifts the server clock by N ms (window and period\n"
-      "                          tests). Never use in production. Default: 0\n"
-      "\n"
-      "signals: SIGTERM/SIGINT drain in-flight votes and exit 0; SIGHUP reloads the tokens.\n"
-      "exit status: 0 stopped by a signal; 1 an error at start, or storage failed (after\n"
-      "answering what it held: a restart recovers from the data dir); 2 bad usage;\n"
-      "75 (replica group) stopped with a record whose outcome it could not learn.\n",
-      std::max(1u, std::thread::hardware_concurrency()), limits.max_header_bytes,
-      limits.max_body_bytes, limits.max_batch_body_bytes, limits.max_batch_lines,
-      limits.max_campaign_body_bytes, limits.max_inflight_body_bytes, limits.max_connections,
-      limits.max_connections_per_peer, static_cast<long long>(limits.idle_timeout.count()),
-      static_cast<long long>(limits.header_timeout.count()),
-      static_cast<long long>(limits.body_timeout.count()), limits.pipeline_depth,
-      limits.max_tally_streams, storage.queue_capacity, storage.max_batch_events);
-}
-
-bool parse_options(int argc, char** argv, Options& options, bool& help) {
+std::optional<int> parse_options(int argc, const char* const* argv, Options& options) {
   options.server.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto& limits = options.server.limits;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      help = true;
-      return true;
-    }
-    if (flag == "--demo") {
-      options.demo = true;
-      continue;
-    }
-    if (flag == "--protect-reads") {
-      options.server.protect_reads = true;
-      continue;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "tallyd: %s: needs a value (see --help)\n", argv[i]);
-      return false;
-    }
-    const std::string_view value = argv[++i];
-    bool ok = true;
-    std::int64_t ms = 0;
-    if (flag == "--data-dir") {
-      options.data_dir = value;
-    } else if (flag == "--listen") {
-      options.listen = value;
-    } else if (flag == "--tokens") {
-      options.tokens_path = value;
-    } else if (flag == "--campaign") {
-      options.campaign_files.emplace_back(value);
-    } else if (flag == "--durability") {
-      if (value == "sync") {
-        options.storage.durability = storage::Durability::sync;
-      } else if (value == "async") {
-        options.storage.durability = storage::Durability::async;
-      } else {
-        ok = false;
-      }
-    } else if (flag == "--io-threads") {
-      ok = parse_int(value, options.server.io_threads) && options.server.io_threads >= 1 &&
-           options.server.io_threads <= 256;
-    } else if (flag == "--max-header-bytes") {
-      ok = parse_int(value, limits.max_header_bytes) && limits.max_header_bytes >= 1024;
-    } else if (flag == "--max-body-bytes") {
-      ok = parse_int(value, limits.max_body_bytes) && limits.max_body_bytes >= 1024;
-    } else if (flag == "--max-batch-bytes") {
-      ok = parse_int(value, limits.max_batch_body_bytes) && limits.max_batch_body_bytes >= 1024;
-    } else if (flag == "--max-batch-lines") {
-      ok = parse_int(value, limits.max_batch_lines) && limits.max_batch_lines >= 1;
-    } else if (flag == "--max-campaign-bytes") {
-      ok = parse_int(value, limits.max_campaign_body_bytes) &&
-           limits.max_campaign_body_bytes >= 1024;
-    } else if (flag == "--max-connections") {
-      ok = parse_int(value, limits.max_connections) && limits.max_connections >= 1;
-    } else if (flag == "--max-inflight-body-bytes") {
-      ok = parse_int(value, limits.max_inflight_body_bytes) &&
-           limits.max_inflight_body_bytes >= 1024;
-    } else if (flag == "--max-connections-per-peer") {
-      ok =
-          parse_int(value, limits.max_connections_per_peer) && limits.max_connections_per_peer >= 1;
-    } else if (flag == "--idle-timeout-ms") {
-      ok = parse_int(value, ms) && ms > 0;
-      limits.idle_timeout = std::chrono::milliseconds(ms);
-    } else if (flag == "--header-timeout-ms") {
-      ok = parse_int(value, ms) && ms > 0;
-      limits.header_timeout = std::chrono::milliseconds(ms);
-    } else if (flag == "--body-timeout-ms") {
-      ok = parse_int(value, ms) && ms > 0;
-      limits.body_timeout = std::chrono::milliseconds(ms);
-    } else if (flag == "--pipeline-depth") {
-      ok = parse_int(value, limits.pipeline_depth) && limits.pipeline_depth >= 1;
-    } else if (flag == "--max-tally-streams") {
-      ok = parse_int(value, limits.max_tally_streams);
-    } else if (flag == "--cluster") {
-      options.cluster_servers.clear();
-      std::string_view rest = value;
-      while (!rest.empty()) {
-        const std::size_t comma = rest.find(',');
-        const std::string_view url = rest.substr(0, comma);
-        if (url.empty()) ok = false;
-        options.cluster_servers.emplace_back(url);
-        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      }
-      ok = ok && !options.cluster_servers.empty();
-    } else if (flag == "--node") {
-      options.node = value;
-      ok = !value.empty() && value.size() <= 64 &&
-           value.find_first_not_of(
-               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
-               std::string_view::npos;
-    } else if (flag == "--advertise") {
-      options.advertise = value;
-      ok = value.find(':') != std::string_view::npos && value.find(' ') == std::string_view::npos;
-    } else if (flag == "--commit-batch-events") {
-      ok = parse_int(value, options.storage.max_batch_events) &&
-           options.storage.max_batch_events >= 1;
-    } else if (flag == "--queue-depth") {
-      ok = parse_int(value, options.storage.queue_capacity) && options.storage.queue_capacity >= 1;
-    } else if (flag == "--unsafe-test-clock-offset-ms") {
-      ok = parse_int(value, options.clock_offset_ms);
-    } else {
-      std::fprintf(stderr, "tallyd: unknown flag %s (see --help)\n", argv[i - 1]);
-      return false;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "tallyd: %s: bad value \"%s\" (see --help)\n", argv[i - 1], argv[i]);
-      return false;
-    }
+  CLI::App app(kDescription, "tallyd");
+  app.footer(kFooter);
+  app.formatter(std::make_shared<WrappingFormatter>());
+  app.set_version_flag("--version", "tallyd " + std::string(base::version()) + " (revision " +
+                                        std::string(base::revision()) + ")");
+  app.set_config("--config", "", "read options from FILE (see below)")->type_name("FILE");
+  app.allow_config_extras(false);  // a misspelt key in the file is an error, not ignored
+  add_options(app, options);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help and --version are "errors" that exit 0 after printing to stdout; the rest print
+    // their reason to stderr and are a usage error, whatever code CLI11 would give them.
+    const int code = app.exit(error);
+    return code == 0 ? kExitStopped : kExitUsage;
   }
-  if (options.data_dir.empty()) {
-    std::fprintf(stderr, "tallyd: --data-dir is required (see --help)\n");
-    return false;
-  }
-  const std::size_t colon = options.listen.rfind(':');
-  if (colon == std::string::npos ||
-      !parse_int(std::string_view(options.listen).substr(colon + 1), options.server.port)) {
-    std::fprintf(stderr, "tallyd: --listen: expected HOST:PORT, got \"%s\"\n",
-                 options.listen.c_str());
-    return false;
-  }
-  options.server.host = options.listen.substr(0, colon);
-  if (options.server.host.size() > 2 && options.server.host.front() == '[') {
-    options.server.host = options.server.host.substr(1, options.server.host.size() - 2);
-  }
+  split_listen(options.listen, options.server.host, options.server.port);
   options.storage.data_dir = options.data_dir;
-  return true;
+  return std::nullopt;
 }
 
 }  // namespace tally::tallyd

@@ -1,7 +1,10 @@
-// tallyd's command line: the options, their defaults (shown by --help) and their parsing.
+// tallyd's command line: the options, their defaults (shown by --help), a config file with the
+// same options (--config), environment variables for the data dir and listen address, and
+// their parsing on CLI11.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,14 +25,20 @@ struct Options {
   std::vector<std::string> cluster_servers;
   std::string node;       // --node; default: the host name
   std::string advertise;  // --advertise; default: the listen address
+  std::string log_level = "info";
 
   std::int64_t clock_offset_ms = 0;
 };
 
-// Prints --help: every flag with its default.
-void print_help();
+// The process's exit statuses, listed by --help.
+inline constexpr int kExitStopped = 0;       // stopped by a signal, drained
+inline constexpr int kExitFailed = 1;        // an error at start, or storage failed
+inline constexpr int kExitUsage = 2;         // bad command line or config file
+inline constexpr int kExitUnconfirmed = 75;  // replica group: a record's outcome unknown
 
-// Parses argv; on error prints it to stderr and returns false. `help` is set by --help/-h.
-bool parse_options(int argc, char** argv, Options& options, bool& help);
+// Parses argv (and --config's file, and the environment). Returns the status to exit with
+// when tallyd must not run: 0 after --help or --version (printed on stdout), kExitUsage after
+// an unknown or malformed option (explained on stderr). Returns nothing when it should run.
+std::optional<int> parse_options(int argc, const char* const* argv, Options& options);
 
 }  // namespace tally::tallyd

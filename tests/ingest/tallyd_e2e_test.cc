@@ -625,26 +625,6 @@ TEST_F(TallydTest, ThreadsCarryTheirRolesAsNames) {
   EXPECT_TRUE(names.contains("tally-writer")) << ::testing::PrintToString(names);
 }
 
-TEST(TallydCommandLine, HelpListsEveryFlagWithDefaults) {
-  const char* bin_dir = std::getenv("TALLY_BIN_DIR");
-  const std::string command = std::string(bin_dir ? bin_dir : "build/bin") + "/tallyd --help";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string help;
-  char chunk[4096];
-  for (std::size_t got; (got = std::fread(chunk, 1, sizeof chunk, pipe)) > 0;)
-    help.append(chunk, got);
-  EXPECT_EQ(::pclose(pipe), 0);
-  for (const char* flag :
-       {"--data-dir", "--listen", "--tokens", "--campaign", "--durability", "--io-threads",
-        "--demo", "--protect-reads", "--max-header-bytes", "--max-body-bytes", "--max-batch-bytes",
-        "--max-connections", "--idle-timeout-ms", "--header-timeout-ms", "--pipeline-depth",
-        "--queue-depth", "--unsafe-test-clock-offset-ms"}) {
-    EXPECT_NE(help.find(flag), std::string::npos) << flag;
-  }
-  EXPECT_NE(help.find("Default: 65536"), std::string::npos);
-}
-
 TEST(TallydLimits, ConnectionsOverTheLimitsGet503Or429WithRetryAfter) {
   TallydProcess server;
   ASSERT_TRUE(server.start({"--demo", "--max-connections", "3", "--header-timeout-ms", "300"}))

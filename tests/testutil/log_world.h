@@ -67,15 +67,16 @@ class TempDir {
   std::string path_;
 };
 
-// Runs build/bin/tallyctl (TALLY_BIN_DIR) with `args`; its exit code and output.
+// A program's exit code and output (build/bin is TALLY_BIN_DIR's).
 struct RunResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr
 };
 
-inline RunResult run_tallyctl(const std::string& args) {
+// Runs build/bin/`program` with `args` (a shell fragment).
+inline RunResult run_program(const std::string& program, const std::string& args) {
   const char* bin_dir = std::getenv("TALLY_BIN_DIR");
-  const std::string bin = std::string(bin_dir != nullptr ? bin_dir : "build/bin") + "/tallyctl";
+  const std::string bin = std::string(bin_dir != nullptr ? bin_dir : "build/bin") + "/" + program;
   RunResult result;
   FILE* pipe = popen((bin + " " + args + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return result;
@@ -86,6 +87,8 @@ inline RunResult run_tallyctl(const std::string& args) {
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
 }
+
+inline RunResult run_tallyctl(const std::string& args) { return run_program("tallyctl", args); }
 
 // Hears one submission's outcome; wait() returns it once the writer has delivered it. Holds the
 // payload of the vote it waits for, which must live until then.

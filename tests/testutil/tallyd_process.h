@@ -247,6 +247,10 @@ class TallydProcess {
   pid_t pid() const { return pid_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
   int port() const { return port_; }
+  // Sets an environment variable for the tallyd the next start() runs.
+  void set_env(const std::string& name, const std::string& value) {
+    environment_.emplace_back(name, value);
+  }
   const std::string& ingest_token() const { return ingest_token_; }
   const std::string& admin_token() const { return admin_token_; }
   const std::string& read_token() const { return read_token_; }
@@ -254,10 +258,19 @@ class TallydProcess {
 
   // Starts tallyd with --data-dir, --listen 127.0.0.1:0 and `args`; waits for its ready line.
   bool start(const std::vector<std::string>& args = {}) {
+    std::vector<std::string> all = {"--data-dir",  data_dir_.string(), "--listen",
+                                    "127.0.0.1:0", "--io-threads",     "2"};
+    all.insert(all.end(), args.begin(), args.end());
+    return start_with_only(all);
+  }
+
+  // Starts tallyd with `args` alone (the test names the data dir and address, through the
+  // command line, a config file or the environment); waits for its ready line. The address
+  // must be 127.0.0.1.
+  bool start_with_only(const std::vector<std::string>& args) {
     const char* bin_dir = std::getenv("TALLY_BIN_DIR");
     const std::string binary = std::string(bin_dir ? bin_dir : "build/bin") + "/tallyd";
-    std::vector<std::string> argv_text = {
-        binary, "--data-dir", data_dir_.string(), "--listen", "127.0.0.1:0", "--io-threads", "2"};
+    std::vector<std::string> argv_text = {binary};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
     const std::string log_path = (dir_ / "tallyd.log").string();
     const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -266,6 +279,7 @@ class TallydProcess {
     if (pid_ == 0) {
       ::dup2(log_fd, 1);
       ::dup2(log_fd, 2);
+      for (const auto& [name, value] : environment_) ::setenv(name.c_str(), value.c_str(), 1);
       std::vector<char*> argv;
       for (auto& arg : argv_text) argv.push_back(arg.data());
       argv.push_back(nullptr);
@@ -354,6 +368,7 @@ class TallydProcess {
   std::filesystem::path data_dir_;
   pid_t pid_ = -1;
   int port_ = 0;
+  std::vector<std::pair<std::string, std::string>> environment_;
   std::string ingest_token_;
   std::string admin_token_;
   std::string read_token_;

@@ -165,6 +165,7 @@ void add_options(CLI::App& app, Options& options) {
                  "campaign definition to install (repeatable); one that differs from the "
                  "version in force becomes a new version")
       ->type_name("FILE")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->allow_extra_args(false);
   app.add_option_function<std::string>(
          "--durability",
@@ -298,6 +299,8 @@ std::optional<int> parse_options(int argc, const char* const* argv, Options& opt
                                         std::string(base::revision()) + ")");
   app.set_config("--config", "", "read options from FILE (see below)")->type_name("FILE");
   app.allow_config_extras(false);  // a misspelt key in the file is an error, not ignored
+  // An option given twice takes its last value, as scripts that append an override expect.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_options(app, options);
   try {
     app.parse(argc, argv);

@@ -116,6 +116,22 @@ TEST(TallydCommandLine, FlagsTakeTheirValueAfterAnEqualsSignToo) {
   EXPECT_EQ(client.request("GET", "/v1/campaigns").status, 401);
 }
 
+TEST(TallydCommandLine, AnOptionGivenTwiceTakesItsLastValueWhileCampaignRepeats) {
+  TallydProcess server;
+  const auto campaigns = std::filesystem::path(std::getenv("TALLY_SOURCE_DIR")) / "campaigns";
+  ASSERT_TRUE(server.start({"--listen", "127.0.0.1:0", "--max-connections", "1",
+                            "--max-connections", "2", "--campaign",
+                            (campaigns / "demo.json").string(), "--campaign",
+                            (campaigns / "demo.json").string()}))
+      << server.log();
+  HttpClient first(server.port());
+  EXPECT_EQ(first.request("GET", "/healthz").status, 200);
+  HttpClient second(server.port());
+  EXPECT_EQ(second.request("GET", "/healthz").status, 200) << "the last --max-connections wins";
+  HttpClient third(server.port());
+  EXPECT_EQ(third.read_answer().status, 503);
+}
+
 void write_file(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path) << text;
 }

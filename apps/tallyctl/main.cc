@@ -45,8 +45,8 @@ constexpr char kDescription[] =
 constexpr char kExitStatus[] =
     "Exit status:\n"
     "  0  success (the log verified, the stream matched, the replay agreed)\n"
-    "  1  a check failed (verify, replay --expect, compare-stream), or an error such as\n"
-    "     an unreadable data dir\n"
+    "  1  a check failed (verify, replay --expect, compare-stream), or an error\n"
+    "     such as an unreadable data dir\n"
     "  2  bad usage: an unknown command or option, a missing required option, a\n"
     "     malformed value\n";
 

@@ -344,6 +344,8 @@ int main(int argc, char** argv) {
   app.set_help_flag("-h,--help", "Print this help and exit");
   app.set_version_flag("--version", version_line, "Print the version and git revision and exit");
   app.require_subcommand(1);
+  // An option given twice counts as given last, as it always has.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
   CLI::App* verify =
       add_command(app, "verify",

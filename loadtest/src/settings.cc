@@ -176,6 +176,9 @@ std::unique_ptr<CLI::App> make_app(Settings& s, Given& given) {
   app->footer(kExitStatus);
   app->set_help_flag("-h,--help", "Print this help and exit");
   app->set_version_flag("--version", version_line, "Print the version and git revision and exit");
+  // A flag given twice counts as given last, as scripts that append to a common set expect
+  // (bench/compare/compare.sh overrides --connections).
+  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   CLI::App& a = *app;
 
   add(a, "--target", "HOST:PORT", "The tallyd to load", [&s](const std::string& value) {

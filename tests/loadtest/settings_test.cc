@@ -133,6 +133,17 @@ TEST(ParseArgs, TakesFlagEqualsValue) {
   EXPECT_EQ(parsed.settings.population.candidates, (std::vector<std::string>{"x", "y"}));
 }
 
+// Scripts append their own flags to a common set: the last of a repeated flag counts.
+TEST(ParseArgs, ARepeatedFlagCountsAsGivenLast) {
+  const ParsedArgs parsed =
+      parse_args({"--target", "h:1", "--connections", "64", "--json", "--connections", "4",
+                  "--json", "--mode", "single", "--mode", "batch"});
+  ASSERT_TRUE(parsed.error.empty()) << parsed.error;
+  EXPECT_EQ(parsed.settings.run.connections, 4u);
+  EXPECT_EQ(parsed.settings.workload.mode, Mode::batch);
+  EXPECT_TRUE(parsed.settings.json);
+}
+
 TEST(ParseArgs, HelpAndVersionNeedNoTarget) {
   EXPECT_TRUE(parse_args({"--help"}).help);
   EXPECT_TRUE(parse_args({"--version"}).version);

@@ -50,7 +50,11 @@ int main(int argc, char** argv) {
     std::cout << usage();
     return 0;
   }
-  if (!parsed.error.empty()) return fail(parsed.error + "\n" + usage());
+  if (parsed.version) {
+    std::cout << version_line() << "\n";
+    return 0;
+  }
+  if (!parsed.error.empty()) return fail(parsed.error + "\nTry 'tally-loadgen --help'.");
   Settings& s = parsed.settings;
 
   if (!s.token_file.empty()) {

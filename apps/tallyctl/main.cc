@@ -1,87 +1,206 @@
-// tallyctl: the auditors' and operators' tool. Parses arguments and prints; the work is in
-// tally/storage/audit.h. Exit status: 0 success, 1 a check failed or an error, 2 bad usage.
+// tallyctl: the auditors' and operators' tool. Parses the command line (CLI11, in this file
+// only: it compiles slowly) and prints; the work is in tally/storage/audit.h. Exit status: 0
+// success, 1 a check failed or an error, 2 bad usage.
 #include <sys/stat.h>
 
-#include <cstdio>
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <iostream>
-#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tally/base/version.h"
 #include "tally/cluster/stream_audit.h"
 #include "tally/engine/engine.h"
 #include "tally/storage/audit.h"
 #include "tally/storage/fraud_report.h"
+#include "progress.h"
 
 namespace {
+
+using tally::ctl::progress_wanted;
+using tally::ctl::ProgressLine;
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 
-constexpr char kUsage[] =
-    "usage: tallyctl COMMAND [options]\n"
-    "  verify  --data-dir DIR\n"
-    "      chain intact, every accepted vote obeys the rules, meta agrees; exit 0 or 1\n"
-    "  export  --data-dir DIR [--campaign ID] [--from SEQ] [--redact]\n"
-    "          [--redact-key-file FILE]\n"
-    "      NDJSON on stdout: campaign versions first, then votes; --redact replaces voter,\n"
-    "      device and ip by keyed hashes (a random key unless --redact-key-file)\n"
-    "  replay  FILE [--expect FILE]\n"
-    "      tallies recomputed from an export, in the /tally shape, one line per campaign;\n"
-    "      --expect compares votes per candidate and exits 1 on any difference\n"
-    "  results --data-dir DIR --campaign ID --format csv|json\n"
-    "      the committee's ranking with votes and suspect votes per candidate\n"
-    "  fraud-report --data-dir DIR --campaign ID [--top N] [--format text|json]\n"
-    "      the largest suspicious clusters by IP, subnet and device, with votes per\n"
-    "      candidate, flags and sample seqs\n"
-    "  backup  --data-dir DIR --to DIR2\n"
-    "      a consistent copy, safe while tallyd runs\n"
-    "  compare-stream --data-dir DIR --cluster nats://HOST:PORT,... [--shard s0]\n"
-    "      a replica's log against its shard's stream, record for record: exit 0 when the\n"
-    "      data dir holds the stream (or, with --prefix, a prefix of it)\n"
-    "Databases are opened read-only: a running tallyd is never disturbed.\n";
+constexpr std::uint64_t kMaxTop = 9999;
+constexpr std::size_t kHelpWidth = 80;
 
-// Options after the command: "--name value" pairs, "--flag" switches, positionals.
-struct Args {
-  std::map<std::string, std::string> values;
-  std::vector<std::string> positionals;
-  std::string error;
+constexpr char kDescription[] =
+    "tallyctl - audit and operate the vote log of a tally server\n"
+    "\n"
+    "Checks, exports, recounts and backs up the RocksDB data dir of tallyd. Databases are "
+    "opened read-only: a running tallyd is never disturbed. While a command reads a large log "
+    "and stderr is a terminal, a progress line on stderr shows the events read and the rate "
+    "(--no-progress turns it off).";
 
-  std::string get(const std::string& name) const {
-    auto it = values.find(name);
-    return it == values.end() ? std::string() : it->second;
-  }
-  bool has(const std::string& name) const { return values.count(name) != 0; }
-};
+constexpr char kExitStatus[] =
+    "Exit status:\n"
+    "  0  success (the log verified, the stream matched, the replay agreed)\n"
+    "  1  a check failed (verify, replay --expect, compare-stream), or an error\n"
+    "     such as an unreadable data dir\n"
+    "  2  bad usage: an unknown command or option, a missing required option, a\n"
+    "     malformed value\n";
 
-Args parse_args(int argc, char** argv, const std::vector<std::string_view>& switches) {
-  Args args;
-  for (int i = 2; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg.rfind("--", 0) != 0) {
-      args.positionals.emplace_back(arg);
+// `text` with each line broken at spaces into lines of at most `width` bytes (wider only for a
+// word that long). Keeps the line breaks it has.
+std::string wrapped(std::string_view text, std::size_t width) {
+  std::string out;
+  std::size_t column = 0;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    if (text[at] == '\n' || text[at] == ' ') {
+      if (text[at] == '\n') {
+        out.push_back('\n');
+        column = 0;
+      }
+      ++at;
       continue;
     }
-    bool is_switch = false;
-    for (auto name : switches) is_switch = is_switch || arg == name;
-    if (is_switch) {
-      args.values[std::string(arg)] = "1";
-    } else if (i + 1 < argc) {
-      args.values[std::string(arg)] = argv[++i];
-    } else {
-      args.error = std::string(arg);
-      args.error += ": needs a value";
+    const std::size_t end = std::min(text.find_first_of(" \n", at), text.size());
+    const std::string_view word = text.substr(at, end - at);
+    if (column > 0 && column + 1 + word.size() > width) {
+      out.push_back('\n');
+      column = 0;
+    } else if (column > 0) {
+      out.push_back(' ');
+      ++column;
     }
+    out.append(word);
+    column += word.size();
+    at = end;
   }
-  return args;
+  return out;
 }
 
-int usage_error(const std::string& message) {
-  std::cerr << "tallyctl: " << message << "\n" << kUsage;
+// CLI11's help laid out for a terminal and for help2man: descriptions wrapped to kHelpWidth,
+// "-h, --help" spelled as man pages spell it, and a command's list entry its first sentence
+// (its own --help has the rest).
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_description(const CLI::App* app) const override {
+    std::string text = app->get_description();
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return text.empty() ? text : wrapped(text, kHelpWidth) + "\n\n";
+  }
+  std::string make_subcommand(const CLI::App* command) const override {
+    const std::string& text = command->get_description();
+    const std::size_t stop = text.find(". ");
+    std::ostringstream out;
+    CLI::detail::format_help(
+        out, command->get_display_name(true),
+        wrapped(text.substr(0, stop == std::string::npos ? text.size() : stop + 1),
+                kHelpWidth - get_column_width()),
+        get_column_width());
+    return out.str();
+  }
+  std::string make_option_name(const CLI::Option* option, bool positional) const override {
+    std::string name = CLI::Formatter::make_option_name(option, positional);
+    for (std::size_t at = name.find(','); at != std::string::npos; at = name.find(',', at + 2)) {
+      name.insert(at + 1, " ");
+    }
+    return name;
+  }
+  std::string make_option_desc(const CLI::Option* option) const override {
+    return wrapped(option->get_description(), kHelpWidth - get_column_width());
+  }
+};
+
+// Every option a command may take; each subcommand binds the ones it has.
+struct Args {
+  std::string data_dir;
+  std::string campaign;
+  std::uint64_t from_seq = 0;
+  bool redact = false;
+  std::string redact_key_file;
+  std::string export_file;
+  std::string expect_file;
+  std::string verify_format = "text";
+  std::string results_format = "csv";
+  std::string fraud_format = "text";
+  bool bom = false;
+  std::uint64_t top = 10;
+  std::string to_dir;
+  std::string cluster;
+  std::string shard = "s0";
+  bool prefix = false;
+  bool no_progress = false;
+};
+
+// A whole decimal number in [min, max]. CLI11's own conversion would also read "010" as octal,
+// "0x10" as hex and "-1" as the largest number.
+std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t min,
+                                           std::uint64_t max) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// An option whose value must be a whole decimal number in [min, max] ("--top: must be a whole
+// number in 1..9999, got 0").
+CLI::Option* add_number(CLI::App* command, const std::string& name, std::uint64_t& value,
+                        std::uint64_t min, std::uint64_t max, const std::string& help) {
+  const std::string range = std::to_string(min) + ".." + std::to_string(max);
+  auto check = [min, max, range](std::string& text) -> std::string {
+    if (parse_decimal(text, min, max)) return {};
+    return "must be a whole number in " + range + ", got \"" + text + "\"";
+  };
+  return command
+      ->add_option_function<std::string>(
+          name,
+          [&value, min, max](const std::string& text) {
+            value = *parse_decimal(text, min, max);  // checked before this runs
+          },
+          help)
+      ->check(CLI::Validator(check, ""))
+      ->type_name("N");
+}
+
+// A check that the value is one of `words`, listed by the option's type name in the help.
+CLI::Validator one_of(std::vector<std::string> words) {
+  return CLI::IsMember(std::move(words)).description("");
+}
+
+CLI::Option* add_data_dir(CLI::App* command, Args& args) {
+  return command
+      ->add_option("--data-dir", args.data_dir, "The data dir of tallyd (opened read-only)")
+      ->required()
+      ->type_name("DIR");
+}
+
+void add_no_progress(CLI::App* command, Args& args) {
+  command->add_flag("--no-progress", args.no_progress,
+                    "No progress line on stderr, even when it is a terminal");
+}
+
+CLI::App* add_command(CLI::App& app, const std::string& name, const std::string& description) {
+  CLI::App* command = app.add_subcommand(name, description);
+  command->footer(kExitStatus);
+  return command;
+}
+
+std::string version_line() {
+  return "tallyctl " + std::string(tally::base::version()) + " (revision " +
+         std::string(tally::base::revision()) + ")";
+}
+
+int usage_error(const std::string& command, const std::string& message) {
+  std::cerr << "tallyctl: " << (command.empty() ? "" : command + ": ") << message << "\n"
+            << "Try 'tallyctl " << (command.empty() ? "" : command + " ") << "--help'.\n";
   return kExitUsage;
 }
 
@@ -91,15 +210,20 @@ int failed(const std::string& message) {
 }
 
 int run_verify(const Args& args) {
-  if (!args.has("--data-dir")) return usage_error("verify: --data-dir is required");
-  auto report = tally::storage::verify_log(args.get("--data-dir"));
+  ProgressLine progress("verify", "events", progress_wanted(args.no_progress, false));
+  auto report = tally::storage::verify_log(args.data_dir, progress.hook());
+  progress.erase();
   if (!report.ok()) return failed("verify: " + report.message());
+  if (args.verify_format == "json") {
+    std::cout << tally::storage::verify_report_json(*report) << "\n";
+    return report->ok() ? kExitOk : kExitFailed;
+  }
   for (const auto& tally : report->tallies) {
     std::cout << "recount " << tally.campaign << ": " << tally.total << " votes, " << tally.suspect
               << " suspect\n";
   }
   if (!report->ok()) {
-    for (const auto& problem : report->problems) std::cout << problem << "\n";
+    for (const auto& problem : report->problems) std::cout << to_string(problem) << "\n";
     std::cout << "verify: FAILED, " << report->problems.size() << " problem(s) in "
               << report->events << " events\n";
     return kExitFailed;
@@ -113,42 +237,37 @@ int run_verify(const Args& args) {
 }
 
 int run_export(const Args& args) {
-  if (!args.has("--data-dir")) return usage_error("export: --data-dir is required");
   tally::storage::ExportOptions options;
-  options.data_dir = args.get("--data-dir");
-  options.campaign = args.get("--campaign");
-  options.redact = args.has("--redact");
-  if (args.has("--from")) {
-    try {
-      options.from_seq = std::stoull(args.get("--from"));
-    } catch (const std::exception&) {
-      return usage_error("export: --from must be a seq");
-    }
-  }
-  if (args.has("--redact-key-file")) {
-    std::ifstream key_file(args.get("--redact-key-file"), std::ios::binary);
-    if (!key_file) return failed("export: cannot read " + args.get("--redact-key-file"));
+  options.data_dir = args.data_dir;
+  options.campaign = args.campaign;
+  options.redact = args.redact;
+  options.from_seq = args.from_seq;
+  if (!args.redact_key_file.empty()) {
+    std::ifstream key_file(args.redact_key_file, std::ios::binary);
+    if (!key_file) return failed("export: cannot read " + args.redact_key_file);
     std::ostringstream key;
     key << key_file.rdbuf();
     options.redact_key = key.str();
     options.redact = true;
   }
+  ProgressLine progress("export", "events", progress_wanted(args.no_progress, true));
+  options.progress = progress.hook();
   std::ios::sync_with_stdio(false);
   auto status = tally::storage::export_log(options, std::cout);
+  progress.erase();
   if (!status.ok()) return failed("export: " + status.message());
   return kExitOk;
 }
 
 int run_replay(const Args& args) {
-  if (args.positionals.size() != 1) return usage_error("replay: one export FILE is required");
-  std::ifstream in(args.positionals[0]);
-  if (!in) return failed("replay: cannot read " + args.positionals[0]);
+  std::ifstream in(args.export_file);
+  if (!in) return failed("replay: cannot read " + args.export_file);
   auto tallies = tally::storage::replay_export(in);
-  if (!tallies.ok()) return failed("replay: " + args.positionals[0] + ": " + tallies.message());
+  if (!tallies.ok()) return failed("replay: " + args.export_file + ": " + tallies.message());
   for (const auto& tally : *tallies) std::cout << tally::engine::tally_to_json(tally) << "\n";
-  if (!args.has("--expect")) return kExitOk;
-  std::ifstream expected(args.get("--expect"));
-  if (!expected) return failed("replay: cannot read " + args.get("--expect"));
+  if (args.expect_file.empty()) return kExitOk;
+  std::ifstream expected(args.expect_file);
+  if (!expected) return failed("replay: cannot read " + args.expect_file);
   auto differences = tally::storage::compare_tallies(*tallies, expected);
   if (!differences.ok()) return failed("replay: " + differences.message());
   for (const auto& difference : *differences) std::cerr << difference << "\n";
@@ -156,15 +275,14 @@ int run_replay(const Args& args) {
 }
 
 int run_results(const Args& args) {
-  if (!args.has("--data-dir") || !args.has("--campaign")) {
-    return usage_error("results: --data-dir and --campaign are required");
-  }
-  const std::string format = args.has("--format") ? args.get("--format") : "csv";
-  if (format != "csv" && format != "json") return usage_error("results: --format csv|json");
-  auto results = tally::storage::campaign_results(args.get("--data-dir"), args.get("--campaign"));
+  if (args.bom && args.results_format != "csv")
+    return usage_error("results", "--bom: only with csv");
+  ProgressLine progress("results", "events", progress_wanted(args.no_progress, false));
+  auto results = tally::storage::campaign_results(args.data_dir, args.campaign, progress.hook());
+  progress.erase();
   if (!results.ok()) return failed("results: " + results.message());
-  if (format == "csv") {
-    std::cout << tally::storage::results_csv(*results);
+  if (args.results_format == "csv") {
+    std::cout << tally::storage::results_csv(*results, args.bom);
   } else {
     std::cout << tally::engine::tally_to_json(results->tally) << "\n";
   }
@@ -172,51 +290,35 @@ int run_results(const Args& args) {
 }
 
 int run_fraud_report(const Args& args) {
-  if (!args.has("--data-dir") || !args.has("--campaign")) {
-    return usage_error("fraud-report: --data-dir and --campaign are required");
-  }
-  const std::string format = args.has("--format") ? args.get("--format") : "text";
-  if (format != "text" && format != "json") return usage_error("fraud-report: --format text|json");
-  std::size_t top = 10;
-  if (args.has("--top")) {
-    const std::string text = args.get("--top");
-    if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != text.npos ||
-        std::stoul(text) == 0) {
-      return usage_error("fraud-report: --top must be 1..9999");
-    }
-    top = std::stoul(text);
-  }
-  auto report = tally::storage::fraud_report(args.get("--data-dir"), args.get("--campaign"), top);
+  ProgressLine progress("fraud-report", "events", progress_wanted(args.no_progress, false));
+  auto report =
+      tally::storage::fraud_report(args.data_dir, args.campaign, args.top, progress.hook());
+  progress.erase();
   if (!report.ok()) return failed("fraud-report: " + report.message());
-  std::cout << (format == "json" ? tally::storage::fraud_report_json(*report)
-                                 : tally::storage::fraud_report_text(*report));
+  std::cout << (args.fraud_format == "json" ? tally::storage::fraud_report_json(*report)
+                                            : tally::storage::fraud_report_text(*report));
   return kExitOk;
 }
 
 int run_backup(const Args& args) {
-  if (!args.has("--data-dir") || !args.has("--to")) {
-    return usage_error("backup: --data-dir and --to are required");
-  }
-  auto status = tally::storage::backup_log(args.get("--data-dir"), args.get("--to"));
+  ProgressLine progress("backup", "records", progress_wanted(args.no_progress, false));
+  auto status = tally::storage::backup_log(args.data_dir, args.to_dir, progress.hook());
+  progress.erase();
   if (!status.ok()) return failed(status.message());
-  std::cout << "backup: " << args.get("--data-dir") << " -> " << args.get("--to") << "\n";
+  std::cout << "backup: " << args.data_dir << " -> " << args.to_dir << "\n";
   return kExitOk;
 }
 
 int run_compare_stream(const Args& args) {
-  if (!args.has("--data-dir") || !args.has("--cluster")) {
-    return usage_error("compare-stream: --data-dir and --cluster are required");
-  }
   std::vector<std::string> servers;
-  std::stringstream list(args.get("--cluster"));
+  std::stringstream list(args.cluster);
   for (std::string url; std::getline(list, url, ',');) {
     if (!url.empty()) servers.push_back(url);
   }
-  const std::string shard = args.has("--shard") ? args.get("--shard") : "s0";
-  auto compared = tally::cluster::compare_with_stream(servers, shard, args.get("--data-dir"));
+  auto compared = tally::cluster::compare_with_stream(servers, args.shard, args.data_dir);
   if (!compared.ok()) return failed("compare-stream: " + compared.message());
   for (const auto& problem : compared->problems) std::cout << problem << "\n";
-  const bool ok = args.has("--prefix") ? compared->prefix() : compared->equal();
+  const bool ok = args.prefix ? compared->prefix() : compared->equal();
   std::cout << "compare-stream: " << (ok ? "ok" : "FAILED") << ", " << compared->matching << " of "
             << compared->local_records << " records match the stream's first " << compared->matching
             << "; the stream holds " << compared->stream_records << "\n";
@@ -229,20 +331,146 @@ int main(int argc, char** argv) {
   // A backup holds what the data dir holds (voters' ids, devices, addresses): it is created
   // for this user alone, whatever the caller's umask.
   ::umask(077);
-  if (argc < 2) return usage_error("a command is required");
-  const std::string_view command = argv[1];
-  if (command == "--help" || command == "-h" || command == "help") {
-    std::cout << kUsage;
-    return kExitOk;
+  // `tallyctl help [COMMAND]`, as before CLI11, is `tallyctl [COMMAND] --help`.
+  std::vector<std::string> words(argv + 1, argv + argc);
+  if (!words.empty() && words.front() == "help") {
+    words.erase(words.begin());
+    words.emplace_back("--help");
   }
-  const Args args = parse_args(argc, argv, {"--redact", "--prefix"});
-  if (!args.error.empty()) return usage_error(args.error);
-  if (command == "verify") return run_verify(args);
-  if (command == "export") return run_export(args);
-  if (command == "replay") return run_replay(args);
-  if (command == "results") return run_results(args);
-  if (command == "backup") return run_backup(args);
-  if (command == "fraud-report") return run_fraud_report(args);
-  if (command == "compare-stream") return run_compare_stream(args);
-  return usage_error("unknown command " + std::string(command));
+  Args args;
+  CLI::App app(kDescription, "tallyctl");
+  app.formatter(std::make_shared<HelpFormatter>());
+  app.footer(kExitStatus);
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  app.set_version_flag("--version", version_line, "Print the version and git revision and exit");
+  app.require_subcommand(1);
+  // An option given twice counts as given last, as it always has.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+  CLI::App* verify =
+      add_command(app, "verify",
+                  "Checks that the log is sound. The hash chain is intact, every accepted vote "
+                  "obeys the rules (no duplicate, quota, window, known candidate), and the "
+                  "stored tallies equal the recount. Exit 0 when sound, 1 when not.");
+  add_data_dir(verify, args);
+  verify
+      ->add_option("--format", args.verify_format,
+                   "Text (a line per problem, then a summary) or json (one object: ok, counts, "
+                   "failures, first_failure, elapsed_s). Default: text")
+      ->check(one_of({"text", "json"}))
+      ->type_name("text|json");
+  add_no_progress(verify, args);
+
+  CLI::App* exporter = add_command(
+      app, "export",
+      "Writes the log as NDJSON on stdout. Campaign versions first, then votes. The progress "
+      "line is shown only when stdout is not the terminal.");
+  add_data_dir(exporter, args);
+  exporter->add_option("--campaign", args.campaign, "Only this campaign. Default: every campaign")
+      ->type_name("ID");
+  add_number(exporter, "--from", args.from_seq, 0, UINT64_MAX,
+             "Votes from this seq on (campaign versions are always all included). Default: 0")
+      ->type_name("SEQ");
+  exporter->add_flag("--redact", args.redact,
+                     "Replace voter, device and ip by keyed hashes (HMAC-SHA-256), with a random "
+                     "key unless --redact-key-file");
+  exporter
+      ->add_option("--redact-key-file", args.redact_key_file,
+                   "The hashes' key, read from FILE (implies --redact): the same voter hashes "
+                   "alike across exports")
+      ->type_name("FILE");
+  add_no_progress(exporter, args);
+
+  CLI::App* replay = add_command(
+      app, "replay",
+      "Recomputes the tallies from an export. Prints them in the /tally shape, one line per "
+      "campaign.");
+  replay->add_option("FILE", args.export_file, "An export (NDJSON) of tallyctl export")->required();
+  replay
+      ->add_option("--expect", args.expect_file,
+                   "Compare votes per candidate with these tallies (the /tally shape) and exit 1 "
+                   "on any difference")
+      ->type_name("FILE");
+
+  CLI::App* results = add_command(
+      app, "results",
+      "Prints the committee's ranking of one campaign. With votes and suspect votes per "
+      "candidate.");
+  add_data_dir(results, args);
+  results->add_option("--campaign", args.campaign, "The campaign")->required()->type_name("ID");
+  results
+      ->add_option("--format", args.results_format,
+                   "Csv (RFC 4180, UTF-8) or json (the /tally shape). Default: csv")
+      ->check(one_of({"csv", "json"}))
+      ->type_name("csv|json");
+  results->add_flag("--bom", args.bom,
+                    "Start the CSV with a UTF-8 byte order mark, for Excel on Windows (which "
+                    "otherwise shows Chinese names as mojibake)");
+  add_no_progress(results, args);
+
+  CLI::App* fraud = add_command(
+      app, "fraud-report",
+      "Lists the largest suspicious clusters of one campaign. By IP, subnet and device, with "
+      "votes per candidate, flags and sample seqs.");
+  add_data_dir(fraud, args);
+  fraud->add_option("--campaign", args.campaign, "the campaign")->required()->type_name("ID");
+  add_number(fraud, "--top", args.top, 1, kMaxTop, "Clusters of each kind. Default: 10");
+  fraud->add_option("--format", args.fraud_format, "Text or json. Default: text")
+      ->check(one_of({"text", "json"}))
+      ->type_name("text|json");
+  add_no_progress(fraud, args);
+
+  CLI::App* backup = add_command(
+      app, "backup",
+      "Copies the log, consistently, while tallyd runs. The copy is readable by this user "
+      "only.");
+  add_data_dir(backup, args);
+  backup->add_option("--to", args.to_dir, "The copy's directory; must not exist or be empty")
+      ->required()
+      ->type_name("DIR");
+  add_no_progress(backup, args);
+
+  CLI::App* compare = add_command(
+      app, "compare-stream",
+      "Holds a replica's log to its shard's stream. Record for record: exit 0 when the data dir "
+      "holds the stream (or, with --prefix, a prefix of it).");
+  add_data_dir(compare, args);
+  compare->add_option("--cluster", args.cluster, "The NATS servers")
+      ->required()
+      ->type_name("nats://HOST:PORT,...");
+  compare->add_option("--shard", args.shard, "The shard. Default: s0")->type_name("NAME");
+  compare->add_flag("--prefix", args.prefix, "The data dir may hold a prefix of the stream");
+
+  try {
+    std::reverse(words.begin(), words.end());  // CLI11 takes them last first
+    app.parse(words);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    const auto chosen = app.get_subcommands();
+    const std::string command = chosen.empty() ? "" : chosen.front()->get_name();
+    // What CLI11 could not place, in the order given: name the first (CLI11's message lists
+    // them last first).
+    const std::vector<std::string> extras = app.remaining(true);
+    if (!extras.empty() && extras.front().starts_with('-')) {
+      return usage_error(command,
+                         "unknown option " + extras.front().substr(0, extras.front().find('=')));
+    }
+    if (!extras.empty() && chosen.empty()) {
+      return usage_error("", "unknown command \"" + extras.front() + "\"");
+    }
+    if (!extras.empty()) {
+      return usage_error(command, "unexpected argument \"" + extras.front() + "\"");
+    }
+    if (chosen.empty()) return usage_error("", "a command is required");
+    return usage_error(command, e.what());
+  }
+
+  if (*verify) return run_verify(args);
+  if (*exporter) return run_export(args);
+  if (*replay) return run_replay(args);
+  if (*results) return run_results(args);
+  if (*fraud) return run_fraud_report(args);
+  if (*backup) return run_backup(args);
+  if (*compare) return run_compare_stream(args);
+  return usage_error("", "a command is required");
 }

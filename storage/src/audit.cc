@@ -8,6 +8,8 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <istream>
 #include <map>
@@ -16,6 +18,7 @@
 
 #include "tally/base/clock.h"
 #include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/event_json.h"
 #include "db_layout.h"
@@ -95,31 +98,30 @@ class RuleChecker {
  public:
   RuleChecker() : clock_(0), engine_(clock_) {}
 
-  void campaign(const StoredEvent& event, std::vector<std::string>& problems) {
+  void campaign(const StoredEvent& event, std::vector<VerifyProblem>& problems) {
     auto campaign = engine::parse_campaign(event.campaign_json);
     if (!campaign.ok()) {
-      problems.push_back(at_seq(event.seq) + "stored campaign is invalid: " + campaign.message());
+      problems.push_back({event.seq, "stored campaign is invalid: " + campaign.message()});
       return;
     }
     if (engine_.install_campaign(*campaign, event.seq) == engine::PutOutcome::conflict) {
-      problems.push_back(at_seq(event.seq) +
-                         "campaign version alters candidates or rules after votes");
+      problems.push_back({event.seq, "campaign version alters candidates or rules after votes"});
     }
   }
 
-  void vote(const StoredEvent& event, std::vector<std::string>& problems) {
+  void vote(const StoredEvent& event, std::vector<VerifyProblem>& problems) {
     const VoteFields& v = event.vote;
-    const std::string where = at_seq(event.seq);
     auto campaign = engine_.campaign(v.ballot.campaign);
     if (campaign == nullptr) {
-      problems.push_back(where + "vote for unknown campaign \"" + std::string(v.ballot.campaign) +
-                         "\"");
+      problems.push_back(
+          {event.seq, "vote for unknown campaign \"" + std::string(v.ballot.campaign) + "\""});
       return;
     }
     if (campaign->period_of(v.server_ms) != v.period) {
-      problems.push_back(where + "period " + std::to_string(v.period) +
-                         " does not match server time " + std::to_string(v.server_ms) +
-                         " (period " + std::to_string(campaign->period_of(v.server_ms)) + ")");
+      problems.push_back({event.seq, "period " + std::to_string(v.period) +
+                                         " does not match server time " +
+                                         std::to_string(v.server_ms) + " (period " +
+                                         std::to_string(campaign->period_of(v.server_ms)) + ")"});
     }
     clock_.set_ms(v.server_ms);
     engine::Ballot ballot;
@@ -151,18 +153,17 @@ class RuleChecker {
       case engine::VoteStatus::invalid: why = "invalid: " + std::string(decision.error); break;
       default: why = std::string(engine::to_string(decision.status)); break;
     }
-    problems.push_back(where + "accepted vote breaks a rule: " + why);
+    problems.push_back({event.seq, "accepted vote breaks a rule: " + why});
   }
 
   // Compares a persisted tally with the recount. REQUIRES: every event up to its as_of_seq,
   // and none after it, has been judged.
-  void check_tally(const engine::TallySnapshot& stored, std::vector<std::string>& problems) {
+  void check_tally(const engine::TallySnapshot& stored, std::vector<VerifyProblem>& problems) {
     engine_.publish(stored.as_of_seq);
     const auto recount = engine_.tally(stored.campaign);
-    const std::string where =
-        at_seq(stored.as_of_seq) + "stored tally of campaign " + stored.campaign + " ";
+    const std::string what = "stored tally of campaign " + stored.campaign + " ";
     if (!recount) {
-      problems.push_back(where + "names a campaign the log does not have");
+      problems.push_back({stored.as_of_seq, what + "names a campaign the log does not have"});
       return;
     }
     std::map<std::string, std::pair<const engine::CandidateTally*, const engine::CandidateTally*>>
@@ -174,9 +175,11 @@ class RuleChecker {
       const auto& have = pair.first != nullptr ? *pair.first : zero;
       const auto& want = pair.second != nullptr ? *pair.second : zero;
       if (have.votes == want.votes && have.suspect == want.suspect) continue;
-      problems.push_back(where + "says candidate " + id + " has " + std::to_string(have.votes) +
-                         " votes (" + std::to_string(have.suspect) + " suspect), the recount " +
-                         std::to_string(want.votes) + " (" + std::to_string(want.suspect) + ")");
+      problems.push_back(
+          {stored.as_of_seq, what + "says candidate " + id + " has " + std::to_string(have.votes) +
+                                 " votes (" + std::to_string(have.suspect) +
+                                 " suspect), the recount " + std::to_string(want.votes) + " (" +
+                                 std::to_string(want.suspect) + ")"});
     }
   }
 
@@ -196,10 +199,11 @@ class RuleChecker {
   engine::Engine engine_;
 };
 
-// Visits every decoded event of the log in seq order. A record that does not decode is
-// reported through `bad` and skipped.
+// Visits every decoded event of the log in seq order, counting them in `events_read`. A record
+// that does not decode is reported through `bad` and skipped.
 template <typename OnEvent, typename OnBad>
-Status for_each_event(ReadOnlyDb& db, std::uint64_t from_seq, OnEvent&& on_event, OnBad&& on_bad) {
+Status for_each_event(ReadOnlyDb& db, std::uint64_t from_seq, ProgressCounter& events_read,
+                      OnEvent&& on_event, OnBad&& on_bad) {
   LogScan scan(*db.db, db.events_cf, from_seq);
   std::vector<StoredEvent> events;
   while (scan.next()) {
@@ -208,7 +212,10 @@ Status for_each_event(ReadOnlyDb& db, std::uint64_t from_seq, OnEvent&& on_event
       on_bad(key_seq.value_or(0), status.message());
       continue;
     }
-    for (const StoredEvent& event : events) on_event(key_seq.value_or(0), event);
+    for (const StoredEvent& event : events) {
+      on_event(key_seq.value_or(0), event);
+      events_read.add();
+    }
   }
   return scan.status();
 }
@@ -267,7 +274,10 @@ class HmacRedactor final : public Redactor {
 
 }  // namespace
 
-Result<VerifyReport> verify_log(const std::string& data_dir) {
+std::string to_string(const VerifyProblem& problem) { return at_seq(problem.seq) + problem.reason; }
+
+Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress& progress) {
+  const auto started = std::chrono::steady_clock::now();
   auto opened = open_read_only(data_dir);
   if (!opened.ok()) return opened.status();
   ReadOnlyDb& db = **opened;
@@ -285,7 +295,7 @@ Result<VerifyReport> verify_log(const std::string& data_dir) {
   for (const std::string& json : read_persisted_tallies(*db.db, db.meta_cf)) {
     auto tally = parse_tally(json);
     if (!tally.ok()) {
-      problems.push_back(at_seq(0) + tally.message());
+      problems.push_back({0, tally.message()});
       continue;
     }
     stored_tallies.emplace(tally->as_of_seq, std::move(*tally));
@@ -303,24 +313,25 @@ Result<VerifyReport> verify_log(const std::string& data_dir) {
     if (key_seq != record_first) {
       record_first = key_seq;
       if (event.seq != key_seq) {
-        problems.push_back(at_seq(event.seq) + "stored under the key of seq " +
-                           std::to_string(key_seq) + " (a record was moved)");
+        problems.push_back({event.seq, "stored under the key of seq " + std::to_string(key_seq) +
+                                           " (a record was moved)"});
       }
     }
     if (event.seq != last_seq + 1) {
       if (event.seq > last_seq + 1) {
-        problems.push_back(at_seq(event.seq) + "events " + std::to_string(last_seq + 1) + ".." +
-                           std::to_string(event.seq - 1) + " are missing (removed) before it");
+        problems.push_back({event.seq, "events " + std::to_string(last_seq + 1) + ".." +
+                                           std::to_string(event.seq - 1) +
+                                           " are missing (removed) before it"});
       } else {
-        problems.push_back(at_seq(event.seq) + "out of order: follows seq " +
-                           std::to_string(last_seq) + " (reordered or repeated)");
+        problems.push_back({event.seq, "out of order: follows seq " + std::to_string(last_seq) +
+                                           " (reordered or repeated)"});
       }
     }
     const ChainHash expected = chain_of(hasher, chain, event, canonical);
     if (expected != event.chain) {
-      problems.push_back(at_seq(event.seq) +
-                         "chain hash mismatch: the event, or the link to the event before "
-                         "it, was changed");
+      problems.push_back({event.seq,
+                          "chain hash mismatch: the event, or the link to the event before "
+                          "it, was changed"});
     }
     // Continue from the stored value so that one changed event is reported once.
     chain = event.chain;
@@ -338,13 +349,15 @@ Result<VerifyReport> verify_log(const std::string& data_dir) {
     }
   };
   auto on_bad = [&](std::uint64_t key_seq, const std::string& message) {
-    problems.push_back(at_seq(key_seq) + "record does not decode: " + message);
+    problems.push_back({key_seq, "record does not decode: " + message});
   };
-  if (auto status = for_each_event(db, 0, on_event, on_bad); !status.ok()) return status;
+  ProgressCounter events_read(progress);
+  if (auto status = for_each_event(db, 0, events_read, on_event, on_bad); !status.ok())
+    return status;
   for (auto& [as_of_seq, tally] : stored_tallies) {
     if (as_of_seq > last_seq) {
-      problems.push_back(at_seq(as_of_seq) + "stored tally of campaign " + tally.campaign +
-                         " is as of a seq the log does not reach");
+      problems.push_back({as_of_seq, "stored tally of campaign " + tally.campaign +
+                                         " is as of a seq the log does not reach"});
     } else {
       rules.check_tally(tally, problems);
     }
@@ -352,18 +365,68 @@ Result<VerifyReport> verify_log(const std::string& data_dir) {
 
   const MetaState meta = read_meta(*db.db, db.meta_cf);
   if (!meta.status.ok()) {
-    problems.push_back(at_seq(last_seq) + meta.status.message());
+    problems.push_back({last_seq, meta.status.message()});
   } else if (meta.last_seq != last_seq) {
-    problems.push_back(at_seq(last_seq) + "the log ends here but meta says its last seq is " +
+    problems.push_back(
+        {last_seq, "the log ends here but meta says its last seq is " +
                        std::to_string(meta.last_seq) +
-                       (meta.last_seq > last_seq ? " (events removed at the end)" : ""));
+                       (meta.last_seq > last_seq ? " (events removed at the end)" : "")});
   } else if (last_seq != 0 && meta.chain_head != chain) {
-    problems.push_back(at_seq(last_seq) + "chain head in meta differs from the last event's");
+    problems.push_back({last_seq, "chain head in meta differs from the last event's"});
   }
   report.last_seq = last_seq;
   report.chain_head_hex = to_hex(chain);
   report.tallies = rules.tallies(last_seq);
+  report.elapsed_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
+}
+
+std::string verify_report_json(const VerifyReport& report) {
+  std::string out;
+  JsonWriter json(out);
+  const auto problem = [&json](const VerifyProblem& p) {
+    json.begin_object().key("seq").integer(p.seq).key("reason").string(p.reason).end_object();
+  };
+  json.begin_object()
+      .key("ok")
+      .boolean(report.ok())
+      .key("events")
+      .integer(report.events)
+      .key("votes")
+      .integer(report.votes)
+      .key("campaign_versions")
+      .integer(report.campaign_versions)
+      .key("epochs")
+      .integer(report.epochs)
+      .key("last_seq")
+      .integer(report.last_seq)
+      .key("chain_head")
+      .string(report.chain_head_hex);
+  json.key("recount").begin_array();
+  for (const auto& tally : report.tallies) {
+    json.begin_object()
+        .key("campaign")
+        .string(tally.campaign)
+        .key("votes")
+        .integer(tally.total)
+        .key("suspect")
+        .integer(tally.suspect)
+        .end_object();
+  }
+  json.end_array().key("failures").begin_array();
+  for (const auto& p : report.problems) problem(p);
+  json.end_array().key("first_failure");
+  if (report.problems.empty()) {
+    json.null();
+  } else {
+    problem(report.problems.front());
+  }
+  char elapsed[32];  // milliseconds are all a person or a monitor reads of it
+  std::snprintf(elapsed, sizeof(elapsed), "%.3f", report.elapsed_s);
+  json.key("elapsed_s").raw(elapsed);
+  json.end_object();
+  return out;
 }
 
 Status for_each_record(const std::string& data_dir,
@@ -400,6 +463,7 @@ Status export_log(const ExportOptions& options, std::ostream& out) {
     if (bad.empty()) bad = at_seq(key_seq) + "record does not decode: " + message;
   };
   std::string line;
+  ProgressCounter events_read(options.progress);
   // Pass 1: campaign versions (rare), pass 2: votes.
   auto on_campaign = [&](std::uint64_t, const StoredEvent& event) {
     if (event.kind != EventKind::campaign) return;
@@ -412,7 +476,9 @@ Status export_log(const ExportOptions& options, std::ostream& out) {
     line.push_back('\n');
     out << line;
   };
-  if (auto status = for_each_event(db, 0, on_campaign, on_bad); !status.ok()) return status;
+  if (auto status = for_each_event(db, 0, events_read, on_campaign, on_bad); !status.ok()) {
+    return status;
+  }
   auto on_vote = [&](std::uint64_t, const StoredEvent& event) {
     if (event.kind != EventKind::vote || event.seq < options.from_seq) return;
     if (!options.campaign.empty() && event.vote.ballot.campaign != options.campaign) return;
@@ -421,7 +487,8 @@ Status export_log(const ExportOptions& options, std::ostream& out) {
     line.push_back('\n');
     out << line;
   };
-  if (auto status = for_each_event(db, options.from_seq, on_vote, on_bad); !status.ok()) {
+  if (auto status = for_each_event(db, options.from_seq, events_read, on_vote, on_bad);
+      !status.ok()) {
     return status;
   }
   out.flush();
@@ -519,8 +586,8 @@ Result<std::vector<std::string>> compare_tallies(const std::vector<engine::Tally
   return differences;
 }
 
-Result<CampaignResults> campaign_results(const std::string& data_dir,
-                                         std::string_view campaign_id) {
+Result<CampaignResults> campaign_results(const std::string& data_dir, std::string_view campaign_id,
+                                         const ScanProgress& progress) {
   auto opened = open_read_only(data_dir);
   if (!opened.ok()) return opened.status();
   Counter counter;
@@ -539,7 +606,10 @@ Result<CampaignResults> campaign_results(const std::string& data_dir,
   auto on_bad = [&](std::uint64_t key_seq, const std::string& message) {
     if (bad.empty()) bad = at_seq(key_seq) + "record does not decode: " + message;
   };
-  if (auto status = for_each_event(**opened, 0, on_event, on_bad); !status.ok()) return status;
+  ProgressCounter events_read(progress);
+  if (auto status = for_each_event(**opened, 0, events_read, on_event, on_bad); !status.ok()) {
+    return status;
+  }
   if (!bad.empty()) return Status::error(bad + " (run tallyctl verify)");
   const engine::Campaign* latest = counter.latest(std::string(campaign_id));
   if (latest == nullptr) {
@@ -571,8 +641,9 @@ void append_csv_field(std::string& out, std::string_view text) {
 
 }  // namespace
 
-std::string results_csv(const CampaignResults& results) {
-  std::string out = "rank,candidate,name,unit,industry,votes,suspect\n";
+std::string results_csv(const CampaignResults& results, bool bom) {
+  std::string out = bom ? "\xEF\xBB\xBF" : "";
+  out += "rank,candidate,name,unit,industry,votes,suspect\n";
   for (const auto& c : results.tally.candidates) {
     const engine::Candidate* info = nullptr;
     for (const auto& candidate : results.campaign.candidates) {
@@ -592,7 +663,8 @@ std::string results_csv(const CampaignResults& results) {
   return out;
 }
 
-Status backup_log(const std::string& data_dir, const std::string& to_dir) {
+Status backup_log(const std::string& data_dir, const std::string& to_dir,
+                  const ScanProgress& progress) {
   std::error_code ec;
   if (std::filesystem::exists(to_dir, ec) && !std::filesystem::is_empty(to_dir, ec)) {
     return Status::error("backup --to " + to_dir + ": exists and is not empty");
@@ -619,11 +691,13 @@ Status backup_log(const std::string& data_dir, const std::string& to_dir) {
   read.snapshot = snapshot;
   read.fill_cache = false;
   constexpr std::size_t kCopyBatchBytes = 8u << 20;
+  ProgressCounter records_copied(progress);
   for (std::size_t family : {kEventsIndex, kMetaIndex}) {
     std::unique_ptr<rocksdb::Iterator> it(source.db->NewIterator(read, source.handles[family]));
     rocksdb::WriteBatch batch;
     for (it->SeekToFirst(); s.ok() && it->Valid(); it->Next()) {
       s = batch.Put(handles[family], it->key(), it->value());
+      records_copied.add();
       if (s.ok() && batch.GetDataSize() >= kCopyBatchBytes) {
         s = target->Write(rocksdb::WriteOptions(), &batch);
         batch.Clear();

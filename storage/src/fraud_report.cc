@@ -56,10 +56,11 @@ struct Detail {
   std::unordered_set<std::uint64_t> voters;  // hashes of voter ids
 };
 
-// Visits the campaign's votes in seq order; `saw_campaign` tells whether a version exists.
+// Visits the campaign's votes in seq order, counting every event in `events_read`;
+// `saw_campaign` tells whether a version exists.
 template <typename OnVote>
-Status scan_votes(ReadOnlyDb& db, std::string_view campaign_id, bool& saw_campaign,
-                  OnVote&& on_vote) {
+Status scan_votes(ReadOnlyDb& db, std::string_view campaign_id, ProgressCounter& events_read,
+                  bool& saw_campaign, OnVote&& on_vote) {
   LogScan scan(*db.db, db.events_cf);
   std::vector<StoredEvent> events;
   while (scan.next()) {
@@ -75,6 +76,7 @@ Status scan_votes(ReadOnlyDb& db, std::string_view campaign_id, bool& saw_campai
       } else if (event.kind == EventKind::vote && event.vote.ballot.campaign == campaign_id) {
         on_vote(event);
       }
+      events_read.add();
     }
   }
   return scan.status();
@@ -135,7 +137,7 @@ void append_flags_text(std::string& out,
 }  // namespace
 
 Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view campaign_id,
-                                 std::size_t top) {
+                                 std::size_t top, const ScanProgress& progress) {
   auto opened = open_read_only(data_dir);
   if (!opened.ok()) return opened.status();
   FraudReport report;
@@ -145,22 +147,24 @@ Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view c
   std::array<TopKeys, kKinds> by_suspect;
   std::array<TopKeys, kKinds> by_volume;
   bool saw_campaign = false;
-  auto status = scan_votes(**opened, campaign_id, saw_campaign, [&](const StoredEvent& event) {
-    const bool suspect = event.vote.flags != 0;
-    ++report.votes;
-    report.suspect += suspect;
-    for (int i = 0; i < engine::kFraudReasonCount; ++i) {
-      if ((event.vote.flags & engine::flag_of(static_cast<engine::FraudReason>(i))) != 0) {
-        ++report.flags[static_cast<std::size_t>(i)];
-      }
-    }
-    const auto keys = keys_of(event.vote);
-    for (std::size_t kind = 0; kind < kKinds; ++kind) {
-      if (keys[kind].empty()) continue;
-      by_volume[kind].add(keys[kind], 1);
-      if (suspect) by_suspect[kind].add(keys[kind], 1);
-    }
-  });
+  ProgressCounter events_read(progress);
+  auto status =
+      scan_votes(**opened, campaign_id, events_read, saw_campaign, [&](const StoredEvent& event) {
+        const bool suspect = event.vote.flags != 0;
+        ++report.votes;
+        report.suspect += suspect;
+        for (int i = 0; i < engine::kFraudReasonCount; ++i) {
+          if ((event.vote.flags & engine::flag_of(static_cast<engine::FraudReason>(i))) != 0) {
+            ++report.flags[static_cast<std::size_t>(i)];
+          }
+        }
+        const auto keys = keys_of(event.vote);
+        for (std::size_t kind = 0; kind < kKinds; ++kind) {
+          if (keys[kind].empty()) continue;
+          by_volume[kind].add(keys[kind], 1);
+          if (suspect) by_suspect[kind].add(keys[kind], 1);
+        }
+      });
   if (!status.ok()) return status;
   if (!saw_campaign && report.votes == 0) {
     return Status::error("campaign " + std::string(campaign_id) + ": not in the log");
@@ -174,25 +178,27 @@ Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view c
     by_volume[kind].collect(top * kCandidateFactor, chosen);
     for (const std::string& key : chosen) details[kind][key].cluster.key = key;
   }
-  status = scan_votes(**opened, campaign_id, saw_campaign, [&](const StoredEvent& event) {
-    const auto keys = keys_of(event.vote);
-    for (std::size_t kind = 0; kind < kKinds; ++kind) {
-      if (keys[kind].empty()) continue;
-      const auto it = details[kind].find(cut(keys[kind]));
-      if (it == details[kind].end()) continue;
-      FraudCluster& cluster = it->second.cluster;
-      ++cluster.votes;
-      cluster.suspect += event.vote.flags != 0;
-      for (int i = 0; i < engine::kFraudReasonCount; ++i) {
-        if ((event.vote.flags & engine::flag_of(static_cast<engine::FraudReason>(i))) != 0) {
-          ++cluster.flags[static_cast<std::size_t>(i)];
+  status =
+      scan_votes(**opened, campaign_id, events_read, saw_campaign, [&](const StoredEvent& event) {
+        const auto keys = keys_of(event.vote);
+        for (std::size_t kind = 0; kind < kKinds; ++kind) {
+          if (keys[kind].empty()) continue;
+          const auto it = details[kind].find(cut(keys[kind]));
+          if (it == details[kind].end()) continue;
+          FraudCluster& cluster = it->second.cluster;
+          ++cluster.votes;
+          cluster.suspect += event.vote.flags != 0;
+          for (int i = 0; i < engine::kFraudReasonCount; ++i) {
+            if ((event.vote.flags & engine::flag_of(static_cast<engine::FraudReason>(i))) != 0) {
+              ++cluster.flags[static_cast<std::size_t>(i)];
+            }
+          }
+          ++cluster.candidates[std::string(event.vote.ballot.candidate)];
+          it->second.voters.insert(std::hash<std::string_view>{}(event.vote.ballot.voter));
+          if (cluster.sample_seqs.size() < kFraudSampleSeqs)
+            cluster.sample_seqs.push_back(event.seq);
         }
-      }
-      ++cluster.candidates[std::string(event.vote.ballot.candidate)];
-      it->second.voters.insert(std::hash<std::string_view>{}(event.vote.ballot.voter));
-      if (cluster.sample_seqs.size() < kFraudSampleSeqs) cluster.sample_seqs.push_back(event.seq);
-    }
-  });
+      });
   if (!status.ok()) return status;
 
   std::array<std::vector<FraudCluster>*, kKinds> outputs = {&report.ips, &report.subnets,

@@ -1,11 +1,13 @@
 // End to end: the real tally-loadgen against the real tallyd (--demo) on a free loopback
 // port, for about two seconds with --verify: the tally must grow by exactly the accepted
-// answers the generator received, in total and per candidate.
+// answers the generator received, in total and per candidate. And its command line, which
+// refuses bad usage with exit 2 before it sends anything.
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <string>
 
+#include "tally/base/version.h"
 #include "tallyd_process.h"
 
 namespace tally::testing {
@@ -113,6 +115,32 @@ TEST_F(LoadgenE2e, AWrongTokenIsCountedAsUnauthorized) {
   const Finished finished = run_command(command);
   EXPECT_EQ(finished.exit_code, 0) << finished.output;
   EXPECT_EQ(json_count(finished.output, "unauthorized"), 10u) << finished.output;
+}
+
+// No server is needed: every one of these ends before a connection is made.
+TEST(LoadgenCommandLine, VersionHelpAndBadUsage) {
+  const Finished version = run_command(loadgen() + " --version 2>&1");
+  EXPECT_EQ(version.exit_code, 0) << version.output;
+  EXPECT_EQ(version.output, "tally-loadgen " + std::string(base::version()) + " (revision " +
+                                std::string(base::revision()) + ")\n");
+  const Finished help = run_command(loadgen() + " --help 2>&1");
+  EXPECT_EQ(help.exit_code, 0) << help.output;
+  EXPECT_EQ(help.output.rfind("tally-loadgen - ", 0), 0u) << help.output;
+  EXPECT_NE(help.output.find("Exit status:\n  0 "), std::string::npos) << help.output;
+
+  // Port 9 (discard) on loopback: nothing listens there, and nothing may be sent to it.
+  const std::pair<std::string, std::string> bad[] = {
+      {"--connections 12x", "--connections: must be 1..50000, got \"12x\""},
+      {"--conections 8", "--conections: unknown flag"},
+      {"--duration=-1", "--duration: must be in (0, 86400] seconds"},
+      {"--mode batches", "--mode: must be single or batch"},
+  };
+  for (const auto& [flags, message] : bad) {
+    const Finished finished = run_command(loadgen() + " --target 127.0.0.1:9 " + flags + " 2>&1");
+    EXPECT_EQ(finished.exit_code, 2) << flags << ": " << finished.output;
+    EXPECT_EQ(finished.output.rfind("tally-loadgen: " + message, 0), 0u)
+        << flags << ": " << finished.output;
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // Runs the real binary from TALLY_BIN_DIR.
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <simdjson.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -142,8 +143,18 @@ class TallyctlTest : public ::testing::Test {
   void SetUp() override { write_sample_log(db_dir()); }
   std::string db_dir() const { return dir_.sub("db"); }
   RunResult verify() { return run_tallyctl("verify --data-dir " + db_dir()); }
+  // verify --format json: the exit code, and the one line of JSON parsed into `doc`.
+  int verify_json(simdjson::dom::element& doc) {
+    const RunResult result = run_tallyctl("verify --format json --data-dir " + db_dir());
+    json_ = result.output;
+    EXPECT_EQ(std::count(json_.begin(), json_.end(), '\n'), 1) << json_;
+    EXPECT_EQ(parser_.parse(json_).get(doc), simdjson::SUCCESS) << json_;
+    return result.exit_code;
+  }
 
   TempDir dir_;
+  std::string json_;
+  simdjson::dom::parser parser_;
 };
 
 TEST_F(TallyctlTest, VerifyPassesOnASoundLog) {
@@ -310,6 +321,83 @@ TEST_F(TallyctlTest, VerifyCatchesAVoteOutsideTheWindowAndOverQuota) {
   EXPECT_NE(result.output.find("seq 7: accepted vote breaks a rule: over the voter's quota"),
             std::string::npos)
       << result.output;
+}
+
+// The JSON report gives the text's facts: counts, last seq, chain head, the recount.
+TEST_F(TallyctlTest, VerifyJsonReportsASoundLogAsTheTextDoes) {
+  const RunResult text = verify();
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  simdjson::dom::element doc;
+  ASSERT_EQ(verify_json(doc), 0) << json_;
+  EXPECT_EQ(doc["ok"].get_bool().value(), true) << json_;
+  EXPECT_EQ(doc["events"].get_uint64().value(), 5u) << json_;
+  EXPECT_EQ(doc["votes"].get_uint64().value(), 4u) << json_;
+  EXPECT_EQ(doc["campaign_versions"].get_uint64().value(), 1u) << json_;
+  EXPECT_EQ(doc["epochs"].get_uint64().value(), 0u) << json_;
+  EXPECT_EQ(doc["last_seq"].get_uint64().value(), 5u) << json_;
+  const std::string head(doc["chain_head"].get_string().value());
+  EXPECT_EQ(head.size(), 64u) << json_;
+  EXPECT_NE(text.output.find("chain head " + head + "\n"), std::string::npos) << text.output;
+  simdjson::dom::array recount = doc["recount"].get_array().value();
+  ASSERT_EQ(recount.size(), 1u) << json_;
+  EXPECT_EQ(recount.at(0)["campaign"].get_string().value(), "ordos");
+  EXPECT_EQ(recount.at(0)["votes"].get_uint64().value(), 4u);
+  EXPECT_EQ(recount.at(0)["suspect"].get_uint64().value(), 1u);
+  EXPECT_NE(text.output.find("recount ordos: 4 votes, 1 suspect"), std::string::npos);
+  EXPECT_EQ(doc["failures"].get_array().value().size(), 0u) << json_;
+  EXPECT_TRUE(doc["first_failure"].is_null()) << json_;
+  EXPECT_GE(doc["elapsed_s"].get_double().value(), 0.0) << json_;
+}
+
+TEST_F(TallyctlTest, VerifyJsonNamesTheFirstFailureOfATamperedLog) {
+  {
+    RawDb db(db_dir());
+    std::string record = db.get(3);
+    const auto at = record.find("bob");
+    ASSERT_NE(at, std::string::npos);
+    record[at] = 'B';
+    db.put(3, record);
+  }
+  simdjson::dom::element doc;
+  EXPECT_EQ(verify_json(doc), 1) << json_;
+  EXPECT_EQ(doc["ok"].get_bool().value(), false) << json_;
+  EXPECT_EQ(doc["events"].get_uint64().value(), 5u) << json_;
+  EXPECT_EQ(doc["first_failure"]["seq"].get_uint64().value(), 3u) << json_;
+  const std::string_view reason = doc["first_failure"]["reason"].get_string().value();
+  EXPECT_EQ(reason.rfind("chain hash mismatch", 0), 0u) << json_;
+  EXPECT_EQ(doc["failures"].get_array().value().size(), 1u) << json_;
+}
+
+TEST_F(TallyctlTest, VerifyJsonListsEveryFailureFirstFoundFirst) {
+  {
+    RawDb db(db_dir());
+    VoteFields late;
+    late.ballot.campaign = "ordos";
+    late.ballot.candidate = "c01";
+    late.ballot.voter = "dave";
+    late.server_ms = kCloses + 1;
+    late.period = make_campaign().period_of(late.server_ms);
+    db.append_forged_vote(6, late);
+    VoteFields again = late;  // alice already voted for c01 today
+    again.ballot.voter = "alice";
+    again.server_ms = kNoon + 2000;
+    again.period = make_campaign().period_of(again.server_ms);
+    db.append_forged_vote(7, again);
+  }
+  const RunResult text = verify();
+  simdjson::dom::element doc;
+  EXPECT_EQ(verify_json(doc), 1) << json_;
+  EXPECT_EQ(doc["ok"].get_bool().value(), false) << json_;
+  EXPECT_EQ(doc["first_failure"]["seq"].get_uint64().value(), 6u) << json_;
+  simdjson::dom::array failures = doc["failures"].get_array().value();
+  ASSERT_EQ(failures.size(), 2u) << json_;
+  for (simdjson::dom::element failure : failures) {
+    const std::string line = "seq " + std::to_string(failure["seq"].get_uint64().value()) + ": " +
+                             std::string(failure["reason"].get_string().value());
+    EXPECT_NE(text.output.find(line + "\n"), std::string::npos) << line << "\n" << text.output;
+  }
+  EXPECT_NE(text.output.find("verify: FAILED, 2 problem(s) in 7 events"), std::string::npos)
+      << text.output;
 }
 
 TEST_F(TallyctlTest, VerifyCatchesAStoredTallyThatDiffersFromTheRecount) {

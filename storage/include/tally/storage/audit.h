@@ -15,13 +15,22 @@
 
 #include "tally/base/status.h"
 #include "tally/engine/engine.h"
+#include "tally/storage/scan_progress.h"
 
 namespace tally::storage {
 
+// One thing verify found wrong: the seq it concerns and what is wrong there.
+struct VerifyProblem {
+  std::uint64_t seq = 0;  // 0 when it concerns no event (a stored tally that does not parse)
+  std::string reason;     // "chain hash mismatch: ..."
+};
+// "seq 42: chain hash mismatch: ...".
+std::string to_string(const VerifyProblem& problem);
+
 struct VerifyReport {
-  // Each broken chain link, missing or misplaced event and broken rule, naming its seq
-  // ("seq 42: chain hash mismatch ..."). Empty when the log is sound.
-  std::vector<std::string> problems;
+  // Each broken chain link, missing or misplaced event and broken rule, in the order the scan
+  // found them. Empty when the log is sound.
+  std::vector<VerifyProblem> problems;
   std::uint64_t events = 0;
   std::uint64_t votes = 0;
   std::uint64_t campaign_versions = 0;
@@ -30,6 +39,7 @@ struct VerifyReport {
   std::string chain_head_hex;
   // The recount: one tally per campaign, from a fresh engine that re-judged every vote.
   std::vector<engine::TallySnapshot> tallies;
+  double elapsed_s = 0;  // from the open to the report
   bool ok() const { return problems.empty(); }
 };
 
@@ -37,8 +47,13 @@ struct VerifyReport {
 // chain head), re-judges every accepted vote with a fresh engine at its stored server time
 // (known campaign and candidate, window, period, no duplicate key or request id, quotas), and
 // compares every tally tallyd persisted at shutdown with the recount at its as_of_seq.
-// An error only when the database cannot be read at all.
-Result<VerifyReport> verify_log(const std::string& data_dir);
+// An error only when the database cannot be read at all. `progress` hears the events read.
+Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress& progress = {});
+
+// The report as one JSON document: {"ok","events","votes","campaign_versions","epochs",
+// "last_seq","chain_head","recount":[{"campaign","votes","suspect"}],"failures":[{"seq",
+// "reason"}],"first_failure":{"seq","reason"} or null,"elapsed_s"}.
+std::string verify_report_json(const VerifyReport& report);
 
 struct ExportOptions {
   std::string data_dir;
@@ -52,6 +67,8 @@ struct ExportOptions {
   // The key of those hashes; when empty, a random key used for this export only (hashes then
   // link a voter's ballots within the export, never across exports). Default: empty.
   std::string redact_key;
+  // Hears the events read, over both passes (campaign versions, then votes). Default: none.
+  ScanProgress progress;
 };
 
 // Calls `on_record(first_seq, record)` for every stored commit batch record in seq order, with
@@ -80,13 +97,17 @@ struct CampaignResults {
   engine::TallySnapshot tally;
   engine::Campaign campaign;  // the latest version
 };
-Result<CampaignResults> campaign_results(const std::string& data_dir, std::string_view campaign_id);
-// "rank,candidate,name,unit,industry,votes,suspect" and one line per candidate (RFC 4180).
-std::string results_csv(const CampaignResults& results);
+Result<CampaignResults> campaign_results(const std::string& data_dir, std::string_view campaign_id,
+                                         const ScanProgress& progress = {});
+// "rank,candidate,name,unit,industry,votes,suspect" and one line per candidate (RFC 4180),
+// UTF-8; with `bom`, after the byte order mark EF BB BF, without which Excel on Windows reads
+// the names in the local code page and shows Chinese as mojibake.
+std::string results_csv(const CampaignResults& results, bool bom = false);
 
 // A consistent copy of the log into `to_dir` (which must not exist or be empty), taken from a
 // read-only view so that a running tallyd is not disturbed. The copy is a database that
-// tallyd and tallyctl open as they would the original.
-Status backup_log(const std::string& data_dir, const std::string& to_dir);
+// tallyd and tallyctl open as they would the original. `progress` hears the records copied.
+Status backup_log(const std::string& data_dir, const std::string& to_dir,
+                  const ScanProgress& progress = {});
 
 }  // namespace tally::storage

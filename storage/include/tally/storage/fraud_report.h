@@ -17,6 +17,7 @@
 
 #include "tally/base/status.h"
 #include "tally/engine/fraud_flags.h"
+#include "tally/storage/scan_progress.h"
 
 namespace tally::storage {
 
@@ -45,9 +46,9 @@ struct FraudReport {
 inline constexpr std::size_t kFraudSampleSeqs = 5;
 
 // The `top` largest clusters of each kind. An error when the database cannot be read or the
-// campaign is not in the log.
+// campaign is not in the log. `progress` hears the events read, over both passes.
 Result<FraudReport> fraud_report(const std::string& data_dir, std::string_view campaign_id,
-                                 std::size_t top);
+                                 std::size_t top, const ScanProgress& progress = {});
 
 // One JSON document: {"campaign","votes","suspect","flags":{reason:count},"ips":[{"key",
 // "votes","suspect","voters","flags":{…},"candidates":{id:votes},"sample_seqs":[…]}],

@@ -34,8 +34,9 @@ packages=(
   rapidjson-dev
   # scripts and end-to-end tests
   curl python3 procps
-  # metrics and dashboard end-to-end tests: promtool and a Prometheus server, headless Chromium
-  prometheus chromium fonts-wqy-microhei
+  # metrics and dashboard tests: promtool and a Prometheus server, headless Chromium, a YAML
+  # reader for the Grafana provisioning files
+  prometheus chromium fonts-wqy-microhei python3-yaml
   # the replica group (DESIGN.md "Replication and failover"): JetStream servers and their C
   # client, the gateway in front of the nodes, chattr/lsattr for the store dirs, ip netns
   nats-server libnats-dev haproxy e2fsprogs iproute2

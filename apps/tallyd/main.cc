@@ -306,7 +306,6 @@ int run(const Options& options) {
       return fail(status.message());
     }
   }
-  metrics.set_sources(std::move(sources));
   // Before the first connection: a campaign's opening rush should not wait on page faults.
   engine.prepare_tables(kPrepareLead.count());
 
@@ -320,6 +319,8 @@ int run(const Options& options) {
 
   tallyd::MetricsObserver observer(metrics);
   ingest::Server server(server_options, engine, *log, tokens, &observer, &fraud, node_view.get());
+  sources.server = [&server] { return tallyd::server_figures(server.load()); };
+  metrics.set_sources(std::move(sources));  // before the io threads serve the first scrape
   if (auto status = server.listen(); !status.ok()) return fail(status.message());
   const bool listens_on_any = options.server.host == "0.0.0.0" || options.server.host == "::";
   if (node) {

@@ -45,6 +45,17 @@ Status Server::listen() {
 
 std::uint16_t Server::port() const { return impl_->bound_port; }
 
+ServerLoad Server::load() const {
+  // relaxed: the counters order nothing, and a scrape may see each a moment late.
+  const Limits& limits = impl_->options.limits;
+  return {.connections = impl_->connections.load(std::memory_order_relaxed),
+          .max_connections = limits.max_connections,
+          .tally_streams = impl_->tally_streams.load(std::memory_order_relaxed),
+          .max_tally_streams = limits.max_tally_streams,
+          .inflight_body_bytes = impl_->inflight_body_bytes.load(std::memory_order_relaxed),
+          .max_inflight_body_bytes = limits.max_inflight_body_bytes};
+}
+
 void Server::run() {
   const std::size_t index = impl_->running_workers.fetch_add(1, std::memory_order_relaxed);
   if (index >= impl_->workers.size()) return;  // each worker has exactly one thread

@@ -89,13 +89,9 @@ struct ServerState {
     do {
       if (current >= options.limits.max_tally_streams) return false;
     } while (!tally_streams.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
-    if (backends.observer != nullptr) backends.observer->stream_opened();
     return true;
   }
-  void close_tally_stream() {
-    tally_streams.fetch_sub(1, std::memory_order_relaxed);
-    if (backends.observer != nullptr) backends.observer->stream_closed();
-  }
+  void close_tally_stream() { tally_streams.fetch_sub(1, std::memory_order_relaxed); }
 
   // Counts a new connection from `peer`; false when the peer is at its limit.
   bool add_peer(const std::string& peer) {

@@ -95,6 +95,7 @@ class Collector final : public prometheus::Collectable {
     std::vector<MetricFamily> out;
     collect_tallies(out);
     collect_ingest(out);
+    collect_server(out);
     collect_engine(out);
     collect_storage(out);
     collect_process(out);
@@ -120,8 +121,19 @@ class Collector final : public prometheus::Collectable {
                                "1 while the campaign's voting window is open (server time), else 0",
                                MetricType::Gauge);
     const std::int64_t now_ms = metrics_.engine_.clock().now_ms();
+    MetricFamily candidates =
+        family("tally_candidate_info",
+               "Always 1, one series per candidate of each campaign; the name label is its "
+               "display name (join on campaign and candidate to show names)",
+               MetricType::Gauge);
     for (const auto& campaign : metrics_.engine_.campaigns()) {
       add_gauge(open, {{"campaign", campaign->id}}, campaign->is_open_at(now_ms) ? 1.0 : 0.0);
+      for (const auto& candidate : campaign->candidates) {
+        add_gauge(
+            candidates,
+            {{"campaign", campaign->id}, {"candidate", candidate.id}, {"name", candidate.name}},
+            1.0);
+      }
     }
     for (const auto& campaign : metrics_.engine_.campaigns()) {
       const auto tally = metrics_.engine_.tally(campaign->id);
@@ -148,6 +160,7 @@ class Collector final : public prometheus::Collectable {
     out.push_back(std::move(suspect));
     out.push_back(std::move(as_of));
     out.push_back(std::move(open));
+    out.push_back(std::move(candidates));
   }
 
   // Heavy hitters (top 10 of each list) and per-candidate concentration: bounded label sets.
@@ -219,9 +232,33 @@ class Collector final : public prometheus::Collectable {
         "tally_ingest_latency_seconds",
         "Vote requests (single and batch) from the complete request to its answer being ready",
         metrics_.request_latency()));
-    out.push_back(
-        one_gauge("tally_tally_streams", "Open Server-Sent Event tally streams",
-                  static_cast<double>(metrics_.streams_.load(std::memory_order_relaxed))));
+  }
+
+  // Each load beside its limit, so that alerts and panels can take their ratio.
+  void collect_server(std::vector<MetricFamily>& out) const {
+    if (!metrics_.sources_.server) return;
+    const ServerFigures figures = metrics_.sources_.server();
+    out.push_back(one_gauge("tally_http_connections",
+                            "Open HTTP connections, tally streams included",
+                            static_cast<double>(figures.connections)));
+    out.push_back(one_gauge("tally_http_max_connections",
+                            "Open HTTP connections allowed (--max-connections); one more is "
+                            "answered 503 overloaded and closed",
+                            static_cast<double>(figures.max_connections)));
+    out.push_back(one_gauge("tally_stream_connections", "Open Server-Sent Event tally streams",
+                            static_cast<double>(figures.tally_streams)));
+    out.push_back(one_gauge("tally_stream_max_connections",
+                            "Open tally streams allowed (--max-tally-streams; 0: streams off); "
+                            "one more is answered 503 overloaded",
+                            static_cast<double>(figures.max_tally_streams)));
+    out.push_back(one_gauge("tally_http_inflight_body_bytes",
+                            "Bytes of batch and campaign bodies being read or handled",
+                            static_cast<double>(figures.inflight_body_bytes)));
+    out.push_back(one_gauge("tally_http_max_inflight_body_bytes",
+                            "Bytes of batch and campaign bodies allowed in flight "
+                            "(--max-inflight-body-bytes); a body past them is answered 503 "
+                            "overloaded",
+                            static_cast<double>(figures.max_inflight_body_bytes)));
   }
 
   void collect_engine(std::vector<MetricFamily>& out) const {

@@ -1,18 +1,25 @@
 // End-to-end tests of /metrics, the tally stream and the dashboard on the real build/bin/tallyd:
-// the scrape counts posted votes, promtool accepts it and the alert rules, a real Prometheus
-// server scrapes tallyd and answers a PromQL query with the tally, Server-Sent Events follow
-// votes and resume from Last-Event-ID, and headless Chromium renders posted votes.
+// the scrape counts posted votes and names the build, the connection gauges follow open
+// connections, promtool accepts the scrape and the alert rules, a real Prometheus server
+// scrapes tallyd and answers a PromQL query with the tally and every Grafana panel's query,
+// Server-Sent Events follow votes and resume from Last-Event-ID, and headless Chromium renders
+// posted votes.
 // Tools that scripts/install-deps.sh installs (promtool, prometheus, chromium, curl) must be
 // present: a missing one fails the test.
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "tally/base/version.h"
 #include "tallyd_process.h"
 
 namespace tally::testing {
@@ -61,6 +68,102 @@ int free_port() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   ::close(fd);
   return ntohs(address.sin_port);
+}
+
+// A Prometheus server that scrapes one tallyd every second, its files under `dir`; stopped when
+// destroyed.
+class PrometheusServer {
+ public:
+  PrometheusServer(const std::filesystem::path& dir, int tallyd_port)
+      : dir_(dir), port_(free_port()) {
+    const std::string config = (dir_ / "prometheus.yml").string();
+    write_text(config,
+               "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+               "scrape_configs:\n  - job_name: tally\n    static_configs:\n"
+               "      - targets: ['127.0.0.1:" +
+                   std::to_string(tallyd_port) + "']\n");
+    const auto log = dir_ / "prometheus.log";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      const std::string config_flag = "--config.file=" + config;
+      const std::string tsdb_flag = "--storage.tsdb.path=" + (dir_ / "tsdb").string();
+      const std::string listen_flag = "--web.listen-address=127.0.0.1:" + std::to_string(port_);
+      ::execlp("prometheus", "prometheus", config_flag.c_str(), tsdb_flag.c_str(),
+               listen_flag.c_str(), "--log.level=warn", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~PrometheusServer() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  PrometheusServer(const PrometheusServer&) = delete;
+  PrometheusServer& operator=(const PrometheusServer&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  std::string log() const { return read_text(dir_ / "prometheus.log"); }
+
+  // The JSON answer of an instant query ("" when Prometheus does not answer yet).
+  std::string query(const std::string& promql) const {
+    const auto file = dir_ / "query.promql";
+    write_text(file, promql);
+    return run("curl -s --max-time 5 -G --data-urlencode query@" + file.string() + " " +
+               url("/api/v1/query"))
+        .out;
+  }
+  // The JSON answer of a GET of `path` (with its query string, already encoded).
+  std::string get(const std::string& path) const {
+    return run("curl -s --max-time 5 '" + url(path) + "'").out;
+  }
+
+ private:
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::filesystem::path dir_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+// The samples of a query's answer: each series' labels and value; nullopt when the answer is
+// not a successful instant vector.
+struct Sample {
+  std::map<std::string, std::string> labels;
+  std::string value;
+};
+std::optional<std::vector<Sample>> samples_of(const std::string& answer) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(answer).get(root) != simdjson::SUCCESS) return std::nullopt;
+  std::string_view status;
+  if (root["status"].get(status) != simdjson::SUCCESS || status != "success") return std::nullopt;
+  simdjson::dom::array result;
+  if (root["data"]["result"].get(result) != simdjson::SUCCESS) return std::nullopt;
+  std::vector<Sample> out;
+  std::string_view type;
+  if (root["data"]["resultType"].get(type) == simdjson::SUCCESS && type == "scalar") {
+    out.push_back({});
+    return out;
+  }
+  for (simdjson::dom::element series : result) {
+    Sample sample;
+    simdjson::dom::object labels;
+    if (series["metric"].get(labels) == simdjson::SUCCESS) {
+      for (auto [key, value] : labels) {
+        std::string_view text;
+        if (value.get(text) == simdjson::SUCCESS) sample.labels[std::string(key)] = text;
+      }
+    }
+    std::string_view value;
+    if (series["value"].at(1).get(value) == simdjson::SUCCESS) sample.value = value;
+    out.push_back(std::move(sample));
+  }
+  return out;
 }
 
 // A Server-Sent Events client on a raw socket: reads events as the server sends them.
@@ -268,49 +371,250 @@ TEST_F(MetricsE2eTest, AlertRulesAndDashboardQueryOnlyExposedMetrics) {
   }
 }
 
-TEST_F(MetricsE2eTest, APrometheusServerScrapesTheTally) {
+// The display name of `candidate` in a campaign definition's JSON (as GET /v1/campaigns/{id}
+// answers it), or "".
+std::string candidate_name(const std::string& definition, const std::string& candidate) {
+  simdjson::dom::parser parser;
+  simdjson::dom::array candidates;
+  if (parser.parse(definition)["candidates"].get(candidates) != simdjson::SUCCESS) return {};
+  for (simdjson::dom::element entry : candidates) {
+    std::string_view id, name;
+    if (entry["id"].get(id) == simdjson::SUCCESS && id == candidate &&
+        entry["name"].get(name) == simdjson::SUCCESS) {
+      return std::string(name);
+    }
+  }
+  return {};
+}
+
+TEST_F(MetricsE2eTest, APrometheusServerScrapesTheTallyAndTheCandidatesNames) {
   ASSERT_TRUE(have_tool("prometheus")) << "prometheus missing: run scripts/install-deps.sh";
   ASSERT_TRUE(have_tool("curl")) << "curl missing: run scripts/install-deps.sh";
   vote("c02", "dave");
   vote("c02", "erin");
   vote("c02", "frank");
-  const int port = free_port();
-  const std::string config = temp_file("prometheus.yml",
-                                       "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                                       "scrape_configs:\n  - job_name: tally\n    static_configs:\n"
-                                       "      - targets: ['127.0.0.1:" +
-                                           std::to_string(server_.port()) + "']\n");
-  const auto tsdb = server_.dir() / "tsdb";
-  const auto log = server_.dir() / "prometheus.log";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    const std::string config_flag = "--config.file=" + config;
-    const std::string tsdb_flag = "--storage.tsdb.path=" + tsdb.string();
-    const std::string listen_flag = "--web.listen-address=127.0.0.1:" + std::to_string(port);
-    ::execlp("prometheus", "prometheus", config_flag.c_str(), tsdb_flag.c_str(),
-             listen_flag.c_str(), "--log.level=warn", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ASSERT_GT(pid, 0);
-  const std::string query = "curl -s --max-time 5 'http://127.0.0.1:" + std::to_string(port) +
-                            "/api/v1/query?query=tally_votes_total%7Bcandidate%3D%22c02%22%7D'";
+  // Names with what the text format must escape: a quote, a backslash, a line feed.
+  const std::string definition =
+      R"({"id":"names","title":"t","opens_at":"2000-01-01T00:00:00Z",)"
+      R"("closes_at":"2100-01-01T00:00:00Z","utc_offset":"Z","rules":{"period":"campaign",)"
+      R"("max_votes_per_candidate":1,"max_candidates":1},"candidates":[)"
+      R"({"id":"q","name":"王 \"小明\" \\ 第\n二"},{"id":"e","name":"Zoë"}]})";
+  HttpClient client(server_.port());
+  ASSERT_EQ(client.request("PUT", "/v1/campaigns/names", definition, server_.admin_token()).status,
+            201);
+  const HttpAnswer demo = client.request("GET", std::string("/v1/campaigns/") + kDemo);
+  ASSERT_EQ(demo.status, 200);
+  const std::string demo_name = candidate_name(demo.body, "c02");
+  ASSERT_FALSE(demo_name.empty()) << demo.body;
+  // The scrape carries the name's UTF-8 bytes as they are.
+  EXPECT_NE(scrape().find("\ntally_candidate_info{campaign=\"" + std::string(kDemo) +
+                          "\",candidate=\"c02\",name=\"" + demo_name + "\"} 1\n"),
+            std::string::npos);
+
+  PrometheusServer prometheus(server_.dir(), server_.port());
+  ASSERT_TRUE(prometheus.started());
   std::string answer;
   // Every half second: each try runs curl, and Prometheus scrapes once a second.
   const ::testing::AssertionResult found = wait_until(
       [&] {
-        answer = run(query).out;
+        answer = prometheus.query(R"(tally_votes_total{candidate="c02"})");
         return answer.find(R"("candidate":"c02")") != std::string::npos &&
                answer.find(R"(,"3"])") != std::string::npos;
       },
       kPatience, "Prometheus answers the query with the tally", std::chrono::milliseconds(500));
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  EXPECT_TRUE(found) << "last answer: " << answer << "\nprometheus log:\n" << read_text(log);
+  ASSERT_TRUE(found) << "last answer: " << answer << "\nprometheus log:\n" << prometheus.log();
   EXPECT_NE(answer.find(R"("campaign":"ordos-2023-zuimei")"), std::string::npos) << answer;
+
+  // Prometheus reads back each name as it was defined.
+  std::map<std::string, std::string> names;  // "campaign/candidate" -> name
+  const auto info = samples_of(
+      prometheus.query(R"(tally_candidate_info{campaign=~"names|)" + std::string(kDemo) + R"("})"));
+  ASSERT_TRUE(info);
+  for (const Sample& sample : *info) {
+    names[sample.labels.at("campaign") + "/" + sample.labels.at("candidate")] =
+        sample.labels.at("name");
+  }
+  EXPECT_EQ(names[std::string(kDemo) + "/c02"], demo_name);
+  EXPECT_EQ(names["names/q"], "王 \"小明\" \\ 第\n二");
+  EXPECT_EQ(names["names/e"], "Zoë");
+}
+
+// Every query of every Grafana panel, its template variables given a value the variable's own
+// query finds, answers with at least one series from a Prometheus that scraped a tallyd that
+// took votes (before its first scrape and after it, so that rates are not zero). An empty
+// answer would be a panel that shows "No data": a misspelt metric or label, a join that
+// matches nothing.
+TEST_F(MetricsE2eTest, EveryGrafanaPanelQueryAnswersFromAPrometheusThatScrapedTheTally) {
+  ASSERT_TRUE(have_tool("prometheus")) << "prometheus missing: run scripts/install-deps.sh";
+  ASSERT_TRUE(have_tool("curl")) << "curl missing: run scripts/install-deps.sh";
+  // Ballots without a device or a user agent: flagged no_device and bot_ua.
+  vote("c05", "olga");
+  vote("c06", "olga");
+  PrometheusServer prometheus(server_.dir(), server_.port());
+  ASSERT_TRUE(prometheus.started());
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto up = samples_of(prometheus.query("tally_build_info"));
+        return up && !up->empty();
+      },
+      kPatience, "Prometheus scrapes tallyd", std::chrono::milliseconds(500)))
+      << prometheus.log();
+  vote("c05", "pavel");
+  vote("c07", "pavel");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto votes = samples_of(prometheus.query(R"(tally_votes_total{candidate="c05"})"));
+        return votes && votes->size() == 1 && votes->front().value == "2";
+      },
+      kPatience, "Prometheus scrapes the later votes", std::chrono::milliseconds(500)));
+
+  const simdjson::padded_string text(
+      read_text(source_dir() + "/deploy/grafana/tally-dashboard.json"));
+  simdjson::dom::parser parser;
+  simdjson::dom::element dashboard;
+  ASSERT_EQ(parser.parse(text).get(dashboard), simdjson::SUCCESS);
+
+  // Each query variable's values, from its label_values(metric, label) definition.
+  std::map<std::string, std::string> values;
+  const std::regex label_values(R"(label_values\((\w+),\s*(\w+)\))");
+  for (simdjson::dom::element variable : dashboard["templating"]["list"]) {
+    std::string_view name, type, definition;
+    ASSERT_EQ(variable["name"].get(name), simdjson::SUCCESS);
+    if (variable["type"].get(type) != simdjson::SUCCESS || type != "query") continue;
+    ASSERT_EQ(variable["definition"].get(definition), simdjson::SUCCESS);
+    const std::string definition_text(definition);
+    std::smatch match;
+    ASSERT_TRUE(std::regex_match(definition_text, match, label_values)) << definition_text;
+    const std::string found =
+        prometheus.get("/api/v1/label/" + match[2].str() + "/values?match[]=" + match[1].str());
+    EXPECT_NE(found.find(std::string("\"") + kDemo + "\""), std::string::npos)
+        << name << ": " << found;
+    values[std::string(name)] = kDemo;
+  }
+  ASSERT_FALSE(values.empty());
+
+  std::size_t queries = 0;
+  for (simdjson::dom::element panel : dashboard["panels"]) {
+    std::string_view title;
+    ASSERT_EQ(panel["title"].get(title), simdjson::SUCCESS);
+    simdjson::dom::array targets;
+    if (panel["targets"].get(targets) != simdjson::SUCCESS) continue;
+    for (simdjson::dom::element target : targets) {
+      std::string_view expr_view;
+      ASSERT_EQ(target["expr"].get(expr_view), simdjson::SUCCESS) << title;
+      std::string expr(expr_view);
+      for (const auto& [name, value] : values) {
+        for (const std::string& reference : {"${" + name + "}", "$" + name}) {
+          for (std::size_t at; (at = expr.find(reference)) != std::string::npos;) {
+            expr.replace(at, reference.size(), value);
+          }
+        }
+      }
+      ++queries;
+      std::string answer;
+      EXPECT_TRUE(wait_until(
+          [&] {
+            answer = prometheus.query(expr);
+            const auto samples = samples_of(answer);
+            return samples && !samples->empty();
+          },
+          std::chrono::seconds(10), "it answers", std::chrono::milliseconds(500)))
+          << title << ": " << expr << "\nlast answer: " << answer;
+    }
+  }
+  EXPECT_GT(queries, 20u);
+}
+
+// The value of the unlabelled sample `name` in a scrape; -1 when there is none.
+double gauge(const std::string& text, const std::string& name) {
+  const std::size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST_F(MetricsE2eTest, TheBuildInfoNamesThisBuild) {
+  const std::string text = scrape();
+  const std::size_t at = text.find("\ntally_build_info{");
+  ASSERT_NE(at, std::string::npos) << text;
+  const std::string line = text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+  ASSERT_FALSE(base::revision().empty());
+  EXPECT_NE(line.find("version=\"" + std::string(base::version()) + "\""), std::string::npos)
+      << line;
+  EXPECT_NE(line.find("revision=\"" + std::string(base::revision()) + "\""), std::string::npos)
+      << line;
+  EXPECT_TRUE(line.ends_with("} 1")) << line;
+}
+
+// The gauges count what is open now: keep-alive connections, tally streams and a large body
+// being read, each rising as they open and falling as they close; their limits are the flags'.
+TEST(ServerGauges, FollowOpenConnectionsStreamsAndBodiesBesideTheirLimits) {
+  TallydProcess server;
+  ASSERT_TRUE(server.start({"--demo", "--max-connections", "50", "--max-tally-streams", "7",
+                            "--max-inflight-body-bytes", "4194304"}))
+      << server.log();
+  HttpClient scraper(server.port());  // one keep-alive connection for every scrape
+  auto scrape = [&scraper] {
+    const HttpAnswer answer = scraper.request("GET", "/metrics");
+    EXPECT_EQ(answer.status, 200);
+    return answer.body;
+  };
+  auto reaches = [&scrape](const std::string& name, double value) {
+    std::string text;
+    return wait_until([&] { return gauge(text = scrape(), name) == value; }, kPatience,
+                      name + " is " + std::to_string(value), std::chrono::milliseconds(20))
+           << "\n"
+           << text;
+  };
+  const std::string limits = scrape();
+  EXPECT_EQ(gauge(limits, "tally_http_max_connections"), 50) << limits;
+  EXPECT_EQ(gauge(limits, "tally_stream_max_connections"), 7);
+  EXPECT_EQ(gauge(limits, "tally_http_max_inflight_body_bytes"), 4194304);
+  EXPECT_TRUE(reaches("tally_http_connections", 1));  // the scraper's
+
+  constexpr int kOpen = 6;
+  {
+    std::vector<std::unique_ptr<HttpClient>> clients;
+    for (int i = 0; i < kOpen; ++i) {
+      clients.push_back(std::make_unique<HttpClient>(server.port()));
+      ASSERT_EQ(clients.back()->request("GET", "/healthz").status, 200);  // accepted, kept alive
+    }
+    EXPECT_TRUE(reaches("tally_http_connections", kOpen + 1));
+  }
+  EXPECT_TRUE(reaches("tally_http_connections", 1));
+
+  {
+    const std::string target = std::string("/v1/campaigns/") + kDemo + "/tally/stream";
+    SseClient first(server.port(), target);
+    SseClient second(server.port(), target);
+    ASSERT_EQ(first.read_head(), 200);
+    ASSERT_EQ(second.read_head(), 200);
+    EXPECT_TRUE(reaches("tally_stream_connections", 2));
+    EXPECT_TRUE(reaches("tally_http_connections", 3));
+  }
+  // The server reads nothing from a stream: it finds one closed when a write to it fails (the
+  // first write after the close is taken by the kernel), so votes keep tally events coming.
+  int voter = 0;
+  std::string text;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const std::string ballot_json = ballot("c01", "quinn-" + std::to_string(voter++));
+        EXPECT_EQ(scraper.request("POST", "/v1/votes", ballot_json, server.ingest_token()).status,
+                  200);
+        return gauge(text = scrape(), "tally_stream_connections") == 0;
+      },
+      kPatience, "tally_stream_connections is 0", std::chrono::milliseconds(100)))
+      << text;
+
+  {
+    // A batch's headers and the start of its body: its declared length is held until it ends.
+    HttpClient batch(server.port());
+    ASSERT_TRUE(
+        batch.send_raw("POST /v1/votes:batch HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
+                       server.ingest_token() +
+                       "\r\nContent-Type: application/x-ndjson\r\nContent-Length: 100000"
+                       "\r\n\r\n{\"campaign\""));
+    EXPECT_TRUE(reaches("tally_http_inflight_body_bytes", 100000));
+  }
+  EXPECT_TRUE(reaches("tally_http_inflight_body_bytes", 0));
 }
 
 TEST_F(MetricsE2eTest, TallyStreamFollowsVotesAndResumesFromLastEventId) {

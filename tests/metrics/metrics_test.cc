@@ -125,6 +125,65 @@ TEST(MetricsFraud, SuspectReasonsHeavyHittersAndConcentrationAreExported) {
       text, R"(tally_fraud_top_sources_share{campaign="camp",candidate="c01",source="ip"} 1)"));
 }
 
+// One series per candidate of every campaign, its display name as a label: UTF-8 as it is, and
+// a quote, a backslash and a line feed escaped as the text format says.
+TEST(MetricsCandidates, EveryCandidateOfEveryCampaignIsNamed) {
+  SystemClock clock(0);
+  engine::Engine engine(clock);
+  engine::Campaign first;
+  first.id = "first";
+  first.title = "t";
+  first.closes_at_ms = 1;
+  first.candidates = {{"c01", "张伟", "", ""}, {"c02", "say \"hi\" \\ bye\nnow", "", ""}};
+  engine.install_campaign(first, 1);
+  engine::Campaign second = first;
+  second.id = "second";
+  second.candidates = {{"c01", "Émile", "", ""}};
+  engine.install_campaign(second, 2);
+  const std::string text = Metrics(engine).scrape();
+  EXPECT_TRUE(has_line(text, "# TYPE tally_candidate_info gauge")) << text;
+  EXPECT_TRUE(
+      has_line(text, R"(tally_candidate_info{campaign="first",candidate="c01",name="张伟"} 1)"))
+      << text;
+  EXPECT_TRUE(has_line(
+      text,
+      R"(tally_candidate_info{campaign="first",candidate="c02",name="say \"hi\" \\ bye\nnow"} 1)"));
+  EXPECT_TRUE(
+      has_line(text, R"(tally_candidate_info{campaign="second",candidate="c01",name="Émile"} 1)"));
+  std::size_t series = 0;
+  for (std::size_t at = 0; (at = text.find("\ntally_candidate_info{", at)) != std::string::npos;
+       ++at) {
+    ++series;
+  }
+  EXPECT_EQ(series, first.candidates.size() + second.candidates.size());
+}
+
+// Each load of the server beside its limit, as the server source reports them at each scrape.
+TEST_F(MetricsTest, TheServerLoadIsShownBesideItsLimits) {
+  EXPECT_EQ(metrics_.scrape().find("tally_http_connections"), std::string::npos);
+  ServerFigures figures;
+  figures.connections = 12;
+  figures.max_connections = 10'000;
+  figures.tally_streams = 3;
+  figures.max_tally_streams = 256;
+  figures.inflight_body_bytes = 8'388'608;
+  figures.max_inflight_body_bytes = 268'435'456;
+  Sources sources;
+  sources.server = [&figures] { return figures; };
+  metrics_.set_sources(std::move(sources));
+  std::string text = metrics_.scrape();
+  EXPECT_TRUE(has_line(text, "# TYPE tally_http_connections gauge")) << text;
+  EXPECT_TRUE(has_line(text, "tally_http_connections 12"));
+  EXPECT_TRUE(has_line(text, "tally_http_max_connections 10000"));
+  EXPECT_TRUE(has_line(text, "tally_stream_connections 3"));
+  EXPECT_TRUE(has_line(text, "tally_stream_max_connections 256"));
+  EXPECT_TRUE(has_line(text, "tally_http_inflight_body_bytes 8388608"));
+  EXPECT_TRUE(has_line(text, "tally_http_max_inflight_body_bytes 268435456"));
+  figures.connections = 2;  // read again at each scrape
+  text = metrics_.scrape();
+  EXPECT_TRUE(has_line(text, "tally_http_connections 2")) << text;
+}
+
 // The value of the unlabelled sample `name` in `text`; -1 when there is none.
 double sample(const std::string& text, const std::string& name) {
   const std::size_t at = text.find("\n" + name + " ");

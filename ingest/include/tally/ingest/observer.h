@@ -28,9 +28,6 @@ class ServerObserver {
   // A request refused as a whole, by the status word of its answer (a VoteStatus word or one
   // of HttpError's).
   virtual void request_refused(std::string_view status_word) = 0;
-  // A tally stream (Server-Sent Events) opened or closed.
-  virtual void stream_opened() = 0;
-  virtual void stream_closed() = 0;
   // GET /metrics: the exposition, and its Content-Type.
   virtual std::string scrape() const = 0;
   virtual std::string_view scrape_content_type() const = 0;

@@ -84,6 +84,16 @@ struct ServerOptions {
   Limits limits;
 };
 
+// What the server holds now, beside the limits it holds it against (GET /metrics shows both).
+struct ServerLoad {
+  std::size_t connections = 0;
+  std::size_t max_connections = 0;
+  std::size_t tally_streams = 0;
+  std::size_t max_tally_streams = 0;
+  std::size_t inflight_body_bytes = 0;
+  std::size_t max_inflight_body_bytes = 0;
+};
+
 class Server {
  public:
   // Votes and campaign versions go to `log`. `observer`, when given, counts every answer and
@@ -102,6 +112,9 @@ class Server {
   Status listen();
   // The bound port (the chosen one when the options said 0). After listen().
   std::uint16_t port() const;
+  // Connections, tally streams and large-body bytes open now, and their limits. Each count is
+  // read on its own: together they are a gauge, not a snapshot.
+  ServerLoad load() const;
 
   // Runs the next io thread's event loop on the calling thread until stop(). Call it from
   // io_threads threads; a call beyond that returns at once.

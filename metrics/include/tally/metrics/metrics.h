@@ -3,9 +3,9 @@
 //
 // Data flow: ingest counts each answer and observes each vote request's latency into sharded
 // counters (sharded.h: no lock, no shared atomic per vote); a scrape folds them, reads the
-// engine's committed tallies and table sizes and the storage figures (through Sources, so that
-// this module does not depend on storage), and serializes everything with prometheus-cpp's
-// TextSerializer through its Collectable interface.
+// engine's committed tallies, campaigns and table sizes, and the storage and server figures
+// (through Sources, so that this module depends on neither storage nor ingest), and
+// serializes everything with prometheus-cpp's TextSerializer through its Collectable interface.
 //
 // Thread safety: count_*(), observe_*() and scrape() are safe for concurrent use; set_sources()
 // and set_recovery() are called once by tallyd's main before serving.
@@ -59,12 +59,24 @@ struct ClusterFigures {
   HistogramSnapshot publish_latency;
 };
 
+// The HTTP server's load and the limits it holds it against (tallyd's main fills them from
+// ingest::Server::load()). Each limit is a flag's value: 0 for streams means streams are off.
+struct ServerFigures {
+  std::uint64_t connections = 0;
+  std::uint64_t max_connections = 0;          // --max-connections
+  std::uint64_t tally_streams = 0;            // open Server-Sent Event streams
+  std::uint64_t max_tally_streams = 0;        // --max-tally-streams
+  std::uint64_t inflight_body_bytes = 0;      // batch and campaign bodies read or handled
+  std::uint64_t max_inflight_body_bytes = 0;  // --max-inflight-body-bytes
+};
+
 // Where a scrape reads what this module does not own. Each may be empty (then its metrics are
 // left out). Called on the scraping thread; they must not block for long.
 struct Sources {
   std::function<StorageFigures()> storage;
   std::function<bool()> ready;              // what /readyz reports
   std::function<ClusterFigures()> cluster;  // empty when running alone
+  std::function<ServerFigures()> server;
   // Heavy hitters, concentration and flag counts (tally_fraud_*). Must outlive the metrics.
   const engine::FraudMonitor* fraud = nullptr;
 };
@@ -94,10 +106,6 @@ class Metrics {
   void count_status_word(std::string_view word);
   // From a vote request's complete read to its answer being ready. Lock-free.
   void observe_request_latency(std::chrono::nanoseconds latency) { latency_.observe(latency); }
-  // Server-Sent Event streams open now (tally_tally_streams).
-  void stream_opened() { streams_.fetch_add(1, std::memory_order_relaxed); }
-  void stream_closed() { streams_.fetch_sub(1, std::memory_order_relaxed); }
-
   // The Prometheus text exposition (format 0.0.4) of every metric.
   std::string scrape() const;
 
@@ -119,8 +127,7 @@ class Metrics {
   const std::vector<std::string_view> refusal_words_;
   const std::unique_ptr<ShardedCounter[]> refusals_;  // one per refusal word
   ShardedHistogram latency_{kLatencyBoundsSeconds};
-  // relaxed: gauges read by scrapes only.
-  std::atomic<std::int64_t> streams_{0};
+  // relaxed: a gauge read by scrapes only.
   std::atomic<std::int64_t> recovery_ns_{-1};
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   struct Prometheus;

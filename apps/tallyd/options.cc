@@ -43,6 +43,9 @@ void print_help() {
       "                          now (same 12-day length); print a curl line to vote\n"
       "  --protect-reads         reads (tally, campaigns, fraud, metrics, dashboard, health)\n"
       "                          need a token too. Default: reads are public\n"
+      "  --cors-origin ORIGIN    browser pages of ORIGIN (https://host[:port], or * for any)\n"
+      "                          may read campaigns, tallies, streams and fraud views\n"
+      "                          (CORS; never votes). Repeatable. Default: no CORS headers\n"
       "\n"
       "replica group (DESIGN.md \"Replication and failover\"; docs/CLUSTER.md):\n"
       "  --cluster URLS          nats://host:port,... : join shard s0's replica group on these\n"
@@ -123,6 +126,13 @@ bool parse_options(int argc, char** argv, Options& options, bool& help) {
       options.tokens_path = value;
     } else if (flag == "--campaign") {
       options.campaign_files.emplace_back(value);
+    } else if (flag == "--cors-origin") {
+      // `*`, or scheme://host[:port] as a browser sends it in Origin: nothing after the host.
+      const std::size_t scheme = value.find("://");
+      ok = value == "*" ||
+           (scheme != std::string_view::npos && scheme > 0 && value.size() > scheme + 3 &&
+            value.find_first_of("/?#@ ", scheme + 3) == std::string_view::npos);
+      options.server.cors_origins.emplace_back(value);
     } else if (flag == "--durability") {
       if (value == "sync") {
         options.storage.durability = storage::Durability::sync;

@@ -19,9 +19,7 @@ std::string_view opaque_tag(std::string_view tag) {
 
 }  // namespace
 
-std::string tally_etag(std::uint64_t as_of_seq) {
-  return '"' + std::to_string(as_of_seq) + '"';
-}
+std::string tally_etag(std::uint64_t as_of_seq) { return '"' + std::to_string(as_of_seq) + '"'; }
 
 std::string body_etag(std::string_view body) {
   // XXH3-128: a stable digest (the same on every node and build), and two different bodies
@@ -39,8 +37,7 @@ bool none_match_holds(std::string_view if_none_match, std::string_view etag) {
   while (!if_none_match.empty()) {
     const std::size_t comma = if_none_match.find(',');
     std::string_view tag = if_none_match.substr(0, comma);
-    if_none_match.remove_prefix(comma == std::string_view::npos ? if_none_match.size()
-                                                                : comma + 1);
+    if_none_match.remove_prefix(comma == std::string_view::npos ? if_none_match.size() : comma + 1);
     while (!tag.empty() && is_ows(tag.front())) tag.remove_prefix(1);
     while (!tag.empty() && is_ows(tag.back())) tag.remove_suffix(1);
     if (tag == "*" || (!tag.empty() && opaque_tag(tag) == wanted)) return true;

@@ -3,7 +3,7 @@
 //
 // Beast's request_parser<string_body> builds a fields container for every request: an
 // allocation per header line, one for the request line and one for the body. The routes
-// read the method, the target, three headers and the body, so this parser keeps those
+// read the method, the target, five headers and the body, so this parser keeps those
 // only, in strings that keep their capacity between requests up to a small bound each: a
 // keep-alive voter's requests allocate nothing once the connection's buffers have grown to its
 // requests' size, while what any client makes a connection hold between requests stays

@@ -185,6 +185,22 @@ void add_options(CLI::App& app, Options& options) {
   app.add_flag("--protect-reads", options.server.protect_reads,
                "reads (tally, campaigns, fraud, metrics, dashboard, health) need a token too "
                "(a read token is enough). Default: reads are public");
+  app.add_option("--cors-origin", options.server.cors_origins,
+                 "browser pages of ORIGIN (https://host[:port], or * for any) may read "
+                 "campaigns, tallies, streams and fraud views (CORS; never votes). Repeatable. "
+                 "Default: no CORS headers")
+      ->type_name("ORIGIN")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false)
+      ->check([](const std::string& origin) {
+        // `*`, or scheme://host[:port] as a browser sends it in Origin: nothing after the host.
+        const std::size_t scheme = origin.find("://");
+        const bool ok = origin == "*" || (scheme != std::string::npos && scheme > 0 &&
+                                          origin.size() > scheme + 3 &&
+                                          origin.find_first_of("/?#@ ", scheme + 3) ==
+                                              std::string::npos);
+        return ok ? std::string() : "expected scheme://host[:port] or *, got \"" + origin + "\"";
+      });
   app.add_option("--log-level", options.log_level,
                  "least severe log lines written: trace, debug, info, warn, error")
       ->type_name("LEVEL")

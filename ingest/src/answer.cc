@@ -47,6 +47,7 @@ std::string_view reason_phrase(int code) {
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -64,6 +65,10 @@ std::string_view reason_phrase(int code) {
     default: return "Unknown";
   }
 }
+
+// How long a browser may keep a preflight's answer: ten minutes, so that a page's reads each
+// second cost one preflight in 600 (browsers cap it anyway: Chromium at 2 hours).
+constexpr std::uint64_t kCorsMaxAgeSeconds = 600;
 
 void append_number(std::string& out, std::uint64_t value) {
   char digits[24];
@@ -179,21 +184,35 @@ Answer json_answer(std::string body, int http_code) {
 }
 
 void serialize_answer(const Answer& answer, Framing framing, std::string& out) {
-  out.reserve(out.size() + 160 + (framing.head ? 0 : answer.body.size()));
+  const bool bodiless = answer.http_code == 204 || answer.http_code == 304;
+  out.reserve(out.size() + 160 + (framing.head || bodiless ? 0 : answer.body.size()));
   out += "HTTP/1.1 ";
   append_number(out, static_cast<std::uint64_t>(answer.http_code));
   out += ' ';
   out += reason_phrase(answer.http_code);
-  out += "\r\nServer: tally\r\nContent-Type: ";
-  out += answer.content_type;
-  if (answer.content_type == "application/json" || answer.content_type == "application/x-ndjson" ||
-      answer.content_type == "text/event-stream") {
-    out += "; charset=utf-8";
+  out += "\r\nServer: tally";
+  if (!bodiless) {
+    out += "\r\nContent-Type: ";
+    out += answer.content_type;
+    if (answer.content_type == "application/json" ||
+        answer.content_type == "application/x-ndjson" ||
+        answer.content_type == "text/event-stream") {
+      out += "; charset=utf-8";
+    }
+    if (!answer.unbounded) {
+      out += "\r\nContent-Length: ";
+      append_number(out, answer.body.size());
+    }
   }
-  if (!answer.unbounded) {
-    out += "\r\nContent-Length: ";
-    append_number(out, answer.body.size());
+  if (!answer.etag.empty()) {
+    out += "\r\nETag: ";
+    out += answer.etag;
   }
+  if (!answer.cache_control.empty()) {
+    out += "\r\nCache-Control: ";
+    out += answer.cache_control;
+  }
+  append_cors_headers(answer.cors, out);
   if (answer.retry_after) {
     out += "\r\nRetry-After: ";
     append_number(out, kRetryAfterSeconds);
@@ -213,7 +232,25 @@ void serialize_answer(const Answer& answer, Framing framing, std::string& out) {
     out += "\r\nConnection: keep-alive";
   }
   out += "\r\n\r\n";
-  if (!framing.head) out += answer.body;
+  if (!framing.head && !bodiless) out += answer.body;
+}
+
+void append_cors_headers(const CorsHeaders& cors, std::string& out) {
+  if (cors.vary_origin) out += "\r\nVary: Origin";
+  if (cors.allow_origin.empty()) return;
+  out += "\r\nAccess-Control-Allow-Origin: ";
+  out += cors.allow_origin;
+  if (!cors.preflight) {
+    out += "\r\nAccess-Control-Expose-Headers: ETag, Retry-After";
+    return;
+  }
+  out += "\r\nAccess-Control-Allow-Methods: GET, HEAD";
+  if (!cors.allow_headers.empty()) {
+    out += "\r\nAccess-Control-Allow-Headers: ";
+    out += cors.allow_headers;
+  }
+  out += "\r\nAccess-Control-Max-Age: ";
+  append_number(out, kCorsMaxAgeSeconds);
 }
 
 Answer route_error(const Route& route, bool unknown_method) {

@@ -18,6 +18,8 @@
 #include <utility>
 #include <variant>
 
+#include "conditional.h"
+#include "cors.h"
 #include "kept_buffer.h"
 
 namespace tally::ingest::internal {
@@ -340,6 +342,10 @@ void Connection::handle(Exchange& exchange) {
     case Endpoint::vote_batch: return start_votes(exchange);
     case Endpoint::campaign_put: return start_campaign_put(exchange);
     case Endpoint::tally_stream: return start_stream(exchange);
+    case Endpoint::preflight:
+      return finish(exchange,
+                    preflight_answer(server_.options.cors_origins, server_.options.protect_reads,
+                                     exchange.route, exchange.request));
     default:
       return finish(exchange, answer_now(server_.backends, exchange.request, exchange.route));
   }
@@ -431,7 +437,9 @@ void Connection::start_stream(Exchange& exchange) {
   const auto last_event_id = exchange.request.has_last_event_id
                                  ? std::optional<std::string_view>(exchange.request.last_event_id)
                                  : std::nullopt;
-  stream_.emplace(std::string(campaign_id), *tally, last_event_id, Clock::now(), exchange.wire);
+  stream_.emplace(std::string(campaign_id), *tally, last_event_id, Clock::now(), exchange.wire,
+                  cors_headers(server_.options.cors_origins, server_.options.protect_reads,
+                               Endpoint::tally_stream, exchange.request));
   server_.release_body_bytes(std::exchange(exchange.reserved_body_bytes, 0));
   exchange.close = false;
   exchange.ready = true;
@@ -514,9 +522,15 @@ void Connection::count_answer(const Exchange& exchange, const Answer& answer) {
   if (!answer.status_word.empty()) observer.request_refused(answer.status_word);
 }
 
-// Makes `exchange`'s answer ready and writes what can be written.
+// Makes `exchange`'s answer ready and writes what can be written. Here every answer gets the
+// headers that depend on the server's options: caching for a read with an ETag, and CORS for
+// a cross-origin read (its refusals included, so that the page can read why).
 void Connection::finish(Exchange& exchange, Answer answer) {
   if (server_.backends.observer != nullptr) count_answer(exchange, answer);
+  const ServerOptions& options = server_.options;
+  add_cache_control(answer, options.protect_reads);
+  answer.cors = cors_headers(options.cors_origins, options.protect_reads, exchange.route.endpoint,
+                             exchange.request);
   server_.release_body_bytes(std::exchange(exchange.reserved_body_bytes, 0));
   exchange.close = answer.close || !exchange.keep_alive;
   serialize_answer(answer,

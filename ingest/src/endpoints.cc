@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "tally/base/json_writer.h"
+#include "conditional.h"
 #include "web.h"
 
 namespace tally::ingest::internal {
@@ -17,25 +18,38 @@ std::string campaign_json(const engine::Engine& engine, const engine::Campaign& 
   return engine::campaign_to_json(campaign, campaign.state_at(engine.clock().now_ms()));
 }
 
-Answer campaign_list(const engine::Engine& engine) {
+// A read whose tag is its body's digest, answered 304 when the request holds that tag.
+Answer tagged_by_body(std::string body, const Request& request) {
+  Answer answer = json_answer(std::move(body));
+  answer.etag = body_etag(answer.body);
+  revalidate(answer, request.if_none_match);
+  return answer;
+}
+
+Answer campaign_list(const engine::Engine& engine, const Request& request) {
   std::string body;
   JsonWriter json(body);
   json.begin_object().key("campaigns").begin_array();
   for (const auto& campaign : engine.campaigns()) json.raw(campaign_json(engine, *campaign));
   json.end_array().end_object();
-  return json_answer(std::move(body));
+  return tagged_by_body(std::move(body), request);
 }
 
-Answer campaign_get(const engine::Engine& engine, std::string_view id) {
+Answer campaign_get(const engine::Engine& engine, std::string_view id, const Request& request) {
   auto campaign = engine.campaign(id);
   if (!campaign) return error_answer(VoteStatus::unknown_campaign, {});
-  return json_answer(campaign_json(engine, *campaign));
+  return tagged_by_body(campaign_json(engine, *campaign), request);
 }
 
-Answer tally(const engine::Engine& engine, std::string_view campaign_id) {
+// Tagged by as_of_seq: a reader that holds the current tally costs no JSON at all.
+Answer tally(const engine::Engine& engine, std::string_view campaign_id, const Request& request) {
   auto tally = engine.tally(campaign_id);
   if (!tally) return error_answer(VoteStatus::unknown_campaign, {});
-  return json_answer(engine::tally_to_json(*tally));
+  std::string etag = tally_etag(tally->as_of_seq);
+  if (none_match_holds(request.if_none_match, etag)) return not_modified(std::move(etag));
+  Answer answer = json_answer(engine::tally_to_json(*tally));
+  answer.etag = std::move(etag);
+  return answer;
 }
 
 Answer stored_event(const engine::EventLog& log, std::uint64_t seq) {
@@ -81,11 +95,12 @@ Answer dashboard(std::string_view target) {
   return std::move(*answer);
 }
 
-Answer fraud(const engine::FraudMonitor* fraud, std::string_view campaign_id) {
+Answer fraud(const engine::FraudMonitor* fraud, std::string_view campaign_id,
+             const Request& request) {
   if (fraud == nullptr) return error_answer(HttpError::not_implemented, "no fraud monitor");
   auto report = fraud->report_json(campaign_id);
   if (!report) return error_answer(VoteStatus::unknown_campaign, {});
-  return json_answer(std::move(*report));
+  return tagged_by_body(std::move(*report), request);
 }
 
 }  // namespace
@@ -139,20 +154,21 @@ Answer answer_now(const Backends& backends, const Request& request, const Route&
     case Endpoint::not_found:
     case Endpoint::method_not_allowed:
       return route_error(route, request.method == boost::beast::http::verb::unknown);
-    case Endpoint::campaign_list: return campaign_list(backends.engine);
-    case Endpoint::campaign_get: return campaign_get(backends.engine, route.campaign_id);
-    case Endpoint::tally: return tally(backends.engine, route.campaign_id);
+    case Endpoint::campaign_list: return campaign_list(backends.engine, request);
+    case Endpoint::campaign_get: return campaign_get(backends.engine, route.campaign_id, request);
+    case Endpoint::tally: return tally(backends.engine, route.campaign_id, request);
     case Endpoint::vote_event: return stored_event(backends.log, route.seq);
     case Endpoint::healthz: return json_answer(R"({"status":"ok"})");
     case Endpoint::readyz: return readiness(backends);
     case Endpoint::cluster: return cluster_status(backends.cluster);
     case Endpoint::metrics: return metrics(backends.observer);
     case Endpoint::dashboard: return dashboard(request.target);
-    case Endpoint::fraud: return fraud(backends.fraud, route.campaign_id);
+    case Endpoint::fraud: return fraud(backends.fraud, route.campaign_id, request);
     case Endpoint::vote:
     case Endpoint::vote_batch:
     case Endpoint::campaign_put:
-    case Endpoint::tally_stream: break;  // answered later, by the connection
+    case Endpoint::tally_stream:
+    case Endpoint::preflight: break;  // answered by the connection, which knows the options
   }
   return error_answer(HttpError::not_found, "no such resource");
 }

@@ -54,8 +54,10 @@ std::optional<Answer> refusal_before_endpoint(const Tokens& tokens, bool protect
 // The largest body `endpoint` reads (Limits: batches and campaigns have their own).
 std::size_t body_limit(const Limits& limits, Endpoint endpoint);
 
-// The answer of every endpoint but votes, a campaign PUT and the tally stream. REQUIRES: the
-// caller was admitted (auth_refusal()).
+// The answer of every endpoint but votes, a campaign PUT, the tally stream and a preflight.
+// Reads of campaigns, tallies and the fraud view carry an ETag and answer 304 to a request
+// whose If-None-Match holds it (conditional.h). REQUIRES: the caller was admitted
+// (auth_refusal()).
 Answer answer_now(const Backends& backends, const Request& request, const Route& route);
 
 // PUT /v1/campaigns/{id}: the campaign its body defines, or the answer that refuses it (not a

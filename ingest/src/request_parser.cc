@@ -18,6 +18,12 @@ void keep_first(bool& seen, std::string& into, boost::beast::string_view value) 
   if (!std::exchange(seen, true)) into.assign(value.data(), value.size());
 }
 
+// A list field's next field line: joined to the earlier ones, as RFC 9110 5.3 reads them.
+void append_list(bool& seen, std::string& into, boost::beast::string_view value) {
+  if (std::exchange(seen, true)) into += ", ";
+  into.append(value.data(), value.size());
+}
+
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 // Calls `each` with every non-empty element of a comma-separated field value (RFC 9110 5.6.1),
@@ -75,6 +81,7 @@ Method method_of(boost::beast::http::verb verb) {
     case boost::beast::http::verb::head: return Method::head;
     case boost::beast::http::verb::post: return Method::post;
     case boost::beast::http::verb::put: return Method::put;
+    case boost::beast::http::verb::options: return Method::options;
     default: return Method::other;
   }
 }
@@ -82,10 +89,12 @@ Method method_of(boost::beast::http::verb verb) {
 void Request::clear() {
   method = boost::beast::http::verb::unknown;
   version = 11;
-  for (std::string* value : {&target, &authorization, &expect, &last_event_id}) {
+  for (std::string* value :
+       {&target, &authorization, &expect, &last_event_id, &origin, &if_none_match}) {
     clear_keeping(*value, kKeptHeaderValueBytes);
   }
   has_last_event_id = false;
+  has_origin = false;
   unsupported_coding = false;
   clear_body();
 }
@@ -168,6 +177,9 @@ void RequestParser::Callbacks::on_field_impl(field name, string_view name_string
   switch (name) {
     case field::authorization: return keep_first(has_authorization_, request_.authorization, value);
     case field::expect: return keep_first(has_expect_, request_.expect, value);
+    case field::origin: return keep_first(request_.has_origin, request_.origin, value);
+    case field::if_none_match:
+      return append_list(has_if_none_match_, request_.if_none_match, value);
     case field::content_length:
       ++content_length_fields_;
       content_length_list_ = content_length_list_ || value.find(',') != string_view::npos;

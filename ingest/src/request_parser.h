@@ -3,7 +3,7 @@
 //
 // Beast's request_parser<string_body> builds a fields container for every request: an
 // allocation per header line, one for the request line and one for the body. The routes
-// read the method, the target, three headers and the body, so this parser keeps those
+// read the method, the target, five headers and the body, so this parser keeps those
 // only, in strings that keep their capacity between requests up to a small bound each: a
 // keep-alive voter's requests allocate nothing once the connection's buffers have grown to its
 // requests' size, while what any client makes a connection hold between requests stays
@@ -51,6 +51,12 @@ struct Request {
   std::string expect;
   std::string last_event_id;
   bool has_last_event_id = false;
+  // Origin: the page a browser's request comes from (CORS, cors.h).
+  std::string origin;
+  bool has_origin = false;
+  // If-None-Match, every field of it joined with ", " (a list may be split over fields,
+  // RFC 9110 5.3): the entity tags a cache or browser holds (conditional.h).
+  std::string if_none_match;
   // The body is framed by chunked, but a transfer coding before it (`gzip, chunked`) is one
   // the server does not decode: the answer is 501 (RFC 9112 6.1), the connection stays.
   bool unsupported_coding = false;
@@ -128,6 +134,7 @@ class RequestParser {
     Request& request_;
     bool has_authorization_ = false;
     bool has_expect_ = false;
+    bool has_if_none_match_ = false;
     // Framing, judged once the header is in.
     int content_length_fields_ = 0;
     bool content_length_list_ = false;

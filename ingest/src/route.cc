@@ -7,6 +7,7 @@ namespace tally::ingest {
 namespace {
 
 constexpr std::string_view kGetAndHead = "GET, HEAD";
+constexpr std::string_view kCampaignAllow = "GET, HEAD, PUT";
 
 bool takes(Method method, Method wanted) {
   return method == wanted || (method == Method::head && wanted == Method::get);
@@ -23,6 +24,16 @@ Route only(Method method, Method wanted, Endpoint endpoint, std::string_view all
   return result;
 }
 
+// A read that other origins may make (cross_origin_readable()): OPTIONS is its preflight,
+// which keeps the path's Allow for the 405 it is without CORS.
+Route read_only(Method method, Endpoint endpoint, std::string_view allow = kGetAndHead) {
+  if (method != Method::options) return only(method, Method::get, endpoint, allow);
+  Route result;
+  result.endpoint = Endpoint::preflight;
+  result.allow = allow;
+  return result;
+}
+
 }  // namespace
 
 Route route(Method method, std::string_view target) {
@@ -33,7 +44,7 @@ Route route(Method method, std::string_view target) {
   if (path == "/v1/votes") return only(method, Method::post, Endpoint::vote, "POST");
   if (path == "/v1/votes:batch") return only(method, Method::post, Endpoint::vote_batch, "POST");
   if (path == "/v1/campaigns" || path == kCampaignPrefix) {
-    return only(method, Method::get, Endpoint::campaign_list, kGetAndHead);
+    return read_only(method, Endpoint::campaign_list);
   }
   if (path.starts_with(kCampaignPrefix)) {
     const std::string_view rest = path.substr(kCampaignPrefix.size());
@@ -42,22 +53,22 @@ Route route(Method method, std::string_view target) {
     if (id.empty()) return {};
     Route result;
     if (slash == std::string_view::npos) {
-      if (takes(method, Method::get)) {
-        result.endpoint = Endpoint::campaign_get;
+      if (takes(method, Method::get) || method == Method::options) {
+        result = read_only(method, Endpoint::campaign_get, kCampaignAllow);
       } else if (method == Method::put) {
         result.endpoint = Endpoint::campaign_put;
       } else {
         result.endpoint = Endpoint::method_not_allowed;
-        result.allow = "GET, HEAD, PUT";
+        result.allow = kCampaignAllow;
       }
     } else {
       const std::string_view sub = rest.substr(slash);
       if (sub == "/tally") {
-        result = only(method, Method::get, Endpoint::tally, kGetAndHead);
+        result = read_only(method, Endpoint::tally);
       } else if (sub == "/tally/stream") {
-        result = only(method, Method::get, Endpoint::tally_stream, kGetAndHead);
+        result = read_only(method, Endpoint::tally_stream);
       } else if (sub == "/fraud") {
-        result = only(method, Method::get, Endpoint::fraud, kGetAndHead);
+        result = read_only(method, Endpoint::fraud);
       } else {
         return {};
       }
@@ -93,8 +104,21 @@ Access access_of(Endpoint endpoint) {
     case Endpoint::vote_batch: return Access::ingest;
     case Endpoint::campaign_put:
     case Endpoint::vote_event: return Access::admin;
-    case Endpoint::dashboard: return Access::open;
+    case Endpoint::dashboard:
+    case Endpoint::preflight: return Access::open;
     default: return Access::read;
+  }
+}
+
+bool cross_origin_readable(Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::campaign_list:
+    case Endpoint::campaign_get:
+    case Endpoint::tally:
+    case Endpoint::tally_stream:
+    case Endpoint::fraud:
+    case Endpoint::preflight: return true;
+    default: return false;
   }
 }
 
@@ -116,6 +140,7 @@ std::string_view to_string(Endpoint endpoint) {
     case Endpoint::readyz: return "readyz";
     case Endpoint::cluster: return "cluster";
     case Endpoint::dashboard: return "dashboard";
+    case Endpoint::preflight: return "preflight";
   }
   return "unknown";
 }

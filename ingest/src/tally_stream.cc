@@ -6,14 +6,15 @@
 
 namespace tally::ingest {
 
-std::string sse_head() {
+std::string sse_head(const CorsHeaders& cors) {
   std::string out =
       "HTTP/1.1 200 OK\r\n"
       "Content-Type: text/event-stream; charset=utf-8\r\n"
       "Cache-Control: no-cache\r\n"
       "X-Accel-Buffering: no\r\n"
-      "Connection: close\r\n"
-      "\r\n";
+      "Connection: close";
+  append_cors_headers(cors, out);
+  out += "\r\n\r\n";
   out += "retry: " + std::to_string(kStreamRetryMs) + "\n\n";
   return out;
 }
@@ -45,9 +46,9 @@ std::optional<std::uint64_t> parse_last_event_id(std::string_view header) {
 
 TallyStream::TallyStream(std::string campaign, const engine::TallySnapshot& tally,
                          std::optional<std::string_view> last_event_id, Clock::time_point now,
-                         std::string& out)
+                         std::string& out, const CorsHeaders& cors)
     : campaign_(std::move(campaign)), last_write_(now), next_tick_(now + kStreamTick) {
-  out += sse_head();
+  out += sse_head(cors);
   const auto last_seen = last_event_id ? parse_last_event_id(*last_event_id) : std::nullopt;
   if (!last_seen || *last_seen < tally.as_of_seq) append_tally_event(out, tally);
   sent_seq_ = last_seen ? std::max(*last_seen, tally.as_of_seq) : tally.as_of_seq;

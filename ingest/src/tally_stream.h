@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "tally/engine/engine.h"
+#include "tally/ingest/answer.h"
 
 namespace tally::ingest {
 
@@ -25,9 +26,9 @@ inline constexpr std::chrono::milliseconds kStreamHeartbeat{15'000};
 // The reconnect delay advertised to EventSource clients (`retry:`).
 inline constexpr int kStreamRetryMs = 1'000;
 
-// The status line and headers of a stream, then the `retry:` field. The answer has no length:
-// it ends when the connection closes.
-std::string sse_head();
+// The status line and headers of a stream (with `cors`'s, cors.h), then the `retry:` field.
+// The answer has no length: it ends when the connection closes.
+std::string sse_head(const CorsHeaders& cors = {});
 // Appends one `tally` event for `tally`.
 void append_tally_event(std::string& out, const engine::TallySnapshot& tally);
 // The heartbeat comment.
@@ -42,10 +43,10 @@ class TallyStream {
 
   // A stream of `campaign`, whose tally is `tally` now. `last_event_id` is the request's
   // Last-Event-ID header (absent: nullopt). Appends the stream's first bytes to `out`: the
-  // head, then the tally unless the client already has it.
+  // head (with `cors`'s headers), then the tally unless the client already has it.
   TallyStream(std::string campaign, const engine::TallySnapshot& tally,
               std::optional<std::string_view> last_event_id, Clock::time_point now,
-              std::string& out);
+              std::string& out, const CorsHeaders& cors = {});
 
   const std::string& campaign() const { return campaign_; }
   // When the next tick is due.

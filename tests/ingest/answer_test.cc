@@ -124,6 +124,48 @@ TEST(Answer, AHeadAnswerHasTheGetAnswersHeadersAndNoBody) {
             "\r\n\r\n");
 }
 
+TEST(Answer, NotModifiedAndNoContentHaveNoBodyTypeOrLength) {
+  for (const int code : {204, 304}) {
+    Answer answer = json_answer("{\"would\":\"be dropped\"}", code);
+    answer.etag = "\"7\"";
+    std::string wire;
+    serialize_answer(answer, {}, wire);
+    EXPECT_TRUE(wire.ends_with("\r\n\r\n")) << wire;
+    EXPECT_EQ(wire.find("Content-Length"), std::string::npos) << wire;
+    EXPECT_EQ(wire.find("Content-Type"), std::string::npos) << wire;
+    EXPECT_NE(wire.find("\r\nETag: \"7\"\r\n"), std::string::npos) << wire;
+  }
+}
+
+TEST(Answer, CorsHeadersOfAReadAndOfAPreflight) {
+  std::string read;
+  CorsHeaders cors;
+  cors.vary_origin = true;
+  cors.allow_origin = "https://a.example";
+  append_cors_headers(cors, read);
+  EXPECT_EQ(read,
+            "\r\nVary: Origin\r\nAccess-Control-Allow-Origin: https://a.example"
+            "\r\nAccess-Control-Expose-Headers: ETag, Retry-After");
+  std::string refused;
+  CorsHeaders vary_only;
+  vary_only.vary_origin = true;
+  append_cors_headers(vary_only, refused);
+  EXPECT_EQ(refused, "\r\nVary: Origin");
+  std::string preflight;
+  CorsHeaders asked;
+  asked.allow_origin = "*";
+  asked.preflight = true;
+  asked.allow_headers = "If-None-Match";
+  append_cors_headers(asked, preflight);
+  EXPECT_NE(preflight.find("\r\nAccess-Control-Allow-Methods: GET, HEAD"), std::string::npos);
+  EXPECT_NE(preflight.find("\r\nAccess-Control-Allow-Headers: If-None-Match"), std::string::npos);
+  EXPECT_NE(preflight.find("\r\nAccess-Control-Max-Age: "), std::string::npos);
+  EXPECT_EQ(preflight.find("Expose"), std::string::npos);
+  std::string none;
+  append_cors_headers({}, none);
+  EXPECT_EQ(none, "");
+}
+
 TEST(Tokens, ClassifiesBearerTokens) {
   auto set = parse_tokens(R"({"ingest":["ingest-token-000001"],"admin":["admin-token-0000001"],)"
                           R"("read":["read-token-00000001"]})");

@@ -59,6 +59,26 @@ TEST(Route, UnknownPathsAndBadSeqsAreNotFound) {
   }
 }
 
+TEST(Route, OptionsOnACrossOriginReadIsItsPreflight) {
+  for (const char* target : {"/v1/campaigns", "/v1/campaigns/x", "/v1/campaigns/x/tally",
+                             "/v1/campaigns/x/tally/stream", "/v1/campaigns/x/fraud"}) {
+    const Route r = route(Method::options, target);
+    EXPECT_EQ(r.endpoint, Endpoint::preflight) << target;
+    EXPECT_TRUE(cross_origin_readable(route(Method::get, target).endpoint)) << target;
+  }
+  EXPECT_EQ(route(Method::options, "/v1/campaigns/x").allow, "GET, HEAD, PUT");
+  EXPECT_EQ(route(Method::options, "/v1/campaigns/x/tally").campaign_id, "x");
+  EXPECT_EQ(access_of(Endpoint::preflight), Access::open);
+  // Writes, admin reads and the operators' own reads have no preflight: 405 as before.
+  for (const char* target : {"/v1/votes", "/v1/votes:batch", "/v1/votes/7", "/metrics", "/healthz",
+                             "/readyz", "/v1/cluster", "/"}) {
+    EXPECT_EQ(route(Method::options, target).endpoint, Endpoint::method_not_allowed) << target;
+    EXPECT_FALSE(cross_origin_readable(route(Method::get, target).endpoint)) << target;
+  }
+  EXPECT_FALSE(cross_origin_readable(Endpoint::campaign_put));
+  EXPECT_FALSE(cross_origin_readable(Endpoint::vote));
+}
+
 TEST(Route, AccessFollowsTheApiTable) {
   EXPECT_EQ(access_of(Endpoint::vote), Access::ingest);
   EXPECT_EQ(access_of(Endpoint::vote_batch), Access::ingest);

@@ -33,6 +33,19 @@ std::span<const std::string_view> http_error_words();
 // Seconds a client should wait before retrying a 429 or 503.
 inline constexpr int kRetryAfterSeconds = 1;
 
+// The CORS headers of an answer to a cross-origin read (cors.h decides them; empty: none).
+struct CorsHeaders {
+  // `Vary: Origin`: the answer's CORS headers depend on the request's Origin.
+  bool vary_origin = false;
+  // `Access-Control-Allow-Origin`: the request's Origin (or `*`) when it may read; then an
+  // answer also says `Access-Control-Expose-Headers` (ETag, Retry-After: a page's script
+  // reads them), a preflight's the three below instead. Static storage or the request's.
+  std::string_view allow_origin;
+  bool preflight = false;
+  // A preflight's `Access-Control-Allow-Headers`.
+  std::string_view allow_headers;
+};
+
 struct Answer {
   int http_code = 200;
   std::string_view content_type = "application/json";
@@ -53,6 +66,11 @@ struct Answer {
   // The body's length is not known ahead (the HEAD answer of an event stream): no
   // Content-Length.
   bool unbounded = false;
+  // Adds `ETag: <etag>`, a quoted strong entity tag (conditional.h); empty: none.
+  std::string etag;
+  // Adds `Cache-Control: <cache_control>`; empty: none. Static storage.
+  std::string_view cache_control;
+  CorsHeaders cors;
 };
 
 // How an answer is framed for the request it answers.
@@ -90,7 +108,11 @@ Answer json_answer(std::string body, int http_code = 200);
 
 // Appends the HTTP/1.1 bytes of `answer` (status line, headers, body) to `out`. An answer
 // that does not keep the connection says `Connection: close`; one to an HTTP/1.0 request
-// that does says `Connection: keep-alive`, without which such a client closes.
+// that does says `Connection: keep-alive`, without which such a client closes. A 204 or 304
+// has neither body nor Content-Type nor Content-Length (RFC 9110 8.6, 15.4.5).
 void serialize_answer(const Answer& answer, Framing framing, std::string& out);
+
+// Appends `cors`'s header lines, each as CRLF then `Name: value` (nothing when empty).
+void append_cors_headers(const CorsHeaders& cors, std::string& out);
 
 }  // namespace tally::ingest

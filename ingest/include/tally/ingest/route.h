@@ -26,15 +26,18 @@ enum class Endpoint : std::uint8_t {
   readyz,         // GET /readyz
   cluster,        // GET /v1/cluster
   dashboard,      // GET / and GET /web/{file}
+  preflight,      // OPTIONS on a cross-origin read: a browser's CORS preflight (cors.h)
 };
 
-// HEAD is routed as GET (RFC 9110 9.3.2): the same answer without its body.
-enum class Method : std::uint8_t { get, head, post, put, other };
+// HEAD is routed as GET (RFC 9110 9.3.2): the same answer without its body. OPTIONS is
+// routed on cross-origin reads only (preflight); elsewhere it is a method not allowed.
+enum class Method : std::uint8_t { get, head, post, put, options, other };
 
 // What a caller must present (DESIGN.md "Auth").
 enum class Access : std::uint8_t {
   open,    // always public: the dashboard's own files, which hold no data (a browser cannot
-           // send a bearer token for a page it loads; the page asks for one for its reads)
+           // send a bearer token for a page it loads; the page asks for one for its reads),
+           // and CORS preflights (a browser never sends a token in a preflight)
   read,    // public unless --protect-reads, then any valid token
   ingest,  // an ingest token (admin tokens also ingest)
   admin,   // an admin token
@@ -57,6 +60,11 @@ struct Route {
 Route route(Method method, std::string_view target);
 
 Access access_of(Endpoint endpoint);
+
+// The reads a browser page of another origin may make when tallyd lists origins
+// (--cors-origin): the campaigns, a tally and its stream, the fraud view, and their preflight.
+// Never a write: ballots come from the frontend's server, not from voters' browsers.
+bool cross_origin_readable(Endpoint endpoint);
 
 // The name used in logs ("vote", "tally", ...).
 std::string_view to_string(Endpoint endpoint);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tally/base/status.h"
 #include "tally/engine/engine.h"
@@ -81,6 +82,10 @@ struct ServerOptions {
   int io_threads = 1;
   // Reads (tally, campaigns, fraud, metrics, dashboard, health) need a token. Default: false.
   bool protect_reads = false;
+  // Origins (`https://vote.example.cn`, or `*` for any) whose browser pages may read the
+  // campaigns, tallies, tally streams and fraud views cross-origin (CORS); writes never.
+  // Default: none (no CORS header at all; OPTIONS answers 405).
+  std::vector<std::string> cors_origins;
   Limits limits;
 };
 

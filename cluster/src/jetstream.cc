@@ -1,6 +1,8 @@
 // JetStream over libnats. See jetstream.h.
 #include "jetstream.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 namespace tally::cluster::internal {
@@ -65,7 +67,11 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(options.ptr, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(options.ptr, 250);
   if (s == NATS_OK) s = natsOptions_SetTimeout(options.ptr, 2000);
-  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(options.ptr, true, nullptr, nullptr);
+  // With a callback, Connect returns at once (NATS_NOT_YET_CONNECTED) and connects in the
+  // background; without one it would block until a server answers, and a tallyd started while
+  // every server is down would neither serve its reads nor stop on SIGTERM.
+  if (s == NATS_OK)
+    s = natsOptions_SetRetryOnFailedConnect(options.ptr, true, &JetStream::on_connected, nullptr);
   if (s != NATS_OK) return nats_error("options", s);
   s = natsConnection_Connect(&js->connection_, options.ptr);
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) return nats_error("connect", s);
@@ -75,6 +81,12 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   s = natsConnection_JetStream(&js->js_, js->connection_, &js_options);
   if (s != NATS_OK) return nats_error("jetstream", s);
   return js;
+}
+
+void JetStream::on_connected(natsConnection* connection, void* /*closure*/) {
+  char url[256] = "";
+  natsConnection_GetConnectedUrl(connection, url, sizeof url);
+  spdlog::info("cluster: connected to NATS server={}", url);
 }
 
 JetStream::~JetStream() {

@@ -88,6 +88,8 @@ class JetStream {
 
  private:
   JetStream() = default;
+  // Called by the client's thread once a server answers (it connects in the background).
+  static void on_connected(natsConnection* connection, void* closure);
   natsConnection* connection_ = nullptr;
   jsCtx* js_ = nullptr;
   kvStore* kv_ = nullptr;

@@ -831,5 +831,28 @@ TEST(TallydTokens, GivenTokensFileIsUsedAndReloadedOnSighup) {
   EXPECT_EQ(server.stop(SIGTERM), 0);
 }
 
+// A node started while every NATS server of its group is down waits for them in the
+// background: it serves (reads; writes get 503 until it is primary) and stops on SIGTERM, as
+// systemd expects, rather than hanging in the client's connect.
+TEST(TallydReplicaGroup, ServesAndStopsWhileItsNatsServersAreDown) {
+  // A port nothing listens on: bound, then closed.
+  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  ::close(probe);
+  const std::string nats = "nats://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+
+  TallydProcess server;
+  ASSERT_TRUE(server.start({"--cluster", nats, "--node", "lonely"})) << server.log();
+  HttpClient client(server.port());
+  EXPECT_EQ(client.request("GET", "/healthz").status, 200);
+  EXPECT_EQ(client.request("GET", "/readyz").status, 503);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+}
+
 }  // namespace
 }  // namespace tally::testing

@@ -40,6 +40,8 @@ packages=(
   # the replica group (DESIGN.md "Replication and failover"): JetStream servers and their C
   # client, the gateway in front of the nodes, chattr/lsattr for the store dirs, ip netns
   nats-server libnats-dev haproxy e2fsprogs iproute2
+  # the Debian package's test: a fresh bookworm root booted under systemd
+  debootstrap systemd-container
 )
 if [ "$bench" = 1 ]; then
   packages+=(nginx-light redis-server redis-tools wrk)

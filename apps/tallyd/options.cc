@@ -195,10 +195,9 @@ void add_options(CLI::App& app, Options& options) {
       ->check([](const std::string& origin) {
         // `*`, or scheme://host[:port] as a browser sends it in Origin: nothing after the host.
         const std::size_t scheme = origin.find("://");
-        const bool ok = origin == "*" || (scheme != std::string::npos && scheme > 0 &&
-                                          origin.size() > scheme + 3 &&
-                                          origin.find_first_of("/?#@ ", scheme + 3) ==
-                                              std::string::npos);
+        const bool ok = origin == "*" ||
+                        (scheme != std::string::npos && scheme > 0 && origin.size() > scheme + 3 &&
+                         origin.find_first_of("/?#@ ", scheme + 3) == std::string::npos);
         return ok ? std::string() : "expected scheme://host[:port] or *, got \"" + origin + "\"";
       });
   app.add_option("--log-level", options.log_level,
@@ -208,7 +207,7 @@ void add_options(CLI::App& app, Options& options) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
 
-  constexpr char kCluster[] = "Replica group (DESIGN.md \"Replication\"; docs/CLUSTER.md)";
+  constexpr char kCluster[] = "Replica group (docs/CLUSTER.md)";
   app.add_option_function<std::string>(
          "--cluster",
          [&options](const std::string& urls) {
@@ -249,9 +248,7 @@ void add_options(CLI::App& app, Options& options) {
       })
       ->group(kCluster);
 
-  constexpr char kLimits[] =
-      "Limits (over a limit: 413/431/429/503 with Retry-After, never a "
-      "silent drop)";
+  constexpr char kLimits[] = "Limits (over one: 413, 431, 429 or 503 with Retry-After)";
   add_number(app, "--max-header-bytes", limits.max_header_bytes, std::size_t{1024}, kMiB,
              "request line and headers (431)")
       ->group(kLimits);

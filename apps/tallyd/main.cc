@@ -4,7 +4,6 @@
 // Contract: DESIGN.md "Command line".
 #include <pthread.h>
 #include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 
 #include "tally/base/background.h"
 #include "tally/base/clock.h"
+#include "tally/base/quote_input.h"
 #include "tally/base/thread_name.h"
 #include "tally/base/time.h"
 #include "tally/cluster/node.h"
@@ -36,6 +36,7 @@
 #include "tally/metrics/metrics.h"
 #include "tally/storage/vote_log.h"
 #include "cluster_view.h"
+#include "logging.h"
 #include "metrics_observer.h"
 #include "options.h"
 #include "service_notify.h"
@@ -92,13 +93,16 @@ Status install_campaign(engine::EventLog& log, engine::Engine& engine,
       return Status::error(std::string(source) + ": " + campaign.id + ": " +
                            std::string(engine::kCampaignConflict));
     case engine::PutOutcome::unchanged:
-      spdlog::info("campaign unchanged id={} source={}", campaign.id, source);
+      spdlog::info("campaign unchanged id={} source={}", log_value(campaign.id), log_value(source));
       return {};
     case engine::PutOutcome::created:
     case engine::PutOutcome::updated: break;
   }
-  spdlog::info("campaign installed id={} seq={} version={} source={}", campaign.id, seq,
-               outcome == engine::PutOutcome::created ? "created" : "updated", source);
+  // The same words as a PUT's line (ingest/src/connection.cc), with the file in place of the
+  // peer.
+  spdlog::info("campaign {} id={} seq={} title={} source={}",
+               outcome == engine::PutOutcome::created ? "created" : "updated",
+               log_value(campaign.id), seq, log_value(campaign.title), log_value(source));
   return {};
 }
 
@@ -215,7 +219,7 @@ Status install_campaigns(const Options& options, engine::EventLog& log, engine::
 }
 
 int fail(const std::string& message) {
-  spdlog::error("tallyd stopped: {}", message);
+  spdlog::error("tallyd stopped error={}", log_value(message));
   return 1;
 }
 
@@ -230,8 +234,8 @@ Status restrict_data_dir(const std::string& path) {
   if (!error && (mode & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
     fs::permissions(path, fs::perms::owner_all, fs::perm_options::replace, error);
     if (!error) {
-      spdlog::warn("data dir {} was open to other users (mode {:o}): now 0700", path,
-                   static_cast<unsigned>(mode & fs::perms::mask));
+      spdlog::warn("data dir was open to other users (mode {:o}): now 0700 data_dir={}",
+                   static_cast<unsigned>(mode & fs::perms::mask), log_value(path));
     }
   }
   if (error) return Status::error("--data-dir " + path + ": " + error.message());
@@ -283,8 +287,8 @@ int run(const Options& options) {
   metrics::Metrics metrics(engine, ingest::http_error_words());
   metrics.set_recovery(std::chrono::steady_clock::now() - recovery_start);
   metrics::Sources sources = metrics_sources(*vote_log, fraud);
-  spdlog::info("recovered data_dir={} as_of_seq={} direct_table_writes={}", options.data_dir,
-               engine.as_of_seq(), vote_log->direct_table_writes());
+  spdlog::info("recovered data_dir={} as_of_seq={} direct_table_writes={}",
+               log_value(options.data_dir), engine.as_of_seq(), vote_log->direct_table_writes());
   // In a replica group the node decides when the log may be written: ingest writes through it.
   std::unique_ptr<cluster::Node> node;
   std::unique_ptr<tallyd::NodeView> node_view;
@@ -315,7 +319,7 @@ int run(const Options& options) {
                                                  tokens_created);
   if (!token_set.ok()) return fail(token_set.message());
   ingest::Tokens tokens(std::move(token_set).value());
-  spdlog::info("tokens path={} generated={}", tokens_path, tokens_created);
+  spdlog::info("tokens path={} generated={}", log_value(tokens_path), tokens_created);
 
   tallyd::MetricsObserver observer(metrics);
   ingest::Server server(server_options, engine, *log, tokens, &observer, &fraud, node_view.get());
@@ -332,7 +336,7 @@ int run(const Options& options) {
     }
     auto on_primary = [&options, &engine](engine::EventLog& primary_log) {
       if (auto status = install_campaigns(options, primary_log, engine); !status.ok()) {
-        spdlog::error("campaigns not installed as primary: {}", status.message());
+        spdlog::error("campaigns not installed as primary error={}", log_value(status.message()));
       }
     };
     if (auto status = node->start(advertise, on_primary); !status.ok()) {
@@ -350,7 +354,7 @@ int run(const Options& options) {
   spdlog::info(
       "tallyd ready listen={}:{} data_dir={} durability={} io_threads={} "
       "protect_reads={} as_of_seq={}",
-      options.server.host, server.port(), options.data_dir,
+      options.server.host, server.port(), log_value(options.data_dir),
       options.storage.durability == storage::Durability::sync ? "sync" : "async",
       options.server.io_threads, options.server.protect_reads, engine.as_of_seq());
   tallyd::notify_ready("serving on " + url + " as of seq " + std::to_string(engine.as_of_seq()));
@@ -398,10 +402,10 @@ int run(const Options& options) {
     if (signal_number < 0) continue;  // EAGAIN: the tick (or EINTR)
     if (signal_number == SIGHUP) {
       if (auto status = tokens.load_file(tokens_path); !status.ok()) {
-        spdlog::error("tokens reload failed path={} error=\"{}\": previous tokens kept",
-                      tokens_path, status.message());
+        spdlog::error("tokens reload failed path={} error={}: previous tokens kept",
+                      log_value(tokens_path), log_value(status.message()));
       } else {
-        spdlog::info("tokens reloaded path={}", tokens_path);
+        spdlog::info("tokens reloaded path={}", log_value(tokens_path));
       }
       continue;
     }
@@ -430,10 +434,8 @@ int main(int argc, char** argv) {
   // Nothing tallyd writes (the log, tokens, backups' sources) is for other local users,
   // whatever umask it was started with.
   ::umask(077);
-  auto logger = spdlog::stderr_color_mt("tallyd");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
+  // Before storage opens: RocksDB's lines take the logger and its level then.
+  tallyd::start_logging(tallyd::log_level_named(options.log_level).value_or(spdlog::level::info));
   try {
     return run(options);
   } catch (const std::exception& e) {

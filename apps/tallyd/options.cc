@@ -201,7 +201,8 @@ void add_options(CLI::App& app, Options& options) {
         return ok ? std::string() : "expected scheme://host[:port] or *, got \"" + origin + "\"";
       });
   app.add_option("--log-level", options.log_level,
-                 "least severe log lines written: trace, debug, info, warn, error")
+                 "least severe log lines written, RocksDB's included (docs/LOGS.md): trace, debug, "
+                 "info, warn, error")
       ->type_name("LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

@@ -123,14 +123,16 @@ bool is_valid_utf8(std::string_view text) {
   return true;
 }
 
-std::string quote_input(std::string_view text) {
+namespace {
+
+std::string quoted_within(std::string_view text, std::size_t max_bytes) {
   std::string shown;
   bool cut = false;
   std::size_t i = 0;
   while (i < text.size()) {
     const std::size_t length = utf8_sequence_length(text.substr(i));
     const std::size_t shown_length = length == 0 ? 4 : length;  // \xNN for a stray byte
-    if (shown.size() + shown_length > kMaxQuotedBytes) {
+    if (shown.size() + shown_length > max_bytes) {
       cut = true;
       break;
     }
@@ -148,5 +150,11 @@ std::string quote_input(std::string_view text) {
   append_json_string(out, shown);
   return out;
 }
+
+}  // namespace
+
+std::string quote_input(std::string_view text) { return quoted_within(text, kMaxQuotedBytes); }
+
+std::string log_value(std::string_view text) { return quoted_within(text, kMaxLoggedBytes); }
 
 }  // namespace tally

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "tally/base/json_writer.h"
+#include "tally/base/quote_input.h"
 #include "tally/base/thread_name.h"
 #include "jetstream.h"
 #include "lease.h"
@@ -146,12 +147,17 @@ struct Node::Impl {
 
 bool Node::Impl::connect_once() {
   if (auto status = js->ensure_stream(stream); !status.ok()) {
-    if (warn_due()) spdlog::warn("cluster: stream {} not ready: {}", stream.name, status.message());
+    if (warn_due()) {
+      spdlog::warn("cluster: stream {} not ready error={}", stream.name,
+                   log_value(status.message()));
+    }
     return false;
   }
   if (auto status = js->ensure_bucket(internal::kLeaseBucket, options.replicas, options.lease_ttl);
       !status.ok()) {
-    if (warn_due()) spdlog::warn("cluster: lease bucket not ready: {}", status.message());
+    if (warn_due()) {
+      spdlog::warn("cluster: lease bucket not ready error={}", log_value(status.message()));
+    }
     return false;
   }
   return true;
@@ -165,7 +171,7 @@ void Node::Impl::run() {
   spdlog::info(
       "cluster: joined shard={} stream={} node={} role=standby applied_seq={} "
       "applied_stream_seq={}",
-      options.shard, stream.name, options.node, log.last_seq(), log.stream_seq());
+      options.shard, stream.name, log_value(options.node), log.last_seq(), log.stream_seq());
   while (!stopping.load(std::memory_order_acquire)) {
     switch (role.load(std::memory_order_acquire)) {
       case Role::standby: standby_step(); break;
@@ -197,7 +203,9 @@ void Node::Impl::follow_step() {
     const std::uint64_t next = log.stream_seq() + 1;
     auto message = js->message_at(stream.name, next);
     if (!message.ok()) {
-      if (warn_due()) spdlog::warn("cluster: read of stream seq {}: {}", next, message.message());
+      if (warn_due()) {
+        spdlog::warn("cluster: read of stream seq {} error={}", next, log_value(message.message()));
+      }
       std::this_thread::sleep_for(kRetryPause);
       return;
     }
@@ -251,16 +259,18 @@ void Node::Impl::halt_apply(const std::string& why) {
   }
   role.store(Role::halted, std::memory_order_release);
   spdlog::error(
-      "cluster: role halted: apply stopped at seq={} stream_seq={}: {}. Reads serve "
+      "cluster: role halted: apply stopped at seq={} stream_seq={} error={}. Reads serve "
       "the applied log; this node will not become primary. Compare the data dir with "
       "the stream (tallyctl verify) before restarting it.",
-      log.last_seq(), log.stream_seq(), why);
+      log.last_seq(), log.stream_seq(), log_value(why));
 }
 
 void Node::Impl::poll_lease() {
   auto entry = js->get(options.shard);
   if (!entry.ok()) {
-    if (warn_due()) spdlog::warn("cluster: lease of {}: {}", options.shard, entry.message());
+    if (warn_due()) {
+      spdlog::warn("cluster: lease of {} error={}", options.shard, log_value(entry.message()));
+    }
     return;
   }
   if (entry->has_value()) {
@@ -286,7 +296,7 @@ bool Node::Impl::catch_up(std::chrono::milliseconds budget) {
   const auto deadline = Clock::now() + budget;
   auto last = js->last_seq(stream.name);
   if (!last.ok()) {
-    spdlog::warn("cluster: takeover: stream end unknown: {}", last.message());
+    spdlog::warn("cluster: takeover: stream end unknown error={}", log_value(last.message()));
     return false;
   }
   stream_last.store(*last, std::memory_order_relaxed);
@@ -357,7 +367,7 @@ void Node::Impl::give_up_lease() {
   if (!holds_fresh_lease()) return;
   renewed_ns.store(0, std::memory_order_release);
   if (auto status = js->erase(options.shard); !status.ok()) {
-    spdlog::warn("cluster: lease not handed on: {}", status.message());
+    spdlog::warn("cluster: lease not handed on error={}", log_value(status.message()));
   }
 }
 
@@ -379,9 +389,9 @@ void Node::Impl::primary_step() {
   auto updated = js->update(options.shard, value, lease_revision);
   if (!updated.ok()) {
     if (!holds_fresh_lease() && warn_due()) {
-      spdlog::warn("cluster: lease not renewed for {} ms: not accepting until it is ({})",
+      spdlog::warn("cluster: lease not renewed for {} ms (not accepting until it is) error={}",
                    std::chrono::duration_cast<std::chrono::milliseconds>(since_renewal).count(),
-                   updated.message());
+                   log_value(updated.message()));
     }
     return;
   }
@@ -391,8 +401,8 @@ void Node::Impl::primary_step() {
 }
 
 void Node::Impl::step_down(const std::string& why) {
-  spdlog::warn("cluster: role standby shard={} epoch={}: {}", options.shard,
-               epoch.load(std::memory_order_relaxed), why);
+  spdlog::warn("cluster: role standby shard={} epoch={} why={}", options.shard,
+               epoch.load(std::memory_order_relaxed), log_value(why));
   role.store(Role::standby, std::memory_order_release);
   renewed_ns.store(0, std::memory_order_release);
   // Waits for what the writer holds: each record is replicated or known not to be.
@@ -434,7 +444,7 @@ void Node::stop() {
   if (!impl.holds_fresh_lease()) return;
   // The next primary need not wait for the lease to lapse.
   if (auto status = impl.js->erase(impl.options.shard); !status.ok()) {
-    spdlog::warn("cluster: lease not handed on: {}", status.message());
+    spdlog::warn("cluster: lease not handed on error={}", log_value(status.message()));
   } else {
     spdlog::info("cluster: lease handed on shard={}", impl.options.shard);
   }

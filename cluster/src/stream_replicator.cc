@@ -7,6 +7,8 @@
 #include <thread>
 #include <utility>
 
+#include "tally/base/quote_input.h"
+
 namespace tally::cluster::internal {
 
 namespace {
@@ -69,8 +71,9 @@ Result<std::uint64_t> StreamReplicator::replicate(std::string_view record, std::
                                     ", not seqs " + std::to_string(first_seq) + ".." +
                                     std::to_string(last_seq)));
       }
-      spdlog::warn("cluster: publish of seqs {}..{} refused, and the stream could not be read: {}",
-                   first_seq, last_seq, id.message());
+      spdlog::warn(
+          "cluster: publish of seqs {}..{} refused, and the stream could not be read error={}",
+          first_seq, last_seq, log_value(id.message()));
     } else if (sent.error_code == JSStreamMessageExceedsMaximumErr ||
                sent.error_code == JSStreamNotFoundErr || sent.status == NATS_MAX_PAYLOAD) {
       // Refusals that no resend changes, and that store nothing. Any other error may come
@@ -84,11 +87,9 @@ Result<std::uint64_t> StreamReplicator::replicate(std::string_view record, std::
     if (resends_of_record % kWarnEvery == 0) {
       spdlog::warn(
           "cluster: publish of seqs {}..{} (stream seq {}) not acknowledged, sending "
-          "again: {}{}",
-          first_seq, last_seq, expected + 1, sent.text,
-          sent.error_code != jsErrCode{}
-              ? " (jetstream error " + std::to_string(static_cast<int>(sent.error_code)) + ")"
-              : std::string());
+          "again error={} jetstream_error={}",
+          first_seq, last_seq, expected + 1, log_value(sent.text),
+          static_cast<int>(sent.error_code));
     }
     ++resends_of_record;
     if (abandoned_.load(std::memory_order_acquire) &&
@@ -128,16 +129,15 @@ void StreamReplicator::replicated_not_written(std::string_view why) {
 
 void StreamReplicator::exit_unanswered(const std::string& why) {
   spdlog::critical(
-      "cluster: {}. Exiting without answering the votes this node holds: they "
-      "may be counted, so they cannot be refused; a restart catches up from the "
-      "stream.",
-      why);
+      "cluster: exiting without answering the votes this node holds: they may be counted, "
+      "so they cannot be refused; a restart catches up from the stream. why={}",
+      log_value(why));
   spdlog::default_logger()->flush();
   std::_Exit(kExitUnanswered);
 }
 
 Status StreamReplicator::failed(Status status) {
-  spdlog::warn("cluster: {}", status.message());
+  spdlog::warn("cluster: replication error={}", log_value(status.message()));
   std::lock_guard lock(failure_mutex_);
   last_failure_ = status.message();
   return status;

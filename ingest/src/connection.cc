@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
 
@@ -18,6 +19,7 @@
 #include <utility>
 #include <variant>
 
+#include "tally/base/quote_input.h"
 #include "conditional.h"
 #include "cors.h"
 #include "kept_buffer.h"
@@ -58,6 +60,24 @@ asio::ip::address plain_address(const asio::ip::address& address) {
     return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
   }
   return address;
+}
+
+// The "error" of an error answer's JSON body, or "" (a refusal's words for its log line).
+std::string error_of(const Answer& answer) {
+  simdjson::dom::parser parser;
+  std::string_view error;
+  if (parser.parse(answer.body)["error"].get_string().get(error) != simdjson::SUCCESS) return {};
+  return std::string(error);
+}
+
+std::string_view outcome_word(engine::PutOutcome outcome) {
+  switch (outcome) {
+    case engine::PutOutcome::created: return "created";
+    case engine::PutOutcome::updated: return "updated";
+    case engine::PutOutcome::unchanged: return "unchanged";
+    case engine::PutOutcome::conflict: break;
+  }
+  return "conflict";
 }
 
 }  // namespace
@@ -381,12 +401,14 @@ void Connection::decide_votes(Exchange& exchange) {
 void Connection::start_campaign_put(Exchange& exchange) {
   auto campaign = campaign_to_put(exchange.request.body, exchange.route.campaign_id);
   if (auto* answer = std::get_if<Answer>(&campaign)) return finish(exchange, std::move(*answer));
+  const engine::Campaign& next = std::get<engine::Campaign>(campaign);
+  exchange.campaign_title = next.title;
   exchange.hold = shared_from_this();
   const engine::CampaignPut put =
-      engine::put_campaign(server_.backends.engine, server_.backends.log,
-                           std::get<engine::Campaign>(campaign), exchange);
+      engine::put_campaign(server_.backends.engine, server_.backends.log, next, exchange);
   if (auto answer = campaign_put_now(put, exchange.route.campaign_id)) {
     exchange.hold.reset();
+    if (answer->status_word.empty()) log_campaign_change(exchange, put.checked, 0);
     return finish(exchange, std::move(*answer));
   }
 }
@@ -406,9 +428,35 @@ void Connection::finish_committed(Exchange& exchange) {
   // Dropped at the end of this call, after which the answer owns nothing in flight.
   std::shared_ptr<Connection> hold = std::move(exchange.hold);
   if (exchange.route.endpoint == Endpoint::campaign_put) {
-    return finish(exchange, campaign_put_answer(exchange.campaign_outcome));
+    const engine::CommitOutcome& committed = exchange.campaign_outcome;
+    if (committed.status == VoteStatus::accepted &&
+        committed.campaign_outcome != engine::PutOutcome::conflict) {
+      log_campaign_change(exchange, committed.campaign_outcome, committed.seq);
+    }
+    return finish(exchange, campaign_put_answer(committed));
   }
   finish(exchange, exchange.votes.answer(std::move(exchange.spare_body)));
+}
+
+// Every campaign PUT logs one line (docs/LOGS.md): a change at info, with the seq of the
+// version it made, or the refusal at warn, with its status and error. The campaign's own words
+// (its id from the path, its title) come from the request: log_value() quotes them.
+void Connection::log_campaign_change(const Exchange& exchange, engine::PutOutcome outcome,
+                                     std::uint64_t seq) const {
+  if (outcome == engine::PutOutcome::unchanged) {
+    spdlog::info("campaign unchanged id={} peer={}", log_value(exchange.route.campaign_id),
+                 log_value(peer_ip_));
+    return;
+  }
+  spdlog::info("campaign {} id={} seq={} title={} peer={}", outcome_word(outcome),
+               log_value(exchange.route.campaign_id), seq, log_value(exchange.campaign_title),
+               log_value(peer_ip_));
+}
+
+void Connection::log_campaign_refusal(const Exchange& exchange, const Answer& answer) const {
+  spdlog::warn("campaign refused id={} status={} http_status={} error={} peer={}",
+               log_value(exchange.route.campaign_id), answer.status_word, answer.http_code,
+               log_value(error_of(answer)), log_value(peer_ip_));
 }
 
 // ---- tally stream ----
@@ -527,6 +575,10 @@ void Connection::count_answer(const Exchange& exchange, const Answer& answer) {
 // a cross-origin read (its refusals included, so that the page can read why).
 void Connection::finish(Exchange& exchange, Answer answer) {
   if (server_.backends.observer != nullptr) count_answer(exchange, answer);
+  if (exchange.route.endpoint == Endpoint::campaign_put) {
+    if (!answer.status_word.empty()) log_campaign_refusal(exchange, answer);
+    std::string().swap(exchange.campaign_title);  // up to 1 KiB: not kept for the next request
+  }
   const ServerOptions& options = server_.options;
   add_cache_control(answer, options.protect_reads);
   answer.cors = cors_headers(options.cors_origins, options.protect_reads, exchange.route.endpoint,
@@ -708,7 +760,8 @@ void Connection::guarded(Body&& body) {
   try {
     body();
   } catch (const std::exception& e) {
-    spdlog::warn("connection error peer={} what=\"{}\": connection closed", peer_ip_, e.what());
+    spdlog::warn("connection error peer={} what={}: connection closed", log_value(peer_ip_),
+                 log_value(e.what()));
     peer_gone_ = true;
     close_now();
   }
@@ -731,7 +784,7 @@ void ServerState::accept() {
     if (!acceptor.is_open()) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
-      spdlog::warn("accept error=\"{}\": retrying", ec.message());
+      spdlog::warn("accept error={}: retrying", log_value(ec.message()));
       accept_retry.expires_after(kAcceptRetryDelay);
       accept_retry.async_wait([this](beast::error_code timer_ec) {
         if (!timer_ec) accept();
@@ -744,7 +797,7 @@ void ServerState::accept() {
     try {
       std::make_shared<Connection>(*this, worker, std::move(socket))->start(over_capacity);
     } catch (const std::exception& e) {
-      spdlog::warn("connection start error=\"{}\"", e.what());
+      spdlog::warn("connection start error={}", log_value(e.what()));
     }
     accept();
   });

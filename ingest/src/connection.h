@@ -61,6 +61,8 @@ struct Exchange final : InboxNode, VoteBatch::Owner, engine::CommitWaiter {
   std::string spare_body;
   VoteBatch votes{*this};
   engine::CommitOutcome campaign_outcome;
+  // The title of the campaign a PUT submitted, for its log line once committed.
+  std::string campaign_title;
   std::size_t reserved_body_bytes = 0;            // released when the answer is ready
   std::chrono::steady_clock::time_point read_at;  // request complete, for the latency
 };
@@ -114,6 +116,9 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   void decide_votes(Exchange& exchange);
   void start_campaign_put(Exchange& exchange);
   void finish_committed(Exchange& exchange);
+  void log_campaign_change(const Exchange& exchange, engine::PutOutcome outcome,
+                           std::uint64_t seq) const;
+  void log_campaign_refusal(const Exchange& exchange, const Answer& answer) const;
 
   // ---- tally stream ----
   void start_stream(Exchange& exchange);

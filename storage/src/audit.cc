@@ -22,6 +22,7 @@
 #include "tally/storage/event_format.h"
 #include "tally/storage/event_json.h"
 #include "db_layout.h"
+#include "rocksdb_logger.h"
 
 namespace tally::storage {
 namespace {
@@ -674,7 +675,7 @@ Status backup_log(const std::string& data_dir, const std::string& to_dir,
   ReadOnlyDb& source = **opened;
 
   std::filesystem::create_directories(to_dir, ec);  // see VoteLog::open; the open reports errors
-  rocksdb::DBOptions options = write_db_options(to_dir);
+  rocksdb::DBOptions options = write_db_options(to_dir, stderr_info_log());
   // A backup is written once and closed: a paced deleter would leave its last obsolete WAL
   // behind as trash when the process exits.
   options.sst_file_manager.reset();

@@ -8,37 +8,16 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdarg>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <thread>
 
+#include "rocksdb_logger.h"
 #include "wal_page_cache.h"
 
 namespace tally::storage {
 namespace {
-
-// RocksDB's own diagnostics go to stderr (the service log), warnings and worse only. Its
-// default LOG file lives in the data dir: on a full disk its failed write would be followed
-// by more writes to the same file (which the library asserts against), and a read-only open
-// next to a running tallyd must not write into the directory at all.
-class StderrLogger final : public rocksdb::Logger {
- public:
-  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
-  using rocksdb::Logger::Logv;
-  void Logv(const char* format, va_list arguments) override {
-    char line[1024];
-    std::vsnprintf(line, sizeof line, format, arguments);
-    std::fprintf(stderr, "rocksdb: %s\n", line);
-  }
-};
-
-std::shared_ptr<rocksdb::Logger> stderr_logger() {
-  static const auto logger = std::make_shared<StderrLogger>();
-  return logger;
-}
 
 // Deletes obsolete WAL and table files a slice at a time, paced, instead of at once. On ext4
 // mounted with `discard`, a deleted file's blocks are trimmed inside the journal commit that
@@ -85,9 +64,11 @@ bool takes_direct_writes(const std::string& dir) {
 
 }  // namespace
 
-rocksdb::DBOptions write_db_options(const std::string& data_dir) {
+rocksdb::DBOptions write_db_options(const std::string& data_dir,
+                                    std::shared_ptr<rocksdb::Logger> info_log) {
   rocksdb::DBOptions options;
-  options.info_log = stderr_logger();
+  options.info_log_level = info_log->GetInfoLogLevel();
+  options.info_log = std::move(info_log);
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   // Flushes and compactions run beside the writer; the machine is small.
@@ -239,7 +220,7 @@ ReadOnlyDb::~ReadOnlyDb() {
 Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir) {
   auto out = std::make_unique<ReadOnlyDb>();
   rocksdb::DBOptions options;
-  options.info_log = stderr_logger();
+  options.info_log = stderr_info_log();
   // Opened next to a running tallyd: read its files, take no lock, write nothing, with one
   // exception RocksDB makes: every open deletes the `*.trash` files it finds. Through the
   // same paced deleter as tallyd's, so that a tallyctl run does not bring back the stall of

@@ -34,8 +34,10 @@ inline constexpr char kMetaStreamSeq[] = "stream_seq";
 // compares each with the recount at its as_of_seq.
 inline constexpr char kMetaTallyPrefix[] = "tally/";
 
-// Options of the writing instance (tallyd) for a database in `data_dir`, which must exist.
-rocksdb::DBOptions write_db_options(const std::string& data_dir);
+// Options of a writing instance for a database in `data_dir`, which must exist, with RocksDB's
+// diagnostics going to `info_log` (rocksdb_logger.h) at its level.
+rocksdb::DBOptions write_db_options(const std::string& data_dir,
+                                    std::shared_ptr<rocksdb::Logger> info_log);
 // Reads every persisted tally (kMetaTallyPrefix keys) as raw JSON.
 std::vector<std::string> read_persisted_tallies(rocksdb::DB& db,
                                                 rocksdb::ColumnFamilyHandle* meta_cf);

@@ -27,6 +27,7 @@
 #include "tally/storage/internal/commit_pipeline.h"
 #include "db_layout.h"
 #include "fault_injection.h"
+#include "rocksdb_logger.h"
 
 namespace tally::storage {
 
@@ -235,7 +236,7 @@ Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& options) {
   // and, with the paced deleter of write_db_options(), logs an error when it is missing.
   std::error_code ignored;  // a real problem is reported by the open below
   std::filesystem::create_directories(options.data_dir, ignored);
-  rocksdb::DBOptions db_options = write_db_options(options.data_dir);
+  rocksdb::DBOptions db_options = write_db_options(options.data_dir, spdlog_info_log());
   if (options.fail_io) {
     auto fs = internal::faulty_file_system(rocksdb::FileSystem::Default(), options.fail_io);
     impl.env = rocksdb::NewCompositeEnv(fs);

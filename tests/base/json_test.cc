@@ -1,9 +1,11 @@
-// JSON string writing and UTF-8 validation.
+// JSON string writing, UTF-8 validation, and the quoting of outside values in logs.
 #include "tally/base/json.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "tally/base/quote_input.h"
 
 namespace tally {
 namespace {
@@ -110,6 +112,42 @@ TEST(IsValidUtf8, RejectsTruncatedAndStraySequences) {
   EXPECT_FALSE(is_valid_utf8("\xE4\xB8z"));
   EXPECT_FALSE(is_valid_utf8("\xC2\xC2\x80"));
   EXPECT_FALSE(is_valid_utf8("ok\xE4\xB8\xAD\xE6"));
+}
+
+TEST(LogValue, QuotesPlainTextAsIs) {
+  EXPECT_EQ(log_value("ordos-2023"), "\"ordos-2023\"");
+  EXPECT_EQ(log_value("最美产业工人"), "\"最美产业工人\"");
+  EXPECT_EQ(log_value(""), "\"\"");
+}
+
+TEST(LogValue, EscapesWhatCouldEndTheLineOrTheField) {
+  EXPECT_EQ(log_value("a\nb\r\"c\" d\\e"), R"("a\nb\r\"c\" d\\e")");
+  EXPECT_EQ(log_value(std::string_view("\x1b[31m\0x", 7)), R"("\u001b[31m\u0000x")");
+}
+
+TEST(LogValue, ShowsStrayBytesAsHex) { EXPECT_EQ(log_value("a\xFF"), R"("a\\xff")"); }
+
+TEST(LogValue, KeepsLongValuesUpToItsLimitAtACharacterBoundary) {
+  const std::string long_text(kMaxLoggedBytes - 1, 'x');
+  EXPECT_EQ(log_value(long_text), "\"" + long_text + "\"");
+  // 1023 bytes of x, then a 3-byte character that no longer fits.
+  const std::string quoted = log_value(long_text + "中" + "tail");
+  EXPECT_EQ(quoted, "\"" + long_text + "...\"");
+  EXPECT_GT(kMaxLoggedBytes, kMaxQuotedBytes);  // a path or an error is kept whole
+}
+
+TEST(LogValue, NeverLeavesALineBreakWhateverTheBytes) {
+  std::string every_byte;
+  for (int c = 0; c < 256; ++c) every_byte.push_back(static_cast<char>(c));
+  const std::string quoted = log_value(every_byte);
+  EXPECT_EQ(quoted.find('\n'), std::string::npos);
+  EXPECT_EQ(quoted.find('\r'), std::string::npos);
+  // The only unescaped quotes are the two that delimit the value.
+  for (std::size_t i = 1; i + 1 < quoted.size(); ++i) {
+    if (quoted[i] == '"') {
+      EXPECT_EQ(quoted[i - 1], '\\') << "at " << i;
+    }
+  }
 }
 
 }  // namespace

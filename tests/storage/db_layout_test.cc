@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "log_world.h"
+#include "rocksdb_logger.h"
 
 namespace tally::storage {
 namespace {
@@ -34,7 +35,7 @@ TEST(DbLayout, AnObsoleteWalIsDeletedPacedThroughTrash) {
   testing::TempDir dir;
   const std::string path = dir.sub("db");
   std::filesystem::create_directories(path);
-  rocksdb::DBOptions options = write_db_options(path);
+  rocksdb::DBOptions options = write_db_options(path, stderr_info_log());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(options, path, column_families(), &handles, &raw).ok());
@@ -102,7 +103,7 @@ TEST(DbLayout, SyncedWalPagesLeaveThePageCache) {
   struct statfs fs {};
   ASSERT_EQ(::statfs(path.c_str(), &fs), 0);
   if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs: a file's pages are the file";
-  rocksdb::DBOptions options = write_db_options(path);
+  rocksdb::DBOptions options = write_db_options(path, stderr_info_log());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(options, path, column_families(), &handles, &raw).ok());

@@ -6,12 +6,17 @@
 // - still full when the time runs out, votes are answered 503 `unavailable` (never
 //   `accepted`), and tallyd logs why and exits 1 (for its service manager to restart it), not
 //   crash and not linger unready.
+// A disk that fails for good (an ext4 file system shut down: every write EIO) is not waited
+// for: tallyd exits 1 at once, whatever the retry time.
 // Either way, after a restart every acknowledged vote is still counted with its seq, no vote
 // that was answered `unavailable` is counted (resending it is accepted, not a duplicate), and
-// `tallyctl verify` passes. Needs root for the tmpfs mount, as the README's commands and CI
-// run.
+// `tallyctl verify` passes. Needs root for the mounts, as the README's commands and CI run;
+// the ext4 test also needs mkfs.ext4 and a loop device, and says so when it skips.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -318,9 +323,101 @@ TEST(DiskFull, VotesWaitWhileTheDiskIsFullAndAreAcceptedWithTheirSeqsOnceSpaceIs
       accepted[voter] = seq_of(answer.body);
     }
   }
-  EXPECT_EQ(tallyd.stop(SIGTERM), 0) << tallyd.log();
+  // Killed, not stopped: recovery reads the WAL as the retries left it, where a write that
+  // failed half-way must neither hide the later records nor count a held vote twice.
+  tallyd.stop(SIGKILL);
   expect_restart_keeps_exactly(tallyd, accepted, {});
   expect_verified(mount_point);
+}
+
+// A 256 MiB ext4 file system (room for the WAL that RocksDB preallocates) in an image file, mounted
+// through a loop device on `mount_point`.
+class Ext4Disk {
+ public:
+  Ext4Disk(const std::filesystem::path& image, std::filesystem::path mount_point)
+      : image_(image), path_(std::move(mount_point)) {
+    std::filesystem::create_directories(path_);
+    const std::string make = "truncate -s 256M " + image.string() + " && mkfs.ext4 -q -F " +
+                             image.string() + " > /dev/null 2>&1";
+    if (std::system(make.c_str()) != 0) {
+      why_ = "mkfs.ext4 failed or is missing (e2fsprogs)";
+      return;
+    }
+    mount();
+  }
+  ~Ext4Disk() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mount() {
+    const std::string command =
+        "mount -o loop " + image_.string() + " " + path_.string() + " > /dev/null 2>&1";
+    if (std::system(command.c_str()) != 0) {
+      why_ = "mount -o loop failed: no loop device here?";
+      return false;
+    }
+    mounted_ = true;
+    return true;
+  }
+  void unmount() {
+    if (mounted_ && ::umount(path_.c_str()) == 0) mounted_ = false;
+  }
+  // EXT4_IOC_SHUTDOWN (EXT4_GOING_FLAGS_LOGFLUSH): as after a fatal disk error, every later
+  // write fails with EIO until the file system is mounted again.
+  bool shut_down() {
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return false;
+    constexpr unsigned long kExt4IocShutdown = _IOR('X', 125, std::uint32_t);
+    std::uint32_t flags = 0x1;
+    const bool done = ::ioctl(fd, kExt4IocShutdown, &flags) == 0;
+    ::close(fd);
+    return done;
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  std::filesystem::path image_;
+  std::filesystem::path path_;
+  bool mounted_ = false;
+  std::string why_;
+};
+
+TEST(DiskError, ADiskThatFailsForGoodStopsTallydAtOnceWithoutWaitingTheRetryTime) {
+  TallydProcess tallyd;
+  Ext4Disk disk(tallyd.dir() / "disk.img", tallyd.dir() / "data");
+  if (!disk.mounted()) GTEST_SKIP() << disk.why();
+
+  // Far longer than the test: a failure that cannot pass must not wait for it.
+  ASSERT_TRUE(tallyd.start({"--demo", "--storage-retry-seconds", "600"})) << tallyd.log();
+  std::map<std::string, std::uint64_t> accepted;
+  HttpClient client(tallyd.port());
+  for (int i = 0; i < 20; ++i) {
+    const std::string voter = "before-" + std::to_string(i);
+    const HttpAnswer answer =
+        client.request("POST", "/v1/votes", vote_body(voter), tallyd.ingest_token());
+    ASSERT_EQ(status_of(answer.body), "accepted") << answer.body;
+    accepted[voter] = seq_of(answer.body);
+  }
+  ASSERT_TRUE(disk.shut_down()) << std::strerror(errno);
+  // Answered within the client's 10 s: refused, not held.
+  const HttpAnswer answer =
+      client.request("POST", "/v1/votes", vote_body("after"), tallyd.ingest_token());
+  EXPECT_EQ(answer.status, 503) << answer.body << "\n" << tallyd.log();
+  EXPECT_EQ(status_of(answer.body), "unavailable") << answer.body;
+  ASSERT_EQ(tallyd.wait_exit(std::chrono::seconds(30)), 1) << tallyd.log();
+  const std::string log = tallyd.log();
+  EXPECT_NE(log.find("storage failed error=\"storage: write of seqs"), std::string::npos) << log;
+  EXPECT_NE(log.find("Input/output error; an I/O error of the data dir's disk: check the kernel "
+                     "log and the disk"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("retrying"), std::string::npos) << log;
+
+  disk.unmount();
+  ASSERT_TRUE(disk.mount()) << disk.why();
+  expect_restart_keeps_exactly(tallyd, accepted, {"after"});
+  expect_verified(tallyd.dir() / "data");
+  disk.unmount();
 }
 
 }  // namespace

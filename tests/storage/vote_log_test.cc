@@ -384,6 +384,7 @@ TEST_F(VoteLogTest, AFullDiskHoldsTheBatchUntilSpaceComesBackThenAcceptsItOnce) 
     EXPECT_EQ(bob.calls.load(), 0) << "bob was answered while his batch was held";
 
     fail_io->store(false);
+    ASSERT_TRUE(within_a_minute([&] { return bob.calls.load() == 1; }));
     const CommitOutcome held = bob.wait();
     EXPECT_EQ(held.status, engine::VoteStatus::accepted);
     EXPECT_EQ(held.seq, 3u);

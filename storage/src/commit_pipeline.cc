@@ -265,7 +265,8 @@ Status CommitPipeline::retry(std::span<const PendingEvent> events, std::uint64_t
                     " after " + std::to_string(attempts) + " retries in " +
                     std::to_string(waited_ms / 1000) + "." +
                     std::to_string(waited_ms % 1000 / 100) + " s";
-  if (attempts > 0 && last.message() != first.message()) why += " (last: " + last.message() + ")";
+  // A failure that turned permanent says how; one still failing says so in the first words.
+  if (attempts > 0 && !stopped && !sink_.failure_may_pass()) why += " (" + last.message() + ")";
   return Status::error(std::move(why));
 }
 

@@ -18,8 +18,8 @@
 namespace tally::storage {
 
 struct WriteFailure {
-  bool may_pass = false;      // worth waiting for: hold the batch, Resume(), write it again
-  std::string_view meaning;   // for the log: what it means and what the operator can do
+  bool may_pass = false;     // worth waiting for: hold the batch, Resume(), write it again
+  std::string_view meaning;  // for the log: what it means and what the operator can do
 };
 
 // Classifies the status of a failed DB::Write() or DB::Resume(). REQUIRES: !status.ok().

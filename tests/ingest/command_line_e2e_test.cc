@@ -119,10 +119,9 @@ TEST(TallydCommandLine, FlagsTakeTheirValueAfterAnEqualsSignToo) {
 TEST(TallydCommandLine, AnOptionGivenTwiceTakesItsLastValueWhileCampaignRepeats) {
   TallydProcess server;
   const auto campaigns = std::filesystem::path(std::getenv("TALLY_SOURCE_DIR")) / "campaigns";
-  ASSERT_TRUE(server.start({"--listen", "127.0.0.1:0", "--max-connections", "1",
-                            "--max-connections", "2", "--campaign",
-                            (campaigns / "demo.json").string(), "--campaign",
-                            (campaigns / "demo.json").string()}))
+  ASSERT_TRUE(server.start(
+      {"--listen", "127.0.0.1:0", "--max-connections", "1", "--max-connections", "2", "--campaign",
+       (campaigns / "demo.json").string(), "--campaign", (campaigns / "demo.json").string()}))
       << server.log();
   HttpClient first(server.port());
   EXPECT_EQ(first.request("GET", "/healthz").status, 200);

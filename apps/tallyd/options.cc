@@ -38,7 +38,7 @@ constexpr char kFooter[] =
     "Exit status:\n"
     "  0   stopped by a signal, every vote in flight answered\n"
     "  1   an error at start, or storage failed (after answering what it held: a restart\n"
-    "      recovers from the data dir); a full disk once --storage-retry-seconds have passed\n"
+    "      recovers from the data dir), a full disk only after --storage-retry-seconds\n"
     "  2   bad usage: an unknown option, a malformed value, a bad config file\n"
     "  75  (replica group) stopped holding a record whose outcome it could not learn";
 

@@ -163,6 +163,8 @@ metrics::Sources metrics_sources(const storage::VoteLog& vote_log,
     figures.commit_batches = stats.batches;
     figures.commit_events = stats.events;
     figures.failed_batches = stats.failed_batches;
+    figures.write_retries = stats.write_retries;
+    figures.storage_retrying = stats.retrying;
     figures.queue_depth = stats.queued;
     figures.queue_capacity = stats.queue_capacity;
     figures.commit_write_latency =
@@ -218,6 +220,22 @@ Status install_campaigns(const Options& options, engine::EventLog& log, engine::
   return {};
 }
 
+// The storage writer's retries of a write that failed in a way that may pass: one line as a
+// retry begins, one when it recovers. One that gives up is the "storage failed" line's.
+void log_write_retry(const storage::WriteRetryReport& report, std::chrono::milliseconds retry_for) {
+  using Stage = storage::WriteRetryReport::Stage;
+  const double waited_s = static_cast<double>(report.waited.count()) / 1000.0;
+  if (report.stage == Stage::began) {
+    spdlog::warn(
+        "storage write failed, retrying for up to {} s error=\"{}\" votes_held={}: new votes "
+        "are answered 503 meanwhile",
+        retry_for.count() / 1000, report.failure, report.events_held);
+  } else if (report.stage == Stage::recovered) {
+    spdlog::info("storage write recovered after {:.1f} s retries={} votes_waited={}: serving again",
+                 waited_s, report.attempts, report.events_held + report.events_queued);
+  }
+}
+
 int fail(const std::string& message) {
   spdlog::error("tallyd stopped error={}", log_value(message));
   return 1;
@@ -268,6 +286,9 @@ int run(const Options& options) {
   engine::Engine engine(clock, engine_options);
   const bool clustered = !options.cluster_servers.empty();
   storage::StorageOptions storage_options = options.storage;
+  storage_options.on_retry = [retry_for = options.storage.retry_for](const auto& report) {
+    log_write_retry(report, retry_for);
+  };
   ingest::ServerOptions server_options = options.server;
   if (clustered) {
     storage_options.max_record_bytes = cluster::kMaxReplicatedRecordBytes;
@@ -371,9 +392,11 @@ int run(const Options& options) {
   }
 
   // A failed write leaves every later vote `unavailable` until a restart, which recovers from
-  // the data dir alone. Running alone, tallyd says why once and exits 1 after answering what
-  // it holds, so that its service manager restarts it. (In a replica group the node steps
-  // down instead, and another takes the writes.)
+  // the data dir alone. (A write that fails in a way that may pass, a full disk, is retried
+  // first for --storage-retry-seconds: failure() stays empty meanwhile.) Running alone, tallyd
+  // says why once and exits 1 after answering what it holds, so that its service manager
+  // restarts it. (In a replica group the node steps down instead, and another takes the
+  // writes.)
   constexpr auto kStorageCheckEvery = std::chrono::seconds(1);
   int exit_code = 0;
   auto next_prepare = std::chrono::steady_clock::now() + kPrepareEvery;

@@ -38,7 +38,7 @@ constexpr char kFooter[] =
     "Exit status:\n"
     "  0   stopped by a signal, every vote in flight answered\n"
     "  1   an error at start, or storage failed (after answering what it held: a restart\n"
-    "      recovers from the data dir)\n"
+    "      recovers from the data dir), a full disk only after --storage-retry-seconds\n"
     "  2   bad usage: an unknown option, a malformed value, a bad config file\n"
     "  75  (replica group) stopped holding a record whose outcome it could not learn";
 
@@ -178,6 +178,23 @@ void add_options(CLI::App& app, Options& options) {
       ->type_name("MODE")
       ->check(CLI::IsMember({"sync", "async"}))
       ->default_str("sync");
+  app.add_option_function<std::string>(
+         "--storage-retry-seconds",
+         [&options](const std::string& text) {
+           std::int64_t seconds = 0;
+           if (!parse_decimal<std::int64_t>(text, 0, 3600, seconds)) {
+             throw CLI::ValidationError(
+                 "--storage-retry-seconds",
+                 "expected a whole decimal number in [0, 3600], got \"" + text + "\"");
+           }
+           options.storage.retry_for = std::chrono::seconds(seconds);
+         },
+         "how long a write that failed in a way that may pass (a full disk) is retried, its "
+         "votes held unanswered and new ones answered 503, before storage fails; 0: fail at "
+         "the first failure. Not in a replica group (its primary steps down)")
+      ->type_name("N")
+      ->default_str(std::to_string(
+          std::chrono::duration_cast<std::chrono::seconds>(options.storage.retry_for).count()));
   add_number(app, "--io-threads", options.server.io_threads, 1, 256, "HTTP threads");
   app.add_flag("--demo", options.demo,
                "install campaigns/demo.json with its window moved to open now (same 12-day "

@@ -341,6 +341,12 @@ class Collector final : public prometheus::Collectable {
     out.push_back(one_counter("tally_commit_failed_batches_total",
                               "Commit batches that failed (storage is then unavailable)",
                               static_cast<double>(figures.failed_batches)));
+    out.push_back(one_gauge("tally_storage_retrying",
+                            "1 while a failed write's batch is held and retried, else 0",
+                            figures.storage_retrying ? 1.0 : 0.0));
+    out.push_back(one_counter("tally_storage_write_retries_total",
+                              "Writes of a held batch tried again after a failure that may pass",
+                              static_cast<double>(figures.write_retries)));
     out.push_back(one_gauge("tally_commit_queue_depth", "Events waiting for the storage writer",
                             static_cast<double>(figures.queue_depth)));
     out.push_back(one_gauge("tally_commit_queue_capacity",

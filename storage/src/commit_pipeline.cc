@@ -35,7 +35,7 @@ void CommitPipeline::start() {
 }
 
 SubmitResult CommitPipeline::submit(PendingEvent& event) {
-  if (failed()) return SubmitResult::unavailable;
+  if (failed() || retrying()) return SubmitResult::unavailable;
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
@@ -51,7 +51,7 @@ SubmitResult CommitPipeline::submit(PendingEvent& event) {
 
 std::size_t CommitPipeline::submit_all(std::span<PendingEvent> events, SubmitResult& refusal) {
   refusal = SubmitResult::queued;
-  if (failed()) {
+  if (failed() || retrying()) {
     refusal = SubmitResult::unavailable;
     return 0;
   }
@@ -148,7 +148,7 @@ void CommitPipeline::run() {
 
 void CommitPipeline::commit_votes(std::vector<PendingEvent>& batch) {
   const std::uint64_t first_seq = last_seq() + 1;
-  if (Status written = sink_.write_batch(batch, first_seq); !written.ok()) {
+  if (Status written = write(batch, first_seq); !written.ok()) {
     fail(batch, written);
     return;
   }
@@ -198,8 +198,7 @@ void CommitPipeline::commit_campaign(PendingEvent& event) {
 }
 
 bool CommitPipeline::write_alone(PendingEvent& event, std::uint64_t seq) {
-  if (Status written = sink_.write_batch(std::span<const PendingEvent>(&event, 1), seq);
-      !written.ok()) {
+  if (Status written = write(std::span<const PendingEvent>(&event, 1), seq); !written.ok()) {
     std::vector<PendingEvent> one;
     one.push_back(std::move(event));
     fail(one, written);
@@ -208,6 +207,85 @@ bool CommitPipeline::write_alone(PendingEvent& event, std::uint64_t seq) {
   batches_.fetch_add(1, std::memory_order_relaxed);
   events_.fetch_add(1, std::memory_order_relaxed);
   return true;
+}
+
+Status CommitPipeline::write(std::span<const PendingEvent> events, std::uint64_t first_seq) {
+  Status written = sink_.write_batch(events, first_seq);
+  if (written.ok() || options_.retry_for.count() <= 0 || !sink_.failure_may_pass()) {
+    return written;
+  }
+  return retry(events, first_seq, std::move(written));
+}
+
+Status CommitPipeline::retry(std::span<const PendingEvent> events, std::uint64_t first_seq,
+                             Status first) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point since = Clock::now();
+  const Clock::time_point deadline = since + options_.retry_for;
+  retrying_.store(true, std::memory_order_relaxed);
+  report(WriteRetryReport::Stage::began, first, since, 0, events.size());
+  Status last = first;
+  std::uint64_t attempts = 0;
+  std::chrono::milliseconds delay = kFirstRetryDelay;
+  bool stopped = false;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      const Clock::time_point now = Clock::now();
+      if (now >= deadline) break;
+      // stop() wakes the wait: a stopping tallyd answers what it holds instead of waiting.
+      if (wake_.wait_until(lock, std::min(now + delay, deadline), [this] { return stopping_; })) {
+        stopped = true;
+        break;
+      }
+    }
+    delay = std::min(2 * delay, kMaxRetryDelay);
+    ++attempts;
+    write_retries_.fetch_add(1, std::memory_order_relaxed);
+    Status written = sink_.resume();
+    // The same events at the same seqs: a write that reached the log before it failed is
+    // overwritten with the same record, never stored twice.
+    if (written.ok()) written = sink_.write_batch(events, first_seq);
+    if (written.ok()) {
+      retrying_.store(false, std::memory_order_relaxed);
+      report(WriteRetryReport::Stage::recovered, {}, since, attempts, events.size());
+      return {};
+    }
+    last = std::move(written);
+    if (!sink_.failure_may_pass()) break;
+  }
+  // retrying_ stays set until fail() has set failed_, so that ready() never flickers back.
+  report(WriteRetryReport::Stage::gave_up, last, since, attempts, events.size());
+  const auto waited_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+  std::string why = first.message() + "; " +
+                    (stopped                    ? std::string("stopped while retrying")
+                     : sink_.failure_may_pass() ? std::string("still failing")
+                                                : std::string("a permanent failure")) +
+                    " after " + std::to_string(attempts) + " retries in " +
+                    std::to_string(waited_ms / 1000) + "." +
+                    std::to_string(waited_ms % 1000 / 100) + " s";
+  // A failure that turned permanent says how; one still failing says so in the first words.
+  if (attempts > 0 && !stopped && !sink_.failure_may_pass()) why += " (" + last.message() + ")";
+  return Status::error(std::move(why));
+}
+
+void CommitPipeline::report(WriteRetryReport::Stage stage, const Status& failure,
+                            std::chrono::steady_clock::time_point since, std::uint64_t attempts,
+                            std::size_t events_held) {
+  if (!options_.on_retry) return;
+  WriteRetryReport report;
+  report.stage = stage;
+  report.failure = failure.message();
+  report.waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - since);
+  report.attempts = attempts;
+  report.events_held = events_held;
+  {
+    std::lock_guard lock(mutex_);
+    report.events_queued = queue_.size();
+  }
+  options_.on_retry(report);
 }
 
 void CommitPipeline::commit_epoch(PendingEvent& event) {
@@ -232,6 +310,8 @@ CommitStats CommitPipeline::stats() const {
   stats.batches = batches_.load(std::memory_order_relaxed);
   stats.events = events_.load(std::memory_order_relaxed);
   stats.failed_batches = failed_batches_.load(std::memory_order_relaxed);
+  stats.write_retries = write_retries_.load(std::memory_order_relaxed);
+  stats.retrying = retrying();
   std::lock_guard lock(mutex_);
   stats.queued = queue_.size();
   return stats;
@@ -249,6 +329,7 @@ void CommitPipeline::fail(std::vector<PendingEvent>& batch, const Status& why) {
     if (event.claim) engine_.release(std::move(event.claim));
   }
   failed_.store(true, std::memory_order_release);
+  retrying_.store(false, std::memory_order_relaxed);
   CommitOutcome outcome;
   outcome.status = engine::VoteStatus::unavailable;
   for (auto& event : batch) {

@@ -7,12 +7,22 @@
 namespace tally::storage::internal {
 namespace {
 
+// As RocksDB's POSIX file system reports ENOSPC (NoSpace, retryable), or another errno.
+rocksdb::IOStatus injected_fault(bool no_space) {
+  if (!no_space) return rocksdb::IOStatus::IOError("injected fault");
+  rocksdb::IOStatus status = rocksdb::IOStatus::NoSpace("injected fault");
+  status.SetRetryable(true);
+  return status;
+}
+
 // A writable file whose writes and syncs fail while the shared switch is on.
 class FaultyWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
  public:
   FaultyWritableFile(std::unique_ptr<rocksdb::FSWritableFile> file,
-                     std::shared_ptr<std::atomic<bool>> fail_io)
-      : FSWritableFileOwnerWrapper(std::move(file)), fail_io_(std::move(fail_io)) {}
+                     std::shared_ptr<std::atomic<bool>> fail_io, bool no_space)
+      : FSWritableFileOwnerWrapper(std::move(file)),
+        fail_io_(std::move(fail_io)),
+        no_space_(no_space) {}
 
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
@@ -50,42 +60,43 @@ class FaultyWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   // Relaxed: a test flips the switch and then submits; which write is the first to fail
   // does not matter, only that failing writes are reported.
   bool failing() const { return fail_io_->load(std::memory_order_relaxed); }
-  static rocksdb::IOStatus injected() { return rocksdb::IOStatus::IOError("injected fault"); }
+  rocksdb::IOStatus injected() const { return injected_fault(no_space_); }
 
   std::shared_ptr<std::atomic<bool>> fail_io_;
+  bool no_space_;
 };
 
 // The fault-injection file system of StorageOptions::fail_io.
 class FaultyFileSystem final : public rocksdb::FileSystemWrapper {
  public:
   FaultyFileSystem(const std::shared_ptr<rocksdb::FileSystem>& base,
-                   std::shared_ptr<std::atomic<bool>> fail_io)
-      : FileSystemWrapper(base), fail_io_(std::move(fail_io)) {}
+                   std::shared_ptr<std::atomic<bool>> fail_io, bool no_space)
+      : FileSystemWrapper(base), fail_io_(std::move(fail_io)), no_space_(no_space) {}
 
   const char* Name() const override { return "TallyFaultyFileSystem"; }
 
   rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& opts,
                                     std::unique_ptr<rocksdb::FSWritableFile>* result,
                                     rocksdb::IODebugContext* dbg) override {
-    if (fail_io_->load(std::memory_order_relaxed)) {
-      return rocksdb::IOStatus::IOError("injected fault");
-    }
+    if (fail_io_->load(std::memory_order_relaxed)) return injected_fault(no_space_);
     auto status = FileSystemWrapper::NewWritableFile(name, opts, result, dbg);
     if (status.ok()) {
-      *result = std::make_unique<FaultyWritableFile>(std::move(*result), fail_io_);
+      *result = std::make_unique<FaultyWritableFile>(std::move(*result), fail_io_, no_space_);
     }
     return status;
   }
 
  private:
   std::shared_ptr<std::atomic<bool>> fail_io_;
+  bool no_space_;
 };
 
 }  // namespace
 
 std::shared_ptr<rocksdb::FileSystem> faulty_file_system(
-    const std::shared_ptr<rocksdb::FileSystem>& base, std::shared_ptr<std::atomic<bool>> fail_io) {
-  return std::make_shared<FaultyFileSystem>(base, std::move(fail_io));
+    const std::shared_ptr<rocksdb::FileSystem>& base, std::shared_ptr<std::atomic<bool>> fail_io,
+    bool no_space) {
+  return std::make_shared<FaultyFileSystem>(base, std::move(fail_io), no_space);
 }
 
 }  // namespace tally::storage::internal

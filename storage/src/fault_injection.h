@@ -11,8 +11,10 @@
 
 namespace tally::storage::internal {
 
-// Wraps `base`; `fail_io` is the switch.
+// Wraps `base`; `fail_io` is the switch. `no_space`: the injected error is a full disk's
+// (NoSpace, retryable, as RocksDB reports ENOSPC), not a plain I/O error.
 std::shared_ptr<rocksdb::FileSystem> faulty_file_system(
-    const std::shared_ptr<rocksdb::FileSystem>& base, std::shared_ptr<std::atomic<bool>> fail_io);
+    const std::shared_ptr<rocksdb::FileSystem>& base, std::shared_ptr<std::atomic<bool>> fail_io,
+    bool no_space);
 
 }  // namespace tally::storage::internal

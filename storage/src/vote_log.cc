@@ -28,6 +28,7 @@
 #include "db_layout.h"
 #include "fault_injection.h"
 #include "rocksdb_logger.h"
+#include "write_failure.h"
 
 namespace tally::storage {
 
@@ -49,6 +50,7 @@ struct VoteLog::Impl final : internal::BatchSink {
   rocksdb::WriteBatch write_batch_buffer;
   ChainHash chain_head = kGenesisChain;
   RecordReplicator* replicator = nullptr;  // set by start(), before the writer starts
+  bool failure_passes = false;             // the last write_batch() or resume() failure may pass
   std::string canonical;                   // chain_of() scratch
   std::vector<StoredEvent> decoded;        // apply_record() scratch
 
@@ -116,6 +118,7 @@ struct VoteLog::Impl final : internal::BatchSink {
 
   Status write_batch(std::span<const internal::PendingEvent> events,
                      std::uint64_t first_seq) override {
+    failure_passes = false;
     encoder.begin(events.size());
     ChainHash chain = chain_head;
     std::uint64_t seq = first_seq;
@@ -144,14 +147,33 @@ struct VoteLog::Impl final : internal::BatchSink {
       record_stream_seq = *replicated;
     }
     if (auto s = write_record(record, first_seq, seq - 1, chain, record_stream_seq); !s.ok()) {
+      const WriteFailure failure = classify_write_failure(s);
       if (replicator != nullptr) {
         replicator->replicated_not_written("write of seqs " + seqs() + ": " + s.ToString());
       }
-      return Status::error("storage: write of seqs " + seqs() + ": " + s.ToString());
+      // A replica group's primary never writes a record again: it steps down instead
+      // (docs/CLUSTER.md), and the stream already holds the record.
+      failure_passes = failure.may_pass && replicator == nullptr;
+      return Status::error("storage: write of seqs " + seqs() + ": " + s.ToString() + "; " +
+                           std::string(failure.meaning));
     }
     chain_head = chain;
     if (record_stream_seq != 0) stream_seq.store(record_stream_seq, std::memory_order_release);
     return {};
+  }
+
+  bool failure_may_pass() const override { return failure_passes; }
+
+  // After a failed write RocksDB takes none until Resume(), which flushes the memtables into
+  // tables and starts a new WAL: the old one, which may end in the failed write's partial
+  // record, is then no longer read by recovery.
+  Status resume() override {
+    const rocksdb::Status s = db->Resume();
+    if (s.ok()) return {};
+    const WriteFailure failure = classify_write_failure(s);
+    failure_passes = failure.may_pass;
+    return Status::error("storage: resume after a failed write: " + s.ToString() + "; " +
+                         std::string(failure.meaning));
   }
 
   // Whether `events` (one record) continue the log after `last_seq` and `chain`: consecutive
@@ -238,7 +260,8 @@ Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& options) {
   std::filesystem::create_directories(options.data_dir, ignored);
   rocksdb::DBOptions db_options = write_db_options(options.data_dir, spdlog_info_log());
   if (options.fail_io) {
-    auto fs = internal::faulty_file_system(rocksdb::FileSystem::Default(), options.fail_io);
+    auto fs = internal::faulty_file_system(rocksdb::FileSystem::Default(), options.fail_io,
+                                           options.fail_io_no_space);
     impl.env = rocksdb::NewCompositeEnv(fs);
     db_options.env = impl.env.get();
   }
@@ -378,6 +401,8 @@ void VoteLog::start(engine::Engine& engine, RecordReplicator* replicator) {
   options.max_batch_events = impl.options.max_batch_events;
   options.max_batch_bytes = impl.options.max_record_bytes;
   options.durable = impl.options.durability == Durability::sync;
+  options.retry_for = impl.options.retry_for;
+  options.on_retry = impl.options.on_retry;
   impl.replicator = replicator;
   impl.engine = &engine;
   auto writer = std::make_unique<internal::CommitPipeline>(
@@ -513,7 +538,8 @@ bool VoteLog::direct_table_writes() const {
 
 bool VoteLog::ready() const {
   const internal::CommitPipeline* writer = impl_->running();
-  return writer != nullptr && !writer->failed() && !impl_->stopped.load(std::memory_order_acquire);
+  return writer != nullptr && !writer->failed() && !writer->retrying() &&
+         !impl_->stopped.load(std::memory_order_acquire);
 }
 
 std::string VoteLog::failure() const {
@@ -540,6 +566,8 @@ CommitStats VoteLog::commit_stats() const {
     total.batches += stats.batches;
     total.events += stats.events;
     total.failed_batches += stats.failed_batches;
+    total.write_retries += stats.write_retries;
+    total.retrying = total.retrying || stats.retrying;
     total.queued += stats.queued;
   }
   return total;

@@ -3,14 +3,18 @@
 // Property under test: with many threads submitting at once, every submission is completed
 // exactly once; accepted ones get distinct seqs that are contiguous from 1 in commit order and
 // are counted by the engine; a failed batch releases its claims (the voter may vote again),
-// answers `unavailable`, and every later submission is refused without a crash.
+// answers `unavailable`, and every later submission is refused without a crash; a batch whose
+// failure may pass is held unanswered, written again, and answered once.
 #include "tally/storage/internal/commit_pipeline.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "tally/base/clock.h"
 #include "log_world.h"
@@ -32,9 +36,12 @@ class FakeSink final : public BatchSink {
       std::this_thread::yield();
     }
     ++batches_;
+    may_pass_ = false;
     if (fail_from_batch_ != 0 && batches_ >= fail_from_batch_) {
       return Status::error("injected");
     }
+    may_pass_ = disk_full_.load(std::memory_order_acquire);
+    if (may_pass_) return Status::error("disk full");
     EXPECT_EQ(first_seq, next_seq_);
     next_seq_ += events.size();
     max_batch_ = std::max(max_batch_, events.size());
@@ -45,7 +52,17 @@ class FakeSink final : public BatchSink {
     return {};
   }
 
+  bool failure_may_pass() const override { return may_pass_; }
+  Status resume() override {
+    ++resumes_;
+    return {};
+  }
+
   std::atomic<bool> hold_first_{false};
+  // While true, every write fails in a way that may pass (as a full disk does).
+  std::atomic<bool> disk_full_{false};
+  bool may_pass_ = false;            // writer thread only
+  std::size_t resumes_ = 0;          // writer thread only; read after stop()
   std::size_t fail_from_batch_ = 0;  // set before start()
   // Writer thread only; read by the test after stop() (the join orders them).
   std::size_t batches_ = 0;
@@ -337,6 +354,119 @@ TEST_F(CommitQueueTest, CampaignVersionIsInstalledAtItsSeq) {
   EXPECT_EQ(same_slot.outcome.seq, 0u);
   EXPECT_EQ(engine_.campaign("ordos")->title, "renamed");
   EXPECT_EQ(sink_.batches_, 2u);
+}
+
+// Waits (yielding) until `condition` holds; false after a minute, so that a broken pipeline
+// fails the test instead of hanging it.
+template <typename Condition>
+bool eventually(Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+TEST_F(CommitQueueTest, ABatchWhoseFailureMayPassIsHeldAndAcceptedOnceWritten) {
+  CommitPipelineOptions options;
+  options.retry_for = std::chrono::hours(1);
+  std::mutex reports_mutex;
+  std::vector<WriteRetryReport> reports;
+  options.on_retry = [&](const WriteRetryReport& report) {
+    std::lock_guard lock(reports_mutex);
+    reports.push_back(report);
+  };
+  CommitPipeline pipeline(sink_, engine_, options, 0);
+  pipeline.start();
+  sink_.disk_full_.store(true, std::memory_order_release);
+  Slot held;
+  ASSERT_EQ(vote(pipeline, "alice", "c01", held), SubmitResult::queued);
+  ASSERT_TRUE(eventually([&] { return pipeline.retrying(); }));
+  // New work is refused at once, and its claim comes back to the caller.
+  Slot refused;
+  EXPECT_EQ(vote(pipeline, "bob", "c01", refused), SubmitResult::unavailable);
+  EXPECT_EQ(held.calls.load(std::memory_order_acquire), 0) << "answered while held";
+  EXPECT_FALSE(pipeline.failed());
+  EXPECT_EQ(engine_.as_of_seq(), 0u);
+
+  sink_.disk_full_.store(false, std::memory_order_release);
+  ASSERT_TRUE(eventually([&] { return held.calls.load(std::memory_order_acquire) == 1; }));
+  EXPECT_EQ(held.outcome.status, engine::VoteStatus::accepted);
+  EXPECT_EQ(held.outcome.seq, 1u);
+  EXPECT_FALSE(pipeline.retrying());
+  Slot later;
+  ASSERT_EQ(vote(pipeline, "bob", "c01", later), SubmitResult::queued);
+  ASSERT_TRUE(eventually([&] { return later.calls.load(std::memory_order_acquire) == 1; }));
+  EXPECT_EQ(later.outcome.seq, 2u);
+  EXPECT_GE(pipeline.stats().write_retries, 1u);
+  pipeline.stop();
+
+  // Written once, counted once; each retry resumed the sink first.
+  EXPECT_EQ(sink_.payloads_, (std::vector<std::string>{"alice", "bob"}));
+  EXPECT_EQ(engine_.tally("ordos")->total, 2u);
+  EXPECT_GE(sink_.resumes_, 1u);
+  std::lock_guard lock(reports_mutex);
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[0].stage, WriteRetryReport::Stage::began);
+  EXPECT_EQ(reports[0].failure, "disk full");
+  EXPECT_EQ(reports[0].events_held, 1u);
+  EXPECT_EQ(reports[1].stage, WriteRetryReport::Stage::recovered);
+  EXPECT_GE(reports[1].attempts, 1u);
+}
+
+TEST_F(CommitQueueTest, AFailureThatOutlastsTheRetryTimeFailsThePipeline) {
+  CommitPipelineOptions options;
+  options.retry_for = std::chrono::milliseconds(300);
+  CommitPipeline pipeline(sink_, engine_, options, 0);
+  pipeline.start();
+  sink_.disk_full_.store(true, std::memory_order_release);
+  Slot held;
+  ASSERT_EQ(vote(pipeline, "alice", "c01", held), SubmitResult::queued);
+  ASSERT_TRUE(eventually([&] { return held.calls.load(std::memory_order_acquire) == 1; }));
+  EXPECT_EQ(held.outcome.status, engine::VoteStatus::unavailable);
+  EXPECT_TRUE(pipeline.failed());
+  EXPECT_FALSE(pipeline.retrying());
+  EXPECT_NE(pipeline.failure().find("disk full; still failing after"), std::string::npos)
+      << pipeline.failure();
+  sink_.disk_full_.store(false, std::memory_order_release);
+  // alice's claim was released: she may vote again, and is refused only by the failed log.
+  Slot again;
+  EXPECT_EQ(vote(pipeline, "alice", "c01", again), SubmitResult::unavailable);
+  pipeline.stop();
+  EXPECT_EQ(engine_.tally("ordos")->total, 0u);
+  EXPECT_TRUE(sink_.payloads_.empty());
+}
+
+TEST_F(CommitQueueTest, StopAnswersAHeldBatchInsteadOfWaitingOutTheRetryTime) {
+  CommitPipelineOptions options;
+  options.retry_for = std::chrono::hours(1);
+  CommitPipeline pipeline(sink_, engine_, options, 0);
+  pipeline.start();
+  sink_.disk_full_.store(true, std::memory_order_release);
+  Slot held;
+  ASSERT_EQ(vote(pipeline, "alice", "c01", held), SubmitResult::queued);
+  ASSERT_TRUE(eventually([&] { return pipeline.retrying(); }));
+  pipeline.stop();
+  ASSERT_EQ(held.calls.load(std::memory_order_acquire), 1);
+  EXPECT_EQ(held.outcome.status, engine::VoteStatus::unavailable);
+  EXPECT_NE(pipeline.failure().find("stopped while retrying"), std::string::npos)
+      << pipeline.failure();
+}
+
+TEST_F(CommitQueueTest, AFailureThatCannotPassIsNotRetried) {
+  CommitPipelineOptions options;
+  options.retry_for = std::chrono::hours(1);
+  sink_.fail_from_batch_ = 1;
+  CommitPipeline pipeline(sink_, engine_, options, 0);
+  pipeline.start();
+  Slot slot;
+  ASSERT_EQ(vote(pipeline, "alice", "c01", slot), SubmitResult::queued);
+  ASSERT_TRUE(eventually([&] { return slot.calls.load(std::memory_order_acquire) == 1; }));
+  EXPECT_EQ(slot.outcome.status, engine::VoteStatus::unavailable);
+  pipeline.stop();
+  EXPECT_EQ(pipeline.stats().write_retries, 0u);
+  EXPECT_EQ(sink_.resumes_, 0u);
 }
 
 }  // namespace

@@ -340,6 +340,90 @@ TEST_F(VoteLogTest, FailingDiskMakesStorageUnavailableWithoutPhantomVotes) {
   EXPECT_EQ(server.vote("bob", "c01").status, engine::VoteStatus::accepted);
 }
 
+// Submits a decided ballot without waiting for its answer, as ingest does.
+bool submit_async(Server& server, std::string_view voter, OutcomeWaiter& waiter) {
+  engine::Ballot b = server.ballot(voter, "c01");
+  engine::Decision decision = server.engine_.decide(b);
+  if (decision.status != engine::VoteStatus::accepted) return false;
+  if (testing::submit_vote(*server.log_, b, decision.claim, decision.flags, waiter) !=
+      SubmitResult::queued) {
+    server.engine_.release(std::move(decision.claim));
+    return false;
+  }
+  return true;
+}
+
+// Polls `condition` for up to a minute: a broken retry fails the test instead of hanging it.
+template <typename Condition>
+bool within_a_minute(Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+TEST_F(VoteLogTest, AFullDiskHoldsTheBatchUntilSpaceComesBackThenAcceptsItOnce) {
+  auto fail_io = std::make_shared<std::atomic<bool>>(false);
+  {
+    StorageOptions options;
+    options.fail_io = fail_io;
+    options.fail_io_no_space = true;  // as RocksDB reports ENOSPC
+    options.retry_for = std::chrono::hours(1);
+    Server server(dir_.sub("db"), options);
+    server.put_campaign(make_campaign());
+    EXPECT_EQ(server.vote("alice", "c01").seq, 2u);
+    fail_io->store(true);
+    OutcomeWaiter bob;
+    ASSERT_TRUE(submit_async(server, "bob", bob));
+    ASSERT_TRUE(within_a_minute([&] { return server.log_->commit_stats().retrying; }));
+    EXPECT_FALSE(server.log_->ready());
+    EXPECT_TRUE(server.log_->failure().empty()) << server.log_->failure();
+    EXPECT_EQ(server.vote("carol", "c01").status, engine::VoteStatus::unavailable);
+    EXPECT_EQ(bob.calls.load(), 0) << "bob was answered while his batch was held";
+
+    fail_io->store(false);
+    ASSERT_TRUE(within_a_minute([&] { return bob.calls.load() == 1; }));
+    const CommitOutcome held = bob.wait();
+    EXPECT_EQ(held.status, engine::VoteStatus::accepted);
+    EXPECT_EQ(held.seq, 3u);
+    EXPECT_TRUE(server.log_->ready());
+    EXPECT_GE(server.log_->commit_stats().write_retries, 1u);
+    EXPECT_EQ(server.vote("carol", "c01").seq, 4u);
+    EXPECT_EQ(server.votes_of("c01"), 3u);
+    server.log_->stop();
+  }
+  // Stored once each: a restart counts three votes and knows bob by his seq.
+  Server server(dir_.sub("db"));
+  EXPECT_EQ(server.votes_of("c01"), 3u);
+  EXPECT_EQ(server.engine_.as_of_seq(), 4u);
+  const CommitOutcome again = server.vote("bob", "c01");
+  EXPECT_EQ(again.status, engine::VoteStatus::duplicate);
+  EXPECT_EQ(again.seq, 3u);
+}
+
+TEST_F(VoteLogTest, AnIoErrorThatCannotPassFailsAtOnceWithoutWaitingTheRetryTime) {
+  auto fail_io = std::make_shared<std::atomic<bool>>(false);
+  StorageOptions options;
+  options.fail_io = fail_io;  // a plain I/O error, as EIO or EROFS
+  options.retry_for = std::chrono::hours(1);
+  Server server(dir_.sub("db"), options);
+  server.put_campaign(make_campaign());
+  fail_io->store(true);
+  OutcomeWaiter bob;
+  ASSERT_TRUE(submit_async(server, "bob", bob));
+  ASSERT_TRUE(within_a_minute([&] { return bob.calls.load() == 1; }))
+      << "a permanent failure was held for the retry time";
+  EXPECT_EQ(bob.heard.status, engine::VoteStatus::unavailable);
+  EXPECT_EQ(server.log_->commit_stats().write_retries, 0u);
+  const std::string failure = server.log_->failure();
+  EXPECT_NE(failure.find("injected fault; an I/O error of the data dir's disk"), std::string::npos)
+      << failure;
+  server.log_->stop();
+  fail_io->store(false);
+}
+
 TEST_F(VoteLogTest, UnopenableDataDirIsAnErrorNotACrash) {
   const std::string file = dir_.sub("not-a-dir");
   std::ofstream(file) << "x";

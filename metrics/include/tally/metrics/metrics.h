@@ -33,6 +33,8 @@ struct StorageFigures {
   std::uint64_t commit_batches = 0;  // commit batches written (one WAL sync each in sync mode)
   std::uint64_t commit_events = 0;   // events in them
   std::uint64_t failed_batches = 0;
+  std::uint64_t write_retries = 0;   // writes of a held batch tried again (--storage-retry-seconds)
+  bool storage_retrying = false;     // a failed write's batch is held for a retry now
   std::uint64_t queue_depth = 0;     // events waiting for the writer
   std::uint64_t queue_capacity = 0;  // the most that may wait (--queue-depth)
   // Latency of each batch's RocksDB write (WAL append and, in sync mode, its fsync).

@@ -11,8 +11,10 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -40,9 +42,20 @@ struct StorageOptions {
   // Most bytes of one commit batch record (about: internal::CommitPipelineOptions). A
   // replicated log caps its records below the stream's largest message. Default: no limit.
   std::size_t max_record_bytes = SIZE_MAX;
+  // How long a write that failed in a way that may pass (a full disk, an I/O error the file
+  // system calls retryable) is tried again, its batch held and new votes answered
+  // `unavailable`, before storage fails (docs/STORAGE.md "Failures"). Zero: the first failure
+  // fails storage. A replica group's primary never retries: it steps down. Default: 30 s.
+  std::chrono::milliseconds retry_for{30'000};
+  // Told on the writer thread when a retry begins and how it ends (tallyd logs both). May be
+  // empty. Default: empty.
+  std::function<void(const WriteRetryReport&)> on_retry;
   // Fault injection for tests: while it holds true, every write and sync of the data
   // directory's files fails with an I/O error. Default: null (no injection).
   std::shared_ptr<std::atomic<bool>> fail_io;
+  // With fail_io: the injected error is a full disk's (NoSpace, retryable) rather than an
+  // I/O error that does not pass. Default: false.
+  bool fail_io_no_space = false;
 };
 
 // RocksDB's figures and the latency of the commit writes, for metrics. Plain values.
@@ -102,8 +115,9 @@ class VoteLog final : public engine::EventLog {
   engine::SubmitResult submit_campaign(const engine::Campaign& campaign,
                                        engine::CommitWaiter& waiter) override;
 
-  // Recovered, started and writable: what /readyz reports. False for good after a failed
-  // write (then every submission answers `unavailable`; a restart recovers).
+  // Recovered, started and writable: what /readyz reports. False while a failed write is
+  // retried, and for good once storage has failed (then every submission answers
+  // `unavailable`; a restart recovers).
   bool ready() const override;
   // Why the running writer's first failed write failed (RocksDB's status, the seqs it held);
   // empty while none has, or when no writer runs.

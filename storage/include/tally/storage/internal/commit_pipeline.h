@@ -6,17 +6,23 @@
 // submission exactly once. This library does not link RocksDB, so TSan sees all of it; the
 // RocksDB sink lives in vote_log.cc. Used by VoteLog; not a public API of its own.
 //
-// Thread safety: submit(), failed() and last_seq() are safe for concurrent use; start() and
-// stop() are called by the owner. The sink, the engine's commit-side calls and completions run
-// on the writer thread only.
+// A write that fails in a way that may pass (a full disk) holds its batch, unanswered, and is
+// tried again with backoff for CommitPipelineOptions::retry_for; one that will not pass, or
+// outlasts it, fails the pipeline (docs/STORAGE.md "Failures").
+//
+// Thread safety: submit(), failed(), retrying() and last_seq() are safe for concurrent use;
+// start() and stop() are called by the owner. The sink, the engine's commit-side calls,
+// completions and on_retry run on the writer thread only.
 #pragma once
 
 #include <boost/circular_buffer.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -56,8 +62,16 @@ class BatchSink {
  public:
   virtual ~BatchSink() = default;
   // Writes `events` as seqs first_seq, first_seq + 1, ... in one atomic write; returns an
-  // error when nothing may be counted (the write failed or its outcome is unknown).
+  // error when nothing may be counted (the write failed or its outcome is unknown). Writing
+  // the same events at the same seqs again after a failure stores them once.
   virtual Status write_batch(std::span<const PendingEvent> events, std::uint64_t first_seq) = 0;
+  // Whether the last failure of write_batch() or resume() may pass (a full disk that is
+  // freed, an I/O error the file system calls retryable), so that the batch is worth writing
+  // again. Default: no failure passes.
+  virtual bool failure_may_pass() const { return false; }
+  // Readies the store for another write after a failure that may pass (RocksDB: DB::Resume()).
+  // An error: not yet, and failure_may_pass() says whether it still may. Default: ready.
+  virtual Status resume() { return {}; }
 };
 
 struct CommitPipelineOptions {
@@ -71,7 +85,17 @@ struct CommitPipelineOptions {
   std::size_t max_batch_bytes = SIZE_MAX;
   // What completions report as `durable`. Default: true (Durability::sync).
   bool durable = true;
+  // How long a batch whose write failed in a way that may pass is held and written again
+  // (after sink.resume()) before the pipeline fails; meanwhile new submissions answer
+  // `unavailable`. Zero: the first failure fails the pipeline. Default: zero.
+  std::chrono::milliseconds retry_for{0};
+  // Told, on the writer thread, when a retry begins and how it ends. May be empty.
+  std::function<void(const WriteRetryReport&)> on_retry;
 };
+
+// The wait before the first retry of a held batch; it doubles up to kMaxRetryDelay.
+inline constexpr std::chrono::milliseconds kFirstRetryDelay{100};
+inline constexpr std::chrono::milliseconds kMaxRetryDelay{2'000};
 
 // What a record adds to an event's payload at most: its length, kind, seq and chain hash.
 inline constexpr std::size_t kEventOverheadBytes = 5 + 1 + 10 + kChainBytes;
@@ -103,6 +127,9 @@ class CommitPipeline {
 
   // A batch failed: every later submission answers `unavailable`.
   bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // A batch is held for a retry (CommitPipelineOptions::retry_for): submissions answer
+  // `unavailable` until it is written or the pipeline fails.
+  bool retrying() const { return retrying_.load(std::memory_order_relaxed); }
   // Why the first batch that failed did, as the sink said (empty while none has).
   std::string failure() const;
   // Counters so far; each value is exact, the three are not read atomically together.
@@ -122,6 +149,14 @@ class CommitPipeline {
   void commit_votes(std::vector<PendingEvent>& batch);
   void commit_campaign(PendingEvent& event);
   void commit_epoch(PendingEvent& event);
+  // Writes `events` at first_seq; a failure that may pass holds them and writes them again
+  // until it succeeds, the failure turns permanent, retry_for runs out or stop() is called.
+  Status write(std::span<const PendingEvent> events, std::uint64_t first_seq);
+  // The retries of write(): `first` is the failure that began them.
+  Status retry(std::span<const PendingEvent> events, std::uint64_t first_seq, Status first);
+  void report(WriteRetryReport::Stage stage, const Status& failure,
+              std::chrono::steady_clock::time_point since, std::uint64_t attempts,
+              std::size_t events_held);
   // Writes `event` as a batch of its own at `seq`; on failure fails it (and the pipeline) and
   // returns false.
   bool write_alone(PendingEvent& event, std::uint64_t seq);
@@ -146,12 +181,16 @@ class CommitPipeline {
   // Set once by the writer after a failed batch; read by submitters. Release/acquire so that
   // a submitter that sees it also sees the failure's effects (claims released).
   std::atomic<bool> failed_{false};
+  // Set by the writer while it holds a batch for a retry. Relaxed: it publishes nothing; a
+  // submitter that misses it queues behind the held batch, which is answered in turn.
+  std::atomic<bool> retrying_{false};
   // Written by the writer after each batch (release), read by anyone (acquire).
   std::atomic<std::uint64_t> last_seq_;
   // Written by the writer only; relaxed: they are counters, ordered with nothing else.
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> events_{0};
   std::atomic<std::uint64_t> failed_batches_{0};
+  std::atomic<std::uint64_t> write_retries_{0};
   std::thread writer_;
 };
 

@@ -8,7 +8,7 @@
 #   - `systemd-analyze security` scores the running unit under 2;
 #   - the demo campaign served through the unit (config file edited, restart), a vote
 #     accepted, SIGHUP through `systemctl reload`, a drained stop (exit 0) and `tallyctl
-#     verify` on the data dir; the log lines in the journal.
+#     verify` on the data dir; the log lines in the journal, each with its priority.
 # Where systemd cannot boot a container it installs the package in a chroot, checks the files
 # and the offline security score, and exits 77 (skipped) saying why.
 #   tests/package/package_test.sh SOURCE_DIR
@@ -180,6 +180,10 @@ answer="$(inside curl -s -H "Authorization: Bearer $token" \
 [[ "$answer" == *'"status":"accepted"'* ]] || fail "the vote was answered $answer"
 tally="$(inside curl -s "http://127.0.0.1:8080/v1/campaigns/$campaign/tally")"
 [[ "$tally" == *'"total":1'* ]] || fail "the tally is $tally"
+# A campaign PUT with an ingest token is refused and logged as a warning.
+refused="$(inside curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $token" \
+  --data-binary @/usr/share/tally/campaigns/demo.json "http://127.0.0.1:8080/v1/campaigns/$campaign")"
+[ "$refused" = 403 ] || fail "a campaign PUT with an ingest token was answered $refused"
 inside systemctl reload tallyd.service || fail "systemctl reload"
 inside systemctl stop tallyd.service || fail "systemctl stop"
 [ "$(inside systemctl show -p ExecMainStatus --value tallyd.service)" = 0 ] ||
@@ -190,4 +194,8 @@ journal="$(inside journalctl -u tallyd.service --no-pager -o cat)"
 for line in "tallyd ready" "tokens reloaded" "tallyd stopped drained=true"; do
   grep -q "$line" <<<"$journal" || fail "no '$line' in the journal"
 done
+# Each line with its own priority (tallyd writes to the journal, not through stderr).
+warnings="$(inside journalctl -u tallyd.service --no-pager -o cat --priority warning)"
+grep -q "campaign refused" <<<"$warnings" || fail "the refused PUT is not a warning: $warnings"
+if grep -q "tallyd ready" <<<"$warnings"; then fail "the ready line is logged as a warning"; fi
 say "passed: installed, started under systemd, served the demo, stopped drained"

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -305,6 +306,15 @@ int run_backup(const Args& args) {
   auto status = tally::storage::backup_log(args.data_dir, args.to_dir, progress.hook());
   progress.erase();
   if (!status.ok()) return failed(status.message());
+  // A restore is the copy put in the data dir's place. The frontends keep their tokens, so the
+  // tokens file tallyd generated there goes with it (a file named by --tokens lives elsewhere
+  // and is the operator's to keep).
+  const std::filesystem::path tokens = std::filesystem::path(args.data_dir) / "tokens.json";
+  std::error_code error;
+  if (std::filesystem::exists(tokens, error)) {
+    std::filesystem::copy_file(tokens, std::filesystem::path(args.to_dir) / "tokens.json", error);
+    if (error) return failed("backup: copy " + tokens.string() + ": " + error.message());
+  }
   std::cout << "backup: " << args.data_dir << " -> " << args.to_dir << "\n";
   return kExitOk;
 }

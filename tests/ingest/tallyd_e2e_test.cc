@@ -18,6 +18,7 @@
 #include "tally/base/json.h"
 #include "tally/corpus/user_agents.h"
 #include "file_modes.h"
+#include "log_world.h"
 #include "tallyd_process.h"
 
 namespace tally::testing {
@@ -852,6 +853,44 @@ TEST(TallydReplicaGroup, ServesAndStopsWhileItsNatsServersAreDown) {
   EXPECT_EQ(client.request("GET", "/healthz").status, 200);
   EXPECT_EQ(client.request("GET", "/readyz").status, 503);
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+}
+
+// What the operator does after losing the data dir: the backup put in its place. The same
+// tokens answer, every accepted vote is still there with its seq, and the log verifies.
+TEST(TallydRestore, ABackupInTheDataDirsPlaceServesWithTheSameTokensAndVotes) {
+  TempDir backups;
+  const std::string backup = backups.sub("copy");
+  std::string accepted_body;
+  {
+    TallydProcess server;
+    ASSERT_TRUE(server.start({"--demo"})) << server.log();
+    HttpClient client(server.port());
+    const auto answer =
+        client.request("POST", "/v1/votes", ballot("c03", "restore-voter"), server.ingest_token());
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    accepted_body = answer.body;
+    const RunResult copy =
+        run_tallyctl("backup --data-dir " + server.data_dir().string() + " --to " + backup);
+    ASSERT_EQ(copy.exit_code, 0) << copy.output;
+    EXPECT_EQ(read_text(std::filesystem::path(backup) / "tokens.json"),
+              read_text(server.data_dir() / "tokens.json"));
+    ASSERT_EQ(server.stop(SIGTERM), 0);
+
+    TallydProcess restored;
+    ASSERT_TRUE(restored.start_with_only(
+        {"--data-dir", backup, "--listen", "127.0.0.1:0", "--io-threads", "2"}))
+        << restored.log();
+    HttpClient again(restored.port());
+    const auto duplicate =
+        again.request("POST", "/v1/votes", ballot("c03", "restore-voter"), server.ingest_token());
+    EXPECT_EQ(duplicate.status, 409) << duplicate.body;
+    const auto seq = accepted_body.substr(accepted_body.find("\"seq\":"));
+    EXPECT_NE(duplicate.body.find(seq.substr(0, seq.find_first_of(",}"))), std::string::npos)
+        << accepted_body << " then " << duplicate.body;
+    EXPECT_EQ(restored.stop(SIGTERM), 0);
+  }
+  const RunResult verify = run_tallyctl("verify --data-dir " + backup);
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
 }
 
 }  // namespace

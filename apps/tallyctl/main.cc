@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "tally/base/version.h"
+#include "tally/cli/decimal.h"
+#include "tally/cli/help_layout.h"
 #include "tally/cluster/stream_audit.h"
 #include "tally/engine/engine.h"
 #include "tally/storage/audit.h"
@@ -33,7 +35,6 @@ constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 
 constexpr std::uint64_t kMaxTop = 9999;
-constexpr std::size_t kHelpWidth = 80;
 
 constexpr char kDescription[] =
     "tallyctl - audit and operate the vote log of a tally server\n"
@@ -50,70 +51,6 @@ constexpr char kExitStatus[] =
     "     such as an unreadable data dir\n"
     "  2  bad usage: an unknown command or option, a missing required option, a\n"
     "     malformed value\n";
-
-// `text` with each line broken at spaces into lines of at most `width` bytes (wider only for a
-// word that long). Keeps the line breaks it has.
-std::string wrapped(std::string_view text, std::size_t width) {
-  std::string out;
-  std::size_t column = 0;
-  std::size_t at = 0;
-  while (at < text.size()) {
-    if (text[at] == '\n' || text[at] == ' ') {
-      if (text[at] == '\n') {
-        out.push_back('\n');
-        column = 0;
-      }
-      ++at;
-      continue;
-    }
-    const std::size_t end = std::min(text.find_first_of(" \n", at), text.size());
-    const std::string_view word = text.substr(at, end - at);
-    if (column > 0 && column + 1 + word.size() > width) {
-      out.push_back('\n');
-      column = 0;
-    } else if (column > 0) {
-      out.push_back(' ');
-      ++column;
-    }
-    out.append(word);
-    column += word.size();
-    at = end;
-  }
-  return out;
-}
-
-// CLI11's help laid out for a terminal and for help2man: descriptions wrapped to kHelpWidth,
-// "-h, --help" spelled as man pages spell it, and a command's list entry its first sentence
-// (its own --help has the rest).
-class HelpFormatter : public CLI::Formatter {
- public:
-  std::string make_description(const CLI::App* app) const override {
-    std::string text = app->get_description();
-    while (!text.empty() && text.back() == '\n') text.pop_back();
-    return text.empty() ? text : wrapped(text, kHelpWidth) + "\n\n";
-  }
-  std::string make_subcommand(const CLI::App* command) const override {
-    const std::string& text = command->get_description();
-    const std::size_t stop = text.find(". ");
-    std::ostringstream out;
-    CLI::detail::format_help(
-        out, command->get_display_name(true),
-        wrapped(text.substr(0, stop == std::string::npos ? text.size() : stop + 1),
-                kHelpWidth - get_column_width()),
-        get_column_width());
-    return out.str();
-  }
-  std::string make_option_name(const CLI::Option* option, bool positional) const override {
-    std::string name = CLI::Formatter::make_option_name(option, positional);
-    for (std::size_t at = name.find(','); at != std::string::npos; at = name.find(',', at + 2)) {
-      name.insert(at + 1, " ");
-    }
-    return name;
-  }
-  std::string make_option_desc(const CLI::Option* option) const override {
-    return wrapped(option->get_description(), kHelpWidth - get_column_width());
-  }
-};
 
 // Every option a command may take; each subcommand binds the ones it has.
 struct Args {
@@ -136,35 +73,20 @@ struct Args {
   bool no_progress = false;
 };
 
-// A whole decimal number in [min, max]. CLI11's own conversion would also read "010" as octal,
-// "0x10" as hex and "-1" as the largest number.
-std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t min,
-                                           std::uint64_t max) {
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) {
-    return std::nullopt;
-  }
-  std::uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    return std::nullopt;
-  }
-  return value;
-}
-
 // An option whose value must be a whole decimal number in [min, max] ("--top: must be a whole
 // number in 1..9999, got 0").
 CLI::Option* add_number(CLI::App* command, const std::string& name, std::uint64_t& value,
                         std::uint64_t min, std::uint64_t max, const std::string& help) {
   const std::string range = std::to_string(min) + ".." + std::to_string(max);
   auto check = [min, max, range](std::string& text) -> std::string {
-    if (parse_decimal(text, min, max)) return {};
+    if (tally::cli::parse_decimal(text, min, max)) return {};
     return "must be a whole number in " + range + ", got \"" + text + "\"";
   };
   return command
       ->add_option_function<std::string>(
           name,
           [&value, min, max](const std::string& text) {
-            value = *parse_decimal(text, min, max);  // checked before this runs
+            value = *tally::cli::parse_decimal(text, min, max);  // checked before this runs
           },
           help)
       ->check(CLI::Validator(check, ""))
@@ -349,7 +271,7 @@ int main(int argc, char** argv) {
   }
   Args args;
   CLI::App app(kDescription, "tallyctl");
-  app.formatter(std::make_shared<HelpFormatter>());
+  tally::cli::use_help_layout(app, 30);
   app.footer(kExitStatus);
   app.set_help_flag("-h,--help", "Print this help and exit");
   app.set_version_flag("--version", version_line, "Print the version and git revision and exit");

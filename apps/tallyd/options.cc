@@ -17,42 +17,37 @@
 #include <thread>
 
 #include "tally/base/version.h"
+#include "tally/cli/decimal.h"
+#include "tally/cli/help_layout.h"
 
 namespace tally::tallyd {
 namespace {
 
 constexpr char kDescription[] =
-    "tallyd - the tally vote counting server: checks ballots against their campaign's rules,\n"
-    "deduplicates them, makes them durable in RocksDB and answers over plain HTTP (TLS ends\n"
-    "at the gateway in front). Contract: DESIGN.md; operators: README.md.";
+    "tallyd - the tally vote counting server\n"
+    "\n"
+    "Checks ballots against their campaign's rules, deduplicates them, makes them durable in "
+    "RocksDB and answers over plain HTTP (TLS ends at the gateway in front). Contract: "
+    "DESIGN.md; operators: README.md and `man tallyd`.";
 
 constexpr char kFooter[] =
-    "Every option may also be set in the --config file, one `name = value` line per option\n"
-    "without the leading dashes (TOML: strings quoted, repeated options as [\"a\", \"b\"]); the\n"
-    "command line wins over the file, and the file over TALLY_DATA_DIR and TALLY_LISTEN.\n"
+    "Every option may also be set in the --config file: one `name = value` line\n"
+    "per option, without the leading dashes (TOML: strings quoted, repeated\n"
+    "options as [\"a\", \"b\"]). The command line wins over the file, the file over\n"
+    "TALLY_DATA_DIR and TALLY_LISTEN.\n"
     "\n"
     "Signals:\n"
     "  SIGTERM, SIGINT  drain the votes in flight and exit 0\n"
-    "  SIGHUP           reload the tokens file (a bad file keeps the previous tokens)\n"
+    "  SIGHUP           reload the tokens file (a bad file keeps the previous ones)\n"
     "\n"
     "Exit status:\n"
     "  0   stopped by a signal, every vote in flight answered\n"
-    "  1   an error at start, or storage failed (after answering what it held: a restart\n"
-    "      recovers from the data dir), a full disk only after --storage-retry-seconds\n"
+    "  1   an error at start, or storage failed (after answering what it held;\n"
+    "      a restart recovers from the data dir); a full disk only after\n"
+    "      --storage-retry-seconds\n"
     "  2   bad usage: an unknown option, a malformed value, a bad config file\n"
-    "  75  (replica group) stopped holding a record whose outcome it could not learn";
-
-// Digits only, the whole text, within [min, max].
-template <typename Int>
-bool parse_decimal(std::string_view text, Int min, Int max, Int& out) {
-  if (text.empty()) return false;
-  Int value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return false;
-  if (value < min || value > max) return false;
-  out = value;
-  return true;
-}
+    "  75  (replica group) stopped holding a record whose outcome it could not\n"
+    "      learn";
 
 // Adds `--name N` that sets `target` from a strict decimal in [min, max]; --help shows the
 // current value as the default.
@@ -60,7 +55,9 @@ template <typename Int>
 CLI::Option* add_number(CLI::App& app, const std::string& name, Int& target, Int min, Int max,
                         const std::string& help) {
   auto set = [&target, name, min, max](const std::string& text) {
-    if (!parse_decimal(text, min, max, target)) {
+    const auto value = cli::parse_decimal(text, min, max);
+    if (value) target = *value;
+    if (!value) {
       throw CLI::ValidationError(name, "expected a whole decimal number in [" +
                                            std::to_string(min) + ", " + std::to_string(max) +
                                            "], got \"" + text + "\"");
@@ -74,47 +71,17 @@ CLI::Option* add_number(CLI::App& app, const std::string& name, Int& target, Int
 CLI::Option* add_milliseconds(CLI::App& app, const std::string& name,
                               std::chrono::milliseconds& target, const std::string& help) {
   auto set = [&target, name](const std::string& text) {
-    std::int64_t ms = 0;
-    if (!parse_decimal<std::int64_t>(text, 1, 86'400'000, ms)) {
+    const auto ms = cli::parse_decimal<std::int64_t>(text, 1, 86'400'000);
+    if (!ms) {
       throw CLI::ValidationError(
           name, "expected milliseconds, a whole number in [1, 86400000], got \"" + text + "\"");
     }
-    target = std::chrono::milliseconds(ms);
+    target = std::chrono::milliseconds(*ms);
   };
   return app.add_option_function<std::string>(name, set, help)
       ->type_name("MS")
       ->default_str(std::to_string(target.count()));
 }
-
-// CLI11 2.1 prints each description on one line, however long: this wraps them to fit 80
-// columns beside the options (CLI11 indents the lines after a newline).
-class WrappingFormatter final : public CLI::Formatter {
- public:
-  static constexpr std::size_t kOptionsWidth = 34;
-  WrappingFormatter() { column_width(kOptionsWidth); }
-
-  std::string make_option_desc(const CLI::Option* option) const override {
-    constexpr std::size_t kWidth = 80 - kOptionsWidth;
-    std::string wrapped;
-    std::size_t line = 0;
-    std::string_view rest = option->get_description();
-    while (!rest.empty()) {
-      const std::size_t space = rest.find(' ');
-      const std::string_view word = rest.substr(0, space);
-      rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
-      if (line > 0 && line + 1 + word.size() > kWidth) {
-        wrapped += '\n';
-        line = 0;
-      } else if (line > 0) {
-        wrapped += ' ';
-        ++line;
-      }
-      wrapped += word;
-      line += word.size();
-    }
-    return wrapped;
-  }
-};
 
 bool is_node_name(std::string_view name) {
   return !name.empty() && name.size() <= 64 &&
@@ -127,8 +94,10 @@ bool is_node_name(std::string_view name) {
 bool split_listen(const std::string& listen, std::string& host, std::uint16_t& port) {
   const std::size_t colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
-  if (!parse_decimal<std::uint16_t>(std::string_view(listen).substr(colon + 1), 0, 65535, port))
-    return false;
+  const auto parsed =
+      cli::parse_decimal<std::uint16_t>(std::string_view(listen).substr(colon + 1), 0, 65535);
+  if (!parsed) return false;
+  port = *parsed;
   host = listen.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
@@ -181,13 +150,13 @@ void add_options(CLI::App& app, Options& options) {
   app.add_option_function<std::string>(
          "--storage-retry-seconds",
          [&options](const std::string& text) {
-           std::int64_t seconds = 0;
-           if (!parse_decimal<std::int64_t>(text, 0, 3600, seconds)) {
+           const auto seconds = cli::parse_decimal<std::int64_t>(text, 0, 3600);
+           if (!seconds) {
              throw CLI::ValidationError(
                  "--storage-retry-seconds",
                  "expected a whole decimal number in [0, 3600], got \"" + text + "\"");
            }
-           options.storage.retry_for = std::chrono::seconds(seconds);
+           options.storage.retry_for = std::chrono::seconds(*seconds);
          },
          "how long a write that failed in a way that may pass (a full disk) is retried, its "
          "votes held unanswered and new ones answered 503, before storage fails; 0: fail at "
@@ -325,7 +294,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, Options& opt
   options.server.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   CLI::App app(kDescription, "tallyd");
   app.footer(kFooter);
-  app.formatter(std::make_shared<WrappingFormatter>());
+  cli::use_help_layout(app, 34);
   app.set_version_flag("--version", "tallyd " + std::string(base::version()) + " (revision " +
                                         std::string(base::revision()) + ")");
   app.set_config("--config", "", "read options from FILE (see below)")->type_name("FILE");

@@ -13,6 +13,8 @@
 #include <string_view>
 
 #include "tally/base/version.h"
+#include "tally/cli/decimal.h"
+#include "tally/cli/help_layout.h"
 
 namespace tally::loadtest {
 namespace {
@@ -21,16 +23,6 @@ constexpr std::uint32_t kMaxBatchLines = 10'000;  // the server's batch limit
 constexpr std::uint32_t kMaxConnections = 50'000;
 constexpr double kDefaultDurationWithRequests = 300;  // safety bound when --requests is given
 constexpr std::uint64_t kPreparedBallotBudget = 1'000'000;
-
-// A whole decimal number: from_chars takes no sign, space or hex prefix for an unsigned type,
-// and the whole text must be the number.
-template <typename T>
-std::optional<T> parse_number(std::string_view text) {
-  T value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // A finite decimal number ("2.5", "1e3"): nothing before or after it.
 std::optional<double> parse_real(std::string_view text) {
@@ -54,7 +46,6 @@ std::vector<std::string> split_commas(std::string_view text) {
   return parts;
 }
 
-constexpr std::size_t kHelpWidth = 80;
 constexpr std::size_t kHelpColumn =
     32;  // where descriptions start: past "--target HOST:PORT REQUIRED"
 
@@ -70,54 +61,6 @@ constexpr char kExitStatus[] =
     "  0  done (and, with --verify, the tally grew by exactly the accepted votes)\n"
     "  1  --verify found a difference\n"
     "  2  bad usage, or the server could not be reached\n";
-
-// `text` broken at spaces into lines of at most `width` bytes, keeping its line breaks.
-std::string wrapped(std::string_view text, std::size_t width) {
-  std::string out;
-  std::size_t column = 0;
-  std::size_t at = 0;
-  while (at < text.size()) {
-    if (text[at] == '\n' || text[at] == ' ') {
-      if (text[at] == '\n') {
-        out.push_back('\n');
-        column = 0;
-      }
-      ++at;
-      continue;
-    }
-    const std::size_t end = std::min(text.find_first_of(" \n", at), text.size());
-    const std::string_view word = text.substr(at, end - at);
-    if (column > 0 && column + 1 + word.size() > width) {
-      out.push_back('\n');
-      column = 0;
-    } else if (column > 0) {
-      out.push_back(' ');
-      ++column;
-    }
-    out.append(word);
-    column += word.size();
-    at = end;
-  }
-  return out;
-}
-
-// CLI11's help for a terminal and for help2man: wrapped descriptions, "-h, --help".
-class HelpFormatter : public CLI::Formatter {
- public:
-  std::string make_description(const CLI::App* app) const override {
-    return wrapped(app->get_description(), kHelpWidth) + "\n\n";
-  }
-  std::string make_option_name(const CLI::Option* option, bool positional) const override {
-    std::string name = CLI::Formatter::make_option_name(option, positional);
-    for (std::size_t at = name.find(','); at != std::string::npos; at = name.find(',', at + 2)) {
-      name.insert(at + 1, " ");
-    }
-    return name;
-  }
-  std::string make_option_desc(const CLI::Option* option) const override {
-    return wrapped(option->get_description(), kHelpWidth - get_column_width());
-  }
-};
 
 // Takes in an option's value: stores it and returns "", or returns the rule it breaks.
 using Reader = std::function<std::string(const std::string&)>;
@@ -139,8 +82,8 @@ void add(CLI::App& app, const std::string& name, const std::string& type, const 
 template <typename T>
 Reader count_into(T& target, T min, T max) {
   return [&target, min, max](const std::string& value) -> std::string {
-    const auto n = parse_number<T>(value);
-    if (n && *n >= min && *n <= max) {
+    const auto n = cli::parse_decimal<T>(value, min, max);
+    if (n) {
       target = *n;
       return {};
     }
@@ -170,9 +113,7 @@ struct Given {
 // The command line, bound to `s` and `given`.
 std::unique_ptr<CLI::App> make_app(Settings& s, Given& given) {
   auto app = std::make_unique<CLI::App>(kDescription, "tally-loadgen");
-  auto formatter = std::make_shared<HelpFormatter>();
-  formatter->column_width(kHelpColumn);
-  app->formatter(formatter);
+  cli::use_help_layout(*app, kHelpColumn);
   app->footer(kExitStatus);
   app->set_help_flag("-h,--help", "Print this help and exit");
   app->set_version_flag("--version", version_line, "Print the version and git revision and exit");
@@ -185,7 +126,8 @@ std::unique_ptr<CLI::App> make_app(Settings& s, Given& given) {
     const std::size_t colon = value.rfind(':');
     const auto port = colon == std::string::npos
                           ? std::nullopt
-                          : parse_number<std::uint16_t>(std::string_view(value).substr(colon + 1));
+                          : cli::parse_decimal<std::uint16_t>(
+                                std::string_view(value).substr(colon + 1), 1, 65535);
     if (!port || *port == 0 || colon == 0) return std::string("must be HOST:PORT");
     s.target = value;
     s.run.host = value.substr(0, colon);

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,9 @@ TEST(TallydCommandLine, HelpListsEveryFlagWithDefaultsAndTheExitStatuses) {
   EXPECT_NE(help.output.find("--max-body-bytes N=65536"), std::string::npos) << help.output;
   EXPECT_NE(help.output.find("TALLY_DATA_DIR"), std::string::npos);
   EXPECT_NE(help.output.find("TALLY_LISTEN"), std::string::npos);
+  // Laid out for a terminal and for help2man: no line wider than 80 columns.
+  std::istringstream lines(help.output);
+  for (std::string line; std::getline(lines, line);) EXPECT_LE(line.size(), 80u) << line;
   const std::size_t exit_section = help.output.find("Exit status:");
   ASSERT_NE(exit_section, std::string::npos) << help.output;
   for (const char* status : {"\n  0 ", "\n  1 ", "\n  2 ", "\n  75 "}) {

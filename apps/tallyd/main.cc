@@ -291,6 +291,9 @@ int run(const Options& options) {
   };
   ingest::ServerOptions server_options = options.server;
   if (clustered) {
+    // A replica group's primary steps down on a failed write rather than retry it (another
+    // node takes the writes); RocksDB keeps its own recovery of retryable errors.
+    storage_options.retry_for = std::chrono::milliseconds(0);
     storage_options.max_record_bytes = cluster::kMaxReplicatedRecordBytes;
     // A campaign version is a record of its own: its body must leave room in one.
     server_options.limits.max_campaign_body_bytes =

@@ -92,7 +92,6 @@ rocksdb::DBOptions write_db_options(const std::string& data_dir,
   // The WAL's synced pages go back to the kernel at once (wal_page_cache.h).
   options.env = wal_page_dropping_env();
   // After a failed write the commit writer calls Resume() on its own backoff (write_failure.h).
-  leave_write_recovery_to_the_writer(options);
   return options;
 }
 

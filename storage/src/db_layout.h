@@ -33,6 +33,10 @@ inline constexpr char kMetaStreamSeq[] = "stream_seq";
 // written at a clean shutdown. Never read by recovery (the log is authoritative); verify
 // compares each with the recount at its as_of_seq.
 inline constexpr char kMetaTallyPrefix[] = "tally/";
+// A key no family ever holds (not 8 bytes, not a meta key, not under kMetaTallyPrefix): its
+// deletion is written to each memtable, never to a WAL, to make VoteLog's resume() start a
+// new WAL (vote_log.cc).
+inline constexpr char kWalSwitchKey[] = "~wal-switch";
 
 // Options of a writing instance for a database in `data_dir`, which must exist, with RocksDB's
 // diagnostics going to `info_log` (rocksdb_logger.h) at its level.

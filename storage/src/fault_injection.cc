@@ -26,13 +26,13 @@ class FaultyWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
 
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
-    if (failing()) return injected();
+    if (failing()) return torn(data, options, dbg);
     return FSWritableFileOwnerWrapper::Append(data, options, dbg);
   }
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                            const rocksdb::DataVerificationInfo& info,
                            rocksdb::IODebugContext* dbg) override {
-    if (failing()) return injected();
+    if (failing()) return torn(data, options, dbg);
     return FSWritableFileOwnerWrapper::Append(data, options, info, dbg);
   }
   rocksdb::IOStatus PositionedAppend(const rocksdb::Slice& data, std::uint64_t offset,
@@ -61,6 +61,16 @@ class FaultyWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   // does not matter, only that failing writes are reported.
   bool failing() const { return fail_io_->load(std::memory_order_relaxed); }
   rocksdb::IOStatus injected() const { return injected_fault(no_space_); }
+  // A full disk takes what fits, then refuses the rest: half the data reaches the file, and a
+  // WAL is left ending in part of a record, as on a real full disk.
+  rocksdb::IOStatus torn(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                         rocksdb::IODebugContext* dbg) {
+    if (no_space_ && data.size() > 1) {
+      FSWritableFileOwnerWrapper::Append(rocksdb::Slice(data.data(), data.size() / 2), options, dbg)
+          .PermitUncheckedError();
+    }
+    return injected();
+  }
 
   std::shared_ptr<std::atomic<bool>> fail_io_;
   bool no_space_;

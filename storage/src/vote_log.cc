@@ -166,9 +166,24 @@ struct VoteLog::Impl final : internal::BatchSink {
 
   // After a failed write RocksDB takes none until Resume(), which flushes the memtables into
   // tables and starts a new WAL: the old one, which may end in the failed write's partial
-  // record, is then no longer read by recovery.
+  // record, is then no longer read by recovery. Resume() switches WALs only for a memtable
+  // that holds data (RocksDB issue 11447): after a failed first write into a fresh WAL, the
+  // retried record would go in behind the partial one, where recovery stops reading, and an
+  // acknowledged vote would be lost at the next restart. So every family is given a deletion
+  // of a key that never exists, in its memtable alone, and flushed: each switches to a new
+  // WAL, and the old one holds nothing recovery needs.
   Status resume() override {
-    const rocksdb::Status s = db->Resume();
+    rocksdb::Status s = db->Resume();
+    rocksdb::WriteOptions memory_only;
+    memory_only.disableWAL = true;
+    for (auto* handle : handles) {
+      if (s.ok()) s = db->Delete(memory_only, handle, kWalSwitchKey);
+    }
+    if (s.ok()) {
+      rocksdb::FlushOptions flush;
+      flush.allow_write_stall = true;
+      s = db->Flush(flush, handles);
+    }
     if (s.ok()) return {};
     const WriteFailure failure = classify_write_failure(s);
     failure_passes = failure.may_pass;
@@ -259,6 +274,9 @@ Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& options) {
   std::error_code ignored;  // a real problem is reported by the open below
   std::filesystem::create_directories(options.data_dir, ignored);
   rocksdb::DBOptions db_options = write_db_options(options.data_dir, spdlog_info_log());
+  // A writer that retries calls Resume() itself; without one (a replica group's node, or
+  // --storage-retry-seconds 0) RocksDB keeps its own recovery of retryable errors.
+  if (options.retry_for > std::chrono::seconds(0)) leave_write_recovery_to_the_writer(db_options);
   if (options.fail_io) {
     auto fs = internal::faulty_file_system(rocksdb::FileSystem::Default(), options.fail_io,
                                            options.fail_io_no_space);

@@ -403,6 +403,44 @@ TEST_F(VoteLogTest, AFullDiskHoldsTheBatchUntilSpaceComesBackThenAcceptsItOnce) 
   EXPECT_EQ(again.seq, 3u);
 }
 
+// The hard case of a retry: the full disk tears the first record of a fresh WAL (a restart
+// left the memtables empty). RocksDB 7.8 then refuses that WAL for good ("Seen error"), and
+// its Resume() alone keeps it: a retried write would abort the process on an assertion of
+// Debian's build, or, without it, follow the torn record where recovery stops reading. The
+// writer's resume() starts new WALs, so the failure is reported as permanent instead: the
+// held vote is answered `unavailable`, nothing acknowledged is lost, and the restart (which
+// reopens the WAL) takes votes again.
+TEST_F(VoteLogTest, AFullDiskThatTornAFreshWalFailsCleanlyAndTheRestartRecovers) {
+  auto fail_io = std::make_shared<std::atomic<bool>>(false);
+  StorageOptions options;
+  options.fail_io = fail_io;
+  options.fail_io_no_space = true;
+  options.retry_for = std::chrono::hours(1);
+  {
+    Server server(dir_.sub("db"), options);
+    server.put_campaign(make_campaign());
+    EXPECT_EQ(server.vote("alice", "c01").seq, 2u);
+    server.log_->stop();
+  }
+  {
+    Server server(dir_.sub("db"), options);  // recovery flushed the old WAL: memtables empty
+    fail_io->store(true);
+    OutcomeWaiter bob;
+    ASSERT_TRUE(submit_async(server, "bob", bob));
+    ASSERT_TRUE(within_a_minute([&] { return server.log_->commit_stats().retrying; }));
+    fail_io->store(false);
+    ASSERT_TRUE(within_a_minute([&] { return bob.calls.load() == 1; }));
+    EXPECT_EQ(bob.wait().status, engine::VoteStatus::unavailable);
+    EXPECT_NE(server.log_->failure().find("resume after a failed write"), std::string::npos)
+        << server.log_->failure();
+    server.log_->stop();
+  }
+  Server server(dir_.sub("db"));
+  EXPECT_EQ(server.engine_.as_of_seq(), 2u);
+  EXPECT_EQ(server.vote("bob", "c01").seq, 3u);
+  EXPECT_EQ(server.vote("alice", "c01").status, engine::VoteStatus::duplicate);
+}
+
 TEST_F(VoteLogTest, AnIoErrorThatCannotPassFailsAtOnceWithoutWaitingTheRetryTime) {
   auto fail_io = std::make_shared<std::atomic<bool>>(false);
   StorageOptions options;

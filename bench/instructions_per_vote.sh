@@ -133,7 +133,7 @@ measure() {
     sleep 0.2
   done
   [[ -n "$port" ]] || fail "tallyd not ready after 120 s"
-  flags+=(--target "127.0.0.1:$port" --token-file "$run/data/tokens.json")
+  flags+=(--target "127.0.0.1:$port" --token-file "$run/data/tokens.generated")
 
   timeout --foreground 300 "${pin_loadgen[@]}" "$bin/tally-loadgen" "${flags[@]}" \
     --requests "$warmup" --seed 11 >"$run/loadgen-warmup.json" || fail "warm-up"

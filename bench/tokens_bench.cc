@@ -1,7 +1,8 @@
 // What checking a bearer token costs now that the tokens file holds digests: one SHA-256 of
-// the presented token per request (ingest::Tokens::check), against the plaintext comparison it
-// replaced (every stored token compared with CRYPTO_memcmp), with the ways of calling OpenSSL's
-// SHA-256 that were weighed (docs/BENCHMARKS.md "Token check").
+// the presented token (ingest::Tokens::check), or none for a header a connection checked before
+// (its TokenMemo), against the plaintext comparison it replaced (every stored token compared with
+// CRYPTO_memcmp), with the ways of calling OpenSSL's SHA-256 that were weighed (docs/BENCHMARKS.md
+// "Token check").
 //
 //   build/bench/tokens_bench
 #include <benchmark/benchmark.h>
@@ -43,6 +44,16 @@ void BM_CheckDigests(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(tokens.check(header));
 }
 BENCHMARK(BM_CheckDigests)->Arg(0)->Arg(30)->ArgName("extra_tokens");
+
+// A keep-alive connection's requests: the same header again, answered from its memo.
+void BM_CheckDigestsSameConnection(benchmark::State& state) {
+  const tally::ingest::Tokens tokens(
+      tally::ingest::digests_of(plaintext_set(static_cast<int>(state.range(0)))));
+  const std::string header = "Bearer " + kIngest;
+  tally::ingest::TokenMemo memo;
+  for (auto _ : state) benchmark::DoNotOptimize(tokens.check(header, memo));
+}
+BENCHMARK(BM_CheckDigestsSameConnection)->Arg(0)->Arg(30)->ArgName("extra_tokens");
 
 // The baseline: the check before digests, every stored token compared in plaintext.
 void BM_CheckPlaintextBaseline(benchmark::State& state) {

@@ -25,6 +25,9 @@ namespace {
 constexpr std::size_t kMinTokenChars = 16;
 constexpr std::size_t kMaxTokenChars = 256;
 constexpr std::size_t kDigestBytes = 32;
+// "Bearer ", spaces and the longest token: a longer header is never a valid one, and a memo
+// need not hold what a client could make as long as the header limit.
+constexpr std::size_t kMaxMemoHeaderChars = 2 * kMaxTokenChars;
 constexpr std::size_t kDigestHexChars = 2 * kDigestBytes;
 constexpr char kHex[] = "0123456789abcdef";
 
@@ -342,6 +345,27 @@ bool matches(const std::vector<Digest>& digests, const Digest& presented) {
 }  // namespace
 
 TokenKind Tokens::check(std::string_view authorization) const {
+  return check_against(*sets_.current(), authorization);
+}
+
+TokenKind Tokens::check(std::string_view authorization, TokenMemo& memo) const {
+  const Digests* set = sets_.current();
+  // A set's address names it for as long as this object lives: Published keeps every version
+  // it published, so no later set can take the address of one a memo holds.
+  if (memo.set_ == set && memo.header_.size() == authorization.size() &&
+      CRYPTO_memcmp(memo.header_.data(), authorization.data(), authorization.size()) == 0) {
+    return memo.kind_;
+  }
+  const TokenKind kind = check_against(*set, authorization);
+  if (authorization.size() <= kMaxMemoHeaderChars) {
+    memo.header_.assign(authorization);  // reuses its buffer: no allocation after the first
+    memo.set_ = set;
+    memo.kind_ = kind;
+  }
+  return kind;
+}
+
+TokenKind Tokens::check_against(const Digests& set, std::string_view authorization) {
   if (authorization.empty()) return TokenKind::none;
   constexpr std::string_view kBearer = "Bearer ";
   if (authorization.size() <= kBearer.size() ||
@@ -356,10 +380,9 @@ TokenKind Tokens::check(std::string_view authorization) const {
   }
   Digest digest{};
   hash_into(presented, digest);
-  const Digests* set = sets_.current();
-  const bool admin = matches(set->admin, digest);
-  const bool ingest = matches(set->ingest, digest);
-  const bool read = matches(set->read, digest);
+  const bool admin = matches(set.admin, digest);
+  const bool ingest = matches(set.ingest, digest);
+  const bool read = matches(set.read, digest);
   if (admin) return TokenKind::admin;
   if (ingest) return TokenKind::ingest;
   if (read) return TokenKind::read;

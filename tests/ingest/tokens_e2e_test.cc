@@ -148,10 +148,16 @@ TEST(TokensOnDisk, NewTokenWorksAfterSighupAndRemovingItsDigestRevokesIt) {
   ASSERT_NE(with_new.find(digest), std::string::npos) << with_new;
   EXPECT_EQ(mode_of(tokens_json), 0600u);
 
-  EXPECT_EQ(vote_status(server, "v1", token), 401) << "not in force before SIGHUP";
+  // A keep-alive connection checks a header it sent before against the set in force.
+  HttpClient keep_alive(server.port());
+  EXPECT_EQ(keep_alive.request("POST", "/v1/votes", ballot("c01", "k1"), token).status, 401)
+      << "not in force before SIGHUP";
+  EXPECT_EQ(vote_status(server, "v1", token), 401);
   ASSERT_TRUE(reload(server)) << server.log();
   EXPECT_NE(server.log().find("tokens reloaded path=" + tokens_json), std::string::npos);
   EXPECT_EQ(vote_status(server, "v1", token), 200);
+  EXPECT_EQ(keep_alive.request("POST", "/v1/votes", ballot("c01", "k1"), token).status, 200);
+  EXPECT_EQ(keep_alive.request("POST", "/v1/votes", ballot("c02", "k1"), token).status, 200);
   EXPECT_EQ(vote_status(server, "v2", server.ingest_token()), 200) << "the others still work";
 
   std::string revoked = with_new;
@@ -160,6 +166,8 @@ TEST(TokensOnDisk, NewTokenWorksAfterSighupAndRemovingItsDigestRevokesIt) {
   write_text(tokens_json, revoked);
   ASSERT_TRUE(reload(server)) << server.log();
   EXPECT_EQ(vote_status(server, "v3", token), 401);
+  EXPECT_EQ(keep_alive.request("POST", "/v1/votes", ballot("c03", "k1"), token).status, 401)
+      << "revoked on a connection that used it too";
   EXPECT_EQ(vote_status(server, "v3", server.ingest_token()), 200);
   EXPECT_EQ(server.stop(SIGTERM), 0);
 }

@@ -110,6 +110,36 @@ TEST(TokenDigest, ReloadReplacesTheDigestsInForce) {
   EXPECT_EQ(tokens.check("Bearer ingest-token-000002"), TokenKind::ingest);
 }
 
+TEST(TokenMemo, AnswersLikeTheCheckAsHeadersChange) {
+  TokenSet set;
+  set.ingest.push_back(token_digest("ingest-token-000001"));
+  set.read.push_back(token_digest("read-token-00000001"));
+  const Tokens tokens(set);
+  TokenMemo memo;
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(tokens.check("Bearer ingest-token-000001", memo), TokenKind::ingest);
+    EXPECT_EQ(tokens.check("Bearer ingest-token-000001", memo), TokenKind::ingest);
+    EXPECT_EQ(tokens.check("Bearer ingest-token-000002", memo), TokenKind::wrong);
+    EXPECT_EQ(tokens.check("Bearer read-token-00000001", memo), TokenKind::read);
+    EXPECT_EQ(tokens.check("", memo), TokenKind::none);
+    EXPECT_EQ(tokens.check("Bearer " + std::string(600, 'x'), memo), TokenKind::wrong);
+  }
+}
+
+TEST(TokenMemo, ReloadMakesItStaleSoARevokedTokenIsRefused) {
+  TokenSet first;
+  first.ingest.push_back(token_digest("ingest-token-000001"));
+  Tokens tokens(first);
+  TokenMemo memo;
+  ASSERT_EQ(tokens.check("Bearer ingest-token-000001", memo), TokenKind::ingest);
+  TokenSet revoked;
+  revoked.ingest.push_back(token_digest("ingest-token-000002"));
+  tokens.reload(revoked);
+  EXPECT_EQ(tokens.check("Bearer ingest-token-000001", memo), TokenKind::wrong);
+  tokens.reload(first);
+  EXPECT_EQ(tokens.check("Bearer ingest-token-000001", memo), TokenKind::ingest);
+}
+
 TEST(ReplaceFile, CreatesTheFileForItsOwnerAlone) {
   TempDir dir;
   const std::string path = dir.sub("tokens.json");

@@ -83,6 +83,20 @@ Result<TokenSet> read_tokens_file(const std::string& path, bool whole = true);
 // the directory. A crash leaves the old file or the new one, never a mix.
 Status replace_file(const std::string& path, std::string_view text);
 
+// What one keep-alive connection remembers of the last Authorization header it had checked,
+// so that the same header again costs a comparison instead of a SHA-256. Not thread-safe: one
+// per connection, whose handlers never run at once.
+class TokenMemo {
+ public:
+  TokenMemo() = default;
+
+ private:
+  friend class Tokens;
+  std::string header_;         // the header's bytes, as the client sent them
+  const void* set_ = nullptr;  // the token set they were checked against
+  TokenKind kind_ = TokenKind::none;
+};
+
 class Tokens {
  public:
   explicit Tokens(const TokenSet& initial);
@@ -96,6 +110,9 @@ class Tokens {
   // Classifies an Authorization header value ("Bearer TOKEN"); empty = no header. Costs one
   // SHA-256 of the token (docs/BENCHMARKS.md "Token check").
   TokenKind check(std::string_view authorization) const;
+  // check(), answered from `memo` when it holds the same header bytes checked against the set
+  // in force now; else checked, and remembered in `memo`. A reload makes every memo stale.
+  TokenKind check(std::string_view authorization, TokenMemo& memo) const;
 
  private:
   using Digest = std::array<unsigned char, 32>;
@@ -105,6 +122,7 @@ class Tokens {
     std::vector<Digest> read;
   };
   static std::unique_ptr<const Digests> digests_for(const TokenSet& tokens);
+  static TokenKind check_against(const Digests& set, std::string_view authorization);
 
   std::mutex reload_mutex_;  // reloads only
   Published<Digests> sets_;

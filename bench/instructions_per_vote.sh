@@ -112,7 +112,7 @@ commit_batches() {
 
 # measure BUILD_DIR CASE: sets per_vote_all, per_vote_rest, votes, accepted, commits.
 measure() {
-  local bin="$1/bin" port="" flags warmup measured expected after
+  local bin="$1/bin" port="" flags warmup measured expected after tokens
   rm -rf "$run" && mkdir -p "$run/data"
   flags=(--agents 1000 --voters 500000000 --retry-fraction 0 --json --drain-timeout 60)
   if [[ "$2" == batch ]]; then
@@ -133,7 +133,11 @@ measure() {
     sleep 0.2
   done
   [[ -n "$port" ]] || fail "tallyd not ready after 120 s"
-  flags+=(--target "127.0.0.1:$port" --token-file "$run/data/tokens.json")
+  # Generated tokens are shown in tokens.generated; builds from before digests kept them in
+  # tokens.json.
+  tokens="$run/data/tokens.generated"
+  [[ -f "$tokens" ]] || tokens="$run/data/tokens.json"
+  flags+=(--target "127.0.0.1:$port" --token-file "$tokens")
 
   timeout --foreground 300 "${pin_loadgen[@]}" "$bin/tally-loadgen" "${flags[@]}" \
     --requests "$warmup" --seed 11 >"$run/loadgen-warmup.json" || fail "warm-up"

@@ -46,13 +46,16 @@ for i in 1 2 3; do
 done
 echo "cluster-demo: 3 nats-servers up; store dirs: $(lsattr -d "$root"/nats-[123] | awk '{print $1}' | tr '\n' ' ')" >&2
 
-# One tokens file for both nodes: a frontend's token must work on whichever is primary.
+# One tokens file for both nodes: a frontend's token must work on whichever is primary. It
+# holds digests (tallyctl token new); the demo keeps its tokens' plaintext beside it, as tallyd
+# keeps the tokens it generates, so that a second run can print a working curl line.
 tokens="$root/tokens.json"
-if [ ! -f "$tokens" ]; then
-  printf '{"ingest":["ingest-%s"],"admin":["admin-%s"]}\n' \
-    "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
-    "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$tokens"
-  chmod 600 "$tokens"
+shown="$root/tokens.generated"
+if [ ! -f "$tokens" ] || [ ! -f "$shown" ]; then
+  rm -f "$tokens"
+  ingest="$("$bin/tallyctl" token new --kind ingest --tokens "$tokens" 2>/dev/null)"
+  admin="$("$bin/tallyctl" token new --kind admin --tokens "$tokens" 2>/dev/null)"
+  (umask 077 && printf '{"ingest":["%s"],"admin":["%s"]}\n' "$ingest" "$admin" > "$shown")
 fi
 for node in a b; do
   port=$([ "$node" = a ] && echo 8081 || echo 8082)
@@ -76,7 +79,7 @@ for _ in $(seq 100); do
   curl -fs "http://$gateway/readyz" > /dev/null && break
   sleep 0.1
 done
-token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ingest"][0])' "$tokens")"
+token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ingest"][0])' "$shown")"
 cat <<TEXT
 
 Gateway (HAProxy, writes to the primary): http://$gateway

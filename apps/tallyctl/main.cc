@@ -21,6 +21,7 @@
 #include "tally/cli/help_layout.h"
 #include "tally/cluster/stream_audit.h"
 #include "tally/engine/engine.h"
+#include "tally/ingest/tokens.h"
 #include "tally/storage/audit.h"
 #include "tally/storage/fraud_report.h"
 #include "progress.h"
@@ -39,8 +40,9 @@ constexpr std::uint64_t kMaxTop = 9999;
 constexpr char kDescription[] =
     "tallyctl - audit and operate the vote log of a tally server\n"
     "\n"
-    "Checks, exports, recounts and backs up the RocksDB data dir of tallyd. Databases are "
-    "opened read-only: a running tallyd is never disturbed. While a command reads a large log "
+    "Checks, exports, recounts and backs up the RocksDB data dir of tallyd, and makes its "
+    "bearer tokens. Databases are opened read-only: a running tallyd is never disturbed. While a "
+    "command reads a large log "
     "and stderr is a terminal, a progress line on stderr shows the events read and the rate "
     "(--no-progress turns it off).";
 
@@ -71,6 +73,8 @@ struct Args {
   std::string shard = "s0";
   bool prefix = false;
   bool no_progress = false;
+  std::string token_kind;
+  std::string tokens_file;
 };
 
 // An option whose value must be a whole decimal number in [min, max] ("--top: must be a whole
@@ -257,6 +261,55 @@ int run_compare_stream(const Args& args) {
   return ok ? kExitOk : kExitFailed;
 }
 
+// A new random token on stdout, its digest appended to the tokens file (when one is named) by
+// replacing the file whole, so that tallyd's SIGHUP never reads half of it.
+int run_token_new(const Args& args) {
+  auto token = tally::ingest::generate_token(args.token_kind);
+  if (!token.ok()) return failed("token new: " + token.message());
+  const std::string digest = tally::ingest::token_digest(*token);
+  if (args.tokens_file.empty()) {
+    std::cout << *token << "\n";
+    std::cerr << "tallyctl: token new: its entry for the \"" << args.token_kind
+              << "\" list of a tokens file: " << digest << "\n";
+    return kExitOk;
+  }
+  tally::ingest::TokenSet tokens;
+  std::error_code error;
+  if (std::filesystem::exists(args.tokens_file, error)) {
+    auto read = tally::ingest::read_tokens_file(args.tokens_file, false);
+    if (!read.ok()) return failed("token new: " + read.message());
+    tokens = std::move(read).value();
+  }
+  tally::ingest::entries_of(tokens, args.token_kind)->push_back(digest);
+  if (auto status =
+          tally::ingest::replace_file(args.tokens_file, tally::ingest::tokens_to_json(tokens));
+      !status.ok()) {
+    return failed("token new: " + status.message());
+  }
+  std::cout << *token << "\n";
+  std::cerr << "tallyctl: token new: " << args.token_kind << " token's digest added to "
+            << args.tokens_file
+            << "; send tallyd SIGHUP (systemctl reload tallyd) to use it. The token is shown "
+               "only here.\n";
+  return kExitOk;
+}
+
+// The digest of the token on stdin (one line), for a tokens file written by hand.
+int run_token_hash() {
+  std::string token;
+  std::getline(std::cin, token);
+  if (!token.empty() && token.back() == '\r') token.pop_back();
+  std::string rest;
+  if (std::getline(std::cin, rest) && !rest.empty()) {
+    return failed("token hash: one token on stdin, on one line");
+  }
+  if (auto status = tally::ingest::check_token(token); !status.ok()) {
+    return failed("token hash: stdin: " + status.message());
+  }
+  std::cout << tally::ingest::token_digest(token) << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -373,13 +426,39 @@ int main(int argc, char** argv) {
   compare->add_option("--shard", args.shard, "The shard. Default: s0")->type_name("NAME");
   compare->add_flag("--prefix", args.prefix, "The data dir may hold a prefix of the stream");
 
+  CLI::App* token = add_command(
+      app, "token",
+      "Makes bearer tokens and their digests for tallyd's tokens file. The file holds digests "
+      "(sha256:...) only; tallyd re-reads it on SIGHUP.");
+  token->require_subcommand(1);
+  CLI::App* token_new = add_command(
+      *token, "new",
+      "Prints a new random token, once, on stdout. With --tokens, adds its digest to that file "
+      "(replaced atomically; created 0600 if absent). Then send tallyd SIGHUP to use it.");
+  token_new->add_option("--kind", args.token_kind, "The token's kind")
+      ->required()
+      ->check(one_of({"ingest", "admin", "read"}))
+      ->type_name("ingest|admin|read");
+  token_new
+      ->add_option("--tokens", args.tokens_file,
+                   "The tokens file to add its digest to. Default: none; the digest is printed "
+                   "on stderr")
+      ->type_name("FILE");
+  CLI::App* token_hash = add_command(
+      *token, "hash",
+      "Prints the digest (sha256:...) of the token read from stdin. For the tokens file, in "
+      "place of the token in plaintext.");
+
   try {
     std::reverse(words.begin(), words.end());  // CLI11 takes them last first
     app.parse(words);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     const auto chosen = app.get_subcommands();
-    const std::string command = chosen.empty() ? "" : chosen.front()->get_name();
+    std::string command = chosen.empty() ? "" : chosen.front()->get_name();
+    for (const CLI::App* sub : chosen.empty() ? chosen : chosen.front()->get_subcommands()) {
+      command += " " + sub->get_name();  // "token new"
+    }
     // What CLI11 could not place, in the order given: name the first (CLI11's message lists
     // them last first).
     const std::vector<std::string> extras = app.remaining(true);
@@ -404,5 +483,7 @@ int main(int argc, char** argv) {
   if (*fraud) return run_fraud_report(args);
   if (*backup) return run_backup(args);
   if (*compare) return run_compare_stream(args);
+  if (*token_new) return run_token_new(args);
+  if (*token_hash) return run_token_hash();
   return usage_error("", "a command is required");
 }

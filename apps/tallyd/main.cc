@@ -40,6 +40,7 @@
 #include "metrics_observer.h"
 #include "options.h"
 #include "service_notify.h"
+#include "token_setup.h"
 
 namespace tally {
 extern const char* const kDemoCampaignJson;  // campaigns/demo.json, compiled in
@@ -337,13 +338,11 @@ int run(const Options& options) {
   // Before the first connection: a campaign's opening rush should not wait on page faults.
   engine.prepare_tables(kPrepareLead.count());
 
-  std::string tokens_path;
-  bool tokens_created = false;
-  auto token_set = ingest::load_or_create_tokens(options.tokens_path, options.data_dir, tokens_path,
-                                                 tokens_created);
-  if (!token_set.ok()) return fail(token_set.message());
-  ingest::Tokens tokens(std::move(token_set).value());
-  spdlog::info("tokens path={} generated={}", log_value(tokens_path), tokens_created);
+  auto start_tokens = ingest::load_or_create_tokens(options.tokens_path, options.data_dir);
+  if (!start_tokens.ok()) return fail(start_tokens.message());
+  const std::string tokens_path = start_tokens->path;
+  ingest::Tokens tokens(start_tokens->tokens);
+  tallyd::log_tokens_loaded(*start_tokens);
 
   tallyd::MetricsObserver observer(metrics);
   ingest::Server server(server_options, engine, *log, tokens, &observer, &fraud, node_view.get());
@@ -383,6 +382,7 @@ int run(const Options& options) {
       options.server.io_threads, options.server.protect_reads, engine.as_of_seq());
   tallyd::notify_ready("serving on " + url + " as of seq " + std::to_string(engine.as_of_seq()));
   if (options.demo) {
+    const std::string demo_ingest = tallyd::demo_token(*start_tokens);
     std::printf(
         "\nVote in the demo campaign:\n"
         "  curl -sS -H 'Authorization: Bearer %s' -d "
@@ -390,7 +390,7 @@ int run(const Options& options) {
         "%s/v1/votes\n"
         "Tally:     curl -sS %s/v1/campaigns/ordos-2023-zuimei/tally\n"
         "Dashboard: %s/\n\n",
-        tokens.first_ingest().c_str(), url.c_str(), url.c_str(), url.c_str());
+        demo_ingest.c_str(), url.c_str(), url.c_str(), url.c_str());
     std::fflush(stdout);
   }
 
@@ -427,12 +427,7 @@ int run(const Options& options) {
     }
     if (signal_number < 0) continue;  // EAGAIN: the tick (or EINTR)
     if (signal_number == SIGHUP) {
-      if (auto status = tokens.load_file(tokens_path); !status.ok()) {
-        spdlog::error("tokens reload failed path={} error={}: previous tokens kept",
-                      log_value(tokens_path), log_value(status.message()));
-      } else {
-        spdlog::info("tokens reloaded path={}", log_value(tokens_path));
-      }
+      tallyd::reload_tokens(tokens, tokens_path);
       continue;
     }
     spdlog::info("tallyd stopping signal={}", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -127,8 +127,10 @@ void add_options(CLI::App& app, Options& options) {
                                                : "expected HOST:PORT, got \"" + value + "\"";
       });
   app.add_option("--tokens", options.tokens_path,
-                 "{\"ingest\":[...],\"admin\":[...],\"read\":[...]} bearer tokens, re-read on "
-                 "SIGHUP. Default: DATA_DIR/tokens.json, created with random tokens if absent")
+                 "{\"ingest\":[...],\"admin\":[...],\"read\":[...]} bearer tokens' digests "
+                 "(\"sha256:HEX\", from tallyctl token new or token hash), re-read on SIGHUP. "
+                 "Default: DATA_DIR/tokens.json, created if absent with the digests of random "
+                 "tokens, which are shown once in DATA_DIR/tokens.generated")
       ->type_name("FILE");
   app.add_option("--campaign", options.campaign_files,
                  "campaign definition to install (repeatable); one that differs from the "

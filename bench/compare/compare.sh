@@ -174,7 +174,7 @@ start_tallyd() {  # name durability -> sets tport ttoken tpid
     sleep 0.1
   done
   [ -n "$tport" ] || { log "tallyd did not start:"; cat "$d/log" >&2; exit 1; }
-  ttoken=$(python3 "$report" ingest-token "$d/data/tokens.json")
+  ttoken=$(python3 "$report" ingest-token "$d/data/tokens.generated")
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 

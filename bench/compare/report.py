@@ -411,7 +411,7 @@ def main(argv=None):
     s.add_argument("case")
     s = sub.add_parser("candidates", help="a campaign's candidate ids, comma separated")
     s.add_argument("campaign")
-    s = sub.add_parser("ingest-token", help="the first ingest token of a tokens.json")
+    s = sub.add_parser("ingest-token", help="the first ingest token of a tokens file in plaintext (DATA_DIR/tokens.generated)")
     s.add_argument("tokens")
     sub.add_parser("free-port", help="a free TCP port on 127.0.0.1")
     a = ap.parse_args(argv)

@@ -246,7 +246,7 @@ bool Connection::on_header() {
   const Request& request = exchange.request;
   exchange.route = route(method_of(request.method), request.target);
   exchange.refusal = refusal_before_endpoint(server_.tokens, server_.options.protect_reads,
-                                             exchange.route, request);
+                                             exchange.route, request, &token_memo_);
   const std::size_t limit = body_limit(server_.options.limits, exchange.route.endpoint);
   const auto content_length = parser_->content_length();
   if (content_length && *content_length > limit) {

@@ -167,7 +167,10 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   std::optional<RequestParser> parser_;
   // The exchange whose request is being read; queued once it is complete.
   std::unique_ptr<Exchange> incoming_;
-  std::size_t reserved_body_bytes_ = 0;          // of the request being read
+  std::size_t reserved_body_bytes_ = 0;  // of the request being read
+  // A keep-alive client sends the same token with every request: hashed once per connection
+  // (docs/BENCHMARKS.md "Token check").
+  TokenMemo token_memo_;
   std::deque<std::unique_ptr<Exchange>> queue_;  // answers owed, in request order
   std::vector<std::unique_ptr<Exchange>> free_exchanges_;
   std::vector<boost::asio::const_buffer> write_buffers_;

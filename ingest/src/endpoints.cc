@@ -106,14 +106,15 @@ Answer fraud(const engine::FraudMonitor* fraud, std::string_view campaign_id,
 }  // namespace
 
 std::optional<Answer> auth_refusal(const Tokens& tokens, bool protect_reads, Endpoint endpoint,
-                                   std::string_view authorization) {
+                                   std::string_view authorization, TokenMemo* memo) {
   if (endpoint == Endpoint::not_found || endpoint == Endpoint::method_not_allowed) {
     return std::nullopt;
   }
   const Access access = access_of(endpoint);
   if (access == Access::open) return std::nullopt;
   if (access == Access::read && !protect_reads) return std::nullopt;
-  const TokenKind kind = tokens.check(authorization);
+  const TokenKind kind =
+      memo != nullptr ? tokens.check(authorization, *memo) : tokens.check(authorization);
   if (kind == TokenKind::none || kind == TokenKind::wrong) {
     return error_answer(VoteStatus::unauthorized, {});
   }
@@ -128,12 +129,13 @@ std::optional<Answer> auth_refusal(const Tokens& tokens, bool protect_reads, End
 }
 
 std::optional<Answer> refusal_before_endpoint(const Tokens& tokens, bool protect_reads,
-                                              const Route& route, const Request& request) {
+                                              const Route& route, const Request& request,
+                                              TokenMemo* memo) {
   if (request.unsupported_coding) {
     return error_answer(HttpError::not_implemented,
                         "request: no transfer coding but chunked is supported");
   }
-  return auth_refusal(tokens, protect_reads, route.endpoint, request.authorization);
+  return auth_refusal(tokens, protect_reads, route.endpoint, request.authorization, memo);
 }
 
 std::size_t body_limit(const Limits& limits, Endpoint endpoint) {

@@ -43,13 +43,15 @@ std::optional<Answer> write_refusal(const Backends& backends);
 // The refusal of a caller the endpoint does not admit (401, or 403 for an admin call without
 // an admin token); nullopt when it may go on. Routes that found nothing admit everyone: their
 // 404 or 405 says more.
+// `memo`, when given, is the connection's (Tokens::check).
 std::optional<Answer> auth_refusal(const Tokens& tokens, bool protect_reads, Endpoint endpoint,
-                                   std::string_view authorization);
+                                   std::string_view authorization, TokenMemo* memo = nullptr);
 
 // What refuses `request` before its endpoint runs, in DESIGN.md's precedence: a transfer
 // coding the server does not decode (501), then auth_refusal(). nullopt: the endpoint runs.
 std::optional<Answer> refusal_before_endpoint(const Tokens& tokens, bool protect_reads,
-                                              const Route& route, const Request& request);
+                                              const Route& route, const Request& request,
+                                              TokenMemo* memo = nullptr);
 
 // The largest body `endpoint` reads (Limits: batches and campaigns have their own).
 std::size_t body_limit(const Limits& limits, Endpoint endpoint);

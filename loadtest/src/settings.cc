@@ -141,7 +141,8 @@ std::unique_ptr<CLI::App> make_app(Settings& s, Given& given) {
   a.get_option("--target")->required();
   a.add_option("--token", s.token, "Ingest bearer token")->type_name("TOKEN");
   a.add_option("--token-file", s.token_file,
-               "Read the ingest token from a tokens file (DATA_DIR/tokens.json)")
+               "Read the ingest token from a tokens file in plaintext "
+               "(DATA_DIR/tokens.generated)")
       ->type_name("FILE");
   a.add_option("--campaign", s.population.campaign,
                "Campaign to vote in. Default: ordos-2023-zuimei")

@@ -8,6 +8,7 @@ nothing is counted that no client sent; `tallyctl verify` passes on every data d
 dir equals the stream record for record; the chain runs on across the epochs.
 """
 import collections
+import hashlib
 import http.client
 import json
 import os
@@ -30,6 +31,11 @@ COMMIT_BATCH_EVENTS = 16
 
 
 _PORTS_HANDED_OUT = set()
+
+
+def token_digest(token):
+    """A token's entry in tallyd's tokens file, as `tallyctl token hash` prints it."""
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
 
 
 def free_port():
@@ -340,8 +346,9 @@ class World:
         self.build_dir = build_dir
         self.root = tempfile.mkdtemp(prefix="tally-cluster-", dir=os.environ.get("TMPDIR", "/tmp"))
         self.tokens = os.path.join(self.root, "tokens.json")
+        # Digests, as an operator's file holds them: every node knows the tokens, none stores them.
         with open(self.tokens, "w") as f:
-            json.dump({"ingest": [TOKEN], "admin": [ADMIN]}, f)
+            json.dump({"ingest": [token_digest(TOKEN)], "admin": [token_digest(ADMIN)]}, f)
         os.chmod(self.tokens, 0o600)
         self.campaign = os.path.join(self.root, "campaign.json")
         with open(self.campaign, "w") as f:

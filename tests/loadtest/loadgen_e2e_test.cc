@@ -48,7 +48,7 @@ class LoadgenE2e : public ::testing::Test {
   Finished run_loadgen(const std::string& flags) {
     const std::string command =
         loadgen() + " --target 127.0.0.1:" + std::to_string(tallyd_.port()) + " --token-file " +
-        (tallyd_.data_dir() / "tokens.json").string() + " " + flags;
+        (tallyd_.data_dir() / "tokens.generated").string() + " " + flags;
     std::printf("%s\n", command.c_str());
     Finished finished = run_command(command);
     std::printf("%s\n", finished.output.c_str());

@@ -356,8 +356,10 @@ class TallydProcess {
     return json.substr(open + 1, close - open - 1);
   }
 
+  // The tokens tallyd generated at its first start in this data dir, shown once in
+  // tokens.generated (tokens.json holds their digests); none when the test names a tokens file.
   void load_tokens() {
-    const std::string json = read_text(data_dir_ / "tokens.json");
+    const std::string json = read_text(data_dir_ / "tokens.generated");
     ingest_token_ = first_string_after(json, "ingest");
     admin_token_ = first_string_after(json, "admin");
     read_token_ =

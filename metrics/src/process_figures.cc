@@ -2,6 +2,7 @@
 #include "process_figures.h"
 
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -29,33 +30,32 @@ std::optional<std::vector<std::string>> stat_fields() {
   return fields;
 }
 
-// The boot time (btime of /proc/stat), in seconds since the epoch.
-std::optional<double> boot_time() {
-  std::ifstream in("/proc/stat");
-  for (std::string key; in >> key;) {
-    if (key == "btime") {
-      double seconds = 0;
-      if (in >> seconds) return seconds;
-      return std::nullopt;
-    }
-    in.ignore(1 << 20, '\n');
-  }
-  return std::nullopt;
+// The boot time in seconds since the epoch: the wall clock less the time since boot. Not
+// /proc/stat's btime, which the service's sandbox hides (ProcSubset=pid leaves a process its
+// own /proc/self and nothing else).
+double boot_time() {
+  timespec now{};
+  timespec since_boot{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  ::clock_gettime(CLOCK_BOOTTIME, &since_boot);
+  const auto seconds = [](const timespec& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+  };
+  return seconds(now) - seconds(since_boot);
 }
 
 }  // namespace
 
 std::optional<ProcessFigures> read_process_figures() {
   const auto fields = stat_fields();
-  const auto booted = boot_time();
-  if (!fields || !booted) return std::nullopt;
+  if (!fields) return std::nullopt;
   const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
   const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
   ProcessFigures out;
   try {
     // proc(5): utime 14, stime 15, starttime 22, vsize 23, rss 24 (1-based, from pid).
     out.cpu_seconds = (std::stod((*fields)[11]) + std::stod((*fields)[12])) / ticks;
-    out.start_time_seconds = *booted + std::stod((*fields)[19]) / ticks;
+    out.start_time_seconds = boot_time() + std::stod((*fields)[19]) / ticks;
     out.virtual_bytes = std::stod((*fields)[20]);
     out.resident_bytes = std::stod((*fields)[21]) * page;
   } catch (const std::exception&) {

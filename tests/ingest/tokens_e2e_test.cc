@@ -112,7 +112,8 @@ TEST(TokensOnDisk, GeneratedTokensAreStoredAsDigestsAndShownOnceInTheirOwnFile) 
   }
   EXPECT_EQ(mode_of(tokens_json), 0600u);
   EXPECT_EQ(mode_of(generated), 0600u);
-  EXPECT_NE(server.log().find("their plaintext is in " + generated.string() + ", shown there once"),
+  EXPECT_NE(server.log().find("their plaintext is in generated=\"" + generated.string() +
+                              "\", shown there once"),
             std::string::npos)
       << server.log();
   EXPECT_TRUE(log_shows(server, "Bearer " + server.ingest_token()))
@@ -132,7 +133,8 @@ TEST(TokensOnDisk, GeneratedTokensAreStoredAsDigestsAndShownOnceInTheirOwnFile) 
   ASSERT_TRUE(server.start({"--demo"})) << server.log();
   EXPECT_EQ(read_text(generated), shown);
   EXPECT_EQ(read_text(tokens_json), on_disk);
-  EXPECT_NE(server.log().find(generated.string() + " still holds generated tokens"),
+  EXPECT_NE(server.log().find("tokens generated=\"" + generated.string() +
+                              "\" still holds generated tokens"),
             std::string::npos)
       << server.log();
   EXPECT_EQ(vote_status(server, "v3", server.ingest_token()), 200);
@@ -174,7 +176,7 @@ TEST(TokensOnDisk, NewTokenWorksAfterSighupAndRemovingItsDigestRevokesIt) {
       << "not in force before SIGHUP";
   EXPECT_EQ(vote_status(server, "v1", token), 401);
   ASSERT_TRUE(reload(server)) << server.log();
-  EXPECT_NE(server.log().find("tokens reloaded path=" + tokens_json), std::string::npos);
+  EXPECT_NE(server.log().find("tokens reloaded path=\"" + tokens_json + "\""), std::string::npos);
   EXPECT_EQ(vote_status(server, "v1", token), 200);
   EXPECT_EQ(keep_alive.request("POST", "/v1/votes", ballot("c01", "k1"), token).status, 200);
   EXPECT_EQ(keep_alive.request("POST", "/v1/votes", ballot("c02", "k1"), token).status, 200);
@@ -200,7 +202,7 @@ TEST(TokensOnDisk, PlaintextFileStillWorksAndWarnsOnceAtEachLoad) {
                               R"(","legacy-admin-token-002"]})");
   ASSERT_TRUE(server.start({"--demo", "--tokens", tokens_path.string()})) << server.log();
   const std::string warning =
-      "tokens file " + tokens_path.string() + " holds 2 token(s) in plaintext";
+      "tokens file path=\"" + tokens_path.string() + "\" holds 2 token(s) in plaintext";
   EXPECT_EQ(count_of(server.log(), warning), 1u) << server.log();
   EXPECT_NE(server.log().find("tallyctl token hash"), std::string::npos) << server.log();
   EXPECT_EQ(vote_status(server, "v1", "legacy-ingest-token-01"), 200);
@@ -222,10 +224,10 @@ TEST(TokensOnDisk, MalformedDigestStopsTheStartWithTheReason) {
   const RunResult run = run_bounded("tallyd --data-dir " + dir.sub("data") +
                                     " --listen 127.0.0.1:0 --tokens " + tokens_path);
   EXPECT_EQ(run.exit_code, 1) << run.output;
-  EXPECT_NE(run.output.find("tallyd stopped: " + tokens_path +
-                            ": admin[0]: a sha256: digest must have 64 hex digits, got 63 "
-                            "characters"),
-            std::string::npos)
+  EXPECT_NE(
+      run.output.find(tokens_path + ": admin[0]: a sha256: digest must have 64 hex digits, got 63 "
+                                    "characters"),
+      std::string::npos)
       << run.output;
   EXPECT_EQ(run.output.find("tallyd ready"), std::string::npos) << run.output;
 }
@@ -236,8 +238,8 @@ TEST(TokensOnDisk, MalformedDigestAtSighupKeepsThePreviousTokens) {
   const auto tokens_json = server.data_dir() / "tokens.json";
   write_text(tokens_json, R"({"ingest":["sha256:not-a-digest"]})");
   ASSERT_TRUE(reload(server)) << server.log();
-  EXPECT_NE(server.log().find("tokens reload failed path=" + tokens_json.string() + " error=\"" +
-                              tokens_json.string() +
+  EXPECT_NE(server.log().find("tokens reload failed path=\"" + tokens_json.string() +
+                              "\" error=\"" + tokens_json.string() +
                               ": ingest[0]: a sha256: digest must have 64 hex digits, got 12 "
                               "characters\": previous tokens kept"),
             std::string::npos)

@@ -171,8 +171,12 @@ check_exposure "$(inside systemd-analyze security tallyd.service 2>&1)"
 say "serving the demo through the unit"
 echo 'demo = true' | inside tee -a /etc/tally/tallyd.conf >/dev/null
 inside systemctl restart tallyd.service || fail "restart with demo = true"
-token="$(inside sed -n 's/.*"ingest": *\["\([^"]*\)".*/\1/p' /var/lib/tally/tokens.json)"
-[ -n "$token" ] || fail "no ingest token in /var/lib/tally/tokens.json"
+# tokens.json holds digests; the generated tokens are shown once, in tokens.generated.
+if inside grep -Eq '"(ingest|admin|read)-' /var/lib/tally/tokens.json; then
+  fail "tokens.json holds a token in plaintext"
+fi
+token="$(inside sed -n 's/.*"ingest": *\["\([^"]*\)".*/\1/p' /var/lib/tally/tokens.generated)"
+[ -n "$token" ] || fail "no ingest token in /var/lib/tally/tokens.generated"
 campaign="$(inside sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' /usr/share/tally/campaigns/demo.json | head -1)"
 answer="$(inside curl -s -H "Authorization: Bearer $token" \
   -d "{\"campaign\":\"$campaign\",\"candidate\":\"c07\",\"voter\":\"wx-package-test\",\"device\":\"d-1\",\"ip\":\"203.0.113.5\"}" \
@@ -180,6 +184,12 @@ answer="$(inside curl -s -H "Authorization: Bearer $token" \
 [[ "$answer" == *'"status":"accepted"'* ]] || fail "the vote was answered $answer"
 tally="$(inside curl -s "http://127.0.0.1:8080/v1/campaigns/$campaign/tally")"
 [[ "$tally" == *'"total":1'* ]] || fail "the tally is $tally"
+# The sandbox leaves tallyd its own /proc entries: enough for every process_* figure.
+metrics="$(inside curl -s http://127.0.0.1:8080/metrics)"
+for name in process_open_fds process_max_fds process_start_time_seconds \
+  process_resident_memory_bytes process_cpu_seconds_total; do
+  grep -q "^$name " <<<"$metrics" || fail "no $name in /metrics under the unit's sandbox"
+done
 # A campaign PUT with an ingest token is refused and logged as a warning.
 refused="$(inside curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $token" \
   --data-binary @/usr/share/tally/campaigns/demo.json "http://127.0.0.1:8080/v1/campaigns/$campaign")"
@@ -190,6 +200,11 @@ inside systemctl stop tallyd.service || fail "systemctl stop"
   fail "tallyd stopped with status $(inside systemctl show -p ExecMainStatus --value tallyd.service)"
 inside runuser -u tally -- tallyctl verify --data-dir /var/lib/tally >/dev/null ||
   fail "tallyctl verify on the service's data dir"
+# An upgrade (here a reinstall) restarts only what runs: the stopped service stays stopped.
+inside env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall \
+  /var/tmp/tally.deb >/dev/null
+[ "$(inside systemctl is-active tallyd.service || true)" = inactive ] ||
+  fail "a reinstall started the stopped tallyd.service"
 journal="$(inside journalctl -u tallyd.service --no-pager -o cat)"
 for line in "tallyd ready" "tokens reloaded" "tallyd stopped drained=true"; do
   grep -q "$line" <<<"$journal" || fail "no '$line' in the journal"

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tally/base/json.h"
 #include "tally/base/version.h"
 #include "tally/cli/decimal.h"
 #include "tally/cli/help_layout.h"
@@ -140,7 +141,15 @@ int run_verify(const Args& args) {
   ProgressLine progress("verify", "events", progress_wanted(args.no_progress, false));
   auto report = tally::storage::verify_log(args.data_dir, progress.hook());
   progress.erase();
-  if (!report.ok()) return failed("verify: " + report.message());
+  if (!report.ok()) {
+    // A script reading the JSON gets an answer even when the log could not be read at all.
+    if (args.verify_format == "json") {
+      std::string line = "{\"ok\":false,\"error\":";
+      tally::append_json_string(line, report.message());
+      std::cout << line << "}\n";
+    }
+    return failed("verify: " + report.message());
+  }
   if (args.verify_format == "json") {
     std::cout << tally::storage::verify_report_json(*report) << "\n";
     return report->ok() ? kExitOk : kExitFailed;

@@ -228,9 +228,9 @@ void log_write_retry(const storage::WriteRetryReport& report, std::chrono::milli
   const double waited_s = static_cast<double>(report.waited.count()) / 1000.0;
   if (report.stage == Stage::began) {
     spdlog::warn(
-        "storage write failed, retrying for up to {} s error=\"{}\" votes_held={}: new votes "
+        "storage write failed, retrying for up to {} s error={} votes_held={}: new votes "
         "are answered 503 meanwhile",
-        retry_for.count() / 1000, report.failure, report.events_held);
+        retry_for.count() / 1000, log_value(report.failure), report.events_held);
   } else if (report.stage == Stage::recovered) {
     spdlog::info("storage write recovered after {:.1f} s retries={} votes_waited={}: serving again",
                  waited_s, report.attempts, report.events_held + report.events_queued);
@@ -419,9 +419,9 @@ int run(const Options& options) {
     }
     if (const std::string failure = node ? std::string() : vote_log->failure(); !failure.empty()) {
       spdlog::error(
-          "storage failed error=\"{}\": every vote is answered 503 until a restart, which "
+          "storage failed error={}: every vote is answered 503 until a restart, which "
           "recovers from the data dir; stopping with exit status 1",
-          failure);
+          log_value(failure));
       exit_code = 1;
       break;
     }

@@ -140,6 +140,15 @@ TEST_F(TallyctlCliTest, BadUsageExitsTwoWithAMessage) {
   }
 }
 
+TEST_F(TallyctlCliTest, VerifyAsJsonAnswersInJsonWhenTheLogCannotBeRead) {
+  TempDir empty;
+  const RunResult run =
+      run_tallyctl("verify --format json --data-dir " + empty.sub("missing") + " 2>/dev/null");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.output.rfind("{\"ok\":false,\"error\":\"", 0), 0u) << run.output;
+  EXPECT_EQ(run.output.back(), '\n');
+}
+
 TEST_F(TallyctlCliTest, TakesFlagEqualsValueAsFlagSpaceValue) {
   const RunResult spaced = run_tallyctl("export --data-dir " + db_dir() + " --from 3");
   const RunResult joined = run_tallyctl("export --data-dir=" + db_dir() + " --from=3");

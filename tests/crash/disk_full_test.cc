@@ -80,6 +80,19 @@ double metric(int port, const std::string& name) {
   return at == std::string::npos ? -1 : std::atof(body.c_str() + at + name.size() + 2);
 }
 
+// 50 votes while the disk has room, each accepted: their seqs by voter.
+void vote_before_the_disk_fills(TallydProcess& tallyd,
+                                std::map<std::string, std::uint64_t>& accepted) {
+  HttpClient client(tallyd.port());
+  for (int i = 0; i < 50; ++i) {
+    const std::string voter = "before-" + std::to_string(i);
+    const HttpAnswer answer =
+        client.request("POST", "/v1/votes", vote_body(voter), tallyd.ingest_token());
+    ASSERT_EQ(status_of(answer.body), "accepted") << answer.body;
+    accepted[voter] = seq_of(answer.body);
+  }
+}
+
 void expect_verified(const std::filesystem::path& data_dir) {
   const char* bin_dir = std::getenv("TALLY_BIN_DIR");
   const std::string verify = std::string(bin_dir ? bin_dir : "build/bin") +
@@ -122,16 +135,7 @@ TEST(DiskFull, AFullDiskThatStaysFullFailsStorageOnceTheRetryTimeRunsOut) {
 
   ASSERT_TRUE(tallyd.start({"--demo", "--storage-retry-seconds", "1"})) << tallyd.log();
   std::map<std::string, std::uint64_t> accepted;
-  {
-    HttpClient client(tallyd.port());
-    for (int i = 0; i < 50; ++i) {
-      const std::string voter = "before-" + std::to_string(i);
-      const HttpAnswer answer =
-          client.request("POST", "/v1/votes", vote_body(voter), tallyd.ingest_token());
-      ASSERT_EQ(status_of(answer.body), "accepted") << answer.body;
-      accepted[voter] = seq_of(answer.body);
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(vote_before_the_disk_fills(tallyd, accepted));
 
   fill_up(mount_point / "filler");
   std::vector<std::string> refused;
@@ -247,16 +251,7 @@ TEST(DiskFull, VotesWaitWhileTheDiskIsFullAndAreAcceptedWithTheirSeqsOnceSpaceIs
   // Far longer than the test: the space comes back before storage would give up.
   ASSERT_TRUE(tallyd.start({"--demo", "--storage-retry-seconds", "600"})) << tallyd.log();
   std::map<std::string, std::uint64_t> accepted;
-  {
-    HttpClient client(tallyd.port());
-    for (int i = 0; i < 50; ++i) {
-      const std::string voter = "before-" + std::to_string(i);
-      const HttpAnswer answer =
-          client.request("POST", "/v1/votes", vote_body(voter), tallyd.ingest_token());
-      ASSERT_EQ(status_of(answer.body), "accepted") << answer.body;
-      accepted[voter] = seq_of(answer.body);
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(vote_before_the_disk_fills(tallyd, accepted));
   EXPECT_EQ(metric(tallyd.port(), "tally_storage_retrying"), 0);
 
   fill_up(mount_point / "filler");

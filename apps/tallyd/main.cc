@@ -239,7 +239,7 @@ void log_write_retry(const storage::WriteRetryReport& report, std::chrono::milli
 
 int fail(const std::string& message) {
   spdlog::error("tallyd stopped error={}", log_value(message));
-  return 1;
+  return tallyd::kExitFailed;
 }
 
 // The data dir holds voters' ids, devices and addresses: only tallyd's own user may enter it.
@@ -401,7 +401,7 @@ int run(const Options& options) {
   // restarts it. (In a replica group the node steps down instead, and another takes the
   // writes.)
   constexpr auto kStorageCheckEvery = std::chrono::seconds(1);
-  int exit_code = 0;
+  int exit_code = tallyd::kExitStopped;
   auto next_prepare = std::chrono::steady_clock::now() + kPrepareEvery;
   for (;;) {
     // A deadline, not a fixed wait: a stream of SIGHUPs must not hold the preparation off.
@@ -422,7 +422,7 @@ int run(const Options& options) {
           "storage failed error={}: every vote is answered 503 until a restart, which "
           "recovers from the data dir; stopping with exit status 1",
           log_value(failure));
-      exit_code = 1;
+      exit_code = tallyd::kExitFailed;
       break;
     }
     if (signal_number < 0) continue;  // EAGAIN: the tick (or EINTR)
@@ -433,8 +433,9 @@ int run(const Options& options) {
     spdlog::info("tallyd stopping signal={}", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
-  tallyd::notify_stopping(exit_code == 0 ? "draining the votes in flight"
-                                         : "storage failed: draining the votes in flight");
+  tallyd::notify_stopping(exit_code == tallyd::kExitStopped
+                              ? "draining the votes in flight"
+                              : "storage failed: draining the votes in flight");
   server.stop_accepting();
   const bool drained = server.wait_drained(kDrainTimeout);
   if (node) node->stop();  // a primary commits what is queued and hands its lease on

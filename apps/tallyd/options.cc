@@ -56,12 +56,12 @@ CLI::Option* add_number(CLI::App& app, const std::string& name, Int& target, Int
                         const std::string& help) {
   auto set = [&target, name, min, max](const std::string& text) {
     const auto value = cli::parse_decimal(text, min, max);
-    if (value) target = *value;
     if (!value) {
       throw CLI::ValidationError(name, "expected a whole decimal number in [" +
                                            std::to_string(min) + ", " + std::to_string(max) +
                                            "], got \"" + text + "\"");
     }
+    target = *value;
   };
   return app.add_option_function<std::string>(name, set, help)
       ->type_name("N")

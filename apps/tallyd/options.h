@@ -31,10 +31,11 @@ struct Options {
 };
 
 // The process's exit statuses, listed by --help.
-inline constexpr int kExitStopped = 0;       // stopped by a signal, drained
-inline constexpr int kExitFailed = 1;        // an error at start, or storage failed
-inline constexpr int kExitUsage = 2;         // bad command line or config file
-inline constexpr int kExitUnconfirmed = 75;  // replica group: a record's outcome unknown
+inline constexpr int kExitStopped = 0;  // stopped by a signal, drained
+inline constexpr int kExitFailed = 1;   // an error at start, or storage failed
+inline constexpr int kExitUsage = 2;    // bad command line or config file
+// 75, a replica group's record whose outcome is unknown, is the cluster's own exit
+// (cluster/src/stream_replicator.h); --help lists it with these.
 
 // Parses argv (and --config's file, and the environment). Returns the status to exit with
 // when tallyd must not run: 0 after --help or --version (printed on stdout), kExitUsage after

@@ -174,6 +174,8 @@ void CommitPipeline::commit_votes(std::vector<PendingEvent>& batch) {
   seq = first_seq;
   for (auto& event : batch) {
     outcome.seq = seq++;
+    outcome.leaf = event.leaf;
+    outcome.has_leaf = event.has_leaf;
     if (event.waiter != nullptr) event.waiter->committed(outcome);
   }
 }

@@ -7,6 +7,7 @@
 #include <rocksdb/table.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -95,6 +96,17 @@ rocksdb::DBOptions write_db_options(const std::string& data_dir,
   return options;
 }
 
+namespace {
+
+rocksdb::ColumnFamilyOptions tree_family_options() {
+  rocksdb::ColumnFamilyOptions tree;
+  // Like events: written once, in key order, about a third of the events' bytes.
+  tree.write_buffer_size = 16u << 20;
+  return tree;
+}
+
+}  // namespace
+
 std::vector<rocksdb::ColumnFamilyDescriptor> column_families() {
   rocksdb::ColumnFamilyOptions events;
   // Records arrive in key order and are never overwritten: large memtables, few flushes.
@@ -116,6 +128,7 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_families() {
                                       rocksdb::ColumnFamilyOptions()),
       rocksdb::ColumnFamilyDescriptor(kEventsFamily, events),
       rocksdb::ColumnFamilyDescriptor(kMetaFamily, meta),
+      rocksdb::ColumnFamilyDescriptor(kTreeFamily, tree_family_options()),
   };
 }
 
@@ -235,17 +248,30 @@ Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir) 
   // (a table "ahead of WALs": corruption). Both pass on a second look; a real corruption
   // stays and is reported after the last attempt.
   constexpr int kOpenAttempts = 5;
+  // A read-only open must name only families that exist: a log from before the public log
+  // has no tree.
+  std::vector<std::string> existing;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = column_families();
+  if (rocksdb::DB::ListColumnFamilies(options, data_dir, &existing).ok()) {
+    std::erase_if(families, [&](const rocksdb::ColumnFamilyDescriptor& family) {
+      return std::find(existing.begin(), existing.end(), family.name) == existing.end();
+    });
+  }
   for (int attempt = 1; attempt <= kOpenAttempts; ++attempt) {
     out->handles.clear();
-    s = rocksdb::DB::OpenForReadOnly(options, data_dir, column_families(), &out->handles, &raw,
+    s = rocksdb::DB::OpenForReadOnly(options, data_dir, families, &out->handles, &raw,
                                      /*error_if_wal_file_exists=*/false);
     if ((!s.IsPathNotFound() && !s.IsCorruption()) || attempt == kOpenAttempts) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
   }
   if (!s.ok()) return Status::error("open " + data_dir + " read-only: " + s.ToString());
   out->db.reset(raw);
+  if (out->handles.size() <= kMetaIndex) {
+    return Status::error("open " + data_dir + " read-only: not a tally log (no events or meta)");
+  }
   out->events_cf = out->handles[kEventsIndex];
   out->meta_cf = out->handles[kMetaIndex];
+  if (out->handles.size() > kTreeIndex) out->tree_cf = out->handles[kTreeIndex];
   return out;
 }
 

@@ -22,8 +22,12 @@ namespace tally::storage {
 
 inline constexpr char kEventsFamily[] = "events";
 inline constexpr char kMetaFamily[] = "meta";
+// The public log's Merkle tree: one entry per commit batch record, under the same key
+// (tree_store.h). Absent in a log written before the public log existed.
+inline constexpr char kTreeFamily[] = "tree";
 inline constexpr std::size_t kEventsIndex = 1;  // in column_families()
 inline constexpr std::size_t kMetaIndex = 2;
+inline constexpr std::size_t kTreeIndex = 3;
 inline constexpr char kMetaChainHead[] = "chain_head";
 inline constexpr char kMetaLastSeq[] = "last_seq";
 // In a replica group: the stream seq of the last record (8 bytes, big-endian), written with
@@ -46,7 +50,7 @@ rocksdb::DBOptions write_db_options(const std::string& data_dir,
 std::vector<std::string> read_persisted_tallies(rocksdb::DB& db,
                                                 rocksdb::ColumnFamilyHandle* meta_cf);
 
-// default, events, meta: in that order (kEventsIndex, kMetaIndex).
+// default, events, meta, tree: in that order (kEventsIndex, kMetaIndex, kTreeIndex).
 std::vector<rocksdb::ColumnFamilyDescriptor> column_families();
 
 // What `meta` says about the log's end.
@@ -86,6 +90,8 @@ struct ReadOnlyDb {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::ColumnFamilyHandle* events_cf = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
+  // Null for a log that no tallyd with the public log has opened yet.
+  rocksdb::ColumnFamilyHandle* tree_cf = nullptr;
   ~ReadOnlyDb();
 };
 Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir);

@@ -20,6 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "tally/base/thread_name.h"
 #include "tally/engine/campaign.h"
 #include "tally/storage/event_format.h"
@@ -27,7 +29,10 @@
 #include "tally/storage/internal/commit_pipeline.h"
 #include "db_layout.h"
 #include "fault_injection.h"
+#include "public_form.h"
+#include "public_log_view.h"
 #include "rocksdb_logger.h"
+#include "tree_store.h"
 #include "write_failure.h"
 
 namespace tally::storage {
@@ -41,7 +46,14 @@ struct VoteLog::Impl final : internal::BatchSink {
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::ColumnFamilyHandle* events_cf = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* tree_cf = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  // The public log: its keys, every campaign's tag key, and what the endpoints read. All null
+  // without log keys (StorageOptions::log_keys).
+  std::unique_ptr<publog::TagKeyring> keyring;
+  std::unique_ptr<PublicLogView> public_view;
+  // Server time for checkpoints: the engine's clock once recover() has it.
+  std::atomic<const engine::Engine*> clock_engine{nullptr};
 
   // The thread that writes the log: recover(), then the writer (between start() and halt()),
   // or apply_record()'s caller (while no writer runs). One at a time.
@@ -53,6 +65,13 @@ struct VoteLog::Impl final : internal::BatchSink {
   bool failure_passes = false;             // the last write_batch() or resume() failure may pass
   std::string canonical;                   // chain_of() scratch
   std::vector<StoredEvent> decoded;        // apply_record() scratch
+  // The public tree's right edge after the last written record; with its scratch buffers.
+  publog::Frontier frontier;
+  std::vector<publog::Hash> leaves;
+  std::string tree_entry;
+  std::string public_form;
+  // The writer's time spent on the tree (PublicLogFigures); relaxed: a statistic.
+  std::atomic<std::uint64_t> tree_append_ns{0};
 
   // Commit write latency (see DbFigures); written by the writing thread only, read by
   // db_figures(). relaxed: statistics, ordered with nothing else.
@@ -82,15 +101,38 @@ struct VoteLog::Impl final : internal::BatchSink {
     return current != nullptr ? current->submit(event) : SubmitResult::unavailable;
   }
 
-  // Writes one record with meta in one atomic, timed write. `stream_seq` 0: not replicated.
+  // The tree entry of a record whose events have `leaves`, into tree_entry, and the frontier
+  // after it, into `next` (the caller keeps it once the record is written).
+  void build_tree(std::span<const publog::Hash> record_leaves, publog::Frontier& next) {
+    const auto start = std::chrono::steady_clock::now();
+    next = frontier;
+    build_tree_entry(next, record_leaves, tree_entry);
+    tree_append_ns.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now() - start)
+                                       .count()),
+        std::memory_order_relaxed);
+  }
+
+  // The public leaves of decoded events, into `leaves`.
+  void leaves_of(const std::vector<StoredEvent>& events) {
+    leaves.clear();
+    for (const StoredEvent& event : events) leaves.push_back(public_leaf(event, *keyring, public_form));
+  }
+
+  // Writes one record with meta (and its tree entry, when not empty) in one atomic, timed
+  // write. `stream_seq` 0: not replicated.
   rocksdb::Status write_record(std::string_view record, std::uint64_t first_seq,
                                std::uint64_t last_seq, const ChainHash& chain,
-                               std::uint64_t record_stream_seq) {
+                               std::uint64_t record_stream_seq, std::string_view tree) {
     // Reused: a fresh megabyte-sized batch per write would be fresh pages to fault in.
     rocksdb::WriteBatch& batch = write_batch_buffer;
     batch.Clear();
     rocksdb::Status s =
         batch.Put(events_cf, seq_key(first_seq), rocksdb::Slice(record.data(), record.size()));
+    if (s.ok() && !tree.empty()) {
+      s = batch.Put(tree_cf, seq_key(first_seq), rocksdb::Slice(tree.data(), tree.size()));
+    }
     if (s.ok()) {
       s = batch.Put(meta_cf, kMetaChainHead,
                     rocksdb::Slice(reinterpret_cast<const char*>(chain.data()), chain.size()));
@@ -127,6 +169,12 @@ struct VoteLog::Impl final : internal::BatchSink {
                           event.has_layout ? &event.layout : nullptr);
     }
     const std::string_view record = encoder.record();
+    publog::Frontier next_frontier;
+    if (keyring) {
+      leaves.clear();
+      for (const auto& event : events) leaves.push_back(event.leaf);
+      build_tree(leaves, next_frontier);
+    }
     // Named only in errors: no string is built for a batch that commits.
     const auto seqs = [&] { return std::to_string(first_seq) + ".." + std::to_string(seq - 1); };
     // The replicas first: the local log never runs ahead of the replicated one, so a node that
@@ -146,7 +194,9 @@ struct VoteLog::Impl final : internal::BatchSink {
       }
       record_stream_seq = *replicated;
     }
-    if (auto s = write_record(record, first_seq, seq - 1, chain, record_stream_seq); !s.ok()) {
+    if (auto s = write_record(record, first_seq, seq - 1, chain, record_stream_seq,
+                              keyring ? std::string_view(tree_entry) : std::string_view());
+        !s.ok()) {
       const WriteFailure failure = classify_write_failure(s);
       if (replicator != nullptr) {
         replicator->replicated_not_written("write of seqs " + seqs() + ": " + s.ToString());
@@ -158,6 +208,7 @@ struct VoteLog::Impl final : internal::BatchSink {
                            std::string(failure.meaning));
     }
     chain_head = chain;
+    if (keyring) frontier = std::move(next_frontier);
     if (record_stream_seq != 0) stream_seq.store(record_stream_seq, std::memory_order_release);
     return {};
   }
@@ -293,6 +344,26 @@ Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& options) {
   impl.db.reset(raw);
   impl.events_cf = impl.handles[kEventsIndex];
   impl.meta_cf = impl.handles[kMetaIndex];
+  impl.tree_cf = impl.handles[kTreeIndex];
+  if (options.log_keys) {
+    impl.keyring = std::make_unique<publog::TagKeyring>(options.log_keys->tags);
+    PublicLogView::Sources sources;
+    sources.db = impl.db.get();
+    sources.events_cf = impl.events_cf;
+    sources.tree_cf = impl.tree_cf;
+    sources.keys = options.log_keys;
+    sources.keyring = impl.keyring.get();
+    VoteLog* self = log.get();
+    sources.committed_size = [self] { return self->last_seq(); };
+    sources.now_ms = [&impl] {
+      const engine::Engine* engine = impl.clock_engine.load(std::memory_order_acquire);
+      if (engine != nullptr) return engine->clock().now_ms();
+      return static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+    };
+    impl.public_view = std::make_unique<PublicLogView>(std::move(sources));
+  }
   return log;
 }
 
@@ -368,6 +439,28 @@ Status VoteLog::recover(engine::Engine& engine) {
   if (impl.running() != nullptr || impl.recovered.load(std::memory_order_acquire)) {
     return Status::error("storage: recover: REQUIRES not started, once");
   }
+  impl.clock_engine.store(&engine, std::memory_order_release);
+  // The public tree: where it ends, and its right edge there. A log written before the tree
+  // existed (or by a build without log keys) has a shorter one: the scan builds the rest.
+  std::uint64_t tree_size = 0;
+  if (impl.keyring) {
+    const StoredTree tree(*impl.db, impl.tree_cf);
+    auto size = tree.size();
+    if (!size.ok()) return size.status();
+    tree_size = *size;
+    auto frontier = tree.frontier(tree_size);
+    if (!frontier.ok()) return Status::error("tree: " + frontier.message());
+    impl.frontier = std::move(*frontier);
+  }
+  rocksdb::WriteBatch built_tree;  // entries of records the tree did not cover yet
+  std::uint64_t leaves_built = 0;
+  const auto write_built_tree = [&] {
+    rocksdb::WriteOptions options;
+    options.sync = true;
+    rocksdb::Status s = impl.db->Write(options, &built_tree);
+    built_tree.Clear();
+    return s.ok() ? Status() : Status::error("tree: write: " + s.ToString());
+  };
   LogScan scan(*impl.db, impl.events_cf);
   std::optional<FraudReplayer> fraud;
   if (engine.has_fraud_monitor()) fraud.emplace(engine);
@@ -390,6 +483,30 @@ Status VoteLog::recover(engine::Engine& engine) {
     for (const StoredEvent& event : events) {
       if (auto status = count_event(engine, event); !status.ok()) return status;
     }
+    if (impl.keyring && last_seq > tree_size) {
+      impl.leaves.clear();
+      std::uint64_t first_new = 0;
+      for (const StoredEvent& event : events) {
+        if (event.seq <= tree_size) continue;
+        if (first_new == 0) first_new = event.seq;
+        impl.leaves.push_back(public_leaf(event, *impl.keyring, impl.public_form));
+      }
+      if (first_new != impl.frontier.size() + 1) {
+        return Status::error("tree: ends at seq " + std::to_string(impl.frontier.size()) +
+                             " but the next leaf to build is seq " + std::to_string(first_new));
+      }
+      publog::Frontier next;
+      impl.build_tree(impl.leaves, next);
+      impl.frontier = std::move(next);
+      if (auto s = built_tree.Put(impl.tree_cf, seq_key(first_new), impl.tree_entry); !s.ok()) {
+        return Status::error("tree: " + s.ToString());
+      }
+      leaves_built += impl.leaves.size();
+      constexpr std::size_t kBuiltTreeBytes = 4u << 20;
+      if (built_tree.GetDataSize() > kBuiltTreeBytes) {
+        if (auto status = write_built_tree(); !status.ok()) return status;
+      }
+    }
     if (fraud) fraud->push({std::move(record), std::move(events)});
     events.clear();
   }
@@ -401,6 +518,19 @@ Status VoteLog::recover(engine::Engine& engine) {
     return Status::error("seq " + std::to_string(last_seq) +
                          ": the log ends here but meta says last seq " +
                          std::to_string(meta.last_seq) + " with another chain head");
+  }
+  if (impl.keyring) {
+    if (built_tree.Count() > 0) {
+      if (auto status = write_built_tree(); !status.ok()) return status;
+    }
+    if (impl.frontier.size() != last_seq) {
+      return Status::error("tree: holds " + std::to_string(impl.frontier.size()) +
+                           " leaves but the log " + std::to_string(last_seq) + " events");
+    }
+    if (leaves_built > 0) {
+      spdlog::info("public log: built the tree of {} events written before it (seqs {}..{})",
+                   leaves_built, last_seq - leaves_built + 1, last_seq);
+    }
   }
   impl.chain_head = chain;
   impl.last_seq_at_rest.store(last_seq, std::memory_order_release);
@@ -455,11 +585,20 @@ Status VoteLog::apply_record(std::string_view record, std::uint64_t stream_seq,
   std::uint64_t last_seq = impl.last_seq_at_rest.load(std::memory_order_acquire);
   const std::uint64_t first_seq = events.front().seq;
   if (auto status = impl.check_continues(events, chain, last_seq); !status.ok()) return status;
-  if (auto s = impl.write_record(record, first_seq, last_seq, chain, stream_seq); !s.ok()) {
+  publog::Frontier next_frontier;
+  if (impl.keyring) {
+    impl.leaves_of(events);
+    impl.build_tree(impl.leaves, next_frontier);
+  }
+  if (auto s = impl.write_record(record, first_seq, last_seq, chain, stream_seq,
+                                 impl.keyring ? std::string_view(impl.tree_entry)
+                                              : std::string_view());
+      !s.ok()) {
     return Status::error("storage: write of seqs " + std::to_string(first_seq) + ".." +
                          std::to_string(last_seq) + ": " + s.ToString());
   }
   impl.chain_head = chain;
+  if (impl.keyring) impl.frontier = std::move(next_frontier);
   impl.last_seq_at_rest.store(last_seq, std::memory_order_release);
   impl.stream_seq.store(stream_seq, std::memory_order_release);
   for (const StoredEvent& event : events) {
@@ -475,19 +614,30 @@ Status VoteLog::apply_record(std::string_view record, std::uint64_t stream_seq,
 
 // The log's bytes for a vote in the caller's buffer: the payload's layout (kLayoutBytes), so
 // that the writer finds the campaign id and user agent without reading the payload again,
-// then the payload.
+// the vote's public leaf (kLeafBytes, zero without log keys), then the payload. The leaf is
+// hashed here, on the ingest thread, because nothing in the public form depends on the seq:
+// the writer only joins leaves into the tree.
 namespace {
 constexpr std::size_t kLayoutBytes = sizeof(VoteLayout);
+constexpr std::size_t kLeafBytes = publog::kHashBytes;
 }  // namespace
 
 void VoteLog::append_vote_payload(const engine::Ballot& ballot, const engine::Claim& claim,
                                   engine::FraudFlags flags, std::string& payloads) const {
   const std::size_t start = payloads.size();
-  payloads.resize(start + kLayoutBytes);
+  payloads.resize(start + kLayoutBytes + kLeafBytes);
   VoteLayout layout;
   encode_vote_payload(VoteFields{ballot, claim.server_ms(), claim.period(), flags}, payloads,
                       &layout);
   std::memcpy(payloads.data() + start, &layout, kLayoutBytes);
+  if (impl_->keyring) {
+    thread_local std::string public_form;
+    public_form.clear();
+    publog::append_public_vote(public_form, impl_->keyring->key(ballot.campaign), ballot,
+                               claim.server_ms(), claim.period(), flags);
+    const publog::Hash leaf = publog::leaf_hash(public_form);
+    std::memcpy(payloads.data() + start + kLayoutBytes, leaf.data(), kLeafBytes);
+  }
 }
 
 std::size_t VoteLog::submit_votes(std::span<engine::VoteToCommit> votes, std::string_view payloads,
@@ -507,7 +657,9 @@ std::size_t VoteLog::submit_votes(std::span<engine::VoteToCommit> votes, std::st
         payloads.substr(votes[i].payload_begin, votes[i].payload_end - votes[i].payload_begin);
     std::memcpy(&event.layout, bytes.data(), kLayoutBytes);
     event.has_layout = true;
-    event.payload_view = bytes.substr(kLayoutBytes);
+    std::memcpy(event.leaf.data(), bytes.data() + kLayoutBytes, kLeafBytes);
+    event.has_leaf = impl_->keyring != nullptr;
+    event.payload_view = bytes.substr(kLayoutBytes + kLeafBytes);
     event.flags = votes[i].flags;
     event.claim = std::move(votes[i].claim);
     event.waiter = votes[i].waiter;
@@ -536,6 +688,12 @@ SubmitResult VoteLog::submit_campaign(const engine::Campaign& campaign,
   auto stored = engine::parse_campaign(json);
   event.campaign =
       std::make_shared<const engine::Campaign>(stored.ok() ? std::move(*stored) : campaign);
+  if (impl_->keyring) {
+    std::string public_form;
+    publog::append_public_campaign(public_form, json);
+    event.leaf = publog::leaf_hash(public_form);
+    event.has_leaf = true;
+  }
   event.waiter = &waiter;
   return impl_->submit(event);
 }
@@ -545,7 +703,14 @@ SubmitResult VoteLog::submit_epoch(std::string_view node, std::uint64_t epoch,
   if (!ready()) return SubmitResult::unavailable;
   internal::PendingEvent event;
   event.kind = EventKind::epoch;
-  encode_epoch_payload(EpochFields{node, epoch, impl_->engine->clock().now_ms()}, event.payload);
+  const std::int64_t now_ms = impl_->engine->clock().now_ms();
+  encode_epoch_payload(EpochFields{node, epoch, now_ms}, event.payload);
+  if (impl_->keyring) {
+    std::string public_form;
+    publog::append_public_epoch(public_form, node, epoch, now_ms);
+    event.leaf = publog::leaf_hash(public_form);
+    event.has_leaf = true;
+  }
   event.waiter = &waiter;
   return impl_->submit(event);
 }
@@ -627,6 +792,18 @@ std::optional<std::string> VoteLog::event_json(std::uint64_t seq) const {
     return out;
   }
   return std::nullopt;
+}
+
+publog::PublicLog* VoteLog::public_log() { return impl_->public_view.get(); }
+
+PublicLogFigures VoteLog::public_log_figures() const {
+  PublicLogFigures figures;
+  if (!impl_->public_view) return figures;
+  figures.enabled = true;
+  figures.tree_size = last_seq();
+  figures.tree_append_ns = impl_->tree_append_ns.load(std::memory_order_relaxed);
+  impl_->public_view->add_figures(figures);
+  return figures;
 }
 
 void VoteLog::stop() {

@@ -11,6 +11,7 @@
 // thread and must not block.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -25,6 +26,10 @@
 
 namespace tally::engine {
 
+// An event's leaf in the public log's Merkle tree: SHA-256(0x00 ‖ its public form)
+// (docs/EVENT_FORMAT.md "Public log").
+using LeafHash = std::array<std::uint8_t, 32>;
+
 // How a submission ended, delivered once on the writer thread.
 struct CommitOutcome {
   VoteStatus status = VoteStatus::unavailable;  // accepted or unavailable
@@ -33,6 +38,9 @@ struct CommitOutcome {
   // Campaign submissions only: created or updated (a new version with `seq`), unchanged (no
   // event written), or conflict (refused: it has votes and the change alters counting).
   PutOutcome campaign_outcome = PutOutcome::created;
+  // accepted: the event's public leaf, when the log keeps a public tree (has_leaf).
+  LeafHash leaf{};
+  bool has_leaf = false;
 };
 
 // Who hears how a submission ended: a vote line of a request, a campaign PUT, tallyd's main

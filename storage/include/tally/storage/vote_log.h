@@ -25,7 +25,10 @@
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/event_log.h"
+#include "tally/publog/log_keys.h"
+#include "tally/publog/public_log.h"
 #include "tally/storage/commit_types.h"
+#include "tally/storage/public_log_figures.h"
 #include "tally/storage/record_replicator.h"
 
 namespace tally::storage {
@@ -56,6 +59,11 @@ struct StorageOptions {
   // With fail_io: the injected error is a full disk's (NoSpace, retryable) rather than an
   // I/O error that does not pass. Default: false.
   bool fail_io_no_space = false;
+  // The public log's keys (publog/log_keys.h): with them the log keeps the public Merkle tree
+  // of every event, in the record's own write, and signs checkpoints (docs/EVENT_FORMAT.md
+  // "Public log"); recovery builds the tree of a log written without it, once. Default: null
+  // (no public tree; tests of other things).
+  std::shared_ptr<const publog::LogKeys> log_keys;
 };
 
 // RocksDB's figures and the latency of the commit writes, for metrics. Plain values.
@@ -135,6 +143,11 @@ class VoteLog final : public engine::EventLog {
   DbFigures db_figures() const;
   // The stored event as JSON (DESIGN.md "Stored event"), or nullopt when there is none.
   std::optional<std::string> event_json(std::uint64_t seq) const override;
+
+  // The public log (checkpoints, proofs, receipts) over this log; null without log keys.
+  // After recover().
+  publog::PublicLog* public_log();
+  PublicLogFigures public_log_figures() const;
 
   // Stops taking submissions, commits everything queued, joins the writer. Idempotent.
   void stop();

@@ -51,6 +51,10 @@ struct PendingEvent {
   bool has_layout = false;
   engine::Claim claim;  // vote: the keys it holds until commit or release
   engine::FraudFlags flags = 0;
+  // The event's public leaf (docs/EVENT_FORMAT.md "Public log"), computed by the submitting
+  // thread; has_leaf false when the log keeps no public tree.
+  engine::LeafHash leaf{};
+  bool has_leaf = false;
   std::shared_ptr<const engine::Campaign> campaign;  // campaign: the definition
   engine::CommitWaiter* waiter = nullptr;            // hears the outcome; may be null
 

@@ -40,6 +40,7 @@
 #include "metrics_observer.h"
 #include "options.h"
 #include "service_notify.h"
+#include "log_key_setup.h"
 #include "token_setup.h"
 
 namespace tally {
@@ -300,6 +301,9 @@ int run(const Options& options) {
     server_options.limits.max_campaign_body_bytes =
         std::min(server_options.limits.max_campaign_body_bytes, cluster::kMaxCampaignBodyBytes);
   }
+  auto log_keys = tallyd::open_log_keys(options, clustered);
+  if (!log_keys.ok()) return fail(log_keys.message());
+  storage_options.log_keys = std::move(*log_keys);
   auto opened = storage::VoteLog::open(storage_options);
   if (!opened.ok()) return fail(opened.message());
   std::unique_ptr<storage::VoteLog> vote_log = std::move(opened).value();
@@ -345,7 +349,8 @@ int run(const Options& options) {
   tallyd::log_tokens_loaded(*start_tokens);
 
   tallyd::MetricsObserver observer(metrics);
-  ingest::Server server(server_options, engine, *log, tokens, &observer, &fraud, node_view.get());
+  ingest::Server server(server_options, engine, *log, tokens, &observer, &fraud, node_view.get(),
+                       vote_log->public_log());
   sources.server = [&server] { return tallyd::server_figures(server.load()); };
   metrics.set_sources(std::move(sources));  // before the io threads serve the first scrape
   if (auto status = server.listen(); !status.ok()) return fail(status.message());

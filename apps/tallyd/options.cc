@@ -132,6 +132,12 @@ void add_options(CLI::App& app, Options& options) {
                  "Default: DATA_DIR/tokens.json, created if absent with the digests of random "
                  "tokens, which are shown once in DATA_DIR/tokens.generated")
       ->type_name("FILE");
+  app.add_option("--log-keys", options.log_keys_dir,
+                 "directory of the public log's keys (signing-key.pem, tag-secret): they sign "
+                 "its checkpoints and make its voter tags. Default: DATA_DIR/log-keys, created "
+                 "on first start when running alone; a replica group's nodes share one set, "
+                 "made once with tallyctl log-keys new, and must be given it")
+      ->type_name("DIR");
   app.add_option("--campaign", options.campaign_files,
                  "campaign definition to install (repeatable); one that differs from the "
                  "version in force becomes a new version")

@@ -17,6 +17,7 @@ struct Options {
   std::string data_dir;
   std::string listen = "127.0.0.1:8080";
   std::string tokens_path;
+  std::string log_keys_dir;  // --log-keys; default: DATA_DIR/log-keys
   std::vector<std::string> campaign_files;
   storage::StorageOptions storage;
   ingest::ServerOptions server;

@@ -140,13 +140,22 @@ Answer error_answer(HttpError status, std::string_view error) {
 
 // By hand, not through JsonWriter: one per vote, and the writer's version measured 31 ns to 16.
 void append_vote_json(std::string& out, VoteStatus status, std::uint64_t seq, bool durable,
-                      std::string_view error, std::size_t line) {
+                      std::string_view error, std::size_t line, const engine::LeafHash* leaf) {
   out += R"({"status":")";
   out += engine::to_string(status);
   out += '"';
   if (status == VoteStatus::accepted || status == VoteStatus::duplicate) {
     out += R"(,"seq":)";
     append_number(out, seq);
+    if (status == VoteStatus::accepted && leaf != nullptr) {
+      static constexpr char kDigits[] = "0123456789abcdef";
+      out += R"(,"leaf":")";
+      for (const std::uint8_t byte : *leaf) {
+        out.push_back(kDigits[byte >> 4]);
+        out.push_back(kDigits[byte & 0xF]);
+      }
+      out += '"';
+    }
     if (status == VoteStatus::accepted && !durable) out += R"(,"durable":false)";
   } else {
     if (error.empty()) error = default_error(status);
@@ -163,7 +172,7 @@ void append_vote_json(std::string& out, VoteStatus status, std::uint64_t seq, bo
 }
 
 Answer vote_answer(VoteStatus status, std::uint64_t seq, bool durable, std::string_view error,
-                   std::string buffer) {
+                   std::string buffer, const engine::LeafHash* leaf) {
   if (status != VoteStatus::accepted && status != VoteStatus::duplicate) {
     return status_error(status, error, 0, std::move(buffer));
   }
@@ -172,7 +181,7 @@ Answer vote_answer(VoteStatus status, std::uint64_t seq, bool durable, std::stri
   answer.body = std::move(buffer);
   answer.body.clear();
   answer.body.reserve(48);
-  append_vote_json(answer.body, status, seq, durable, error, 0);
+  append_vote_json(answer.body, status, seq, durable, error, 0, leaf);
   return answer;
 }
 

@@ -487,7 +487,8 @@ void Connection::start_stream(Exchange& exchange) {
                                  : std::nullopt;
   stream_.emplace(std::string(campaign_id), *tally, last_event_id, Clock::now(), exchange.wire,
                   cors_headers(server_.options.cors_origins, server_.options.protect_reads,
-                               Endpoint::tally_stream, exchange.request));
+                               Endpoint::tally_stream, exchange.request),
+                  server_.backends.public_log);
   server_.release_body_bytes(std::exchange(exchange.reserved_body_bytes, 0));
   exchange.close = false;
   exchange.ready = true;

@@ -1,11 +1,15 @@
 // The endpoints answered on the spot. See endpoints.h.
 #include "endpoints.h"
 
+#include <algorithm>
+#include <charconv>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "tally/base/json_writer.h"
 #include "conditional.h"
+#include "tally_stream.h"
 #include "web.h"
 
 namespace tally::ingest::internal {
@@ -42,14 +46,112 @@ Answer campaign_get(const engine::Engine& engine, std::string_view id, const Req
 }
 
 // Tagged by as_of_seq: a reader that holds the current tally costs no JSON at all.
-Answer tally(const engine::Engine& engine, std::string_view campaign_id, const Request& request) {
-  auto tally = engine.tally(campaign_id);
+Answer tally(const Backends& backends, std::string_view campaign_id, const Request& request) {
+  auto tally = backends.engine.tally(campaign_id);
   if (!tally) return error_answer(VoteStatus::unknown_campaign, {});
   std::string etag = tally_etag(tally->as_of_seq);
   if (none_match_holds(request.if_none_match, etag)) return not_modified(std::move(etag));
-  Answer answer = json_answer(engine::tally_to_json(*tally));
+  Answer answer = json_answer(tally_document(*tally, backends.public_log));
   answer.etag = std::move(etag);
   return answer;
+}
+
+// ---- the public log (DESIGN.md "Public verification") ----
+
+Answer log_refusal(publog::LogError error, const std::string& reason) {
+  switch (error) {
+    case publog::LogError::bad_request: return error_answer(VoteStatus::invalid, reason);
+    case publog::LogError::not_found: return error_answer(HttpError::not_found, reason);
+    case publog::LogError::none:
+    case publog::LogError::unavailable: break;
+  }
+  return error_answer(VoteStatus::unavailable, reason);
+}
+
+Answer no_public_log() {
+  return error_answer(HttpError::not_implemented, "the server keeps no public log");
+}
+
+// A query parameter that must be a decimal number: nullopt when absent (`present` false), or
+// an answer that refuses a malformed one.
+struct QueryNumber {
+  std::uint64_t value = 0;
+  bool present = false;
+  std::optional<Answer> refusal;
+};
+QueryNumber query_number(std::string_view target, std::string_view name) {
+  QueryNumber out;
+  const std::size_t question = target.find('?');
+  if (question == std::string_view::npos) return out;
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const std::size_t equals = pair.find('=');
+    if (pair.substr(0, equals) != name) continue;
+    const std::string_view digits =
+        equals == std::string_view::npos ? std::string_view() : pair.substr(equals + 1);
+    const auto [end, error] =
+        std::from_chars(digits.data(), digits.data() + digits.size(), out.value);
+    if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      out.refusal = error_answer(VoteStatus::invalid,
+                                 std::string(name) + ": must be a decimal number");
+    }
+    out.present = true;
+    return out;
+  }
+  return out;
+}
+
+Answer log_key(publog::PublicLog* log) {
+  if (log == nullptr) return no_public_log();
+  Answer answer = json_answer(publog::key_json(log->key()));
+  answer.cache_control = "public, max-age=3600";
+  return answer;
+}
+
+Answer log_checkpoint(publog::PublicLog* log) {
+  if (log == nullptr) return no_public_log();
+  auto checkpoint = log->checkpoint(0);
+  if (!checkpoint.ok()) return log_refusal(checkpoint.error, checkpoint.reason);
+  return json_answer(publog::checkpoint_json(checkpoint.value));
+}
+
+Answer log_proof(publog::PublicLog* log, std::string_view target) {
+  if (log == nullptr) return no_public_log();
+  const QueryNumber seq = query_number(target, "seq");
+  if (seq.refusal) return *seq.refusal;
+  if (!seq.present) return error_answer(VoteStatus::invalid, "seq: required");
+  const QueryNumber size = query_number(target, "size");
+  if (size.refusal) return *size.refusal;
+  if (size.present && size.value == 0) {
+    return error_answer(VoteStatus::invalid, "size: must be 1 or more");
+  }
+  auto proof = log->inclusion(seq.value, size.value);
+  if (!proof.ok()) return log_refusal(proof.error, proof.reason);
+  return json_answer(publog::inclusion_json(proof.value));
+}
+
+Answer log_consistency(publog::PublicLog* log, std::string_view target) {
+  if (log == nullptr) return no_public_log();
+  const QueryNumber from = query_number(target, "from");
+  if (from.refusal) return *from.refusal;
+  if (!from.present) return error_answer(VoteStatus::invalid, "from: required");
+  const QueryNumber to = query_number(target, "to");
+  if (to.refusal) return *to.refusal;
+  if (!to.present) return error_answer(VoteStatus::invalid, "to: required");
+  auto proof = log->consistency(from.value, to.value);
+  if (!proof.ok()) return log_refusal(proof.error, proof.reason);
+  return json_answer(publog::consistency_json(proof.value));
+}
+
+Answer vote_receipt(publog::PublicLog* log, std::uint64_t seq) {
+  if (log == nullptr) return no_public_log();
+  auto receipt = log->receipt(seq);
+  if (!receipt.ok()) return log_refusal(receipt.error, receipt.reason);
+  return json_answer(publog::receipt_json(receipt.value));
 }
 
 Answer stored_event(const engine::EventLog& log, std::uint64_t seq) {
@@ -158,8 +260,13 @@ Answer answer_now(const Backends& backends, const Request& request, const Route&
       return route_error(route, request.method == boost::beast::http::verb::unknown);
     case Endpoint::campaign_list: return campaign_list(backends.engine, request);
     case Endpoint::campaign_get: return campaign_get(backends.engine, route.campaign_id, request);
-    case Endpoint::tally: return tally(backends.engine, route.campaign_id, request);
+    case Endpoint::tally: return tally(backends, route.campaign_id, request);
     case Endpoint::vote_event: return stored_event(backends.log, route.seq);
+    case Endpoint::vote_receipt: return vote_receipt(backends.public_log, route.seq);
+    case Endpoint::log_key: return log_key(backends.public_log);
+    case Endpoint::log_checkpoint: return log_checkpoint(backends.public_log);
+    case Endpoint::log_proof: return log_proof(backends.public_log, request.target);
+    case Endpoint::log_consistency: return log_consistency(backends.public_log, request.target);
     case Endpoint::healthz: return json_answer(R"({"status":"ok"})");
     case Endpoint::readyz: return readiness(backends);
     case Endpoint::cluster: return cluster_status(backends.cluster);

@@ -22,6 +22,7 @@
 #include "tally/ingest/route.h"
 #include "tally/ingest/server.h"
 #include "tally/ingest/tokens.h"
+#include "tally/publog/public_log.h"
 #include "request_parser.h"
 
 namespace tally::ingest::internal {
@@ -33,6 +34,7 @@ struct Backends {
   ServerObserver* observer;           // null: /metrics answers 501
   const engine::FraudMonitor* fraud;  // null: /fraud answers 501
   const ClusterView* cluster;         // null: running alone; /v1/cluster answers 404
+  publog::PublicLog* public_log;      // null: /v1/log/* and receipts answer 501
 };
 
 // The answer to a write (a vote, a batch, a campaign PUT) while the log takes none: 503

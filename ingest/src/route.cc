@@ -76,15 +76,23 @@ Route route(Method method, std::string_view target) {
     result.campaign_id = id;
     return result;
   }
+  if (path == "/v1/log/key") return read_only(method, Endpoint::log_key);
+  if (path == "/v1/log/checkpoint") return read_only(method, Endpoint::log_checkpoint);
+  if (path == "/v1/log/proof") return read_only(method, Endpoint::log_proof);
+  if (path == "/v1/log/consistency") return read_only(method, Endpoint::log_consistency);
   if (path.starts_with(kVotePrefix)) {
-    const std::string_view digits = path.substr(kVotePrefix.size());
+    std::string_view digits = path.substr(kVotePrefix.size());
+    constexpr std::string_view kReceipt = "/receipt";
+    const bool receipt = digits.ends_with(kReceipt);
+    if (receipt) digits.remove_suffix(kReceipt.size());
     std::uint64_t seq = 0;
     const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
     if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
         seq == 0) {
       return {};
     }
-    Route result = only(method, Method::get, Endpoint::vote_event, kGetAndHead);
+    Route result = receipt ? read_only(method, Endpoint::vote_receipt)
+                           : only(method, Method::get, Endpoint::vote_event, kGetAndHead);
     result.seq = seq;
     return result;
   }
@@ -117,6 +125,11 @@ bool cross_origin_readable(Endpoint endpoint) {
     case Endpoint::tally:
     case Endpoint::tally_stream:
     case Endpoint::fraud:
+    case Endpoint::vote_receipt:
+    case Endpoint::log_key:
+    case Endpoint::log_checkpoint:
+    case Endpoint::log_proof:
+    case Endpoint::log_consistency:
     case Endpoint::preflight: return true;
     default: return false;
   }
@@ -135,6 +148,11 @@ std::string_view to_string(Endpoint endpoint) {
     case Endpoint::tally_stream: return "tally_stream";
     case Endpoint::fraud: return "fraud";
     case Endpoint::vote_event: return "vote_event";
+    case Endpoint::vote_receipt: return "vote_receipt";
+    case Endpoint::log_key: return "log_key";
+    case Endpoint::log_checkpoint: return "log_checkpoint";
+    case Endpoint::log_proof: return "log_proof";
+    case Endpoint::log_consistency: return "log_consistency";
     case Endpoint::metrics: return "metrics";
     case Endpoint::healthz: return "healthz";
     case Endpoint::readyz: return "readyz";

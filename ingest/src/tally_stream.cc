@@ -19,13 +19,27 @@ std::string sse_head(const CorsHeaders& cors) {
   return out;
 }
 
-void append_tally_event(std::string& out, const engine::TallySnapshot& tally) {
-  // The JSON has no newline (engine::tally_to_json escapes control characters), so it is one
+std::string tally_document(const engine::TallySnapshot& tally, publog::PublicLog* public_log) {
+  std::string json = engine::tally_to_json(tally);
+  if (public_log == nullptr) return json;
+  auto checkpoint = public_log->checkpoint(tally.as_of_seq);
+  // Without one (the log cannot be read), the tally is still worth showing.
+  if (!checkpoint.ok()) return json;
+  json.pop_back();  // the object's closing brace
+  json += R"(,"checkpoint":)";
+  json += publog::checkpoint_json(checkpoint.value);
+  json += '}';
+  return json;
+}
+
+void append_tally_event(std::string& out, const engine::TallySnapshot& tally,
+                        publog::PublicLog* public_log) {
+  // The JSON has no newline (JSON writers here escape control characters), so it is one
   // `data:` line.
   out += "event: tally\nid: ";
   out += std::to_string(tally.as_of_seq);
   out += "\ndata: ";
-  out += engine::tally_to_json(tally);
+  out += tally_document(tally, public_log);
   out += "\n\n";
 }
 
@@ -46,11 +60,15 @@ std::optional<std::uint64_t> parse_last_event_id(std::string_view header) {
 
 TallyStream::TallyStream(std::string campaign, const engine::TallySnapshot& tally,
                          std::optional<std::string_view> last_event_id, Clock::time_point now,
-                         std::string& out, const CorsHeaders& cors)
-    : campaign_(std::move(campaign)), last_write_(now), next_tick_(now + kStreamTick) {
+                         std::string& out, const CorsHeaders& cors,
+                         publog::PublicLog* public_log)
+    : campaign_(std::move(campaign)),
+      public_log_(public_log),
+      last_write_(now),
+      next_tick_(now + kStreamTick) {
   out += sse_head(cors);
   const auto last_seen = last_event_id ? parse_last_event_id(*last_event_id) : std::nullopt;
-  if (!last_seen || *last_seen < tally.as_of_seq) append_tally_event(out, tally);
+  if (!last_seen || *last_seen < tally.as_of_seq) append_tally_event(out, tally, public_log_);
   sent_seq_ = last_seen ? std::max(*last_seen, tally.as_of_seq) : tally.as_of_seq;
 }
 
@@ -58,7 +76,7 @@ void TallyStream::tick(const std::optional<engine::TallySnapshot>& tally, bool c
                        Clock::time_point now, std::string& out) {
   if (can_write) {
     if (tally && tally->as_of_seq != sent_seq_) {
-      append_tally_event(out, *tally);
+      append_tally_event(out, *tally, public_log_);
       sent_seq_ = tally->as_of_seq;
     } else if (now - last_write_ >= kStreamHeartbeat) {
       out += kSseHeartbeat;

@@ -16,6 +16,7 @@
 
 #include "tally/engine/engine.h"
 #include "tally/ingest/answer.h"
+#include "tally/publog/public_log.h"
 
 namespace tally::ingest {
 
@@ -29,8 +30,12 @@ inline constexpr int kStreamRetryMs = 1'000;
 // The status line and headers of a stream (with `cors`'s, cors.h), then the `retry:` field.
 // The answer has no length: it ends when the connection closes.
 std::string sse_head(const CorsHeaders& cors = {});
-// Appends one `tally` event for `tally`.
-void append_tally_event(std::string& out, const engine::TallySnapshot& tally);
+// The /tally document: the engine's tally JSON, with the public log's checkpoint of its
+// as_of_seq as "checkpoint" when there is a public log (DESIGN.md "Public verification").
+std::string tally_document(const engine::TallySnapshot& tally, publog::PublicLog* public_log);
+// Appends one `tally` event for `tally` (its tally_document()).
+void append_tally_event(std::string& out, const engine::TallySnapshot& tally,
+                        publog::PublicLog* public_log);
 // The heartbeat comment.
 inline constexpr std::string_view kSseHeartbeat = ": heartbeat\n\n";
 // The seq a reconnecting client last saw (the Last-Event-ID header); nullopt when absent or
@@ -46,7 +51,8 @@ class TallyStream {
   // head (with `cors`'s headers), then the tally unless the client already has it.
   TallyStream(std::string campaign, const engine::TallySnapshot& tally,
               std::optional<std::string_view> last_event_id, Clock::time_point now,
-              std::string& out, const CorsHeaders& cors = {});
+              std::string& out, const CorsHeaders& cors = {},
+              publog::PublicLog* public_log = nullptr);
 
   const std::string& campaign() const { return campaign_; }
   // When the next tick is due.
@@ -61,6 +67,7 @@ class TallyStream {
 
  private:
   std::string campaign_;
+  publog::PublicLog* public_log_;
   std::uint64_t sent_seq_ = 0;  // as_of_seq of the last tally the client has
   Clock::time_point last_write_;
   Clock::time_point next_tick_;

@@ -172,6 +172,8 @@ void VoteBatch::Line::committed(const engine::CommitOutcome& outcome) {
   status = outcome.status;
   seq = outcome.seq;
   durable = outcome.durable;
+  leaf = outcome.leaf;
+  has_leaf = outcome.has_leaf;
   error = {};
   // acq_rel: publishes this line's fields to whoever sees the count reach 0.
   if (batch->unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -187,15 +189,18 @@ std::chrono::milliseconds VoteBatch::retry_delay() const {
 Answer VoteBatch::answer(std::string buffer) const {
   if (single_) {
     const Line& line = lines_.front();
-    return vote_answer(line.status, line.seq, line.durable, line.error, std::move(buffer));
+    return vote_answer(line.status, line.seq, line.durable, line.error, std::move(buffer),
+                       line.has_leaf ? &line.leaf : nullptr);
   }
   Answer answer;
   answer.content_type = "application/x-ndjson";
   answer.body = std::move(buffer);
   answer.body.clear();
-  answer.body.reserve(lines_.size() * 56);  // {"status":"accepted","seq":N,"line":N}\n
+  // {"status":"accepted","seq":N,"leaf":"<64 hex digits>","line":N}\n
+  answer.body.reserve(lines_.size() * 132);
   for (const Line& line : lines_) {
-    append_vote_json(answer.body, line.status, line.seq, line.durable, line.error, line.number);
+    append_vote_json(answer.body, line.status, line.seq, line.durable, line.error, line.number,
+                     line.has_leaf ? &line.leaf : nullptr);
     answer.body += '\n';
   }
   return answer;

@@ -96,8 +96,10 @@ class VoteBatch {
     engine::VoteStatus status = engine::VoteStatus::invalid;
     bool pending = false;  // decided again on the next pass
     bool durable = true;
+    bool has_leaf = false;
     std::uint64_t seq = 0;
-    std::string_view error;  // static storage
+    engine::LeafHash leaf{};  // accepted: the public log's leaf, when has_leaf
+    std::string_view error;   // static storage
   };
 
   void add_line(std::size_t begin, std::size_t size, std::uint32_t number);

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "tally/engine/event_log.h"
 #include "tally/engine/vote_status.h"
 #include "tally/ingest/route.h"
 
@@ -92,16 +93,20 @@ Answer error_answer(HttpError status, std::string_view error);
 // frontend: the answer closes the connection.
 Answer route_error(const Route& route, bool unknown_method);
 
-// Appends one vote answer object: {"status":...,"seq":N,"durable":false,"error":...,"line":N}.
-// `seq` is written for accepted and duplicate; `durable` only when false and accepted;
-// `error` when not empty; `line` when not 0 (batch answers).
+// Appends one vote answer object:
+// {"status":...,"seq":N,"leaf":"…","durable":false,"error":...,"line":N}.
+// `seq` is written for accepted and duplicate; `leaf` (the public log's leaf, 64 hex digits)
+// when accepted and given; `durable` only when false and accepted; `error` when not empty;
+// `line` when not 0 (batch answers).
 void append_vote_json(std::string& out, engine::VoteStatus status, std::uint64_t seq, bool durable,
-                      std::string_view error, std::size_t line);
+                      std::string_view error, std::size_t line,
+                      const engine::LeafHash* leaf = nullptr);
 
 // The answer to a single POST /v1/votes. Its body is written into `buffer`, cleared first: a
 // caller that hands back an earlier answer's body allocates nothing for this one.
 Answer vote_answer(engine::VoteStatus status, std::uint64_t seq, bool durable,
-                   std::string_view error, std::string buffer = {});
+                   std::string_view error, std::string buffer = {},
+                   const engine::LeafHash* leaf = nullptr);
 
 // A 200 (or `http_code`) answer with a JSON document built by the caller.
 Answer json_answer(std::string body, int http_code = 200);

@@ -21,6 +21,11 @@ enum class Endpoint : std::uint8_t {
   tally_stream,   // GET /v1/campaigns/{id}/tally/stream
   fraud,          // GET /v1/campaigns/{id}/fraud
   vote_event,     // GET /v1/votes/{seq}
+  vote_receipt,   // GET /v1/votes/{seq}/receipt
+  log_key,          // GET /v1/log/key
+  log_checkpoint,   // GET /v1/log/checkpoint
+  log_proof,        // GET /v1/log/proof?seq=N[&size=M]
+  log_consistency,  // GET /v1/log/consistency?from=M1&to=M2
   metrics,        // GET /metrics
   healthz,        // GET /healthz
   readyz,         // GET /readyz
@@ -47,7 +52,7 @@ struct Route {
   Endpoint endpoint = Endpoint::not_found;
   // The {id} of campaign routes: a view into the target.
   std::string_view campaign_id;
-  // The {seq} of vote_event.
+  // The {seq} of vote_event and vote_receipt.
   std::uint64_t seq = 0;
   // For method_not_allowed: the methods the path takes, for the Allow header.
   std::string_view allow;
@@ -62,7 +67,8 @@ Route route(Method method, std::string_view target);
 Access access_of(Endpoint endpoint);
 
 // The reads a browser page of another origin may make when tallyd lists origins
-// (--cors-origin): the campaigns, a tally and its stream, the fraud view, and their preflight.
+// (--cors-origin): the campaigns, a tally and its stream, the fraud view, the public log
+// (checkpoint, proofs, key, receipts), and their preflight.
 // Never a write: ballots come from the frontend's server, not from voters' browsers.
 bool cross_origin_readable(Endpoint endpoint);
 

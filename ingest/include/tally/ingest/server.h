@@ -25,6 +25,7 @@
 #include "tally/ingest/cluster_view.h"
 #include "tally/ingest/observer.h"
 #include "tally/ingest/tokens.h"
+#include "tally/publog/public_log.h"
 
 namespace tally::ingest {
 
@@ -106,9 +107,11 @@ class Server {
   // monitor the engine observes ballots with). Each must outlive the server; without the last
   // two their routes answer 501.
   // `cluster`: this node's replica group, or null when it runs alone.
+  // `public_log`: the log's checkpoints, proofs and receipts (DESIGN.md "Public
+  // verification"), or null (their routes answer 501).
   Server(ServerOptions options, engine::Engine& engine, engine::EventLog& log, const Tokens& tokens,
          ServerObserver* observer = nullptr, const engine::FraudMonitor* fraud = nullptr,
-         const ClusterView* cluster = nullptr);
+         const ClusterView* cluster = nullptr, publog::PublicLog* public_log = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

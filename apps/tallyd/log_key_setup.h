@@ -1,0 +1,18 @@
+// The public log's keys at tallyd's start (publog/log_keys.h): read from --log-keys (default
+// DATA_DIR/log-keys), or made there on a lone server's first start. A replica group's node
+// never makes them: every node must sign for the shard's one log, so a node without the
+// group's keys refuses to start (docs/CLUSTER.md "Log keys"). Called from main only.
+#pragma once
+
+#include <memory>
+
+#include "tally/base/status.h"
+#include "tally/publog/log_keys.h"
+#include "options.h"
+
+namespace tally::tallyd {
+
+Result<std::shared_ptr<const publog::LogKeys>> open_log_keys(const Options& options,
+                                                             bool clustered);
+
+}  // namespace tally::tallyd

@@ -1,0 +1,679 @@
+#!/usr/bin/env python3
+"""Tests of tally_verify.py on small bundles and receipts built here from the specification.
+
+Run: cd verifier && python3 -m unittest -v test_tally_verify
+"""
+
+import contextlib
+import datetime
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import tally_verify
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "tally_verify.py")
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+OFFSET_MS = 8 * HOUR_MS  # the test campaign is in +08:00
+CAMPAIGN = "c2024"
+
+
+# ---------------------------------------------------------------------------------------
+# Reference helpers, written apart from the verifier's so that the two check each other
+
+def canon(value):
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def sha(data):
+    return hashlib.sha256(data).digest()
+
+
+def mth(lines):
+    """RFC 6962 Merkle Tree Hash, recursive, straight from the definition."""
+    n = len(lines)
+    if n == 0:
+        return sha(b"")
+    if n == 1:
+        return sha(b"\x00" + lines[0])
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return sha(b"\x01" + mth(lines[:k]) + mth(lines[k:]))
+
+
+def inclusion_path(m, lines):
+    """RFC 9162 section 2.1.3.1 PATH(m, D[n]), from the leaf up."""
+    n = len(lines)
+    if n <= 1:
+        return []
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    if m < k:
+        return inclusion_path(m, lines[:k]) + [mth(lines[k:])]
+    return inclusion_path(m - k, lines[k:]) + [mth(lines[:k])]
+
+
+def tag(text):
+    """A made-up tag: 32 lowercase hex digits."""
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def ms_of(text):
+    moment = datetime.datetime.fromisoformat(text)
+    return int(moment.timestamp()) * 1000
+
+
+OPENS = "2024-05-01T00:00:00+08:00"
+CLOSES = "2024-05-04T00:00:00+08:00"
+DAY1 = ms_of(OPENS) + HOUR_MS          # 2024-05-01 01:00 local
+DAY2 = DAY1 + DAY_MS                   # 2024-05-02 01:00 local
+
+
+def period_of(server_ms):
+    return (server_ms + OFFSET_MS) // DAY_MS
+
+
+def definition(campaign=CAMPAIGN, rules=None, candidates=None, fraud=None,
+               opens=OPENS, closes=CLOSES):
+    d = {"id": campaign, "title": "Test campaign “最美”", "opens_at": opens,
+         "closes_at": closes, "utc_offset": "+08:00",
+         "rules": rules or {"period": "day", "max_votes_per_candidate": 1,
+                            "max_candidates": 2},
+         "candidates": candidates or [
+             {"id": "a", "name": "Alice", "unit": "Unit 1", "industry": ""},
+             {"id": "b", "name": "Bob", "unit": "", "industry": "energy"},
+             {"id": "c", "name": "Carol", "unit": "", "industry": ""}]}
+    if fraud is not None:
+        d["fraud"] = fraud
+    return d
+
+
+def campaign_event(**kwargs):
+    return {"kind": "campaign", "campaign": definition(**kwargs)}
+
+
+def vote(candidate, voter, server_ms, campaign=CAMPAIGN, flags=(), device=None, ip=None,
+         ua=None, ts=None, request_id=None, period=None):
+    event = {"kind": "vote", "campaign": campaign, "candidate": candidate,
+             "voter": tag(voter)}
+    optional = {"device": tag(device) if device else None, "ip": tag(ip) if ip else None,
+                "ua": ua, "ts": ts, "request_id": tag(request_id) if request_id else None}
+    for name, value in optional.items():
+        if value is not None:
+            event[name] = value
+    event["server_ms"] = server_ms
+    event["period"] = period_of(server_ms) if period is None else period
+    event["flags"] = list(flags)
+    return event
+
+
+def epoch_event(server_ms):
+    return {"kind": "epoch", "node": "n1", "epoch": 2, "server_ms": server_ms}
+
+
+def base_events():
+    return [
+        campaign_event(),
+        vote("a", "v1", DAY1, device="d1", ip="1.2.3.4", ua="Mozilla/5.0 “quoted”",
+             ts=DAY1 - 5, request_id="r1"),
+        vote("b", "v1", DAY1 + 1000, device="d1", ip="1.2.3.4", request_id="r2"),
+        vote("a", "v2", DAY1 + 2000, flags=["no_device"]),
+        epoch_event(DAY1 + 3000),
+        vote("a", "v1", DAY2, device="d1", request_id="r3"),
+        vote("c", "v3", DAY2 + 1000, flags=["ip_flood", "bot_ua"], device="d3"),
+        {"kind": "campaign", "campaign": definition(campaign="other")},
+        vote("a", "v1", DAY1, campaign="other"),
+    ]
+
+
+def reference_results(events, campaign, size):
+    """Results as the specification describes them, computed apart from the verifier.
+
+    Tolerant of broken logs (the tests that build them expect an earlier step to fail).
+    """
+    candidates = [e["campaign"]["candidates"] for e in events
+                  if e.get("kind") == "campaign" and e["campaign"]["id"] == campaign][-1]
+    names = {c["id"]: c["name"] for c in candidates}
+    votes = {c["id"]: 0 for c in candidates}
+    suspect = {c["id"]: 0 for c in candidates}
+    for e in events:
+        if e.get("kind") == "vote" and e["campaign"] == campaign:
+            names.setdefault(e["candidate"], e["candidate"])
+            votes[e["candidate"]] = votes.get(e["candidate"], 0) + 1
+            suspect[e["candidate"]] = suspect.get(e["candidate"], 0) + (1 if e["flags"] else 0)
+    rows = [{"id": c, "name": names[c], "votes": votes[c], "suspect": suspect[c],
+             "rank": 1 + sum(1 for v in votes.values() if v > votes[c])} for c in votes]
+    rows.sort(key=lambda r: (-r["votes"], r["id"]))
+    return {"campaign": campaign, "as_of_seq": size, "total": sum(votes.values()),
+            "suspect": sum(suspect.values()), "candidates": rows}
+
+
+def run_openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+class Key:
+    """An Ed25519 key pair in files, made with the openssl command."""
+
+    def __init__(self, directory, name):
+        self.private = os.path.join(directory, name + ".key")
+        self.public = os.path.join(directory, name + ".pem")
+        run_openssl("genpkey", "-algorithm", "ed25519", "-out", self.private)
+        run_openssl("pkey", "-in", self.private, "-pubout", "-out", self.public)
+        der = subprocess.run(["openssl", "pkey", "-in", self.private, "-pubout",
+                              "-outform", "DER"], check=True, capture_output=True).stdout
+        self.log_id = hashlib.sha256(der[-32:]).hexdigest()
+
+    def sign(self, message):
+        with tempfile.TemporaryDirectory() as tmp:
+            msg, sig = os.path.join(tmp, "msg"), os.path.join(tmp, "sig")
+            with open(msg, "wb") as f:
+                f.write(message)
+            run_openssl("pkeyutl", "-sign", "-rawin", "-inkey", self.private, "-in", msg,
+                        "-out", sig)
+            with open(sig, "rb") as f:
+                return f.read().hex()
+
+
+def checkpoint(key, size, root_hex, time_ms=1_714_600_000_000, log_id=None):
+    cp = {"log_id": log_id or key.log_id, "size": size, "root": root_hex, "time_ms": time_ms}
+    message = (f"tally checkpoint v1\n{cp['log_id']}\n{size}\n{root_hex}\n{time_ms}\n"
+               ).encode()
+    cp["signature"] = key.sign(message)
+    return cp
+
+
+def write_bundle(directory, key, events, lines=None, results=None, campaign=CAMPAIGN):
+    """Writes a consistent bundle: lines (bytes) default to the events' canonical forms."""
+    os.makedirs(directory, exist_ok=True)
+    lines = [canon(e) for e in events] if lines is None else lines
+    with open(os.path.join(directory, "log.ndjson"), "wb") as f:
+        f.write(b"".join(line + b"\n" for line in lines))
+    cp = checkpoint(key, len(lines), mth(lines).hex())
+    with open(os.path.join(directory, "checkpoint.json"), "w") as f:
+        json.dump(cp, f)
+    shutil.copy(key.public, os.path.join(directory, "log-key.pem"))
+    if results is None:
+        results = reference_results(events, campaign, len(lines))
+    with open(os.path.join(directory, "results.json"), "wb") as f:
+        f.write(canon(results) + b"\n")
+    with open(os.path.join(directory, "README.txt"), "w") as f:
+        f.write("test bundle\n")
+    return lines, cp
+
+
+def run_main(*argv):
+    """(exit status, stdout) of tally_verify.main."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            status = tally_verify.main(list(argv))
+        except SystemExit as e:
+            status = e.code
+    return status, out.getvalue()
+
+
+class Case(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.keydir = tempfile.mkdtemp()
+        cls.key = Key(cls.keydir, "log")
+        cls.other_key = Key(cls.keydir, "other")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.keydir)
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.bundle = os.path.join(self.tmp, "bundle")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def path(self, name):
+        return os.path.join(self.bundle, name)
+
+    def read_lines(self):
+        with open(self.path("log.ndjson"), "rb") as f:
+            return f.read().split(b"\n")[:-1]
+
+    def write_lines(self, lines):
+        with open(self.path("log.ndjson"), "wb") as f:
+            f.write(b"".join(line + b"\n" for line in lines))
+
+    def assertVerifies(self, *argv):
+        status, out = run_main(*argv)
+        self.assertEqual(status, 0, out)
+        return out
+
+    def assertFails(self, expected_prefix, *argv):
+        status, out = run_main(*argv)
+        self.assertEqual(status, 1, out)
+        self.assertEqual(len(out.splitlines()), 1, out)
+        self.assertTrue(out.startswith(expected_prefix), out)
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+
+class TreeTest(unittest.TestCase):
+    def test_root_matches_recursive_definition(self):
+        lines = [f"line {i}".encode() for i in range(70)]
+        for n in range(len(lines) + 1):
+            tree = tally_verify.MerkleRoot()
+            for line in lines[:n]:
+                tree.add(tally_verify.leaf_hash(line))
+            self.assertEqual(tree.root(), mth(lines[:n]), n)
+
+    def test_rfc6962_known_roots(self):
+        # The leaves and roots of the certificate-transparency test vectors.
+        inputs = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+                  "606162636465666768696a6b6c6d6e6f"]
+        roots = ["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+                 "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+                 "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+                 "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                 "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+                 "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+                 "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+                 "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"]
+        tree = tally_verify.MerkleRoot()
+        for data, root in zip(inputs, roots):
+            tree.add(tally_verify.leaf_hash(bytes.fromhex(data)))
+            self.assertEqual(tree.root().hex(), root)
+
+    def test_inclusion_proofs_verify_and_bind_index(self):
+        lines = [f"e{i}".encode() for i in range(20)]
+        for n in range(1, len(lines) + 1):
+            root = mth(lines[:n])
+            for m in range(n):
+                leaf = tally_verify.leaf_hash(lines[m])
+                proof = inclusion_path(m, lines[:n])
+                self.assertTrue(tally_verify.verify_inclusion(leaf, m, n, proof, root))
+                if n > 1:
+                    other = (m + 1) % n
+                    self.assertFalse(tally_verify.verify_inclusion(leaf, other, n, proof,
+                                                                   root))
+                self.assertFalse(tally_verify.verify_inclusion(leaf, m, n, proof + [root],
+                                                               root))
+                self.assertFalse(tally_verify.verify_inclusion(leaf, n, n, proof, root))
+
+
+class CanonicalTest(unittest.TestCase):
+    def parse(self, text):
+        return tally_verify.parse_canonical(text.encode("utf-8"))
+
+    def test_canonical_lines(self):
+        self.assertEqual(self.parse('{"a":"é\\n\\u001f/","b":-3}'),
+                         {"a": "é\n\x1f/", "b": -3})
+
+    def test_refused_lines(self):
+        for text in ['{"a":1,"a":2}', '{"a": 1}', '{"a":1.0}', '{"a":1e3}', '{"a":-0}',
+                     '{"a":"\\u00e9"}', '{"a":"\\/"}', '{"a":"\\u001F"}', '{"a":NaN}',
+                     '{"a":"\\ud800"}', ' {"a":1}', '{"a":1}\r']:
+            with self.assertRaises(tally_verify.Invalid, msg=text):
+                self.parse(text)
+
+    def test_members_in_order(self):
+        event = vote("a", "v1", DAY1, device="d", ua="x", ts=1, request_id="r")
+        tally_verify.check_public_form(event)
+        reordered = dict(reversed(list(event.items())))
+        with self.assertRaises(tally_verify.Invalid):
+            tally_verify.check_public_form(reordered)
+        for bad in ({**event, "extra": 1}, {k: v for k, v in event.items() if k != "flags"},
+                    {**event, "flags": ["bot_ua", "ip_flood"]}, {**event, "flags": ["bit3"]},
+                    {**event, "ua": ""}, {**event, "voter": "V" * 32},
+                    {**event, "server_ms": True}, {**event, "kind": "ballot"}):
+            with self.assertRaises(tally_verify.Invalid, msg=bad):
+                tally_verify.check_public_form(bad)
+        tally_verify.check_public_form({**event, "flags": ["burst", "bit7", "bit31"]})
+
+
+class BundleTest(Case):
+    def make(self, events=None, **kwargs):
+        self.events = base_events() if events is None else events
+        return write_bundle(self.bundle, self.key, self.events, **kwargs)
+
+    def resign(self, events, lines=None, **kwargs):
+        shutil.rmtree(self.bundle)
+        return write_bundle(self.bundle, self.key, events, lines=lines, **kwargs)
+
+    def test_good_bundle_verifies(self):
+        lines, cp = self.make()
+        out = self.assertVerifies("bundle", self.bundle)
+        self.assertEqual(out, f"bundle verifies: 9 events, root {cp['root']}, campaign "
+                              f"{CAMPAIGN}\n")
+
+    def test_good_bundle_other_campaign_and_pinned_key(self):
+        self.make()
+        self.resign(self.events, campaign="other")
+        self.assertVerifies("bundle", self.bundle, "--key", self.key.public)
+        self.assertFails("FAIL step 1 line 0:", "bundle", self.bundle, "--key",
+                         self.other_key.public)
+
+    def test_results_content(self):
+        self.make()
+        with open(self.path("results.json")) as f:
+            results = json.load(f)
+        self.assertEqual(results["total"], 5)
+        self.assertEqual(results["suspect"], 2)
+        self.assertEqual([(c["id"], c["votes"], c["suspect"], c["rank"])
+                          for c in results["candidates"]],
+                         [("a", 3, 1, 1), ("b", 1, 0, 2), ("c", 1, 1, 2)])
+
+    def test_changed_tag(self):
+        lines, _ = self.make()
+        lines[2] = lines[2].replace(tag("v1").encode(), tag("v9").encode())
+        self.write_lines(lines)
+        self.assertFails("FAIL step 3 line 0:", "bundle", self.bundle)
+
+    def test_dropped_line(self):
+        lines, _ = self.make()
+        del lines[3]
+        self.write_lines(lines)
+        self.assertFails("FAIL step 2 line 9:", "bundle", self.bundle)
+
+    def test_swapped_lines(self):
+        lines, _ = self.make()
+        lines[2], lines[3] = lines[3], lines[2]
+        self.write_lines(lines)
+        self.assertFails("FAIL step 3 line 0:", "bundle", self.bundle)
+
+    def test_added_line(self):
+        lines, _ = self.make()
+        self.write_lines(lines + [canon(vote("b", "v5", DAY2))])
+        self.assertFails("FAIL step 2 line 10:", "bundle", self.bundle)
+
+    def test_missing_final_newline(self):
+        lines, _ = self.make()
+        with open(self.path("log.ndjson"), "ab") as f:
+            f.truncate(f.tell() - 1)
+        self.assertFails("FAIL step 2 line 9:", "bundle", self.bundle)
+
+    def test_changed_vote_count_in_results(self):
+        self.make()
+        results = reference_results(self.events, CAMPAIGN, 9)
+        results["candidates"][1]["votes"] += 1
+        with open(self.path("results.json"), "wb") as f:
+            f.write(canon(results))
+        self.assertFails("FAIL step 5 line 0:", "bundle", self.bundle)
+
+    def test_results_order_total_and_as_of_seq(self):
+        self.make()
+        good = reference_results(self.events, CAMPAIGN, 9)
+        swapped = json.loads(json.dumps(good))
+        swapped["candidates"][1], swapped["candidates"][2] = (swapped["candidates"][2],
+                                                              swapped["candidates"][1])
+        for bad in ({**good, "total": 6}, {**good, "as_of_seq": 8}, {**good, "suspect": 1},
+                    swapped, {**good, "candidates": good["candidates"][:2]},
+                    {**good, "campaign": "nope"}):
+            with open(self.path("results.json"), "wb") as f:
+                f.write(canon(bad))
+            self.assertFails("FAIL step 5 line 0:", "bundle", self.bundle)
+
+    def test_forged_checkpoint_root(self):
+        self.make()
+        with open(self.path("checkpoint.json")) as f:
+            cp = json.load(f)
+        cp["root"] = mth([b"x"]).hex()
+        with open(self.path("checkpoint.json"), "w") as f:
+            json.dump(cp, f)
+        self.assertFails("FAIL step 1 line 0:", "bundle", self.bundle)
+
+    def test_checkpoint_signed_by_another_key(self):
+        lines, cp = self.make()
+        for log_id in (self.key.log_id, self.other_key.log_id):
+            forged = checkpoint(self.other_key, cp["size"], cp["root"], log_id=log_id)
+            with open(self.path("checkpoint.json"), "w") as f:
+                json.dump(forged, f)
+            self.assertFails("FAIL step 1 line 0:", "bundle", self.bundle)
+
+    def test_not_an_ed25519_key(self):
+        self.make()
+        shutil.copy(self.key.private, self.path("log-key.pem"))
+        self.assertFails("FAIL step 1 line 0:", "bundle", self.bundle)
+
+    def test_extra_space(self):
+        self.make()
+        lines = [canon(e) for e in self.events]
+        lines[2] = lines[2].replace(b'"candidate":', b'"candidate": ')
+        self.resign(self.events, lines=lines)  # the root is right: only step 2 sees it
+        self.assertFails("FAIL step 2 line 3:", "bundle", self.bundle)
+
+    def test_duplicate_member(self):
+        lines, _ = self.make()
+        lines[2] = lines[2].replace(b'"candidate":"b",', b'"candidate":"b","candidate":"a",')
+        self.write_lines(lines)
+        self.assertFails("FAIL step 2 line 3:", "bundle", self.bundle)
+
+    def test_member_order_and_float(self):
+        self.make()
+        event = self.events[1]
+        reordered = {"kind": "vote", "candidate": event["candidate"],
+                     "campaign": event["campaign"]}
+        reordered.update({k: v for k, v in event.items() if k not in reordered})
+        for line in (canon(reordered), canon(event).replace(b'"period":', b'"period":1.5,'
+                                                                         b'"x":')):
+            lines = [canon(e) for e in self.events]
+            lines[1] = line
+            self.resign(self.events, lines=lines)
+            self.assertFails("FAIL step 2 line 2:", "bundle", self.bundle)
+
+    def test_duplicate_vote_resigned(self):
+        self.make()
+        events = self.events + [vote("b", "v1", DAY1 + 5000)]
+        self.resign(events)
+        self.assertFails("FAIL step 4 line 10:", "bundle", self.bundle)
+
+    def test_too_many_candidates_resigned(self):
+        self.make()
+        events = self.events + [vote("c", "v1", DAY1 + 5000)]
+        self.resign(events)
+        self.assertFails("FAIL step 4 line 10:", "bundle", self.bundle)
+
+    def test_vote_outside_window_resigned(self):
+        self.make()
+        closes = ms_of(CLOSES)
+        for server_ms in (ms_of(OPENS) - 1, closes):
+            events = self.events + [vote("b", "v7", server_ms)]
+            self.resign(events)
+            self.assertFails("FAIL step 4 line 10:", "bundle", self.bundle)
+        self.resign(self.events + [vote("b", "v7", closes - 1), vote("b", "v8", ms_of(OPENS))])
+        self.assertVerifies("bundle", self.bundle)
+
+    def test_wrong_period_unknown_candidate_unknown_campaign(self):
+        self.make()
+        for extra in (vote("b", "v7", DAY1, period=period_of(DAY1) + 1),
+                      vote("z", "v7", DAY1), vote("a", "v7", DAY1, campaign="ghost")):
+            self.resign(self.events + [extra])
+            self.assertFails("FAIL step 4 line 10:", "bundle", self.bundle)
+
+    def test_request_id_repeat(self):
+        self.make()
+        self.resign(self.events + [vote("c", "v8", DAY2 + 5000, request_id="r1")])
+        self.assertFails("FAIL step 4 line 10:", "bundle", self.bundle)
+        later = ms_of(OPENS) + 60_000 + 172_800_000  # 48 h after the first use exactly
+        events = [campaign_event(),
+                  vote("a", "v1", ms_of(OPENS) + 60_000, request_id="r1"),
+                  vote("b", "v1", later, request_id="r1")]
+        self.resign(events)
+        self.assertVerifies("bundle", self.bundle)
+
+    def test_campaign_period_and_new_version(self):
+        rules = {"period": "campaign", "max_votes_per_candidate": 2, "max_candidates": 1}
+        fraud = {"window_s": 600, "ip_lookalike_votes": 50, "subnet_lookalike_votes": 150,
+                 "regular_votes": 30, "device_max_voters": 5, "burst_factor": 10,
+                 "burst_min_per_minute": 120, "baseline_minutes": 20, "reject": ["bot_ua"]}
+        events = [campaign_event(rules=rules),
+                  vote("a", "v1", DAY1, period=0), vote("a", "v1", DAY2, period=0),
+                  campaign_event(rules=rules, fraud=fraud),  # thresholds only: allowed
+                  vote("b", "v2", DAY2, period=0)]
+        self.make(events)
+        self.assertVerifies("bundle", self.bundle)
+        self.resign(events + [vote("a", "v1", DAY2 + 1, period=0)])
+        self.assertFails("FAIL step 4 line 6:", "bundle", self.bundle)
+
+    def test_version_changing_rules_after_votes(self):
+        self.make()
+        changed = {"period": "day", "max_votes_per_candidate": 5, "max_candidates": 2}
+        self.resign(self.events + [campaign_event(rules=changed)])
+        self.assertFails("FAIL step 4 line 10:", "bundle", self.bundle)
+        fewer = definition()["candidates"][:2]
+        self.resign(self.events + [campaign_event(candidates=fewer)])
+        self.assertFails("FAIL step 4 line 10:", "bundle", self.bundle)
+        # Before any vote a new version may change everything.
+        self.resign([campaign_event(), campaign_event(rules=changed, candidates=fewer),
+                     vote("a", "v1", DAY1)])
+        self.assertVerifies("bundle", self.bundle)
+
+    def test_bad_campaign_definition(self):
+        self.make()
+        for bad in (definition(opens="2024-05-01T00:00:00.000+08:00"),
+                    definition(opens="2024-05-01T00:00:00Z"),
+                    definition(rules={"period": "week", "max_votes_per_candidate": 1,
+                                      "max_candidates": 1})):
+            self.resign([{"kind": "campaign", "campaign": bad}])
+            self.assertFails("FAIL step 2 line 1:", "bundle", self.bundle)
+
+    def test_rule_failure_reported_after_form_and_root(self):
+        # A later form error comes first (step 2) even after an earlier rule failure.
+        self.make()
+        events = self.events + [vote("b", "v1", DAY1 + 5000)]
+        lines = [canon(e) for e in events] + [b'{"kind":"vote"}']
+        self.resign(events + [{}], lines=lines)
+        self.assertFails("FAIL step 2 line 11:", "bundle", self.bundle)
+
+
+class CommandLineTest(Case):
+    def run_script(self, *args):
+        return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True,
+                              text=True)
+
+    def test_exit_codes(self):
+        write_bundle(self.bundle, self.key, base_events())
+        done = self.run_script("bundle", self.bundle)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertTrue(done.stdout.startswith("bundle verifies: 9 events"))
+        with open(self.path("results.json"), "w") as f:
+            f.write("{}")
+        done = self.run_script("bundle", self.bundle)
+        self.assertEqual(done.returncode, 1)
+        self.assertTrue(done.stdout.startswith("FAIL step 5 line 0:"), done.stdout)
+        for args in ([], ["bundle"], ["bundle", os.path.join(self.tmp, "none")],
+                     ["receipt", self.path("results.json")], ["frobnicate"]):
+            self.assertEqual(self.run_script(*args).returncode, 2, args)
+
+
+class ReceiptTest(Case):
+    def setUp(self):
+        super().setUp()
+        self.events = base_events()
+        self.lines, self.cp = write_bundle(self.bundle, self.key, self.events)
+        self.receipt_path = os.path.join(self.tmp, "receipt.json")
+
+    def receipt(self, seq, lines=None, cp=None):
+        lines = self.lines if lines is None else lines
+        return {"seq": seq, "leaf": sha(b"\x00" + lines[seq - 1]).hex(),
+                "event": json.loads(lines[seq - 1]),
+                "proof": {"size": len(lines),
+                          "hashes": [h.hex() for h in inclusion_path(seq - 1, lines)]},
+                "checkpoint": cp or self.cp}
+
+    def write(self, receipt):
+        with open(self.receipt_path, "wb") as f:
+            f.write(canon(receipt))
+
+    def verify(self, key=None, bundle=False):
+        argv = ["receipt", self.receipt_path, "--key", key or self.key.public]
+        return argv + (["--bundle", self.bundle] if bundle else [])
+
+    def test_good_receipts(self):
+        for seq in range(1, len(self.lines) + 1):
+            self.write(self.receipt(seq))
+            out = self.assertVerifies(*self.verify())
+            self.assertTrue(out.startswith(f"receipt verifies: seq {seq}, "), out)
+            self.assertVerifies(*self.verify(bundle=True))
+
+    def test_changed_event(self):
+        receipt = self.receipt(3)
+        receipt["event"]["candidate"] = "a"
+        self.write(receipt)
+        self.assertFails("FAIL receipt: leaf", *self.verify())
+        receipt["leaf"] = sha(b"\x00" + canon(receipt["event"])).hex()
+        self.write(receipt)
+        self.assertFails("FAIL receipt: proof", *self.verify())
+
+    def test_changed_proof_hash(self):
+        receipt = self.receipt(3)
+        receipt["proof"]["hashes"][1] = "0" * 64
+        self.write(receipt)
+        self.assertFails("FAIL receipt: proof", *self.verify())
+        receipt = self.receipt(3)
+        receipt["proof"]["hashes"].pop()
+        self.write(receipt)
+        self.assertFails("FAIL receipt: proof", *self.verify())
+
+    def test_changed_seq(self):
+        receipt = self.receipt(3)
+        for seq in (4, 2, 10):
+            receipt["seq"] = seq
+            self.write(receipt)
+            self.assertFails("FAIL receipt:", *self.verify())
+
+    def test_changed_proof_size(self):
+        receipt = self.receipt(3)
+        receipt["proof"]["size"] = 8
+        self.write(receipt)
+        self.assertFails("FAIL receipt: proof size", *self.verify())
+
+    def test_another_key(self):
+        self.write(self.receipt(3))
+        self.assertFails("FAIL receipt: checkpoint log_id", *self.verify(self.other_key.public))
+        receipt = self.receipt(3)
+        receipt["checkpoint"] = checkpoint(self.other_key, self.cp["size"], self.cp["root"],
+                                           log_id=self.key.log_id)
+        self.write(receipt)
+        self.assertFails("FAIL receipt: checkpoint signature", *self.verify())
+
+    def test_receipt_from_an_earlier_checkpoint(self):
+        # The bundle extends the receipt's tree: the first 6 lines have the receipt's root.
+        early = self.lines[:6]
+        early_cp = checkpoint(self.key, 6, mth(early).hex())
+        self.write(self.receipt(4, lines=early, cp=early_cp))
+        self.assertVerifies(*self.verify())
+        self.assertVerifies(*self.verify(bundle=True))
+
+    def test_bundle_without_the_event(self):
+        # A bundle signed by the same key whose line at seq is another event.
+        self.write(self.receipt(3))
+        events = list(self.events)
+        events[2] = vote("c", "v1", DAY1 + 1000)
+        shutil.rmtree(self.bundle)
+        write_bundle(self.bundle, self.key, events)
+        self.assertVerifies(*self.verify())
+        self.assertFails("FAIL receipt:", *self.verify(bundle=True))
+
+    def test_bundle_that_does_not_extend_the_receipt(self):
+        early = self.lines[:6]
+        early[4] = canon(epoch_event(1))
+        early_cp = checkpoint(self.key, 6, mth(early).hex())
+        self.write(self.receipt(4, lines=early, cp=early_cp))
+        self.assertVerifies(*self.verify())
+        self.assertFails("FAIL receipt: bundle checkpoint does not extend", *self.verify(
+            bundle=True))
+
+
+if __name__ == "__main__":
+    unittest.main()

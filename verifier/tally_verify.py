@@ -857,33 +857,29 @@ def build_parser():
     return parser
 
 
-def usage_error(parser, message):
-    parser.error(message)
-
-
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "bundle":
             if not os.path.isdir(args.dir):
-                usage_error(parser, f"{args.dir} is not a directory")
+                parser.error(f"{args.dir} is not a directory")
             pinned = None
             if args.key is not None:
                 if not os.path.isfile(args.key):
-                    usage_error(parser, f"{args.key} is not a file")
+                    parser.error(f"{args.key} is not a file")
                 try:
                     pinned = ed25519_public_key(args.key)
                 except Invalid as e:
-                    usage_error(parser, str(e))
+                    parser.error(str(e))
             print(verify_bundle(args.dir, pinned))
         else:
             if not os.path.isfile(args.file):
-                usage_error(parser, f"{args.file} is not a file")
+                parser.error(f"{args.file} is not a file")
             if not os.path.isfile(args.key):
-                usage_error(parser, f"{args.key} is not a file")
+                parser.error(f"{args.key} is not a file")
             if args.bundle is not None and not os.path.isdir(args.bundle):
-                usage_error(parser, f"{args.bundle} is not a directory")
+                parser.error(f"{args.bundle} is not a directory")
             print(verify_receipt(args.file, args.key, args.bundle))
     except Failure as failure:
         print(failure.report())

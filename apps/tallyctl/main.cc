@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 #include "tally/base/version.h"
 #include "tally/cli/decimal.h"
 #include "tally/cli/help_layout.h"
@@ -25,6 +26,8 @@
 #include "tally/ingest/tokens.h"
 #include "tally/storage/audit.h"
 #include "tally/storage/fraud_report.h"
+#include "tally/storage/public_audit.h"
+#include "tally/publog/log_keys.h"
 #include "progress.h"
 
 namespace {
@@ -76,6 +79,12 @@ struct Args {
   bool no_progress = false;
   std::string token_kind;
   std::string tokens_file;
+  std::string public_dir;    // verify --public
+  std::string out_dir;       // publish, log-keys new
+  std::string log_keys_dir;  // publish, tag-key
+  std::string receipt_file;
+  std::string key_file;
+  std::string bundle_dir;
 };
 
 // An option whose value must be a whole decimal number in [min, max] ("--top: must be a whole
@@ -137,7 +146,39 @@ int failed(const std::string& message) {
   return kExitFailed;
 }
 
+// verify --public: a published bundle, with nothing else.
+int run_verify_public(const Args& args) {
+  ProgressLine progress("verify", "lines", progress_wanted(args.no_progress, false));
+  const tally::storage::BundleCheck check =
+      tally::storage::verify_bundle(args.public_dir, progress.hook());
+  progress.erase();
+  if (args.verify_format == "json") {
+    std::string out;
+    tally::JsonWriter json(out);
+    json.begin_object().key("ok").boolean(check.ok);
+    json.key("size").integer(check.size);
+    json.key("root").string(check.root_hex);
+    json.key("campaign").string(check.campaign);
+    if (check.ok) {
+      json.key("first_failure").null();
+    } else {
+      json.key("first_failure").begin_object();
+      json.key("step").integer(check.step).key("line").integer(check.line);
+      json.key("reason").string(check.reason).end_object();
+    }
+    json.end_object();
+    std::cout << out << "\n";
+  } else {
+    std::cout << to_string(check) << "\n";
+  }
+  return check.ok ? kExitOk : kExitFailed;
+}
+
 int run_verify(const Args& args) {
+  if (args.public_dir.empty() == args.data_dir.empty()) {
+    return usage_error("verify", "give one of --data-dir and --public");
+  }
+  if (!args.public_dir.empty()) return run_verify_public(args);
   ProgressLine progress("verify", "events", progress_wanted(args.no_progress, false));
   auto report = tally::storage::verify_log(args.data_dir, progress.hook());
   progress.erase();
@@ -303,6 +344,65 @@ int run_token_new(const Args& args) {
   return kExitOk;
 }
 
+int run_publish(const Args& args) {
+  tally::storage::PublishOptions options;
+  options.data_dir = args.data_dir;
+  options.campaign = args.campaign;
+  options.out_dir = args.out_dir;
+  options.log_keys_dir = args.log_keys_dir;
+  ProgressLine progress("publish", "events", progress_wanted(args.no_progress, false));
+  options.progress = progress.hook();
+  auto report = tally::storage::publish_bundle(options);
+  progress.erase();
+  if (!report.ok()) return failed("publish: " + report.message());
+  std::cout << "published " << args.out_dir << ": " << report->size << " events ("
+            << report->campaign_votes << " votes of " << args.campaign << "), root "
+            << report->root_hex << ", log id " << report->log_id << "\n";
+  return kExitOk;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+int run_verify_receipt(const Args& args) {
+  const auto receipt = read_file(args.receipt_file);
+  if (!receipt) return failed("verify-receipt: cannot read " + args.receipt_file);
+  const auto key = read_file(args.key_file);
+  if (!key) return failed("verify-receipt: cannot read " + args.key_file);
+  const std::string why = tally::storage::verify_receipt(
+      *receipt, *key,
+      args.bundle_dir.empty() ? std::nullopt : std::optional<std::string>(args.bundle_dir));
+  if (!why.empty()) {
+    std::cout << "FAIL receipt: " << why << "\n";
+    return kExitFailed;
+  }
+  std::cout << "receipt verifies" << (args.bundle_dir.empty() ? "" : " and is in the bundle")
+            << "\n";
+  return kExitOk;
+}
+
+int run_log_keys_new(const Args& args) {
+  auto keys = tally::publog::create_log_keys(args.out_dir);
+  if (!keys.ok()) return failed("log-keys new: " + keys.message());
+  std::cout << "log keys written to " << args.out_dir << " (log id "
+            << keys->signing.public_key().log_id()
+            << "); install the directory on every node of the replica group and pass "
+               "--log-keys\n";
+  return kExitOk;
+}
+
+int run_tag_key(const Args& args) {
+  auto key = tally::storage::campaign_tag_key(args.data_dir, args.log_keys_dir, args.campaign);
+  if (!key.ok()) return failed("tag-key: " + key.message());
+  std::cout << *key << "\n";
+  return kExitOk;
+}
+
 // The digest of the token on stdin (one line), for a tokens file written by hand.
 int run_token_hash() {
   std::string token;
@@ -346,7 +446,13 @@ int main(int argc, char** argv) {
                   "Checks that the log is sound. The hash chain is intact, every accepted vote "
                   "obeys the rules (no duplicate, quota, window, known candidate), and the "
                   "stored tallies equal the recount. Exit 0 when sound, 1 when not.");
-  add_data_dir(verify, args);
+  add_data_dir(verify, args)->required(false);
+  verify
+      ->add_option("--public", args.public_dir,
+                   "Check a bundle of tallyctl publish instead, with nothing else: the "
+                   "checkpoint's signature, every line's leaf and the root, the rules on tags, "
+                   "and the recount against results.json (docs/EVENT_FORMAT.md \"Bundle\")")
+      ->type_name("DIR");
   verify
       ->add_option("--format", args.verify_format,
                    "Text (a line per problem, then a summary) or json (one object: ok, counts, "
@@ -435,6 +541,57 @@ int main(int argc, char** argv) {
   compare->add_option("--shard", args.shard, "The shard. Default: s0")->type_name("NAME");
   compare->add_flag("--prefix", args.prefix, "The data dir may hold a prefix of the stream");
 
+  CLI::App* publish = add_command(
+      app, "publish",
+      "Writes the public bundle of the log for the notice: every event's public form (voters, "
+      "devices and addresses as keyed tags), a signed checkpoint, the log's public key, the "
+      "campaign's results (CSV and JSON) and how to check them, in Chinese and English.");
+  add_data_dir(publish, args);
+  publish->add_option("--campaign", args.campaign, "The campaign whose results it publishes")
+      ->required()
+      ->type_name("ID");
+  publish->add_option("--out", args.out_dir, "The bundle's directory; must not exist or be empty")
+      ->required()
+      ->type_name("DIR");
+  publish
+      ->add_option("--log-keys", args.log_keys_dir,
+                   "The log's keys (they sign the checkpoint). Default: DATA_DIR/log-keys")
+      ->type_name("DIR");
+  add_no_progress(publish, args);
+
+  CLI::App* verify_receipt = add_command(
+      app, "verify-receipt",
+      "Checks a voter's receipt (GET /v1/votes/{seq}/receipt) offline: the checkpoint's "
+      "signature, the leaf of the event, the inclusion proof. With --bundle, also that the "
+      "published bundle holds the event at its seq.");
+  verify_receipt->add_option("FILE", args.receipt_file, "The receipt (JSON)")->required();
+  verify_receipt->add_option("--key", args.key_file, "The log's public key (PEM)")
+      ->required()
+      ->type_name("PEM");
+  verify_receipt->add_option("--bundle", args.bundle_dir, "A bundle of tallyctl publish")
+      ->type_name("DIR");
+
+  CLI::App* log_keys = add_command(
+      app, "log-keys",
+      "Makes the public log's keys (a signing key and a tag secret) for a replica group, whose "
+      "nodes must share them.");
+  log_keys->require_subcommand(1);
+  CLI::App* log_keys_new =
+      add_command(*log_keys, "new", "Writes new log keys into a directory (mode 0700).");
+  log_keys_new->add_option("--out", args.out_dir, "The directory; must hold no keys")
+      ->required()
+      ->type_name("DIR");
+
+  CLI::App* tag_key = add_command(
+      app, "tag-key",
+      "Prints a campaign's tag key (64 hex digits), for auditors who receive the full export: "
+      "with it they tie each public event's tags to the stored values.");
+  add_data_dir(tag_key, args);
+  tag_key->add_option("--campaign", args.campaign, "The campaign")->required()->type_name("ID");
+  tag_key
+      ->add_option("--log-keys", args.log_keys_dir, "The log's keys. Default: DATA_DIR/log-keys")
+      ->type_name("DIR");
+
   CLI::App* token = add_command(
       app, "token",
       "Makes bearer tokens and their digests for tallyd's tokens file. The file holds digests "
@@ -494,5 +651,9 @@ int main(int argc, char** argv) {
   if (*compare) return run_compare_stream(args);
   if (*token_new) return run_token_new(args);
   if (*token_hash) return run_token_hash();
+  if (*publish) return run_publish(args);
+  if (*verify_receipt) return run_verify_receipt(args);
+  if (*log_keys_new) return run_log_keys_new(args);
+  if (*tag_key) return run_tag_key(args);
   return usage_error("", "a command is required");
 }

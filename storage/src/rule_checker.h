@@ -1,0 +1,199 @@
+// What verify, results and the public bundle's check share: a per-campaign vote counter and
+// a re-judge of stored (or public) votes by a fresh engine at their stored server time.
+// Private to storage/. Neither is thread-safe: one per scan.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/base/clock.h"
+#include "tally/engine/campaign.h"
+#include "tally/engine/engine.h"
+#include "tally/storage/audit.h"
+#include "tally/storage/event_format.h"
+
+namespace tally::storage {
+
+inline std::string at_seq(std::uint64_t seq) { return "seq " + std::to_string(seq) + ": "; }
+
+// Counts votes per candidate of one or more campaigns, names from their latest versions.
+class Counter {
+ public:
+  void add_version(const engine::Campaign& campaign, std::uint64_t seq) {
+    latest_[campaign.id] = campaign;
+    note(seq);
+  }
+  void add_vote(std::string_view campaign, std::string_view candidate, bool suspect,
+                std::uint64_t seq) {
+    auto& counts = counts_[std::string(campaign)][std::string(candidate)];
+    ++counts.first;
+    if (suspect) ++counts.second;
+    note(seq);
+  }
+  std::uint64_t as_of_seq() const { return as_of_seq_; }
+  const engine::Campaign* latest(const std::string& id) const {
+    auto it = latest_.find(id);
+    return it == latest_.end() ? nullptr : &it->second;
+  }
+
+  std::vector<engine::TallySnapshot> tallies() const {
+    std::map<std::string, engine::TallySnapshot> out;
+    for (const auto& [id, campaign] : latest_) {
+      auto& tally = out[id];
+      for (const auto& candidate : campaign.candidates) {
+        engine::CandidateTally c;
+        c.id = candidate.id;
+        c.name = candidate.name;
+        tally.candidates.push_back(std::move(c));
+      }
+    }
+    for (const auto& [id, candidates] : counts_) {
+      auto& tally = out[id];
+      for (const auto& [candidate, counts] : candidates) {
+        auto it = std::find_if(tally.candidates.begin(), tally.candidates.end(),
+                               [&wanted = candidate](const auto& c) { return c.id == wanted; });
+        if (it == tally.candidates.end()) {
+          engine::CandidateTally c;
+          c.id = candidate;
+          c.name = candidate;
+          tally.candidates.push_back(std::move(c));
+          it = tally.candidates.end() - 1;
+        }
+        it->votes = counts.first;
+        it->suspect = counts.second;
+      }
+    }
+    std::vector<engine::TallySnapshot> result;
+    for (auto& [id, tally] : out) {
+      tally.campaign = id;
+      tally.as_of_seq = as_of_seq_;
+      rank(tally);
+      result.push_back(std::move(tally));
+    }
+    return result;
+  }
+
+ private:
+  void note(std::uint64_t seq) { as_of_seq_ = std::max(as_of_seq_, seq); }
+
+  std::map<std::string, engine::Campaign> latest_;
+  std::map<std::string, std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>> counts_;
+  std::uint64_t as_of_seq_ = 0;
+};
+
+// Re-judges the log's votes with a fresh engine, as the server judged them at commit.
+class RuleChecker {
+ public:
+  RuleChecker() : clock_(0), engine_(clock_) {}
+
+  void campaign(const StoredEvent& event, std::vector<VerifyProblem>& problems) {
+    auto campaign = engine::parse_campaign(event.campaign_json);
+    if (!campaign.ok()) {
+      problems.push_back({event.seq, "stored campaign is invalid: " + campaign.message()});
+      return;
+    }
+    if (engine_.install_campaign(*campaign, event.seq) == engine::PutOutcome::conflict) {
+      problems.push_back({event.seq, "campaign version alters candidates or rules after votes"});
+    }
+  }
+
+  void vote(const StoredEvent& event, std::vector<VerifyProblem>& problems) {
+    const VoteFields& v = event.vote;
+    auto campaign = engine_.campaign(v.ballot.campaign);
+    if (campaign == nullptr) {
+      problems.push_back(
+          {event.seq, "vote for unknown campaign \"" + std::string(v.ballot.campaign) + "\""});
+      return;
+    }
+    if (campaign->period_of(v.server_ms) != v.period) {
+      problems.push_back({event.seq, "period " + std::to_string(v.period) +
+                                         " does not match server time " +
+                                         std::to_string(v.server_ms) + " (period " +
+                                         std::to_string(campaign->period_of(v.server_ms)) + ")"});
+    }
+    clock_.set_ms(v.server_ms);
+    engine::Ballot ballot;
+    ballot.campaign = v.ballot.campaign;
+    ballot.candidate = v.ballot.candidate;
+    ballot.voter = v.ballot.voter;
+    ballot.device = v.ballot.device;
+    ballot.ip = v.ballot.ip;
+    ballot.ua = v.ballot.ua;
+    ballot.request_id = v.ballot.request_id;
+    ballot.ts_ms = v.ballot.ts_ms;
+    engine::Decision decision = engine_.decide(ballot);
+    if (decision.status == engine::VoteStatus::accepted) {
+      engine_.commit(std::move(decision.claim), event.seq, v.flags);
+      return;
+    }
+    std::string why;
+    switch (decision.status) {
+      case engine::VoteStatus::duplicate:
+        why = "duplicate of seq " + std::to_string(decision.seq);
+        break;
+      case engine::VoteStatus::quota_exceeded:
+        why = "over the voter's quota (max_candidates or max_votes_per_candidate)";
+        break;
+      case engine::VoteStatus::closed: why = "outside the campaign window"; break;
+      case engine::VoteStatus::unknown_candidate:
+        why = "unknown candidate \"" + std::string(v.ballot.candidate) + "\"";
+        break;
+      case engine::VoteStatus::invalid: why = "invalid: " + std::string(decision.error); break;
+      default: why = std::string(engine::to_string(decision.status)); break;
+    }
+    problems.push_back({event.seq, "accepted vote breaks a rule: " + why});
+  }
+
+  // Compares a persisted tally with the recount. REQUIRES: every event up to its as_of_seq,
+  // and none after it, has been judged.
+  void check_tally(const engine::TallySnapshot& stored, std::vector<VerifyProblem>& problems) {
+    engine_.publish(stored.as_of_seq);
+    const auto recount = engine_.tally(stored.campaign);
+    const std::string what = "stored tally of campaign " + stored.campaign + " ";
+    if (!recount) {
+      problems.push_back({stored.as_of_seq, what + "names a campaign the log does not have"});
+      return;
+    }
+    std::map<std::string, std::pair<const engine::CandidateTally*, const engine::CandidateTally*>>
+        both;
+    for (const auto& c : stored.candidates) both[c.id].first = &c;
+    for (const auto& c : recount->candidates) both[c.id].second = &c;
+    const engine::CandidateTally zero;
+    for (const auto& [id, pair] : both) {
+      const auto& have = pair.first != nullptr ? *pair.first : zero;
+      const auto& want = pair.second != nullptr ? *pair.second : zero;
+      if (have.votes == want.votes && have.suspect == want.suspect) continue;
+      problems.push_back(
+          {stored.as_of_seq, what + "says candidate " + id + " has " + std::to_string(have.votes) +
+                                 " votes (" + std::to_string(have.suspect) +
+                                 " suspect), the recount " + std::to_string(want.votes) + " (" +
+                                 std::to_string(want.suspect) + ")"});
+    }
+  }
+
+  // The version in force of campaign `id`, or null.
+  std::shared_ptr<const engine::Campaign> campaign_in_force(std::string_view id) const {
+    return engine_.campaign(id);
+  }
+
+  std::vector<engine::TallySnapshot> tallies(std::uint64_t last_seq) {
+    engine_.publish(last_seq);
+    std::vector<engine::TallySnapshot> out;
+    for (const auto& campaign : engine_.campaigns()) {
+      if (auto tally = engine_.tally(campaign->id)) out.push_back(std::move(*tally));
+    }
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.campaign < b.campaign; });
+    return out;
+  }
+
+ private:
+  ManualClock clock_;
+  engine::Engine engine_;
+};
+
+}  // namespace tally::storage

@@ -8,11 +8,15 @@
 
 namespace tally::tallyd {
 
+std::string log_keys_dir(const Options& options) {
+  return options.log_keys_dir.empty()
+             ? (std::filesystem::path(options.data_dir) / "log-keys").string()
+             : options.log_keys_dir;
+}
+
 Result<std::shared_ptr<const publog::LogKeys>> open_log_keys(const Options& options,
                                                              bool clustered) {
-  const std::string dir = options.log_keys_dir.empty()
-                              ? (std::filesystem::path(options.data_dir) / "log-keys").string()
-                              : options.log_keys_dir;
+  const std::string dir = log_keys_dir(options);
   if (publog::log_keys_exist(dir)) {
     auto keys = publog::read_log_keys(dir);
     if (!keys.ok()) return Status::error("log keys: " + keys.message());

@@ -12,6 +12,11 @@
 
 namespace tally::tallyd {
 
+// --log-keys, or its default.
+std::string log_keys_dir(const Options& options);
+
+// An error when they cannot be read or made; a node of a replica group without keys is a
+// configuration error (main exits kExitUsage, which systemd does not restart).
 Result<std::shared_ptr<const publog::LogKeys>> open_log_keys(const Options& options,
                                                              bool clustered);
 

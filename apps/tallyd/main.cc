@@ -302,7 +302,11 @@ int run(const Options& options) {
         std::min(server_options.limits.max_campaign_body_bytes, cluster::kMaxCampaignBodyBytes);
   }
   auto log_keys = tallyd::open_log_keys(options, clustered);
-  if (!log_keys.ok()) return fail(log_keys.message());
+  if (!log_keys.ok()) {
+    const int status = fail(log_keys.message());
+    const bool unconfigured = clustered && !publog::log_keys_exist(tallyd::log_keys_dir(options));
+    return unconfigured ? tallyd::kExitUsage : status;
+  }
   storage_options.log_keys = std::move(*log_keys);
   auto opened = storage::VoteLog::open(storage_options);
   if (!opened.ok()) return fail(opened.message());

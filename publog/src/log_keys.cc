@@ -101,7 +101,7 @@ Result<LogKeys> create_log_keys(const std::string& dir) {
   if (auto s = write_file(path_in(dir, kSigningKeyFile), signing->private_pem(), 0600); !s.ok()) {
     return s;
   }
-  if (auto s = write_file(path_in(dir, kPublicKeyFile), signing->public_key().pem(), 0644);
+  if (auto s = write_file(path_in(dir, kPublicKeyFile), signing->public_key().pem(), 0600);
       !s.ok()) {
     return s;
   }

@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 #include "tally/base/json.h"
 #include "tally/base/json_writer.h"
 #include "tally/publog/public_event.h"
@@ -26,7 +28,14 @@ Status canonical(dom::element element, std::string& out, int depth) {
     case dom::element_type::OBJECT: {
       out.push_back('{');
       bool first = true;
+      // A repeated member would be read as its first value by one parser and its last by
+      // another: no canonical document has one.
+      std::vector<std::string_view> names;
       for (auto field : dom::object(element)) {
+        if (std::find(names.begin(), names.end(), field.key) != names.end()) {
+          return Status::error("member \"" + std::string(field.key) + "\" is repeated");
+        }
+        names.push_back(field.key);
         if (!first) out.push_back(',');
         first = false;
         append_json_string(out, field.key);

@@ -190,7 +190,8 @@ class Node:
     def start(self):
         args = [self.world.bin("tallyd"), "--data-dir", self.data_dir,
                 "--listen", f"{self.host}:{self.port}", "--cluster", self.world.nats.urls(self.nats_host),
-                "--node", self.name, "--tokens", self.world.tokens, "--campaign",
+                "--node", self.name, "--tokens", self.world.tokens,
+                "--log-keys", self.world.log_keys, "--campaign",
                 self.world.campaign, "--io-threads", "2",
                 # Records of a few votes: many stream messages under the tests' load, each a
                 # publish that a kill can cut off before its answer.
@@ -350,6 +351,11 @@ class World:
         with open(self.tokens, "w") as f:
             json.dump({"ingest": [token_digest(TOKEN)], "admin": [token_digest(ADMIN)]}, f)
         os.chmod(self.tokens, 0o600)
+        # The shard's public log keys, made once and given to every node (docs/CLUSTER.md).
+        self.log_keys = os.path.join(self.root, "log-keys")
+        made = subprocess.run([self.bin("tallyctl"), "log-keys", "new", "--out", self.log_keys],
+                              capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
         self.campaign = os.path.join(self.root, "campaign.json")
         with open(self.campaign, "w") as f:
             json.dump({"id": CAMPAIGN_ID, "title": "HA test", "opens_at": "2020-01-01T00:00:00+08:00",
@@ -435,6 +441,7 @@ class World:
             live_tally = json.loads(primary.get(f"/v1/campaigns/{CAMPAIGN_ID}/tally")[1])
         self.stop_nodes()
         exports = {}
+        roots = {}
         for node in self.nodes:
             verify = self.tallyctl("verify", "--data-dir", node.data_dir)
             assert verify.returncode == 0, f"verify {node.name}:\n{verify.stdout}{verify.stderr}"
@@ -446,9 +453,24 @@ class World:
             export = self.tallyctl("export", "--data-dir", node.data_dir)
             assert export.returncode == 0, export.stderr
             exports[node.name] = export.stdout
+            bundle = os.path.join(self.root, f"bundle-{node.name}")
+            published = self.tallyctl("publish", "--data-dir", node.data_dir, "--campaign",
+                                      CAMPAIGN_ID, "--out", bundle, "--log-keys", self.log_keys)
+            assert published.returncode == 0, f"publish {node.name}:\n{published.stderr}"
+            with open(os.path.join(bundle, "checkpoint.json")) as f:
+                checkpoint = json.load(f)
+            roots[node.name] = (checkpoint["size"], checkpoint["root"])
         first = next(iter(exports.values()))
         for name, text in exports.items():
             assert text == first, f"{name}'s export differs from the others'"
+        # The same events and the shard's one key: every replica's public tree is the same.
+        assert len(set(roots.values())) == 1, f"public roots differ between nodes: {roots}"
+        verified = subprocess.run(
+            ["python3", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                     "verifier", "tally_verify.py"),
+             "bundle", os.path.join(self.root, f"bundle-{self.nodes[0].name}")],
+            capture_output=True, text=True, timeout=300)
+        assert verified.returncode == 0, f"tally_verify.py:\n{verified.stdout}{verified.stderr}"
         counted = collections.Counter()
         for line in first.splitlines():
             event = json.loads(line)

@@ -848,7 +848,15 @@ TEST(TallydReplicaGroup, ServesAndStopsWhileItsNatsServersAreDown) {
   const std::string nats = "nats://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
 
   TallydProcess server;
-  ASSERT_TRUE(server.start({"--cluster", nats, "--node", "lonely"})) << server.log();
+  // A replica group's node is given the shard's log keys; without them it does not start.
+  EXPECT_EQ(run_program("tallyd", "--data-dir " + server.data_dir().string() +
+                                      " --listen 127.0.0.1:0 "
+                                  "--cluster " + nats + " --node lonely").exit_code,
+            2);
+  const std::string keys = (server.dir() / "shard-keys").string();
+  ASSERT_EQ(run_tallyctl("log-keys new --out " + keys).exit_code, 0);
+  ASSERT_TRUE(server.start({"--cluster", nats, "--node", "lonely", "--log-keys", keys}))
+      << server.log();
   HttpClient client(server.port());
   EXPECT_EQ(client.request("GET", "/healthz").status, 200);
   EXPECT_EQ(client.request("GET", "/readyz").status, 503);

@@ -56,8 +56,16 @@ void write_sample_log(const std::string& dir) {
 class RawDb {
  public:
   explicit RawDb(const std::string& dir) {
+    // Every family the log has (RocksDB opens all or none); events and meta come first.
+    std::vector<std::string> names;
+    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
         {rocksdb::kDefaultColumnFamilyName, {}}, {"events", {}}, {"meta", {}}};
+    for (const std::string& name : names) {
+      if (name != rocksdb::kDefaultColumnFamilyName && name != "events" && name != "meta") {
+        families.push_back({name, {}});
+      }
+    }
     rocksdb::DB* raw = nullptr;
     const auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles_, &raw);
     EXPECT_TRUE(s.ok()) << s.ToString();

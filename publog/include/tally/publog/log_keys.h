@@ -1,7 +1,8 @@
 // The public log's keys, in a directory of their own (by default DATA_DIR/log-keys):
 //   signing-key.pem  the Ed25519 private key that signs checkpoints (PKCS#8 PEM, mode 0600)
 //   tag-secret       64 hex digits from which every campaign's tag key derives (mode 0600)
-//   public-key.pem   the public half, for convenience (mode 0644)
+//   public-key.pem   the public half, for convenience (mode 0600 too: the data dir is its
+//                    user's alone; the key is public at GET /v1/log/key and in every bundle)
 // A lone tallyd creates them on first start; a replica group's nodes share one set, made once
 // with `tallyctl log-keys new` and installed on every node like a TLS key (docs/CLUSTER.md),
 // so that every replica derives the same public events and signs for the shard's log.

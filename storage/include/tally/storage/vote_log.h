@@ -25,11 +25,14 @@
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/event_log.h"
-#include "tally/publog/log_keys.h"
-#include "tally/publog/public_log.h"
 #include "tally/storage/commit_types.h"
 #include "tally/storage/public_log_figures.h"
 #include "tally/storage/record_replicator.h"
+
+namespace tally::publog {
+struct LogKeys;
+class PublicLog;
+}  // namespace tally::publog
 
 namespace tally::storage {
 

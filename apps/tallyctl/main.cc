@@ -180,7 +180,7 @@ int run_verify(const Args& args) {
   }
   if (!args.public_dir.empty()) return run_verify_public(args);
   ProgressLine progress("verify", "events", progress_wanted(args.no_progress, false));
-  auto report = tally::storage::verify_log(args.data_dir, progress.hook());
+  auto report = tally::storage::verify_log(args.data_dir, progress.hook(), args.log_keys_dir);
   progress.erase();
   if (!report.ok()) {
     // A script reading the JSON gets an answer even when the log could not be read at all.
@@ -198,6 +198,12 @@ int run_verify(const Args& args) {
   for (const auto& tally : report->tallies) {
     std::cout << "recount " << tally.campaign << ": " << tally.total << " votes, " << tally.suspect
               << " suspect\n";
+  }
+  if (report->public_tree == "checked") {
+    std::cout << "public tree: " << report->last_seq << " leaves, root " << report->public_root_hex
+              << "\n";
+  } else if (!report->public_tree.empty()) {
+    std::cout << "public tree: " << report->public_tree << "\n";
   }
   if (!report->ok()) {
     for (const auto& problem : report->problems) std::cout << to_string(problem) << "\n";
@@ -290,6 +296,14 @@ int run_backup(const Args& args) {
   if (std::filesystem::exists(tokens, error)) {
     std::filesystem::copy_file(tokens, std::filesystem::path(args.to_dir) / "tokens.json", error);
     if (error) return failed("backup: copy " + tokens.string() + ": " + error.message());
+  }
+  // So do the public log's keys: a restored log signs with the key its checkpoints were
+  // published under, and tags voters as before.
+  const std::filesystem::path keys = std::filesystem::path(args.data_dir) / "log-keys";
+  if (std::filesystem::exists(keys, error)) {
+    std::filesystem::copy(keys, std::filesystem::path(args.to_dir) / "log-keys",
+                          std::filesystem::copy_options::recursive, error);
+    if (error) return failed("backup: copy " + keys.string() + ": " + error.message());
   }
   std::cout << "backup: " << args.data_dir << " -> " << args.to_dir << "\n";
   return kExitOk;
@@ -459,6 +473,11 @@ int main(int argc, char** argv) {
                    "failures, first_failure, elapsed_s). Default: text")
       ->check(one_of({"text", "json"}))
       ->type_name("text|json");
+  verify
+      ->add_option("--log-keys", args.log_keys_dir,
+                   "The log's keys, to check every hash of the public tree against the events' "
+                   "public forms. Default: DATA_DIR/log-keys")
+      ->type_name("DIR");
   add_no_progress(verify, args);
 
   CLI::App* exporter = add_command(

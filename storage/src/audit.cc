@@ -13,16 +13,22 @@
 #include <filesystem>
 #include <istream>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <unordered_map>
 
 #include "tally/base/clock.h"
+#include "tally/publog/log_keys.h"
+#include "tally/publog/merkle.h"
+#include "tally/publog/public_event.h"
 #include "tally/base/json.h"
 #include "tally/base/json_writer.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/event_json.h"
 #include "db_layout.h"
+#include "public_form.h"
 #include "rule_checker.h"
+#include "tree_store.h"
 #include "rocksdb_logger.h"
 
 namespace tally::storage {
@@ -105,7 +111,8 @@ class HmacRedactor final : public Redactor {
 
 std::string to_string(const VerifyProblem& problem) { return at_seq(problem.seq) + problem.reason; }
 
-Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress& progress) {
+Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress& progress,
+                                const std::string& log_keys_dir) {
   const auto started = std::chrono::steady_clock::now();
   auto opened = open_read_only(data_dir);
   if (!opened.ok()) return opened.status();
@@ -118,6 +125,49 @@ Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress&
   ChainHash chain = kGenesisChain;
   std::uint64_t last_seq = 0;
   std::uint64_t record_first = 0;
+
+  // The public tree, re-derived event by event and held to what is stored.
+  const std::string keys_dir =
+      log_keys_dir.empty() ? (std::filesystem::path(data_dir) / "log-keys").string() : log_keys_dir;
+  std::optional<publog::TagKeyring> keyring;
+  std::optional<StoredTree> stored_tree;
+  std::uint64_t stored_tree_size = 0;
+  if (!publog::log_keys_exist(keys_dir)) {
+    report.public_tree = "not checked: no log keys in " + keys_dir;
+  } else if (auto keys = publog::read_log_keys(keys_dir); !keys.ok()) {
+    problems.push_back({0, "public tree: " + keys.message()});
+  } else if (db.tree_cf == nullptr) {
+    report.public_tree = "not built yet (tallyd builds it at its next start)";
+  } else {
+    keyring.emplace(keys->tags);
+    stored_tree.emplace(*db.db, db.tree_cf);
+    auto size = stored_tree->size();
+    if (!size.ok()) problems.push_back({0, "public tree: " + size.message()});
+    stored_tree_size = size.ok() ? *size : 0;
+  }
+  publog::Frontier frontier;
+  std::vector<publog::Hash> derived, stored;
+  std::string public_form;
+  bool tree_broken = false;  // report the first wrong hash only: the rest follow from it
+  // `chain_ok`: a changed event is the chain's finding; its leaf then differs too, and the
+  // tree is not checked further.
+  const auto check_tree = [&](const StoredEvent& event, bool chain_ok) {
+    if (!chain_ok) tree_broken = true;
+    if (!keyring || tree_broken || event.seq != frontier.size() + 1) return;
+    derived.clear();
+    frontier.append(public_leaf(event, *keyring, public_form), &derived);
+    if (event.seq > stored_tree_size) return;
+    if (auto s = stored_tree->leaf_and_completed(event.seq - 1, stored); !s.ok()) {
+      problems.push_back({event.seq, "public tree: " + s.message()});
+      tree_broken = true;
+    } else if (stored != derived) {
+      problems.push_back({event.seq, stored[0] != derived[0]
+                                         ? "public tree: the stored leaf is not the hash of the "
+                                           "event's public form"
+                                         : "public tree: a stored subtree hash is wrong"});
+      tree_broken = true;
+    }
+  };
 
   // Persisted tallies, checked once the log has been judged up to their as_of_seq.
   std::multimap<std::uint64_t, engine::TallySnapshot> stored_tallies;
@@ -162,6 +212,7 @@ Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress&
                           "chain hash mismatch: the event, or the link to the event before "
                           "it, was changed"});
     }
+    check_tree(event, expected == event.chain);
     // Continue from the stored value so that one changed event is reported once.
     chain = event.chain;
     last_seq = std::max(last_seq, event.seq);
@@ -203,6 +254,21 @@ Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress&
   } else if (last_seq != 0 && meta.chain_head != chain) {
     problems.push_back({last_seq, "chain head in meta differs from the last event's"});
   }
+  if (keyring) {
+    if (stored_tree_size < last_seq) {
+      // Events written by a build without log keys: the next start builds the rest.
+      report.public_tree = "covers " + std::to_string(stored_tree_size) + " of " +
+                           std::to_string(last_seq) +
+                           " events (tallyd builds the rest at its next start)";
+    } else if (stored_tree_size != last_seq) {
+      problems.push_back({last_seq, "public tree: holds " + std::to_string(stored_tree_size) +
+                                        " leaves, the log " + std::to_string(last_seq) +
+                                        " events"});
+    } else if (!tree_broken) {
+      report.public_tree = "checked";
+      report.public_root_hex = publog::to_hex(frontier.root());
+    }
+  }
   report.last_seq = last_seq;
   report.chain_head_hex = to_hex(chain);
   report.tallies = rules.tallies(last_seq);
@@ -231,7 +297,11 @@ std::string verify_report_json(const VerifyReport& report) {
       .key("last_seq")
       .integer(report.last_seq)
       .key("chain_head")
-      .string(report.chain_head_hex);
+      .string(report.chain_head_hex)
+      .key("public_root")
+      .string(report.public_root_hex)
+      .key("public_tree")
+      .string(report.public_tree);
   json.key("recount").begin_array();
   for (const auto& tally : report.tallies) {
     json.begin_object()
@@ -521,7 +591,8 @@ Status backup_log(const std::string& data_dir, const std::string& to_dir,
   read.fill_cache = false;
   constexpr std::size_t kCopyBatchBytes = 8u << 20;
   ProgressCounter records_copied(progress);
-  for (std::size_t family : {kEventsIndex, kMetaIndex}) {
+  for (std::size_t family : {kEventsIndex, kMetaIndex, kTreeIndex}) {
+    if (family >= source.handles.size()) continue;  // no tree yet: tallyd builds it
     std::unique_ptr<rocksdb::Iterator> it(source.db->NewIterator(read, source.handles[family]));
     rocksdb::WriteBatch batch;
     for (it->SeekToFirst(); s.ok() && it->Valid(); it->Next()) {

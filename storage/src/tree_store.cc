@@ -82,6 +82,16 @@ Result<publog::Hash> StoredTree::node(publog::NodeId id) const {
   return out;
 }
 
+Status StoredTree::leaf_and_completed(std::uint64_t index, std::vector<publog::Hash>& out) const {
+  out.clear();
+  if (auto s = load_entry(index); !s.ok()) return s;
+  const std::uint64_t offset = hashes_of(entry_first_, index - entry_first_);
+  const auto count = static_cast<std::size_t>(1 + std::countr_zero(index + 1));
+  out.resize(count);
+  std::memcpy(out.data(), entry_.data() + kHeaderBytes + offset * kH, count * kH);
+  return {};
+}
+
 Result<std::uint64_t> StoredTree::size() const {
   std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions(), tree_cf_));
   it->SeekToLast();

@@ -36,6 +36,10 @@ class StoredTree final : public publog::NodeSource {
  public:
   StoredTree(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* tree_cf);
   Result<publog::Hash> node(publog::NodeId id) const override;
+  // What the entry stores for leaf `index`: the leaf, then the subtrees it completes (1 +
+  // countr_zero(index + 1) hashes), into `out` (cleared first). Reading leaves in order costs
+  // one seek per entry.
+  Status leaf_and_completed(std::uint64_t index, std::vector<publog::Hash>& out) const;
   // Leaves in the tree: the last entry's first seq - 1 + its leaves (0 when empty).
   Result<std::uint64_t> size() const;
   // The frontier of the first `size` leaves.

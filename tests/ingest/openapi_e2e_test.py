@@ -8,10 +8,15 @@ duplicate, quota_exceeded, invalid, unknown_campaign, unknown_candidate, closed,
 document lists for that operation, its JSON body (or each NDJSON line, or the first event of
 a stream) must validate against the documented schema, and its documented headers must match
 their schemas. A method the document does not give a path must answer 405 with an Allow that
-names exactly the documented ones; an unknown path 404.
+names exactly the documented ones; an unknown path 404. The public log's answers must also
+verify (docs/EVENT_FORMAT.md "Public log"): a receipt's leaf is its event's, its inclusion
+proof leads to its checkpoint's root (RFC 9162 2.1.3.2), a consistency proof ties an earlier
+checkpoint to a later one (2.1.4.2), and a vote's answer gives the leaf its receipt holds.
 
 Usage: python3 openapi_e2e_test.py TALLYD OPENAPI_JSON ROUTE_H
 """
+import base64
+import hashlib
 import json
 import os
 import re
@@ -115,6 +120,66 @@ def validate(doc, schema, value, where="$"):
         if "items" in schema:
             for i, item in enumerate(value):
                 validate(doc, schema["items"], item, f"{where}[{i}]")
+
+
+# ---- the public log's tree (RFC 9162 2.1), written from the RFC, not from tally's code ----
+
+def leaf_of(event):
+    """SHA-256(0x00 || canonical JSON of a public form), as docs/EVENT_FORMAT.md defines it."""
+    canonical = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(b"\x00" + canonical).hexdigest()
+
+
+def node_of(left, right):
+    return hashlib.sha256(b"\x01" + bytes.fromhex(left) + bytes.fromhex(right)).hexdigest()
+
+
+def root_from_inclusion(index, size, leaf, hashes):
+    """RFC 9162 2.1.3.2: the root the audit path leads to from the leaf at index, or None."""
+    if index >= size:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in hashes:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = node_of(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_of(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
+def consistent(first, second, first_root, second_root, hashes):
+    """RFC 9162 2.1.4.2: does the proof show the tree of `first` leaves is a prefix of `second`'s?"""
+    if first == second:
+        return not hashes and first_root == second_root
+    if first & (first - 1) == 0:
+        hashes = [first_root] + hashes
+    if not hashes:
+        return False
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = hashes[0]
+    for c in hashes[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_of(c, fr), node_of(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_of(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == first_root and sr == second_root
 
 
 # ---- HTTP over a plain socket, so that malformed requests can be sent too ----
@@ -340,7 +405,8 @@ class OpenApiTest(unittest.TestCase):
             source = f.read()
         enum = source[source.index("enum class Endpoint"):]
         enum = enum[:enum.index("};")]
-        routes = set(re.findall(r"\b(GET|POST|PUT) (/\S*)", enum))
+        # A comment's query (GET /v1/log/proof?seq=N) is not part of the path.
+        routes = set(re.findall(r"\b(GET|POST|PUT) (/[^\s?]*)", enum))
         self.assertGreater(len(routes), 10, "the route table's comments were not found")
         documented = set()
         for template, item in self.doc["paths"].items():
@@ -373,7 +439,13 @@ class OpenApiTest(unittest.TestCase):
         # Votes: every status row of DESIGN.md that a request can produce.
         accepted = self.call(s, "POST", "/v1/votes", 200, body=vote("alice"), token=INGEST)
         seq = json.loads(accepted.body)["seq"]
-        self.call(s, "POST", "/v1/votes", 409, "duplicate", body=vote("alice"), token=INGEST)
+        leaves = {seq: json.loads(accepted.body)["leaf"]}  # seq -> the leaf a vote's answer gave
+        full = json.loads(self.call(s, "POST", "/v1/votes", 200, "every member", token=INGEST, body=vote(
+            "frank", device="dev-1", ip="10.1.2.3", ua="Mozilla/5.0 (iPhone) 微信", ts=int(time.time() * 1000),
+            request_id="req-frank-1")).body)
+        leaves[full["seq"]] = full["leaf"]
+        self.assertNotIn("leaf", json.loads(
+            self.call(s, "POST", "/v1/votes", 409, "duplicate", body=vote("alice"), token=INGEST).body))
         for i in range(2, 11):
             self.call(s, "POST", "/v1/votes", 200, body=vote("alice", f"c{i:02d}"), token=ADMIN)
         self.call(s, "POST", "/v1/votes", 409, "quota", body=vote("alice", "c11"), token=INGEST)
@@ -393,7 +465,12 @@ class OpenApiTest(unittest.TestCase):
                  b"Content-Length: 1\r\n\r\nxx", 400, "framed twice")
         # Batches.
         batch = vote("carol") + b"\n\nnot json\n" + vote("carol") + b"\n"
-        self.call(s, "POST", "/v1/votes:batch", 200, body=batch, token=INGEST, content_type="application/x-ndjson")
+        lines = [json.loads(line) for line in self.call(
+            s, "POST", "/v1/votes:batch", 200, body=batch, token=INGEST,
+            content_type="application/x-ndjson").body.decode().splitlines()]
+        self.assertEqual([line["status"] for line in lines], ["accepted", "invalid", "duplicate"])
+        self.assertEqual([("leaf" in line) for line in lines], [True, False, False])
+        leaves[lines[0]["seq"]] = lines[0]["leaf"]
         self.call(s, "POST", "/v1/votes:batch", 413, "over --max-batch-lines",
                   body=b"\n".join(vote(f"d{i}") for i in range(6)), token=INGEST, content_type="application/x-ndjson")
         self.call(s, "POST", "/v1/votes:batch", 401, body=batch)
@@ -409,6 +486,7 @@ class OpenApiTest(unittest.TestCase):
             self.call(s, "HEAD", target, 404)
         self.call(s, "GET", tally + "/stream", 200, stream=True)
         self.call(s, "HEAD", tally + "/stream", 200)
+        self.exercise_public_log(s, tally, seq, leaves)
         # Campaign PUT: created, updated, unchanged, conflict, invalid, and the token kinds.
         fresh = dict(CLOSED_CAMPAIGN, id="fresh-2030", title="fresh")
         path = "/v1/campaigns/fresh-2030"
@@ -460,6 +538,91 @@ class OpenApiTest(unittest.TestCase):
             answer = send(s.port, request_bytes("GET", target))
             self.assertEqual(answer.status, 404, target)
             self.assertEqual(json.loads(answer.body)["status"], "not_found", target)
+
+    def exercise_public_log(self, s, tally, seq, leaves):
+        """The public log's reads: good answers that verify, and each documented refusal."""
+        get = lambda target, expect=200, note="": json.loads(self.call(s, "GET", target, expect, note).body)
+        key_answer = self.call(s, "GET", "/v1/log/key", 200)
+        self.assertEqual(key_answer.header("cache-control"), "public, max-age=3600")
+        key = json.loads(key_answer.body)
+        der = base64.b64decode("".join(key["public_key_pem"].strip().splitlines()[1:-1]))
+        self.assertEqual(key["log_id"], hashlib.sha256(der[-32:]).hexdigest(), "log_id of the key")
+        # The tally counts the events of a checkpoint of as_of_seq leaves.
+        counted = get(tally)
+        earlier = counted["checkpoint"]
+        self.assertEqual(earlier["size"], counted["as_of_seq"])
+        self.assertEqual(earlier["log_id"], key["log_id"])
+        # A later vote: the log grows, and the later checkpoint extends the earlier one.
+        later_vote = json.loads(self.call(s, "POST", "/v1/votes", 200, "after the tally", token=INGEST, body=json.dumps(
+            {"campaign": DEMO, "candidate": "c05", "voter": "grace"}).encode()).body)
+        leaves[later_vote["seq"]] = later_vote["leaf"]
+        checkpoint = get("/v1/log/checkpoint")
+        size = checkpoint["size"]
+        self.assertEqual(checkpoint["log_id"], key["log_id"])
+        self.assertGreaterEqual(size, max(leaves))
+        self.assertGreater(size, earlier["size"])
+        proof = get(f"/v1/log/consistency?from={earlier['size']}&to={size}")
+        self.assertEqual((proof["from"], proof["to"]), (earlier["size"], size))
+        self.assertTrue(consistent(earlier["size"], size, earlier["root"], checkpoint["root"], proof["hashes"]),
+                        f"consistency proof {proof} from {earlier} to {checkpoint}")
+        self.assertEqual(get(f"/v1/log/consistency?from={size}&to={size}")["hashes"], [])
+        # Receipts: each vote's leaf is its answer's, and its proof leads to its checkpoint's root.
+        for event_seq, answered_leaf in sorted(leaves.items()) + [(1, None)]:
+            receipt = get(f"/v1/votes/{event_seq}/receipt")
+            self.assertEqual(receipt["seq"], event_seq)
+            self.assertEqual(receipt["leaf"], leaf_of(receipt["event"]), f"leaf of {receipt['event']}")
+            if answered_leaf is not None:
+                self.assertEqual(receipt["event"]["kind"], "vote")
+                self.assertEqual(receipt["leaf"], answered_leaf, f"seq {event_seq}: the vote's answer")
+            self.assertEqual(receipt["proof"]["size"], receipt["checkpoint"]["size"])
+            self.assertEqual(receipt["checkpoint"]["log_id"], key["log_id"])
+            self.assertGreaterEqual(receipt["checkpoint"]["size"], size)
+            self.assertEqual(root_from_inclusion(event_seq - 1, receipt["proof"]["size"], receipt["leaf"],
+                                                 receipt["proof"]["hashes"]), receipt["checkpoint"]["root"],
+                             f"seq {event_seq}: inclusion proof")
+            # The same proof from /v1/log/proof, and one in the tally's earlier tree.
+            inclusion = get(f"/v1/log/proof?seq={event_seq}&size={receipt['proof']['size']}")
+            self.assertEqual((inclusion["seq"], inclusion["leaf"], inclusion["hashes"]),
+                             (event_seq, receipt["leaf"], receipt["proof"]["hashes"]))
+            if event_seq <= earlier["size"]:
+                inclusion = get(f"/v1/log/proof?seq={event_seq}&size={earlier['size']}")
+                self.assertEqual(inclusion["size"], earlier["size"])
+                self.assertEqual(root_from_inclusion(event_seq - 1, earlier["size"], inclusion["leaf"],
+                                                     inclusion["hashes"]), earlier["root"])
+        vote_event = get(f"/v1/votes/{seq}/receipt")["event"]
+        self.assertRegex(vote_event["voter"], r"^[0-9a-f]{32}$")
+        self.assertNotEqual(vote_event["voter"], "alice")
+        self.assertEqual(get(f"/v1/log/proof?seq={seq}")["size"], size)
+        for target in ("/v1/log/key", "/v1/log/checkpoint", f"/v1/log/proof?seq={seq}",
+                       f"/v1/log/consistency?from=1&to={size}", f"/v1/votes/{seq}/receipt"):
+            self.call(s, "HEAD", target, 200)
+        # Refusals: each names the parameter and the rule.
+        beyond = size + 5
+        for target, expect, error in (
+                ("/v1/log/proof", 400, "seq: required"),
+                ("/v1/log/proof?size=1", 400, "seq: required"),
+                ("/v1/log/proof?seq=x", 400, "seq: must be a decimal number"),
+                ("/v1/log/proof?seq=-1", 400, "seq: must be a decimal number"),
+                ("/v1/log/proof?seq=", 400, "seq: must be a decimal number"),
+                ("/v1/log/proof?seq=0", 400, "seq: must be 1 or more"),
+                ("/v1/log/proof?seq=1&size=0", 400, "size: must be 1 or more"),
+                ("/v1/log/proof?seq=1&size=1x", 400, "size: must be a decimal number"),
+                ("/v1/log/proof?seq=3&size=2", 400, "seq: 3 is not in a tree of size 2"),
+                (f"/v1/log/proof?seq={beyond}", 404, f"seq: {beyond} is beyond the log's {size} events"),
+                (f"/v1/log/proof?seq=1&size={beyond}", 404, f"size: {beyond} is beyond the log's {size} events"),
+                ("/v1/log/consistency", 400, "from: required"),
+                ("/v1/log/consistency?to=2", 400, "from: required"),
+                ("/v1/log/consistency?from=1", 400, "to: required"),
+                ("/v1/log/consistency?from=a&to=2", 400, "from: must be a decimal number"),
+                ("/v1/log/consistency?from=1&to=2.0", 400, "to: must be a decimal number"),
+                ("/v1/log/consistency?from=0&to=2", 400, "from: must be 1 or more"),
+                ("/v1/log/consistency?from=3&to=2", 400, "from: 3 is above to 2"),
+                (f"/v1/log/consistency?from=1&to={beyond}", 404, f"to: {beyond} is beyond the log's {size} events"),
+                (f"/v1/votes/{beyond}/receipt", 404, f"seq: {beyond} is beyond the log's {size} events")):
+            refusal = get(target, expect, error)
+            self.assertEqual(refusal, {"status": "invalid" if expect == 400 else "not_found", "error": error}, target)
+            self.call(s, "HEAD", target, expect, error)
+        self.call(s, "GET", "/v1/votes/0/receipt", 404, "seq 0 is no path")
 
     def test_4_access_follows_x_tally_access(self):
         server = Tallyd(self.workdir, "protected", ["--protect-reads", "--cors-origin", ORIGIN])

@@ -10,10 +10,12 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "tally/base/clock.h"
+#include "tally/publog/log_keys.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/vote_log.h"
 #include "file_modes.h"
@@ -32,9 +34,13 @@ using testing::TempDir;
 
 // Writes a campaign (seq 1) and one vote per commit batch: alice c01 (2), bob c01 (3),
 // bob c02 (4), carol c03 (5, flagged no_device).
+// With the log's keys where tallyd keeps them (DATA_DIR/log-keys): the log has a public tree.
 void write_sample_log(const std::string& dir) {
+  auto keys = publog::create_log_keys(dir + "/log-keys");
+  ASSERT_TRUE(keys.ok()) << keys.message();
   LogWriter writer;
-  ASSERT_NO_FATAL_FAILURE(writer.open(dir));
+  ASSERT_NO_FATAL_FAILURE(
+      writer.open(dir, std::make_shared<const publog::LogKeys>(std::move(*keys))));
   const std::pair<const char*, const char*> votes[] = {
       {"alice", "c01"}, {"bob", "c01"}, {"bob", "c02"}, {"carol", "c03"}};
   for (const auto& [voter, candidate] : votes) {
@@ -92,6 +98,15 @@ class RawDb {
     EXPECT_TRUE(db_->Put({}, handles_[2], key, value).ok());
   }
   void remove(std::uint64_t seq) { EXPECT_TRUE(db_->Delete({}, handles_[1], seq_key(seq)).ok()); }
+  // The public tree's entry of the record at `seq` (tree_store.h).
+  std::string get_tree(std::uint64_t seq) {
+    std::string value;
+    EXPECT_TRUE(db_->Get({}, handles_.at(3), seq_key(seq), &value).ok());
+    return value;
+  }
+  void put_tree(std::uint64_t seq, const std::string& value) {
+    EXPECT_TRUE(db_->Put({}, handles_.at(3), seq_key(seq), value).ok());
+  }
   ChainHash chain_head() {
     std::string value;
     EXPECT_TRUE(db_->Get({}, handles_[2], "chain_head", &value).ok());
@@ -171,6 +186,45 @@ TEST_F(TallyctlTest, VerifyPassesOnASoundLog) {
   EXPECT_NE(result.output.find("verify: ok, 5 events (4 votes, 1 campaign versions), last seq 5"),
             std::string::npos)
       << result.output;
+  EXPECT_NE(result.output.find("public tree: 5 leaves, root "), std::string::npos)
+      << result.output;
+}
+
+// Each record's tree entry holds its events' leaves, then the subtrees each completes: seq 4
+// (leaf index 3) completes the subtrees of levels 1 and 2.
+TEST_F(TallyctlTest, VerifyRederivesEveryHashOfThePublicTree) {
+  {
+    RawDb db(db_dir());
+    std::string entry = db.get_tree(4);
+    ASSERT_EQ(entry.size(), 5u + 3 * 32);
+    entry[5 + 2 * 32] ^= 1;  // the level 2 subtree: the root of the first four leaves
+    db.put_tree(4, entry);
+  }
+  RunResult result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("seq 4: public tree: a stored subtree hash is wrong"),
+            std::string::npos)
+      << result.output;
+  {
+    RawDb db(db_dir());
+    std::string entry = db.get_tree(4);
+    entry[5 + 2 * 32] ^= 1;
+    entry[5] ^= 1;  // the leaf of seq 4
+    db.put_tree(4, entry);
+  }
+  result = verify();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find(
+                "seq 4: public tree: the stored leaf is not the hash of the event's public form"),
+            std::string::npos)
+      << result.output;
+  // Without the keys the tree cannot be re-derived, and verify says so.
+  std::filesystem::rename(db_dir() + "/log-keys", dir_.sub("keys-elsewhere"));
+  result = verify();
+  EXPECT_NE(result.output.find("public tree: not checked: no log keys in"), std::string::npos)
+      << result.output;
+  result = run_tallyctl("verify --data-dir " + db_dir() + " --log-keys " + dir_.sub("keys-elsewhere"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
 }
 
 // A log begun by a build that wrote format version 1 verifies, recovers, and goes on in

@@ -143,10 +143,12 @@ inline engine::SubmitResult submit_vote(engine::EventLog& log, const engine::Bal
 // then one ballot per vote() call.
 class LogWriter {
  public:
-  // Opens `dir`, recovers, starts the writer and commits make_campaign().
-  void open(const std::string& dir) {
+  // Opens `dir`, recovers, starts the writer and commits make_campaign(). With `keys`, the log
+  // keeps its public tree.
+  void open(const std::string& dir, std::shared_ptr<const publog::LogKeys> keys = nullptr) {
     storage::StorageOptions options;
     options.data_dir = dir;
+    options.log_keys = std::move(keys);
     auto opened = storage::VoteLog::open(options);
     ASSERT_TRUE(opened.ok()) << opened.message();
     log_ = std::move(opened).value();

@@ -37,6 +37,10 @@ struct VerifyReport {
   std::uint64_t epochs = 0;  // primaries' takeovers (a replicated log)
   std::uint64_t last_seq = 0;
   std::string chain_head_hex;
+  // The public tree (docs/EVENT_FORMAT.md "Public log"): every stored hash re-derived from the
+  // events' public forms. Empty root when it was not checked, and `public_tree` says why.
+  std::string public_root_hex;
+  std::string public_tree;  // "checked", or why not ("no log keys in DIR", "not built yet")
   // The recount: one tally per campaign, from a fresh engine that re-judged every vote.
   std::vector<engine::TallySnapshot> tallies;
   double elapsed_s = 0;  // from the open to the report
@@ -46,9 +50,12 @@ struct VerifyReport {
 // Checks the chain (every event's hash, seqs contiguous from 1, keys, meta's last seq and
 // chain head), re-judges every accepted vote with a fresh engine at its stored server time
 // (known campaign and candidate, window, period, no duplicate key or request id, quotas), and
-// compares every tally tallyd persisted at shutdown with the recount at its as_of_seq.
-// An error only when the database cannot be read at all. `progress` hears the events read.
-Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress& progress = {});
+// compares every tally tallyd persisted at shutdown with the recount at its as_of_seq; with the
+// log's keys (`log_keys_dir`, default DATA_DIR/log-keys), also every hash of the stored public
+// tree. An error only when the database cannot be read at all. `progress` hears the events
+// read.
+Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress& progress = {},
+                                const std::string& log_keys_dir = {});
 
 // The report as one JSON document: {"ok","events","votes","campaign_versions","epochs",
 // "last_seq","chain_head","recount":[{"campaign","votes","suspect"}],"failures":[{"seq",

@@ -20,6 +20,9 @@ const LABELS = {
     token: 'Read token', open: 'Open', tokenNeeded: 'This server needs a token for its tallies',
     footer: 'tally · committed votes only · updates at least once a second while votes arrive',
     states: { scheduled: 'scheduled', open: 'open', closed: 'closed' },
+    log: 'Public log', logSize: 'events signed', logRoot: 'root', logTime: 'signed at',
+    logId: 'log id',
+    logNote: 'The tally above is counted at this signed checkpoint: anyone can check it against the published log.',
   },
   zh: {
     campaign: '投票活动', board: '实时排行', votes: '票', suspect: '可疑票',
@@ -31,6 +34,8 @@ const LABELS = {
     token: '读取令牌', open: '打开', tokenNeeded: '本服务器查看票数需要令牌',
     footer: 'tally · 仅统计已落盘的选票 · 有新票时每秒至少刷新一次',
     states: { scheduled: '未开始', open: '进行中', closed: '已结束' },
+    log: '公开日志', logSize: '已签名事件数', logRoot: '树根', logTime: '签名时间', logId: '日志标识',
+    logNote: '上方票数按此签名检查点统计，任何人都可以用公示的数据包核验。',
   },
 };
 
@@ -79,6 +84,8 @@ function applyLabels() {
     'suspect-label': l.suspect, 'seq-label': l.seq, 'legend-clean': l.clean,
     'legend-suspect': l.suspectPart, 'rate-title': l.rate, 'rate-note': l.rateNote,
     'status-title': l.statuses, 'fraud-title': l.fraud, footer: l.footer,
+    'log-title': l.log, 'log-size-label': l.logSize, 'log-root-label': l.logRoot,
+    'log-time-label': l.logTime, 'log-id-label': l.logId, 'log-note': l.logNote,
   };
   for (const [id, value] of Object.entries(text)) $(id).textContent = value;
 }
@@ -297,6 +304,20 @@ function renderTally(tally) {
     board.append(row);
   });
   recordSample(tally.total);
+  renderCheckpoint(tally.checkpoint);
+}
+
+// The signed checkpoint the tally was counted at (DESIGN.md "Public verification"): its size
+// is the tally's as_of_seq. Hashes are shortened on screen, whole in their title.
+function renderCheckpoint(checkpoint) {
+  if (!checkpoint) return;
+  $('log-size').textContent = checkpoint.size;
+  $('log-root').textContent = checkpoint.root.slice(0, 16) + '…';
+  $('log-root').title = checkpoint.root;
+  $('log-id').textContent = checkpoint.log_id.slice(0, 16) + '…';
+  $('log-id').title = checkpoint.log_id;
+  $('log-time').textContent = new Date(checkpoint.time_ms).toLocaleString(
+    state.lang === 'zh' ? 'zh-CN' : undefined);
 }
 
 function recordSample(total) {

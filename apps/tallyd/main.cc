@@ -175,6 +175,14 @@ metrics::Sources metrics_sources(const storage::VoteLog& vote_log,
     figures.rocksdb_live_sst_bytes = db.live_sst_bytes;
     figures.rocksdb_memtable_bytes = db.memtable_bytes;
     figures.rocksdb_pending_compaction_bytes = db.pending_compaction_bytes;
+    const storage::PublicLogFigures public_log = vote_log.public_log_figures();
+    figures.public_log = public_log.enabled;
+    figures.public_tree_size = public_log.tree_size;
+    figures.public_tree_append_ns = public_log.tree_append_ns;
+    figures.public_checkpoints_signed = public_log.checkpoints_signed;
+    figures.public_sign_ns = public_log.sign_ns;
+    figures.public_proofs = public_log.proofs_served;
+    figures.public_proof_ns = public_log.proof_ns;
     return figures;
   };
   return sources;

@@ -366,6 +366,26 @@ class Collector final : public prometheus::Collectable {
     out.push_back(one_gauge("tally_rocksdb_pending_compaction_bytes",
                             "rocksdb.estimate-pending-compaction-bytes",
                             static_cast<double>(figures.rocksdb_pending_compaction_bytes)));
+    if (!figures.public_log) return;
+    out.push_back(one_gauge("tally_public_log_size",
+                            "Events in the public log's Merkle tree (the committed seq)",
+                            static_cast<double>(figures.public_tree_size)));
+    out.push_back(one_counter("tally_public_log_tree_append_seconds_total",
+                              "Time the storage writer spent adding leaves to the public tree "
+                              "and encoding its entries",
+                              static_cast<double>(figures.public_tree_append_ns) / 1e9));
+    out.push_back(one_counter("tally_public_log_checkpoints_signed_total",
+                              "Checkpoints of the public log signed (Ed25519)",
+                              static_cast<double>(figures.public_checkpoints_signed)));
+    out.push_back(one_counter("tally_public_log_sign_seconds_total",
+                              "Time spent signing checkpoints",
+                              static_cast<double>(figures.public_sign_ns) / 1e9));
+    out.push_back(one_counter("tally_public_log_proofs_total",
+                              "Inclusion and consistency proofs and receipts served",
+                              static_cast<double>(figures.public_proofs)));
+    out.push_back(one_counter("tally_public_log_proof_seconds_total",
+                              "Time spent reading the tree for proofs and receipts",
+                              static_cast<double>(figures.public_proof_ns) / 1e9));
   }
 
   void collect_cluster(std::vector<MetricFamily>& out) const {

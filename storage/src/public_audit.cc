@@ -476,9 +476,10 @@ BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress) 
     }
     lines_read.add();
   }
-  if (seq != checkpoint->size) {
-    return failed(check, 2, 0, "log.ndjson has " + std::to_string(seq) +
-                                   " lines, the checkpoint " + std::to_string(checkpoint->size));
+  if (seq != checkpoint->size) {  // named by the first line missing
+    return failed(check, 2, seq + 1, "log.ndjson has " + std::to_string(seq) +
+                                         " lines, the checkpoint " +
+                                         std::to_string(checkpoint->size));
   }
   // Step 3: the root.
   const publog::Hash root = frontier.root();
@@ -530,18 +531,29 @@ std::string verify_receipt(const std::string& receipt_json, const std::string& k
   if (!bundle_public.ok() || bundle_public->log_id() != key->log_id()) {
     return "bundle: signed by another log's key";
   }
-  if (receipt->seq > bundle.size) {
-    return "bundle: holds " + std::to_string(bundle.size) + " events, not seq " +
-           std::to_string(receipt->seq);
+  // The bundle's log must be the receipt's or extend it: the root of its first lines is the
+  // receipt's root. Otherwise the voter was shown another log than the public one (a fork),
+  // even if the line at the receipt's seq is the same.
+  const std::uint64_t receipt_size = receipt->checkpoint.size;
+  if (receipt_size > bundle.size) {
+    return "bundle: holds " + std::to_string(bundle.size) + " events, older than the receipt's " +
+           std::to_string(receipt_size) + ": check against a later bundle";
   }
   std::ifstream in(fs::path(*bundle_dir) / kBundleLog, std::ios::binary);
   std::string line;
-  for (std::uint64_t seq = 1; seq <= receipt->seq && std::getline(in, line); ++seq) {
+  publog::Frontier prefix;
+  for (std::uint64_t seq = 1; seq <= receipt_size && std::getline(in, line); ++seq) {
+    prefix.append(publog::leaf_hash(line));
+    if (seq == receipt->seq && line != receipt->event) {
+      return "bundle: line " + std::to_string(receipt->seq) +
+             " is not the receipt's event: the vote is not in the published log as it was "
+             "acknowledged";
+    }
   }
-  if (line != receipt->event) {
-    return "bundle: line " + std::to_string(receipt->seq) +
-           " is not the receipt's event: the vote is not in the published log as it was "
-           "acknowledged";
+  if (prefix.root() != receipt->checkpoint.root) {
+    return "bundle: its first " + std::to_string(receipt_size) +
+           " lines do not have the receipt's root: the bundle's log does not extend the one the "
+           "receipt was given from";
   }
   return {};
 }

@@ -697,6 +697,20 @@ TEST_F(MetricsE2eTest, DashboardShowsPostedVotesInHeadlessChromium) {
   EXPECT_NE(dom.out.find(R"(data-status="accepted")"), std::string::npos);
   EXPECT_NE(dom.out.find("实时排行"), std::string::npos);  // Chinese campaign, Chinese labels
   EXPECT_NE(dom.out.find(R"(data-available="true")"), std::string::npos);  // the fraud panel
+  // The signed checkpoint the tally was counted at, its root whole in the title.
+  HttpClient client(server_.port());
+  const HttpAnswer checkpoint = client.request("GET", "/v1/log/checkpoint");
+  ASSERT_EQ(checkpoint.status, 200);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(checkpoint.body).get(doc), simdjson::SUCCESS);
+  const std::string root(doc["root"].get_string().value());
+  EXPECT_NE(dom.out.find(R"(id="log-size">)" + std::to_string(doc["size"].get_uint64().value()) +
+                         "<"),
+            std::string::npos)
+      << dom.out;
+  EXPECT_NE(dom.out.find(R"(title=")" + root + R"(")"), std::string::npos) << root;
+  EXPECT_NE(dom.out.find("公开日志"), std::string::npos);
 
   const auto png = server_.dir() / "dashboard.png";
   const CommandResult shot = run(chromium + "--window-size=1280,1500 --screenshot=" + png.string() +

@@ -45,6 +45,15 @@ struct StorageFigures {
   std::uint64_t rocksdb_live_sst_bytes = 0;
   std::uint64_t rocksdb_memtable_bytes = 0;
   std::uint64_t rocksdb_pending_compaction_bytes = 0;
+  // The public log (docs/EVENT_FORMAT.md "Public log"), when the log keeps one: its size, the
+  // writer's time on the tree, checkpoints signed and proofs served, and their time.
+  bool public_log = false;
+  std::uint64_t public_tree_size = 0;
+  std::uint64_t public_tree_append_ns = 0;
+  std::uint64_t public_checkpoints_signed = 0;
+  std::uint64_t public_sign_ns = 0;
+  std::uint64_t public_proofs = 0;
+  std::uint64_t public_proof_ns = 0;
 };
 
 // A replica group's figures (tallyd fills them from its cluster node). Plain values.

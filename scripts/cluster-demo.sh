@@ -57,10 +57,13 @@ if [ ! -f "$tokens" ] || [ ! -f "$shown" ]; then
   admin="$("$bin/tallyctl" token new --kind admin --tokens "$tokens" 2>/dev/null)"
   (umask 077 && printf '{"ingest":["%s"],"admin":["%s"]}\n' "$ingest" "$admin" > "$shown")
 fi
+# The shard's public log keys, one set for both nodes (docs/CLUSTER.md "Log keys").
+keys="$root/log-keys"
+[ -d "$keys" ] || "$bin/tallyctl" log-keys new --out "$keys" > /dev/null
 for node in a b; do
   port=$([ "$node" = a ] && echo 8081 || echo 8082)
   "$bin/tallyd" --data-dir "$root/data-$node" --listen "127.0.0.1:$port" --node "$node" \
-    --cluster "$urls" --tokens "$tokens" --demo >> "$root/tallyd-$node.log" 2>&1 &
+    --cluster "$urls" --tokens "$tokens" --log-keys "$keys" --demo >> "$root/tallyd-$node.log" 2>&1 &
   pids=("$!" "${pids[@]}")
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/healthz" > /dev/null && break
@@ -94,7 +97,7 @@ everything.
 TEXT
 for node in a b; do
   port=$([ "$node" = a ] && echo 8081 || echo 8082)
-  echo "exec '$bin/tallyd' --data-dir '$root/data-$node' --listen 127.0.0.1:$port --node $node --cluster '$urls' --tokens '$tokens' --demo >> '$root/tallyd-$node.log' 2>&1" > "$root/restart-$node.sh"
+  echo "exec '$bin/tallyd' --data-dir '$root/data-$node' --listen 127.0.0.1:$port --node $node --cluster '$urls' --tokens '$tokens' --log-keys '$keys' --demo >> '$root/tallyd-$node.log' 2>&1" > "$root/restart-$node.sh"
 done
 # Until Ctrl-C: a node killed on purpose does not end the demo.
 while :; do sleep 3600 & wait $! || true; done

@@ -24,10 +24,10 @@
 #include "tally/cluster/stream_audit.h"
 #include "tally/engine/engine.h"
 #include "tally/ingest/tokens.h"
+#include "tally/publog/log_keys.h"
 #include "tally/storage/audit.h"
 #include "tally/storage/fraud_report.h"
 #include "tally/storage/public_audit.h"
-#include "tally/publog/log_keys.h"
 #include "progress.h"
 
 namespace {
@@ -607,8 +607,7 @@ int main(int argc, char** argv) {
       "with it they tie each public event's tags to the stored values.");
   add_data_dir(tag_key, args);
   tag_key->add_option("--campaign", args.campaign, "The campaign")->required()->type_name("ID");
-  tag_key
-      ->add_option("--log-keys", args.log_keys_dir, "The log's keys. Default: DATA_DIR/log-keys")
+  tag_key->add_option("--log-keys", args.log_keys_dir, "The log's keys. Default: DATA_DIR/log-keys")
       ->type_name("DIR");
 
   CLI::App* token = add_command(

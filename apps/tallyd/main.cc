@@ -36,11 +36,11 @@
 #include "tally/metrics/metrics.h"
 #include "tally/storage/vote_log.h"
 #include "cluster_view.h"
+#include "log_key_setup.h"
 #include "logging.h"
 #include "metrics_observer.h"
 #include "options.h"
 #include "service_notify.h"
-#include "log_key_setup.h"
 #include "token_setup.h"
 
 namespace tally {
@@ -362,7 +362,7 @@ int run(const Options& options) {
 
   tallyd::MetricsObserver observer(metrics);
   ingest::Server server(server_options, engine, *log, tokens, &observer, &fraud, node_view.get(),
-                       vote_log->public_log());
+                        vote_log->public_log());
   sources.server = [&server] { return tallyd::server_figures(server.load()); };
   metrics.set_sources(std::move(sources));  // before the io threads serve the first scrape
   if (auto status = server.listen(); !status.ok()) return fail(status.message());

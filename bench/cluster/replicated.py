@@ -68,6 +68,15 @@ class Setup:
                 "--demo", "--io-threads", "2"]
         if cluster:
             args += ["--cluster", self.nats.urls(), "--node", name]
+            # Builds with the public log share the shard's log keys (docs/CLUSTER.md); older
+            # builds have no such flag.
+            keys = os.path.join(self.root, "log-keys")
+            helps = subprocess.run([args[0], "--help"], capture_output=True, text=True).stdout
+            if "--log-keys" in helps:
+                if not os.path.isdir(keys):
+                    subprocess.run([os.path.join(self.build, "bin", "tallyctl"), "log-keys", "new",
+                                    "--out", keys], check=True, capture_output=True)
+                args += ["--log-keys", keys]
         process = spawn(args, os.path.join(self.root, f"tallyd-{name}.log"))
         wait_until(f"tallyd {name}", lambda: http_get(port, "/healthz")[0] == 200, 20)
         return process, port

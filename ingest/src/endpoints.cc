@@ -96,8 +96,8 @@ QueryNumber query_number(std::string_view target, std::string_view name) {
         std::from_chars(digits.data(), digits.data() + digits.size(), out.value);
     if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
         !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      out.refusal = error_answer(VoteStatus::invalid,
-                                 std::string(name) + ": must be a decimal number");
+      out.refusal =
+          error_answer(VoteStatus::invalid, std::string(name) + ": must be a decimal number");
     }
     out.present = true;
     return out;

@@ -20,8 +20,8 @@ Server::Server(ServerOptions options, engine::Engine& engine, engine::EventLog& 
                const Tokens& tokens, ServerObserver* observer, const engine::FraudMonitor* fraud,
                const ClusterView* cluster, publog::PublicLog* public_log)
     : impl_(std::make_unique<internal::ServerState>(
-          std::move(options),
-          internal::Backends{engine, log, observer, fraud, cluster, public_log}, tokens)) {}
+          std::move(options), internal::Backends{engine, log, observer, fraud, cluster, public_log},
+          tokens)) {}
 
 Server::~Server() = default;
 

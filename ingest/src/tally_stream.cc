@@ -60,8 +60,7 @@ std::optional<std::uint64_t> parse_last_event_id(std::string_view header) {
 
 TallyStream::TallyStream(std::string campaign, const engine::TallySnapshot& tally,
                          std::optional<std::string_view> last_event_id, Clock::time_point now,
-                         std::string& out, const CorsHeaders& cors,
-                         publog::PublicLog* public_log)
+                         std::string& out, const CorsHeaders& cors, publog::PublicLog* public_log)
     : campaign_(std::move(campaign)),
       public_log_(public_log),
       last_write_(now),

@@ -202,8 +202,7 @@ Result<Checkpoint> SigningKey::sign(std::uint64_t size, const Hash& root,
   std::size_t length = checkpoint.signature.size();
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, raw(key_)) != 1 ||
       EVP_DigestSign(ctx.get(), checkpoint.signature.data(), &length,
-                     reinterpret_cast<const unsigned char*>(message.data()),
-                     message.size()) != 1 ||
+                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1 ||
       length != checkpoint.signature.size()) {
     return Status::error("log key: signing the checkpoint failed");
   }

@@ -134,8 +134,8 @@ Hash Frontier::root() const {
 
 Result<Frontier> Frontier::from_subtrees(std::uint64_t size, std::span<const Hash> roots) {
   if (static_cast<std::size_t>(std::popcount(size)) != roots.size()) {
-    return Status::error("tree of " + std::to_string(size) + " leaves: " +
-                         std::to_string(roots.size()) + " subtree roots given, " +
+    return Status::error("tree of " + std::to_string(size) +
+                         " leaves: " + std::to_string(roots.size()) + " subtree roots given, " +
                          std::to_string(std::popcount(size)) + " expected");
   }
   Frontier frontier;
@@ -175,7 +175,8 @@ Result<std::vector<Hash>> inclusion_proof(const NodeSource& source, std::uint64_
   while (end - begin > 1) {
     const std::uint64_t k = split_point(end - begin);
     const bool in_left = index < begin + k;
-    auto sibling = in_left ? range_root(source, begin + k, end) : range_root(source, begin, begin + k);
+    auto sibling =
+        in_left ? range_root(source, begin + k, end) : range_root(source, begin, begin + k);
     if (!sibling.ok()) return sibling.status();
     proof.push_back(*sibling);
     if (in_left) {

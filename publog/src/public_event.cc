@@ -137,8 +137,8 @@ TagKey TagSecret::campaign_key(std::string_view campaign_id) const {
   std::array<std::uint8_t, kTagKeyBytes> key{};
   std::size_t length = 0;
   if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, secret_.data(), secret_.size(),
-                reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-                key.data(), key.size(), &length) == nullptr ||
+                reinterpret_cast<const unsigned char*>(message.data()), message.size(), key.data(),
+                key.size(), &length) == nullptr ||
       length != key.size()) {
     std::abort();  // as above: libcrypto's HMAC cannot fail on these inputs
   }

@@ -205,8 +205,7 @@ Result<Receipt> parse_receipt(std::string_view json) {
 
 std::string check_receipt(const Receipt& receipt, const PublicKey& key) {
   if (receipt.checkpoint.log_id != key.log_id()) {
-    return "checkpoint: log_id " + receipt.checkpoint.log_id + " is not the key's " +
-           key.log_id();
+    return "checkpoint: log_id " + receipt.checkpoint.log_id + " is not the key's " + key.log_id();
   }
   if (!key.verifies(receipt.checkpoint)) return "checkpoint: the signature does not verify";
   if (leaf_hash(receipt.event) != receipt.leaf) {

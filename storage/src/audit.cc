@@ -18,18 +18,18 @@
 #include <unordered_map>
 
 #include "tally/base/clock.h"
+#include "tally/base/json.h"
+#include "tally/base/json_writer.h"
 #include "tally/publog/log_keys.h"
 #include "tally/publog/merkle.h"
 #include "tally/publog/public_event.h"
-#include "tally/base/json.h"
-#include "tally/base/json_writer.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/event_json.h"
 #include "db_layout.h"
 #include "public_form.h"
+#include "rocksdb_logger.h"
 #include "rule_checker.h"
 #include "tree_store.h"
-#include "rocksdb_logger.h"
 
 namespace tally::storage {
 namespace {

@@ -55,9 +55,12 @@ Result<std::string> read_text(const fs::path& path) {
 
 std::string readme(const std::string& campaign, const PublishReport& report) {
   const std::string size = std::to_string(report.size);
-  return "本目录是投票活动 " + campaign + " 的公开数据包（公示材料）。\n"
+  return "本目录是投票活动 " + campaign +
+         " 的公开数据包（公示材料）。\n"
          "\n"
-         "log.ndjson       全部 " + size + " 条事件的公开形式，每行一条，第 k 行即序号 k。\n"
+         "log.ndjson       全部 " +
+         size +
+         " 条事件的公开形式，每行一条，第 k 行即序号 k。\n"
          "                 投票人、设备、IP 地址均以带密钥的标签代替，不含个人信息。\n"
          "checkpoint.json  对这些事件的默克尔树根的 Ed25519 签名（检查点）。\n"
          "log-key.pem      签名所用公钥。\n"
@@ -72,11 +75,17 @@ std::string readme(const std::string& campaign, const PublishReport& report) {
          "投票人可用投票后得到的回执核对自己的票是否在其中：\n"
          "    tallyctl verify-receipt 回执.json --key log-key.pem --bundle 本目录\n"
          "\n"
-         "This directory is the public bundle of the vote " + campaign + ".\n"
+         "This directory is the public bundle of the vote " +
+         campaign +
+         ".\n"
          "\n"
-         "log.ndjson       the public form of all " + size + " events, one per line (line k is\n"
-         "                 seq k); voters, devices and addresses are keyed tags, not personal data.\n"
-         "checkpoint.json  an Ed25519 signature (checkpoint) of the Merkle tree root of those events.\n"
+         "log.ndjson       the public form of all " +
+         size +
+         " events, one per line (line k is\n"
+         "                 seq k); voters, devices and addresses are keyed tags, not personal "
+         "data.\n"
+         "checkpoint.json  an Ed25519 signature (checkpoint) of the Merkle tree root of those "
+         "events.\n"
          "log-key.pem      the public key that signed it.\n"
          "results.json / results.csv  the results counted from those events.\n"
          "\n"
@@ -89,7 +98,8 @@ std::string readme(const std::string& campaign, const PublishReport& report) {
          "A voter checks that their vote is in it with the receipt they were given:\n"
          "    tallyctl verify-receipt RECEIPT.json --key log-key.pem --bundle THIS_DIR\n"
          "\n"
-         "log_id " + report.log_id + "\nroot   " + report.root_hex + "\nsize   " + size + "\n";
+         "log_id " +
+         report.log_id + "\nroot   " + report.root_hex + "\nsize   " + size + "\n";
 }
 
 // ---- reading a public line (docs/EVENT_FORMAT.md "Public form") ----
@@ -98,10 +108,10 @@ struct Member {
   std::string_view name;
   bool optional;
 };
-constexpr Member kVoteMembers[] = {
-    {"kind", false},    {"campaign", false}, {"candidate", false},  {"voter", false},
-    {"device", true},   {"ip", true},        {"ua", true},          {"ts", true},
-    {"request_id", true}, {"server_ms", false}, {"period", false}, {"flags", false}};
+constexpr Member kVoteMembers[] = {{"kind", false},      {"campaign", false}, {"candidate", false},
+                                   {"voter", false},     {"device", true},    {"ip", true},
+                                   {"ua", true},         {"ts", true},        {"request_id", true},
+                                   {"server_ms", false}, {"period", false},   {"flags", false}};
 constexpr Member kCampaignMembers[] = {{"kind", false}, {"campaign", false}};
 constexpr Member kEpochMembers[] = {
     {"kind", false}, {"node", false}, {"epoch", false}, {"server_ms", false}};
@@ -178,7 +188,8 @@ Status read_flags(dom::object object, engine::FraudFlags& out) {
     }
     if (bit < 0) return Status::error("flags: unknown reason \"" + std::string(name) + "\"");
     const engine::FraudFlags flag = engine::FraudFlags{1} << bit;
-    if ((out & flag) != 0 || out >= flag) return Status::error("flags: not in bit order, once each");
+    if ((out & flag) != 0 || out >= flag)
+      return Status::error("flags: not in bit order, once each");
     out |= flag;
   }
   return {};
@@ -212,10 +223,11 @@ Status read_public_line(dom::parser& parser, std::string_view line, std::uint64_
     for (auto [name, target] : strings) {
       if (auto s = read_string(object, name, false, *target); !s.ok()) return s;
     }
-    const std::pair<std::string_view, std::string_view*> tags[] = {{"voter", &ballot.voter},
-                                                                   {"device", &ballot.device},
-                                                                   {"ip", &ballot.ip},
-                                                                   {"request_id", &ballot.request_id}};
+    const std::pair<std::string_view, std::string_view*> tags[] = {
+        {"voter", &ballot.voter},
+        {"device", &ballot.device},
+        {"ip", &ballot.ip},
+        {"request_id", &ballot.request_id}};
     for (auto [name, target] : tags) {
       if (auto s = read_string(object, name, true, *target); !s.ok()) return s;
     }
@@ -277,8 +289,8 @@ std::string compare_results(std::string_view json, const engine::TallySnapshot& 
     return "results.json: campaign, as_of_seq, total, suspect and candidates: required";
   }
   if (as_of_seq != size) {
-    return "results.json: as_of_seq " + std::to_string(as_of_seq) + " is not the checkpoint's size " +
-           std::to_string(size);
+    return "results.json: as_of_seq " + std::to_string(as_of_seq) +
+           " is not the checkpoint's size " + std::to_string(size);
   }
   if (total != recount.total || suspect != recount.suspect) {
     return "results.json: total " + std::to_string(total) + " (" + std::to_string(suspect) +
@@ -289,7 +301,8 @@ std::string compare_results(std::string_view json, const engine::TallySnapshot& 
   for (auto element : candidates) {
     std::string_view id, name;
     std::uint64_t votes = 0, suspect_votes = 0, rank = 0;
-    if (element["id"].get(id) != simdjson::SUCCESS || element["name"].get(name) != simdjson::SUCCESS ||
+    if (element["id"].get(id) != simdjson::SUCCESS ||
+        element["name"].get(name) != simdjson::SUCCESS ||
         element["votes"].get(votes) != simdjson::SUCCESS ||
         element["suspect"].get(suspect_votes) != simdjson::SUCCESS ||
         element["rank"].get(rank) != simdjson::SUCCESS) {
@@ -423,8 +436,8 @@ std::string to_string(const BundleCheck& check) {
     return "bundle verifies: " + std::to_string(check.size) + " events, root " + check.root_hex +
            ", campaign " + check.campaign;
   }
-  return "FAIL step " + std::to_string(check.step) + " line " + std::to_string(check.line) +
-         ": " + check.reason;
+  return "FAIL step " + std::to_string(check.step) + " line " + std::to_string(check.line) + ": " +
+         check.reason;
 }
 
 BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress) {
@@ -441,10 +454,12 @@ BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress) 
   if (!checkpoint.ok()) return failed(check, 1, 0, checkpoint.message());
   check.size = checkpoint->size;
   if (checkpoint->log_id != key->log_id()) {
-    return failed(check, 1, 0,
-                  "checkpoint: log_id " + checkpoint->log_id + " is not the key's " + key->log_id());
+    return failed(
+        check, 1, 0,
+        "checkpoint: log_id " + checkpoint->log_id + " is not the key's " + key->log_id());
   }
-  if (!key->verifies(*checkpoint)) return failed(check, 1, 0, "checkpoint: the signature does not verify");
+  if (!key->verifies(*checkpoint))
+    return failed(check, 1, 0, "checkpoint: the signature does not verify");
 
   // Steps 2-4 in one pass; the first failure of the lowest step is the one reported.
   std::ifstream in(root_dir / kBundleLog, std::ios::binary);
@@ -462,8 +477,9 @@ BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress) 
     ++seq;
     if (in.eof()) return failed(check, 2, seq, "the last line does not end with a newline");
     if (seq > checkpoint->size) {
-      return failed(check, 2, seq, "more lines than the checkpoint's " +
-                                       std::to_string(checkpoint->size) + " events");
+      return failed(
+          check, 2, seq,
+          "more lines than the checkpoint's " + std::to_string(checkpoint->size) + " events");
     }
     if (auto s = read_public_line(parser, line, seq, scratch, event); !s.ok()) {
       return failed(check, 2, seq, s.message());
@@ -477,16 +493,17 @@ BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress) 
     lines_read.add();
   }
   if (seq != checkpoint->size) {  // named by the first line missing
-    return failed(check, 2, seq + 1, "log.ndjson has " + std::to_string(seq) +
-                                         " lines, the checkpoint " +
-                                         std::to_string(checkpoint->size));
+    return failed(check, 2, seq + 1,
+                  "log.ndjson has " + std::to_string(seq) + " lines, the checkpoint " +
+                      std::to_string(checkpoint->size));
   }
   // Step 3: the root.
   const publog::Hash root = frontier.root();
   check.root_hex = publog::to_hex(root);
   if (root != checkpoint->root) {
-    return failed(check, 3, 0, "the root of the lines is " + check.root_hex +
-                                   ", the checkpoint's " + publog::to_hex(checkpoint->root));
+    return failed(check, 3, 0,
+                  "the root of the lines is " + check.root_hex + ", the checkpoint's " +
+                      publog::to_hex(checkpoint->root));
   }
   if (rule_failure) return *rule_failure;
   // Step 5: the recount against the published results.

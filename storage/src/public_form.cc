@@ -13,8 +13,7 @@ void append_public_form(std::string& out, const StoredEvent& event,
     }
     case EventKind::campaign: publog::append_public_campaign(out, event.campaign_json); return;
     case EventKind::epoch:
-      publog::append_public_epoch(out, event.epoch.node, event.epoch.epoch,
-                                  event.epoch.server_ms);
+      publog::append_public_epoch(out, event.epoch.node, event.epoch.epoch, event.epoch.server_ms);
       return;
   }
 }

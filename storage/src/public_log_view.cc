@@ -20,9 +20,9 @@ std::string beyond(std::string_view what, std::uint64_t value, std::uint64_t siz
 }
 
 std::uint64_t ns_since(std::chrono::steady_clock::time_point start) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now() - start)
-                                        .count());
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count());
 }
 
 }  // namespace
@@ -71,9 +71,9 @@ LogAnswer<publog::InclusionProof> PublicLogView::inclusion(std::uint64_t seq, st
   if (size > current) return Answer::fail(LogError::not_found, beyond("size", size, current));
   if (seq > current) return Answer::fail(LogError::not_found, beyond("seq", seq, current));
   if (seq > size) {
-    return Answer::fail(LogError::bad_request, "seq: " + std::to_string(seq) +
-                                                   " is not in a tree of size " +
-                                                   std::to_string(size));
+    return Answer::fail(
+        LogError::bad_request,
+        "seq: " + std::to_string(seq) + " is not in a tree of size " + std::to_string(size));
   }
   const StoredTree tree(*sources_.db, sources_.tree_cf);
   publog::InclusionProof proof;
@@ -97,8 +97,8 @@ LogAnswer<publog::ConsistencyProof> PublicLogView::consistency(std::uint64_t fro
   if (from == 0) return Answer::fail(LogError::bad_request, "from: must be 1 or more");
   if (to == 0) return Answer::fail(LogError::bad_request, "to: must be 1 or more");
   if (from > to) {
-    return Answer::fail(LogError::bad_request, "from: " + std::to_string(from) +
-                                                   " is above to " + std::to_string(to));
+    return Answer::fail(LogError::bad_request,
+                        "from: " + std::to_string(from) + " is above to " + std::to_string(to));
   }
   if (to > current) return Answer::fail(LogError::not_found, beyond("to", to, current));
   const StoredTree tree(*sources_.db, sources_.tree_cf);
@@ -118,7 +118,8 @@ LogAnswer<publog::Receipt> PublicLogView::receipt(std::uint64_t seq) {
     return Answer::fail(LogError::not_found, beyond("seq", seq, checkpoint.value.size));
   }
   auto record = find_event_record(*sources_.db, sources_.events_cf, seq);
-  if (!record) return Answer::fail(LogError::unavailable, "seq " + std::to_string(seq) + ": not stored");
+  if (!record)
+    return Answer::fail(LogError::unavailable, "seq " + std::to_string(seq) + ": not stored");
   std::vector<StoredEvent> events;
   if (auto s = decode_batch(*record, events); !s.ok()) {
     return Answer::fail(LogError::unavailable, s.message());

@@ -57,7 +57,8 @@ Status StoredTree::load_entry(std::uint64_t index) const {
                          " is malformed");
   }
   std::uint32_t count = 0;
-  for (int i = 0; i < 4; ++i) count |= std::uint32_t{static_cast<std::uint8_t>(value[1 + i])} << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    count |= std::uint32_t{static_cast<std::uint8_t>(value[1 + i])} << (8 * i);
   const std::uint64_t first = *first_seq - 1;
   if (value.size() != kHeaderBytes + hashes_of(first, count) * kH) {
     return Status::error("tree: the entry of seq " + std::to_string(*first_seq) +
@@ -103,7 +104,8 @@ Result<std::uint64_t> StoredTree::size() const {
   const rocksdb::Slice value = it->value();
   if (!first_seq || value.size() < kHeaderBytes) return Status::error("tree: last entry malformed");
   std::uint32_t count = 0;
-  for (int i = 0; i < 4; ++i) count |= std::uint32_t{static_cast<std::uint8_t>(value[1 + i])} << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    count |= std::uint32_t{static_cast<std::uint8_t>(value[1 + i])} << (8 * i);
   return *first_seq - 1 + count;
 }
 

@@ -7,6 +7,7 @@
 #include <rocksdb/file_system.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -19,8 +20,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "tally/base/thread_name.h"
 #include "tally/engine/campaign.h"
@@ -117,7 +116,8 @@ struct VoteLog::Impl final : internal::BatchSink {
   // The public leaves of decoded events, into `leaves`.
   void leaves_of(const std::vector<StoredEvent>& events) {
     leaves.clear();
-    for (const StoredEvent& event : events) leaves.push_back(public_leaf(event, *keyring, public_form));
+    for (const StoredEvent& event : events)
+      leaves.push_back(public_leaf(event, *keyring, public_form));
   }
 
   // Writes one record with meta (and its tree entry, when not empty) in one atomic, timed
@@ -590,9 +590,9 @@ Status VoteLog::apply_record(std::string_view record, std::uint64_t stream_seq,
     impl.leaves_of(events);
     impl.build_tree(impl.leaves, next_frontier);
   }
-  if (auto s = impl.write_record(record, first_seq, last_seq, chain, stream_seq,
-                                 impl.keyring ? std::string_view(impl.tree_entry)
-                                              : std::string_view());
+  if (auto s =
+          impl.write_record(record, first_seq, last_seq, chain, stream_seq,
+                            impl.keyring ? std::string_view(impl.tree_entry) : std::string_view());
       !s.ok()) {
     return Status::error("storage: write of seqs " + std::to_string(first_seq) + ".." +
                          std::to_string(last_seq) + ": " + s.ToString());

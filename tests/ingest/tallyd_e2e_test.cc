@@ -851,7 +851,9 @@ TEST(TallydReplicaGroup, ServesAndStopsWhileItsNatsServersAreDown) {
   // A replica group's node is given the shard's log keys; without them it does not start.
   EXPECT_EQ(run_program("tallyd", "--data-dir " + server.data_dir().string() +
                                       " --listen 127.0.0.1:0 "
-                                  "--cluster " + nats + " --node lonely").exit_code,
+                                      "--cluster " +
+                                      nats + " --node lonely")
+                .exit_code,
             2);
   const std::string keys = (server.dir() / "shard-keys").string();
   ASSERT_EQ(run_tallyctl("log-keys new --out " + keys).exit_code, 0);

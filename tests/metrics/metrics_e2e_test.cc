@@ -705,9 +705,9 @@ TEST_F(MetricsE2eTest, DashboardShowsPostedVotesInHeadlessChromium) {
   simdjson::dom::element doc;
   ASSERT_EQ(parser.parse(checkpoint.body).get(doc), simdjson::SUCCESS);
   const std::string root(doc["root"].get_string().value());
-  EXPECT_NE(dom.out.find(R"(id="log-size">)" + std::to_string(doc["size"].get_uint64().value()) +
-                         "<"),
-            std::string::npos)
+  EXPECT_NE(
+      dom.out.find(R"(id="log-size">)" + std::to_string(doc["size"].get_uint64().value()) + "<"),
+      std::string::npos)
       << dom.out;
   EXPECT_NE(dom.out.find(R"(title=")" + root + R"(")"), std::string::npos) << root;
   EXPECT_NE(dom.out.find("公开日志"), std::string::npos);

@@ -42,11 +42,11 @@ TEST(Checkpoint, SignedHereVerifiesWithTheOpensslCommand) {
   const std::filesystem::path root(dir.path());
   write(root / "key.pem", key->public_key().pem());
   write(root / "message", checkpoint_message(*checkpoint));
-  write(root / "signature",
-        std::string(reinterpret_cast<const char*>(checkpoint->signature.data()),
-                    checkpoint->signature.size()));
-  const std::string command = "openssl pkeyutl -verify -pubin -inkey " + (root / "key.pem").string() +
-                              " -rawin -in " + (root / "message").string() + " -sigfile " +
+  write(root / "signature", std::string(reinterpret_cast<const char*>(checkpoint->signature.data()),
+                                        checkpoint->signature.size()));
+  const std::string command = "openssl pkeyutl -verify -pubin -inkey " +
+                              (root / "key.pem").string() + " -rawin -in " +
+                              (root / "message").string() + " -sigfile " +
                               (root / "signature").string() + " >/dev/null 2>&1";
   EXPECT_EQ(std::system(command.c_str()), 0);
   // The log id is the SHA-256 of the key's 32 raw bytes, the last of its DER form.
@@ -94,6 +94,54 @@ TEST(Checkpoint, KeysMadeByOpensslSignAndEveryChangedFieldFailsToVerify) {
   changed = *checkpoint;
   changed.log_id = other->public_key().log_id();
   EXPECT_FALSE(other->public_key().verifies(changed));
+}
+
+// docs/EVENT_FORMAT.md "Worked example": three leaves (two epoch events around the vote of
+// public_event_test), their tree and proofs, and a checkpoint signed with the key of RFC 8032's
+// first Ed25519 test vector. Ed25519 signatures are deterministic: the values were made with
+// Python's hashlib and the openssl command, and this build must give the same bytes.
+TEST(Checkpoint, TheWorkedExampleOfTheDocument) {
+  const std::string vote =
+      R"({"kind":"vote","campaign":"ordos-2023-zuimei","candidate":"c07",)"
+      R"("voter":"9005c99406f6874ab689093c9b06b1e2","device":"2402f998bf9546ba81897b13be19642c",)"
+      R"("ip":"a64ed53287f38f6f9e258a4304f9243f",)"
+      R"("ua":"Mozilla/5.0 (iPhone; CPU iPhone OS 16_3 like Mac OS X) MicroMessenger/8.0.33",)"
+      R"("ts":1680054000000,"request_id":"5898c7c82fd541529b2c19b49fb7c3e5",)"
+      R"("server_ms":1680054000123,"period":19445,"flags":["ip_flood"]})";
+  const Hash leaves[] = {
+      leaf_hash(R"({"kind":"epoch","node":"a","epoch":1,"server_ms":1680054000000})"),
+      leaf_hash(vote),
+      leaf_hash(R"({"kind":"epoch","node":"b","epoch":2,"server_ms":1680054000500})")};
+  EXPECT_EQ(to_hex(leaves[0]), "4dddd6640d5be5f915f2516a843e67e987347bfb50abd6c53f3a7a7374084772");
+  EXPECT_EQ(to_hex(leaves[1]), "734b55e6b90a0a0f11771cc4c88f13a1aff40d0e4db6ad3276aef7b483b4e0f0");
+  EXPECT_EQ(to_hex(leaves[2]), "c7f561e85275f5aabb1687bbe369adb17977a4ace762aadae26944fa7ce4231d");
+  const Hash left = node_hash(leaves[0], leaves[1]);
+  EXPECT_EQ(to_hex(left), "4001020a653d8e7f3093e568773f14f2a879785abbe72086640e525d18057f3d");
+  const Hash root = root_of_leaves(leaves);
+  EXPECT_EQ(to_hex(root), "b7abab4d5a6b0fa663413be21879a2b4dd7a0d6fc5d6da5989354d05a38601f1");
+  // The inclusion proof of seq 2 in the tree of 3 is [leaf 1, leaf 3]; the consistency proof
+  // from 2 to 3 is [leaf 3].
+  const Hash path[] = {leaves[0], leaves[2]};
+  EXPECT_TRUE(verify_inclusion(leaves[1], 1, 3, path, root));
+  const Hash consistency[] = {leaves[2]};
+  EXPECT_TRUE(verify_consistency(2, 3, left, root, consistency));
+
+  auto key = SigningKey::from_pem(
+      "-----BEGIN PRIVATE KEY-----\n"
+      "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
+      "-----END PRIVATE KEY-----\n");
+  ASSERT_TRUE(key.ok()) << key.message();
+  EXPECT_EQ(key->public_key().pem(),
+            "-----BEGIN PUBLIC KEY-----\n"
+            "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
+            "-----END PUBLIC KEY-----\n");
+  EXPECT_EQ(key->public_key().log_id(),
+            "21fe31dfa154a261626bf854046fd2271b7bed4b6abe45aa58877ef47f9721b9");
+  auto checkpoint = key->sign(3, root, 1680054001000);
+  ASSERT_TRUE(checkpoint.ok());
+  EXPECT_EQ(to_hex(checkpoint->signature),
+            "f4cffb5c99eafa3293adec9a73a68f1bcdce4c7ab2ecdc64c79a11c61ce2f2da"
+            "aa452113b52f8c0568302e9ccb177f0941789b7f5037d0f8007767d9b043c303");
 }
 
 TEST(Checkpoint, ParseNamesTheBadField) {

@@ -27,9 +27,14 @@ std::string bytes(std::string_view hex) {
 }
 
 // The eight reference leaves of RFC 6962's test data and the roots of their prefixes.
-const std::vector<std::string> kLeaves = {
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f"};
+const std::vector<std::string> kLeaves = {"",
+                                          "00",
+                                          "10",
+                                          "2021",
+                                          "3031",
+                                          "40414243",
+                                          "5051525354555657",
+                                          "606162636465666768696a6b6c6d6e6f"};
 const std::vector<std::string> kRoots = {
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
@@ -95,16 +100,19 @@ TEST(Merkle, InclusionProofsMatchTheReference) {
     std::vector<std::string> path;
   };
   const Case cases[] = {
-      {0, 8,
+      {0,
+       8,
        {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
         "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
         "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-      {5, 8,
+      {5,
+       8,
        {"bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
         "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
         "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
       {2, 3, {"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"}},
-      {1, 5,
+      {1,
+       5,
        {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
         "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
         "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
@@ -128,15 +136,18 @@ TEST(Merkle, ConsistencyProofsMatchTheReference) {
   };
   const Case cases[] = {
       {1, 1, {}},
-      {1, 8,
+      {1,
+       8,
        {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
         "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
         "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-      {6, 8,
+      {6,
+       8,
        {"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
         "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
         "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
-      {2, 5,
+      {2,
+       5,
        {"5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
         "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
   };
@@ -172,8 +183,10 @@ TEST(Merkle, EveryProofOfEveryShapeVerifiesAndNoAlteredOneDoes) {
           << index << " in " << size;
       // Another leaf or another index: refused.
       if (size > 1) {
-        EXPECT_FALSE(verify_inclusion(leaves[(index + 1) % size], index, size, *proof, roots[size]));
-        EXPECT_FALSE(verify_inclusion(leaves[index], (index + 1) % size, size, *proof, roots[size]));
+        EXPECT_FALSE(
+            verify_inclusion(leaves[(index + 1) % size], index, size, *proof, roots[size]));
+        EXPECT_FALSE(
+            verify_inclusion(leaves[index], (index + 1) % size, size, *proof, roots[size]));
       }
       if (!proof->empty()) {
         auto altered = *proof;

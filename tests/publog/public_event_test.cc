@@ -44,21 +44,22 @@ TEST(PublicForm, TheWorkedExampleOfTheDocument) {
   std::string form;
   append_public_vote(form, key, ballot, 1680054000123, 19445,
                      engine::flag_of(engine::FraudReason::ip_flood));
-  EXPECT_EQ(form,
-            R"({"kind":"vote","campaign":"ordos-2023-zuimei","candidate":"c07",)"
-            R"("voter":"9005c99406f6874ab689093c9b06b1e2","device":"2402f998bf9546ba81897b13be19642c",)"
-            R"("ip":"a64ed53287f38f6f9e258a4304f9243f",)"
-            R"("ua":"Mozilla/5.0 (iPhone; CPU iPhone OS 16_3 like Mac OS X) MicroMessenger/8.0.33",)"
-            R"("ts":1680054000000,"request_id":"5898c7c82fd541529b2c19b49fb7c3e5",)"
-            R"("server_ms":1680054000123,"period":19445,"flags":["ip_flood"]})");
+  EXPECT_EQ(
+      form,
+      R"({"kind":"vote","campaign":"ordos-2023-zuimei","candidate":"c07",)"
+      R"("voter":"9005c99406f6874ab689093c9b06b1e2","device":"2402f998bf9546ba81897b13be19642c",)"
+      R"("ip":"a64ed53287f38f6f9e258a4304f9243f",)"
+      R"("ua":"Mozilla/5.0 (iPhone; CPU iPhone OS 16_3 like Mac OS X) MicroMessenger/8.0.33",)"
+      R"("ts":1680054000000,"request_id":"5898c7c82fd541529b2c19b49fb7c3e5",)"
+      R"("server_ms":1680054000123,"period":19445,"flags":["ip_flood"]})");
   EXPECT_EQ(to_hex(leaf_hash(form)),
             "734b55e6b90a0a0f11771cc4c88f13a1aff40d0e4db6ad3276aef7b483b4e0f0");
 }
 
 TEST(PublicForm, TagsAreTheOpensslCommandsHmac) {
   const TagKey key = example_secret().campaign_key("c");
-  const std::string mac = run("printf '%s' '10.0.0.1' | openssl mac -digest SHA256 -macopt hexkey:" +
-                              key.hex() + " HMAC");
+  const std::string mac = run(
+      "printf '%s' '10.0.0.1' | openssl mac -digest SHA256 -macopt hexkey:" + key.hex() + " HMAC");
   ASSERT_GE(mac.size(), 32u);
   std::string lower;
   for (char c : mac.substr(0, 32)) lower.push_back(static_cast<char>(std::tolower(c)));
@@ -91,7 +92,8 @@ TEST(PublicForm, AbsentFieldsAreLeftOutAndFlagsAlwaysThere) {
 
 TEST(CanonicalJson, WritesTheDocumentedFormAndTellsOthersApart) {
   std::string out;
-  ASSERT_TRUE(canonicalize_json(" { \"b\" : [1, -2, \"\\u00e9\\n\\u0001/\"], \"a\":{} } ", out).ok());
+  ASSERT_TRUE(
+      canonicalize_json(" { \"b\" : [1, -2, \"\\u00e9\\n\\u0001/\"], \"a\":{} } ", out).ok());
   EXPECT_EQ(out, "{\"b\":[1,-2,\"\xC3\xA9\\n\\u0001/\"],\"a\":{}}");
   out.clear();
   EXPECT_FALSE(canonicalize_json("{\"a\":1.5}", out).ok());
@@ -99,8 +101,7 @@ TEST(CanonicalJson, WritesTheDocumentedFormAndTellsOthersApart) {
   EXPECT_FALSE(canonicalize_json("{\"a\":", out).ok());
   // A repeated member: one parser reads the first value, another the last.
   out.clear();
-  EXPECT_EQ(canonicalize_json(R"({"c":{"a":1,"a":2}})", out).message(),
-            "member \"a\" is repeated");
+  EXPECT_EQ(canonicalize_json(R"({"c":{"a":1,"a":2}})", out).message(), "member \"a\" is repeated");
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // answer carries the leaf of its public form; checkpoints, inclusion and consistency proofs
 // and receipts verify against it; recovery reopens it, builds it for a log written before it,
 // and a standby applying the primary's records builds the same tree. A real RocksDB on disk.
+#include "tally/publog/public_log.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -12,7 +14,6 @@
 #include "tally/publog/log_keys.h"
 #include "tally/publog/merkle.h"
 #include "tally/publog/public_event.h"
-#include "tally/publog/public_log.h"
 #include "tally/storage/audit.h"
 #include "tally/storage/vote_log.h"
 #include "log_world.h"
@@ -116,8 +117,7 @@ TEST_F(PublicLogTest, AnswersCarryTheLeavesOfTheTreeAndEveryProofVerifies) {
   // The leaf of a vote is the hash of its public form, computed here from the ballot.
   const publog::TagKey key = keys_->tags.campaign_key("ordos");
   std::string voter, form;
-  publog::append_public_vote(form, key, ballot_of(4, voter), kNoon, local_day(kNoon, 8 * 3600),
-                             0);
+  publog::append_public_vote(form, key, ballot_of(4, voter), kNoon, local_day(kNoon, 8 * 3600), 0);
   EXPECT_EQ(leaves[5], publog::leaf_hash(form)) << form;
 
   auto checkpoint = public_log.checkpoint(0);

@@ -186,8 +186,7 @@ TEST_F(TallyctlTest, VerifyPassesOnASoundLog) {
   EXPECT_NE(result.output.find("verify: ok, 5 events (4 votes, 1 campaign versions), last seq 5"),
             std::string::npos)
       << result.output;
-  EXPECT_NE(result.output.find("public tree: 5 leaves, root "), std::string::npos)
-      << result.output;
+  EXPECT_NE(result.output.find("public tree: 5 leaves, root "), std::string::npos) << result.output;
 }
 
 // Each record's tree entry holds its events' leaves, then the subtrees each completes: seq 4
@@ -223,7 +222,8 @@ TEST_F(TallyctlTest, VerifyRederivesEveryHashOfThePublicTree) {
   result = verify();
   EXPECT_NE(result.output.find("public tree: not checked: no log keys in"), std::string::npos)
       << result.output;
-  result = run_tallyctl("verify --data-dir " + db_dir() + " --log-keys " + dir_.sub("keys-elsewhere"));
+  result =
+      run_tallyctl("verify --data-dir " + db_dir() + " --log-keys " + dir_.sub("keys-elsewhere"));
   EXPECT_EQ(result.exit_code, 1) << result.output;
 }
 

@@ -12,26 +12,26 @@ namespace tally::ingest {
 enum class Endpoint : std::uint8_t {
   not_found,
   method_not_allowed,
-  vote,           // POST /v1/votes
-  vote_batch,     // POST /v1/votes:batch
-  campaign_list,  // GET /v1/campaigns
-  campaign_get,   // GET /v1/campaigns/{id}
-  campaign_put,   // PUT /v1/campaigns/{id}
-  tally,          // GET /v1/campaigns/{id}/tally
-  tally_stream,   // GET /v1/campaigns/{id}/tally/stream
-  fraud,          // GET /v1/campaigns/{id}/fraud
-  vote_event,     // GET /v1/votes/{seq}
-  vote_receipt,   // GET /v1/votes/{seq}/receipt
+  vote,             // POST /v1/votes
+  vote_batch,       // POST /v1/votes:batch
+  campaign_list,    // GET /v1/campaigns
+  campaign_get,     // GET /v1/campaigns/{id}
+  campaign_put,     // PUT /v1/campaigns/{id}
+  tally,            // GET /v1/campaigns/{id}/tally
+  tally_stream,     // GET /v1/campaigns/{id}/tally/stream
+  fraud,            // GET /v1/campaigns/{id}/fraud
+  vote_event,       // GET /v1/votes/{seq}
+  vote_receipt,     // GET /v1/votes/{seq}/receipt
   log_key,          // GET /v1/log/key
   log_checkpoint,   // GET /v1/log/checkpoint
   log_proof,        // GET /v1/log/proof?seq=N[&size=M]
   log_consistency,  // GET /v1/log/consistency?from=M1&to=M2
-  metrics,        // GET /metrics
-  healthz,        // GET /healthz
-  readyz,         // GET /readyz
-  cluster,        // GET /v1/cluster
-  dashboard,      // GET / and GET /web/{file}
-  preflight,      // OPTIONS on a cross-origin read: a browser's CORS preflight (cors.h)
+  metrics,          // GET /metrics
+  healthz,          // GET /healthz
+  readyz,           // GET /readyz
+  cluster,          // GET /v1/cluster
+  dashboard,        // GET / and GET /web/{file}
+  preflight,        // OPTIONS on a cross-origin read: a browser's CORS preflight (cors.h)
 };
 
 // HEAD is routed as GET (RFC 9110 9.3.2): the same answer without its body. OPTIONS is

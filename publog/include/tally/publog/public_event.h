@@ -14,10 +14,10 @@
 #pragma once
 
 #include <array>
-#include <map>
-#include <mutex>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -99,7 +99,8 @@ namespace tally::publog {
 // Writes the JSON document `json` again in the canonical form of docs/EVENT_FORMAT.md
 // "Canonical JSON" (members in their order, no spaces, integers only, strings escaped as
 // append_json_string does) into `out`. An error when it does not parse, holds a number that is
-// not an integer, repeats a member name within an object, or nests too deep. A document is canonical when the result equals it.
+// not an integer, repeats a member name within an object, or nests too deep. A document is
+// canonical when the result equals it.
 Status canonicalize_json(std::string_view json, std::string& out);
 
 }  // namespace tally::publog

@@ -7,7 +7,7 @@
 namespace tally::storage {
 
 struct PublicLogFigures {
-  bool enabled = false;        // the log keeps a public tree (it has log keys)
+  bool enabled = false;         // the log keeps a public tree (it has log keys)
   std::uint64_t tree_size = 0;  // leaves in the tree (= the committed seq)
   // The writer's time adding leaves to the tree and encoding the tree entries, all batches.
   std::uint64_t tree_append_ns = 0;

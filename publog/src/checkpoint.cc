@@ -6,10 +6,10 @@
 #include <openssl/sha.h>
 #include <simdjson.h>
 
-#include <charconv>
 #include <cstring>
 
 #include "tally/base/json_writer.h"
+#include "hex.h"
 
 namespace tally::publog {
 
@@ -43,19 +43,6 @@ std::string log_id_of(EVP_PKEY* key) {
   return to_hex(digest);
 }
 
-template <std::size_t N>
-bool parse_hex_bytes(std::string_view text, std::array<std::uint8_t, N>& out) {
-  if (text.size() != 2 * N) return false;
-  for (std::size_t i = 0; i < N; ++i) {
-    unsigned value = 0;
-    const char* begin = text.data() + 2 * i;
-    const auto parsed = std::from_chars(begin, begin + 2, value, 16);
-    if (parsed.ec != std::errc() || parsed.ptr != begin + 2) return false;
-    out[i] = static_cast<std::uint8_t>(value);
-  }
-  return true;
-}
-
 }  // namespace
 
 std::string checkpoint_message(const Checkpoint& checkpoint) {
@@ -72,12 +59,8 @@ std::string checkpoint_message(const Checkpoint& checkpoint) {
 }
 
 std::string to_hex(const Signature& signature) {
-  static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
-  for (const std::uint8_t byte : signature) {
-    out.push_back(kDigits[byte >> 4]);
-    out.push_back(kDigits[byte & 0xF]);
-  }
+  internal::append_hex(out, signature.data(), signature.size());
   return out;
 }
 
@@ -121,7 +104,7 @@ Result<Checkpoint> parse_checkpoint(std::string_view json) {
     return Status::error("checkpoint: time_ms: must be an integer");
   }
   if (object["signature"].get_string().get(text) != simdjson::SUCCESS ||
-      !parse_hex_bytes(text, checkpoint.signature)) {
+      !internal::parse_hex(text, checkpoint.signature.data(), checkpoint.signature.size())) {
     return Status::error("checkpoint: signature: must be 128 hex digits");
   }
   return checkpoint;

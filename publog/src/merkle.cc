@@ -14,18 +14,11 @@
 #include <algorithm>
 #include <bit>
 
+#include "hex.h"
+
 namespace tally::publog {
 
 namespace {
-
-constexpr char kHexDigits[] = "0123456789abcdef";
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // The largest power of two strictly below n. REQUIRES: n >= 2.
 std::uint64_t split_point(std::uint64_t n) { return std::bit_floor(n - 1); }
@@ -87,22 +80,12 @@ Hash empty_root() {
 std::string to_hex(const Hash& hash) {
   std::string out;
   out.reserve(2 * kHashBytes);
-  for (const std::uint8_t byte : hash) {
-    out.push_back(kHexDigits[byte >> 4]);
-    out.push_back(kHexDigits[byte & 0xF]);
-  }
+  internal::append_hex(out, hash.data(), hash.size());
   return out;
 }
 
 bool parse_hex(std::string_view text, Hash& out) {
-  if (text.size() != 2 * kHashBytes) return false;
-  for (std::size_t i = 0; i < kHashBytes; ++i) {
-    const int high = hex_value(text[2 * i]);
-    const int low = hex_value(text[2 * i + 1]);
-    if (high < 0 || low < 0) return false;
-    out[i] = static_cast<std::uint8_t>(high << 4 | low);
-  }
-  return true;
+  return internal::parse_hex(text, out.data(), out.size());
 }
 
 Hash root_of_leaves(std::span<const Hash> leaves) {

@@ -10,36 +10,22 @@
 #include <openssl/sha.h>
 
 #include <atomic>
-#include <charconv>
 #include <cstring>
 
 #include "tally/base/json.h"
+#include "hex.h"
 
 namespace tally::publog {
 
 namespace {
 
-constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr std::size_t kBlockBytes = 64;
 constexpr std::string_view kCampaignKeyLabel{"tally tag key v1\0", 17};
 
-void append_hex(std::string& out, const std::uint8_t* bytes, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(kHexDigits[bytes[i] >> 4]);
-    out.push_back(kHexDigits[bytes[i] & 0xF]);
-  }
-}
+using internal::append_hex;
 
 bool parse_key_hex(std::string_view text, std::array<std::uint8_t, kTagKeyBytes>& out) {
-  if (text.size() != 2 * kTagKeyBytes) return false;
-  for (std::size_t i = 0; i < kTagKeyBytes; ++i) {
-    unsigned value = 0;
-    const char* begin = text.data() + 2 * i;
-    const auto parsed = std::from_chars(begin, begin + 2, value, 16);
-    if (parsed.ec != std::errc() || parsed.ptr != begin + 2) return false;
-    out[i] = static_cast<std::uint8_t>(value);
-  }
-  return true;
+  return internal::parse_hex(text, out.data(), out.size());
 }
 
 std::shared_ptr<const void> pad_state(const std::array<std::uint8_t, kTagKeyBytes>& key,

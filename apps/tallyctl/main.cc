@@ -146,11 +146,24 @@ int failed(const std::string& message) {
   return kExitFailed;
 }
 
-// verify --public: a published bundle, with nothing else.
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// verify --public: a published bundle, with nothing else (and the log's key, when given).
 int run_verify_public(const Args& args) {
+  std::optional<std::string> expected_key;
+  if (!args.key_file.empty()) {
+    expected_key = read_file(args.key_file);
+    if (!expected_key) return failed("verify: cannot read " + args.key_file);
+  }
   ProgressLine progress("verify", "lines", progress_wanted(args.no_progress, false));
   const tally::storage::BundleCheck check =
-      tally::storage::verify_bundle(args.public_dir, progress.hook());
+      tally::storage::verify_bundle(args.public_dir, progress.hook(), expected_key);
   progress.erase();
   if (args.verify_format == "json") {
     std::string out;
@@ -375,14 +388,6 @@ int run_publish(const Args& args) {
   return kExitOk;
 }
 
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 int run_verify_receipt(const Args& args) {
   const auto receipt = read_file(args.receipt_file);
   if (!receipt) return failed("verify-receipt: cannot read " + args.receipt_file);
@@ -467,6 +472,12 @@ int main(int argc, char** argv) {
                    "checkpoint's signature, every line's leaf and the root, the rules on tags, "
                    "and the recount against results.json (docs/EVENT_FORMAT.md \"Bundle\")")
       ->type_name("DIR");
+  verify
+      ->add_option("--key", args.key_file,
+                   "With --public: the log's public key (PEM) as obtained apart from the bundle "
+                   "(GET /v1/log/key, the notice); the bundle's log-key.pem must be it. Without "
+                   "it a bundle re-signed by a forger's own key would verify")
+      ->type_name("PEM");
   verify
       ->add_option("--format", args.verify_format,
                    "Text (a line per problem, then a summary) or json (one object: ok, counts, "

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "tally/base/quote_input.h"
+#include "tally/storage/public_audit.h"
 
 namespace tally::tallyd {
 
@@ -23,6 +24,15 @@ Result<std::shared_ptr<const publog::LogKeys>> open_log_keys(const Options& opti
     spdlog::info("log keys loaded dir={} log_id={}", log_value(dir),
                  keys->signing.public_key().log_id());
     return std::make_shared<const publog::LogKeys>(std::move(*keys));
+  }
+  // A log whose tree was made under keys that are not here has lost them: new keys would
+  // make another log of it. The operator restores them (tallyctl backup copies them).
+  if (auto recorded = storage::recorded_log_id(options.data_dir)) {
+    return Status::error("log keys: " + dir +
+                         " holds none, but this log's public tree was made "
+                         "under log id " +
+                         *recorded + ": restore its keys into " + dir +
+                         " (a backup of the data dir holds them), or name them with --log-keys");
   }
   if (clustered) {
     return Status::error("log keys: " + dir +

@@ -111,13 +111,10 @@ Result<Checkpoint> parse_checkpoint(std::string_view json) {
 }
 
 Result<PublicKey> PublicKey::from_pem(std::string_view pem) {
+  // A public key only: a private key where a public one belongs is a key about to be published.
   auto bio = memory_bio(pem);
   EVP_PKEY* key = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
-  if (key == nullptr) {
-    auto again = memory_bio(pem);
-    key = PEM_read_bio_PrivateKey(again.get(), nullptr, nullptr, nullptr);
-  }
-  if (key == nullptr) return Status::error("public key: not a PEM key");
+  if (key == nullptr) return Status::error("public key: not a PEM public key");
   PublicKey out;
   out.key_ = own(key);
   if (!is_ed25519(key)) return Status::error("public key: not an Ed25519 key");

@@ -17,14 +17,15 @@ inline void append_hex(std::string& out, const std::uint8_t* bytes, std::size_t 
   }
 }
 
+// Lowercase only, as every hash, key and signature is written (docs/EVENT_FORMAT.md): one
+// value has one spelling, as in a canonical line.
 inline int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
 
-// Exactly 2n hex digits (either case) into `out`; false on anything else.
+// Exactly 2n lowercase hex digits into `out`; false on anything else.
 inline bool parse_hex(std::string_view text, std::uint8_t* out, std::size_t n) {
   if (text.size() != 2 * n) return false;
   for (std::size_t i = 0; i < n; ++i) {

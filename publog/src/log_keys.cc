@@ -51,6 +51,14 @@ Status write_file(const std::string& path, const std::string& text, mode_t mode)
   if (::rename(temporary.c_str(), path.c_str()) != 0) {
     return Status::error(path + ": cannot be written: " + std::strerror(errno));
   }
+  // The rename is durable once the directory is: events signed under a key must not outlive
+  // the key's file in a power loss.
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return Status::error(dir + ": " + std::strerror(errno));
+  const int synced = ::fsync(dir_fd);
+  ::close(dir_fd);
+  if (synced != 0) return Status::error(dir + ": fsync failed: " + std::strerror(errno));
   return {};
 }
 

@@ -4,8 +4,9 @@
 // subtree, and any other range is its perfect left part and a smaller range to its right.
 // Proofs therefore read O(log n) stored nodes and hash only to join right edges.
 //
-// SHA256_Init/Update/Final rather than EVP: see storage/src/event_format.cc (EVP makes a
-// provider context per call, an allocation per node on the writer thread).
+// SHA256_Init/Update/Final rather than EVP (or the one-shot SHA256(), which is EVP_Q_digest
+// in OpenSSL 3.0): see storage/src/event_format.cc. EVP fetches the digest and makes a
+// context per call, an allocation per node on the writer thread and on every proof.
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "tally/publog/merkle.h"
 
@@ -62,18 +63,22 @@ Hash leaf_hash(std::string_view bytes) {
 }
 
 Hash node_hash(const Hash& left, const Hash& right) {
-  unsigned char input[1 + 2 * kHashBytes];
-  input[0] = 0x01;
-  std::copy(left.begin(), left.end(), input + 1);
-  std::copy(right.begin(), right.end(), input + 1 + kHashBytes);
+  static constexpr unsigned char kNodePrefix = 0x01;
   Hash out;
-  SHA256(input, sizeof input, out.data());
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, &kNodePrefix, 1);
+  SHA256_Update(&ctx, left.data(), left.size());
+  SHA256_Update(&ctx, right.data(), right.size());
+  SHA256_Final(out.data(), &ctx);
   return out;
 }
 
 Hash empty_root() {
   Hash out;
-  SHA256(nullptr, 0, out.data());
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Final(out.data(), &ctx);
   return out;
 }
 

@@ -33,6 +33,9 @@ inline constexpr char kMetaLastSeq[] = "last_seq";
 // In a replica group: the stream seq of the last record (8 bytes, big-endian), written with
 // it. Absent in a log that was never replicated.
 inline constexpr char kMetaStreamSeq[] = "stream_seq";
+// The log keys the public tree was made with: "<log id>:<tag secret check value>" (hex),
+// written when the tree is first built or opened with keys. Recovery refuses other keys.
+inline constexpr char kMetaPublicLogKeys[] = "public_log_keys";
 // kMetaTallyPrefix + campaign id: the campaign's tally (the /tally JSON, with its as_of_seq)
 // written at a clean shutdown. Never read by recovery (the log is authoritative); verify
 // compares each with the recount at its as_of_seq.

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 
+#include "tally/engine/campaign.h"
 #include "tally/engine/fraud_flags.h"
 #include "tally/publog/checkpoint.h"
 #include "tally/publog/log_keys.h"
@@ -178,13 +179,9 @@ Status read_flags(dom::object object, engine::FraudFlags& out) {
     for (int i = 0; i < engine::kFraudReasonCount; ++i) {
       if (engine::to_string(static_cast<engine::FraudReason>(i)) == name) bit = i;
     }
-    if (bit < 0 && name.starts_with("bit")) {
-      const std::string digits(name.substr(3));
-      if (!digits.empty() && digits.size() <= 2 &&
-          digits.find_first_not_of("0123456789") == std::string::npos) {
-        bit = std::stoi(digits);
-        if (bit < engine::kFraudReasonCount || bit > 31) bit = -1;
-      }
+    // An unnamed reason is "bitN", N in its shortest form.
+    for (int i = engine::kFraudReasonCount; bit < 0 && i < 32; ++i) {
+      if (name == "bit" + std::to_string(i)) bit = i;
     }
     if (bit < 0) return Status::error("flags: unknown reason \"" + std::string(name) + "\"");
     const engine::FraudFlags flag = engine::FraudFlags{1} << bit;
@@ -248,6 +245,13 @@ Status read_public_line(dom::parser& parser, std::string_view line, std::uint64_
     }
     event.kind = EventKind::campaign;
     event.campaign_json = line.substr(kHead.size(), line.size() - kHead.size() - 1);
+    // As tallyd stores a definition: its members in their order, times in their form, defaults
+    // written as they are (docs/EVENT_FORMAT.md "Campaign definition").
+    auto campaign = engine::parse_campaign(event.campaign_json);
+    if (!campaign.ok()) return Status::error("campaign: " + campaign.message());
+    if (engine::campaign_to_json(*campaign) != event.campaign_json) {
+      return Status::error("campaign: not a definition in its canonical form");
+    }
     return {};
   }
   if (kind == "epoch") {
@@ -440,7 +444,8 @@ std::string to_string(const BundleCheck& check) {
          check.reason;
 }
 
-BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress) {
+BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress,
+                          const std::optional<std::string>& expected_key_pem) {
   BundleCheck check;
   const fs::path root_dir(dir);
   // Step 1: the key and the checkpoint's signature.
@@ -448,8 +453,22 @@ BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress) 
   if (!pem.ok()) return failed(check, 1, 0, pem.message());
   auto key = publog::PublicKey::from_pem(*pem);
   if (!key.ok()) return failed(check, 1, 0, "log-key.pem: " + key.message());
+  if (expected_key_pem) {
+    auto expected = publog::PublicKey::from_pem(*expected_key_pem);
+    if (!expected.ok()) return failed(check, 1, 0, "the expected key: " + expected.message());
+    if (expected->log_id() != key->log_id()) {
+      return failed(check, 1, 0,
+                    "log-key.pem (log id " + key->log_id() + ") is not the expected key (log id " +
+                        expected->log_id() + ")");
+    }
+  }
   auto checkpoint_text = read_text(root_dir / kBundleCheckpoint);
   if (!checkpoint_text.ok()) return failed(check, 1, 0, checkpoint_text.message());
+  std::string scratch;
+  // A repeated member would be read as its first value here and its last by another parser.
+  if (auto s = publog::canonicalize_json(*checkpoint_text, scratch); !s.ok()) {
+    return failed(check, 1, 0, "checkpoint.json: " + s.message());
+  }
   auto checkpoint = publog::parse_checkpoint(*checkpoint_text);
   if (!checkpoint.ok()) return failed(check, 1, 0, checkpoint.message());
   check.size = checkpoint->size;
@@ -468,7 +487,7 @@ BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress) 
   RuleChecker checker;
   std::vector<VerifyProblem> problems;
   publog::Frontier frontier;
-  std::string line, scratch;
+  std::string line;
   StoredEvent event;
   std::uint64_t seq = 0;
   std::optional<BundleCheck> rule_failure;
@@ -509,6 +528,10 @@ BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress) 
   // Step 5: the recount against the published results.
   auto results_text = read_text(root_dir / kBundleResultsJson);
   if (!results_text.ok()) return failed(check, 5, 0, results_text.message());
+  scratch.clear();
+  if (auto s = publog::canonicalize_json(*results_text, scratch); !s.ok()) {
+    return failed(check, 5, 0, "results.json: " + s.message());
+  }
   std::string_view campaign_id;
   dom::parser results_parser;
   dom::element results_doc;
@@ -528,6 +551,17 @@ BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress) 
   if (auto why = compare_results(*results_text, *recount, seq); !why.empty()) {
     return failed(check, 5, 0, why);
   }
+  // The CSV people open in a spreadsheet says the same, byte for byte.
+  std::error_code ec;
+  if (fs::exists(root_dir / kBundleResultsCsv, ec)) {
+    auto csv = read_text(root_dir / kBundleResultsCsv);
+    auto campaign = checker.campaign_in_force(check.campaign);
+    CampaignResults results{*recount, campaign ? *campaign : engine::Campaign{}};
+    results.tally.as_of_seq = seq;
+    if (!csv.ok() || *csv != results_csv(results)) {
+      return failed(check, 5, 0, "results.csv: not the CSV of the recount");
+    }
+  }
   check.ok = true;
   return check;
 }
@@ -540,39 +574,66 @@ std::string verify_receipt(const std::string& receipt_json, const std::string& k
   if (!key.ok()) return key.message();
   if (auto why = publog::check_receipt(*receipt, *key); !why.empty()) return why;
   if (!bundle_dir) return {};
-  const BundleCheck bundle = verify_bundle(*bundle_dir);
-  if (!bundle.ok) return "bundle: " + to_string(bundle);
-  auto bundle_key = read_text(fs::path(*bundle_dir) / kBundleKey);
-  auto bundle_public = bundle_key.ok() ? publog::PublicKey::from_pem(*bundle_key)
-                                       : Result<publog::PublicKey>(bundle_key.status());
-  if (!bundle_public.ok() || bundle_public->log_id() != key->log_id()) {
-    return "bundle: signed by another log's key";
+  // Against a bundle: its checkpoint is signed by the same key, its lines have that
+  // checkpoint's root, and its first lines (as many as the receipt's tree) have the receipt's
+  // root, with the receipt's event at its seq. A bundle that fails is not the log the voter
+  // was shown, even if their line is in it (a fork), or is older than the receipt.
+  const fs::path dir(*bundle_dir);
+  auto bundle_text = read_text(dir / kBundleCheckpoint);
+  if (!bundle_text.ok()) return "bundle: " + bundle_text.message();
+  std::string scratch;
+  if (auto s = publog::canonicalize_json(*bundle_text, scratch); !s.ok()) {
+    return "bundle: checkpoint.json: " + s.message();
   }
-  // The bundle's log must be the receipt's or extend it: the root of its first lines is the
-  // receipt's root. Otherwise the voter was shown another log than the public one (a fork),
-  // even if the line at the receipt's seq is the same.
+  auto bundle_checkpoint = publog::parse_checkpoint(*bundle_text);
+  if (!bundle_checkpoint.ok()) return "bundle: " + bundle_checkpoint.message();
+  if (!key->verifies(*bundle_checkpoint)) {
+    return "bundle: its checkpoint is not signed by the receipt's log key";
+  }
   const std::uint64_t receipt_size = receipt->checkpoint.size;
-  if (receipt_size > bundle.size) {
-    return "bundle: holds " + std::to_string(bundle.size) + " events, older than the receipt's " +
-           std::to_string(receipt_size) + ": check against a later bundle";
+  if (receipt_size > bundle_checkpoint->size) {
+    return "bundle: holds " + std::to_string(bundle_checkpoint->size) +
+           " events, older than the receipt's " + std::to_string(receipt_size) +
+           ": check against a later bundle";
   }
-  std::ifstream in(fs::path(*bundle_dir) / kBundleLog, std::ios::binary);
+  std::ifstream in(dir / kBundleLog, std::ios::binary);
   std::string line;
-  publog::Frontier prefix;
-  for (std::uint64_t seq = 1; seq <= receipt_size && std::getline(in, line); ++seq) {
-    prefix.append(publog::leaf_hash(line));
-    if (seq == receipt->seq && line != receipt->event) {
-      return "bundle: line " + std::to_string(receipt->seq) +
-             " is not the receipt's event: the vote is not in the published log as it was "
-             "acknowledged";
-    }
+  publog::Frontier lines;
+  std::optional<publog::Hash> prefix_root;
+  bool event_found = false;
+  while (std::getline(in, line)) {
+    lines.append(publog::leaf_hash(line));
+    if (lines.size() == receipt->seq) event_found = line == receipt->event;
+    if (lines.size() == receipt_size) prefix_root = lines.root();
   }
-  if (prefix.root() != receipt->checkpoint.root) {
+  if (lines.size() != bundle_checkpoint->size || lines.root() != bundle_checkpoint->root) {
+    return "bundle: log.ndjson does not have its checkpoint's root";
+  }
+  if (!event_found) {
+    return "bundle: line " + std::to_string(receipt->seq) +
+           " is not the receipt's event: the vote is not in the published log as it was "
+           "acknowledged";
+  }
+  if (!prefix_root || *prefix_root != receipt->checkpoint.root) {
     return "bundle: its first " + std::to_string(receipt_size) +
            " lines do not have the receipt's root: the bundle's log does not extend the one the "
            "receipt was given from";
   }
   return {};
+}
+
+std::optional<std::string> recorded_log_id(const std::string& data_dir) {
+  std::error_code ec;
+  if (!fs::exists(fs::path(data_dir) / "CURRENT", ec)) return std::nullopt;
+  auto opened = open_read_only(data_dir);
+  if (!opened.ok()) return std::nullopt;
+  std::string recorded;
+  if (!(*opened)
+           ->db->Get(rocksdb::ReadOptions(), (*opened)->meta_cf, kMetaPublicLogKeys, &recorded)
+           .ok()) {
+    return std::nullopt;
+  }
+  return recorded.substr(0, recorded.find(':'));
 }
 
 Result<std::string> campaign_tag_key(const std::string& data_dir, const std::string& log_keys_dir,

@@ -40,10 +40,8 @@ LogAnswer<publog::Checkpoint> PublicLogView::checkpoint(std::uint64_t size) {
   if (size > current) {
     return LogAnswer<publog::Checkpoint>::fail(LogError::not_found, beyond("size", size, current));
   }
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = kept_.find(size); it != kept_.end()) return {it->second};
-  }
+  std::lock_guard lock(mutex_);
+  if (auto it = kept_.find(size); it != kept_.end()) return {it->second};
   const StoredTree tree(*sources_.db, sources_.tree_cf);
   auto root = publog::root_at(tree, size);
   if (!root.ok()) return LogAnswer<publog::Checkpoint>::fail(LogError::unavailable, root.message());
@@ -54,12 +52,10 @@ LogAnswer<publog::Checkpoint> PublicLogView::checkpoint(std::uint64_t size) {
   }
   signed_.fetch_add(1, std::memory_order_relaxed);
   sign_ns_.fetch_add(ns_since(start), std::memory_order_relaxed);
-  std::lock_guard lock(mutex_);
-  // Another thread may have signed the same size meanwhile: keep the first, so that every
-  // answer for a size carries one checkpoint.
-  auto [it, inserted] = kept_.emplace(size, std::move(*signed_checkpoint));
-  if (inserted && kept_.size() > kCheckpointsKept) kept_.erase(kept_.begin());
-  return {it->second};
+  kept_.emplace(size, *signed_checkpoint);
+  // The smallest size goes: the oldest, unless an old size was just asked for (then itself).
+  if (kept_.size() > kCheckpointsKept) kept_.erase(kept_.begin());
+  return {std::move(*signed_checkpoint)};
 }
 
 LogAnswer<publog::InclusionProof> PublicLogView::inclusion(std::uint64_t seq, std::uint64_t size) {
@@ -133,6 +129,13 @@ LogAnswer<publog::Receipt> PublicLogView::receipt(std::uint64_t seq) {
     return Answer::fail(LogError::unavailable, "seq " + std::to_string(seq) + ": not stored");
   }
   const StoredTree tree(*sources_.db, sources_.tree_cf);
+  // The event's public form must be the leaf the tree holds: a receipt that could not verify
+  // is not handed out (tallyctl verify finds what differs).
+  auto stored_leaf = tree.node({0, seq - 1});
+  if (!stored_leaf.ok() || *stored_leaf != receipt.leaf) {
+    return Answer::fail(LogError::unavailable, "seq " + std::to_string(seq) +
+                                                   ": the public tree disagrees with the event");
+  }
   auto proof = publog::inclusion_proof(tree, seq - 1, checkpoint.value.size);
   if (!proof.ok()) return Answer::fail(LogError::unavailable, proof.message());
   receipt.proof = std::move(*proof);

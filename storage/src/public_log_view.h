@@ -1,11 +1,13 @@
 // PublicLogView: the publog::PublicLog port over the vote log's RocksDB (the `tree` family for
 // proofs and roots, `events` for receipts' public forms) and the log's signing key. Owned by
 // VoteLog, which tells it the committed size: every tree entry up to that size is written
-// before the size is published, so any proof it gives is of durable events. Private to
-// storage/.
+// (and in sync mode synced) before the size is published, so any proof it gives is of events
+// in the log. Private to storage/.
 //
 // Checkpoints are signed when asked for and the last kCheckpointsKept are kept, so that
-// /tally, its streams and proofs asked at the same size share one signature.
+// /tally, its streams and proofs asked at the same size share one signature: a size is signed
+// once while kept, under the mutex (a signature takes tens of microseconds, and sizes change
+// once per commit batch).
 //
 // Thread safety: every member is safe for concurrent use (RocksDB reads; one mutex around the
 // kept checkpoints).

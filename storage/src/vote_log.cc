@@ -451,6 +451,28 @@ Status VoteLog::recover(engine::Engine& engine) {
     auto frontier = tree.frontier(tree_size);
     if (!frontier.ok()) return Status::error("tree: " + frontier.message());
     impl.frontier = std::move(*frontier);
+    // The keys must be the ones the tree was made with: other keys would go on with other
+    // tags and sign as another log, and every checkpoint and receipt given so far would be
+    // orphaned.
+    const publog::LogKeys& keys = *impl.options.log_keys;
+    const std::string given = keys.signing.public_key().log_id() + ":" + keys.tags.check_value();
+    std::string recorded;
+    const rocksdb::Status read =
+        impl.db->Get(rocksdb::ReadOptions(), impl.meta_cf, kMetaPublicLogKeys, &recorded);
+    if (read.ok() && recorded != given) {
+      return Status::error("log keys: this log's public tree was made with the keys of log id " +
+                           recorded.substr(0, recorded.find(':')) + ", not these (log id " +
+                           keys.signing.public_key().log_id() +
+                           " or another tag secret): start it with its own keys (--log-keys)");
+    }
+    if (!read.ok() && !read.IsNotFound()) return Status::error("meta: " + read.ToString());
+    if (read.IsNotFound()) {
+      rocksdb::WriteOptions sync;
+      sync.sync = true;
+      if (auto s = impl.db->Put(sync, impl.meta_cf, kMetaPublicLogKeys, given); !s.ok()) {
+        return Status::error("meta: " + s.ToString());
+      }
+    }
   }
   rocksdb::WriteBatch built_tree;  // entries of records the tree did not cover yet
   std::uint64_t leaves_built = 0;

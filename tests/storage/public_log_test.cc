@@ -15,6 +15,7 @@
 #include "tally/publog/merkle.h"
 #include "tally/publog/public_event.h"
 #include "tally/storage/audit.h"
+#include "tally/storage/public_audit.h"
 #include "tally/storage/vote_log.h"
 #include "log_world.h"
 
@@ -214,6 +215,29 @@ TEST_F(PublicLogTest, RecoveryBuildsTheTreeOfALogWrittenWithoutIt) {
   auto proof = log->public_log()->inclusion(17, 0);
   ASSERT_TRUE(proof.ok()) << proof.reason;
   EXPECT_TRUE(publog::verify_inclusion(proof.value.leaf, 16, 61, proof.value.hashes, expected));
+}
+
+TEST_F(PublicLogTest, RecoveryRefusesKeysOtherThanTheTreesOwn) {
+  {
+    engine::Engine engine(clock_);
+    auto log = open_log(dir_.path(), engine, keys_);
+    write_votes(*log, engine, 0, 5, true);
+  }
+  EXPECT_EQ(storage::recorded_log_id(dir_.path()), keys_->signing.public_key().log_id());
+  const auto other_keys = make_keys();
+  storage::StorageOptions options;
+  options.data_dir = dir_.path();
+  options.log_keys = other_keys;
+  auto opened = storage::VoteLog::open(options);
+  ASSERT_TRUE(opened.ok());
+  engine::Engine engine(clock_);
+  const Status recovered = (*opened)->recover(engine);
+  ASSERT_FALSE(recovered.ok());
+  EXPECT_NE(recovered.message().find("log keys: this log's public tree was made with the keys "
+                                     "of log id " +
+                                     keys_->signing.public_key().log_id()),
+            std::string::npos)
+      << recovered.message();
 }
 
 TEST_F(PublicLogTest, AStandbyApplyingThePrimarysRecordsBuildsTheSameTree) {

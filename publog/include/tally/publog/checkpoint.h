@@ -43,7 +43,7 @@ Result<Checkpoint> parse_checkpoint(std::string_view json);
 
 class PublicKey {
  public:
-  // From a PEM public key (or a PEM private key, whose public half is taken).
+  // From a PEM public key (SubjectPublicKeyInfo); a private key is refused.
   static Result<PublicKey> from_pem(std::string_view pem);
   std::string pem() const;
   const std::string& log_id() const { return log_id_; }

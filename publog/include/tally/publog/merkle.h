@@ -38,7 +38,7 @@ Hash node_hash(const Hash& left, const Hash& right);
 Hash empty_root();
 
 std::string to_hex(const Hash& hash);
-// 64 hex digits (either case); false on anything else.
+// 64 lowercase hex digits; false on anything else.
 bool parse_hex(std::string_view text, Hash& out);
 
 // A perfect subtree: the 2^level leaves from index << level on. Level 0 is a leaf.

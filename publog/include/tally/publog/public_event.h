@@ -57,6 +57,9 @@ class TagSecret {
   std::string hex() const;
   // HMAC-SHA-256(secret, "tally tag key v1" 0x00 campaign_id).
   TagKey campaign_key(std::string_view campaign_id) const;
+  // A value that tells this secret from another without revealing it: the campaign key of
+  // the id "" (no campaign has it), as 64 hex digits. A log records it with its tree.
+  std::string check_value() const { return campaign_key("").hex(); }
 
  private:
   std::array<std::uint8_t, kTagKeyBytes> secret_;

@@ -1,8 +1,8 @@
 // PublicLog: the public log as the HTTP endpoints see it (DESIGN.md "Public verification"):
 // signed checkpoints, inclusion and consistency proofs, receipts, the log's key. The port
-// between ingest and whatever keeps the tree: storage::PublicLogReader implements it over the
-// vote log's RocksDB. JSON forms of the answers are here too, so that the server, tallyctl and
-// the tests write and read one shape.
+// between ingest and whatever keeps the tree: storage's PublicLogView implements it over the
+// vote log's RocksDB (VoteLog::public_log()). JSON forms of the answers are here too, so that the
+// server, tallyctl and the tests write and read one shape.
 //
 // Thread safety: every member is safe for concurrent use.
 #pragma once

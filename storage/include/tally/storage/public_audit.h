@@ -59,14 +59,23 @@ struct BundleCheck {
 // "bundle verifies: N events, root HEX, campaign ID", or "FAIL step S line L: reason".
 std::string to_string(const BundleCheck& check);
 
-// Checks the bundle in `dir` with nothing else (steps 1-5). Unreadable files fail their step.
-BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress = {});
+// Checks the bundle in `dir` (steps 1-5). Unreadable files fail their step. A bundle proves
+// only that its files agree with its own key: `expected_key_pem`, the log's public key as
+// obtained elsewhere (GET /v1/log/key while the vote ran, the notice), pins it; without it
+// step 1 cannot tell the log's key from one a forger made.
+BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress = {},
+                          const std::optional<std::string>& expected_key_pem = std::nullopt);
 
 // Checks the receipt (JSON text) against the log's public key (PEM) and, when `bundle_dir` is
 // given, against that bundle: its line at the receipt's seq must be the receipt's event, and
 // the bundle must verify. Empty when it holds; else the first thing that fails.
 std::string verify_receipt(const std::string& receipt_json, const std::string& key_pem,
                            const std::optional<std::string>& bundle_dir = std::nullopt);
+
+// The log id a data dir's public tree was made under, when it has one (tallyd refuses to
+// make new keys for it: docs/EVENT_FORMAT.md "Keys, replicas and upgrades"). nullopt for a
+// data dir without a database or without a tree.
+std::optional<std::string> recorded_log_id(const std::string& data_dir);
 
 // A campaign's tag key (64 hex digits) from the log's keys (default DATA_DIR/log-keys).
 Result<std::string> campaign_tag_key(const std::string& data_dir, const std::string& log_keys_dir,

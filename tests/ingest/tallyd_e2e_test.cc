@@ -735,6 +735,37 @@ TEST(TallydProtectReads, ReadsNeedATokenWhenProtected) {
   }
 }
 
+// The public log's keys are made once, at the first start, and kept: a log whose keys went
+// missing does not get new ones (they would make another log of it, with other tags), and
+// starts again once they are put back.
+TEST(TallydLogKeys, ALogThatLostItsKeysGetsNoNewOnes) {
+  TallydProcess server;
+  ASSERT_TRUE(server.start({"--demo"})) << server.log();
+  HttpClient client(server.port());
+  const HttpAnswer key = client.request("GET", "/v1/log/key");
+  ASSERT_EQ(key.status, 200);
+  EXPECT_EQ(
+      client.request("POST", "/v1/votes", ballot("c01", "keys-1"), server.ingest_token()).status,
+      200);
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+  const auto keys = server.data_dir() / "log-keys";
+  const auto aside = server.dir() / "keys-aside";
+  std::filesystem::rename(keys, aside);
+  const RunResult refused = run_program(
+      "tallyd", "--data-dir " + server.data_dir().string() + " --listen 127.0.0.1:0 --demo");
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("holds none, but this log's public tree was made under log id"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_FALSE(std::filesystem::exists(keys / "signing-key.pem"));
+  std::filesystem::remove_all(keys);
+  std::filesystem::rename(aside, keys);
+  ASSERT_TRUE(server.start({"--demo"})) << server.log();
+  HttpClient again(server.port());
+  EXPECT_EQ(again.request("GET", "/v1/log/key").body, key.body);
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+}
+
 TEST(TallydDataAtRest, TheDataDirIsItsUsersAloneWhateverTheUmask) {
   TallydProcess server;
   // A data dir left open by hand, and a caller whose umask lets everyone read new files.

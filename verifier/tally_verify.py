@@ -24,7 +24,8 @@ import tempfile
 USAGE_ERROR = 2
 VERIFY_FAILED = 1
 
-REQUEST_ID_GAP_MS = 172_800_000  # 48 hours: a request id may repeat only this far apart
+# A request id answers for its UTC day and the two after it (tallyd keeps three UTC days).
+REQUEST_ID_DAYS = 3
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 UINT64_MAX = 2**64 - 1
 
@@ -36,7 +37,7 @@ HEX_TAG = re.compile(r"[0-9a-f]{32}\Z")
 HEX_HASH = re.compile(r"[0-9a-f]{64}\Z")
 HEX_SIGNATURE = re.compile(r"[0-9a-f]{128}\Z")
 BIT_FLAG = re.compile(r"bit(0|[1-9][0-9]*)\Z")
-UTC_OFFSET = re.compile(r"[+-](\d\d):(\d\d)\Z")
+UTC_OFFSET = re.compile(r"[+-]([01]\d|2[0-3]):([0-5]\d)\Z")
 # YYYY-MM-DDTHH:MM:SS, .mmm only when the milliseconds are not zero, then Z or +HH:MM/-HH:MM.
 RFC3339 = re.compile(
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?P<ms>\.\d{3})?(?P<offset>Z|[+-]\d\d:\d\d)\Z")
@@ -174,6 +175,11 @@ FRAUD_INTS = ["window_s", "ip_lookalike_votes", "subnet_lookalike_votes", "regul
               "device_max_voters", "burst_factor", "burst_min_per_minute",
               "baseline_minutes"]
 FRAUD_MEMBERS = [(name, True) for name in FRAUD_INTS] + [("reject", True)]
+# "fraud" is written only when a threshold differs from these (EVENT_FORMAT.md "Campaign
+# definition").
+FRAUD_DEFAULTS = {"window_s": 600, "ip_lookalike_votes": 50, "subnet_lookalike_votes": 150,
+                  "regular_votes": 30, "device_max_voters": 5, "burst_factor": 10,
+                  "burst_min_per_minute": 120, "baseline_minutes": 30, "reject": []}
 
 
 def flag_bit(name):
@@ -260,10 +266,16 @@ def check_definition(definition):
     candidates = definition["candidates"]
     if not isinstance(candidates, list):
         raise Invalid('campaign: "candidates" is not an array')
+    ids = set()
     for candidate in candidates:
         check_members(candidate, CANDIDATE_MEMBERS, "campaign candidate")
         for name, _ in CANDIDATE_MEMBERS:
             need_str(candidate, name, "campaign candidate")
+        # Two candidates of one id would leave "the votes of candidate X" two meanings.
+        if candidate["id"] in ids:
+            raise Invalid("campaign: candidate id "
+                          f"{json.dumps(candidate['id'], ensure_ascii=False)} is repeated")
+        ids.add(candidate["id"])
 
     if "expected_voters" in definition:
         need_int(definition, "expected_voters", what)
@@ -275,8 +287,18 @@ def check_definition(definition):
         for name in FRAUD_INTS:
             need_int(fraud, name, "campaign fraud")
         reject = fraud["reject"]
-        if not (isinstance(reject, list) and all(isinstance(r, str) for r in reject)):
+        if not isinstance(reject, list):
             raise Invalid('campaign fraud: "reject" is not an array of reason names')
+        last = -1
+        for name in reject:
+            if not (isinstance(name, str) and name in FLAG_NAMES):
+                raise Invalid("campaign fraud: reject holds "
+                              f"{json.dumps(name, ensure_ascii=False)}, not a reason name")
+            if FLAG_NAMES.index(name) <= last:
+                raise Invalid('campaign fraud: "reject" not in bit order, once each')
+            last = FLAG_NAMES.index(name)
+        if fraud == FRAUD_DEFAULTS:
+            raise Invalid('campaign: "fraud" is present but holds the defaults')
 
 
 def check_epoch(event):
@@ -378,13 +400,26 @@ def openssl(args, stdin=None):
         sys.exit(USAGE_ERROR)
 
 
+PEM_LABEL = re.compile(rb"-----BEGIN ([^-\r\n]*)-----")
+
+
 def ed25519_public_key(pem_path):
-    """The 32 raw bytes of an Ed25519 public key in a PEM file."""
+    """The 32 raw bytes of an Ed25519 public key in a PEM file.
+
+    The file holds that key alone: a private key where a public one belongs is a secret
+    about to be published, and is refused even beside a public key (which the openssl
+    command would pick out of the file).
+    """
     try:
         with open(pem_path, "rb") as f:
             pem = f.read()
     except OSError as e:
         raise Invalid(f"cannot read {os.path.basename(pem_path)} ({e.strerror})") from None
+    labels = PEM_LABEL.findall(pem)
+    if any(b"PRIVATE KEY" in label for label in labels):
+        raise Invalid(f"{os.path.basename(pem_path)} holds a private key")
+    if labels != [b"PUBLIC KEY"]:
+        raise Invalid(f"{os.path.basename(pem_path)} is not one PEM public key")
     done = openssl(["pkey", "-pubin", "-inform", "PEM", "-outform", "DER"], stdin=pem)
     der = done.stdout
     if done.returncode != 0 or len(der) != 44 or not der.startswith(ED25519_SPKI_PREFIX):
@@ -490,6 +525,7 @@ class Version:
         self.opens_ms = rfc3339_ms(definition["opens_at"])
         self.closes_ms = rfc3339_ms(definition["closes_at"])
         self.offset_ms = offset_seconds(definition["utc_offset"]) * 1000
+        self.utc_offset = definition["utc_offset"]
         self.rules = definition["rules"]
         self.candidates = definition["candidates"]
         self.candidate_ids = {c["id"] for c in self.candidates}
@@ -505,7 +541,7 @@ class CampaignState:
         self.version = None
         self.votes = 0
         self.quota = {}        # (voter tag, period) -> {candidate: votes}
-        self.request_ids = {}  # request_id tag -> [server_ms of each vote carrying it]
+        self.request_ids = {}  # request_id tag -> {UTC day of each vote carrying it}
         self.per_candidate = {}  # candidate -> [votes, suspect]
         self.names = {}          # candidate -> name in the last version that had it
 
@@ -533,6 +569,8 @@ class Replay:
                 raise Invalid(f"campaign {version.id}: version changes rules after votes")
             if version.candidates != old.candidates:
                 raise Invalid(f"campaign {version.id}: version changes candidates after votes")
+            if version.utc_offset != old.utc_offset:
+                raise Invalid(f"campaign {version.id}: version changes utc_offset after votes")
         state.version = version
         for candidate in version.candidates:
             state.names[candidate["id"]] = candidate["name"]
@@ -575,12 +613,16 @@ class Replay:
 
     @staticmethod
     def check_request_id(state, request_id, server_ms):
-        # Server time need not grow along the log, so every earlier use is compared.
-        earlier = state.request_ids.setdefault(request_id, [])
-        for other in earlier:
-            if abs(server_ms - other) < REQUEST_ID_GAP_MS:
-                raise Invalid(f"request_id {request_id} repeats within 48 hours")
-        earlier.append(server_ms)
+        # An earlier vote (in the log) holds a request id for its UTC day and the two after
+        # it. Server time need not grow along the log: an earlier vote of a later day does
+        # not count, one of the same day or one or two days before does.
+        day = server_ms // DAY_MS
+        days = state.request_ids.setdefault(request_id, set())
+        for before in range(REQUEST_ID_DAYS):
+            if day - before in days:
+                raise Invalid(f"request_id {request_id} repeats that of an earlier vote of "
+                              f"UTC day {day - before} (this vote's UTC day {day})")
+        days.add(day)
 
 
 # ---------------------------------------------------------------------------------------
@@ -642,6 +684,42 @@ def compare_results(expected, published):
     return None
 
 
+def csv_field(text):
+    """A CSV field: quoted only when it holds , " CR or LF, with " doubled inside."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def results_csv(state, expected):
+    """The bytes results.csv must be (EVENT_FORMAT.md "Bundle" step 5)."""
+    latest = {c["id"]: c for c in state.version.candidates}
+    out = ["rank,candidate,name,unit,industry,votes,suspect\n"]
+    for row in expected["candidates"]:
+        info = latest.get(row["id"], {})
+        fields = [str(row["rank"]), csv_field(row["id"]), csv_field(row["name"]),
+                  csv_field(info.get("unit", "")), csv_field(info.get("industry", "")),
+                  str(row["votes"]), str(row["suspect"])]
+        out.append(",".join(fields) + "\n")
+    return "".join(out).encode("utf-8")
+
+
+def compare_csv(expected, published):
+    """The first difference between results.csv and the recount's CSV, or None."""
+    if published == expected:
+        return None
+    if published.startswith(b"\xef\xbb\xbf"):
+        return "results.csv starts with a byte order mark"
+    want, got = expected.split(b"\n"), published.split(b"\n")
+    for number, (a, b) in enumerate(zip(want, got), start=1):
+        if a != b:
+            shown = b.decode("utf-8", "replace")
+            return (f"results.csv line {number} is {json.dumps(shown, ensure_ascii=False)}, "
+                    f"the recount's {json.dumps(a.decode('utf-8'), ensure_ascii=False)}")
+    return (f"results.csv has {len(got) - 1} lines, the recount's CSV "
+            f"{len(want) - 1}")
+
+
 def same_type(a, b):
     # 1 == True in Python; results carry integers, never booleans.
     return type(a) is type(b)
@@ -660,12 +738,18 @@ def read_lines(path):
             yield number, raw[:-1]
 
 
-def step1_key_and_checkpoint(bundle, pinned_key):
+def step1_key_and_checkpoint(bundle, pinned_pem):
     pem = os.path.join(bundle, "log-key.pem")
     try:
         raw_key = ed25519_public_key(pem)
-        if pinned_key is not None and raw_key != pinned_key:
-            raise Invalid("log-key.pem is not the key given with --key")
+        if pinned_pem is not None:
+            try:
+                pinned_key = ed25519_public_key(pinned_pem)
+            except Invalid as e:
+                raise Invalid(f"the key given with --key: {e}") from None
+            if raw_key != pinned_key:
+                raise Invalid(f"log-key.pem (log id {log_id_of(raw_key)}) is not the key "
+                              f"given with --key (log id {log_id_of(pinned_key)})")
         cp = read_json_file(os.path.join(bundle, "checkpoint.json"))
         verify_checkpoint(cp, pem, raw_key)
     except Invalid as e:
@@ -721,15 +805,30 @@ def step5_results(bundle, replay, size):
     state = replay.campaigns.get(campaign)
     if state is None:
         raise Failure(5, 0, f"campaign {campaign} has no version in log.ndjson")
-    difference = compare_results(recount(state, campaign, size), published)
+    expected = recount(state, campaign, size)
+    difference = compare_results(expected, published)
     if difference:
         raise Failure(5, 0, difference)
+    # results.csv, when present, says the same byte for byte.
+    csv_path = os.path.join(bundle, "results.csv")
+    if os.path.lexists(csv_path):
+        try:
+            with open(csv_path, "rb") as f:
+                published_csv = f.read()
+        except OSError as e:
+            raise Failure(5, 0, f"cannot read results.csv ({e.strerror})") from None
+        difference = compare_csv(results_csv(state, expected), published_csv)
+        if difference:
+            raise Failure(5, 0, difference)
     return campaign
 
 
-def verify_bundle(bundle, pinned_key=None):
-    """Checks a bundle as EVENT_FORMAT.md "Bundle" says; returns the summary line."""
-    cp = step1_key_and_checkpoint(bundle, pinned_key)
+def verify_bundle(bundle, pinned_pem=None):
+    """Checks a bundle as EVENT_FORMAT.md "Bundle" says; returns the summary line.
+
+    pinned_pem: the path of the log's key as obtained apart from the bundle, or None.
+    """
+    cp = step1_key_and_checkpoint(bundle, pinned_pem)
     size = cp["size"]
     root, replay, rule_failure = steps2_to_4_lines(bundle, size)
     if root.hex() != cp["root"]:
@@ -864,15 +963,9 @@ def main(argv=None):
         if args.command == "bundle":
             if not os.path.isdir(args.dir):
                 parser.error(f"{args.dir} is not a directory")
-            pinned = None
-            if args.key is not None:
-                if not os.path.isfile(args.key):
-                    parser.error(f"{args.key} is not a file")
-                try:
-                    pinned = ed25519_public_key(args.key)
-                except Invalid as e:
-                    parser.error(str(e))
-            print(verify_bundle(args.dir, pinned))
+            if args.key is not None and not os.path.isfile(args.key):
+                parser.error(f"{args.key} is not a file")
+            print(verify_bundle(args.dir, args.key))
         else:
             if not os.path.isfile(args.file):
                 parser.error(f"{args.file} is not a file")

@@ -85,18 +85,25 @@ def period_of(server_ms):
 
 
 def definition(campaign=CAMPAIGN, rules=None, candidates=None, fraud=None,
-               opens=OPENS, closes=CLOSES):
+               opens=OPENS, closes=CLOSES, utc_offset="+08:00", expected_voters=None):
     d = {"id": campaign, "title": "Test campaign “最美”", "opens_at": opens,
-         "closes_at": closes, "utc_offset": "+08:00",
+         "closes_at": closes, "utc_offset": utc_offset,
          "rules": rules or {"period": "day", "max_votes_per_candidate": 1,
                             "max_candidates": 2},
          "candidates": candidates or [
              {"id": "a", "name": "Alice", "unit": "Unit 1", "industry": ""},
              {"id": "b", "name": "Bob", "unit": "", "industry": "energy"},
              {"id": "c", "name": "Carol", "unit": "", "industry": ""}]}
+    if expected_voters is not None:
+        d["expected_voters"] = expected_voters
     if fraud is not None:
         d["fraud"] = fraud
     return d
+
+
+FRAUD_DEFAULTS = {"window_s": 600, "ip_lookalike_votes": 50, "subnet_lookalike_votes": 150,
+                  "regular_votes": 30, "device_max_voters": 5, "burst_factor": 10,
+                  "burst_min_per_minute": 120, "baseline_minutes": 30, "reject": []}
 
 
 def campaign_event(**kwargs):
@@ -159,6 +166,26 @@ def reference_results(events, campaign, size):
             "suspect": sum(suspect.values()), "candidates": rows}
 
 
+def reference_csv(events, results):
+    """results.csv as the specification describes it, from results.json's rows."""
+    campaign = results["campaign"]
+    latest = [e["campaign"]["candidates"] for e in events
+              if e.get("kind") == "campaign" and e["campaign"]["id"] == campaign][-1]
+    info = {c["id"]: c for c in latest}
+
+    def field(text):
+        if set(text) & {",", '"', "\r", "\n"}:
+            return '"' + text.replace('"', '""') + '"'
+        return text
+
+    text = "rank,candidate,name,unit,industry,votes,suspect\n"
+    for row in results["candidates"]:
+        c = info.get(row["id"], {"unit": "", "industry": ""})
+        text += (f"{row['rank']},{field(row['id'])},{field(row['name'])},{field(c['unit'])},"
+                 f"{field(c['industry'])},{row['votes']},{row['suspect']}\n")
+    return text.encode("utf-8")
+
+
 def run_openssl(*args):
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
@@ -194,7 +221,8 @@ def checkpoint(key, size, root_hex, time_ms=1_714_600_000_000, log_id=None):
     return cp
 
 
-def write_bundle(directory, key, events, lines=None, results=None, campaign=CAMPAIGN):
+def write_bundle(directory, key, events, lines=None, results=None, campaign=CAMPAIGN,
+                 csv=True):
     """Writes a consistent bundle: lines (bytes) default to the events' canonical forms."""
     os.makedirs(directory, exist_ok=True)
     lines = [canon(e) for e in events] if lines is None else lines
@@ -208,6 +236,9 @@ def write_bundle(directory, key, events, lines=None, results=None, campaign=CAMP
         results = reference_results(events, campaign, len(lines))
     with open(os.path.join(directory, "results.json"), "wb") as f:
         f.write(canon(results) + b"\n")
+    if csv:
+        with open(os.path.join(directory, "results.csv"), "wb") as f:
+            f.write(reference_csv(events, results))
     with open(os.path.join(directory, "README.txt"), "w") as f:
         f.write("test bundle\n")
     return lines, cp
@@ -423,6 +454,88 @@ class BundleTest(Case):
                 f.write(canon(bad))
             self.assertFails("FAIL step 5 line 0:", "bundle", self.bundle)
 
+    def write_csv(self, data):
+        with open(self.path("results.csv"), "wb") as f:
+            f.write(data)
+
+    def test_results_csv_bytes(self):
+        self.make()
+        with open(self.path("results.csv"), "rb") as f:
+            good = f.read()
+        self.assertEqual(good, b"rank,candidate,name,unit,industry,votes,suspect\n"
+                               b"1,a,Alice,Unit 1,,3,1\n"
+                               b"2,b,Bob,,energy,1,0\n"
+                               b"2,c,Carol,,,1,1\n")
+        self.assertVerifies("bundle", self.bundle)
+        for bad in (good.replace(b"1,a,Alice,Unit 1,,3,1", b"1,a,Alice,Unit 1,,4,1"),
+                    b"\xef\xbb\xbf" + good,                      # byte order mark
+                    good.replace(b"\n", b"\r\n"),                 # CRLF
+                    good[:-1],                                     # no final newline
+                    good + b"\n",                                  # an empty line more
+                    good.replace(b"Unit 1", b'"Unit 1"'),          # quoted for nothing
+                    good.replace(b"2,c,Carol,,,1,1\n", b""),       # a candidate left out
+                    good.replace(b"2,b,Bob,,energy,1,0\n2,c,Carol,,,1,1\n",
+                                 b"2,c,Carol,,,1,1\n2,b,Bob,,energy,1,0\n"),  # order
+                    good.replace(b"suspect\n", b"suspect,\n"), b""):
+            self.write_csv(bad)
+            self.assertFails("FAIL step 5 line 0: results.csv", "bundle", self.bundle)
+        # results.csv is optional; results.json is checked first.
+        os.remove(self.path("results.csv"))
+        self.assertVerifies("bundle", self.bundle)
+
+    def test_results_csv_quoting_and_latest_version(self):
+        first = [{"id": "a", "name": "Old, name", "unit": "old", "industry": ""},
+                 {"id": "b", "name": "Bob", "unit": "", "industry": ""}]
+        latest = [{"id": "a", "name": 'Ann "Annie", Jr.', "unit": "Unit\r\n2",
+                   "industry": "coal; steel"},
+                  {"id": "b", "name": "鲍勃", "unit": "", "industry": 'say "hi"'}]
+        events = [campaign_event(candidates=first), campaign_event(candidates=latest),
+                  vote("a", "v1", DAY1), vote("b", "v2", DAY1)]
+        self.make(events)
+        with open(self.path("results.csv"), "rb") as f:
+            good = f.read()
+        self.assertEqual(good.decode("utf-8"),
+                         "rank,candidate,name,unit,industry,votes,suspect\n"
+                         '1,a,"Ann ""Annie"", Jr.","Unit\r\n2",coal; steel,1,0\n'
+                         '1,b,鲍勃,,"say ""hi""",1,0\n')
+        self.assertVerifies("bundle", self.bundle)
+        self.write_csv(good.replace(b"Unit\r\n2", b"old"))
+        self.assertFails("FAIL step 5 line 0: results.csv", "bundle", self.bundle)
+        self.write_csv(good.replace('"say ""hi"""'.encode(), b'"say \\"hi\\""'))
+        self.assertFails("FAIL step 5 line 0: results.csv", "bundle", self.bundle)
+
+    def test_hex_is_lowercase_only(self):
+        lines, cp = self.make()
+        for name in ("log_id", "root", "signature"):
+            upper = dict(cp, **{name: cp[name].upper()})
+            with open(self.path("checkpoint.json"), "w") as f:
+                json.dump(upper, f)
+            self.assertFails("FAIL step 1 line 0:", "bundle", self.bundle)
+        # A tag in capitals is not a tag (step 2), even signed.
+        events = base_events()
+        line = canon(events[1]).replace(tag("v1").encode(), tag("v1").upper().encode())
+        self.resign(events, lines=[canon(e) for e in events[:1]] + [line] +
+                    [canon(e) for e in events[2:]])
+        self.assertFails("FAIL step 2 line 2:", "bundle", self.bundle)
+
+    def test_private_key_as_log_key(self):
+        self.make()
+        with open(self.key.private, "rb") as f:
+            private = f.read()
+        with open(self.key.public, "rb") as f:
+            public = f.read()
+        # The private key alone, or beside the public key (openssl would read the latter).
+        for data in (private, private + public, public + private):
+            with open(self.path("log-key.pem"), "wb") as f:
+                f.write(data)
+            self.assertFails("FAIL step 1 line 0:", "bundle", self.bundle)
+        with open(self.path("log-key.pem"), "wb") as f:
+            f.write(public)
+        self.assertVerifies("bundle", self.bundle, "--key", self.key.public)
+        # A private key given as the expected key is no public key either.
+        self.assertFails("FAIL step 1 line 0: the key given with --key", "bundle",
+                         self.bundle, "--key", self.key.private)
+
     def test_forged_checkpoint_root(self):
         self.make()
         with open(self.path("checkpoint.json")) as f:
@@ -504,11 +617,44 @@ class BundleTest(Case):
         self.make()
         self.resign(self.events + [vote("c", "v8", DAY2 + 5000, request_id="r1")])
         self.assertFails("FAIL step 4 line 10:", "bundle", self.bundle)
-        later = ms_of(OPENS) + 60_000 + 172_800_000  # 48 h after the first use exactly
-        events = [campaign_event(),
-                  vote("a", "v1", ms_of(OPENS) + 60_000, request_id="r1"),
-                  vote("b", "v1", later, request_id="r1")]
-        self.resign(events)
+
+    def request_id_pair(self, first_ms, second_ms, **kwargs):
+        """A bundle of two votes (other voters, candidates) with one request id."""
+        events = [campaign_event(**kwargs),
+                  vote("a", "v1", first_ms, request_id="r1"),
+                  vote("b", "v2", second_ms, request_id="r1")]
+        self.make(events)
+
+    def test_request_id_by_utc_day(self):
+        # UTC days, not hours: the test window is 2024-04-30T16:00Z .. 2024-05-03T16:00Z.
+        midnight = ms_of("2024-05-01T00:00:00+00:00")
+        for first, second in ((midnight, midnight + DAY_MS - 1),          # same day
+                              (midnight + DAY_MS - 1, midnight + DAY_MS),  # 1 ms, next day
+                              (midnight, midnight + 2 * DAY_MS + 15 * HOUR_MS),  # 2 days, 63 h
+                              (midnight - 1, midnight + 2 * DAY_MS - 1)):  # 48 h, 2 days
+            self.request_id_pair(first, second)
+            self.assertFails("FAIL step 4 line 3: request_id", "bundle", self.bundle)
+            shutil.rmtree(self.bundle)
+        for first, second in ((midnight - 1, midnight + 2 * DAY_MS),      # 48 h + 1 ms, 3 days
+                              (midnight - 60_000, midnight + 2 * DAY_MS + 60_000),
+                              # An earlier vote of a later day does not hold the request id.
+                              (midnight + DAY_MS, midnight)):
+            self.request_id_pair(first, second)
+            self.assertVerifies("bundle", self.bundle)
+            shutil.rmtree(self.bundle)
+
+    def test_request_id_day_is_utc_not_local(self):
+        # 2024-05-01 23:00 and 2024-05-04 01:00 at +08:00: local days 3 apart, UTC days 2.
+        closes = "2024-05-05T00:00:00+08:00"
+        first = ms_of("2024-05-01T23:00:00+08:00")
+        second = ms_of("2024-05-04T01:00:00+08:00")
+        self.assertEqual(second // DAY_MS - first // DAY_MS, 2)
+        self.request_id_pair(first, second, closes=closes)
+        self.assertFails("FAIL step 4 line 3: request_id", "bundle", self.bundle)
+
+    def test_request_id_of_another_campaign(self):
+        events = base_events() + [vote("a", "v2", DAY1, campaign="other", request_id="r1")]
+        self.make(events)
         self.assertVerifies("bundle", self.bundle)
 
     def test_campaign_period_and_new_version(self):
@@ -538,12 +684,67 @@ class BundleTest(Case):
                      vote("a", "v1", DAY1)])
         self.assertVerifies("bundle", self.bundle)
 
+    def test_version_changing_utc_offset_after_votes(self):
+        moved = definition(utc_offset="+09:00", opens="2024-05-01T01:00:00+09:00",
+                           closes="2024-05-04T01:00:00+09:00")
+        self.assertEqual(tally_verify.rfc3339_ms(moved["opens_at"]), ms_of(OPENS))
+        self.make(base_events() + [{"kind": "campaign", "campaign": moved}])
+        self.assertFails("FAIL step 4 line 10: campaign c2024: version changes utc_offset",
+                         "bundle", self.bundle)
+        # Before any vote it may change; the period then follows the new offset.
+        shutil.rmtree(self.bundle)
+        first = DAY1 + 23 * HOUR_MS - 1  # 23:59:59.999 at +08:00, the next day at +09:00
+        self.make([campaign_event(), {"kind": "campaign", "campaign": moved},
+                   vote("a", "v1", first, period=(first + 9 * HOUR_MS) // DAY_MS)])
+        self.assertVerifies("bundle", self.bundle)
+        self.resign([campaign_event(), {"kind": "campaign", "campaign": moved},
+                     vote("a", "v1", first)])
+        self.assertFails("FAIL step 4 line 3: vote period", "bundle", self.bundle)
+
+    def test_fraud_present_only_when_not_the_defaults(self):
+        one_off = dict(FRAUD_DEFAULTS, burst_factor=11)
+        rejecting = dict(FRAUD_DEFAULTS, reject=["ip_flood", "bot_ua"])
+        for fraud in (one_off, rejecting):
+            self.make([campaign_event(fraud=fraud), vote("a", "v1", DAY1)])
+            self.assertVerifies("bundle", self.bundle)
+            shutil.rmtree(self.bundle)
+        for fraud in (dict(FRAUD_DEFAULTS),                              # the defaults
+                      dict(FRAUD_DEFAULTS, reject=["bot_ua", "ip_flood"]),  # bit order
+                      dict(FRAUD_DEFAULTS, reject=["burst", "burst"]),      # once each
+                      dict(FRAUD_DEFAULTS, reject=["flood"]),
+                      dict(FRAUD_DEFAULTS, reject=["bit7"]),
+                      {k: v for k, v in one_off.items() if k != "reject"}):  # all present
+            self.make([campaign_event(fraud=fraud), vote("a", "v1", DAY1)])
+            self.assertFails("FAIL step 2 line 1: campaign", "bundle", self.bundle)
+            shutil.rmtree(self.bundle)
+
+    def test_expected_voters_present_only_when_not_zero(self):
+        self.make([campaign_event(expected_voters=5000), vote("a", "v1", DAY1)])
+        self.assertVerifies("bundle", self.bundle)
+        self.resign([campaign_event(expected_voters=0), vote("a", "v1", DAY1)])
+        self.assertFails('FAIL step 2 line 1: campaign: "expected_voters"', "bundle",
+                         self.bundle)
+        # Its place is after the candidates, before "fraud".
+        d = definition(expected_voters=5000, fraud=dict(FRAUD_DEFAULTS, window_s=60))
+        self.resign([{"kind": "campaign", "campaign": d}])
+        self.assertVerifies("bundle", self.bundle)
+        moved = {k: v for k, v in d.items() if k != "expected_voters"}
+        moved["expected_voters"] = 5000
+        self.resign([{"kind": "campaign", "campaign": moved}])
+        self.assertFails("FAIL step 2 line 1: campaign: members out of order", "bundle",
+                         self.bundle)
+
     def test_bad_campaign_definition(self):
         self.make()
         for bad in (definition(opens="2024-05-01T00:00:00.000+08:00"),
                     definition(opens="2024-05-01T00:00:00Z"),
                     definition(rules={"period": "week", "max_votes_per_candidate": 1,
-                                      "max_candidates": 1})):
+                                      "max_candidates": 1}),
+                    definition(utc_offset="+08:60", opens="2024-05-01T00:00:00+08:60",
+                               closes="2024-05-04T00:00:00+08:60"),
+                    definition(candidates=[
+                        {"id": "a", "name": "Alice", "unit": "", "industry": ""},
+                        {"id": "a", "name": "Ann", "unit": "", "industry": ""}])):
             self.resign([{"kind": "campaign", "campaign": bad}])
             self.assertFails("FAIL step 2 line 1:", "bundle", self.bundle)
 
@@ -631,6 +832,35 @@ class ReceiptTest(Case):
             receipt["seq"] = seq
             self.write(receipt)
             self.assertFails("FAIL receipt:", *self.verify())
+
+    def test_hex_is_lowercase_only(self):
+        good = self.receipt(3)
+        uppers = []
+        for name in ("log_id", "root", "signature"):
+            receipt = self.receipt(3)
+            receipt["checkpoint"] = dict(self.cp, **{name: self.cp[name].upper()})
+            uppers.append(receipt)
+        receipt = self.receipt(3)
+        receipt["leaf"] = receipt["leaf"].upper()
+        uppers.append(receipt)
+        receipt = self.receipt(3)
+        receipt["proof"]["hashes"][0] = receipt["proof"]["hashes"][0].upper()
+        uppers.append(receipt)
+        for receipt in uppers:
+            self.assertNotEqual(receipt, good)
+            self.write(receipt)
+            self.assertFails("FAIL receipt:", *self.verify())
+        self.write(good)
+        self.assertVerifies(*self.verify())
+
+    def test_bundle_checkpoint_in_capitals(self):
+        self.write(self.receipt(3))
+        with open(self.path("checkpoint.json")) as f:
+            cp = json.load(f)
+        cp["root"] = cp["root"].upper()
+        with open(self.path("checkpoint.json"), "w") as f:
+            json.dump(cp, f)
+        self.assertFails("FAIL receipt: bundle checkpoint", *self.verify(bundle=True))
 
     def test_changed_proof_size(self):
         receipt = self.receipt(3)

@@ -111,7 +111,11 @@ Result<Checkpoint> parse_checkpoint(std::string_view json) {
 }
 
 Result<PublicKey> PublicKey::from_pem(std::string_view pem) {
-  // A public key only: a private key where a public one belongs is a key about to be published.
+  // A public key only: a private key where a public one belongs is a key about to be published
+  // (OpenSSL's reader would skip a private block and take a public one after it).
+  if (pem.find("PRIVATE KEY") != std::string_view::npos) {
+    return Status::error("public key: the file holds a private key");
+  }
   auto bio = memory_bio(pem);
   EVP_PKEY* key = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
   if (key == nullptr) return Status::error("public key: not a PEM public key");

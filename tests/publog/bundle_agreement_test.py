@@ -9,11 +9,14 @@ request id sent may appear in any bundle file.
 
 Tampered copies must fail with both verifiers, which must name the same step (and line):
 a changed voter tag, a dropped, swapped or appended line, a changed count in results.json,
-a checkpoint whose root changed under its signature, a checkpoint signed by another key than
-log-key.pem's; and, re-signed with a key of our own so that steps 1-3 hold, a vote line
-duplicated in place of another (step 4) and a changed candidate (step 5). Receipts from the
-server must verify with both, with and without the bundle; a receipt whose event changed, or
-checked against a bundle whose line for it changed, must fail both.
+a results.csv that is not the recount's CSV, a checkpoint whose root changed under its
+signature, a checkpoint signed by another key than log-key.pem's, a bundle checked with
+--key against another key than its own; and, re-signed with a key of our own so that steps
+1-3 hold, a vote line duplicated in place of another (step 4), a vote given the request_id
+tag of a vote one or two UTC days earlier (step 4; three days on it verifies) and a changed
+candidate (step 5). Receipts from the server must verify with both, with and without the
+bundle; a receipt whose event changed, or checked against a bundle whose line for it
+changed, must fail both.
 
 Where the two verifiers disagree today, the case is an expected failure whose comment says
 what each one answers; it turns into an unexpected success (a failure) once they agree.
@@ -51,6 +54,11 @@ UA_SCRIPT = "python-requests/2.28.1"
 
 FAIL_STEP = re.compile(r"^FAIL step (\d+) line (\d+): ", re.M)
 FAIL_RECEIPT = re.compile(r"^FAIL receipt: ", re.M)
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+VOTE_MEMBERS = ["kind", "campaign", "candidate", "voter", "device", "ip", "ua", "ts",
+                "request_id", "server_ms", "period", "flags"]
 
 
 # ---- for tampering: canonical lines, RFC 6962 roots, Ed25519 checkpoints ----
@@ -129,6 +137,11 @@ class Key:
         if key_pem:
             with open(os.path.join(bundle, "log-key.pem"), "wb") as f:
                 f.write(self.public_pem)
+
+
+def vote_in_order(event):
+    """A vote's public form with its members in their order (after members were added)."""
+    return {name: event[name] for name in VOTE_MEMBERS if name in event}
 
 
 def read_json(path):
@@ -389,10 +402,12 @@ class BundleAgreementTest(unittest.TestCase):
 
     # ---- running the two verifiers ----
 
-    def verifiers_on_bundle(self, bundle):
-        cpp = tallyctl("verify", "--public", bundle)
+    def verifiers_on_bundle(self, bundle, key=None):
+        extra = ["--key", key] if key else []
+        cpp = tallyctl("verify", "--public", bundle, *extra)
         py = subprocess.run([sys.executable, os.path.join(SOURCE_DIR, "verifier",
-                                                          "tally_verify.py"), "bundle", bundle],
+                                                          "tally_verify.py"), "bundle", bundle,
+                             *extra],
                             capture_output=True, text=True, check=False)
         return {"tallyctl": cpp, "tally_verify.py": py}
 
@@ -410,15 +425,15 @@ class BundleAgreementTest(unittest.TestCase):
         return "; ".join(f"{name} exit {done.returncode}: {(done.stdout + done.stderr).strip()}"
                          for name, done in runs.items())
 
-    def assert_bundle_verifies(self, bundle):
-        runs = self.verifiers_on_bundle(bundle)
+    def assert_bundle_verifies(self, bundle, key=None):
+        runs = self.verifiers_on_bundle(bundle, key)
         for name, done in runs.items():
             self.assertEqual(done.returncode, 0, f"{bundle}: {self.describe(runs)}")
             self.assertIn("bundle verifies: ", done.stdout, f"{name}: {done.stdout}")
 
-    def assert_bundle_fails(self, bundle, step, line=None):
+    def assert_bundle_fails(self, bundle, step, line=None, key=None):
         """Both exit 1 naming `step` (and `line`, when given): the same failure."""
-        runs = self.verifiers_on_bundle(bundle)
+        runs = self.verifiers_on_bundle(bundle, key)
         named = {}
         for name, done in runs.items():
             self.assertEqual(done.returncode, 1, f"{bundle}: {self.describe(runs)}")
@@ -598,7 +613,162 @@ class BundleAgreementTest(unittest.TestCase):
         write_json(os.path.join(bundle, "checkpoint.json"), cp)
         self.assert_bundle_fails(bundle, 1, 0)
 
+    def test_tampered_results_csv(self):
+        bundle = self.copy("results-csv")
+        path = os.path.join(bundle, "results.csv")
+        with open(path, "rb") as f:
+            good = f.read()
+        rows = good.split(b"\n")
+        self.assertEqual(rows[0], b"rank,candidate,name,unit,industry,votes,suspect")
+        fields = rows[1].split(b",")
+        fields[-2] = str(int(fields[-2]) + 1).encode()  # the first candidate's votes
+        more_votes = b"\n".join([rows[0], b",".join(fields)] + rows[2:])
+        fields = rows[2].split(b",")
+        fields[3] = b"\"" + fields[3] + b"\""  # quoted for nothing
+        quoted = b"\n".join(rows[:2] + [b",".join(fields)] + rows[3:])
+        for data in (more_votes, quoted, b"\xef\xbb\xbf" + good, good.replace(b"\n", b"\r\n"),
+                     good[:-1], b"\n".join(rows[:-2] + [b""])):
+            self.assertNotEqual(data, good)
+            with open(path, "wb") as f:
+                f.write(data)
+            self.assert_bundle_fails(bundle, 5, 0)
+        with open(path, "wb") as f:
+            f.write(good)
+        self.assert_bundle_verifies(bundle)
+
+    # ---- the key given apart from the bundle (step 1) ----
+
+    def test_pinned_key(self):
+        log_key = os.path.join(self.workdir, "log-key-as-published.pem")
+        shutil.copy(os.path.join(self.bundle_stopped, "log-key.pem"), log_key)
+        other = os.path.join(self.workdir, "other-key.pem")
+        with open(other, "wb") as f:
+            f.write(self.key.public_pem)
+        self.assert_bundle_verifies(self.bundle_stopped, key=log_key)
+        self.assert_bundle_fails(self.bundle_stopped, 1, 0, key=other)
+        # A bundle that brings its own key and checkpoint verifies alone, not against the log's.
+        bundle = self.copy("own-key")
+        self.key.resign_bundle(bundle)
+        self.assert_bundle_verifies(bundle, key=other)
+        self.assert_bundle_fails(bundle, 1, 0, key=log_key)
+
+    def test_private_key_in_log_key_pem(self):
+        # EVENT_FORMAT.md step 1: a private key as log-key.pem is refused, even written before
+        # the log's public key (OpenSSL's PUBKEY reader would pass over it).
+        bundle = self.copy("private-key")
+        path = os.path.join(bundle, "log-key.pem")
+        with open(self.key.private, "rb") as f:
+            private = f.read()
+        with open(path, "rb") as f:
+            public = f.read()
+        with open(path, "wb") as f:
+            f.write(private + public)
+        self.assert_bundle_fails(bundle, 1, 0)
+
     # ---- tampering re-signed by a key of our own: steps 4 and 5 ----
+
+    def period_of(self, lines, server_ms):
+        """The period of server_ms under the campaign's latest version in the lines."""
+        definition = [json.loads(line)["campaign"] for line in lines
+                      if json.loads(line)["kind"] == "campaign"
+                      and json.loads(line)["campaign"]["id"] == CAMPAIGN][-1]
+        if definition["rules"]["period"] == "campaign":
+            return 0
+        sign, hours, minutes = (definition["utc_offset"][0], definition["utc_offset"][1:3],
+                                definition["utc_offset"][4:6])
+        offset_ms = (int(hours) * 60 + int(minutes)) * 60_000 * (-1 if sign == "-" else 1)
+        return (server_ms + offset_ms) // DAY_MS
+
+    def moved_vote(self, lines, number, event, server_ms, **changes):
+        """Line `number` becomes `event` at server_ms (its period with it), changes applied."""
+        moved = dict(event, server_ms=server_ms, period=self.period_of(lines, server_ms),
+                     **changes)
+        lines[number - 1] = canonical(vote_in_order(moved))
+
+    def request_id_case(self, name, when):
+        """The last vote given the request_id tag of an earlier vote and moved to the server
+        time when(earlier vote's server_ms), re-signed. Counts are unchanged (same candidate,
+        same flags; the voter alone in a later period). (bundle, last vote's line, ms apart)"""
+        bundle = self.copy(name)
+        lines = read_lines(bundle)
+        votes = self.vote_lines(lines)
+        number, last = votes[-1]
+        earlier = next(e for _, e in reversed(votes[:-1]) if "request_id" in e)
+        server_ms = when(earlier["server_ms"])
+        self.moved_vote(lines, number, last, server_ms, request_id=earlier["request_id"])
+        write_lines(bundle, lines)
+        self.key.resign_bundle(bundle)
+        return bundle, number, server_ms - earlier["server_ms"]
+
+    def test_request_id_repeated_within_three_utc_days(self):
+        # EVENT_FORMAT.md step 4: the UTC day of the earlier vote is the same, or 1 or 2 days
+        # before.
+        bundle, number, apart = self.request_id_case("request-id-next-day",
+                                                     lambda ms: ms + DAY_MS)
+        self.assertEqual(apart, DAY_MS)
+        self.assert_bundle_fails(bundle, 4, number)
+        # Two UTC days on, more than 48 hours later.
+        bundle, number, apart = self.request_id_case(
+            "request-id-two-days", lambda ms: (ms // DAY_MS + 3) * DAY_MS - 1)
+        self.assertGreater(apart, 2 * DAY_MS)
+        self.assert_bundle_fails(bundle, 4, number)
+
+    def test_request_id_repeated_three_utc_days_later(self):
+        # Three UTC days on, less than 72 hours later: tallyd no longer knows the request id.
+        bundle, number, apart = self.request_id_case(
+            "request-id-three-days", lambda ms: (ms // DAY_MS + 3) * DAY_MS)
+        self.assertLessEqual(apart, 3 * DAY_MS)
+        self.assert_bundle_verifies(bundle)
+
+    @unittest.expectedFailure
+    def test_request_id_repeated_after_a_vote_three_days_on(self):
+        # A known divergence on crafted bundles (EVENT_FORMAT.md step 4: server times that go
+        # back across UTC days are judged differently by the two verifiers). A vote of UTC day d+3 with a request id
+        # between a vote of day d and a vote of day d+1 that share a request_id tag:
+        # tally_verify.py fails step 4 at the second; tallyctl verifies (its replay keeps the
+        # request ids of three UTC days in slots by day mod 3, and the day d+3 vote took the
+        # day d slot).
+        bundle = self.copy("request-id-slot")
+        lines = read_lines(bundle)
+        votes = self.vote_lines(lines)
+        number, last = votes[-1]
+        between_number, between = next((n, e) for n, e in reversed(votes[:-1])
+                                       if e["voter"] != last["voter"])
+        earlier = next(e for n, e in votes if n < between_number and "request_id" in e
+                       and e["voter"] not in (last["voter"], between["voter"]))
+        day = earlier["server_ms"] // DAY_MS
+        fresh = hashlib.sha256(b"a request id of our own").hexdigest()[:32]
+        self.moved_vote(lines, between_number, between, (day + 3) * DAY_MS + HOUR_MS,
+                        request_id=between.get("request_id", fresh))
+        self.moved_vote(lines, number, last, (day + 1) * DAY_MS + HOUR_MS,
+                        request_id=earlier["request_id"])
+        write_lines(bundle, lines)
+        self.key.resign_bundle(bundle)
+        self.assert_bundle_fails(bundle, 4, number)
+
+    @unittest.expectedFailure
+    def test_vote_repeated_after_a_vote_of_a_later_period(self):
+        # A known divergence on crafted bundles (EVENT_FORMAT.md step 4: server times that go
+        # back across periods are judged differently by the two verifiers). A vote copied over the last one, after a
+        # vote moved to the next day: its voter votes twice for one candidate in one period.
+        # tally_verify.py fails step 4 at the copy; tallyctl verifies (its replay counts a
+        # vote whose period is older than the newest one seen in the newest one).
+        bundle = self.copy("repeat-after-later-period")
+        lines = read_lines(bundle)
+        votes = self.vote_lines(lines)
+        number, last = votes[-1]
+        between_number, between = votes[-2]
+        # The same candidate, flagged or not alike, without a request id: counts unchanged.
+        copied_number, copied = next(
+            (n, e) for n, e in votes if n < between_number and "request_id" not in e
+            and e["candidate"] == last["candidate"] and bool(e["flags"]) == bool(last["flags"])
+            and e["voter"] != between["voter"])
+        self.moved_vote(lines, between_number, between, between["server_ms"] + DAY_MS)
+        lines[number - 1] = lines[copied_number - 1]
+        write_lines(bundle, lines)
+        self.key.resign_bundle(bundle)
+        self.assert_bundle_fails(bundle, 4, number)
+
 
     def test_resigned_untouched_copy_verifies(self):
         # The re-signing below is sound: with nothing changed, both accept our key.

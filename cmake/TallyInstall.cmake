@@ -59,6 +59,11 @@ install(FILES ${PROJECT_SOURCE_DIR}/campaigns/demo.json
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}
         FILES_MATCHING PATTERN "*.md" PATTERN "*.json" PATTERN "*.png")
+# The independent checker of published bundles and receipts: auditors copy it beside a bundle.
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/verifier/tally_verify.py
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/tally/verifier)
+install(FILES ${PROJECT_SOURCE_DIR}/verifier/README.md
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/tally/verifier)
 
 # The Debian package. Its dependencies are read from the binaries (dpkg-shlibdeps).
 set(CPACK_GENERATOR DEB)

@@ -18,6 +18,13 @@ TALLY_BENCH_VARIANTS and TALLY_BENCH_LOADS (comma-separated) choose what runs. T
 directories (A, then B) compare two versions' replicated setups in the same rounds:
 
   python3 bench/cluster/replicated.py --build BEFORE/build --build build
+
+`alone` runs A's build only, unless --alone-each-build: then it runs every build's tallyd alone
+in the same rounds ("alone A", "alone B"; ratios against "alone A"), which compares two versions
+of tallyd itself:
+
+  TALLY_BENCH_VARIANTS=alone python3 bench/cluster/replicated.py --alone-each-build \
+      --build BEFORE/build --build build
 """
 import argparse
 import json
@@ -123,6 +130,8 @@ def main():
     parser.add_argument("--build", action="append",
                         help="a build directory; give two (A, then B) to compare their replicated "
                              "setups in the same rounds (`alone` runs A's)")
+    parser.add_argument("--alone-each-build", action="store_true",
+                        help="run `alone` for every build too, not only A's")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
     args = parser.parse_args()
@@ -134,9 +143,10 @@ def main():
     setups = []  # (name, build, variant)
     for variant in VARIANTS:
         for label, build in zip(labels, builds):
-            if variant == "alone" and label not in ("", "A"):
+            if variant == "alone" and label not in ("", "A") and not args.alone_each_build:
                 continue
-            setups.append((f"{variant} {label}".strip() if variant != "alone" else variant, build, variant))
+            alone_name = f"alone {label}".strip() if args.alone_each_build else "alone"
+            setups.append((f"{variant} {label}".strip() if variant != "alone" else alone_name, build, variant))
     results = {(name, l): [] for name, _, _ in setups for l in LOADS}
     seed = 1
     for round_no in range(1, args.rounds + 1):
@@ -173,7 +183,7 @@ def main():
     print("| load | setup | accepted/s | ratio | p99 ms | tallyd µs/vote | standby µs/vote | NATS µs/vote |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for load in LOADS:
-        alone = results.get(("alone", load))
+        alone = results.get(("alone A" if args.alone_each_build and len(builds) > 1 else "alone", load))
         base = statistics.median(r["accepted_per_s"] for r in alone) if alone else float("nan")
         for name, _, _ in setups:
             rows = results[(name, load)]

@@ -3,14 +3,15 @@
 // - per vote, on the ingest thread: the four tags, the public form's canonical JSON and its
 //   leaf hash (what VoteLog::append_vote_payload adds), beside the stored payload's encoding
 //   that it already did;
-// - per event, on the writer: Frontier::append, and build_tree_entry by records of 1,000;
+// - per event, on the writer: Frontier::append, and the tree entries of records of 1,000;
 // - per request, at 10M events: inclusion and consistency proofs and root_at() read through
 //   storage::StoredTree from a real `tree` family (db_layout.h's options), and a checkpoint's
 //   Ed25519 signature.
 // The 10M-leaf database is built once per process in a temp dir (PUBLIC_LOG_BENCH_LEAVES
-// leaves, default 10,000,000, in entries of PUBLIC_LOG_BENCH_ENTRY_LEAVES, default 1,000; the
-// time it took is printed on stderr) and removed at exit. A tallyd's entries are its commit
-// batches: 1 to --commit-batch-events (8,192) leaves, as many as the load brings.
+// leaves, default 10,000,000, written as records of PUBLIC_LOG_BENCH_ENTRY_LEAVES, default
+// 8,192, the largest commit batch; storage splits each into entries of at most
+// storage::kTreeEntryLeaves at its multiples; the time it took is printed on stderr) and
+// removed at exit.
 // Release builds only.
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <benchmark/benchmark.h>
@@ -38,6 +39,7 @@
 #include "db_layout.h"
 #include "rocksdb_logger.h"
 #include "tree_store.h"
+#include "upper_tree.h"
 
 namespace {
 
@@ -184,17 +186,17 @@ void BM_NodeHashLowLevel(benchmark::State& state) {
 }
 BENCHMARK(BM_NodeHashLowLevel);
 
-// The writer's share per record: build_tree_entry for 1,000 leaves (items = leaves).
+// The writer's share per record: the tree entries of 1,000 leaves (items = leaves).
 void BM_BuildTreeEntry(benchmark::State& state) {
   const std::vector<publog::Hash> leaves = some_leaves(1000);
   publog::Frontier frontier;
-  std::string entry;
+  storage::TreeEntries entries;
   for (auto _ : state) {
-    storage::build_tree_entry(frontier, leaves, entry);
-    benchmark::DoNotOptimize(entry.data());
+    entries.build(frontier, leaves);
+    benchmark::DoNotOptimize(entries.bytes(0).data());
   }
   state.SetItemsProcessed(state.iterations() * 1000);
-  state.counters["entry_bytes"] = static_cast<double>(entry.size());
+  state.counters["entries"] = static_cast<double>(entries.size());
 }
 BENCHMARK(BM_BuildTreeEntry);
 
@@ -227,6 +229,7 @@ class TreeDb {
   rocksdb::ColumnFamilyHandle* tree_cf() { return handles_[storage::kTreeIndex]; }
   std::uint64_t size() const { return size_; }
   const publog::Hash& root() const { return root_; }
+  const storage::UpperTree& upper() const { return upper_; }
   // A leaf kept to check a proof with.
   std::uint64_t checked_index() const { return size_ / 3; }
   const publog::Hash& checked_leaf() const { return checked_leaf_; }
@@ -245,7 +248,7 @@ class TreeDb {
     const char* entry_env = std::getenv("PUBLIC_LOG_BENCH_ENTRY_LEAVES");
     const std::uint64_t entry_leaves =
         entry_env != nullptr ? std::max<std::uint64_t>(1, std::strtoull(entry_env, nullptr, 10))
-                             : 1000;
+                             : 8192;
     std::string pattern =
         (std::filesystem::temp_directory_path() / "tally-publog-bench-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) std::abort();
@@ -262,7 +265,7 @@ class TreeDb {
     db_.reset(raw);
     publog::Frontier frontier;
     std::vector<publog::Hash> leaves(entry_leaves);
-    std::string entry;
+    storage::TreeEntries entries;
     rocksdb::WriteBatch batch;
     for (std::uint64_t first = 0; first < size_; first += entry_leaves) {
       const std::uint64_t n = std::min(entry_leaves, size_ - first);
@@ -271,9 +274,14 @@ class TreeDb {
         leaves[i] = publog::leaf_hash("event " + std::to_string(first + i));
         if (first + i == checked_index()) checked_leaf_ = leaves[i];
       }
-      storage::build_tree_entry(frontier, leaves, entry);
+      entries.build(frontier, leaves);
+      for (const auto& node : entries.upper()) upper_.add(node.id, node.hash);
       batch.Clear();
-      batch.Put(tree_cf(), storage::seq_key(first + 1), entry);
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        const std::string_view entry = entries.bytes(i);
+        batch.Put(tree_cf(), storage::seq_key(entries.first_seq(i)),
+                  rocksdb::Slice(entry.data(), entry.size()));
+      }
       s = db_->Write(rocksdb::WriteOptions(), &batch);
       if (!s.ok()) {
         std::fprintf(stderr, "write: %s\n", s.ToString().c_str());
@@ -289,7 +297,7 @@ class TreeDb {
     std::uint64_t sst_bytes = 0;
     db_->GetIntProperty(tree_cf(), "rocksdb.total-sst-files-size", &sst_bytes);
     std::fprintf(stderr,
-                 "tree of %llu leaves in entries of %llu built in %.1f s; tree family %.1f MB "
+                 "tree of %llu leaves in records of %llu built in %.1f s; tree family %.1f MB "
                  "of tables\n",
                  static_cast<unsigned long long>(size_),
                  static_cast<unsigned long long>(entry_leaves), seconds,
@@ -313,6 +321,7 @@ class TreeDb {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::uint64_t size_ = 0;
   publog::Hash root_{};
+  storage::UpperTree upper_;
   publog::Hash checked_leaf_{};
 };
 
@@ -332,8 +341,9 @@ bool check_tree(TreeDb& db, benchmark::State& state) {
 }
 
 // Proofs in the tree of the first range(0) leaves of the stored tree, one StoredTree (one
-// RocksDB iterator) per proof as the server makes per request. range(1): 1 = the same
-// StoredTree kept across proofs instead.
+// RocksDB iterator) per proof as the server makes per request. range(1): 0 = every node read
+// from storage; 1 = the levels of 256 leaves and up from memory, as tallyd reads them
+// (storage/src/upper_tree.h).
 template <typename Fn>
 void time_proofs(benchmark::State& state, Fn&& one) {
   TreeDb& db = TreeDb::get();
@@ -345,15 +355,14 @@ void time_proofs(benchmark::State& state, Fn&& one) {
   }
   std::mt19937_64 random(42);
   std::uniform_int_distribution<std::uint64_t> below(0, size - 1);
-  const storage::StoredTree kept(db.db(), db.tree_cf());
   std::size_t hashes = 0;
   for (auto _ : state) {
     const std::uint64_t r = below(random);
+    const storage::StoredTree stored(db.db(), db.tree_cf());
     if (state.range(1) != 0) {
-      hashes += one(kept, r, size);
+      hashes += one(storage::TreeNodes(stored, db.upper()), r, size);
     } else {
-      const storage::StoredTree tree(db.db(), db.tree_cf());
-      hashes += one(tree, r, size);
+      hashes += one(stored, r, size);
     }
   }
   state.counters["hashes"] = static_cast<double>(hashes) /
@@ -361,36 +370,34 @@ void time_proofs(benchmark::State& state, Fn&& one) {
 }
 
 void proof_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"size", "kept_tree"});
+  b->ArgNames({"size", "upper"});
   for (const std::int64_t size : {1'000'000, 10'000'000}) b->Args({size, 0});
   b->Args({10'000'000, 1});
   b->Unit(benchmark::kMicrosecond);
 }
 
 void BM_InclusionProof(benchmark::State& state) {
-  time_proofs(state,
-              [&state](const storage::StoredTree& tree, std::uint64_t r, std::uint64_t size) {
-                auto proof = publog::inclusion_proof(tree, r, size);
-                if (!proof.ok()) state.SkipWithError(proof.message().c_str());
-                return proof.ok() ? proof->size() : 0;
-              });
+  time_proofs(state, [&state](const publog::NodeSource& tree, std::uint64_t r, std::uint64_t size) {
+    auto proof = publog::inclusion_proof(tree, r, size);
+    if (!proof.ok()) state.SkipWithError(proof.message().c_str());
+    return proof.ok() ? proof->size() : 0;
+  });
 }
 BENCHMARK(BM_InclusionProof)->Apply(proof_args);
 
 // From a random old size (1 .. size) to `size`.
 void BM_ConsistencyProof(benchmark::State& state) {
-  time_proofs(state,
-              [&state](const storage::StoredTree& tree, std::uint64_t r, std::uint64_t size) {
-                auto proof = publog::consistency_proof(tree, r + 1, size);
-                if (!proof.ok()) state.SkipWithError(proof.message().c_str());
-                return proof.ok() ? proof->size() : 0;
-              });
+  time_proofs(state, [&state](const publog::NodeSource& tree, std::uint64_t r, std::uint64_t size) {
+    auto proof = publog::consistency_proof(tree, r + 1, size);
+    if (!proof.ok()) state.SkipWithError(proof.message().c_str());
+    return proof.ok() ? proof->size() : 0;
+  });
 }
 BENCHMARK(BM_ConsistencyProof)->Apply(proof_args);
 
 // The root of a random prefix (1 .. size leaves).
 void BM_RootAt(benchmark::State& state) {
-  time_proofs(state, [&state](const storage::StoredTree& tree, std::uint64_t r, std::uint64_t) {
+  time_proofs(state, [&state](const publog::NodeSource& tree, std::uint64_t r, std::uint64_t) {
     auto root = publog::root_at(tree, r + 1);
     if (!root.ok()) state.SkipWithError(root.message().c_str());
     return std::size_t{1};

@@ -42,7 +42,8 @@ LogAnswer<publog::Checkpoint> PublicLogView::checkpoint(std::uint64_t size) {
   }
   std::lock_guard lock(mutex_);
   if (auto it = kept_.find(size); it != kept_.end()) return {it->second};
-  const StoredTree tree(*sources_.db, sources_.tree_cf);
+  const StoredTree stored(*sources_.db, sources_.tree_cf);
+  const TreeNodes tree(stored, *sources_.upper_tree);
   auto root = publog::root_at(tree, size);
   if (!root.ok()) return LogAnswer<publog::Checkpoint>::fail(LogError::unavailable, root.message());
   const auto start = std::chrono::steady_clock::now();
@@ -71,7 +72,8 @@ LogAnswer<publog::InclusionProof> PublicLogView::inclusion(std::uint64_t seq, st
         LogError::bad_request,
         "seq: " + std::to_string(seq) + " is not in a tree of size " + std::to_string(size));
   }
-  const StoredTree tree(*sources_.db, sources_.tree_cf);
+  const StoredTree stored(*sources_.db, sources_.tree_cf);
+  const TreeNodes tree(stored, *sources_.upper_tree);
   publog::InclusionProof proof;
   proof.seq = seq;
   proof.size = size;
@@ -97,7 +99,8 @@ LogAnswer<publog::ConsistencyProof> PublicLogView::consistency(std::uint64_t fro
                         "from: " + std::to_string(from) + " is above to " + std::to_string(to));
   }
   if (to > current) return Answer::fail(LogError::not_found, beyond("to", to, current));
-  const StoredTree tree(*sources_.db, sources_.tree_cf);
+  const StoredTree stored(*sources_.db, sources_.tree_cf);
+  const TreeNodes tree(stored, *sources_.upper_tree);
   auto hashes = publog::consistency_proof(tree, from, to);
   if (!hashes.ok()) return Answer::fail(LogError::unavailable, hashes.message());
   count_proof(start);
@@ -128,10 +131,11 @@ LogAnswer<publog::Receipt> PublicLogView::receipt(std::uint64_t seq) {
   if (receipt.event.empty()) {
     return Answer::fail(LogError::unavailable, "seq " + std::to_string(seq) + ": not stored");
   }
-  const StoredTree tree(*sources_.db, sources_.tree_cf);
+  const StoredTree stored(*sources_.db, sources_.tree_cf);
+  const TreeNodes tree(stored, *sources_.upper_tree);
   // The event's public form must be the leaf the tree holds: a receipt that could not verify
   // is not handed out (tallyctl verify finds what differs).
-  auto stored_leaf = tree.node({0, seq - 1});
+  auto stored_leaf = stored.node({0, seq - 1});
   if (!stored_leaf.ok() || *stored_leaf != receipt.leaf) {
     return Answer::fail(LogError::unavailable, "seq " + std::to_string(seq) +
                                                    ": the public tree disagrees with the event");

@@ -24,6 +24,7 @@
 #include "tally/publog/log_keys.h"
 #include "tally/publog/public_log.h"
 #include "tally/storage/public_log_figures.h"
+#include "upper_tree.h"
 
 namespace tally::storage {
 
@@ -37,6 +38,7 @@ class PublicLogView final : public publog::PublicLog {
     rocksdb::ColumnFamilyHandle* tree_cf = nullptr;
     std::shared_ptr<const publog::LogKeys> keys;
     const publog::TagKeyring* keyring = nullptr;
+    const UpperTree* upper_tree = nullptr;  // the tree's upper levels (upper_tree.h)
     std::function<std::uint64_t()> committed_size;
     std::function<std::int64_t()> now_ms;  // server time for checkpoints
   };

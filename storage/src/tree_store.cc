@@ -1,9 +1,11 @@
 #include "tree_store.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
 #include "tally/storage/event_format.h"
+#include "upper_tree.h"
 
 namespace tally::storage {
 
@@ -25,17 +27,40 @@ std::uint64_t hashes_of(std::uint64_t first, std::uint64_t count) {
 
 }  // namespace
 
-void build_tree_entry(publog::Frontier& frontier, std::span<const publog::Hash> leaves,
-                      std::string& entry) {
+void TreeEntries::build(publog::Frontier& frontier, std::span<const publog::Hash> leaves) {
   thread_local std::vector<publog::Hash> completed;
-  completed.clear();
-  for (const publog::Hash& leaf : leaves) frontier.append(leaf, &completed);
-  entry.clear();
-  entry.reserve(kHeaderBytes + completed.size() * kH);
-  entry.push_back(static_cast<char>(kTreeEntryVersion));
-  const auto count = static_cast<std::uint32_t>(leaves.size());
-  for (int i = 0; i < 4; ++i) entry.push_back(static_cast<char>((count >> (8 * i)) & 0xFF));
-  entry.append(reinterpret_cast<const char*>(completed.data()), completed.size() * kH);
+  count_ = 0;
+  upper_.clear();
+  std::size_t at = 0;
+  while (at < leaves.size()) {
+    // Up to the next multiple of kTreeEntryLeaves (leaf indices), or the record's end.
+    const std::uint64_t first_index = frontier.size();
+    const std::uint64_t room = kTreeEntryLeaves - first_index % kTreeEntryLeaves;
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(room, leaves.size() - at));
+    completed.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t before = completed.size();
+      frontier.append(leaves[at + i], &completed);
+      // Levels kUpperLevel and up of what this leaf completed (hashes[0] is the leaf).
+      const std::uint64_t index = first_index + i;
+      for (std::uint32_t level = UpperTree::kUpperLevel; before + level < completed.size();
+           ++level) {
+        upper_.push_back({{level, ((index + 1) >> level) - 1}, completed[before + level]});
+      }
+    }
+    if (bytes_.size() <= count_) bytes_.emplace_back();
+    if (first_seqs_.size() <= count_) first_seqs_.emplace_back();
+    std::string& entry = bytes_[count_];
+    first_seqs_[count_] = first_index + 1;
+    entry.clear();
+    entry.push_back(static_cast<char>(kTreeEntryVersion));
+    const auto count = static_cast<std::uint32_t>(n);
+    for (int i = 0; i < 4; ++i) entry.push_back(static_cast<char>((count >> (8 * i)) & 0xFF));
+    entry.append(reinterpret_cast<const char*>(completed.data()), completed.size() * kH);
+    ++count_;
+    at += n;
+  }
 }
 
 StoredTree::StoredTree(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* tree_cf)
@@ -43,6 +68,7 @@ StoredTree::StoredTree(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* tree_cf)
 
 Status StoredTree::load_entry(std::uint64_t index) const {
   if (!entry_.empty() && index >= entry_first_ && index < entry_first_ + entry_leaves_) return {};
+  entry_.clear();
   if (!it_) it_.reset(db_.NewIterator(rocksdb::ReadOptions(), tree_cf_));
   it_->SeekForPrev(seq_key(index + 1));
   if (!it_->Valid()) {
@@ -67,7 +93,7 @@ Status StoredTree::load_entry(std::uint64_t index) const {
   if (index >= first + count) {
     return Status::error("tree: no entry holds seq " + std::to_string(index + 1));
   }
-  entry_.assign(value.data(), value.size());
+  entry_ = value;
   entry_first_ = first;
   entry_leaves_ = count;
   return {};

@@ -1,9 +1,9 @@
 // The public log's Merkle tree in RocksDB (family `tree`, docs/EVENT_FORMAT.md "Where the tree
-// lives"). One entry per commit batch record, under the record's key (its first seq), written
-// in the record's WriteBatch: the leaves of its events, each followed by the perfect subtrees
-// it completes. Every perfect subtree is thus stored once, in the entry of the event that
-// completes it, and found with one SeekForPrev: proofs read O(log n) entries and never rehash
-// the log. Private to storage/.
+// lives"). A commit batch record's leaves go in its WriteBatch as entries of at most
+// kTreeEntryLeaves leaves, split at multiples of it, each under its first seq: the leaves,
+// each followed by the perfect subtrees it completes. Every perfect subtree is thus stored
+// once, in the entry of the leaf that completes it, and found with one SeekForPrev: proofs
+// read O(log n) small entries and never rehash the log. Private to storage/.
 //
 // Entry := version:u8 (1) leaves:u32 little-endian, then for each leaf of index j (seq j + 1):
 // leaf hash, then the subtrees of levels 1 .. countr_zero(j + 1) that it completes.
@@ -24,11 +24,33 @@
 namespace tally::storage {
 
 inline constexpr std::uint8_t kTreeEntryVersion = 1;
+// Most leaves in one entry (up to twice as many hashes, 16 KiB): a proof reads O(log n)
+// entries for 32 bytes of each, and a record of 8,192 events in one entry made each read half
+// a megabyte (docs/BENCHMARKS.md "Public log").
+inline constexpr std::uint64_t kTreeEntryLeaves = 256;
 
-// Appends `leaves` to `frontier` and returns the tree entry of the record whose first seq is
-// frontier.size() + 1, in `entry` (cleared first; reuse it across calls).
-void build_tree_entry(publog::Frontier& frontier, std::span<const publog::Hash> leaves,
-                      std::string& entry);
+// The entries of one record's leaves: keys (first seqs) and bytes. Reusable: build() clears.
+class TreeEntries {
+ public:
+  // Appends `leaves` (of seqs frontier.size() + 1, ...) to `frontier` and encodes their
+  // entries.
+  void build(publog::Frontier& frontier, std::span<const publog::Hash> leaves);
+  std::size_t size() const { return count_; }
+  std::uint64_t first_seq(std::size_t i) const { return first_seqs_[i]; }
+  std::string_view bytes(std::size_t i) const { return bytes_[i]; }
+  // The subtrees of `min_level` and up that these leaves completed (UpperTree's).
+  struct Completed {
+    publog::NodeId id;
+    publog::Hash hash;
+  };
+  const std::vector<Completed>& upper() const { return upper_; }
+
+ private:
+  std::vector<Completed> upper_;
+  std::vector<std::uint64_t> first_seqs_;
+  std::vector<std::string> bytes_;  // kept across build() calls: their capacity is reused
+  std::size_t count_ = 0;
+};
 
 // Reads perfect subtrees from the tree family. Not thread-safe (it keeps its iterator and the
 // last entry read); make one per reader. The database must outlive it.
@@ -51,8 +73,9 @@ class StoredTree final : public publog::NodeSource {
 
   rocksdb::DB& db_;
   rocksdb::ColumnFamilyHandle* tree_cf_;
+  // The entry read last stays where the iterator is: its bytes are read in place, not copied.
   mutable std::unique_ptr<rocksdb::Iterator> it_;
-  mutable std::string entry_;
+  mutable rocksdb::Slice entry_;
   mutable std::uint64_t entry_first_ = 0;  // index of the entry's first leaf
   mutable std::uint64_t entry_leaves_ = 0;
 };

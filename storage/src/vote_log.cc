@@ -32,6 +32,7 @@
 #include "public_log_view.h"
 #include "rocksdb_logger.h"
 #include "tree_store.h"
+#include "upper_tree.h"
 #include "write_failure.h"
 
 namespace tally::storage {
@@ -50,6 +51,7 @@ struct VoteLog::Impl final : internal::BatchSink {
   // The public log: its keys, every campaign's tag key, and what the endpoints read. All null
   // without log keys (StorageOptions::log_keys).
   std::unique_ptr<publog::TagKeyring> keyring;
+  std::unique_ptr<UpperTree> upper_tree;  // the tree's upper levels, for proofs
   std::unique_ptr<PublicLogView> public_view;
   // Server time for checkpoints: the engine's clock once recover() has it.
   std::atomic<const engine::Engine*> clock_engine{nullptr};
@@ -67,7 +69,7 @@ struct VoteLog::Impl final : internal::BatchSink {
   // The public tree's right edge after the last written record; with its scratch buffers.
   publog::Frontier frontier;
   std::vector<publog::Hash> leaves;
-  std::string tree_entry;
+  TreeEntries tree_entries;
   std::string public_form;
   // The writer's time spent on the tree (PublicLogFigures); relaxed: a statistic.
   std::atomic<std::uint64_t> tree_append_ns{0};
@@ -100,17 +102,26 @@ struct VoteLog::Impl final : internal::BatchSink {
     return current != nullptr ? current->submit(event) : SubmitResult::unavailable;
   }
 
-  // The tree entry of a record whose events have `leaves`, into tree_entry, and the frontier
+  // The tree entries of a record whose events have `leaves`, into tree_entries, and the frontier
   // after it, into `next` (the caller keeps it once the record is written).
   void build_tree(std::span<const publog::Hash> record_leaves, publog::Frontier& next) {
     const auto start = std::chrono::steady_clock::now();
     next = frontier;
-    build_tree_entry(next, record_leaves, tree_entry);
+    tree_entries.build(next, record_leaves);
     tree_append_ns.fetch_add(
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                        std::chrono::steady_clock::now() - start)
                                        .count()),
         std::memory_order_relaxed);
+  }
+
+  // After a written record: its tree is the log's, and its upper nodes go to memory before the
+  // caller publishes the seq that covers them (upper_tree.h).
+  void keep_tree(publog::Frontier next) {
+    frontier = std::move(next);
+    for (const TreeEntries::Completed& node : tree_entries.upper()) {
+      upper_tree->add(node.id, node.hash);
+    }
   }
 
   // The public leaves of decoded events, into `leaves`.
@@ -120,18 +131,20 @@ struct VoteLog::Impl final : internal::BatchSink {
       leaves.push_back(public_leaf(event, *keyring, public_form));
   }
 
-  // Writes one record with meta (and its tree entry, when not empty) in one atomic, timed
+  // Writes one record with meta (and its tree entries, when given) in one atomic, timed
   // write. `stream_seq` 0: not replicated.
   rocksdb::Status write_record(std::string_view record, std::uint64_t first_seq,
                                std::uint64_t last_seq, const ChainHash& chain,
-                               std::uint64_t record_stream_seq, std::string_view tree) {
+                               std::uint64_t record_stream_seq, const TreeEntries* tree) {
     // Reused: a fresh megabyte-sized batch per write would be fresh pages to fault in.
     rocksdb::WriteBatch& batch = write_batch_buffer;
     batch.Clear();
     rocksdb::Status s =
         batch.Put(events_cf, seq_key(first_seq), rocksdb::Slice(record.data(), record.size()));
-    if (s.ok() && !tree.empty()) {
-      s = batch.Put(tree_cf, seq_key(first_seq), rocksdb::Slice(tree.data(), tree.size()));
+    for (std::size_t i = 0; s.ok() && tree != nullptr && i < tree->size(); ++i) {
+      const std::string_view entry = tree->bytes(i);
+      s = batch.Put(tree_cf, seq_key(tree->first_seq(i)),
+                    rocksdb::Slice(entry.data(), entry.size()));
     }
     if (s.ok()) {
       s = batch.Put(meta_cf, kMetaChainHead,
@@ -195,7 +208,7 @@ struct VoteLog::Impl final : internal::BatchSink {
       record_stream_seq = *replicated;
     }
     if (auto s = write_record(record, first_seq, seq - 1, chain, record_stream_seq,
-                              keyring ? std::string_view(tree_entry) : std::string_view());
+                              keyring ? &tree_entries : nullptr);
         !s.ok()) {
       const WriteFailure failure = classify_write_failure(s);
       if (replicator != nullptr) {
@@ -208,7 +221,7 @@ struct VoteLog::Impl final : internal::BatchSink {
                            std::string(failure.meaning));
     }
     chain_head = chain;
-    if (keyring) frontier = std::move(next_frontier);
+    if (keyring) keep_tree(std::move(next_frontier));
     if (record_stream_seq != 0) stream_seq.store(record_stream_seq, std::memory_order_release);
     return {};
   }
@@ -347,12 +360,14 @@ Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& options) {
   impl.tree_cf = impl.handles[kTreeIndex];
   if (options.log_keys) {
     impl.keyring = std::make_unique<publog::TagKeyring>(options.log_keys->tags);
+    impl.upper_tree = std::make_unique<UpperTree>();
     PublicLogView::Sources sources;
     sources.db = impl.db.get();
     sources.events_cf = impl.events_cf;
     sources.tree_cf = impl.tree_cf;
     sources.keys = options.log_keys;
     sources.keyring = impl.keyring.get();
+    sources.upper_tree = impl.upper_tree.get();
     VoteLog* self = log.get();
     sources.committed_size = [self] { return self->last_seq(); };
     sources.now_ms = [&impl] {
@@ -451,6 +466,21 @@ Status VoteLog::recover(engine::Engine& engine) {
     auto frontier = tree.frontier(tree_size);
     if (!frontier.ok()) return Status::error("tree: " + frontier.message());
     impl.frontier = std::move(*frontier);
+    // The upper levels: every stored 256-leaf subtree, then their parents hashed (a seek per
+    // 256 leaves: about 40,000 at 10M events).
+    constexpr std::uint32_t kUpper = UpperTree::kUpperLevel;
+    for (std::uint64_t i = 0; i < (tree_size >> kUpper); ++i) {
+      auto node = tree.node({kUpper, i});
+      if (!node.ok()) return Status::error("tree: " + node.message());
+      impl.upper_tree->add({kUpper, i}, *node);
+    }
+    for (std::uint32_t level = kUpper + 1; level <= UpperTree::kMaxLevel; ++level) {
+      for (std::uint64_t i = 0; i < (tree_size >> level); ++i) {
+        impl.upper_tree->add({level, i},
+                             publog::node_hash(impl.upper_tree->node({level - 1, 2 * i}),
+                                               impl.upper_tree->node({level - 1, 2 * i + 1})));
+      }
+    }
     // The keys must be the ones the tree was made with: other keys would go on with other
     // tags and sign as another log, and every checkpoint and receipt given so far would be
     // orphaned.
@@ -519,9 +549,14 @@ Status VoteLog::recover(engine::Engine& engine) {
       }
       publog::Frontier next;
       impl.build_tree(impl.leaves, next);
-      impl.frontier = std::move(next);
-      if (auto s = built_tree.Put(impl.tree_cf, seq_key(first_new), impl.tree_entry); !s.ok()) {
-        return Status::error("tree: " + s.ToString());
+      impl.keep_tree(std::move(next));
+      for (std::size_t i = 0; i < impl.tree_entries.size(); ++i) {
+        const std::string_view entry = impl.tree_entries.bytes(i);
+        if (auto s = built_tree.Put(impl.tree_cf, seq_key(impl.tree_entries.first_seq(i)),
+                                    rocksdb::Slice(entry.data(), entry.size()));
+            !s.ok()) {
+          return Status::error("tree: " + s.ToString());
+        }
       }
       leaves_built += impl.leaves.size();
       constexpr std::size_t kBuiltTreeBytes = 4u << 20;
@@ -612,15 +647,14 @@ Status VoteLog::apply_record(std::string_view record, std::uint64_t stream_seq,
     impl.leaves_of(events);
     impl.build_tree(impl.leaves, next_frontier);
   }
-  if (auto s =
-          impl.write_record(record, first_seq, last_seq, chain, stream_seq,
-                            impl.keyring ? std::string_view(impl.tree_entry) : std::string_view());
+  if (auto s = impl.write_record(record, first_seq, last_seq, chain, stream_seq,
+                                 impl.keyring ? &impl.tree_entries : nullptr);
       !s.ok()) {
     return Status::error("storage: write of seqs " + std::to_string(first_seq) + ".." +
                          std::to_string(last_seq) + ": " + s.ToString());
   }
   impl.chain_head = chain;
-  if (impl.keyring) impl.frontier = std::move(next_frontier);
+  if (impl.keyring) impl.keep_tree(std::move(next_frontier));
   impl.last_seq_at_rest.store(last_seq, std::memory_order_release);
   impl.stream_seq.store(stream_seq, std::memory_order_release);
   for (const StoredEvent& event : events) {

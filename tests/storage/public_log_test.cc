@@ -154,6 +154,46 @@ TEST_F(PublicLogTest, AnswersCarryTheLeavesOfTheTreeAndEveryProofVerifies) {
             "leaf: not the hash of the event (the event or the leaf was changed)");
 }
 
+// Past 256 leaves the proofs' upper siblings come from memory (upper_tree.h), which a
+// restart rebuilds from the stored 256-leaf subtrees: every proof verifies before and after.
+TEST_F(PublicLogTest, ProofsThroughTheUpperLevelsVerifyBeforeAndAfterARestart) {
+  std::vector<Hash> leaves;
+  const auto check_proofs = [&](publog::PublicLog& public_log) {
+    const std::uint64_t size = leaves.size();
+    for (std::uint64_t seq = 1; seq <= size; seq += 37) {
+      for (const std::uint64_t tree_size : {size, seq + (size - seq) / 2, std::uint64_t{600}}) {
+        if (tree_size < seq) continue;
+        const Hash root = publog::root_of_leaves(std::span(leaves).first(tree_size));
+        auto proof = public_log.inclusion(seq, tree_size);
+        ASSERT_TRUE(proof.ok()) << proof.reason;
+        EXPECT_TRUE(
+            publog::verify_inclusion(leaves[seq - 1], seq - 1, tree_size, proof.value.hashes, root))
+            << seq << " in " << tree_size;
+        auto consistency = public_log.consistency(seq, tree_size);
+        ASSERT_TRUE(consistency.ok()) << consistency.reason;
+        EXPECT_TRUE(publog::verify_consistency(seq, tree_size,
+                                               publog::root_of_leaves(std::span(leaves).first(seq)),
+                                               root, consistency.value.hashes))
+            << seq << " to " << tree_size;
+      }
+    }
+    EXPECT_EQ(public_log.checkpoint(0).value.root, publog::root_of_leaves(leaves));
+  };
+  {
+    engine::Engine engine(clock_);
+    auto log = open_log(dir_.path(), engine, keys_);
+    leaves = write_votes(*log, engine, 0, 1100, true);
+    ASSERT_EQ(leaves.size(), 1101u);
+    check_proofs(*log->public_log());
+  }
+  engine::Engine engine(clock_);
+  auto log = open_log(dir_.path(), engine, keys_);
+  check_proofs(*log->public_log());
+  const auto more = write_votes(*log, engine, 1100, 300, false);
+  leaves.insert(leaves.end(), more.begin(), more.end());
+  check_proofs(*log->public_log());
+}
+
 TEST_F(PublicLogTest, QuestionsOutsideTheLogAreRefusedWithAReason) {
   engine::Engine engine(clock_);
   auto log = open_log(dir_.path(), engine, keys_);

@@ -8,6 +8,7 @@
 // same chain hashes. Run: scripts/fuzz.sh; docs/INGEST.md "Fuzzing".
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,9 +38,22 @@ void append_varint(std::string& out, std::uint64_t value) {  // LEB128, as the f
 
 void run(std::string_view input) {
   static storage::ChainHasher hasher;
+  // One event decoded alone never crashes, whatever the record.
+  StoredEvent alone;
+  (void)storage::decode_event(input, 1, alone).ok();
   std::vector<StoredEvent> events;
   if (!storage::decode_batch(input, events).ok()) return;
   if (events.empty()) fail("decode_batch: ok without events");
+  // On a record that decodes, each event alone is the one decode_batch gives (the first of
+  // its seq: the decoder leaves seq order to recovery and verify).
+  std::set<std::uint64_t> seen;
+  for (const StoredEvent& event : events) {
+    if (!seen.insert(event.seq).second) continue;
+    if (!storage::decode_event(input, event.seq, alone).ok() || alone.seq != event.seq ||
+        alone.chain != event.chain || alone.bytes != event.bytes) {
+      fail("decode_event: differs from decode_batch");
+    }
+  }
 
   // Chains over the canonical bytes, and the JSON of each event.
   std::string scratch;

@@ -479,6 +479,86 @@ Status read_string_table(std::string_view record, std::size_t events_begin, std:
 
 }  // namespace
 
+namespace {
+
+// One event's bytes (kind, seq, payload) and stored chain into `event`. An error with an empty
+// message: the header itself is unreadable (the caller names where).
+Status decode_event_bytes(std::string_view bytes, std::string_view chain, bool minimal,
+                          StringTable* table, StoredEvent& event) {
+  event.bytes = bytes;
+  std::memcpy(event.chain.data(), chain.data(), chain.size());
+  Reader ev(bytes, 0, minimal);
+  std::uint8_t kind = 0;
+  if (!ev.byte(kind) || !ev.varint(event.seq)) return Status::error("");
+  if (kind == static_cast<std::uint8_t>(EventKind::vote)) {
+    event.kind = EventKind::vote;
+    bool by_reference = false;
+    if (auto status = decode_vote(ev, event.seq, table, event.vote, by_reference); !status.ok()) {
+      return status;
+    }
+    event.stored_canonical = !by_reference;
+  } else if (kind == static_cast<std::uint8_t>(EventKind::campaign)) {
+    event.kind = EventKind::campaign;
+    if (!ev.string(event.campaign_json)) return event_error(event.seq, "truncated campaign");
+    if (!ev.done()) return event_error(event.seq, "trailing bytes after the campaign");
+  } else if (kind == static_cast<std::uint8_t>(EventKind::epoch)) {
+    event.kind = EventKind::epoch;
+    if (!ev.string(event.epoch.node) || !ev.varint(event.epoch.epoch) ||
+        !ev.svarint(event.epoch.server_ms)) {
+      return event_error(event.seq, "truncated epoch");
+    }
+    if (!ev.done()) return event_error(event.seq, "trailing bytes after the epoch");
+  } else {
+    return event_error(event.seq, "unknown kind " + std::to_string(kind));
+  }
+  return {};
+}
+
+}  // namespace
+
+Status decode_event(std::string_view record, std::uint64_t seq, StoredEvent& out) {
+  Reader in(record);
+  std::uint8_t version = 0;
+  std::uint32_t count = 0;
+  if (!in.byte(version) || version == 0 || version > kBatchFormatVersion || !in.varint32(count) ||
+      count == 0 || count > kMaxEventsPerRecord) {
+    return Status::error("batch record: bad header");
+  }
+  StringTable strings;
+  std::size_t events_end = record.size();
+  const bool minimal = version >= 2;
+  if (version >= 2) {
+    if (auto status = read_string_table(record, in.pos(), count, strings, events_end);
+        !status.ok()) {
+      return status;
+    }
+    in = Reader(record.substr(0, events_end), in.pos(), minimal);
+    // One event out of the record's order: any string of the table may be its first use.
+    strings.first_unused = static_cast<std::uint32_t>(strings.strings.size());
+  }
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::uint32_t length = 0;
+    std::string_view bytes;
+    std::string_view chain;
+    if (!in.varint32(length) || length > kMaxEventBytes || !in.bytes(length, bytes) ||
+        !in.bytes(kChainBytes, chain)) {
+      return Status::error("seq " + std::to_string(seq) + ": the record is truncated");
+    }
+    // Only the header of the others: the kind byte, then the seq.
+    Reader header(bytes, 0, minimal);
+    std::uint8_t kind = 0;
+    std::uint64_t event_seq = 0;
+    if (!header.byte(kind) || !header.varint(event_seq) || event_seq != seq) continue;
+    out = StoredEvent{};
+    auto status = decode_event_bytes(bytes, chain, minimal, version >= 2 ? &strings : nullptr, out);
+    if (!status.ok() && status.message().empty()) {
+      return Status::error("seq " + std::to_string(seq) + ": bad header");
+    }
+    return status;
+  }
+  return Status::error("seq " + std::to_string(seq) + ": not in the record");
+}
+
 Status decode_batch(std::string_view record, std::vector<StoredEvent>& out) {
   out.clear();
   Reader in(record);
@@ -518,33 +598,8 @@ Status decode_batch(std::string_view record, std::vector<StoredEvent>& out) {
       return Status::error(where() + ": truncated");
     }
     StoredEvent event;
-    event.bytes = bytes;
-    std::memcpy(event.chain.data(), chain.data(), chain.size());
-    Reader ev(bytes, 0, minimal);
-    std::uint8_t kind = 0;
-    if (!ev.byte(kind) || !ev.varint(event.seq)) {
-      return Status::error(where() + ": bad header");
-    }
-    if (kind == static_cast<std::uint8_t>(EventKind::vote)) {
-      event.kind = EventKind::vote;
-      bool by_reference = false;
-      if (auto status = decode_vote(ev, event.seq, table, event.vote, by_reference); !status.ok()) {
-        return status;
-      }
-      event.stored_canonical = !by_reference;
-    } else if (kind == static_cast<std::uint8_t>(EventKind::campaign)) {
-      event.kind = EventKind::campaign;
-      if (!ev.string(event.campaign_json)) return event_error(event.seq, "truncated campaign");
-      if (!ev.done()) return event_error(event.seq, "trailing bytes after the campaign");
-    } else if (kind == static_cast<std::uint8_t>(EventKind::epoch)) {
-      event.kind = EventKind::epoch;
-      if (!ev.string(event.epoch.node) || !ev.varint(event.epoch.epoch) ||
-          !ev.svarint(event.epoch.server_ms)) {
-        return event_error(event.seq, "truncated epoch");
-      }
-      if (!ev.done()) return event_error(event.seq, "trailing bytes after the epoch");
-    } else {
-      return event_error(event.seq, "unknown kind " + std::to_string(kind));
+    if (auto status = decode_event_bytes(bytes, chain, minimal, table, event); !status.ok()) {
+      return status.message().empty() ? Status::error(where() + ": bad header") : status;
     }
     last_seq = event.seq;
     out.push_back(event);

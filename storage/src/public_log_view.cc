@@ -119,15 +119,13 @@ LogAnswer<publog::Receipt> PublicLogView::receipt(std::uint64_t seq) {
   auto record = find_event_record(*sources_.db, sources_.events_cf, seq);
   if (!record)
     return Answer::fail(LogError::unavailable, "seq " + std::to_string(seq) + ": not stored");
-  std::vector<StoredEvent> events;
-  if (auto s = decode_batch(*record, events); !s.ok()) {
+  StoredEvent event;
+  if (auto s = decode_event(*record, seq, event); !s.ok()) {
     return Answer::fail(LogError::unavailable, s.message());
   }
   publog::Receipt receipt;
   receipt.seq = seq;
-  for (const StoredEvent& event : events) {
-    if (event.seq == seq) receipt.leaf = public_leaf(event, *sources_.keyring, receipt.event);
-  }
+  receipt.leaf = public_leaf(event, *sources_.keyring, receipt.event);
   if (receipt.event.empty()) {
     return Answer::fail(LogError::unavailable, "seq " + std::to_string(seq) + ": not stored");
   }

@@ -18,10 +18,12 @@ class StandaloneLogTest(unittest.TestCase):
         world = World(BUILD_DIR)
         self.addCleanup(world.close)
         lone = world.nodes[0]
-        # The data dir gets a log of its own: tallyd alone, with the campaign, then stopped.
+        # The data dir gets a log of its own: tallyd alone, with the campaign, then stopped. It
+        # has the group's log keys (with others it would not even start: the log records the
+        # keys its tree was made with), so what keeps it out is the log itself.
         process = spawn([world.bin("tallyd"), "--data-dir", lone.data_dir, "--listen",
-                         f"127.0.0.1:{lone.port}", "--tokens", world.tokens, "--campaign",
-                         world.campaign], lone.log)
+                         f"127.0.0.1:{lone.port}", "--tokens", world.tokens, "--log-keys",
+                         world.log_keys, "--campaign", world.campaign], lone.log)
         wait_until("tallyd alone", lambda: lone.get("/readyz")[0] == 200, 20)
         process.send_signal(signal.SIGTERM)
         self.assertEqual(process.wait(timeout=30), 0)

@@ -225,6 +225,21 @@ TEST(EventFormatTest, RecordStoresEachCampaignAndUserAgentOnce) {
     EXPECT_EQ(events[i].chain, chains[i]) << i;
   }
 
+  // One event decoded alone (a receipt's lookup) is the event decode_batch gives, table
+  // references resolved whatever their order in the record.
+  for (const std::uint64_t seq :
+       {std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{150}, std::uint64_t{300}}) {
+    StoredEvent alone;
+    ASSERT_TRUE(decode_event(record, seq, alone).ok()) << seq;
+    EXPECT_EQ(alone.seq, seq);
+    expect_same(alone.vote, events[seq - 1].vote);
+    EXPECT_EQ(alone.chain, events[seq - 1].chain);
+    EXPECT_EQ(chain_of(hasher, seq == 1 ? kGenesisChain : chains[seq - 2], alone, scratch),
+              chains[seq - 1]);
+  }
+  StoredEvent missing;
+  EXPECT_EQ(decode_event(record, 301, missing).message(), "seq 301: not in the record");
+
   // A changed byte in the string table changes every vote that refers to it: their chains
   // no longer match, although the events' own bytes are untouched.
   std::string changed = record;
@@ -388,6 +403,10 @@ TEST(EventFormatTest, EveryTruncationIsAnErrorNotACrash) {
     EXPECT_FALSE(decode_batch(std::string_view(record).substr(0, n), events).ok()) << n;
   }
   EXPECT_FALSE(decode_batch(record + "x", events).ok());
+  StoredEvent event;
+  for (std::size_t n = 0; n < record.size(); ++n) {
+    (void)decode_event(std::string_view(record).substr(0, n), 2, event).ok();  // never a crash
+  }
 }
 
 TEST(EventFormatTest, CorruptBytesNeverCrashTheDecoder) {
@@ -401,6 +420,8 @@ TEST(EventFormatTest, CorruptBytesNeverCrashTheDecoder) {
       std::string bad = record;
       bad[i] = static_cast<char>(b);
       (void)decode_batch(bad, events).ok();
+      StoredEvent event;
+      (void)decode_event(bad, 2, event).ok();
     }
   }
   for (int round = 0; round < 20000; ++round) {

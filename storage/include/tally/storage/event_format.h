@@ -140,6 +140,13 @@ ChainHash chain_of(const ChainHasher& hasher, const ChainHash& prev, const Store
 // are returned as stored, not checked: that is the caller's job (recovery, verify).
 Status decode_batch(std::string_view record, std::vector<StoredEvent>& out);
 
+// Decodes only the event of `seq` from a record into `out` (views into `record`), skipping the
+// others by their lengths: what one event's lookup needs (a receipt), at a fraction of
+// decode_batch()'s cost for a large record. It checks that event as decode_batch() does, not
+// the record's canonical form across events (recovery and verify do). An error when the
+// record is malformed or does not hold `seq`.
+Status decode_event(std::string_view record, std::uint64_t seq, StoredEvent& out);
+
 // The RocksDB key of a record: its first seq, 8 bytes big-endian (so keys sort by seq).
 std::string seq_key(std::uint64_t seq);
 std::optional<std::uint64_t> parse_seq_key(std::string_view key);

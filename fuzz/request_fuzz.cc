@@ -145,7 +145,9 @@ class Handler {
     return set;
   }
 
-  ingest::internal::Backends backends() { return {world_.engine, log_, nullptr, nullptr, nullptr}; }
+  ingest::internal::Backends backends() {
+    return {world_.engine, log_, nullptr, nullptr, nullptr, nullptr};
+  }
 
   // Heard only when the log answers later; this one answers at once.
   struct Owner final : ingest::internal::VoteBatch::Owner {

@@ -514,29 +514,45 @@ Status decode_event_bytes(std::string_view bytes, std::string_view chain, bool m
   return {};
 }
 
+// A record's header and string table: `in` is left at its first event, reading no further
+// than the events' end.
+struct RecordStart {
+  std::uint8_t version = 0;
+  std::uint32_t count = 0;
+  StringTable strings;
+  bool minimal() const { return version >= 2; }
+  StringTable* table() { return version >= 2 ? &strings : nullptr; }
+};
+Status read_record_start(std::string_view record, Reader& in, RecordStart& start) {
+  in = Reader(record);
+  if (!in.byte(start.version)) return Status::error("batch record: empty");
+  if (start.version == 0 || start.version > kBatchFormatVersion) {
+    return Status::error("batch record: unknown format version " + std::to_string(start.version));
+  }
+  if (!in.varint32(start.count) || start.count == 0 || start.count > kMaxEventsPerRecord) {
+    return Status::error("batch record: bad event count");
+  }
+  if (start.version >= 2) {
+    std::size_t events_end = record.size();
+    if (auto status = read_string_table(record, in.pos(), start.count, start.strings, events_end);
+        !status.ok()) {
+      return status;
+    }
+    in = Reader(record.substr(0, events_end), in.pos(), start.minimal());
+  }
+  return {};
+}
+
 }  // namespace
 
 Status decode_event(std::string_view record, std::uint64_t seq, StoredEvent& out) {
   Reader in(record);
-  std::uint8_t version = 0;
-  std::uint32_t count = 0;
-  if (!in.byte(version) || version == 0 || version > kBatchFormatVersion || !in.varint32(count) ||
-      count == 0 || count > kMaxEventsPerRecord) {
-    return Status::error("batch record: bad header");
-  }
-  StringTable strings;
-  std::size_t events_end = record.size();
-  const bool minimal = version >= 2;
-  if (version >= 2) {
-    if (auto status = read_string_table(record, in.pos(), count, strings, events_end);
-        !status.ok()) {
-      return status;
-    }
-    in = Reader(record.substr(0, events_end), in.pos(), minimal);
-    // One event out of the record's order: any string of the table may be its first use.
-    strings.first_unused = static_cast<std::uint32_t>(strings.strings.size());
-  }
-  for (std::uint32_t i = 0; i < count; ++i) {
+  RecordStart start;
+  if (auto status = read_record_start(record, in, start); !status.ok()) return status;
+  // One event out of the record's order: any string of the table may be its first use.
+  start.strings.first_unused = static_cast<std::uint32_t>(start.strings.strings.size());
+  const bool minimal = start.minimal();
+  for (std::uint32_t i = 0; i < start.count; ++i) {
     std::uint32_t length = 0;
     std::string_view bytes;
     std::string_view chain;
@@ -550,7 +566,7 @@ Status decode_event(std::string_view record, std::uint64_t seq, StoredEvent& out
     std::uint64_t event_seq = 0;
     if (!header.byte(kind) || !header.varint(event_seq) || event_seq != seq) continue;
     out = StoredEvent{};
-    auto status = decode_event_bytes(bytes, chain, minimal, version >= 2 ? &strings : nullptr, out);
+    auto status = decode_event_bytes(bytes, chain, minimal, start.table(), out);
     if (!status.ok() && status.message().empty()) {
       return Status::error("seq " + std::to_string(seq) + ": bad header");
     }
@@ -562,26 +578,11 @@ Status decode_event(std::string_view record, std::uint64_t seq, StoredEvent& out
 Status decode_batch(std::string_view record, std::vector<StoredEvent>& out) {
   out.clear();
   Reader in(record);
-  std::uint8_t version = 0;
-  if (!in.byte(version)) return Status::error("batch record: empty");
-  if (version == 0 || version > kBatchFormatVersion) {
-    return Status::error("batch record: unknown format version " + std::to_string(version));
-  }
-  std::uint32_t count = 0;
-  if (!in.varint32(count) || count == 0 || count > kMaxEventsPerRecord) {
-    return Status::error("batch record: bad event count");
-  }
-  StringTable strings;
-  std::size_t events_end = record.size();
-  const bool minimal = version >= 2;
-  if (version >= 2) {
-    if (auto status = read_string_table(record, in.pos(), count, strings, events_end);
-        !status.ok()) {
-      return status;
-    }
-    in = Reader(record.substr(0, events_end), in.pos(), minimal);
-  }
-  StringTable* table = version >= 2 ? &strings : nullptr;
+  RecordStart start;
+  if (auto status = read_record_start(record, in, start); !status.ok()) return status;
+  const std::uint32_t count = start.count;
+  const bool minimal = start.minimal();
+  StringTable* table = start.table();
   out.reserve(count);
   std::uint64_t last_seq = 0;
   for (std::uint32_t i = 0; i < count; ++i) {

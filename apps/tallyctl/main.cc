@@ -18,6 +18,7 @@
 
 #include "tally/base/json.h"
 #include "tally/base/json_writer.h"
+#include "tally/base/read_file.h"
 #include "tally/base/version.h"
 #include "tally/cli/decimal.h"
 #include "tally/cli/help_layout.h"
@@ -146,20 +147,13 @@ int failed(const std::string& message) {
   return kExitFailed;
 }
 
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // verify --public: a published bundle, with nothing else (and the log's key, when given).
 int run_verify_public(const Args& args) {
   std::optional<std::string> expected_key;
   if (!args.key_file.empty()) {
-    expected_key = read_file(args.key_file);
-    if (!expected_key) return failed("verify: cannot read " + args.key_file);
+    auto key = tally::read_file(args.key_file);
+    if (!key.ok()) return failed("verify: cannot read " + args.key_file);
+    expected_key = std::move(*key);
   }
   ProgressLine progress("verify", "lines", progress_wanted(args.no_progress, false));
   const tally::storage::BundleCheck check =
@@ -239,11 +233,9 @@ int run_export(const Args& args) {
   options.redact = args.redact;
   options.from_seq = args.from_seq;
   if (!args.redact_key_file.empty()) {
-    std::ifstream key_file(args.redact_key_file, std::ios::binary);
-    if (!key_file) return failed("export: cannot read " + args.redact_key_file);
-    std::ostringstream key;
-    key << key_file.rdbuf();
-    options.redact_key = key.str();
+    auto key = tally::read_file(args.redact_key_file);
+    if (!key.ok()) return failed("export: cannot read " + args.redact_key_file);
+    options.redact_key = std::move(*key);
     options.redact = true;
   }
   ProgressLine progress("export", "events", progress_wanted(args.no_progress, true));
@@ -389,10 +381,10 @@ int run_publish(const Args& args) {
 }
 
 int run_verify_receipt(const Args& args) {
-  const auto receipt = read_file(args.receipt_file);
-  if (!receipt) return failed("verify-receipt: cannot read " + args.receipt_file);
-  const auto key = read_file(args.key_file);
-  if (!key) return failed("verify-receipt: cannot read " + args.key_file);
+  const auto receipt = tally::read_file(args.receipt_file);
+  if (!receipt.ok()) return failed("verify-receipt: cannot read " + args.receipt_file);
+  const auto key = tally::read_file(args.key_file);
+  if (!key.ok()) return failed("verify-receipt: cannot read " + args.key_file);
   const std::string why = tally::storage::verify_receipt(
       *receipt, *key,
       args.bundle_dir.empty() ? std::nullopt : std::optional<std::string>(args.bundle_dir));

@@ -9,11 +9,15 @@
 
 namespace tally::publog::internal {
 
+// One resize, then the digits written in place: four tags a vote on the ingest threads.
 inline void append_hex(std::string& out, const std::uint8_t* bytes, std::size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
+  const std::size_t at = out.size();
+  out.resize(at + 2 * n);
+  char* digits = out.data() + at;
   for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xF]);
+    digits[2 * i] = kDigits[bytes[i] >> 4];
+    digits[2 * i + 1] = kDigits[bytes[i] & 0xF];
   }
 }
 

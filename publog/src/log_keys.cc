@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include "tally/base/read_file.h"
 
 namespace tally::publog {
 
@@ -16,14 +16,6 @@ namespace {
 
 std::string path_in(const std::string& dir, const char* file) {
   return (std::filesystem::path(dir) / file).string();
-}
-
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::error(path + ": cannot be read: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // Writes `text` to `path` through a temporary file renamed over it, synced, with `mode`.

@@ -8,9 +8,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <vector>
 
+#include "tally/base/read_file.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/fraud_flags.h"
 #include "tally/publog/checkpoint.h"
@@ -46,12 +46,11 @@ Status write_text(const fs::path& path, const std::string& text) {
   return {};
 }
 
+// A bundle's file, its error naming the file as the bundle knows it.
 Result<std::string> read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::error(path.filename().string() + ": cannot be read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = read_file(path.string());
+  if (!text.ok()) return Status::error(path.filename().string() + ": cannot be read");
+  return text;
 }
 
 std::string readme(const std::string& campaign, const PublishReport& report) {

@@ -25,6 +25,15 @@ std::uint64_t hashes_of(std::uint64_t first, std::uint64_t count) {
   return count + completed_below(first + count) - completed_below(first);
 }
 
+// An entry's leaves: its header's u32, little-endian. REQUIRES: kHeaderBytes of it.
+std::uint32_t leaves_in(const rocksdb::Slice& entry) {
+  std::uint32_t count = 0;
+  for (int i = 0; i < 4; ++i) {
+    count |= std::uint32_t{static_cast<std::uint8_t>(entry[1 + i])} << (8 * i);
+  }
+  return count;
+}
+
 }  // namespace
 
 void TreeEntries::build(publog::Frontier& frontier, std::span<const publog::Hash> leaves) {
@@ -82,9 +91,7 @@ Status StoredTree::load_entry(std::uint64_t index) const {
     return Status::error("tree: the entry before seq " + std::to_string(index + 1) +
                          " is malformed");
   }
-  std::uint32_t count = 0;
-  for (int i = 0; i < 4; ++i)
-    count |= std::uint32_t{static_cast<std::uint8_t>(value[1 + i])} << (8 * i);
+  const std::uint32_t count = leaves_in(value);
   const std::uint64_t first = *first_seq - 1;
   if (value.size() != kHeaderBytes + hashes_of(first, count) * kH) {
     return Status::error("tree: the entry of seq " + std::to_string(*first_seq) +
@@ -129,9 +136,7 @@ Result<std::uint64_t> StoredTree::size() const {
   const auto first_seq = parse_seq_key(std::string_view(it->key().data(), it->key().size()));
   const rocksdb::Slice value = it->value();
   if (!first_seq || value.size() < kHeaderBytes) return Status::error("tree: last entry malformed");
-  std::uint32_t count = 0;
-  for (int i = 0; i < 4; ++i)
-    count |= std::uint32_t{static_cast<std::uint8_t>(value[1 + i])} << (8 * i);
+  const std::uint32_t count = leaves_in(value);
   return *first_seq - 1 + count;
 }
 

@@ -146,7 +146,7 @@ class Handler {
   }
 
   ingest::internal::Backends backends() {
-    return {world_.engine, log_, nullptr, nullptr, nullptr, nullptr};
+    return {world_.engine, log_, nullptr, nullptr, nullptr, nullptr, nullptr};
   }
 
   // Heard only when the log answers later; this one answers at once.

@@ -325,6 +325,8 @@ int run(const Options& options) {
     const tallyd::StartExtender extender;  // 20M votes take about 15 s
     if (auto status = vote_log->recover(engine); !status.ok()) return fail(status.message());
   }
+  // Clusters that cross a threshold from now on get their earlier votes flagged in the log.
+  fraud.set_crossing_listener(vote_log->crossing_listener());
   metrics::Metrics metrics(engine, ingest::http_error_words());
   metrics.set_recovery(std::chrono::steady_clock::now() - recovery_start);
   metrics::Sources sources = metrics_sources(*vote_log, fraud);
@@ -362,7 +364,7 @@ int run(const Options& options) {
 
   tallyd::MetricsObserver observer(metrics);
   ingest::Server server(server_options, engine, *log, tokens, &observer, &fraud, node_view.get(),
-                        vote_log->public_log());
+                        vote_log->public_log(), vote_log->adjudication());
   sources.server = [&server] { return tallyd::server_figures(server.load()); };
   metrics.set_sources(std::move(sources));  // before the io threads serve the first scrape
   if (auto status = server.listen(); !status.ok()) return fail(status.message());
@@ -456,7 +458,8 @@ int run(const Options& options) {
   server.stop_accepting();
   const bool drained = server.wait_drained(kDrainTimeout);
   if (node) node->stop();  // a primary commits what is queued and hands its lease on
-  vote_log->stop();        // commits whatever is still queued, then completes it
+  fraud.set_crossing_listener(nullptr);
+  vote_log->stop();  // commits whatever is still queued, then completes it
   const bool answered = server.wait_drained(kDrainTimeout);
   server.stop();
   for (std::thread& thread : io_threads) thread.join();

@@ -37,11 +37,15 @@ CampaignState::CampaignState(const Campaign& definition, std::uint64_t default_e
       background_(background),
       votes_(definition.candidates.size(), 0),
       suspect_(definition.candidates.size(), 0),
-      suspect_by_reason_(definition.candidates.size() * kFraudReasonCount, 0) {
+      suspect_by_reason_(definition.candidates.size() * kFraudReasonCount, 0),
+      voided_(definition.candidates.size(), 0),
+      disqualified_(definition.candidates.size(), 0) {
   auto zero = std::make_shared<TallyCounts>();
   zero->votes = votes_;
   zero->suspect = suspect_;
   zero->suspect_by_reason = suspect_by_reason_;
+  zero->voided = voided_;
+  zero->disqualified = disqualified_;
   counts_.store(std::move(zero), std::memory_order_release);
 }
 
@@ -239,12 +243,34 @@ void CampaignState::count(std::uint32_t candidate_index, FraudFlags flags) {
   }
 }
 
+void CampaignState::count_late_flag(std::uint32_t candidate_index, FraudReason reason,
+                                    FraudFlags prior) {
+  if (prior == 0) ++suspect_[candidate_index];
+  if ((prior & flag_of(reason)) == 0) {
+    ++suspect_by_reason_[candidate_index * kFraudReasonCount + static_cast<std::size_t>(reason)];
+  }
+}
+
+void CampaignState::count_void(std::uint32_t candidate_index, bool voided) {
+  if (voided) {
+    ++voided_[candidate_index];
+  } else if (voided_[candidate_index] > 0) {
+    --voided_[candidate_index];
+  }
+}
+
+void CampaignState::set_disqualified(std::uint32_t candidate_index, bool disqualified) {
+  disqualified_[candidate_index] = disqualified ? 1 : 0;
+}
+
 void CampaignState::publish(std::uint64_t as_of_seq) {
   auto counts = std::make_shared<TallyCounts>();
   counts->as_of_seq = as_of_seq;
   counts->votes = votes_;
   counts->suspect = suspect_;
   counts->suspect_by_reason = suspect_by_reason_;
+  counts->voided = voided_;
+  counts->disqualified = disqualified_;
   // Release pairs with counts()' acquire: a reader sees the whole snapshot.
   counts_.store(std::move(counts), std::memory_order_release);
 }

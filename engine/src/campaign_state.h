@@ -84,6 +84,8 @@ struct TallyCounts {
   std::vector<std::uint64_t> votes;
   std::vector<std::uint64_t> suspect;
   std::vector<std::uint64_t> suspect_by_reason;  // [candidate * kFraudReasonCount + reason]
+  std::vector<std::uint64_t> voided;
+  std::vector<std::uint8_t> disqualified;  // 1 = disqualified
 };
 
 class CampaignState {
@@ -142,6 +144,10 @@ class CampaignState {
   // Commit-thread tallies. `dirty`: counted since the last publish (the engine's list).
   bool dirty = false;
   void count(std::uint32_t candidate_index, FraudFlags flags);
+  // A committed vote of the candidate gets `reason` from a late flag; `prior`: its flags before.
+  void count_late_flag(std::uint32_t candidate_index, FraudReason reason, FraudFlags prior);
+  void count_void(std::uint32_t candidate_index, bool voided);
+  void set_disqualified(std::uint32_t candidate_index, bool disqualified);
   void publish(std::uint64_t as_of_seq);
   std::shared_ptr<const TallyCounts> counts() const {
     return counts_.load(std::memory_order_acquire);
@@ -208,6 +214,8 @@ class CampaignState {
   std::vector<std::uint64_t> votes_;              // commit thread only
   std::vector<std::uint64_t> suspect_;            // commit thread only
   std::vector<std::uint64_t> suspect_by_reason_;  // commit thread only, as in TallyCounts
+  std::vector<std::uint64_t> voided_;             // commit thread only
+  std::vector<std::uint8_t> disqualified_;        // commit thread only
   std::atomic<std::shared_ptr<const TallyCounts>> counts_;
 };
 

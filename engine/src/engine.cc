@@ -750,6 +750,49 @@ Status Engine::replay_vote(const Ballot& ballot, std::int64_t server_ms, std::in
   return Status();
 }
 
+Status Engine::apply_flag(std::string_view campaign_id, FraudReason reason,
+                          std::span<const MarkedVote> votes) {
+  CampaignState* state = find_state(campaign_id);
+  if (state == nullptr) return Status::error("flag: unknown campaign");
+  for (const MarkedVote& vote : votes) {
+    if (vote.candidate >= state->candidates().size()) {
+      return Status::error("flag: seq " + std::to_string(vote.seq) + ": unknown candidate index");
+    }
+  }
+  for (const MarkedVote& vote : votes) state->count_late_flag(vote.candidate, reason, vote.prior);
+  if (options_.fraud != nullptr) {
+    options_.fraud->count_late_flags(campaign_id, reason, votes.size());
+  }
+  mark_dirty(state);
+  return {};
+}
+
+Status Engine::apply_void(std::string_view campaign_id, std::span<const MarkedVote> votes,
+                          bool voided) {
+  CampaignState* state = find_state(campaign_id);
+  if (state == nullptr) return Status::error("decision: unknown campaign");
+  for (const MarkedVote& vote : votes) {
+    if (vote.candidate >= state->candidates().size()) {
+      return Status::error("decision: seq " + std::to_string(vote.seq) +
+                           ": unknown candidate index");
+    }
+  }
+  for (const MarkedVote& vote : votes) state->count_void(vote.candidate, voided);
+  mark_dirty(state);
+  return {};
+}
+
+Status Engine::set_disqualified(std::string_view campaign_id, std::string_view candidate_id,
+                                bool disqualified) {
+  CampaignState* state = find_state(campaign_id);
+  if (state == nullptr) return Status::error("decision: unknown campaign");
+  const std::optional<std::uint32_t> index = state->candidate_index(candidate_id);
+  if (!index) return Status::error("decision: unknown candidate");
+  state->set_disqualified(*index, disqualified);
+  mark_dirty(state);
+  return {};
+}
+
 void Engine::replay_fraud(const Ballot& ballot, std::int64_t server_ms, std::int64_t period,
                           FraudFlags flags) {
   if (options_.fraud != nullptr) options_.fraud->replay(ballot, server_ms, period, flags);
@@ -767,8 +810,13 @@ std::optional<TallySnapshot> Engine::tally(std::string_view campaign_id) const {
   const auto& candidates = state->candidates();
   snapshot.candidates.reserve(candidates.size());
   for (std::size_t i = 0; i < candidates.size(); ++i) {
-    CandidateTally& tally = snapshot.candidates.emplace_back(CandidateTally{
-        candidates[i].id, candidates[i].name, counts->votes[i], counts->suspect[i], 0, {}});
+    CandidateTally& tally = snapshot.candidates.emplace_back();
+    tally.id = candidates[i].id;
+    tally.name = candidates[i].name;
+    tally.votes = counts->votes[i];
+    tally.suspect = counts->suspect[i];
+    tally.voided = counts->voided[i];
+    tally.disqualified = counts->disqualified[i] != 0;
     std::copy_n(counts->suspect_by_reason.begin() + i * kFraudReasonCount, kFraudReasonCount,
                 tally.suspect_by_reason.begin());
   }
@@ -777,18 +825,30 @@ std::optional<TallySnapshot> Engine::tally(std::string_view campaign_id) const {
 }
 
 void rank(TallySnapshot& tally) {
+  for (CandidateTally& candidate : tally.candidates) {
+    candidate.valid = candidate.votes - std::min(candidate.voided, candidate.votes);
+  }
   std::sort(tally.candidates.begin(), tally.candidates.end(),
             [](const CandidateTally& a, const CandidateTally& b) {
-              return a.votes != b.votes ? a.votes > b.votes : a.id < b.id;
+              if (a.disqualified != b.disqualified) return b.disqualified;
+              return a.valid != b.valid ? a.valid > b.valid : a.id < b.id;
             });
   tally.total = 0;
   tally.suspect = 0;
+  tally.voided = 0;
+  tally.valid = 0;
   for (std::size_t i = 0; i < tally.candidates.size(); ++i) {
     CandidateTally& candidate = tally.candidates[i];
-    const bool tied = i > 0 && candidate.votes == tally.candidates[i - 1].votes;
-    candidate.rank = tied ? tally.candidates[i - 1].rank : static_cast<std::uint32_t>(i + 1);
+    if (candidate.disqualified) {
+      candidate.rank = 0;
+    } else {
+      const bool tied = i > 0 && candidate.valid == tally.candidates[i - 1].valid;
+      candidate.rank = tied ? tally.candidates[i - 1].rank : static_cast<std::uint32_t>(i + 1);
+    }
     tally.total += candidate.votes;
     tally.suspect += candidate.suspect;
+    tally.voided += candidate.voided;
+    tally.valid += candidate.valid;
   }
 }
 
@@ -801,6 +861,8 @@ std::string tally_to_json(const TallySnapshot& tally) {
   json.key("as_of_seq").integer(tally.as_of_seq);
   json.key("total").integer(tally.total);
   json.key("suspect").integer(tally.suspect);
+  json.key("void").integer(tally.voided);
+  json.key("valid").integer(tally.valid);
   json.key("candidates").begin_array();
   for (const CandidateTally& candidate : tally.candidates) {
     json.begin_object();
@@ -808,7 +870,10 @@ std::string tally_to_json(const TallySnapshot& tally) {
     json.key("name").string(candidate.name);
     json.key("votes").integer(candidate.votes);
     json.key("suspect").integer(candidate.suspect);
+    json.key("void").integer(candidate.voided);
+    json.key("valid").integer(candidate.valid);
     json.key("rank").integer(candidate.rank);
+    json.key("disqualified").boolean(candidate.disqualified);
     json.end_object();
   }
   json.end_array();

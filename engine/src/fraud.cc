@@ -498,11 +498,33 @@ bool crossed(double estimate, std::uint32_t limit) {
   }
 }
 
+// Tells `listener`, if any, that a cluster of `campaign` crossed its threshold at this vote.
+void tell_crossing(CrossingListener* listener, const Campaign& campaign, FraudReason reason,
+                   ClusterScope scope, std::string_view key, std::string_view ua, bool any_ua,
+                   std::uint32_t candidate_index, std::int64_t server_ms, std::int64_t period,
+                   const FraudThresholds& limits) {
+  if (listener == nullptr) return;
+  ClusterCrossing crossing;
+  crossing.campaign = campaign.id;
+  crossing.reason = reason;
+  crossing.scope = scope;
+  crossing.key = std::string(key);
+  crossing.ua = any_ua ? std::string() : std::string(ua);
+  crossing.any_ua = any_ua;
+  crossing.any_candidate = scope == ClusterScope::device;
+  crossing.candidate = candidate_index;
+  crossing.period = period;
+  crossing.at_ms = server_ms;
+  crossing.window_ms = std::int64_t{limits.window_s} * 1000;
+  listener->crossed(std::move(crossing));
+}
+
 // ip_flood: look-alike votes (same address, same user agent, same candidate) in the window, or
 // votes for one candidate from one address at machine-regular intervals.
 [[gnu::always_inline]] inline FraudFlags look_for_ip_flood(
-    CampaignFraud& state, const Ballot& ballot, const FraudKeys& keys,
-    std::uint32_t candidate_index, std::int64_t server_ms, const FraudThresholds& limits) {
+    CampaignFraud& state, const Campaign& campaign, const Ballot& ballot, const FraudKeys& keys,
+    std::uint32_t candidate_index, std::int64_t server_ms, std::int64_t period,
+    const FraudThresholds& limits, CrossingListener* listener) {
   if (ballot.ip.empty()) return 0;
   const std::int64_t window_ms = std::int64_t{limits.window_s} * 1000;
   const WindowCounts::Hit by_ip = state.ip_clusters.with(
@@ -518,14 +540,20 @@ bool crossed(double estimate, std::uint32_t limit) {
   if (crossed(by_ip.estimate, limits.ip_lookalike_votes)) {
     state.alert(FraudReason::ip_flood, ballot.ip, candidate_index,
                 static_cast<std::uint64_t>(by_ip.estimate), server_ms);
+    tell_crossing(listener, campaign, FraudReason::ip_flood, ClusterScope::ip, ballot.ip, ballot.ua,
+                  false, candidate_index, server_ms, period, limits);
   }
   if (crossed(by_subnet.estimate, limits.subnet_lookalike_votes)) {
     state.alert(FraudReason::ip_flood, keys.subnet(), candidate_index,
                 static_cast<std::uint64_t>(by_subnet.estimate), server_ms);
+    tell_crossing(listener, campaign, FraudReason::ip_flood, ClusterScope::subnet, keys.subnet(),
+                  ballot.ua, false, candidate_index, server_ms, period, limits);
   }
   if (regular && crossed(timing.estimate, limits.regular_votes)) {
     state.alert(FraudReason::ip_flood, ballot.ip, candidate_index,
                 static_cast<std::uint64_t>(timing.estimate), server_ms);
+    tell_crossing(listener, campaign, FraudReason::ip_flood, ClusterScope::ip, ballot.ip, {}, true,
+                  candidate_index, server_ms, period, limits);
   }
   const bool flood = by_ip.estimate > limits.ip_lookalike_votes ||
                      by_subnet.estimate > limits.subnet_lookalike_votes || regular;
@@ -534,9 +562,9 @@ bool crossed(double estimate, std::uint32_t limit) {
 
 // device_multi_account: distinct voters of the device this period.
 [[gnu::always_inline]] inline FraudFlags look_for_shared_device(
-    CampaignFraud& state, const Ballot& ballot, const FraudKeys& keys,
+    CampaignFraud& state, const Campaign& campaign, const Ballot& ballot, const FraudKeys& keys,
     std::uint32_t candidate_index, std::int64_t server_ms, std::int64_t period,
-    const FraudThresholds& limits) {
+    const FraudThresholds& limits, CrossingListener* listener) {
   if (ballot.device.empty()) return 0;
   const std::uint64_t voter_hash = hash_of(ballot.voter, kVoterSeed);
   const std::uint32_t voters = state.devices.with(keys.device_hash, [&](DeviceVoters& d) {
@@ -546,6 +574,8 @@ bool crossed(double estimate, std::uint32_t limit) {
   if (voters == limits.device_max_voters + 1) {
     state.alert(FraudReason::device_multi_account, ballot.device, candidate_index, voters,
                 server_ms);
+    tell_crossing(listener, campaign, FraudReason::device_multi_account, ClusterScope::device,
+                  ballot.device, {}, true, candidate_index, server_ms, period, limits);
   }
   return flag_of(FraudReason::device_multi_account);
 }
@@ -595,6 +625,15 @@ bool crossed(double estimate, std::uint32_t limit) {
 Observation FraudMonitor::observe(CampaignFraud& state, const Ballot& ballot,
                                   std::uint32_t candidate_index, std::int64_t server_ms,
                                   std::int64_t period, const FraudKeys* worked_out) {
+  // Acquire pairs with the release in set_crossing_listener().
+  return judge(state, ballot, candidate_index, server_ms, period, worked_out,
+               listener_.load(std::memory_order_acquire));
+}
+
+Observation FraudMonitor::judge(CampaignFraud& state, const Ballot& ballot,
+                                std::uint32_t candidate_index, std::int64_t server_ms,
+                                std::int64_t period, const FraudKeys* worked_out,
+                                CrossingListener* listener) {
   const Campaign& campaign = *state.version.load(std::memory_order_acquire);
   if (candidate_index >= campaign.candidates.size()) return {};
   const FraudThresholds& limits = campaign.fraud;
@@ -610,8 +649,10 @@ Observation FraudMonitor::observe(CampaignFraud& state, const Ballot& ballot,
   if (ballot.device.empty()) flags |= flag_of(FraudReason::no_device);
   if (is_bot_user_agent(ballot.ua)) flags |= flag_of(FraudReason::bot_ua);
   count_sources(state, ballot, keys);
-  flags |= look_for_ip_flood(state, ballot, keys, candidate_index, server_ms, limits);
-  flags |= look_for_shared_device(state, ballot, keys, candidate_index, server_ms, period, limits);
+  flags |= look_for_ip_flood(state, campaign, ballot, keys, candidate_index, server_ms, period,
+                             limits, listener);
+  flags |= look_for_shared_device(state, campaign, ballot, keys, candidate_index, server_ms, period,
+                                  limits, listener);
   flags |= look_for_burst(state, campaign, ballot, keys, candidate_index, server_ms, limits);
 
   Observation observation;
@@ -639,7 +680,7 @@ void FraudMonitor::replay(const Ballot& ballot, std::int64_t server_ms, std::int
   // The sketches learn the vote as observe() would; the counts take the stored flags (the
   // event is the record of what was decided), not the ones recomputed now.
   CampaignFraud& state = *entry->state;
-  const Observation recomputed = observe(state, ballot, *index, server_ms, period);
+  const Observation recomputed = judge(state, ballot, *index, server_ms, period, nullptr, nullptr);
   for (int i = 0; i < kFraudReasonCount; ++i) {
     const FraudFlags bit = flag_of(static_cast<FraudReason>(i));
     const auto at = static_cast<std::size_t>(i);
@@ -650,6 +691,46 @@ void FraudMonitor::replay(const Ballot& ballot, std::int64_t server_ms, std::int
     if ((flags & bit) != 0) state.flag_counts[at].fetch_add(1, std::memory_order_relaxed);
   }
   if (recomputed.reject) state.rejected.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void FraudMonitor::count_late_flags(std::string_view campaign_id, FraudReason reason,
+                                    std::uint64_t votes) {
+  if (CampaignFraud* state = find(campaign_id)) {
+    // Relaxed: statistics.
+    state->flag_counts[static_cast<std::size_t>(reason)].fetch_add(votes,
+                                                                   std::memory_order_relaxed);
+  }
+}
+
+std::string_view to_string(ClusterScope scope) {
+  switch (scope) {
+    case ClusterScope::none: return "";
+    case ClusterScope::ip: return "ip";
+    case ClusterScope::subnet: return "subnet";
+    case ClusterScope::device: return "device";
+  }
+  return "";
+}
+
+std::optional<ClusterScope> cluster_scope_from_string(std::string_view text) {
+  for (ClusterScope scope : {ClusterScope::ip, ClusterScope::subnet, ClusterScope::device}) {
+    if (to_string(scope) == text) return scope;
+  }
+  return std::nullopt;
+}
+
+bool ClusterCrossing::covers(const Ballot& ballot, std::uint32_t candidate_index,
+                             std::int64_t server_ms, std::int64_t vote_period) const {
+  if (server_ms > at_ms || server_ms < at_ms - window_ms) return false;
+  if (!any_candidate && candidate_index != candidate) return false;
+  if (!any_ua && ballot.ua != ua) return false;
+  switch (scope) {
+    case ClusterScope::ip: return ballot.ip == key;
+    case ClusterScope::subnet: return !ballot.ip.empty() && subnet_of(ballot.ip) == key;
+    case ClusterScope::device: return vote_period == period && ballot.device == key;
+    case ClusterScope::none: return false;
+  }
+  return false;
 }
 
 std::array<std::uint64_t, kFraudReasonCount> FraudMonitor::flag_counts(

@@ -22,6 +22,7 @@
 #include "tally/base/quote_input.h"
 #include "conditional.h"
 #include "cors.h"
+#include "decisions.h"
 #include "kept_buffer.h"
 
 namespace tally::ingest::internal {
@@ -91,6 +92,11 @@ void Exchange::hand_to_worker() {
 
 void Exchange::committed(const engine::CommitOutcome& outcome) {
   campaign_outcome = outcome;
+  hand_to_worker();
+}
+
+void Exchange::decided(const engine::DecisionAnswer& answer) {
+  decision = answer;
   hand_to_worker();
 }
 
@@ -353,7 +359,7 @@ void Connection::handle(Exchange& exchange) {
   if (exchange.refusal) return finish(exchange, std::move(*exchange.refusal));
   const Endpoint endpoint = exchange.route.endpoint;
   if (endpoint == Endpoint::vote || endpoint == Endpoint::vote_batch ||
-      endpoint == Endpoint::campaign_put) {
+      endpoint == Endpoint::campaign_put || endpoint == Endpoint::decision_post) {
     if (auto refusal = write_refusal(server_.backends))
       return finish(exchange, std::move(*refusal));
   }
@@ -361,6 +367,7 @@ void Connection::handle(Exchange& exchange) {
     case Endpoint::vote:
     case Endpoint::vote_batch: return start_votes(exchange);
     case Endpoint::campaign_put: return start_campaign_put(exchange);
+    case Endpoint::decision_post: return start_decision(exchange);
     case Endpoint::tally_stream: return start_stream(exchange);
     case Endpoint::preflight:
       return finish(exchange,
@@ -413,6 +420,23 @@ void Connection::start_campaign_put(Exchange& exchange) {
   }
 }
 
+void Connection::start_decision(Exchange& exchange) {
+  engine::Adjudication* adjudication = server_.backends.adjudication;
+  if (adjudication == nullptr) {
+    return finish(exchange,
+                  error_answer(HttpError::not_implemented, "no adjudication on this node"));
+  }
+  auto request = decision_request(exchange.request.body, exchange.route.campaign_id);
+  if (auto* answer = std::get_if<Answer>(&request)) return finish(exchange, std::move(*answer));
+  exchange.hold = shared_from_this();
+  engine::DecisionStatus refusal = engine::DecisionStatus::unavailable;
+  if (!adjudication->submit_decision(std::move(std::get<engine::DecisionRequest>(request)),
+                                     exchange, refusal)) {
+    exchange.hold.reset();
+    return finish(exchange, decision_refusal(refusal));
+  }
+}
+
 void Connection::answer_committed(Worker& worker) {
   for (InboxNode* node = worker.inbox.take_all(); node != nullptr;) {
     Exchange* exchange = static_cast<Exchange*>(node);
@@ -427,6 +451,11 @@ void Connection::answer_committed(Worker& worker) {
 void Connection::finish_committed(Exchange& exchange) {
   // Dropped at the end of this call, after which the answer owns nothing in flight.
   std::shared_ptr<Connection> hold = std::move(exchange.hold);
+  if (exchange.route.endpoint == Endpoint::decision_post) {
+    Answer answer = decision_answer(exchange.decision);
+    exchange.decision = {};
+    return finish(exchange, std::move(answer));
+  }
   if (exchange.route.endpoint == Endpoint::campaign_put) {
     const engine::CommitOutcome& committed = exchange.campaign_outcome;
     if (committed.status == VoteStatus::accepted &&

@@ -38,10 +38,12 @@ namespace tally::ingest::internal {
 class Connection;
 
 // One request and, once ready, its answer's bytes. A connection recycles its exchanges.
-struct Exchange final : InboxNode, VoteBatch::Owner, engine::CommitWaiter {
+struct Exchange final : InboxNode, VoteBatch::Owner, engine::CommitWaiter, engine::DecisionWaiter {
   // The log's writer finished the last vote, or the campaign PUT: to the worker's inbox.
   void votes_committed() override { hand_to_worker(); }
   void committed(const engine::CommitOutcome& outcome) override;
+  // The adjudicator decided a POST /decisions: to the worker's inbox.
+  void decided(const engine::DecisionAnswer& answer) override;
   void hand_to_worker();
 
   Connection* connection = nullptr;
@@ -61,6 +63,7 @@ struct Exchange final : InboxNode, VoteBatch::Owner, engine::CommitWaiter {
   std::string spare_body;
   VoteBatch votes{*this};
   engine::CommitOutcome campaign_outcome;
+  engine::DecisionAnswer decision;
   // The title of the campaign a PUT submitted, for its log line once committed.
   std::string campaign_title;
   std::size_t reserved_body_bytes = 0;            // released when the answer is ready
@@ -115,6 +118,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   void start_votes(Exchange& exchange);
   void decide_votes(Exchange& exchange);
   void start_campaign_put(Exchange& exchange);
+  void start_decision(Exchange& exchange);
   void finish_committed(Exchange& exchange);
   void log_campaign_change(const Exchange& exchange, engine::PutOutcome outcome,
                            std::uint64_t seq) const;

@@ -9,6 +9,7 @@
 
 #include "tally/base/json_writer.h"
 #include "conditional.h"
+#include "decisions.h"
 #include "tally_stream.h"
 #include "web.h"
 
@@ -243,7 +244,8 @@ std::optional<Answer> refusal_before_endpoint(const Tokens& tokens, bool protect
 std::size_t body_limit(const Limits& limits, Endpoint endpoint) {
   switch (endpoint) {
     case Endpoint::vote_batch: return limits.max_batch_body_bytes;
-    case Endpoint::campaign_put: return limits.max_campaign_body_bytes;
+    case Endpoint::campaign_put:
+    case Endpoint::decision_post: return limits.max_campaign_body_bytes;
     default: return limits.max_body_bytes;
   }
 }
@@ -273,9 +275,14 @@ Answer answer_now(const Backends& backends, const Request& request, const Route&
     case Endpoint::metrics: return metrics(backends.observer);
     case Endpoint::dashboard: return dashboard(request.target);
     case Endpoint::fraud: return fraud(backends.fraud, route.campaign_id, request);
+    case Endpoint::decisions:
+      return decisions_list(backends.adjudication,
+                            backends.engine.campaign(route.campaign_id) != nullptr,
+                            route.campaign_id);
     case Endpoint::vote:
     case Endpoint::vote_batch:
     case Endpoint::campaign_put:
+    case Endpoint::decision_post:
     case Endpoint::tally_stream:
     case Endpoint::preflight: break;  // answered by the connection, which knows the options
   }

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <variant>
 
+#include "tally/engine/adjudication.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/event_log.h"
@@ -31,10 +32,11 @@ namespace tally::ingest::internal {
 struct Backends {
   engine::Engine& engine;
   engine::EventLog& log;
-  ServerObserver* observer;           // null: /metrics answers 501
-  const engine::FraudMonitor* fraud;  // null: /fraud answers 501
-  const ClusterView* cluster;         // null: running alone; /v1/cluster answers 404
-  publog::PublicLog* public_log;      // null: /v1/log/* and receipts answer 501
+  ServerObserver* observer;            // null: /metrics answers 501
+  const engine::FraudMonitor* fraud;   // null: /fraud answers 501
+  const ClusterView* cluster;          // null: running alone; /v1/cluster answers 404
+  publog::PublicLog* public_log;       // null: /v1/log/* and receipts answer 501
+  engine::Adjudication* adjudication;  // null: /decisions answers 501
 };
 
 // The answer to a write (a vote, a batch, a campaign PUT) while the log takes none: 503

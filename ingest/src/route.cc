@@ -8,6 +8,7 @@ namespace {
 
 constexpr std::string_view kGetAndHead = "GET, HEAD";
 constexpr std::string_view kCampaignAllow = "GET, HEAD, PUT";
+constexpr std::string_view kDecisionsAllow = "GET, HEAD, POST";
 
 bool takes(Method method, Method wanted) {
   return method == wanted || (method == Method::head && wanted == Method::get);
@@ -69,6 +70,12 @@ Route route(Method method, std::string_view target) {
         result = read_only(method, Endpoint::tally_stream);
       } else if (sub == "/fraud") {
         result = read_only(method, Endpoint::fraud);
+      } else if (sub == "/decisions") {
+        if (method == Method::post) {
+          result.endpoint = Endpoint::decision_post;
+        } else {
+          result = read_only(method, Endpoint::decisions, kDecisionsAllow);
+        }
       } else {
         return {};
       }
@@ -111,6 +118,7 @@ Access access_of(Endpoint endpoint) {
     case Endpoint::vote:
     case Endpoint::vote_batch: return Access::ingest;
     case Endpoint::campaign_put:
+    case Endpoint::decision_post:
     case Endpoint::vote_event: return Access::admin;
     case Endpoint::dashboard:
     case Endpoint::preflight: return Access::open;
@@ -125,6 +133,7 @@ bool cross_origin_readable(Endpoint endpoint) {
     case Endpoint::tally:
     case Endpoint::tally_stream:
     case Endpoint::fraud:
+    case Endpoint::decisions:
     case Endpoint::vote_receipt:
     case Endpoint::log_key:
     case Endpoint::log_checkpoint:
@@ -147,6 +156,8 @@ std::string_view to_string(Endpoint endpoint) {
     case Endpoint::tally: return "tally";
     case Endpoint::tally_stream: return "tally_stream";
     case Endpoint::fraud: return "fraud";
+    case Endpoint::decisions: return "decisions";
+    case Endpoint::decision_post: return "decision_post";
     case Endpoint::vote_event: return "vote_event";
     case Endpoint::vote_receipt: return "vote_receipt";
     case Endpoint::log_key: return "log_key";

@@ -18,9 +18,11 @@ using tcp = asio::ip::tcp;
 
 Server::Server(ServerOptions options, engine::Engine& engine, engine::EventLog& log,
                const Tokens& tokens, ServerObserver* observer, const engine::FraudMonitor* fraud,
-               const ClusterView* cluster, publog::PublicLog* public_log)
+               const ClusterView* cluster, publog::PublicLog* public_log,
+               engine::Adjudication* adjudication)
     : impl_(std::make_unique<internal::ServerState>(
-          std::move(options), internal::Backends{engine, log, observer, fraud, cluster, public_log},
+          std::move(options),
+          internal::Backends{engine, log, observer, fraud, cluster, public_log, adjudication},
           tokens)) {}
 
 Server::~Server() = default;

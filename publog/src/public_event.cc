@@ -220,4 +220,53 @@ void append_public_epoch(std::string& out, std::string_view node, std::uint64_t 
   out += '}';
 }
 
+namespace {
+
+void append_seqs(std::string& out, std::span<const engine::MarkedVote> votes) {
+  out += R"(,"seqs":[)";
+  for (std::size_t i = 0; i < votes.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(votes[i].seq);
+  }
+  out += ']';
+}
+
+std::string reason_name(engine::FraudReason reason) {
+  const auto bit = static_cast<int>(reason);
+  if (bit < engine::kFraudReasonCount) return std::string(engine::to_string(reason));
+  return "bit" + std::to_string(bit);
+}
+
+}  // namespace
+
+void append_public_flag(std::string& out, const TagKey& key, std::string_view campaign,
+                        engine::FraudReason reason, engine::ClusterScope scope,
+                        std::string_view cluster_key, std::int64_t server_ms,
+                        std::span<const engine::MarkedVote> votes) {
+  out += R"({"kind":"flag")";
+  append_string_member(out, "campaign", campaign);
+  append_string_member(out, "reason", reason_name(reason));
+  append_string_member(out, "scope", engine::to_string(scope));
+  append_tagged(out, "key", key, cluster_key);
+  append_integer_member(out, "server_ms", server_ms);
+  append_seqs(out, votes);
+  out += '}';
+}
+
+void append_public_decision(std::string& out, const TagKey& key, const PublicDecision& decision) {
+  out += R"({"kind":"decision")";
+  append_string_member(out, "campaign", decision.campaign);
+  append_string_member(out, "action", decision.action);
+  append_string_member(out, "author", decision.author);
+  append_string_member(out, "reason", decision.reason);
+  append_integer_member(out, "server_ms", decision.server_ms);
+  if (!decision.candidate.empty()) append_string_member(out, "candidate", decision.candidate);
+  if (decision.scope != engine::ClusterScope::none) {
+    append_string_member(out, "scope", engine::to_string(decision.scope));
+    append_tagged(out, "key", key, decision.cluster_key);
+  }
+  if (!decision.votes.empty()) append_seqs(out, decision.votes);
+  out += '}';
+}
+
 }  // namespace tally::publog

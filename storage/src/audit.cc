@@ -226,6 +226,14 @@ Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress&
         rules.vote(event, problems);
         break;
       case EventKind::epoch: ++report.epochs; break;
+      case EventKind::flag:
+        ++report.flags;
+        rules.adjudication(event, problems);
+        break;
+      case EventKind::decision:
+        ++report.decisions;
+        rules.adjudication(event, problems);
+        break;
     }
   };
   auto on_bad = [&](std::uint64_t key_seq, const std::string& message) {
@@ -294,6 +302,10 @@ std::string verify_report_json(const VerifyReport& report) {
       .integer(report.campaign_versions)
       .key("epochs")
       .integer(report.epochs)
+      .key("flags")
+      .integer(report.flags)
+      .key("decisions")
+      .integer(report.decisions)
       .key("last_seq")
       .integer(report.last_seq)
       .key("chain_head")

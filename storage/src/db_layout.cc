@@ -129,6 +129,8 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_families() {
       rocksdb::ColumnFamilyDescriptor(kEventsFamily, events),
       rocksdb::ColumnFamilyDescriptor(kMetaFamily, meta),
       rocksdb::ColumnFamilyDescriptor(kTreeFamily, tree_family_options()),
+      // Small: a few entries per late flag or decision.
+      rocksdb::ColumnFamilyDescriptor(kMarksFamily, rocksdb::ColumnFamilyOptions()),
   };
 }
 
@@ -271,7 +273,10 @@ Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir) 
   }
   out->events_cf = out->handles[kEventsIndex];
   out->meta_cf = out->handles[kMetaIndex];
-  if (out->handles.size() > kTreeIndex) out->tree_cf = out->handles[kTreeIndex];
+  for (std::size_t i = 0; i < families.size(); ++i) {
+    if (families[i].name == kTreeFamily) out->tree_cf = out->handles[i];
+    if (families[i].name == kMarksFamily) out->marks_cf = out->handles[i];
+  }
   return out;
 }
 

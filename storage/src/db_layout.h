@@ -28,6 +28,10 @@ inline constexpr char kTreeFamily[] = "tree";
 inline constexpr std::size_t kEventsIndex = 1;  // in column_families()
 inline constexpr std::size_t kMetaIndex = 2;
 inline constexpr std::size_t kTreeIndex = 3;
+// Vote marks (vote_marks.h): what later flag and decision events say of a vote, under its
+// seq_key(). Absent in a log written before adjudication existed.
+inline constexpr char kMarksFamily[] = "marks";
+inline constexpr std::size_t kMarksIndex = 4;
 inline constexpr char kMetaChainHead[] = "chain_head";
 inline constexpr char kMetaLastSeq[] = "last_seq";
 // In a replica group: the stream seq of the last record (8 bytes, big-endian), written with
@@ -53,7 +57,8 @@ rocksdb::DBOptions write_db_options(const std::string& data_dir,
 std::vector<std::string> read_persisted_tallies(rocksdb::DB& db,
                                                 rocksdb::ColumnFamilyHandle* meta_cf);
 
-// default, events, meta, tree: in that order (kEventsIndex, kMetaIndex, kTreeIndex).
+// default, events, meta, tree, marks: in that order (kEventsIndex, kMetaIndex, kTreeIndex,
+// kMarksIndex).
 std::vector<rocksdb::ColumnFamilyDescriptor> column_families();
 
 // What `meta` says about the log's end.
@@ -95,6 +100,8 @@ struct ReadOnlyDb {
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
   // Null for a log that no tallyd with the public log has opened yet.
   rocksdb::ColumnFamilyHandle* tree_cf = nullptr;
+  // Null for a log that no tallyd with adjudication has opened yet.
+  rocksdb::ColumnFamilyHandle* marks_cf = nullptr;
   ~ReadOnlyDb();
 };
 Result<std::unique_ptr<ReadOnlyDb>> open_read_only(const std::string& data_dir);

@@ -305,6 +305,122 @@ void encode_epoch_payload(const EpochFields& epoch, std::string& out) {
   put_varint(out, zigzag(epoch.server_ms));
 }
 
+namespace {
+
+// The marked votes of a flag (with their prior flags) or a decision: count, then each seq as
+// its gap from the one before (the first from 0).
+void put_marked_votes(std::string& out, const std::vector<engine::MarkedVote>& votes,
+                      bool with_prior) {
+  put_varint(out, votes.size());
+  std::uint64_t previous = 0;
+  for (const engine::MarkedVote& vote : votes) {
+    put_varint(out, vote.seq - previous);
+    previous = vote.seq;
+    put_varint(out, vote.candidate);
+    if (with_prior) put_varint(out, vote.prior);
+  }
+}
+
+// Whether `votes` are 1..kMaxMarkedVotes seqs, ascending, each below `seq`.
+std::string check_marked_votes(const std::vector<engine::MarkedVote>& votes, std::uint64_t seq) {
+  if (votes.empty() || votes.size() > kMaxMarkedVotes) {
+    return "names " + std::to_string(votes.size()) + " votes (1 to " +
+           std::to_string(kMaxMarkedVotes) + ")";
+  }
+  std::uint64_t previous = 0;
+  for (const engine::MarkedVote& vote : votes) {
+    if (vote.seq <= previous || vote.seq >= seq) {
+      return "names seq " + std::to_string(vote.seq) + " out of order or not before it";
+    }
+    previous = vote.seq;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string_view to_string(DecisionAction action) {
+  switch (action) {
+    case DecisionAction::void_votes: return "void";
+    case DecisionAction::restore: return "restore";
+    case DecisionAction::disqualify: return "disqualify";
+    case DecisionAction::reinstate: return "reinstate";
+  }
+  return "unknown";
+}
+
+std::optional<DecisionAction> decision_action_from_string(std::string_view text) {
+  for (DecisionAction action : {DecisionAction::void_votes, DecisionAction::restore,
+                                DecisionAction::disqualify, DecisionAction::reinstate}) {
+    if (to_string(action) == text) return action;
+  }
+  return std::nullopt;
+}
+
+std::string check_flag(const FlagFields& flag, std::uint64_t seq) {
+  if (flag.campaign.empty()) return "flag without a campaign";
+  if (static_cast<int>(flag.reason) >= 32) return "flag with an unknown reason";
+  if (flag.scope == engine::ClusterScope::none || flag.scope > engine::ClusterScope::device ||
+      flag.key.empty()) {
+    return "flag without a cluster";
+  }
+  if (auto wrong = check_marked_votes(flag.votes, seq); !wrong.empty()) return "flag " + wrong;
+  return {};
+}
+
+std::string check_decision(const DecisionFields& decision, std::uint64_t seq) {
+  if (decision.campaign.empty()) return "decision without a campaign";
+  if (decision.author.empty() || decision.author.size() > kMaxAuthorBytes) {
+    return "decision author empty or longer than " + std::to_string(kMaxAuthorBytes) + " bytes";
+  }
+  if (decision.reason.empty() || decision.reason.size() > kMaxReasonBytes) {
+    return "decision reason empty or longer than " + std::to_string(kMaxReasonBytes) + " bytes";
+  }
+  if (decision.action < DecisionAction::void_votes || decision.action > DecisionAction::reinstate) {
+    return "decision with an unknown action";
+  }
+  if (decision.scope > engine::ClusterScope::device ||
+      (decision.scope == engine::ClusterScope::none) != decision.key.empty()) {
+    return "decision with a malformed cluster";
+  }
+  if (names_votes(decision.action)) {
+    if (!decision.candidate.empty()) return "void or restore decision naming a candidate";
+    if (auto wrong = check_marked_votes(decision.votes, seq); !wrong.empty()) {
+      return "decision " + wrong;
+    }
+    for (const engine::MarkedVote& vote : decision.votes) {
+      if (vote.prior != 0) return "decision with prior flags";
+    }
+    return {};
+  }
+  if (decision.candidate.empty()) return "disqualify or reinstate decision without a candidate";
+  if (decision.scope != engine::ClusterScope::none || !decision.votes.empty()) {
+    return "disqualify or reinstate decision naming votes";
+  }
+  return {};
+}
+
+void encode_flag_payload(const FlagFields& flag, std::string& out) {
+  put_string(out, flag.campaign);
+  out.push_back(static_cast<char>(flag.reason));
+  out.push_back(static_cast<char>(flag.scope));
+  put_string(out, flag.key);
+  put_varint(out, zigzag(flag.server_ms));
+  put_marked_votes(out, flag.votes, true);
+}
+
+void encode_decision_payload(const DecisionFields& decision, std::string& out) {
+  put_string(out, decision.campaign);
+  out.push_back(static_cast<char>(decision.action));
+  put_varint(out, zigzag(decision.server_ms));
+  put_string(out, decision.author);
+  put_string(out, decision.reason);
+  put_string(out, decision.candidate);
+  out.push_back(static_cast<char>(decision.scope));
+  put_string(out, decision.key);
+  put_marked_votes(out, decision.votes, false);
+}
+
 ChainHash ChainHasher::next(const ChainHash& prev, std::string_view head,
                             std::string_view tail) const {
   ChainHash out{};
@@ -481,6 +597,28 @@ Status read_string_table(std::string_view record, std::size_t events_begin, std:
 
 namespace {
 
+// The marked votes put_marked_votes() wrote: each seq's gap from the one before must be at
+// least 1 (the first's from 0), so seqs ascend and none is 0.
+bool read_marked_votes(Reader& in, bool with_prior, std::vector<engine::MarkedVote>& votes) {
+  votes.clear();
+  std::uint32_t count = 0;
+  if (!in.varint32(count) || count > kMaxMarkedVotes) return false;
+  votes.reserve(count);
+  std::uint64_t seq = 0;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::uint64_t gap = 0;
+    engine::MarkedVote vote;
+    if (!in.varint(gap) || gap == 0 || gap > UINT64_MAX - seq || !in.varint32(vote.candidate) ||
+        (with_prior && !in.varint32(vote.prior))) {
+      return false;
+    }
+    seq += gap;
+    vote.seq = seq;
+    votes.push_back(vote);
+  }
+  return true;
+}
+
 // One event's bytes (kind, seq, payload) and stored chain into `event`. An error with an empty
 // message: the header itself is unreadable (the caller names where).
 Status decode_event_bytes(std::string_view bytes, std::string_view chain, bool minimal,
@@ -508,6 +646,39 @@ Status decode_event_bytes(std::string_view bytes, std::string_view chain, bool m
       return event_error(event.seq, "truncated epoch");
     }
     if (!ev.done()) return event_error(event.seq, "trailing bytes after the epoch");
+  } else if (kind == static_cast<std::uint8_t>(EventKind::flag)) {
+    event.kind = EventKind::flag;
+    FlagFields& flag = event.flag;
+    std::uint8_t reason = 0;
+    std::uint8_t scope = 0;
+    if (!ev.string(flag.campaign) || !ev.byte(reason) || !ev.byte(scope) || !ev.string(flag.key) ||
+        !ev.svarint(flag.server_ms) || !read_marked_votes(ev, true, flag.votes)) {
+      return event_error(event.seq, "truncated flag");
+    }
+    flag.reason = static_cast<engine::FraudReason>(reason);
+    flag.scope = static_cast<engine::ClusterScope>(scope);
+    if (!ev.done()) return event_error(event.seq, "trailing bytes after the flag");
+    if (auto wrong = check_flag(flag, event.seq); !wrong.empty()) {
+      return event_error(event.seq, wrong);
+    }
+  } else if (kind == static_cast<std::uint8_t>(EventKind::decision)) {
+    event.kind = EventKind::decision;
+    DecisionFields& decision = event.decision;
+    std::uint8_t action = 0;
+    std::uint8_t scope = 0;
+    if (!ev.string(decision.campaign) || !ev.byte(action) || !ev.svarint(decision.server_ms) ||
+        !ev.string(decision.author) || !ev.string(decision.reason) ||
+        !ev.string(decision.candidate) || !ev.byte(scope) || !ev.string(decision.key) ||
+        !read_marked_votes(ev, false, decision.votes)) {
+      return event_error(event.seq, "truncated decision");
+    }
+    decision.action = static_cast<DecisionAction>(action);
+    decision.scope = static_cast<engine::ClusterScope>(scope);
+    if (!ev.done()) return event_error(event.seq, "trailing bytes after the decision");
+    // A decision naming no votes stores a count of 0, which read_marked_votes() takes.
+    if (auto wrong = check_decision(decision, event.seq); !wrong.empty()) {
+      return event_error(event.seq, wrong);
+    }
   } else {
     return event_error(event.seq, "unknown kind " + std::to_string(kind));
   }

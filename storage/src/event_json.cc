@@ -34,9 +34,39 @@ std::string_view quoted_hex(const ChainHash& chain, char (&text)[kChainBytes * 2
   return {text, n};
 }
 
+void append_flag_names(JsonWriter& json, engine::FraudFlags flags) {
+  json.begin_array();
+  for (int i = 0; i < engine::kFraudReasonCount; ++i) {
+    const auto reason = static_cast<engine::FraudReason>(i);
+    if ((flags & engine::flag_of(reason)) != 0) json.string(engine::to_string(reason));
+  }
+  // Bits no reason of this build knows are shown by number rather than dropped.
+  for (unsigned bit = engine::kFraudReasonCount; bit < 32; ++bit) {
+    if ((flags & (engine::FraudFlags{1} << bit)) != 0) json.string("bit" + std::to_string(bit));
+  }
+  json.end_array();
+}
+
+void append_marked_votes(JsonWriter& json, const std::vector<engine::MarkedVote>& votes,
+                         bool with_prior) {
+  json.key("votes").begin_array();
+  for (const engine::MarkedVote& vote : votes) {
+    json.begin_object();
+    json.key("seq").integer(vote.seq);
+    json.key("candidate").integer(vote.candidate);
+    if (with_prior) {
+      json.key("prior");
+      append_flag_names(json, vote.prior);
+    }
+    json.end_object();
+  }
+  json.end_array();
+}
+
 }  // namespace
 
-void append_event_json(std::string& out, const StoredEvent& event, const Redactor* redactor) {
+void append_event_json(std::string& out, const StoredEvent& event, const Redactor* redactor,
+                       const VoteMarks* marks) {
   char chain_text[kChainBytes * 2 + 2];
   JsonWriter json(out);
   json.begin_object();
@@ -49,6 +79,32 @@ void append_event_json(std::string& out, const StoredEvent& event, const Redacto
     json.key("node").string(event.epoch.node);
     json.key("epoch").integer(event.epoch.epoch);
     json.key("server_ms").integer(event.epoch.server_ms);
+  } else if (event.kind == EventKind::flag) {
+    const FlagFields& f = event.flag;
+    json.key("kind").string("flag");
+    json.key("campaign").string(f.campaign);
+    const auto reason = static_cast<int>(f.reason);
+    json.key("reason").string(reason < engine::kFraudReasonCount
+                                  ? std::string(engine::to_string(f.reason))
+                                  : "bit" + std::to_string(reason));
+    json.key("scope").string(engine::to_string(f.scope));
+    append_field(json, "key", f.key, redactor, true);
+    json.key("server_ms").integer(f.server_ms);
+    append_marked_votes(json, f.votes, true);
+  } else if (event.kind == EventKind::decision) {
+    const DecisionFields& d = event.decision;
+    json.key("kind").string("decision");
+    json.key("campaign").string(d.campaign);
+    json.key("action").string(to_string(d.action));
+    json.key("author").string(d.author);
+    json.key("reason").string(d.reason);
+    json.key("server_ms").integer(d.server_ms);
+    if (!d.candidate.empty()) json.key("candidate").string(d.candidate);
+    if (d.scope != engine::ClusterScope::none) {
+      json.key("scope").string(engine::to_string(d.scope));
+      append_field(json, "key", d.key, redactor, true);
+    }
+    if (!d.votes.empty()) append_marked_votes(json, d.votes, false);
   } else {
     const VoteFields& v = event.vote;
     json.key("kind").string("vote");
@@ -63,21 +119,40 @@ void append_event_json(std::string& out, const StoredEvent& event, const Redacto
       append_field(json, "request_id", v.ballot.request_id, redactor, false);
     json.key("server_ms").integer(v.server_ms);
     json.key("period").integer(v.period);
-    json.key("flags").begin_array();
-    for (int i = 0; i < engine::kFraudReasonCount; ++i) {
-      const auto reason = static_cast<engine::FraudReason>(i);
-      if ((v.flags & engine::flag_of(reason)) != 0) json.string(engine::to_string(reason));
+    json.key("flags");
+    append_flag_names(json, v.flags);
+    if (marks != nullptr && marks->late_flags != 0) {
+      json.key("late_flags");
+      append_flag_names(json, marks->late_flags);
     }
-    // Bits no reason of this build knows are shown by number rather than dropped.
-    for (unsigned bit = engine::kFraudReasonCount; bit < 32; ++bit) {
-      if ((v.flags & (engine::FraudFlags{1} << bit)) != 0) {
-        json.string("bit" + std::to_string(bit));
-      }
-    }
-    json.end_array();
+    if (marks != nullptr && marks->voided_by != 0) json.key("voided_by").integer(marks->voided_by);
   }
   json.key("chain").raw(quoted_hex(event.chain, chain_text));
   json.end_object();
+}
+
+std::string decision_summary_json(const StoredEvent& event) {
+  const DecisionFields& d = event.decision;
+  std::string out;
+  JsonWriter json(out);
+  json.begin_object();
+  json.key("seq").integer(event.seq);
+  json.key("action").string(to_string(d.action));
+  json.key("author").string(d.author);
+  json.key("reason").string(d.reason);
+  json.key("server_ms").integer(d.server_ms);
+  if (!d.candidate.empty()) json.key("candidate").string(d.candidate);
+  if (d.scope != engine::ClusterScope::none) {
+    json.key("scope").string(engine::to_string(d.scope));
+    json.key("key").string(d.key);
+  }
+  json.key("votes").integer(d.votes.size());
+  json.key("sample_seqs").begin_array();
+  constexpr std::size_t kSamples = 10;
+  for (std::size_t i = 0; i < d.votes.size() && i < kSamples; ++i) json.integer(d.votes[i].seq);
+  json.end_array();
+  json.end_object();
+  return out;
 }
 
 }  // namespace tally::storage

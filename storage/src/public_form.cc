@@ -15,6 +15,27 @@ void append_public_form(std::string& out, const StoredEvent& event,
     case EventKind::epoch:
       publog::append_public_epoch(out, event.epoch.node, event.epoch.epoch, event.epoch.server_ms);
       return;
+    case EventKind::flag: {
+      const FlagFields& f = event.flag;
+      publog::append_public_flag(out, keyring.key(f.campaign), f.campaign, f.reason, f.scope, f.key,
+                                 f.server_ms, f.votes);
+      return;
+    }
+    case EventKind::decision: {
+      const DecisionFields& d = event.decision;
+      publog::PublicDecision shown;
+      shown.campaign = d.campaign;
+      shown.action = to_string(d.action);
+      shown.author = d.author;
+      shown.reason = d.reason;
+      shown.server_ms = d.server_ms;
+      shown.candidate = d.candidate;
+      shown.scope = d.scope;
+      shown.cluster_key = d.key;
+      shown.votes = d.votes;
+      publog::append_public_decision(out, keyring.key(d.campaign), shown);
+      return;
+    }
   }
 }
 

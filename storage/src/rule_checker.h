@@ -101,6 +101,87 @@ class RuleChecker {
     }
   }
 
+  // A flag or decision: every vote it names must be an earlier vote of its campaign, with the
+  // candidate and (a flag) the prior flags the log gives it, and change state (a new reason; a
+  // vote voided, or restored, that was not); a candidate it names must exist and change state.
+  // Counted into the tallies as tallyd counts it.
+  void adjudication(const StoredEvent& event, std::vector<VerifyProblem>& problems) {
+    const bool is_flag = event.kind == EventKind::flag;
+    const std::string_view campaign_id = is_flag ? event.flag.campaign : event.decision.campaign;
+    const auto campaign = engine_.campaign(campaign_id);
+    const std::string what = is_flag ? "flag" : "decision";
+    if (campaign == nullptr) {
+      problems.push_back(
+          {event.seq, what + " for unknown campaign \"" + std::string(campaign_id) + "\""});
+      return;
+    }
+    const std::uint32_t ordinal = campaign_ordinal(campaign_id);
+    if (!is_flag && !names_votes(event.decision.action)) {
+      const DecisionFields& d = event.decision;
+      const auto index = campaign->candidate_index(d.candidate);
+      if (!index) {
+        problems.push_back(
+            {event.seq, what + " names unknown candidate \"" + std::string(d.candidate) + "\""});
+        return;
+      }
+      engine_.publish(event.seq);
+      bool now = false;
+      const std::optional<engine::TallySnapshot> tally = engine_.tally(campaign_id);
+      if (tally) {
+        for (const auto& c : tally->candidates) {
+          if (c.id == d.candidate) now = c.disqualified;
+        }
+      }
+      if (now == (d.action == DecisionAction::disqualify)) {
+        problems.push_back({event.seq, what + " changes nothing: candidate " +
+                                           std::string(d.candidate) + " is already so"});
+      }
+      (void)engine_.set_disqualified(campaign_id, d.candidate,
+                                     d.action == DecisionAction::disqualify);
+      return;
+    }
+    const auto& votes = is_flag ? event.flag.votes : event.decision.votes;
+    for (const engine::MarkedVote& vote : votes) {
+      BookEntry* entry = vote.seq < book_.size() ? &book_[vote.seq] : nullptr;
+      if (entry == nullptr || entry->campaign != ordinal) {
+        problems.push_back({event.seq, what + " names seq " + std::to_string(vote.seq) +
+                                           ", which is not a vote of " + std::string(campaign_id)});
+        return;
+      }
+      if (entry->candidate != vote.candidate) {
+        problems.push_back({event.seq, what + " gives seq " + std::to_string(vote.seq) +
+                                           " another candidate than its vote's"});
+        return;
+      }
+      if (is_flag) {
+        const engine::FraudFlags bit = engine::flag_of(event.flag.reason);
+        if (vote.prior != entry->flags || (entry->flags & bit) != 0) {
+          problems.push_back({event.seq, what + " gives seq " + std::to_string(vote.seq) +
+                                             " prior flags it did not have, or a reason it had"});
+          return;
+        }
+      } else if (entry->voided == (event.decision.action == DecisionAction::void_votes)) {
+        problems.push_back({event.seq, what + " changes nothing for seq " +
+                                           std::to_string(vote.seq) + ": already so"});
+        return;
+      }
+    }
+    for (const engine::MarkedVote& vote : votes) {
+      BookEntry& entry = book_[vote.seq];
+      if (is_flag) {
+        entry.flags |= engine::flag_of(event.flag.reason);
+      } else {
+        entry.voided = event.decision.action == DecisionAction::void_votes;
+      }
+    }
+    if (is_flag) {
+      (void)engine_.apply_flag(campaign_id, event.flag.reason, votes);
+    } else {
+      (void)engine_.apply_void(campaign_id, votes,
+                               event.decision.action == DecisionAction::void_votes);
+    }
+  }
+
   void vote(const StoredEvent& event, std::vector<VerifyProblem>& problems) {
     const VoteFields& v = event.vote;
     auto campaign = engine_.campaign(v.ballot.campaign);
@@ -127,7 +208,10 @@ class RuleChecker {
     ballot.ts_ms = v.ballot.ts_ms;
     engine::Decision decision = engine_.decide(ballot);
     if (decision.status == engine::VoteStatus::accepted) {
+      const std::uint32_t candidate = decision.claim.candidate_index();
       engine_.commit(std::move(decision.claim), event.seq, v.flags);
+      if (book_.size() <= event.seq) book_.resize(event.seq + 1);
+      book_[event.seq] = {campaign_ordinal(v.ballot.campaign), candidate, 0, v.flags};
       return;
     }
     std::string why;
@@ -166,12 +250,18 @@ class RuleChecker {
     for (const auto& [id, pair] : both) {
       const auto& have = pair.first != nullptr ? *pair.first : zero;
       const auto& want = pair.second != nullptr ? *pair.second : zero;
-      if (have.votes == want.votes && have.suspect == want.suspect) continue;
+      if (have.votes == want.votes && have.suspect == want.suspect && have.voided == want.voided &&
+          have.disqualified == want.disqualified) {
+        continue;
+      }
       problems.push_back(
           {stored.as_of_seq, what + "says candidate " + id + " has " + std::to_string(have.votes) +
-                                 " votes (" + std::to_string(have.suspect) +
-                                 " suspect), the recount " + std::to_string(want.votes) + " (" +
-                                 std::to_string(want.suspect) + ")"});
+                                 " votes (" + std::to_string(have.suspect) + " suspect, " +
+                                 std::to_string(have.voided) + " void" +
+                                 (have.disqualified ? ", disqualified" : "") + "), the recount " +
+                                 std::to_string(want.votes) + " (" + std::to_string(want.suspect) +
+                                 " suspect, " + std::to_string(want.voided) + " void" +
+                                 (want.disqualified ? ", disqualified" : "") + ")"});
     }
   }
 
@@ -192,8 +282,26 @@ class RuleChecker {
   }
 
  private:
+  // What a flag or decision may say of a vote, by seq (12 bytes each: 120 MB at 10M votes).
+  struct BookEntry {
+    std::uint32_t campaign = 0;  // campaign_ordinal(); 0: not a vote
+    std::uint32_t candidate : 31 = 0;
+    std::uint32_t voided : 1 = 0;
+    engine::FraudFlags flags = 0;  // stored and late
+  };
+  std::uint32_t campaign_ordinal(std::string_view id) {
+    auto it = ordinals_.find(id);
+    if (it == ordinals_.end()) {
+      it = ordinals_.emplace(std::string(id), static_cast<std::uint32_t>(ordinals_.size() + 1))
+               .first;
+    }
+    return it->second;
+  }
+
   ManualClock clock_;
   engine::Engine engine_;
+  std::vector<BookEntry> book_;
+  std::map<std::string, std::uint32_t, std::less<>> ordinals_;
 };
 
 }  // namespace tally::storage

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,11 +22,13 @@
 #include <utility>
 #include <vector>
 
+#include "tally/base/json_writer.h"
 #include "tally/base/thread_name.h"
 #include "tally/engine/campaign.h"
 #include "tally/storage/event_format.h"
 #include "tally/storage/event_json.h"
 #include "tally/storage/internal/commit_pipeline.h"
+#include "adjudicator.h"
 #include "db_layout.h"
 #include "fault_injection.h"
 #include "public_form.h"
@@ -33,6 +36,7 @@
 #include "rocksdb_logger.h"
 #include "tree_store.h"
 #include "upper_tree.h"
+#include "vote_marks.h"
 #include "write_failure.h"
 
 namespace tally::storage {
@@ -47,6 +51,7 @@ struct VoteLog::Impl final : internal::BatchSink {
   rocksdb::ColumnFamilyHandle* events_cf = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
   rocksdb::ColumnFamilyHandle* tree_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* marks_cf = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   // The public log: its keys, every campaign's tag key, and what the endpoints read. All null
   // without log keys (StorageOptions::log_keys).
@@ -133,14 +138,19 @@ struct VoteLog::Impl final : internal::BatchSink {
 
   // Writes one record with meta (and its tree entries, when given) in one atomic, timed
   // write. `stream_seq` 0: not replicated.
+  // `marked`: the record's flag and decision events, whose votes' marks change with it.
   rocksdb::Status write_record(std::string_view record, std::uint64_t first_seq,
                                std::uint64_t last_seq, const ChainHash& chain,
-                               std::uint64_t record_stream_seq, const TreeEntries* tree) {
+                               std::uint64_t record_stream_seq, const TreeEntries* tree,
+                               std::span<const StoredEvent* const> marked = {}) {
     // Reused: a fresh megabyte-sized batch per write would be fresh pages to fault in.
     rocksdb::WriteBatch& batch = write_batch_buffer;
     batch.Clear();
     rocksdb::Status s =
         batch.Put(events_cf, seq_key(first_seq), rocksdb::Slice(record.data(), record.size()));
+    for (const StoredEvent* event : marked) {
+      if (s.ok()) s = put_marks(*db, marks_cf, batch, *event, event->seq);
+    }
     for (std::size_t i = 0; s.ok() && tree != nullptr && i < tree->size(); ++i) {
       const std::string_view entry = tree->bytes(i);
       s = batch.Put(tree_cf, seq_key(tree->first_seq(i)),
@@ -207,8 +217,17 @@ struct VoteLog::Impl final : internal::BatchSink {
       }
       record_stream_seq = *replicated;
     }
+    // A flag or decision forms a record of its own.
+    StoredEvent adjudication;
+    const StoredEvent* marked[1] = {&adjudication};
+    std::span<const StoredEvent* const> marked_events;
+    if (events.size() == 1 && events.front().adjudication != nullptr) {
+      adjudication = events.front().adjudication->event;
+      adjudication.seq = first_seq;
+      marked_events = marked;
+    }
     if (auto s = write_record(record, first_seq, seq - 1, chain, record_stream_seq,
-                              keyring ? &tree_entries : nullptr);
+                              keyring ? &tree_entries : nullptr, marked_events);
         !s.ok()) {
       const WriteFailure failure = classify_write_failure(s);
       if (replicator != nullptr) {
@@ -223,7 +242,55 @@ struct VoteLog::Impl final : internal::BatchSink {
     chain_head = chain;
     if (keyring) keep_tree(std::move(next_frontier));
     if (record_stream_seq != 0) stream_seq.store(record_stream_seq, std::memory_order_release);
+    if (!marked_events.empty()) note_adjudication(adjudication);
+    if (events.front().kind == EventKind::vote) {
+      note_time(first_seq, events.front().claim.server_ms());
+    }
     return {};
+  }
+
+  // Where the log was at each second of server time: (first seq, server_ms) of a vote at
+  // most once a second, the last kTimeSamples of them (2.3 hours of a busy log, 128 KiB),
+  // so that a late flag's scan starts near its window's beginning rather than at seq 1.
+  // Written by the thread that writes the log, read by the adjudicator (under time_mutex).
+  static constexpr std::size_t kTimeSamples = 8192;
+  mutable std::mutex time_mutex;
+  std::deque<std::pair<std::uint64_t, std::int64_t>> time_samples;
+  void note_time(std::uint64_t seq, std::int64_t server_ms) {
+    std::lock_guard lock(time_mutex);
+    if (!time_samples.empty() && server_ms < time_samples.back().second + 1000) return;
+    if (time_samples.size() == kTimeSamples) time_samples.pop_front();
+    time_samples.emplace_back(seq, server_ms);
+  }
+  // A seq at or before the first vote judged at `server_ms` or later (votes are committed
+  // in about the order they were judged: a second of slack covers the difference).
+  std::uint64_t seq_before(std::int64_t server_ms) const {
+    std::lock_guard lock(time_mutex);
+    std::uint64_t seq = 1;
+    for (const auto& [sample_seq, sample_ms] : time_samples) {
+      if (sample_ms >= server_ms - 1000) break;
+      seq = sample_seq;
+    }
+    return seq;
+  }
+
+  std::unique_ptr<Adjudicator> adjudicator;  // made by recover()
+
+  // Decisions by campaign, for GET /v1/campaigns/{id}/decisions: each as its JSON summary.
+  // Written by the thread that writes the log, read by anyone (under decisions_mutex). A
+  // decision is a committee's act, a handful per campaign: all of them are kept.
+  mutable std::mutex decisions_mutex;
+  std::map<std::string, std::vector<std::string>, std::less<>> decisions;
+  void note_adjudication(const StoredEvent& event) {
+    if (event.kind != EventKind::decision) return;
+    std::string summary = decision_summary_json(event);
+    std::lock_guard lock(decisions_mutex);
+    auto it = decisions.find(event.decision.campaign);
+    if (it == decisions.end()) {
+      it =
+          decisions.emplace(std::string(event.decision.campaign), std::vector<std::string>()).first;
+    }
+    it->second.push_back(std::move(summary));
   }
 
   bool failure_may_pass() const override { return failure_passes; }
@@ -307,6 +374,12 @@ Status count_event(engine::Engine& engine, const StoredEvent& event) {
       return {};
     }
     case EventKind::epoch: return {};  // orders the log; counts nothing
+    case EventKind::flag:
+    case EventKind::decision:
+      if (auto status = internal::count_adjudication(engine, event); !status.ok()) {
+        return Status::error("seq " + std::to_string(event.seq) + ": " + status.message());
+      }
+      return {};
   }
   return {};
 }
@@ -358,6 +431,7 @@ Result<std::unique_ptr<VoteLog>> VoteLog::open(const StorageOptions& options) {
   impl.events_cf = impl.handles[kEventsIndex];
   impl.meta_cf = impl.handles[kMetaIndex];
   impl.tree_cf = impl.handles[kTreeIndex];
+  impl.marks_cf = impl.handles[kMarksIndex];
   if (options.log_keys) {
     impl.keyring = std::make_unique<publog::TagKeyring>(options.log_keys->tags);
     impl.upper_tree = std::make_unique<UpperTree>();
@@ -534,6 +608,8 @@ Status VoteLog::recover(engine::Engine& engine) {
     if (auto status = impl.check_continues(events, chain, last_seq); !status.ok()) return status;
     for (const StoredEvent& event : events) {
       if (auto status = count_event(engine, event); !status.ok()) return status;
+      impl.note_adjudication(event);
+      if (event.kind == EventKind::vote) impl.note_time(event.seq, event.vote.server_ms);
     }
     if (impl.keyring && last_seq > tree_size) {
       impl.leaves.clear();
@@ -593,6 +669,29 @@ Status VoteLog::recover(engine::Engine& engine) {
   impl.last_seq_at_rest.store(last_seq, std::memory_order_release);
   impl.stream_seq.store(meta.stream_seq, std::memory_order_release);
   engine.publish(last_seq);
+  Adjudicator::Ports ports;
+  ports.db = impl.db.get();
+  ports.events_cf = impl.events_cf;
+  ports.marks_cf = impl.marks_cf;
+  ports.engine = &engine;
+  ports.keyring = impl.keyring.get();
+  ports.submit = [&impl](internal::PendingEvent& event) { return impl.submit(event); };
+  ports.seq_before = [&impl](std::int64_t server_ms) { return impl.seq_before(server_ms); };
+  ports.decisions_json = [&impl](std::string_view campaign) {
+    std::string out = "{\"campaign\":";
+    JsonWriter(out).string(campaign);
+    out += ",\"decisions\":[";
+    std::lock_guard lock(impl.decisions_mutex);
+    if (auto it = impl.decisions.find(campaign); it != impl.decisions.end()) {
+      for (std::size_t i = 0; i < it->second.size(); ++i) {
+        if (i > 0) out += ',';
+        out += it->second[i];
+      }
+    }
+    out += "]}";
+    return out;
+  };
+  impl.adjudicator = std::make_unique<Adjudicator>(std::move(ports), Adjudicator::Options{});
   impl.recovered.store(true, std::memory_order_release);
   return {};
 }
@@ -647,8 +746,14 @@ Status VoteLog::apply_record(std::string_view record, std::uint64_t stream_seq,
     impl.leaves_of(events);
     impl.build_tree(impl.leaves, next_frontier);
   }
+  std::vector<const StoredEvent*> marked;
+  for (const StoredEvent& event : events) {
+    if (event.kind == EventKind::flag || event.kind == EventKind::decision) {
+      marked.push_back(&event);
+    }
+  }
   if (auto s = impl.write_record(record, first_seq, last_seq, chain, stream_seq,
-                                 impl.keyring ? &impl.tree_entries : nullptr);
+                                 impl.keyring ? &impl.tree_entries : nullptr, marked);
       !s.ok()) {
     return Status::error("storage: write of seqs " + std::to_string(first_seq) + ".." +
                          std::to_string(last_seq) + ": " + s.ToString());
@@ -659,6 +764,8 @@ Status VoteLog::apply_record(std::string_view record, std::uint64_t stream_seq,
   impl.stream_seq.store(stream_seq, std::memory_order_release);
   for (const StoredEvent& event : events) {
     if (auto status = count_event(engine, event); !status.ok()) return status;
+    impl.note_adjudication(event);
+    if (event.kind == EventKind::vote) impl.note_time(event.seq, event.vote.server_ms);
     if (event.kind == EventKind::vote && engine.has_fraud_monitor()) {
       const VoteFields& v = event.vote;
       engine.replay_fraud(v.ballot, v.server_ms, v.period, v.flags);
@@ -844,13 +951,24 @@ std::optional<std::string> VoteLog::event_json(std::uint64_t seq) const {
   for (const StoredEvent& event : events) {
     if (event.seq != seq) continue;
     std::string out;
-    append_event_json(out, event);
+    VoteMarks marks;
+    if (event.kind == EventKind::vote) {
+      auto read = read_marks(*impl_->db, impl_->marks_cf, seq);
+      if (read.ok()) marks = *read;
+    }
+    append_event_json(out, event, nullptr, &marks);
     return out;
   }
   return std::nullopt;
 }
 
 publog::PublicLog* VoteLog::public_log() { return impl_->public_view.get(); }
+
+engine::CrossingListener* VoteLog::crossing_listener() { return impl_->adjudicator.get(); }
+engine::Adjudication* VoteLog::adjudication() { return impl_->adjudicator.get(); }
+AdjudicationFigures VoteLog::adjudication_figures() const {
+  return impl_->adjudicator ? impl_->adjudicator->figures() : AdjudicationFigures{};
+}
 
 PublicLogFigures VoteLog::public_log_figures() const {
   PublicLogFigures figures;
@@ -865,6 +983,8 @@ PublicLogFigures VoteLog::public_log_figures() const {
 void VoteLog::stop() {
   Impl& impl = *impl_;
   std::lock_guard lock(impl.lifecycle);
+  // First, while the writer still takes what it is writing.
+  if (impl.adjudicator) impl.adjudicator->stop();
   if (impl.stopped.exchange(true, std::memory_order_acq_rel)) return;
   internal::CommitPipeline* writer = impl.running();
   if (writer == nullptr) return;

@@ -27,7 +27,7 @@ class EndpointsTest : public ::testing::Test {
  protected:
   EndpointsTest() : log_(testing::started_log(dir_.sub("db"), engine_)), tokens_(token_set()) {}
 
-  Backends backends() { return {engine_, *log_, nullptr, nullptr, nullptr, nullptr}; }
+  Backends backends() { return {engine_, *log_, nullptr, nullptr, nullptr, nullptr, nullptr}; }
 
   static TokenSet token_set() {
     TokenSet set;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -159,9 +160,15 @@ struct CandidateTally {
   std::string name;
   std::uint64_t votes = 0;
   std::uint64_t suspect = 0;
-  std::uint32_t rank = 0;  // competition ranking: 1 + candidates with more votes
+  // Competition ranking by valid votes: 1 + the candidates still in the running with more
+  // valid votes; 0 for a disqualified candidate, which is ranked apart.
+  std::uint32_t rank = 0;
   // Suspect votes per FraudReason (a vote with several reasons counts under each).
   std::array<std::uint64_t, kFraudReasonCount> suspect_by_reason = {};
+  // Votes the committee voided (DESIGN.md "Adjudication"); valid = votes - voided.
+  std::uint64_t voided = 0;
+  std::uint64_t valid = 0;
+  bool disqualified = false;
 };
 
 // A consistent view of one campaign's committed votes.
@@ -170,11 +177,25 @@ struct TallySnapshot {
   std::uint64_t as_of_seq = 0;
   std::uint64_t total = 0;
   std::uint64_t suspect = 0;
-  std::vector<CandidateTally> candidates;  // sorted by votes desc, then id
+  std::uint64_t voided = 0;
+  std::uint64_t valid = 0;
+  // Candidates in the running by valid desc, then id; then the disqualified ones, the same way.
+  std::vector<CandidateTally> candidates;
 };
-// Sorts `tally`'s candidates by votes (descending), then id; gives them competition ranks
-// (equal votes share a rank, the next skips: 1, 2, 2, 4); sums total and suspect.
+// Sets each candidate's valid count, sorts the candidates in the running by valid votes
+// (descending), then id, and gives them competition ranks (equal counts share a rank, the next
+// skips: 1, 2, 2, 4); disqualified candidates follow, sorted the same way, with rank 0. Sums
+// total, suspect, voided and valid over every candidate.
 void rank(TallySnapshot& tally);
+
+// A committed vote that a later event changes (a late flag, a committee decision): its seq,
+// its candidate's index in its campaign, and the fraud reasons it carried before a flag (its
+// stored flags and earlier flag events'; 0 in a decision).
+struct MarkedVote {
+  std::uint64_t seq = 0;
+  std::uint32_t candidate = 0;
+  FraudFlags prior = 0;
+};
 std::string tally_to_json(const TallySnapshot& tally);
 
 enum class PutOutcome : std::uint8_t { created, updated, unchanged, conflict };
@@ -251,6 +272,20 @@ class Engine {
   void release(Claim claim);
   // Makes every commit up to `as_of_seq` visible to tally(). REQUIRES: commit thread.
   void publish(std::uint64_t as_of_seq);
+
+  // Adjudication (DESIGN.md): what a committed `flag` or `decision` event changes in the
+  // tallies, live and at recovery. REQUIRES: commit thread; publish() follows. An error (an
+  // unknown campaign, a candidate index out of range) changes nothing.
+  // A late flag: `reason` now applies to `votes`. A vote whose prior flags were empty becomes
+  // suspect; one whose prior flags lacked `reason` counts under it.
+  Status apply_flag(std::string_view campaign_id, FraudReason reason,
+                    std::span<const MarkedVote> votes);
+  // A decision voids `votes` (or restores them, `voided` false). Each must change state: the
+  // writer lists only those that do.
+  Status apply_void(std::string_view campaign_id, std::span<const MarkedVote> votes, bool voided);
+  // A decision disqualifies a candidate, or reinstates one.
+  Status set_disqualified(std::string_view campaign_id, std::string_view candidate_id,
+                          bool disqualified);
 
   // Recovery: counts a stored vote (in seq order) as if it had been decided and committed,
   // restoring dedupe keys of the current period, quotas, request ids and tallies. Call

@@ -70,6 +70,46 @@ struct FraudSummary {
   std::vector<CandidateConcentration> concentration;  // by votes desc, then candidate order
 };
 
+// A cluster of the fraud view, as a late flag or a committee decision names it. Values are
+// part of the stored format: append new scopes, never renumber.
+enum class ClusterScope : std::uint8_t { none = 0, ip = 1, subnet = 2, device = 3 };
+// "ip", "subnet", "device" ("" for none).
+std::string_view to_string(ClusterScope scope);
+std::optional<ClusterScope> cluster_scope_from_string(std::string_view text);
+
+// A look-alike cluster (or a device) whose count just passed its threshold: the votes it
+// flags from now on were flagged by observe(); its earlier ones in the signal's window are
+// what a late flag covers (DESIGN.md "Adjudication", docs/FRAUD.md "Late flags").
+struct ClusterCrossing {
+  std::string campaign;
+  FraudReason reason = FraudReason::ip_flood;
+  ClusterScope scope = ClusterScope::ip;
+  std::string key;  // the address, the subnet ("a.b.c.0/24") or the device
+  // Look-alike clusters: the user agent they share (a regular-timing cluster: any agent).
+  std::string ua;
+  bool any_ua = false;
+  // A device counts voters of every candidate, in one period; the others one candidate.
+  bool any_candidate = false;
+  std::uint32_t candidate = 0;
+  std::int64_t period = 0;  // device clusters
+  // The crossing vote's server time; the cluster's window begins window_ms before it.
+  std::int64_t at_ms = 0;
+  std::int64_t window_ms = 0;
+
+  // Whether a vote (of this campaign) belongs to the cluster and its window.
+  bool covers(const Ballot& ballot, std::uint32_t candidate_index, std::int64_t server_ms,
+              std::int64_t vote_period) const;
+};
+
+// Hears clusters cross their thresholds, on the vote path: queue and return, never block.
+class CrossingListener {
+ public:
+  virtual void crossed(ClusterCrossing crossing) = 0;
+
+ protected:
+  ~CrossingListener() = default;
+};
+
 // Headless browsers, HTTP libraries and scripts (HeadlessChrome, curl, python-requests,
 // Go-http-client, okhttp, PhantomJS, Selenium, ...), and the empty user agent.
 bool is_bot_user_agent(std::string_view ua);
@@ -111,6 +151,17 @@ class FraudMonitor {
   FraudKeys prefetch(const CampaignFraud& campaign, const Ballot& ballot,
                      std::uint32_t candidate_index) const;
 
+  // Who hears clusters cross their thresholds in observe() (never in replay(): recovery
+  // re-learns old crossings, whose late flags are in the log already). Null: nobody. Must
+  // outlive the monitor's use of it.
+  void set_crossing_listener(CrossingListener* listener) {
+    // Release pairs with the acquire in observe(): a listener seen is fully set up.
+    listener_.store(listener, std::memory_order_release);
+  }
+
+  // A committed late flag added `reason` to `votes` earlier votes: the report's counts.
+  void count_late_flags(std::string_view campaign_id, FraudReason reason, std::uint64_t votes);
+
   // Recovery: feeds a stored vote (in seq order) into the sketches and counts its stored
   // flags, as observe() did when it was accepted. Unknown campaign or candidate: ignored.
   void replay(const Ballot& ballot, std::int64_t server_ms, std::int64_t period, FraudFlags flags);
@@ -141,6 +192,11 @@ class FraudMonitor {
   static void prefetch_rows(const CampaignFraud& state, const Ballot& ballot,
                             const FraudKeys& keys);
   struct Map;
+  // observe(), telling `listener` (when not null) of the clusters this vote takes past their
+  // thresholds.
+  Observation judge(CampaignFraud& campaign, const Ballot& ballot, std::uint32_t candidate_index,
+                    std::int64_t server_ms, std::int64_t period, const FraudKeys* keys,
+                    CrossingListener* listener);
   void record(CampaignFraud& state, const Ballot& ballot, std::uint32_t candidate_index,
               std::int64_t server_ms, std::int64_t period, FraudFlags* flags);
 
@@ -151,6 +207,7 @@ class FraudMonitor {
   Published<Map> maps_;
   std::vector<std::unique_ptr<CampaignFraud>> states_;
   mutable std::mutex install_mutex_;  // set_campaign only
+  std::atomic<CrossingListener*> listener_{nullptr};
 };
 
 }  // namespace tally::engine

@@ -20,6 +20,8 @@ enum class Endpoint : std::uint8_t {
   tally,            // GET /v1/campaigns/{id}/tally
   tally_stream,     // GET /v1/campaigns/{id}/tally/stream
   fraud,            // GET /v1/campaigns/{id}/fraud
+  decisions,        // GET /v1/campaigns/{id}/decisions
+  decision_post,    // POST /v1/campaigns/{id}/decisions
   vote_event,       // GET /v1/votes/{seq}
   vote_receipt,     // GET /v1/votes/{seq}/receipt
   log_key,          // GET /v1/log/key

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tally/base/status.h"
+#include "tally/engine/adjudication.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/event_log.h"
 #include "tally/ingest/cluster_view.h"
@@ -109,9 +110,12 @@ class Server {
   // `cluster`: this node's replica group, or null when it runs alone.
   // `public_log`: the log's checkpoints, proofs and receipts (DESIGN.md "Public
   // verification"), or null (their routes answer 501).
+  // `adjudication`: records and lists the committee's decisions (DESIGN.md "Adjudication"),
+  // or null (/decisions answers 501).
   Server(ServerOptions options, engine::Engine& engine, engine::EventLog& log, const Tokens& tokens,
          ServerObserver* observer = nullptr, const engine::FraudMonitor* fraud = nullptr,
-         const ClusterView* cluster = nullptr, publog::PublicLog* public_log = nullptr);
+         const ClusterView* cluster = nullptr, publog::PublicLog* public_log = nullptr,
+         engine::Adjudication* adjudication = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

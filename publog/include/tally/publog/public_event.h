@@ -19,11 +19,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "tally/base/status.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/fraud.h"
 #include "tally/engine/fraud_flags.h"
 #include "tally/publog/merkle.h"
 
@@ -94,6 +96,29 @@ void append_public_campaign(std::string& out, std::string_view canonical_json);
 // {"kind":"epoch","node","epoch","server_ms"}.
 void append_public_epoch(std::string& out, std::string_view node, std::uint64_t epoch,
                          std::int64_t server_ms);
+// {"kind":"flag","campaign","reason","scope","key","server_ms","seqs":[…]}: the cluster's key
+// as a tag (an address or a device is as private as a voter's).
+void append_public_flag(std::string& out, const TagKey& key, std::string_view campaign,
+                        engine::FraudReason reason, engine::ClusterScope scope,
+                        std::string_view cluster_key, std::int64_t server_ms,
+                        std::span<const engine::MarkedVote> votes);
+// The parts of a decision its public form shows.
+struct PublicDecision {
+  std::string_view campaign;
+  std::string_view action;  // void, restore, disqualify, reinstate
+  std::string_view author;
+  std::string_view reason;
+  std::int64_t server_ms = 0;
+  std::string_view candidate;  // disqualify, reinstate
+  engine::ClusterScope scope = engine::ClusterScope::none;
+  std::string_view cluster_key;
+  std::span<const engine::MarkedVote> votes;  // void, restore
+};
+// {"kind":"decision","campaign","action","author","reason","server_ms","candidate","scope",
+// "key","seqs":[…]}: `candidate` only when it names one, `scope` and `key` (a tag) only when
+// its votes came from a cluster, `seqs` only when it names votes. Author and reason are
+// public: the committee decides in the open.
+void append_public_decision(std::string& out, const TagKey& key, const PublicDecision& decision);
 
 }  // namespace tally::publog
 

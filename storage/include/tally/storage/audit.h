@@ -34,7 +34,9 @@ struct VerifyReport {
   std::uint64_t events = 0;
   std::uint64_t votes = 0;
   std::uint64_t campaign_versions = 0;
-  std::uint64_t epochs = 0;  // primaries' takeovers (a replicated log)
+  std::uint64_t epochs = 0;     // primaries' takeovers (a replicated log)
+  std::uint64_t flags = 0;      // late flag events
+  std::uint64_t decisions = 0;  // committee decision events
   std::uint64_t last_seq = 0;
   std::string chain_head_hex;
   // The public tree (docs/EVENT_FORMAT.md "Public log"): every stored hash re-derived from the
@@ -57,7 +59,8 @@ struct VerifyReport {
 Result<VerifyReport> verify_log(const std::string& data_dir, const ScanProgress& progress = {},
                                 const std::string& log_keys_dir = {});
 
-// The report as one JSON document: {"ok","events","votes","campaign_versions","epochs",
+// The report as one JSON document:
+// {"ok","events","votes","campaign_versions","epochs","flags","decisions",
 // "last_seq","chain_head","recount":[{"campaign","votes","suspect"}],"failures":[{"seq",
 // "reason"}],"first_failure":{"seq","reason"} or null,"elapsed_s"}.
 std::string verify_report_json(const VerifyReport& report);

@@ -16,6 +16,7 @@
 
 #include "tally/base/status.h"
 #include "tally/engine/engine.h"
+#include "tally/engine/fraud.h"
 #include "tally/engine/fraud_flags.h"
 
 namespace tally::storage {
@@ -27,8 +28,33 @@ inline constexpr std::uint32_t kMaxEventsPerRecord = 1u << 20;
 inline constexpr std::uint32_t kMaxEventBytes = 1u << 24;
 
 // vote: an accepted ballot; campaign: a campaign version; epoch: a replica group's primary
-// took over (DESIGN.md "Replication and failover"), so that the log shows who wrote after it.
-enum class EventKind : std::uint8_t { vote = 1, campaign = 2, epoch = 3 };
+// took over (DESIGN.md "Replication and failover"), so that the log shows who wrote after it;
+// flag: a cluster crossed its threshold, and its earlier votes are suspect too; decision: the
+// committee voided or restored votes, or disqualified or reinstated a candidate (DESIGN.md
+// "Adjudication").
+enum class EventKind : std::uint8_t { vote = 1, campaign = 2, epoch = 3, flag = 4, decision = 5 };
+
+// What a decision does. Values are stored: append, never renumber.
+enum class DecisionAction : std::uint8_t {
+  void_votes = 1,
+  restore = 2,
+  disqualify = 3,
+  reinstate = 4
+};
+// "void", "restore", "disqualify", "reinstate".
+std::string_view to_string(DecisionAction action);
+std::optional<DecisionAction> decision_action_from_string(std::string_view text);
+// Whether the action names votes (void, restore) rather than a candidate.
+constexpr bool names_votes(DecisionAction action) {
+  return action == DecisionAction::void_votes || action == DecisionAction::restore;
+}
+
+// Most votes one flag or decision event names (a larger set takes several events): the
+// event stays far below a replicated record's cap (16,384 x at most 20 bytes).
+inline constexpr std::uint32_t kMaxMarkedVotes = 16384;
+// Longest author and reason of a decision, in bytes.
+inline constexpr std::size_t kMaxAuthorBytes = 256;
+inline constexpr std::size_t kMaxReasonBytes = 2048;
 
 inline constexpr std::size_t kChainBytes = 32;
 using ChainHash = std::array<std::uint8_t, kChainBytes>;
@@ -52,6 +78,40 @@ struct EpochFields {
   std::int64_t server_ms = 0;
 };
 
+// A flag event: `reason` now applies to `votes` (seqs ascending, each before the flag), the
+// earlier votes of the cluster `scope`/`key` that crossed its threshold at `server_ms`.
+struct FlagFields {
+  std::string_view campaign;
+  engine::FraudReason reason = engine::FraudReason::ip_flood;
+  engine::ClusterScope scope = engine::ClusterScope::ip;
+  std::string_view key;
+  std::int64_t server_ms = 0;
+  std::vector<engine::MarkedVote> votes;
+};
+
+// A decision event, taken by `author` for `reason` at `server_ms`. void and restore name
+// `votes` (seqs ascending; each one whose state it changes), found by seq or from a cluster
+// (`scope`/`key`, none when given by seq); disqualify and reinstate name `candidate`.
+struct DecisionFields {
+  std::string_view campaign;
+  DecisionAction action = DecisionAction::void_votes;
+  std::int64_t server_ms = 0;
+  std::string_view author;
+  std::string_view reason;
+  std::string_view candidate;
+  engine::ClusterScope scope = engine::ClusterScope::none;
+  std::string_view key;
+  std::vector<engine::MarkedVote> votes;  // prior unused (0)
+};
+
+// What later events say of a committed vote (DESIGN.md "Adjudication"): the reasons flag
+// events added to it, and the decision that voided it. Not part of the vote's bytes.
+struct VoteMarks {
+  engine::FraudFlags late_flags = 0;  // reasons added by flag events
+  std::uint64_t voided_by = 0;        // seq of the decision that voided it; 0: it counts
+  bool empty() const { return late_flags == 0 && voided_by == 0; }
+};
+
 // One decoded event. Views point into the record passed to decode_batch().
 struct StoredEvent {
   EventKind kind = EventKind::vote;
@@ -59,6 +119,8 @@ struct StoredEvent {
   VoteFields vote;                 // kind == vote
   std::string_view campaign_json;  // kind == campaign: the canonical definition
   EpochFields epoch;               // kind == epoch
+  FlagFields flag;                 // kind == flag
+  DecisionFields decision;         // kind == decision
   std::string_view bytes;          // the event's bytes as stored in the record
   // Whether `bytes` are the canonical event bytes, the ones the chain hash covers. Not for a
   // vote of a version 2 record, which holds its campaign id and user agent as references into
@@ -84,6 +146,13 @@ void encode_vote_payload(const VoteFields& vote, std::string& out, VoteLayout* l
 void encode_campaign_payload(std::string_view campaign_json, std::string& out);
 // Appends an epoch event's payload to `out`.
 void encode_epoch_payload(const EpochFields& epoch, std::string& out);
+// Appends a flag or decision event's payload to `out`. REQUIRES: fields a decoder accepts
+// (docs/EVENT_FORMAT.md); check_flag() and check_decision() say whether they are.
+void encode_flag_payload(const FlagFields& flag, std::string& out);
+void encode_decision_payload(const DecisionFields& decision, std::string& out);
+// What is wrong with a flag or decision as an event of seq `seq` (empty: nothing).
+std::string check_flag(const FlagFields& flag, std::uint64_t seq);
+std::string check_decision(const DecisionFields& decision, std::uint64_t seq);
 
 // SHA-256 (OpenSSL libcrypto) of chain values. Holds no state: any thread may use one.
 class ChainHasher {

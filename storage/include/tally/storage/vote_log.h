@@ -22,9 +22,11 @@
 #include <string_view>
 
 #include "tally/base/status.h"
+#include "tally/engine/adjudication.h"
 #include "tally/engine/campaign.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/event_log.h"
+#include "tally/engine/fraud.h"
 #include "tally/storage/commit_types.h"
 #include "tally/storage/public_log_figures.h"
 #include "tally/storage/record_replicator.h"
@@ -84,6 +86,17 @@ struct DbFigures {
   std::uint64_t live_sst_bytes = 0;            // rocksdb.live-sst-files-size
   std::uint64_t memtable_bytes = 0;            // rocksdb.cur-size-all-mem-tables
   std::uint64_t pending_compaction_bytes = 0;  // rocksdb.estimate-pending-compaction-bytes
+};
+
+// What the adjudicator (late flags and decisions) has done, for metrics. Plain values.
+struct AdjudicationFigures {
+  std::uint64_t crossings = 0;          // clusters that crossed a threshold, heard
+  std::uint64_t crossings_dropped = 0;  // heard while the queue was full: not flagged late
+  std::uint64_t flag_events = 0;
+  std::uint64_t votes_flagged = 0;  // votes given a reason by flag events
+  std::uint64_t decision_events = 0;
+  std::uint64_t scans = 0;           // passes over the log for late flags and clusters
+  std::uint64_t scanned_events = 0;  // events those passes read
 };
 
 // Owns the RocksDB instance and the writer thread (started by start(), joined by stop()).
@@ -151,6 +164,12 @@ class VoteLog final : public engine::EventLog {
   // After recover().
   publog::PublicLog* public_log();
   PublicLogFigures public_log_figures() const;
+
+  // Adjudication (DESIGN.md): the listener to give the fraud monitor, whose crossings become
+  // late flags, and the decisions' port for ingest. After recover(); null before.
+  engine::CrossingListener* crossing_listener();
+  engine::Adjudication* adjudication();
+  AdjudicationFigures adjudication_figures() const;
 
   // Stops taking submissions, commits everything queued, joins the writer. Idempotent.
   void stop();

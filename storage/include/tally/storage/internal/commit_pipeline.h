@@ -36,6 +36,7 @@
 #include "tally/engine/event_log.h"
 #include "tally/storage/commit_types.h"
 #include "tally/storage/event_format.h"
+#include "tally/storage/internal/adjudication_event.h"
 
 namespace tally::storage::internal {
 
@@ -56,6 +57,7 @@ struct PendingEvent {
   engine::LeafHash leaf{};
   bool has_leaf = false;
   std::shared_ptr<const engine::Campaign> campaign;  // campaign: the definition
+  std::shared_ptr<const Adjudication> adjudication;  // flag, decision: its fields
   engine::CommitWaiter* waiter = nullptr;            // hears the outcome; may be null
 
   std::string_view bytes() const { return payload_view.data() != nullptr ? payload_view : payload; }
@@ -153,6 +155,8 @@ class CommitPipeline {
   void commit_votes(std::vector<PendingEvent>& batch);
   void commit_campaign(PendingEvent& event);
   void commit_epoch(PendingEvent& event);
+  // A flag or decision: written alone, then counted into the engine.
+  void commit_adjudication(PendingEvent& event);
   // Writes `events` at first_seq; a failure that may pass holds them and writes them again
   // until it succeeds, the failure turns permanent, retry_for runs out or stop() is called.
   Status write(std::span<const PendingEvent> events, std::uint64_t first_seq);

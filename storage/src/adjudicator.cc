@@ -1,0 +1,455 @@
+#include "adjudicator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "tally/base/json_writer.h"
+#include "tally/base/thread_name.h"
+#include "db_layout.h"
+#include "public_form.h"
+#include "vote_marks.h"
+
+namespace tally::storage {
+
+using engine::ClusterCrossing;
+using engine::ClusterScope;
+using engine::DecisionAnswer;
+using engine::DecisionRequest;
+using engine::DecisionStatus;
+using engine::MarkedVote;
+
+namespace {
+
+// Hears one event's commit, for the adjudicator's thread that waits on it.
+class CommitWait final : public engine::CommitWaiter {
+ public:
+  void committed(const engine::CommitOutcome& outcome) override {
+    std::lock_guard lock(mutex_);
+    outcome_ = outcome;
+    done_ = true;
+    done_cv_.notify_one();
+  }
+  engine::CommitOutcome wait() {
+    std::unique_lock lock(mutex_);
+    done_cv_.wait(lock, [this] { return done_; });
+    return outcome_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  engine::CommitOutcome outcome_;
+};
+
+DecisionAnswer refused(DecisionStatus status, std::string error) {
+  DecisionAnswer answer;
+  answer.status = status;
+  answer.error = std::move(error);
+  return answer;
+}
+
+// Whether a vote comes from the cluster `scope`/`key` of the fraud view.
+bool from_cluster(const engine::Ballot& ballot, ClusterScope scope, std::string_view key) {
+  switch (scope) {
+    case ClusterScope::ip: return ballot.ip == key;
+    case ClusterScope::subnet: return !ballot.ip.empty() && engine::subnet_of(ballot.ip) == key;
+    case ClusterScope::device: return ballot.device == key;
+    case ClusterScope::none: return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+Adjudicator::Adjudicator(Ports ports, Options options)
+    : ports_(std::move(ports)), options_(options) {
+  thread_ = std::thread([this] {
+    name_this_thread("tally-adjudic");
+    run();
+  });
+}
+
+Adjudicator::~Adjudicator() { stop(); }
+
+void Adjudicator::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::deque<QueuedDecision> left;
+  {
+    std::lock_guard lock(mutex_);
+    left.swap(decisions_);
+  }
+  for (QueuedDecision& queued : left) {
+    queued.waiter->decided(refused(DecisionStatus::unavailable, "the log is stopping"));
+  }
+}
+
+void Adjudicator::crossed(ClusterCrossing crossing) {
+  crossings_heard_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || crossings_.size() >= kMaxCrossings) {
+      crossings_dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    crossings_.push_back(std::move(crossing));
+  }
+  wake_.notify_one();
+}
+
+bool Adjudicator::submit_decision(DecisionRequest request, engine::DecisionWaiter& waiter,
+                                  DecisionStatus& refusal) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      refusal = DecisionStatus::unavailable;
+      return false;
+    }
+    if (decisions_.size() >= kMaxDecisions) {
+      refusal = DecisionStatus::overloaded;
+      return false;
+    }
+    decisions_.push_back({std::move(request), &waiter});
+  }
+  wake_.notify_one();
+  return true;
+}
+
+std::string Adjudicator::decisions_json(std::string_view campaign) const {
+  return ports_.decisions_json(campaign);
+}
+
+AdjudicationFigures Adjudicator::figures() const {
+  AdjudicationFigures figures;
+  figures.crossings = crossings_heard_.load(std::memory_order_relaxed);
+  figures.crossings_dropped = crossings_dropped_.load(std::memory_order_relaxed);
+  figures.flag_events = flag_events_.load(std::memory_order_relaxed);
+  figures.votes_flagged = votes_flagged_.load(std::memory_order_relaxed);
+  figures.decision_events = decision_events_.load(std::memory_order_relaxed);
+  figures.scans = scans_.load(std::memory_order_relaxed);
+  figures.scanned_events = scanned_events_.load(std::memory_order_relaxed);
+  return figures;
+}
+
+void Adjudicator::run() {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last_scan = Clock::now() - options_.between_scans;
+  for (;;) {
+    std::vector<ClusterCrossing> crossings;
+    std::optional<QueuedDecision> decision;
+    {
+      std::unique_lock lock(mutex_);
+      for (;;) {
+        if (stopping_) return;
+        if (!decisions_.empty()) {
+          decision.emplace(std::move(decisions_.front()));
+          decisions_.pop_front();
+          break;
+        }
+        if (!crossings_.empty()) {
+          // Server time is the engine's clock: a crossing is ready once `settle` has passed
+          // since its vote, and the last scan is far enough behind.
+          const std::int64_t now_ms = ports_.engine->clock().now_ms();
+          const std::int64_t ready_in_ms =
+              crossings_.front().at_ms + options_.settle.count() - now_ms;
+          const Clock::time_point next_scan = last_scan + options_.between_scans;
+          if (ready_in_ms <= 0 && Clock::now() >= next_scan) {
+            crossings.assign(std::make_move_iterator(crossings_.begin()),
+                             std::make_move_iterator(crossings_.end()));
+            crossings_.clear();
+            break;
+          }
+          const auto wait = std::max<Clock::duration>(std::chrono::milliseconds(ready_in_ms),
+                                                      next_scan - Clock::now());
+          wake_.wait_for(lock, std::max<Clock::duration>(wait, std::chrono::milliseconds(10)));
+          continue;
+        }
+        wake_.wait(lock);
+      }
+    }
+    if (decision) {
+      decision->waiter->decided(decide(decision->request));
+      continue;
+    }
+    last_scan = Clock::now();
+    flag(crossings);
+  }
+}
+
+Status Adjudicator::scan(std::uint64_t from_seq,
+                         const std::function<bool(const StoredEvent&)>& each) const {
+  scans_.fetch_add(1, std::memory_order_relaxed);
+  LogScan records(*ports_.db, ports_.events_cf, from_seq);
+  std::vector<StoredEvent> events;
+  std::uint64_t read = 0;
+  while (records.next()) {
+    if (auto status = decode_batch(records.value(), events); !status.ok()) return status;
+    for (const StoredEvent& event : events) {
+      ++read;
+      if (event.seq < from_seq) continue;
+      if (!each(event)) {
+        scanned_events_.fetch_add(read, std::memory_order_relaxed);
+        return {};
+      }
+    }
+  }
+  scanned_events_.fetch_add(read, std::memory_order_relaxed);
+  return records.status();
+}
+
+std::uint64_t Adjudicator::write(const StoredEvent& event) {
+  internal::PendingEvent pending;
+  pending.kind = event.kind;
+  if (event.kind == EventKind::flag) {
+    encode_flag_payload(event.flag, pending.payload);
+    pending.adjudication = internal::Adjudication::of(event.flag);
+  } else {
+    encode_decision_payload(event.decision, pending.payload);
+    pending.adjudication = internal::Adjudication::of(event.decision);
+  }
+  if (ports_.keyring != nullptr) {
+    std::string scratch;
+    pending.leaf = public_leaf(event, *ports_.keyring, scratch);
+    pending.has_leaf = true;
+  }
+  CommitWait wait;
+  pending.waiter = &wait;
+  if (ports_.submit(pending) != engine::SubmitResult::queued) return 0;
+  const engine::CommitOutcome outcome = wait.wait();
+  return outcome.status == engine::VoteStatus::accepted ? outcome.seq : 0;
+}
+
+namespace {
+
+// The candidates of a campaign version by id, for the marked votes' indexes.
+struct CandidateIndexes {
+  std::shared_ptr<const engine::Campaign> campaign;
+  std::optional<std::uint32_t> of(std::string_view id) const {
+    return campaign ? campaign->candidate_index(id) : std::nullopt;
+  }
+};
+
+}  // namespace
+
+void Adjudicator::flag(std::vector<ClusterCrossing>& crossings) {
+  std::int64_t from_ms = crossings.front().at_ms;
+  for (const ClusterCrossing& crossing : crossings) {
+    from_ms = std::min(from_ms, crossing.at_ms - crossing.window_ms);
+  }
+  // Per crossing, the votes it flags; a vote that two crossings of one reason cover goes to the
+  // first only.
+  std::vector<std::vector<MarkedVote>> flagged(crossings.size());
+  std::unordered_set<std::uint64_t> taken[engine::kFraudReasonCount];
+  std::map<std::string, CandidateIndexes, std::less<>> campaigns;
+  const Status scanned = scan(ports_.seq_before(from_ms), [&](const StoredEvent& event) {
+    if (event.kind != EventKind::vote) return true;
+    const VoteFields& v = event.vote;
+    for (std::size_t i = 0; i < crossings.size(); ++i) {
+      const ClusterCrossing& crossing = crossings[i];
+      if (v.ballot.campaign != crossing.campaign) continue;
+      auto [it, added] = campaigns.try_emplace(crossing.campaign);
+      if (added) it->second.campaign = ports_.engine->campaign(crossing.campaign);
+      const std::optional<std::uint32_t> candidate = it->second.of(v.ballot.candidate);
+      if (!candidate || !crossing.covers(v.ballot, *candidate, v.server_ms, v.period)) continue;
+      const engine::FraudFlags bit = engine::flag_of(crossing.reason);
+      if ((v.flags & bit) != 0) continue;
+      auto marks = read_marks(*ports_.db, ports_.marks_cf, event.seq);
+      if (!marks.ok()) continue;
+      if ((marks->late_flags & bit) != 0) continue;
+      if (!taken[static_cast<std::size_t>(crossing.reason)].insert(event.seq).second) continue;
+      flagged[i].push_back({event.seq, *candidate, v.flags | marks->late_flags});
+    }
+    return true;
+  });
+  if (!scanned.ok()) {
+    spdlog::error("late flags: scan of the log: {}", scanned.message());
+    return;
+  }
+  for (std::size_t i = 0; i < crossings.size(); ++i) {
+    const ClusterCrossing& crossing = crossings[i];
+    std::vector<MarkedVote>& votes = flagged[i];
+    for (std::size_t begin = 0; begin < votes.size(); begin += kMaxMarkedVotes) {
+      StoredEvent event;
+      event.kind = EventKind::flag;
+      FlagFields& flag = event.flag;
+      flag.campaign = crossing.campaign;
+      flag.reason = crossing.reason;
+      flag.scope = crossing.scope;
+      flag.key = crossing.key;
+      flag.server_ms = ports_.engine->clock().now_ms();
+      const std::size_t end = std::min(votes.size(), begin + kMaxMarkedVotes);
+      flag.votes.assign(votes.begin() + static_cast<std::ptrdiff_t>(begin),
+                        votes.begin() + static_cast<std::ptrdiff_t>(end));
+      const std::uint64_t seq = write(event);
+      if (seq == 0) {
+        spdlog::warn("late flags: the log refused a flag of {} votes ({} {} in campaign {})",
+                     flag.votes.size(), engine::to_string(crossing.scope), crossing.key,
+                     crossing.campaign);
+        return;
+      }
+      flag_events_.fetch_add(1, std::memory_order_relaxed);
+      votes_flagged_.fetch_add(flag.votes.size(), std::memory_order_relaxed);
+      spdlog::info("late flag seq={} campaign={} reason={} {}={} votes={}", seq,
+                   crossing.campaign, engine::to_string(crossing.reason),
+                   engine::to_string(crossing.scope), crossing.key, flag.votes.size());
+    }
+  }
+}
+
+DecisionAnswer Adjudicator::decide(const DecisionRequest& request) {
+  const std::shared_ptr<const engine::Campaign> campaign = ports_.engine->campaign(request.campaign);
+  if (!campaign) {
+    return refused(DecisionStatus::unknown_campaign, "unknown campaign: " + request.campaign);
+  }
+  const std::optional<DecisionAction> action = decision_action_from_string(request.action);
+  if (!action) {
+    return refused(DecisionStatus::invalid,
+                   "action: must be void, restore, disqualify or reinstate");
+  }
+  if (request.author.empty() || request.author.size() > kMaxAuthorBytes) {
+    return refused(DecisionStatus::invalid, "author: required, at most " +
+                                                std::to_string(kMaxAuthorBytes) + " bytes");
+  }
+  if (request.reason.empty() || request.reason.size() > kMaxReasonBytes) {
+    return refused(DecisionStatus::invalid, "reason: required, at most " +
+                                                std::to_string(kMaxReasonBytes) + " bytes");
+  }
+  StoredEvent event;
+  event.kind = EventKind::decision;
+  DecisionFields& decision = event.decision;
+  decision.campaign = campaign->id;
+  decision.action = *action;
+  decision.author = request.author;
+  decision.reason = request.reason;
+  decision.server_ms = ports_.engine->clock().now_ms();
+  std::vector<MarkedVote> votes;
+  if (!names_votes(*action)) {
+    if (!request.seqs.empty() || !request.scope.empty() || !request.key.empty()) {
+      return refused(DecisionStatus::invalid, "disqualify and reinstate name a candidate only");
+    }
+    if (request.candidate.empty()) return refused(DecisionStatus::invalid, "candidate: required");
+    if (!campaign->candidate_index(request.candidate)) {
+      return refused(DecisionStatus::unknown_candidate,
+                     "unknown candidate: " + request.candidate);
+    }
+    const std::optional<engine::TallySnapshot> tally = ports_.engine->tally(campaign->id);
+    const bool wanted = *action == DecisionAction::disqualify;
+    bool now = false;
+    if (tally) {
+      for (const engine::CandidateTally& candidate : tally->candidates) {
+        if (candidate.id == request.candidate) now = candidate.disqualified;
+      }
+    }
+    decision.candidate = request.candidate;
+    if (now == wanted) {
+      DecisionAnswer answer;
+      answer.status = DecisionStatus::unchanged;
+      JsonWriter json(answer.body);
+      json.begin_object();
+      json.key("campaign").string(campaign->id);
+      json.key("action").string(request.action);
+      json.key("changed").integer(0);
+      json.key("events").begin_array().end_array();
+      json.end_object();
+      return answer;
+    }
+  } else {
+    if (!request.candidate.empty()) {
+      return refused(DecisionStatus::invalid, "void and restore name votes, not a candidate");
+    }
+    const bool by_seq = !request.seqs.empty();
+    const bool by_cluster = !request.scope.empty() || !request.key.empty();
+    if (by_seq == by_cluster) {
+      return refused(DecisionStatus::invalid,
+                     "give either seqs or a cluster (scope and key), not both");
+    }
+    const auto keep = [&](const StoredEvent& vote) {
+      auto marks = read_marks(*ports_.db, ports_.marks_cf, vote.seq);
+      const bool voided = marks.ok() && marks->voided_by != 0;
+      if (voided == (*action == DecisionAction::void_votes)) return;  // already so
+      const auto candidate = campaign->candidate_index(vote.vote.ballot.candidate);
+      if (candidate) votes.push_back({vote.seq, *candidate, 0});
+    };
+    if (by_seq) {
+      std::vector<std::uint64_t> seqs = request.seqs;
+      std::sort(seqs.begin(), seqs.end());
+      seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+      for (std::uint64_t seq : seqs) {
+        auto record = find_event_record(*ports_.db, ports_.events_cf, seq);
+        StoredEvent vote;
+        if (seq == 0 || !record || !decode_event(*record, seq, vote).ok() ||
+            vote.kind != EventKind::vote || vote.vote.ballot.campaign != campaign->id) {
+          return refused(DecisionStatus::not_found,
+                         "seq " + std::to_string(seq) + " is not a vote of " + campaign->id);
+        }
+        keep(vote);
+      }
+    } else {
+      const auto scope = engine::cluster_scope_from_string(request.scope);
+      if (!scope || request.key.empty()) {
+        return refused(DecisionStatus::invalid,
+                       "scope: must be ip, subnet or device, with a key");
+      }
+      decision.scope = *scope;
+      decision.key = request.key;
+      std::uint64_t found = 0;
+      const Status scanned = scan(1, [&](const StoredEvent& stored) {
+        if (stored.kind == EventKind::vote && stored.vote.ballot.campaign == campaign->id &&
+            from_cluster(stored.vote.ballot, *scope, request.key)) {
+          ++found;
+          keep(stored);
+        }
+        return true;
+      });
+      if (!scanned.ok()) return refused(DecisionStatus::unavailable, scanned.message());
+      if (found == 0) {
+        return refused(DecisionStatus::not_found, "no vote of " + campaign->id + " from " +
+                                                      request.scope + " " + request.key);
+      }
+    }
+  }
+  std::vector<std::uint64_t> written;
+  if (!names_votes(*action)) {
+    const std::uint64_t seq = write(event);
+    if (seq == 0) return refused(DecisionStatus::unavailable, "the log refused the decision");
+    written.push_back(seq);
+  }
+  for (std::size_t begin = 0; begin < votes.size(); begin += kMaxMarkedVotes) {
+    const std::size_t end = std::min(votes.size(), begin + kMaxMarkedVotes);
+    decision.votes.assign(votes.begin() + static_cast<std::ptrdiff_t>(begin),
+                          votes.begin() + static_cast<std::ptrdiff_t>(end));
+    const std::uint64_t seq = write(event);
+    if (seq == 0) return refused(DecisionStatus::unavailable, "the log refused the decision");
+    written.push_back(seq);
+  }
+  decision_events_.fetch_add(written.size(), std::memory_order_relaxed);
+  for (std::uint64_t seq : written) {
+    spdlog::info("decision seq={} campaign={} action={} author={} votes={} candidate={}", seq,
+                 campaign->id, request.action, request.author, votes.size(), request.candidate);
+  }
+  DecisionAnswer answer;
+  answer.status = written.empty() ? DecisionStatus::unchanged : DecisionStatus::recorded;
+  JsonWriter json(answer.body);
+  json.begin_object();
+  json.key("campaign").string(campaign->id);
+  json.key("action").string(request.action);
+  json.key("changed").integer(names_votes(*action) ? votes.size() : written.size());
+  json.key("events").begin_array();
+  for (std::uint64_t seq : written) json.integer(seq);
+  json.end_array();
+  json.end_object();
+  return answer;
+}
+
+}  // namespace tally::storage

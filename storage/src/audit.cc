@@ -512,6 +512,9 @@ Result<CampaignResults> campaign_results(const std::string& data_dir, std::strin
     } else if (event.kind == EventKind::vote && event.vote.ballot.campaign == campaign_id) {
       counter.add_vote(event.vote.ballot.campaign, event.vote.ballot.candidate,
                        event.vote.flags != 0, event.seq);
+    } else if ((event.kind == EventKind::flag && event.flag.campaign == campaign_id) ||
+               (event.kind == EventKind::decision && event.decision.campaign == campaign_id)) {
+      counter.add_adjudication(event);
     }
   };
   auto on_bad = [&](std::uint64_t key_seq, const std::string& message) {

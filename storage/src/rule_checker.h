@@ -34,6 +34,32 @@ class Counter {
     if (suspect) ++counts.second;
     note(seq);
   }
+  // A flag or decision, counted from what the event says (verify checks that it is true): a
+  // flagged vote whose prior flags were empty turns suspect; void and restore move votes in
+  // and out of `voided`; disqualify and reinstate set a candidate apart or back.
+  void add_adjudication(const StoredEvent& event) {
+    note(event.seq);
+    const bool is_flag = event.kind == EventKind::flag;
+    const std::string campaign(is_flag ? event.flag.campaign : event.decision.campaign);
+    const engine::Campaign* version = latest(campaign);
+    if (version == nullptr) return;
+    if (!is_flag && !names_votes(event.decision.action)) {
+      disqualified_[campaign][std::string(event.decision.candidate)] =
+          event.decision.action == DecisionAction::disqualify;
+      return;
+    }
+    for (const engine::MarkedVote& vote : is_flag ? event.flag.votes : event.decision.votes) {
+      if (vote.candidate >= version->candidates.size()) continue;
+      const std::string& candidate = version->candidates[vote.candidate].id;
+      if (is_flag) {
+        if (vote.prior == 0) ++counts_[campaign][candidate].second;
+      } else if (event.decision.action == DecisionAction::void_votes) {
+        ++voided_[campaign][candidate];
+      } else {
+        --voided_[campaign][candidate];
+      }
+    }
+  }
   std::uint64_t as_of_seq() const { return as_of_seq_; }
   const engine::Campaign* latest(const std::string& id) const {
     auto it = latest_.find(id);
@@ -67,6 +93,16 @@ class Counter {
         it->suspect = counts.second;
       }
     }
+    for (auto& [id, tally] : out) {
+      for (auto& c : tally.candidates) {
+        if (auto v = voided_.find(id); v != voided_.end()) {
+          if (auto n = v->second.find(c.id); n != v->second.end()) c.voided = n->second;
+        }
+        if (auto d = disqualified_.find(id); d != disqualified_.end()) {
+          if (auto n = d->second.find(c.id); n != d->second.end()) c.disqualified = n->second;
+        }
+      }
+    }
     std::vector<engine::TallySnapshot> result;
     for (auto& [id, tally] : out) {
       tally.campaign = id;
@@ -82,6 +118,8 @@ class Counter {
 
   std::map<std::string, engine::Campaign> latest_;
   std::map<std::string, std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>> counts_;
+  std::map<std::string, std::map<std::string, std::uint64_t>> voided_;
+  std::map<std::string, std::map<std::string, bool>> disqualified_;
   std::uint64_t as_of_seq_ = 0;
 };
 

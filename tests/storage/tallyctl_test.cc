@@ -475,7 +475,7 @@ TEST_F(TallyctlTest, VerifyCatchesAStoredTallyThatDiffersFromTheRecount) {
   const RunResult result = verify();
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_NE(result.output.find("seq 5: stored tally of campaign ordos says candidate c01 has 3 "
-                               "votes (0 suspect), the recount 2 (0)"),
+                               "votes (0 suspect, 0 void), the recount 2 (0 suspect, 0 void)"),
             std::string::npos)
       << result.output;
 }

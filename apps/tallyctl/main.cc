@@ -204,7 +204,9 @@ int run_verify(const Args& args) {
   }
   for (const auto& tally : report->tallies) {
     std::cout << "recount " << tally.campaign << ": " << tally.total << " votes, " << tally.suspect
-              << " suspect\n";
+              << " suspect";
+    if (tally.voided > 0) std::cout << ", " << tally.voided << " void, " << tally.valid << " valid";
+    std::cout << "\n";
   }
   if (report->public_tree == "checked") {
     std::cout << "public tree: " << report->last_seq << " leaves, root " << report->public_root_hex
@@ -221,6 +223,9 @@ int run_verify(const Args& args) {
   std::cout << "verify: ok, " << report->events << " events (" << report->votes << " votes, "
             << report->campaign_versions << " campaign versions"
             << (report->epochs > 0 ? ", " + std::to_string(report->epochs) + " epochs" : "")
+            << (report->flags > 0 ? ", " + std::to_string(report->flags) + " flags" : "")
+            << (report->decisions > 0 ? ", " + std::to_string(report->decisions) + " decisions"
+                                      : "")
             << "), last seq " << report->last_seq << ", chain head " << report->chain_head_hex
             << "\n";
   return kExitOk;

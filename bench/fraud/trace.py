@@ -650,14 +650,12 @@ def send_all(server, campaign_id, ballots, duration, connections):
 # ---- reading the export ----
 
 def late_flags(event):
-    """Later flags (DESIGN.md "Adjudication", late evidence): a `flag` event names seqs of votes
-    cast before it and a reason, e.g. {"kind":"flag","seqs":[12,40],"reason":"ip_flood"}.
-    Returns [(seq, reason)]. Tolerant of "votes" for "seqs" and "reasons" for "reason"."""
+    """Later flags (DESIGN.md "Adjudication", late evidence): a `flag` event names the votes cast
+    before it and a reason, {"kind":"flag","reason":"ip_flood","votes":[{"seq":12,...},...]}.
+    Returns [(seq, reason)]."""
     if event.get("kind") != "flag":
         return []
-    seqs = event.get("seqs", event.get("votes", []))
-    reasons = event.get("reasons") or [event.get("reason") or "flag"]
-    return [(int(s), r) for s in seqs for r in reasons]
+    return [(int(vote["seq"]), event["reason"]) for vote in event.get("votes", [])]
 
 
 def read_export(path):

@@ -300,15 +300,16 @@ void Adjudicator::flag(std::vector<ClusterCrossing>& crossings) {
       }
       flag_events_.fetch_add(1, std::memory_order_relaxed);
       votes_flagged_.fetch_add(flag.votes.size(), std::memory_order_relaxed);
-      spdlog::info("late flag seq={} campaign={} reason={} {}={} votes={}", seq,
-                   crossing.campaign, engine::to_string(crossing.reason),
-                   engine::to_string(crossing.scope), crossing.key, flag.votes.size());
+      spdlog::info("late flag seq={} campaign={} reason={} {}={} votes={}", seq, crossing.campaign,
+                   engine::to_string(crossing.reason), engine::to_string(crossing.scope),
+                   crossing.key, flag.votes.size());
     }
   }
 }
 
 DecisionAnswer Adjudicator::decide(const DecisionRequest& request) {
-  const std::shared_ptr<const engine::Campaign> campaign = ports_.engine->campaign(request.campaign);
+  const std::shared_ptr<const engine::Campaign> campaign =
+      ports_.engine->campaign(request.campaign);
   if (!campaign) {
     return refused(DecisionStatus::unknown_campaign, "unknown campaign: " + request.campaign);
   }
@@ -318,12 +319,12 @@ DecisionAnswer Adjudicator::decide(const DecisionRequest& request) {
                    "action: must be void, restore, disqualify or reinstate");
   }
   if (request.author.empty() || request.author.size() > kMaxAuthorBytes) {
-    return refused(DecisionStatus::invalid, "author: required, at most " +
-                                                std::to_string(kMaxAuthorBytes) + " bytes");
+    return refused(DecisionStatus::invalid,
+                   "author: required, at most " + std::to_string(kMaxAuthorBytes) + " bytes");
   }
   if (request.reason.empty() || request.reason.size() > kMaxReasonBytes) {
-    return refused(DecisionStatus::invalid, "reason: required, at most " +
-                                                std::to_string(kMaxReasonBytes) + " bytes");
+    return refused(DecisionStatus::invalid,
+                   "reason: required, at most " + std::to_string(kMaxReasonBytes) + " bytes");
   }
   StoredEvent event;
   event.kind = EventKind::decision;
@@ -340,8 +341,7 @@ DecisionAnswer Adjudicator::decide(const DecisionRequest& request) {
     }
     if (request.candidate.empty()) return refused(DecisionStatus::invalid, "candidate: required");
     if (!campaign->candidate_index(request.candidate)) {
-      return refused(DecisionStatus::unknown_candidate,
-                     "unknown candidate: " + request.candidate);
+      return refused(DecisionStatus::unknown_candidate, "unknown candidate: " + request.candidate);
     }
     const std::optional<engine::TallySnapshot> tally = ports_.engine->tally(campaign->id);
     const bool wanted = *action == DecisionAction::disqualify;
@@ -398,8 +398,7 @@ DecisionAnswer Adjudicator::decide(const DecisionRequest& request) {
     } else {
       const auto scope = engine::cluster_scope_from_string(request.scope);
       if (!scope || request.key.empty()) {
-        return refused(DecisionStatus::invalid,
-                       "scope: must be ip, subnet or device, with a key");
+        return refused(DecisionStatus::invalid, "scope: must be ip, subnet or device, with a key");
       }
       decision.scope = *scope;
       decision.key = request.key;
@@ -414,8 +413,8 @@ DecisionAnswer Adjudicator::decide(const DecisionRequest& request) {
       });
       if (!scanned.ok()) return refused(DecisionStatus::unavailable, scanned.message());
       if (found == 0) {
-        return refused(DecisionStatus::not_found, "no vote of " + campaign->id + " from " +
-                                                      request.scope + " " + request.key);
+        return refused(DecisionStatus::not_found,
+                       "no vote of " + campaign->id + " from " + request.scope + " " + request.key);
       }
     }
   }

@@ -30,6 +30,7 @@
 #include "rocksdb_logger.h"
 #include "rule_checker.h"
 #include "tree_store.h"
+#include "vote_marks.h"
 
 namespace tally::storage {
 namespace {
@@ -80,6 +81,9 @@ Result<engine::TallySnapshot> parse_tally(std::string_view json) {
                            ": candidates[].id, votes and suspect: required");
     }
     c.id = std::string(id);
+    // Tallies stored before adjudication have neither: nothing voided, nobody disqualified.
+    if (element["void"].get(c.voided) != simdjson::SUCCESS) c.voided = 0;
+    if (element["disqualified"].get(c.disqualified) != simdjson::SUCCESS) c.disqualified = false;
     tally.candidates.push_back(std::move(c));
   }
   return tally;
@@ -323,6 +327,10 @@ std::string verify_report_json(const VerifyReport& report) {
         .integer(tally.total)
         .key("suspect")
         .integer(tally.suspect)
+        .key("void")
+        .integer(tally.voided)
+        .key("valid")
+        .integer(tally.valid)
         .end_object();
   }
   json.end_array().key("failures").begin_array();
@@ -390,11 +398,40 @@ Status export_log(const ExportOptions& options, std::ostream& out) {
   if (auto status = for_each_event(db, 0, events_read, on_campaign, on_bad); !status.ok()) {
     return status;
   }
+  // Votes with what later flags and decisions say of them (their marks, read alongside: both
+  // families are in seq order), and the flags and decisions themselves.
+  std::unique_ptr<rocksdb::Iterator> marks_it;
+  if (db.marks_cf != nullptr) {
+    marks_it.reset(db.db->NewIterator(rocksdb::ReadOptions(), db.marks_cf));
+    marks_it->Seek(seq_key(options.from_seq));
+  }
+  const auto marks_of = [&](std::uint64_t seq) {
+    VoteMarks marks;
+    if (!marks_it) return marks;
+    const std::string key = seq_key(seq);
+    while (marks_it->Valid() && marks_it->key().compare(key) < 0) marks_it->Next();
+    if (marks_it->Valid() && marks_it->key().compare(key) == 0) {
+      if (auto decoded = decode_marks(marks_it->value().ToStringView())) marks = *decoded;
+    }
+    return marks;
+  };
   auto on_vote = [&](std::uint64_t, const StoredEvent& event) {
-    if (event.kind != EventKind::vote || event.seq < options.from_seq) return;
-    if (!options.campaign.empty() && event.vote.ballot.campaign != options.campaign) return;
+    if (event.seq < options.from_seq) return;
+    std::string_view campaign;
+    switch (event.kind) {
+      case EventKind::vote: campaign = event.vote.ballot.campaign; break;
+      case EventKind::flag: campaign = event.flag.campaign; break;
+      case EventKind::decision: campaign = event.decision.campaign; break;
+      default: return;
+    }
+    if (!options.campaign.empty() && campaign != options.campaign) return;
     line.clear();
-    append_event_json(line, event, redactor.get());
+    if (event.kind == EventKind::vote) {
+      const VoteMarks marks = marks_of(event.seq);
+      append_event_json(line, event, redactor.get(), &marks);
+    } else {
+      append_event_json(line, event, redactor.get());
+    }
     line.push_back('\n');
     out << line;
   };
@@ -407,6 +444,58 @@ Status export_log(const ExportOptions& options, std::ostream& out) {
   if (!out) return Status::error("export: write to stdout failed");
   return {};
 }
+
+namespace {
+
+// A flag or decision line of an export, as the event it shows (views into `doc`): what a
+// replay counts of it.
+Result<StoredEvent> adjudication_from_json(simdjson::dom::element doc, std::uint64_t seq) {
+  StoredEvent event;
+  event.seq = seq;
+  std::string_view kind;
+  std::string_view campaign;
+  if (doc["kind"].get(kind) != simdjson::SUCCESS ||
+      doc["campaign"].get(campaign) != simdjson::SUCCESS) {
+    return Status::error("campaign: required");
+  }
+  std::vector<engine::MarkedVote> votes;
+  simdjson::dom::array listed;
+  if (doc["votes"].get(listed) == simdjson::SUCCESS) {
+    for (simdjson::dom::element vote : listed) {
+      engine::MarkedVote marked;
+      std::uint64_t candidate = 0;
+      if (vote["seq"].get(marked.seq) != simdjson::SUCCESS ||
+          vote["candidate"].get(candidate) != simdjson::SUCCESS) {
+        return Status::error("votes: each needs seq and candidate");
+      }
+      marked.candidate = static_cast<std::uint32_t>(candidate);
+      simdjson::dom::array prior;
+      if (vote["prior"].get(prior) == simdjson::SUCCESS && prior.size() > 0) {
+        marked.prior = 1;  // the count needs only whether it was suspect already
+      }
+      votes.push_back(marked);
+    }
+  }
+  if (kind == "flag") {
+    event.kind = EventKind::flag;
+    event.flag.campaign = campaign;
+    event.flag.votes = std::move(votes);
+    return event;
+  }
+  std::string_view action_name;
+  if (doc["action"].get(action_name) != simdjson::SUCCESS) return Status::error("action: required");
+  const auto action = decision_action_from_string(action_name);
+  if (!action) return Status::error("action: unknown");
+  event.kind = EventKind::decision;
+  event.decision.campaign = campaign;
+  event.decision.action = *action;
+  std::string_view candidate;
+  if (doc["candidate"].get(candidate) == simdjson::SUCCESS) event.decision.candidate = candidate;
+  event.decision.votes = std::move(votes);
+  return event;
+}
+
+}  // namespace
 
 Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& in) {
   simdjson::dom::parser parser;
@@ -444,8 +533,12 @@ Result<std::vector<engine::TallySnapshot>> replay_export(std::istream& in) {
       }
       const bool suspect = doc["flags"].get(flags) == simdjson::SUCCESS && flags.size() > 0;
       counter.add_vote(campaign, candidate, suspect, seq);
+    } else if (kind == "flag" || kind == "decision") {
+      auto event = adjudication_from_json(doc, seq);
+      if (!event.ok()) return Status::error(where + event.message());
+      counter.add_adjudication(*event);
     } else {
-      return Status::error(where + "kind: must be vote or campaign");
+      return Status::error(where + "kind: must be vote, campaign, flag or decision");
     }
   }
   return counter.tallies();

@@ -54,8 +54,7 @@ Result<VoteMarks> read_marks(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, s
 }
 
 rocksdb::Status put_marks(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf,
-                          rocksdb::WriteBatch& batch, const StoredEvent& event,
-                          std::uint64_t seq) {
+                          rocksdb::WriteBatch& batch, const StoredEvent& event, std::uint64_t seq) {
   const std::vector<engine::MarkedVote>* votes = nullptr;
   if (event.kind == EventKind::flag) votes = &event.flag.votes;
   if (event.kind == EventKind::decision && names_votes(event.decision.action)) {

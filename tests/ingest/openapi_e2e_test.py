@@ -484,6 +484,26 @@ class OpenApiTest(unittest.TestCase):
                        "/v1/campaigns/no-such/fraud", "/v1/campaigns/no-such/tally/stream"):
             self.call(s, "GET", target, 404)
             self.call(s, "HEAD", target, 404)
+        # Committee decisions (DESIGN.md "Adjudication"): recorded, repeated, refused.
+        decisions = f"/v1/campaigns/{DEMO}/decisions"
+        void = json.dumps({"action": "void", "author": "committee", "reason": "test",
+                           "seqs": [full["seq"]]}).encode()
+        self.call(s, "POST", decisions, 201, body=void, token=ADMIN)
+        self.call(s, "POST", decisions, 200, "changes nothing", body=void, token=ADMIN)
+        self.call(s, "POST", decisions, 400, "no reason", token=ADMIN,
+                  body=json.dumps({"action": "void", "author": "c", "seqs": [seq]}).encode())
+        self.call(s, "POST", decisions, 404, "not a vote", token=ADMIN,
+                  body=json.dumps({"action": "void", "author": "c", "reason": "r", "seqs": [999999]}).encode())
+        self.call(s, "POST", "/v1/campaigns/no-such/decisions", 404, "unknown campaign", token=ADMIN, body=void)
+        self.call(s, "POST", decisions, 422, token=ADMIN, body=json.dumps(
+            {"action": "disqualify", "author": "c", "reason": "r", "candidate": "c99"}).encode())
+        self.call(s, "POST", decisions, 401, body=void)
+        self.call(s, "POST", decisions, 403, body=void, token=INGEST)
+        self.call(s, "POST", decisions, 413, body=b"x" * (1025 * 1024), token=ADMIN)
+        self.call(s, "GET", decisions, 200)
+        self.call(s, "HEAD", decisions, 200)
+        self.call(s, "GET", "/v1/campaigns/no-such/decisions", 404)
+        self.call(s, "HEAD", "/v1/campaigns/no-such/decisions", 404)
         self.call(s, "GET", tally + "/stream", 200, stream=True)
         self.call(s, "HEAD", tally + "/stream", 200)
         self.exercise_public_log(s, tally, seq, leaves)

@@ -805,6 +805,7 @@ struct Words {
   const char* agents;
   const char* ips;
   const char* share;
+  const char* per_candidate;
   const char* first_last;
   const char* median_gap;
   const char* peak;
@@ -857,6 +858,7 @@ constexpr Words kEnglish = {
     "agents",
     "IPs",
     "Top candidate",
+    "Votes per candidate",
     "First and last vote",
     "median gap",
     "peak",
@@ -910,6 +912,7 @@ constexpr Words kChinese = {
     "浏览器标识",
     "IP",
     "最多得票候选人",
+    "各候选人票数",
     "首票与末票时间",
     "间隔中位数",
     "峰值",
@@ -1019,7 +1022,7 @@ void append_cluster_html(std::string& out, const Words& w, const FraudReport& re
     candidates += html_escape(id) + " " + html_escape(report.candidate_name(id)) + " " +
                   std::to_string(votes);
   }
-  row(w.candidates, candidates);
+  row(w.per_candidate, candidates);
   std::string timing = local_time(c.first_ms, report.utc_offset_s) + " &ndash; " +
                        local_time(c.last_ms, report.utc_offset_s);
   if (c.median_gap_ms >= 0) {

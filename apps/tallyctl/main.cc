@@ -71,6 +71,8 @@ struct Args {
   std::string verify_format = "text";
   std::string results_format = "csv";
   std::string fraud_format = "text";
+  std::string fraud_lang;  // html: zh or en, else from the campaign's title
+  std::string out_file;    // fraud-report --out
   bool bom = false;
   std::uint64_t top = 10;
   std::string to_dir;
@@ -283,13 +285,35 @@ int run_results(const Args& args) {
 }
 
 int run_fraud_report(const Args& args) {
+  if (!args.fraud_lang.empty() && args.fraud_format != "html") {
+    return usage_error("fraud-report", "--lang: only with html");
+  }
   ProgressLine progress("fraud-report", "events", progress_wanted(args.no_progress, false));
   auto report =
       tally::storage::fraud_report(args.data_dir, args.campaign, args.top, progress.hook());
   progress.erase();
   if (!report.ok()) return failed("fraud-report: " + report.message());
-  std::cout << (args.fraud_format == "json" ? tally::storage::fraud_report_json(*report)
-                                            : tally::storage::fraud_report_text(*report));
+  std::string document;
+  if (args.fraud_format == "json") {
+    document = tally::storage::fraud_report_json(*report);
+  } else if (args.fraud_format == "html") {
+    using tally::storage::ReportLanguage;
+    const ReportLanguage language = args.fraud_lang.empty()
+                                        ? tally::storage::report_language_of(report->title)
+                                    : args.fraud_lang == "zh" ? ReportLanguage::zh
+                                                              : ReportLanguage::en;
+    document = tally::storage::fraud_report_html(*report, language);
+  } else {
+    document = tally::storage::fraud_report_text(*report);
+  }
+  if (args.out_file.empty()) {
+    std::cout << document;
+    return kExitOk;
+  }
+  std::ofstream out(args.out_file, std::ios::binary | std::ios::trunc);
+  out << document;
+  out.close();
+  if (!out) return failed("fraud-report: cannot write " + args.out_file);
   return kExitOk;
 }
 
@@ -537,14 +561,27 @@ int main(int argc, char** argv) {
 
   CLI::App* fraud = add_command(
       app, "fraud-report",
-      "Lists the largest suspicious clusters of one campaign. By IP, subnet and device, with "
-      "votes per candidate, flags and sample seqs.");
+      "Prints the committee's evidence on one campaign. Totals, decisions and the ranking by "
+      "valid votes, then the largest suspicious clusters by IP, subnet and device: their votes, "
+      "flags, voters, devices, agents, candidates, timing, the decision taken on them and "
+      "sample seqs.");
   add_data_dir(fraud, args);
-  fraud->add_option("--campaign", args.campaign, "the campaign")->required()->type_name("ID");
+  fraud->add_option("--campaign", args.campaign, "The campaign")->required()->type_name("ID");
   add_number(fraud, "--top", args.top, 1, kMaxTop, "Clusters of each kind. Default: 10");
-  fraud->add_option("--format", args.fraud_format, "Text or json. Default: text")
-      ->check(one_of({"text", "json"}))
-      ->type_name("text|json");
+  fraud
+      ->add_option("--format", args.fraud_format,
+                   "Text (aligned, for a terminal), json (one document, docs/FRAUD.md) or html "
+                   "(a self-contained page to print on A4). Default: text")
+      ->check(one_of({"text", "json", "html"}))
+      ->type_name("text|json|html");
+  fraud
+      ->add_option("--lang", args.fraud_lang,
+                   "The html page's language. Default: zh when the campaign's title holds "
+                   "Chinese characters, else en")
+      ->check(one_of({"zh", "en"}))
+      ->type_name("zh|en");
+  fraud->add_option("--out", args.out_file, "Write the report to FILE. Default: stdout")
+      ->type_name("FILE");
   add_no_progress(fraud, args);
 
   CLI::App* backup = add_command(

@@ -183,6 +183,14 @@ metrics::Sources metrics_sources(const storage::VoteLog& vote_log,
     figures.public_sign_ns = public_log.sign_ns;
     figures.public_proofs = public_log.proofs_served;
     figures.public_proof_ns = public_log.proof_ns;
+    const storage::AdjudicationFigures adjudication = vote_log.adjudication_figures();
+    figures.crossings = adjudication.crossings;
+    figures.crossings_dropped = adjudication.crossings_dropped;
+    figures.flag_events = adjudication.flag_events;
+    figures.votes_flagged_late = adjudication.votes_flagged;
+    figures.decision_events = adjudication.decision_events;
+    figures.adjudication_scans = adjudication.scans;
+    figures.adjudication_scanned_events = adjudication.scanned_events;
     return figures;
   };
   return sources;

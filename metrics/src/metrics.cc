@@ -366,6 +366,27 @@ class Collector final : public prometheus::Collectable {
     out.push_back(one_gauge("tally_rocksdb_pending_compaction_bytes",
                             "rocksdb.estimate-pending-compaction-bytes",
                             static_cast<double>(figures.rocksdb_pending_compaction_bytes)));
+    out.push_back(one_counter("tally_fraud_crossings_total",
+                              "Clusters that crossed a fraud threshold (their earlier votes get a "
+                              "late flag)",
+                              static_cast<double>(figures.crossings)));
+    out.push_back(one_counter("tally_fraud_crossings_dropped_total",
+                              "Crossings heard while the adjudicator's queue was full: not "
+                              "flagged late",
+                              static_cast<double>(figures.crossings_dropped)));
+    out.push_back(one_counter("tally_late_flag_events_total", "Flag events written",
+                              static_cast<double>(figures.flag_events)));
+    out.push_back(one_counter("tally_late_flagged_votes_total",
+                              "Votes given a reason by flag events",
+                              static_cast<double>(figures.votes_flagged_late)));
+    out.push_back(one_counter("tally_decision_events_total", "Committee decision events written",
+                              static_cast<double>(figures.decision_events)));
+    out.push_back(one_counter("tally_adjudication_scans_total",
+                              "Passes over the log for late flags and decided clusters",
+                              static_cast<double>(figures.adjudication_scans)));
+    out.push_back(one_counter("tally_adjudication_scanned_events_total",
+                              "Events those passes read",
+                              static_cast<double>(figures.adjudication_scanned_events)));
     if (!figures.public_log) return;
     out.push_back(one_gauge("tally_public_log_size",
                             "Events in the public log's Merkle tree (the committed seq)",

@@ -54,6 +54,16 @@ struct StorageFigures {
   std::uint64_t public_sign_ns = 0;
   std::uint64_t public_proofs = 0;
   std::uint64_t public_proof_ns = 0;
+  // Adjudication (docs/FRAUD.md "Late flags and decisions"): clusters that crossed a
+  // threshold, those dropped by a full queue, flag events and the votes they flagged, decision
+  // events, and the adjudicator's passes over the log and the events they read.
+  std::uint64_t crossings = 0;
+  std::uint64_t crossings_dropped = 0;
+  std::uint64_t flag_events = 0;
+  std::uint64_t votes_flagged_late = 0;
+  std::uint64_t decision_events = 0;
+  std::uint64_t adjudication_scans = 0;
+  std::uint64_t adjudication_scanned_events = 0;
 };
 
 // A replica group's figures (tallyd fills them from its cluster node). Plain values.

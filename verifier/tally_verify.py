@@ -164,6 +164,19 @@ VOTE_MEMBERS = [("kind", True), ("campaign", True), ("candidate", True), ("voter
                 ("flags", True)]
 CAMPAIGN_EVENT_MEMBERS = [("kind", True), ("campaign", True)]
 EPOCH_MEMBERS = [("kind", True), ("node", True), ("epoch", True), ("server_ms", True)]
+FLAG_MEMBERS = [("kind", True), ("campaign", True), ("reason", True), ("scope", True),
+                ("key", True), ("server_ms", True), ("seqs", True)]
+DECISION_MEMBERS = [("kind", True), ("campaign", True), ("action", True), ("author", True),
+                    ("reason", True), ("server_ms", True), ("candidate", False),
+                    ("scope", False), ("key", False), ("seqs", False)]
+# A cluster's scope (EVENT_FORMAT.md "Public form"); a decision by seq has none, and no
+# "scope" member.
+SCOPES = ["ip", "subnet", "device"]
+ACTIONS = ["void", "restore", "disqualify", "reinstate"]
+VOTE_ACTIONS = ["void", "restore"]  # the others name a candidate
+MAX_MARKED_VOTES = 16384  # seqs one flag or decision names
+MAX_AUTHOR_BYTES = 256
+MAX_REASON_BYTES = 2048
 
 DEFINITION_MEMBERS = [("id", True), ("title", True), ("opens_at", True), ("closes_at", True),
                       ("utc_offset", True), ("rules", True), ("candidates", True),
@@ -308,8 +321,76 @@ def check_epoch(event):
     need_int(event, "server_ms", "epoch")
 
 
-def check_public_form(event):
-    """Checks that a parsed event is the public form of a known kind."""
+def need_text(obj, name, what, max_bytes=None):
+    """A string member that is not empty (and, with max_bytes, no longer in UTF-8)."""
+    value = obj[name]
+    if not isinstance(value, str) or value == "":
+        raise Invalid(f'{what}: "{name}" is not a string, or is empty')
+    if max_bytes is not None and len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise Invalid(f'{what}: "{name}" is longer than {max_bytes} bytes')
+
+
+def check_seqs(event, what, seq):
+    """1 to MAX_MARKED_VOTES seqs, ascending, each before the event's own seq."""
+    seqs = event["seqs"]
+    if not isinstance(seqs, list) or not all(is_int(n, 0, UINT64_MAX) for n in seqs):
+        raise Invalid(f'{what}: "seqs" is not an array of non-negative integers')
+    if not 1 <= len(seqs) <= MAX_MARKED_VOTES:
+        raise Invalid(f"{what}: names {len(seqs)} votes (1 to {MAX_MARKED_VOTES})")
+    previous = 0
+    for n in seqs:
+        if n <= previous or (seq is not None and n >= seq):
+            raise Invalid(f"{what}: names seq {n} out of order or not before it")
+        previous = n
+
+
+def check_flag_event(event, seq):
+    what = "flag"
+    check_members(event, FLAG_MEMBERS, what)
+    need_text(event, "campaign", what)
+    if not (isinstance(event["reason"], str) and flag_bit(event["reason"]) is not None):
+        raise Invalid(f"flag: unknown reason {json.dumps(event['reason'], ensure_ascii=False)}")
+    if event["scope"] not in SCOPES:
+        raise Invalid('flag: "scope" is not ip, subnet or device')
+    need_tag(event, "key", what)
+    need_int(event, "server_ms", what)
+    check_seqs(event, what, seq)
+
+
+def check_decision_event(event, seq):
+    what = "decision"
+    check_members(event, DECISION_MEMBERS, what)
+    need_text(event, "campaign", what)
+    if event["action"] not in ACTIONS:
+        raise Invalid(f"decision: unknown action "
+                      f"{json.dumps(event['action'], ensure_ascii=False)}")
+    need_text(event, "author", what, MAX_AUTHOR_BYTES)
+    need_text(event, "reason", what, MAX_REASON_BYTES)
+    need_int(event, "server_ms", what)
+    if "candidate" in event:
+        need_text(event, "candidate", what)
+    if "scope" in event and event["scope"] not in SCOPES:
+        raise Invalid('decision: "scope" is not ip, subnet or device')
+    if ("scope" in event) != ("key" in event):
+        raise Invalid('decision: "scope" and "key" go together')
+    if "key" in event:
+        need_tag(event, "key", what)
+    if event["action"] in VOTE_ACTIONS:
+        if "candidate" in event:
+            raise Invalid("decision: void or restore naming a candidate")
+        if "seqs" not in event:
+            raise Invalid("decision: void or restore naming no votes")
+        check_seqs(event, what, seq)
+    else:
+        if "candidate" not in event:
+            raise Invalid("decision: disqualify or reinstate without a candidate")
+        if "scope" in event or "seqs" in event:
+            raise Invalid("decision: disqualify or reinstate naming votes")
+
+
+def check_public_form(event, seq=None):
+    """Checks that a parsed event is the public form of a known kind; seq: its own seq (the
+    votes a flag or decision names come before it)."""
     if not isinstance(event, dict):
         raise Invalid("not a JSON object")
     kind = event.get("kind")
@@ -320,6 +401,10 @@ def check_public_form(event):
         check_definition(event["campaign"])
     elif kind == "epoch":
         check_epoch(event)
+    elif kind == "flag":
+        check_flag_event(event, seq)
+    elif kind == "decision":
+        check_decision_event(event, seq)
     else:
         raise Invalid(f"unknown kind {json.dumps(kind, ensure_ascii=False)}")
 
@@ -542,8 +627,19 @@ class CampaignState:
         self.votes = 0
         self.quota = {}        # (voter tag, period) -> {candidate: votes}
         self.request_ids = {}  # request_id tag -> {UTC day of each vote carrying it}
-        self.per_candidate = {}  # candidate -> [votes, suspect]
+        self.per_candidate = {}  # candidate -> [votes, suspect, void]
         self.names = {}          # candidate -> name in the last version that had it
+        self.disqualified = set()  # candidates set apart by a decision
+
+
+class BookEntry:
+    """What a flag or decision may say of a vote: its campaign and candidate, its fraud
+    reasons (bits: its own flags and later flags'), and whether it is void."""
+
+    __slots__ = ("campaign", "candidate", "flags", "voided")
+
+    def __init__(self, campaign, candidate, flags):
+        self.campaign, self.candidate, self.flags, self.voided = campaign, candidate, flags, False
 
 
 class Replay:
@@ -551,13 +647,16 @@ class Replay:
 
     def __init__(self):
         self.campaigns = {}
+        self.book = {}  # seq of each vote -> BookEntry
 
-    def feed(self, event):
-        """Raises Invalid when the event breaks a rule."""
+    def feed(self, event, seq):
+        """Raises Invalid when the event (the line of seq) breaks a rule."""
         if event["kind"] == "campaign":
             self.campaign_version(Version(event["campaign"]))
         elif event["kind"] == "vote":
-            self.vote(event)
+            self.vote(event, seq)
+        elif event["kind"] in ("flag", "decision"):
+            self.adjudication(event)
         # An epoch event counts nothing.
 
     def campaign_version(self, version):
@@ -575,7 +674,53 @@ class Replay:
         for candidate in version.candidates:
             state.names[candidate["id"]] = candidate["name"]
 
-    def vote(self, event):
+    def adjudication(self, event):
+        """A flag or decision: the votes it names are earlier votes of its campaign, and it
+        changes each one (a reason the vote lacked; void a vote that counts, restore a void
+        one); the candidate it names is one of the campaign's, and changes state."""
+        kind, campaign = event["kind"], event["campaign"]
+        state = self.campaigns.get(campaign)
+        if state is None:
+            raise Invalid(f"{kind} for campaign {campaign} before any version of it")
+        action = event.get("action")
+        if kind == "decision" and action not in VOTE_ACTIONS:
+            candidate = event["candidate"]
+            if candidate not in state.version.candidate_ids:
+                raise Invalid(f"decision names candidate {candidate} unknown to campaign "
+                              f"{campaign}")
+            disqualify = action == "disqualify"
+            if (candidate in state.disqualified) == disqualify:
+                raise Invalid(f"decision changes nothing: candidate {candidate} is already "
+                              f"{'disqualified' if disqualify else 'in the running'}")
+            if disqualify:
+                state.disqualified.add(candidate)
+            else:
+                state.disqualified.discard(candidate)
+            return
+        bit = 1 << flag_bit(event["reason"]) if kind == "flag" else 0
+        votes = []
+        for seq in event["seqs"]:
+            entry = self.book.get(seq)
+            if entry is None or entry.campaign != campaign:
+                raise Invalid(f"{kind} names seq {seq}, which is not a vote of {campaign}")
+            if kind == "flag" and entry.flags & bit:
+                raise Invalid(f"flag gives seq {seq} the reason {event['reason']}, which it "
+                              f"has")
+            if kind == "decision" and entry.voided == (action == "void"):
+                raise Invalid(f"decision changes nothing for seq {seq}: already "
+                              f"{'void' if entry.voided else 'counted'}")
+            votes.append(entry)
+        for entry in votes:
+            counts = state.per_candidate[entry.candidate]
+            if kind == "flag":
+                if entry.flags == 0:
+                    counts[1] += 1  # suspect from now on
+                entry.flags |= bit
+            else:
+                entry.voided = action == "void"
+                counts[2] += 1 if entry.voided else -1
+
+    def vote(self, event, seq):
         campaign = event["campaign"]
         state = self.campaigns.get(campaign)
         if state is None:
@@ -595,10 +740,14 @@ class Replay:
             self.check_request_id(state, event["request_id"], server_ms)
 
         state.votes += 1
-        counts = state.per_candidate.setdefault(candidate, [0, 0])
+        counts = state.per_candidate.setdefault(candidate, [0, 0, 0])
         counts[0] += 1
-        if event["flags"]:
+        flags = 0
+        for name in event["flags"]:
+            flags |= 1 << flag_bit(name)
+        if flags:
             counts[1] += 1
+        self.book[seq] = BookEntry(campaign, candidate, flags)
 
     @staticmethod
     def check_quota(state, rules, voter, period, candidate):
@@ -632,29 +781,38 @@ def recount(state, campaign, size):
     """The results tally would publish for a campaign, from the replayed votes."""
     rows = []
     listed = set()
+
+    def row(candidate_id, name):
+        votes, suspect, void = state.per_candidate.get(candidate_id, [0, 0, 0])
+        return {"id": candidate_id, "name": name, "votes": votes, "suspect": suspect,
+                "void": void, "valid": votes - min(void, votes),
+                "disqualified": candidate_id in state.disqualified}
+
     for candidate in state.version.candidates:
         listed.add(candidate["id"])
-        votes, suspect = state.per_candidate.get(candidate["id"], [0, 0])
-        rows.append({"id": candidate["id"], "name": candidate["name"], "votes": votes,
-                     "suspect": suspect})
-    for candidate_id, (votes, suspect) in state.per_candidate.items():
+        rows.append(row(candidate["id"], candidate["name"]))
+    for candidate_id in state.per_candidate:
         if candidate_id not in listed:  # step 4 keeps this from happening
-            rows.append({"id": candidate_id, "name": state.names.get(candidate_id, ""),
-                         "votes": votes, "suspect": suspect})
-    for row in rows:
-        # Competition ranking: equal votes share a rank, the next rank skips.
-        row["rank"] = 1 + sum(1 for other in rows if other["votes"] > row["votes"])
-    rows.sort(key=lambda row: (-row["votes"], row["id"]))
+            rows.append(row(candidate_id, state.names.get(candidate_id, "")))
+    running = [r for r in rows if not r["disqualified"]]
+    for r in rows:
+        # Competition ranking by valid votes among the candidates in the running: equal
+        # counts share a rank, the next rank skips; a disqualified candidate has rank 0.
+        r["rank"] = 0 if r["disqualified"] else \
+            1 + sum(1 for other in running if other["valid"] > r["valid"])
+    rows.sort(key=lambda r: (r["disqualified"], -r["valid"], r["id"]))
     return {"campaign": campaign, "as_of_seq": size,
-            "total": sum(row["votes"] for row in rows),
-            "suspect": sum(row["suspect"] for row in rows), "candidates": rows}
+            "total": sum(r["votes"] for r in rows),
+            "suspect": sum(r["suspect"] for r in rows),
+            "void": sum(r["void"] for r in rows),
+            "valid": sum(r["valid"] for r in rows), "candidates": rows}
 
 
 def compare_results(expected, published):
     """The first difference between the recount and results.json, or None."""
     if not isinstance(published, dict):
         return "results.json is not an object"
-    for name in ("campaign", "as_of_seq", "total", "suspect"):
+    for name in ("campaign", "as_of_seq", "total", "suspect", "void", "valid"):
         if published.get(name) != expected[name] or not same_type(published.get(name),
                                                                   expected[name]):
             return (f"results.json {name} is {json.dumps(published.get(name))}, "
@@ -673,7 +831,7 @@ def compare_results(expected, published):
             return (f"results.json candidate {i + 1} is "
                     f"{json.dumps(got.get('id'), ensure_ascii=False)}, recount gives "
                     f"{json.dumps(want['id'], ensure_ascii=False)} (order or set differs)")
-        for name in ("name", "votes", "suspect", "rank"):
+        for name in ("name", "votes", "suspect", "void", "valid", "rank", "disqualified"):
             if got.get(name) != want[name] or not same_type(got.get(name), want[name]):
                 return (f"results.json candidate {want['id']} {name} is "
                         f"{json.dumps(got.get(name), ensure_ascii=False)}, recount gives "
@@ -694,12 +852,14 @@ def csv_field(text):
 def results_csv(state, expected):
     """The bytes results.csv must be (EVENT_FORMAT.md "Bundle" step 5)."""
     latest = {c["id"]: c for c in state.version.candidates}
-    out = ["rank,candidate,name,unit,industry,votes,suspect\n"]
+    out = ["rank,candidate,name,unit,industry,votes,suspect,void,valid,disqualified\n"]
     for row in expected["candidates"]:
         info = latest.get(row["id"], {})
-        fields = [str(row["rank"]), csv_field(row["id"]), csv_field(row["name"]),
-                  csv_field(info.get("unit", "")), csv_field(info.get("industry", "")),
-                  str(row["votes"]), str(row["suspect"])]
+        # A disqualified candidate has no rank, and "yes" under disqualified.
+        fields = ["" if row["disqualified"] else str(row["rank"]), csv_field(row["id"]),
+                  csv_field(row["name"]), csv_field(info.get("unit", "")),
+                  csv_field(info.get("industry", "")), str(row["votes"]), str(row["suspect"]),
+                  str(row["void"]), str(row["valid"]), "yes" if row["disqualified"] else ""]
         out.append(",".join(fields) + "\n")
     return "".join(out).encode("utf-8")
 
@@ -778,14 +938,14 @@ def steps2_to_4_lines(bundle, size):
             raise Failure(2, number, "line does not end with a newline (0x0A)")
         try:
             event = parse_canonical(raw)
-            check_public_form(event)
+            check_public_form(event, number)
         except Invalid as e:
             raise Failure(2, number, str(e)) from None
         count = number
         tree.add(leaf_hash(raw))
         if rule_failure is None:
             try:
-                replay.feed(event)
+                replay.feed(event, number)
             except Invalid as e:
                 rule_failure = Failure(4, number, str(e))
     if count < size:
@@ -911,7 +1071,7 @@ def verify_receipt(path, pem, bundle=None):
         check_receipt_form(receipt)
         cp = receipt["checkpoint"]
         verify_checkpoint(cp, pem, raw_key)
-        check_public_form(receipt["event"])
+        check_public_form(receipt["event"], receipt["seq"])
         event_bytes = canonical_bytes(receipt["event"])
     except Invalid as e:
         raise fail(str(e)) from None

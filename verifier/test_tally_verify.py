@@ -144,6 +144,27 @@ def base_events():
     ]
 
 
+def flag_event(seqs, reason="device_multi_account", server_ms=DAY2 + 5000, campaign=CAMPAIGN,
+               scope="device", key="d1"):
+    return {"kind": "flag", "campaign": campaign, "reason": reason, "scope": scope,
+            "key": tag(key), "server_ms": server_ms, "seqs": list(seqs)}
+
+
+def decision_event(action, seqs=None, candidate=None, server_ms=DAY2 + 6000,
+                   campaign=CAMPAIGN, scope=None, key=None, author="committee",
+                   reason="minutes of 2024-05-02, item 3"):
+    event = {"kind": "decision", "campaign": campaign, "action": action, "author": author,
+             "reason": reason, "server_ms": server_ms}
+    if candidate is not None:
+        event["candidate"] = candidate
+    if scope is not None:
+        event["scope"] = scope
+        event["key"] = tag(key)
+    if seqs is not None:
+        event["seqs"] = list(seqs)
+    return event
+
+
 def reference_results(events, campaign, size):
     """Results as the specification describes them, computed apart from the verifier.
 
@@ -153,17 +174,48 @@ def reference_results(events, campaign, size):
                   if e.get("kind") == "campaign" and e["campaign"]["id"] == campaign][-1]
     names = {c["id"]: c["name"] for c in candidates}
     votes = {c["id"]: 0 for c in candidates}
-    suspect = {c["id"]: 0 for c in candidates}
-    for e in events:
-        if e.get("kind") == "vote" and e["campaign"] == campaign:
+    reasons = {}   # seq -> set of reason names, stored and late
+    voided = set()  # seqs
+    disqualified = set()
+    candidate_of = {}
+    for seq, e in enumerate(events, start=1):
+        if e.get("campaign") != campaign:
+            continue
+        if e.get("kind") == "vote":
             names.setdefault(e["candidate"], e["candidate"])
             votes[e["candidate"]] = votes.get(e["candidate"], 0) + 1
-            suspect[e["candidate"]] = suspect.get(e["candidate"], 0) + (1 if e["flags"] else 0)
-    rows = [{"id": c, "name": names[c], "votes": votes[c], "suspect": suspect[c],
-             "rank": 1 + sum(1 for v in votes.values() if v > votes[c])} for c in votes]
-    rows.sort(key=lambda r: (-r["votes"], r["id"]))
+            reasons[seq] = set(e["flags"])
+            candidate_of[seq] = e["candidate"]
+        elif e.get("kind") == "flag":
+            for n in e["seqs"]:
+                reasons.setdefault(n, set()).add(e["reason"])
+        elif e.get("kind") == "decision":
+            action = e["action"]
+            if action == "void":
+                voided.update(e["seqs"])
+            elif action == "restore":
+                voided.difference_update(e["seqs"])
+            elif action == "disqualify":
+                disqualified.add(e["candidate"])
+            else:
+                disqualified.discard(e["candidate"])
+    rows = []
+    for c in votes:
+        mine = [n for n, who in candidate_of.items() if who == c]
+        void = sum(1 for n in mine if n in voided)
+        rows.append({"id": c, "name": names[c], "votes": votes[c],
+                     "suspect": sum(1 for n in mine if reasons.get(n)), "void": void,
+                     "valid": votes[c] - void, "disqualified": c in disqualified})
+    for row in rows:
+        row["rank"] = 0 if row["disqualified"] else 1 + sum(
+            1 for other in rows if not other["disqualified"] and other["valid"] > row["valid"])
+    rows.sort(key=lambda r: (r["disqualified"], -r["valid"], r["id"]))
+    # Members in tallyd's order.
+    rows = [{name: r[name] for name in ("id", "name", "votes", "suspect", "void", "valid",
+                                        "rank", "disqualified")} for r in rows]
     return {"campaign": campaign, "as_of_seq": size, "total": sum(votes.values()),
-            "suspect": sum(suspect.values()), "candidates": rows}
+            "suspect": sum(r["suspect"] for r in rows), "void": sum(r["void"] for r in rows),
+            "valid": sum(r["valid"] for r in rows), "candidates": rows}
 
 
 def reference_csv(events, results):
@@ -178,11 +230,13 @@ def reference_csv(events, results):
             return '"' + text.replace('"', '""') + '"'
         return text
 
-    text = "rank,candidate,name,unit,industry,votes,suspect\n"
+    text = "rank,candidate,name,unit,industry,votes,suspect,void,valid,disqualified\n"
     for row in results["candidates"]:
         c = info.get(row["id"], {"unit": "", "industry": ""})
-        text += (f"{row['rank']},{field(row['id'])},{field(row['name'])},{field(c['unit'])},"
-                 f"{field(c['industry'])},{row['votes']},{row['suspect']}\n")
+        rank = "" if row["disqualified"] else row["rank"]
+        text += (f"{rank},{field(row['id'])},{field(row['name'])},{field(c['unit'])},"
+                 f"{field(c['industry'])},{row['votes']},{row['suspect']},{row['void']},"
+                 f"{row['valid']},{'yes' if row['disqualified'] else ''}\n")
     return text.encode("utf-8")
 
 
@@ -462,21 +516,25 @@ class BundleTest(Case):
         self.make()
         with open(self.path("results.csv"), "rb") as f:
             good = f.read()
-        self.assertEqual(good, b"rank,candidate,name,unit,industry,votes,suspect\n"
-                               b"1,a,Alice,Unit 1,,3,1\n"
-                               b"2,b,Bob,,energy,1,0\n"
-                               b"2,c,Carol,,,1,1\n")
+        self.assertEqual(good, b"rank,candidate,name,unit,industry,votes,suspect,void,valid,"
+                               b"disqualified\n"
+                               b"1,a,Alice,Unit 1,,3,1,0,3,\n"
+                               b"2,b,Bob,,energy,1,0,0,1,\n"
+                               b"2,c,Carol,,,1,1,0,1,\n")
         self.assertVerifies("bundle", self.bundle)
-        for bad in (good.replace(b"1,a,Alice,Unit 1,,3,1", b"1,a,Alice,Unit 1,,4,1"),
+        for bad in (good.replace(b"1,a,Alice,Unit 1,,3,1,0,3,", b"1,a,Alice,Unit 1,,4,1,0,4,"),
                     b"\xef\xbb\xbf" + good,                      # byte order mark
                     good.replace(b"\n", b"\r\n"),                 # CRLF
                     good[:-1],                                     # no final newline
                     good + b"\n",                                  # an empty line more
                     good.replace(b"Unit 1", b'"Unit 1"'),          # quoted for nothing
-                    good.replace(b"2,c,Carol,,,1,1\n", b""),       # a candidate left out
-                    good.replace(b"2,b,Bob,,energy,1,0\n2,c,Carol,,,1,1\n",
-                                 b"2,c,Carol,,,1,1\n2,b,Bob,,energy,1,0\n"),  # order
-                    good.replace(b"suspect\n", b"suspect,\n"), b""):
+                    good.replace(b"2,c,Carol,,,1,1,0,1,\n", b""),  # a candidate left out
+                    good.replace(b"2,b,Bob,,energy,1,0,0,1,\n2,c,Carol,,,1,1,0,1,\n",
+                                 b"2,c,Carol,,,1,1,0,1,\n2,b,Bob,,energy,1,0,0,1,\n"),  # order
+                    good.replace(b"disqualified\n", b"disqualified,\n"),
+                    good.replace(b",0,3,\n", b",0,3,no\n"),         # "no" for not disqualified
+                    good.replace(b"suspect,void,valid,disqualified\n", b"suspect\n"),  # v1
+                    b""):
             self.write_csv(bad)
             self.assertFails("FAIL step 5 line 0: results.csv", "bundle", self.bundle)
         # results.csv is optional; results.json is checked first.
@@ -495,9 +553,10 @@ class BundleTest(Case):
         with open(self.path("results.csv"), "rb") as f:
             good = f.read()
         self.assertEqual(good.decode("utf-8"),
-                         "rank,candidate,name,unit,industry,votes,suspect\n"
-                         '1,a,"Ann ""Annie"", Jr.","Unit\r\n2",coal; steel,1,0\n'
-                         '1,b,鲍勃,,"say ""hi""",1,0\n')
+                         "rank,candidate,name,unit,industry,votes,suspect,void,valid,"
+                         "disqualified\n"
+                         '1,a,"Ann ""Annie"", Jr.","Unit\r\n2",coal; steel,1,0,0,1,\n'
+                         '1,b,鲍勃,,"say ""hi""",1,0,0,1,\n')
         self.assertVerifies("bundle", self.bundle)
         self.write_csv(good.replace(b"Unit\r\n2", b"old"))
         self.assertFails("FAIL step 5 line 0: results.csv", "bundle", self.bundle)
@@ -755,6 +814,124 @@ class BundleTest(Case):
         lines = [canon(e) for e in events] + [b'{"kind":"vote"}']
         self.resign(events + [{}], lines=lines)
         self.assertFails("FAIL step 2 line 11:", "bundle", self.bundle)
+
+    # ---- flags and decisions (EVENT_FORMAT.md "Public form", steps 2, 4 and 5) ----
+
+    def adjudicated_events(self):
+        """The base events (9 lines), then a late flag of v1's device on seqs 2, 3 and 6, a
+        void of seq 4, c disqualified, and a second reason for seq 4."""
+        return base_events() + [
+            flag_event([2, 3, 6]),
+            decision_event("void", seqs=[4]),
+            decision_event("disqualify", candidate="c", server_ms=DAY2 + 7000),
+            flag_event([4], reason="ip_flood", scope="ip", key="5.6.7.8",
+                       server_ms=DAY2 + 8000),
+        ]
+
+    def test_flags_and_decisions_are_counted(self):
+        self.make(self.adjudicated_events())
+        self.assertVerifies("bundle", self.bundle)
+        with open(self.path("results.json")) as f:
+            results = json.load(f)
+        self.assertEqual((results["total"], results["suspect"], results["void"],
+                          results["valid"]), (5, 5, 1, 4))
+        self.assertEqual([(c["id"], c["votes"], c["suspect"], c["void"], c["valid"], c["rank"],
+                           c["disqualified"]) for c in results["candidates"]],
+                         [("a", 3, 3, 1, 2, 1, False), ("b", 1, 1, 0, 1, 2, False),
+                          ("c", 1, 1, 0, 1, 0, True)])
+        with open(self.path("results.csv"), "rb") as f:
+            self.assertEqual(f.read(), b"rank,candidate,name,unit,industry,votes,suspect,void,"
+                                       b"valid,disqualified\n"
+                                       b"1,a,Alice,Unit 1,,3,3,1,2,\n"
+                                       b"2,b,Bob,,energy,1,1,0,1,\n"
+                                       b",c,Carol,,,1,1,0,1,yes\n")
+        # The recount is checked member by member: void, valid and disqualified too.
+        good = reference_results(self.events, CAMPAIGN, 13)
+        rows = good["candidates"]
+        for bad in ({**good, "void": 0}, {**good, "valid": 5},
+                    {**good, "candidates": [{**rows[0], "void": 0, "valid": 3}] + rows[1:]},
+                    {**good, "candidates": rows[:2] + [{**rows[2], "disqualified": False}]},
+                    {**good, "candidates": rows[:2] + [{**rows[2], "rank": 2}]},
+                    {k: v for k, v in good.items() if k != "void"}):
+            with open(self.path("results.json"), "wb") as f:
+                f.write(canon(bad))
+            self.assertFails("FAIL step 5 line 0:", "bundle", self.bundle)
+
+    def test_restore_and_reinstate_undo(self):
+        events = self.adjudicated_events() + [
+            decision_event("restore", seqs=[4], server_ms=DAY2 + 9000),
+            decision_event("reinstate", candidate="c", server_ms=DAY2 + 9500),
+            decision_event("void", seqs=[2, 6], scope="device", key="d1",
+                           server_ms=DAY2 + 9900)]
+        self.make(events)
+        self.assertVerifies("bundle", self.bundle)
+        with open(self.path("results.json")) as f:
+            results = json.load(f)
+        self.assertEqual([(c["id"], c["void"], c["valid"], c["rank"], c["disqualified"])
+                          for c in results["candidates"]],
+                         [("a", 2, 1, 1, False), ("b", 0, 1, 1, False), ("c", 0, 1, 1, False)])
+
+    def test_adjudication_rules_on_tags(self):
+        cases = [
+            flag_event([5]),                                   # an epoch line
+            flag_event([9]),                                   # a vote of another campaign
+            flag_event([4], reason="no_device"),               # a reason the vote has
+            flag_event([2], campaign="nope"),                  # unknown campaign
+            decision_event("restore", seqs=[2]),               # a vote that counts
+            decision_event("reinstate", candidate="a"),        # a candidate in the running
+            decision_event("disqualify", candidate="z"),       # unknown candidate
+        ]
+        for bad in cases:
+            with self.subTest(bad=bad):
+                self.make(base_events() + [bad])
+                self.assertFails("FAIL step 4 line 10:", "bundle", self.bundle)
+        # The second of two that change the same thing changes nothing.
+        for twice in (flag_event([2, 3]), decision_event("void", seqs=[3]),
+                      decision_event("disqualify", candidate="b")):
+            with self.subTest(twice=twice):
+                self.make(base_events() + [twice, twice])
+                self.assertFails("FAIL step 4 line 11:", "bundle", self.bundle)
+
+    def test_adjudication_form(self):
+        flag, void = flag_event([2, 3]), decision_event("void", seqs=[3])
+        disqualify = decision_event("disqualify", candidate="b")
+        cases = [
+            {**flag, "seqs": [2, 10]},                         # not before it
+            {**flag, "seqs": [3, 2]},                          # not ascending
+            {**flag, "seqs": [2, 2]},
+            {**flag, "seqs": []},
+            {**flag, "seqs": [0, 2]},
+            {**flag, "seqs": ["2"]},
+            {**flag, "reason": "bit3"},                        # bitN only for unnamed bits
+            {**flag, "reason": "bit32"},
+            {**flag, "scope": "none"},
+            {**flag, "key": "1.2.3.4"},                        # not a tag
+            {**flag, "campaign": ""},
+            {k: v for k, v in flag.items() if k != "scope"},
+            {**flag, "extra": 1},
+            {**void, "action": "annul"},
+            {**void, "author": ""},
+            {**void, "author": "委" * 86},                     # 258 bytes
+            {**void, "reason": "x" * 2049},
+            {**void, "candidate": "a"},                        # void names votes only
+            {k: v for k, v in void.items() if k != "seqs"},
+            {**void, "seqs": []},
+            {**void, "scope": "device"},                       # a scope without its key
+            {**void, "scope": "none", "key": tag("d1")},
+            {k: v for k, v in disqualify.items() if k != "candidate"},
+            {**disqualify, "seqs": [3]},
+            {**disqualify, "scope": "device", "key": tag("d1")},
+            {**disqualify, "candidate": ""},
+            dict(reversed(list(void.items()))),                # members out of order
+        ]
+        for bad in cases:
+            with self.subTest(bad=bad):
+                self.make(base_events() + [bad], results={"campaign": CAMPAIGN}, csv=False)
+                self.assertFails("FAIL step 2 line 10:", "bundle", self.bundle)
+        # At the limits.
+        self.make(base_events() + [{**void, "author": "委" * 85, "reason": "x" * 2048},
+                                   flag_event([2], reason="bit5")])
+        self.assertVerifies("bundle", self.bundle)
 
 
 class CommandLineTest(Case):

@@ -545,8 +545,9 @@ int main(int argc, char** argv) {
 
   CLI::App* results = add_command(
       app, "results",
-      "Prints the committee's ranking of one campaign. With votes and suspect votes per "
-      "candidate.");
+      "Prints the committee's ranking of one campaign: per candidate its votes, suspect "
+      "votes (flagged at commit or later), void votes and valid votes (votes - void), ranked "
+      "by valid votes; disqualified candidates last, without a rank.");
   add_data_dir(results, args);
   results->add_option("--campaign", args.campaign, "The campaign")->required()->type_name("ID");
   results

@@ -650,13 +650,13 @@ void append_csv_field(std::string& out, std::string_view text) {
 
 std::string results_csv(const CampaignResults& results, bool bom) {
   std::string out = bom ? "\xEF\xBB\xBF" : "";
-  out += "rank,candidate,name,unit,industry,votes,suspect\n";
+  out += "rank,candidate,name,unit,industry,votes,suspect,void,valid,disqualified\n";
   for (const auto& c : results.tally.candidates) {
     const engine::Candidate* info = nullptr;
     for (const auto& candidate : results.campaign.candidates) {
       if (candidate.id == c.id) info = &candidate;
     }
-    out += std::to_string(c.rank);
+    if (!c.disqualified) out += std::to_string(c.rank);  // a disqualified one has no rank
     out.push_back(',');
     append_csv_field(out, c.id);
     out.push_back(',');
@@ -665,7 +665,9 @@ std::string results_csv(const CampaignResults& results, bool bom) {
     append_csv_field(out, info != nullptr ? std::string_view(info->unit) : "");
     out.push_back(',');
     append_csv_field(out, info != nullptr ? std::string_view(info->industry) : "");
-    out += "," + std::to_string(c.votes) + "," + std::to_string(c.suspect) + "\n";
+    out += "," + std::to_string(c.votes) + "," + std::to_string(c.suspect) + "," +
+           std::to_string(c.voided) + "," + std::to_string(c.valid) + "," +
+           (c.disqualified ? "yes" : "") + "\n";
   }
   return out;
 }

@@ -65,6 +65,9 @@ std::string readme(const std::string& campaign, const PublishReport& report) {
          "checkpoint.json  对这些事件的默克尔树根的 Ed25519 签名（检查点）。\n"
          "log-key.pem      签名所用公钥。\n"
          "results.json / results.csv  按这些事件计票得出的结果。\n"
+         "事件包括选票、活动版本、事后补充的可疑标记（flag）和评审委员会的决定（decision：\n"
+         "作废、恢复、取消资格、恢复资格，附决定人和理由）。结果按有效票（总票数减作废票）排名，\n"
+         "被取消资格的候选人列在最后、不计名次。\n"
          "\n"
          "任何人都可以自行核验：签名是否有效、树根是否由这些事件算出、每一票是否符合规则\n"
          "（每人每期每位候选人的票数、可投候选人数、投票时间窗口），以及重新计票是否与公布的\n"
@@ -90,6 +93,10 @@ std::string readme(const std::string& campaign, const PublishReport& report) {
          "events.\n"
          "log-key.pem      the public key that signed it.\n"
          "results.json / results.csv  the results counted from those events.\n"
+         "The events are votes, campaign versions, late fraud flags (flag) and the committee's\n"
+         "decisions (decision: void, restore, disqualify, reinstate, with who decided and why).\n"
+         "The results rank candidates by valid votes (votes minus void); disqualified ones come\n"
+         "last, without a rank.\n"
          "\n"
          "Anyone can check that the signature holds, that the root is computed from these events,\n"
          "that every vote keeps the rules (votes per voter, candidate and period, candidates per\n"
@@ -121,6 +128,13 @@ constexpr Member kVoteMembers[] = {{"kind", false},      {"campaign", false}, {"
 constexpr Member kCampaignMembers[] = {{"kind", false}, {"campaign", false}};
 constexpr Member kEpochMembers[] = {
     {"kind", false}, {"node", false}, {"epoch", false}, {"server_ms", false}};
+constexpr Member kFlagMembers[] = {{"kind", false},  {"campaign", false}, {"reason", false},
+                                   {"scope", false}, {"key", false},      {"server_ms", false},
+                                   {"seqs", false}};
+constexpr Member kDecisionMembers[] = {
+    {"kind", false},   {"campaign", false},  {"action", false},   {"author", false},
+    {"reason", false}, {"server_ms", false}, {"candidate", true}, {"scope", true},
+    {"key", true},     {"seqs", true}};
 
 // Whether the object's members are exactly `members`, in order, optional ones perhaps absent.
 Status check_members(dom::object object, std::span<const Member> members) {
@@ -169,6 +183,17 @@ Status read_integer(dom::object object, std::string_view name, std::int64_t& out
   return {};
 }
 
+// The bit of a fraud reason's name, or -1. An unnamed reason is "bitN", N in its shortest form.
+int reason_bit(std::string_view name) {
+  for (int i = 0; i < engine::kFraudReasonCount; ++i) {
+    if (engine::to_string(static_cast<engine::FraudReason>(i)) == name) return i;
+  }
+  for (int i = engine::kFraudReasonCount; i < 32; ++i) {
+    if (name == "bit" + std::to_string(i)) return i;
+  }
+  return -1;
+}
+
 Status read_flags(dom::object object, engine::FraudFlags& out) {
   dom::array flags;
   if (object.at_key("flags").get_array().get(flags) != simdjson::SUCCESS) {
@@ -180,20 +205,81 @@ Status read_flags(dom::object object, engine::FraudFlags& out) {
     if (item.get_string().get(name) != simdjson::SUCCESS) {
       return Status::error("flags: must hold strings");
     }
-    int bit = -1;
-    for (int i = 0; i < engine::kFraudReasonCount; ++i) {
-      if (engine::to_string(static_cast<engine::FraudReason>(i)) == name) bit = i;
-    }
-    // An unnamed reason is "bitN", N in its shortest form.
-    for (int i = engine::kFraudReasonCount; bit < 0 && i < 32; ++i) {
-      if (name == "bit" + std::to_string(i)) bit = i;
-    }
+    const int bit = reason_bit(name);
     if (bit < 0) return Status::error("flags: unknown reason \"" + std::string(name) + "\"");
     const engine::FraudFlags flag = engine::FraudFlags{1} << bit;
     if ((out & flag) != 0 || out >= flag)
       return Status::error("flags: not in bit order, once each");
     out |= flag;
   }
+  return {};
+}
+
+// A flag's or decision's "seqs": the votes it names, their candidate and prior flags left 0
+// (the public form does not show them: RuleChecker::fill_public_votes() finds them).
+Status read_seqs(dom::object object, std::vector<engine::MarkedVote>& out) {
+  dom::array seqs;
+  if (object.at_key("seqs").get_array().get(seqs) != simdjson::SUCCESS) {
+    return Status::error("seqs: must be an array");
+  }
+  out.clear();
+  for (auto item : seqs) {
+    std::uint64_t seq = 0;
+    if (item.get_uint64().get(seq) != simdjson::SUCCESS) {
+      return Status::error("seqs: must hold non-negative integers");
+    }
+    out.push_back({seq, 0, 0});
+  }
+  return {};
+}
+
+// The rest of a flag line, as the stored flag would be (check_flag(): a cluster, 1 to
+// kMaxMarkedVotes seqs ascending, each before the flag).
+Status read_flag(dom::object object, std::uint64_t seq, FlagFields& flag) {
+  if (auto s = check_members(object, kFlagMembers); !s.ok()) return s;
+  std::string_view reason, scope;
+  if (auto s = read_string(object, "campaign", false, flag.campaign); !s.ok()) return s;
+  if (auto s = read_string(object, "reason", false, reason); !s.ok()) return s;
+  if (auto s = read_string(object, "scope", false, scope); !s.ok()) return s;
+  if (auto s = read_string(object, "key", true, flag.key); !s.ok()) return s;
+  if (auto s = read_integer(object, "server_ms", flag.server_ms); !s.ok()) return s;
+  if (auto s = read_seqs(object, flag.votes); !s.ok()) return s;
+  const int bit = reason_bit(reason);
+  if (bit < 0) return Status::error("reason: unknown reason \"" + std::string(reason) + "\"");
+  flag.reason = static_cast<engine::FraudReason>(bit);
+  const auto cluster = engine::cluster_scope_from_string(scope);
+  if (!cluster) return Status::error("scope: not ip, subnet or device");
+  flag.scope = *cluster;
+  if (auto wrong = check_flag(flag, seq); !wrong.empty()) return Status::error(wrong);
+  return {};
+}
+
+// The rest of a decision line, as the stored decision would be (check_decision()).
+Status read_decision(dom::object object, std::uint64_t seq, DecisionFields& decision) {
+  if (auto s = check_members(object, kDecisionMembers); !s.ok()) return s;
+  std::string_view action, scope;
+  const std::pair<std::string_view, std::string_view*> strings[] = {
+      {"campaign", &decision.campaign},   {"action", &action},
+      {"author", &decision.author},       {"reason", &decision.reason},
+      {"candidate", &decision.candidate}, {"scope", &scope}};
+  for (auto [name, target] : strings) {
+    if (auto s = read_string(object, name, false, *target); !s.ok()) return s;
+  }
+  if (auto s = read_string(object, "key", true, decision.key); !s.ok()) return s;
+  if (auto s = read_integer(object, "server_ms", decision.server_ms); !s.ok()) return s;
+  if (object.at_key("seqs").error() == simdjson::SUCCESS) {
+    if (auto s = read_seqs(object, decision.votes); !s.ok()) return s;
+    if (decision.votes.empty()) return Status::error("seqs: present but empty");
+  }
+  const auto known = decision_action_from_string(action);
+  if (!known) return Status::error("action: unknown action \"" + std::string(action) + "\"");
+  decision.action = *known;
+  if (!scope.empty()) {
+    const auto cluster = engine::cluster_scope_from_string(scope);
+    if (!cluster) return Status::error("scope: not ip, subnet or device");
+    decision.scope = *cluster;
+  }
+  if (auto wrong = check_decision(decision, seq); !wrong.empty()) return Status::error(wrong);
   return {};
 }
 
@@ -268,6 +354,14 @@ Status read_public_line(dom::parser& parser, std::string_view line, std::uint64_
     }
     return read_integer(object, "server_ms", event.epoch.server_ms);
   }
+  if (kind == "flag") {
+    event.kind = EventKind::flag;
+    return read_flag(object, seq, event.flag);
+  }
+  if (kind == "decision") {
+    event.kind = EventKind::decision;
+    return read_decision(object, seq, event.decision);
+  }
   return Status::error("kind: unknown kind \"" + std::string(kind) + "\"");
 }
 
@@ -288,45 +382,64 @@ std::string compare_results(std::string_view json, const engine::TallySnapshot& 
     return "results.json: not a JSON object";
   }
   std::string_view campaign;
-  std::uint64_t as_of_seq = 0, total = 0, suspect = 0;
+  std::uint64_t as_of_seq = 0, total = 0, suspect = 0, voided = 0, valid = 0;
   dom::array candidates;
   if (doc["campaign"].get(campaign) != simdjson::SUCCESS ||
       doc["as_of_seq"].get(as_of_seq) != simdjson::SUCCESS ||
       doc["total"].get(total) != simdjson::SUCCESS ||
       doc["suspect"].get(suspect) != simdjson::SUCCESS ||
+      doc["void"].get(voided) != simdjson::SUCCESS ||
+      doc["valid"].get(valid) != simdjson::SUCCESS ||
       doc["candidates"].get(candidates) != simdjson::SUCCESS) {
-    return "results.json: campaign, as_of_seq, total, suspect and candidates: required";
+    return "results.json: campaign, as_of_seq, total, suspect, void, valid and candidates: "
+           "required";
   }
   if (as_of_seq != size) {
     return "results.json: as_of_seq " + std::to_string(as_of_seq) +
            " is not the checkpoint's size " + std::to_string(size);
   }
-  if (total != recount.total || suspect != recount.suspect) {
+  if (total != recount.total || suspect != recount.suspect || voided != recount.voided ||
+      valid != recount.valid) {
     return "results.json: total " + std::to_string(total) + " (" + std::to_string(suspect) +
-           " suspect), the recount " + std::to_string(recount.total) + " (" +
-           std::to_string(recount.suspect) + ")";
+           " suspect, " + std::to_string(voided) + " void, " + std::to_string(valid) +
+           " valid), the recount " + std::to_string(recount.total) + " (" +
+           std::to_string(recount.suspect) + " suspect, " + std::to_string(recount.voided) +
+           " void, " + std::to_string(recount.valid) + " valid)";
   }
+  const auto describe = [](std::string_view id, std::uint64_t votes, std::uint64_t suspect_votes,
+                           std::uint64_t void_votes, std::uint64_t valid_votes, std::uint64_t rank,
+                           bool disqualified) {
+    return std::string(id) + " has " + std::to_string(votes) + " votes (" +
+           std::to_string(suspect_votes) + " suspect, " + std::to_string(void_votes) + " void, " +
+           std::to_string(valid_votes) + " valid), rank " + std::to_string(rank) +
+           (disqualified ? ", disqualified" : "");
+  };
   std::size_t i = 0;
   for (auto element : candidates) {
     std::string_view id, name;
-    std::uint64_t votes = 0, suspect_votes = 0, rank = 0;
+    std::uint64_t votes = 0, suspect_votes = 0, void_votes = 0, valid_votes = 0, rank = 0;
+    bool disqualified = false;
     if (element["id"].get(id) != simdjson::SUCCESS ||
         element["name"].get(name) != simdjson::SUCCESS ||
         element["votes"].get(votes) != simdjson::SUCCESS ||
         element["suspect"].get(suspect_votes) != simdjson::SUCCESS ||
-        element["rank"].get(rank) != simdjson::SUCCESS) {
+        element["void"].get(void_votes) != simdjson::SUCCESS ||
+        element["valid"].get(valid_votes) != simdjson::SUCCESS ||
+        element["rank"].get(rank) != simdjson::SUCCESS ||
+        element["disqualified"].get(disqualified) != simdjson::SUCCESS) {
       return "results.json: candidates[" + std::to_string(i) +
-             "]: id, name, votes, suspect and rank: required";
+             "]: id, name, votes, suspect, void, valid, rank and disqualified: required";
     }
     if (i >= recount.candidates.size()) return "results.json: more candidates than the recount";
     const engine::CandidateTally& want = recount.candidates[i];
     if (id != want.id || name != want.name || votes != want.votes ||
-        suspect_votes != want.suspect || rank != want.rank) {
-      return "results.json: candidates[" + std::to_string(i) + "] says " + std::string(id) +
-             " has " + std::to_string(votes) + " votes (" + std::to_string(suspect_votes) +
-             " suspect), rank " + std::to_string(rank) + "; the recount: " + want.id + " has " +
-             std::to_string(want.votes) + " votes (" + std::to_string(want.suspect) +
-             " suspect), rank " + std::to_string(want.rank);
+        suspect_votes != want.suspect || void_votes != want.voided || valid_votes != want.valid ||
+        rank != want.rank || disqualified != want.disqualified) {
+      return "results.json: candidates[" + std::to_string(i) + "] says " +
+             describe(id, votes, suspect_votes, void_votes, valid_votes, rank, disqualified) +
+             "; the recount: " +
+             describe(want.id, want.votes, want.suspect, want.voided, want.valid, want.rank,
+                      want.disqualified);
     }
     ++i;
   }
@@ -376,6 +489,9 @@ Result<PublishReport> publish_bundle(const PublishOptions& options) {
       }
       if (event.kind == EventKind::campaign) checker.campaign(event, problems);
       if (event.kind == EventKind::vote) checker.vote(event, problems);
+      if (event.kind == EventKind::flag || event.kind == EventKind::decision) {
+        checker.adjudication(event, problems);
+      }
       if (!problems.empty()) {
         return Status::error(to_string(problems.front()) + " (tallyctl verify says more)");
       }
@@ -512,6 +628,10 @@ BundleCheck verify_bundle(const std::string& dir, const ScanProgress& progress,
     if (!rule_failure) {
       if (event.kind == EventKind::campaign) checker.campaign(event, problems);
       if (event.kind == EventKind::vote) checker.vote(event, problems);
+      if (event.kind == EventKind::flag || event.kind == EventKind::decision) {
+        checker.fill_public_votes(event);
+        checker.adjudication(event, problems);
+      }
       if (!problems.empty()) rule_failure = failed(check, 4, seq, problems.front().reason);
     }
     lines_read.add();

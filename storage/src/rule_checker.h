@@ -220,6 +220,20 @@ class RuleChecker {
     }
   }
 
+  // A public flag or decision names its votes by seq alone (docs/EVENT_FORMAT.md "Public
+  // form"): fills in each one's candidate and, in a flag, its flags before it, from the votes
+  // judged so far, so that adjudication() counts it as tallyd did. A seq that is no vote is
+  // left as it is, for adjudication() to report.
+  void fill_public_votes(StoredEvent& event) const {
+    const bool is_flag = event.kind == EventKind::flag;
+    auto& votes = is_flag ? event.flag.votes : event.decision.votes;
+    for (engine::MarkedVote& vote : votes) {
+      if (vote.seq >= book_.size() || book_[vote.seq].campaign == 0) continue;
+      vote.candidate = book_[vote.seq].candidate;
+      if (is_flag) vote.prior = book_[vote.seq].flags;
+    }
+  }
+
   void vote(const StoredEvent& event, std::vector<VerifyProblem>& problems) {
     const VoteFields& v = event.vote;
     auto campaign = engine_.campaign(v.ballot.campaign);

@@ -18,6 +18,16 @@ candidate (step 5). Receipts from the server must verify with both, with and wit
 bundle; a receipt whose event changed, or checked against a bundle whose line for it
 changed, must fail both.
 
+Adjudication (public form version 2): after the votes, a phone passed among more voters than
+device_max_voters gets a late flag from tallyd's adjudicator, and the committee (admin token)
+voids votes by seq and the phone's by cluster, restores one, and disqualifies a candidate.
+The stopped bundle holds those flag and decision lines, both verifiers accept it, and its
+results show void and valid votes and the disqualified candidate last without a rank.
+Re-signed, a flag or decision line that breaks a rule (a seq that is no vote, a flag adding
+nothing, an unknown candidate, a restore voiding again) fails step 4 in both, one that breaks
+its form (an empty author, a seq not before it) step 2, and a decision that names another
+candidate of the campaign step 5.
+
 Where the two verifiers disagree today, the case is an expected failure whose comment says
 what each one answers; it turns into an unexpected success (a failure) once they agree.
 
@@ -178,10 +188,12 @@ class Tallyd:
             else:
                 time.sleep(0.02)
         with open(os.path.join(self.data_dir, "tokens.generated")) as f:
-            self.token = json.load(f)["ingest"][0]
+            tokens = json.load(f)
+        self.token = tokens["ingest"][0]
+        self.admin_token = tokens["admin"][0]
 
-    def request(self, method, path, body=None, content_type="application/json"):
-        headers = {"Authorization": f"Bearer {self.token}"}
+    def request(self, method, path, body=None, content_type="application/json", token=None):
+        headers = {"Authorization": f"Bearer {token or self.token}"}
         if body is not None:
             headers["Content-Type"] = content_type
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body,
@@ -399,6 +411,50 @@ class BundleAgreementTest(unittest.TestCase):
         # A receipt fetched now of a vote that the first bundle holds.
         cls.late_receipt_of_early_vote = cls.receipt(cls.early_seqs[0],
                                                      f"receipt-{cls.early_seqs[0]}-late.json")
+        cls.adjudicate()
+
+    @classmethod
+    def stored_event(cls, seq):
+        status, body = cls.tallyd.request("GET", f"/v1/votes/{seq}",
+                                          token=cls.tallyd.admin_token)
+        if status != 200:
+            raise AssertionError(f"GET /v1/votes/{seq}: HTTP {status} {body!r}")
+        return json.loads(body)
+
+    @classmethod
+    def decide(cls, decision):
+        decision = {"author": "监督委员会 (supervisory committee)",
+                    "reason": "会议纪要 2023-04-02 第3项 (minutes, item 3)", **decision}
+        status, body = cls.tallyd.request("POST", f"/v1/campaigns/{CAMPAIGN}/decisions",
+                                          json.dumps(decision, ensure_ascii=False).encode(),
+                                          token=cls.tallyd.admin_token)
+        if status != 201:
+            raise AssertionError(f"decision {decision}: HTTP {status} {body!r}")
+        answer = json.loads(body)
+        cls.decisions.append((decision, answer))
+        return answer
+
+    @classmethod
+    def adjudicate(cls):
+        """A late flag, then decisions: void by seq and by cluster, restore, disqualify."""
+        cls.decisions = []
+        phone = shared_phone(cls.rng, 8)
+        cls.phone_seqs = [cls.post_single(ballot)["seq"] for ballot in phone]
+        # The adjudicator flags the phone's first votes a few seconds after the crossing.
+        deadline = time.monotonic() + 30
+        while "late_flags" not in cls.stored_event(cls.phone_seqs[0]):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no late flag on seq {cls.phone_seqs[0]} after 30 s")
+            time.sleep(0.2)
+        counted = [seq for seq in sorted(cls.accepted)
+                   if cls.accepted[seq][0]["candidate"] == "c03"
+                   and seq not in cls.phone_seqs]
+        cls.voided_by_seq = counted[:3]
+        cls.decide({"action": "void", "seqs": cls.voided_by_seq})
+        cls.decide({"action": "void", "scope": "device", "key": phone[0]["device"]})
+        cls.decide({"action": "restore", "seqs": cls.voided_by_seq[:1]})
+        cls.disqualified = "c12"
+        cls.decide({"action": "disqualify", "candidate": cls.disqualified})
 
     # ---- running the two verifiers ----
 
@@ -619,9 +675,11 @@ class BundleAgreementTest(unittest.TestCase):
         with open(path, "rb") as f:
             good = f.read()
         rows = good.split(b"\n")
-        self.assertEqual(rows[0], b"rank,candidate,name,unit,industry,votes,suspect")
+        self.assertEqual(rows[0],
+                         b"rank,candidate,name,unit,industry,votes,suspect,void,valid,"
+                         b"disqualified")
         fields = rows[1].split(b",")
-        fields[-2] = str(int(fields[-2]) + 1).encode()  # the first candidate's votes
+        fields[5] = str(int(fields[5]) + 1).encode()  # the first candidate's votes
         more_votes = b"\n".join([rows[0], b",".join(fields)] + rows[2:])
         fields = rows[2].split(b",")
         fields[3] = b"\"" + fields[3] + b"\""  # quoted for nothing
@@ -798,6 +856,148 @@ class BundleAgreementTest(unittest.TestCase):
         lines[number - 1] = canonical(event)
         write_lines(bundle, lines)
         self.key.resign_bundle(bundle)
+        self.assert_bundle_fails(bundle, 5, 0)
+
+    # ---- adjudication: late flags and decisions ----
+
+    def adjudication_lines(self, lines, kind):
+        """(1-based line number, parsed) of every line of `kind`."""
+        return [(i + 1, json.loads(line)) for i, line in enumerate(lines)
+                if json.loads(line)["kind"] == kind]
+
+    def test_bundle_holds_late_flag_and_decisions(self):
+        lines = read_lines(self.bundle_stopped)
+        flags = self.adjudication_lines(lines, "flag")
+        decisions = self.adjudication_lines(lines, "decision")
+        self.assertTrue(any(f["reason"] == "device_multi_account" and f["scope"] == "device"
+                            and self.phone_seqs[0] in f["seqs"] for _, f in flags), flags)
+        for number, flag in flags:
+            self.assertRegex(flag["key"], r"^[0-9a-f]{32}$")
+            self.assertTrue(all(seq < number for seq in flag["seqs"]), flag)
+        self.assertEqual([d["action"] for _, d in decisions],
+                         [d["action"] for d, _ in self.decisions])
+        for (number, line), (sent, answer) in zip(decisions, self.decisions):
+            self.assertEqual(answer["events"], [number])
+            self.assertEqual((line["author"], line["reason"]), (sent["author"], sent["reason"]))
+        self.assertEqual(decisions[0][1]["seqs"], self.voided_by_seq)
+        self.assertNotIn("scope", decisions[0][1])
+        by_device = decisions[1][1]
+        self.assertEqual(by_device["scope"], "device")
+        self.assertRegex(by_device["key"], r"^[0-9a-f]{32}$")
+        self.assertEqual(by_device["seqs"], self.phone_seqs)
+        self.assertEqual(decisions[3][1]["candidate"], self.disqualified)
+        self.assertNotIn("seqs", decisions[3][1])
+
+    def test_results_show_void_valid_and_disqualified(self):
+        lines = read_lines(self.bundle_stopped)
+        voided = set()
+        for _, d in self.adjudication_lines(lines, "decision"):
+            if d["action"] == "void":
+                voided.update(d["seqs"])
+            elif d["action"] == "restore":
+                voided.difference_update(d["seqs"])
+        self.assertEqual(len(voided), len(self.voided_by_seq) - 1 + len(self.phone_seqs))
+        results = read_json(os.path.join(self.bundle_stopped, "results.json"))
+        self.assertEqual(results["void"], len(voided))
+        self.assertEqual(results["valid"], results["total"] - results["void"])
+        void_of = {}
+        for seq in voided:
+            candidate = self.accepted[seq][0]["candidate"]
+            void_of[candidate] = void_of.get(candidate, 0) + 1
+        for row in results["candidates"]:
+            self.assertEqual(row["void"], void_of.get(row["id"], 0), row)
+            self.assertEqual(row["valid"], row["votes"] - row["void"], row)
+        last = results["candidates"][-1]
+        self.assertEqual((last["id"], last["rank"], last["disqualified"]),
+                         (self.disqualified, 0, True))
+        running = results["candidates"][:-1]
+        self.assertEqual([r["valid"] for r in running],
+                         sorted((r["valid"] for r in running), reverse=True))
+        self.assertEqual(running[0]["rank"], 1)
+        with open(os.path.join(self.bundle_stopped, "results.csv"), encoding="utf-8") as f:
+            rows = f.read().splitlines()
+        self.assertTrue(rows[-1].startswith(f",{self.disqualified},"), rows[-1])
+        self.assertTrue(rows[-1].endswith(",yes"), rows[-1])
+        # The suspect count includes the votes only a late flag marks.
+        late_only = [seq for seq in self.phone_seqs
+                     if not json.loads(lines[seq - 1])["flags"]]
+        self.assertGreater(len(late_only), 0)
+
+    def tampered_adjudication(self, name, kind, change, index=0):
+        """A copy whose index-th line of `kind` is replaced by the events change(parsed line,
+        its number, the lines) returns, re-signed. (bundle, the line's number)"""
+        bundle = self.copy(name)
+        lines = read_lines(bundle)
+        number, event = self.adjudication_lines(lines, kind)[index]
+        changed = change(dict(event), number, lines)
+        lines[number - 1:number] = [canonical(e) for e in changed]
+        write_lines(bundle, lines)
+        self.key.resign_bundle(bundle)
+        return bundle, number
+
+    def test_tampered_decision_lines(self):
+        decisions = [d["action"] for d, _ in self.decisions]
+        restore, disqualify = decisions.index("restore"), decisions.index("disqualify")
+        # The restore made a void: the vote it names is void already (step 4).
+        bundle, number = self.tampered_adjudication(
+            "decision-void-again", "decision", lambda e, n, _: [dict(e, action="void")],
+            restore)
+        self.assert_bundle_fails(bundle, 4, number)
+        # A candidate the campaign does not have (step 4).
+        bundle, number = self.tampered_adjudication(
+            "decision-unknown-candidate", "decision",
+            lambda e, n, _: [dict(e, candidate="c99")], disqualify)
+        self.assert_bundle_fails(bundle, 4, number)
+        # The same decision twice: the second changes nothing (step 4).
+        bundle, number = self.tampered_adjudication(
+            "decision-twice", "decision", lambda e, n, _: [e, e], disqualify)
+        self.assert_bundle_fails(bundle, 4, number + 1)
+        # Another candidate of the campaign disqualified: the rules hold, the results do not
+        # (step 5).
+        bundle, _ = self.tampered_adjudication(
+            "decision-other-candidate", "decision",
+            lambda e, n, _: [dict(e, candidate="c20")], disqualify)
+        self.assert_bundle_fails(bundle, 5, 0)
+        # An empty author (step 2).
+        bundle, number = self.tampered_adjudication(
+            "decision-no-author", "decision", lambda e, n, _: [dict(e, author="")])
+        self.assert_bundle_fails(bundle, 2, number)
+        # Not re-signed: the root (step 3).
+        bundle = self.copy("decision-not-resigned")
+        lines = read_lines(bundle)
+        number, event = self.adjudication_lines(lines, "decision")[0]
+        lines[number - 1] = canonical(dict(event, reason=event["reason"] + "."))
+        write_lines(bundle, lines)
+        self.assert_bundle_fails(bundle, 3, 0)
+
+    def test_tampered_flag_lines(self):
+        index = next(i for i, (_, f) in enumerate(
+            self.adjudication_lines(read_lines(self.bundle_stopped), "flag"))
+            if self.phone_seqs[0] in f["seqs"])
+
+        def with_line_that_is_no_vote(event, number, lines):
+            other = next(i + 1 for i, line in enumerate(lines[:event["seqs"][0] - 1])
+                         if json.loads(line)["kind"] != "vote")
+            return [dict(event, seqs=[other] + event["seqs"])]
+
+        # A seq that is no vote line (step 4).
+        bundle, number = self.tampered_adjudication(
+            "flag-names-no-vote", "flag", with_line_that_is_no_vote, index)
+        self.assert_bundle_fails(bundle, 4, number)
+        # The flag twice: the second adds no reason (step 4).
+        bundle, number = self.tampered_adjudication(
+            "flag-twice", "flag", lambda e, n, _: [e, e], index)
+        self.assert_bundle_fails(bundle, 4, number + 1)
+        # A seq that is not before the flag (step 2).
+        bundle, number = self.tampered_adjudication(
+            "flag-names-itself", "flag", lambda e, n, _: [dict(e, seqs=e["seqs"] + [n])],
+            index)
+        self.assert_bundle_fails(bundle, 2, number)
+        # A flag left out: fewer suspect votes than results.json says (step 5).
+        bundle, _ = self.tampered_adjudication(
+            "flag-left-out", "flag",
+            lambda e, n, _: [{"kind": "epoch", "node": "x", "epoch": 1,
+                              "server_ms": e["server_ms"]}], index)
         self.assert_bundle_fails(bundle, 5, 0)
 
     # ---- receipts ----

@@ -528,11 +528,11 @@ TEST_F(TallyctlTest, ResultsRankCandidatesWithSuspectVotes) {
       run_tallyctl("results --data-dir " + db_dir() + " --campaign ordos --format csv");
   ASSERT_EQ(csv.exit_code, 0) << csv.output;
   EXPECT_EQ(csv.output,
-            "rank,candidate,name,unit,industry,votes,suspect\n"
-            "1,c01,候选人c01,unit,能源,2,0\n"
-            "2,c02,候选人c02,unit,能源,1,0\n"
-            "2,c03,候选人c03,unit,能源,1,1\n"
-            "4,c04,候选人c04,unit,能源,0,0\n");
+            "rank,candidate,name,unit,industry,votes,suspect,void,valid,disqualified\n"
+            "1,c01,候选人c01,unit,能源,2,0,0,2,\n"
+            "2,c02,候选人c02,unit,能源,1,0,0,1,\n"
+            "2,c03,候选人c03,unit,能源,1,1,0,1,\n"
+            "4,c04,候选人c04,unit,能源,0,0,0,0,\n");
   EXPECT_EQ(
       run_tallyctl("results --data-dir " + db_dir() + " --campaign nope --format csv").exit_code,
       1);

@@ -109,7 +109,9 @@ struct CampaignResults {
 };
 Result<CampaignResults> campaign_results(const std::string& data_dir, std::string_view campaign_id,
                                          const ScanProgress& progress = {});
-// "rank,candidate,name,unit,industry,votes,suspect" and one line per candidate (RFC 4180),
+// "rank,candidate,name,unit,industry,votes,suspect,void,valid,disqualified" and one line per
+// candidate (RFC 4180) in the tally's order: those in the running by valid votes, then the
+// disqualified ones, whose rank is empty and `disqualified` "yes" (empty for the others).
 // UTF-8; with `bom`, after the byte order mark EF BB BF, without which Excel on Windows reads
 // the names in the local code page and shows Chinese as mojibake.
 std::string results_csv(const CampaignResults& results, bool bom = false);

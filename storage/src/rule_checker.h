@@ -55,8 +55,8 @@ class Counter {
         if (vote.prior == 0) ++counts_[campaign][candidate].second;
       } else if (event.decision.action == DecisionAction::void_votes) {
         ++voided_[campaign][candidate];
-      } else {
-        --voided_[campaign][candidate];
+      } else if (auto& voided = voided_[campaign][candidate]; voided > 0) {
+        --voided;
       }
     }
   }

@@ -11,12 +11,14 @@ void put_varint(std::string& out, std::uint64_t value) {
   out.push_back(static_cast<char>(value));
 }
 
-bool read_varint(std::string_view in, std::size_t& pos, std::uint64_t& value) {
+// A varint in its shortest form, of at most `max_bytes` bytes: one value, one spelling.
+bool read_varint(std::string_view in, std::size_t& pos, std::uint64_t& value, int max_bytes) {
   value = 0;
-  for (int shift = 0; shift < 64 && pos < in.size(); shift += 7) {
+  for (int i = 0, shift = 0; i < max_bytes && pos < in.size(); ++i, shift += 7) {
     const auto byte = static_cast<std::uint8_t>(in[pos++]);
+    if (shift == 63 && byte > 1) return false;
     value |= std::uint64_t{byte & 0x7fu} << shift;
-    if ((byte & 0x80) == 0) return true;
+    if ((byte & 0x80) == 0) return !(i > 0 && byte == 0);
   }
   return false;
 }
@@ -34,8 +36,8 @@ std::optional<VoteMarks> decode_marks(std::string_view value) {
   std::size_t pos = 0;
   std::uint64_t flags = 0;
   VoteMarks marks;
-  if (!read_varint(value, pos, flags) || flags > 0xffffffffu ||
-      !read_varint(value, pos, marks.voided_by) || pos != value.size()) {
+  if (!read_varint(value, pos, flags, 5) || flags > 0xffffffffu ||
+      !read_varint(value, pos, marks.voided_by, 10) || pos != value.size()) {
     return std::nullopt;
   }
   marks.late_flags = static_cast<engine::FraudFlags>(flags);

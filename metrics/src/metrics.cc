@@ -384,8 +384,7 @@ class Collector final : public prometheus::Collectable {
     out.push_back(one_counter("tally_adjudication_scans_total",
                               "Passes over the log for late flags and decided clusters",
                               static_cast<double>(figures.adjudication_scans)));
-    out.push_back(one_counter("tally_adjudication_scanned_events_total",
-                              "Events those passes read",
+    out.push_back(one_counter("tally_adjudication_scanned_events_total", "Events those passes read",
                               static_cast<double>(figures.adjudication_scanned_events)));
     if (!figures.public_log) return;
     out.push_back(one_gauge("tally_public_log_size",

@@ -701,9 +701,14 @@ Status backup_log(const std::string& data_dir, const std::string& to_dir,
   read.fill_cache = false;
   constexpr std::size_t kCopyBatchBytes = 8u << 20;
   ProgressCounter records_copied(progress);
-  for (std::size_t family : {kEventsIndex, kMetaIndex, kTreeIndex}) {
-    if (family >= source.handles.size()) continue;  // no tree yet: tallyd builds it
-    std::unique_ptr<rocksdb::Iterator> it(source.db->NewIterator(read, source.handles[family]));
+  const std::pair<rocksdb::ColumnFamilyHandle*, std::size_t> families[] = {
+      {source.events_cf, kEventsIndex},
+      {source.meta_cf, kMetaIndex},
+      {source.tree_cf, kTreeIndex},
+      {source.marks_cf, kMarksIndex}};
+  for (const auto& [from, family] : families) {
+    if (from == nullptr) continue;  // no tree or marks yet: tallyd builds them
+    std::unique_ptr<rocksdb::Iterator> it(source.db->NewIterator(read, from));
     rocksdb::WriteBatch batch;
     for (it->SeekToFirst(); s.ok() && it->Valid(); it->Next()) {
       s = batch.Put(handles[family], it->key(), it->value());

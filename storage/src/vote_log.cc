@@ -281,6 +281,19 @@ struct VoteLog::Impl final : internal::BatchSink {
   // decision is a committee's act, a handful per campaign: all of them are kept.
   mutable std::mutex decisions_mutex;
   std::map<std::string, std::vector<std::string>, std::less<>> decisions;
+  // Recovery: the marks of a flag or decision written again, in log order, so that marks that
+  // went missing (a log from a build before them, a copy without the family) are rebuilt from
+  // the events; a replay of the same events leaves correct marks as they were.
+  Status rewrite_marks(const StoredEvent& event) {
+    if (event.kind != EventKind::flag && event.kind != EventKind::decision) return {};
+    rocksdb::WriteBatch batch;
+    rocksdb::Status s = put_marks(*db, marks_cf, batch, event, event.seq);
+    if (s.ok()) s = db->Write(rocksdb::WriteOptions(), &batch);
+    if (!s.ok())
+      return Status::error("seq " + std::to_string(event.seq) + ": marks: " + s.ToString());
+    return {};
+  }
+
   void note_adjudication(const StoredEvent& event) {
     if (event.kind != EventKind::decision) return;
     std::string summary = decision_summary_json(event);
@@ -608,6 +621,7 @@ Status VoteLog::recover(engine::Engine& engine) {
     if (auto status = impl.check_continues(events, chain, last_seq); !status.ok()) return status;
     for (const StoredEvent& event : events) {
       if (auto status = count_event(engine, event); !status.ok()) return status;
+      if (auto status = impl.rewrite_marks(event); !status.ok()) return status;
       impl.note_adjudication(event);
       if (event.kind == EventKind::vote) impl.note_time(event.seq, event.vote.server_ms);
     }

@@ -539,7 +539,8 @@ int main(int argc, char** argv) {
   replay->add_option("FILE", args.export_file, "An export (NDJSON) of tallyctl export")->required();
   replay
       ->add_option("--expect", args.expect_file,
-                   "Compare votes per candidate with these tallies (the /tally shape) and exit 1 "
+                   "Compare votes and void votes per candidate with these tallies (the /tally "
+                   "shape) and exit 1 "
                    "on any difference")
       ->type_name("FILE");
 

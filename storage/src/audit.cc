@@ -562,7 +562,7 @@ Result<std::vector<std::string>> compare_tallies(const std::vector<engine::Tally
         doc["candidates"].get(candidates) != simdjson::SUCCESS) {
       return Status::error("expect: campaign and candidates: required");
     }
-    std::map<std::string, std::uint64_t> want;
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> want;
     for (auto candidate : candidates) {
       std::string_view id;
       std::uint64_t votes = 0;
@@ -570,21 +570,29 @@ Result<std::vector<std::string>> compare_tallies(const std::vector<engine::Tally
           candidate["votes"].get(votes) != simdjson::SUCCESS) {
         return Status::error("expect: candidates[].id and votes: required");
       }
-      want[std::string(id)] = votes;
+      // A tally from before adjudication has no void: nothing was voided.
+      std::uint64_t voided = 0;
+      if (candidate["void"].get(voided) != simdjson::SUCCESS) voided = 0;
+      want[std::string(id)] = {votes, voided};
     }
-    std::map<std::string, std::uint64_t> have;
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> have;
     for (const auto& tally : got) {
       if (tally.campaign != campaign) continue;
-      for (const auto& c : tally.candidates) have[c.id] = c.votes;
+      for (const auto& c : tally.candidates) have[c.id] = {c.votes, c.voided};
     }
-    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> both;
-    for (const auto& [id, votes] : want) both[id].second = votes;
-    for (const auto& [id, votes] : have) both[id].first = votes;
-    for (const auto& [id, votes] : both) {
-      if (votes.first == votes.second) continue;
+    using Counts = std::pair<std::uint64_t, std::uint64_t>;  // votes, void
+    std::map<std::string, std::pair<Counts, Counts>> both;
+    for (const auto& [id, counts] : want) both[id].second = counts;
+    for (const auto& [id, counts] : have) both[id].first = counts;
+    const auto shown = [](const Counts& counts) {
+      return std::to_string(counts.first) +
+             (counts.second > 0 ? " (" + std::to_string(counts.second) + " void)" : "");
+    };
+    for (const auto& [id, counts] : both) {
+      if (counts.first == counts.second) continue;
       differences.push_back("campaign " + std::string(campaign) + " candidate " + id +
-                            ": replay counts " + std::to_string(votes.first) + ", expected " +
-                            std::to_string(votes.second));
+                            ": replay counts " + shown(counts.first) + ", expected " +
+                            shown(counts.second));
     }
   }
   return differences;

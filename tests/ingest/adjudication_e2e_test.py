@@ -4,7 +4,8 @@ An emulator farm's twelve accounts vote from one device: the device passes five 
 later votes are flagged at once and a `flag` event then marks its first five. The committee
 voids the cluster by its key, disqualifies a candidate, and repeats a decision (nothing more is
 written). The published tally shows votes, suspect, void and valid, ranked by valid with the
-disqualified candidate apart; it is the same after a restart; `tallyctl verify` accepts the log
+disqualified candidate apart; it is the same after a restart and in the published bundle, which
+both verifiers accept; `tallyctl verify` accepts the log
 and recounts the same; `tallyctl export` then `tallyctl replay` gives the same tally. Bad
 decisions (unknown seq, cluster or candidate, no reason or author, an ingest token) get a clear
 4xx and change nothing.
@@ -217,8 +218,27 @@ class AdjudicationFlowTest(unittest.TestCase):
         self.assertEqual(restarted["as_of_seq"], tally["as_of_seq"])
         self.assertEqual(self.server.stop(), 0)
 
-        # verify and replay agree.
+        # The published bundle shows the valid counts, and both verifiers accept it.
         data = os.path.join(self.workdir, "data")
+        bundle = os.path.join(self.workdir, "bundle")
+        published = tallyctl("publish", "--data-dir", data, "--campaign", CAMPAIGN, "--out", bundle)
+        self.assertEqual(published.returncode, 0, published.stdout + published.stderr)
+        with open(os.path.join(bundle, "results.json")) as f:
+            results = json.load(f)
+        self.assertEqual((results["void"], results["valid"]), (12, 9))
+        self.assertEqual([(c["id"], c["valid"], c["rank"], c["disqualified"])
+                          for c in results["candidates"]],
+                         [(c[0], c[4], c[5], c[6]) for c in counts(tally)])
+        key = os.path.join(data, "log-keys", "public-key.pem")
+        checked = tallyctl("verify", "--public", bundle, "--key", key)
+        self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
+        verifier = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "verifier",
+                                "tally_verify.py")
+        checked = subprocess.run([sys.executable, verifier, "bundle", bundle, "--key", key],
+                                 capture_output=True, text=True, timeout=120)
+        self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
+
+        # verify and replay agree.
         verified = tallyctl("verify", "--data-dir", data, "--format", "json")
         self.assertEqual(verified.returncode, 0, verified.stdout + verified.stderr)
         report = json.loads(verified.stdout)
@@ -235,6 +255,17 @@ class AdjudicationFlowTest(unittest.TestCase):
         replayed = tallyctl("replay", export)
         self.assertEqual(replayed.returncode, 0, replayed.stderr)
         self.assertEqual(counts(json.loads(replayed.stdout.splitlines()[0])), counts(tally))
+        expect = os.path.join(self.workdir, "tally.json")
+        with open(expect, "w") as f:
+            json.dump(tally, f, ensure_ascii=False)
+        agreed = tallyctl("replay", export, "--expect", expect)
+        self.assertEqual(agreed.returncode, 0, agreed.stdout + agreed.stderr)
+        with open(expect, "w") as f:
+            json.dump(dict(tally, candidates=[dict(c, void=0) for c in tally["candidates"]]), f)
+        disagreed = tallyctl("replay", export, "--expect", expect)
+        self.assertEqual(disagreed.returncode, 1, disagreed.stdout + disagreed.stderr)
+        self.assertIn("candidate b: replay counts 15 (12 void), expected 15", disagreed.stdout +
+                      disagreed.stderr)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Failover of a replica group under load, with real processes and kill -9 (DESIGN.md
 "Replication and failover"). Each test checks the log against every answer the voters saw
 (harness.World.check). Run by ctest (label `cluster`) with TALLY_BUILD_DIR set."""
+import json
 import os
 import time
 import unittest
+import urllib.request
 
-from harness import ClusterCase, Node, wait_until
+from harness import ADMIN, CAMPAIGN_ID, ClusterCase, Node, wait_until
 
 # How many times each test kills; the soak run (docs/CLUSTER.md) raises it.
 KILLS = int(os.environ.get("TALLY_CLUSTER_KILLS", "3"))
@@ -28,6 +30,41 @@ class ClusterTest(ClusterCase):
         wait_until("ballots accepted again",
                    lambda: sum(1 for t in self.voters.accepted_at if t > since) >= count, timeout)
 
+    def decide(self, node, decision):
+        """POSTs a committee decision (DESIGN.md "Adjudication") to `node`; its answer."""
+        request = urllib.request.Request(
+            f"http://{node.host}:{node.port}/v1/campaigns/{CAMPAIGN_ID}/decisions",
+            data=json.dumps(decision).encode(), method="POST",
+            headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+
+    def decide_on_primary(self):
+        """Voids the first three votes and disqualifies a candidate on the primary of the moment:
+        decisions are events of the replicated log, so every later primary counts them."""
+        primary = self.world.wait_primary()
+        seqs = []
+        for seq in range(1, 200):
+            request = urllib.request.Request(f"http://{primary.host}:{primary.port}/v1/votes/{seq}",
+                                             headers={"Authorization": f"Bearer {ADMIN}"})
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                if json.loads(answer.read())["kind"] == "vote":
+                    seqs.append(seq)
+            if len(seqs) == 3:
+                break
+        status, answer = self.decide(primary, {"action": "void", "author": "committee",
+                                               "reason": "replicated decision", "seqs": seqs})
+        self.assertEqual((status, answer["changed"]), (201, 3), answer)
+        status, answer = self.decide(primary, {"action": "disqualify", "author": "committee",
+                                               "reason": "replicated decision",
+                                               "candidate": "c20"})
+        self.assertEqual(status, 201, answer)
+
+    def assert_decisions_counted(self):
+        tally = json.loads(self.world.wait_primary().get(f"/v1/campaigns/{CAMPAIGN_ID}/tally")[1])
+        self.assertEqual(tally["void"], 3)
+        self.assertEqual([c["id"] for c in tally["candidates"] if c["disqualified"]], ["c20"])
+
     def finish(self, min_epochs):
         self.voters.stop()
         self.world.converge()
@@ -48,8 +85,11 @@ class ClusterTest(ClusterCase):
             time.sleep(1)
             gaps.append(self.voters.longest_gap(killed_at, time.monotonic()))
             primary.start()  # comes back as a standby, catching up from its data dir
+            if not gaps[1:]:
+                self.decide_on_primary()
         print(f"longest gaps in accepted answers after each kill: {[round(g, 2) for g in gaps]} s")
         self.assertLess(max(gaps), PRIMARY_TAKEOVER_BOUND_S)
+        self.assert_decisions_counted()  # by a primary that took over after them
         self.finish(min_epochs=KILLS + 1)
 
     def test_stream_leader_and_follower_killed(self):

@@ -246,7 +246,9 @@ void CampaignState::count(std::uint32_t candidate_index, FraudFlags flags) {
 void CampaignState::count_late_flag(std::uint32_t candidate_index, FraudReason reason,
                                     FraudFlags prior) {
   if (prior == 0) ++suspect_[candidate_index];
-  if ((prior & flag_of(reason)) == 0) {
+  // A reason this build does not know (a later build's, in a log it reads) makes a vote
+  // suspect but has no count of its own here.
+  if (static_cast<int>(reason) < kFraudReasonCount && (prior & flag_of(reason)) == 0) {
     ++suspect_by_reason_[candidate_index * kFraudReasonCount + static_cast<std::size_t>(reason)];
   }
 }

@@ -695,6 +695,7 @@ void FraudMonitor::replay(const Ballot& ballot, std::int64_t server_ms, std::int
 
 void FraudMonitor::count_late_flags(std::string_view campaign_id, FraudReason reason,
                                     std::uint64_t votes) {
+  if (static_cast<int>(reason) >= kFraudReasonCount) return;  // no count of its own here
   if (CampaignFraud* state = find(campaign_id)) {
     // Relaxed: statistics.
     state->flag_counts[static_cast<std::size_t>(reason)].fetch_add(votes,

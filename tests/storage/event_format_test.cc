@@ -1,9 +1,13 @@
-// The commit batch record: round trips, chain hashes, the JSON shape, and corrupt input.
+// The commit batch record: round trips, chain hashes, the JSON shape, and corrupt input; the
+// adjudication events (late flags, decisions) pinned byte for byte, and what their decoders
+// refuse.
 #include "tally/storage/event_format.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
+#include <string>
+#include <vector>
 
 #include "tally/storage/event_json.h"
 
@@ -451,6 +455,489 @@ TEST(EventFormatTest, SeqKeysSortAsNumbers) {
   EXPECT_LT(seq_key(1), seq_key(1ull << 40));
   EXPECT_EQ(parse_seq_key(seq_key(0x0102030405060708ull)), 0x0102030405060708ull);
   EXPECT_FALSE(parse_seq_key("short").has_value());
+}
+
+// Adjudication events: late flags and decisions (DESIGN.md "Adjudication").
+
+void put_test_varint(std::string& out, std::uint64_t value) {
+  for (; value >= 0x80; value >>= 7) out.push_back(static_cast<char>(value | 0x80));
+  out.push_back(static_cast<char>(value));
+}
+
+std::string hex_of(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : bytes) {
+    out.push_back(kDigits[static_cast<std::uint8_t>(c) >> 4]);
+    out.push_back(kDigits[static_cast<std::uint8_t>(c) & 0xf]);
+  }
+  return out;
+}
+
+// An event's bytes as the chain hashes them: kind, seq, then the payload as encoded.
+std::string flag_event_bytes(const FlagFields& flag, std::uint64_t seq) {
+  std::string out(1, static_cast<char>(EventKind::flag));
+  put_test_varint(out, seq);
+  encode_flag_payload(flag, out);
+  return out;
+}
+std::string decision_event_bytes(const DecisionFields& decision, std::uint64_t seq) {
+  std::string out(1, static_cast<char>(EventKind::decision));
+  put_test_varint(out, seq);
+  encode_decision_payload(decision, out);
+  return out;
+}
+
+// A version 2 record of one event stored as given, with a made-up chain (decoders return
+// chains as stored) and an empty string table.
+std::string one_event_record(std::string_view event_bytes) {
+  std::string out(1, '\x02');
+  put_test_varint(out, 1);
+  put_test_varint(out, event_bytes.size());
+  out += event_bytes;
+  out.append(kChainBytes, '\xab');
+  out.push_back('\x00');
+  return out;
+}
+
+// The small flag and decision of the pinned record: campaign `o`, server_ms 1, votes seq 2 of
+// candidate 0 and seq 5 of candidate 1.
+FlagFields small_flag() {
+  FlagFields flag;
+  flag.campaign = "o";
+  flag.reason = engine::FraudReason::device_multi_account;
+  flag.scope = engine::ClusterScope::device;
+  flag.key = "d";
+  flag.server_ms = 1;
+  flag.votes = {{2, 0, 0}, {5, 1, engine::flag_of(engine::FraudReason::ip_flood)}};
+  return flag;
+}
+DecisionFields small_void() {
+  DecisionFields decision;
+  decision.campaign = "o";
+  decision.action = DecisionAction::void_votes;
+  decision.server_ms = 1;
+  decision.author = "a";
+  decision.reason = "r";
+  decision.scope = engine::ClusterScope::ip;
+  decision.key = "k";
+  decision.votes = {{2, 0, 0}, {5, 1, 0}};
+  return decision;
+}
+
+void expect_same_votes(const std::vector<engine::MarkedVote>& got,
+                       const std::vector<engine::MarkedVote>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].seq, want[i].seq) << i;
+    EXPECT_EQ(got[i].candidate, want[i].candidate) << i;
+    EXPECT_EQ(got[i].prior, want[i].prior) << i;
+  }
+}
+void expect_same(const FlagFields& got, const FlagFields& want) {
+  EXPECT_EQ(got.campaign, want.campaign);
+  EXPECT_EQ(got.reason, want.reason);
+  EXPECT_EQ(got.scope, want.scope);
+  EXPECT_EQ(got.key, want.key);
+  EXPECT_EQ(got.server_ms, want.server_ms);
+  expect_same_votes(got.votes, want.votes);
+}
+void expect_same(const DecisionFields& got, const DecisionFields& want) {
+  EXPECT_EQ(got.campaign, want.campaign);
+  EXPECT_EQ(got.action, want.action);
+  EXPECT_EQ(got.server_ms, want.server_ms);
+  EXPECT_EQ(got.author, want.author);
+  EXPECT_EQ(got.reason, want.reason);
+  EXPECT_EQ(got.candidate, want.candidate);
+  EXPECT_EQ(got.scope, want.scope);
+  EXPECT_EQ(got.key, want.key);
+  expect_same_votes(got.votes, want.votes);
+}
+
+TEST(AdjudicationEventFormatTest, FlagsAndDecisionsRoundTripEveryFieldAndChainAsStored) {
+  // Seq gaps of one and of several varint bytes; every prior a flag can carry.
+  FlagFields flag;
+  flag.campaign = "ordos";
+  flag.reason = engine::FraudReason::ip_flood;
+  flag.scope = engine::ClusterScope::subnet;
+  flag.key = "198.51.100.0/24";
+  flag.server_ms = -1679846400456;  // negative: the zigzag encoding
+  flag.votes = {{2, 3, 0},
+                {3, 0, engine::flag_of(engine::FraudReason::bot_ua)},
+                {200, 1, engine::flag_of(engine::FraudReason::no_device)},
+                {70'000, 2, engine::FraudFlags{1} << 31}};
+  DecisionFields voided;
+  voided.campaign = "ordos";
+  voided.action = DecisionAction::void_votes;
+  voided.server_ms = 1679846400789;
+  voided.author = "评审委员会";
+  voided.reason = "同一设备 12 个账号";
+  voided.scope = engine::ClusterScope::device;
+  voided.key = "emulator-1";
+  voided.votes = {{3, 0, 0}, {4, 1, 0}, {69'999, 3, 0}};
+  DecisionFields restored;
+  restored.campaign = "ordos";
+  restored.action = DecisionAction::restore;
+  restored.server_ms = 7;
+  restored.author = "a";
+  restored.reason = "appeal upheld";
+  restored.votes = {{4, 1, 0}};
+  DecisionFields disqualified;
+  disqualified.campaign = "ordos";
+  disqualified.action = DecisionAction::disqualify;
+  disqualified.server_ms = 8;
+  disqualified.author = "a";
+  disqualified.reason = "材料不实";
+  disqualified.candidate = "c02";
+  DecisionFields reinstated = disqualified;
+  reinstated.action = DecisionAction::reinstate;
+
+  std::string payloads[5];
+  encode_flag_payload(flag, payloads[0]);
+  encode_decision_payload(voided, payloads[1]);
+  encode_decision_payload(restored, payloads[2]);
+  encode_decision_payload(disqualified, payloads[3]);
+  encode_decision_payload(reinstated, payloads[4]);
+  const EventKind kinds[5] = {EventKind::flag, EventKind::decision, EventKind::decision,
+                              EventKind::decision, EventKind::decision};
+  for (std::size_t i = 0; i < 5; ++i) {
+    const std::string wrong = i == 0 ? check_flag(flag, 70'001)
+                                     : check_decision(i == 1   ? voided
+                                                      : i == 2 ? restored
+                                                      : i == 3 ? disqualified
+                                                               : reinstated,
+                                                      70'001 + i);
+    EXPECT_EQ(wrong, "") << i;
+  }
+  ChainHasher hasher;
+  BatchEncoder encoder;
+  encoder.begin(5);
+  ChainHash chain = kGenesisChain;
+  std::vector<ChainHash> chains;
+  for (std::size_t i = 0; i < 5; ++i) {
+    chain = encoder.add(hasher, chain, kinds[i], 70'001 + i, payloads[i]);
+    chains.push_back(chain);
+  }
+  const std::string record(encoder.record());
+
+  std::vector<StoredEvent> events;
+  const Status decoded = decode_batch(record, events);
+  ASSERT_TRUE(decoded.ok()) << decoded.message();
+  ASSERT_EQ(events.size(), 5u);
+  expect_same(events[0].flag, flag);
+  expect_same(events[1].decision, voided);
+  expect_same(events[2].decision, restored);
+  expect_same(events[3].decision, disqualified);
+  expect_same(events[4].decision, reinstated);
+  std::string scratch;
+  ChainHash prev = kGenesisChain;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].kind, kinds[i]) << i;
+    EXPECT_EQ(events[i].seq, 70'001 + i) << i;
+    // Stored as hashed: kind, seq and payload, with no string table references.
+    EXPECT_TRUE(events[i].stored_canonical) << i;
+    std::string canonical(1, static_cast<char>(kinds[i]));
+    put_test_varint(canonical, 70'001 + i);
+    EXPECT_EQ(events[i].bytes, canonical + payloads[i]) << i;
+    EXPECT_EQ(events[i].chain, chains[i]) << i;
+    EXPECT_EQ(chain_of(hasher, prev, events[i], scratch), chains[i]) << i;
+    EXPECT_EQ(chains[i], hasher.next(prev, canonical + payloads[i], {})) << i;
+    prev = chains[i];
+
+    // One event alone, as a receipt's lookup reads it.
+    StoredEvent alone;
+    const Status found = decode_event(record, 70'001 + i, alone);
+    ASSERT_TRUE(found.ok()) << i << ": " << found.message();
+    EXPECT_EQ(alone.kind, kinds[i]) << i;
+    EXPECT_EQ(alone.chain, chains[i]) << i;
+    EXPECT_EQ(alone.bytes, events[i].bytes) << i;
+  }
+  StoredEvent alone;
+  ASSERT_TRUE(decode_event(record, 70'001, alone).ok());
+  expect_same(alone.flag, flag);
+  ASSERT_TRUE(decode_event(record, 70'002, alone).ok());
+  expect_same(alone.decision, voided);
+  ASSERT_TRUE(decode_event(record, 70'004, alone).ok());
+  expect_same(alone.decision, disqualified);
+}
+
+// One flag and one decision pinned byte for byte, chains included: the stored format of
+// adjudication cannot drift without this test saying so.
+TEST(AdjudicationEventFormatTest, FlagAndDecisionRecordIsPinned) {
+  std::string flag_payload, decision_payload;
+  encode_flag_payload(small_flag(), flag_payload);
+  encode_decision_payload(small_void(), decision_payload);
+  ChainHasher hasher;
+  BatchEncoder encoder;
+  encoder.begin(2);
+  const ChainHash flag_chain = encoder.add(hasher, kGenesisChain, EventKind::flag, 9, flag_payload);
+  const ChainHash decision_chain =
+      encoder.add(hasher, flag_chain, EventKind::decision, 10, decision_payload);
+  // One row per field; chains = SHA-256(previous chain ‖ event bytes), the first after 32 zero
+  // bytes.
+  const std::string expected =
+      "02"      // version 2
+      "02"      // two events
+      "10"      // flag event: 16 bytes
+      "0409"    // kind flag, seq 9
+      "016f"    // campaign "o"
+      "01"      // reason device_multi_account
+      "03"      // scope device
+      "0164"    // key "d"
+      "02"      // server_ms zigzag(1)
+      "02"      // two votes
+      "020000"  // seq +2, candidate 0, prior {}
+      "030101"  // seq +3 (5), candidate 1, prior {ip_flood}
+      "02259acb6a3929c0ad137fffd52567ebeee9b793655dcb5d960decd8bc7140fe"  // chain
+      "13"    // decision event: 19 bytes
+      "050a"  // kind decision, seq 10
+      "016f"  // campaign "o"
+      "01"    // action void
+      "02"    // server_ms zigzag(1)
+      "0161"  // author "a"
+      "0172"  // reason "r"
+      "00"    // candidate ""
+      "01"    // scope ip
+      "016b"  // key "k"
+      "02"    // two votes
+      "0200"  // seq +2, candidate 0
+      "0301"  // seq +3 (5), candidate 1
+      "10fb33f8c0ea031115c79852d44bf33bcf07e08b40b537361961341a09fb2503"  // chain
+      "00";                                                               // no strings
+  EXPECT_EQ(hex_of(encoder.record()), expected);
+  EXPECT_EQ(to_hex(flag_chain), "02259acb6a3929c0ad137fffd52567ebeee9b793655dcb5d960decd8bc7140fe");
+  EXPECT_EQ(to_hex(decision_chain),
+            "10fb33f8c0ea031115c79852d44bf33bcf07e08b40b537361961341a09fb2503");
+}
+
+TEST(AdjudicationEventFormatTest, FlagAndDecisionRenderAsStoredEventJson) {
+  std::string flag_payload, decision_payload, disqualify_payload;
+  encode_flag_payload(small_flag(), flag_payload);
+  encode_decision_payload(small_void(), decision_payload);
+  DecisionFields disqualify;
+  disqualify.campaign = "o";
+  disqualify.action = DecisionAction::disqualify;
+  disqualify.server_ms = 3;
+  disqualify.author = "评审组";
+  disqualify.reason = "材料\"不实\"";
+  disqualify.candidate = "c";
+  encode_decision_payload(disqualify, disqualify_payload);
+  ChainHasher hasher;
+  BatchEncoder encoder;
+  encoder.begin(3);
+  ChainHash chain = encoder.add(hasher, kGenesisChain, EventKind::flag, 9, flag_payload);
+  chain = encoder.add(hasher, chain, EventKind::decision, 10, decision_payload);
+  (void)encoder.add(hasher, chain, EventKind::decision, 11, disqualify_payload);
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(decode_batch(encoder.record(), events).ok());
+  ASSERT_EQ(events.size(), 3u);
+  std::string json;
+  append_event_json(json, events[0]);
+  EXPECT_EQ(json, R"({"seq":9,"kind":"flag","campaign":"o","reason":"device_multi_account",)"
+                  R"("scope":"device","key":"d","server_ms":1,"votes":[{"seq":2,"candidate":0,)"
+                  R"("prior":[]},{"seq":5,"candidate":1,"prior":["ip_flood"]}],"chain":")" +
+                      to_hex(events[0].chain) + "\"}");
+  json.clear();
+  append_event_json(json, events[1]);
+  EXPECT_EQ(json, R"({"seq":10,"kind":"decision","campaign":"o","action":"void","author":"a",)"
+                  R"("reason":"r","server_ms":1,"scope":"ip","key":"k","votes":[{"seq":2,)"
+                  R"("candidate":0},{"seq":5,"candidate":1}],"chain":")" +
+                      to_hex(events[1].chain) + "\"}");
+  json.clear();
+  append_event_json(json, events[2]);
+  EXPECT_EQ(json, R"({"seq":11,"kind":"decision","campaign":"o","action":"disqualify",)"
+                  R"("author":"评审组","reason":"材料\"不实\"","server_ms":3,"candidate":"c",)"
+                  R"("chain":")" +
+                      to_hex(events[2].chain) + "\"}");
+}
+
+// A decoder refuses every flag whose fields no writer could have meant, naming the seq.
+TEST(AdjudicationEventFormatTest, DecoderRefusesMalformedFlagsNamingTheirSeq) {
+  const std::string sound = flag_event_bytes(small_flag(), 9);
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(decode_batch(one_event_record(sound), events).ok());
+
+  std::vector<std::pair<std::string, std::string>> bad;  // what, event bytes
+  const auto with = [&](const std::string& what, auto change) {
+    FlagFields flag = small_flag();
+    change(flag);
+    bad.emplace_back(what, flag_event_bytes(flag, 9));
+  };
+  with("a seq 0", [](FlagFields& f) { f.votes = {{0, 0, 0}}; });
+  with("a seq named twice (a gap of 0)", [](FlagFields& f) { f.votes = {{2, 0, 0}, {2, 0, 0}}; });
+  with("a gap past 2^64", [](FlagFields& f) {
+    f.votes = {{5, 0, 0}, {2, 0, 0}};
+  });  // encoded as 2 - 5 wrapped
+  with("its own seq", [](FlagFields& f) { f.votes = {{2, 0, 0}, {9, 0, 0}}; });
+  with("a seq after its own", [](FlagFields& f) { f.votes = {{10, 0, 0}}; });
+  with("no votes", [](FlagFields& f) { f.votes.clear(); });
+  with("no campaign", [](FlagFields& f) { f.campaign = ""; });
+  with("scope none", [](FlagFields& f) { f.scope = engine::ClusterScope::none; });
+  with("an unknown scope", [](FlagFields& f) { f.scope = static_cast<engine::ClusterScope>(4); });
+  with("no key", [](FlagFields& f) { f.key = ""; });
+  with("a reason beyond the flag bits",
+       [](FlagFields& f) { f.reason = static_cast<engine::FraudReason>(32); });
+  bad.emplace_back("trailing bytes", sound + std::string(1, '\0'));
+  // server_ms 1 as zigzag 2 in two bytes: 0x82 0x00 where the encoder writes 0x02.
+  std::string overlong = sound;
+  ASSERT_EQ(overlong.substr(8, 1), "\x02");
+  overlong.replace(8, 1, "\x82\x00", 2);
+  bad.emplace_back("an overlong varint", overlong);
+  for (const auto& [what, bytes] : bad) {
+    const std::string record = one_event_record(bytes);
+    const Status status = decode_batch(record, events);
+    ASSERT_FALSE(status.ok()) << what;
+    EXPECT_EQ(status.message().rfind("seq 9: corrupt event: ", 0), 0u)
+        << what << ": " << status.message();
+    StoredEvent alone;
+    EXPECT_FALSE(decode_event(record, 9, alone).ok()) << what;
+  }
+}
+
+// kMaxMarkedVotes votes is one event; one more must take a second event.
+TEST(AdjudicationEventFormatTest, FlagOfMoreThanTheMostMarkedVotesIsRefused) {
+  FlagFields flag = small_flag();
+  flag.votes.clear();
+  for (std::uint64_t seq = 1; seq <= kMaxMarkedVotes; ++seq) flag.votes.push_back({seq, 0, 0});
+  const std::uint64_t own_seq = kMaxMarkedVotes + 10;
+  EXPECT_EQ(check_flag(flag, own_seq), "");
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(decode_batch(one_event_record(flag_event_bytes(flag, own_seq)), events).ok());
+  EXPECT_EQ(events[0].flag.votes.size(), kMaxMarkedVotes);
+
+  flag.votes.push_back({kMaxMarkedVotes + 1, 0, 0});
+  EXPECT_NE(check_flag(flag, own_seq), "");
+  const Status status = decode_batch(one_event_record(flag_event_bytes(flag, own_seq)), events);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message().rfind("seq " + std::to_string(own_seq) + ": ", 0), 0u)
+      << status.message();
+
+  DecisionFields decision = small_void();
+  decision.votes.assign(flag.votes.begin(), flag.votes.end());
+  for (auto& vote : decision.votes) vote.prior = 0;
+  EXPECT_NE(check_decision(decision, own_seq), "");
+  EXPECT_FALSE(
+      decode_batch(one_event_record(decision_event_bytes(decision, own_seq)), events).ok());
+  decision.votes.pop_back();
+  EXPECT_EQ(check_decision(decision, own_seq), "");
+  EXPECT_TRUE(decode_batch(one_event_record(decision_event_bytes(decision, own_seq)), events).ok());
+}
+
+TEST(AdjudicationEventFormatTest, DecoderRefusesMalformedDecisionsNamingTheirSeq) {
+  DecisionFields disqualify;
+  disqualify.campaign = "o";
+  disqualify.action = DecisionAction::disqualify;
+  disqualify.author = "a";
+  disqualify.reason = "r";
+  disqualify.candidate = "c";
+  std::vector<StoredEvent> events;
+  const std::string sound = decision_event_bytes(small_void(), 10);
+  ASSERT_TRUE(decode_batch(one_event_record(sound), events).ok());
+  ASSERT_TRUE(decode_batch(one_event_record(decision_event_bytes(disqualify, 10)), events).ok());
+
+  std::vector<std::pair<std::string, std::string>> bad;  // what, event bytes
+  const auto with = [&](const std::string& what, const DecisionFields& base, auto change) {
+    DecisionFields decision = base;
+    change(decision);
+    bad.emplace_back(what, decision_event_bytes(decision, 10));
+  };
+  const DecisionFields voided = small_void();
+  with("no author", voided, [](DecisionFields& d) { d.author = ""; });
+  const std::string long_author(kMaxAuthorBytes + 1, 'a');
+  with("an author too long", voided, [&](DecisionFields& d) { d.author = long_author; });
+  with("no reason", voided, [](DecisionFields& d) { d.reason = ""; });
+  const std::string long_reason(kMaxReasonBytes + 1, 'r');
+  with("a reason too long", voided, [&](DecisionFields& d) { d.reason = long_reason; });
+  with("no campaign", voided, [](DecisionFields& d) { d.campaign = ""; });
+  with("a void naming a candidate", voided, [](DecisionFields& d) { d.candidate = "c"; });
+  with("a restore naming a candidate", voided, [](DecisionFields& d) {
+    d.action = DecisionAction::restore;
+    d.candidate = "c";
+  });
+  with("a void naming no votes", voided, [](DecisionFields& d) { d.votes.clear(); });
+  with("a void of seq 0", voided, [](DecisionFields& d) { d.votes = {{0, 0, 0}}; });
+  with("a void naming a seq twice", voided, [](DecisionFields& d) {
+    d.votes = {{2, 0, 0}, {2, 0, 0}};
+  });
+  with("a void of its own seq", voided, [](DecisionFields& d) { d.votes = {{10, 0, 0}}; });
+  with("scope none with a key", voided, [](DecisionFields& d) {
+    d.scope = engine::ClusterScope::none;
+    d.key = "k";
+  });
+  with("a scope without a key", voided, [](DecisionFields& d) { d.key = ""; });
+  with("an unknown scope", voided,
+       [](DecisionFields& d) { d.scope = static_cast<engine::ClusterScope>(4); });
+  with("action 0", voided, [](DecisionFields& d) { d.action = static_cast<DecisionAction>(0); });
+  with("action 5", voided, [](DecisionFields& d) { d.action = static_cast<DecisionAction>(5); });
+  with("a disqualify naming votes", disqualify, [](DecisionFields& d) { d.votes = {{2, 0, 0}}; });
+  with("a reinstate naming votes", disqualify, [](DecisionFields& d) {
+    d.action = DecisionAction::reinstate;
+    d.votes = {{2, 0, 0}};
+  });
+  with("a disqualify naming a cluster", disqualify, [](DecisionFields& d) {
+    d.scope = engine::ClusterScope::ip;
+    d.key = "k";
+  });
+  with("a disqualify without a candidate", disqualify, [](DecisionFields& d) { d.candidate = ""; });
+  bad.emplace_back("trailing bytes", sound + std::string(1, '\0'));
+  // server_ms 1 as zigzag 2 in two bytes: 0x82 0x00 where the encoder writes 0x02.
+  std::string overlong = sound;
+  ASSERT_EQ(overlong.substr(5, 1), "\x02");
+  overlong.replace(5, 1, "\x82\x00", 2);
+  bad.emplace_back("an overlong varint", overlong);
+  // The vote count 2 as 0x82 0x00.
+  std::string overlong_count = sound;
+  ASSERT_EQ(overlong_count.substr(14, 1), "\x02");
+  overlong_count.replace(14, 1, "\x82\x00", 2);
+  bad.emplace_back("an overlong vote count", overlong_count);
+  for (const auto& [what, bytes] : bad) {
+    const std::string record = one_event_record(bytes);
+    const Status status = decode_batch(record, events);
+    ASSERT_FALSE(status.ok()) << what;
+    EXPECT_EQ(status.message().rfind("seq 10: corrupt event: ", 0), 0u)
+        << what << ": " << status.message();
+    StoredEvent alone;
+    EXPECT_FALSE(decode_event(record, 10, alone).ok()) << what;
+  }
+}
+
+// Every prefix of a flag or decision, in a record whose framing is intact and as a cut record,
+// is an error, never a crash; so is every single-byte change (decoded or refused).
+TEST(AdjudicationEventFormatTest, TruncatedOrDamagedFlagsAndDecisionsAreErrorsNotCrashes) {
+  FlagFields flag = small_flag();
+  flag.votes.push_back({300, 3, engine::flag_of(engine::FraudReason::bot_ua)});
+  DecisionFields decision = small_void();
+  decision.votes.push_back({300, 3, 0});
+  DecisionFields disqualify = small_void();
+  disqualify.action = DecisionAction::disqualify;
+  disqualify.scope = engine::ClusterScope::none;
+  disqualify.key = "";
+  disqualify.votes.clear();
+  disqualify.candidate = "c01";
+  std::vector<StoredEvent> events;
+  StoredEvent alone;
+  for (const std::string& event : {flag_event_bytes(flag, 400), decision_event_bytes(decision, 400),
+                                   decision_event_bytes(disqualify, 400)}) {
+    ASSERT_TRUE(decode_batch(one_event_record(event), events).ok());
+    for (std::size_t n = 0; n < event.size(); ++n) {
+      const std::string record = one_event_record(std::string_view(event).substr(0, n));
+      EXPECT_FALSE(decode_batch(record, events).ok()) << n;
+      EXPECT_FALSE(decode_event(record, 400, alone).ok()) << n;
+    }
+    const std::string record = one_event_record(event);
+    for (std::size_t n = 0; n < record.size(); ++n) {
+      EXPECT_FALSE(decode_batch(std::string_view(record).substr(0, n), events).ok()) << n;
+      (void)decode_event(std::string_view(record).substr(0, n), 400, alone).ok();
+    }
+    for (std::size_t i = 0; i < record.size(); ++i) {
+      for (int b = 0; b < 256; ++b) {
+        std::string damaged = record;
+        damaged[i] = static_cast<char>(b);
+        (void)decode_batch(damaged, events).ok();
+        (void)decode_event(damaged, 400, alone).ok();
+      }
+    }
+  }
 }
 
 }  // namespace

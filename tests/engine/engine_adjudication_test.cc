@@ -129,6 +129,22 @@ class EngineAdjudicationTest : public ::testing::Test {
   std::uint64_t seq_ = 0;
 };
 
+// A log written by a later build may flag with a reason this one does not know: the vote turns
+// suspect, and no count of a known reason (nor anything past the counts) changes.
+TEST_F(EngineAdjudicationTest, ALateFlagOfAnUnknownReasonCountsSuspectOnly) {
+  const std::uint64_t first = vote("a", "c01");
+  const std::uint64_t last = vote("b", "c02");
+  const auto monitor_before = fraud_.flag_counts("ordos");
+  const MarkedVote votes[] = {{first, 0, 0}, {last, 1, 0}};
+  ASSERT_TRUE(engine_.apply_flag("ordos", static_cast<FraudReason>(7), votes).ok());
+  const TallySnapshot tally = published();
+  EXPECT_EQ(tally.suspect, 2u);
+  for (const auto& candidate : tally.candidates) {
+    for (std::uint64_t count : candidate.suspect_by_reason) EXPECT_EQ(count, 0u) << candidate.id;
+  }
+  EXPECT_EQ(fraud_.flag_counts("ordos"), monitor_before);
+}
+
 TEST_F(EngineAdjudicationTest, ALateFlagTurnsOnlyUnflaggedVotesSuspectAndCountsOnlyNewReasons) {
   const std::uint64_t clean = vote("a", "c01");
   const std::uint64_t bot = vote("b", "c01", flag_of(FraudReason::bot_ua));

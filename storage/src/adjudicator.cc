@@ -257,7 +257,16 @@ void Adjudicator::flag(std::vector<ClusterCrossing>& crossings) {
     const VoteFields& v = event.vote;
     for (std::size_t i = 0; i < crossings.size(); ++i) {
       const ClusterCrossing& crossing = crossings[i];
-      if (v.ballot.campaign != crossing.campaign) continue;
+      // The cheap tests first: a pass reads every vote of the window, few of them the cluster's.
+      if (v.server_ms > crossing.at_ms || v.server_ms < crossing.at_ms - crossing.window_ms ||
+          v.ballot.campaign != crossing.campaign) {
+        continue;
+      }
+      // (A subnet's addresses have many spellings: covers() derives each one's subnet.)
+      if ((crossing.scope == ClusterScope::device && v.ballot.device != crossing.key) ||
+          (crossing.scope == ClusterScope::ip && v.ballot.ip != crossing.key)) {
+        continue;
+      }
       auto [it, added] = campaigns.try_emplace(crossing.campaign);
       if (added) it->second.campaign = ports_.engine->campaign(crossing.campaign);
       const std::optional<std::uint32_t> candidate = it->second.of(v.ballot.candidate);

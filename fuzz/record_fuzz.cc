@@ -6,6 +6,7 @@
 // chain hash (chain_of, which encodes by-reference votes again) and a JSON form; and the
 // events, encoded again by today's encoder and decoded, give back the same fields and the
 // same chain hashes. Run: scripts/fuzz.sh; docs/INGEST.md "Fuzzing".
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -22,6 +23,24 @@ namespace {
 
 using storage::EventKind;
 using storage::StoredEvent;
+
+bool same_votes(const std::vector<tally::engine::MarkedVote>& a,
+                const std::vector<tally::engine::MarkedVote>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+    return x.seq == y.seq && x.candidate == y.candidate && x.prior == y.prior;
+  });
+}
+
+bool same_flag(const storage::FlagFields& a, const storage::FlagFields& b) {
+  return a.campaign == b.campaign && a.reason == b.reason && a.scope == b.scope && a.key == b.key &&
+         a.server_ms == b.server_ms && same_votes(a.votes, b.votes);
+}
+
+bool same_decision(const storage::DecisionFields& a, const storage::DecisionFields& b) {
+  return a.campaign == b.campaign && a.action == b.action && a.server_ms == b.server_ms &&
+         a.author == b.author && a.reason == b.reason && a.candidate == b.candidate &&
+         a.scope == b.scope && a.key == b.key && same_votes(a.votes, b.votes);
+}
 
 bool same_fields(const storage::VoteFields& a, const storage::VoteFields& b) {
   return a.ballot.campaign == b.ballot.campaign && a.ballot.candidate == b.ballot.candidate &&
@@ -83,6 +102,8 @@ void run(std::string_view input) {
         storage::encode_campaign_payload(event.campaign_json, payload);
         break;
       case EventKind::epoch: storage::encode_epoch_payload(event.epoch, payload); break;
+      case EventKind::flag: storage::encode_flag_payload(event.flag, payload); break;
+      case EventKind::decision: storage::encode_decision_payload(event.decision, payload); break;
     }
     payloads.push_back(std::move(payload));
   }
@@ -106,11 +127,17 @@ void run(std::string_view input) {
     }
     const StoredEvent& a = again[i];
     const StoredEvent& e = events[i];
-    const bool same = e.kind == EventKind::vote ? same_fields(a.vote, e.vote)
-                      : e.kind == EventKind::campaign
-                          ? a.campaign_json == e.campaign_json
-                          : a.epoch.node == e.epoch.node && a.epoch.epoch == e.epoch.epoch &&
-                                a.epoch.server_ms == e.epoch.server_ms;
+    bool same = false;
+    switch (e.kind) {
+      case EventKind::vote: same = same_fields(a.vote, e.vote); break;
+      case EventKind::campaign: same = a.campaign_json == e.campaign_json; break;
+      case EventKind::epoch:
+        same = a.epoch.node == e.epoch.node && a.epoch.epoch == e.epoch.epoch &&
+               a.epoch.server_ms == e.epoch.server_ms;
+        break;
+      case EventKind::flag: same = same_flag(a.flag, e.flag); break;
+      case EventKind::decision: same = same_decision(a.decision, e.decision); break;
+    }
     if (!same) fail("re-encoded record: other fields");
     if (again[i].chain != encoded_chains[i]) fail("re-encoded record: stored chain differs");
     chain = storage::chain_of(hasher, chain, again[i], scratch);

@@ -369,6 +369,9 @@ void Connection::handle(Exchange& exchange) {
     case Endpoint::campaign_put: return start_campaign_put(exchange);
     case Endpoint::decision_post: return start_decision(exchange);
     case Endpoint::tally_stream: return start_stream(exchange);
+    case Endpoint::history:
+      return finish(exchange, history_answer(server_.history, server_.backends.engine,
+                                             exchange.route.campaign_id, exchange.request));
     case Endpoint::preflight:
       return finish(exchange,
                     preflight_answer(server_.options.cors_origins, server_.options.protect_reads,

@@ -284,6 +284,7 @@ Answer answer_now(const Backends& backends, const Request& request, const Route&
     case Endpoint::campaign_put:
     case Endpoint::decision_post:
     case Endpoint::tally_stream:
+    case Endpoint::history:
     case Endpoint::preflight: break;  // answered by the connection, which knows the options
   }
   return error_answer(HttpError::not_found, "no such resource");

@@ -76,6 +76,8 @@ Route route(Method method, std::string_view target) {
         } else {
           result = read_only(method, Endpoint::decisions, kDecisionsAllow);
         }
+      } else if (sub == "/history") {
+        result = read_only(method, Endpoint::history);
       } else {
         return {};
       }
@@ -134,6 +136,7 @@ bool cross_origin_readable(Endpoint endpoint) {
     case Endpoint::tally_stream:
     case Endpoint::fraud:
     case Endpoint::decisions:
+    case Endpoint::history:
     case Endpoint::vote_receipt:
     case Endpoint::log_key:
     case Endpoint::log_checkpoint:
@@ -158,6 +161,7 @@ std::string_view to_string(Endpoint endpoint) {
     case Endpoint::fraud: return "fraud";
     case Endpoint::decisions: return "decisions";
     case Endpoint::decision_post: return "decision_post";
+    case Endpoint::history: return "history";
     case Endpoint::vote_event: return "vote_event";
     case Endpoint::vote_receipt: return "vote_receipt";
     case Endpoint::log_key: return "log_key";

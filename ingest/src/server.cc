@@ -42,7 +42,10 @@ Status Server::listen() {
                          std::to_string(impl_->options.port) + ": " + ec.message());
   }
   impl_->bound_port = acceptor.local_endpoint(ec).port();
-  asio::dispatch(acceptor.get_executor(), [impl = impl_.get()] { impl->accept(); });
+  asio::dispatch(acceptor.get_executor(), [impl = impl_.get()] {
+    impl->accept();
+    impl->history_sampler.start();
+  });
   return {};
 }
 

@@ -1,9 +1,9 @@
 // ServerState: what every connection of a Server shares: the backends, the workers, the
-// listening socket, and the counters behind the server-wide limits.
+// listening socket, the tally history, and the counters behind the server-wide limits.
 //
 // Thread safety: the backends and options are read-only; the counters are atomics or behind
-// their mutexes; `acceptor`, `next_accept` and `accept_retry` belong to the first worker's
-// thread.
+// their mutexes; the history is safe for concurrent use; `acceptor`, `next_accept`,
+// `accept_retry` and `history_sampler` belong to the first worker's thread.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -24,6 +24,7 @@
 #include "tally/ingest/server.h"
 #include "tally/ingest/tokens.h"
 #include "endpoints.h"
+#include "history.h"
 #include "worker.h"
 
 namespace tally::ingest::internal {
@@ -41,7 +42,8 @@ struct ServerState {
         tokens(tokens_ref),
         workers(make_workers(options)),
         acceptor(workers.front()->io),
-        accept_retry(workers.front()->io) {}
+        accept_retry(workers.front()->io),
+        history_sampler(workers.front()->io, backends.engine, history) {}
 
   static std::vector<std::unique_ptr<Worker>> make_workers(const ServerOptions& options) {
     // An eighth of the shortest timeout, within 5..250 ms.
@@ -132,12 +134,15 @@ struct ServerState {
   // Open connections per peer address; touched on accept and close only.
   std::mutex peers_mutex;
   std::unordered_map<std::string, std::size_t> peer_connections;
+  // Every campaign's totals over the last hour (GET /v1/campaigns/{id}/history).
+  TallyHistory history;
 
   // Last: destroyed first, so that connections still held by pending handlers end while the
   // state above (counters, peers) is alive.
   std::vector<std::unique_ptr<Worker>> workers;  // one per io thread; never empty
   boost::asio::ip::tcp::acceptor acceptor;       // on the first worker
   boost::asio::steady_timer accept_retry;
+  HistorySampler history_sampler;  // on the first worker, from listen() on
 };
 
 }  // namespace tally::ingest::internal

@@ -15,6 +15,7 @@ TEST(Route, MapsEveryEndpointOfTheApi) {
   EXPECT_EQ(route(Method::get, "/v1/campaigns/demo/tally").endpoint, Endpoint::tally);
   EXPECT_EQ(route(Method::get, "/v1/campaigns/demo/tally/stream").endpoint, Endpoint::tally_stream);
   EXPECT_EQ(route(Method::get, "/v1/campaigns/demo/fraud").endpoint, Endpoint::fraud);
+  EXPECT_EQ(route(Method::get, "/v1/campaigns/demo/history").endpoint, Endpoint::history);
   EXPECT_EQ(route(Method::get, "/v1/votes/42").endpoint, Endpoint::vote_event);
   EXPECT_EQ(route(Method::get, "/metrics").endpoint, Endpoint::metrics);
   EXPECT_EQ(route(Method::get, "/healthz").endpoint, Endpoint::healthz);
@@ -60,8 +61,9 @@ TEST(Route, UnknownPathsAndBadSeqsAreNotFound) {
 }
 
 TEST(Route, OptionsOnACrossOriginReadIsItsPreflight) {
-  for (const char* target : {"/v1/campaigns", "/v1/campaigns/x", "/v1/campaigns/x/tally",
-                             "/v1/campaigns/x/tally/stream", "/v1/campaigns/x/fraud"}) {
+  for (const char* target :
+       {"/v1/campaigns", "/v1/campaigns/x", "/v1/campaigns/x/tally", "/v1/campaigns/x/tally/stream",
+        "/v1/campaigns/x/fraud", "/v1/campaigns/x/history"}) {
     const Route r = route(Method::options, target);
     EXPECT_EQ(r.endpoint, Endpoint::preflight) << target;
     EXPECT_TRUE(cross_origin_readable(route(Method::get, target).endpoint)) << target;
@@ -85,6 +87,7 @@ TEST(Route, AccessFollowsTheApiTable) {
   EXPECT_EQ(access_of(Endpoint::campaign_put), Access::admin);
   EXPECT_EQ(access_of(Endpoint::vote_event), Access::admin);
   EXPECT_EQ(access_of(Endpoint::tally), Access::read);
+  EXPECT_EQ(access_of(Endpoint::history), Access::read);
   EXPECT_EQ(access_of(Endpoint::healthz), Access::read);
   EXPECT_EQ(access_of(Endpoint::dashboard), Access::open);
 }

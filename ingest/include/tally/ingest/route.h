@@ -22,6 +22,7 @@ enum class Endpoint : std::uint8_t {
   fraud,            // GET /v1/campaigns/{id}/fraud
   decisions,        // GET /v1/campaigns/{id}/decisions
   decision_post,    // POST /v1/campaigns/{id}/decisions
+  history,          // GET /v1/campaigns/{id}/history
   vote_event,       // GET /v1/votes/{seq}
   vote_receipt,     // GET /v1/votes/{seq}/receipt
   log_key,          // GET /v1/log/key
@@ -69,7 +70,7 @@ Route route(Method method, std::string_view target);
 Access access_of(Endpoint endpoint);
 
 // The reads a browser page of another origin may make when tallyd lists origins
-// (--cors-origin): the campaigns, a tally and its stream, the fraud view, the public log
+// (--cors-origin): the campaigns, a tally, its stream and history, the fraud view, the public log
 // (checkpoint, proofs, key, receipts), and their preflight.
 // Never a write: ballots come from the frontend's server, not from voters' browsers.
 bool cross_origin_readable(Endpoint endpoint);

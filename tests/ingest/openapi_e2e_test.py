@@ -476,12 +476,14 @@ class OpenApiTest(unittest.TestCase):
         self.call(s, "POST", "/v1/votes:batch", 401, body=batch)
         self.call(s, "POST", "/v1/votes:batch", 403, body=batch, token=READ)
         # Reads, with their tags.
-        for target in ("/v1/campaigns", f"/v1/campaigns/{DEMO}", tally, f"/v1/campaigns/{DEMO}/fraud"):
+        for target in ("/v1/campaigns", f"/v1/campaigns/{DEMO}", tally, f"/v1/campaigns/{DEMO}/fraud",
+                       f"/v1/campaigns/{DEMO}/history"):
             answer = self.call(s, "GET", target, 200)
             self.call(s, "GET", target, 304, headers={"If-None-Match": answer.header("etag")})
             self.call(s, "HEAD", target, 200)
         for target in (f"/v1/campaigns/no-such", "/v1/campaigns/no-such/tally",
-                       "/v1/campaigns/no-such/fraud", "/v1/campaigns/no-such/tally/stream"):
+                       "/v1/campaigns/no-such/fraud", "/v1/campaigns/no-such/history",
+                       "/v1/campaigns/no-such/tally/stream"):
             self.call(s, "GET", target, 404)
             self.call(s, "HEAD", target, 404)
         # Committee decisions (DESIGN.md "Adjudication"): recorded, repeated, refused.

@@ -2,8 +2,9 @@
 // the scrape counts posted votes and names the build, the connection gauges follow open
 // connections, promtool accepts the scrape and the alert rules, a real Prometheus server
 // scrapes tallyd and answers a PromQL query with the tally and every Grafana panel's query,
-// Server-Sent Events follow votes and resume from Last-Event-ID, and headless Chromium renders
-// posted votes.
+// Server-Sent Events follow votes and resume from Last-Event-ID, the tally history holds the
+// server's samples, and headless Chromium renders posted votes, the history, alerts and the
+// campaign's state on a laptop (1280 px) and a phone (390 px) without horizontal overflow.
 // Tools that scripts/install-deps.sh installs (promtool, prometheus, chromium, curl) must be
 // present: a missing one fails the test.
 #include <gtest/gtest.h>
@@ -14,12 +15,15 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <regex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "tally/base/json.h"
 #include "tally/base/version.h"
+#include "tally/corpus/user_agents.h"
 #include "tallyd_process.h"
 
 namespace tally::testing {
@@ -711,17 +715,218 @@ TEST_F(MetricsE2eTest, DashboardShowsPostedVotesInHeadlessChromium) {
       << dom.out;
   EXPECT_NE(dom.out.find(R"(title=")" + root + R"(")"), std::string::npos) << root;
   EXPECT_NE(dom.out.find("公开日志"), std::string::npos);
+}
 
-  const auto png = server_.dir() / "dashboard.png";
-  const CommandResult shot = run(chromium + "--window-size=1280,1500 --screenshot=" + png.string() +
-                                 " '" + url + "' 2>/dev/null");
-  ASSERT_EQ(shot.code, 0) << shot.out;
-  const std::string bytes = read_text(png);
-  ASSERT_GT(bytes.size(), 1000u);
-  EXPECT_EQ(bytes.substr(1, 3), "PNG");
-  // TALLY_DASHBOARD_PNG=path keeps the screenshot (docs/dashboard.png is made this way).
-  if (const char* keep = std::getenv("TALLY_DASHBOARD_PNG")) {
-    std::filesystem::copy_file(png, keep, std::filesystem::copy_options::overwrite_existing);
+// The history's samples: (t_ms, total) oldest first; empty when the answer is not a history.
+std::vector<std::pair<long long, long long>> history_of(int port) {
+  HttpClient client(port);
+  const HttpAnswer answer =
+      client.request("GET", std::string("/v1/campaigns/") + kDemo + "/history");
+  std::vector<std::pair<long long, long long>> out;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (answer.status != 200 || parser.parse(answer.body).get(doc) != simdjson::SUCCESS) return out;
+  simdjson::dom::array samples;
+  if (doc["samples"].get(samples) != simdjson::SUCCESS) return out;
+  for (simdjson::dom::element sample : samples) {
+    out.emplace_back(sample["t_ms"].get_int64().value(), sample["total"].get_int64().value());
+  }
+  return out;
+}
+
+TEST_F(MetricsE2eTest, TallyHistoryHoldsTheServersSamplesOldestFirst) {
+  HttpClient client(server_.port());
+  EXPECT_EQ(client.request("GET", "/v1/campaigns/no-such/history").status, 404);
+  vote("c03", "lena");
+  vote("c04", "lena");
+  std::vector<std::pair<long long, long long>> samples;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        samples = history_of(server_.port());
+        return !samples.empty() && samples.back().second == 2;
+      },
+      kPatience, "a sample counts both votes", std::chrono::milliseconds(200)));
+  for (std::size_t i = 1; i < samples.size(); ++i) {
+    EXPECT_LT(samples[i - 1].first, samples[i].first) << i;
+    EXPECT_LE(samples[i - 1].second, samples[i].second) << i;
+  }
+  const HttpAnswer answer =
+      client.request("GET", std::string("/v1/campaigns/") + kDemo + "/history");
+  EXPECT_EQ(number_of(answer.body, "interval_ms"), 5'000) << answer.body;
+}
+
+// The number as the dashboard writes it: 142,212.
+std::string grouped(long long n) {
+  std::string digits = std::to_string(n);
+  for (int at = static_cast<int>(digits.size()) - 3; at > 0; at -= 3) digits.insert(at, ",");
+  return digits;
+}
+
+// A ballot line with the fields a WeChat frontend sends.
+std::string full_ballot(const std::string& candidate, const std::string& voter,
+                        const std::string& device, const std::string& ip, std::string_view ua) {
+  std::string line = R"({"campaign":")" + std::string(kDemo) + R"(","candidate":")" + candidate +
+                     R"(","voter":")" + voter + R"(","device":")" + device + R"(","ip":")" + ip +
+                     R"(","ua":)";
+  append_json_string(line, ua);
+  return line + "}\n";
+}
+
+// An evening of the campaign in rounds, for the dashboard: an honest crowd (a phone of its own
+// each, real WeChat agents, one to three candidates each, favourites first) and, from the third
+// round on, a farm for c20 (ten emulator devices with a dozen accounts each, four addresses of
+// one /24, one copied agent). After each round it waits for the server's next sample, so that
+// the history holds rounds of different rates. Returns the ballots accepted.
+long long post_evening(int port, const std::string& token) {
+  std::mt19937_64 random(20230327);  // fixed: the same evening every run
+  std::vector<std::string_view> agents;
+  for (const auto& sample : corpus::real_user_agents()) {
+    if (corpus::is_honest(sample.kind)) agents.push_back(sample.agent);
+  }
+  const std::string_view farm_agent = agents.front();
+  std::discrete_distribution<int> favourite(
+      {30, 22, 17, 14, 12, 10, 9, 8, 7, 7, 6, 6, 5, 5, 4, 4, 4, 3, 3, 2});
+  long long accepted = 0;
+  int voter = 0;
+  int farm_account = 0;
+  const int honest_per_round[] = {500, 800, 400, 700, 300};
+  const int farm_per_round[] = {0, 0, 160, 240, 80};
+  for (int round = 0; round < 5; ++round) {
+    std::string batch;
+    for (int i = 0; i < honest_per_round[round]; ++i, ++voter) {
+      const std::string id = "wx-" + std::to_string(voter);
+      const std::string ip = "10." + std::to_string(random() % 200) + "." +
+                             std::to_string(random() % 250) + "." +
+                             std::to_string(1 + random() % 250);
+      const std::string ua = corpus::with_install_number(agents[random() % agents.size()], voter);
+      std::set<int> chosen;
+      const int wanted = 1 + static_cast<int>(random() % 3);
+      while (static_cast<int>(chosen.size()) < wanted) chosen.insert(favourite(random) + 1);
+      for (const int c : chosen) {
+        batch += full_ballot((c < 10 ? "c0" : "c") + std::to_string(c), id, "d-" + id, ip, ua);
+      }
+    }
+    for (int i = 0; i < farm_per_round[round]; ++i, ++farm_account) {
+      batch += full_ballot("c20", "farm-" + std::to_string(farm_account),
+                           "emulator-" + std::to_string(farm_account % 10),
+                           "203.0.113." + std::to_string(10 + farm_account % 4), farm_agent);
+    }
+    HttpClient client(port, 60'000);
+    const HttpAnswer answer = client.request("POST", "/v1/votes:batch", batch, token);
+    EXPECT_EQ(answer.status, 200) << answer.body.substr(0, 300);
+    std::size_t at = 0;
+    while ((at = answer.body.find(R"("status":"accepted")", at)) != std::string::npos) {
+      ++accepted;
+      ++at;
+    }
+    EXPECT_TRUE(wait_until(
+        [&] {
+          const auto samples = history_of(port);
+          return !samples.empty() && samples.back().second == accepted;
+        },
+        kPatience, "a sample of round " + std::to_string(round), std::chrono::milliseconds(200)));
+  }
+  return accepted;
+}
+
+// What the page's body says about itself: data-NAME="VALUE", or "" when absent.
+std::string attribute(const std::string& html, const std::string& element_marker,
+                      const std::string& name) {
+  const std::size_t at = html.find(element_marker);
+  if (at == std::string::npos) return {};
+  const std::size_t end = html.find('>', at);
+  const std::string tag = html.substr(at, end - at);
+  const std::string marker = " " + name + "=\"";
+  const std::size_t value = tag.find(marker);
+  if (value == std::string::npos) return {};
+  const std::size_t begin = value + marker.size();
+  return tag.substr(begin, tag.find('"', begin) - begin);
+}
+
+// An operator's view on a laptop and on a phone: the leaderboard with grouped numbers and each
+// candidate's concentration, votes per second from samples the server took before the page
+// opened, alerts as sentences with local times and candidates' names, the campaign's state and
+// window, the time of the last update, and nothing wider than the window.
+TEST_F(MetricsE2eTest, DashboardServesAnOperatorOnALaptopAndAPhone) {
+  ASSERT_TRUE(have_tool("chromium")) << "chromium missing: run scripts/install-deps.sh";
+  const long long accepted = post_evening(server_.port(), server_.ingest_token());
+  ASSERT_GT(accepted, 1000);
+  HttpClient client(server_.port());
+  const std::string tally =
+      client.request("GET", std::string("/v1/campaigns/") + kDemo + "/tally").body;
+  const long long total = number_of(tally, "total");
+  ASSERT_EQ(total, accepted);
+  const std::string fraud =
+      client.request("GET", std::string("/v1/campaigns/") + kDemo + "/fraud").body;
+  ASSERT_NE(fraud.find(R"("reason":"device_multi_account")"), std::string::npos) << fraud;
+  const long long opened_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+
+  // Polling rather than the stream: a page with a stream open never finishes loading, so
+  // Chromium would not take its screenshot.
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(server_.port()) + "/?campaign=" + kDemo + "&stream=0";
+  const std::string chromium = chromium_command(server_.dir());
+  const char* keep_dir = std::getenv("TALLY_DASHBOARD_IMG_DIR");
+  for (const int width : {1280, 390}) {
+    SCOPED_TRACE(std::to_string(width) + " px wide");
+    const std::string size = std::to_string(width) + ",2000";
+    const CommandResult dom =
+        run(chromium + "--window-size=" + size + " --dump-dom '" + url + "' 2>/dev/null");
+    ASSERT_EQ(dom.code, 0) << dom.out;
+    const std::string& html = dom.out;
+    // Numbers grouped by thousands.
+    EXPECT_NE(html.find(R"(id="total">)" + grouped(total) + "<"), std::string::npos) << html;
+    EXPECT_NE(html.find(R"(<td class="n">)" + grouped(accepted) + "<"), std::string::npos);
+    // c20's row: the farm's share of its votes from its top addresses, as a percentage.
+    const std::string c20 = R"(data-candidate="c20")";
+    const std::string share = attribute(html, c20, "data-concentration");
+    ASSERT_FALSE(share.empty()) << html;
+    EXPECT_GT(std::stod(share), 0.5);
+    EXPECT_TRUE(
+        std::regex_search(html.substr(html.find(c20), 2000),
+                          std::regex(R"(class="conc warn"[^>]*>(<small>[^<]*</small>)?[0-9.]+%<)")))
+        << html.substr(html.find(c20), 2000);
+    // Votes per second from samples the server took before the page opened.
+    const std::string samples = attribute(html, R"(id="rate")", "data-samples");
+    ASSERT_FALSE(samples.empty()) << html;
+    EXPECT_GE(std::stoi(samples), 5);
+    EXPECT_LT(std::stoll(attribute(html, R"(id="rate")", "data-oldest-ms")), opened_ms);
+    EXPECT_GT(std::stod(attribute(html, R"(id="rate")", "data-peak")), 0);
+    // Alerts as sentences with a local time and the candidate's name, not JSON.
+    EXPECT_NE(html.find(R"(data-reason="device_multi_account")"), std::string::npos) << html;
+    EXPECT_NE(html.find("个不同账号用来投票（「候选人20」等）"), std::string::npos);
+    EXPECT_TRUE(std::regex_search(
+        html, std::regex(R"re(<li class="alert" data-reason="[a-z_]+"><time datetime="[^"]+">)re"
+                         R"re([0-9]{2}:[0-9]{2}:[0-9]{2}</time>)re")));
+    EXPECT_EQ(html.find("at_ms"), std::string::npos);
+    EXPECT_EQ(html.find("{&quot;"), std::string::npos);
+    // The campaign's state and window, and when the page was last updated.
+    EXPECT_NE(html.find(R"(data-state="open">进行中<)"), std::string::npos);
+    EXPECT_TRUE(std::regex_search(html, std::regex(R"(id="window">[^<]+ – [^<]+<)")));
+    EXPECT_TRUE(std::regex_search(html, std::regex(R"(id="countdown"[^>]*>距结束 [^<]+<)")));
+    EXPECT_TRUE(std::regex_search(html, std::regex(R"(id="updated"[^>]*>更新于 [0-9:]+)")));
+    // Nothing sticks out sideways.
+    EXPECT_EQ(attribute(html, "<body", "data-overflow"), "false")
+        << attribute(html, "<body", "data-overflowing");
+
+    // The screenshot shows the whole page: its window as tall as the page said it is.
+    const std::string height = attribute(html, "<body", "data-height");
+    ASSERT_FALSE(height.empty());
+    const auto png = server_.dir() / ("dashboard-" + std::to_string(width) + ".png");
+    const CommandResult shot =
+        run(chromium + "--window-size=" + std::to_string(width) + "," + height +
+            " --screenshot=" + png.string() + " '" + url + "' 2>/dev/null");
+    ASSERT_EQ(shot.code, 0) << shot.out;
+    const std::string bytes = read_text(png);
+    ASSERT_GT(bytes.size(), 1000u);
+    EXPECT_EQ(bytes.substr(1, 3), "PNG");
+    // TALLY_DASHBOARD_IMG_DIR=docs/img keeps the screenshots (docs/img/dashboard-*.png).
+    if (keep_dir != nullptr) {
+      std::filesystem::copy_file(png, std::filesystem::path(keep_dir) / png.filename(),
+                                 std::filesystem::copy_options::overwrite_existing);
+    }
   }
 }
 

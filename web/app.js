@@ -33,7 +33,7 @@ const LABELS = {
     tokenNeeded: 'This server needs a token for its tallies',
     footer: 'tally · committed votes only · updates at least once a second while votes arrive',
     states: { scheduled: 'not yet open', open: 'open', closed: 'closed' },
-    opensIn: 'opens in', closesIn: 'closes in', closedFor: 'closed for',
+    opensIn: 'opens in', closesIn: 'closes in', closedAgo: (d) => d + ' ago',
     live: 'live', polling: 'polling every second', offline: 'reconnecting', updated: 'updated',
     ago: (s) => s + ' s ago', days: 'd',
     disqualified: 'Disqualified', decisions: 'Committee decisions', noDecisions: 'No decisions yet.',
@@ -56,7 +56,7 @@ const LABELS = {
     loading: '加载中…', token: '读取令牌', open: '打开', tokenNeeded: '本服务器查看票数需要令牌',
     footer: 'tally · 仅统计已落盘的选票 · 有新票时每秒至少刷新一次',
     states: { scheduled: '未开始', open: '进行中', closed: '已结束' },
-    opensIn: '距开始', closesIn: '距结束', closedFor: '已结束',
+    opensIn: '距开始', closesIn: '距结束', closedAgo: (d) => '结束于 ' + d + ' 前',
     live: '实时', polling: '每秒轮询', offline: '重新连接中', updated: '更新于',
     ago: (s) => s + ' 秒前', days: '天',
     disqualified: '取消资格', decisions: '委员会决定', noDecisions: '暂无决定。',
@@ -311,6 +311,8 @@ function selectCampaign(id) {
   state.concentration = new Map();
   state.updatedMs = 0;
   state.decisionsRetryMs = 0;
+  delete $('state').dataset.state;
+  delete $('state').dataset.from;
   applyLabels();
   $('title').textContent = state.campaign.title || id;
   $('campaign').title = state.campaign.title || id;
@@ -342,11 +344,13 @@ function renderState() {
       countdown = L().closesIn + ' ' + duration(closes - now);
     } else {
       phase = 'closed';
-      countdown = L().closedFor + ' ' + duration(now - closes);
+      countdown = L().closedAgo(duration(now - closes));
     }
     $('window').textContent = edge(opens) + ' – ' + edge(closes);
   }
   const badge = $('state');
+  // data-from: the state before the last change seen while the page was open.
+  if (badge.dataset.state && badge.dataset.state !== phase) badge.dataset.from = badge.dataset.state;
   badge.textContent = L().states[phase] || phase;
   badge.className = 'state ' + phase;
   badge.dataset.state = phase;

@@ -678,12 +678,13 @@ TEST(TallyStreamLimit, StreamsOverTheLimitAre503) {
   EXPECT_NE(second.head().find("Retry-After"), std::string::npos);
 }
 
-// Headless Chromium with a profile of its own under `dir`, pages given 5 s of virtual time.
-std::string chromium_command(const std::filesystem::path& dir) {
+// Headless Chromium with a profile of its own under `dir`, pages given `budget_ms` of virtual
+// time (their clock and timers run on it, faster than the wall clock while they wait).
+std::string chromium_command(const std::filesystem::path& dir, int budget_ms = 5'000) {
   return "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
          "--disable-background-networking --disable-component-update --disable-sync "
          "--disable-dev-shm-usage --user-data-dir=" +
-         (dir / "chromium").string() + " --virtual-time-budget=5000 ";
+         (dir / "chromium").string() + " --virtual-time-budget=" + std::to_string(budget_ms) + " ";
 }
 
 TEST_F(MetricsE2eTest, DashboardShowsPostedVotesInHeadlessChromium) {
@@ -928,6 +929,38 @@ TEST_F(MetricsE2eTest, DashboardServesAnOperatorOnALaptopAndAPhone) {
                                  std::filesystem::copy_options::overwrite_existing);
     }
   }
+}
+
+// The campaign's state is worked out again every second: a page open when the window closes
+// turns from open to closed without a reload.
+TEST_F(MetricsE2eTest, DashboardTurnsTheCampaignClosedWhenItsWindowEnds) {
+  ASSERT_TRUE(have_tool("chromium")) << "chromium missing: run scripts/install-deps.sh";
+  // Closes 16 s from now (whole seconds), long after the page has opened; the page's 30 s of
+  // virtual time run past it.
+  const auto closes = std::chrono::system_clock::now() + std::chrono::seconds(16);
+  const std::time_t closes_s = std::chrono::system_clock::to_time_t(closes);
+  std::tm utc{};
+  ::gmtime_r(&closes_s, &utc);
+  char closes_at[32];
+  std::strftime(closes_at, sizeof closes_at, "%Y-%m-%dT%H:%M:%S+00:00", &utc);
+  const std::string campaign =
+      R"({"id":"closing-soon","title":"Closing soon","opens_at":"2020-01-01T00:00:00+00:00",)"
+      R"("closes_at":")" +
+      std::string(closes_at) +
+      R"(","utc_offset":"+00:00","rules":{"period":"campaign","max_votes_per_candidate":1,)"
+      R"("max_candidates":1},"candidates":[{"id":"a","name":"Ada"},{"id":"b","name":"Bo"}]})";
+  HttpClient client(server_.port());
+  ASSERT_EQ(
+      client.request("PUT", "/v1/campaigns/closing-soon", campaign, server_.admin_token()).status,
+      201);
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(server_.port()) + "/?campaign=closing-soon&stream=0";
+  const CommandResult dom =
+      run(chromium_command(server_.dir(), 30'000) + "--dump-dom '" + url + "' 2>/dev/null");
+  ASSERT_EQ(dom.code, 0) << dom.out;
+  EXPECT_NE(dom.out.find(R"(data-state="closed" data-from="open">closed<)"), std::string::npos)
+      << dom.out;
+  EXPECT_TRUE(std::regex_search(dom.out, std::regex(R"(id="countdown"[^>]*>[0-9:]+ ago<)")));
 }
 
 // Under --protect-reads the page loads (its files hold no data), asks for a token, and with

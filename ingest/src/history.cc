@@ -7,20 +7,8 @@
 #include "conditional.h"
 
 namespace tally::ingest::internal {
-namespace {
 
-// The tally's valid count (its votes less the void ones: DESIGN.md "Adjudication") when the
-// engine's tally carries one; nullopt otherwise.
-template <typename Tally>
-std::optional<std::uint64_t> valid_of(const Tally& tally) {
-  if constexpr (requires { tally.valid; }) {
-    return static_cast<std::uint64_t>(tally.valid);
-  } else {
-    return std::nullopt;
-  }
-}
-
-}  // namespace
+static_assert(sizeof(HistorySample) == 24, "the memory bound in history.h counts 24 bytes");
 
 void TallyHistory::record(std::string_view campaign, const HistorySample& sample) {
   std::lock_guard lock(mutex_);
@@ -40,7 +28,7 @@ void TallyHistory::sample(const engine::Engine& engine) {
   for (const auto& campaign : engine.campaigns()) {
     const auto tally = engine.tally(campaign->id);
     if (!tally) continue;  // replaced meanwhile
-    record(campaign->id, {.t_ms = now_ms, .total = tally->total, .valid = valid_of(*tally)});
+    record(campaign->id, {.t_ms = now_ms, .total = tally->total, .valid = tally->valid});
   }
 }
 
@@ -72,7 +60,7 @@ std::string TallyHistory::json(std::string_view campaign) const {
     json.begin_object();
     json.key("t_ms").integer(sample.t_ms);
     json.key("total").integer(sample.total);
-    if (sample.valid) json.key("valid").integer(*sample.valid);
+    json.key("valid").integer(sample.valid);
     json.end_object();
   }
   json.end_array().end_object();

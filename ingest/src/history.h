@@ -1,6 +1,6 @@
-// GET /v1/campaigns/{id}/history: each campaign's committed total (and valid count, when the
-// tally has one) every kHistoryInterval over the last kHistoryWindow, so that the dashboard's
-// votes-per-second chart starts full on every page load (docs/METRICS.md "Dashboard").
+// GET /v1/campaigns/{id}/history: each campaign's committed total and valid count every
+// kHistoryInterval over the last kHistoryWindow, so that the dashboard's votes-per-second chart
+// starts full on every page load (docs/METRICS.md "Tally history").
 //
 // HistorySampler takes the samples on a timer of the server's first io thread (no thread of
 // its own); TallyHistory holds them. TallyHistory is safe for concurrent use: one mutex, held
@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,10 +37,10 @@ inline constexpr std::size_t kHistoryCapacity =
 struct HistorySample {
   std::int64_t t_ms = 0;  // server time of the sample (Engine::clock())
   std::uint64_t total = 0;
-  std::optional<std::uint64_t> valid;  // absent while the tally has no valid count
+  std::uint64_t valid = 0;  // total less void votes (DESIGN.md "Adjudication")
 };
 
-// Memory is bounded: a fixed ring of kHistoryCapacity samples (32 bytes each: 23,040 bytes)
+// Memory is bounded: a fixed ring of kHistoryCapacity samples (24 bytes each: 17,280 bytes)
 // per campaign the engine knows, allocated on its first sample and never grown; a campaign's
 // oldest sample is overwritten by its newest.
 class TallyHistory {
@@ -52,7 +51,7 @@ class TallyHistory {
   void sample(const engine::Engine& engine);
   // `campaign`'s samples, oldest first (empty when it has none yet).
   std::vector<HistorySample> samples(std::string_view campaign) const;
-  // The history document: {"campaign","interval_ms","samples":[{"t_ms","total","valid"?}]}.
+  // The history document: {"campaign","interval_ms","samples":[{"t_ms","total","valid"}]}.
   std::string json(std::string_view campaign) const;
 
  private:

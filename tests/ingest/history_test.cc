@@ -21,7 +21,7 @@ TEST(TallyHistory, KeepsTheLastHourOldestFirstInAFixedRing) {
   const std::size_t taken = kHistoryCapacity + 5;
   for (std::size_t i = 0; i < taken; ++i) {
     history.record("ordos",
-                   {.t_ms = static_cast<std::int64_t>(i) * 5'000, .total = i * 3, .valid = {}});
+                   {.t_ms = static_cast<std::int64_t>(i) * 5'000, .total = i * 3, .valid = i * 2});
   }
   history.record("other", {.t_ms = 1, .total = 7, .valid = 6});
   const auto held = history.samples("ordos");
@@ -51,6 +51,7 @@ TEST(TallyHistory, SamplesEveryCampaignAndAnswersItsHistory) {
   EXPECT_EQ(held[0].t_ms, kNoon);
   EXPECT_EQ(held[1].t_ms, kNoon + 5'000);
   EXPECT_EQ(held[1].total, 0u);
+  EXPECT_EQ(held[1].valid, 0u);
 
   Request request;
   Answer answer = history_answer(history, engine, "ordos", request);

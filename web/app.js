@@ -773,7 +773,12 @@ function decisionSentence(d) {
   const name = candidateName(d.candidate);
   const votes = num(d.votes);
   const scopeZh = { ip: 'IP', subnet: '网段', device: '设备', seqs: '序号', seq: '序号', candidate: '候选人' };
-  const what = d.key ? (zh ? `（${scopeZh[d.scope] || d.scope || ''} ${d.key}）` : ` (${d.scope ? d.scope + ' ' : ''}${d.key})`) : '';
+  // What it names: a cluster of the fraud view (scope and key), or votes by seq (the first few).
+  const seqs = (d.sample_seqs || []).map(num).join(zh ? '、' : ', ') +
+      ((d.sample_seqs || []).length < d.votes ? '…' : '');
+  let what = '';
+  if (d.key) what = zh ? `（${scopeZh[d.scope] || d.scope || ''} ${d.key}）` : ` (${d.scope ? d.scope + ' ' : ''}${d.key})`;
+  else if (seqs && d.action !== 'disqualify' && d.action !== 'reinstate') what = zh ? `（序号 ${seqs}）` : ` (seqs ${seqs})`;
   const forWhom = d.candidate ? (zh ? `，候选人「${name}」` : ` for ${name}`) : '';
   const reason = d.reason ? (zh ? '理由：' + d.reason : 'Reason: ' + d.reason) : '';
   let text;
@@ -785,10 +790,10 @@ function decisionSentence(d) {
       text = zh ? `${who} 恢复 ${votes} 张选票${what}${forWhom}。` : `${who} restored ${votes} votes${what}${forWhom}.`;
       break;
     case 'disqualify':
-      text = zh ? `${who} 取消「${name}」的资格（涉及 ${votes} 票）。` : `${who} disqualified ${name} (${votes} votes).`;
+      text = zh ? `${who} 取消「${name}」的资格。` : `${who} disqualified ${name}.`;
       break;
     case 'reinstate':
-      text = zh ? `${who} 恢复「${name}」的资格（涉及 ${votes} 票）。` : `${who} reinstated ${name} (${votes} votes).`;
+      text = zh ? `${who} 恢复「${name}」的资格。` : `${who} reinstated ${name}.`;
       break;
     default:
       text = `${who}: ${d.action} ${what}${forWhom} ${votes}`;

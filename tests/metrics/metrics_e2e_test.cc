@@ -860,6 +860,29 @@ TEST_F(MetricsE2eTest, DashboardServesAnOperatorOnALaptopAndAPhone) {
   const std::string fraud =
       client.request("GET", std::string("/v1/campaigns/") + kDemo + "/fraud").body;
   ASSERT_NE(fraud.find(R"("reason":"device_multi_account")"), std::string::npos) << fraud;
+  // The committee voids the farm's /24 and withdraws a candidate (DESIGN.md "Adjudication").
+  const std::string decisions = std::string("/v1/campaigns/") + kDemo + "/decisions";
+  const HttpAnswer voided = client.request(
+      "POST", decisions,
+      R"({"action":"void","author":"评审委员会","reason":"同一网段的模拟器账号集中投票",)"
+      R"("scope":"subnet","key":"203.0.113.0/24"})",
+      server_.admin_token());
+  ASSERT_EQ(voided.status, 201) << voided.body;
+  const HttpAnswer withdrawn = client.request(
+      "POST", decisions,
+      R"({"action":"disqualify","author":"评审委员会","reason":"申报材料不实","candidate":"c19"})",
+      server_.admin_token());
+  ASSERT_EQ(withdrawn.status, 201) << withdrawn.body;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string now =
+            client.request("GET", std::string("/v1/campaigns/") + kDemo + "/tally").body;
+        return number_of(now, "void") > 0 &&
+               now.find(R"("disqualified":true)") != std::string::npos;
+      },
+      kPatience, "the tally counts both decisions", std::chrono::milliseconds(100)));
+  const std::string accepted_answers = std::to_string(
+      static_cast<long long>(gauge(scrape(), R"(tally_ingest_requests_total{status="accepted"})")));
   const long long opened_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count();
@@ -879,7 +902,8 @@ TEST_F(MetricsE2eTest, DashboardServesAnOperatorOnALaptopAndAPhone) {
     const std::string& html = dom.out;
     // Numbers grouped by thousands.
     EXPECT_NE(html.find(R"(id="total">)" + grouped(total) + "<"), std::string::npos) << html;
-    EXPECT_NE(html.find(R"(<td class="n">)" + grouped(accepted) + "<"), std::string::npos);
+    EXPECT_NE(html.find(R"(<td class="n">)" + grouped(std::stoll(accepted_answers)) + "<"),
+              std::string::npos);
     // c20's row: the farm's share of its votes from its top addresses, as a percentage.
     const std::string c20 = R"(data-candidate="c20")";
     const std::string share = attribute(html, c20, "data-concentration");
@@ -908,6 +932,17 @@ TEST_F(MetricsE2eTest, DashboardServesAnOperatorOnALaptopAndAPhone) {
     EXPECT_TRUE(std::regex_search(html, std::regex(R"(id="window">[^<]+ – [^<]+<)")));
     EXPECT_TRUE(std::regex_search(html, std::regex(R"(id="countdown"[^>]*>距结束 [^<]+<)")));
     EXPECT_TRUE(std::regex_search(html, std::regex(R"(id="updated"[^>]*>更新于 [0-9:]+)")));
+    // Ranked by valid votes, the withdrawn candidate apart, the decisions in sentences.
+    EXPECT_EQ(attribute(html, c20, "data-valid"),
+              std::to_string(std::stoll(attribute(html, c20, "data-votes")) - 480));
+    const std::size_t out = html.find(R"(<ol id="disqualified")");
+    ASSERT_NE(out, std::string::npos);
+    EXPECT_NE(html.find(R"(data-candidate="c19")", out), std::string::npos);
+    EXPECT_EQ(attribute(html, R"(data-candidate="c19")", "data-rank"), "0");
+    EXPECT_NE(html.find(R"(id="decisions-card" data-available="true")"), std::string::npos);
+    EXPECT_TRUE(
+        std::regex_search(html, std::regex(R"(作废 480 张选票（网段 203\.0\.113\.0/24）)")));
+    EXPECT_NE(html.find("取消「候选人19」的资格"), std::string::npos);
     // Nothing sticks out sideways.
     EXPECT_EQ(attribute(html, "<body", "data-overflow"), "false")
         << attribute(html, "<body", "data-overflowing");

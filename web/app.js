@@ -777,7 +777,8 @@ function decisionSentence(d) {
   const seqs = (d.sample_seqs || []).map(num).join(zh ? '、' : ', ') +
       ((d.sample_seqs || []).length < d.votes ? '…' : '');
   let what = '';
-  if (d.key) what = zh ? `（${scopeZh[d.scope] || d.scope || ''} ${d.key}）` : ` (${d.scope ? d.scope + ' ' : ''}${d.key})`;
+  const scopeEn = { ip: 'IP', subnet: 'subnet', device: 'device' };
+  if (d.key) what = zh ? `（${scopeZh[d.scope] || d.scope || ''} ${d.key}）` : ` (${scopeEn[d.scope] || d.scope || ''} ${d.key})`;
   else if (seqs && d.action !== 'disqualify' && d.action !== 'reinstate') what = zh ? `（序号 ${seqs}）` : ` (seqs ${seqs})`;
   const forWhom = d.candidate ? (zh ? `，候选人「${name}」` : ` for ${name}`) : '';
   const reason = d.reason ? (zh ? '理由：' + d.reason : 'Reason: ' + d.reason) : '';

@@ -705,11 +705,11 @@ function alertSentence(a) {
   const source = zh ? (subnet ? '网段 ' : 'IP ') + a.key : (subnet ? 'subnet ' : 'IP ') + a.key;
   switch (a.reason) {
     case 'ip_flood':
-      return zh ? `${source} 为「${name}」投出 ${votes} 张相似选票（同一 UA），超过阈值：此后的选票标记为可疑（IP 集中）。`
-                : `${votes} look-alike votes (one user agent) for ${name} from ${source}: over the threshold, later ones are flagged (IP flood).`;
+      return zh ? `${source} 为「${name}」投出 ${votes} 张相似选票（同一 UA），超过阈值：其窗口内此前与此后的选票均标记为可疑（IP 集中）。`
+                : `${votes} look-alike votes (one user agent) for ${name} from ${source}: over the threshold, its votes in the window are flagged, earlier ones too (IP flood).`;
     case 'device_multi_account':
-      return zh ? `设备 ${a.key} 被 ${votes} 个不同账号用来投票（「${name}」等），超过阈值：该设备此后的选票标记为可疑（一机多号）。`
-                : `Device ${a.key} was used by ${votes} different voters (for ${name} among others): over the threshold, its later votes are flagged (one device, many accounts).`;
+      return zh ? `设备 ${a.key} 被 ${votes} 个不同账号用来投票（「${name}」等），超过阈值：该设备窗口内此前与此后的选票均标记为可疑（一机多号）。`
+                : `Device ${a.key} was used by ${votes} different voters (for ${name} among others): over the threshold, its votes in the window are flagged, earlier ones too (one device, many accounts).`;
     case 'burst':
       return zh ? `「${name}」一分钟内得票 ${votes} 张，远超其近期平均：标记为可疑（突增）。`
                 : `${name} got ${votes} votes in one minute, far above its recent average: flagged (burst).`;

@@ -186,6 +186,7 @@ metrics::Sources metrics_sources(const storage::VoteLog& vote_log,
     const storage::AdjudicationFigures adjudication = vote_log.adjudication_figures();
     figures.crossings = adjudication.crossings;
     figures.crossings_dropped = adjudication.crossings_dropped;
+    figures.crossings_lost = adjudication.crossings_lost;
     figures.flag_events = adjudication.flag_events;
     figures.votes_flagged_late = adjudication.votes_flagged;
     figures.decision_events = adjudication.decision_events;
@@ -351,6 +352,8 @@ int run(const Options& options) {
     cluster_options.replicas =
         static_cast<int>(std::min<std::size_t>(3, options.cluster_servers.size()));
     node = std::make_unique<cluster::Node>(cluster_options, *vote_log, engine);
+    // Late flags and decisions are written only while this node may write votes.
+    vote_log->set_write_fence([&node] { return node->ready(); });
     node_view = std::make_unique<tallyd::NodeView>(*node);
     log = node.get();
     sources.ready = [&node] { return node->ready(); };

@@ -148,6 +148,9 @@ class CampaignState {
   void count_late_flag(std::uint32_t candidate_index, FraudReason reason, FraudFlags prior);
   void count_void(std::uint32_t candidate_index, bool voided);
   void set_disqualified(std::uint32_t candidate_index, bool disqualified);
+  bool disqualified(std::uint32_t candidate_index) const {
+    return disqualified_[candidate_index] != 0;
+  }
   void publish(std::uint64_t as_of_seq);
   std::shared_ptr<const TallyCounts> counts() const {
     return counts_.load(std::memory_order_acquire);

@@ -278,6 +278,16 @@ PutOutcome Engine::install_campaign(const Campaign& next, std::uint64_t seq) {
       options_.fraud != nullptr ? &options_.fraud->set_campaign(next) : nullptr;
   auto state = std::make_shared<CampaignState>(next, options_.default_expected_voters,
                                                *generation_counts_, options_.background, fraud);
+  if (replaced != nullptr) {
+    // A campaign without votes may change its candidates: a committee's disqualification of
+    // one that stays holds (the log's decision is still there; replay counts it so).
+    for (std::uint32_t i = 0; i < replaced->candidates().size(); ++i) {
+      if (!replaced->disqualified(i)) continue;
+      if (auto index = state->candidate_index(replaced->candidates()[i].id)) {
+        state->set_disqualified(*index, true);
+      }
+    }
+  }
   state->publish(seq);
   next_map->states[next.id] = std::move(state);
   // The old map stays alive: a reader may still be using it.

@@ -62,6 +62,25 @@ std::variant<engine::DecisionRequest, Answer> decision_request(std::string_view 
     }
     text->assign(string);
   }
+  // Checked here, so that a malformed decision is refused at once rather than behind the
+  // decisions and scans queued before it.
+  if (request.author.empty() || request.author.size() > engine::kMaxDecisionAuthorBytes) {
+    return invalid("author: required, at most " + std::to_string(engine::kMaxDecisionAuthorBytes) +
+                   " bytes");
+  }
+  if (request.reason.empty() || request.reason.size() > engine::kMaxDecisionReasonBytes) {
+    return invalid("reason: required, at most " + std::to_string(engine::kMaxDecisionReasonBytes) +
+                   " bytes");
+  }
+  if (request.seqs.size() > engine::kMaxDecisionSeqs) {
+    return invalid("seqs: at most " + std::to_string(engine::kMaxDecisionSeqs) +
+                   " in one decision");
+  }
+  if (request.key.size() > engine::kMaxDecisionKeyBytes ||
+      request.candidate.size() > engine::kMaxDecisionKeyBytes) {
+    return invalid("key and candidate: at most " + std::to_string(engine::kMaxDecisionKeyBytes) +
+                   " bytes");
+  }
   return request;
 }
 

@@ -374,6 +374,11 @@ class Collector final : public prometheus::Collectable {
                               "Crossings heard while the adjudicator's queue was full: not "
                               "flagged late",
                               static_cast<double>(figures.crossings_dropped)));
+    out.push_back(one_counter("tally_fraud_crossings_lost_total",
+                              "Crossings whose pass failed or whose flag the log refused (this "
+                              "node stopped being the primary, or storage failed): not flagged "
+                              "late",
+                              static_cast<double>(figures.crossings_lost)));
     out.push_back(one_counter("tally_late_flag_events_total", "Flag events written",
                               static_cast<double>(figures.flag_events)));
     out.push_back(one_counter("tally_late_flagged_votes_total",

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "tally/base/json_writer.h"
+#include "tally/base/quote_input.h"
 #include "tally/base/thread_name.h"
 #include "db_layout.h"
 #include "public_form.h"
@@ -134,6 +135,7 @@ AdjudicationFigures Adjudicator::figures() const {
   AdjudicationFigures figures;
   figures.crossings = crossings_heard_.load(std::memory_order_relaxed);
   figures.crossings_dropped = crossings_dropped_.load(std::memory_order_relaxed);
+  figures.crossings_lost = crossings_lost_.load(std::memory_order_relaxed);
   figures.flag_events = flag_events_.load(std::memory_order_relaxed);
   figures.votes_flagged = votes_flagged_.load(std::memory_order_relaxed);
   figures.decision_events = decision_events_.load(std::memory_order_relaxed);
@@ -165,9 +167,13 @@ void Adjudicator::run() {
               crossings_.front().at_ms + options_.settle.count() - now_ms;
           const Clock::time_point next_scan = last_scan + options_.between_scans;
           if (ready_in_ms <= 0 && Clock::now() >= next_scan) {
-            crossings.assign(std::make_move_iterator(crossings_.begin()),
-                             std::make_move_iterator(crossings_.end()));
-            crossings_.clear();
+            // Only the settled ones: a crossing heard a moment ago waits for the votes judged
+            // before it to commit, or the pass would miss them for good (it fires once).
+            while (!crossings_.empty() &&
+                   crossings_.front().at_ms + options_.settle.count() <= now_ms) {
+              crossings.push_back(std::move(crossings_.front()));
+              crossings_.pop_front();
+            }
             break;
           }
           const auto wait = std::max<Clock::duration>(std::chrono::milliseconds(ready_in_ms),
@@ -195,6 +201,10 @@ Status Adjudicator::scan(std::uint64_t from_seq,
   std::uint64_t read = 0;
   while (records.next()) {
     if (auto status = decode_batch(records.value(), events); !status.ok()) return status;
+    if (stopping()) {
+      scanned_events_.fetch_add(read, std::memory_order_relaxed);
+      return Status::error("the log is stopping");
+    }
     for (const StoredEvent& event : events) {
       ++read;
       if (event.seq < from_seq) continue;
@@ -209,6 +219,9 @@ Status Adjudicator::scan(std::uint64_t from_seq,
 }
 
 std::uint64_t Adjudicator::write(const StoredEvent& event) {
+  // A replica group's node writes only while it is the primary with a fresh lease: what
+  // ingest checks before a vote (the writer itself runs until the node halts it).
+  if (ports_.writable && !ports_.writable()) return 0;
   internal::PendingEvent pending;
   pending.kind = event.kind;
   if (event.kind == EventKind::flag) {
@@ -251,6 +264,10 @@ void Adjudicator::flag(std::vector<ClusterCrossing>& crossings) {
   // first only.
   std::vector<std::vector<MarkedVote>> flagged(crossings.size());
   std::unordered_set<std::uint64_t> taken[engine::kFraudReasonCount];
+  // The reasons this pass gives each vote so far: a vote two clusters of different reasons
+  // cover gets two flags, the second with the first's reason among its prior flags (the
+  // events are written in crossing order, as they are filled here).
+  std::unordered_map<std::uint64_t, engine::FraudFlags> given;
   std::map<std::string, CandidateIndexes, std::less<>> campaigns;
   const Status scanned = scan(ports_.seq_before(from_ms), [&](const StoredEvent& event) {
     if (event.kind != EventKind::vote) return true;
@@ -274,15 +291,24 @@ void Adjudicator::flag(std::vector<ClusterCrossing>& crossings) {
       const engine::FraudFlags bit = engine::flag_of(crossing.reason);
       if ((v.flags & bit) != 0) continue;
       auto marks = read_marks(*ports_.db, ports_.marks_cf, event.seq);
-      if (!marks.ok()) continue;
+      if (!marks.ok()) {
+        spdlog::error("late flags: {}", marks.message());
+        continue;
+      }
       if ((marks->late_flags & bit) != 0) continue;
-      if (!taken[static_cast<std::size_t>(crossing.reason)].insert(event.seq).second) continue;
-      flagged[i].push_back({event.seq, *candidate, v.flags | marks->late_flags});
+      if (static_cast<int>(crossing.reason) < engine::kFraudReasonCount &&
+          !taken[static_cast<std::size_t>(crossing.reason)].insert(event.seq).second) {
+        continue;
+      }
+      engine::FraudFlags& so_far = given[event.seq];
+      flagged[i].push_back({event.seq, *candidate, v.flags | marks->late_flags | so_far});
+      so_far |= bit;
     }
     return true;
   });
   if (!scanned.ok()) {
     spdlog::error("late flags: scan of the log: {}", scanned.message());
+    crossings_lost_.fetch_add(crossings.size(), std::memory_order_relaxed);
     return;
   }
   for (std::size_t i = 0; i < crossings.size(); ++i) {
@@ -302,16 +328,18 @@ void Adjudicator::flag(std::vector<ClusterCrossing>& crossings) {
                         votes.begin() + static_cast<std::ptrdiff_t>(end));
       const std::uint64_t seq = write(event);
       if (seq == 0) {
+        // Not the primary any more, or storage failed: this pass's crossings go unflagged.
         spdlog::warn("late flags: the log refused a flag of {} votes ({} {} in campaign {})",
-                     flag.votes.size(), engine::to_string(crossing.scope), crossing.key,
-                     crossing.campaign);
+                     flag.votes.size(), engine::to_string(crossing.scope), log_value(crossing.key),
+                     log_value(crossing.campaign));
+        crossings_lost_.fetch_add(crossings.size() - i, std::memory_order_relaxed);
         return;
       }
       flag_events_.fetch_add(1, std::memory_order_relaxed);
       votes_flagged_.fetch_add(flag.votes.size(), std::memory_order_relaxed);
-      spdlog::info("late flag seq={} campaign={} reason={} {}={} votes={}", seq, crossing.campaign,
-                   engine::to_string(crossing.reason), engine::to_string(crossing.scope),
-                   crossing.key, flag.votes.size());
+      spdlog::info("late flag seq={} campaign={} reason={} {}={} votes={}", seq,
+                   log_value(crossing.campaign), engine::to_string(crossing.reason),
+                   engine::to_string(crossing.scope), log_value(crossing.key), flag.votes.size());
     }
   }
 }
@@ -344,6 +372,7 @@ DecisionAnswer Adjudicator::decide(const DecisionRequest& request) {
   decision.reason = request.reason;
   decision.server_ms = ports_.engine->clock().now_ms();
   std::vector<MarkedVote> votes;
+  Status unreadable;  // the first marks that could not be read
   if (!names_votes(*action)) {
     if (!request.seqs.empty() || !request.scope.empty() || !request.key.empty()) {
       return refused(DecisionStatus::invalid, "disqualify and reinstate name a candidate only");
@@ -385,6 +414,7 @@ DecisionAnswer Adjudicator::decide(const DecisionRequest& request) {
     }
     const auto keep = [&](const StoredEvent& vote) {
       auto marks = read_marks(*ports_.db, ports_.marks_cf, vote.seq);
+      if (!marks.ok() && unreadable.ok()) unreadable = marks.status();
       const bool voided = marks.ok() && marks->voided_by != 0;
       if (voided == (*action == DecisionAction::void_votes)) return;  // already so
       const auto candidate = campaign->candidate_index(vote.vote.ballot.candidate);
@@ -427,25 +457,42 @@ DecisionAnswer Adjudicator::decide(const DecisionRequest& request) {
       }
     }
   }
+  if (!unreadable.ok()) return refused(DecisionStatus::unavailable, unreadable.message());
   std::vector<std::uint64_t> written;
+  // A set of votes longer than one event takes several: when the log refuses one half way,
+  // the answer says which were written, and the same decision again writes the rest (the
+  // votes already changed are left out then).
+  const auto refused_after = [&](std::string_view what) {
+    std::string why(what);
+    if (!written.empty()) {
+      why += " after writing events";
+      for (std::uint64_t seq : written) why += " " + std::to_string(seq);
+      why += "; make the same decision again to finish it";
+    }
+    decision_events_.fetch_add(written.size(), std::memory_order_relaxed);
+    return refused(DecisionStatus::unavailable, why);
+  };
+  const auto log_event = [&](std::uint64_t seq, std::size_t votes_named) {
+    spdlog::info("decision seq={} campaign={} action={} author={} votes={} candidate={}", seq,
+                 log_value(campaign->id), request.action, log_value(request.author), votes_named,
+                 log_value(request.candidate));
+  };
   if (!names_votes(*action)) {
     const std::uint64_t seq = write(event);
-    if (seq == 0) return refused(DecisionStatus::unavailable, "the log refused the decision");
+    if (seq == 0) return refused_after("the log refused the decision");
     written.push_back(seq);
+    log_event(seq, 0);
   }
   for (std::size_t begin = 0; begin < votes.size(); begin += kMaxMarkedVotes) {
     const std::size_t end = std::min(votes.size(), begin + kMaxMarkedVotes);
     decision.votes.assign(votes.begin() + static_cast<std::ptrdiff_t>(begin),
                           votes.begin() + static_cast<std::ptrdiff_t>(end));
     const std::uint64_t seq = write(event);
-    if (seq == 0) return refused(DecisionStatus::unavailable, "the log refused the decision");
+    if (seq == 0) return refused_after("the log refused the decision");
     written.push_back(seq);
+    log_event(seq, decision.votes.size());
   }
   decision_events_.fetch_add(written.size(), std::memory_order_relaxed);
-  for (std::uint64_t seq : written) {
-    spdlog::info("decision seq={} campaign={} action={} author={} votes={} candidate={}", seq,
-                 campaign->id, request.action, request.author, votes.size(), request.candidate);
-  }
   DecisionAnswer answer;
   answer.status = written.empty() ? DecisionStatus::unchanged : DecisionStatus::recorded;
   JsonWriter json(answer.body);

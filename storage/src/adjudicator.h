@@ -12,11 +12,16 @@
 // Memory: at most kMaxCrossings queued crossings (each under 1.5 KiB: the agent is at most
 // 1 KiB) and kMaxDecisions queued decisions, plus the votes of one pass while it runs. Nothing
 // grows with the log: marks live in RocksDB (vote_marks.h). Private to storage/.
+//
+// Threads: crossed() runs on the ingest threads (the vote path: it queues and returns),
+// submit_decision() and decisions_json() on any thread, stop() on the log's owner; everything
+// else on the adjudicator's own thread.
 #pragma once
 
 #include <rocksdb/db.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -52,6 +57,9 @@ class Adjudicator final : public engine::CrossingListener, public engine::Adjudi
     std::function<std::uint64_t(std::int64_t)> seq_before;
     // The decisions written so far, as Adjudication::decisions_json() answers.
     std::function<std::string(std::string_view)> decisions_json;
+    // Whether this node may write now (a replica group's primary with a fresh lease); empty:
+    // always (a node alone, whose writer refuses by itself once stopped or failed).
+    std::function<bool()> writable;
   };
   struct Options {
     // How long a crossing waits before its scan, for the votes judged before it to commit.
@@ -80,6 +88,10 @@ class Adjudicator final : public engine::CrossingListener, public engine::Adjudi
     engine::DecisionWaiter* waiter = nullptr;
   };
   void run();
+  bool stopping() const {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+  }
   void flag(std::vector<engine::ClusterCrossing>& crossings);
   engine::DecisionAnswer decide(const engine::DecisionRequest& request);
   // Writes a flag or decision event and waits for it; its seq, or 0 when the log refused it.
@@ -97,6 +109,7 @@ class Adjudicator final : public engine::CrossingListener, public engine::Adjudi
   // Counters; relaxed: statistics, ordered with nothing.
   std::atomic<std::uint64_t> crossings_heard_{0};
   std::atomic<std::uint64_t> crossings_dropped_{0};
+  std::atomic<std::uint64_t> crossings_lost_{0};
   std::atomic<std::uint64_t> flag_events_{0};
   std::atomic<std::uint64_t> votes_flagged_{0};
   std::atomic<std::uint64_t> decision_events_{0};

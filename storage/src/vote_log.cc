@@ -256,14 +256,17 @@ struct VoteLog::Impl final : internal::BatchSink {
   static constexpr std::size_t kTimeSamples = 8192;
   mutable std::mutex time_mutex;
   std::deque<std::pair<std::uint64_t, std::int64_t>> time_samples;
+  std::int64_t last_time_sample_ms = INT64_MIN;  // the writing thread's own copy: no lock
   void note_time(std::uint64_t seq, std::int64_t server_ms) {
+    if (last_time_sample_ms != INT64_MIN && server_ms < last_time_sample_ms + 1000) return;
+    last_time_sample_ms = server_ms;
     std::lock_guard lock(time_mutex);
-    if (!time_samples.empty() && server_ms < time_samples.back().second + 1000) return;
     if (time_samples.size() == kTimeSamples) time_samples.pop_front();
     time_samples.emplace_back(seq, server_ms);
   }
-  // A seq at or before the first vote judged at `server_ms` or later (votes are committed
-  // in about the order they were judged: a second of slack covers the difference).
+  // A seq at or before the first vote judged at `server_ms` or later. Votes are committed in
+  // about the order they were judged: a vote held in the queue for more than the second of
+  // slack behind later-judged ones (an overloaded writer) can be missed by a late flag.
   std::uint64_t seq_before(std::int64_t server_ms) const {
     std::lock_guard lock(time_mutex);
     std::uint64_t seq = 1;
@@ -275,6 +278,10 @@ struct VoteLog::Impl final : internal::BatchSink {
   }
 
   std::unique_ptr<Adjudicator> adjudicator;  // made by recover()
+  // VoteLog::set_write_fence(); guarded by fence_mutex (set by the owner, read by the
+  // adjudicator before each event it writes).
+  std::mutex fence_mutex;
+  std::function<bool()> write_fence;
 
   // Decisions by campaign, for GET /v1/campaigns/{id}/decisions: each as its JSON summary.
   // Written by the thread that writes the log, read by anyone (under decisions_mutex). A
@@ -691,6 +698,10 @@ Status VoteLog::recover(engine::Engine& engine) {
   ports.keyring = impl.keyring.get();
   ports.submit = [&impl](internal::PendingEvent& event) { return impl.submit(event); };
   ports.seq_before = [&impl](std::int64_t server_ms) { return impl.seq_before(server_ms); };
+  ports.writable = [&impl] {
+    std::lock_guard lock(impl.fence_mutex);
+    return !impl.write_fence || impl.write_fence();
+  };
   ports.decisions_json = [&impl](std::string_view campaign) {
     std::string out = "{\"campaign\":";
     JsonWriter(out).string(campaign);
@@ -979,6 +990,10 @@ std::optional<std::string> VoteLog::event_json(std::uint64_t seq) const {
 publog::PublicLog* VoteLog::public_log() { return impl_->public_view.get(); }
 
 engine::CrossingListener* VoteLog::crossing_listener() { return impl_->adjudicator.get(); }
+void VoteLog::set_write_fence(std::function<bool()> writable) {
+  std::lock_guard lock(impl_->fence_mutex);
+  impl_->write_fence = std::move(writable);
+}
 engine::Adjudication* VoteLog::adjudication() { return impl_->adjudicator.get(); }
 AdjudicationFigures VoteLog::adjudication_figures() const {
   return impl_->adjudicator ? impl_->adjudicator->figures() : AdjudicationFigures{};

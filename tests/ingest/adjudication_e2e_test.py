@@ -267,6 +267,43 @@ class AdjudicationFlowTest(unittest.TestCase):
         self.assertIn("candidate b: replay counts 15 (12 void), expected 15", disagreed.stdout +
                       disagreed.stderr)
 
+    def test_a_vote_two_clusters_cover_is_flagged_by_both_and_counted_once(self):
+        # A device farm behind one address with one agent: it crosses the device's and the
+        # address's look-alike thresholds (lowered here) in the same pass of the adjudicator.
+        with open(self.campaign_path) as f:
+            campaign = json.load(f)
+        campaign.update({"id": "two-clusters", "fraud": {
+            "window_s": 600, "ip_lookalike_votes": 3, "subnet_lookalike_votes": 150,
+            "regular_votes": 30, "device_max_voters": 3, "burst_factor": 10,
+            "burst_min_per_minute": 120, "baseline_minutes": 30, "reject": []}})
+        status, answer = self.server.call("PUT", "/v1/campaigns/two-clusters", campaign, self.admin)
+        self.assertEqual(status, 201, answer)
+        seqs = []
+        for i in range(8):
+            status, answer = self.server.call("POST", "/v1/votes", {
+                "campaign": "two-clusters", "candidate": "a", "voter": f"farm-{i}",
+                "device": "emulator-9", "ip": "198.51.100.9", "ua": UA}, self.ingest)
+            self.assertEqual(answer["status"], "accepted", answer)
+            seqs.append(answer["seq"])
+        deadline = time.monotonic() + 30
+        while True:
+            status, first = self.server.call("GET", f"/v1/votes/{seqs[0]}", token=self.admin)
+            if len(first.get("late_flags", [])) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(sorted(first["late_flags"]), ["device_multi_account", "ip_flood"])
+        status, tally = self.server.call("GET", "/v1/campaigns/two-clusters/tally")
+        self.assertEqual((tally["total"], tally["suspect"]), (8, 8))
+        self.assertEqual(self.server.stop(), 0)
+        verified = tallyctl("verify", "--data-dir", os.path.join(self.workdir, "data"),
+                            "--format", "json")
+        self.assertEqual(verified.returncode, 0, verified.stdout + verified.stderr)
+        recount = {r["campaign"]: r for r in json.loads(verified.stdout)["recount"]}
+        self.assertEqual(recount["two-clusters"]["suspect"], 8)
+        self.server = Tallyd(self.workdir, self.campaign_path)
+        status, restarted = self.server.call("GET", "/v1/campaigns/two-clusters/tally")
+        self.assertEqual(restarted["suspect"], 8)
+
 
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0]], verbosity=2)

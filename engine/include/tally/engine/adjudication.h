@@ -8,6 +8,7 @@
 // writer -> DecisionWaiter::decided() once, on that thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,6 +16,14 @@
 #include <vector>
 
 namespace tally::engine {
+
+// Limits of a decision, checked before it is queued: its author and reason as text, and the
+// seqs one request names (one decision event's worth; a cluster may name more, in several).
+inline constexpr std::size_t kMaxDecisionAuthorBytes = 256;
+inline constexpr std::size_t kMaxDecisionReasonBytes = 2048;
+inline constexpr std::size_t kMaxDecisionSeqs = 16384;
+// A cluster's key or a candidate id: a field of a ballot (engine.h kMaxFieldBytes).
+inline constexpr std::size_t kMaxDecisionKeyBytes = 256;
 
 struct DecisionRequest {
   std::string campaign;
@@ -62,7 +71,9 @@ class Adjudication {
   // (too many waiting, or stopping), and `refusal` says which.
   virtual bool submit_decision(DecisionRequest request, DecisionWaiter& waiter,
                                DecisionStatus& refusal) = 0;
-  // {"campaign","decisions":[…]} (storage/event_json.h decision_summary_json), oldest first.
+  // {"campaign","decisions":[{"seq","action","author","reason","server_ms","candidate",
+  // "scope","key","votes":N,"sample_seqs":[…]}…]}, oldest first (candidate, scope and key when
+  // the decision has them).
   virtual std::string decisions_json(std::string_view campaign) const = 0;
 
  protected:

@@ -59,6 +59,7 @@ struct StorageFigures {
   // events, and the adjudicator's passes over the log and the events they read.
   std::uint64_t crossings = 0;
   std::uint64_t crossings_dropped = 0;
+  std::uint64_t crossings_lost = 0;
   std::uint64_t flag_events = 0;
   std::uint64_t votes_flagged_late = 0;
   std::uint64_t decision_events = 0;

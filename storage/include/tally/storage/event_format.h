@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tally/base/status.h"
+#include "tally/engine/adjudication.h"
 #include "tally/engine/engine.h"
 #include "tally/engine/fraud.h"
 #include "tally/engine/fraud_flags.h"
@@ -52,9 +53,10 @@ constexpr bool names_votes(DecisionAction action) {
 // Most votes one flag or decision event names (a larger set takes several events): the
 // event stays far below a replicated record's cap (16,384 x at most 20 bytes).
 inline constexpr std::uint32_t kMaxMarkedVotes = 16384;
+static_assert(kMaxMarkedVotes == engine::kMaxDecisionSeqs);
 // Longest author and reason of a decision, in bytes.
-inline constexpr std::size_t kMaxAuthorBytes = 256;
-inline constexpr std::size_t kMaxReasonBytes = 2048;
+inline constexpr std::size_t kMaxAuthorBytes = engine::kMaxDecisionAuthorBytes;
+inline constexpr std::size_t kMaxReasonBytes = engine::kMaxDecisionReasonBytes;
 
 inline constexpr std::size_t kChainBytes = 32;
 using ChainHash = std::array<std::uint8_t, kChainBytes>;

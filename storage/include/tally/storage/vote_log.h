@@ -92,6 +92,9 @@ struct DbFigures {
 struct AdjudicationFigures {
   std::uint64_t crossings = 0;          // clusters that crossed a threshold, heard
   std::uint64_t crossings_dropped = 0;  // heard while the queue was full: not flagged late
+  // Taken for a pass whose scan failed or whose flag the log refused (this node stopped being
+  // the primary, or storage failed): not flagged late.
+  std::uint64_t crossings_lost = 0;
   std::uint64_t flag_events = 0;
   std::uint64_t votes_flagged = 0;  // votes given a reason by flag events
   std::uint64_t decision_events = 0;
@@ -168,6 +171,10 @@ class VoteLog final : public engine::EventLog {
   // Adjudication (DESIGN.md): the listener to give the fraud monitor, whose crossings become
   // late flags, and the decisions' port for ingest. After recover(); null before.
   engine::CrossingListener* crossing_listener();
+  // A replica group's write fence for the adjudicator's events: it writes a flag or decision
+  // only while `writable()` holds (tallyd: the node is the primary with a fresh lease), as
+  // ingest writes votes. Before start(). Default: always.
+  void set_write_fence(std::function<bool()> writable);
   engine::Adjudication* adjudication();
   AdjudicationFigures adjudication_figures() const;
 

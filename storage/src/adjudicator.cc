@@ -448,9 +448,14 @@ DecisionAnswer Adjudicator::decide(const DecisionRequest& request) {
           ++found;
           keep(stored);
         }
-        return true;
+        return votes.size() <= kMaxClusterVotes;
       });
       if (!scanned.ok()) return refused(DecisionStatus::unavailable, scanned.message());
+      if (votes.size() > kMaxClusterVotes) {
+        return refused(DecisionStatus::invalid,
+                       "the cluster has more than " + std::to_string(kMaxClusterVotes) +
+                           " votes to change: decide on narrower clusters");
+      }
       if (found == 0) {
         return refused(DecisionStatus::not_found,
                        "no vote of " + campaign->id + " from " + request.scope + " " + request.key);

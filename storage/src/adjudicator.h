@@ -44,6 +44,8 @@ class Adjudicator final : public engine::CrossingListener, public engine::Adjudi
  public:
   static constexpr std::size_t kMaxCrossings = 1024;
   static constexpr std::size_t kMaxDecisions = 64;
+  // Most votes one decision by cluster changes (16 bytes each while it is written: 64 MiB).
+  static constexpr std::size_t kMaxClusterVotes = std::size_t{1} << 22;
 
   struct Ports {
     rocksdb::DB* db = nullptr;

@@ -14,6 +14,13 @@
 //   valgrind --tool=callgrind --toggle-collect='*observe_batch*'
 //     build/bench/fraud_bench --benchmark_filter=BM_ObserveFixed
 // (one command line)
+// BM_ObserveFixedListening is the same run with a crossing listener set, as tallyd sets the
+// adjudicator: /0 only counts the crossings, /1 copies each into a bounded deque under a
+// mutex and wakes a condition variable, as Adjudicator::crossed() does (the deque is emptied
+// between iterations, outside observe_batch, as the adjudicator's thread would); /2 and /3
+// the same with a click farm in every 20th call, whose clusters keep crossing; /4 that farm
+// without a listener. Reports
+//   crossings     crossings heard over the measured calls
 // Results and commands: docs/BENCHMARKS.md.
 #include <benchmark/benchmark.h>
 
@@ -21,9 +28,11 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
@@ -36,6 +45,8 @@ namespace {
 
 using tally::engine::Ballot;
 using tally::engine::Campaign;
+using tally::engine::ClusterCrossing;
+using tally::engine::CrossingListener;
 using tally::engine::FraudMonitor;
 
 constexpr std::int64_t kStart = 1'680'000'000'000;  // a server time in ms
@@ -224,6 +235,45 @@ const Stream& stream() {
   return *built;
 }
 
+// A click farm for the listening cases: every kFarmEvery-th call of the measured run is
+// replaced by a farm ballot. Each farm address (a /24 of its own) and phone sends
+// kFarmVotesPerAddress votes for one candidate with one agent at regular intervals, then the
+// farm moves on to a fresh one, so that its clusters keep crossing their thresholds (the
+// address's look-alikes at 51, its regular timing at 31, the phone's voters at 6).
+constexpr std::uint64_t kFarmEvery = 20;
+constexpr std::size_t kFarmVotesPerAddress = 60;
+constexpr std::size_t kFarmBallots = 16'384;  // enough for the fixed runs; then it wraps
+
+struct Farm {
+  std::deque<std::string> text;
+  std::vector<Ballot> ballots;
+};
+
+const Farm& farm() {
+  static const Farm* const built = [] {
+    const Stream& s = stream();
+    auto f = std::make_unique<Farm>();
+    const std::string_view ua = s.ballots[0].ua.empty() ? "Mozilla/5.0" : s.ballots[0].ua;
+    for (std::size_t i = 0; i < kFarmBallots; ++i) {
+      const std::size_t site = i / kFarmVotesPerAddress;
+      Ballot ballot;
+      ballot.campaign = s.campaign.id;
+      ballot.candidate = s.ballots[0].candidate;
+      char text[32];
+      std::snprintf(text, sizeof(text), "u-farm-%08zu", i);
+      ballot.voter = f->text.emplace_back(text);
+      std::snprintf(text, sizeof(text), "10.%zu.%zu.7", site / 256 % 256, site % 256);
+      ballot.ip = f->text.emplace_back(text);
+      std::snprintf(text, sizeof(text), "farm-dev-%06zu", site);
+      ballot.device = f->text.emplace_back(text);
+      ballot.ua = ua;
+      f->ballots.push_back(ballot);
+    }
+    return f.release();
+  }();
+  return *built;
+}
+
 // Starts loading a ballot and its fields: a server observes ballots it has just parsed from
 // a request, whose bytes are in cache, not ones from a pool of megabytes.
 void prefetch_ballot(const Stream& s, std::size_t at) {
@@ -248,6 +298,25 @@ FraudMonitor::CampaignFraud* g_state = nullptr;
     prefetch_ballot(s, (i + kAhead) % kStreamBallots);
     const auto server_ms = kStart + static_cast<std::int64_t>(i) * 1000 / kVotesPerSecond;
     const auto observation = monitor.observe(*g_state, s.ballots[at], s.candidate_index[at],
+                                             server_ms, server_ms / 86'400'000);
+    benchmark::DoNotOptimize(observation);
+  }
+}
+
+// observe_batch() with the farm's ballots in place of every kFarmEvery-th one, counted from
+// `first` (the run's first call). Not inlined, for callgrind as above.
+[[gnu::noinline]] void observe_batch_farm(FraudMonitor& monitor, const Stream& s, const Farm& f,
+                                          std::uint64_t first, std::uint64_t begin,
+                                          std::uint64_t end) {
+  constexpr std::size_t kAhead = 4;
+  for (std::uint64_t i = begin; i < end; ++i) {
+    const std::size_t at = i % kStreamBallots;
+    prefetch_ballot(s, (i + kAhead) % kStreamBallots);
+    const auto server_ms = kStart + static_cast<std::int64_t>(i) * 1000 / kVotesPerSecond;
+    const bool farmed = (i - first) % kFarmEvery == 0;
+    const Ballot& ballot =
+        farmed ? f.ballots[(i - first) / kFarmEvery % kFarmBallots] : s.ballots[at];
+    const auto observation = monitor.observe(*g_state, ballot, farmed ? 0 : s.candidate_index[at],
                                              server_ms, server_ms / 86'400'000);
     benchmark::DoNotOptimize(observation);
   }
@@ -282,6 +351,106 @@ void BM_Observe(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatch));
   // Wall time per observe() with all threads together (rate over real time, inverted).
+  state.counters["per_observe"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// Crossing listeners for BM_ObserveFixedListening. Both count under a relaxed atomic: the
+// count is read after the threads stop.
+class CountingListener final : public CrossingListener {
+ public:
+  void crossed(ClusterCrossing crossing) override {
+    benchmark::DoNotOptimize(crossing);
+    heard.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::atomic<std::uint64_t> heard{0};
+};
+
+// What Adjudicator::crossed() does on the vote path: a bounded queue under a mutex, a wake-up.
+class QueueingListener final : public CrossingListener {
+ public:
+  static constexpr std::size_t kMaxCrossings = 1024;  // Adjudicator::kMaxCrossings
+
+  void crossed(ClusterCrossing crossing) override {
+    heard.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(mutex_);
+      if (queue_.size() >= kMaxCrossings) {
+        dropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      queue_.push_back(std::move(crossing));
+    }
+    wake_.notify_one();
+  }
+  // The adjudicator's thread, in short: takes what is queued.
+  void drain() {
+    std::lock_guard lock(mutex_);
+    queue_.clear();
+  }
+  std::atomic<std::uint64_t> heard{0};
+  std::atomic<std::uint64_t> dropped{0};
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<ClusterCrossing> queue_;  // guarded by mutex_
+};
+
+CountingListener* g_counting = nullptr;
+QueueingListener* g_queueing = nullptr;
+
+void setup_listening_monitor(const benchmark::State& state) {
+  setup_monitor(state);             // warmed without a listener: its crossings are not counted
+  farm();                           // built before the run
+  if (state.range(0) == 4) return;  // the farm without a listener
+  if (state.range(0) % 2 == 0) {
+    g_counting = new CountingListener;
+    g_monitor->set_crossing_listener(g_counting);
+  } else {
+    g_queueing = new QueueingListener;
+    g_monitor->set_crossing_listener(g_queueing);
+  }
+}
+
+void teardown_listening_monitor(const benchmark::State& state) {
+  g_monitor->set_crossing_listener(nullptr);
+  teardown_monitor(state);
+  delete g_counting;
+  delete g_queueing;
+  g_counting = nullptr;
+  g_queueing = nullptr;
+}
+
+// BM_ObserveFixed with a crossing listener (argument: 0 counts, 1 queues; 2 and 3 the same
+// with the farm's ballots mixed in; 4 the farm's ballots without a listener).
+void BM_ObserveListening(benchmark::State& state) {
+  const Stream& s = stream();
+  const Farm& f = farm();
+  const bool with_farm = state.range(0) >= 2;
+  // Relaxed: as in BM_Observe.
+  const std::uint64_t first = g_next.load(std::memory_order_relaxed);
+  for (auto _ : state) {
+    const std::uint64_t begin = g_next.fetch_add(kBatch, std::memory_order_relaxed);
+    if (with_farm) {
+      observe_batch_farm(*g_monitor, s, f, first, begin, begin + kBatch);
+    } else {
+      observe_batch(*g_monitor, s, begin, begin + kBatch);
+    }
+    if (g_queueing != nullptr) g_queueing->drain();
+  }
+  static constexpr const char* kLabels[] = {"counting", "queueing", "counting, farm",
+                                            "queueing, farm", "no listener, farm"};
+  state.SetLabel(kLabels[state.range(0)]);
+  std::uint64_t heard = 0;
+  if (g_counting != nullptr) heard = g_counting->heard.load(std::memory_order_relaxed);
+  if (g_queueing != nullptr) {
+    heard = g_queueing->heard.load(std::memory_order_relaxed);
+    state.counters["dropped"] =
+        static_cast<double>(g_queueing->dropped.load(std::memory_order_relaxed));
+  }
+  state.counters["crossings"] = static_cast<double>(heard);
   state.counters["per_observe"] =
       benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
@@ -350,6 +519,15 @@ BENCHMARK(BM_Observe)
     ->Name("BM_ObserveFixed")
     ->Setup(setup_monitor)
     ->Teardown(teardown_monitor)
+    ->Iterations(20)
+    ->Unit(benchmark::kMicrosecond);
+// The same fixed run with a crossing listener: /0 counting, /1 queueing; /2 and /3 with a
+// farm in 5 % of the calls, /4 that farm without a listener.
+BENCHMARK(BM_ObserveListening)
+    ->Name("BM_ObserveFixedListening")
+    ->Setup(setup_listening_monitor)
+    ->Teardown(teardown_listening_monitor)
+    ->DenseRange(0, 4)
     ->Iterations(20)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_IsBotUserAgent)->Unit(benchmark::kMicrosecond);

@@ -146,7 +146,7 @@ AdjudicationFigures Adjudicator::figures() const {
 
 void Adjudicator::run() {
   using Clock = std::chrono::steady_clock;
-  Clock::time_point last_scan = Clock::now() - options_.between_scans;
+  Clock::time_point next_scan = Clock::now();
   for (;;) {
     std::vector<ClusterCrossing> crossings;
     std::optional<QueuedDecision> decision;
@@ -161,11 +161,10 @@ void Adjudicator::run() {
         }
         if (!crossings_.empty()) {
           // Server time is the engine's clock: a crossing is ready once `settle` has passed
-          // since its vote, and the last scan is far enough behind.
+          // since its vote, and the pacing of passes allows one.
           const std::int64_t now_ms = ports_.engine->clock().now_ms();
           const std::int64_t ready_in_ms =
               crossings_.front().at_ms + options_.settle.count() - now_ms;
-          const Clock::time_point next_scan = last_scan + options_.between_scans;
           if (ready_in_ms <= 0 && Clock::now() >= next_scan) {
             // Only the settled ones: a crossing heard a moment ago waits for the votes judged
             // before it to commit, or the pass would miss them for good (it fires once).
@@ -188,34 +187,50 @@ void Adjudicator::run() {
       decision->waiter->decided(decide(decision->request));
       continue;
     }
-    last_scan = Clock::now();
+    const Clock::time_point started = Clock::now();
     flag(crossings);
+    // Paced by its own cost: the next pass waits nine times as long as this one took (at least
+    // between_scans), so that late flags take at most about a tenth of a core however long the
+    // window and the attack.
+    const Clock::time_point ended = Clock::now();
+    next_scan = ended + std::max<Clock::duration>(options_.between_scans, 9 * (ended - started));
   }
 }
 
 Status Adjudicator::scan(std::uint64_t from_seq,
                          const std::function<bool(const StoredEvent&)>& each) const {
   scans_.fetch_add(1, std::memory_order_relaxed);
-  LogScan records(*ports_.db, ports_.events_cf, from_seq);
+  // A RocksDB iterator pins the memtables it started on until it is destroyed: one held for a
+  // whole pass under load kept tens of megabytes of flushed memtables alive. It is opened again
+  // after every kRecordsPerIterator records, from the next seq.
+  constexpr int kRecordsPerIterator = 64;
   std::vector<StoredEvent> events;
   std::uint64_t read = 0;
-  while (records.next()) {
-    if (auto status = decode_batch(records.value(), events); !status.ok()) return status;
-    if (stopping()) {
-      scanned_events_.fetch_add(read, std::memory_order_relaxed);
-      return Status::error("the log is stopping");
-    }
-    for (const StoredEvent& event : events) {
-      ++read;
-      if (event.seq < from_seq) continue;
-      if (!each(event)) {
-        scanned_events_.fetch_add(read, std::memory_order_relaxed);
-        return {};
+  std::uint64_t next_seq = from_seq;
+  const auto done = [&](Status status) {
+    scanned_events_.fetch_add(read, std::memory_order_relaxed);
+    return status;
+  };
+  for (;;) {
+    LogScan records(*ports_.db, ports_.events_cf, next_seq);
+    int records_read = 0;
+    bool more = false;
+    while (records.next()) {
+      if (auto status = decode_batch(records.value(), events); !status.ok()) return done(status);
+      if (stopping()) return done(Status::error("the log is stopping"));
+      for (const StoredEvent& event : events) {
+        ++read;
+        if (event.seq < next_seq) continue;
+        if (!each(event)) return done({});
+        next_seq = event.seq + 1;
+      }
+      if (++records_read == kRecordsPerIterator) {
+        more = true;
+        break;
       }
     }
+    if (!more) return done(records.status());
   }
-  scanned_events_.fetch_add(read, std::memory_order_relaxed);
-  return records.status();
 }
 
 std::uint64_t Adjudicator::write(const StoredEvent& event) {
@@ -256,9 +271,25 @@ struct CandidateIndexes {
 }  // namespace
 
 void Adjudicator::flag(std::vector<ClusterCrossing>& crossings) {
-  std::int64_t from_ms = crossings.front().at_ms;
-  for (const ClusterCrossing& crossing : crossings) {
+  // The window the pass reads: from the earliest crossing's window start to the last crossing
+  // (a cluster's earlier votes are judged no later than its crossing vote).
+  std::int64_t from_ms = INT64_MAX;
+  std::int64_t to_ms = INT64_MIN;
+  // The crossings by their source, so that each vote of the window meets only its own: a pass
+  // reads every vote of the window, and few of them are any cluster's.
+  std::unordered_multimap<std::string_view, std::size_t> by_ip;
+  std::unordered_multimap<std::string_view, std::size_t> by_subnet;
+  std::unordered_multimap<std::string_view, std::size_t> by_device;
+  for (std::size_t i = 0; i < crossings.size(); ++i) {
+    const ClusterCrossing& crossing = crossings[i];
     from_ms = std::min(from_ms, crossing.at_ms - crossing.window_ms);
+    to_ms = std::max(to_ms, crossing.at_ms);
+    switch (crossing.scope) {
+      case ClusterScope::ip: by_ip.emplace(crossing.key, i); break;
+      case ClusterScope::subnet: by_subnet.emplace(crossing.key, i); break;
+      case ClusterScope::device: by_device.emplace(crossing.key, i); break;
+      case ClusterScope::none: break;
+    }
   }
   // Per crossing, the votes it flags; a vote that two crossings of one reason cover goes to the
   // first only.
@@ -266,24 +297,33 @@ void Adjudicator::flag(std::vector<ClusterCrossing>& crossings) {
   std::unordered_set<std::uint64_t> taken[engine::kFraudReasonCount];
   // The reasons this pass gives each vote so far: a vote two clusters of different reasons
   // cover gets two flags, the second with the first's reason among its prior flags (the
-  // events are written in crossing order, as they are filled here).
+  // events are written in crossing order, and each vote's crossings are met in that order).
   std::unordered_map<std::uint64_t, engine::FraudFlags> given;
   std::map<std::string, CandidateIndexes, std::less<>> campaigns;
+  std::vector<std::size_t> matched;
+  const auto match = [&](const auto& index, std::string_view source) {
+    const auto [begin, end] = index.equal_range(source);
+    for (auto it = begin; it != end; ++it) matched.push_back(it->second);
+  };
+  // Votes are committed in about the order they were judged: past the last crossing by this
+  // much, none of the pass's is left.
+  constexpr std::int64_t kOrderSlackMs = 2000;
   const Status scanned = scan(ports_.seq_before(from_ms), [&](const StoredEvent& event) {
     if (event.kind != EventKind::vote) return true;
     const VoteFields& v = event.vote;
-    for (std::size_t i = 0; i < crossings.size(); ++i) {
+    if (v.server_ms > to_ms + kOrderSlackMs) return false;
+    matched.clear();
+    if (!v.ballot.ip.empty()) {
+      match(by_ip, v.ballot.ip);
+      // (A subnet's addresses have many spellings: its key is derived from each.)
+      if (!by_subnet.empty()) match(by_subnet, engine::subnet_of(v.ballot.ip));
+    }
+    if (!v.ballot.device.empty()) match(by_device, v.ballot.device);
+    if (matched.empty()) return true;
+    std::sort(matched.begin(), matched.end());
+    for (std::size_t i : matched) {
       const ClusterCrossing& crossing = crossings[i];
-      // The cheap tests first: a pass reads every vote of the window, few of them the cluster's.
-      if (v.server_ms > crossing.at_ms || v.server_ms < crossing.at_ms - crossing.window_ms ||
-          v.ballot.campaign != crossing.campaign) {
-        continue;
-      }
-      // (A subnet's addresses have many spellings: covers() derives each one's subnet.)
-      if ((crossing.scope == ClusterScope::device && v.ballot.device != crossing.key) ||
-          (crossing.scope == ClusterScope::ip && v.ballot.ip != crossing.key)) {
-        continue;
-      }
+      if (v.ballot.campaign != crossing.campaign) continue;
       auto [it, added] = campaigns.try_emplace(crossing.campaign);
       if (added) it->second.campaign = ports_.engine->campaign(crossing.campaign);
       const std::optional<std::uint32_t> candidate = it->second.of(v.ballot.candidate);

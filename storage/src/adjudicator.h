@@ -4,7 +4,8 @@
 // Data flow: the fraud monitor tells crossed() that a cluster passed its threshold (on the vote
 // path: the crossing is queued, or dropped and counted when the queue is full) -> the thread
 // waits a moment for votes in flight to commit, scans the log from the earliest window's start
-// (found by server time) to its end, collects each cluster's votes that lack the flag's reason
+// (found by server time) to the last crossing, meeting each vote only with the crossings of its
+// own address, subnet and device, collects each cluster's votes that lack the flag's reason
 // (their stored flags and marks say which), and writes one flag event per cluster through the
 // log's writer, waiting for each. Decisions (submit_decision) are resolved and written on the
 // same thread, so that flags and decisions never race on a vote's marks.
@@ -67,8 +68,9 @@ class Adjudicator final : public engine::CrossingListener, public engine::Adjudi
     // How long a crossing waits before its scan, for the votes judged before it to commit.
     // Default: 1 s.
     std::chrono::milliseconds settle{1000};
-    // Least time between two scans for late flags: crossings that arrive meanwhile wait and
-    // share the next one, which bounds the scanning under a long attack. Default: 3 s.
+    // Least time between two passes for late flags (a pass also waits nine times as long as
+    // the last one took): crossings that arrive meanwhile wait and share the next one, which
+    // bounds the scanning under a long attack to about a tenth of a core. Default: 3 s.
     std::chrono::milliseconds between_scans{3000};
   };
 

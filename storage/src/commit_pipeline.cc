@@ -138,10 +138,8 @@ void CommitPipeline::run() {
       fail(batch);
     } else if (batch.front().kind == EventKind::campaign) {
       commit_campaign(batch.front());
-    } else if (batch.front().kind == EventKind::epoch) {
-      commit_epoch(batch.front());
-    } else if (batch.front().adjudication != nullptr) {
-      commit_adjudication(batch.front());
+    } else if (batch.front().kind != EventKind::vote) {
+      commit_alone(batch.front());
     } else {
       commit_votes(batch);
     }
@@ -292,24 +290,15 @@ void CommitPipeline::report(WriteRetryReport::Stage stage, const Status& failure
   options_.on_retry(report);
 }
 
-void CommitPipeline::commit_epoch(PendingEvent& event) {
+void CommitPipeline::commit_alone(PendingEvent& event) {
   const std::uint64_t seq = last_seq() + 1;
   if (!write_alone(event, seq)) return;
-  last_seq_.store(seq, std::memory_order_release);
-  engine_.publish(seq);
-  CommitOutcome outcome;
-  outcome.status = engine::VoteStatus::accepted;
-  outcome.durable = options_.durable;
-  outcome.seq = seq;
-  if (event.waiter != nullptr) event.waiter->committed(outcome);
-}
-
-void CommitPipeline::commit_adjudication(PendingEvent& event) {
-  const std::uint64_t seq = last_seq() + 1;
-  if (!write_alone(event, seq)) return;
-  // Checked against the engine before it was submitted (the writer's order keeps it true): a
-  // refusal here would be a bug, and the event is durable, so recovery counts it the same way.
-  (void)count_adjudication(engine_, event.adjudication->event);
+  if (event.adjudication != nullptr) {
+    // Checked against the engine before it was submitted (the writer's order keeps it true):
+    // a refusal here would be a bug, and the event is durable, so recovery counts it the same
+    // way.
+    (void)count_adjudication(engine_, event.adjudication->event);
+  }
   last_seq_.store(seq, std::memory_order_release);
   engine_.publish(seq);
   CommitOutcome outcome;

@@ -47,6 +47,20 @@ void append_flag_names(JsonWriter& json, engine::FraudFlags flags) {
   json.end_array();
 }
 
+// What a decision is, as the stored event and the decisions' list both show it: action,
+// author, reason, time, and the candidate or cluster it names.
+void append_decision(JsonWriter& json, const DecisionFields& d, const Redactor* redactor) {
+  json.key("action").string(to_string(d.action));
+  json.key("author").string(d.author);
+  json.key("reason").string(d.reason);
+  json.key("server_ms").integer(d.server_ms);
+  if (!d.candidate.empty()) json.key("candidate").string(d.candidate);
+  if (d.scope != engine::ClusterScope::none) {
+    json.key("scope").string(engine::to_string(d.scope));
+    append_field(json, "key", d.key, redactor, true);
+  }
+}
+
 void append_marked_votes(JsonWriter& json, const std::vector<engine::MarkedVote>& votes,
                          bool with_prior) {
   json.key("votes").begin_array();
@@ -95,15 +109,7 @@ void append_event_json(std::string& out, const StoredEvent& event, const Redacto
     const DecisionFields& d = event.decision;
     json.key("kind").string("decision");
     json.key("campaign").string(d.campaign);
-    json.key("action").string(to_string(d.action));
-    json.key("author").string(d.author);
-    json.key("reason").string(d.reason);
-    json.key("server_ms").integer(d.server_ms);
-    if (!d.candidate.empty()) json.key("candidate").string(d.candidate);
-    if (d.scope != engine::ClusterScope::none) {
-      json.key("scope").string(engine::to_string(d.scope));
-      append_field(json, "key", d.key, redactor, true);
-    }
+    append_decision(json, d, redactor);
     if (!d.votes.empty()) append_marked_votes(json, d.votes, false);
   } else {
     const VoteFields& v = event.vote;
@@ -137,15 +143,7 @@ std::string decision_summary_json(const StoredEvent& event) {
   JsonWriter json(out);
   json.begin_object();
   json.key("seq").integer(event.seq);
-  json.key("action").string(to_string(d.action));
-  json.key("author").string(d.author);
-  json.key("reason").string(d.reason);
-  json.key("server_ms").integer(d.server_ms);
-  if (!d.candidate.empty()) json.key("candidate").string(d.candidate);
-  if (d.scope != engine::ClusterScope::none) {
-    json.key("scope").string(engine::to_string(d.scope));
-    json.key("key").string(d.key);
-  }
+  append_decision(json, d, nullptr);
   json.key("votes").integer(d.votes.size());
   json.key("sample_seqs").begin_array();
   constexpr std::size_t kSamples = 10;

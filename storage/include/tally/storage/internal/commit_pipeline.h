@@ -154,9 +154,9 @@ class CommitPipeline {
   bool take_batch(std::vector<PendingEvent>& batch);
   void commit_votes(std::vector<PendingEvent>& batch);
   void commit_campaign(PendingEvent& event);
-  void commit_epoch(PendingEvent& event);
-  // A flag or decision: written alone, then counted into the engine.
-  void commit_adjudication(PendingEvent& event);
+  // An epoch, flag or decision: a batch of its own; a flag or decision is then counted into
+  // the engine.
+  void commit_alone(PendingEvent& event);
   // Writes `events` at first_seq; a failure that may pass holds them and writes them again
   // until it succeeds, the failure turns permanent, retry_for runs out or stop() is called.
   Status write(std::span<const PendingEvent> events, std::uint64_t first_seq);

@@ -217,13 +217,14 @@ struct VoteLog::Impl final : internal::BatchSink {
       }
       record_stream_seq = *replicated;
     }
-    // A flag or decision forms a record of its own.
-    StoredEvent adjudication;
-    const StoredEvent* marked[1] = {&adjudication};
+    // A flag or decision forms a record of its own; its votes' marks change with it.
+    std::optional<StoredEvent> adjudication;
+    const StoredEvent* marked[1] = {};
     std::span<const StoredEvent* const> marked_events;
     if (events.size() == 1 && events.front().adjudication != nullptr) {
-      adjudication = events.front().adjudication->event;
-      adjudication.seq = first_seq;
+      adjudication.emplace(events.front().adjudication->event);
+      adjudication->seq = first_seq;
+      marked[0] = &*adjudication;
       marked_events = marked;
     }
     if (auto s = write_record(record, first_seq, seq - 1, chain, record_stream_seq,
@@ -242,7 +243,7 @@ struct VoteLog::Impl final : internal::BatchSink {
     chain_head = chain;
     if (keyring) keep_tree(std::move(next_frontier));
     if (record_stream_seq != 0) stream_seq.store(record_stream_seq, std::memory_order_release);
-    if (!marked_events.empty()) note_adjudication(adjudication);
+    if (adjudication) note_adjudication(*adjudication);
     if (events.front().kind == EventKind::vote) {
       note_time(first_seq, events.front().claim.server_ms());
     }

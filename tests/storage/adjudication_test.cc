@@ -27,6 +27,7 @@
 #include "tally/storage/event_format.h"
 #include "tally/storage/vote_log.h"
 #include "log_world.h"
+#include "raw_log.h"
 #include "tallyd_process.h"
 
 namespace tally::storage {
@@ -480,53 +481,7 @@ TEST_F(AdjudicationTest, RecoveryVerifyAndReplayOfTheExportGiveTheLiveTally) {
   EXPECT_EQ(replayed->front().as_of_seq, last);
 }
 
-// Direct access to a closed log's records, as someone holding its files has.
-class RawLog {
- public:
-  explicit RawLog(const std::string& dir) {
-    std::vector<std::string> names;
-    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"events", {}}, {"meta", {}}};
-    for (const std::string& name : names) {
-      if (name != rocksdb::kDefaultColumnFamilyName && name != "events" && name != "meta") {
-        families.push_back({name, {}});
-      }
-    }
-    rocksdb::DB* raw = nullptr;
-    const auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles_, &raw);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    db_.reset(raw);
-  }
-  ~RawLog() {
-    for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
-    db_->Close().PermitUncheckedError();
-  }
-  // Appends one event with its chain and meta recomputed: only the rules can catch it. Its seq.
-  std::uint64_t append(EventKind kind, const std::string& payload) {
-    std::string value;
-    EXPECT_TRUE(db_->Get({}, handles_[2], "last_seq", &value).ok());
-    const std::uint64_t seq = parse_seq_key(value).value_or(0) + 1;
-    EXPECT_TRUE(db_->Get({}, handles_[2], "chain_head", &value).ok());
-    ChainHash head{};
-    EXPECT_EQ(value.size(), head.size());
-    std::memcpy(head.data(), value.data(), std::min(value.size(), head.size()));
-    ChainHasher hasher;
-    BatchEncoder encoder;
-    encoder.begin(1);
-    const ChainHash chain = encoder.add(hasher, head, kind, seq, payload);
-    EXPECT_TRUE(db_->Put({}, handles_[1], seq_key(seq), encoder.record()).ok());
-    EXPECT_TRUE(db_->Put({}, handles_[2], "chain_head",
-                         std::string(reinterpret_cast<const char*>(chain.data()), chain.size()))
-                    .ok());
-    EXPECT_TRUE(db_->Put({}, handles_[2], "last_seq", seq_key(seq)).ok());
-    return seq;
-  }
-
- private:
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::unique_ptr<rocksdb::DB> db_;
-};
+using testing::RawLog;
 
 FlagFields flag_of(engine::FraudReason reason, std::vector<engine::MarkedVote> votes) {
   FlagFields flag;

@@ -20,6 +20,7 @@
 #include "tally/storage/vote_log.h"
 #include "file_modes.h"
 #include "log_world.h"
+#include "raw_log.h"
 
 namespace tally::storage {
 namespace {
@@ -58,81 +59,7 @@ void write_sample_log(const std::string& dir) {
   writer.stop();
 }
 
-// Direct access to the stored records, as an attacker with the files would have.
-class RawDb {
- public:
-  explicit RawDb(const std::string& dir) {
-    // Every family the log has (RocksDB opens all or none); events and meta come first.
-    std::vector<std::string> names;
-    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"events", {}}, {"meta", {}}};
-    for (const std::string& name : names) {
-      if (name != rocksdb::kDefaultColumnFamilyName && name != "events" && name != "meta") {
-        families.push_back({name, {}});
-      }
-    }
-    rocksdb::DB* raw = nullptr;
-    const auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles_, &raw);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    db_.reset(raw);
-  }
-  ~RawDb() {
-    for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
-    db_->Close().PermitUncheckedError();
-  }
-  std::string get(std::uint64_t seq) {
-    std::string value;
-    EXPECT_TRUE(db_->Get({}, handles_[1], seq_key(seq), &value).ok());
-    return value;
-  }
-  void put(std::uint64_t seq, const std::string& value) {
-    EXPECT_TRUE(db_->Put({}, handles_[1], seq_key(seq), value).ok());
-  }
-  std::string get_meta(const std::string& key) {
-    std::string value;
-    EXPECT_TRUE(db_->Get({}, handles_[2], key, &value).ok()) << key;
-    return value;
-  }
-  void put_meta(const std::string& key, const std::string& value) {
-    EXPECT_TRUE(db_->Put({}, handles_[2], key, value).ok());
-  }
-  void remove(std::uint64_t seq) { EXPECT_TRUE(db_->Delete({}, handles_[1], seq_key(seq)).ok()); }
-  // The public tree's entry of the record at `seq` (tree_store.h).
-  std::string get_tree(std::uint64_t seq) {
-    std::string value;
-    EXPECT_TRUE(db_->Get({}, handles_.at(3), seq_key(seq), &value).ok());
-    return value;
-  }
-  void put_tree(std::uint64_t seq, const std::string& value) {
-    EXPECT_TRUE(db_->Put({}, handles_.at(3), seq_key(seq), value).ok());
-  }
-  ChainHash chain_head() {
-    std::string value;
-    EXPECT_TRUE(db_->Get({}, handles_[2], "chain_head", &value).ok());
-    ChainHash chain{};
-    std::memcpy(chain.data(), value.data(), std::min(value.size(), chain.size()));
-    return chain;
-  }
-  // Appends a vote with a correctly recomputed chain and meta: only the rules can catch it.
-  void append_forged_vote(std::uint64_t seq, const VoteFields& vote) {
-    std::string payload;
-    encode_vote_payload(vote, payload);
-    ChainHasher hasher;
-    BatchEncoder encoder;
-    encoder.begin(1);
-    const ChainHash chain = encoder.add(hasher, chain_head(), EventKind::vote, seq, payload);
-    put(seq, std::string(encoder.record()));
-    EXPECT_TRUE(db_->Put({}, handles_[2], "chain_head",
-                         std::string(reinterpret_cast<const char*>(chain.data()), chain.size()))
-                    .ok());
-    EXPECT_TRUE(db_->Put({}, handles_[2], "last_seq", seq_key(seq)).ok());
-  }
-
- private:
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::unique_ptr<rocksdb::DB> db_;
-};
+using RawDb = testing::RawLog;
 
 // The record as builds before format version 2 wrote it: every event stored as it is hashed
 // (campaign id and user agent inline), no string table.
